@@ -1,0 +1,162 @@
+//! May this accessor read (or write) this category of this patient's records now?
+//!
+//! One function answers it for every caller: the rules that need write access
+//! (anchoring a record, ordering, prescribing), the audit log (which records
+//! the basis of each disclosure), and the `/access` query the gateway asks.
+
+use crate::crypto::Address;
+use crate::proto::{
+    grantee, AccessBasis, AccessDecision, AccessLevel, Category, EmergencyAccess, Grant, Grantee,
+    ParticipantKind, Role,
+};
+use crate::refusal::{Code, Refusal};
+use crate::storage::StateRead;
+
+use super::actors::{self, acts_for, describe};
+use super::keys;
+
+/// Roles that may hold grants and read clinical records.
+pub const CLINICAL_ROLES: [Role; 4] = [Role::Doctor, Role::Nurse, Role::Pharmacist, Role::LabTechnician];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed { basis: AccessBasis, until: i64 },
+    Denied(Refusal),
+}
+
+impl Decision {
+    pub fn into_result(self) -> Result<AccessBasis, Refusal> {
+        match self {
+            Decision::Allowed { basis, .. } => Ok(basis),
+            Decision::Denied(r) => Err(r),
+        }
+    }
+
+    pub fn to_proto(&self) -> AccessDecision {
+        match self {
+            Decision::Allowed { basis, until } => AccessDecision {
+                allowed: true,
+                basis: *basis as i32,
+                reason: String::new(),
+                until: *until,
+            },
+            Decision::Denied(r) => AccessDecision {
+                allowed: false,
+                basis: AccessBasis::None as i32,
+                reason: r.message.clone(),
+                until: 0,
+            },
+        }
+    }
+}
+
+fn denied(code: Code, reason: String) -> Result<Decision, Refusal> {
+    Ok(Decision::Denied(Refusal::new(code, reason)))
+}
+
+fn grant_covers(g: &Grant, level: AccessLevel, now: i64) -> bool {
+    let level_ok = match level {
+        AccessLevel::Write => g.access == AccessLevel::Write as i32,
+        _ => g.access == AccessLevel::Read as i32 || g.access == AccessLevel::Write as i32,
+    };
+    level_ok && now < g.expires_at
+}
+
+/// The latest-expiring current grant to `grantee` covering `category`.
+fn current_grant(
+    state: &impl StateRead,
+    patient: &Address,
+    grantee: &Grantee,
+    category: Category,
+    level: AccessLevel,
+    now: i64,
+) -> Result<Option<i64>, Refusal> {
+    let mut until = None;
+    for c in [category, Category::All] {
+        let g: Option<Grant> = state.get(keys::grant(patient, grantee, c).as_bytes())?;
+        if let Some(g) = g.filter(|g| grant_covers(g, level, now)) {
+            until = until.max(Some(g.expires_at));
+        }
+    }
+    Ok(until)
+}
+
+pub fn decide(
+    state: &impl StateRead,
+    accessor: &Address,
+    patient: &Address,
+    category: Category,
+    level: AccessLevel,
+    now: i64,
+) -> Result<Decision, Refusal> {
+    let patient_record = match actors::participant(state, patient)? {
+        Some(p) if p.kind == ParticipantKind::Patient as i32 => p,
+        _ => return denied(Code::UnknownPatient, format!("{patient} is not a registered patient")),
+    };
+    if let Some(basis) = acts_for(&patient_record, accessor) {
+        return Ok(Decision::Allowed { basis, until: 0 });
+    }
+    let p = match actors::participant(state, accessor)? {
+        Some(p) => p,
+        None => {
+            return denied(
+                Code::NotRegistered,
+                format!("{accessor} is not a registered participant"),
+            )
+        }
+    };
+    if p.kind == ParticipantKind::Patient as i32 {
+        return denied(
+            Code::NotPatientOrGuardian,
+            format!("{accessor} is another patient, not {patient} or their guardian"),
+        );
+    }
+    if p.kind != ParticipantKind::Staff as i32 || !CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role) {
+        return denied(
+            Code::WrongRole,
+            format!("{accessor} is {}; only clinicians hold access to records", describe(&p)),
+        );
+    }
+    if p.status != crate::proto::ParticipantStatus::Active as i32 {
+        return denied(Code::Suspended, format!("{accessor} is suspended"));
+    }
+    if !actors::is_active_member(state, &p.org_id)? {
+        return denied(
+            Code::OrgNotMember,
+            format!("{accessor}'s organisation {} is not an active member", p.org_id),
+        );
+    }
+    let personal = Grantee { kind: Some(grantee::Kind::Clinician(accessor.0.to_vec())) };
+    let organisational = Grantee { kind: Some(grantee::Kind::Organisation(p.org_id.clone())) };
+    let mut until = None;
+    for g in [&personal, &organisational] {
+        until = until.max(current_grant(state, patient, g, category, level, now)?);
+    }
+    if let Some(until) = until {
+        return Ok(Decision::Allowed { basis: AccessBasis::Grant, until });
+    }
+    let emergency: Option<EmergencyAccess> = state.get(keys::emergency(patient, accessor).as_bytes())?;
+    if let Some(e) = emergency.filter(|e| now < e.expires_at) {
+        return Ok(Decision::Allowed { basis: AccessBasis::Emergency, until: e.expires_at });
+    }
+    let level_name = if level == AccessLevel::Write { "write" } else { "read" };
+    denied(
+        Code::NoAccess,
+        format!(
+            "{accessor} holds no current {level_name} grant for {} records of patient {patient}, and no open emergency access",
+            category_name(category)
+        ),
+    )
+}
+
+pub fn category_name(c: Category) -> &'static str {
+    match c {
+        Category::Vitals => "vitals",
+        Category::Labs => "labs",
+        Category::Medications => "medications",
+        Category::Notes => "notes",
+        Category::Imaging => "imaging",
+        Category::All => "all",
+        Category::Unspecified => "unspecified",
+    }
+}

@@ -1,0 +1,86 @@
+//! Anchors: a record's ciphertext hash, or an ingest batch's Merkle root.
+
+use crate::proto::{
+    AccessLevel, AnchorBatch, AnchorRecord, Category, RecordRef, ServiceKind, StoredBatchAnchor,
+    StoredRecordAnchor,
+};
+use crate::storage::StateRead;
+use crate::refusal::{refuse, Code, Refusal};
+
+use super::super::access::decide;
+use super::super::actors::{self, require_service};
+use super::super::context::Ctx;
+use super::super::keys;
+
+/// Stores a record anchor authored by the signer; record ids are unique.
+pub fn store_record(ctx: &mut Ctx, record: &RecordRef) -> Result<(), Refusal> {
+    let key = keys::record(&record.record_id);
+    if ctx.state.get_raw(key.as_bytes())?.is_some() {
+        return refuse(
+            Code::RecordExists,
+            format!("record {} is already anchored", record.record_id),
+        );
+    }
+    ctx.state.put(
+        key,
+        &StoredRecordAnchor {
+            record: Some(record.clone()),
+            author: ctx.signer.0.to_vec(),
+            height: ctx.height as i64,
+            anchored_at: ctx.time,
+        },
+    );
+    ctx.emit(
+        "record_anchored",
+        &[
+            ("record_id", record.record_id.clone()),
+            ("patient", actors::address("patient", &record.patient)?.to_string()),
+            ("ciphertext_sha256", hex::encode(&record.ciphertext_sha256)),
+        ],
+    );
+    Ok(())
+}
+
+/// The author must be the patient, their guardian, or a clinician with write
+/// access to the category (a grant, or an open emergency access).
+pub fn record(ctx: &mut Ctx, a: &AnchorRecord) -> Result<(), Refusal> {
+    let record = a.record.clone().unwrap_or_default();
+    let patient = actors::address("patient", &record.patient)?;
+    let category = Category::try_from(record.category).unwrap_or(Category::Unspecified);
+    decide(ctx.state, &ctx.signer, &patient, category, AccessLevel::Write, ctx.time)?.into_result()?;
+    store_record(ctx, &record)
+}
+
+pub fn batch(ctx: &mut Ctx, b: &AnchorBatch) -> Result<(), Refusal> {
+    require_service(ctx.state, &ctx.signer, ServiceKind::Ingest, "an ingest service may anchor batches")?;
+    let key = keys::batch(&ctx.signer, b.batch_id);
+    if ctx.state.get_raw(key.as_bytes())?.is_some() {
+        return refuse(
+            Code::BatchExists,
+            format!("this service already anchored batch {}", b.batch_id),
+        );
+    }
+    ctx.state.put(
+        key,
+        &StoredBatchAnchor {
+            service: ctx.signer.0.to_vec(),
+            batch_id: b.batch_id,
+            merkle_root: b.merkle_root.clone(),
+            record_count: b.record_count,
+            first_record: b.first_record,
+            last_record: b.last_record,
+            height: ctx.height as i64,
+            anchored_at: ctx.time,
+        },
+    );
+    ctx.emit(
+        "batch_anchored",
+        &[
+            ("service", ctx.signer.to_string()),
+            ("batch_id", b.batch_id.to_string()),
+            ("merkle_root", hex::encode(&b.merkle_root)),
+            ("record_count", b.record_count.to_string()),
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Clinical rules: doctors order lab tests and prescribe; the ordered lab's
+//! technicians post results; pharmacists dispense, never beyond the refills.
+
+use crate::proto::{
+    AccessLevel, Category, Counter, Dispense, Fill, LabOrder, OrderLabTest, OrderStatus,
+    PostLabResult, Prescribe, Prescription, Role,
+};
+use crate::storage::StateRead;
+use crate::refusal::{refuse, Code, Refusal};
+
+use super::super::access::decide;
+use super::super::actors::{self, require_patient, require_staff};
+use super::super::context::Ctx;
+use super::super::keys;
+use super::anchors;
+
+pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
+    require_staff(ctx.state, &ctx.signer, &[Role::Doctor], "a doctor may order lab tests")?;
+    let patient = actors::address("patient", &o.patient)?;
+    require_patient(ctx.state, &patient)?;
+    decide(ctx.state, &ctx.signer, &patient, Category::Labs, AccessLevel::Write, ctx.time)?.into_result()?;
+    if !actors::is_active_member(ctx.state, &o.lab_org)? {
+        return refuse(
+            Code::UnknownOrganisation,
+            format!("lab_org {} is not an active member organisation", o.lab_org),
+        );
+    }
+    let id = ctx.next_id(keys::NEXT_ORDER)?;
+    ctx.state.put(
+        keys::order(id),
+        &LabOrder {
+            id,
+            patient: o.patient.clone(),
+            doctor: ctx.signer.0.to_vec(),
+            test_code: o.test_code.clone(),
+            lab_org: o.lab_org.clone(),
+            status: OrderStatus::Open as i32,
+            ordered_at: ctx.time,
+            ..Default::default()
+        },
+    );
+    ctx.state.put(keys::indexed(&keys::patient_orders(&patient), id), &Counter::default());
+    ctx.emit(
+        "lab_ordered",
+        &[
+            ("order_id", id.to_string()),
+            ("patient", patient.to_string()),
+            ("lab_org", o.lab_org.clone()),
+            ("test_code", o.test_code.clone()),
+        ],
+    );
+    Ok(())
+}
+
+pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> {
+    let tech = require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::LabTechnician],
+        "a lab technician of the ordered lab may post a result",
+    )?;
+    let key = keys::order(p.order_id);
+    let mut order: LabOrder = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
+        Refusal::new(Code::UnknownOrder, format!("there is no lab order {}", p.order_id))
+    })?;
+    if tech.org_id != order.lab_org {
+        return refuse(
+            Code::WrongOrganisation,
+            format!(
+                "order {} is for the lab of {}, the signer works for {}",
+                p.order_id, order.lab_org, tech.org_id
+            ),
+        );
+    }
+    if order.status != OrderStatus::Open as i32 {
+        return refuse(Code::OrderNotOpen, format!("order {} already has a result", p.order_id));
+    }
+    let record = p.record.clone().unwrap_or_default();
+    if record.patient != order.patient || record.category != Category::Labs as i32 {
+        return refuse(
+            Code::InvalidField,
+            "the result record must be a labs record of the order's patient",
+        );
+    }
+    anchors::store_record(ctx, &record)?;
+    order.status = OrderStatus::Fulfilled as i32;
+    order.result_record_id = record.record_id.clone();
+    order.fulfilled_by = ctx.signer.0.to_vec();
+    ctx.state.put(key, &order);
+    ctx.emit(
+        "lab_result",
+        &[("order_id", p.order_id.to_string()), ("record_id", record.record_id)],
+    );
+    Ok(())
+}
+
+pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
+    require_staff(ctx.state, &ctx.signer, &[Role::Doctor], "a doctor may prescribe")?;
+    let patient = actors::address("patient", &p.patient)?;
+    require_patient(ctx.state, &patient)?;
+    decide(ctx.state, &ctx.signer, &patient, Category::Medications, AccessLevel::Write, ctx.time)?
+        .into_result()?;
+    if p.valid_until <= ctx.time {
+        return refuse(
+            Code::ExpiryNotInFuture,
+            format!("valid_until {} is not after the current block time {}", p.valid_until, ctx.time),
+        );
+    }
+    let id = ctx.next_id(keys::NEXT_PRESCRIPTION)?;
+    let fills_allowed = 1 + p.refills;
+    ctx.state.put(
+        keys::prescription(id),
+        &Prescription {
+            id,
+            patient: p.patient.clone(),
+            doctor: ctx.signer.0.to_vec(),
+            drug_code: p.drug_code.clone(),
+            dose_milli: p.dose_milli,
+            dose_unit: p.dose_unit.clone(),
+            quantity: p.quantity,
+            fills_allowed,
+            fills: vec![],
+            prescribed_at: ctx.time,
+            valid_until: p.valid_until,
+        },
+    );
+    ctx.state.put(keys::indexed(&keys::patient_prescriptions(&patient), id), &Counter::default());
+    ctx.emit(
+        "prescribed",
+        &[
+            ("prescription_id", id.to_string()),
+            ("patient", patient.to_string()),
+            ("fills_allowed", fills_allowed.to_string()),
+        ],
+    );
+    Ok(())
+}
+
+pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
+    require_staff(ctx.state, &ctx.signer, &[Role::Pharmacist], "a pharmacist may dispense")?;
+    let key = keys::prescription(d.prescription_id);
+    let mut rx: Prescription = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
+        Refusal::new(
+            Code::UnknownPrescription,
+            format!("there is no prescription {}", d.prescription_id),
+        )
+    })?;
+    if ctx.time > rx.valid_until {
+        return refuse(
+            Code::PrescriptionExpired,
+            format!("prescription {} was valid until {}", d.prescription_id, rx.valid_until),
+        );
+    }
+    if rx.fills.len() as u64 >= u64::from(rx.fills_allowed) {
+        return refuse(
+            Code::PrescriptionExhausted,
+            format!(
+                "prescription {} allows {} fills and all were dispensed",
+                d.prescription_id, rx.fills_allowed
+            ),
+        );
+    }
+    rx.fills.push(Fill { pharmacist: ctx.signer.0.to_vec(), dispensed_at: ctx.time });
+    let remaining = rx.fills_allowed as usize - rx.fills.len();
+    ctx.state.put(key, &rx);
+    ctx.emit(
+        "dispensed",
+        &[
+            ("prescription_id", d.prescription_id.to_string()),
+            ("fills_remaining", remaining.to_string()),
+        ],
+    );
+    Ok(())
+}

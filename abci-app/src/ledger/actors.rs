@@ -1,0 +1,153 @@
+//! Who the signer is, and whether that lets them send an action.
+
+use crate::crypto::{Address, PublicKey};
+use crate::proto::{
+    AccessBasis, MemberStatus, Organisation, Participant, ParticipantKind, ParticipantStatus, Role,
+    ServiceKind,
+};
+use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
+
+use super::keys;
+
+pub fn participant(state: &impl StateRead, a: &Address) -> Result<Option<Participant>, Refusal> {
+    Ok(state.get(keys::participant(a).as_bytes())?)
+}
+
+pub fn organisation(state: &impl StateRead, org_id: &str) -> Result<Option<Organisation>, Refusal> {
+    Ok(state.get(keys::organisation(org_id).as_bytes())?)
+}
+
+pub fn is_active_member(state: &impl StateRead, org_id: &str) -> Result<bool, Refusal> {
+    Ok(organisation(state, org_id)?.is_some_and(|o| o.status == MemberStatus::Active as i32))
+}
+
+pub fn role_name(role: i32) -> &'static str {
+    match Role::try_from(role) {
+        Ok(Role::Doctor) => "doctor",
+        Ok(Role::Nurse) => "nurse",
+        Ok(Role::Pharmacist) => "pharmacist",
+        Ok(Role::LabTechnician) => "lab technician",
+        Ok(Role::Admin) => "admin",
+        _ => "unknown role",
+    }
+}
+
+pub fn describe(p: &Participant) -> String {
+    match ParticipantKind::try_from(p.kind) {
+        Ok(ParticipantKind::Staff) => format!("a {} of {}", role_name(p.role), p.org_id),
+        Ok(ParticipantKind::Service) => match ServiceKind::try_from(p.service_kind) {
+            Ok(ServiceKind::Ingest) => format!("the ingest service of {}", p.org_id),
+            Ok(ServiceKind::Gateway) => format!("the gateway service of {}", p.org_id),
+            _ => format!("a service of {}", p.org_id),
+        },
+        Ok(ParticipantKind::Patient) => "a patient".to_string(),
+        _ => "an unknown participant".to_string(),
+    }
+}
+
+/// Refuses a registered participant that is suspended or whose organisation left.
+fn require_in_good_standing(state: &impl StateRead, p: &Participant) -> Result<(), Refusal> {
+    if p.status == ParticipantStatus::Suspended as i32 {
+        return refuse(
+            Code::Suspended,
+            format!("the signer, {}, is suspended by their organisation", describe(p)),
+        );
+    }
+    if !p.org_id.is_empty() && !is_active_member(state, &p.org_id)? {
+        return refuse(
+            Code::OrgNotMember,
+            format!(
+                "the signer's organisation {} is not an active consortium member",
+                p.org_id
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn registered(state: &impl StateRead, signer: &Address, what: &str) -> Result<Participant, Refusal> {
+    participant(state, signer)?.ok_or_else(|| {
+        Refusal::new(
+            Code::NotRegistered,
+            format!("the signer {signer} is not a registered participant; only {what}"),
+        )
+    })
+}
+
+/// The signer as active staff of an active member with one of `roles`.
+/// `what` completes "only …", e.g. "a doctor may prescribe".
+pub fn require_staff(
+    state: &impl StateRead,
+    signer: &Address,
+    roles: &[Role],
+    what: &str,
+) -> Result<Participant, Refusal> {
+    let p = registered(state, signer, what)?;
+    require_in_good_standing(state, &p)?;
+    let is_role = p.kind == ParticipantKind::Staff as i32 && roles.iter().any(|r| *r as i32 == p.role);
+    if !is_role {
+        return refuse(
+            Code::WrongRole,
+            format!("the signer is {}; only {what}", describe(&p)),
+        );
+    }
+    Ok(p)
+}
+
+/// The signer as an active service of `kind` of an active member.
+pub fn require_service(
+    state: &impl StateRead,
+    signer: &Address,
+    kind: ServiceKind,
+    what: &str,
+) -> Result<Participant, Refusal> {
+    let p = registered(state, signer, what)?;
+    require_in_good_standing(state, &p)?;
+    if p.kind != ParticipantKind::Service as i32 || p.service_kind != kind as i32 {
+        return refuse(
+            Code::WrongRole,
+            format!("the signer is {}; only {what}", describe(&p)),
+        );
+    }
+    Ok(p)
+}
+
+pub fn require_patient(state: &impl StateRead, a: &Address) -> Result<Participant, Refusal> {
+    match participant(state, a)? {
+        Some(p) if p.kind == ParticipantKind::Patient as i32 => Ok(p),
+        _ => refuse(Code::UnknownPatient, format!("{a} is not a registered patient")),
+    }
+}
+
+/// Whether `signer` is the patient or the patient's guardian.
+pub fn acts_for(patient: &Participant, signer: &Address) -> Option<AccessBasis> {
+    if patient.address == signer.0 {
+        return Some(AccessBasis::Patient);
+    }
+    let guardian = PublicKey::from_bytes(&patient.guardian_public_key)?;
+    (guardian.address() == *signer).then_some(AccessBasis::Guardian)
+}
+
+/// The named patient, when the signer is that patient or their guardian.
+pub fn require_patient_or_guardian(
+    state: &impl StateRead,
+    signer: &Address,
+    patient: &[u8],
+    what: &str,
+) -> Result<Participant, Refusal> {
+    let a = Address::from_slice(patient).ok_or_else(|| Refusal::new(Code::InvalidField, "patient must be a 20-byte address"))?;
+    let p = require_patient(state, &a)?;
+    if acts_for(&p, signer).is_none() {
+        return refuse(
+            Code::NotPatientOrGuardian,
+            format!("only the patient {a} or their guardian may {what}"),
+        );
+    }
+    Ok(p)
+}
+
+pub fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {
+    Address::from_slice(bytes)
+        .ok_or_else(|| Refusal::new(Code::InvalidField, format!("{field} must be a 20-byte address")))
+}

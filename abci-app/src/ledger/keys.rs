@@ -1,0 +1,122 @@
+//! Where each record lives in state. Keys are readable text so that a proof's
+//! key says what it proves; addresses appear as 40 hex digits, numbers as 20
+//! zero-padded digits so that key order is numeric order.
+
+use crate::crypto::Address;
+use crate::proto::{grantee, Category, Grantee};
+
+pub const CHAIN: &str = "chain";
+pub const ORGANISATIONS: &str = "org/";
+pub const PROPOSALS: &str = "proposal/";
+pub const VALIDATORS: &str = "validator/";
+pub const NEXT_ORDER: &str = "next/order";
+pub const NEXT_PRESCRIPTION: &str = "next/prescription";
+pub const NEXT_PROPOSAL: &str = "next/proposal";
+
+fn num(n: u64) -> String {
+    format!("{n:020}")
+}
+
+pub fn account(a: &Address) -> String {
+    format!("account/{}", a.hex())
+}
+
+pub fn organisation(org_id: &str) -> String {
+    format!("{ORGANISATIONS}{org_id}")
+}
+
+pub fn participant(a: &Address) -> String {
+    format!("participant/{}", a.hex())
+}
+
+/// Index: staff and services of an organisation (empty values).
+pub fn org_members(org_id: &str) -> String {
+    format!("org_participants/{org_id}/")
+}
+
+pub fn org_member(org_id: &str, a: &Address) -> String {
+    format!("{}{}", org_members(org_id), a.hex())
+}
+
+pub fn device(device_id: &str) -> String {
+    format!("device/{device_id}")
+}
+
+/// Index: devices bound to a patient (empty values).
+pub fn patient_devices(patient: &Address) -> String {
+    format!("patient_devices/{}/", patient.hex())
+}
+
+pub fn grants_of(patient: &Address) -> String {
+    format!("grant/{}/", patient.hex())
+}
+
+pub fn grantee_tag(g: &Grantee) -> String {
+    match &g.kind {
+        Some(grantee::Kind::Clinician(a)) => format!("c:{}", hex::encode(a)),
+        Some(grantee::Kind::Organisation(o)) => format!("o:{o}"),
+        None => "none".to_string(),
+    }
+}
+
+pub fn grant(patient: &Address, grantee: &Grantee, category: Category) -> String {
+    format!(
+        "{}{}/{}",
+        grants_of(patient),
+        grantee_tag(grantee),
+        category.as_str_name()
+    )
+}
+
+pub fn emergency(patient: &Address, doctor: &Address) -> String {
+    format!("emergency/{}/{}", patient.hex(), doctor.hex())
+}
+
+pub fn order(id: u64) -> String {
+    format!("order/{}", num(id))
+}
+
+pub fn patient_orders(patient: &Address) -> String {
+    format!("patient_orders/{}/", patient.hex())
+}
+
+pub fn prescription(id: u64) -> String {
+    format!("prescription/{}", num(id))
+}
+
+pub fn patient_prescriptions(patient: &Address) -> String {
+    format!("patient_prescriptions/{}/", patient.hex())
+}
+
+/// Index entry under a patient for an order or prescription id.
+pub fn indexed(prefix: &str, id: u64) -> String {
+    format!("{prefix}{}", num(id))
+}
+
+pub fn record(record_id: &str) -> String {
+    format!("record/{record_id}")
+}
+
+pub fn batch(service: &Address, batch_id: u64) -> String {
+    format!("batch/{}/{}", service.hex(), num(batch_id))
+}
+
+pub fn audit_trail(patient: &Address) -> String {
+    format!("audit/{}/", patient.hex())
+}
+
+pub fn audit_entry(patient: &Address, seq: u64) -> String {
+    format!("{}{}", audit_trail(patient), num(seq))
+}
+
+pub fn next_audit(patient: &Address) -> String {
+    format!("next/audit/{}", patient.hex())
+}
+
+pub fn proposal(id: u64) -> String {
+    format!("{PROPOSALS}{}", num(id))
+}
+
+pub fn validator(pub_key: &[u8]) -> String {
+    format!("{VALIDATORS}{}", hex::encode(pub_key))
+}

@@ -1,0 +1,297 @@
+//! The ledger: a deterministic state machine over the authenticated store.
+//!
+//! `Ledger` is what an ABCI server (or the mock consensus of the tests) drives:
+//! `init_chain`, then per block `finalize_block` and `commit`; `check_tx` for
+//! the mempool; `query` for readers. It knows nothing of sockets or CometBFT's
+//! messages. Time is the block time handed in; nothing reads a clock, draws a
+//! random number or iterates an unordered map.
+
+pub mod access;
+pub mod actions;
+pub mod actors;
+pub mod context;
+pub mod execute;
+pub mod genesis;
+pub mod keys;
+pub mod query;
+
+use std::path::Path;
+
+use crate::proto::{ChainInfo, MemberStatus, Organisation, ParticipantKind, Role, Validator};
+use crate::refusal::{Code, Refusal};
+use crate::storage::{BlockState, Committed, PreparedCommit, StateRead, Storage, StorageError};
+use crate::tx::decode_and_verify;
+
+pub use context::{Event, ValidatorUpdate};
+pub use execute::Mode;
+pub use genesis::Genesis;
+pub use query::{QueryAnswer, QueryCode};
+
+/// The outcome of one transaction, as ABCI reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxResult {
+    pub code: Code,
+    pub log: String,
+    pub events: Vec<Event>,
+}
+
+impl TxResult {
+    fn refused(r: Refusal) -> Self {
+        Self { code: r.code, log: r.message, events: vec![] }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.code == Code::Ok
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BlockResult {
+    pub height: u64,
+    pub tx_results: Vec<TxResult>,
+    pub validator_updates: Vec<ValidatorUpdate>,
+    pub app_hash: [u8; 32],
+}
+
+#[derive(Clone, Debug)]
+pub struct InitResult {
+    pub app_hash: [u8; 32],
+    pub validators: Vec<ValidatorUpdate>,
+}
+
+/// Where the chain is: the last committed block and its app hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainStatus {
+    pub chain_id: String,
+    /// 0 until the first block is committed.
+    pub block_height: u64,
+    pub block_time: i64,
+    pub app_hash: [u8; 32],
+}
+
+/// Failures that stop the node: the state cannot be trusted to go on.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Genesis(#[from] genesis::GenesisError),
+    #[error("the chain was already initialised with another genesis (chain {0})")]
+    GenesisMismatch(String),
+    #[error("the chain has no genesis yet: InitChain must come first")]
+    NotInitialised,
+    #[error("block {got} does not follow the last committed block {last}")]
+    OutOfOrder { got: u64, last: u64 },
+    #[error("commit without a finalized block")]
+    NothingToCommit,
+    #[error("the ledger failed while applying a transaction: {0}")]
+    Internal(String),
+}
+
+struct Pending {
+    prepared: PreparedCommit,
+    block_height: u64,
+}
+
+pub struct Ledger {
+    storage: Storage,
+    chain: Option<ChainInfo>,
+    pending: Option<Pending>,
+    /// The mempool's view: committed state plus transactions accepted by CheckTx
+    /// since the last commit.
+    mempool: Option<BlockState>,
+}
+
+impl Ledger {
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let storage = Storage::open(path)?;
+        let chain = storage.snapshot()?.get::<ChainInfo>(keys::CHAIN.as_bytes())?;
+        Ok(Self { storage, chain, pending: None, mempool: None })
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    pub fn chain_id(&self) -> Option<&str> {
+        self.chain.as_ref().map(|c| c.chain_id.as_str())
+    }
+
+    /// The last committed state, `None` before genesis.
+    pub fn status(&self) -> Result<Option<ChainStatus>, LedgerError> {
+        let (Some(chain), Some(committed)) = (&self.chain, self.storage.committed()?) else {
+            return Ok(None);
+        };
+        Ok(Some(ChainStatus {
+            chain_id: chain.chain_id.clone(),
+            block_height: chain.block_height as u64,
+            block_time: chain.block_time,
+            app_hash: committed.root,
+        }))
+    }
+
+    /// Writes the genesis state, committed at version `initial_height - 1`.
+    /// Called again with the same genesis before any block (a restart after
+    /// InitChain), it answers the same app hash.
+    pub fn init_chain(
+        &mut self,
+        chain_id: &str,
+        genesis: &Genesis,
+        genesis_time: i64,
+        initial_height: u64,
+    ) -> Result<InitResult, LedgerError> {
+        let checked = genesis.check()?;
+        let validators: Vec<ValidatorUpdate> = checked
+            .validators
+            .iter()
+            .map(|(v, key)| ValidatorUpdate { pub_key: key.clone(), power: v.power })
+            .collect();
+        let genesis_hash = crate::crypto::sha256(&serde_json::to_vec(genesis).unwrap_or_default());
+        if let (Some(chain), Some(committed)) = (&self.chain, self.storage.committed()?) {
+            if chain.chain_id == chain_id && chain.genesis_hash == genesis_hash && chain.block_height == 0 {
+                return Ok(InitResult { app_hash: committed.root, validators });
+            }
+            return Err(LedgerError::GenesisMismatch(chain.chain_id.clone()));
+        }
+        let mut state = BlockState::new(self.storage.snapshot()?);
+        let chain = ChainInfo {
+            chain_id: chain_id.to_string(),
+            block_height: 0,
+            block_time: genesis_time,
+            genesis_hash: genesis_hash.to_vec(),
+        };
+        state.put(keys::CHAIN, &chain);
+        for (m, key) in &checked.members {
+            state.put(
+                keys::organisation(&m.org_id),
+                &Organisation {
+                    org_id: m.org_id.clone(),
+                    name: m.name.clone(),
+                    status: MemberStatus::Active as i32,
+                    joined_at: genesis_time,
+                },
+            );
+            let mut ctx = context::Ctx {
+                state: &mut state,
+                signer: key.address(),
+                signer_key: key.clone(),
+                height: initial_height.saturating_sub(1),
+                time: genesis_time,
+                events: vec![],
+                validator_updates: vec![],
+            };
+            actions::organisations::enroll(&mut ctx, key, &m.org_id, ParticipantKind::Staff, Role::Admin as i32, 0);
+        }
+        for (v, key) in &checked.validators {
+            state.put(
+                keys::validator(key),
+                &Validator { pub_key: key.clone(), power: v.power, operator_org: v.operator_org.clone() },
+            );
+        }
+        state.commit_tx();
+        let prepared = self.storage.prepare(initial_height.saturating_sub(1), state.into_writes())?;
+        let committed = self.storage.commit(prepared)?;
+        self.chain = Some(chain);
+        self.mempool = None;
+        Ok(InitResult { app_hash: committed.root, validators })
+    }
+
+    fn require_chain(&self) -> Result<&ChainInfo, LedgerError> {
+        self.chain.as_ref().ok_or(LedgerError::NotInitialised)
+    }
+
+    /// Checks a transaction for the mempool against the committed state plus
+    /// the transactions this mempool already accepted.
+    pub fn check_tx(&mut self, bytes: &[u8]) -> Result<TxResult, LedgerError> {
+        let chain = self.require_chain()?.clone();
+        let tx = match decode_and_verify(bytes, &chain.chain_id) {
+            Ok(tx) => tx,
+            Err(r) => return Ok(TxResult::refused(r)),
+        };
+        if self.mempool.is_none() {
+            self.mempool = Some(BlockState::new(self.storage.snapshot()?));
+        }
+        let state = self.mempool.as_mut().ok_or(LedgerError::NotInitialised)?;
+        let height = chain.block_height as u64 + 1;
+        match execute::execute(state, &tx, height, chain.block_time, Mode::Check) {
+            Ok(applied) => Ok(TxResult { code: Code::Ok, log: String::new(), events: applied.events }),
+            Err(r) if r.code == Code::Internal => Err(LedgerError::Internal(r.message)),
+            Err(r) => Ok(TxResult::refused(r)),
+        }
+    }
+
+    /// ProcessProposal: a block is acceptable only if every transaction in it
+    /// decodes and verifies; returns the first that does not.
+    pub fn verify_proposal(&self, txs: &[Vec<u8>]) -> Result<(), (usize, Refusal)> {
+        let chain_id = self.chain_id().unwrap_or_default().to_string();
+        for (i, tx) in txs.iter().enumerate() {
+            decode_and_verify(tx, &chain_id).map_err(|r| (i, r))?;
+        }
+        Ok(())
+    }
+
+    /// Applies a block and returns its results and app hash; nothing is
+    /// written until `commit`.
+    pub fn finalize_block(
+        &mut self,
+        height: u64,
+        time: i64,
+        txs: &[Vec<u8>],
+    ) -> Result<BlockResult, LedgerError> {
+        let chain = self.require_chain()?.clone();
+        let last = self.storage.committed()?.map_or(0, |c| c.height);
+        if height != last + 1 {
+            return Err(LedgerError::OutOfOrder { got: height, last });
+        }
+        let mut state = BlockState::new(self.storage.snapshot()?);
+        let mut tx_results = Vec::with_capacity(txs.len());
+        let mut validator_updates = Vec::new();
+        for bytes in txs {
+            let result = match decode_and_verify(bytes, &chain.chain_id) {
+                Err(r) => TxResult::refused(r),
+                Ok(tx) => match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
+                    Ok(applied) => {
+                        validator_updates.extend(applied.validator_updates);
+                        TxResult { code: Code::Ok, log: String::new(), events: applied.events }
+                    }
+                    Err(r) if r.code == Code::Internal => return Err(LedgerError::Internal(r.message)),
+                    Err(r) => TxResult::refused(r),
+                },
+            };
+            tx_results.push(result);
+        }
+        let block_height = chain.block_height + 1;
+        state.put(
+            keys::CHAIN,
+            &ChainInfo { block_height, block_time: time, ..chain },
+        );
+        state.commit_tx();
+        let prepared = self.storage.prepare(height, state.into_writes())?;
+        let app_hash = prepared.root;
+        self.pending = Some(Pending { prepared, block_height: block_height as u64 });
+        Ok(BlockResult { height, tx_results, validator_updates: merge_updates(validator_updates), app_hash })
+    }
+
+    /// Makes the finalized block durable.
+    pub fn commit(&mut self) -> Result<Committed, LedgerError> {
+        let pending = self.pending.take().ok_or(LedgerError::NothingToCommit)?;
+        let committed = self.storage.commit(pending.prepared)?;
+        self.chain = self.storage.snapshot()?.get::<ChainInfo>(keys::CHAIN.as_bytes())?;
+        debug_assert_eq!(self.chain.as_ref().map(|c| c.block_height as u64), Some(pending.block_height));
+        self.mempool = None;
+        Ok(committed)
+    }
+
+    pub fn query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> QueryAnswer {
+        query::query(&self.storage, path, data, height, prove)
+    }
+}
+
+/// One update per validator, the last one winning, in key order.
+fn merge_updates(updates: Vec<ValidatorUpdate>) -> Vec<ValidatorUpdate> {
+    let mut merged = std::collections::BTreeMap::new();
+    for u in updates {
+        merged.insert(u.pub_key, u.power);
+    }
+    merged.into_iter().map(|(pub_key, power)| ValidatorUpdate { pub_key, power }).collect()
+}

@@ -1,0 +1,19 @@
+//! ehr-ledger: the consortium ledger for electronic health records.
+//!
+//! - `crypto`: keys, addresses, signatures.
+//! - `tx`: the signed transaction envelope and its stateless checks.
+//! - `ledger`: the state machine — identities, roles, consent, clinical rules,
+//!   anchors, audit — and its queries.
+//! - `storage`: the crash-safe authenticated store (redb + Jellyfish Merkle tree).
+//! - `mock_consensus`: drives the ledger block by block without CometBFT, for
+//!   tests, benchmarks and demos.
+
+pub mod crypto;
+pub mod ledger;
+pub mod mock_consensus;
+pub mod proto;
+pub mod refusal;
+pub mod storage;
+pub mod tx;
+
+pub use refusal::{Code, Refusal};

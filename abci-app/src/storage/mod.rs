@@ -1,0 +1,226 @@
+//! The authenticated, crash-safe store under the ledger.
+//!
+//! State is a map from byte keys to byte values. Its commitment (the app hash)
+//! is the root of a Jellyfish Merkle tree (the `jmt` crate, as penumbra uses)
+//! over SHA-256(key) → value, one tree version per block height. Everything a
+//! block changes — tree nodes, versioned values, the flat "latest" table that
+//! serves prefix scans, the committed height and root — is written in a single
+//! redb write transaction, so after a crash the store is exactly at the last
+//! commit, never between two. docs/ledger.md ("State") says why these two.
+
+mod delta;
+mod tree;
+
+pub use delta::{BlockState, StateRead};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jmt::storage::NodeBatch;
+use jmt::{KeyHash, Sha256Jmt};
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use tree::{TreeSnapshot, NODES, VALUES};
+
+/// SHA-256 over the key, as the tree addresses values.
+pub fn key_hash(key: &[u8]) -> KeyHash {
+    use sha2::Digest;
+    KeyHash(sha2::Sha256::digest(key).into())
+}
+
+/// The proof type returned with queries: a Jellyfish Merkle sparse proof.
+pub type StateProof = jmt::proof::SparseMerkleProof<sha2::Sha256>;
+
+const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const META_HEIGHT: &str = "height";
+const META_ROOT: &str = "root";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the state database failed: {0}")]
+    Database(String),
+    #[error("the state tree failed: {0}")]
+    Tree(String),
+    #[error("height {requested} is not available (latest committed height is {latest})")]
+    HeightUnavailable { requested: u64, latest: u64 },
+    #[error("commit out of order: prepared height {prepared}, committed height {committed}")]
+    OutOfOrder { prepared: u64, committed: u64 },
+}
+
+fn db_err(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Database(e.to_string())
+}
+
+/// Height and root of the last commit; `None` before genesis was committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub height: u64,
+    pub root: [u8; 32],
+}
+
+/// Changes of one block, with the root they lead to, ready to be written.
+pub struct PreparedCommit {
+    pub height: u64,
+    pub root: [u8; 32],
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    nodes: NodeBatch,
+}
+
+pub struct Storage {
+    db: Database,
+}
+
+impl Storage {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let db = Database::create(path).map_err(db_err)?;
+        // Create the tables once so readers never meet a missing table.
+        let txn = db.begin_write().map_err(db_err)?;
+        {
+            txn.open_table(LATEST).map_err(db_err)?;
+            txn.open_table(META).map_err(db_err)?;
+            txn.open_table(NODES).map_err(db_err)?;
+            txn.open_table(VALUES).map_err(db_err)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(Self { db })
+    }
+
+    pub fn committed(&self) -> Result<Option<Committed>, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let meta = txn.open_table(META).map_err(db_err)?;
+        let height = meta.get(META_HEIGHT).map_err(db_err)?;
+        let root = meta.get(META_ROOT).map_err(db_err)?;
+        match (height, root) {
+            (Some(h), Some(r)) => {
+                let height = u64::from_be_bytes(h.value().try_into().map_err(db_err)?);
+                let root: [u8; 32] = r.value().try_into().map_err(db_err)?;
+                Ok(Some(Committed { height, root }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A consistent read view of the latest committed state.
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let latest = txn.open_table(LATEST).map_err(db_err)?;
+        Ok(Snapshot { latest })
+    }
+
+    /// Computes the root that `writes` lead to at `height`, without writing.
+    pub fn prepare(
+        &self,
+        height: u64,
+        writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<PreparedCommit, StorageError> {
+        let reader = TreeSnapshot::open(&self.db)?;
+        let tree = Sha256Jmt::new(&reader);
+        let value_set = writes.iter().map(|(k, v)| (key_hash(k), v.clone()));
+        let (root, batch) = tree
+            .put_value_set(value_set, height)
+            .map_err(|e| StorageError::Tree(e.to_string()))?;
+        Ok(PreparedCommit {
+            height,
+            root: root.0,
+            writes,
+            nodes: batch.node_batch,
+        })
+    }
+
+    /// Writes a prepared block durably, in one transaction.
+    pub fn commit(&self, prepared: PreparedCommit) -> Result<Committed, StorageError> {
+        if let Some(c) = self.committed()? {
+            if prepared.height <= c.height {
+                return Err(StorageError::OutOfOrder {
+                    prepared: prepared.height,
+                    committed: c.height,
+                });
+            }
+        }
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut latest = txn.open_table(LATEST).map_err(db_err)?;
+            for (key, value) in &prepared.writes {
+                match value {
+                    Some(v) => latest.insert(key.as_slice(), v.as_slice()).map_err(db_err)?,
+                    None => latest.remove(key.as_slice()).map_err(db_err)?,
+                };
+            }
+            tree::write_node_batch(&txn, &prepared.nodes)?;
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            meta.insert(META_HEIGHT, prepared.height.to_be_bytes().as_slice())
+                .map_err(db_err)?;
+            meta.insert(META_ROOT, prepared.root.as_slice())
+                .map_err(db_err)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(Committed {
+            height: prepared.height,
+            root: prepared.root,
+        })
+    }
+
+    /// The value under `key` at a committed `height`, with its proof against
+    /// that height's root (an absence proof when there is no value).
+    pub fn get_with_proof(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> Result<(Option<Vec<u8>>, StateProof), StorageError> {
+        let latest = self.committed()?.map(|c| c.height);
+        match latest {
+            Some(l) if height <= l => {}
+            _ => {
+                return Err(StorageError::HeightUnavailable {
+                    requested: height,
+                    latest: latest.unwrap_or(0),
+                })
+            }
+        }
+        let reader = TreeSnapshot::open(&self.db)?;
+        let tree = Sha256Jmt::new(&reader);
+        tree.get_with_proof(key_hash(key), height)
+            .map_err(|e| StorageError::Tree(e.to_string()))
+    }
+}
+
+/// Read view of the latest committed state.
+pub struct Snapshot {
+    latest: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl Snapshot {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.latest.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every (key, value) whose key starts with `prefix`, in key order, at most `limit`.
+    fn read_prefix(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.latest.range::<&[u8]>(prefix..).map_err(db_err)? {
+            let (k, v) = item.map_err(db_err)?;
+            if !k.value().starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// Verifies that `value` (or its absence) is what `root` commits to under `key`.
+pub fn verify_proof(
+    root: [u8; 32],
+    key: &[u8],
+    value: Option<&[u8]>,
+    proof: &StateProof,
+) -> Result<(), String> {
+    proof
+        .verify(jmt::RootHash(root), key_hash(key), value)
+        .map_err(|e| e.to_string())
+}

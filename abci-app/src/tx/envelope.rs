@@ -1,0 +1,121 @@
+use prost::Message;
+
+use crate::crypto::{sha256, verify_signature, Address, PublicKey, SecretKey};
+use crate::proto::{action::Kind, Action, SignedTx, TxBody};
+use crate::refusal::{refuse, Code, Refusal};
+
+use super::validate::validate_action;
+
+/// The largest transaction the ledger accepts, in bytes.
+pub const MAX_TX_BYTES: usize = 64 * 1024;
+
+/// A transaction whose envelope, signature, chain id and fields were checked.
+#[derive(Clone, Debug)]
+pub struct VerifiedTx {
+    /// SHA-256 of the transaction bytes (CometBFT's transaction hash).
+    pub hash: [u8; 32],
+    pub signer: Address,
+    pub public_key: PublicKey,
+    pub nonce: u64,
+    pub action: Kind,
+}
+
+/// Decodes and verifies a transaction without reading state.
+pub fn decode_and_verify(bytes: &[u8], chain_id: &str) -> Result<VerifiedTx, Refusal> {
+    if bytes.len() > MAX_TX_BYTES {
+        return refuse(
+            Code::TxTooLarge,
+            format!(
+                "the transaction is {} bytes; the limit is {MAX_TX_BYTES}",
+                bytes.len()
+            ),
+        );
+    }
+    let envelope = SignedTx::decode(bytes).map_err(|e| {
+        Refusal::new(
+            Code::TxMalformed,
+            format!("the bytes are not a SignedTx envelope: {e}"),
+        )
+    })?;
+    let public_key = PublicKey::from_bytes(&envelope.public_key).ok_or_else(|| {
+        Refusal::new(
+            Code::BadPublicKey,
+            format!(
+                "the public key must be a 33-byte compressed secp256k1 point; got {} bytes that are not one",
+                envelope.public_key.len()
+            ),
+        )
+    })?;
+    verify_signature(&public_key, &envelope.body, &envelope.signature)
+        .map_err(|e| Refusal::new(Code::BadSignature, e.to_string()))?;
+    let body = TxBody::decode(envelope.body.as_slice()).map_err(|e| {
+        Refusal::new(
+            Code::BodyMalformed,
+            format!("the signed body is not a TxBody: {e}"),
+        )
+    })?;
+    if body.chain_id != chain_id {
+        return refuse(
+            Code::WrongChainId,
+            format!(
+                "the transaction is for chain {:?}, this is chain {chain_id:?}",
+                body.chain_id
+            ),
+        );
+    }
+    let action = body.action.and_then(|a| a.kind).ok_or_else(|| {
+        Refusal::new(Code::NoAction, "the transaction body carries no action")
+    })?;
+    validate_action(&action)?;
+    Ok(VerifiedTx {
+        hash: sha256(bytes),
+        signer: public_key.address(),
+        public_key,
+        nonce: body.nonce,
+        action,
+    })
+}
+
+/// Builds and signs a transaction.
+pub fn sign_tx(key: &SecretKey, chain_id: &str, nonce: u64, action: Kind) -> Vec<u8> {
+    let body = TxBody {
+        chain_id: chain_id.to_string(),
+        nonce,
+        action: Some(Action { kind: Some(action) }),
+    }
+    .encode_to_vec();
+    let signature = key.sign(&body);
+    SignedTx {
+        body,
+        public_key: key.public_key().to_bytes().to_vec(),
+        signature: signature.to_vec(),
+    }
+    .encode_to_vec()
+}
+
+/// The action's name in events and docs, e.g. "grant_access".
+pub fn action_name(action: &Kind) -> &'static str {
+    match action {
+        Kind::Propose(_) => "propose",
+        Kind::Vote(_) => "vote",
+        Kind::RegisterStaff(_) => "register_staff",
+        Kind::RegisterService(_) => "register_service",
+        Kind::Suspend(_) => "suspend",
+        Kind::Reinstate(_) => "reinstate",
+        Kind::RegisterPatient(_) => "register_patient",
+        Kind::SetGuardian(_) => "set_guardian",
+        Kind::BindDevice(_) => "bind_device",
+        Kind::RevokeDevice(_) => "revoke_device",
+        Kind::GrantAccess(_) => "grant_access",
+        Kind::RevokeAccess(_) => "revoke_access",
+        Kind::SetResearchConsent(_) => "set_research_consent",
+        Kind::OpenEmergencyAccess(_) => "open_emergency_access",
+        Kind::OrderLabTest(_) => "order_lab_test",
+        Kind::PostLabResult(_) => "post_lab_result",
+        Kind::Prescribe(_) => "prescribe",
+        Kind::Dispense(_) => "dispense",
+        Kind::AnchorRecord(_) => "anchor_record",
+        Kind::AnchorBatch(_) => "anchor_batch",
+        Kind::LogDisclosures(_) => "log_disclosures",
+    }
+}

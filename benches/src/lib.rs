@@ -1,0 +1,1 @@
+//! Benchmarks and load generators of ehr-ledger; see benches/ and docs/BENCHMARKS.md.
