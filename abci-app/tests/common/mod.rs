@@ -15,6 +15,8 @@ pub const CHAIN: &str = "ehr-test";
 pub const ORGS: [&str; 4] = ["general", "north", "south", "east"];
 pub const DAY: i64 = 24 * 60 * 60;
 
+pub mod workload;
+
 pub struct World {
     pub node: TestNode,
     pub admin: Actor,
@@ -33,8 +35,8 @@ pub struct World {
     pub alice_guardian: Actor,
     pub bob: Actor,
     pub stranger: Actor,
-    // Last: the chain's folder outlives the node.
-    pub dir: TempDir,
+    // Last: the chain's folder outlives the node (none when the caller owns it).
+    pub dir: Option<TempDir>,
 }
 
 pub fn actor(seed: &str) -> Actor {
@@ -42,10 +44,18 @@ pub fn actor(seed: &str) -> Actor {
 }
 
 impl World {
-    /// Genesis plus one block registering staff, services and patients.
+    /// Genesis plus one block registering staff, services and patients, in a
+    /// temporary folder of its own.
     pub fn new() -> World {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let node = TestNode::init(&dir.path().join("ledger.redb"), CHAIN, &consortium_genesis(&ORGS))
+        let mut w = World::at(dir.path());
+        w.dir = Some(dir);
+        w
+    }
+
+    /// The same, with the chain kept in `dir`.
+    pub fn at(dir: &std::path::Path) -> World {
+        let node = TestNode::init(&dir.join("ledger.redb"), CHAIN, &consortium_genesis(&ORGS))
             .expect("genesis");
         let mut w = World {
             node,
@@ -65,7 +75,7 @@ impl World {
             alice_guardian: actor("alice's mother"),
             bob: actor("bob"),
             stranger: actor("stranger"),
-            dir,
+            dir: None,
         };
         let mut txs = vec![];
         for (who, role) in [
