@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::crypto::{Address, SecretKey};
-use crate::ledger::{BlockResult, Genesis, Ledger, LedgerError, QueryAnswer, TxResult};
 use crate::ledger::genesis::{GenesisMember, GenesisValidator};
+use crate::ledger::{BlockResult, Genesis, Ledger, LedgerError, QueryAnswer, TxResult};
 use crate::proto::action::Kind;
 use crate::tx::sign_tx;
 
@@ -26,14 +26,22 @@ impl TestNode {
     pub fn init(path: &Path, chain_id: &str, genesis: &Genesis) -> Result<Self, LedgerError> {
         let mut ledger = Ledger::open(path)?;
         ledger.init_chain(chain_id, genesis, GENESIS_TIME, 1)?;
-        Ok(Self { ledger, path: path.to_path_buf(), time: GENESIS_TIME + BLOCK_INTERVAL_SECS })
+        Ok(Self {
+            ledger,
+            path: path.to_path_buf(),
+            time: GENESIS_TIME + BLOCK_INTERVAL_SECS,
+        })
     }
 
     /// Reopens a chain from disk, as a restarted node does.
     pub fn reopen(path: &Path) -> Result<Self, LedgerError> {
         let ledger = Ledger::open(path)?;
         let last = ledger.status()?.map_or(GENESIS_TIME, |s| s.block_time);
-        Ok(Self { ledger, path: path.to_path_buf(), time: last + BLOCK_INTERVAL_SECS })
+        Ok(Self {
+            ledger,
+            path: path.to_path_buf(),
+            time: last + BLOCK_INTERVAL_SECS,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -41,11 +49,19 @@ impl TestNode {
     }
 
     pub fn height(&self) -> u64 {
-        self.ledger.status().ok().flatten().map_or(0, |s| s.block_height)
+        self.ledger
+            .status()
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.block_height)
     }
 
     pub fn app_hash(&self) -> [u8; 32] {
-        self.ledger.status().ok().flatten().map_or([0; 32], |s| s.app_hash)
+        self.ledger
+            .status()
+            .ok()
+            .flatten()
+            .map_or([0; 32], |s| s.app_hash)
     }
 
     /// Finalizes and commits one block of `txs`; the clock moves on by one interval.
@@ -84,7 +100,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(seed: &str, chain_id: &str) -> Self {
-        Self { key: SecretKey::from_seed(seed), nonce: 0, chain_id: chain_id.to_string() }
+        Self {
+            key: SecretKey::from_seed(seed),
+            nonce: 0,
+            chain_id: chain_id.to_string(),
+        }
     }
 
     pub fn address(&self) -> Address {
@@ -114,7 +134,10 @@ impl Actor {
 /// A valid ed25519 validator key derived from a seed.
 pub fn validator_key(seed: &str) -> Vec<u8> {
     let secret = crate::crypto::sha256(seed.as_bytes());
-    ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key().to_bytes().to_vec()
+    ed25519_dalek::SigningKey::from_bytes(&secret)
+        .verifying_key()
+        .to_bytes()
+        .to_vec()
 }
 
 /// The genesis of a consortium of `orgs`, each with an admin (`admin@org`)
@@ -126,7 +149,11 @@ pub fn consortium_genesis(orgs: &[&str]) -> Genesis {
             .map(|o| GenesisMember {
                 org_id: o.to_string(),
                 name: format!("{o} hospital"),
-                admin_public_key: hex::encode(SecretKey::from_seed(&format!("admin@{o}")).public_key().to_bytes()),
+                admin_public_key: hex::encode(
+                    SecretKey::from_seed(&format!("admin@{o}"))
+                        .public_key()
+                        .to_bytes(),
+                ),
             })
             .collect(),
         validators: orgs

@@ -15,13 +15,19 @@ fn add_member(org: &str) -> Change {
     Change::AddMember(AddMember {
         org_id: org.into(),
         name: format!("{org} clinic"),
-        admin_public_key: SecretKey::from_seed(&format!("admin@{org}")).public_key().to_bytes().to_vec(),
+        admin_public_key: SecretKey::from_seed(&format!("admin@{org}"))
+            .public_key()
+            .to_bytes()
+            .to_vec(),
     })
 }
 
 #[test]
 fn two_thirds_is_strictly_more_than_two_thirds() {
-    assert!(!is_supermajority(2, 3), "2 of 3 is exactly two thirds, not more");
+    assert!(
+        !is_supermajority(2, 3),
+        "2 of 3 is exactly two thirds, not more"
+    );
     assert!(is_supermajority(3, 4));
     assert!(!is_supermajority(2, 4));
     assert!(is_supermajority(1, 1));
@@ -45,7 +51,10 @@ fn a_new_member_joins_with_three_of_four_approvals_and_its_admin_can_act() {
     // The third approval of four applies it.
     let tx = w.south_admin.tx(vote(id, true));
     let r = w.ok(tx);
-    assert_eq!(event_attr(&r, "proposal_decided", "status").as_deref(), Some("PROPOSAL_STATUS_APPLIED"));
+    assert_eq!(
+        event_attr(&r, "proposal_decided", "status").as_deref(),
+        Some("PROPOSAL_STATUS_APPLIED")
+    );
     let tx = w.east_admin.tx(vote(id, true));
     w.refused(tx, Code::ProposalClosed);
 
@@ -69,10 +78,17 @@ fn a_proposal_is_rejected_once_it_can_no_longer_pass() {
     let tx = w.north_admin.tx(vote(1, false));
     w.ok(tx);
     let p: Proposal = w.query("/proposal/1");
-    assert_eq!(p.status, ProposalStatus::Open as i32, "3 of 4 could still approve");
+    assert_eq!(
+        p.status,
+        ProposalStatus::Open as i32,
+        "3 of 4 could still approve"
+    );
     let tx = w.south_admin.tx(vote(1, false));
     let r = w.ok(tx);
-    assert_eq!(event_attr(&r, "proposal_decided", "status").as_deref(), Some("PROPOSAL_STATUS_REJECTED"));
+    assert_eq!(
+        event_attr(&r, "proposal_decided", "status").as_deref(),
+        Some("PROPOSAL_STATUS_REJECTED")
+    );
     assert!(w.node.query("/organisation/west").value.is_empty());
 }
 
@@ -80,14 +96,23 @@ fn a_proposal_is_rejected_once_it_can_no_longer_pass() {
 fn validator_changes_reach_consensus_as_validator_updates() {
     let mut w = World::new();
     let key = validator_key("validator-2@north");
-    let tx = w.north_admin.tx(propose(Change::AddValidator(AddValidator { pub_key: key.clone(), power: 5, operator_org: "north".into() })));
+    let tx = w.north_admin.tx(propose(Change::AddValidator(AddValidator {
+        pub_key: key.clone(),
+        power: 5,
+        operator_org: "north".into(),
+    })));
     w.ok(tx);
     let tx = w.admin.tx(vote(1, true));
     w.ok(tx);
     let tx = w.south_admin.tx(vote(1, true));
     let txs = vec![tx];
     let block = w.node.block(txs).unwrap();
-    assert_eq!(block.tx_results[0].code, Code::Ok, "{}", block.tx_results[0].log);
+    assert_eq!(
+        block.tx_results[0].code,
+        Code::Ok,
+        "{}",
+        block.tx_results[0].log
+    );
     assert_eq!(block.validator_updates.len(), 1);
     assert_eq!(block.validator_updates[0].pub_key, key);
     assert_eq!(block.validator_updates[0].power, 5);
@@ -95,14 +120,21 @@ fn validator_changes_reach_consensus_as_validator_updates() {
     assert_eq!(set.items.len(), 5);
 
     // Re-weight, then remove: power 0 removes.
-    let tx = w.admin.tx(propose(Change::SetValidatorPower(SetValidatorPower { pub_key: key.clone(), power: 20 })));
+    let tx = w
+        .admin
+        .tx(propose(Change::SetValidatorPower(SetValidatorPower {
+            pub_key: key.clone(),
+            power: 20,
+        })));
     w.ok(tx);
     let tx = w.north_admin.tx(vote(2, true));
     w.ok(tx);
     let tx = w.east_admin.tx(vote(2, true));
     let block = w.node.block(vec![tx]).unwrap();
     assert_eq!(block.validator_updates[0].power, 20);
-    let tx = w.admin.tx(propose(Change::RemoveValidator(RemoveValidator { pub_key: key.clone() })));
+    let tx = w.admin.tx(propose(Change::RemoveValidator(RemoveValidator {
+        pub_key: key.clone(),
+    })));
     w.ok(tx);
     let tx = w.north_admin.tx(vote(3, true));
     w.ok(tx);
@@ -118,17 +150,33 @@ fn proposals_that_could_not_apply_are_refused_up_front() {
     let mut w = World::new();
     let tx = w.admin.tx(propose(add_member("north")));
     w.refused(tx, Code::OrganisationExists);
-    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator { pub_key: validator_key("validator@north"), power: 1, operator_org: "north".into() })));
+    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator {
+        pub_key: validator_key("validator@north"),
+        power: 1,
+        operator_org: "north".into(),
+    })));
     w.refused(tx, Code::ValidatorExists);
-    let tx = w.admin.tx(propose(Change::RemoveValidator(RemoveValidator { pub_key: validator_key("nobody") })));
+    let tx = w.admin.tx(propose(Change::RemoveValidator(RemoveValidator {
+        pub_key: validator_key("nobody"),
+    })));
     w.refused(tx, Code::UnknownValidator);
-    let tx = w.admin.tx(propose(Change::RemoveMember(RemoveMember { org_id: "nowhere".into() })));
+    let tx = w.admin.tx(propose(Change::RemoveMember(RemoveMember {
+        org_id: "nowhere".into(),
+    })));
     w.refused(tx, Code::UnknownOrganisation);
     // A key that is not an ed25519 point never gets near CometBFT.
-    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator { pub_key: vec![7; 31], power: 1, operator_org: "north".into() })));
+    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator {
+        pub_key: vec![7; 31],
+        power: 1,
+        operator_org: "north".into(),
+    })));
     w.refused(tx, Code::InvalidField);
     w.admin.nonce -= 1; // a malformed transaction does not use its nonce
-    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator { pub_key: validator_key("x"), power: 0, operator_org: "north".into() })));
+    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator {
+        pub_key: validator_key("x"),
+        power: 0,
+        operator_org: "north".into(),
+    })));
     w.refused(tx, Code::InvalidField);
     w.admin.nonce -= 1;
     // Only admins of members propose and vote.
@@ -144,14 +192,22 @@ fn proposals_that_could_not_apply_are_refused_up_front() {
 #[test]
 fn a_removed_member_loses_its_vote_its_staff_and_its_validators() {
     let mut w = World::new();
-    let tx = w.admin.tx(propose(Change::RemoveMember(RemoveMember { org_id: "east".into() })));
+    let tx = w.admin.tx(propose(Change::RemoveMember(RemoveMember {
+        org_id: "east".into(),
+    })));
     w.ok(tx);
     let tx = w.north_admin.tx(vote(1, true));
     w.ok(tx);
     let tx = w.south_admin.tx(vote(1, true));
     let block = w.node.block(vec![tx]).unwrap();
     assert_eq!(block.tx_results[0].code, Code::Ok);
-    assert_eq!(block.validator_updates, vec![ehr_ledger::ledger::ValidatorUpdate { pub_key: validator_key("validator@east"), power: 0 }]);
+    assert_eq!(
+        block.validator_updates,
+        vec![ehr_ledger::ledger::ValidatorUpdate {
+            pub_key: validator_key("validator@east"),
+            power: 0
+        }]
+    );
     let org: Organisation = w.query("/organisation/east");
     assert_eq!(org.status, MemberStatus::Removed as i32);
     // East's admin can no longer act.
@@ -182,7 +238,11 @@ fn a_change_that_became_impossible_while_voting_fails_without_harm() {
         for admin in [&mut w.south_admin, &mut w.east_admin] {
             let tx = admin.tx(vote(id, true));
             let r = w.node.deliver(tx);
-            assert!(r.code == Code::Ok || r.code == Code::ProposalClosed, "{}", r.log);
+            assert!(
+                r.code == Code::Ok || r.code == Code::ProposalClosed,
+                "{}",
+                r.log
+            );
         }
     }
     // West joined with proposal 1: five members now, so three approvals of
@@ -195,7 +255,11 @@ fn a_change_that_became_impossible_while_voting_fails_without_harm() {
     let second: Proposal = w.query("/proposal/2");
     assert_eq!(first.status, ProposalStatus::Applied as i32);
     assert_eq!(second.status, ProposalStatus::Failed as i32);
-    assert!(second.failure.contains("already taken"), "{}", second.failure);
+    assert!(
+        second.failure.contains("already taken"),
+        "{}",
+        second.failure
+    );
     let all: ProposalList = w.query("/proposals");
     assert_eq!(all.items.len(), 2);
 }

@@ -10,12 +10,18 @@ use ehr_ledger::Code;
 #[test]
 fn a_patient_registers_once_and_may_change_their_guardian() {
     let mut w = World::new();
-    let tx = w.alice.tx(Kind::RegisterPatient(RegisterPatient::default()));
+    let tx = w
+        .alice
+        .tx(Kind::RegisterPatient(RegisterPatient::default()));
     w.refused(tx, Code::AlreadyRegistered);
-    let tx = w.doctor.tx(Kind::RegisterPatient(RegisterPatient::default()));
+    let tx = w
+        .doctor
+        .tx(Kind::RegisterPatient(RegisterPatient::default()));
     w.refused(tx, Code::AlreadyRegistered);
     let mut carol = actor("carol");
-    let tx = carol.tx(Kind::RegisterPatient(RegisterPatient { guardian_public_key: carol.public_key() }));
+    let tx = carol.tx(Kind::RegisterPatient(RegisterPatient {
+        guardian_public_key: carol.public_key(),
+    }));
     w.refused(tx, Code::SelfAction);
     let tx = carol.tx(Kind::RegisterPatient(RegisterPatient::default()));
     w.ok(tx);
@@ -23,25 +29,43 @@ fn a_patient_registers_once_and_may_change_their_guardian() {
     assert_eq!(p.kind, ParticipantKind::Patient as i32);
 
     let new_guardian = actor("alice's aunt");
-    let change = Kind::SetGuardian(SetGuardian { patient: w.alice.addr(), guardian_public_key: new_guardian.public_key() });
+    let change = Kind::SetGuardian(SetGuardian {
+        patient: w.alice.addr(),
+        guardian_public_key: new_guardian.public_key(),
+    });
     let tx = w.bob.tx(change.clone());
     w.refused(tx, Code::NotPatientOrGuardian);
     let tx = w.alice.tx(change);
     w.ok(tx);
     // The former guardian no longer acts for Alice.
-    let g = grant_to_clinician(&w.alice, w.nurse.addr(), &[Category::Vitals], AccessLevel::Read, w.now() + DAY);
+    let g = grant_to_clinician(
+        &w.alice,
+        w.nurse.addr(),
+        &[Category::Vitals],
+        AccessLevel::Read,
+        w.now() + DAY,
+    );
     let tx = w.alice_guardian.tx(g);
     w.refused(tx, Code::NotPatientOrGuardian);
-    assert_eq!(w.access(&w.alice, &new_guardian, "vitals").basis, AccessBasis::Guardian as i32);
+    assert_eq!(
+        w.access(&w.alice, &new_guardian, "vitals").basis,
+        AccessBasis::Guardian as i32
+    );
 }
 
 #[test]
 fn devices_are_bound_by_the_patient_guardian_or_an_admin_and_revoked() {
     let mut w = World::new();
-    let (hr, spo2, glucose) = (actor("device hr"), actor("device spo2"), actor("device glucose"));
+    let (hr, spo2, glucose) = (
+        actor("device hr"),
+        actor("device spo2"),
+        actor("device glucose"),
+    );
     let tx = w.alice.tx(bind_device("hr-0001", &hr, &w.alice));
     w.ok(tx);
-    let tx = w.alice_guardian.tx(bind_device("spo2-0001", &spo2, &w.alice));
+    let tx = w
+        .alice_guardian
+        .tx(bind_device("spo2-0001", &spo2, &w.alice));
     w.ok(tx);
     let tx = w.north_admin.tx(bind_device("glu-0001", &glucose, &w.bob));
     w.ok(tx);
@@ -63,7 +87,11 @@ fn devices_are_bound_by_the_patient_guardian_or_an_admin_and_revoked() {
     w.refused(tx, Code::NotRegistered);
     let tx = w.alice.tx(bind_device("hr-0005", &hr, &w.stranger));
     w.refused(tx, Code::UnknownPatient);
-    let revoke = |id: &str| Kind::RevokeDevice(RevokeDevice { device_id: id.into() });
+    let revoke = |id: &str| {
+        Kind::RevokeDevice(RevokeDevice {
+            device_id: id.into(),
+        })
+    };
     let tx = w.bob.tx(revoke("hr-0001"));
     w.refused(tx, Code::WrongRole);
 

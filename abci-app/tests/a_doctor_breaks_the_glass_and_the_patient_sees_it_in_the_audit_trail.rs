@@ -22,7 +22,9 @@ fn emergency_access_opens_records_for_a_fixed_window_and_is_flagged() {
     assert_eq!(d.until, opened_at + EMERGENCY_WINDOW_SECS);
 
     // Disclosures under it are flagged too.
-    let log = Kind::LogDisclosures(LogDisclosures { disclosures: vec![disclosure(&w.doctor, &w.alice, Category::Labs)] });
+    let log = Kind::LogDisclosures(LogDisclosures {
+        disclosures: vec![disclosure(&w.doctor, &w.alice, Category::Labs)],
+    });
     let tx = w.gateway.tx(log);
     w.ok(tx);
 
@@ -50,7 +52,12 @@ fn emergency_access_opens_records_for_a_fixed_window_and_is_flagged() {
 #[test]
 fn only_doctors_break_the_glass_and_they_must_say_why() {
     let mut w = World::new();
-    for signer in [&mut w.nurse, &mut w.pharmacist, &mut w.admin, &mut w.gateway] {
+    for signer in [
+        &mut w.nurse,
+        &mut w.pharmacist,
+        &mut w.admin,
+        &mut w.gateway,
+    ] {
         let tx = signer.tx(emergency(&w.alice));
         let r = w.node.deliver(tx);
         assert_eq!(r.code, Code::WrongRole, "{}", r.log);
@@ -73,7 +80,12 @@ fn only_doctors_break_the_glass_and_they_must_say_why() {
 #[test]
 fn the_audit_trail_records_every_disclosure_with_its_basis() {
     let mut w = World::new();
-    let g = w.grant(w.nurse.addr(), &[Category::Vitals], AccessLevel::Read, w.now() + DAY);
+    let g = w.grant(
+        w.nurse.addr(),
+        &[Category::Vitals],
+        AccessLevel::Read,
+        w.now() + DAY,
+    );
     w.ok(g);
     let log = Kind::LogDisclosures(LogDisclosures {
         disclosures: vec![
@@ -90,7 +102,12 @@ fn the_audit_trail_records_every_disclosure_with_its_basis() {
     let bases: Vec<i32> = trail.items.iter().map(|e| e.basis).collect();
     assert_eq!(
         bases,
-        vec![AccessBasis::Grant as i32, AccessBasis::Patient as i32, AccessBasis::Guardian as i32, AccessBasis::None as i32]
+        vec![
+            AccessBasis::Grant as i32,
+            AccessBasis::Patient as i32,
+            AccessBasis::Guardian as i32,
+            AccessBasis::None as i32
+        ]
     );
     assert!(trail.items.iter().all(|e| !e.emergency));
     // Paging: from sequence 3 on.
@@ -104,16 +121,22 @@ fn the_audit_trail_records_every_disclosure_with_its_basis() {
 #[test]
 fn only_a_gateway_logs_disclosures_and_only_of_real_patients() {
     let mut w = World::new();
-    let log = Kind::LogDisclosures(LogDisclosures { disclosures: vec![disclosure(&w.nurse, &w.alice, Category::Vitals)] });
+    let log = Kind::LogDisclosures(LogDisclosures {
+        disclosures: vec![disclosure(&w.nurse, &w.alice, Category::Vitals)],
+    });
     for signer in [&mut w.ingest, &mut w.doctor, &mut w.admin, &mut w.alice] {
         let tx = signer.tx(log.clone());
         let r = w.node.deliver(tx);
         assert_eq!(r.code, Code::WrongRole, "{}", r.log);
     }
-    let bad = Kind::LogDisclosures(LogDisclosures { disclosures: vec![disclosure(&w.nurse, &w.stranger, Category::Vitals)] });
+    let bad = Kind::LogDisclosures(LogDisclosures {
+        disclosures: vec![disclosure(&w.nurse, &w.stranger, Category::Vitals)],
+    });
     let tx = w.gateway.tx(bad);
     w.refused(tx, Code::UnknownPatient);
-    let empty = Kind::LogDisclosures(LogDisclosures { disclosures: vec![] });
+    let empty = Kind::LogDisclosures(LogDisclosures {
+        disclosures: vec![],
+    });
     let tx = w.gateway.tx(empty);
     w.refused(tx, Code::InvalidField);
     // A refused transaction leaves no entry behind.

@@ -8,17 +8,28 @@ use ehr_ledger::proto::{action::Kind, *};
 use ehr_ledger::Code;
 
 fn result_for(order_id: u64, id: &str, patient: &ehr_ledger::mock_consensus::Actor) -> Kind {
-    Kind::PostLabResult(PostLabResult { order_id, record: Some(record(id, patient, Category::Labs)) })
+    Kind::PostLabResult(PostLabResult {
+        order_id,
+        record: Some(record(id, patient, Category::Labs)),
+    })
 }
 
 #[test]
 fn an_order_is_fulfilled_once_by_a_technician_of_the_ordered_lab() {
     let mut w = World::new();
-    let g = w.grant(w.doctor.addr(), &[Category::Labs], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Labs],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.doctor.tx(order_lab(&w.alice, "north"));
     let r = w.ok(tx);
-    let order_id: u64 = event_attr(&r, "lab_ordered", "order_id").unwrap().parse().unwrap();
+    let order_id: u64 = event_attr(&r, "lab_ordered", "order_id")
+        .unwrap()
+        .parse()
+        .unwrap();
 
     // A technician of another lab may not post it.
     let tx = w.lab_tech.tx(result_for(order_id, "lab-1", &w.alice));
@@ -52,24 +63,43 @@ fn ordering_needs_a_doctor_with_write_access_to_labs() {
     let tx = w.doctor.tx(order_lab(&w.alice, "general"));
     w.refused(tx, Code::NoAccess);
     // A read grant is not enough to order.
-    let g = w.grant(w.doctor.addr(), &[Category::Labs], AccessLevel::Read, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Labs],
+        AccessLevel::Read,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.doctor.tx(order_lab(&w.alice, "general"));
     w.refused(tx, Code::NoAccess);
     // A nurse with write access still may not order.
-    let g = w.grant(w.nurse.addr(), &[Category::All], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.nurse.addr(),
+        &[Category::All],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.nurse.tx(order_lab(&w.alice, "general"));
     w.refused(tx, Code::WrongRole);
     // Write access to labs lets the doctor order, but only from a member lab.
-    let g = w.grant(w.doctor.addr(), &[Category::Labs], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Labs],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.doctor.tx(order_lab(&w.alice, "nowhere"));
     w.refused(tx, Code::UnknownOrganisation);
     let tx = w.doctor.tx(order_lab(&w.alice, "general"));
     w.ok(tx);
     // A malformed LOINC code never reaches the rules.
-    let bad = Kind::OrderLabTest(OrderLabTest { patient: w.alice.addr(), test_code: "glucose".into(), lab_org: "general".into() });
+    let bad = Kind::OrderLabTest(OrderLabTest {
+        patient: w.alice.addr(),
+        test_code: "glucose".into(),
+        lab_org: "general".into(),
+    });
     let tx = w.doctor.tx(bad);
     w.refused(tx, Code::InvalidField);
 }

@@ -8,22 +8,35 @@ use ehr_ledger::proto::{action::Kind, *};
 use ehr_ledger::Code;
 
 fn dispense(id: u64) -> Kind {
-    Kind::Dispense(Dispense { prescription_id: id })
+    Kind::Dispense(Dispense {
+        prescription_id: id,
+    })
 }
 
 #[test]
 fn a_pharmacist_dispenses_one_plus_refills_times_and_no_more() {
     let mut w = World::new();
-    let g = w.grant(w.doctor.addr(), &[Category::Medications], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Medications],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.doctor.tx(prescribe(&w.alice, 2, w.now() + 30 * DAY));
     let r = w.ok(tx);
-    let id: u64 = event_attr(&r, "prescribed", "prescription_id").unwrap().parse().unwrap();
+    let id: u64 = event_attr(&r, "prescribed", "prescription_id")
+        .unwrap()
+        .parse()
+        .unwrap();
 
     for remaining in ["2", "1", "0"] {
         let tx = w.pharmacist.tx(dispense(id));
         let r = w.ok(tx);
-        assert_eq!(event_attr(&r, "dispensed", "fills_remaining").as_deref(), Some(remaining));
+        assert_eq!(
+            event_attr(&r, "dispensed", "fills_remaining").as_deref(),
+            Some(remaining)
+        );
     }
     let tx = w.pharmacist.tx(dispense(id));
     w.refused(tx, Code::PrescriptionExhausted);
@@ -37,9 +50,19 @@ fn a_pharmacist_dispenses_one_plus_refills_times_and_no_more() {
 #[test]
 fn only_pharmacists_dispense_and_only_doctors_prescribe() {
     let mut w = World::new();
-    let g = w.grant(w.doctor.addr(), &[Category::Medications], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Medications],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
-    let g = w.grant(w.nurse.addr(), &[Category::Medications], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.nurse.addr(),
+        &[Category::Medications],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.nurse.tx(prescribe(&w.alice, 0, w.now() + DAY));
     w.refused(tx, Code::WrongRole);
@@ -63,7 +86,12 @@ fn only_pharmacists_dispense_and_only_doctors_prescribe() {
 #[test]
 fn an_expired_prescription_is_not_dispensed() {
     let mut w = World::new();
-    let g = w.grant(w.doctor.addr(), &[Category::Medications], AccessLevel::Write, w.now() + 30 * DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Medications],
+        AccessLevel::Write,
+        w.now() + 30 * DAY,
+    );
     w.ok(g);
     let tx = w.doctor.tx(prescribe(&w.alice, 5, w.now() + DAY));
     w.ok(tx);

@@ -32,7 +32,12 @@ fn registered_staff_carry_their_role_and_organisation() {
 #[test]
 fn a_suspended_doctor_cannot_act_until_reinstated() {
     let mut w = World::new();
-    let g = w.grant(w.doctor.addr(), &[Category::All], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::All],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.admin.tx(suspend(&w.doctor));
     w.ok(tx);
@@ -60,13 +65,21 @@ fn admins_manage_only_their_own_organisation() {
     let tx = w.admin.tx(suspend(&w.admin));
     w.refused(tx, Code::SelfAction);
     // Only admins register; a key is registered once.
-    let tx = w.doctor.tx(register_staff(w.stranger.public_key(), Role::Nurse));
+    let tx = w
+        .doctor
+        .tx(register_staff(w.stranger.public_key(), Role::Nurse));
     w.refused(tx, Code::WrongRole);
-    let tx = w.admin.tx(register_staff(w.nurse.public_key(), Role::Doctor));
+    let tx = w
+        .admin
+        .tx(register_staff(w.nurse.public_key(), Role::Doctor));
     w.refused(tx, Code::AlreadyRegistered);
-    let tx = w.admin.tx(register_staff(w.alice.public_key(), Role::Nurse));
+    let tx = w
+        .admin
+        .tx(register_staff(w.alice.public_key(), Role::Nurse));
     w.refused(tx, Code::AlreadyRegistered);
-    let tx = w.admin.tx(register_staff(w.stranger.public_key(), Role::Unspecified));
+    let tx = w
+        .admin
+        .tx(register_staff(w.stranger.public_key(), Role::Unspecified));
     w.refused(tx, Code::InvalidField);
 }
 
@@ -78,7 +91,13 @@ fn a_second_admin_can_manage_staff_and_a_suspended_service_stops_anchoring() {
     w.ok(tx);
     let tx = deputy.tx(suspend(&w.ingest));
     w.ok(tx);
-    let batch = Kind::AnchorBatch(AnchorBatch { batch_id: 1, merkle_root: vec![1; 32], record_count: 1, first_record: 1, last_record: 1 });
+    let batch = Kind::AnchorBatch(AnchorBatch {
+        batch_id: 1,
+        merkle_root: vec![1; 32],
+        record_count: 1,
+        first_record: 1,
+        last_record: 1,
+    });
     let tx = w.ingest.tx(batch);
     w.refused(tx, Code::Suspended);
 }

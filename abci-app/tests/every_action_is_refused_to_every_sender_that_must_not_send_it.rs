@@ -99,19 +99,39 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
     let mut w = World::new();
     // What the allowed senders need: a doctor with write access, an open
     // proposal, a suspended spare, a bound device, a nurse's grant to revoke.
-    let g = w.grant(w.doctor.addr(), &[Category::All], AccessLevel::Write, w.now() + 30 * DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::All],
+        AccessLevel::Write,
+        w.now() + 30 * DAY,
+    );
     w.ok(g);
-    let g = w.grant(w.nurse.addr(), &[Category::Imaging], AccessLevel::Read, w.now() + 30 * DAY);
+    let g = w.grant(
+        w.nurse.addr(),
+        &[Category::Imaging],
+        AccessLevel::Read,
+        w.now() + 30 * DAY,
+    );
     w.ok(g);
-    let tx = w.north_admin.tx(propose(governance_change::Kind::RemoveMember(RemoveMember { org_id: "east".into() })));
+    let tx = w
+        .north_admin
+        .tx(propose(governance_change::Kind::RemoveMember(
+            RemoveMember {
+                org_id: "east".into(),
+            },
+        )));
     w.ok(tx);
     let spare = actor("spare@general");
     let tx = w.admin.tx(register_staff(spare.public_key(), Role::Nurse));
     w.ok(tx);
-    let tx = w.admin.tx(Kind::Suspend(SuspendParticipant { address: spare.addr() }));
+    let tx = w.admin.tx(Kind::Suspend(SuspendParticipant {
+        address: spare.addr(),
+    }));
     w.ok(tx);
     let other_spare = actor("other-spare@general");
-    let tx = w.admin.tx(register_staff(other_spare.public_key(), Role::Nurse));
+    let tx = w
+        .admin
+        .tx(register_staff(other_spare.public_key(), Role::Nurse));
     w.ok(tx);
     let device = actor("device");
     let tx = w.alice.tx(bind_device("dev-1", &device, &w.alice));
@@ -124,47 +144,205 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
 
     use Who::*;
     let rows = vec![
-        Row { name: "propose", action: propose(governance_change::Kind::RemoveMember(RemoveMember { org_id: "south".into() })), gate: Gate::Role, allowed: &[Admin] },
-        Row { name: "vote", action: vote(1, false), gate: Gate::Role, allowed: &[Admin] },
-        Row { name: "register_staff", action: register_staff(newcomer.public_key(), Role::Nurse), gate: Gate::Role, allowed: &[Admin] },
-        Row { name: "register_service", action: register_service(actor("svc").public_key(), ServiceKind::Gateway), gate: Gate::Role, allowed: &[Admin] },
-        Row { name: "suspend", action: Kind::Suspend(SuspendParticipant { address: other_spare.addr() }), gate: Gate::Role, allowed: &[Admin] },
-        Row { name: "reinstate", action: Kind::Reinstate(ReinstateParticipant { address: spare.addr() }), gate: Gate::Role, allowed: &[Admin] },
-        Row { name: "set_guardian", action: Kind::SetGuardian(SetGuardian { patient: w.alice.addr(), guardian_public_key: w.alice_guardian.public_key() }), gate: Gate::PatientOnly, allowed: &[Patient, Guardian] },
-        Row { name: "bind_device", action: bind_device("dev-2", &device, &w.alice), gate: Gate::PatientOrRole, allowed: &[Patient, Guardian, Admin] },
-        Row { name: "revoke_device", action: Kind::RevokeDevice(RevokeDevice { device_id: "dev-1".into() }), gate: Gate::PatientOrRole, allowed: &[Patient, Guardian, Admin] },
-        Row { name: "grant_access", action: grant_to_clinician(&w.alice, w.pharmacist.addr(), &[Category::Medications], AccessLevel::Read, w.now() + DAY), gate: Gate::PatientOnly, allowed: &[Patient, Guardian] },
-        Row { name: "revoke_access", action: Kind::RevokeAccess(RevokeAccess { patient: w.alice.addr(), grantee: clinician(w.nurse.addr()), categories: vec![] }), gate: Gate::PatientOnly, allowed: &[Patient, Guardian] },
-        Row { name: "set_research_consent", action: Kind::SetResearchConsent(SetResearchConsent { patient: w.alice.addr(), consent: true }), gate: Gate::PatientOnly, allowed: &[Patient, Guardian] },
-        Row { name: "open_emergency_access", action: emergency(&w.bob), gate: Gate::Role, allowed: &[Doctor] },
-        Row { name: "order_lab_test", action: order_lab(&w.alice, "general"), gate: Gate::Role, allowed: &[Doctor] },
-        Row { name: "post_lab_result", action: Kind::PostLabResult(PostLabResult { order_id: 1, record: Some(record("lab-1", &w.alice, Category::Labs)) }), gate: Gate::Role, allowed: &[LabTech] },
-        Row { name: "prescribe", action: prescribe(&w.alice, 1, w.now() + DAY), gate: Gate::Role, allowed: &[Doctor] },
-        Row { name: "dispense", action: Kind::Dispense(Dispense { prescription_id: 1 }), gate: Gate::Role, allowed: &[Pharmacist] },
-        Row { name: "anchor_record", action: anchor("note-1", &w.alice, Category::Notes), gate: Gate::PatientOrWriter, allowed: &[Patient, Guardian, Doctor] },
-        Row { name: "anchor_batch", action: Kind::AnchorBatch(AnchorBatch { batch_id: 1, merkle_root: vec![3; 32], record_count: 2, first_record: 1, last_record: 2 }), gate: Gate::Role, allowed: &[Ingest] },
-        Row { name: "log_disclosures", action: Kind::LogDisclosures(LogDisclosures { disclosures: vec![disclosure(&w.doctor, &w.alice, Category::Labs)] }), gate: Gate::Role, allowed: &[Gateway] },
+        Row {
+            name: "propose",
+            action: propose(governance_change::Kind::RemoveMember(RemoveMember {
+                org_id: "south".into(),
+            })),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
+        Row {
+            name: "vote",
+            action: vote(1, false),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
+        Row {
+            name: "register_staff",
+            action: register_staff(newcomer.public_key(), Role::Nurse),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
+        Row {
+            name: "register_service",
+            action: register_service(actor("svc").public_key(), ServiceKind::Gateway),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
+        Row {
+            name: "suspend",
+            action: Kind::Suspend(SuspendParticipant {
+                address: other_spare.addr(),
+            }),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
+        Row {
+            name: "reinstate",
+            action: Kind::Reinstate(ReinstateParticipant {
+                address: spare.addr(),
+            }),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
+        Row {
+            name: "set_guardian",
+            action: Kind::SetGuardian(SetGuardian {
+                patient: w.alice.addr(),
+                guardian_public_key: w.alice_guardian.public_key(),
+            }),
+            gate: Gate::PatientOnly,
+            allowed: &[Patient, Guardian],
+        },
+        Row {
+            name: "bind_device",
+            action: bind_device("dev-2", &device, &w.alice),
+            gate: Gate::PatientOrRole,
+            allowed: &[Patient, Guardian, Admin],
+        },
+        Row {
+            name: "revoke_device",
+            action: Kind::RevokeDevice(RevokeDevice {
+                device_id: "dev-1".into(),
+            }),
+            gate: Gate::PatientOrRole,
+            allowed: &[Patient, Guardian, Admin],
+        },
+        Row {
+            name: "grant_access",
+            action: grant_to_clinician(
+                &w.alice,
+                w.pharmacist.addr(),
+                &[Category::Medications],
+                AccessLevel::Read,
+                w.now() + DAY,
+            ),
+            gate: Gate::PatientOnly,
+            allowed: &[Patient, Guardian],
+        },
+        Row {
+            name: "revoke_access",
+            action: Kind::RevokeAccess(RevokeAccess {
+                patient: w.alice.addr(),
+                grantee: clinician(w.nurse.addr()),
+                categories: vec![],
+            }),
+            gate: Gate::PatientOnly,
+            allowed: &[Patient, Guardian],
+        },
+        Row {
+            name: "set_research_consent",
+            action: Kind::SetResearchConsent(SetResearchConsent {
+                patient: w.alice.addr(),
+                consent: true,
+            }),
+            gate: Gate::PatientOnly,
+            allowed: &[Patient, Guardian],
+        },
+        Row {
+            name: "open_emergency_access",
+            action: emergency(&w.bob),
+            gate: Gate::Role,
+            allowed: &[Doctor],
+        },
+        Row {
+            name: "order_lab_test",
+            action: order_lab(&w.alice, "general"),
+            gate: Gate::Role,
+            allowed: &[Doctor],
+        },
+        Row {
+            name: "post_lab_result",
+            action: Kind::PostLabResult(PostLabResult {
+                order_id: 1,
+                record: Some(record("lab-1", &w.alice, Category::Labs)),
+            }),
+            gate: Gate::Role,
+            allowed: &[LabTech],
+        },
+        Row {
+            name: "prescribe",
+            action: prescribe(&w.alice, 1, w.now() + DAY),
+            gate: Gate::Role,
+            allowed: &[Doctor],
+        },
+        Row {
+            name: "dispense",
+            action: Kind::Dispense(Dispense { prescription_id: 1 }),
+            gate: Gate::Role,
+            allowed: &[Pharmacist],
+        },
+        Row {
+            name: "anchor_record",
+            action: anchor("note-1", &w.alice, Category::Notes),
+            gate: Gate::PatientOrWriter,
+            allowed: &[Patient, Guardian, Doctor],
+        },
+        Row {
+            name: "anchor_batch",
+            action: Kind::AnchorBatch(AnchorBatch {
+                batch_id: 1,
+                merkle_root: vec![3; 32],
+                record_count: 2,
+                first_record: 1,
+                last_record: 2,
+            }),
+            gate: Gate::Role,
+            allowed: &[Ingest],
+        },
+        Row {
+            name: "log_disclosures",
+            action: Kind::LogDisclosures(LogDisclosures {
+                disclosures: vec![disclosure(&w.doctor, &w.alice, Category::Labs)],
+            }),
+            gate: Gate::Role,
+            allowed: &[Gateway],
+        },
         // Last: it registers the stranger, who must stay unregistered until here.
-        Row { name: "register_patient", action: Kind::RegisterPatient(RegisterPatient::default()), gate: Gate::Unregistered, allowed: &[Stranger, Guardian] },
+        Row {
+            name: "register_patient",
+            action: Kind::RegisterPatient(RegisterPatient::default()),
+            gate: Gate::Unregistered,
+            allowed: &[Stranger, Guardian],
+        },
     ];
     // Every action of the ledger is in the matrix.
     assert_eq!(rows.len(), 21);
 
     let mut refusals = 0;
     for row in &rows {
-        let senders: Vec<Who> = EVERYONE.iter().copied().filter(|w| !row.allowed.contains(w)).collect();
-        let txs: Vec<Vec<u8>> = senders.iter().map(|who| actor_of(&mut w, *who).tx(row.action.clone())).collect();
+        let senders: Vec<Who> = EVERYONE
+            .iter()
+            .copied()
+            .filter(|w| !row.allowed.contains(w))
+            .collect();
+        let txs: Vec<Vec<u8>> = senders
+            .iter()
+            .map(|who| actor_of(&mut w, *who).tx(row.action.clone()))
+            .collect();
         let block = w.node.block(txs).expect("block");
         for (who, result) in senders.iter().zip(&block.tx_results) {
             let want = expected(row.gate, *who);
-            assert_eq!(result.code, want, "{} sent by {who:?}: {}", row.name, result.log);
+            assert_eq!(
+                result.code, want,
+                "{} sent by {who:?}: {}",
+                row.name, result.log
+            );
             assert!(!result.log.is_empty());
             refusals += 1;
         }
         // The same action from its first allowed sender goes through.
         let tx = actor_of(&mut w, row.allowed[0]).tx(row.action.clone());
         let r = w.node.deliver(tx);
-        assert_eq!(r.code, Code::Ok, "{} sent by {:?}: {}", row.name, row.allowed[0], r.log);
+        assert_eq!(
+            r.code,
+            Code::Ok,
+            "{} sent by {:?}: {}",
+            row.name,
+            row.allowed[0],
+            r.log
+        );
     }
     assert!(refusals > 150, "{refusals} refusals checked");
 }

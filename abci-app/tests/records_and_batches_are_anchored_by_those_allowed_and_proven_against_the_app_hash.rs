@@ -18,14 +18,26 @@ fn a_record_is_anchored_by_its_patient_or_a_clinician_with_write_access() {
     let mut w = World::new();
     let tx = w.alice.tx(anchor("note-1", &w.alice, Category::Notes));
     w.ok(tx);
-    let tx = w.alice_guardian.tx(anchor("note-2", &w.alice, Category::Notes));
+    let tx = w
+        .alice_guardian
+        .tx(anchor("note-2", &w.alice, Category::Notes));
     w.ok(tx);
     // Read access is not enough to write.
-    let g = w.grant(w.nurse.addr(), &[Category::Vitals], AccessLevel::Read, w.now() + DAY);
+    let g = w.grant(
+        w.nurse.addr(),
+        &[Category::Vitals],
+        AccessLevel::Read,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.nurse.tx(anchor("vit-1", &w.alice, Category::Vitals));
     w.refused(tx, Code::NoAccess);
-    let g = w.grant(w.nurse.addr(), &[Category::Vitals], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.nurse.addr(),
+        &[Category::Vitals],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.nurse.tx(anchor("vit-1", &w.alice, Category::Vitals));
     w.ok(tx);
@@ -47,14 +59,19 @@ fn a_record_is_anchored_by_its_patient_or_a_clinician_with_write_access() {
 
     let stored: StoredRecordAnchor = w.query("/record/vit-1");
     assert_eq!(stored.author, w.nurse.addr());
-    assert_eq!(stored.record.unwrap().ciphertext_sha256, sha256(b"vit-1").to_vec());
+    assert_eq!(
+        stored.record.unwrap().ciphertext_sha256,
+        sha256(b"vit-1").to_vec()
+    );
 }
 
 #[test]
 fn a_record_in_an_anchored_batch_is_proven_from_the_app_hash_down() {
     let mut w = World::new();
     // The ingest service's batch: hashes of eight ciphertexts.
-    let ciphertexts: Vec<Vec<u8>> = (0..8).map(|i| format!("ciphertext {i}").into_bytes()).collect();
+    let ciphertexts: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("ciphertext {i}").into_bytes())
+        .collect();
     let hashes: Vec<[u8; 32]> = ciphertexts.iter().map(|c| sha256(c)).collect();
     let root = merkle::root(&hashes);
     let tx = w.ingest.tx(Kind::AnchorBatch(AnchorBatch {
@@ -83,9 +100,21 @@ fn a_record_in_an_anchored_batch_is_proven_from_the_app_hash_down() {
     let index = 5;
     let merkle_path = merkle::proof(&hashes, index).unwrap();
     let anchored_root: [u8; 32] = batch.merkle_root.as_slice().try_into().unwrap();
-    assert!(merkle::verify(&anchored_root, &sha256(&ciphertexts[index]), index, batch.record_count as usize, &merkle_path));
+    assert!(merkle::verify(
+        &anchored_root,
+        &sha256(&ciphertexts[index]),
+        index,
+        batch.record_count as usize,
+        &merkle_path
+    ));
     // An altered ciphertext does not.
-    assert!(!merkle::verify(&anchored_root, &sha256(b"altered"), index, batch.record_count as usize, &merkle_path));
+    assert!(!merkle::verify(
+        &anchored_root,
+        &sha256(b"altered"),
+        index,
+        batch.record_count as usize,
+        &merkle_path
+    ));
 
     // A forged value, or another height's app hash, does not verify.
     let mut forged = batch.clone();
@@ -105,11 +134,23 @@ fn absence_is_proven_too_and_past_heights_stay_queryable() {
     // At the earlier height the record did not exist, provably.
     let answer = w.node.ledger.query("/record/note-1", &[], before, true);
     assert_eq!(answer.code, QueryCode::NotFound);
-    verify_proof(before_hash, &answer.key, None, answer.proof.as_ref().unwrap()).expect("absence proof verifies");
+    verify_proof(
+        before_hash,
+        &answer.key,
+        None,
+        answer.proof.as_ref().unwrap(),
+    )
+    .expect("absence proof verifies");
     // Heights not yet reached are refused; lists are not provable.
-    let future = w.node.ledger.query("/record/note-1", &[], before + 100, true);
+    let future = w
+        .node
+        .ledger
+        .query("/record/note-1", &[], before + 100, true);
     assert_eq!(future.code, QueryCode::HeightUnavailable);
-    let list = w.node.ledger.query(&format!("/grants/{}", w.alice.address()), &[], 0, true);
+    let list = w
+        .node
+        .ledger
+        .query(&format!("/grants/{}", w.alice.address()), &[], 0, true);
     assert_eq!(list.code, QueryCode::NotProvable);
     let bad = w.node.query("/no/such/path");
     assert_eq!(bad.code, QueryCode::BadPath);
@@ -121,7 +162,15 @@ fn absence_is_proven_too_and_past_heights_stay_queryable() {
 #[test]
 fn only_an_ingest_service_anchors_batches_once_per_id() {
     let mut w = World::new();
-    let batch = |id: u64| Kind::AnchorBatch(AnchorBatch { batch_id: id, merkle_root: vec![9; 32], record_count: 3, first_record: 1, last_record: 3 });
+    let batch = |id: u64| {
+        Kind::AnchorBatch(AnchorBatch {
+            batch_id: id,
+            merkle_root: vec![9; 32],
+            record_count: 3,
+            first_record: 1,
+            last_record: 3,
+        })
+    };
     let tx = w.ingest.tx(batch(1));
     w.ok(tx);
     let tx = w.ingest.tx(batch(1));
@@ -132,7 +181,13 @@ fn only_an_ingest_service_anchors_batches_once_per_id() {
         assert_eq!(r.code, Code::WrongRole, "{}", r.log);
     }
     // The range must cover exactly the count.
-    let uneven = Kind::AnchorBatch(AnchorBatch { batch_id: 3, merkle_root: vec![9; 32], record_count: 3, first_record: 1, last_record: 5 });
+    let uneven = Kind::AnchorBatch(AnchorBatch {
+        batch_id: 3,
+        merkle_root: vec![9; 32],
+        record_count: 3,
+        first_record: 1,
+        last_record: 5,
+    });
     let tx = w.ingest.tx(uneven);
     w.refused(tx, Code::InvalidField);
 }

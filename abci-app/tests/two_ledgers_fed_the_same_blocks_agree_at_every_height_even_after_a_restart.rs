@@ -14,7 +14,11 @@ use ehr_ledger::Code;
 fn two_ledgers_reach_the_same_app_hash_at_every_height() {
     let stream = blocks(&mut World::new(), 40);
     let (mut a, mut b) = (World::new(), World::new());
-    assert_eq!(a.node.app_hash(), b.node.app_hash(), "same genesis and first block, same hash");
+    assert_eq!(
+        a.node.app_hash(),
+        b.node.app_hash(),
+        "same genesis and first block, same hash"
+    );
     let ha = apply(&mut a.node, &stream);
     let hb = apply(&mut b.node, &stream);
     assert_eq!(ha, hb);
@@ -88,11 +92,18 @@ fn blocks_out_of_order_are_refused_without_touching_state() {
     let mut w = World::new();
     let before = w.node.app_hash();
     let h = w.node.height();
-    let err = w.node.ledger.finalize_block(h + 2, w.now(), &[]).unwrap_err();
+    let err = w
+        .node
+        .ledger
+        .finalize_block(h + 2, w.now(), &[])
+        .unwrap_err();
     assert!(matches!(err, LedgerError::OutOfOrder { .. }), "{err}");
     let err = w.node.ledger.finalize_block(h, w.now(), &[]).unwrap_err();
     assert!(matches!(err, LedgerError::OutOfOrder { .. }), "{err}");
-    assert!(matches!(w.node.ledger.commit(), Err(LedgerError::NothingToCommit)));
+    assert!(matches!(
+        w.node.ledger.commit(),
+        Err(LedgerError::NothingToCommit)
+    ));
     assert_eq!(w.node.app_hash(), before);
 }
 
@@ -103,13 +114,18 @@ fn init_chain_is_repeatable_before_the_first_block_and_refuses_another_genesis()
     let genesis = consortium_genesis(&ORGS);
     let first = TestNode::init(&path, CHAIN, &genesis).unwrap().app_hash();
     let elsewhere = tempfile::tempdir().unwrap();
-    let twin = TestNode::init(&elsewhere.path().join("ledger.redb"), CHAIN, &genesis).unwrap().app_hash();
+    let twin = TestNode::init(&elsewhere.path().join("ledger.redb"), CHAIN, &genesis)
+        .unwrap()
+        .app_hash();
     assert_eq!(first, twin, "genesis is deterministic");
     // CometBFT calls InitChain again if the node stopped before block 1.
     let again = TestNode::init(&path, CHAIN, &genesis).unwrap().app_hash();
     assert_eq!(first, again);
     let other = consortium_genesis(&["general", "north"]);
-    assert!(matches!(TestNode::init(&path, CHAIN, &other), Err(LedgerError::GenesisMismatch(_))));
+    assert!(matches!(
+        TestNode::init(&path, CHAIN, &other),
+        Err(LedgerError::GenesisMismatch(_))
+    ));
 }
 
 #[test]

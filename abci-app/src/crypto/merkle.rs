@@ -119,7 +119,10 @@ mod tests {
                 assert!(!verify(&root, b"forged", i, n, &path), "n={n} i={i}");
                 if n > 1 {
                     let other = (i + 1) % n;
-                    assert!(!verify(&root, &items[i], other, n, &path), "wrong index n={n} i={i}");
+                    assert!(
+                        !verify(&root, &items[i], other, n, &path),
+                        "wrong index n={n} i={i}"
+                    );
                 }
             }
         }
@@ -144,7 +147,10 @@ mod tests {
     #[test]
     fn matches_the_rfc_6962_shape_for_three_leaves() {
         let items = items(3);
-        let expected = node_hash(&node_hash(&leaf_hash(&items[0]), &leaf_hash(&items[1])), &leaf_hash(&items[2]));
+        let expected = node_hash(
+            &node_hash(&leaf_hash(&items[0]), &leaf_hash(&items[1])),
+            &leaf_hash(&items[2]),
+        );
         assert_eq!(root(&items), expected);
     }
 }

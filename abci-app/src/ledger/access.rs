@@ -16,7 +16,12 @@ use super::actors::{self, acts_for, describe};
 use super::keys;
 
 /// Roles that may hold grants and read clinical records.
-pub const CLINICAL_ROLES: [Role; 4] = [Role::Doctor, Role::Nurse, Role::Pharmacist, Role::LabTechnician];
+pub const CLINICAL_ROLES: [Role; 4] = [
+    Role::Doctor,
+    Role::Nurse,
+    Role::Pharmacist,
+    Role::LabTechnician,
+];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -91,7 +96,12 @@ pub fn decide(
 ) -> Result<Decision, Refusal> {
     let patient_record = match actors::participant(state, patient)? {
         Some(p) if p.kind == ParticipantKind::Patient as i32 => p,
-        _ => return denied(Code::UnknownPatient, format!("{patient} is not a registered patient")),
+        _ => {
+            return denied(
+                Code::UnknownPatient,
+                format!("{patient} is not a registered patient"),
+            )
+        }
     };
     if let Some(basis) = acts_for(&patient_record, accessor) {
         return Ok(Decision::Allowed { basis, until: 0 });
@@ -111,10 +121,15 @@ pub fn decide(
             format!("{accessor} is another patient, not {patient} or their guardian"),
         );
     }
-    if p.kind != ParticipantKind::Staff as i32 || !CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role) {
+    if p.kind != ParticipantKind::Staff as i32
+        || !CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role)
+    {
         return denied(
             Code::WrongRole,
-            format!("{accessor} is {}; only clinicians hold access to records", describe(&p)),
+            format!(
+                "{accessor} is {}; only clinicians hold access to records",
+                describe(&p)
+            ),
         );
     }
     if p.status != crate::proto::ParticipantStatus::Active as i32 {
@@ -123,23 +138,41 @@ pub fn decide(
     if !actors::is_active_member(state, &p.org_id)? {
         return denied(
             Code::OrgNotMember,
-            format!("{accessor}'s organisation {} is not an active member", p.org_id),
+            format!(
+                "{accessor}'s organisation {} is not an active member",
+                p.org_id
+            ),
         );
     }
-    let personal = Grantee { kind: Some(grantee::Kind::Clinician(accessor.0.to_vec())) };
-    let organisational = Grantee { kind: Some(grantee::Kind::Organisation(p.org_id.clone())) };
+    let personal = Grantee {
+        kind: Some(grantee::Kind::Clinician(accessor.0.to_vec())),
+    };
+    let organisational = Grantee {
+        kind: Some(grantee::Kind::Organisation(p.org_id.clone())),
+    };
     let mut until = None;
     for g in [&personal, &organisational] {
         until = until.max(current_grant(state, patient, g, category, level, now)?);
     }
     if let Some(until) = until {
-        return Ok(Decision::Allowed { basis: AccessBasis::Grant, until });
+        return Ok(Decision::Allowed {
+            basis: AccessBasis::Grant,
+            until,
+        });
     }
-    let emergency: Option<EmergencyAccess> = state.get(keys::emergency(patient, accessor).as_bytes())?;
+    let emergency: Option<EmergencyAccess> =
+        state.get(keys::emergency(patient, accessor).as_bytes())?;
     if let Some(e) = emergency.filter(|e| now < e.expires_at) {
-        return Ok(Decision::Allowed { basis: AccessBasis::Emergency, until: e.expires_at });
+        return Ok(Decision::Allowed {
+            basis: AccessBasis::Emergency,
+            until: e.expires_at,
+        });
     }
-    let level_name = if level == AccessLevel::Write { "write" } else { "read" };
+    let level_name = if level == AccessLevel::Write {
+        "write"
+    } else {
+        "read"
+    };
     denied(
         Code::NoAccess,
         format!(

@@ -51,7 +51,10 @@ fn require_in_good_standing(state: &impl StateRead, p: &Participant) -> Result<(
     if p.status == ParticipantStatus::Suspended as i32 {
         return refuse(
             Code::Suspended,
-            format!("the signer, {}, is suspended by their organisation", describe(p)),
+            format!(
+                "the signer, {}, is suspended by their organisation",
+                describe(p)
+            ),
         );
     }
     if !p.org_id.is_empty() && !is_active_member(state, &p.org_id)? {
@@ -66,7 +69,11 @@ fn require_in_good_standing(state: &impl StateRead, p: &Participant) -> Result<(
     Ok(())
 }
 
-fn registered(state: &impl StateRead, signer: &Address, what: &str) -> Result<Participant, Refusal> {
+fn registered(
+    state: &impl StateRead,
+    signer: &Address,
+    what: &str,
+) -> Result<Participant, Refusal> {
     participant(state, signer)?.ok_or_else(|| {
         Refusal::new(
             Code::NotRegistered,
@@ -85,7 +92,8 @@ pub fn require_staff(
 ) -> Result<Participant, Refusal> {
     let p = registered(state, signer, what)?;
     require_in_good_standing(state, &p)?;
-    let is_role = p.kind == ParticipantKind::Staff as i32 && roles.iter().any(|r| *r as i32 == p.role);
+    let is_role =
+        p.kind == ParticipantKind::Staff as i32 && roles.iter().any(|r| *r as i32 == p.role);
     if !is_role {
         return refuse(
             Code::WrongRole,
@@ -116,7 +124,10 @@ pub fn require_service(
 pub fn require_patient(state: &impl StateRead, a: &Address) -> Result<Participant, Refusal> {
     match participant(state, a)? {
         Some(p) if p.kind == ParticipantKind::Patient as i32 => Ok(p),
-        _ => refuse(Code::UnknownPatient, format!("{a} is not a registered patient")),
+        _ => refuse(
+            Code::UnknownPatient,
+            format!("{a} is not a registered patient"),
+        ),
     }
 }
 
@@ -136,7 +147,8 @@ pub fn require_patient_or_guardian(
     patient: &[u8],
     what: &str,
 ) -> Result<Participant, Refusal> {
-    let a = Address::from_slice(patient).ok_or_else(|| Refusal::new(Code::InvalidField, "patient must be a 20-byte address"))?;
+    let a = Address::from_slice(patient)
+        .ok_or_else(|| Refusal::new(Code::InvalidField, "patient must be a 20-byte address"))?;
     let p = require_patient(state, &a)?;
     if acts_for(&p, signer).is_none() {
         return refuse(
@@ -148,6 +160,10 @@ pub fn require_patient_or_guardian(
 }
 
 pub fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {
-    Address::from_slice(bytes)
-        .ok_or_else(|| Refusal::new(Code::InvalidField, format!("{field} must be a 20-byte address")))
+    Address::from_slice(bytes).ok_or_else(|| {
+        Refusal::new(
+            Code::InvalidField,
+            format!("{field} must be a 20-byte address"),
+        )
+    })
 }

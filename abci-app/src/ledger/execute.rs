@@ -31,13 +31,19 @@ fn check_nonce(state: &mut BlockState, tx: &VerifiedTx) -> Result<(), Refusal> {
     if tx.nonce < expected {
         return refuse(
             Code::NonceReplayed,
-            format!("nonce {} was already used by {}; the next nonce is {expected}", tx.nonce, tx.signer),
+            format!(
+                "nonce {} was already used by {}; the next nonce is {expected}",
+                tx.nonce, tx.signer
+            ),
         );
     }
     if tx.nonce > expected {
         return refuse(
             Code::NonceSkipped,
-            format!("nonce {} skips ahead; the next nonce of {} is {expected}", tx.nonce, tx.signer),
+            format!(
+                "nonce {} skips ahead; the next nonce of {} is {expected}",
+                tx.nonce, tx.signer
+            ),
         );
     }
     account.nonce = tx.nonce;
@@ -71,11 +77,17 @@ pub fn execute(
     };
     ctx.emit(
         "tx",
-        &[("action", action_name(&tx.action).to_string()), ("signer", tx.signer.to_string())],
+        &[
+            ("action", action_name(&tx.action).to_string()),
+            ("signer", tx.signer.to_string()),
+        ],
     );
     match actions::dispatch(&mut ctx, &tx.action) {
         Ok(()) => {
-            let applied = Applied { events: ctx.events, validator_updates: ctx.validator_updates };
+            let applied = Applied {
+                events: ctx.events,
+                validator_updates: ctx.validator_updates,
+            };
             state.commit_tx();
             Ok(applied)
         }

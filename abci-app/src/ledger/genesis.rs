@@ -56,12 +56,15 @@ pub struct CheckedGenesis {
 
 impl Genesis {
     pub fn from_json(json: &[u8]) -> Result<Self, GenesisError> {
-        serde_json::from_slice(json).map_err(|e| GenesisError(format!("app_state is not valid JSON for the ledger: {e}")))
+        serde_json::from_slice(json)
+            .map_err(|e| GenesisError(format!("app_state is not valid JSON for the ledger: {e}")))
     }
 
     pub fn check(&self) -> Result<CheckedGenesis, GenesisError> {
         if self.members.is_empty() {
-            return Err(GenesisError("at least one founding member is required".into()));
+            return Err(GenesisError(
+                "at least one founding member is required".into(),
+            ));
         }
         if self.validators.is_empty() {
             return Err(GenesisError("at least one validator is required".into()));
@@ -77,12 +80,19 @@ impl Genesis {
                     admin_public_key: key_bytes.clone(),
                 }),
             )?;
-            if members.iter().any(|(o, _): &(GenesisMember, _)| o.org_id == m.org_id) {
+            if members
+                .iter()
+                .any(|(o, _): &(GenesisMember, _)| o.org_id == m.org_id)
+            {
                 return Err(GenesisError(format!("member {} is listed twice", m.org_id)));
             }
-            let key = PublicKey::from_bytes(&key_bytes).ok_or_else(|| GenesisError("bad admin key".into()))?;
+            let key = PublicKey::from_bytes(&key_bytes)
+                .ok_or_else(|| GenesisError("bad admin key".into()))?;
             if members.iter().any(|(_, k): &(_, PublicKey)| *k == key) {
-                return Err(GenesisError(format!("member {} reuses another member's admin key", m.org_id)));
+                return Err(GenesisError(format!(
+                    "member {} reuses another member's admin key",
+                    m.org_id
+                )));
             }
             members.push((m.clone(), key));
         }
@@ -104,10 +114,16 @@ impl Genesis {
                 )));
             }
             if validators.iter().any(|(_, k): &(_, Vec<u8>)| *k == key) {
-                return Err(GenesisError(format!("validator {} is listed twice", v.pub_key)));
+                return Err(GenesisError(format!(
+                    "validator {} is listed twice",
+                    v.pub_key
+                )));
             }
             validators.push((v.clone(), key));
         }
-        Ok(CheckedGenesis { members, validators })
+        Ok(CheckedGenesis {
+            members,
+            validators,
+        })
     }
 }

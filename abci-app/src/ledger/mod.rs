@@ -37,7 +37,11 @@ pub struct TxResult {
 
 impl TxResult {
     fn refused(r: Refusal) -> Self {
-        Self { code: r.code, log: r.message, events: vec![] }
+        Self {
+            code: r.code,
+            log: r.message,
+            events: vec![],
+        }
     }
 
     pub fn is_ok(&self) -> bool {
@@ -105,8 +109,15 @@ pub struct Ledger {
 impl Ledger {
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         let storage = Storage::open(path)?;
-        let chain = storage.snapshot()?.get::<ChainInfo>(keys::CHAIN.as_bytes())?;
-        Ok(Self { storage, chain, pending: None, mempool: None })
+        let chain = storage
+            .snapshot()?
+            .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
+        Ok(Self {
+            storage,
+            chain,
+            pending: None,
+            mempool: None,
+        })
     }
 
     pub fn storage(&self) -> &Storage {
@@ -144,12 +155,21 @@ impl Ledger {
         let validators: Vec<ValidatorUpdate> = checked
             .validators
             .iter()
-            .map(|(v, key)| ValidatorUpdate { pub_key: key.clone(), power: v.power })
+            .map(|(v, key)| ValidatorUpdate {
+                pub_key: key.clone(),
+                power: v.power,
+            })
             .collect();
         let genesis_hash = crate::crypto::sha256(&serde_json::to_vec(genesis).unwrap_or_default());
         if let (Some(chain), Some(committed)) = (&self.chain, self.storage.committed()?) {
-            if chain.chain_id == chain_id && chain.genesis_hash == genesis_hash && chain.block_height == 0 {
-                return Ok(InitResult { app_hash: committed.root, validators });
+            if chain.chain_id == chain_id
+                && chain.genesis_hash == genesis_hash
+                && chain.block_height == 0
+            {
+                return Ok(InitResult {
+                    app_hash: committed.root,
+                    validators,
+                });
             }
             return Err(LedgerError::GenesisMismatch(chain.chain_id.clone()));
         }
@@ -180,20 +200,36 @@ impl Ledger {
                 events: vec![],
                 validator_updates: vec![],
             };
-            actions::organisations::enroll(&mut ctx, key, &m.org_id, ParticipantKind::Staff, Role::Admin as i32, 0);
+            actions::organisations::enroll(
+                &mut ctx,
+                key,
+                &m.org_id,
+                ParticipantKind::Staff,
+                Role::Admin as i32,
+                0,
+            );
         }
         for (v, key) in &checked.validators {
             state.put(
                 keys::validator(key),
-                &Validator { pub_key: key.clone(), power: v.power, operator_org: v.operator_org.clone() },
+                &Validator {
+                    pub_key: key.clone(),
+                    power: v.power,
+                    operator_org: v.operator_org.clone(),
+                },
             );
         }
         state.commit_tx();
-        let prepared = self.storage.prepare(initial_height.saturating_sub(1), state.into_writes())?;
+        let prepared = self
+            .storage
+            .prepare(initial_height.saturating_sub(1), state.into_writes())?;
         let committed = self.storage.commit(prepared)?;
         self.chain = Some(chain);
         self.mempool = None;
-        Ok(InitResult { app_hash: committed.root, validators })
+        Ok(InitResult {
+            app_hash: committed.root,
+            validators,
+        })
     }
 
     fn require_chain(&self) -> Result<&ChainInfo, LedgerError> {
@@ -214,7 +250,11 @@ impl Ledger {
         let state = self.mempool.as_mut().ok_or(LedgerError::NotInitialised)?;
         let height = chain.block_height as u64 + 1;
         match execute::execute(state, &tx, height, chain.block_time, Mode::Check) {
-            Ok(applied) => Ok(TxResult { code: Code::Ok, log: String::new(), events: applied.events }),
+            Ok(applied) => Ok(TxResult {
+                code: Code::Ok,
+                log: String::new(),
+                events: applied.events,
+            }),
             Err(r) if r.code == Code::Internal => Err(LedgerError::Internal(r.message)),
             Err(r) => Ok(TxResult::refused(r)),
         }
@@ -252,9 +292,15 @@ impl Ledger {
                 Ok(tx) => match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
                     Ok(applied) => {
                         validator_updates.extend(applied.validator_updates);
-                        TxResult { code: Code::Ok, log: String::new(), events: applied.events }
+                        TxResult {
+                            code: Code::Ok,
+                            log: String::new(),
+                            events: applied.events,
+                        }
                     }
-                    Err(r) if r.code == Code::Internal => return Err(LedgerError::Internal(r.message)),
+                    Err(r) if r.code == Code::Internal => {
+                        return Err(LedgerError::Internal(r.message))
+                    }
                     Err(r) => TxResult::refused(r),
                 },
             };
@@ -263,21 +309,39 @@ impl Ledger {
         let block_height = chain.block_height + 1;
         state.put(
             keys::CHAIN,
-            &ChainInfo { block_height, block_time: time, ..chain },
+            &ChainInfo {
+                block_height,
+                block_time: time,
+                ..chain
+            },
         );
         state.commit_tx();
         let prepared = self.storage.prepare(height, state.into_writes())?;
         let app_hash = prepared.root;
-        self.pending = Some(Pending { prepared, block_height: block_height as u64 });
-        Ok(BlockResult { height, tx_results, validator_updates: merge_updates(validator_updates), app_hash })
+        self.pending = Some(Pending {
+            prepared,
+            block_height: block_height as u64,
+        });
+        Ok(BlockResult {
+            height,
+            tx_results,
+            validator_updates: merge_updates(validator_updates),
+            app_hash,
+        })
     }
 
     /// Makes the finalized block durable.
     pub fn commit(&mut self) -> Result<Committed, LedgerError> {
         let pending = self.pending.take().ok_or(LedgerError::NothingToCommit)?;
         let committed = self.storage.commit(pending.prepared)?;
-        self.chain = self.storage.snapshot()?.get::<ChainInfo>(keys::CHAIN.as_bytes())?;
-        debug_assert_eq!(self.chain.as_ref().map(|c| c.block_height as u64), Some(pending.block_height));
+        self.chain = self
+            .storage
+            .snapshot()?
+            .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
+        debug_assert_eq!(
+            self.chain.as_ref().map(|c| c.block_height as u64),
+            Some(pending.block_height)
+        );
         self.mempool = None;
         Ok(committed)
     }
@@ -293,5 +357,8 @@ fn merge_updates(updates: Vec<ValidatorUpdate>) -> Vec<ValidatorUpdate> {
     for u in updates {
         merged.insert(u.pub_key, u.power);
     }
-    merged.into_iter().map(|(pub_key, power)| ValidatorUpdate { pub_key, power }).collect()
+    merged
+        .into_iter()
+        .map(|(pub_key, power)| ValidatorUpdate { pub_key, power })
+        .collect()
 }

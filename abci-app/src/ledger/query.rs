@@ -47,7 +47,14 @@ pub struct QueryAnswer {
 
 impl QueryAnswer {
     fn error(code: QueryCode, log: impl Into<String>, height: u64) -> Self {
-        Self { code, log: log.into(), key: vec![], value: vec![], height, proof: None }
+        Self {
+            code,
+            log: log.into(),
+            key: vec![],
+            value: vec![],
+            height,
+            proof: None,
+        }
     }
 }
 
@@ -71,13 +78,19 @@ fn arg_category(s: &str) -> Result<Category, String> {
     let upper = format!("CATEGORY_{}", s.to_ascii_uppercase());
     Category::from_str_name(&upper)
         .filter(|c| *c != Category::Unspecified)
-        .ok_or_else(|| format!("{s:?} is not a category (vitals, labs, medications, notes, imaging, all)"))
+        .ok_or_else(|| {
+            format!("{s:?} is not a category (vitals, labs, medications, notes, imaging, all)")
+        })
 }
 
 fn arg_grantee(s: &str) -> Result<Grantee, String> {
     match s.strip_prefix("org:") {
-        Some(org) => Ok(Grantee { kind: Some(grantee::Kind::Organisation(org.to_string())) }),
-        None => Ok(Grantee { kind: Some(grantee::Kind::Clinician(arg_address(s)?.0.to_vec())) }),
+        Some(org) => Ok(Grantee {
+            kind: Some(grantee::Kind::Organisation(org.to_string())),
+        }),
+        None => Ok(Grantee {
+            kind: Some(grantee::Kind::Clinician(arg_address(s)?.0.to_vec())),
+        }),
     }
 }
 
@@ -97,10 +110,14 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["validator", hex_key] => {
             keys::validator(&hex::decode(hex_key).map_err(|_| format!("{hex_key:?} is not hex"))?)
         }
-        ["grant", patient, grantee, category] => {
-            keys::grant(&arg_address(patient)?, &arg_grantee(grantee)?, arg_category(category)?)
+        ["grant", patient, grantee, category] => keys::grant(
+            &arg_address(patient)?,
+            &arg_grantee(grantee)?,
+            arg_category(category)?,
+        ),
+        ["emergency", patient, doctor] => {
+            keys::emergency(&arg_address(patient)?, &arg_address(doctor)?)
         }
-        ["emergency", patient, doctor] => keys::emergency(&arg_address(patient)?, &arg_address(doctor)?),
         _ => return Ok(None),
     }))
 }
@@ -113,9 +130,15 @@ fn fetch_indexed<M: Message + Default>(
     key_of: impl Fn(&str) -> Result<String, String>,
 ) -> Result<Vec<M>, String> {
     let mut items = Vec::new();
-    for (k, _) in snap.scan_raw(index_prefix.as_bytes(), LIST_LIMIT).map_err(|e| e.to_string())? {
+    for (k, _) in snap
+        .scan_raw(index_prefix.as_bytes(), LIST_LIMIT)
+        .map_err(|e| e.to_string())?
+    {
         let id = String::from_utf8_lossy(&k[index_prefix.len()..]).to_string();
-        if let Some(m) = snap.get::<M>(key_of(&id)?.as_bytes()).map_err(|e| e.to_string())? {
+        if let Some(m) = snap
+            .get::<M>(key_of(&id)?.as_bytes())
+            .map_err(|e| e.to_string())?
+        {
             items.push(m);
         }
     }
@@ -133,58 +156,99 @@ fn list(snap: &Snapshot, parts: &[&str]) -> Result<Option<Vec<u8>>, String> {
             .collect())
     };
     let bytes = match parts {
-        ["organisations"] => OrganisationList { items: decode(scan(keys::ORGANISATIONS)?)? }.encode_to_vec(),
-        ["proposals"] => ProposalList { items: decode(scan(keys::PROPOSALS)?)? }.encode_to_vec(),
-        ["validators"] => ValidatorList { items: decode(scan(keys::VALIDATORS)?)? }.encode_to_vec(),
+        ["organisations"] => OrganisationList {
+            items: decode(scan(keys::ORGANISATIONS)?)?,
+        }
+        .encode_to_vec(),
+        ["proposals"] => ProposalList {
+            items: decode(scan(keys::PROPOSALS)?)?,
+        }
+        .encode_to_vec(),
+        ["validators"] => ValidatorList {
+            items: decode(scan(keys::VALIDATORS)?)?,
+        }
+        .encode_to_vec(),
         ["grants", patient] => {
             let items: Vec<Grant> = decode(scan(&keys::grants_of(&arg_address(patient)?))?)?;
             GrantList { items }.encode_to_vec()
         }
         ["audit", patient] | ["audit", patient, _] => {
             let patient = arg_address(patient)?;
-            let from = match parts.get(2) { Some(s) => arg_u64(s)?, None => 0 };
+            let from = match parts.get(2) {
+                Some(s) => arg_u64(s)?,
+                None => 0,
+            };
             let prefix = keys::audit_trail(&patient);
             let start = keys::audit_entry(&patient, from);
             let mut items = Vec::new();
-            for (k, v) in snap.scan_raw(prefix.as_bytes(), usize::MAX).map_err(|e| e.to_string())? {
-                if k.as_slice() < start.as_bytes() { continue; }
-                if items.len() >= LIST_LIMIT { break; }
-                items.push(crate::proto::AuditEntry::decode(v.as_slice()).map_err(|e| e.to_string())?);
+            for (k, v) in snap
+                .scan_raw(prefix.as_bytes(), usize::MAX)
+                .map_err(|e| e.to_string())?
+            {
+                if k.as_slice() < start.as_bytes() {
+                    continue;
+                }
+                if items.len() >= LIST_LIMIT {
+                    break;
+                }
+                items.push(
+                    crate::proto::AuditEntry::decode(v.as_slice()).map_err(|e| e.to_string())?,
+                );
             }
             AuditTrail { items }.encode_to_vec()
         }
         ["staff", org] => {
-            let items: Vec<Participant> = fetch_indexed(snap, &keys::org_members(org), |hex_addr| {
-                Ok(keys::participant(&arg_address(hex_addr)?))
-            })?;
+            let items: Vec<Participant> =
+                fetch_indexed(snap, &keys::org_members(org), |hex_addr| {
+                    Ok(keys::participant(&arg_address(hex_addr)?))
+                })?;
             ParticipantList { items }.encode_to_vec()
         }
         ["devices", patient] => {
-            let items: Vec<Device> = fetch_indexed(snap, &keys::patient_devices(&arg_address(patient)?), |id| Ok(keys::device(id)))?;
+            let items: Vec<Device> =
+                fetch_indexed(snap, &keys::patient_devices(&arg_address(patient)?), |id| {
+                    Ok(keys::device(id))
+                })?;
             DeviceList { items }.encode_to_vec()
         }
         ["orders", patient] => {
-            let items: Vec<LabOrder> = fetch_indexed(snap, &keys::patient_orders(&arg_address(patient)?), |id| Ok(keys::order(arg_u64(id)?)))?;
+            let items: Vec<LabOrder> =
+                fetch_indexed(snap, &keys::patient_orders(&arg_address(patient)?), |id| {
+                    Ok(keys::order(arg_u64(id)?))
+                })?;
             LabOrderList { items }.encode_to_vec()
         }
         ["prescriptions", patient] => {
-            let items: Vec<Prescription> = fetch_indexed(snap, &keys::patient_prescriptions(&arg_address(patient)?), |id| Ok(keys::prescription(arg_u64(id)?)))?;
+            let items: Vec<Prescription> = fetch_indexed(
+                snap,
+                &keys::patient_prescriptions(&arg_address(patient)?),
+                |id| Ok(keys::prescription(arg_u64(id)?)),
+            )?;
             PrescriptionList { items }.encode_to_vec()
         }
         ["access", patient, accessor, category] | ["access", patient, accessor, category, _] => {
             let level = match parts.get(4) {
                 None | Some(&"read") => AccessLevel::Read,
                 Some(&"write") => AccessLevel::Write,
-                Some(other) => return Err(format!("{other:?} is not an access level (read, write)")),
+                Some(other) => {
+                    return Err(format!("{other:?} is not an access level (read, write)"))
+                }
             };
             let now = snap
                 .get::<ChainInfo>(keys::CHAIN.as_bytes())
                 .map_err(|e| e.to_string())?
                 .map_or(0, |c| c.block_time);
-            decide(snap, &arg_address(accessor)?, &arg_address(patient)?, arg_category(category)?, level, now)
-                .map_err(|r| r.message)?
-                .to_proto()
-                .encode_to_vec()
+            decide(
+                snap,
+                &arg_address(accessor)?,
+                &arg_address(patient)?,
+                arg_category(category)?,
+                level,
+                now,
+            )
+            .map_err(|r| r.message)?
+            .to_proto()
+            .encode_to_vec()
         }
         _ => return Ok(None),
     };
@@ -192,14 +256,23 @@ fn list(snap: &Snapshot, parts: &[&str]) -> Result<Option<Vec<u8>>, String> {
 }
 
 fn decode<M: Message + Default>(values: Vec<Vec<u8>>) -> Result<Vec<M>, String> {
-    values.iter().map(|v| M::decode(v.as_slice()).map_err(|e| e.to_string())).collect()
+    values
+        .iter()
+        .map(|v| M::decode(v.as_slice()).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Answers `path` at `height` (0 = latest committed).
 pub fn query(storage: &Storage, path: &str, data: &[u8], height: u64, prove: bool) -> QueryAnswer {
     let latest = match storage.committed() {
         Ok(Some(c)) => c.height,
-        Ok(None) => return QueryAnswer::error(QueryCode::HeightUnavailable, "the chain has no state yet (no genesis)", 0),
+        Ok(None) => {
+            return QueryAnswer::error(
+                QueryCode::HeightUnavailable,
+                "the chain has no state yet (no genesis)",
+                0,
+            )
+        }
         Err(e) => return QueryAnswer::error(QueryCode::Internal, e.to_string(), 0),
     };
     let height = if height == 0 { latest } else { height };
@@ -225,8 +298,19 @@ pub fn query(storage: &Storage, path: &str, data: &[u8], height: u64, prove: boo
                 Err(e) => return QueryAnswer::error(QueryCode::Internal, e.to_string(), latest),
             };
             match list(&snap, &parts) {
-                Ok(Some(value)) => QueryAnswer { code: QueryCode::Ok, log: String::new(), key: vec![], value, height: latest, proof: None },
-                Ok(None) => QueryAnswer::error(QueryCode::BadPath, format!("unknown query path {path:?}; docs/ledger.md lists the paths"), latest),
+                Ok(Some(value)) => QueryAnswer {
+                    code: QueryCode::Ok,
+                    log: String::new(),
+                    key: vec![],
+                    value,
+                    height: latest,
+                    proof: None,
+                },
+                Ok(None) => QueryAnswer::error(
+                    QueryCode::BadPath,
+                    format!("unknown query path {path:?}; docs/ledger.md lists the paths"),
+                    latest,
+                ),
                 Err(e) => QueryAnswer::error(QueryCode::BadPath, e, latest),
             }
         }
@@ -234,17 +318,33 @@ pub fn query(storage: &Storage, path: &str, data: &[u8], height: u64, prove: boo
 }
 
 fn single(storage: &Storage, key: String, height: u64, latest: u64, prove: bool) -> QueryAnswer {
-    let result: Result<(Option<Vec<u8>>, Option<StateProof>), StorageError> = if prove || height != latest {
-        storage.get_with_proof(key.as_bytes(), height).map(|(v, p)| (v, Some(p)))
-    } else {
-        storage.snapshot().and_then(|s| s.get_raw(key.as_bytes())).map(|v| (v, None))
-    };
+    let result: Result<(Option<Vec<u8>>, Option<StateProof>), StorageError> =
+        if prove || height != latest {
+            storage
+                .get_with_proof(key.as_bytes(), height)
+                .map(|(v, p)| (v, Some(p)))
+        } else {
+            storage
+                .snapshot()
+                .and_then(|s| s.get_raw(key.as_bytes()))
+                .map(|v| (v, None))
+        };
     match result {
-        Err(e @ StorageError::HeightUnavailable { .. }) => QueryAnswer::error(QueryCode::HeightUnavailable, e.to_string(), height),
+        Err(e @ StorageError::HeightUnavailable { .. }) => {
+            QueryAnswer::error(QueryCode::HeightUnavailable, e.to_string(), height)
+        }
         Err(e) => QueryAnswer::error(QueryCode::Internal, e.to_string(), height),
         Ok((value, proof)) => QueryAnswer {
-            code: if value.is_some() { QueryCode::Ok } else { QueryCode::NotFound },
-            log: if value.is_some() { String::new() } else { format!("nothing is stored under {key}") },
+            code: if value.is_some() {
+                QueryCode::Ok
+            } else {
+                QueryCode::NotFound
+            },
+            log: if value.is_some() {
+                String::new()
+            } else {
+                format!("nothing is stored under {key}")
+            },
             key: key.into_bytes(),
             value: value.unwrap_or_default(),
             height,

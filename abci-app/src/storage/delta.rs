@@ -20,8 +20,11 @@ pub trait StateRead {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// Every (key, value) under `prefix`, in key order, at most `limit`.
-    fn scan_raw(&self, prefix: &[u8], limit: usize)
-        -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan_raw(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
 
     fn get<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>, StorageError> {
         match self.get_raw(key)? {
@@ -126,7 +129,8 @@ impl StateRead for BlockState {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
         // Overlay writes can delete base entries, so read enough of the base to
         // still return `limit` entries after deletions.
-        let pending = overlay_range(&self.block, prefix).count() + overlay_range(&self.tx, prefix).count();
+        let pending =
+            overlay_range(&self.block, prefix).count() + overlay_range(&self.tx, prefix).count();
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self
             .base
             .read_prefix(prefix, limit.saturating_add(pending))?

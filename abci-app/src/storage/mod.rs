@@ -143,7 +143,9 @@ impl Storage {
             let mut latest = txn.open_table(LATEST).map_err(db_err)?;
             for (key, value) in &prepared.writes {
                 match value {
-                    Some(v) => latest.insert(key.as_slice(), v.as_slice()).map_err(db_err)?,
+                    Some(v) => latest
+                        .insert(key.as_slice(), v.as_slice())
+                        .map_err(db_err)?,
                     None => latest.remove(key.as_slice()).map_err(db_err)?,
                 };
             }
@@ -192,7 +194,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.latest.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+        Ok(self
+            .latest
+            .get(key)
+            .map_err(db_err)?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Every (key, value) whose key starts with `prefix`, in key order, at most `limit`.

@@ -63,9 +63,10 @@ pub fn decode_and_verify(bytes: &[u8], chain_id: &str) -> Result<VerifiedTx, Ref
             ),
         );
     }
-    let action = body.action.and_then(|a| a.kind).ok_or_else(|| {
-        Refusal::new(Code::NoAction, "the transaction body carries no action")
-    })?;
+    let action = body
+        .action
+        .and_then(|a| a.kind)
+        .ok_or_else(|| Refusal::new(Code::NoAction, "the transaction body carries no action"))?;
     validate_action(&action)?;
     Ok(VerifiedTx {
         hash: sha256(bytes),

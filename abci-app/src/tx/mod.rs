@@ -9,6 +9,6 @@ pub mod validate;
 
 pub use envelope::{action_name, decode_and_verify, sign_tx, VerifiedTx, MAX_TX_BYTES};
 pub use validate::{
-    validate_action, MAX_DISCLOSURES_PER_TX, MAX_JUSTIFICATION_CHARS, MAX_RECORD_IDS_PER_DISCLOSURE,
-    MAX_VALIDATOR_POWER,
+    validate_action, MAX_DISCLOSURES_PER_TX, MAX_JUSTIFICATION_CHARS,
+    MAX_RECORD_IDS_PER_DISCLOSURE, MAX_VALIDATOR_POWER,
 };

@@ -38,9 +38,17 @@ pub fn public_key(field: &str, bytes: &[u8]) -> Result<PublicKey, Refusal> {
     })
 }
 
-fn id_chars(field: &str, s: &str, max: usize, allowed: impl Fn(char) -> bool, hint: &str) -> Result<(), Refusal> {
+fn id_chars(
+    field: &str,
+    s: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    hint: &str,
+) -> Result<(), Refusal> {
     if s.is_empty() || s.len() > max || !s.chars().all(allowed) {
-        return invalid(format!("{field} {s:?} must be 1..={max} characters of {hint}"));
+        return invalid(format!(
+            "{field} {s:?} must be 1..={max} characters of {hint}"
+        ));
     }
     Ok(())
 }
@@ -49,7 +57,13 @@ pub fn org_id(field: &str, s: &str) -> Result<(), Refusal> {
     if s.len() < 2 {
         return invalid(format!("{field} {s:?} must be at least 2 characters"));
     }
-    id_chars(field, s, 32, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', "[a-z0-9-]")
+    id_chars(
+        field,
+        s,
+        32,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+        "[a-z0-9-]",
+    )
 }
 
 /// Device and record ids.
@@ -75,7 +89,9 @@ pub fn loinc(field: &str, s: &str) -> Result<(), Refusal> {
         None => false,
     };
     if !ok {
-        return invalid(format!("{field} {s:?} is not a LOINC code such as \"8867-4\""));
+        return invalid(format!(
+            "{field} {s:?} is not a LOINC code such as \"8867-4\""
+        ));
     }
     Ok(())
 }
@@ -94,7 +110,12 @@ fn enum_value<E: TryFrom<i32>>(field: &str, value: i32, unspecified: i32) -> Res
     if value == unspecified {
         return invalid(format!("{field} must be set"));
     }
-    E::try_from(value).map_err(|_| Refusal::new(Code::InvalidField, format!("{field} {value} is not a known value")))
+    E::try_from(value).map_err(|_| {
+        Refusal::new(
+            Code::InvalidField,
+            format!("{field} {value} is not a known value"),
+        )
+    })
 }
 
 pub fn category(field: &str, value: i32, allow_all: bool) -> Result<Category, Refusal> {
@@ -109,7 +130,10 @@ fn ed25519_key(field: &str, bytes: &[u8]) -> Result<(), Refusal> {
     let arr: [u8; 32] = bytes.try_into().map_err(|_| {
         Refusal::new(
             Code::InvalidField,
-            format!("{field} must be a 32-byte ed25519 public key, got {} bytes", bytes.len()),
+            format!(
+                "{field} must be a 32-byte ed25519 public key, got {} bytes",
+                bytes.len()
+            ),
         )
     })?;
     // CometBFT halts on a validator update it cannot decode, so check the point here.
@@ -122,7 +146,9 @@ fn ed25519_key(field: &str, bytes: &[u8]) -> Result<(), Refusal> {
 
 fn power(field: &str, p: i64) -> Result<(), Refusal> {
     if !(1..=MAX_VALIDATOR_POWER).contains(&p) {
-        return invalid(format!("{field} must be 1..={MAX_VALIDATOR_POWER}, got {p}"));
+        return invalid(format!(
+            "{field} must be 1..={MAX_VALIDATOR_POWER}, got {p}"
+        ));
     }
     Ok(())
 }
@@ -151,7 +177,9 @@ fn categories(list: &[i32], allow_empty: bool) -> Result<(), Refusal> {
 }
 
 pub fn record_ref(r: &Option<RecordRef>) -> Result<&RecordRef, Refusal> {
-    let r = r.as_ref().ok_or_else(|| Refusal::new(Code::InvalidField, "record is missing"))?;
+    let r = r
+        .as_ref()
+        .ok_or_else(|| Refusal::new(Code::InvalidField, "record is missing"))?;
     object_id("record_id", &r.record_id)?;
     address("record patient", &r.patient)?;
     category("record category", r.category, false)?;
@@ -253,11 +281,23 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
         Kind::PostLabResult(p) => record_ref(&p.record).map(drop),
         Kind::Prescribe(p) => {
             address("patient", &p.patient)?;
-            id_chars("drug_code", &p.drug_code, 10, |c| c.is_ascii_digit(), "digits (an RxNorm code)")?;
+            id_chars(
+                "drug_code",
+                &p.drug_code,
+                10,
+                |c| c.is_ascii_digit(),
+                "digits (an RxNorm code)",
+            )?;
             if p.dose_milli == 0 {
                 return invalid("dose_milli must be positive");
             }
-            id_chars("dose_unit", &p.dose_unit, 20, |c| c.is_ascii_graphic(), "printable ASCII (a UCUM unit)")?;
+            id_chars(
+                "dose_unit",
+                &p.dose_unit,
+                20,
+                |c| c.is_ascii_graphic(),
+                "printable ASCII (a UCUM unit)",
+            )?;
             if p.quantity == 0 {
                 return invalid("quantity must be positive");
             }
@@ -278,7 +318,10 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
             if b.record_count == 0 || b.record_count > MAX_BATCH_RECORDS {
                 return invalid(format!("record_count must be 1..={MAX_BATCH_RECORDS}"));
             }
-            let span = b.last_record.checked_sub(b.first_record).and_then(|d| d.checked_add(1));
+            let span = b
+                .last_record
+                .checked_sub(b.first_record)
+                .and_then(|d| d.checked_add(1));
             if span != Some(u64::from(b.record_count)) {
                 return invalid(format!(
                     "first_record..=last_record ({}..={}) must cover exactly record_count ({}) records",
@@ -289,7 +332,9 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
         }
         Kind::LogDisclosures(l) => {
             if l.disclosures.is_empty() || l.disclosures.len() > MAX_DISCLOSURES_PER_TX {
-                return invalid(format!("disclosures must hold 1..={MAX_DISCLOSURES_PER_TX} entries"));
+                return invalid(format!(
+                    "disclosures must hold 1..={MAX_DISCLOSURES_PER_TX} entries"
+                ));
             }
             for d in &l.disclosures {
                 address("accessor", &d.accessor)?;

@@ -86,10 +86,22 @@ impl World {
         ] {
             txs.push(w.admin.tx(register_staff(who, role)));
         }
-        txs.push(w.admin.tx(register_service(w.ingest.public_key(), ServiceKind::Ingest)));
-        txs.push(w.admin.tx(register_service(w.gateway.public_key(), ServiceKind::Gateway)));
-        txs.push(w.north_admin.tx(register_staff(w.north_lab_tech.public_key(), Role::LabTechnician)));
-        txs.push(w.north_admin.tx(register_staff(w.north_doctor.public_key(), Role::Doctor)));
+        txs.push(
+            w.admin
+                .tx(register_service(w.ingest.public_key(), ServiceKind::Ingest)),
+        );
+        txs.push(w.admin.tx(register_service(
+            w.gateway.public_key(),
+            ServiceKind::Gateway,
+        )));
+        txs.push(w.north_admin.tx(register_staff(
+            w.north_lab_tech.public_key(),
+            Role::LabTechnician,
+        )));
+        txs.push(
+            w.north_admin
+                .tx(register_staff(w.north_doctor.public_key(), Role::Doctor)),
+        );
         txs.push(w.alice.tx(Kind::RegisterPatient(RegisterPatient {
             guardian_public_key: w.alice_guardian.public_key(),
         })));
@@ -115,7 +127,11 @@ impl World {
     /// Delivers `tx` in its own block and insists it is refused with `code`.
     pub fn refused(&mut self, tx: Vec<u8>, code: Code) -> TxResult {
         let r = self.node.deliver(tx);
-        assert_eq!(r.code, code, "expected {code}, got {} with log: {}", r.code, r.log);
+        assert_eq!(
+            r.code, code,
+            "expected {code}, got {} with log: {}",
+            r.code, r.log
+        );
         assert!(!r.log.is_empty(), "a refusal must say why");
         r
     }
@@ -123,34 +139,59 @@ impl World {
     /// Decodes the answer of a query that must succeed.
     pub fn query<M: Message + Default>(&self, path: &str) -> M {
         let a = self.node.query(path);
-        assert_eq!(a.code, ehr_ledger::ledger::QueryCode::Ok, "query {path}: {}", a.log);
+        assert_eq!(
+            a.code,
+            ehr_ledger::ledger::QueryCode::Ok,
+            "query {path}: {}",
+            a.log
+        );
         M::decode(a.value.as_slice()).expect("query answer decodes")
     }
 
     pub fn access(&self, patient: &Actor, accessor: &Actor, category: &str) -> AccessDecision {
-        self.query(&format!("/access/{}/{}/{category}", patient.address(), accessor.address()))
+        self.query(&format!(
+            "/access/{}/{}/{category}",
+            patient.address(),
+            accessor.address()
+        ))
     }
 
-    pub fn grant(&mut self, doctor_addr: Vec<u8>, categories: &[Category], access: AccessLevel, expires_at: i64) -> Vec<u8> {
+    pub fn grant(
+        &mut self,
+        doctor_addr: Vec<u8>,
+        categories: &[Category],
+        access: AccessLevel,
+        expires_at: i64,
+    ) -> Vec<u8> {
         let g = grant_to_clinician(&self.alice, doctor_addr, categories, access, expires_at);
         self.alice.tx(g)
     }
 }
 
 pub fn register_staff(public_key: Vec<u8>, role: Role) -> Kind {
-    Kind::RegisterStaff(RegisterStaff { public_key, role: role as i32 })
+    Kind::RegisterStaff(RegisterStaff {
+        public_key,
+        role: role as i32,
+    })
 }
 
 pub fn register_service(public_key: Vec<u8>, kind: ServiceKind) -> Kind {
-    Kind::RegisterService(RegisterService { public_key, kind: kind as i32 })
+    Kind::RegisterService(RegisterService {
+        public_key,
+        kind: kind as i32,
+    })
 }
 
 pub fn clinician(addr: Vec<u8>) -> Option<Grantee> {
-    Some(Grantee { kind: Some(grantee::Kind::Clinician(addr)) })
+    Some(Grantee {
+        kind: Some(grantee::Kind::Clinician(addr)),
+    })
 }
 
 pub fn organisation(org: &str) -> Option<Grantee> {
-    Some(Grantee { kind: Some(grantee::Kind::Organisation(org.to_string())) })
+    Some(Grantee {
+        kind: Some(grantee::Kind::Organisation(org.to_string())),
+    })
 }
 
 pub fn grant_to_clinician(
@@ -181,7 +222,9 @@ pub fn record(id: &str, patient: &Actor, category: Category) -> RecordRef {
 }
 
 pub fn anchor(id: &str, patient: &Actor, category: Category) -> Kind {
-    Kind::AnchorRecord(AnchorRecord { record: Some(record(id, patient, category)) })
+    Kind::AnchorRecord(AnchorRecord {
+        record: Some(record(id, patient, category)),
+    })
 }
 
 pub fn order_lab(patient: &Actor, lab_org: &str) -> Kind {
@@ -232,11 +275,16 @@ pub fn disclosure(accessor: &Actor, patient: &Actor, category: Category) -> Disc
 }
 
 pub fn propose(change: governance_change::Kind) -> Kind {
-    Kind::Propose(Propose { change: Some(GovernanceChange { kind: Some(change) }) })
+    Kind::Propose(Propose {
+        change: Some(GovernanceChange { kind: Some(change) }),
+    })
 }
 
 pub fn vote(proposal_id: u64, approve: bool) -> Kind {
-    Kind::Vote(Vote { proposal_id, approve })
+    Kind::Vote(Vote {
+        proposal_id,
+        approve,
+    })
 }
 
 /// The value of attribute `key` in the first event of `kind`.

@@ -20,13 +20,24 @@ pub fn blocks(c: &mut World, count: usize) -> Vec<Block> {
         let now = time(i);
         let mut txs = vec![];
         if i == 1 {
-            txs.push(c.alice.tx(grant_to_clinician(&c.alice, c.doctor.addr(), &[Category::All], AccessLevel::Write, now + 365 * DAY)));
+            txs.push(c.alice.tx(grant_to_clinician(
+                &c.alice,
+                c.doctor.addr(),
+                &[Category::All],
+                AccessLevel::Write,
+                now + 365 * DAY,
+            )));
         } else if i % 7 == 0 {
             // An empty block now and then.
         } else {
-            txs.push(c.doctor.tx(anchor(&format!("r-{i}"), &c.alice, Category::Vitals)));
+            txs.push(
+                c.doctor
+                    .tx(anchor(&format!("r-{i}"), &c.alice, Category::Vitals)),
+            );
             txs.push(c.bob.tx(anchor(&format!("b-{i}"), &c.bob, Category::Notes)));
-            txs.push(c.gateway.tx(Kind::LogDisclosures(LogDisclosures { disclosures: vec![disclosure(&c.doctor, &c.alice, Category::Vitals)] })));
+            txs.push(c.gateway.tx(Kind::LogDisclosures(LogDisclosures {
+                disclosures: vec![disclosure(&c.doctor, &c.alice, Category::Vitals)],
+            })));
             txs.push(c.ingest.tx(Kind::AnchorBatch(AnchorBatch {
                 batch_id: i as u64,
                 merkle_root: ehr_ledger::crypto::sha256(&i.to_be_bytes()).to_vec(),
@@ -39,10 +50,18 @@ pub fn blocks(c: &mut World, count: usize) -> Vec<Block> {
             if i % 3 == 0 {
                 txs.push(c.doctor.tx(prescribe(&c.alice, 1, now + 30 * DAY)));
                 prescriptions += 1;
-                txs.push(c.pharmacist.tx(Kind::Dispense(Dispense { prescription_id: prescriptions })));
+                txs.push(c.pharmacist.tx(Kind::Dispense(Dispense {
+                    prescription_id: prescriptions,
+                })));
             }
             if i % 5 == 0 {
-                txs.push(c.alice.tx(grant_to_clinician(&c.alice, c.nurse.addr(), &[Category::Vitals], AccessLevel::Read, now + DAY)));
+                txs.push(c.alice.tx(grant_to_clinician(
+                    &c.alice,
+                    c.nurse.addr(),
+                    &[Category::Vitals],
+                    AccessLevel::Read,
+                    now + DAY,
+                )));
                 txs.push(c.doctor.tx(order_lab(&c.alice, "north")));
             }
             // Garbage a faulty proposer might include: refused, never applied.

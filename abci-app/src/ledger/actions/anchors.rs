@@ -4,8 +4,8 @@ use crate::proto::{
     AccessLevel, AnchorBatch, AnchorRecord, Category, RecordRef, ServiceKind, StoredBatchAnchor,
     StoredRecordAnchor,
 };
-use crate::storage::StateRead;
 use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
 
 use super::super::access::decide;
 use super::super::actors::{self, require_service};
@@ -34,7 +34,10 @@ pub fn store_record(ctx: &mut Ctx, record: &RecordRef) -> Result<(), Refusal> {
         "record_anchored",
         &[
             ("record_id", record.record_id.clone()),
-            ("patient", actors::address("patient", &record.patient)?.to_string()),
+            (
+                "patient",
+                actors::address("patient", &record.patient)?.to_string(),
+            ),
             ("ciphertext_sha256", hex::encode(&record.ciphertext_sha256)),
         ],
     );
@@ -47,12 +50,25 @@ pub fn record(ctx: &mut Ctx, a: &AnchorRecord) -> Result<(), Refusal> {
     let record = a.record.clone().unwrap_or_default();
     let patient = actors::address("patient", &record.patient)?;
     let category = Category::try_from(record.category).unwrap_or(Category::Unspecified);
-    decide(ctx.state, &ctx.signer, &patient, category, AccessLevel::Write, ctx.time)?.into_result()?;
+    decide(
+        ctx.state,
+        &ctx.signer,
+        &patient,
+        category,
+        AccessLevel::Write,
+        ctx.time,
+    )?
+    .into_result()?;
     store_record(ctx, &record)
 }
 
 pub fn batch(ctx: &mut Ctx, b: &AnchorBatch) -> Result<(), Refusal> {
-    require_service(ctx.state, &ctx.signer, ServiceKind::Ingest, "an ingest service may anchor batches")?;
+    require_service(
+        ctx.state,
+        &ctx.signer,
+        ServiceKind::Ingest,
+        "an ingest service may anchor batches",
+    )?;
     let key = keys::batch(&ctx.signer, b.batch_id);
     if ctx.state.get_raw(key.as_bytes())?.is_some() {
         return refuse(

@@ -2,7 +2,9 @@
 //! access, appended under the patient in order. Entries are never changed.
 
 use crate::crypto::Address;
-use crate::proto::{AccessBasis, AccessLevel, AuditEntry, AuditKind, Category, LogDisclosures, ServiceKind};
+use crate::proto::{
+    AccessBasis, AccessLevel, AuditEntry, AuditKind, Category, LogDisclosures, ServiceKind,
+};
 use crate::refusal::Refusal;
 
 use super::super::access::{decide, Decision};
@@ -22,7 +24,12 @@ pub fn append(ctx: &mut Ctx, patient: &Address, mut entry: AuditEntry) -> Result
 }
 
 pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal> {
-    require_service(ctx.state, &ctx.signer, ServiceKind::Gateway, "a gateway service may log disclosures")?;
+    require_service(
+        ctx.state,
+        &ctx.signer,
+        ServiceKind::Gateway,
+        "a gateway service may log disclosures",
+    )?;
     for d in &l.disclosures {
         let patient = actors::address("patient", &d.patient)?;
         let accessor = actors::address("accessor", &d.accessor)?;
@@ -30,7 +37,14 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
         let category = Category::try_from(d.category).unwrap_or(Category::Unspecified);
         // The ledger records the basis it finds now; a disclosure without one is
         // still recorded (the trail must not lose it) and flagged by basis NONE.
-        let basis = match decide(ctx.state, &accessor, &patient, category, AccessLevel::Read, ctx.time)? {
+        let basis = match decide(
+            ctx.state,
+            &accessor,
+            &patient,
+            category,
+            AccessLevel::Read,
+            ctx.time,
+        )? {
             Decision::Allowed { basis, .. } => basis,
             Decision::Denied(_) => AccessBasis::None,
         };

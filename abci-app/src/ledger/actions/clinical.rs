@@ -5,8 +5,8 @@ use crate::proto::{
     AccessLevel, Category, Counter, Dispense, Fill, LabOrder, OrderLabTest, OrderStatus,
     PostLabResult, Prescribe, Prescription, Role,
 };
-use crate::storage::StateRead;
 use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
 
 use super::super::access::decide;
 use super::super::actors::{self, require_patient, require_staff};
@@ -15,10 +15,23 @@ use super::super::keys;
 use super::anchors;
 
 pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
-    require_staff(ctx.state, &ctx.signer, &[Role::Doctor], "a doctor may order lab tests")?;
+    require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::Doctor],
+        "a doctor may order lab tests",
+    )?;
     let patient = actors::address("patient", &o.patient)?;
     require_patient(ctx.state, &patient)?;
-    decide(ctx.state, &ctx.signer, &patient, Category::Labs, AccessLevel::Write, ctx.time)?.into_result()?;
+    decide(
+        ctx.state,
+        &ctx.signer,
+        &patient,
+        Category::Labs,
+        AccessLevel::Write,
+        ctx.time,
+    )?
+    .into_result()?;
     if !actors::is_active_member(ctx.state, &o.lab_org)? {
         return refuse(
             Code::UnknownOrganisation,
@@ -39,7 +52,10 @@ pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
             ..Default::default()
         },
     );
-    ctx.state.put(keys::indexed(&keys::patient_orders(&patient), id), &Counter::default());
+    ctx.state.put(
+        keys::indexed(&keys::patient_orders(&patient), id),
+        &Counter::default(),
+    );
     ctx.emit(
         "lab_ordered",
         &[
@@ -61,7 +77,10 @@ pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> 
     )?;
     let key = keys::order(p.order_id);
     let mut order: LabOrder = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
-        Refusal::new(Code::UnknownOrder, format!("there is no lab order {}", p.order_id))
+        Refusal::new(
+            Code::UnknownOrder,
+            format!("there is no lab order {}", p.order_id),
+        )
     })?;
     if tech.org_id != order.lab_org {
         return refuse(
@@ -73,7 +92,10 @@ pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> 
         );
     }
     if order.status != OrderStatus::Open as i32 {
-        return refuse(Code::OrderNotOpen, format!("order {} already has a result", p.order_id));
+        return refuse(
+            Code::OrderNotOpen,
+            format!("order {} already has a result", p.order_id),
+        );
     }
     let record = p.record.clone().unwrap_or_default();
     if record.patient != order.patient || record.category != Category::Labs as i32 {
@@ -89,21 +111,39 @@ pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> 
     ctx.state.put(key, &order);
     ctx.emit(
         "lab_result",
-        &[("order_id", p.order_id.to_string()), ("record_id", record.record_id)],
+        &[
+            ("order_id", p.order_id.to_string()),
+            ("record_id", record.record_id),
+        ],
     );
     Ok(())
 }
 
 pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
-    require_staff(ctx.state, &ctx.signer, &[Role::Doctor], "a doctor may prescribe")?;
+    require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::Doctor],
+        "a doctor may prescribe",
+    )?;
     let patient = actors::address("patient", &p.patient)?;
     require_patient(ctx.state, &patient)?;
-    decide(ctx.state, &ctx.signer, &patient, Category::Medications, AccessLevel::Write, ctx.time)?
-        .into_result()?;
+    decide(
+        ctx.state,
+        &ctx.signer,
+        &patient,
+        Category::Medications,
+        AccessLevel::Write,
+        ctx.time,
+    )?
+    .into_result()?;
     if p.valid_until <= ctx.time {
         return refuse(
             Code::ExpiryNotInFuture,
-            format!("valid_until {} is not after the current block time {}", p.valid_until, ctx.time),
+            format!(
+                "valid_until {} is not after the current block time {}",
+                p.valid_until, ctx.time
+            ),
         );
     }
     let id = ctx.next_id(keys::NEXT_PRESCRIPTION)?;
@@ -124,7 +164,10 @@ pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
             valid_until: p.valid_until,
         },
     );
-    ctx.state.put(keys::indexed(&keys::patient_prescriptions(&patient), id), &Counter::default());
+    ctx.state.put(
+        keys::indexed(&keys::patient_prescriptions(&patient), id),
+        &Counter::default(),
+    );
     ctx.emit(
         "prescribed",
         &[
@@ -137,7 +180,12 @@ pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
 }
 
 pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
-    require_staff(ctx.state, &ctx.signer, &[Role::Pharmacist], "a pharmacist may dispense")?;
+    require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::Pharmacist],
+        "a pharmacist may dispense",
+    )?;
     let key = keys::prescription(d.prescription_id);
     let mut rx: Prescription = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
         Refusal::new(
@@ -148,7 +196,10 @@ pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
     if ctx.time > rx.valid_until {
         return refuse(
             Code::PrescriptionExpired,
-            format!("prescription {} was valid until {}", d.prescription_id, rx.valid_until),
+            format!(
+                "prescription {} was valid until {}",
+                d.prescription_id, rx.valid_until
+            ),
         );
     }
     if rx.fills.len() as u64 >= u64::from(rx.fills_allowed) {
@@ -160,7 +211,10 @@ pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
             ),
         );
     }
-    rx.fills.push(Fill { pharmacist: ctx.signer.0.to_vec(), dispensed_at: ctx.time });
+    rx.fills.push(Fill {
+        pharmacist: ctx.signer.0.to_vec(),
+        dispensed_at: ctx.time,
+    });
     let remaining = rx.fills_allowed as usize - rx.fills.len();
     ctx.state.put(key, &rx);
     ctx.emit(

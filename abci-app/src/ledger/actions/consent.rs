@@ -24,7 +24,9 @@ const EVERY_CATEGORY: [Category; 6] = [
 
 fn describe_grantee(g: &Grantee) -> String {
     match &g.kind {
-        Some(grantee::Kind::Clinician(a)) => Address::from_slice(a).map_or_else(|| "?".into(), |a| a.to_string()),
+        Some(grantee::Kind::Clinician(a)) => {
+            Address::from_slice(a).map_or_else(|| "?".into(), |a| a.to_string())
+        }
         Some(grantee::Kind::Organisation(o)) => format!("organisation {o}"),
         None => "nobody".into(),
     }
@@ -36,41 +38,63 @@ fn require_grantee(state: &impl StateRead, g: &Grantee) -> Result<(), Refusal> {
         Some(grantee::Kind::Clinician(a)) => {
             let a = actors::address("grantee clinician", a)?;
             let p = actors::participant(state, &a)?.ok_or_else(|| {
-                Refusal::new(Code::UnknownParticipant, format!("grantee {a} is not registered"))
+                Refusal::new(
+                    Code::UnknownParticipant,
+                    format!("grantee {a} is not registered"),
+                )
             })?;
             let clinical = p.kind == ParticipantKind::Staff as i32
                 && CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role);
             if !clinical {
                 return refuse(
                     Code::WrongRole,
-                    format!("grantee {a} is {}; access is granted to clinicians or organisations", describe(&p)),
+                    format!(
+                        "grantee {a} is {}; access is granted to clinicians or organisations",
+                        describe(&p)
+                    ),
                 );
             }
             Ok(())
         }
         Some(grantee::Kind::Organisation(o)) => {
             if !actors::is_active_member(state, o)? {
-                return refuse(Code::UnknownOrganisation, format!("{o} is not an active member organisation"));
+                return refuse(
+                    Code::UnknownOrganisation,
+                    format!("{o} is not an active member organisation"),
+                );
             }
             Ok(())
         }
-        None => refuse(Code::InvalidField, "grantee must name a clinician or an organisation"),
+        None => refuse(
+            Code::InvalidField,
+            "grantee must name a clinician or an organisation",
+        ),
     }
 }
 
 fn categories(list: &[i32]) -> Vec<Category> {
-    list.iter().filter_map(|c| Category::try_from(*c).ok()).collect()
+    list.iter()
+        .filter_map(|c| Category::try_from(*c).ok())
+        .collect()
 }
 
 pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
-    require_patient_or_guardian(ctx.state, &ctx.signer, &g.patient, "grant access to their records")?;
+    require_patient_or_guardian(
+        ctx.state,
+        &ctx.signer,
+        &g.patient,
+        "grant access to their records",
+    )?;
     let patient = actors::address("patient", &g.patient)?;
     let grantee = g.grantee.clone().unwrap_or_default();
     require_grantee(ctx.state, &grantee)?;
     if g.expires_at <= ctx.time {
         return refuse(
             Code::ExpiryNotInFuture,
-            format!("expires_at {} is not after the current block time {}", g.expires_at, ctx.time),
+            format!(
+                "expires_at {} is not after the current block time {}",
+                g.expires_at, ctx.time
+            ),
         );
     }
     for category in categories(&g.categories) {
@@ -99,10 +123,19 @@ pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
 }
 
 pub fn revoke(ctx: &mut Ctx, r: &RevokeAccess) -> Result<(), Refusal> {
-    require_patient_or_guardian(ctx.state, &ctx.signer, &r.patient, "revoke access to their records")?;
+    require_patient_or_guardian(
+        ctx.state,
+        &ctx.signer,
+        &r.patient,
+        "revoke access to their records",
+    )?;
     let patient = actors::address("patient", &r.patient)?;
     let grantee = r.grantee.clone().unwrap_or_default();
-    let wanted = if r.categories.is_empty() { EVERY_CATEGORY.to_vec() } else { categories(&r.categories) };
+    let wanted = if r.categories.is_empty() {
+        EVERY_CATEGORY.to_vec()
+    } else {
+        categories(&r.categories)
+    };
     let mut revoked = 0;
     for category in wanted {
         let key = keys::grant(&patient, &grantee, category);
@@ -122,20 +155,31 @@ pub fn revoke(ctx: &mut Ctx, r: &RevokeAccess) -> Result<(), Refusal> {
     if revoked == 0 {
         return refuse(
             Code::UnknownGrant,
-            format!("{} holds no grant of those categories from {patient}", describe_grantee(&grantee)),
+            format!(
+                "{} holds no grant of those categories from {patient}",
+                describe_grantee(&grantee)
+            ),
         );
     }
     Ok(())
 }
 
 pub fn research_consent(ctx: &mut Ctx, s: &SetResearchConsent) -> Result<(), Refusal> {
-    let mut p = require_patient_or_guardian(ctx.state, &ctx.signer, &s.patient, "change research consent")?;
+    let mut p = require_patient_or_guardian(
+        ctx.state,
+        &ctx.signer,
+        &s.patient,
+        "change research consent",
+    )?;
     let patient = actors::address("patient", &s.patient)?;
     p.research_consent = s.consent;
     ctx.state.put(keys::participant(&patient), &p);
     ctx.emit(
         "research_consent",
-        &[("patient", patient.to_string()), ("consent", s.consent.to_string())],
+        &[
+            ("patient", patient.to_string()),
+            ("consent", s.consent.to_string()),
+        ],
     );
     Ok(())
 }

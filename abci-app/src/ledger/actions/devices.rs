@@ -2,15 +2,16 @@
 //! admin of a member organisation, and can be revoked by the same.
 
 use crate::proto::{BindDevice, Counter, Device, DeviceStatus, Participant, RevokeDevice, Role};
-use crate::storage::StateRead;
 use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
 
 use super::super::actors::{self, acts_for, require_patient, require_staff};
 use super::super::context::Ctx;
 use super::super::keys;
 use crate::tx::validate;
 
-const WHO: &str = "the patient, their guardian or an admin of a member organisation may bind or revoke a device";
+const WHO: &str =
+    "the patient, their guardian or an admin of a member organisation may bind or revoke a device";
 
 /// The patient or guardian may; otherwise the signer must be an active member admin.
 fn require_device_authority(ctx: &Ctx, patient: &Participant) -> Result<(), Refusal> {
@@ -25,11 +26,21 @@ pub fn bind(ctx: &mut Ctx, b: &BindDevice) -> Result<(), Refusal> {
     let patient = require_patient(ctx.state, &patient_address)?;
     require_device_authority(ctx, &patient)?;
     let key = validate::public_key("device public_key", &b.public_key)?;
-    if let Some(existing) = ctx.state.get::<Device>(keys::device(&b.device_id).as_bytes())? {
-        let how = if existing.status == DeviceStatus::Revoked as i32 { "was bound and revoked" } else { "is bound" };
+    if let Some(existing) = ctx
+        .state
+        .get::<Device>(keys::device(&b.device_id).as_bytes())?
+    {
+        let how = if existing.status == DeviceStatus::Revoked as i32 {
+            "was bound and revoked"
+        } else {
+            "is bound"
+        };
         return refuse(
             Code::DeviceExists,
-            format!("device {} {how} already; a device id is never reused", b.device_id),
+            format!(
+                "device {} {how} already; a device id is never reused",
+                b.device_id
+            ),
         );
     }
     ctx.state.put(
@@ -50,7 +61,10 @@ pub fn bind(ctx: &mut Ctx, b: &BindDevice) -> Result<(), Refusal> {
     );
     ctx.emit(
         "device_bound",
-        &[("device_id", b.device_id.clone()), ("patient", patient_address.to_string())],
+        &[
+            ("device_id", b.device_id.clone()),
+            ("patient", patient_address.to_string()),
+        ],
     );
     Ok(())
 }
@@ -58,20 +72,29 @@ pub fn bind(ctx: &mut Ctx, b: &BindDevice) -> Result<(), Refusal> {
 pub fn revoke(ctx: &mut Ctx, r: &RevokeDevice) -> Result<(), Refusal> {
     let key = keys::device(&r.device_id);
     let mut device: Device = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
-        Refusal::new(Code::UnknownDevice, format!("there is no device {}", r.device_id))
+        Refusal::new(
+            Code::UnknownDevice,
+            format!("there is no device {}", r.device_id),
+        )
     })?;
     let patient_address = actors::address("patient", &device.patient)?;
     let patient = require_patient(ctx.state, &patient_address)?;
     require_device_authority(ctx, &patient)?;
     if device.status == DeviceStatus::Revoked as i32 {
-        return refuse(Code::DeviceRevoked, format!("device {} is already revoked", r.device_id));
+        return refuse(
+            Code::DeviceRevoked,
+            format!("device {} is already revoked", r.device_id),
+        );
     }
     device.status = DeviceStatus::Revoked as i32;
     device.revoked_at = ctx.time;
     ctx.state.put(key, &device);
     ctx.emit(
         "device_revoked",
-        &[("device_id", r.device_id.clone()), ("patient", patient_address.to_string())],
+        &[
+            ("device_id", r.device_id.clone()),
+            ("patient", patient_address.to_string()),
+        ],
     );
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Break-glass: a doctor opens a patient's records without a grant, for a
 //! fixed short window, with a stated reason, always flagged in the audit trail.
 
-use crate::proto::{AccessBasis, AuditEntry, AuditKind, EmergencyAccess, OpenEmergencyAccess, Purpose, Role};
+use crate::proto::{
+    AccessBasis, AuditEntry, AuditKind, EmergencyAccess, OpenEmergencyAccess, Purpose, Role,
+};
 use crate::refusal::Refusal;
 
 use super::super::actors::{self, require_patient, require_staff};
@@ -13,7 +15,12 @@ use super::audit;
 pub const EMERGENCY_WINDOW_SECS: i64 = 4 * 60 * 60;
 
 pub fn open(ctx: &mut Ctx, e: &OpenEmergencyAccess) -> Result<(), Refusal> {
-    require_staff(ctx.state, &ctx.signer, &[Role::Doctor], "a doctor may open emergency access")?;
+    require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::Doctor],
+        "a doctor may open emergency access",
+    )?;
     let patient = actors::address("patient", &e.patient)?;
     require_patient(ctx.state, &patient)?;
     let expires_at = ctx.time + EMERGENCY_WINDOW_SECS;

@@ -5,7 +5,8 @@
 
 use crate::crypto::PublicKey;
 use crate::proto::{
-    governance_change::Kind as Change, GovernanceChange, MemberStatus, Organisation, ParticipantKind, Proposal, ProposalStatus, Propose, Role, Validator, Vote,
+    governance_change::Kind as Change, GovernanceChange, MemberStatus, Organisation,
+    ParticipantKind, Proposal, ProposalStatus, Propose, Role, Validator, Vote,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
@@ -15,7 +16,8 @@ use super::super::context::{Ctx, ValidatorUpdate};
 use super::super::keys;
 use super::organisations;
 
-const ADMIN_ONLY: &str = "an admin of a member organisation may propose or vote on consortium changes";
+const ADMIN_ONLY: &str =
+    "an admin of a member organisation may propose or vote on consortium changes";
 
 pub fn propose(ctx: &mut Ctx, p: &Propose) -> Result<(), Refusal> {
     let admin = require_staff(ctx.state, &ctx.signer, &[Role::Admin], ADMIN_ONLY)?;
@@ -36,7 +38,10 @@ pub fn propose(ctx: &mut Ctx, p: &Propose) -> Result<(), Refusal> {
     };
     ctx.emit(
         "proposal",
-        &[("id", id.to_string()), ("proposer_org", admin.org_id.clone())],
+        &[
+            ("id", id.to_string()),
+            ("proposer_org", admin.org_id.clone()),
+        ],
     );
     decide(ctx, &mut proposal)?;
     ctx.state.put(keys::proposal(id), &proposal);
@@ -47,7 +52,10 @@ pub fn vote(ctx: &mut Ctx, v: &Vote) -> Result<(), Refusal> {
     let admin = require_staff(ctx.state, &ctx.signer, &[Role::Admin], ADMIN_ONLY)?;
     let key = keys::proposal(v.proposal_id);
     let mut proposal: Proposal = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
-        Refusal::new(Code::UnknownProposal, format!("there is no proposal {}", v.proposal_id))
+        Refusal::new(
+            Code::UnknownProposal,
+            format!("there is no proposal {}", v.proposal_id),
+        )
     })?;
     if proposal.status != ProposalStatus::Open as i32 {
         return refuse(
@@ -62,7 +70,11 @@ pub fn vote(ctx: &mut Ctx, v: &Vote) -> Result<(), Refusal> {
             format!("{org} already voted on proposal {}", v.proposal_id),
         );
     }
-    let list = if v.approve { &mut proposal.approvals } else { &mut proposal.rejections };
+    let list = if v.approve {
+        &mut proposal.approvals
+    } else {
+        &mut proposal.rejections
+    };
     list.push(org.clone());
     list.sort();
     ctx.emit(
@@ -133,12 +145,14 @@ fn validators(state: &impl StateRead) -> Result<Vec<Validator>, Refusal> {
 }
 
 fn validator(state: &impl StateRead, pub_key: &[u8]) -> Result<Validator, Refusal> {
-    state.get(keys::validator(pub_key).as_bytes())?.ok_or_else(|| {
-        Refusal::new(
-            Code::UnknownValidator,
-            format!("{} is not a validator", hex::encode(pub_key)),
-        )
-    })
+    state
+        .get(keys::validator(pub_key).as_bytes())?
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::UnknownValidator,
+                format!("{} is not a validator", hex::encode(pub_key)),
+            )
+        })
 }
 
 /// Whether the change can apply to the current state; says why not.
@@ -152,8 +166,9 @@ fn check_applicable(state: &impl StateRead, change: &GovernanceChange) -> Result
                     format!("organisation id {} is already taken", m.org_id),
                 );
             }
-            let key = PublicKey::from_bytes(&m.admin_public_key)
-                .ok_or_else(|| Refusal::new(Code::InvalidField, "admin_public_key is not a public key"))?;
+            let key = PublicKey::from_bytes(&m.admin_public_key).ok_or_else(|| {
+                Refusal::new(Code::InvalidField, "admin_public_key is not a public key")
+            })?;
             if actors::participant(state, &key.address())?.is_some() {
                 return refuse(
                     Code::AlreadyRegistered,
@@ -170,19 +185,28 @@ fn check_applicable(state: &impl StateRead, change: &GovernanceChange) -> Result
                 );
             }
             if active_members(state)?.len() <= 1 {
-                return refuse(Code::LastMember, "the consortium cannot remove its last member");
+                return refuse(
+                    Code::LastMember,
+                    "the consortium cannot remove its last member",
+                );
             }
             let all = validators(state)?;
             if all.iter().all(|v| v.operator_org == m.org_id) {
                 return refuse(
                     Code::ValidatorSetInvalid,
-                    format!("{} operates every validator; removing it would leave none", m.org_id),
+                    format!(
+                        "{} operates every validator; removing it would leave none",
+                        m.org_id
+                    ),
                 );
             }
             Ok(())
         }
         Some(Change::AddValidator(v)) => {
-            if state.get_raw(keys::validator(&v.pub_key).as_bytes())?.is_some() {
+            if state
+                .get_raw(keys::validator(&v.pub_key).as_bytes())?
+                .is_some()
+            {
                 return refuse(
                     Code::ValidatorExists,
                     format!("{} is already a validator", hex::encode(&v.pub_key)),
@@ -199,7 +223,10 @@ fn check_applicable(state: &impl StateRead, change: &GovernanceChange) -> Result
         Some(Change::RemoveValidator(v)) => {
             validator(state, &v.pub_key)?;
             if validators(state)?.len() <= 1 {
-                return refuse(Code::ValidatorSetInvalid, "the last validator cannot be removed");
+                return refuse(
+                    Code::ValidatorSetInvalid,
+                    "the last validator cannot be removed",
+                );
             }
             Ok(())
         }
@@ -220,8 +247,9 @@ fn apply(ctx: &mut Ctx, change: &GovernanceChange) -> Result<(), Refusal> {
                     joined_at: ctx.time,
                 },
             );
-            let key = PublicKey::from_bytes(&m.admin_public_key)
-                .ok_or_else(|| Refusal::new(Code::InvalidField, "admin_public_key is not a public key"))?;
+            let key = PublicKey::from_bytes(&m.admin_public_key).ok_or_else(|| {
+                Refusal::new(Code::InvalidField, "admin_public_key is not a public key")
+            })?;
             register_admin(ctx, &m.org_id, &key);
             Ok(())
         }
@@ -233,22 +261,31 @@ fn apply(ctx: &mut Ctx, change: &GovernanceChange) -> Result<(), Refusal> {
             for v in validators(ctx.state)? {
                 if v.operator_org == m.org_id {
                     ctx.state.delete(keys::validator(&v.pub_key));
-                    ctx.validator_updates.push(ValidatorUpdate { pub_key: v.pub_key, power: 0 });
+                    ctx.validator_updates.push(ValidatorUpdate {
+                        pub_key: v.pub_key,
+                        power: 0,
+                    });
                 }
             }
             Ok(())
         }
         Some(Change::AddValidator(v)) => {
-            set_validator(ctx, Validator {
-                pub_key: v.pub_key.clone(),
-                power: v.power,
-                operator_org: v.operator_org.clone(),
-            });
+            set_validator(
+                ctx,
+                Validator {
+                    pub_key: v.pub_key.clone(),
+                    power: v.power,
+                    operator_org: v.operator_org.clone(),
+                },
+            );
             Ok(())
         }
         Some(Change::RemoveValidator(v)) => {
             ctx.state.delete(keys::validator(&v.pub_key));
-            ctx.validator_updates.push(ValidatorUpdate { pub_key: v.pub_key.clone(), power: 0 });
+            ctx.validator_updates.push(ValidatorUpdate {
+                pub_key: v.pub_key.clone(),
+                power: 0,
+            });
             Ok(())
         }
         Some(Change::SetValidatorPower(v)) => {
@@ -261,11 +298,21 @@ fn apply(ctx: &mut Ctx, change: &GovernanceChange) -> Result<(), Refusal> {
 }
 
 fn set_validator(ctx: &mut Ctx, v: Validator) {
-    ctx.validator_updates.push(ValidatorUpdate { pub_key: v.pub_key.clone(), power: v.power });
+    ctx.validator_updates.push(ValidatorUpdate {
+        pub_key: v.pub_key.clone(),
+        power: v.power,
+    });
     ctx.state.put(keys::validator(&v.pub_key), &v);
 }
 
 /// Registers an organisation's admin key as an active admin participant.
 pub fn register_admin(ctx: &mut Ctx, org_id: &str, key: &PublicKey) {
-    organisations::enroll(ctx, key, org_id, ParticipantKind::Staff, Role::Admin as i32, 0);
+    organisations::enroll(
+        ctx,
+        key,
+        org_id,
+        ParticipantKind::Staff,
+        Role::Admin as i32,
+        0,
+    );
 }

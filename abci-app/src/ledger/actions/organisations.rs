@@ -36,7 +36,8 @@ pub fn enroll(
         ..Default::default()
     };
     ctx.state.put(keys::participant(&address), &p);
-    ctx.state.put(keys::org_member(org_id, &address), &Counter::default());
+    ctx.state
+        .put(keys::org_member(org_id, &address), &Counter::default());
     ctx.emit(
         "participant_registered",
         &[
@@ -53,7 +54,11 @@ fn require_new_key(ctx: &Ctx, bytes: &[u8]) -> Result<PublicKey, Refusal> {
     if let Some(existing) = actors::participant(ctx.state, &key.address())? {
         return refuse(
             Code::AlreadyRegistered,
-            format!("{} is already registered as {}", key.address(), describe(&existing)),
+            format!(
+                "{} is already registered as {}",
+                key.address(),
+                describe(&existing)
+            ),
         );
     }
     Ok(key)
@@ -69,7 +74,14 @@ pub fn register_staff(ctx: &mut Ctx, r: &RegisterStaff) -> Result<(), Refusal> {
 pub fn register_service(ctx: &mut Ctx, r: &RegisterService) -> Result<(), Refusal> {
     let admin = require_staff(ctx.state, &ctx.signer, &[Role::Admin], ADMIN_ONLY)?;
     let key = require_new_key(ctx, &r.public_key)?;
-    enroll(ctx, &key, &admin.org_id, ParticipantKind::Service, 0, r.kind);
+    enroll(
+        ctx,
+        &key,
+        &admin.org_id,
+        ParticipantKind::Service,
+        0,
+        r.kind,
+    );
     Ok(())
 }
 
@@ -77,7 +89,10 @@ fn set_status(ctx: &mut Ctx, target: &[u8], status: ParticipantStatus) -> Result
     let admin = require_staff(ctx.state, &ctx.signer, &[Role::Admin], ADMIN_ONLY)?;
     let address = actors::address("address", target)?;
     let mut p = actors::participant(ctx.state, &address)?.ok_or_else(|| {
-        Refusal::new(Code::UnknownParticipant, format!("{address} is not registered"))
+        Refusal::new(
+            Code::UnknownParticipant,
+            format!("{address} is not registered"),
+        )
     })?;
     if p.kind == ParticipantKind::Patient as i32 || p.org_id != admin.org_id {
         return refuse(
@@ -86,7 +101,10 @@ fn set_status(ctx: &mut Ctx, target: &[u8], status: ParticipantStatus) -> Result
         );
     }
     if address == ctx.signer {
-        return refuse(Code::SelfAction, "an admin cannot suspend or reinstate themselves");
+        return refuse(
+            Code::SelfAction,
+            "an admin cannot suspend or reinstate themselves",
+        );
     }
     if p.status == status as i32 {
         return refuse(
@@ -98,7 +116,10 @@ fn set_status(ctx: &mut Ctx, target: &[u8], status: ParticipantStatus) -> Result
     ctx.state.put(keys::participant(&address), &p);
     ctx.emit(
         "participant_status",
-        &[("address", address.to_string()), ("status", status.as_str_name().to_string())],
+        &[
+            ("address", address.to_string()),
+            ("status", status.as_str_name().to_string()),
+        ],
     );
     Ok(())
 }

@@ -12,8 +12,12 @@ fn guardian_key(bytes: &[u8], patient: &[u8]) -> Result<Vec<u8>, Refusal> {
     if bytes.is_empty() {
         return Ok(vec![]);
     }
-    let key = PublicKey::from_bytes(bytes)
-        .ok_or_else(|| Refusal::new(Code::InvalidField, "guardian_public_key is not a public key"))?;
+    let key = PublicKey::from_bytes(bytes).ok_or_else(|| {
+        Refusal::new(
+            Code::InvalidField,
+            "guardian_public_key is not a public key",
+        )
+    })?;
     if key.address().0.as_slice() == patient {
         return refuse(Code::SelfAction, "a patient cannot be their own guardian");
     }
@@ -24,7 +28,11 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
     if let Some(existing) = actors::participant(ctx.state, &ctx.signer)? {
         return refuse(
             Code::AlreadyRegistered,
-            format!("{} is already registered as {}", ctx.signer, describe(&existing)),
+            format!(
+                "{} is already registered as {}",
+                ctx.signer,
+                describe(&existing)
+            ),
         );
     }
     let guardian = guardian_key(&r.guardian_public_key, &ctx.signer.0)?;
@@ -43,7 +51,8 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
 }
 
 pub fn set_guardian(ctx: &mut Ctx, s: &SetGuardian) -> Result<(), Refusal> {
-    let mut patient = require_patient_or_guardian(ctx.state, &ctx.signer, &s.patient, "change the guardian")?;
+    let mut patient =
+        require_patient_or_guardian(ctx.state, &ctx.signer, &s.patient, "change the guardian")?;
     patient.guardian_public_key = guardian_key(&s.guardian_public_key, &s.patient)?;
     let address = actors::address("patient", &s.patient)?;
     ctx.state.put(keys::participant(&address), &patient);
