@@ -11,7 +11,7 @@ use std::ops::Bound;
 
 use prost::Message;
 
-use super::{Snapshot, StorageError};
+use super::{Entries, Snapshot, StorageError};
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -20,11 +20,7 @@ pub trait StateRead {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// Every (key, value) under `prefix`, in key order, at most `limit`.
-    fn scan_raw(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan_raw(&self, prefix: &[u8], limit: usize) -> Result<Entries, StorageError>;
 
     fn get<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>, StorageError> {
         match self.get_raw(key)? {
@@ -62,11 +58,7 @@ impl StateRead for Snapshot {
         self.read(key)
     }
 
-    fn scan_raw(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan_raw(&self, prefix: &[u8], limit: usize) -> Result<Entries, StorageError> {
         self.read_prefix(prefix, limit)
     }
 }
@@ -122,11 +114,7 @@ impl StateRead for BlockState {
         self.base.read(key)
     }
 
-    fn scan_raw(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan_raw(&self, prefix: &[u8], limit: usize) -> Result<Entries, StorageError> {
         // Overlay writes can delete base entries, so read enough of the base to
         // still return `limit` entries after deletions.
         let pending =

@@ -13,6 +13,9 @@ mod tree;
 
 pub use delta::{BlockState, StateRead};
 
+/// Key–value pairs in key order, as prefix scans return them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -202,11 +205,7 @@ impl Snapshot {
     }
 
     /// Every (key, value) whose key starts with `prefix`, in key order, at most `limit`.
-    fn read_prefix(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn read_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StorageError> {
         let mut out = Vec::new();
         for item in self.latest.range::<&[u8]>(prefix..).map_err(db_err)? {
             let (k, v) = item.map_err(db_err)?;
