@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # The test command: sets up what is missing, then checks formatting and lints
-# and runs every test of the workspace.
+# and runs every test of the workspace, ending with the total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo prints one "test result" line per test binary; the crash test, which
+# has its own main, prints its own "N passed, N failed" line.
+totals=$(grep -E '^(test result: [a-zA-Z]+\. )?[0-9]+ passed; [0-9]+ failed|^[0-9]+ passed, [0-9]+ failed$' "$log" |
+  grep -Eo '[0-9]+ passed[;,] [0-9]+ failed' | tr -d ';,' |
+  awk '{p += $1; f += $3} END {print p + 0, f + 0}')
+read -r passed failed <<<"$totals"
+echo
+echo "$passed passed, $failed failed"
+exit "$status"
