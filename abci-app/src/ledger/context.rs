@@ -3,7 +3,7 @@
 
 use crate::crypto::{Address, PublicKey};
 use crate::proto::Counter;
-use crate::refusal::Refusal;
+use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::{BlockState, StateRead};
 
 /// An indexed event of a transaction result (ABCI `Event`): ids, codes and
@@ -40,6 +40,33 @@ impl Ctx<'_> {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
         });
+    }
+
+    /// Refuses with `code` and `message` when something is stored under `key`.
+    pub fn require_absent(
+        &self,
+        key: &str,
+        code: Code,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), Refusal> {
+        match self.state.get_raw(key.as_bytes())? {
+            Some(_) => refuse(code, message()),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a time that is not after the current block time.
+    pub fn require_future(&self, field: &str, t: i64) -> Result<(), Refusal> {
+        if t <= self.time {
+            return refuse(
+                Code::ExpiryNotInFuture,
+                format!(
+                    "{field} {t} is not after the current block time {}",
+                    self.time
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Takes the next number of a sequence (first is 1).

@@ -178,23 +178,14 @@ fn list(snap: &Snapshot, parts: &[&str]) -> Result<Option<Vec<u8>>, String> {
                 Some(s) => arg_u64(s)?,
                 None => 0,
             };
-            let prefix = keys::audit_trail(&patient);
-            let start = keys::audit_entry(&patient, from);
-            let mut items = Vec::new();
-            for (k, v) in snap
-                .scan_raw(prefix.as_bytes(), usize::MAX)
-                .map_err(|e| e.to_string())?
-            {
-                if k.as_slice() < start.as_bytes() {
-                    continue;
-                }
-                if items.len() >= LIST_LIMIT {
-                    break;
-                }
-                items.push(
-                    crate::proto::AuditEntry::decode(v.as_slice()).map_err(|e| e.to_string())?,
-                );
-            }
+            let entries = snap
+                .read_prefix_from(
+                    keys::audit_trail(&patient).as_bytes(),
+                    keys::audit_entry(&patient, from).as_bytes(),
+                    LIST_LIMIT,
+                )
+                .map_err(|e| e.to_string())?;
+            let items = decode(entries.into_iter().map(|(_, v)| v).collect())?;
             AuditTrail { items }.encode_to_vec()
         }
         ["staff", org] => {

@@ -204,6 +204,25 @@ impl Snapshot {
             .map(|v| v.value().to_vec()))
     }
 
+    /// Entries under `prefix` whose key is at least `from`, in key order, at most `limit`.
+    pub fn read_prefix_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StorageError> {
+        let mut out = Vec::new();
+        let start = if from > prefix { from } else { prefix };
+        for item in self.latest.range::<&[u8]>(start..).map_err(db_err)? {
+            let (k, v) = item.map_err(db_err)?;
+            if !k.value().starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Every (key, value) whose key starts with `prefix`, in key order, at most `limit`.
     fn read_prefix(&self, prefix: &[u8], limit: usize) -> Result<Entries, StorageError> {
         let mut out = Vec::new();

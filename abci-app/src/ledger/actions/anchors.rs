@@ -4,8 +4,7 @@ use crate::proto::{
     AccessLevel, AnchorBatch, AnchorRecord, Category, RecordRef, ServiceKind, StoredBatchAnchor,
     StoredRecordAnchor,
 };
-use crate::refusal::{refuse, Code, Refusal};
-use crate::storage::StateRead;
+use crate::refusal::{Code, Refusal};
 
 use super::super::access::decide;
 use super::super::actors::{self, require_service};
@@ -15,12 +14,9 @@ use super::super::keys;
 /// Stores a record anchor authored by the signer; record ids are unique.
 pub fn store_record(ctx: &mut Ctx, record: &RecordRef) -> Result<(), Refusal> {
     let key = keys::record(&record.record_id);
-    if ctx.state.get_raw(key.as_bytes())?.is_some() {
-        return refuse(
-            Code::RecordExists,
-            format!("record {} is already anchored", record.record_id),
-        );
-    }
+    ctx.require_absent(&key, Code::RecordExists, || {
+        format!("record {} is already anchored", record.record_id)
+    })?;
     ctx.state.put(
         key,
         &StoredRecordAnchor {
@@ -70,12 +66,9 @@ pub fn batch(ctx: &mut Ctx, b: &AnchorBatch) -> Result<(), Refusal> {
         "an ingest service may anchor batches",
     )?;
     let key = keys::batch(&ctx.signer, b.batch_id);
-    if ctx.state.get_raw(key.as_bytes())?.is_some() {
-        return refuse(
-            Code::BatchExists,
-            format!("this service already anchored batch {}", b.batch_id),
-        );
-    }
+    ctx.require_absent(&key, Code::BatchExists, || {
+        format!("this service already anchored batch {}", b.batch_id)
+    })?;
     ctx.state.put(
         key,
         &StoredBatchAnchor {

@@ -137,15 +137,7 @@ pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
         ctx.time,
     )?
     .into_result()?;
-    if p.valid_until <= ctx.time {
-        return refuse(
-            Code::ExpiryNotInFuture,
-            format!(
-                "valid_until {} is not after the current block time {}",
-                p.valid_until, ctx.time
-            ),
-        );
-    }
+    ctx.require_future("valid_until", p.valid_until)?;
     let id = ctx.next_id(keys::NEXT_PRESCRIPTION)?;
     let fills_allowed = 1 + p.refills;
     ctx.state.put(

@@ -88,15 +88,7 @@ pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
     let patient = actors::address("patient", &g.patient)?;
     let grantee = g.grantee.clone().unwrap_or_default();
     require_grantee(ctx.state, &grantee)?;
-    if g.expires_at <= ctx.time {
-        return refuse(
-            Code::ExpiryNotInFuture,
-            format!(
-                "expires_at {} is not after the current block time {}",
-                g.expires_at, ctx.time
-            ),
-        );
-    }
+    ctx.require_future("expires_at", g.expires_at)?;
     for category in categories(&g.categories) {
         ctx.state.put(
             keys::grant(&patient, &grantee, category),
