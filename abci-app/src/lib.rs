@@ -8,11 +8,14 @@
 //! - `mock_consensus`: drives the ledger block by block without CometBFT, for
 //!   tests, benchmarks and demos.
 
+pub mod abci;
 pub mod crypto;
 pub mod ledger;
 pub mod mock_consensus;
 pub mod proto;
 pub mod refusal;
+pub mod rpc;
+pub mod sequencer;
 pub mod storage;
 pub mod tx;
 

@@ -127,3 +127,47 @@ impl Genesis {
         })
     }
 }
+
+/// CometBFT's genesis.json, as far as the ledger reads and writes it: the
+/// ledger's part is `app_state`; other fields are kept as they are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CometGenesis {
+    pub genesis_time: String,
+    pub chain_id: String,
+    #[serde(default = "one")]
+    pub initial_height: serde_json::Value,
+    #[serde(default)]
+    pub app_state: serde_json::Value,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+fn one() -> serde_json::Value {
+    serde_json::Value::String("1".into())
+}
+
+impl CometGenesis {
+    pub fn read(path: &std::path::Path) -> Result<Self, GenesisError> {
+        let text = std::fs::read(path).map_err(|e| GenesisError(format!("cannot read {}: {e}", path.display())))?;
+        serde_json::from_slice(&text).map_err(|e| GenesisError(format!("{} is not a CometBFT genesis: {e}", path.display())))
+    }
+
+    pub fn ledger_genesis(&self) -> Result<Genesis, GenesisError> {
+        serde_json::from_value(self.app_state.clone())
+            .map_err(|e| GenesisError(format!("app_state is not the ledger's genesis: {e}")))
+    }
+
+    pub fn initial_height(&self) -> u64 {
+        match &self.initial_height {
+            serde_json::Value::String(s) => s.parse().unwrap_or(1),
+            serde_json::Value::Number(n) => n.as_u64().unwrap_or(1),
+            _ => 1,
+        }
+        .max(1)
+    }
+
+    pub fn genesis_unix_time(&self) -> Result<i64, GenesisError> {
+        crate::rpc::parse_rfc3339(&self.genesis_time)
+            .ok_or_else(|| GenesisError(format!("genesis_time {:?} is not an RFC 3339 time", self.genesis_time)))
+    }
+}

@@ -20,7 +20,7 @@ use std::path::Path;
 use crate::proto::{ChainInfo, MemberStatus, Organisation, ParticipantKind, Role, Validator};
 use crate::refusal::{Code, Refusal};
 use crate::storage::{BlockState, Committed, PreparedCommit, StateRead, Storage, StorageError};
-use crate::tx::decode_and_verify;
+use crate::tx::{decode_and_verify_cached, SignatureCache};
 
 pub use context::{Event, ValidatorUpdate};
 pub use execute::Mode;
@@ -104,6 +104,8 @@ pub struct Ledger {
     /// The mempool's view: committed state plus transactions accepted by CheckTx
     /// since the last commit.
     mempool: Option<BlockState>,
+    /// Transactions whose signatures were verified by CheckTx or ProcessProposal.
+    signatures: SignatureCache,
 }
 
 impl Ledger {
@@ -117,6 +119,7 @@ impl Ledger {
             chain,
             pending: None,
             mempool: None,
+            signatures: SignatureCache::default(),
         })
     }
 
@@ -232,6 +235,11 @@ impl Ledger {
         })
     }
 
+    /// The height the next block must have.
+    pub fn next_height(&self) -> Result<u64, LedgerError> {
+        Ok(self.storage.committed()?.map_or(0, |c| c.height) + 1)
+    }
+
     fn require_chain(&self) -> Result<&ChainInfo, LedgerError> {
         self.chain.as_ref().ok_or(LedgerError::NotInitialised)
     }
@@ -240,15 +248,15 @@ impl Ledger {
     /// the transactions this mempool already accepted.
     pub fn check_tx(&mut self, bytes: &[u8]) -> Result<TxResult, LedgerError> {
         let chain = self.require_chain()?.clone();
-        let tx = match decode_and_verify(bytes, &chain.chain_id) {
+        let tx = match decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) {
             Ok(tx) => tx,
             Err(r) => return Ok(TxResult::refused(r)),
         };
         if self.mempool.is_none() {
             self.mempool = Some(BlockState::new(self.storage.snapshot()?));
         }
+        let height = self.next_height()?;
         let state = self.mempool.as_mut().ok_or(LedgerError::NotInitialised)?;
-        let height = chain.block_height as u64 + 1;
         match execute::execute(state, &tx, height, chain.block_time, Mode::Check) {
             Ok(applied) => Ok(TxResult {
                 code: Code::Ok,
@@ -260,12 +268,45 @@ impl Ledger {
         }
     }
 
+    /// PrepareProposal: the mempool's transactions, in order, that still apply
+    /// on the committed state at block time `time`, within `max_tx_bytes`
+    /// (counted as CometBFT counts them: each with its protobuf field overhead).
+    pub fn prepare_proposal(
+        &mut self,
+        txs: &[Vec<u8>],
+        max_tx_bytes: u64,
+        time: i64,
+    ) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let chain = self.require_chain()?.clone();
+        let mut state = BlockState::new(self.storage.snapshot()?);
+        let height = self.next_height()?;
+        let (mut kept, mut used) = (Vec::new(), 0u64);
+        for bytes in txs {
+            let size = proto_size(bytes.len());
+            if used + size > max_tx_bytes {
+                continue;
+            }
+            let Ok(tx) = decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) else {
+                continue;
+            };
+            match execute::execute(&mut state, &tx, height, time, Mode::Check) {
+                Ok(_) => {
+                    used += size;
+                    kept.push(bytes.clone());
+                }
+                Err(r) if r.code == Code::Internal => return Err(LedgerError::Internal(r.message)),
+                Err(_) => {}
+            }
+        }
+        Ok(kept)
+    }
+
     /// ProcessProposal: a block is acceptable only if every transaction in it
     /// decodes and verifies; returns the first that does not.
-    pub fn verify_proposal(&self, txs: &[Vec<u8>]) -> Result<(), (usize, Refusal)> {
+    pub fn verify_proposal(&mut self, txs: &[Vec<u8>]) -> Result<(), (usize, Refusal)> {
         let chain_id = self.chain_id().unwrap_or_default().to_string();
         for (i, tx) in txs.iter().enumerate() {
-            decode_and_verify(tx, &chain_id).map_err(|r| (i, r))?;
+            decode_and_verify_cached(tx, &chain_id, &mut self.signatures).map_err(|r| (i, r))?;
         }
         Ok(())
     }
@@ -287,7 +328,7 @@ impl Ledger {
         let mut tx_results = Vec::with_capacity(txs.len());
         let mut validator_updates = Vec::new();
         for bytes in txs {
-            let result = match decode_and_verify(bytes, &chain.chain_id) {
+            let result = match decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) {
                 Err(r) => TxResult::refused(r),
                 Ok(tx) => match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
                     Ok(applied) => {
@@ -305,8 +346,10 @@ impl Ledger {
                 },
             };
             tx_results.push(result);
+            // In a block now: its bytes will not be verified again.
+            self.signatures.remove(&crate::crypto::sha256(bytes));
         }
-        let block_height = chain.block_height + 1;
+        let block_height = height as i64;
         state.put(
             keys::CHAIN,
             &ChainInfo {
@@ -349,6 +392,17 @@ impl Ledger {
     pub fn query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> QueryAnswer {
         query::query(&self.storage, path, data, height, prove)
     }
+}
+
+/// Bytes a transaction takes in a block's protobuf: tag, length, payload.
+fn proto_size(len: usize) -> u64 {
+    let mut varint = 1;
+    let mut n = len >> 7;
+    while n > 0 {
+        varint += 1;
+        n >>= 7;
+    }
+    (1 + varint + len) as u64
 }
 
 /// One update per validator, the last one winning, in key order.

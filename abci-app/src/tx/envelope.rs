@@ -4,6 +4,7 @@ use crate::crypto::{sha256, verify_signature, Address, PublicKey, SecretKey};
 use crate::proto::{action::Kind, Action, SignedTx, TxBody};
 use crate::refusal::{refuse, Code, Refusal};
 
+use super::cache::SignatureCache;
 use super::validate::validate_action;
 
 /// The largest transaction the ledger accepts, in bytes.
@@ -22,6 +23,24 @@ pub struct VerifiedTx {
 
 /// Decodes and verifies a transaction without reading state.
 pub fn decode_and_verify(bytes: &[u8], chain_id: &str) -> Result<VerifiedTx, Refusal> {
+    decode_and_check(bytes, chain_id, None)
+}
+
+/// The same, skipping the signature check for bytes already in `cache`, and
+/// adding bytes whose signature it verified.
+pub fn decode_and_verify_cached(
+    bytes: &[u8],
+    chain_id: &str,
+    cache: &mut SignatureCache,
+) -> Result<VerifiedTx, Refusal> {
+    decode_and_check(bytes, chain_id, Some(cache))
+}
+
+fn decode_and_check(
+    bytes: &[u8],
+    chain_id: &str,
+    cache: Option<&mut SignatureCache>,
+) -> Result<VerifiedTx, Refusal> {
     if bytes.len() > MAX_TX_BYTES {
         return refuse(
             Code::TxTooLarge,
@@ -46,8 +65,12 @@ pub fn decode_and_verify(bytes: &[u8], chain_id: &str) -> Result<VerifiedTx, Ref
             ),
         )
     })?;
-    verify_signature(&public_key, &envelope.body, &envelope.signature)
-        .map_err(|e| Refusal::new(Code::BadSignature, e.to_string()))?;
+    let hash = sha256(bytes);
+    let known = cache.as_ref().is_some_and(|c| c.contains(&hash));
+    if !known {
+        verify_signature(&public_key, &envelope.body, &envelope.signature)
+            .map_err(|e| Refusal::new(Code::BadSignature, e.to_string()))?;
+    }
     let body = TxBody::decode(envelope.body.as_slice()).map_err(|e| {
         Refusal::new(
             Code::BodyMalformed,
@@ -68,8 +91,11 @@ pub fn decode_and_verify(bytes: &[u8], chain_id: &str) -> Result<VerifiedTx, Ref
         .and_then(|a| a.kind)
         .ok_or_else(|| Refusal::new(Code::NoAction, "the transaction body carries no action"))?;
     validate_action(&action)?;
+    if let Some(cache) = cache {
+        cache.insert(hash);
+    }
     Ok(VerifiedTx {
-        hash: sha256(bytes),
+        hash,
         signer: public_key.address(),
         public_key,
         nonce: body.nonce,

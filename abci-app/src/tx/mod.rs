@@ -4,10 +4,14 @@
 //! signature, the chain id, field shapes) and runs in CheckTx, ProcessProposal
 //! and FinalizeBlock alike; the rules that read state live in `ledger`.
 
+mod cache;
 mod envelope;
 pub mod validate;
 
-pub use envelope::{action_name, decode_and_verify, sign_tx, VerifiedTx, MAX_TX_BYTES};
+pub use cache::SignatureCache;
+pub use envelope::{
+    action_name, decode_and_verify, decode_and_verify_cached, sign_tx, VerifiedTx, MAX_TX_BYTES,
+};
 pub use validate::{
     validate_action, MAX_DISCLOSURES_PER_TX, MAX_JUSTIFICATION_CHARS,
     MAX_RECORD_IDS_PER_DISCLOSURE, MAX_VALIDATOR_POWER,

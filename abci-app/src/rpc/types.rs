@@ -1,0 +1,248 @@
+//! The JSON shapes of CometBFT v0.38's RPC results that ehr-ledger uses.
+//! Integers of 64 bits travel as strings, bytes as base64, hashes as upper-case
+//! hex, as CometBFT writes them. Unknown fields are ignored when reading, so
+//! the same types read a real CometBFT node's answers.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Status {
+    pub node_info: NodeInfo,
+    pub sync_info: SyncInfo,
+    #[serde(default)]
+    pub validator_info: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NodeInfo {
+    #[serde(default)]
+    pub id: String,
+    pub network: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub moniker: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncInfo {
+    pub latest_block_hash: String,
+    pub latest_app_hash: String,
+    pub latest_block_height: String,
+    pub latest_block_time: String,
+    #[serde(default)]
+    pub catching_up: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAttribute {
+    pub key: String,
+    pub value: String,
+    #[serde(default)]
+    pub index: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub attributes: Vec<EventAttribute>,
+}
+
+/// CheckTx's and FinalizeBlock's result of one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxResult {
+    #[serde(default)]
+    pub code: u32,
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub log: String,
+    #[serde(default)]
+    pub info: String,
+    #[serde(default)]
+    pub gas_wanted: String,
+    #[serde(default)]
+    pub gas_used: String,
+    #[serde(default)]
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub codespace: String,
+}
+
+impl TxResult {
+    /// The value of attribute `key` in the first event of type `kind`.
+    pub fn attribute(&self, kind: &str, key: &str) -> Option<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .flat_map(|e| e.attributes.iter())
+            .find(|a| a.key == key)
+            .map(|a| a.value.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BroadcastTxSync {
+    pub code: u32,
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub log: String,
+    #[serde(default)]
+    pub codespace: String,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BroadcastTxCommit {
+    pub check_tx: TxResult,
+    #[serde(alias = "deliver_tx")]
+    pub tx_result: TxResult,
+    pub hash: String,
+    pub height: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProofOp {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub key: String,
+    pub data: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProofOps {
+    pub ops: Vec<ProofOp>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct QueryResponse {
+    #[serde(default)]
+    pub code: u32,
+    #[serde(default)]
+    pub log: String,
+    #[serde(default)]
+    pub info: String,
+    #[serde(default)]
+    pub index: String,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default, rename = "proofOps")]
+    pub proof_ops: Option<ProofOps>,
+    #[serde(default)]
+    pub height: String,
+    #[serde(default)]
+    pub codespace: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AbciQuery {
+    pub response: QueryResponse,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TxInfo {
+    pub hash: String,
+    pub height: String,
+    pub index: u32,
+    pub tx_result: TxResult,
+    pub tx: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BlockId {
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Header {
+    pub chain_id: String,
+    pub height: String,
+    pub time: String,
+    #[serde(default)]
+    pub app_hash: String,
+    #[serde(default)]
+    pub proposer_address: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BlockData {
+    #[serde(default)]
+    pub txs: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Block {
+    pub header: Header,
+    pub data: BlockData,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BlockResponse {
+    pub block_id: BlockId,
+    pub block: Block,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BlockResults {
+    pub height: String,
+    #[serde(default)]
+    pub txs_results: Option<Vec<TxResult>>,
+    #[serde(default)]
+    pub app_hash: String,
+}
+
+/// Unix seconds as RFC 3339 (UTC), as CometBFT writes times.
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// The unix seconds of an RFC 3339 time (fractions and offsets other than Z ignored).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.get(..8)?.split(':').map(|p| p.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_through_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        for t in [0, 1_767_225_605, 951_868_799, 4_102_444_800] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:05.123456789Z"), Some(1_767_225_605));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}
