@@ -11,7 +11,11 @@ pub fn check_tx(ledger: &mut Ledger, r: RequestCheckTx) -> Result<ResponseCheckT
         code: result.code as u32,
         log: result.log,
         events: events(result.events),
-        codespace: if result.code == Code::Ok { String::new() } else { CODESPACE.into() },
+        codespace: if result.code == Code::Ok {
+            String::new()
+        } else {
+            CODESPACE.into()
+        },
         gas_wanted: 1,
         ..Default::default()
     })

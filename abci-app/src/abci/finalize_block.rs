@@ -6,7 +6,10 @@ use super::{events, unix_seconds, CODESPACE};
 use crate::ledger::Ledger;
 use crate::Code;
 
-pub fn finalize_block(ledger: &mut Ledger, r: RequestFinalizeBlock) -> Result<ResponseFinalizeBlock, String> {
+pub fn finalize_block(
+    ledger: &mut Ledger,
+    r: RequestFinalizeBlock,
+) -> Result<ResponseFinalizeBlock, String> {
     let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
     let height = u64::try_from(r.height).map_err(|_| format!("negative height {}", r.height))?;
     let block = ledger
@@ -23,11 +26,19 @@ pub fn finalize_block(ledger: &mut Ledger, r: RequestFinalizeBlock) -> Result<Re
                 code: t.code as u32,
                 log: t.log,
                 events: events(t.events),
-                codespace: if t.code == Code::Ok { String::new() } else { CODESPACE.into() },
+                codespace: if t.code == Code::Ok {
+                    String::new()
+                } else {
+                    CODESPACE.into()
+                },
                 ..Default::default()
             })
             .collect(),
-        validator_updates: block.validator_updates.into_iter().map(validator_update).collect(),
+        validator_updates: block
+            .validator_updates
+            .into_iter()
+            .map(validator_update)
+            .collect(),
         consensus_param_updates: None,
         app_hash: block.app_hash.to_vec().into(),
     })

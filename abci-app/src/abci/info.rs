@@ -13,6 +13,9 @@ pub fn info(ledger: &Ledger, request: RequestInfo) -> Result<ResponseInfo, Strin
         version: env!("CARGO_PKG_VERSION").into(),
         app_version: APP_VERSION,
         last_block_height: status.as_ref().map_or(0, |s| s.block_height as i64),
-        last_block_app_hash: status.map(|s| s.app_hash.to_vec()).unwrap_or_default().into(),
+        last_block_app_hash: status
+            .map(|s| s.app_hash.to_vec())
+            .unwrap_or_default()
+            .into(),
     })
 }

@@ -14,17 +14,29 @@ pub fn init_chain(ledger: &mut Ledger, r: RequestInitChain) -> Result<ResponseIn
         .map_err(|e| e.to_string())?;
     // The ledger's genesis names each validator's operator; its set is the one
     // CometBFT adopts. A differing set in CometBFT's genesis is reported.
-    let validators: Vec<ValidatorUpdate> = result.validators.into_iter().map(validator_update).collect();
+    let validators: Vec<ValidatorUpdate> = result
+        .validators
+        .into_iter()
+        .map(validator_update)
+        .collect();
     if !r.validators.is_empty() && !same_set(&r.validators, &validators) {
-        tracing::warn!("the validators of CometBFT's genesis differ from app_state's; app_state's apply");
+        tracing::warn!(
+            "the validators of CometBFT's genesis differ from app_state's; app_state's apply"
+        );
     }
     tracing::info!(chain_id = %r.chain_id, members = genesis.members.len(), validators = validators.len(), "InitChain");
-    Ok(ResponseInitChain { consensus_params: None, validators, app_hash: result.app_hash.to_vec().into() })
+    Ok(ResponseInitChain {
+        consensus_params: None,
+        validators,
+        app_hash: result.app_hash.to_vec().into(),
+    })
 }
 
 pub fn validator_update(v: crate::ledger::ValidatorUpdate) -> ValidatorUpdate {
     ValidatorUpdate {
-        pub_key: Some(PublicKey { sum: Some(public_key::Sum::Ed25519(v.pub_key.into())) }),
+        pub_key: Some(PublicKey {
+            sum: Some(public_key::Sum::Ed25519(v.pub_key.into())),
+        }),
         power: v.power,
     }
 }

@@ -18,7 +18,9 @@ pub mod wire;
 
 use std::sync::{Arc, Mutex};
 
-use tendermint_proto::v0_38::abci::{request, response, ResponseEcho, ResponseException, ResponseFlush};
+use tendermint_proto::v0_38::abci::{
+    request, response, ResponseEcho, ResponseException, ResponseFlush,
+};
 
 use crate::ledger::{Event, Ledger};
 
@@ -33,7 +35,9 @@ pub struct App {
 
 impl App {
     pub fn new(ledger: Ledger) -> Self {
-        Self { ledger: Arc::new(Mutex::new(ledger)) }
+        Self {
+            ledger: Arc::new(Mutex::new(ledger)),
+        }
     }
 
     pub fn ledger(&self) -> Arc<Mutex<Ledger>> {
@@ -48,36 +52,53 @@ impl App {
             Err(poisoned) => poisoned.into_inner(),
         };
         let answer = match request {
-            request::Value::Echo(r) => Ok(response::Value::Echo(ResponseEcho { message: r.message })),
+            request::Value::Echo(r) => {
+                Ok(response::Value::Echo(ResponseEcho { message: r.message }))
+            }
             request::Value::Flush(_) => Ok(response::Value::Flush(ResponseFlush {})),
             request::Value::Info(r) => info::info(&ledger, r).map(response::Value::Info),
-            request::Value::InitChain(r) => init_chain::init_chain(&mut ledger, r).map(response::Value::InitChain),
+            request::Value::InitChain(r) => {
+                init_chain::init_chain(&mut ledger, r).map(response::Value::InitChain)
+            }
             request::Value::Query(r) => Ok(response::Value::Query(query::query(&ledger, r))),
-            request::Value::CheckTx(r) => check_tx::check_tx(&mut ledger, r).map(response::Value::CheckTx),
+            request::Value::CheckTx(r) => {
+                check_tx::check_tx(&mut ledger, r).map(response::Value::CheckTx)
+            }
             request::Value::PrepareProposal(r) => {
-                prepare_proposal::prepare_proposal(&mut ledger, r).map(response::Value::PrepareProposal)
+                prepare_proposal::prepare_proposal(&mut ledger, r)
+                    .map(response::Value::PrepareProposal)
             }
-            request::Value::ProcessProposal(r) => {
-                Ok(response::Value::ProcessProposal(process_proposal::process_proposal(&mut ledger, r)))
-            }
+            request::Value::ProcessProposal(r) => Ok(response::Value::ProcessProposal(
+                process_proposal::process_proposal(&mut ledger, r),
+            )),
             request::Value::FinalizeBlock(r) => {
                 finalize_block::finalize_block(&mut ledger, r).map(response::Value::FinalizeBlock)
             }
             request::Value::Commit(_) => commit::commit(&mut ledger).map(response::Value::Commit),
             // State sync is not offered: no snapshots, every offer declined.
-            request::Value::ListSnapshots(_) => Ok(response::Value::ListSnapshots(Default::default())),
-            request::Value::OfferSnapshot(_) => Ok(response::Value::OfferSnapshot(proto::ResponseOfferSnapshot {
-                result: proto::response_offer_snapshot::Result::Reject as i32,
-            })),
-            request::Value::LoadSnapshotChunk(_) => Ok(response::Value::LoadSnapshotChunk(Default::default())),
-            request::Value::ApplySnapshotChunk(_) => Ok(response::Value::ApplySnapshotChunk(proto::ResponseApplySnapshotChunk {
-                result: proto::response_apply_snapshot_chunk::Result::Abort as i32,
-                ..Default::default()
-            })),
+            request::Value::ListSnapshots(_) => {
+                Ok(response::Value::ListSnapshots(Default::default()))
+            }
+            request::Value::OfferSnapshot(_) => Ok(response::Value::OfferSnapshot(
+                proto::ResponseOfferSnapshot {
+                    result: proto::response_offer_snapshot::Result::Reject as i32,
+                },
+            )),
+            request::Value::LoadSnapshotChunk(_) => {
+                Ok(response::Value::LoadSnapshotChunk(Default::default()))
+            }
+            request::Value::ApplySnapshotChunk(_) => Ok(response::Value::ApplySnapshotChunk(
+                proto::ResponseApplySnapshotChunk {
+                    result: proto::response_apply_snapshot_chunk::Result::Abort as i32,
+                    ..Default::default()
+                },
+            )),
             request::Value::ExtendVote(_) => Ok(response::Value::ExtendVote(Default::default())),
-            request::Value::VerifyVoteExtension(_) => Ok(response::Value::VerifyVoteExtension(proto::ResponseVerifyVoteExtension {
-                status: proto::response_verify_vote_extension::VerifyStatus::Accept as i32,
-            })),
+            request::Value::VerifyVoteExtension(_) => Ok(response::Value::VerifyVoteExtension(
+                proto::ResponseVerifyVoteExtension {
+                    status: proto::response_verify_vote_extension::VerifyStatus::Accept as i32,
+                },
+            )),
         };
         answer.unwrap_or_else(|error| {
             tracing::error!(%error, "the ledger failed; answering Exception so the node stops");
@@ -94,7 +115,11 @@ fn events(events: Vec<Event>) -> Vec<proto::Event> {
             attributes: e
                 .attributes
                 .into_iter()
-                .map(|(key, value)| proto::EventAttribute { key, value, index: true })
+                .map(|(key, value)| proto::EventAttribute {
+                    key,
+                    value,
+                    index: true,
+                })
                 .collect(),
         })
         .collect()

@@ -15,7 +15,14 @@ pub fn prepare_proposal(
         .prepare_proposal(&txs, max, unix_seconds(r.time))
         .map_err(|e| e.to_string())?;
     if kept.len() < txs.len() {
-        tracing::info!(height = r.height, offered = txs.len(), kept = kept.len(), "PrepareProposal dropped transactions that no longer apply or do not fit");
+        tracing::info!(
+            height = r.height,
+            offered = txs.len(),
+            kept = kept.len(),
+            "PrepareProposal dropped transactions that no longer apply or do not fit"
+        );
     }
-    Ok(ResponsePrepareProposal { txs: kept.into_iter().map(Into::into).collect() })
+    Ok(ResponsePrepareProposal {
+        txs: kept.into_iter().map(Into::into).collect(),
+    })
 }

@@ -1,7 +1,9 @@
 //! ProcessProposal: a block holding a transaction that does not decode or
 //! verify is rejected, so a faulty proposer cannot push garbage.
 
-use super::proto::{response_process_proposal::ProposalStatus, RequestProcessProposal, ResponseProcessProposal};
+use super::proto::{
+    response_process_proposal::ProposalStatus, RequestProcessProposal, ResponseProcessProposal,
+};
 use crate::ledger::Ledger;
 
 pub fn process_proposal(ledger: &mut Ledger, r: RequestProcessProposal) -> ResponseProcessProposal {
@@ -13,5 +15,7 @@ pub fn process_proposal(ledger: &mut Ledger, r: RequestProcessProposal) -> Respo
             ProposalStatus::Reject
         }
     };
-    ResponseProcessProposal { status: status as i32 }
+    ResponseProcessProposal {
+        status: status as i32,
+    }
 }

@@ -19,10 +19,18 @@ pub fn query(ledger: &Ledger, r: RequestQuery) -> ResponseQuery {
         key: a.key.clone().into(),
         value: a.value.into(),
         proof_ops: a.proof.map(|p| ProofOps {
-            ops: vec![ProofOp { r#type: PROOF_OP_TYPE.into(), key: a.key.into(), data: encode_proof(&p).into() }],
+            ops: vec![ProofOp {
+                r#type: PROOF_OP_TYPE.into(),
+                key: a.key.into(),
+                data: encode_proof(&p).into(),
+            }],
         }),
         height: a.height as i64,
-        codespace: if a.code == QueryCode::Ok { String::new() } else { CODESPACE.into() },
+        codespace: if a.code == QueryCode::Ok {
+            String::new()
+        } else {
+            CODESPACE.into()
+        },
         ..Default::default()
     }
 }

@@ -57,7 +57,10 @@ impl Listener {
     /// The address actually bound (for port 0 in tests).
     pub fn local_address(&self) -> String {
         match self {
-            Listener::Tcp(l) => l.local_addr().map(|a| format!("tcp://{a}")).unwrap_or_default(),
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| format!("tcp://{a}"))
+                .unwrap_or_default(),
             Listener::Unix(_, p) => format!("unix://{}", p.display()),
         }
     }
@@ -83,7 +86,9 @@ pub async fn serve(listener: Listener, app: App) {
 }
 
 fn exception(error: String) -> Response {
-    Response { value: Some(response::Value::Exception(ResponseException { error })) }
+    Response {
+        value: Some(response::Value::Exception(ResponseException { error })),
+    }
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S, app: App, peer: String) {

@@ -24,7 +24,9 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Wire
     for i in 0..10 {
         let byte = match r.read_u8().await {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && i == 0 => return Err(WireError::Closed),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && i == 0 => {
+                return Err(WireError::Closed)
+            }
             Err(e) => return Err(e.into()),
         };
         len |= u64::from(byte & 0x7f) << (7 * i);

@@ -15,7 +15,11 @@ use ehr_ledger::ledger::{Genesis, Ledger};
 use ehr_ledger::sequencer::{http, Config, Sequencer};
 
 #[derive(Parser)]
-#[command(name = "ehr-node", version, about = "The ehr-ledger node: ABCI application for CometBFT, or a dev sequencer")]
+#[command(
+    name = "ehr-node",
+    version,
+    about = "The ehr-ledger node: ABCI application for CometBFT, or a dev sequencer"
+)]
 struct Cli {
     /// Log lines as JSON (for log collectors) instead of text.
     #[arg(long, global = true)]
@@ -79,7 +83,9 @@ enum Command {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -102,12 +108,29 @@ async fn main() {
     init_logging(cli.log_json);
     let result = match cli.command {
         Command::Start { home, abci } => start(home, &abci).await,
-        Command::Dev { home, genesis, rpc, block_interval_ms, empty_block_interval_ms } => {
-            dev(home, genesis, &rpc, block_interval_ms, empty_block_interval_ms).await
+        Command::Dev {
+            home,
+            genesis,
+            rpc,
+            block_interval_ms,
+            empty_block_interval_ms,
+        } => {
+            dev(
+                home,
+                genesis,
+                &rpc,
+                block_interval_ms,
+                empty_block_interval_ms,
+            )
+            .await
         }
-        Command::Genesis { cometbft_genesis, chain_id, members, validators, out } => {
-            genesis(cometbft_genesis, chain_id, &members, &validators, &out)
-        }
+        Command::Genesis {
+            cometbft_genesis,
+            chain_id,
+            members,
+            validators,
+            out,
+        } => genesis(cometbft_genesis, chain_id, &members, &validators, &out),
     };
     if let Err(message) = result {
         eprintln!("ehr-node: {message}");
@@ -118,17 +141,22 @@ async fn main() {
 fn open_ledger(home: &std::path::Path) -> Result<Ledger, String> {
     let data = home.join("data");
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    Ledger::open(&data.join("ledger.redb")).map_err(|e| format!("cannot open the ledger in {}: {e}", data.display()))
+    Ledger::open(&data.join("ledger.redb"))
+        .map_err(|e| format!("cannot open the ledger in {}: {e}", data.display()))
 }
 
 async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
     let address: ListenAddress = abci.parse()?;
     let ledger = open_ledger(&home)?;
     match ledger.status().map_err(|e| e.to_string())? {
-        Some(s) => tracing::info!(chain_id = %s.chain_id, height = s.block_height, app_hash = %hex::encode(s.app_hash), "ledger opened"),
+        Some(s) => {
+            tracing::info!(chain_id = %s.chain_id, height = s.block_height, app_hash = %hex::encode(s.app_hash), "ledger opened")
+        }
         None => tracing::info!("ledger opened with no chain yet: waiting for InitChain"),
     }
-    let listener = Listener::bind(&address).await.map_err(|e| format!("cannot listen on {abci}: {e}"))?;
+    let listener = Listener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {abci}: {e}"))?;
     tokio::select! {
         _ = serve(listener, App::new(ledger)) => {}
         _ = shutdown_signal() => {}
@@ -136,8 +164,17 @@ async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn dev(home: PathBuf, genesis: Option<PathBuf>, rpc: &str, block_ms: u64, empty_ms: u64) -> Result<(), String> {
-    let genesis = genesis.map(|g| CometGenesis::read(&g)).transpose().map_err(|e| e.to_string())?;
+async fn dev(
+    home: PathBuf,
+    genesis: Option<PathBuf>,
+    rpc: &str,
+    block_ms: u64,
+    empty_ms: u64,
+) -> Result<(), String> {
+    let genesis = genesis
+        .map(|g| CometGenesis::read(&g))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let mut config = Config::new(&home);
     config.block_interval = Duration::from_millis(block_ms.max(10));
     config.empty_block_interval = Duration::from_millis(empty_ms);
@@ -145,18 +182,24 @@ async fn dev(home: PathBuf, genesis: Option<PathBuf>, rpc: &str, block_ms: u64, 
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(rpc).await.map_err(|e| format!("cannot serve the RPC on {rpc}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(rpc)
+        .await
+        .map_err(|e| format!("cannot serve the RPC on {rpc}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::warn!("DEV SEQUENCER: one node orders all transactions; no Byzantine fault tolerance. Production runs CometBFT.");
     tracing::info!(chain_id = %sequencer.chain_id(), rpc = %format!("http://{bound}"), "dev sequencer ready");
     // Scripts wait for this line.
-    println!("ehr-node dev: chain {} serving RPC at http://{bound}", sequencer.chain_id());
+    println!(
+        "ehr-node dev: chain {} serving RPC at http://{bound}",
+        sequencer.chain_id()
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let producer = tokio::spawn(sequencer.clone().run(async move {
         let mut rx = stop_rx;
         let _ = rx.changed().await;
     }));
-    let server = axum::serve(listener, http::router(sequencer)).with_graceful_shutdown(shutdown_signal());
+    let server =
+        axum::serve(listener, http::router(sequencer)).with_graceful_shutdown(shutdown_signal());
     let served = server.await.map_err(|e| e.to_string());
     let _ = stop_tx.send(true);
     let _ = producer.await;
@@ -183,9 +226,13 @@ fn genesis(
         Some(path) => CometGenesis::read(path).map_err(|e| e.to_string())?,
         None => CometGenesis {
             genesis_time: ehr_ledger::rpc::rfc3339(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
             ),
-            chain_id: chain_id.clone().ok_or("--chain-id is required without --cometbft-genesis")?,
+            chain_id: chain_id
+                .clone()
+                .ok_or("--chain-id is required without --cometbft-genesis")?,
             initial_height: serde_json::Value::String("1".into()),
             app_state: serde_json::Value::Null,
             rest: Default::default(),
@@ -198,34 +245,69 @@ fn genesis(
     for m in members {
         let parts: Vec<&str> = m.splitn(3, '=').collect();
         let [org_id, name, key] = parts[..] else {
-            return Err(format!("--member {m:?} is not ORG_ID=NAME=ADMIN_PUBLIC_KEY_HEX"));
+            return Err(format!(
+                "--member {m:?} is not ORG_ID=NAME=ADMIN_PUBLIC_KEY_HEX"
+            ));
         };
-        let bytes = hex::decode(key).map_err(|_| format!("the admin key of {org_id} is not hex"))?;
-        PublicKey::from_bytes(&bytes).ok_or(format!("the admin key of {org_id} is not a compressed secp256k1 key"))?;
-        ledger.members.push(GenesisMember { org_id: org_id.into(), name: name.into(), admin_public_key: key.into() });
+        let bytes =
+            hex::decode(key).map_err(|_| format!("the admin key of {org_id} is not hex"))?;
+        PublicKey::from_bytes(&bytes).ok_or(format!(
+            "the admin key of {org_id} is not a compressed secp256k1 key"
+        ))?;
+        ledger.members.push(GenesisMember {
+            org_id: org_id.into(),
+            name: name.into(),
+            admin_public_key: key.into(),
+        });
     }
     if validators.is_empty() {
-        let listed = doc.rest.get("validators").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let listed = doc
+            .rest
+            .get("validators")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
         if listed.is_empty() {
-            return Err("no validators: pass --validator, or --cometbft-genesis with validators".into());
+            return Err(
+                "no validators: pass --validator, or --cometbft-genesis with validators".into(),
+            );
         }
         for (i, v) in listed.iter().enumerate() {
-            let key = v.pointer("/pub_key/value").and_then(|k| k.as_str()).ok_or("a CometBFT validator without pub_key.value")?;
-            let power = v.get("power").and_then(|p| p.as_str().and_then(|s| s.parse().ok()).or(p.as_i64())).unwrap_or(10);
+            let key = v
+                .pointer("/pub_key/value")
+                .and_then(|k| k.as_str())
+                .ok_or("a CometBFT validator without pub_key.value")?;
+            let power = v
+                .get("power")
+                .and_then(|p| p.as_str().and_then(|s| s.parse().ok()).or(p.as_i64()))
+                .unwrap_or(10);
             let bytes = decode_key(key).ok_or("a validator key that is neither base64 nor hex")?;
             let org = &ledger.members[i % ledger.members.len()].org_id;
-            ledger.validators.push(GenesisValidator { pub_key: hex::encode(bytes), power, operator_org: org.clone() });
+            ledger.validators.push(GenesisValidator {
+                pub_key: hex::encode(bytes),
+                power,
+                operator_org: org.clone(),
+            });
         }
     } else {
         for v in validators {
             // From the right: base64 keys end in '=' padding.
             let parts: Vec<&str> = v.rsplitn(3, '=').collect();
             let [org, power, key] = parts[..] else {
-                return Err(format!("--validator {v:?} is not ED25519_PUBKEY=POWER=ORG_ID"));
+                return Err(format!(
+                    "--validator {v:?} is not ED25519_PUBKEY=POWER=ORG_ID"
+                ));
             };
-            let bytes = decode_key(key).ok_or(format!("validator key {key:?} is neither base64 nor hex"))?;
-            let power = power.parse().map_err(|_| format!("validator power {power:?} is not a number"))?;
-            ledger.validators.push(GenesisValidator { pub_key: hex::encode(bytes), power, operator_org: org.into() });
+            let bytes = decode_key(key)
+                .ok_or(format!("validator key {key:?} is neither base64 nor hex"))?;
+            let power = power
+                .parse()
+                .map_err(|_| format!("validator power {power:?} is not a number"))?;
+            ledger.validators.push(GenesisValidator {
+                pub_key: hex::encode(bytes),
+                power,
+                operator_org: org.into(),
+            });
         }
         // CometBFT's own list must match what the ledger returns at InitChain.
         let listed: Vec<serde_json::Value> = ledger
@@ -241,7 +323,8 @@ fn genesis(
                 })
             })
             .collect();
-        doc.rest.insert("validators".into(), serde_json::Value::Array(listed));
+        doc.rest
+            .insert("validators".into(), serde_json::Value::Array(listed));
     }
     ledger.check().map_err(|e| e.to_string())?;
     doc.app_state = serde_json::to_value(&ledger).map_err(|e| e.to_string())?;

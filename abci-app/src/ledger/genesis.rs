@@ -148,8 +148,10 @@ fn one() -> serde_json::Value {
 
 impl CometGenesis {
     pub fn read(path: &std::path::Path) -> Result<Self, GenesisError> {
-        let text = std::fs::read(path).map_err(|e| GenesisError(format!("cannot read {}: {e}", path.display())))?;
-        serde_json::from_slice(&text).map_err(|e| GenesisError(format!("{} is not a CometBFT genesis: {e}", path.display())))
+        let text = std::fs::read(path)
+            .map_err(|e| GenesisError(format!("cannot read {}: {e}", path.display())))?;
+        serde_json::from_slice(&text)
+            .map_err(|e| GenesisError(format!("{} is not a CometBFT genesis: {e}", path.display())))
     }
 
     pub fn ledger_genesis(&self) -> Result<Genesis, GenesisError> {
@@ -167,7 +169,11 @@ impl CometGenesis {
     }
 
     pub fn genesis_unix_time(&self) -> Result<i64, GenesisError> {
-        crate::rpc::parse_rfc3339(&self.genesis_time)
-            .ok_or_else(|| GenesisError(format!("genesis_time {:?} is not an RFC 3339 time", self.genesis_time)))
+        crate::rpc::parse_rfc3339(&self.genesis_time).ok_or_else(|| {
+            GenesisError(format!(
+                "genesis_time {:?} is not an RFC 3339 time",
+                self.genesis_time
+            ))
+        })
     }
 }

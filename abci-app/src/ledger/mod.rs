@@ -286,7 +286,8 @@ impl Ledger {
             if used + size > max_tx_bytes {
                 continue;
             }
-            let Ok(tx) = decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) else {
+            let Ok(tx) = decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures)
+            else {
                 continue;
             };
             match execute::execute(&mut state, &tx, height, time, Mode::Check) {
@@ -328,23 +329,26 @@ impl Ledger {
         let mut tx_results = Vec::with_capacity(txs.len());
         let mut validator_updates = Vec::new();
         for bytes in txs {
-            let result = match decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) {
-                Err(r) => TxResult::refused(r),
-                Ok(tx) => match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
-                    Ok(applied) => {
-                        validator_updates.extend(applied.validator_updates);
-                        TxResult {
-                            code: Code::Ok,
-                            log: String::new(),
-                            events: applied.events,
+            let result =
+                match decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) {
+                    Err(r) => TxResult::refused(r),
+                    Ok(tx) => {
+                        match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
+                            Ok(applied) => {
+                                validator_updates.extend(applied.validator_updates);
+                                TxResult {
+                                    code: Code::Ok,
+                                    log: String::new(),
+                                    events: applied.events,
+                                }
+                            }
+                            Err(r) if r.code == Code::Internal => {
+                                return Err(LedgerError::Internal(r.message))
+                            }
+                            Err(r) => TxResult::refused(r),
                         }
                     }
-                    Err(r) if r.code == Code::Internal => {
-                        return Err(LedgerError::Internal(r.message))
-                    }
-                    Err(r) => TxResult::refused(r),
-                },
-            };
+                };
             tx_results.push(result);
             // In a block now: its bytes will not be verified again.
             self.signatures.remove(&crate::crypto::sha256(bytes));

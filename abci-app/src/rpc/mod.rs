@@ -20,13 +20,25 @@ pub enum RpcError {
     #[error("the node at {url} cannot be reached ({reason}); is it running, and is --node right?")]
     Unreachable { url: String, reason: String },
     #[error("the node at {url} answered HTTP {status}: {body}")]
-    Http { url: String, status: u16, body: String },
+    Http {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("the node refused the call {method}: {message} {data}")]
-    Rpc { method: String, message: String, data: String },
+    Rpc {
+        method: String,
+        message: String,
+        data: String,
+    },
     #[error("the node's answer to {method} could not be read: {reason}")]
     Decode { method: String, reason: String },
     #[error("query {path} failed with code {code}: {log}")]
-    Query { path: String, code: u32, log: String },
+    Query {
+        path: String,
+        code: u32,
+        log: String,
+    },
 }
 
 #[derive(Clone)]
@@ -58,7 +70,11 @@ impl RpcClient {
         &self.url
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: &str, params: serde_json::Value) -> Result<T, RpcError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<T, RpcError> {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
         let response = self
             .http
@@ -66,26 +82,42 @@ impl RpcClient {
             .json(&body)
             .send()
             .await
-            .map_err(|e| RpcError::Unreachable { url: self.url.clone(), reason: e.to_string() })?;
+            .map_err(|e| RpcError::Unreachable {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
         let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| RpcError::Unreachable { url: self.url.clone(), reason: e.to_string() })?;
-        let envelope: serde_json::Value = serde_json::from_str(&text).map_err(|_| RpcError::Http {
+        let text = response.text().await.map_err(|e| RpcError::Unreachable {
             url: self.url.clone(),
-            status,
-            body: text.chars().take(200).collect(),
+            reason: e.to_string(),
         })?;
+        let envelope: serde_json::Value =
+            serde_json::from_str(&text).map_err(|_| RpcError::Http {
+                url: self.url.clone(),
+                status,
+                body: text.chars().take(200).collect(),
+            })?;
         if let Some(error) = envelope.get("error") {
             return Err(RpcError::Rpc {
                 method: method.into(),
-                message: error.get("message").and_then(|m| m.as_str()).unwrap_or_default().into(),
-                data: error.get("data").and_then(|m| m.as_str()).unwrap_or_default().into(),
+                message: error
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .into(),
+                data: error
+                    .get("data")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .into(),
             });
         }
-        serde_json::from_value(envelope.get("result").cloned().unwrap_or_default())
-            .map_err(|e| RpcError::Decode { method: method.into(), reason: e.to_string() })
+        serde_json::from_value(envelope.get("result").cloned().unwrap_or_default()).map_err(|e| {
+            RpcError::Decode {
+                method: method.into(),
+                reason: e.to_string(),
+            }
+        })
     }
 
     pub async fn status(&self) -> Result<Status, RpcError> {
@@ -93,16 +125,19 @@ impl RpcClient {
     }
 
     pub async fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<BroadcastTxSync, RpcError> {
-        self.call("broadcast_tx_sync", json!({ "tx": B64.encode(tx) })).await
+        self.call("broadcast_tx_sync", json!({ "tx": B64.encode(tx) }))
+            .await
     }
 
     /// Submits and waits until the transaction is in a committed block (or refused by CheckTx).
     pub async fn broadcast_tx_commit(&self, tx: &[u8]) -> Result<BroadcastTxCommit, RpcError> {
-        self.call("broadcast_tx_commit", json!({ "tx": B64.encode(tx) })).await
+        self.call("broadcast_tx_commit", json!({ "tx": B64.encode(tx) }))
+            .await
     }
 
     pub async fn tx(&self, hash: &[u8; 32]) -> Result<TxInfo, RpcError> {
-        self.call("tx", json!({ "hash": B64.encode(hash), "prove": false })).await
+        self.call("tx", json!({ "hash": B64.encode(hash), "prove": false }))
+            .await
     }
 
     pub async fn block(&self, height: Option<u64>) -> Result<BlockResponse, RpcError> {
@@ -113,7 +148,13 @@ impl RpcClient {
         self.call("block", params).await
     }
 
-    pub async fn abci_query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> Result<QueryResponse, RpcError> {
+    pub async fn abci_query(
+        &self,
+        path: &str,
+        data: &[u8],
+        height: u64,
+        prove: bool,
+    ) -> Result<QueryResponse, RpcError> {
         let answer: AbciQuery = self
             .call(
                 "abci_query",
@@ -135,24 +176,44 @@ impl RpcClient {
         prove: bool,
     ) -> Result<Proven<M>, RpcError> {
         let r = self.abci_query(path, &[], height, prove).await?;
-        let decode_b64 = |s: &Option<String>| B64.decode(s.as_deref().unwrap_or_default()).unwrap_or_default();
+        let decode_b64 = |s: &Option<String>| {
+            B64.decode(s.as_deref().unwrap_or_default())
+                .unwrap_or_default()
+        };
         if r.code != QueryCode::Ok as u32 && r.code != QueryCode::NotFound as u32 {
-            return Err(RpcError::Query { path: path.into(), code: r.code, log: r.log });
+            return Err(RpcError::Query {
+                path: path.into(),
+                code: r.code,
+                log: r.log,
+            });
         }
         let raw = decode_b64(&r.value);
         let value = if r.code == QueryCode::Ok as u32 {
-            Some(M::decode(raw.as_slice()).map_err(|e| RpcError::Decode { method: path.into(), reason: e.to_string() })?)
+            Some(M::decode(raw.as_slice()).map_err(|e| RpcError::Decode {
+                method: path.into(),
+                reason: e.to_string(),
+            })?)
         } else {
             None
         };
         let proof = match r.proof_ops.as_ref().and_then(|p| p.ops.first()) {
             Some(op) => Some(
-                decode_proof(&B64.decode(&op.data).unwrap_or_default())
-                    .map_err(|reason| RpcError::Decode { method: path.into(), reason })?,
+                decode_proof(&B64.decode(&op.data).unwrap_or_default()).map_err(|reason| {
+                    RpcError::Decode {
+                        method: path.into(),
+                        reason,
+                    }
+                })?,
             ),
             None => None,
         };
-        Ok(Proven { key: decode_b64(&r.key), value, raw, height: r.height.parse().unwrap_or(0), proof })
+        Ok(Proven {
+            key: decode_b64(&r.key),
+            value,
+            raw,
+            height: r.height.parse().unwrap_or(0),
+            proof,
+        })
     }
 
     /// The nonce the account's next transaction must carry.

@@ -210,7 +210,12 @@ pub fn rfc3339(unix: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// The unix seconds of an RFC 3339 time (fractions and offsets other than Z ignored).
@@ -242,7 +247,10 @@ mod tests {
         for t in [0, 1_767_225_605, 951_868_799, 4_102_444_800] {
             assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
         }
-        assert_eq!(parse_rfc3339("2026-01-01T00:00:05.123456789Z"), Some(1_767_225_605));
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:05.123456789Z"),
+            Some(1_767_225_605)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

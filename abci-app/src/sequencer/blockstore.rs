@@ -76,7 +76,9 @@ impl BlockStore {
                     let raw = base64_decode(tx);
                     let mut at = block.height.to_be_bytes().to_vec();
                     at.extend_from_slice(&(i as u32).to_be_bytes());
-                    index.insert(crate::crypto::sha256(&raw).as_slice(), at.as_slice()).map_err(err)?;
+                    index
+                        .insert(crate::crypto::sha256(&raw).as_slice(), at.as_slice())
+                        .map_err(err)?;
                 }
             }
         }
@@ -114,7 +116,9 @@ impl BlockStore {
 
 pub fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_default()
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_default()
 }
 
 pub fn base64_encode(b: &[u8]) -> String {

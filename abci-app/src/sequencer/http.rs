@@ -36,10 +36,18 @@ struct RpcFailure {
 
 impl RpcFailure {
     fn invalid(data: impl Into<String>) -> Self {
-        Self { code: -32602, message: "Invalid params".into(), data: data.into() }
+        Self {
+            code: -32602,
+            message: "Invalid params".into(),
+            data: data.into(),
+        }
     }
     fn internal(data: impl Into<String>) -> Self {
-        Self { code: -32603, message: "Internal error".into(), data: data.into() }
+        Self {
+            code: -32603,
+            message: "Internal error".into(),
+            data: data.into(),
+        }
     }
 }
 
@@ -58,7 +66,9 @@ impl From<SequencerError> for RpcFailure {
 fn envelope(id: Value, result: Result<Value, RpcFailure>) -> Json<Value> {
     Json(match result {
         Ok(r) => json!({ "jsonrpc": "2.0", "id": id, "result": r }),
-        Err(e) => json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message, "data": e.data } }),
+        Err(e) => {
+            json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message, "data": e.data } })
+        }
     })
 }
 
@@ -66,17 +76,32 @@ async fn json_rpc(State(s): State<Sequencer>, body: axum::body::Bytes) -> Json<V
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return envelope(Value::from(-1), Err(RpcFailure { code: -32700, message: "Parse error".into(), data: e.to_string() }))
+            return envelope(
+                Value::from(-1),
+                Err(RpcFailure {
+                    code: -32700,
+                    message: "Parse error".into(),
+                    data: e.to_string(),
+                }),
+            )
         }
     };
     let id = request.get("id").cloned().unwrap_or(Value::from(-1));
-    let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let params = request.get("params").cloned().unwrap_or(json!({}));
     envelope(id, dispatch(&s, &method, &params).await)
 }
 
 /// GET /method?param=value: strings may be quoted, bytes given as 0x-hex.
-async fn uri(State(s): State<Sequencer>, Path(method): Path<String>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+async fn uri(
+    State(s): State<Sequencer>,
+    Path(method): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
     let mut params = serde_json::Map::new();
     for (k, v) in q {
         let v = v.trim_matches('"').to_string();
@@ -87,7 +112,10 @@ async fn uri(State(s): State<Sequencer>, Path(method): Path<String>, Query(q): Q
         };
         params.insert(k, Value::String(v));
     }
-    envelope(Value::from(-1), dispatch(&s, &method, &Value::Object(params)).await)
+    envelope(
+        Value::from(-1),
+        dispatch(&s, &method, &Value::Object(params)).await,
+    )
 }
 
 fn param<'a>(params: &'a Value, name: &str) -> Option<&'a str> {
@@ -97,16 +125,23 @@ fn param<'a>(params: &'a Value, name: &str) -> Option<&'a str> {
 fn param_u64(params: &Value, name: &str) -> Result<Option<u64>, RpcFailure> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| RpcFailure::invalid(format!("{name} must be a non-negative integer"))),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| RpcFailure::invalid(format!("{name} must be a non-negative integer"))),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| RpcFailure::invalid(format!("{name} {s:?} is not a number"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| RpcFailure::invalid(format!("{name} {s:?} is not a number"))),
         Some(_) => Err(RpcFailure::invalid(format!("{name} must be a number"))),
     }
 }
 
 fn param_bytes(params: &Value, name: &str) -> Result<Vec<u8>, RpcFailure> {
     let s = param(params, name).ok_or_else(|| RpcFailure::invalid(format!("missing {name}")))?;
-    B64.decode(s).map_err(|_| RpcFailure::invalid(format!("{name} must be base64")))
+    B64.decode(s)
+        .map_err(|_| RpcFailure::invalid(format!("{name} must be base64")))
 }
 
 fn to_value<T: serde::Serialize>(t: T) -> Result<Value, RpcFailure> {
@@ -119,7 +154,9 @@ async fn dispatch(s: &Sequencer, method: &str, params: &Value) -> Result<Value, 
         "status" => to_value(status(s)?),
         "abci_info" => {
             let ledger = s.ledger();
-            let st = ledger.status().map_err(|e| RpcFailure::internal(e.to_string()))?;
+            let st = ledger
+                .status()
+                .map_err(|e| RpcFailure::internal(e.to_string()))?;
             Ok(json!({ "response": {
                 "data": "ehr-ledger",
                 "version": env!("CARGO_PKG_VERSION"),
@@ -155,7 +192,11 @@ async fn dispatch(s: &Sequencer, method: &str, params: &Value) -> Result<Value, 
                         }],
                     }),
                     height: a.height.to_string(),
-                    codespace: if a.code as u32 == 0 { String::new() } else { crate::abci::CODESPACE.into() },
+                    codespace: if a.code as u32 == 0 {
+                        String::new()
+                    } else {
+                        crate::abci::CODESPACE.into()
+                    },
                 },
             })
         }
@@ -166,7 +207,13 @@ async fn dispatch(s: &Sequencer, method: &str, params: &Value) -> Result<Value, 
             let check = tokio::task::spawn_blocking(move || me.submit(tx))
                 .await
                 .map_err(|e| RpcFailure::internal(e.to_string()))??;
-            to_value(BroadcastTxSync { code: check.code, data: None, log: check.log, codespace: check.codespace, hash })
+            to_value(BroadcastTxSync {
+                code: check.code,
+                data: None,
+                log: check.log,
+                codespace: check.codespace,
+                hash,
+            })
         }
         "broadcast_tx_commit" => {
             let tx = param_bytes(params, "tx")?;
@@ -177,7 +224,12 @@ async fn dispatch(s: &Sequencer, method: &str, params: &Value) -> Result<Value, 
                 .await
                 .map_err(|e| RpcFailure::internal(e.to_string()))??;
             if check.code != 0 {
-                return to_value(BroadcastTxCommit { check_tx: check, tx_result: TxResult::default(), hash: hex::encode_upper(hash), height: "0".into() });
+                return to_value(BroadcastTxCommit {
+                    check_tx: check,
+                    tx_result: TxResult::default(),
+                    hash: hex::encode_upper(hash),
+                    height: "0".into(),
+                });
             }
             let wait = async {
                 loop {
@@ -205,23 +257,28 @@ async fn dispatch(s: &Sequencer, method: &str, params: &Value) -> Result<Value, 
             let hash: [u8; 32] = param_bytes(params, "hash")?
                 .try_into()
                 .map_err(|_| RpcFailure::invalid("hash must be 32 bytes"))?;
-            let (height, index) = s
-                .store()
-                .find_tx(&hash)?
-                .ok_or_else(|| RpcFailure::internal(format!("tx ({}) not found", hex::encode_upper(hash))))?;
+            let (height, index) = s.store().find_tx(&hash)?.ok_or_else(|| {
+                RpcFailure::internal(format!("tx ({}) not found", hex::encode_upper(hash)))
+            })?;
             let block = stored(s, height)?;
             to_value(TxInfo {
                 hash: hex::encode_upper(hash),
                 height: height.to_string(),
                 index,
-                tx_result: block.results.as_ref().and_then(|r| r.get(index as usize).cloned()).unwrap_or_default(),
+                tx_result: block
+                    .results
+                    .as_ref()
+                    .and_then(|r| r.get(index as usize).cloned())
+                    .unwrap_or_default(),
                 tx: block.txs.get(index as usize).cloned().unwrap_or_default(),
             })
         }
         "block" => {
             let block = stored(s, height_or_latest(s, params)?)?;
             to_value(BlockResponse {
-                block_id: BlockId { hash: hex::encode_upper(block.hash()) },
+                block_id: BlockId {
+                    hash: hex::encode_upper(block.hash()),
+                },
                 block: Block {
                     header: Header {
                         chain_id: s.chain_id().into(),
@@ -230,15 +287,25 @@ async fn dispatch(s: &Sequencer, method: &str, params: &Value) -> Result<Value, 
                         app_hash: previous_app_hash(s, block.height)?,
                         proposer_address: String::new(),
                     },
-                    data: BlockData { txs: Some(block.txs.clone()) },
+                    data: BlockData {
+                        txs: Some(block.txs.clone()),
+                    },
                 },
             })
         }
         "block_results" => {
             let block = stored(s, height_or_latest(s, params)?)?;
-            to_value(BlockResults { height: block.height.to_string(), txs_results: block.results, app_hash: block.app_hash })
+            to_value(BlockResults {
+                height: block.height.to_string(),
+                txs_results: block.results,
+                app_hash: block.app_hash,
+            })
         }
-        other => Err(RpcFailure { code: -32601, message: "Method not found".into(), data: format!("{other} is not served by the dev sequencer") }),
+        other => Err(RpcFailure {
+            code: -32601,
+            message: "Method not found".into(),
+            data: format!("{other} is not served by the dev sequencer"),
+        }),
     }
 }
 
@@ -266,12 +333,15 @@ fn previous_app_hash(s: &Sequencer, height: u64) -> Result<String, RpcFailure> {
 
 fn status(s: &Sequencer) -> Result<Status, RpcFailure> {
     let ledger = s.ledger();
-    let st = ledger.status().map_err(|e| RpcFailure::internal(e.to_string()))?.unwrap_or(crate::ledger::ChainStatus {
-        chain_id: s.chain_id().into(),
-        block_height: 0,
-        block_time: 0,
-        app_hash: [0; 32],
-    });
+    let st = ledger
+        .status()
+        .map_err(|e| RpcFailure::internal(e.to_string()))?
+        .unwrap_or(crate::ledger::ChainStatus {
+            chain_id: s.chain_id().into(),
+            block_height: 0,
+            block_time: 0,
+            app_hash: [0; 32],
+        });
     drop(ledger);
     let block_hash = match s.store().get(st.block_height)? {
         Some(b) => hex::encode_upper(b.hash()),
@@ -281,7 +351,10 @@ fn status(s: &Sequencer) -> Result<Status, RpcFailure> {
         node_info: NodeInfo {
             id: "dev-sequencer".into(),
             network: st.chain_id,
-            version: format!("ehr-node {} dev sequencer (one sequencer, not BFT)", env!("CARGO_PKG_VERSION")),
+            version: format!(
+                "ehr-node {} dev sequencer (one sequencer, not BFT)",
+                env!("CARGO_PKG_VERSION")
+            ),
             moniker: "ehr-dev".into(),
         },
         sync_info: SyncInfo {

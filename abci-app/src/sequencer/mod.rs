@@ -106,11 +106,19 @@ pub fn to_rpc_result(r: &LedgerTxResult) -> TxResult {
                 attributes: e
                     .attributes
                     .iter()
-                    .map(|(k, v)| EventAttribute { key: k.clone(), value: v.clone(), index: true })
+                    .map(|(k, v)| EventAttribute {
+                        key: k.clone(),
+                        value: v.clone(),
+                        index: true,
+                    })
                     .collect(),
             })
             .collect(),
-        codespace: if r.is_ok() { String::new() } else { crate::abci::CODESPACE.into() },
+        codespace: if r.is_ok() {
+            String::new()
+        } else {
+            crate::abci::CODESPACE.into()
+        },
         gas_wanted: "1".into(),
         gas_used: "0".into(),
         ..Default::default()
@@ -118,7 +126,9 @@ pub fn to_rpc_result(r: &LedgerTxResult) -> TxResult {
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Sequencer {
@@ -137,8 +147,12 @@ impl Sequencer {
                     config.home.display()
                 ))
             })?;
-            let app = genesis.ledger_genesis().map_err(|e| SequencerError::Setup(e.to_string()))?;
-            let time = genesis.genesis_unix_time().map_err(|e| SequencerError::Setup(e.to_string()))?;
+            let app = genesis
+                .ledger_genesis()
+                .map_err(|e| SequencerError::Setup(e.to_string()))?;
+            let time = genesis
+                .genesis_unix_time()
+                .map_err(|e| SequencerError::Setup(e.to_string()))?;
             ledger.init_chain(&genesis.chain_id, &app, time, genesis.initial_height())?;
             tracing::info!(chain_id = %genesis.chain_id, "genesis applied");
         }
@@ -148,7 +162,10 @@ impl Sequencer {
             inner: Arc::new(Inner {
                 config,
                 chain_id,
-                mempool: Mutex::new(Mempool { txs: vec![], hashes: HashSet::new() }),
+                mempool: Mutex::new(Mempool {
+                    txs: vec![],
+                    hashes: HashSet::new(),
+                }),
                 ledger: Mutex::new(ledger),
                 store,
                 committed,
@@ -172,14 +189,19 @@ impl Sequencer {
             )));
         }
         while next <= stored {
-            let Some(mut block) = self.inner.store.get(next)? else { break };
+            let Some(mut block) = self.inner.store.get(next)? else {
+                break;
+            };
             let txs: Vec<Vec<u8>> = block.txs.iter().map(|t| base64_decode(t)).collect();
             let result = ledger.finalize_block(next, block.time, &txs)?;
             block.results = Some(result.tx_results.iter().map(to_rpc_result).collect());
             block.app_hash = hex::encode_upper(result.app_hash);
             self.inner.store.put(&block)?;
             ledger.commit()?;
-            tracing::info!(height = next, "replayed a block the ledger had not committed");
+            tracing::info!(
+                height = next,
+                "replayed a block the ledger had not committed"
+            );
             next += 1;
         }
         Ok(())
@@ -206,7 +228,11 @@ impl Sequencer {
         let mut mempool = lock(&self.inner.mempool);
         let hash = crate::crypto::sha256(&tx);
         if mempool.hashes.contains(&hash) {
-            return Ok(TxResult { code: 0, log: "already in the mempool".into(), ..Default::default() });
+            return Ok(TxResult {
+                code: 0,
+                log: "already in the mempool".into(),
+                ..Default::default()
+            });
         }
         if mempool.txs.len() >= self.inner.config.mempool_limit {
             return Err(SequencerError::MempoolFull(mempool.txs.len()));

@@ -16,7 +16,11 @@ pub struct SignatureCache {
 
 impl SignatureCache {
     pub fn new(capacity: usize) -> Self {
-        Self { verified: HashSet::new(), order: VecDeque::new(), capacity: capacity.max(1) }
+        Self {
+            verified: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
     }
 
     pub fn contains(&self, tx_hash: &[u8; 32]) -> bool {

@@ -55,9 +55,20 @@ impl World {
 
     /// The same, with the chain kept in `dir`.
     pub fn at(dir: &std::path::Path) -> World {
+        let mut w = World::unregistered(dir);
+        let txs = w.registration_txs();
+        let result = w.node.block(txs).expect("registration block");
+        for r in &result.tx_results {
+            assert_eq!(r.code, Code::Ok, "set-up transaction refused: {}", r.log);
+        }
+        w
+    }
+
+    /// Genesis only: the cast exists but nobody is registered yet.
+    pub fn unregistered(dir: &std::path::Path) -> World {
         let node = TestNode::init(&dir.join("ledger.redb"), CHAIN, &consortium_genesis(&ORGS))
             .expect("genesis");
-        let mut w = World {
+        World {
             node,
             admin: actor("admin@general"),
             north_admin: actor("admin@north"),
@@ -76,41 +87,44 @@ impl World {
             bob: actor("bob"),
             stranger: actor("stranger"),
             dir: None,
-        };
+        }
+    }
+
+    /// The first block: staff, services and patients registered.
+    pub fn registration_txs(&mut self) -> Vec<Vec<u8>> {
         let mut txs = vec![];
         for (who, role) in [
-            (w.doctor.public_key(), Role::Doctor),
-            (w.nurse.public_key(), Role::Nurse),
-            (w.pharmacist.public_key(), Role::Pharmacist),
-            (w.lab_tech.public_key(), Role::LabTechnician),
+            (self.doctor.public_key(), Role::Doctor),
+            (self.nurse.public_key(), Role::Nurse),
+            (self.pharmacist.public_key(), Role::Pharmacist),
+            (self.lab_tech.public_key(), Role::LabTechnician),
         ] {
-            txs.push(w.admin.tx(register_staff(who, role)));
+            txs.push(self.admin.tx(register_staff(who, role)));
         }
-        txs.push(
-            w.admin
-                .tx(register_service(w.ingest.public_key(), ServiceKind::Ingest)),
-        );
-        txs.push(w.admin.tx(register_service(
-            w.gateway.public_key(),
+        txs.push(self.admin.tx(register_service(
+            self.ingest.public_key(),
+            ServiceKind::Ingest,
+        )));
+        txs.push(self.admin.tx(register_service(
+            self.gateway.public_key(),
             ServiceKind::Gateway,
         )));
-        txs.push(w.north_admin.tx(register_staff(
-            w.north_lab_tech.public_key(),
+        txs.push(self.north_admin.tx(register_staff(
+            self.north_lab_tech.public_key(),
             Role::LabTechnician,
         )));
         txs.push(
-            w.north_admin
-                .tx(register_staff(w.north_doctor.public_key(), Role::Doctor)),
+            self.north_admin
+                .tx(register_staff(self.north_doctor.public_key(), Role::Doctor)),
         );
-        txs.push(w.alice.tx(Kind::RegisterPatient(RegisterPatient {
-            guardian_public_key: w.alice_guardian.public_key(),
+        txs.push(self.alice.tx(Kind::RegisterPatient(RegisterPatient {
+            guardian_public_key: self.alice_guardian.public_key(),
         })));
-        txs.push(w.bob.tx(Kind::RegisterPatient(RegisterPatient::default())));
-        let result = w.node.block(txs).expect("registration block");
-        for r in &result.tx_results {
-            assert_eq!(r.code, Code::Ok, "set-up transaction refused: {}", r.log);
-        }
-        w
+        txs.push(
+            self.bob
+                .tx(Kind::RegisterPatient(RegisterPatient::default())),
+        );
+        txs
     }
 
     pub fn now(&self) -> i64 {
