@@ -133,6 +133,31 @@ fn apply(c: &mut Criterion) {
                 assert!(r.tx_results.iter().all(|t| t.is_ok()));
             })
         });
+        // As under CometBFT: the transactions came through this node's CheckTx,
+        // so FinalizeBlock finds their signatures already verified.
+        group.bench_with_input(
+            BenchmarkId::new("finalize_after_check", n),
+            &txs,
+            |b, txs| {
+                b.iter_batched(
+                    || {
+                        let (dir, mut ledger) = copy_of(&chain);
+                        for tx in txs {
+                            assert!(ledger.check_tx(tx).unwrap().is_ok());
+                        }
+                        (dir, ledger)
+                    },
+                    |(dir, mut ledger)| {
+                        let r = ledger
+                            .finalize_block(chain.height + 1, chain.time, txs)
+                            .unwrap();
+                        assert!(r.tx_results.iter().all(|t| t.is_ok()));
+                        (dir, ledger)
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("finalize_and_commit", n),
             &txs,
