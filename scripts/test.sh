@@ -21,5 +21,8 @@ totals=$(grep -E '^(test result: [a-zA-Z]+\. )?[0-9]+ passed; [0-9]+ failed|^[0-
   awk '{p += $1; f += $3} END {print p + 0, f + 0}')
 read -r passed failed <<<"$totals"
 echo
+if [ -z "${CMT_BIN:-}" ] && ! command -v cometbft >/dev/null; then
+  echo "note: the four-validator CometBFT network test was skipped: no cometbft binary (set CMT_BIN or put cometbft on PATH)"
+fi
 echo "$passed passed, $failed failed"
 exit "$status"

@@ -35,7 +35,7 @@ pub fn init_chain(ledger: &mut Ledger, r: RequestInitChain) -> Result<ResponseIn
 pub fn validator_update(v: crate::ledger::ValidatorUpdate) -> ValidatorUpdate {
     ValidatorUpdate {
         pub_key: Some(PublicKey {
-            sum: Some(public_key::Sum::Ed25519(v.pub_key.into())),
+            sum: Some(public_key::Sum::Ed25519(v.pub_key)),
         }),
         power: v.power,
     }

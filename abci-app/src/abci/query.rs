@@ -21,8 +21,8 @@ pub fn query(ledger: &Ledger, r: RequestQuery) -> ResponseQuery {
         proof_ops: a.proof.map(|p| ProofOps {
             ops: vec![ProofOp {
                 r#type: PROOF_OP_TYPE.into(),
-                key: a.key.into(),
-                data: encode_proof(&p).into(),
+                key: a.key,
+                data: encode_proof(&p),
             }],
         }),
         height: a.height as i64,
