@@ -114,11 +114,7 @@ impl Drop for Hospital {
 }
 
 async fn height(rpc: &RpcClient) -> u64 {
-    rpc.status()
-        .await
-        .ok()
-        .and_then(|s| s.sync_info.latest_block_height.parse().ok())
-        .unwrap_or(0)
+    rpc.latest_height().await.unwrap_or(0)
 }
 
 async fn wait_height(rpc: &RpcClient, at_least: u64, what: &str) -> u64 {

@@ -124,6 +124,12 @@ impl RpcClient {
         self.call("status", json!({})).await
     }
 
+    /// The latest committed height, 0 when the node cannot tell.
+    pub async fn latest_height(&self) -> Result<u64, RpcError> {
+        let s = self.status().await?;
+        Ok(s.sync_info.latest_block_height.parse().unwrap_or(0))
+    }
+
     pub async fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<BroadcastTxSync, RpcError> {
         self.call("broadcast_tx_sync", json!({ "tx": B64.encode(tx) }))
             .await

@@ -72,11 +72,7 @@ fn tally(
 }
 
 async fn height(rpc: &RpcClient) -> u64 {
-    rpc.status()
-        .await
-        .ok()
-        .and_then(|s| s.sync_info.latest_block_height.parse().ok())
-        .unwrap_or(0)
+    rpc.latest_height().await.unwrap_or(0)
 }
 
 #[tokio::main]
