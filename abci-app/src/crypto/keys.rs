@@ -169,6 +169,11 @@ impl SecretKey {
         self.0.to_bytes().into()
     }
 
+    /// The secret scalar, for ECDH.
+    pub(crate) fn scalar(&self) -> &k256::NonZeroScalar {
+        self.0.as_nonzero_scalar()
+    }
+
     pub fn public_key(&self) -> PublicKey {
         let key = *self.0.verifying_key();
         let point = key.to_sec1_point(true);

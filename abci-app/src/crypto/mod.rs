@@ -1,5 +1,6 @@
 //! Keys, addresses and signatures (secp256k1, k256).
 
+pub mod envelope;
 mod keys;
 pub mod merkle;
 
