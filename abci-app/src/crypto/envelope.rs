@@ -52,10 +52,7 @@ impl DataKey {
 
 impl Drop for DataKey {
     fn drop(&mut self) {
-        // Best effort; volatile write so it is not optimised away.
-        for b in self.0.iter_mut() {
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
