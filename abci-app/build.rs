@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/ehr/v1/types.proto",
         "proto/ehr/v1/tx.proto",
         "proto/ehr/v1/state.proto",
+        "proto/ehr/v1/reading.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

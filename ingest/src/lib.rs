@@ -1,0 +1,6 @@
+//! ehr-ingest: IoMT readings from Kafka, verified against the chain's device
+//! registry, encrypted (AES-256-GCM, data keys wrapped with ECIES for the
+//! patient and every current reader), stored in PostgreSQL, and anchored on
+//! chain as Merkle roots. docs/ingest.md describes the formats and guarantees.
+
+pub mod reading;

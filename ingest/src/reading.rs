@@ -1,0 +1,434 @@
+//! A device reading off the wire: decoded (protobuf or the JSON form), its
+//! shape and plausibility checked, its signature verified against the device
+//! key registered on chain. Every refusal has a stable reason name.
+
+use std::fmt;
+
+use ehr_ledger::crypto::{sha256, verify_signature, PublicKey};
+use ehr_ledger::proto::{Reading, SignedReading};
+use prost::Message;
+use serde::Deserialize;
+
+/// The largest message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+/// How far in the future (by the service's clock) a measurement may claim to be.
+pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+/// How old a measurement may be when it arrives.
+pub const MAX_AGE_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Why a message was refused: a stable name (for the rejects table, the
+/// dead-letter headers and the metrics) and a sentence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+macro_rules! reasons {
+    ($($name:ident = $text:literal,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Reason { $($name,)* }
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$name,)*];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Reason::$name => $text,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    Empty = "empty",
+    Oversize = "oversize",
+    Undecodable = "undecodable",
+    BadJson = "bad_json",
+    MissingField = "missing_field",
+    BadDeviceId = "bad_device_id",
+    BadSequence = "bad_sequence",
+    UnsupportedCode = "unsupported_code",
+    WrongUnit = "wrong_unit",
+    NotFinite = "not_finite",
+    Implausible = "implausible_value",
+    FutureTime = "future_time",
+    StaleTime = "stale_time",
+    BadSignature = "bad_signature",
+    UnknownDevice = "unknown_device",
+    RevokedDevice = "revoked_device",
+    UnknownPatient = "unknown_patient",
+    SequenceReused = "sequence_reused",
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.detail)
+    }
+}
+
+fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Reject> {
+    Err(Reject {
+        reason,
+        detail: detail.into(),
+    })
+}
+
+/// What a LOINC code is, its unit and the plausible range of its values.
+#[derive(Debug)]
+pub struct Vital {
+    pub loinc: &'static str,
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The measurements this service takes, with physiologically possible ranges
+/// (wide on purpose: they catch broken sensors and unit mix-ups, not illness).
+pub const VITALS: &[Vital] = &[
+    Vital {
+        loinc: "8867-4",
+        name: "heart rate",
+        unit: "/min",
+        min: 20.0,
+        max: 300.0,
+    },
+    Vital {
+        loinc: "59408-5",
+        name: "oxygen saturation (pulse oximetry)",
+        unit: "%",
+        min: 50.0,
+        max: 100.0,
+    },
+    Vital {
+        loinc: "8480-6",
+        name: "systolic blood pressure",
+        unit: "mm[Hg]",
+        min: 40.0,
+        max: 300.0,
+    },
+    Vital {
+        loinc: "8462-4",
+        name: "diastolic blood pressure",
+        unit: "mm[Hg]",
+        min: 20.0,
+        max: 200.0,
+    },
+    Vital {
+        loinc: "2339-0",
+        name: "glucose (mass/volume)",
+        unit: "mg/dL",
+        min: 10.0,
+        max: 1000.0,
+    },
+    Vital {
+        loinc: "15074-8",
+        name: "glucose (moles/volume)",
+        unit: "mmol/L",
+        min: 0.5,
+        max: 55.0,
+    },
+    Vital {
+        loinc: "8310-5",
+        name: "body temperature",
+        unit: "Cel",
+        min: 25.0,
+        max: 45.0,
+    },
+    Vital {
+        loinc: "9279-1",
+        name: "respiratory rate",
+        unit: "/min",
+        min: 2.0,
+        max: 80.0,
+    },
+    Vital {
+        loinc: "29463-7",
+        name: "body weight",
+        unit: "kg",
+        min: 0.3,
+        max: 500.0,
+    },
+];
+
+pub fn vital(loinc: &str) -> Option<&'static Vital> {
+    VITALS.iter().find(|v| v.loinc == loinc)
+}
+
+/// The JSON form of a signed reading (docs/ingest.md). The signature covers
+/// the protobuf encoding of the same reading, so both forms verify alike.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonReading {
+    device_id: String,
+    seq: u64,
+    measured_at_ms: i64,
+    loinc: String,
+    value: f64,
+    unit: String,
+    /// 128 hex digits.
+    signature: String,
+}
+
+/// A decoded message: the reading, the exact bytes that were signed, the signature.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    pub reading: Reading,
+    pub signed_bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl Decoded {
+    /// The canonical protobuf SignedReading, which is what gets encrypted and stored.
+    pub fn canonical(&self) -> Vec<u8> {
+        SignedReading {
+            reading: self.signed_bytes.clone(),
+            signature: self.signature.clone(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Identifies the reading's content: the same reading sent twice has the same hash.
+    pub fn content_hash(&self) -> [u8; 32] {
+        sha256(&self.signed_bytes)
+    }
+}
+
+/// Decodes a Kafka message: protobuf `SignedReading`, or the JSON form (a
+/// message whose first byte is `{`).
+pub fn decode(payload: &[u8]) -> Result<Decoded, Reject> {
+    if payload.is_empty() {
+        return reject(Reason::Empty, "the message is empty");
+    }
+    if payload.len() > MAX_MESSAGE_BYTES {
+        return reject(
+            Reason::Oversize,
+            format!("{} bytes; at most {MAX_MESSAGE_BYTES}", payload.len()),
+        );
+    }
+    if payload[0] == b'{' {
+        let j: JsonReading = serde_json::from_slice(payload).map_err(|e| Reject {
+            reason: Reason::BadJson,
+            detail: format!("not the JSON form of a reading: {e}"),
+        })?;
+        let signature = hex::decode(&j.signature).map_err(|_| Reject {
+            reason: Reason::BadSignature,
+            detail: "signature is not hex".into(),
+        })?;
+        let reading = Reading {
+            device_id: j.device_id,
+            seq: j.seq,
+            measured_at_ms: j.measured_at_ms,
+            loinc: j.loinc,
+            value: j.value,
+            unit: j.unit,
+        };
+        let signed_bytes = reading.encode_to_vec();
+        return Ok(Decoded {
+            reading,
+            signed_bytes,
+            signature,
+        });
+    }
+    let signed = SignedReading::decode(payload).map_err(|e| Reject {
+        reason: Reason::Undecodable,
+        detail: format!("not a SignedReading: {e}"),
+    })?;
+    if signed.reading.is_empty() {
+        return reject(Reason::MissingField, "the SignedReading carries no reading");
+    }
+    let reading = Reading::decode(signed.reading.as_slice()).map_err(|e| Reject {
+        reason: Reason::Undecodable,
+        detail: format!("the signed bytes are not a Reading: {e}"),
+    })?;
+    Ok(Decoded {
+        reading,
+        signed_bytes: signed.reading,
+        signature: signed.signature,
+    })
+}
+
+/// Shape and plausibility, against the service's clock `now_ms`.
+pub fn check(r: &Reading, now_ms: i64) -> Result<&'static Vital, Reject> {
+    if r.device_id.is_empty() {
+        return reject(Reason::MissingField, "device_id is missing");
+    }
+    if r.device_id.len() > 64
+        || !r
+            .device_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+    {
+        return reject(
+            Reason::BadDeviceId,
+            "device_id must be 1..=64 characters of [A-Za-z0-9._:-]",
+        );
+    }
+    if r.seq == 0 {
+        return reject(Reason::BadSequence, "seq starts at 1");
+    }
+    if r.loinc.is_empty() || r.unit.is_empty() || r.measured_at_ms == 0 {
+        return reject(
+            Reason::MissingField,
+            "loinc, unit and measured_at_ms are required",
+        );
+    }
+    let v = vital(&r.loinc).ok_or_else(|| Reject {
+        reason: Reason::UnsupportedCode,
+        detail: format!("LOINC {} is not a measurement this service takes", r.loinc),
+    })?;
+    if r.unit != v.unit {
+        return reject(
+            Reason::WrongUnit,
+            format!("{} is measured in {}, not {}", v.name, v.unit, r.unit),
+        );
+    }
+    if !r.value.is_finite() {
+        return reject(Reason::NotFinite, "the value is not a finite number");
+    }
+    if r.value < v.min || r.value > v.max {
+        return reject(
+            Reason::Implausible,
+            format!("{} outside {}..={} {}", v.name, v.min, v.max, v.unit),
+        );
+    }
+    if r.measured_at_ms > now_ms + MAX_FUTURE_MS {
+        return reject(
+            Reason::FutureTime,
+            "measured more than 5 minutes in the future",
+        );
+    }
+    if r.measured_at_ms < now_ms - MAX_AGE_MS {
+        return reject(Reason::StaleTime, "measured more than 30 days ago");
+    }
+    Ok(v)
+}
+
+/// The device's signature over the signed bytes.
+pub fn verify(d: &Decoded, device_key: &PublicKey) -> Result<(), Reject> {
+    verify_signature(device_key, &d.signed_bytes, &d.signature).map_err(|e| Reject {
+        reason: Reason::BadSignature,
+        detail: e.to_string(),
+    })
+}
+
+/// Signs a reading as a device does: the protobuf SignedReading.
+pub fn sign(reading: &Reading, key: &ehr_ledger::crypto::SecretKey) -> Vec<u8> {
+    let bytes = reading.encode_to_vec();
+    let signature = key.sign(&bytes).to_vec();
+    SignedReading {
+        reading: bytes,
+        signature,
+    }
+    .encode_to_vec()
+}
+
+/// The JSON form of a signed reading.
+pub fn sign_json(reading: &Reading, key: &ehr_ledger::crypto::SecretKey) -> Vec<u8> {
+    let signature = hex::encode(key.sign(&reading.encode_to_vec()));
+    serde_json::json!({
+        "device_id": reading.device_id,
+        "seq": reading.seq,
+        "measured_at_ms": reading.measured_at_ms,
+        "loinc": reading.loinc,
+        "value": reading.value,
+        "unit": reading.unit,
+        "signature": signature,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehr_ledger::crypto::SecretKey;
+
+    const NOW: i64 = 1_767_225_600_000;
+
+    fn hr(value: f64) -> Reading {
+        Reading {
+            device_id: "hr-1".into(),
+            seq: 1,
+            measured_at_ms: NOW,
+            loinc: "8867-4".into(),
+            value,
+            unit: "/min".into(),
+        }
+    }
+
+    #[test]
+    fn both_wire_forms_decode_to_the_same_signed_bytes_and_verify() {
+        let key = SecretKey::from_seed("device");
+        let r = hr(72.0);
+        for payload in [sign(&r, &key), sign_json(&r, &key)] {
+            let d = decode(&payload).unwrap();
+            assert_eq!(d.reading, r);
+            assert!(check(&d.reading, NOW).is_ok());
+            verify(&d, &key.public_key()).unwrap();
+            assert_eq!(
+                verify(&d, &SecretKey::from_seed("other").public_key())
+                    .unwrap_err()
+                    .reason,
+                Reason::BadSignature
+            );
+        }
+        assert_eq!(
+            decode(&sign(&r, &key)).unwrap().content_hash(),
+            decode(&sign_json(&r, &key)).unwrap().content_hash()
+        );
+    }
+
+    #[test]
+    fn implausible_readings_are_refused_with_their_reason() {
+        let cases = [
+            (hr(500.0), Reason::Implausible),
+            (hr(f64::NAN), Reason::NotFinite),
+            (
+                Reading {
+                    unit: "bpm".into(),
+                    ..hr(70.0)
+                },
+                Reason::WrongUnit,
+            ),
+            (
+                Reading {
+                    loinc: "1234-5".into(),
+                    ..hr(70.0)
+                },
+                Reason::UnsupportedCode,
+            ),
+            (Reading { seq: 0, ..hr(70.0) }, Reason::BadSequence),
+            (
+                Reading {
+                    measured_at_ms: NOW + MAX_FUTURE_MS + 1,
+                    ..hr(70.0)
+                },
+                Reason::FutureTime,
+            ),
+            (
+                Reading {
+                    measured_at_ms: NOW - MAX_AGE_MS - 1,
+                    ..hr(70.0)
+                },
+                Reason::StaleTime,
+            ),
+            (
+                Reading {
+                    device_id: "a b".into(),
+                    ..hr(70.0)
+                },
+                Reason::BadDeviceId,
+            ),
+        ];
+        for (r, reason) in cases {
+            assert_eq!(check(&r, NOW).unwrap_err().reason, reason, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn reason_names_are_unique() {
+        let mut names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
+    }
+}
