@@ -3,4 +3,10 @@
 //! patient and every current reader), stored in PostgreSQL, and anchored on
 //! chain as Merkle roots. docs/ingest.md describes the formats and guarantees.
 
+pub mod anchor;
+pub mod consumer;
+pub mod metrics;
+pub mod pipeline;
 pub mod reading;
+pub mod registry;
+pub mod store;

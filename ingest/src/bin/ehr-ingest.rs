@@ -1,0 +1,200 @@
+//! ehr-ingest: the IoMT ingest service (docs/ingest.md).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use clap::Parser;
+use ehr_ingest::anchor::Anchorer;
+use ehr_ingest::consumer::{self, Config};
+use ehr_ingest::metrics::Metrics;
+use ehr_ingest::store::{self, Store};
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::rpc::RpcClient;
+
+#[derive(Parser)]
+#[command(
+    name = "ehr-ingest",
+    version,
+    about = "IoMT readings from Kafka → verified, encrypted, PostgreSQL, anchored on chain"
+)]
+struct Args {
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long, env = "EHR_READINGS_TOPIC", default_value = "ehr.readings")]
+    topic: String,
+    /// Where refused messages go, with the reason in their headers.
+    #[arg(
+        long,
+        env = "EHR_DEAD_LETTER_TOPIC",
+        default_value = "ehr.readings.dead-letter"
+    )]
+    dead_letter_topic: String,
+    #[arg(long, env = "EHR_INGEST_GROUP", default_value = "ehr-ingest")]
+    group: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// The chain's RPC (CometBFT or ehr-node dev).
+    #[arg(long, env = "EHR_NODE", default_value = "http://127.0.0.1:26657")]
+    node: String,
+    /// The service's key file (as written by `ehr keys generate`); the key must
+    /// be registered on chain as an ingest service.
+    #[arg(long, env = "EHR_INGEST_KEY_FILE")]
+    key_file: PathBuf,
+    /// Secret for the analytics pseudonyms, at least 32 bytes, hex.
+    #[arg(long, env = "EHR_PSEUDONYM_SECRET")]
+    pseudonym_secret: String,
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 250)]
+    batch_ms: u64,
+    /// How long device, patient and grant answers are cached (a revoked device
+    /// stops being accepted within this time).
+    #[arg(long, default_value_t = 10)]
+    cache_seconds: u64,
+    #[arg(long, default_value_t = 6000)]
+    session_timeout_ms: u32,
+    #[arg(long, env = "EHR_INGEST_METRICS", default_value = "127.0.0.1:9464")]
+    metrics: String,
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn load_key(path: &PathBuf) -> Result<SecretKey, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| format!("{} is not a key file", path.display()))?;
+    let hex_key = v["secret_key"]
+        .as_str()
+        .ok_or(format!("{} has no secret_key", path.display()))?;
+    let bytes = hex::decode(hex_key).map_err(|_| "the secret key is not hex".to_string())?;
+    SecretKey::from_bytes(&bytes)
+        .ok_or_else(|| "the secret key is not a valid secp256k1 key".into())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    if let Err(e) = run(args) {
+        eprintln!("ehr-ingest: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let key = load_key(&args.key_file)?;
+    let secret = hex::decode(&args.pseudonym_secret)
+        .map_err(|_| "--pseudonym-secret must be hex".to_string())?;
+    if secret.len() < 32 {
+        return Err("--pseudonym-secret must be at least 32 bytes (64 hex digits)".into());
+    }
+    store::migrate(&args.database_url).map_err(|e| format!("cannot prepare the database: {e}"))?;
+    tracing::info!(service = %key.address(), topic = %args.topic, "ehr-ingest starting");
+    let cfg = Config {
+        brokers: args.brokers.clone(),
+        topic: args.topic.clone(),
+        dead_letter_topic: args.dead_letter_topic.clone(),
+        group: args.group.clone(),
+        database_url: args.database_url.clone(),
+        node: args.node.clone(),
+        key: key.clone(),
+        pseudonym_secret: secret,
+        batch_size: args.batch_size.max(1),
+        batch_ms: args.batch_ms.max(10),
+        cache_ttl: Duration::from_secs(args.cache_seconds),
+        session_timeout_ms: args.session_timeout_ms,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let consumer_thread = {
+        let (cfg, metrics, stop) = (cfg.clone(), metrics.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("consume".into())
+            .spawn(move || consumer::run(cfg, metrics, stop))
+            .map_err(|e| e.to_string())?
+    };
+    let anchor_thread = {
+        let (metrics, stop, url, node) = (
+            metrics.clone(),
+            stop.clone(),
+            args.database_url.clone(),
+            args.node.clone(),
+        );
+        std::thread::Builder::new()
+            .name("anchor".into())
+            .spawn(move || -> Result<(), String> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let anchorer = Anchorer {
+                    rpc: RpcClient::new(&node),
+                    key,
+                    runtime,
+                };
+                let mut store = Store::connect(&url).map_err(|e| e.to_string())?;
+                anchorer.run(&mut store, &stop, &metrics);
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?
+    };
+
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.metrics)
+            .await
+            .map_err(|e| format!("cannot serve metrics on {}: {e}", args.metrics))?;
+        let m = metrics.clone();
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let m = m.clone();
+                    async move { m.render() }
+                }),
+            )
+            .route("/health", get(|| async { "ok" }));
+        println!(
+            "ehr-ingest: consuming {} — metrics at http://{}/metrics",
+            args.topic,
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    tracing::info!("shutting down: finishing the current batch");
+    stop.store(true, Ordering::Relaxed);
+    let consumed = consumer_thread
+        .join()
+        .map_err(|_| "the consumer thread panicked".to_string())?;
+    let _ = anchor_thread.join();
+    consumed
+}

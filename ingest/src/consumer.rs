@@ -1,0 +1,257 @@
+//! The consume loop. Nothing lost, nothing twice:
+//!
+//! 1. poll up to `batch_size` messages (or `batch_ms`);
+//! 2. check each (pipeline); retry the same messages while the chain or the
+//!    database cannot be reached;
+//! 3. send refused messages to the dead-letter topic;
+//! 4. write records, wrapped keys, the batch and the rejects in ONE
+//!    PostgreSQL transaction;
+//! 5. only then commit the Kafka offsets.
+//!
+//! A crash before 5 redelivers messages already stored: their (device, seq)
+//! and content hash make them duplicates, skipped. A crash before 4 stores
+//! nothing; the messages come again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::rpc::RpcClient;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Context, Message, Outcome};
+use crate::registry::Registry;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Config {
+    pub brokers: String,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    pub group: String,
+    pub database_url: String,
+    pub node: String,
+    pub key: SecretKey,
+    pub pseudonym_secret: Vec<u8>,
+    pub batch_size: usize,
+    pub batch_ms: u64,
+    pub cache_ttl: Duration,
+    pub session_timeout_ms: u32,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn consumer(cfg: &Config) -> Result<BaseConsumer, String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", &cfg.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+        .create()
+        .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+    c.subscribe(&[&cfg.topic])
+        .map_err(|e| format!("cannot subscribe to {}: {e}", cfg.topic))?;
+    Ok(c)
+}
+
+fn producer(cfg: &Config) -> Result<BaseProducer, String> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &cfg.brokers)
+        .set("message.timeout.ms", "10000")
+        .create()
+        .map_err(|e| format!("cannot create the Kafka producer: {e}"))
+}
+
+/// Polls up to `batch_size` messages within `batch_ms`.
+fn poll(consumer: &BaseConsumer, cfg: &Config) -> Vec<Message> {
+    let deadline = Instant::now() + Duration::from_millis(cfg.batch_ms);
+    let mut out = Vec::new();
+    while out.len() < cfg.batch_size {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match consumer.poll(left) {
+            Some(Ok(m)) => out.push(Message {
+                topic: m.topic().to_string(),
+                partition: m.partition(),
+                offset: m.offset(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+            }),
+            Some(Err(e)) => tracing::warn!(error = %e, "Kafka poll error"),
+            None => {}
+        }
+    }
+    out
+}
+
+fn dead_letter(producer: &BaseProducer, cfg: &Config, outcome: &Outcome) {
+    for r in &outcome.refused {
+        let origin = format!(
+            "{}/{}/{}",
+            r.message.topic, r.message.partition, r.message.offset
+        );
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "ehr-reject-reason",
+                value: Some(r.reject.reason.as_str()),
+            })
+            .insert(Header {
+                key: "ehr-reject-detail",
+                value: Some(r.reject.detail.as_str()),
+            })
+            .insert(Header {
+                key: "ehr-origin",
+                value: Some(origin.as_str()),
+            });
+        let record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&cfg.dead_letter_topic)
+            .payload(&r.message.payload[..])
+            .headers(headers);
+        if let Err((e, _)) = producer.send(record) {
+            tracing::error!(error = %e, %origin, "could not queue a message for the dead-letter topic");
+        }
+    }
+    if !outcome.refused.is_empty() {
+        if let Err(e) = producer.flush(Duration::from_secs(10)) {
+            tracing::error!(error = %e, "the dead-letter topic did not confirm; the rejects table still holds the reasons");
+        }
+    }
+}
+
+fn commit(consumer: &BaseConsumer, messages: &[Message]) -> Result<(), String> {
+    let mut tpl = TopicPartitionList::new();
+    let mut next: std::collections::BTreeMap<(String, i32), i64> = Default::default();
+    for m in messages {
+        let e = next.entry((m.topic.clone(), m.partition)).or_insert(0);
+        *e = (*e).max(m.offset + 1);
+    }
+    for ((topic, partition), offset) in next {
+        tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))
+            .map_err(|e| e.to_string())?;
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|e| e.to_string())
+}
+
+fn update_lag(consumer: &BaseConsumer, metrics: &Metrics) {
+    let Ok(position) = consumer.position() else {
+        return;
+    };
+    let mut lag = 0i64;
+    for p in position.elements() {
+        if let (Offset::Offset(at), Ok((_, high))) = (
+            p.offset(),
+            consumer.fetch_watermarks(p.topic(), p.partition(), Duration::from_millis(500)),
+        ) {
+            lag += (high - at).max(0);
+        }
+    }
+    metrics.consumer_lag.set(lag);
+}
+
+/// Consumes until `stop` is set. Returns an error only for set-up failures.
+pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rpc = RpcClient::new(&cfg.node);
+    let registry = Registry::new(rpc.clone(), cfg.cache_ttl);
+    let mut store = Store::connect(&cfg.database_url).map_err(|e| e.to_string())?;
+    let consumer = consumer(&cfg)?;
+    let producer = producer(&cfg)?;
+    let mut chain_now = now_ms() / 1000;
+    let mut rounds = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let messages = poll(&consumer, &cfg);
+        rounds += 1;
+        if rounds % 20 == 0 {
+            update_lag(&consumer, &metrics);
+        }
+        if messages.is_empty() {
+            continue;
+        }
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if let Ok(s) = runtime.block_on(rpc.status()) {
+                chain_now = ehr_ledger::rpc::parse_rfc3339(&s.sync_info.latest_block_time)
+                    .unwrap_or(chain_now);
+            }
+            let ctx = Context {
+                runtime: &runtime,
+                registry: &registry,
+                pseudonym_secret: &cfg.pseudonym_secret,
+                now_ms: now_ms(),
+                chain_now,
+            };
+            let attempt = pipeline::process(&ctx, &mut store, &messages)
+                .map_err(|e| e.to_string())
+                .and_then(|outcome| {
+                    dead_letter(&producer, &cfg, &outcome);
+                    let batch = store
+                        .write(&outcome.records, &outcome.rejects())
+                        .map_err(|e| e.to_string())?;
+                    Ok((outcome, batch))
+                });
+            match attempt {
+                Ok((outcome, batch)) => {
+                    metrics.stored.inc_by(outcome.records.len() as u64);
+                    metrics.duplicates.inc_by(outcome.duplicates as u64);
+                    for r in &outcome.refused {
+                        metrics.rejected(r.reject.reason.as_str());
+                        tracing::info!(
+                            reason = r.reject.reason.as_str(),
+                            offset = r.message.offset,
+                            "reading refused"
+                        );
+                    }
+                    if let Some(b) = batch {
+                        metrics.batches_written.inc();
+                        tracing::info!(
+                            batch = b.batch_id,
+                            records = b.record_count,
+                            "batch written"
+                        );
+                    }
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot process this poll yet; retrying the same messages");
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    // Reconnect if the database connection was lost.
+                    if let Ok(s) = Store::connect(&cfg.database_url) {
+                        store = s;
+                    }
+                }
+            }
+        }
+        // Stored (or refused and recorded): now the offsets may move on.
+        let mut tries = 0;
+        while let Err(e) = commit(&consumer, &messages) {
+            tries += 1;
+            tracing::warn!(error = %e, "offset commit failed; retrying (the messages are stored, a redelivery is harmless)");
+            if tries > 5 || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    Ok(())
+}

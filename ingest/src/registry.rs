@@ -1,0 +1,203 @@
+//! What the ingest service asks the chain, cached: a device's key, binding and
+//! status; a patient's key and research consent; who currently holds read
+//! access to a patient's vitals. Entries are refreshed after `ttl`; when the
+//! chain cannot be reached, the last known answer is used, so ingest goes on.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ehr_ledger::crypto::{Address, PublicKey};
+use ehr_ledger::ledger::access::CLINICAL_ROLES;
+use ehr_ledger::proto::{
+    grantee, AccessLevel, Category, Device, GrantList, Participant, ParticipantKind,
+    ParticipantList, ParticipantStatus,
+};
+use ehr_ledger::rpc::{RpcClient, RpcError};
+
+struct Entry<T> {
+    value: T,
+    fetched: Instant,
+}
+
+struct Cache<T> {
+    entries: Mutex<HashMap<String, Entry<T>>>,
+}
+
+impl<T: Clone> Cache<T> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<(T, Duration)> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.get(key).map(|x| (x.value.clone(), x.fetched.elapsed()))
+    }
+
+    fn put(&self, key: &str, value: T) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.insert(
+            key.to_string(),
+            Entry {
+                value,
+                fetched: Instant::now(),
+            },
+        );
+    }
+}
+
+/// A reader of a patient's records: address and the key to wrap for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderKey {
+    pub address: Address,
+    pub key: PublicKey,
+}
+
+pub struct Registry {
+    rpc: RpcClient,
+    ttl: Duration,
+    devices: Cache<Option<Device>>,
+    patients: Cache<Option<Participant>>,
+    readers: Cache<Vec<ReaderKey>>,
+}
+
+impl Registry {
+    pub fn new(rpc: RpcClient, ttl: Duration) -> Self {
+        Self {
+            rpc,
+            ttl,
+            devices: Cache::new(),
+            patients: Cache::new(),
+            readers: Cache::new(),
+        }
+    }
+
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// A fresh answer, or the cached one if fresh enough, or the stale one if
+    /// the chain cannot be reached.
+    async fn cached<T: Clone, F>(
+        &self,
+        cache: &Cache<T>,
+        key: &str,
+        fetch: F,
+    ) -> Result<T, RpcError>
+    where
+        F: std::future::Future<Output = Result<T, RpcError>>,
+    {
+        let known = cache.get(key);
+        if let Some((value, age)) = &known {
+            if *age < self.ttl {
+                return Ok(value.clone());
+            }
+        }
+        match fetch.await {
+            Ok(value) => {
+                cache.put(key, value.clone());
+                Ok(value)
+            }
+            Err(e) => match known {
+                Some((value, _)) => {
+                    tracing::warn!(error = %e, "the chain is unreachable; using the last known answer");
+                    Ok(value)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    pub async fn device(&self, device_id: &str) -> Result<Option<Device>, RpcError> {
+        let path = format!("/device/{device_id}");
+        self.cached(&self.devices, device_id, self.rpc.query::<Device>(&path))
+            .await
+    }
+
+    pub async fn patient(&self, address: &Address) -> Result<Option<Participant>, RpcError> {
+        let path = format!("/participant/{address}");
+        let p = self
+            .cached(
+                &self.patients,
+                &address.hex(),
+                self.rpc.query::<Participant>(&path),
+            )
+            .await?;
+        Ok(p.filter(|p| p.kind == ParticipantKind::Patient as i32))
+    }
+
+    /// Clinicians who hold, at chain time `now`, a current read grant for the
+    /// patient's vitals — personally or through their organisation.
+    pub async fn vitals_readers(
+        &self,
+        patient: &Address,
+        now: i64,
+    ) -> Result<Vec<ReaderKey>, RpcError> {
+        self.cached(
+            &self.readers,
+            &patient.hex(),
+            self.fetch_readers(patient, now),
+        )
+        .await
+    }
+
+    async fn fetch_readers(&self, patient: &Address, now: i64) -> Result<Vec<ReaderKey>, RpcError> {
+        let grants: GrantList = self
+            .rpc
+            .query(&format!("/grants/{patient}"))
+            .await?
+            .unwrap_or_default();
+        let mut out: Vec<ReaderKey> = Vec::new();
+        let add = |p: &Participant, out: &mut Vec<ReaderKey>| {
+            let clinical = p.kind == ParticipantKind::Staff as i32
+                && p.status == ParticipantStatus::Active as i32
+                && CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role);
+            if let (true, Some(key), Some(address)) = (
+                clinical,
+                PublicKey::from_bytes(&p.public_key),
+                Address::from_slice(&p.address),
+            ) {
+                if !out.iter().any(|r| r.address == address) {
+                    out.push(ReaderKey { address, key });
+                }
+            }
+        };
+        for g in grants.items {
+            let covers = (g.category == Category::Vitals as i32
+                || g.category == Category::All as i32)
+                && (g.access == AccessLevel::Read as i32 || g.access == AccessLevel::Write as i32)
+                && now < g.expires_at;
+            if !covers {
+                continue;
+            }
+            match g.grantee.and_then(|g| g.kind) {
+                Some(grantee::Kind::Clinician(a)) => {
+                    let Some(a) = Address::from_slice(&a) else {
+                        continue;
+                    };
+                    if let Some(p) = self
+                        .rpc
+                        .query::<Participant>(&format!("/participant/{a}"))
+                        .await?
+                    {
+                        add(&p, &mut out);
+                    }
+                }
+                Some(grantee::Kind::Organisation(org)) => {
+                    let staff: ParticipantList = self
+                        .rpc
+                        .query(&format!("/staff/{org}"))
+                        .await?
+                        .unwrap_or_default();
+                    for p in &staff.items {
+                        add(p, &mut out);
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+}

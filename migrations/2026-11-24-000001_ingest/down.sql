@@ -1,0 +1,2 @@
+DROP SCHEMA analytics CASCADE;
+DROP SCHEMA ingest CASCADE;
