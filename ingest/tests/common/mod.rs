@@ -1,0 +1,499 @@
+//! Real parts for the ingest tests: a tansu broker (Kafka protocol) on a free
+//! port, a PostgreSQL database of its own per test, the dev sequencer serving
+//! CometBFT's RPC over real HTTP, and `ehr-ingest` as a real process.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::ledger::genesis::CometGenesis;
+use ehr_ledger::mock_consensus::consortium_genesis;
+use ehr_ledger::proto::{action::Kind, *};
+use ehr_ledger::rpc::RpcClient;
+use ehr_ledger::sequencer::{http, Config, Sequencer};
+use ehr_ledger::tx::sign_tx;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+pub const CHAIN: &str = "ehr-ingest-test";
+pub const TOPIC: &str = "ehr.readings";
+pub const DLQ: &str = "ehr.readings.dead-letter";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ---- the broker ------------------------------------------------------------
+
+pub struct Broker {
+    child: Child,
+    pub address: String,
+}
+
+fn tansu() -> PathBuf {
+    if let Some(p) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("tansu"))
+            .find(|p| p.is_file())
+    }) {
+        return p;
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin/tansu");
+    assert!(home.is_file(), "the tansu broker is not installed: run scripts/setup.sh (it installs it with cargo install)");
+    home
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let address = format!("127.0.0.1:{port}");
+        wait_for("the broker to listen", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(&address).is_ok()
+        });
+        let broker = Broker { child, address };
+        broker.create_topics(&[TOPIC, DLQ]);
+        broker
+    }
+
+    pub fn create_topics(&self, names: &[&str]) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .expect("admin client");
+        let topics: Vec<NewTopic> = names
+            .iter()
+            .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let results = rt
+            .block_on(admin.create_topics(&topics, &AdminOptions::new()))
+            .expect("create topics");
+        for r in results {
+            if let Err((name, e)) = r {
+                panic!("topic {name}: {e}");
+            }
+        }
+    }
+
+    pub fn producer(&self) -> BaseProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .expect("producer")
+    }
+
+    pub fn publish(&self, payloads: &[Vec<u8>]) {
+        let p = self.producer();
+        for (i, payload) in payloads.iter().enumerate() {
+            let key = i.to_string();
+            loop {
+                match p.send(BaseRecord::to(TOPIC).payload(payload).key(&key)) {
+                    Ok(()) => break,
+                    Err((e, _)) => {
+                        assert!(format!("{e}").contains("Queue full"), "produce: {e}");
+                        p.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        p.flush(Duration::from_secs(30))
+            .expect("the broker confirms every reading");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- the database ----------------------------------------------------------
+
+pub struct Database {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+fn base_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database replaced.
+pub fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, tail)) => {
+            let query = tail
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            format!("{base}/{db}{query}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Database {
+    pub fn create() -> Database {
+        let admin_url = base_url();
+        let name = format!(
+            "ehr_test_{}",
+            hex::encode(SecretKey::generate().to_bytes()[..6].to_vec())
+        );
+        let mut c = postgres::Client::connect(&admin_url, postgres::NoTls)
+            .expect("PostgreSQL reachable (DATABASE_URL)");
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = with_database(&admin_url, &name);
+        Database {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.client()
+            .query_one(sql, &[])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(-1)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+// ---- the chain -------------------------------------------------------------
+
+/// The dev sequencer in this process, serving its RPC on a real socket.
+pub struct Chain {
+    pub url: String,
+    pub port: u16,
+    pub home: PathBuf,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+fn genesis() -> CometGenesis {
+    CometGenesis {
+        genesis_time: "2026-01-01T00:00:00Z".into(),
+        chain_id: CHAIN.into(),
+        initial_height: serde_json::json!("1"),
+        app_state: serde_json::to_value(consortium_genesis(&["general", "north", "south", "east"]))
+            .unwrap(),
+        rest: Default::default(),
+    }
+}
+
+impl Chain {
+    pub fn start(home: &Path, port: u16) -> Chain {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config = Config::new(home);
+        config.block_interval = Duration::from_millis(100);
+        config.empty_block_interval = Duration::from_millis(500);
+        let sequencer = Sequencer::open(config, Some(&genesis())).expect("the dev sequencer opens");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+            .expect("the RPC port is free");
+        runtime.spawn(sequencer.clone().run(std::future::pending()));
+        runtime.spawn(async move { axum::serve(listener, http::router(sequencer)).await });
+        Chain {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            home: home.to_path_buf(),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Stops the chain (its RPC goes away); `start` on the same home resumes it.
+    pub fn stop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+
+    pub fn rpc(&self) -> RpcClient {
+        RpcClient::new(&self.url)
+    }
+
+    /// Sends and waits for the block; panics if refused.
+    pub fn send(&self, key: &SecretKey, action: Kind) {
+        let rpc = self.rpc();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let nonce = rpc.next_nonce(&key.address()).await.unwrap();
+            let r = rpc
+                .broadcast_tx_commit(&sign_tx(key, CHAIN, nonce, action))
+                .await
+                .unwrap();
+            assert_eq!(r.check_tx.code, 0, "{}", r.check_tx.log);
+            assert_eq!(r.tx_result.code, 0, "{}", r.tx_result.log);
+        });
+    }
+
+    pub fn query<M: prost::Message + Default>(&self, path: &str) -> Option<M> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(self.rpc().query(path)).unwrap()
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---- people and devices ----------------------------------------------------
+
+pub struct Cast {
+    pub admin: SecretKey,
+    pub ingest: SecretKey,
+    pub doctor: SecretKey,
+    pub alice: SecretKey,
+    pub bob: SecretKey,
+    pub hr: SecretKey,
+    pub spo2: SecretKey,
+}
+
+pub fn key(seed: &str) -> SecretKey {
+    SecretKey::from_seed(seed)
+}
+
+impl Cast {
+    /// Registers the ingest service and a doctor, two patients (alice consents
+    /// to research and grants the doctor her vitals) and a device each.
+    pub fn register(chain: &Chain) -> Cast {
+        let c = Cast {
+            admin: key("admin@general"),
+            ingest: key("ingest@general"),
+            doctor: key("doctor@general"),
+            alice: key("alice"),
+            bob: key("bob"),
+            hr: key("device hr-1"),
+            spo2: key("device spo2-1"),
+        };
+        let pk = |k: &SecretKey| k.public_key().to_bytes().to_vec();
+        chain.send(
+            &c.admin,
+            Kind::RegisterService(RegisterService {
+                public_key: pk(&c.ingest),
+                kind: ServiceKind::Ingest as i32,
+            }),
+        );
+        chain.send(
+            &c.admin,
+            Kind::RegisterStaff(RegisterStaff {
+                public_key: pk(&c.doctor),
+                role: Role::Doctor as i32,
+            }),
+        );
+        for p in [&c.alice, &c.bob] {
+            chain.send(p, Kind::RegisterPatient(RegisterPatient::default()));
+        }
+        chain.send(
+            &c.alice,
+            Kind::SetResearchConsent(SetResearchConsent {
+                patient: c.alice.address().0.to_vec(),
+                consent: true,
+            }),
+        );
+        chain.send(
+            &c.alice,
+            Kind::GrantAccess(GrantAccess {
+                patient: c.alice.address().0.to_vec(),
+                grantee: Some(Grantee {
+                    kind: Some(grantee::Kind::Clinician(c.doctor.address().0.to_vec())),
+                }),
+                categories: vec![Category::Vitals as i32],
+                access: AccessLevel::Read as i32,
+                expires_at: 4_102_444_800,
+            }),
+        );
+        chain.send(
+            &c.alice,
+            Kind::BindDevice(BindDevice {
+                device_id: "hr-1".into(),
+                public_key: pk(&c.hr),
+                patient: c.alice.address().0.to_vec(),
+            }),
+        );
+        chain.send(
+            &c.bob,
+            Kind::BindDevice(BindDevice {
+                device_id: "spo2-1".into(),
+                public_key: pk(&c.spo2),
+                patient: c.bob.address().0.to_vec(),
+            }),
+        );
+        c
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+pub fn heart_rate(seq: u64, value: f64) -> Reading {
+    Reading {
+        device_id: "hr-1".into(),
+        seq,
+        measured_at_ms: now_ms() - 1000,
+        loinc: "8867-4".into(),
+        value,
+        unit: "/min".into(),
+    }
+}
+
+pub fn spo2(seq: u64, value: f64) -> Reading {
+    Reading {
+        device_id: "spo2-1".into(),
+        seq,
+        measured_at_ms: now_ms() - 1000,
+        loinc: "59408-5".into(),
+        value,
+        unit: "%".into(),
+    }
+}
+
+// ---- the service -----------------------------------------------------------
+
+pub struct Ingest {
+    child: Child,
+    pub metrics: String,
+}
+
+pub const PSEUDONYM_SECRET: &str =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+impl Ingest {
+    pub fn start(
+        dir: &Path,
+        broker: &Broker,
+        db: &Database,
+        chain_url: &str,
+        service: &SecretKey,
+    ) -> Ingest {
+        let key_file = dir.join("ingest-key.json");
+        std::fs::write(
+            &key_file,
+            serde_json::json!({ "secret_key": hex::encode(service.to_bytes()) }).to_string(),
+        )
+        .unwrap();
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_ehr-ingest"))
+            .args([
+                "--brokers",
+                &broker.address,
+                "--database-url",
+                &db.url,
+                "--node",
+                chain_url,
+                "--key-file",
+                key_file.to_str().unwrap(),
+                "--pseudonym-secret",
+                PSEUDONYM_SECRET,
+                "--metrics",
+                &metrics,
+                "--batch-size",
+                "50",
+                "--batch-ms",
+                "100",
+                "--cache-seconds",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("ingest.log")).unwrap())
+            .spawn()
+            .expect("ehr-ingest starts");
+        Ingest { child, metrics }
+    }
+
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+pub fn shared<T>(t: T) -> Arc<T> {
+    Arc::new(t)
+}
