@@ -1,0 +1,118 @@
+//! The analyst role, over a real connection: the de-identified readings of
+//! research-consented patients, and nothing else — no records, keys,
+//! identities, batches or rejects.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ehr_ingest::reading::sign;
+
+#[test]
+fn the_analyst_role_reads_analytics_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(&dir.path().join("chain"), free_port());
+    let cast = Cast::register(&chain);
+    let broker = Broker::start();
+    let db = Database::create();
+    let mut payloads: Vec<Vec<u8>> = (1..=20)
+        .map(|s| sign(&heart_rate(s, 70.0), &cast.hr))
+        .collect();
+    payloads.extend((1..=20).map(|s| sign(&spo2(s, 97.0), &cast.spo2)));
+    broker.publish(&payloads);
+    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    wait_for("40 records", Duration::from_secs(120), || {
+        db.count("SELECT count(*) FROM ingest.records") == 40
+    });
+
+    // A log-in user in the analyst role.
+    let user = format!("analyst_{}", db.name.trim_start_matches("ehr_test_"));
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {user} LOGIN PASSWORD 'analyst' IN ROLE ehr_analyst"
+        ))
+        .unwrap();
+    let _role = DropRole {
+        db: &db,
+        user: user.clone(),
+    };
+    let url = db.url.replacen(
+        "postgres://postgres",
+        &format!("postgres://{user}:analyst"),
+        1,
+    );
+    let mut analyst =
+        postgres::Client::connect(&url, postgres::NoTls).expect("the analyst connects");
+
+    // Only alice consented to research: 20 rows, one pseudonym, no identity.
+    let rows = analyst
+        .query(
+            "SELECT pseudonym, loinc, value, unit, hour FROM analytics.readings",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 20);
+    let columns: Vec<String> = analyst
+        .query("SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'analytics' AND table_name = 'readings'", &[])
+        .unwrap()
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(columns.len(), 5, "{columns:?}");
+    for c in &columns {
+        assert!(
+            !["patient", "device_id", "record_id", "ciphertext"].contains(&c.as_str()),
+            "{columns:?}"
+        );
+    }
+
+    for table in [
+        "ingest.records",
+        "ingest.wrapped_keys",
+        "ingest.batches",
+        "ingest.rejects",
+        "ingest.counters",
+    ] {
+        let err = analyst
+            .query(&format!("SELECT * FROM {table} LIMIT 1"), &[])
+            .expect_err(table);
+        assert!(
+            message(&err).contains("permission denied"),
+            "{table}: {}",
+            message(&err)
+        );
+    }
+    let err = analyst
+        .execute(
+            "INSERT INTO analytics.readings VALUES ('x', 'y', 1, 'z', now())",
+            &[],
+        )
+        .expect_err("read only");
+    assert!(
+        message(&err).contains("permission denied"),
+        "{}",
+        message(&err)
+    );
+    drop(analyst);
+}
+
+fn message(e: &postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+}
+
+/// Roles are cluster-wide: the test's role goes when the test ends, pass or fail.
+struct DropRole<'a> {
+    db: &'a Database,
+    user: String,
+}
+
+impl Drop for DropRole<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .db
+            .client()
+            .batch_execute(&format!("DROP ROLE IF EXISTS {}", self.user));
+    }
+}
