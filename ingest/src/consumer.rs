@@ -178,7 +178,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
     while !stop.load(Ordering::Relaxed) {
         let messages = poll(&consumer, &cfg);
         rounds += 1;
-        if rounds % 20 == 0 {
+        if rounds.is_multiple_of(20) {
             update_lag(&consumer, &metrics);
         }
         if messages.is_empty() {

@@ -110,10 +110,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
         } else {
             &cast.doctor
         };
-        assert_eq!(
-            reader == cast.alice.address() || reader == cast.doctor.address(),
-            true
-        );
+        assert!(reader == cast.alice.address() || reader == cast.doctor.address());
         let key = unwrap_key(secret, &record_id, &wrapped).unwrap();
         let signed = SignedReading::decode(
             decrypt_record(&key, &record_id, &ciphertext)
