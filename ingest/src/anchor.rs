@@ -28,11 +28,18 @@ pub struct Round {
 }
 
 impl Anchorer {
-    /// Anchors pending batches in order until one fails; returns what happened.
+    /// Anchors the pending batches, oldest first: every anchor is submitted
+    /// with consecutive nonces (so many batches share one block), then each is
+    /// marked committed as the chain confirms it. Stops at the first failure.
     pub fn round(&self, store: &mut Store) -> Result<Round, crate::store::StoreError> {
         let mut round = Round::default();
-        for batch in store.pending(100)? {
-            match self.anchor(&batch) {
+        let pending = store.pending(100)?;
+        if pending.is_empty() {
+            return Ok(round);
+        }
+        let (sent, failure) = self.submit(&pending);
+        for (batch, outcome) in sent {
+            match outcome {
                 Ok((height, tx)) => {
                     store.mark_committed(batch.batch_id, height, &tx)?;
                     round
@@ -40,46 +47,120 @@ impl Anchorer {
                         .push((batch.batch_id, height, batch.created_at_ms));
                 }
                 Err(error) => {
-                    tracing::warn!(batch = batch.batch_id, %error, "anchoring failed; the batch stays pending");
                     store.mark_attempt_failed(batch.batch_id, &error)?;
-                    round.failed = Some(error);
-                    break;
+                    round.failed.get_or_insert(error);
                 }
             }
+        }
+        if let Some((batch_id, error)) = failure {
+            tracing::warn!(batch = batch_id, %error, "anchoring failed; the batch stays pending");
+            store.mark_attempt_failed(batch_id, &error)?;
+            round.failed.get_or_insert(error);
         }
         Ok(round)
     }
 
-    /// Sends the batch's anchor and waits for its block: (height, tx hash).
-    fn anchor(&self, b: &Batch) -> Result<(i64, String), String> {
+    /// Submits the anchors; returns each submitted batch with its outcome, and
+    /// the batch at which submission stopped, with why.
+    #[allow(clippy::type_complexity)]
+    fn submit<'b>(
+        &self,
+        pending: &'b [Batch],
+    ) -> (
+        Vec<(&'b Batch, Result<(i64, String), String>)>,
+        Option<(i64, String)>,
+    ) {
         self.runtime.block_on(async {
-            let status = self.rpc.status().await.map_err(|e| e.to_string())?;
-            let nonce = self.rpc.next_nonce(&self.key.address()).await.map_err(|e| e.to_string())?;
-            let action = Kind::AnchorBatch(AnchorBatch {
-                batch_id: b.batch_id as u64,
-                merkle_root: b.merkle_root.to_vec(),
-                record_count: b.record_count as u32,
-                first_record: b.first_record as u64,
-                last_record: b.last_record as u64,
-            });
-            let tx = sign_tx(&self.key, &status.node_info.network, nonce, action);
-            let r = self.rpc.broadcast_tx_commit(&tx).await.map_err(|e| e.to_string())?;
-            let result = if r.check_tx.code != 0 { &r.check_tx } else { &r.tx_result };
-            match Code::from_u32(result.code) {
-                Some(Code::Ok) => Ok((r.height.parse().unwrap_or(0), r.hash.clone())),
-                // Sent before a crash and confirmed since: adopt it if it is ours.
-                Some(Code::BatchExists) => {
-                    let path = format!("/batch/{}/{}", self.key.address(), b.batch_id);
-                    let on_chain: StoredBatchAnchor = self.rpc.query(&path).await.map_err(|e| e.to_string())?.unwrap_or_default();
-                    if on_chain.merkle_root == b.merkle_root {
-                        Ok((on_chain.height, String::new()))
-                    } else {
-                        Err(format!("batch id {} is already anchored with another root: the database and the chain disagree", b.batch_id))
+            let mut out = Vec::new();
+            let (chain_id, mut nonce) = match async {
+                let status = self.rpc.status().await?;
+                let nonce = self.rpc.next_nonce(&self.key.address()).await?;
+                Ok::<_, ehr_ledger::rpc::RpcError>((status.node_info.network, nonce))
+            }
+            .await
+            {
+                Ok(x) => x,
+                Err(e) => return (out, Some((pending[0].batch_id, e.to_string()))),
+            };
+            let mut waiting = Vec::new();
+            let mut stopped = None;
+            for b in pending {
+                let action = Kind::AnchorBatch(AnchorBatch {
+                    batch_id: b.batch_id as u64,
+                    merkle_root: b.merkle_root.to_vec(),
+                    record_count: b.record_count as u32,
+                    first_record: b.first_record as u64,
+                    last_record: b.last_record as u64,
+                });
+                let tx = sign_tx(&self.key, &chain_id, nonce, action);
+                match self.rpc.broadcast_tx_sync(&tx).await {
+                    Ok(r) if r.code == 0 => {
+                        nonce += 1;
+                        waiting.push((b, ehr_ledger::crypto::sha256(&tx), r.hash));
+                    }
+                    Ok(r) if r.code == Code::BatchExists as u32 => {
+                        out.push((b, self.adopt(b).await))
+                    }
+                    Ok(r) => {
+                        stopped = Some((
+                            b.batch_id,
+                            format!("refused with code {}: {}", r.code, r.log),
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        stopped = Some((b.batch_id, e.to_string()));
+                        break;
                     }
                 }
-                _ => Err(format!("refused with code {}: {}", result.code, result.log)),
             }
+            for (b, hash, hex_hash) in waiting {
+                out.push((b, self.confirmed(b, &hash, hex_hash).await));
+            }
+            (out, stopped)
         })
+    }
+
+    /// Waits for a submitted anchor's block.
+    async fn confirmed(
+        &self,
+        b: &Batch,
+        hash: &[u8; 32],
+        hex_hash: String,
+    ) -> Result<(i64, String), String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(info) = self.rpc.tx(hash).await {
+                return match Code::from_u32(info.tx_result.code) {
+                    Some(Code::Ok) => Ok((info.height.parse().unwrap_or(0), hex_hash)),
+                    Some(Code::BatchExists) => self.adopt(b).await,
+                    _ => Err(format!(
+                        "refused in its block with code {}: {}",
+                        info.tx_result.code, info.tx_result.log
+                    )),
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("not committed within 60 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An anchor sent before a crash and confirmed since: adopt it if it is ours.
+    async fn adopt(&self, b: &Batch) -> Result<(i64, String), String> {
+        let path = format!("/batch/{}/{}", self.key.address(), b.batch_id);
+        let on_chain: StoredBatchAnchor = self
+            .rpc
+            .query(&path)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        if on_chain.merkle_root == b.merkle_root {
+            Ok((on_chain.height, String::new()))
+        } else {
+            Err(format!("batch id {} is already anchored with another root: the database and the chain disagree", b.batch_id))
+        }
     }
 
     /// Anchors until `stop` is set, backing off while the chain is unreachable.

@@ -66,6 +66,34 @@ fn consumer(cfg: &Config) -> Result<BaseConsumer, String> {
     Ok(c)
 }
 
+/// Creates the readings and dead-letter topics when the broker lacks them.
+fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::types::RDKafkaErrorCode;
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.brokers)
+        .create()
+        .map_err(|e| format!("cannot reach Kafka at {}: {e}", cfg.brokers))?;
+    let topics = [
+        NewTopic::new(&cfg.topic, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&cfg.dead_letter_topic, 1, TopicReplication::Fixed(1)),
+    ];
+    let results = runtime
+        .block_on(admin.create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .map_err(|e| format!("cannot create the topics on {}: {e}", cfg.brokers))?;
+    for r in results {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, e)) => return Err(format!("cannot create topic {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
 fn producer(cfg: &Config) -> Result<BaseProducer, String> {
     ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
@@ -171,6 +199,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
     let rpc = RpcClient::new(&cfg.node);
     let registry = Registry::new(rpc.clone(), cfg.cache_ttl);
     let mut store = Store::connect(&cfg.database_url).map_err(|e| e.to_string())?;
+    ensure_topics(&cfg, &runtime)?;
     let consumer = consumer(&cfg)?;
     let producer = producer(&cfg)?;
     let mut chain_now = now_ms() / 1000;
