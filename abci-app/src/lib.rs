@@ -16,6 +16,7 @@ pub mod proto;
 pub mod refusal;
 pub mod rpc;
 pub mod sequencer;
+pub mod service;
 pub mod storage;
 pub mod tx;
 

@@ -80,32 +80,10 @@ enum Command {
     },
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
-    tracing::info!("shutting down");
-}
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    ehr_ledger::service::init_logging(cli.log_json);
     let result = match cli.command {
         Command::Start { home, abci } => start(home, &abci).await,
         Command::Dev {
@@ -159,7 +137,7 @@ async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {abci}: {e}"))?;
     tokio::select! {
         _ = serve(listener, App::new(ledger)) => {}
-        _ = shutdown_signal() => {}
+        _ = ehr_ledger::service::shutdown_signal() => {}
     }
     Ok(())
 }
@@ -198,8 +176,8 @@ async fn dev(
         let mut rx = stop_rx;
         let _ = rx.changed().await;
     }));
-    let server =
-        axum::serve(listener, http::router(sequencer)).with_graceful_shutdown(shutdown_signal());
+    let server = axum::serve(listener, http::router(sequencer))
+        .with_graceful_shutdown(ehr_ledger::service::shutdown_signal());
     let served = server.await.map_err(|e| e.to_string());
     let _ = stop_tx.send(true);
     let _ = producer.await;

@@ -12,7 +12,6 @@ use ehr_ingest::anchor::Anchorer;
 use ehr_ingest::consumer::{self, Config};
 use ehr_ingest::metrics::Metrics;
 use ehr_ingest::store::{self, Store};
-use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::rpc::RpcClient;
 
 #[derive(Parser)]
@@ -67,27 +66,6 @@ struct Args {
     log_json: bool,
 }
 
-fn load_key(path: &PathBuf) -> Result<SecretKey, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|_| format!("{} is not a key file", path.display()))?;
-    let hex_key = v["secret_key"]
-        .as_str()
-        .ok_or(format!("{} has no secret_key", path.display()))?;
-    let bytes = hex::decode(hex_key).map_err(|_| "the secret key is not hex".to_string())?;
-    SecretKey::from_bytes(&bytes)
-        .ok_or_else(|| "the secret key is not a valid secp256k1 key".into())
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
-}
-
 fn main() {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -107,7 +85,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let key = load_key(&args.key_file)?;
+    let key = ehr_ledger::service::read_key_file(&args.key_file)?;
     let secret = hex::decode(&args.pseudonym_secret)
         .map_err(|_| "--pseudonym-secret must be hex".to_string())?;
     if secret.len() < 32 {
@@ -186,7 +164,7 @@ fn run(args: Args) -> Result<(), String> {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(ehr_ledger::service::shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     })?;

@@ -77,12 +77,12 @@ impl Keyring {
     pub fn load(&self, name: &str) -> Result<SecretKey, String> {
         valid_name(name)?;
         let path = self.path(name);
-        let text = std::fs::read_to_string(&path).map_err(|_| {
-            format!(
+        if !path.exists() {
+            return Err(format!(
                 "no key named {name} in {} (see `ehr keys list`)",
                 self.dir.display()
-            )
-        })?;
+            ));
+        }
         let mode = std::fs::metadata(&path)
             .map(|m| m.permissions().mode() & 0o077)
             .unwrap_or(0);
@@ -92,16 +92,7 @@ impl Keyring {
                 path.display()
             ));
         }
-        let file: KeyFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a key file: {e}", path.display()))?;
-        let bytes = hex::decode(&file.secret_key)
-            .map_err(|_| format!("{}: the secret key is not hex", path.display()))?;
-        SecretKey::from_bytes(&bytes).ok_or_else(|| {
-            format!(
-                "{}: the secret key is not a valid secp256k1 key",
-                path.display()
-            )
-        })
+        ehr_ledger::service::read_key_file(&path)
     }
 
     /// (name, address, public key hex) of every key, by name.
