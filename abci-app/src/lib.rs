@@ -10,6 +10,7 @@
 
 pub mod abci;
 pub mod crypto;
+pub mod fhir;
 pub mod ledger;
 pub mod mock_consensus;
 pub mod proto;
@@ -19,5 +20,6 @@ pub mod sequencer;
 pub mod service;
 pub mod storage;
 pub mod tx;
+pub mod vitals;
 
 pub use refusal::{Code, Refusal};

@@ -1,0 +1,85 @@
+//! The measurements IoMT devices send: LOINC code, name, UCUM unit, and the
+//! physiologically possible range (wide on purpose: it catches broken sensors
+//! and unit mix-ups, not illness). Ingest checks readings against it; the FHIR
+//! export names them from it.
+
+/// What a LOINC code is, its unit and the plausible range of its values.
+#[derive(Debug)]
+pub struct Vital {
+    pub loinc: &'static str,
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The measurements the system takes.
+pub const VITALS: &[Vital] = &[
+    Vital {
+        loinc: "8867-4",
+        name: "heart rate",
+        unit: "/min",
+        min: 20.0,
+        max: 300.0,
+    },
+    Vital {
+        loinc: "59408-5",
+        name: "oxygen saturation (pulse oximetry)",
+        unit: "%",
+        min: 50.0,
+        max: 100.0,
+    },
+    Vital {
+        loinc: "8480-6",
+        name: "systolic blood pressure",
+        unit: "mm[Hg]",
+        min: 40.0,
+        max: 300.0,
+    },
+    Vital {
+        loinc: "8462-4",
+        name: "diastolic blood pressure",
+        unit: "mm[Hg]",
+        min: 20.0,
+        max: 200.0,
+    },
+    Vital {
+        loinc: "2339-0",
+        name: "glucose (mass/volume)",
+        unit: "mg/dL",
+        min: 10.0,
+        max: 1000.0,
+    },
+    Vital {
+        loinc: "15074-8",
+        name: "glucose (moles/volume)",
+        unit: "mmol/L",
+        min: 0.5,
+        max: 55.0,
+    },
+    Vital {
+        loinc: "8310-5",
+        name: "body temperature",
+        unit: "Cel",
+        min: 25.0,
+        max: 45.0,
+    },
+    Vital {
+        loinc: "9279-1",
+        name: "respiratory rate",
+        unit: "/min",
+        min: 2.0,
+        max: 80.0,
+    },
+    Vital {
+        loinc: "29463-7",
+        name: "body weight",
+        unit: "kg",
+        min: 0.3,
+        max: 500.0,
+    },
+];
+
+pub fn vital(loinc: &str) -> Option<&'static Vital> {
+    VITALS.iter().find(|v| v.loinc == loinc)
+}
