@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod mock_consensus;
 pub mod proto;
 pub mod refusal;
+pub mod request_auth;
 pub mod rpc;
 pub mod sequencer;
 pub mod service;
