@@ -457,6 +457,13 @@ impl Ctx {
         Ok(self.address(s)?.0.to_vec())
     }
 
+    /// A public key, or empty bytes when none is named.
+    fn optional_public_key(&self, s: Option<&str>) -> Result<Vec<u8>> {
+        s.map(|k| self.public_key(k))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
     fn public_key(&self, s: &str) -> Result<Vec<u8>> {
         if let Some(k) = hex::decode(s).ok().and_then(|b| PublicKey::from_bytes(&b)) {
             return Ok(k.to_bytes().to_vec());
@@ -571,19 +578,11 @@ fn record(ctx: &Ctx, r: &RecordArgs) -> Result<RecordRef> {
 fn action(ctx: &Ctx, a: &TxCommand) -> Result<Kind> {
     Ok(match a {
         TxCommand::RegisterPatient { guardian } => Kind::RegisterPatient(RegisterPatient {
-            guardian_public_key: guardian
-                .as_deref()
-                .map(|g| ctx.public_key(g))
-                .transpose()?
-                .unwrap_or_default(),
+            guardian_public_key: ctx.optional_public_key(guardian.as_deref())?,
         }),
         TxCommand::SetGuardian { patient, guardian } => Kind::SetGuardian(SetGuardian {
             patient: ctx.addr(patient)?,
-            guardian_public_key: guardian
-                .as_deref()
-                .map(|g| ctx.public_key(g))
-                .transpose()?
-                .unwrap_or_default(),
+            guardian_public_key: ctx.optional_public_key(guardian.as_deref())?,
         }),
         TxCommand::RegisterStaff { key, role } => Kind::RegisterStaff(RegisterStaff {
             public_key: ctx.public_key(key)?,
