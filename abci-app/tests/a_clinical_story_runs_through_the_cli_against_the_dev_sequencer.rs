@@ -62,7 +62,8 @@ impl Env {
     }
 }
 
-struct DevNode(Child);
+/// The dev sequencer's process and the RPC URL it announced.
+struct DevNode(Child, String);
 
 impl Drop for DevNode {
     fn drop(&mut self) {
@@ -97,29 +98,22 @@ fn start_dev(home: &Path, genesis: Option<&Path>, rpc: &str) -> DevNode {
     loop {
         assert!(Instant::now() < deadline, "ehr-node dev did not come up");
         match lines.next() {
-            Some(Ok(l)) if l.contains("serving RPC at") => break,
+            Some(Ok(l)) if l.contains("serving RPC at") => {
+                let url = l.rsplit(' ').next().unwrap_or_default().to_string();
+                return DevNode(child, url);
+            }
             Some(_) => {}
             None => panic!("ehr-node dev exited: {:?}", child.wait()),
         }
     }
-    DevNode(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
 fn a_clinical_story_from_genesis_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let env = Env {
+    let mut env = Env {
         keys: dir.path().join("keys"),
-        node: format!("http://127.0.0.1:{port}"),
+        node: String::new(),
     };
     let people = [
         "admin-general",
@@ -184,8 +178,9 @@ fn a_clinical_story_from_genesis_through_the_cli() {
     );
 
     let node_home = dir.path().join("node");
-    let rpc = format!("127.0.0.1:{port}");
-    let dev = start_dev(&node_home, Some(&genesis), &rpc);
+    // Port 0: the sequencer picks a free port and says which.
+    let dev = start_dev(&node_home, Some(&genesis), "127.0.0.1:0");
+    env.node = dev.1.clone();
     let status = env.ok(&["status"]);
     assert!(
         status.contains("chain ehr-e2e") && status.contains("not BFT"),
@@ -451,7 +446,8 @@ fn a_clinical_story_from_genesis_through_the_cli() {
     dev.0.kill().unwrap();
     dev.0.wait().unwrap();
     drop(dev);
-    let _dev = start_dev(&node_home, None, &rpc);
+    let restarted = start_dev(&node_home, None, "127.0.0.1:0");
+    env.node = restarted.1.clone();
     let after: serde_json::Value = serde_json::from_str(&env.ok(&["status", "--json"])).unwrap();
     let height_after: u64 = after["sync_info"]["latest_block_height"]
         .as_str()
@@ -471,7 +467,8 @@ fn the_cli_says_clearly_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let env = Env {
         keys: dir.path().to_path_buf(),
-        node: format!("http://127.0.0.1:{}", free_port()),
+        // Port 1 is privileged: nothing of ours listens there.
+        node: "http://127.0.0.1:1".into(),
     };
     let down = env.ehr(&["status"]);
     assert_eq!(down.code, 2);

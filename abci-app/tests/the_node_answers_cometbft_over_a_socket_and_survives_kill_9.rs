@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::workload::blocks;
 use common::*;
@@ -77,27 +77,36 @@ struct Node {
 }
 
 impl Node {
+    /// Starts `ehr-node start` on `address` (tcp://127.0.0.1:0 picks a free
+    /// port) and learns the address it bound from its first line of output.
     fn start(home: &Path, address: &str) -> Node {
-        let child = Command::new(env!("CARGO_BIN_EXE_ehr-node"))
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ehr-node"))
             .args(["start", "--home", home.to_str().unwrap(), "--abci", address])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("ehr-node starts");
-        let node = Node {
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let bound = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            line.contains("ABCI listening on"),
+            "ehr-node did not start: {line:?} {:?}",
+            child.try_wait()
+        );
+        Node {
             child,
-            address: address.to_string(),
+            address: bound,
             home: home.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while node.try_connect().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "ehr-node did not listen on {address}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        node
     }
 
     fn try_connect(&self) -> Option<Conn> {
@@ -128,10 +137,8 @@ impl Drop for Node {
     }
 }
 
-fn free_tcp_address() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("tcp://{}", l.local_addr().unwrap())
-}
+/// Any free port, chosen by the node when it binds.
+const ANY_TCP_PORT: &str = "tcp://127.0.0.1:0";
 
 fn ts(seconds: i64) -> Option<Timestamp> {
     Some(Timestamp { seconds, nanos: 0 })
@@ -350,8 +357,7 @@ fn drive(address_of: impl Fn(&Path) -> String) {
 
 #[test]
 fn over_tcp_the_node_follows_cometbft_through_blocks_a_kill_and_a_replay() {
-    let address = free_tcp_address();
-    drive(move |_| address.clone());
+    drive(|_| ANY_TCP_PORT.to_string());
 }
 
 #[test]
@@ -419,8 +425,7 @@ fn a_proposal_with_garbage_is_rejected_and_prepare_drops_what_cannot_apply() {
 #[test]
 fn malformed_frames_get_an_exception_and_close_only_that_connection() {
     let home = tempfile::tempdir().unwrap();
-    let address = free_tcp_address();
-    let mut node = Node::start(home.path(), &address);
+    let mut node = Node::start(home.path(), ANY_TCP_PORT);
     let cases: Vec<Vec<u8>> = vec![
         encode_frame(&[0xff, 0xff, 0xff]),  // not a Request
         encode_frame(&[]),                  // an empty Request

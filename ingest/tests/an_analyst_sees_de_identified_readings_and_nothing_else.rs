@@ -12,7 +12,7 @@ use ehr_ingest::reading::sign;
 #[test]
 fn the_analyst_role_reads_analytics_only() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::start(&dir.path().join("chain"), free_port());
+    let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = Database::create();

@@ -30,7 +30,7 @@ fn json(fields: &str) -> Vec<u8> {
 #[test]
 fn each_kind_of_bad_reading_is_refused_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::start(&dir.path().join("chain"), free_port());
+    let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     // A device bound to bob and then revoked.
     let old = key("device old-1");

@@ -16,7 +16,7 @@ use ehr_ledger::proto::{
 #[test]
 fn revocations_and_new_grants_take_effect_while_running() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::start(&dir.path().join("chain"), free_port());
+    let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = Database::create();

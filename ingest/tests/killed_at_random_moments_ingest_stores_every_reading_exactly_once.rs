@@ -15,7 +15,7 @@ const READINGS: u64 = 1500;
 #[test]
 fn every_reading_is_stored_once_despite_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::start(&dir.path().join("chain"), free_port());
+    let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = Database::create();

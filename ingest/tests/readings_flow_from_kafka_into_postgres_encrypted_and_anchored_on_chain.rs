@@ -18,7 +18,7 @@ use prost::Message;
 #[test]
 fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::start(&dir.path().join("chain"), free_port());
+    let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = Database::create();

@@ -14,8 +14,8 @@ use ehr_ledger::proto::StoredBatchAnchor;
 fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("chain");
-    let port = free_port();
-    let mut chain = Chain::start(&home, port);
+    let mut chain = Chain::start(&home, 0);
+    let port = chain.port;
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = Database::create();

@@ -135,6 +135,11 @@ async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
     let listener = Listener::bind(&address)
         .await
         .map_err(|e| format!("cannot listen on {abci}: {e}"))?;
+    // Scripts wait for this line (and learn the port when 0 was asked for).
+    println!(
+        "ehr-node start: ABCI listening on {}",
+        listener.local_address()
+    );
     tokio::select! {
         _ = serve(listener, App::new(ledger)) => {}
         _ = ehr_ledger::service::shutdown_signal() => {}

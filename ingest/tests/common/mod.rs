@@ -78,29 +78,40 @@ fn tansu() -> PathBuf {
 
 impl Broker {
     pub fn start() -> Broker {
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        let address = format!("127.0.0.1:{port}");
-        wait_for("the broker to listen", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(&address).is_ok()
-        });
-        let broker = Broker { child, address };
-        broker.create_topics(&[TOPIC, DLQ]);
-        broker
+        // tansu needs its port up front (it advertises it): pick one, and try
+        // another if something else took it before tansu could bind.
+        for _ in 0..5 {
+            let port = free_port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let mut child = Command::new(tansu())
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("tansu starts");
+            let address = format!("127.0.0.1:{port}");
+            let up = wait_until(Duration::from_secs(30), || {
+                std::net::TcpStream::connect(&address).is_ok()
+                    || child.try_wait().ok().flatten().is_some()
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            if up && child.try_wait().ok().flatten().is_none() {
+                let broker = Broker { child, address };
+                broker.create_topics(&[TOPIC, DLQ]);
+                return broker;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("tansu did not start on any of five ports");
     }
 
     pub fn create_topics(&self, names: &[&str]) {
@@ -275,6 +286,8 @@ impl Chain {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
             .expect("the RPC port is free");
+        // Port 0 picked a free port; a restart passes the port it had.
+        let port = listener.local_addr().expect("bound").port();
         runtime.spawn(sequencer.clone().run(std::future::pending()));
         runtime.spawn(async move { axum::serve(listener, http::router(sequencer)).await });
         Chain {
@@ -468,8 +481,7 @@ impl Ingest {
             serde_json::json!({ "secret_key": hex::encode(service.to_bytes()) }).to_string(),
         )
         .unwrap();
-        let metrics = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_ehr-ingest"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ehr-ingest"))
             .args([
                 "--brokers",
                 &broker.address,
@@ -482,7 +494,7 @@ impl Ingest {
                 "--pseudonym-secret",
                 PSEUDONYM_SECRET,
                 "--metrics",
-                &metrics,
+                "127.0.0.1:0",
                 "--batch-size",
                 "50",
                 "--batch-ms",
@@ -490,10 +502,20 @@ impl Ingest {
                 "--cache-seconds",
                 "1",
             ])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("ingest.log")).unwrap())
             .spawn()
             .expect("ehr-ingest starts");
+        // Its first line says where its metrics are (port 0: a free one).
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        let metrics = line
+            .split("metrics at http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("ehr-ingest did not start: {line:?}\n{}", log_tail(dir, 20)))
+            .to_string();
         Ingest { child, metrics }
     }
 
