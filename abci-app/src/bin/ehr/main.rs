@@ -778,20 +778,24 @@ fn action(ctx: &Ctx, a: &TxCommand) -> Result<Kind> {
     })
 }
 
+/// "33 (WrongRole)", as the ledger's `Code` displays itself.
+fn code_label(code: u32) -> String {
+    Code::from_u32(code).map_or_else(|| format!("{code} (unknown)"), |c| c.to_string())
+}
+
 fn describe_result(r: &BroadcastTxCommit) -> String {
     let result = if r.check_tx.code != 0 {
         &r.check_tx
     } else {
         &r.tx_result
     };
-    let name = Code::from_u32(result.code).map_or("unknown", |c| c.name());
     if result.code != 0 {
         let stage = if r.check_tx.code != 0 {
             "refused by the node's check"
         } else {
             "refused in its block"
         };
-        return format!("{stage}: code {} ({name}): {}", result.code, result.log);
+        return format!("{stage}: code {}: {}", code_label(result.code), result.log);
     }
     let ids: Vec<String> = result
         .events
@@ -834,9 +838,8 @@ async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) -> Result<boo
             println!("accepted into the mempool (tx {})", r.hash);
         } else {
             println!(
-                "refused by the node's check: code {} ({}): {}",
-                r.code,
-                Code::from_u32(r.code).map_or("unknown", |c| c.name()),
+                "refused by the node's check: code {}: {}",
+                code_label(r.code),
                 r.log
             );
         }
