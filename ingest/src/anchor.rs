@@ -41,7 +41,12 @@ impl Anchorer {
         for (batch, outcome) in sent {
             match outcome {
                 Ok((height, tx)) => {
-                    store.mark_committed(batch.batch_id, height, &tx)?;
+                    store.mark_committed(
+                        batch.batch_id,
+                        height,
+                        &tx,
+                        &self.key.address().to_string(),
+                    )?;
                     round
                         .committed
                         .push((batch.batch_id, height, batch.created_at_ms));

@@ -202,7 +202,8 @@ pub fn process(
         let Some(patient_key) = PublicKey::from_bytes(&patient_record.public_key) else {
             continue;
         };
-        let readers = rt.block_on(ctx.registry.vitals_readers(&patient, ctx.chain_now))?;
+        let mut readers = rt.block_on(ctx.registry.vitals_readers(&patient, ctx.chain_now))?;
+        readers.extend(rt.block_on(ctx.registry.escrow_keys())?);
 
         let record_id = record_id(&d.reading.device_id, d.reading.seq);
         let data_key = DataKey::generate();
@@ -214,7 +215,12 @@ pub fn process(
             reader_public_key: patient_key.to_bytes().to_vec(),
             wrapped_key: wrap_key(&patient_key, &record_id, &data_key),
         }];
-        for r in readers.iter().filter(|r| r.address != patient) {
+        let mut wrapped_for = vec![patient];
+        for r in &readers {
+            if wrapped_for.contains(&r.address) {
+                continue;
+            }
+            wrapped_for.push(r.address);
             wraps.push(Wrap {
                 reader: r.address.to_string(),
                 reader_public_key: r.key.to_bytes().to_vec(),

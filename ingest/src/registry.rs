@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::CLINICAL_ROLES;
 use ehr_ledger::proto::{
-    grantee, AccessLevel, Category, Device, GrantList, Participant, ParticipantKind,
-    ParticipantList, ParticipantStatus,
+    grantee, AccessLevel, Category, Device, GrantList, MemberStatus, OrganisationList, Participant,
+    ParticipantKind, ParticipantList, ParticipantStatus, ServiceKind,
 };
 use ehr_ledger::rpc::{RpcClient, RpcError};
 
@@ -61,6 +61,7 @@ pub struct Registry {
     devices: Cache<Option<Device>>,
     patients: Cache<Option<Participant>>,
     readers: Cache<Vec<ReaderKey>>,
+    escrow: Cache<Vec<ReaderKey>>,
 }
 
 impl Registry {
@@ -71,6 +72,7 @@ impl Registry {
             devices: Cache::new(),
             patients: Cache::new(),
             readers: Cache::new(),
+            escrow: Cache::new(),
         }
     }
 
@@ -141,6 +143,44 @@ impl Registry {
             self.fetch_readers(patient, now),
         )
         .await
+    }
+
+    /// The break-glass escrow: every active gateway service of a current
+    /// member organisation. Each record's key is also wrapped for them, so a
+    /// doctor's gateway can re-wrap it for that doctor — only while the chain
+    /// shows the doctor's emergency access open (docs/gateway.md).
+    pub async fn escrow_keys(&self) -> Result<Vec<ReaderKey>, RpcError> {
+        self.cached(&self.escrow, "escrow", self.fetch_escrow())
+            .await
+    }
+
+    async fn fetch_escrow(&self) -> Result<Vec<ReaderKey>, RpcError> {
+        let orgs: OrganisationList = self.rpc.query("/organisations").await?.unwrap_or_default();
+        let mut out: Vec<ReaderKey> = Vec::new();
+        for org in orgs
+            .items
+            .iter()
+            .filter(|o| o.status == MemberStatus::Active as i32)
+        {
+            let members: ParticipantList = self
+                .rpc
+                .query(&format!("/staff/{}", org.org_id))
+                .await?
+                .unwrap_or_default();
+            for p in members.items {
+                let gateway = p.kind == ParticipantKind::Service as i32
+                    && p.service_kind == ServiceKind::Gateway as i32
+                    && p.status == ParticipantStatus::Active as i32;
+                if let (true, Some(key), Some(address)) = (
+                    gateway,
+                    PublicKey::from_bytes(&p.public_key),
+                    Address::from_slice(&p.address),
+                ) {
+                    out.push(ReaderKey { address, key });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn fetch_readers(&self, patient: &Address, now: i64) -> Result<Vec<ReaderKey>, RpcError> {

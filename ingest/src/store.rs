@@ -233,16 +233,19 @@ impl Store {
             .collect())
     }
 
+    /// Marks a batch anchored at `height` by `service` (the address whose
+    /// `/batch/<service>/<id>` holds the root on chain).
     pub fn mark_committed(
         &mut self,
         batch_id: i64,
         height: i64,
         tx_hash: &str,
+        service: &str,
     ) -> Result<(), StoreError> {
         self.client.execute(
-            "UPDATE ingest.batches SET status = 'committed', height = $2, anchor_tx = $3, committed_at = now(), last_error = NULL
+            "UPDATE ingest.batches SET status = 'committed', height = $2, anchor_tx = $3, service = $4, committed_at = now(), last_error = NULL
              WHERE batch_id = $1",
-            &[&batch_id, &height, &tx_hash],
+            &[&batch_id, &height, &tx_hash, &service],
         )?;
         Ok(())
     }

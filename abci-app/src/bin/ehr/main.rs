@@ -5,6 +5,7 @@
 //! works too (`--patient alice`).
 
 mod keys;
+mod read;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,14 @@ struct Cli {
         default_value = "http://127.0.0.1:26657"
     )]
     node: String,
+    /// The record gateway (for fetch and rewrap).
+    #[arg(
+        long,
+        global = true,
+        env = "EHR_GATEWAY",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    gateway: String,
     /// Print JSON instead of sentences.
     #[arg(long, global = true)]
     json: bool,
@@ -55,6 +64,13 @@ enum Command {
     /// Read the chain's state.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Fetch a patient's records from the gateway, decrypt them here and
+    /// verify each against the chain.
+    Fetch(read::FetchArgs),
+    /// (patient or guardian) Wrap past records' keys for a new reader.
+    Rewrap(read::RewrapArgs),
+    /// A patient's audit trail: who read what, when and why.
+    Audit(read::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -439,6 +455,7 @@ type Result<T> = std::result::Result<T, String>;
 
 struct Ctx {
     rpc: RpcClient,
+    gateway: String,
     keys: Keyring,
     json: bool,
 }
@@ -939,50 +956,15 @@ async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
         }
         Q::Prescription { id } => show::<Prescription>(ctx, &format!("/prescription/{id}")).await,
         Q::Audit { patient, from } => {
-            let path = format!("/audit/{}/{from}", ctx.address(patient)?);
-            let trail: AuditTrail = ctx
-                .rpc
-                .query(&path)
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default();
-            if ctx.json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&trail).map_err(|e| e.to_string())?
-                );
-                return Ok(true);
-            }
-            if trail.items.is_empty() {
-                println!("no access recorded");
-            }
-            for e in &trail.items {
-                let who = Address::from_slice(&e.accessor)
-                    .map(|a| a.to_string())
-                    .unwrap_or_default();
-                let what = match AuditKind::try_from(e.kind) {
-                    Ok(AuditKind::EmergencyOpened) => {
-                        format!("opened emergency access: {}", e.justification)
-                    }
-                    _ => format!(
-                        "read {} record(s) {}",
-                        e.record_ids.len(),
-                        e.record_ids.join(", ")
-                    ),
-                };
-                let basis = AccessBasis::try_from(e.basis)
-                    .map_or("?", |b| b.as_str_name().trim_start_matches("ACCESS_BASIS_"));
-                let purpose = Purpose::try_from(e.purpose)
-                    .map_or("?", |p| p.as_str_name().trim_start_matches("PURPOSE_"));
-                let flag = if e.emergency { "  [EMERGENCY]" } else { "" };
-                println!(
-                    "#{} {} block {}: {who} {what} — purpose {purpose}, basis {basis}{flag}",
-                    e.seq,
-                    ehr_ledger::rpc::rfc3339(e.block_time),
-                    e.height
-                );
-            }
-            Ok(true)
+            read::audit(
+                ctx,
+                &read::AuditArgs {
+                    patient: patient.clone(),
+                    from: *from,
+                    fhir: false,
+                },
+            )
+            .await
         }
         Q::Record { id } => show::<StoredRecordAnchor>(ctx, &format!("/record/{id}")).await,
         Q::Batch { service, id } => {
@@ -1075,6 +1057,7 @@ async fn main() -> ExitCode {
     });
     let ctx = Ctx {
         rpc: RpcClient::new(&cli.node),
+        gateway: cli.gateway.clone(),
         keys: Keyring::new(&home),
         json: cli.json,
     };
@@ -1100,6 +1083,9 @@ async fn main() -> ExitCode {
         },
         Command::Tx(t) => send(&ctx, &t.from, t.no_wait, &t.action).await,
         Command::Query(q) => query(&ctx, q).await,
+        Command::Fetch(a) => read::fetch(&ctx, a).await,
+        Command::Rewrap(a) => read::rewrap(&ctx, a).await,
+        Command::Audit(a) => read::audit(&ctx, a).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

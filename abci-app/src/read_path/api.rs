@@ -1,0 +1,108 @@
+//! The gateway's wire types (JSON). docs/gateway.openapi.yaml describes the
+//! same API for other languages; a test keeps the two in step.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/patients/{patient}/records`: the records the caller may read now.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordsPage {
+    pub patient: String,
+    /// The category asked for (`vitals`, `labs`, … or `all`).
+    pub category: String,
+    /// Why the chain lets the caller read: PATIENT, GUARDIAN, GRANT or EMERGENCY.
+    pub basis: String,
+    /// The height whose state allowed it.
+    pub height: u64,
+    pub records: Vec<RecordItem>,
+    /// Present when the page is full: pass it as `after` for the next page.
+    pub next_after: Option<i64>,
+    /// The disclosures this answer is logged under, one per category served
+    /// (none for an empty page); the gateway logs them on chain in batches.
+    pub disclosure_ids: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordItem {
+    pub record_id: String,
+    /// Position in the gateway's store, for paging.
+    pub seq: i64,
+    pub category: String,
+    pub device_id: String,
+    pub loinc: String,
+    pub measured_at_ms: i64,
+    /// Base64 of `0x01 ‖ nonce ‖ AES-256-GCM(signed reading)`.
+    pub ciphertext: String,
+    /// Hex SHA-256 of the ciphertext: the record's Merkle leaf.
+    pub ciphertext_sha256: String,
+    /// Base64 of the data key wrapped for the caller; absent when none was
+    /// wrapped for them yet (the patient re-wraps after a grant).
+    pub wrapped_key: Option<String>,
+    /// `reader` (wrapped for the caller at ingest or by the patient) or
+    /// `emergency` (re-wrapped by the gateway under an open emergency access).
+    pub key_source: Option<String>,
+    /// Absent while the record's batch is not anchored yet.
+    pub anchor: Option<AnchorProof>,
+}
+
+/// Where a record's batch is anchored and the record's path to its root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorProof {
+    /// The ingest service whose `anchor_batch` holds the root.
+    pub service: String,
+    pub batch_id: u64,
+    pub leaf_index: u64,
+    pub leaf_count: u64,
+    /// Hex root, as the gateway's store has it; a reader compares it with the chain's.
+    pub merkle_root: String,
+    /// Hex sibling hashes, leaf to root (RFC 6962).
+    pub path: Vec<String>,
+    pub height: u64,
+}
+
+/// `GET /v1/patients/{patient}/wrapped-keys`: the caller's own wraps (patient or guardian).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeysPage {
+    pub patient: String,
+    pub keys: Vec<OwnKey>,
+    pub next_after: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OwnKey {
+    pub record_id: String,
+    pub seq: i64,
+    pub category: String,
+    /// Base64 of the data key wrapped for the caller.
+    pub wrapped_key: String,
+}
+
+/// `POST /v1/patients/{patient}/wrapped-keys`: wraps made by the patient's client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WrapUpload {
+    /// The reader's address (`ehr1…`); the chain must let them read the records.
+    pub reader: String,
+    pub wraps: Vec<NewWrap>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewWrap {
+    pub record_id: String,
+    /// Base64 of the data key wrapped for the reader's public key.
+    pub wrapped_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrapResult {
+    pub stored: u64,
+    pub already_present: u64,
+}
+
+/// Every refusal: a stable code and a sentence a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Most records in one answer.
+pub const MAX_PAGE: i64 = 1000;

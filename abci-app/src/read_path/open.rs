@@ -1,0 +1,229 @@
+//! Opening a record on the reader's side. Nothing the gateway says is taken on
+//! trust: the data key must unwrap with the reader's own key, the ciphertext
+//! must hash to its Merkle leaf and decrypt (AES-GCM authenticates it and the
+//! record id), the device's signature must verify with the key bound on chain,
+//! and the leaf's path must lead to the root anchored on chain — itself checked
+//! against the app hash with a state proof.
+//!
+//! The chain is read through the node the reader points at: run it against a
+//! node you trust (your organisation's own validator).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use prost::Message;
+
+use super::api::RecordItem;
+use crate::crypto::envelope::{decrypt_record, unwrap_key};
+use crate::crypto::{merkle, sha256, verify_signature, PublicKey, SecretKey};
+use crate::proto::{Device, Reading, SignedReading, StoredBatchAnchor};
+use crate::rpc::{RpcClient, RpcError};
+use crate::storage::verify_proof;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OpenError {
+    #[error("no data key is wrapped for you: if the patient granted you access after this record was written, ask them to re-wrap past records for you (ehr rewrap)")]
+    NoKey,
+    #[error("the answer is malformed: {0}")]
+    Malformed(String),
+    #[error(
+        "the ciphertext's SHA-256 is not the record's: it was altered in storage or on the way"
+    )]
+    HashMismatch,
+    #[error(
+        "the wrapped key does not open with your key: it was wrapped for another key or altered"
+    )]
+    KeyUnwrap,
+    #[error("the ciphertext does not decrypt with its key: it was altered (AES-GCM authentication failed)")]
+    Decrypt,
+    #[error("the decrypted reading is not a signed reading from device {0}")]
+    NotAReading(String),
+}
+
+/// A decrypted record: the reading and the device's signature over it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opened {
+    pub record_id: String,
+    pub reading: Reading,
+    pub signed_bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+fn b64(field: &str, s: &str) -> Result<Vec<u8>, OpenError> {
+    B64.decode(s)
+        .map_err(|_| OpenError::Malformed(format!("{field} is not base64")))
+}
+
+/// Checks the ciphertext against its leaf hash, unwraps the key and decrypts.
+pub fn decrypt(item: &RecordItem, reader: &SecretKey) -> Result<Opened, OpenError> {
+    let ciphertext = b64("ciphertext", &item.ciphertext)?;
+    let leaf = hex::decode(&item.ciphertext_sha256)
+        .map_err(|_| OpenError::Malformed("ciphertext_sha256 is not hex".into()))?;
+    if sha256(&ciphertext).as_slice() != leaf.as_slice() {
+        return Err(OpenError::HashMismatch);
+    }
+    let wrapped = b64(
+        "wrapped_key",
+        item.wrapped_key.as_deref().ok_or(OpenError::NoKey)?,
+    )?;
+    let key = unwrap_key(reader, &item.record_id, &wrapped).map_err(|_| OpenError::KeyUnwrap)?;
+    let plain =
+        decrypt_record(&key, &item.record_id, &ciphertext).map_err(|_| OpenError::Decrypt)?;
+    let signed = SignedReading::decode(plain.as_slice())
+        .map_err(|_| OpenError::NotAReading(item.device_id.clone()))?;
+    let reading = Reading::decode(signed.reading.as_slice())
+        .map_err(|_| OpenError::NotAReading(item.device_id.clone()))?;
+    if reading.device_id != item.device_id {
+        return Err(OpenError::NotAReading(item.device_id.clone()));
+    }
+    Ok(Opened {
+        record_id: item.record_id.clone(),
+        reading,
+        signed_bytes: signed.reading,
+        signature: signed.signature,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not anchored yet: its batch is waiting for the chain; try again in a few seconds")]
+    NotAnchored,
+    #[error("the chain cannot be asked: {0}")]
+    Chain(#[from] RpcError),
+    #[error("the chain holds no anchor for batch {batch_id} of service {service}")]
+    NoAnchor { service: String, batch_id: u64 },
+    #[error(
+        "the chain's state proof for the anchor does not verify against the app hash at height {0}"
+    )]
+    StateProof(u64),
+    #[error("the Merkle path does not lead to the root anchored on chain at height {0}: the record is not the one anchored")]
+    MerklePath(u64),
+    #[error("device {0} is not known on chain")]
+    UnknownDevice(String),
+    #[error("the device's signature does not verify with the key bound on chain for {0}")]
+    DeviceSignature(String),
+    #[error("the answer is malformed: {0}")]
+    Malformed(String),
+}
+
+/// A batch anchor as the chain holds it, proven against an app hash.
+#[derive(Clone, Debug)]
+struct ChainAnchor {
+    root: [u8; 32],
+    count: u64,
+    height: u64,
+}
+
+/// Verifies records against the chain, remembering what it already asked.
+pub struct ChainVerifier {
+    rpc: RpcClient,
+    anchors: HashMap<(String, u64), ChainAnchor>,
+    devices: HashMap<String, PublicKey>,
+}
+
+impl ChainVerifier {
+    pub fn new(rpc: RpcClient) -> Self {
+        Self {
+            rpc,
+            anchors: HashMap::new(),
+            devices: HashMap::new(),
+        }
+    }
+
+    /// The record's leaf, path and root against the anchor on chain; the
+    /// anchor's height when everything holds.
+    pub async fn verify_anchor(&mut self, item: &RecordItem) -> Result<u64, VerifyError> {
+        let a = item.anchor.as_ref().ok_or(VerifyError::NotAnchored)?;
+        let chain = self.anchor(&a.service, a.batch_id).await?;
+        let leaf = hex::decode(&item.ciphertext_sha256)
+            .map_err(|_| VerifyError::Malformed("ciphertext_sha256 is not hex".into()))?;
+        let path = a
+            .path
+            .iter()
+            .map(|h| {
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| VerifyError::Malformed("a path hash is not 32 hex bytes".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if merkle::verify(
+            &chain.root,
+            &leaf,
+            a.leaf_index as usize,
+            chain.count as usize,
+            &path,
+        ) {
+            Ok(chain.height)
+        } else {
+            Err(VerifyError::MerklePath(chain.height))
+        }
+    }
+
+    /// The device's signature over the decrypted reading, with its key on chain.
+    pub async fn verify_device(&mut self, opened: &Opened) -> Result<(), VerifyError> {
+        let id = &opened.reading.device_id;
+        let key = match self.devices.get(id) {
+            Some(k) => k.clone(),
+            None => {
+                let device: Device = self
+                    .rpc
+                    .query(&format!("/device/{id}"))
+                    .await?
+                    .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
+                let key = PublicKey::from_bytes(&device.public_key)
+                    .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
+                self.devices.insert(id.clone(), key.clone());
+                key
+            }
+        };
+        verify_signature(&key, &opened.signed_bytes, &opened.signature)
+            .map_err(|_| VerifyError::DeviceSignature(id.clone()))
+    }
+
+    async fn anchor(&mut self, service: &str, batch_id: u64) -> Result<ChainAnchor, VerifyError> {
+        let k = (service.to_string(), batch_id);
+        if let Some(a) = self.anchors.get(&k) {
+            return Ok(a.clone());
+        }
+        let path = format!("/batch/{service}/{batch_id}");
+        let answer = self
+            .rpc
+            .query_proven::<StoredBatchAnchor>(&path, 0, true)
+            .await?;
+        let no_anchor = || VerifyError::NoAnchor {
+            service: service.to_string(),
+            batch_id,
+        };
+        let stored = answer.value.ok_or_else(no_anchor)?;
+        let proof = answer.proof.ok_or(VerifyError::StateProof(answer.height))?;
+        let app_hash = self.app_hash_after(answer.height).await?;
+        verify_proof(app_hash, &answer.key, Some(&answer.raw), &proof)
+            .map_err(|_| VerifyError::StateProof(answer.height))?;
+        let root = <[u8; 32]>::try_from(stored.merkle_root.as_slice()).map_err(|_| no_anchor())?;
+        let a = ChainAnchor {
+            root,
+            count: u64::from(stored.record_count),
+            height: stored.height as u64,
+        };
+        self.anchors.insert(k, a.clone());
+        Ok(a)
+    }
+
+    /// The app hash after block `height`, from the header of block `height + 1`
+    /// (the one the validators signed), waiting a little for that block.
+    async fn app_hash_after(&self, height: u64) -> Result<[u8; 32], VerifyError> {
+        for _ in 0..100 {
+            if self.rpc.latest_height().await? > height {
+                let block = self.rpc.block(Some(height + 1)).await?;
+                return hex::decode(&block.block.header.app_hash)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or(VerifyError::StateProof(height));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(VerifyError::StateProof(height))
+    }
+}

@@ -1,0 +1,289 @@
+//! The disclosure log. Every answer that serves records first writes one row
+//! per category served to `gateway.disclosures` (the outbox); the logger sends
+//! them to the chain as `log_disclosures` transactions, many per transaction
+//! and many transactions per block, and marks them committed once their block
+//! confirms them. A crash loses nothing: what was served is in the outbox.
+//!
+//! Delivery is at least once: a transaction sent and not found on chain 30 s
+//! later is sent again, so a disclosure may (rarely) appear twice in a
+//! patient's trail, never zero times.
+
+use std::time::Duration;
+
+use ehr_ledger::crypto::{Address, SecretKey};
+use ehr_ledger::proto::{action::Kind, Category, Disclosure, LogDisclosures, Purpose};
+use ehr_ledger::rpc::RpcClient;
+use ehr_ledger::tx::sign_tx;
+use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
+use tokio_postgres::Client;
+
+/// Record ids per transaction, to stay well under CometBFT's 1 MiB tx limit.
+const MAX_IDS_PER_TX: usize = 20_000;
+/// Transactions sent per round (consecutive nonces, so they share a block).
+const MAX_TXS_PER_ROUND: usize = 10;
+/// A sent transaction not on chain after this is sent again.
+const RESEND_AFTER_SECS: f64 = 30.0;
+
+pub struct NewDisclosure {
+    pub accessor: Address,
+    pub patient: Address,
+    pub category: Category,
+    pub purpose: Purpose,
+    pub record_ids: Vec<String>,
+    pub disclosed_at: i64,
+}
+
+/// Writes disclosures to the outbox; their ids.
+pub async fn record(
+    db: &Client,
+    items: &[NewDisclosure],
+) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let mut ids = Vec::with_capacity(items.len());
+    for d in items {
+        let row = db
+            .query_one(
+                "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[
+                    &d.accessor.to_string(),
+                    &d.patient.to_string(),
+                    &(d.category as i16),
+                    &(d.purpose as i16),
+                    &d.record_ids,
+                    &d.disclosed_at,
+                ],
+            )
+            .await?;
+        ids.push(row.get(0));
+    }
+    Ok(ids)
+}
+
+/// How many disclosures wait for the chain, and how many are on it.
+pub async fn counts(db: &Client) -> Result<(i64, i64), tokio_postgres::Error> {
+    let r = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE status <> 'committed'), count(*) FILTER (WHERE status = 'committed')
+             FROM gateway.disclosures",
+            &[],
+        )
+        .await?;
+    Ok((r.get(0), r.get(1)))
+}
+
+struct Open {
+    id: i64,
+    accessor: String,
+    patient: String,
+    category: i16,
+    purpose: i16,
+    record_ids: Vec<String>,
+    disclosed_at: i64,
+}
+
+fn to_disclosure(o: &Open) -> Option<Disclosure> {
+    Some(Disclosure {
+        accessor: o.accessor.parse::<Address>().ok()?.0.to_vec(),
+        patient: o.patient.parse::<Address>().ok()?.0.to_vec(),
+        record_ids: o.record_ids.clone(),
+        purpose: i32::from(o.purpose),
+        disclosed_at: o.disclosed_at,
+        category: i32::from(o.category),
+    })
+}
+
+pub struct Logger {
+    pub rpc: RpcClient,
+    pub key: SecretKey,
+}
+
+impl Logger {
+    /// Logs until the process ends, backing off while the chain or the
+    /// database cannot be reached.
+    pub async fn run(&self, pool: &deadpool_postgres::Pool, interval: Duration) {
+        let mut backoff = interval;
+        loop {
+            let result = match pool.get().await {
+                Ok(db) => self.round(&db).await,
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(_) => backoff = interval,
+                Err(e) => {
+                    tracing::warn!(error = %e, "disclosures wait for the chain");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One round: settle what was sent, then send what is pending. Returns how
+    /// many disclosures were committed.
+    pub async fn round(&self, db: &Client) -> Result<u64, String> {
+        let committed = self.settle(db).await?;
+        let in_flight: i64 = db
+            .query_one(
+                "SELECT count(*) FROM gateway.disclosures WHERE status = 'sent'",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        if in_flight == 0 {
+            self.send_pending(db).await?;
+        }
+        Ok(committed)
+    }
+
+    /// Checks every sent transaction: committed, refused (pending again, with
+    /// the reason) or lost (pending again after a while).
+    async fn settle(&self, db: &Client) -> Result<u64, String> {
+        let sent = db
+            .query(
+                "SELECT tx_hash, extract(epoch FROM now() - sent_at)::float8 FROM gateway.disclosures
+                 WHERE status = 'sent' GROUP BY tx_hash, sent_at",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut committed = 0;
+        for row in sent {
+            let hash: String = row.get(0);
+            let age: f64 = row.get(1);
+            let Some(h) = hex::decode(&hash)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            else {
+                continue;
+            };
+            match self.rpc.tx(&h).await {
+                Ok(info) if info.tx_result.code == 0 => {
+                    let height: i64 = info.height.parse().unwrap_or(0);
+                    committed += db
+                        .execute(
+                            "UPDATE gateway.disclosures SET status = 'committed', height = $2, last_error = NULL
+                             WHERE status = 'sent' AND tx_hash = $1",
+                            &[&hash, &height],
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(info) => {
+                    let reason = format!(
+                        "refused with code {}: {}",
+                        info.tx_result.code, info.tx_result.log
+                    );
+                    tracing::warn!(tx = %hash, %reason, "a disclosure log was refused; it will be sent again");
+                    self.back_to_pending(db, &hash, &reason).await?;
+                }
+                Err(_) if age > RESEND_AFTER_SECS => {
+                    self.back_to_pending(db, &hash, "not on chain 30 s after it was sent")
+                        .await?;
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(committed)
+    }
+
+    async fn back_to_pending(&self, db: &Client, hash: &str, reason: &str) -> Result<(), String> {
+        db.execute(
+            "UPDATE gateway.disclosures SET status = 'pending', tx_hash = NULL, sent_at = NULL,
+                    attempts = attempts + 1, last_error = $2
+             WHERE status = 'sent' AND tx_hash = $1",
+            &[&hash, &reason],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    async fn send_pending(&self, db: &Client) -> Result<(), String> {
+        let limit = (MAX_DISCLOSURES_PER_TX * MAX_TXS_PER_ROUND) as i64;
+        let rows = db
+            .query(
+                "SELECT id, accessor, patient, category, purpose, record_ids, disclosed_at
+                 FROM gateway.disclosures WHERE status = 'pending' ORDER BY id LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let open: Vec<Open> = rows
+            .into_iter()
+            .map(|r| Open {
+                id: r.get(0),
+                accessor: r.get(1),
+                patient: r.get(2),
+                category: r.get(3),
+                purpose: r.get(4),
+                record_ids: r.get(5),
+                disclosed_at: r.get(6),
+            })
+            .collect();
+        // Group into transactions under both limits.
+        let mut groups: Vec<Vec<&Open>> = vec![vec![]];
+        let mut ids_in_group = 0;
+        for o in &open {
+            let full = groups.last().is_some_and(|g| {
+                g.len() == MAX_DISCLOSURES_PER_TX
+                    || ids_in_group + o.record_ids.len() > MAX_IDS_PER_TX
+            });
+            if full {
+                groups.push(vec![]);
+                ids_in_group = 0;
+            }
+            ids_in_group += o.record_ids.len();
+            if let Some(g) = groups.last_mut() {
+                g.push(o);
+            }
+        }
+        let chain_id = self
+            .rpc
+            .status()
+            .await
+            .map_err(|e| e.to_string())?
+            .node_info
+            .network;
+        let mut nonce = self
+            .rpc
+            .next_nonce(&self.key.address())
+            .await
+            .map_err(|e| e.to_string())?;
+        for group in groups.iter().filter(|g| !g.is_empty()) {
+            let disclosures: Vec<Disclosure> =
+                group.iter().filter_map(|o| to_disclosure(o)).collect();
+            let ids: Vec<i64> = group.iter().map(|o| o.id).collect();
+            let tx = sign_tx(
+                &self.key,
+                &chain_id,
+                nonce,
+                Kind::LogDisclosures(LogDisclosures { disclosures }),
+            );
+            let hash = hex::encode(ehr_ledger::crypto::sha256(&tx));
+            // Marked sent before it is sent: after a crash, settle() finds it by hash.
+            db.execute(
+                "UPDATE gateway.disclosures SET status = 'sent', tx_hash = $2, sent_at = now() WHERE id = ANY($1)",
+                &[&ids, &hash],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            match self.rpc.broadcast_tx_sync(&tx).await {
+                Ok(r) if r.code == 0 => nonce += 1,
+                Ok(r) => {
+                    let reason = format!("refused by the mempool with code {}: {}", r.code, r.log);
+                    self.back_to_pending(db, &hash, &reason).await?;
+                    return Err(reason);
+                }
+                Err(e) => {
+                    self.back_to_pending(db, &hash, &e.to_string()).await?;
+                    return Err(e.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+//! ehr-gateway: the record gateway, the read path's server side.
+//!
+//! A request is signed by the caller's key (`auth`); the chain decides whether
+//! the caller may read the patient's records now (`access`); the records come
+//! from the ingest store with the data key wrapped for the caller and each
+//! record's Merkle path to its anchored batch root (`store`, `proofs`); every
+//! answer is written to a disclosure outbox before it is sent, and logged on
+//! chain in batches (`disclosures`). `routes` is the HTTP surface.
+
+pub mod access;
+pub mod auth;
+pub mod disclosures;
+pub mod error;
+pub mod proofs;
+pub mod routes;
+pub mod store;
+
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::rpc::RpcClient;
+
+/// What every request handler shares.
+pub struct Gateway {
+    pub db: deadpool_postgres::Pool,
+    pub rpc: RpcClient,
+    /// The gateway service's key: signs the disclosure log, and opens the
+    /// break-glass escrow wraps (only under an open emergency access).
+    pub key: SecretKey,
+    pub proofs: proofs::Proofs,
+}
+
+/// A connection pool for `database_url`.
+pub fn pool(database_url: &str, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+    let config: tokio_postgres::Config = database_url.parse()?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    Ok(deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .build()?)
+}

@@ -1,0 +1,200 @@
+//! The gateway's reads and writes in the ingest store: records with the key
+//! wrapped for the caller, a patient's own keys, wraps uploaded by patients.
+
+use ehr_ledger::proto::Category;
+use tokio_postgres::Client;
+
+/// One stored record as the gateway serves it.
+pub struct StoredRecord {
+    pub seq: i64,
+    pub record_id: String,
+    pub category: Category,
+    pub device_id: String,
+    pub loinc: String,
+    pub measured_at_ms: i64,
+    pub ciphertext: Vec<u8>,
+    pub ciphertext_sha256: Vec<u8>,
+    pub batch_id: i64,
+    pub leaf_index: i32,
+    /// The data key wrapped for the caller, if any.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// The break-glass escrow wrap for this gateway (only fetched under emergency).
+    pub escrow_key: Option<Vec<u8>>,
+    /// Set once the batch is anchored: (service, height, root, leaf count).
+    pub anchored: Option<(String, i64, Vec<u8>, i32)>,
+}
+
+pub struct RecordFilter<'a> {
+    pub patient: &'a str,
+    /// `None`: every category.
+    pub category: Option<Category>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub after: i64,
+    pub limit: i64,
+}
+
+pub async fn records(
+    db: &Client,
+    f: &RecordFilter<'_>,
+    caller: &str,
+    escrow_reader: Option<&str>,
+) -> Result<Vec<StoredRecord>, tokio_postgres::Error> {
+    let category = f.category.map(|c| c as i16);
+    let rows = db
+        .query(
+            "SELECT r.record_seq, r.record_id, r.category, r.device_id, r.loinc,
+                    (extract(epoch FROM r.measured_at) * 1000)::bigint,
+                    r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
+                    w.wrapped_key, e.wrapped_key,
+                    b.status, b.service, b.height, b.merkle_root, b.record_count
+             FROM ingest.records r
+             JOIN ingest.batches b ON b.batch_id = r.batch_id
+             LEFT JOIN ingest.wrapped_keys w ON w.record_id = r.record_id AND w.reader = $2
+             LEFT JOIN ingest.wrapped_keys e ON e.record_id = r.record_id AND e.reader = $3
+             WHERE r.patient = $1
+               AND ($4::smallint IS NULL OR r.category = $4)
+               AND ($5::bigint IS NULL OR r.measured_at >= to_timestamp($5::bigint))
+               AND ($6::bigint IS NULL OR r.measured_at < to_timestamp($6::bigint))
+               AND r.record_seq > $7
+             ORDER BY r.record_seq
+             LIMIT $8",
+            &[
+                &f.patient,
+                &caller,
+                &escrow_reader,
+                &category,
+                &f.from,
+                &f.to,
+                &f.after,
+                &f.limit,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let status: String = r.get(12);
+            let service: Option<String> = r.get(13);
+            let height: Option<i64> = r.get(14);
+            let anchored = match (status.as_str(), service, height) {
+                ("committed", Some(s), Some(h)) => Some((s, h, r.get(15), r.get(16))),
+                _ => None,
+            };
+            StoredRecord {
+                seq: r.get(0),
+                record_id: r.get(1),
+                category: Category::try_from(i32::from(r.get::<_, i16>(2)))
+                    .unwrap_or(Category::Unspecified),
+                device_id: r.get(3),
+                loinc: r.get(4),
+                measured_at_ms: r.get(5),
+                ciphertext: r.get(6),
+                ciphertext_sha256: r.get(7),
+                batch_id: r.get(8),
+                leaf_index: r.get(9),
+                wrapped_key: r.get(10),
+                escrow_key: r.get(11),
+                anchored,
+            }
+        })
+        .collect())
+}
+
+/// The leaf hashes of a batch, in order.
+pub async fn leaves(db: &Client, batch_id: i64) -> Result<Vec<Vec<u8>>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT ciphertext_sha256 FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index",
+            &[&batch_id],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
+/// The caller's own wraps of a patient's records that `missing_for` has no wrap for.
+pub async fn own_keys_missing_for(
+    db: &Client,
+    patient: &str,
+    category: Option<Category>,
+    caller: &str,
+    missing_for: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String, Category, Vec<u8>)>, tokio_postgres::Error> {
+    let category = category.map(|c| c as i16);
+    let rows = db
+        .query(
+            "SELECT r.record_seq, r.record_id, r.category, w.wrapped_key
+             FROM ingest.records r
+             JOIN ingest.wrapped_keys w ON w.record_id = r.record_id AND w.reader = $2
+             WHERE r.patient = $1
+               AND ($3::smallint IS NULL OR r.category = $3)
+               AND r.record_seq > $5
+               AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
+                               WHERE m.record_id = r.record_id AND m.reader = $4)
+             ORDER BY r.record_seq
+             LIMIT $6",
+            &[&patient, &caller, &category, &missing_for, &after, &limit],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                Category::try_from(i32::from(r.get::<_, i16>(2))).unwrap_or(Category::Unspecified),
+                r.get(3),
+            )
+        })
+        .collect())
+}
+
+/// The categories of those of `record_ids` that are the patient's; ids not
+/// found (or another patient's) are absent.
+pub async fn categories_of(
+    db: &Client,
+    patient: &str,
+    record_ids: &[String],
+) -> Result<Vec<(String, Category)>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT record_id, category FROM ingest.records WHERE patient = $1 AND record_id = ANY($2)",
+            &[&patient, &record_ids],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get(0),
+                Category::try_from(i32::from(r.get::<_, i16>(1))).unwrap_or(Category::Unspecified),
+            )
+        })
+        .collect())
+}
+
+/// Stores wraps for `reader`; an existing wrap is kept. Returns how many were new.
+pub async fn insert_wraps(
+    db: &mut Client,
+    reader: &str,
+    reader_public_key: &[u8],
+    wraps: &[(String, Vec<u8>)],
+) -> Result<u64, tokio_postgres::Error> {
+    let tx = db.transaction().await?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO ingest.wrapped_keys (record_id, reader, reader_public_key, wrapped_key)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (record_id, reader) DO NOTHING",
+        )
+        .await?;
+    let mut stored = 0;
+    for (record_id, wrapped) in wraps {
+        stored += tx
+            .execute(&insert, &[record_id, &reader, &reader_public_key, wrapped])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}

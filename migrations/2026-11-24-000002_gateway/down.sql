@@ -1,0 +1,2 @@
+DROP SCHEMA gateway CASCADE;
+ALTER TABLE ingest.batches DROP COLUMN service;
