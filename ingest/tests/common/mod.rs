@@ -1,6 +1,7 @@
 //! Real parts for the ingest tests: a tansu broker (Kafka protocol) on a free
 //! port, a PostgreSQL database of its own per test, the dev sequencer serving
-//! CometBFT's RPC over real HTTP, and `ehr-ingest` as a real process.
+//! CometBFT's RPC over real HTTP, and `ehr-ingest` as a real process. The
+//! gateway's tests build on these too.
 
 #![allow(dead_code)]
 
@@ -261,7 +262,24 @@ pub struct Chain {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-fn genesis() -> CometGenesis {
+/// A workspace binary, next to the test executable (`cargo test --workspace`
+/// builds every package's binaries).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` (or `cargo test --workspace`) first",
+        path.display()
+    );
+    path
+}
+
+pub fn genesis() -> CometGenesis {
     CometGenesis {
         genesis_time: "2026-01-01T00:00:00Z".into(),
         chain_id: CHAIN.into(),
@@ -304,13 +322,20 @@ impl Chain {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
     }
+}
 
-    pub fn rpc(&self) -> RpcClient {
+impl Submit for Chain {
+    fn rpc(&self) -> RpcClient {
         RpcClient::new(&self.url)
     }
+}
+
+/// A chain the tests send transactions to and query, in process or not.
+pub trait Submit {
+    fn rpc(&self) -> RpcClient;
 
     /// Sends and waits for the block; panics if refused.
-    pub fn send(&self, key: &SecretKey, action: Kind) {
+    fn send(&self, key: &SecretKey, action: Kind) {
         let rpc = self.rpc();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -327,7 +352,7 @@ impl Chain {
         });
     }
 
-    pub fn query<M: prost::Message + Default>(&self, path: &str) -> Option<M> {
+    fn query<M: prost::Message + Default>(&self, path: &str) -> Option<M> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -361,7 +386,7 @@ pub fn key(seed: &str) -> SecretKey {
 impl Cast {
     /// Registers the ingest service and a doctor, two patients (alice consents
     /// to research and grants the doctor her vitals) and a device each.
-    pub fn register(chain: &Chain) -> Cast {
+    pub fn register(chain: &impl Submit) -> Cast {
         let c = Cast {
             admin: key("admin@general"),
             ingest: key("ingest@general"),
@@ -481,7 +506,7 @@ impl Ingest {
             serde_json::json!({ "secret_key": hex::encode(service.to_bytes()) }).to_string(),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ehr-ingest"))
+        let mut child = Command::new(binary("ehr-ingest"))
             .args([
                 "--brokers",
                 &broker.address,
