@@ -1,0 +1,124 @@
+//! Someone with write access to PostgreSQL alters stored records. The reader
+//! catches each kind of tampering with a message that says what is wrong, and
+//! the CLI exits 1. The altered batch no longer matches its anchor, so its
+//! other records do not verify either (their paths are rebuilt from the
+//! altered leaves); records of other batches still verify.
+
+mod common;
+
+use common::*;
+use ehr_ledger::crypto::sha256;
+
+#[test]
+fn an_altered_ciphertext_is_caught_by_the_reader() {
+    let s = Stack::start();
+    s.alice_heart_rates(6);
+    let mut db = s.db.client();
+
+    // 1. A byte of the ciphertext flipped: it no longer hashes to its leaf.
+    db.execute(
+        "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+         WHERE record_id = 'hr-1:1'",
+        &[],
+    )
+    .unwrap();
+    // 2. Ciphertext and its hash both replaced: the hash no longer leads to
+    //    the root anchored on chain, and AES-GCM refuses the bytes.
+    let row = db
+        .query_one(
+            "SELECT ciphertext FROM ingest.records WHERE record_id = 'hr-1:2'",
+            &[],
+        )
+        .unwrap();
+    let mut forged: Vec<u8> = row.get(0);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    db.execute(
+        "UPDATE ingest.records SET ciphertext = $1, ciphertext_sha256 = $2 WHERE record_id = 'hr-1:2'",
+        &[&forged, &sha256(&forged).as_slice()],
+    )
+    .unwrap();
+    // 3. Record 4's ciphertext swapped in for record 3 (a valid ciphertext of
+    //    another record, with its hash): the record id bound in it refuses it.
+    db.execute(
+        "UPDATE ingest.records r SET ciphertext = o.ciphertext, ciphertext_sha256 = o.ciphertext_sha256
+         FROM ingest.records o WHERE r.record_id = 'hr-1:3' AND o.record_id = 'hr-1:4'",
+        &[],
+    )
+    .unwrap();
+
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {id} ")) || l.contains(&format!(" {id}:")))
+            .unwrap_or_else(|| panic!("{id} missing\n{text}"))
+            .to_string()
+    };
+    assert!(line("hr-1:1").contains("NOT VERIFIED"), "{text}");
+    assert!(
+        line("hr-1:1").contains("SHA-256 is not the record's"),
+        "{text}"
+    );
+    assert!(line("hr-1:2").contains("NOT VERIFIED"), "{text}");
+    assert!(line("hr-1:2").contains("was altered"), "{text}");
+    assert!(line("hr-1:3").contains("NOT VERIFIED"), "{text}");
+    assert!(line("hr-1:3").contains("does not decrypt"), "{text}");
+    for id in ["hr-1:4", "hr-1:5", "hr-1:6"] {
+        assert!(
+            line(id).contains("does not lead to the root anchored on chain"),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("some records did not verify: do not rely on them"),
+        "{text}"
+    );
+
+    // Readings of a later batch are untouched and verify.
+    let later = s.alice_heart_rates(3);
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+    let text = stdout(&out);
+    for id in &later {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!(" {id} ")) && l.trim_start().starts_with("verified")),
+            "{id}\n{text}"
+        );
+    }
+
+    // A FHIR export holds only what verified.
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice", "--fhir"]);
+    let bundle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bundle["total"], 3);
+
+    // Even a reader who skips decryption learns that hr-1:2's new hash is not
+    // the one anchored on chain.
+    let page = s
+        .block_on(s.client(&s.cast.doctor).records(
+            &s.cast.alice.address(),
+            &ehr_ledger::read_path::client::RecordsQuery::category("vitals"),
+        ))
+        .unwrap();
+    let forged = page
+        .records
+        .iter()
+        .find(|r| r.record_id == "hr-1:2")
+        .unwrap();
+    let mut chain = ehr_ledger::read_path::open::ChainVerifier::new(s.node.rpc());
+    let e = s
+        .block_on(chain.verify_anchor(forged))
+        .expect_err("not the anchored record");
+    assert!(
+        e.to_string()
+            .contains("does not lead to the root anchored on chain"),
+        "{e}"
+    );
+    let genuine = page
+        .records
+        .iter()
+        .find(|r| r.record_id == later[0])
+        .unwrap();
+    assert!(s.block_on(chain.verify_anchor(genuine)).is_ok());
+}
