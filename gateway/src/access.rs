@@ -1,13 +1,12 @@
 //! Who may read: the chain decides, at its latest block, for every request —
 //! so a revocation takes effect from the block that holds it.
 
-use axum::http::StatusCode;
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::proto::{AccessBasis, AccessDecision, Category, Participant};
 use ehr_ledger::rpc::RpcClient;
 
-use crate::error::Failure;
+use crate::error::{ErrorCode, Failure};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Allowed {
@@ -28,7 +27,7 @@ pub async fn may_read(
     let answer = rpc.query_proven::<AccessDecision>(&path, 0, false).await?;
     let d = answer.value.unwrap_or_default();
     if !d.allowed {
-        return Err(Failure::forbidden("access_denied", d.reason));
+        return Err(Failure::new(ErrorCode::AccessDenied, d.reason));
     }
     Ok(Allowed {
         basis: AccessBasis::try_from(d.basis).unwrap_or(AccessBasis::Unspecified),
@@ -45,9 +44,9 @@ pub async fn patient_or_guardian(
     let allowed = may_read(rpc, patient, caller, Category::All)
         .await
         .map_err(|f| {
-            if f.status == StatusCode::FORBIDDEN {
-                Failure::forbidden(
-                    "patient_or_guardian_only",
+            if f.code == ErrorCode::AccessDenied {
+                Failure::new(
+                    ErrorCode::PatientOrGuardianOnly,
                     format!("only {patient} or their guardian manage the keys of their records"),
                 )
             } else {
@@ -56,8 +55,8 @@ pub async fn patient_or_guardian(
         })?;
     match allowed.basis {
         AccessBasis::Patient | AccessBasis::Guardian => Ok(allowed),
-        _ => Err(Failure::forbidden(
-            "patient_or_guardian_only",
+        _ => Err(Failure::new(
+            ErrorCode::PatientOrGuardianOnly,
             format!("only {patient} or their guardian manage the keys of their records"),
         )),
     }
@@ -83,8 +82,8 @@ pub async fn reader_key(
         (_, None) => Vec::new(),
     };
     PublicKey::from_bytes(&bytes).ok_or_else(|| {
-        Failure::bad_request(
-            "unknown_reader",
+        Failure::new(
+            ErrorCode::UnknownReader,
             format!("{reader} has no key registered on chain"),
         )
     })

@@ -11,7 +11,7 @@ use ehr_ledger::read_path::request_auth::{
     HEADER_TIMESTAMP, WINDOW_MS,
 };
 
-use crate::error::Failure;
+use crate::error::{ErrorCode, Failure};
 use crate::Gateway;
 
 fn header(headers: &HeaderMap, name: &'static str) -> Result<String, AuthError> {
@@ -25,12 +25,12 @@ fn header(headers: &HeaderMap, name: &'static str) -> Result<String, AuthError> 
 
 fn refusal(e: AuthError) -> Failure {
     let code = match e {
-        AuthError::Missing(_) => "unsigned",
-        AuthError::Malformed(_) => "malformed_signature_header",
-        AuthError::Stale(_) => "stale_request",
-        AuthError::BadSignature => "bad_signature",
+        AuthError::Missing(_) => ErrorCode::Unsigned,
+        AuthError::Malformed(_) => ErrorCode::MalformedSignatureHeader,
+        AuthError::Stale(_) => ErrorCode::StaleRequest,
+        AuthError::BadSignature => ErrorCode::BadSignature,
     };
-    Failure::unauthorized(code, e.to_string())
+    Failure::new(code, e.to_string())
 }
 
 /// The verified caller of a request, its nonce now spent.
@@ -61,8 +61,8 @@ pub async fn authenticate(
         )
         .await?;
     if fresh == 0 {
-        return Err(Failure::unauthorized(
-            "replayed",
+        return Err(Failure::new(
+            ErrorCode::Replayed,
             "this signed request was already used: each request is accepted once; sign a new one",
         ));
     }

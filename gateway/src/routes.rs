@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::access;
 use crate::auth::authenticate;
 use crate::disclosures::{self, NewDisclosure};
-use crate::error::Failure;
+use crate::error::{ErrorCode, Failure};
 use crate::store::{self, RecordFilter};
 use crate::Gateway;
 
@@ -54,8 +54,8 @@ async fn health(State(g): Shared) -> Result<Json<serde_json::Value>, Failure> {
 
 fn patient_address(s: &str) -> Result<Address, Failure> {
     s.parse::<Address>().map_err(|_| {
-        Failure::bad_request(
-            "bad_patient",
+        Failure::new(
+            ErrorCode::BadPatient,
             format!("{s:?} is not a patient address (ehr1… or 40 hex digits)"),
         )
     })
@@ -63,8 +63,8 @@ fn patient_address(s: &str) -> Result<Address, Failure> {
 
 fn category_param(p: &HashMap<String, String>) -> Result<Category, Failure> {
     let name = p.get("category").map(String::as_str).ok_or_else(|| {
-        Failure::bad_request(
-            "bad_category",
+        Failure::new(
+            ErrorCode::BadCategory,
             "say which category: category=vitals, labs, medications, notes, imaging or all",
         )
     })?;
@@ -79,8 +79,8 @@ fn category_param(p: &HashMap<String, String>) -> Result<Category, Failure> {
     .into_iter()
     .find(|c| category_name(*c) == name)
     .ok_or_else(|| {
-        Failure::bad_request(
-            "bad_category",
+        Failure::new(
+            ErrorCode::BadCategory,
             format!("{name:?} is not a category: vitals, labs, medications, notes, imaging or all"),
         )
     })
@@ -90,8 +90,8 @@ fn time_param(p: &HashMap<String, String>, name: &'static str) -> Result<Option<
     p.get(name)
         .map(|s| {
             ehr_ledger::rpc::parse_rfc3339(s).ok_or_else(|| {
-                Failure::bad_request(
-                    "bad_time",
+                Failure::new(
+                    ErrorCode::BadTime,
                     format!("{name}={s:?} is not an RFC 3339 time such as 2026-11-24T08:00:00Z"),
                 )
             })
@@ -107,8 +107,8 @@ fn int_param(
     match p.get(name) {
         None => Ok(default),
         Some(s) => s.parse().map_err(|_| {
-            Failure::bad_request(
-                "bad_parameter",
+            Failure::new(
+                ErrorCode::BadParameter,
                 format!("{name}={s:?} is not a whole number"),
             )
         }),
@@ -118,8 +118,8 @@ fn int_param(
 fn limit_param(p: &HashMap<String, String>) -> Result<i64, Failure> {
     let limit = int_param(p, "limit", 500)?;
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Failure::bad_request(
-            "bad_parameter",
+        return Err(Failure::new(
+            ErrorCode::BadParameter,
             format!("limit must be 1..={MAX_PAGE}, got {limit}"),
         ));
     }
@@ -139,8 +139,7 @@ fn purpose_param(p: &HashMap<String, String>, basis: AccessBasis) -> Result<Purp
         Some("patient_request") => Ok(Purpose::PatientRequest),
         Some("payment") => Ok(Purpose::Payment),
         Some("operations") => Ok(Purpose::Operations),
-        Some(other) => Err(Failure::bad_request(
-            "bad_purpose",
+        Some(other) => Err(Failure::new(ErrorCode::BadPurpose,
             format!("{other:?} is not a purpose: treatment, emergency, patient_request, payment or operations"),
         )),
     }
@@ -299,13 +298,13 @@ async fn own_keys(
     let missing_for = p
         .get("missing_for")
         .ok_or_else(|| {
-            Failure::bad_request(
-                "bad_reader",
+            Failure::new(
+                ErrorCode::BadReader,
                 "say whose wraps are missing: missing_for=<address>",
             )
         })?
         .parse::<Address>()
-        .map_err(|_| Failure::bad_request("bad_reader", "missing_for is not an address"))?;
+        .map_err(|_| Failure::new(ErrorCode::BadReader, "missing_for is not an address"))?;
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;
     access::patient_or_guardian(&g.rpc, &patient, &caller.address).await?;
@@ -346,15 +345,18 @@ async fn upload_wraps(
     let patient = patient_address(&patient)?;
     let caller = authenticate(&g, &method, &uri, &headers, &body).await?;
     let upload: WrapUpload = serde_json::from_slice(&body).map_err(|e| {
-        Failure::bad_request("bad_body", format!("the body is not a wrap upload: {e}"))
+        Failure::new(
+            ErrorCode::BadBody,
+            format!("the body is not a wrap upload: {e}"),
+        )
     })?;
     let reader = upload
         .reader
         .parse::<Address>()
-        .map_err(|_| Failure::bad_request("bad_reader", "reader is not an address"))?;
+        .map_err(|_| Failure::new(ErrorCode::BadReader, "reader is not an address"))?;
     if upload.wraps.is_empty() || upload.wraps.len() > MAX_PAGE as usize {
-        return Err(Failure::bad_request(
-            "bad_body",
+        return Err(Failure::new(
+            ErrorCode::BadBody,
             format!("send 1..={MAX_PAGE} wraps at a time"),
         ));
     }
@@ -365,8 +367,8 @@ async fn upload_wraps(
             .ok()
             .filter(|b| b.len() == WRAPPED_KEY_LEN)
             .ok_or_else(|| {
-                Failure::bad_request(
-                    "bad_wrap",
+                Failure::new(
+                    ErrorCode::BadWrap,
                     format!(
                         "the wrap of {} is not {WRAPPED_KEY_LEN} bytes of base64",
                         w.record_id
@@ -382,8 +384,7 @@ async fn upload_wraps(
     let found = store::categories_of(&db, &patient.to_string(), &ids).await?;
     if let Some(missing) = ids.iter().find(|id| !found.iter().any(|(f, _)| f == *id)) {
         return Err(Failure::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "unknown_record",
+            ErrorCode::UnknownRecord,
             format!("{missing} is not a record of {patient}"),
         ));
     }
@@ -396,14 +397,14 @@ async fn upload_wraps(
         let allowed = access::may_read(&g.rpc, &patient, &reader, c)
             .await
             .map_err(|f| {
-                Failure::forbidden(
-                    "reader_not_allowed",
+                Failure::new(
+                    ErrorCode::ReaderNotAllowed,
                     format!("{reader} may not read these records: {}", f.message),
                 )
             })?;
         if !matches!(allowed.basis, AccessBasis::Grant | AccessBasis::Guardian) {
-            return Err(Failure::forbidden(
-                "reader_not_allowed",
+            return Err(Failure::new(
+                ErrorCode::ReaderNotAllowed,
                 format!(
                     "wraps are uploaded for a grantee or the guardian; {reader} reads by {}",
                     basis_name(allowed.basis)
