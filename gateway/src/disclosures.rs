@@ -15,10 +15,16 @@ use ehr_ledger::proto::{action::Kind, Category, Disclosure, LogDisclosures, Purp
 use ehr_ledger::rpc::RpcClient;
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
+use ehr_ledger::tx::MAX_TX_BYTES;
+use prost::Message;
 use tokio_postgres::Client;
 
-/// Record ids per transaction, to stay well under CometBFT's 1 MiB tx limit.
-const MAX_IDS_PER_TX: usize = 20_000;
+/// Bytes of disclosures per transaction, under the ledger's 64 KiB limit
+/// (`MAX_TX_BYTES`) with room for the envelope.
+const TX_BUDGET: usize = MAX_TX_BYTES - 8 * 1024;
+/// Bytes of record ids per outbox row: a large read is logged as several
+/// disclosures, so that every row fits in a transaction.
+const ROW_BUDGET: usize = 16 * 1024;
 /// Transactions sent per round (consecutive nonces, so they share a block).
 const MAX_TXS_PER_ROUND: usize = 10;
 /// A sent transaction not on chain after this is sent again.
@@ -33,13 +39,39 @@ pub struct NewDisclosure {
     pub disclosed_at: i64,
 }
 
-/// Writes disclosures to the outbox; their ids.
+/// Splits record ids into runs of at most `ROW_BUDGET` bytes.
+fn chunks(ids: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, id) in ids.iter().enumerate() {
+        let size = id.len() + 2;
+        if i > start && bytes + size > ROW_BUDGET {
+            out.push(&ids[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < ids.len() {
+        out.push(&ids[start..]);
+    }
+    out
+}
+
+/// Writes disclosures to the outbox (a large read as several rows); the rows' ids.
 pub async fn record(
     db: &Client,
     items: &[NewDisclosure],
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
     let mut ids = Vec::with_capacity(items.len());
-    for d in items {
+    let rows: Vec<(&NewDisclosure, Vec<String>)> = items
+        .iter()
+        .flat_map(|d| {
+            chunks(&d.record_ids)
+                .into_iter()
+                .map(move |c| (d, c.to_vec()))
+        })
+        .collect();
+    for (d, record_ids) in rows {
         let row = db
             .query_one(
                 "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at)
@@ -49,7 +81,7 @@ pub async fn record(
                     &d.patient.to_string(),
                     &(d.category as i16),
                     &(d.purpose as i16),
-                    &d.record_ids,
+                    &record_ids,
                     &d.disclosed_at,
                 ],
             )
@@ -226,17 +258,17 @@ impl Logger {
             .collect();
         // Group into transactions under both limits.
         let mut groups: Vec<Vec<&Open>> = vec![vec![]];
-        let mut ids_in_group = 0;
+        let mut bytes_in_group = 0;
         for o in &open {
+            let size = to_disclosure(o).map_or(0, |d| d.encoded_len() + 4);
             let full = groups.last().is_some_and(|g| {
-                g.len() == MAX_DISCLOSURES_PER_TX
-                    || ids_in_group + o.record_ids.len() > MAX_IDS_PER_TX
+                g.len() == MAX_DISCLOSURES_PER_TX || bytes_in_group + size > TX_BUDGET
             });
             if full {
                 groups.push(vec![]);
-                ids_in_group = 0;
+                bytes_in_group = 0;
             }
-            ids_in_group += o.record_ids.len();
+            bytes_in_group += size;
             if let Some(g) = groups.last_mut() {
                 g.push(o);
             }
@@ -285,5 +317,24 @@ impl Logger {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_reads_are_split_into_rows_that_fit_a_transaction() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("h:{i:040}")).collect();
+        let parts = chunks(&ids);
+        assert!(parts.len() > 1);
+        assert_eq!(parts.concat(), ids);
+        for p in &parts {
+            assert!(p.iter().map(|i| i.len() + 2).sum::<usize>() <= ROW_BUDGET);
+        }
+        let few = vec!["hr-1:1".to_string()];
+        assert_eq!(chunks(&few), vec![&few[..]]);
+        assert!(chunks(&[]).is_empty());
     }
 }

@@ -258,7 +258,7 @@ impl Stack {
         let first = self.next_seq.get();
         self.next_seq.set(first + n);
         let payloads: Vec<Vec<u8>> = (first..first + n)
-            .map(|s| sign(&heart_rate(s, 60.0 + s as f64), &self.cast.hr))
+            .map(|s| sign(&heart_rate(s, 60.0 + (s % 100) as f64), &self.cast.hr))
             .collect();
         self.broker.publish(&payloads);
         let last = first + n - 1;
