@@ -12,6 +12,7 @@
 
 pub mod abci;
 pub mod crypto;
+pub mod keyring;
 pub mod ledger;
 pub mod mock_consensus;
 pub mod proto;

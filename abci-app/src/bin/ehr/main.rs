@@ -4,7 +4,6 @@
 //! Where an address or a public key is asked for, the name of a local key
 //! works too (`--patient alice`).
 
-mod keys;
 mod read;
 
 use std::path::PathBuf;
@@ -12,11 +11,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ehr_ledger::crypto::{Address, PublicKey, SecretKey};
+use ehr_ledger::keyring::Keyring;
 use ehr_ledger::proto::{action::Kind, governance_change, *};
 use ehr_ledger::rpc::{BroadcastTxCommit, RpcClient};
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::Code;
-use keys::Keyring;
 use prost::Message;
 
 #[derive(Parser)]

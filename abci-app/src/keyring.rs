@@ -1,11 +1,11 @@
-//! Key files: <home>/keys/<name>.json, readable by the owner only (0600).
-//! The secret key is never printed.
+//! Local key files of the `ehr` CLI and the main job: <home>/keys/<name>.json,
+//! readable by the owner only (0600). The secret key is never printed.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use ehr_ledger::crypto::SecretKey;
+use crate::crypto::SecretKey;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -92,7 +92,7 @@ impl Keyring {
                 path.display()
             ));
         }
-        ehr_ledger::service::read_key_file(&path)
+        crate::service::read_key_file(&path)
     }
 
     /// (name, address, public key hex) of every key, by name.
