@@ -72,7 +72,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         );
     }
     assert!(
-        text.contains("some records did not verify: do not rely on them"),
+        text.contains("6 record(s) did not verify: do not rely on them"),
         "{text}"
     );
 

@@ -120,6 +120,9 @@ pub struct ChainVerifier {
     rpc: RpcClient,
     anchors: HashMap<(String, u64), ChainAnchor>,
     devices: HashMap<String, PublicKey>,
+    app_hashes: HashMap<u64, [u8; 32]>,
+    /// The height anchors are read at: one app hash serves many batches.
+    pinned: Option<u64>,
 }
 
 impl ChainVerifier {
@@ -128,6 +131,8 @@ impl ChainVerifier {
             rpc,
             anchors: HashMap::new(),
             devices: HashMap::new(),
+            app_hashes: HashMap::new(),
+            pinned: None,
         }
     }
 
@@ -188,10 +193,19 @@ impl ChainVerifier {
             return Ok(a.clone());
         }
         let path = format!("/batch/{service}/{batch_id}");
-        let answer = self
+        // At the pinned height first; a batch anchored since is read at the
+        // latest height, which becomes the pinned one.
+        let mut answer = self
             .rpc
-            .query_proven::<StoredBatchAnchor>(&path, 0, true)
+            .query_proven::<StoredBatchAnchor>(&path, self.pinned.unwrap_or(0), true)
             .await?;
+        if answer.value.is_none() && self.pinned.is_some() {
+            answer = self
+                .rpc
+                .query_proven::<StoredBatchAnchor>(&path, 0, true)
+                .await?;
+        }
+        self.pinned = Some(answer.height);
         let no_anchor = || VerifyError::NoAnchor {
             service: service.to_string(),
             batch_id,
@@ -213,14 +227,19 @@ impl ChainVerifier {
 
     /// The app hash after block `height`, from the header of block `height + 1`
     /// (the one the validators signed), waiting a little for that block.
-    async fn app_hash_after(&self, height: u64) -> Result<[u8; 32], VerifyError> {
+    async fn app_hash_after(&mut self, height: u64) -> Result<[u8; 32], VerifyError> {
+        if let Some(h) = self.app_hashes.get(&height) {
+            return Ok(*h);
+        }
         for _ in 0..100 {
             if self.rpc.latest_height().await? > height {
                 let block = self.rpc.block(Some(height + 1)).await?;
-                return hex::decode(&block.block.header.app_hash)
+                let hash = hex::decode(&block.block.header.app_hash)
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or(VerifyError::StateProof(height));
+                    .ok_or(VerifyError::StateProof(height))?;
+                self.app_hashes.insert(height, hash);
+                return Ok(hash);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

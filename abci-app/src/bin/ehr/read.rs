@@ -11,7 +11,7 @@ use ehr_ledger::proto::{AccessBasis, AuditKind, AuditTrail, Participant, Purpose
 use ehr_ledger::read_path::api::{NewWrap, RecordItem, WrapUpload};
 use ehr_ledger::read_path::client::{GatewayClient, RecordsQuery};
 use ehr_ledger::read_path::fhir;
-use ehr_ledger::read_path::open::{decrypt, ChainVerifier, Opened};
+use ehr_ledger::read_path::open::{decrypt, ChainVerifier, Opened, VerifyError};
 use ehr_ledger::rpc::rfc3339;
 use serde_json::json;
 
@@ -90,6 +90,8 @@ struct Checked {
     item: RecordItem,
     opened: Option<Opened>,
     anchored_at: Option<u64>,
+    /// Decrypted and signed, but its batch is not anchored yet.
+    awaiting_anchor: bool,
     problem: Option<String>,
 }
 
@@ -98,6 +100,7 @@ async fn check(item: RecordItem, key: &SecretKey, chain: &mut ChainVerifier) -> 
         item,
         opened: None,
         anchored_at: None,
+        awaiting_anchor: false,
         problem: None,
     };
     match decrypt(&c.item, key) {
@@ -111,6 +114,7 @@ async fn check(item: RecordItem, key: &SecretKey, chain: &mut ChainVerifier) -> 
     }
     match chain.verify_anchor(&c.item).await {
         Ok(h) => c.anchored_at = Some(h),
+        Err(VerifyError::NotAnchored) if c.problem.is_none() => c.awaiting_anchor = true,
         Err(e) => {
             c.problem.get_or_insert_with(|| e.to_string());
         }
@@ -151,12 +155,14 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
     for item in page.records {
         checked.push(check(item, &key, &mut chain).await);
     }
-    let all_ok = checked.iter().all(|c| c.problem.is_none());
+    let all_ok = checked
+        .iter()
+        .all(|c| c.problem.is_none() && c.anchored_at.is_some());
 
     if a.fhir {
         let resources = checked
             .iter()
-            .filter(|c| c.problem.is_none())
+            .filter(|c| c.problem.is_none() && c.anchored_at.is_some())
             .filter_map(|c| c.opened.as_ref())
             .map(|o| fhir::observation(&o.record_id, &patient, &o.reading))
             .collect();
@@ -170,7 +176,8 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             .map(|c| {
                 json!({
                     "record_id": c.item.record_id,
-                    "verified": c.problem.is_none(),
+                    "verified": c.problem.is_none() && c.anchored_at.is_some(),
+                    "awaiting_anchor": c.awaiting_anchor,
                     "problem": c.problem,
                     "anchored_at": c.anchored_at,
                     "key_source": c.item.key_source,
@@ -207,6 +214,10 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         for c in &checked {
             let what = c.opened.as_ref().map_or_else(String::new, describe);
             match (&c.problem, c.anchored_at) {
+                (None, None) if c.awaiting_anchor => println!(
+                    "  PENDING   {}  {what}  (device signature ok; its batch is not anchored yet — fetch again in a few seconds to verify it)",
+                    c.item.record_id
+                ),
                 (None, Some(h)) => println!(
                     "  verified  {}  {what}  (device signature ok, anchored at height {h}{})",
                     c.item.record_id,
@@ -220,8 +231,13 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
                 (None, None) => println!("  NOT VERIFIED  {}: no anchor", c.item.record_id),
             }
         }
-        if !all_ok {
-            println!("some records did not verify: do not rely on them");
+        let failed = checked.iter().filter(|c| c.problem.is_some()).count();
+        if failed > 0 {
+            println!("{failed} record(s) did not verify: do not rely on them");
+        } else if !all_ok {
+            println!(
+                "every record decrypted and its device signature verified; some await their anchor"
+            );
         }
     }
     Ok(all_ok)

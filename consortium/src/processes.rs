@@ -1,0 +1,132 @@
+//! The main job's child processes. Each runs in its own process group, so a
+//! Ctrl-C in the terminal reaches the main job alone, which then stops them in
+//! order (devices, ingest, gateway, chain, broker). Each is also killed by the
+//! kernel if the main job dies (PR_SET_PDEATHSIG): no orphans either way.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    pub log: PathBuf,
+    lines: Option<mpsc::Receiver<String>>,
+}
+
+impl Proc {
+    /// Starts `cmd` in `dir`, its standard error to `<dir>/<name>.log` and its
+    /// standard output readable through `announced`, then appended to the log.
+    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Result<Proc, String> {
+        let log = dir.join(format!("{name}.log"));
+        let err = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        cmd.current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        let out_log = log.clone();
+        std::thread::spawn(move || {
+            let mut file = std::fs::OpenOptions::new().append(true).open(out_log).ok();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+                let _ = tx.send(line);
+            }
+        });
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            log,
+            lines: Some(rx),
+        })
+    }
+
+    /// Waits for the line holding `marker` and returns the word after it.
+    pub fn announced(&mut self, marker: &str, timeout: Duration) -> Result<String, String> {
+        let rx = self.lines.take().ok_or("already announced")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.max(Duration::from_millis(1))) {
+                Ok(line) => {
+                    if let Some(rest) = line.split(marker).nth(1) {
+                        return Ok(rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(_) => {
+                    return Err(format!(
+                        "{} did not start (see {}):\n{}",
+                        self.name,
+                        self.log.display(),
+                        tail(&self.log, 10)
+                    ))
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, up to `grace` to finish, then SIGKILL. True if it stopped by itself.
+    pub fn stop(&mut self, grace: Duration) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last lines of a log, for an error message.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

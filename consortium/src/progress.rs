@@ -1,0 +1,49 @@
+//! What the consortium has done so far, from PostgreSQL and the chain.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Snapshot {
+    pub height: u64,
+    pub records: i64,
+    pub batches_committed: i64,
+    pub batches_pending: i64,
+    pub rejects: i64,
+    pub disclosures_logged: i64,
+    pub analytics_rows: i64,
+}
+
+pub fn snapshot(db: &mut postgres::Client, height: u64) -> Snapshot {
+    let count = |db: &mut postgres::Client, sql: &str| {
+        db.query_one(sql, &[])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+    };
+    Snapshot {
+        height,
+        records: count(db, "SELECT count(*) FROM ingest.records"),
+        batches_committed: count(
+            db,
+            "SELECT count(*) FROM ingest.batches WHERE status = 'committed'",
+        ),
+        batches_pending: count(
+            db,
+            "SELECT count(*) FROM ingest.batches WHERE status = 'pending'",
+        ),
+        rejects: count(db, "SELECT count(*) FROM ingest.rejects"),
+        disclosures_logged: count(
+            db,
+            "SELECT count(*) FROM gateway.disclosures WHERE status = 'committed'",
+        ),
+        analytics_rows: count(db, "SELECT count(*) FROM analytics.readings"),
+    }
+}
+
+/// One line: height, readings/s over the last interval, batches, rejects.
+pub fn line(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
+    let rate = (now.records - before.records) as f64 / seconds.max(0.001);
+    format!(
+        "height {:>6} │ {:>6.0} readings/s │ {:>7} stored │ {:>5} batches anchored, {:>3} pending │ {:>4} rejected │ {:>4} disclosures on chain",
+        now.height, rate, now.records, now.batches_committed, now.batches_pending, now.rejects, now.disclosures_logged
+    )
+}
