@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# The main job: sets up what is missing, then runs a local four-hospital
-# consortium through a clinical story, block by block, on a ledger kept on disk.
+# The main job: sets up what is missing (Debian packages, PostgreSQL, the
+# Kafka-protocol broker), builds the workspace, then runs a local consortium of
+# four hospitals — chain, broker, ingest, gateway, a fleet of devices and a
+# clinical story, every part a real process — with live progress, until the
+# given duration has passed or Ctrl-C, and sums up.
+#
+#   scripts/run.sh                    # 60 s of steady work after the story
+#   scripts/run.sh --duration 0       # until Ctrl-C
+#   scripts/run.sh --help             # every option
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-cargo run --release --locked -p ehr-ledger --example consortium -- "$@"
+echo "building (release)…"
+cargo build --release --locked --workspace --bins
+exec target/release/ehr-consortium "$@"

@@ -1,0 +1,242 @@
+//! The main job, as README's first command runs it (here with a small fleet,
+//! until Ctrl-C): the story's steps get their expected codes, readings are
+//! stored and their batches are on chain, a record is fetched and verified,
+//! the analyst sees de-identified rows, and after Ctrl-C every process is
+//! gone. The chain it leaves behind is checked independently afterwards.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, tail) = url.rsplit_once('/').expect("a database URL");
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{base}/{db}{query}")
+}
+
+/// Processes whose working folder or command line is inside `dir`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().to_string();
+    let mut found = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = entry.path();
+        if !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        let cwd = std::fs::read_link(p.join("cwd"))
+            .map(|c| c.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let cmdline = std::fs::read(p.join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        if cwd.starts_with(&dir) || cmdline.contains(&dir) {
+            found.push(format!("{}: {cmdline}", p.display()));
+        }
+    }
+    found
+}
+
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&database_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+        }
+    }
+}
+
+#[test]
+fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("run");
+    let database = format!("ehr_main_job_{}", std::process::id());
+    let _cleanup = DropDatabase(database.clone());
+
+    let mut job = Command::new(env!("CARGO_BIN_EXE_ehr-consortium"))
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--database",
+            &database,
+            "--devices",
+            "4",
+            "--rate",
+            "30",
+            "--duration",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the main job starts");
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = job.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(line);
+        }
+        all
+    });
+
+    // The story first; then a few seconds of steady work; then Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the story was told before the deadline");
+        if line.starts_with("The story is told") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let main_pid = job.id();
+    // SAFETY: kill(2) on our child.
+    unsafe {
+        libc::kill(main_pid as i32, libc::SIGINT);
+    }
+    let status = job.wait().unwrap();
+    let out = reader.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "exit {status:?}\n{out}\n{err}");
+    assert!(out.contains("══ Summary ══"), "{out}");
+    assert!(out.contains("every process stopped cleanly"), "{out}");
+
+    // Nothing left running.
+    let left = processes_in(dir.path());
+    assert!(left.is_empty(), "left behind: {left:#?}");
+
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(data.join("summary.json")).unwrap()).unwrap();
+    let steps = summary["steps"].as_array().unwrap();
+    assert!(steps.len() > 30);
+    for s in steps {
+        assert_eq!(s["ok"], true, "{s}");
+    }
+    let step = |needle: &str| {
+        steps
+            .iter()
+            .find(|s| s["title"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no step {needle:?}"))
+            .clone()
+    };
+    assert!(step("the nurse tries to prescribe")["got"]
+        .as_str()
+        .unwrap()
+        .contains("WrongRole"));
+    assert!(step("dispense it a second time")["got"]
+        .as_str()
+        .unwrap()
+        .contains("PrescriptionExhausted"));
+    assert!(step("the pharmacist dispenses it")["got"]
+        .as_str()
+        .unwrap()
+        .starts_with("accepted"));
+    assert!(step("lab technician posts the result")["got"]
+        .as_str()
+        .unwrap()
+        .starts_with("accepted"));
+    assert!(step("opens emergency access")["got"]
+        .as_str()
+        .unwrap()
+        .starts_with("accepted"));
+    assert!(step("after the revocation")["got"]
+        .as_str()
+        .unwrap()
+        .contains("access_denied"));
+    let read = step("the doctor reads patient-1's vitals")["got"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(read.contains("allowed by GRANT"), "{read}");
+    assert!(!read.contains(" 0 verified against their anchor"), "{read}");
+    assert!(step("audit trail shows")["ok"].as_bool().unwrap());
+
+    // Readings: every one published is stored or refused with a reason.
+    let p = &summary["progress"];
+    let published = summary["readings_published"].as_i64().unwrap();
+    let bad = summary["misbehaving_published"].as_i64().unwrap();
+    assert!(published > 100, "{summary}");
+    assert_eq!(p["records"].as_i64().unwrap(), published - bad, "{summary}");
+    assert_eq!(p["rejects"].as_i64().unwrap(), bad, "{summary}");
+    assert!(p["batches_committed"].as_i64().unwrap() > 0);
+    assert_eq!(p["batches_pending"], 0);
+    assert_eq!(summary["batches_checked_on_chain"], p["batches_committed"]);
+    assert!(p["analytics_rows"].as_i64().unwrap() > 0);
+    assert!(!summary["analyst_query"].as_array().unwrap().is_empty());
+    assert!(p["disclosures_logged"].as_i64().unwrap() >= 3);
+
+    // PostgreSQL holds ciphertext, and the chain left behind holds every root.
+    let mut db =
+        postgres::Client::connect(&with_database(&database_url(), &database), postgres::NoTls)
+            .unwrap();
+    let batches = db
+        .query(
+            "SELECT batch_id, merkle_root, service FROM ingest.batches WHERE status = 'committed'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        batches.len() as i64,
+        p["batches_committed"].as_i64().unwrap()
+    );
+    if data.join("chain").exists() {
+        let mut node = Command::new(
+            Path::new(env!("CARGO_BIN_EXE_ehr-consortium")).with_file_name("ehr-node"),
+        )
+        .args(["dev", "--home"])
+        .arg(data.join("chain"))
+        .args(["--rpc", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ehr-node dev restarts on the job's chain");
+        let mut line = String::new();
+        BufReader::new(node.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split("serving RPC at ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_string();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let rpc = ehr_ledger::rpc::RpcClient::new(&url);
+        for b in &batches {
+            let (id, root, service): (i64, Vec<u8>, String) = (b.get(0), b.get(1), b.get(2));
+            let anchor: ehr_ledger::proto::StoredBatchAnchor = rt
+                .block_on(rpc.query(&format!("/batch/{service}/{id}")))
+                .unwrap()
+                .unwrap_or_else(|| panic!("batch {id} is not on chain"));
+            assert_eq!(anchor.merkle_root, root, "batch {id}");
+        }
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+}
