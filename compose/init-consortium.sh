@@ -30,5 +30,8 @@ for h in $hospitals; do
     "$root/node$i/config/config.toml"
   i=$((i + 1))
 done
+# General Hospital's services; `story` registers them on chain.
+EHR_HOME="$root/services" ehr keys generate ingest >/dev/null
+EHR_HOME="$root/services" ehr keys generate gateway >/dev/null
 touch "$root/.initialised"
-echo "consortium initialised: admin keys in $root/admins/keys, genesis in $root/genesis.json"
+echo "consortium initialised: admin keys in $root/admins/keys, service keys in $root/services/keys, genesis in $root/genesis.json"

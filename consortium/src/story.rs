@@ -34,21 +34,36 @@ pub struct Cast {
 }
 
 impl Cast {
+    /// Everyone new, the hospitals' admins too.
     pub fn new(patients: usize) -> Cast {
+        let admins = HOSPITALS.iter().map(|_| SecretKey::generate()).collect();
+        let (ingest, gateway) = (SecretKey::generate(), SecretKey::generate());
+        Cast::with(admins, ingest, gateway, patients)
+    }
+
+    /// With the hospitals' admins and services given (a consortium already running).
+    pub fn with(
+        admins: Vec<SecretKey>,
+        ingest: SecretKey,
+        gateway: SecretKey,
+        patients: usize,
+    ) -> Cast {
         let key = SecretKey::generate;
+        // Device ids are never reused on a chain: each run's fleet has its own.
+        let run = hex::encode(&key().to_bytes()[..2]);
         Cast {
-            admins: HOSPITALS.iter().map(|_| key()).collect(),
+            admins,
             doctor: key(),
             nurse: key(),
             pharmacist: key(),
             lab: key(),
             er_doctor: key(),
-            ingest: key(),
-            gateway: key(),
+            ingest,
+            gateway,
             patients: (0..patients).map(|_| key()).collect(),
             devices: (0..patients)
                 .map(|i| Device {
-                    id: format!("{}-{}", device_kind(i), i + 1),
+                    id: format!("{}-{}-{run}", device_kind(i), i + 1),
                     key: key(),
                     loinc: KINDS[i % KINDS.len()].0,
                 })
@@ -212,6 +227,15 @@ impl Teller {
         }
     }
 
+    fn registered_service(&self, k: &SecretKey) -> bool {
+        let p: Option<Participant> = self
+            .runtime
+            .block_on(self.rpc.query(&format!("/participant/{}", k.address())))
+            .ok()
+            .flatten();
+        p.is_some_and(|p| p.kind == ParticipantKind::Service as i32)
+    }
+
     /// Part 1: the hospitals register their staff and services; patients
     /// register, bind their devices and consent.
     pub fn onboarding(&mut self, c: &Cast) {
@@ -246,6 +270,18 @@ impl Teller {
             ("its ingest service", &c.ingest, ServiceKind::Ingest),
             ("its record gateway", &c.gateway, ServiceKind::Gateway),
         ] {
+            if self.registered_service(k) {
+                self.record(
+                    &format!(
+                        "General Hospital's {} is registered",
+                        what.trim_start_matches("its ")
+                    ),
+                    "registered",
+                    "registered already (a consortium already running)".into(),
+                    true,
+                );
+                continue;
+            }
             self.act(
                 &format!("General Hospital registers {what}"),
                 general,

@@ -49,6 +49,37 @@ struct Args {
     /// Readings per second from the whole fleet.
     #[arg(long, default_value_t = 100)]
     rate: u64,
+    #[command(subcommand)]
+    attach: Option<AttachCommand>,
+}
+
+#[derive(clap::Subcommand)]
+enum AttachCommand {
+    /// Tell the story to a consortium already running (compose/) instead of
+    /// starting one; --database-url is then its database, used as it is.
+    Attach(Attach),
+}
+
+#[derive(clap::Args)]
+struct Attach {
+    /// RPC of one of its CometBFT nodes.
+    #[arg(long)]
+    node: String,
+    /// Its Kafka brokers.
+    #[arg(long)]
+    brokers: String,
+    /// Its record gateway.
+    #[arg(long)]
+    gateway: String,
+    /// The keyring home holding keys/admin-<hospital>.json of the four admins.
+    #[arg(long)]
+    admins: PathBuf,
+    /// The key file its ingest service runs with.
+    #[arg(long)]
+    ingest_key_file: PathBuf,
+    /// The key file its gateway runs with.
+    #[arg(long)]
+    gateway_key_file: PathBuf,
 }
 
 #[derive(Serialize)]
@@ -159,17 +190,70 @@ fn fresh_database(args: &Args) -> Result<String, String> {
     }
     let url = with_database(&args.database_url, &args.database);
     ehr_ingest::store::migrate(&url).map_err(|e| format!("migrations: {e}"))?;
-    // A login for the analyst: the de-identified schema and nothing else.
-    admin
-        .batch_execute(
-            "DO $$ BEGIN
-                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ehr_demo_analyst') THEN
-                    CREATE ROLE ehr_demo_analyst LOGIN IN ROLE ehr_analyst;
-                END IF;
-             END $$;",
-        )
-        .map_err(|e| format!("cannot create the analyst login: {}", pg_error(&e)))?;
+    analyst_login(&url)?;
     Ok(url)
+}
+
+/// Where the consortium's parts answer.
+struct Parts {
+    rpc_url: String,
+    brokers: String,
+    consensus: &'static str,
+}
+
+/// Starts the chain and the broker here, with a fresh database and fresh keys.
+fn start_all(
+    args: &Args,
+    data: &std::path::Path,
+    running: &mut Running,
+) -> Result<(Parts, Cast, String), String> {
+    let db_url = fresh_database(args)?;
+    println!(
+        "  PostgreSQL: database {} (migrations applied)",
+        args.database
+    );
+    let cast = Cast::new(args.devices.max(2));
+    let chain = running.chain.insert(Chain::start(data, &cast.admins)?);
+    println!("  chain: {}", chain.description);
+    let consensus = if chain.dev {
+        "dev sequencer"
+    } else {
+        "CometBFT, four validators"
+    };
+    let rpc_url = chain.rpc_url.clone();
+    let broker = running.broker.insert(Broker::start(data)?);
+    println!("  broker: tansu (Kafka protocol) at {}", broker.address);
+    let parts = Parts {
+        rpc_url,
+        brokers: broker.address.clone(),
+        consensus,
+    };
+    Ok((parts, cast, db_url))
+}
+
+/// Uses a consortium already running (compose/): its admins' keys, its
+/// services' keys, its chain, broker, database and gateway.
+fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
+    let admins = Keyring::new(&a.admins);
+    let keys = ehr_consortium::chain::HOSPITALS
+        .iter()
+        .map(|(id, _)| admins.load(&format!("admin-{id}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    ehr_ingest::store::migrate(&args.database_url).map_err(|e| format!("migrations: {e}"))?;
+    analyst_login(&args.database_url)?;
+    let ingest = ehr_ledger::service::read_key_file(&a.ingest_key_file)?;
+    let gateway = ehr_ledger::service::read_key_file(&a.gateway_key_file)?;
+    let cast = Cast::with(keys, ingest, gateway, args.devices.max(2));
+    println!(
+        "  attached: chain {}, broker {}, gateway {}",
+        a.node, a.brokers, a.gateway
+    );
+    let parts = Parts {
+        rpc_url: a.node.clone(),
+        brokers: a.brokers.clone(),
+        consensus: "the consortium attached to",
+    };
+    Ok((parts, cast, args.database_url.clone()))
 }
 
 fn height(rt: &tokio::runtime::Runtime, rpc: &RpcClient) -> u64 {
@@ -194,26 +278,16 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         "ehr-ledger: a local consortium of four hospitals (data and logs in {})",
         data.display()
     );
-
-    let db_url = fresh_database(args)?;
-    println!(
-        "  PostgreSQL: database {} (migrations applied)",
-        args.database
-    );
-    let cast = Cast::new(args.devices.max(2));
-    cast.save(&Keyring::new(&data.join("ehr")))?;
-
-    let chain = running.chain.insert(Chain::start(&data, &cast.admins)?);
-    println!("  chain: {}", chain.description);
-    let rpc_url = chain.rpc_url.clone();
-    let consensus = if chain.dev {
-        "dev sequencer"
-    } else {
-        "CometBFT, four validators"
+    let (parts, cast, db_url) = match &args.attach {
+        None => start_all(args, &data, running)?,
+        Some(AttachCommand::Attach(a)) => attach(args, a)?,
     };
-    let broker = running.broker.insert(Broker::start(&data)?);
-    println!("  broker: tansu (Kafka protocol) at {}", broker.address);
-    let brokers = broker.address.clone();
+    cast.save(&Keyring::new(&data.join("ehr")))?;
+    let Parts {
+        rpc_url,
+        brokers,
+        consensus,
+    } = parts;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -224,24 +298,29 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
     teller.onboarding(&cast);
     stopped(stop)?;
 
-    let ingest = running.ingest.insert(services::start_ingest(
-        &data,
-        &brokers,
-        &db_url,
-        &rpc_url,
-        &cast.ingest,
-    )?);
-    println!(
-        "\n  ingest: consuming {READINGS} — metrics at {}",
-        ingest.metrics
-    );
-    let gateway = running.gateway.insert(services::start_gateway(
-        &data,
-        &db_url,
-        &rpc_url,
-        &cast.gateway,
-    )?);
-    let gateway_url = gateway.url.clone();
+    let gateway_url = match &args.attach {
+        None => {
+            let ingest = running.ingest.insert(services::start_ingest(
+                &data,
+                &brokers,
+                &db_url,
+                &rpc_url,
+                &cast.ingest,
+            )?);
+            println!(
+                "\n  ingest: consuming {READINGS} — metrics at {}",
+                ingest.metrics
+            );
+            let gateway = running.gateway.insert(services::start_gateway(
+                &data,
+                &db_url,
+                &rpc_url,
+                &cast.gateway,
+            )?);
+            gateway.url.clone()
+        }
+        Some(AttachCommand::Attach(a)) => a.gateway.clone(),
+    };
     println!("  gateway: {gateway_url}");
     teller.use_gateway(&gateway_url);
 
@@ -326,7 +405,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         teller.steps.iter().filter(|s| s.ok).count(),
         started.elapsed().as_secs_f64(),
         if args.duration == 0 { " until Ctrl-C".to_string() } else { format!(" for {} s (Ctrl-C to stop sooner)", args.duration) },
-        with_database(&args.database_url, &args.database).replacen("postgres@", "ehr_demo_analyst@", 1),
+        as_analyst(&db_url),
     );
 
     // Live progress.
@@ -375,14 +454,11 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         for (name, alive) in [
             (
                 "ingest",
-                running.ingest.as_mut().is_some_and(|i| i.proc.is_running()),
+                running.ingest.as_mut().is_none_or(|i| i.proc.is_running()),
             ),
             (
                 "gateway",
-                running
-                    .gateway
-                    .as_mut()
-                    .is_some_and(|g| g.proc.is_running()),
+                running.gateway.as_mut().is_none_or(|g| g.proc.is_running()),
             ),
         ] {
             if !alive {
@@ -420,12 +496,12 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
     let final_snapshot = progress::snapshot(&mut db, height(&rt, &rpc));
     let clean = shutdown(running);
 
-    let analyst = analyst_query(&args.database_url, &args.database);
+    let analyst = analyst_query(&db_url);
     let summary = Summary {
         consensus: consensus.into(),
         rpc: rpc_url.clone(),
         gateway: gateway_url.clone(),
-        database_url: with_database(&args.database_url, &args.database),
+        database_url: db_url.clone(),
         steps: teller.steps.clone(),
         readings_published: counters.published.load(Ordering::Relaxed),
         misbehaving_published: counters.bad.load(Ordering::Relaxed),
@@ -474,8 +550,36 @@ fn check_batches_on_chain(
     Ok(checked)
 }
 
-fn analyst_query(server: &str, database: &str) -> Result<Vec<(String, i64, f64)>, String> {
-    let url = with_database(server, database).replacen("postgres@", "ehr_demo_analyst@", 1);
+/// The demo analyst's password: a local demonstration login, member of
+/// `ehr_analyst` (the analytics schema, nothing else).
+const ANALYST_PASSWORD: &str = "ehr-demo";
+
+/// Creates the demo analyst's login if missing.
+fn analyst_login(db_url: &str) -> Result<(), String> {
+    let mut c = postgres::Client::connect(db_url, postgres::NoTls).map_err(|e| pg_error(&e))?;
+    c.batch_execute(&format!(
+        "DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ehr_demo_analyst') THEN
+                CREATE ROLE ehr_demo_analyst LOGIN PASSWORD '{ANALYST_PASSWORD}' IN ROLE ehr_analyst;
+            END IF;
+         END $$;"
+    ))
+    .map_err(|e| format!("cannot create the analyst login: {}", pg_error(&e)))
+}
+
+/// The database URL with the analyst's login instead of its user.
+fn as_analyst(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host)))
+    {
+        Some((scheme, host)) => format!("{scheme}://ehr_demo_analyst:{ANALYST_PASSWORD}@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn analyst_query(db_url: &str) -> Result<Vec<(String, i64, f64)>, String> {
+    let url = as_analyst(db_url);
     let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
     let rows = c
         .query("SELECT loinc, count(*), avg(value) FROM analytics.readings GROUP BY loinc ORDER BY loinc", &[])
@@ -570,7 +674,7 @@ fn print_summary(
     );
     println!(
         "  as the analyst           psql \"{}\"",
-        s.database_url.replacen("postgres@", "ehr_demo_analyst@", 1)
+        as_analyst(&s.database_url)
     );
     println!("                           (analytics.readings only: SELECT * FROM ingest.records is refused)");
     println!("  the stored ciphertext    psql \"{}\" -c 'SELECT record_id, loinc, batch_id, length(ciphertext) FROM ingest.records LIMIT 5'", s.database_url);
