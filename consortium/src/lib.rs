@@ -21,12 +21,18 @@ pub mod story;
 
 use std::path::PathBuf;
 
-/// Where the workspace's binaries are: beside this one.
+/// Where the workspace's binaries are: beside this one (or, for a test
+/// executable in `target/<profile>/deps`, one folder up).
 pub fn bin_dir() -> PathBuf {
-    std::env::current_exe()
+    let dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(PathBuf::from).unwrap_or(dir)
+    } else {
+        dir
+    }
 }
 
 /// A binary of the workspace, or why it cannot be found.

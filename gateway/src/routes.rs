@@ -145,6 +145,11 @@ fn purpose_param(p: &HashMap<String, String>, basis: AccessBasis) -> Result<Purp
     }
 }
 
+/// The cursor of the next page: set when this page is full.
+fn next_after(count: usize, limit: i64, last_seq: Option<i64>) -> Option<i64> {
+    last_seq.filter(|_| count as i64 == limit)
+}
+
 fn basis_name(b: AccessBasis) -> String {
     b.as_str_name()
         .trim_start_matches("ACCESS_BASIS_")
@@ -278,7 +283,7 @@ async fn records(
         category: category_name(category).to_string(),
         basis: basis_name(allowed.basis),
         height: allowed.height,
-        next_after: (items.len() as i64 == limit).then(|| stored.last().map_or(after, |r| r.seq)),
+        next_after: next_after(items.len(), limit, stored.last().map(|r| r.seq)),
         records: items,
         disclosure_ids,
     }))
@@ -321,7 +326,7 @@ async fn own_keys(
     .await?;
     Ok(Json(KeysPage {
         patient: patient.to_string(),
-        next_after: (rows.len() as i64 == limit).then(|| rows.last().map_or(after, |r| r.0)),
+        next_after: next_after(rows.len(), limit, rows.last().map(|r| r.0)),
         keys: rows
             .into_iter()
             .map(|(seq, record_id, category, wrapped)| OwnKey {

@@ -9,47 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ehr_consortium::chain::{cometbft, set_toml};
 use ehr_ledger::mock_consensus::Actor;
 use ehr_ledger::proto::{action::Kind, Participant, RegisterStaff, Role};
 use ehr_ledger::rpc::RpcClient;
 use ehr_ledger::tx::sign_tx;
 
 const HOSPITALS: [&str; 4] = ["general", "north", "south", "east"];
-
-fn cometbft() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CMT_BIN")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|d| d.join("cometbft"))
-        .find(|p| p.is_file())
-}
-
-/// Sets `key = value` in `[section]` of a TOML file (top level: section "").
-fn set_toml(path: &Path, section: &str, key: &str, value: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut current = String::new();
-    let mut done = false;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|line| {
-            let t = line.trim();
-            if t.starts_with('[') && t.ends_with(']') {
-                current = t.trim_matches(|c| c == '[' || c == ']').to_string();
-            } else if current == section && t.split('=').next().map(str::trim) == Some(key) {
-                done = true;
-                return format!("{key} = {value}");
-            }
-            line.to_string()
-        })
-        .collect();
-    assert!(done, "{} has no {key} in [{section}]", path.display());
-    std::fs::write(path, lines.join("\n") + "\n").unwrap();
-}
 
 struct Hospital {
     home: PathBuf,
@@ -63,7 +29,7 @@ impl Hospital {
         let socket = format!("unix://{}/abci.sock", self.home.display());
         let log = |name: &str| std::fs::File::create(self.home.join(name)).unwrap();
         self.app = Some(
-            Command::new(env!("CARGO_BIN_EXE_ehr-node"))
+            Command::new(ehr_consortium::binary("ehr-node").unwrap())
                 .args([
                     "start",
                     "--home",
@@ -184,7 +150,7 @@ async fn four_validators_on_cometbft_commit_the_same_ledger() {
         "--out".into(),
         net.join("genesis.json").display().to_string(),
     ]);
-    let out = Command::new(env!("CARGO_BIN_EXE_ehr-node"))
+    let out = Command::new(ehr_consortium::binary("ehr-node").unwrap())
         .args(&args)
         .output()
         .unwrap();
@@ -200,17 +166,20 @@ async fn four_validators_on_cometbft_commit_the_same_ledger() {
             let ip = format!("127.0.0.{}", i + 1);
             std::fs::copy(net.join("genesis.json"), home.join("config/genesis.json")).unwrap();
             let config = home.join("config/config.toml");
-            set_toml(
-                &config,
-                "",
-                "proxy_app",
-                &format!("\"unix://{}/abci.sock\"", home.display()),
-            );
-            set_toml(&config, "rpc", "laddr", &format!("\"tcp://{ip}:26657\""));
-            set_toml(&config, "p2p", "laddr", &format!("\"tcp://{ip}:26656\""));
-            set_toml(&config, "p2p", "allow_duplicate_ip", "true");
-            set_toml(&config, "p2p", "addr_book_strict", "false");
-            set_toml(&config, "consensus", "timeout_commit", "\"500ms\"");
+            for (section, key, value) in [
+                (
+                    "",
+                    "proxy_app",
+                    format!("\"unix://{}/abci.sock\"", home.display()),
+                ),
+                ("rpc", "laddr", format!("\"tcp://{ip}:26657\"")),
+                ("p2p", "laddr", format!("\"tcp://{ip}:26656\"")),
+                ("p2p", "allow_duplicate_ip", "true".into()),
+                ("p2p", "addr_book_strict", "false".into()),
+                ("consensus", "timeout_commit", "\"500ms\"".into()),
+            ] {
+                set_toml(&config, section, key, &value).unwrap();
+            }
             Hospital {
                 home,
                 ip,
