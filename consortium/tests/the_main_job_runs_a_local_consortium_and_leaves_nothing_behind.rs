@@ -185,7 +185,11 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     assert_eq!(p["batches_pending"], 0);
     assert_eq!(summary["batches_checked_on_chain"], p["batches_committed"]);
     assert!(p["analytics_rows"].as_i64().unwrap() > 0);
-    assert!(!summary["analyst_query"].as_array().unwrap().is_empty());
+    assert!(!summary["analyst"]["by_code"].as_array().unwrap().is_empty());
+    let refused = summary["analyst"]["records_refused"]
+        .as_str()
+        .expect("the analyst is refused the records");
+    assert!(refused.contains("permission denied"), "{refused}");
     assert!(p["disclosures_logged"].as_i64().unwrap() >= 3);
 
     // PostgreSQL holds ciphertext, and the chain left behind holds every root.

@@ -94,8 +94,17 @@ struct Summary {
     progress: Snapshot,
     batches_checked_on_chain: u64,
     ward_rounds: Ward,
-    analyst_query: Vec<(String, i64, f64)>,
+    analyst: Analyst,
     clean_shutdown: bool,
+}
+
+/// What the analyst sees, and is refused.
+#[derive(Clone, Debug, Default, Serialize)]
+struct Analyst {
+    /// (LOINC, readings, mean value)
+    by_code: Vec<(String, i64, f64)>,
+    /// PostgreSQL's refusal of `SELECT … FROM ingest.records`; None if allowed.
+    records_refused: Option<String>,
 }
 
 /// The doctor's reads while the consortium runs.
@@ -508,7 +517,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         progress: final_snapshot.clone(),
         batches_checked_on_chain: checked,
         ward_rounds: ward.clone(),
-        analyst_query: analyst.clone().unwrap_or_default(),
+        analyst: analyst.clone().unwrap_or_default(),
         clean_shutdown: clean,
     };
     std::fs::write(
@@ -578,16 +587,25 @@ fn as_analyst(url: &str) -> String {
     }
 }
 
-fn analyst_query(db_url: &str) -> Result<Vec<(String, i64, f64)>, String> {
+/// As the analyst: the de-identified readings by code, and PostgreSQL's answer
+/// to a look at the encrypted records (which must be a refusal).
+fn analyst_query(db_url: &str) -> Result<Analyst, String> {
     let url = as_analyst(db_url);
     let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+    let records_refused = match c.query("SELECT count(*) FROM ingest.records", &[]) {
+        Ok(_) => None,
+        Err(e) => Some(pg_error(&e)),
+    };
     let rows = c
         .query("SELECT loinc, count(*), avg(value) FROM analytics.readings GROUP BY loinc ORDER BY loinc", &[])
         .map_err(|e| e.to_string())?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
+    Ok(Analyst {
+        by_code: rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+        records_refused,
+    })
 }
 
 /// Stops what runs, in order; true if every process stopped by itself.
@@ -612,11 +630,7 @@ fn shutdown(r: &mut Running) -> bool {
     clean
 }
 
-fn print_summary(
-    s: &Summary,
-    data: &std::path::Path,
-    analyst: &Result<Vec<(String, i64, f64)>, String>,
-) {
+fn print_summary(s: &Summary, data: &std::path::Path, analyst: &Result<Analyst, String>) {
     let p = &s.progress;
     let ok = s.steps.iter().filter(|x| x.ok).count();
     println!("\n══ Summary ══");
@@ -646,14 +660,18 @@ fn print_summary(
         p.disclosures_logged, s.ward_rounds.reads, s.ward_rounds.records, s.ward_rounds.verified
     );
     match analyst {
-        Ok(rows) => {
+        Ok(a) => {
             println!(
-                "analytics       {} de-identified readings from research-consenting patients:",
+                "analytics       {} de-identified readings from research-consenting patients, as the analyst sees them:",
                 p.analytics_rows
             );
-            for (loinc, n, avg) in rows {
+            for (loinc, n, avg) in &a.by_code {
                 let name = ehr_ledger::vitals::vital(loinc).map_or("", |v| v.name);
-                println!("                  {loinc:<8} {name:<22} {n:>6} readings, mean {avg:.1}");
+                println!("                  {loinc:<8} {name:<36} {n:>6} readings, mean {avg:.1}");
+            }
+            match &a.records_refused {
+                Some(why) => println!("                the analyst asking for the encrypted records is refused: {why}"),
+                None => println!("                WARNING: the analyst can read ingest.records"),
             }
         }
         Err(e) => println!("analytics       the analyst query failed: {e}"),
@@ -676,7 +694,6 @@ fn print_summary(
         "  as the analyst           psql \"{}\"",
         as_analyst(&s.database_url)
     );
-    println!("                           (analytics.readings only: SELECT * FROM ingest.records is refused)");
     println!("  the stored ciphertext    psql \"{}\" -c 'SELECT record_id, loinc, batch_id, length(ciphertext) FROM ingest.records LIMIT 5'", s.database_url);
     println!("  fetch and verify         run `scripts/run.sh --duration 0` and, while it runs, in another terminal:");
     println!("                             target/release/ehr --home {} --node <rpc> --gateway <gateway> fetch --as doctor --patient patient-3", data.join("ehr").display());
