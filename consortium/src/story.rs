@@ -420,32 +420,25 @@ impl Teller {
             }),
             Code::Ok,
         );
+        let amlodipine = Kind::Prescribe(Prescribe {
+            patient: addr(p1),
+            drug_code: "197361".into(),
+            dose_milli: 5000,
+            dose_unit: "mg".into(),
+            quantity: 30,
+            refills: 0,
+            valid_until: crate::fleet::now_ms() / 1000 + 90 * 86_400,
+        });
         let prescribed = self.act(
             "the doctor prescribes amlodipine 5 mg × 30 for patient-1, no refills",
             &c.doctor,
-            Kind::Prescribe(Prescribe {
-                patient: addr(p1),
-                drug_code: "197361".into(),
-                dose_milli: 5000,
-                dose_unit: "mg".into(),
-                quantity: 30,
-                refills: 0,
-                valid_until: crate::fleet::now_ms() / 1000 + 90 * 86_400,
-            }),
+            amlodipine.clone(),
             Code::Ok,
         );
         self.act(
             "the nurse tries to prescribe",
             &c.nurse,
-            Kind::Prescribe(Prescribe {
-                patient: addr(p1),
-                drug_code: "197361".into(),
-                dose_milli: 5000,
-                dose_unit: "mg".into(),
-                quantity: 30,
-                refills: 0,
-                valid_until: crate::fleet::now_ms() / 1000 + 90 * 86_400,
-            }),
+            amlodipine,
             Code::WrongRole,
         );
         let prescription_id = prescribed
