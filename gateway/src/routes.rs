@@ -219,19 +219,27 @@ async fn records(
     let mut items = Vec::with_capacity(stored.len());
     for r in &stored {
         let anchor = match &r.anchored {
-            Some((service, height, root, count)) => g
-                .proofs
-                .path(&db, r.batch_id, r.leaf_index as usize)
-                .await?
-                .map(|path| AnchorProof {
+            Some((service, height, root, count)) => {
+                // The path stored with the record; rebuilt from the batch's
+                // leaves for records stored before paths were.
+                let path = match r.merkle_path.as_deref().filter(|p| p.len() % 32 == 0) {
+                    Some(p) => Some(p.chunks(32).map(hex::encode).collect()),
+                    None => g
+                        .proofs
+                        .path(&db, r.batch_id, r.leaf_index as usize)
+                        .await?
+                        .map(|p| p.iter().map(hex::encode).collect()),
+                };
+                path.map(|path| AnchorProof {
                     service: service.clone(),
                     batch_id: r.batch_id as u64,
                     leaf_index: r.leaf_index as u64,
                     leaf_count: *count as u64,
                     merkle_root: hex::encode(root),
-                    path: path.iter().map(hex::encode).collect(),
+                    path,
                     height: *height as u64,
-                }),
+                })
+            }
             None => None,
         };
         let (wrapped_key, key_source) = key_for_caller(&g, r, &caller, allowed.basis);

@@ -22,6 +22,8 @@ pub struct StoredRecord {
     pub escrow_key: Option<Vec<u8>>,
     /// Set once the batch is anchored: (service, height, root, leaf count).
     pub anchored: Option<(String, i64, Vec<u8>, i32)>,
+    /// The Merkle path stored with the record (32-byte hashes, leaf to root).
+    pub merkle_path: Option<Vec<u8>>,
 }
 
 pub struct RecordFilter<'a> {
@@ -47,7 +49,8 @@ pub async fn records(
                     (extract(epoch FROM r.measured_at) * 1000)::bigint,
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
-                    b.status, b.service, b.height, b.merkle_root, b.record_count
+                    b.status, b.service, b.height, b.merkle_root, b.record_count,
+                    r.merkle_path
              FROM ingest.records r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.record_id = r.record_id AND w.reader = $2
@@ -96,6 +99,7 @@ pub async fn records(
                 wrapped_key: r.get(10),
                 escrow_key: r.get(11),
                 anchored,
+                merkle_path: r.get(17),
             }
         })
         .collect())

@@ -146,6 +146,7 @@ impl Store {
             .get(0);
         let leaves: Vec<[u8; 32]> = records.iter().map(|r| r.ciphertext_sha256).collect();
         let root = merkle::root(&leaves);
+        let paths = merkle::proofs(&leaves);
         let created_at_ms: i64 = tx
             .query_one(
                 "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
@@ -155,8 +156,8 @@ impl Store {
             .get(0);
         let insert_record = tx.prepare(
             "INSERT INTO ingest.records (record_seq, record_id, device_id, device_seq, content_sha256, patient, category, loinc,
-                                         measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9::bigint / 1000.0), $10, $11, $12, $13)",
+                                         measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index, merkle_path)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9::bigint / 1000.0), $10, $11, $12, $13, $14)",
         )?;
         let insert_wrap = tx.prepare(
             "INSERT INTO ingest.wrapped_keys (record_id, reader, reader_public_key, wrapped_key) VALUES ($1, $2, $3, $4)",
@@ -182,6 +183,7 @@ impl Store {
                     &r.ciphertext_sha256.as_slice(),
                     &batch_id,
                     &(i as i32),
+                    &paths[i].concat(),
                 ],
             )?;
             for w in &r.wraps {

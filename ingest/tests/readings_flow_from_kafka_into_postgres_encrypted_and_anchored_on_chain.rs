@@ -82,10 +82,20 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
             .expect("anchored on chain");
         assert_eq!(anchor.merkle_root, root);
         assert_eq!(anchor.height, height);
-        // Every record's path verifies against the anchored root.
+        // Every record's stored path is its path, and verifies against the anchored root.
         let anchored: [u8; 32] = anchor.merkle_root.as_slice().try_into().unwrap();
+        let stored: Vec<Vec<u8>> = c
+            .query(
+                "SELECT merkle_path FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index",
+                &[&batch_id],
+            )
+            .unwrap()
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
         for (i, leaf) in leaves.iter().enumerate() {
             let path = merkle::proof(&leaves, i).unwrap();
+            assert_eq!(stored[i], path.concat(), "the stored path of leaf {i}");
             assert!(merkle::verify(&anchored, leaf, i, count as usize, &path));
         }
     }

@@ -1,0 +1,1 @@
+ALTER TABLE ingest.records DROP COLUMN merkle_path;
