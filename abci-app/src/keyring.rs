@@ -42,7 +42,8 @@ impl Keyring {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    /// Where the key named `name` is (or would be) kept.
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
     }
 

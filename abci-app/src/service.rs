@@ -34,6 +34,14 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The wall clock in unix milliseconds (services' clocks: request windows,
+/// measurement plausibility, progress), never used in state transitions.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Reads the secret key of a key file as `ehr keys generate` writes it
 /// (JSON with `secret_key`, 64 hex digits).
 pub fn read_key_file(path: &Path) -> Result<SecretKey, String> {

@@ -149,19 +149,7 @@ impl Chain {
         for i in 0..4 {
             let home = net.join(format!("node{i}"));
             let ip = format!("127.0.0.{}", i + 1);
-            std::fs::copy(&genesis, home.join("config/genesis.json")).map_err(|e| e.to_string())?;
-            let config = home.join("config/config.toml");
-            let socket = home.join("abci.sock");
-            for (section, key, value) in [
-                ("", "proxy_app", format!("\"unix://{}\"", socket.display())),
-                ("rpc", "laddr", format!("\"tcp://{ip}:26657\"")),
-                ("p2p", "laddr", format!("\"tcp://{ip}:26656\"")),
-                ("p2p", "allow_duplicate_ip", "true".into()),
-                ("p2p", "addr_book_strict", "false".into()),
-                ("consensus", "timeout_commit", "\"500ms\"".into()),
-            ] {
-                set_toml(&config, section, key, &value)?;
-            }
+            let socket = configure_local_node(&home, &ip, &genesis)?;
             let mut app = Command::new(&ehr_node);
             app.arg("start")
                 .arg("--home")
@@ -206,6 +194,26 @@ impl Chain {
     pub fn pids(&self) -> Vec<u32> {
         self.procs.iter().map(Proc::pid).collect()
     }
+}
+
+/// Prepares node `home` of a `cometbft testnet` folder to run on `ip` of this
+/// machine with the ledger's `genesis`, its application on a Unix socket in
+/// `home`; the socket's path.
+pub fn configure_local_node(home: &Path, ip: &str, genesis: &Path) -> Result<PathBuf, String> {
+    std::fs::copy(genesis, home.join("config/genesis.json")).map_err(|e| e.to_string())?;
+    let config = home.join("config/config.toml");
+    let socket = home.join("abci.sock");
+    for (section, key, value) in [
+        ("", "proxy_app", format!("\"unix://{}\"", socket.display())),
+        ("rpc", "laddr", format!("\"tcp://{ip}:26657\"")),
+        ("p2p", "laddr", format!("\"tcp://{ip}:26656\"")),
+        ("p2p", "allow_duplicate_ip", "true".into()),
+        ("p2p", "addr_book_strict", "false".into()),
+        ("consensus", "timeout_commit", "\"500ms\"".into()),
+    ] {
+        set_toml(&config, section, key, &value)?;
+    }
+    Ok(socket)
 }
 
 /// Sets `key = value` in `[section]` of a TOML file (top level: section "").

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ehr_ingest::reading::sign;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::Reading;
+pub use ehr_ledger::service::now_ms;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -128,10 +129,4 @@ pub fn run(
     producer
         .flush(Duration::from_secs(10))
         .map_err(|e| format!("readings not delivered: {e}"))
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -6,25 +6,16 @@ use std::process::Command;
 use std::time::Duration;
 
 use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::keyring::Keyring;
 
 use crate::processes::Proc;
 
-/// A service key file, readable by the owner only.
+/// A service's key file (the keyring's format, readable by the owner only),
+/// in `<dir>/services/keys/`.
 fn key_file(dir: &Path, name: &str, key: &SecretKey) -> Result<std::path::PathBuf, String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(format!("{name}-key.json"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let json = serde_json::json!({ "secret_key": hex::encode(key.to_bytes()) });
-    f.write_all(json.to_string().as_bytes())
-        .map_err(|e| e.to_string())?;
-    Ok(path)
+    let keyring = Keyring::new(&dir.join("services"));
+    keyring.save(name, key)?;
+    Ok(keyring.path(name))
 }
 
 pub struct Ingest {

@@ -603,20 +603,7 @@ impl Teller {
             .unwrap_or_default();
         println!("\npatient-1's audit trail on chain:");
         for e in &trail.items {
-            let who = Address::from_slice(&e.accessor)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let what = if e.kind == AuditKind::EmergencyOpened as i32 {
-                format!("opened emergency access: {}", e.justification)
-            } else {
-                format!("read {} record(s)", e.record_ids.len())
-            };
-            let flag = if e.emergency || e.kind == AuditKind::EmergencyOpened as i32 {
-                "  [EMERGENCY]"
-            } else {
-                ""
-            };
-            println!("    #{} block {}: {who} {what}{flag}", e.seq, e.height);
+            println!("    {}", ehr_ledger::read_path::audit::describe(e));
         }
         let doctor_read = trail
             .items

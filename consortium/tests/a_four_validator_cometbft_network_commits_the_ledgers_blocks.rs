@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ehr_consortium::chain::{cometbft, set_toml};
+use ehr_consortium::chain::{cometbft, configure_local_node};
 use ehr_ledger::mock_consensus::Actor;
 use ehr_ledger::proto::{action::Kind, Participant, RegisterStaff, Role};
 use ehr_ledger::rpc::RpcClient;
@@ -164,22 +164,7 @@ async fn four_validators_on_cometbft_commit_the_same_ledger() {
         .map(|i| {
             let home = net.join(format!("node{i}"));
             let ip = format!("127.0.0.{}", i + 1);
-            std::fs::copy(net.join("genesis.json"), home.join("config/genesis.json")).unwrap();
-            let config = home.join("config/config.toml");
-            for (section, key, value) in [
-                (
-                    "",
-                    "proxy_app",
-                    format!("\"unix://{}/abci.sock\"", home.display()),
-                ),
-                ("rpc", "laddr", format!("\"tcp://{ip}:26657\"")),
-                ("p2p", "laddr", format!("\"tcp://{ip}:26656\"")),
-                ("p2p", "allow_duplicate_ip", "true".into()),
-                ("p2p", "addr_book_strict", "false".into()),
-                ("consensus", "timeout_commit", "\"500ms\"".into()),
-            ] {
-                set_toml(&config, section, key, &value).unwrap();
-            }
+            configure_local_node(&home, &ip, &net.join("genesis.json")).unwrap();
             Hospital {
                 home,
                 ip,

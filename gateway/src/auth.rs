@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Uri};
-use ehr_ledger::read_path::client::now_ms;
 use ehr_ledger::read_path::request_auth::{
     self, AuthError, AuthHeaders, Caller, HEADER_NONCE, HEADER_PUBLIC_KEY, HEADER_SIGNATURE,
     HEADER_TIMESTAMP, WINDOW_MS,
 };
+use ehr_ledger::service::now_ms;
 
 use crate::error::{ErrorCode, Failure};
 use crate::Gateway;

@@ -17,8 +17,8 @@ use ehr_ledger::proto::{AccessBasis, Category, Purpose};
 use ehr_ledger::read_path::api::{
     AnchorProof, KeysPage, OwnKey, RecordItem, RecordsPage, WrapResult, WrapUpload, MAX_PAGE,
 };
-use ehr_ledger::read_path::client::now_ms;
 use ehr_ledger::read_path::request_auth::Caller;
+use ehr_ledger::service::now_ms;
 use serde_json::json;
 
 use crate::access;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::rpc::RpcClient;
+use ehr_ledger::service::now_ms;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -43,12 +44,6 @@ pub struct Config {
     pub batch_ms: u64,
     pub cache_ttl: Duration,
     pub session_timeout_ms: u32,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn consumer(cfg: &Config) -> Result<BaseConsumer, String> {

@@ -18,6 +18,20 @@ pub enum StoreError {
     Migration(String),
 }
 
+/// A PostgreSQL URL with its database replaced (its user, host and options kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, tail)) => {
+            let query = tail
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            format!("{base}/{db}{query}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Applies the pending migrations of `migrations/` (idempotent).
 pub fn migrate(database_url: &str) -> Result<(), StoreError> {
     let mut conn = diesel::PgConnection::establish(database_url)

@@ -8,6 +8,7 @@ use super::request_auth::{
     self, HEADER_NONCE, HEADER_PUBLIC_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use crate::crypto::{Address, SecretKey};
+use crate::service::now_ms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -79,12 +80,6 @@ pub struct GatewayClient {
     base: String,
     http: reqwest::Client,
     key: SecretKey,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl GatewayClient {

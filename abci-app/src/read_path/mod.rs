@@ -5,6 +5,7 @@
 //! HL7 FHIR R4.
 
 pub mod api;
+pub mod audit;
 pub mod client;
 pub mod fhir;
 pub mod open;

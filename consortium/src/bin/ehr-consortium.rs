@@ -16,6 +16,7 @@ use ehr_consortium::fleet::{self, Counters};
 use ehr_consortium::progress::{self, Snapshot};
 use ehr_consortium::services::{self, Gateway, Ingest};
 use ehr_consortium::story::{Cast, Step, Teller};
+use ehr_ingest::store::with_database;
 use ehr_ledger::keyring::Keyring;
 use ehr_ledger::rpc::RpcClient;
 use serde::Serialize;
@@ -158,19 +159,6 @@ fn main() {
     };
     shutdown(&mut running);
     std::process::exit(code);
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, tail)) => {
-            let query = tail
-                .split_once('?')
-                .map(|(_, q)| format!("?{q}"))
-                .unwrap_or_default();
-            format!("{base}/{db}{query}")
-        }
-        None => url.to_string(),
-    }
 }
 
 /// PostgreSQL's own message, which says what went wrong.

@@ -13,6 +13,7 @@ use ehr_ingest::reading::{decode, sign, sign_json, verify};
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{action::Kind, BindDevice, Reading, RegisterPatient, SetResearchConsent};
 use ehr_ledger::rpc::RpcClient;
+use ehr_ledger::service::now_ms;
 use ehr_ledger::tx::sign_tx;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -110,12 +111,6 @@ fn patient_key(fleet: &str, i: usize) -> SecretKey {
 
 fn device_id(fleet: &str, i: usize) -> String {
     format!("{fleet}-hr-{i}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn producer(brokers: &str) -> Result<BaseProducer, String> {

@@ -197,19 +197,7 @@ fn base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// `url` with its database replaced.
-pub fn with_database(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, tail)) => {
-            let query = tail
-                .split_once('?')
-                .map(|(_, q)| format!("?{q}"))
-                .unwrap_or_default();
-            format!("{base}/{db}{query}")
-        }
-        None => url.to_string(),
-    }
-}
+pub use ehr_ingest::store::with_database;
 
 impl Database {
     pub fn create() -> Database {
@@ -453,12 +441,7 @@ impl Cast {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use ehr_ledger::service::now_ms;
 
 pub fn heart_rate(seq: u64, value: f64) -> Reading {
     Reading {

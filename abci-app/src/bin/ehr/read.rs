@@ -7,11 +7,11 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use clap::Args;
 use ehr_ledger::crypto::envelope::{unwrap_key, wrap_key};
 use ehr_ledger::crypto::{Address, PublicKey, SecretKey};
-use ehr_ledger::proto::{AccessBasis, AuditKind, AuditTrail, Participant, Purpose};
+use ehr_ledger::proto::{AuditTrail, Participant};
 use ehr_ledger::read_path::api::{NewWrap, RecordItem, WrapUpload};
 use ehr_ledger::read_path::client::{GatewayClient, RecordsQuery};
-use ehr_ledger::read_path::fhir;
 use ehr_ledger::read_path::open::{decrypt, ChainVerifier, Opened, VerifyError};
+use ehr_ledger::read_path::{audit, fhir};
 use ehr_ledger::rpc::rfc3339;
 use serde_json::json;
 
@@ -359,36 +359,7 @@ pub async fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<bool> {
         println!("no access recorded");
     }
     for e in &trail.items {
-        let who = Address::from_slice(&e.accessor)
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let what = match AuditKind::try_from(e.kind) {
-            Ok(AuditKind::EmergencyOpened) => {
-                format!("opened emergency access: {}", e.justification)
-            }
-            _ => format!(
-                "read {} record(s) {}",
-                e.record_ids.len(),
-                e.record_ids.join(", ")
-            ),
-        };
-        let basis = AccessBasis::try_from(e.basis)
-            .map_or("?", |b| b.as_str_name().trim_start_matches("ACCESS_BASIS_"));
-        let purpose = Purpose::try_from(e.purpose)
-            .map_or("?", |p| p.as_str_name().trim_start_matches("PURPOSE_"));
-        let flag = if e.emergency || e.kind == AuditKind::EmergencyOpened as i32 {
-            "  [EMERGENCY]"
-        } else if e.basis == AccessBasis::None as i32 {
-            "  [NO BASIS ON CHAIN]"
-        } else {
-            ""
-        };
-        println!(
-            "#{} {} block {}: {who} {what} — purpose {purpose}, basis {basis}{flag}",
-            e.seq,
-            rfc3339(e.block_time),
-            e.height
-        );
+        println!("{}", audit::describe(e));
     }
     Ok(true)
 }
