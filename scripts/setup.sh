@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# Installs what building and testing ehr-ledger needs on a Debian machine with
-# Rust: Debian packages that are missing, and the rustfmt/clippy components.
+# Installs what building, testing and running ehr-ledger needs on a Debian
+# machine with Rust, Go and Java 17 (with Maven): Debian packages that are
+# missing, the rustfmt/clippy components, PostgreSQL when none answers, and the
+# two engines into target/engines — CometBFT (go install from the Go module
+# proxy) and Apache Kafka (its jars from Maven Central).
 # Safe to run again: it only installs what is not there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The engines' pinned versions (tests/src/cometbft.rs names the same CometBFT).
+COMETBFT_VERSION=v0.38.26
+KAFKA_VERSION=4.4.0
+ENGINES=${EHR_ENGINES:-$PWD/target/engines}
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # cmake and libcurl headers: rdkafka builds librdkafka from source; libpq: diesel;
 # postgresql-client: pg_isready and psql for the checks below.
@@ -14,8 +26,6 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
@@ -31,21 +41,35 @@ if command -v rustup >/dev/null; then
 fi
 
 # PostgreSQL: use DATABASE_URL if given, else a server on 127.0.0.1:5432; install
-# and start one when none answers.
+# and start one when none answers. Its postgres role then gets the password
+# "postgres" (Debian asks TCP clients for one), which is the projects' default
+# DATABASE_URL: postgres://postgres:postgres@127.0.0.1:5432/postgres.
 if [ -z "${DATABASE_URL:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "setup: no PostgreSQL answers on 127.0.0.1:5432; installing and starting one"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+  dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed" ||
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
   cluster=$(ls /etc/postgresql | sort -V | tail -n 1)
-  $SUDO pg_ctlcluster --skip-systemctl-redirect "$cluster" main start || $SUDO pg_ctlcluster "$cluster" main start
-  # Local development only: the postgres role gets the password "postgres".
-  $SUDO -u postgres psql -q -c "ALTER ROLE postgres PASSWORD 'postgres'"
-  echo "setup: PostgreSQL started; use DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$cluster" main start 2>/dev/null ||
+    $SUDO pg_ctlcluster "$cluster" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  # Local development only.
+  (cd / && $SUDO runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD 'postgres'")
+  echo "setup: PostgreSQL $cluster started on 127.0.0.1:5432"
 fi
 
-# The Kafka-protocol broker for tests and the local consortium (tansu, from crates.io).
-if ! command -v tansu >/dev/null && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
-  echo "setup: installing the tansu broker (cargo install; about 8 minutes on 2 cores)"
-  cargo install tansu@0.6.0 --locked --features dynostore
+# CometBFT, the consensus engine: built from the Go module proxy.
+if ! "$ENGINES/bin/cometbft" version 2>/dev/null | grep -qx "${COMETBFT_VERSION#v}"; then
+  command -v go >/dev/null || { echo "setup: Go is needed to install CometBFT (go install); install Go 1.22 or newer" >&2; exit 1; }
+  echo "setup: installing CometBFT $COMETBFT_VERSION into $ENGINES/bin (go install, about 2 minutes)"
+  GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_VERSION"
+fi
+
+# Apache Kafka, the broker: its jars from Maven Central, run with Java 17.
+if [ ! -f "$ENGINES/kafka/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+  command -v mvn >/dev/null && command -v java >/dev/null ||
+    { echo "setup: Java 17 and Maven are needed to install Apache Kafka; install openjdk-17-jdk-headless and maven" >&2; exit 1; }
+  echo "setup: installing Apache Kafka $KAFKA_VERSION into $ENGINES/kafka/libs (Maven Central)"
+  rm -rf "$ENGINES/kafka/libs"
+  mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$ENGINES/kafka/libs" -DincludeScope=runtime
 fi

@@ -1,15 +1,15 @@
 //! The chain: four hospitals' validators on real CometBFT (each `cometbft`
-//! with its own `ehr-node start` over a Unix socket, on 127.0.0.1–4) when a
-//! `cometbft` binary is found (CMT_BIN or PATH); otherwise `ehr-node dev`, the
-//! single dev sequencer, which is not Byzantine fault tolerant and says so.
+//! with its own `ehr-node start` over a Unix socket), or, when asked for a
+//! quick look, `ehr-node dev`, the single dev sequencer, which is not
+//! Byzantine fault tolerant and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use ehr_ledger::crypto::SecretKey;
-
-use crate::processes::Proc;
+use ehr_testkit::cometbft::{Member, Network, Settings};
+use ehr_testkit::processes::Proc;
 
 pub const HOSPITALS: [(&str, &str); 4] = [
     ("general", "General Hospital"),
@@ -18,18 +18,13 @@ pub const HOSPITALS: [(&str, &str); 4] = [
     ("east", "East Children's Hospital"),
 ];
 
-/// A CometBFT binary: CMT_BIN, else `cometbft` on PATH.
-pub fn cometbft() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CMT_BIN")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|d| d.join("cometbft"))
-        .find(|p| p.is_file())
+/// Which consensus engine runs the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Four CometBFT validators, one per hospital.
+    Cometbft,
+    /// The dev sequencer: one process, not Byzantine fault tolerant.
+    Dev,
 }
 
 pub struct Chain {
@@ -39,7 +34,14 @@ pub struct Chain {
     pub dev: bool,
     /// The data folder of the first node (the dev sequencer's home).
     pub home: PathBuf,
-    procs: Vec<Proc>,
+    /// The genesis file, for clients that verify headers from it.
+    pub genesis: PathBuf,
+    kind: Kind,
+}
+
+enum Kind {
+    Dev(Proc),
+    Cometbft(Network),
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
@@ -55,14 +57,25 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 fn member_args(admins: &[SecretKey]) -> Vec<String> {
+    members(admins)
+        .into_iter()
+        .flat_map(|m| {
+            [
+                "--member".to_string(),
+                format!("{}={}={}", m.id, m.name, m.admin_public_key),
+            ]
+        })
+        .collect()
+}
+
+fn members(admins: &[SecretKey]) -> Vec<Member> {
     HOSPITALS
         .iter()
         .zip(admins)
-        .flat_map(|((id, name), k)| {
-            [
-                "--member".to_string(),
-                format!("{id}={name}={}", hex::encode(k.public_key().to_bytes())),
-            ]
+        .map(|((id, name), k)| Member {
+            id: id.to_string(),
+            name: name.to_string(),
+            admin_public_key: hex::encode(k.public_key().to_bytes()),
         })
         .collect()
 }
@@ -70,15 +83,15 @@ fn member_args(admins: &[SecretKey]) -> Vec<String> {
 impl Chain {
     /// Starts the chain with the four hospitals as founding members, `admins`
     /// their admin keys (in the order of `HOSPITALS`).
-    pub fn start(dir: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
-        match cometbft() {
-            Some(cmt) => Self::start_cometbft(dir, &cmt, admins),
-            None => Self::start_dev(dir, admins),
+    pub fn start(dir: &Path, admins: &[SecretKey], engine: Engine) -> Result<Chain, String> {
+        match engine {
+            Engine::Cometbft => Self::start_cometbft(dir, admins),
+            Engine::Dev => Self::start_dev(dir, admins),
         }
     }
 
     fn start_dev(dir: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
-        let ehr_node = crate::binary("ehr-node")?;
+        let ehr_node = ehr_testkit::binary("ehr-node")?;
         let genesis = dir.join("genesis.json");
         let mut cmd = Command::new(&ehr_node);
         cmd.args(["genesis", "--chain-id", "ehr-local"])
@@ -113,129 +126,48 @@ impl Chain {
         let rpc_url = proc.announced("serving RPC at ", Duration::from_secs(60))?;
         Ok(Chain {
             rpc_url,
-            description: "no cometbft binary found (CMT_BIN or PATH): the dev sequencer `ehr-node dev` orders the blocks — one process, not Byzantine fault tolerant; the ledger, its rules and its proofs are the real ones".into(),
+            description: "the dev sequencer `ehr-node dev` orders the blocks (--chain dev) — one process, NOT Byzantine fault tolerant; the ledger, its rules and its proofs are the real ones".into(),
             dev: true,
             home,
-            procs: vec![proc],
+            genesis,
+            kind: Kind::Dev(proc),
         })
     }
 
-    fn start_cometbft(dir: &Path, cmt: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
-        let ehr_node = crate::binary("ehr-node")?;
-        let net = dir.join("net");
-        run(
-            Command::new(cmt)
-                .args(["testnet", "--v", "4", "--o"])
-                .arg(&net)
-                .args([
-                    "--starting-ip-address",
-                    "127.0.0.1",
-                    "--populate-persistent-peers",
-                ]),
-            "cometbft testnet",
-        )?;
-        let genesis = net.join("genesis.json");
-        run(
-            Command::new(&ehr_node)
-                .arg("genesis")
-                .arg("--cometbft-genesis")
-                .arg(net.join("node0/config/genesis.json"))
-                .args(member_args(admins))
-                .arg("--out")
-                .arg(&genesis),
-            "ehr-node genesis",
-        )?;
-        let mut procs = Vec::new();
-        for i in 0..4 {
-            let home = net.join(format!("node{i}"));
-            let ip = format!("127.0.0.{}", i + 1);
-            let socket = configure_local_node(&home, &ip, &genesis)?;
-            let mut app = Command::new(&ehr_node);
-            app.arg("start")
-                .arg("--home")
-                .arg(home.join("ehr"))
-                .arg("--abci")
-                .arg(format!("unix://{}", socket.display()));
-            let app = Proc::spawn(&format!("ehr-node-{i}"), app, dir)?;
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while !socket.exists() {
-                if std::time::Instant::now() > deadline {
-                    return Err(format!(
-                        "ehr-node {i} did not open its socket (see {})",
-                        app.log.display()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let mut node = Command::new(cmt);
-            node.arg("start").arg("--home").arg(&home);
-            procs.push(app);
-            procs.push(Proc::spawn(&format!("cometbft-{i}"), node, dir)?);
-        }
+    fn start_cometbft(dir: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
+        let settings = Settings {
+            timeout_commit: Duration::from_millis(500),
+        };
+        let network = Network::start(dir, &members(admins), settings)?;
+        let first = &network.nodes[0];
+        let rpc_url = first.rpc_url();
         Ok(Chain {
-            rpc_url: "http://127.0.0.1:26657".into(),
             description: format!(
-                "four validators on CometBFT ({}), one per hospital, each with its own ehr-node over a Unix socket; RPC of General's at http://127.0.0.1:26657",
-                cmt.display()
+                "four validators on CometBFT {}, one per hospital, each with its own ehr-node over a Unix socket; RPC of General's at {rpc_url}",
+                ehr_testkit::cometbft::VERSION
             ),
+            rpc_url,
             dev: false,
-            home: net.join("node0"),
-            procs,
+            home: first.home.clone(),
+            genesis: network.genesis.clone(),
+            kind: Kind::Cometbft(network),
         })
     }
 
     /// Stops every node, CometBFT before its application.
     pub fn stop(&mut self) {
-        for p in self.procs.iter_mut().rev() {
-            p.stop(Duration::from_secs(10));
+        match &mut self.kind {
+            Kind::Dev(p) => {
+                p.stop(Duration::from_secs(10));
+            }
+            Kind::Cometbft(n) => n.stop(),
         }
     }
 
     pub fn pids(&self) -> Vec<u32> {
-        self.procs.iter().map(Proc::pid).collect()
+        match &self.kind {
+            Kind::Dev(p) => vec![p.pid()],
+            Kind::Cometbft(n) => n.pids(),
+        }
     }
-}
-
-/// Prepares node `home` of a `cometbft testnet` folder to run on `ip` of this
-/// machine with the ledger's `genesis`, its application on a Unix socket in
-/// `home`; the socket's path.
-pub fn configure_local_node(home: &Path, ip: &str, genesis: &Path) -> Result<PathBuf, String> {
-    std::fs::copy(genesis, home.join("config/genesis.json")).map_err(|e| e.to_string())?;
-    let config = home.join("config/config.toml");
-    let socket = home.join("abci.sock");
-    for (section, key, value) in [
-        ("", "proxy_app", format!("\"unix://{}\"", socket.display())),
-        ("rpc", "laddr", format!("\"tcp://{ip}:26657\"")),
-        ("p2p", "laddr", format!("\"tcp://{ip}:26656\"")),
-        ("p2p", "allow_duplicate_ip", "true".into()),
-        ("p2p", "addr_book_strict", "false".into()),
-        ("consensus", "timeout_commit", "\"500ms\"".into()),
-    ] {
-        set_toml(&config, section, key, &value)?;
-    }
-    Ok(socket)
-}
-
-/// Sets `key = value` in `[section]` of a TOML file (top level: section "").
-pub fn set_toml(path: &Path, section: &str, key: &str, value: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut current = String::new();
-    let mut done = false;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|line| {
-            let t = line.trim();
-            if t.starts_with('[') && t.ends_with(']') {
-                current = t.trim_matches(|c| c == '[' || c == ']').to_string();
-            } else if current == section && t.split('=').next().map(str::trim) == Some(key) {
-                done = true;
-                return format!("{key} = {value}");
-            }
-            line.to_string()
-        })
-        .collect();
-    if !done {
-        return Err(format!("{} has no {key} in [{section}]", path.display()));
-    }
-    std::fs::write(path, lines.join("\n") + "\n").map_err(|e| e.to_string())
 }

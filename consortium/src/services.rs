@@ -8,7 +8,7 @@ use std::time::Duration;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::keyring::Keyring;
 
-use crate::processes::Proc;
+use ehr_testkit::processes::Proc;
 
 /// A service's key file (the keyring's format, readable by the owner only),
 /// in `<dir>/services/keys/`.
@@ -32,7 +32,7 @@ pub fn start_ingest(
 ) -> Result<Ingest, String> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
-    let mut cmd = Command::new(crate::binary("ehr-ingest")?);
+    let mut cmd = Command::new(ehr_testkit::binary("ehr-ingest")?);
     cmd.args([
         "--brokers",
         brokers,
@@ -68,7 +68,7 @@ pub fn start_gateway(
     node: &str,
     key: &SecretKey,
 ) -> Result<Gateway, String> {
-    let mut cmd = Command::new(crate::binary("ehr-gateway")?);
+    let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
     cmd.args([
         "--listen",
         "127.0.0.1:0",

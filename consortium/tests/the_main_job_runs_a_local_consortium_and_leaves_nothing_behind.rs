@@ -10,13 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ehr_ingest::store::with_database;
+use ehr_ingest::store::{database_url, with_database};
 use serde_json::Value;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
 
 /// Processes whose working folder or command line is inside `dir`.
 fn processes_in(dir: &Path) -> Vec<String> {

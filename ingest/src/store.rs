@@ -18,6 +18,16 @@ pub enum StoreError {
     Migration(String),
 }
 
+/// The database the services and tests use when `DATABASE_URL` is not set:
+/// the local server `scripts/setup.sh` starts (Debian asks TCP clients for a
+/// password; setup gives the postgres role this one).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+
+/// `DATABASE_URL`, else the local default.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into())
+}
+
 /// A PostgreSQL URL with its database replaced (its user, host and options kept).
 pub fn with_database(url: &str, db: &str) -> String {
     match url.rsplit_once('/') {
@@ -27,6 +37,18 @@ pub fn with_database(url: &str, db: &str) -> String {
                 .map(|(_, q)| format!("?{q}"))
                 .unwrap_or_default();
             format!("{base}/{db}{query}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A PostgreSQL URL with another login (user and password), host, database
+/// and options kept.
+pub fn with_login(url: &str, user: &str, password: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{user}:{password}@{host}")
         }
         None => url.to_string(),
     }

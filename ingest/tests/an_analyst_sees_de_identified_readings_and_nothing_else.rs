@@ -37,11 +37,7 @@ fn the_analyst_role_reads_analytics_only() {
         db: &db,
         user: user.clone(),
     };
-    let url = db.url.replacen(
-        "postgres://postgres",
-        &format!("postgres://{user}:analyst"),
-        1,
-    );
+    let url = ehr_ingest::store::with_login(&db.url, &user, "analyst");
     let mut analyst =
         postgres::Client::connect(&url, postgres::NoTls).expect("the analyst connects");
 

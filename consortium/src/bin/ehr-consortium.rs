@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ehr_consortium::broker::{Broker, READINGS};
-use ehr_consortium::chain::Chain;
+use ehr_consortium::broker::{self, READINGS};
+use ehr_consortium::chain::{Chain, Engine};
 use ehr_consortium::fleet::{self, Counters};
 use ehr_consortium::progress::{self, Snapshot};
 use ehr_consortium::services::{self, Gateway, Ingest};
@@ -19,6 +19,7 @@ use ehr_consortium::story::{Cast, Step, Teller};
 use ehr_ingest::store::with_database;
 use ehr_ledger::keyring::Keyring;
 use ehr_ledger::rpc::RpcClient;
+use ehr_testkit::kafka::Kafka;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -38,7 +39,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = ehr_ingest::store::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     /// The run's database, dropped and created at start.
@@ -50,6 +51,10 @@ struct Args {
     /// Readings per second from the whole fleet.
     #[arg(long, default_value_t = 100)]
     rate: u64,
+    /// The consensus engine: four CometBFT validators, or the dev sequencer
+    /// for a quick look (one process, not Byzantine fault tolerant).
+    #[arg(long, value_enum, default_value = "cometbft")]
+    chain: Engine,
     #[command(subcommand)]
     attach: Option<AttachCommand>,
 }
@@ -86,6 +91,7 @@ struct Attach {
 #[derive(Serialize)]
 struct Summary {
     consensus: String,
+    broker: String,
     rpc: String,
     gateway: String,
     database_url: String,
@@ -121,7 +127,7 @@ type FleetThread = std::thread::JoinHandle<Result<(), String>>;
 
 struct Running {
     chain: Option<Chain>,
-    broker: Option<Broker>,
+    broker: Option<Kafka>,
     ingest: Option<Ingest>,
     gateway: Option<Gateway>,
     fleet: Option<(Arc<AtomicBool>, FleetThread)>,
@@ -196,6 +202,7 @@ struct Parts {
     rpc_url: String,
     brokers: String,
     consensus: &'static str,
+    broker: String,
 }
 
 /// Starts the chain and the broker here, with a fresh database and fresh keys.
@@ -210,20 +217,27 @@ fn start_all(
         args.database
     );
     let cast = Cast::new(args.devices.max(2));
-    let chain = running.chain.insert(Chain::start(data, &cast.admins)?);
+    let chain = running
+        .chain
+        .insert(Chain::start(data, &cast.admins, args.chain)?);
     println!("  chain: {}", chain.description);
     let consensus = if chain.dev {
-        "dev sequencer"
+        "the dev sequencer (one process, not BFT)"
     } else {
-        "CometBFT, four validators"
+        "CometBFT v0.38, four validators"
     };
     let rpc_url = chain.rpc_url.clone();
-    let broker = running.broker.insert(Broker::start(data)?);
-    println!("  broker: tansu (Kafka protocol) at {}", broker.address);
+    let broker = running.broker.insert(broker::start(data)?);
+    println!(
+        "  broker: Apache Kafka (KRaft, one node) at {}, topic {READINGS} with {} partitions",
+        broker.address,
+        broker::PARTITIONS
+    );
     let parts = Parts {
         rpc_url,
         brokers: broker.address.clone(),
         consensus,
+        broker: format!("Apache Kafka (KRaft) at {}", broker.address),
     };
     Ok((parts, cast, db_url))
 }
@@ -249,6 +263,7 @@ fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
         rpc_url: a.node.clone(),
         brokers: a.brokers.clone(),
         consensus: "the consortium attached to",
+        broker: format!("the consortium's Kafka at {}", a.brokers),
     };
     Ok((parts, cast, args.database_url.clone()))
 }
@@ -284,6 +299,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         rpc_url,
         brokers,
         consensus,
+        broker: broker_description,
     } = parts;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -496,6 +512,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
     let analyst = analyst_query(&db_url);
     let summary = Summary {
         consensus: consensus.into(),
+        broker: broker_description,
         rpc: rpc_url.clone(),
         gateway: gateway_url.clone(),
         database_url: db_url.clone(),
@@ -566,13 +583,7 @@ fn analyst_login(db_url: &str) -> Result<(), String> {
 
 /// The database URL with the analyst's login instead of its user.
 fn as_analyst(url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host)))
-    {
-        Some((scheme, host)) => format!("{scheme}://ehr_demo_analyst:{ANALYST_PASSWORD}@{host}"),
-        None => url.to_string(),
-    }
+    ehr_ingest::store::with_login(url, "ehr_demo_analyst", ANALYST_PASSWORD)
 }
 
 /// As the analyst: the de-identified readings by code, and PostgreSQL's answer
@@ -613,7 +624,7 @@ fn shutdown(r: &mut Running) -> bool {
         c.stop();
     }
     if let Some(mut b) = r.broker.take() {
-        b.proc.stop(Duration::from_secs(5));
+        b.stop(Duration::from_secs(15));
     }
     clean
 }
@@ -623,6 +634,7 @@ fn print_summary(s: &Summary, data: &std::path::Path, analyst: &Result<Analyst, 
     let ok = s.steps.iter().filter(|x| x.ok).count();
     println!("\n══ Summary ══");
     println!("consensus       {} — {} blocks", s.consensus, p.height);
+    println!("broker          {}", s.broker);
     println!(
         "story           {ok} of {} steps as expected{}",
         s.steps.len(),
@@ -688,6 +700,10 @@ fn print_summary(s: &Summary, data: &std::path::Path, analyst: &Result<Analyst, 
     println!(
         "                             target/release/ehr --home {} --node <rpc> audit patient-1",
         data.join("ehr").display()
+    );
+    println!(
+        "                           (<rpc> and <gateway> as printed at the start: {} and {})",
+        s.rpc, s.gateway
     );
     println!("  docs                     README.md, docs/node.md, docs/ingest.md, docs/gateway.md");
 }

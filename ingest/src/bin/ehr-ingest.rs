@@ -37,7 +37,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = ehr_ingest::store::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     /// The chain's RPC (CometBFT or ehr-node dev).

@@ -192,12 +192,7 @@ pub struct Database {
     pub url: String,
 }
 
-fn base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub use ehr_ingest::store::with_database;
+pub use ehr_ingest::store::{database_url as base_url, with_database};
 
 impl Database {
     pub fn create() -> Database {

@@ -1,7 +1,7 @@
-//! The main job's child processes. Each runs in its own process group, so a
-//! Ctrl-C in the terminal reaches the main job alone, which then stops them in
-//! order (devices, ingest, gateway, chain, broker). Each is also killed by the
-//! kernel if the main job dies (PR_SET_PDEATHSIG): no orphans either way.
+//! Child processes of the main job and of the tests. Each runs in its own
+//! process group, so a Ctrl-C in the terminal reaches the parent alone, which
+//! then stops them in order. Each is also killed by the kernel if its parent
+//! dies (PR_SET_PDEATHSIG): no orphans either way, even after a failed test.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use crate::Error;
 
 pub struct Proc {
     pub name: String,
@@ -20,13 +22,35 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` in `dir`, its standard error to `<dir>/<name>.log` and its
     /// standard output readable through `announced`, then appended to the log.
-    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Result<Proc, String> {
+    pub fn spawn(name: &str, cmd: Command, dir: &Path) -> Result<Proc, Error> {
+        Self::start(name, cmd, dir, true)
+    }
+
+    /// Starts `cmd` in `dir` with both its outputs in `<dir>/<name>.log`
+    /// (for processes that log much and announce nothing: see `wait_for_log`).
+    pub fn spawn_logging(name: &str, cmd: Command, dir: &Path) -> Result<Proc, Error> {
+        Self::start(name, cmd, dir, false)
+    }
+
+    fn start(name: &str, mut cmd: Command, dir: &Path, announcing: bool) -> Result<Proc, Error> {
         let log = dir.join(format!("{name}.log"));
-        let err = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let file = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| Error(format!("{}: {e}", log.display())))
+        };
+        // A restarted process appends to the log of its earlier life.
+        let out = if announcing {
+            Stdio::piped()
+        } else {
+            Stdio::from(file()?)
+        };
         cmd.current_dir(dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(err)
+            .stdout(out)
+            .stderr(file()?)
             .process_group(0);
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
@@ -37,8 +61,15 @@ impl Proc {
         }
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
+            .map_err(|e| Error(format!("cannot start {name}: {e}")))?;
+        let Some(stdout) = child.stdout.take() else {
+            return Ok(Proc {
+                name: name.to_string(),
+                child,
+                log,
+                lines: None,
+            });
+        };
         let (tx, rx) = mpsc::channel();
         let out_log = log.clone();
         std::thread::spawn(move || {
@@ -59,8 +90,11 @@ impl Proc {
     }
 
     /// Waits for the line holding `marker` and returns the word after it.
-    pub fn announced(&mut self, marker: &str, timeout: Duration) -> Result<String, String> {
-        let rx = self.lines.take().ok_or("already announced")?;
+    pub fn announced(&mut self, marker: &str, timeout: Duration) -> Result<String, Error> {
+        let rx = self
+            .lines
+            .take()
+            .ok_or_else(|| Error(format!("{} announces nothing more", self.name)))?;
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -76,15 +110,46 @@ impl Proc {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
                 Err(_) => {
-                    return Err(format!(
+                    return Err(Error(format!(
                         "{} did not start (see {}):\n{}",
                         self.name,
                         self.log.display(),
                         tail(&self.log, 10)
-                    ))
+                    )))
                 }
             }
         }
+    }
+
+    /// Waits until the log holds `marker`; fails early if the process ends.
+    pub fn wait_for_log(&mut self, marker: &str, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.contains(marker) {
+                return Ok(());
+            }
+            if !self.is_running() || Instant::now() > deadline {
+                let how = if self.is_running() {
+                    "did not get ready in time"
+                } else {
+                    "stopped"
+                };
+                return Err(Error(format!(
+                    "{} {how} (see {}):\n{}",
+                    self.name,
+                    self.log.display(),
+                    tail(&self.log, 10)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL, as a crash would, and waits for the process to be gone.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> u32 {

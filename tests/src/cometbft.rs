@@ -1,0 +1,442 @@
+//! A consortium's chain on real CometBFT v0.38: each validator is a `cometbft`
+//! process beside its own `ehr-node start`, joined by a Unix socket, all on
+//! 127.0.0.1 with ports of their own (so networks of parallel tests do not
+//! meet). `scripts/setup.sh` installs the pinned CometBFT into
+//! `target/engines/bin` with `go install`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ehr_ledger::rpc::RpcClient;
+
+use crate::processes::{tail, Proc};
+use crate::Error;
+
+/// The CometBFT release the project installs and is tested with.
+pub const VERSION: &str = "v0.38.26";
+
+/// A CometBFT binary: `CMT_BIN`, else the one `scripts/setup.sh` installs in
+/// `target/engines/bin`, else `cometbft` on PATH.
+pub fn binary() -> Option<PathBuf> {
+    let given = std::env::var_os("CMT_BIN").map(PathBuf::from);
+    let installed = crate::engines_dir().join("bin/cometbft");
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("cometbft"))
+            .find(|p| p.is_file())
+    });
+    given
+        .into_iter()
+        .chain([installed])
+        .chain(on_path)
+        .find(|p| p.is_file())
+}
+
+/// The CometBFT binary, or what to do to get one.
+pub fn require() -> Result<PathBuf, Error> {
+    binary().ok_or_else(|| {
+        Error(format!(
+            "no cometbft binary: run scripts/setup.sh (it installs CometBFT {VERSION} into target/engines/bin), or set CMT_BIN"
+        ))
+    })
+}
+
+/// A founding member organisation of the consortium.
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    /// Its admin's secp256k1 public key, hex.
+    pub admin_public_key: String,
+}
+
+/// What the validators are configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a validator waits after a commit for more votes and
+    /// transactions before the next height.
+    pub timeout_commit: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timeout_commit: Duration::from_millis(300),
+        }
+    }
+}
+
+/// A network of validators (and full nodes), configured and started.
+pub struct Network {
+    pub dir: PathBuf,
+    pub chain_id: String,
+    /// The ledger's genesis.json every node starts from.
+    pub genesis: PathBuf,
+    pub nodes: Vec<Node>,
+    settings: Settings,
+    cmt: PathBuf,
+    ehr_node: PathBuf,
+}
+
+impl Network {
+    /// Creates `members.len()` validators in `dir/net` (one per member,
+    /// `cometbft testnet`), writes the ledger's genesis with the members, and
+    /// starts every node.
+    pub fn start(dir: &Path, members: &[Member], settings: Settings) -> Result<Network, Error> {
+        let cmt = require()?;
+        let ehr_node = crate::binary("ehr-node")?;
+        let net = dir.join("net");
+        run(
+            Command::new(&cmt)
+                .args(["testnet", "--v", &members.len().to_string(), "--o"])
+                .arg(&net)
+                .args(["--starting-ip-address", "127.0.0.1"]),
+            "cometbft testnet",
+        )?;
+        let genesis = net.join("genesis.json");
+        let mut cmd = Command::new(&ehr_node);
+        cmd.arg("genesis")
+            .arg("--cometbft-genesis")
+            .arg(net.join("node0/config/genesis.json"));
+        for m in members {
+            cmd.arg("--member")
+                .arg(format!("{}={}={}", m.id, m.name, m.admin_public_key));
+        }
+        run(cmd.arg("--out").arg(&genesis), "ehr-node genesis")?;
+        let text = std::fs::read_to_string(&genesis).map_err(|e| Error(e.to_string()))?;
+        let chain_id = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|g| g["chain_id"].as_str().map(String::from))
+            .ok_or_else(|| Error(format!("{} has no chain_id", genesis.display())))?;
+        let mut network = Network {
+            dir: net.clone(),
+            chain_id,
+            genesis,
+            nodes: Vec::new(),
+            settings,
+            cmt,
+            ehr_node,
+        };
+        for (i, m) in members.iter().enumerate() {
+            let node = network.new_node(&m.id, net.join(format!("node{i}")))?;
+            network.nodes.push(node);
+        }
+        network.connect()?;
+        for node in &mut network.nodes {
+            node.start()?;
+        }
+        Ok(network)
+    }
+
+    /// A new node (`cometbft init`: its own keys) that follows the chain as a
+    /// full node until governance makes it a validator; started.
+    pub fn add_node(&mut self, name: &str) -> Result<&mut Node, Error> {
+        let home = self.dir.join(format!("node{}", self.nodes.len()));
+        run(
+            Command::new(&self.cmt).arg("init").arg("--home").arg(&home),
+            "cometbft init",
+        )?;
+        let node = self.new_node(name, home)?;
+        self.nodes.push(node);
+        self.connect()?;
+        let node = self.nodes.last_mut().expect("just pushed");
+        node.start()?;
+        Ok(node)
+    }
+
+    fn new_node(&self, name: &str, home: PathBuf) -> Result<Node, Error> {
+        std::fs::copy(&self.genesis, home.join("config/genesis.json"))
+            .map_err(|e| Error(format!("{}: {e}", home.display())))?;
+        let out = Command::new(&self.cmt)
+            .arg("show-node-id")
+            .arg("--home")
+            .arg(&home)
+            .output()
+            .map_err(|e| Error(format!("cometbft show-node-id: {e}")))?;
+        let node_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let node = Node {
+            name: name.to_string(),
+            home,
+            node_id,
+            rpc_port: crate::free_port()?,
+            p2p_port: crate::free_port()?,
+            app: None,
+            cmt: None,
+            cmt_bin: self.cmt.clone(),
+            ehr_node: self.ehr_node.clone(),
+        };
+        node.configure(&self.settings)?;
+        Ok(node)
+    }
+
+    /// Every node has every other as a persistent peer.
+    fn connect(&self) -> Result<(), Error> {
+        for node in &self.nodes {
+            let peers: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|other| other.home != node.home)
+                .map(|other| format!("{}@127.0.0.1:{}", other.node_id, other.p2p_port))
+                .collect();
+            set_toml(
+                &node.config(),
+                "p2p",
+                "persistent_peers",
+                &format!("\"{}\"", peers.join(",")),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Stops every node, each CometBFT before its application.
+    pub fn stop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().flat_map(Node::pids).collect()
+    }
+}
+
+/// One hospital's node: `cometbft` and its `ehr-node`.
+pub struct Node {
+    pub name: String,
+    pub home: PathBuf,
+    pub node_id: String,
+    pub rpc_port: u16,
+    pub p2p_port: u16,
+    app: Option<Proc>,
+    cmt: Option<Proc>,
+    cmt_bin: PathBuf,
+    ehr_node: PathBuf,
+}
+
+impl Node {
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    pub fn rpc(&self) -> RpcClient {
+        RpcClient::new(&self.rpc_url())
+    }
+
+    fn config(&self) -> PathBuf {
+        self.home.join("config/config.toml")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.home.join("abci.sock")
+    }
+
+    /// Its validator's ed25519 public key (`priv_validator_key.json`).
+    pub fn validator_public_key(&self) -> Result<Vec<u8>, Error> {
+        use base64::Engine;
+        let path = self.home.join("config/priv_validator_key.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error(e.to_string()))?;
+        json["pub_key"]["value"]
+            .as_str()
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .ok_or_else(|| Error(format!("{} has no pub_key", path.display())))
+    }
+
+    fn configure(&self, settings: &Settings) -> Result<(), Error> {
+        let commit = format!("\"{}ms\"", settings.timeout_commit.as_millis());
+        for (section, key, value) in [
+            (
+                "",
+                "proxy_app",
+                format!("\"unix://{}\"", self.socket().display()),
+            ),
+            ("", "moniker", format!("\"{}\"", self.name)),
+            // Committed blocks and errors; the rest only when asked.
+            ("", "log_level", "\"main:info,state:info,*:error\"".into()),
+            (
+                "rpc",
+                "laddr",
+                format!("\"tcp://127.0.0.1:{}\"", self.rpc_port),
+            ),
+            (
+                "p2p",
+                "laddr",
+                format!("\"tcp://127.0.0.1:{}\"", self.p2p_port),
+            ),
+            ("p2p", "allow_duplicate_ip", "true".into()),
+            ("p2p", "addr_book_strict", "false".into()),
+            ("consensus", "timeout_commit", commit),
+        ] {
+            set_toml(&self.config(), section, key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// Starts `ehr-node` on the socket, then `cometbft`, whose handshake
+    /// replays any stored block the application lacks.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if self.app.is_none() {
+            self.start_app()?;
+        }
+        let mut cmd = Command::new(&self.cmt_bin);
+        cmd.arg("start").arg("--home").arg(&self.home);
+        self.cmt = Some(Proc::spawn_logging(
+            &format!("cometbft-{}", self.name),
+            cmd,
+            &self.home,
+        )?);
+        Ok(())
+    }
+
+    fn start_app(&mut self) -> Result<(), Error> {
+        // A socket left by a killed application would look ready at once.
+        let _ = std::fs::remove_file(self.socket());
+        let mut cmd = Command::new(&self.ehr_node);
+        cmd.arg("start")
+            .arg("--home")
+            .arg(self.home.join("ehr"))
+            .arg("--abci")
+            .arg(format!("unix://{}", self.socket().display()));
+        let mut app = Proc::spawn_logging(&format!("ehr-node-{}", self.name), cmd, &self.home)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.socket().exists() {
+            if !app.is_running() || Instant::now() > deadline {
+                return Err(Error(format!(
+                    "ehr-node of {} did not open its socket:\n{}",
+                    self.name,
+                    tail(&app.log, 10)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.app = Some(app);
+        Ok(())
+    }
+
+    /// kill -9 of the application alone, as a crash of `ehr-node` would be;
+    /// CometBFT stops when it loses its application.
+    pub fn kill_app(&mut self) {
+        if let Some(mut app) = self.app.take() {
+            app.kill_9();
+        }
+    }
+
+    /// kill -9 of both processes: the hospital's machine is gone.
+    pub fn kill(&mut self) {
+        for p in [self.cmt.take(), self.app.take()].into_iter().flatten() {
+            let mut p = p;
+            p.kill_9();
+        }
+    }
+
+    /// Brings back whatever is down; a CometBFT that lost its application is
+    /// given a moment to exit by itself, then killed, and started anew.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        if self.app.is_none() {
+            if let Some(mut cmt) = self.cmt.take() {
+                cmt.stop(Duration::from_secs(5));
+            }
+        }
+        if self.cmt.as_mut().is_some_and(Proc::is_running) {
+            return Ok(());
+        }
+        self.cmt = None;
+        self.start()
+    }
+
+    /// CometBFT first (it stops asking), then its application.
+    pub fn stop(&mut self) {
+        for p in [self.cmt.take(), self.app.take()].into_iter().flatten() {
+            let mut p = p;
+            p.stop(Duration::from_secs(10));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.cmt.as_mut().is_some_and(Proc::is_running)
+            && self.app.as_mut().is_some_and(Proc::is_running)
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        [&self.cmt, &self.app]
+            .into_iter()
+            .flatten()
+            .map(Proc::pid)
+            .collect()
+    }
+
+    /// The last lines of both logs, for a failure message.
+    pub fn log_tail(&self, lines: usize) -> String {
+        [&self.cmt, &self.app]
+            .into_iter()
+            .flatten()
+            .map(|p| format!("--- {}\n{}", p.log.display(), tail(&p.log, lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Waits until the node at `rpc` reports height `at_least`; its height then.
+pub async fn wait_height(rpc: &RpcClient, at_least: u64, timeout: Duration) -> Result<u64, Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let h = rpc.latest_height().await.unwrap_or(0);
+        if h >= at_least {
+            return Ok(h);
+        }
+        if Instant::now() > deadline {
+            return Err(Error(format!(
+                "{} stayed at height {h}, short of {at_least}, for {timeout:?}",
+                rpc.url()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), Error> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error(format!("cannot run {what}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Sets `key = value` in `[section]` of a TOML file (top level: section "").
+pub fn set_toml(path: &Path, section: &str, key: &str, value: &str) -> Result<(), Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
+    let mut current = String::new();
+    let mut done = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let t = line.trim();
+            if t.starts_with('[') && t.ends_with(']') {
+                current = t.trim_matches(|c| c == '[' || c == ']').to_string();
+            } else if current == section && t.split('=').next().map(str::trim) == Some(key) {
+                done = true;
+                return format!("{key} = {value}");
+            }
+            line.to_string()
+        })
+        .collect();
+    if !done {
+        return Err(Error(format!(
+            "{} has no {key} in [{section}]",
+            path.display()
+        )));
+    }
+    std::fs::write(path, lines.join("\n") + "\n").map_err(|e| Error(e.to_string()))
+}

@@ -1,0 +1,75 @@
+//! The real parts the tests and the main job run: Apache Kafka from its jars
+//! (`kafka`), a network of CometBFT validators each beside its own `ehr-node`
+//! (`cometbft`), and the child processes they are (`processes`). Both engines
+//! are installed by `scripts/setup.sh` into `target/engines`.
+//!
+//! The cross-process tests of the consortium on those engines live in this
+//! crate's `tests/`, one scenario per file.
+
+pub mod cometbft;
+pub mod kafka;
+pub mod processes;
+
+use std::path::PathBuf;
+
+/// Why a part could not be set up or started, in a sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(pub String);
+
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.0
+    }
+}
+
+/// Where the workspace's binaries are: beside the running one (or, for a
+/// test executable in `target/<profile>/deps`, one folder up).
+pub fn bin_dir() -> PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(PathBuf::from).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+/// A binary of the workspace, or why it cannot be found.
+pub fn binary(name: &str) -> Result<PathBuf, Error> {
+    let path = bin_dir().join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error(format!(
+            "{} is not built: run `cargo build --workspace --bins` (scripts/run.sh and scripts/test.sh do)",
+            path.display()
+        )))
+    }
+}
+
+/// Where `scripts/setup.sh` installs the engines: `EHR_ENGINES`, else
+/// `target/engines` beside the binaries' profile folder.
+pub fn engines_dir() -> PathBuf {
+    std::env::var_os("EHR_ENGINES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let profile = bin_dir();
+            profile
+                .parent()
+                .map(|target| target.join("engines"))
+                .unwrap_or(profile)
+        })
+}
+
+/// A free TCP port on 127.0.0.1, for a process that must be told its port
+/// up front (Kafka's listeners, CometBFT's peers). Another process may take
+/// it before ours binds: callers retry on a failed start.
+pub fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error(format!("no free port on 127.0.0.1: {e}")))
+}

@@ -1,0 +1,87 @@
+//! What the four-validator scenarios share: the four founding hospitals with
+//! known admin keys, sending a signed transaction and waiting for its block,
+//! and reading every node's app hash.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::proto::action::Kind;
+use ehr_ledger::rpc::{BroadcastTxCommit, RpcClient};
+use ehr_ledger::tx::sign_tx;
+use ehr_testkit::cometbft::{Member, Network, Settings};
+
+pub const HOSPITALS: [&str; 4] = ["general", "north", "south", "east"];
+
+/// How long a network may take to reach a height it should reach in seconds.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+pub fn admin(org: &str) -> SecretKey {
+    SecretKey::from_seed(&format!("admin@{org}"))
+}
+
+/// Four validators, one per founding hospital, started in `dir`; returns once
+/// the first blocks are committed.
+pub async fn four_hospitals(dir: &std::path::Path) -> Network {
+    let members: Vec<Member> = HOSPITALS
+        .iter()
+        .map(|org| Member {
+            id: org.to_string(),
+            name: format!("{org} hospital"),
+            admin_public_key: hex::encode(admin(org).public_key().to_bytes()),
+        })
+        .collect();
+    let network = Network::start(dir, &members, Settings::default())
+        .unwrap_or_else(|e| panic!("the network starts: {e}"));
+    for node in &network.nodes {
+        if let Err(e) = ehr_testkit::cometbft::wait_height(&node.rpc(), 2, PATIENCE).await {
+            panic!("{e}\n{}", node.log_tail(20));
+        }
+    }
+    network
+}
+
+/// Signs `action` with the account's next nonce, sends it through `rpc` and
+/// waits for its block; panics if CheckTx or the block refuses it.
+pub async fn send(
+    rpc: &RpcClient,
+    chain_id: &str,
+    key: &SecretKey,
+    action: Kind,
+) -> BroadcastTxCommit {
+    let nonce = rpc.next_nonce(&key.address()).await.expect("nonce");
+    let r = rpc
+        .broadcast_tx_commit(&sign_tx(key, chain_id, nonce, action))
+        .await
+        .expect("broadcast_tx_commit");
+    assert_eq!(r.check_tx.code, 0, "CheckTx: {}", r.check_tx.log);
+    assert_eq!(r.tx_result.code, 0, "FinalizeBlock: {}", r.tx_result.log);
+    r
+}
+
+/// The app hash in the header of block `height`, as `rpc` reports it.
+pub async fn app_hash_at(rpc: &RpcClient, height: u64) -> String {
+    rpc.block(Some(height))
+        .await
+        .unwrap_or_else(|e| panic!("block {height} from {}: {e}", rpc.url()))
+        .block
+        .header
+        .app_hash
+}
+
+/// Every node reports the same app hash at every height from 1 to `up_to`.
+pub async fn same_app_hashes(network: &Network, up_to: u64) {
+    for h in 1..=up_to {
+        let first = app_hash_at(&network.nodes[0].rpc(), h).await;
+        for node in &network.nodes[1..] {
+            assert_eq!(
+                app_hash_at(&node.rpc(), h).await,
+                first,
+                "{} and {} differ at height {h}",
+                network.nodes[0].name,
+                node.name
+            );
+        }
+    }
+}
