@@ -47,11 +47,10 @@ pub fn run(
     stop: &AtomicBool,
     counters: &Arc<Counters>,
 ) -> Result<(), String> {
-    // One message per produce request: tansu 0.6 skips the rest of a record
-    // batch for a consumer resuming inside it (docs/ingest.md).
+    // Batches as a device gateway sends them: a few milliseconds' worth.
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("batch.num.messages", "1")
+        .set("linger.ms", "5")
         .create()
         .map_err(|e| e.to_string())?;
     let start = Instant::now();

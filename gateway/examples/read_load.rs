@@ -1,5 +1,5 @@
 //! Load generator for the read path: the whole stack as real processes
-//! (tansu, PostgreSQL, `ehr-node dev`, `ehr-ingest`, `ehr-gateway`), alice's
+//! (Apache Kafka, PostgreSQL, `ehr-node dev`, `ehr-ingest`, `ehr-gateway`), alice's
 //! readings stored and anchored, then N concurrent clients fetching pages of
 //! her vitals as her doctor — signed, checked on chain, disclosed — for a
 //! while. Prints throughput and latency percentiles (docs/BENCHMARKS.md).

@@ -1,4 +1,4 @@
-//! The whole read path as real processes: tansu, PostgreSQL, `ehr-node dev`,
+//! The whole read path as real processes: Apache Kafka, PostgreSQL, `ehr-node dev`,
 //! `ehr-ingest` and `ehr-gateway`, and the `ehr` CLI as a reader would run it.
 //! The broker, database, ingest service and cast come from the ingest tests'
 //! harness.

@@ -1,5 +1,5 @@
-//! Real parts for the ingest tests: a tansu broker (Kafka protocol) on a free
-//! port, a PostgreSQL database of its own per test, the dev sequencer serving
+//! Real parts for the ingest tests: Apache Kafka on free ports, a PostgreSQL
+//! database of its own per test, the dev sequencer serving
 //! CometBFT's RPC over real HTTP, and `ehr-ingest` as a real process. The
 //! gateway's tests build on these too.
 
@@ -18,8 +18,6 @@ use ehr_ledger::proto::{action::Kind, *};
 use ehr_ledger::rpc::RpcClient;
 use ehr_ledger::sequencer::{http, Config, Sequencer};
 use ehr_ledger::tx::sign_tx;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -59,90 +57,36 @@ pub fn log_tail(dir: &Path, lines: usize) -> String {
 
 // ---- the broker ------------------------------------------------------------
 
+/// Apache Kafka of this test alone (its own folder and ports), with the
+/// readings and dead-letter topics.
 pub struct Broker {
-    child: Child,
+    kafka: ehr_testkit::kafka::Kafka,
     pub address: String,
-}
-
-fn tansu() -> PathBuf {
-    if let Some(p) = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("tansu"))
-            .find(|p| p.is_file())
-    }) {
-        return p;
-    }
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin/tansu");
-    assert!(home.is_file(), "the tansu broker is not installed: run scripts/setup.sh (it installs it with cargo install)");
-    home
+    _dir: tempfile::TempDir,
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        // tansu needs its port up front (it advertises it): pick one, and try
-        // another if something else took it before tansu could bind.
-        for _ in 0..5 {
-            let port = free_port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let mut child = Command::new(tansu())
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("tansu starts");
-            let address = format!("127.0.0.1:{port}");
-            let up = wait_until(Duration::from_secs(30), || {
-                std::net::TcpStream::connect(&address).is_ok()
-                    || child.try_wait().ok().flatten().is_some()
-            });
-            std::thread::sleep(Duration::from_millis(200));
-            if up && child.try_wait().ok().flatten().is_none() {
-                let broker = Broker { child, address };
-                broker.create_topics(&[TOPIC, DLQ]);
-                return broker;
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("tansu did not start on any of five ports");
+        let dir = tempfile::tempdir().unwrap();
+        let kafka = ehr_testkit::kafka::Kafka::start(dir.path())
+            .unwrap_or_else(|e| panic!("Apache Kafka starts: {e}"));
+        let broker = Broker {
+            address: kafka.address.clone(),
+            kafka,
+            _dir: dir,
+        };
+        broker.create_topics(&[TOPIC, DLQ]);
+        broker
     }
 
     pub fn create_topics(&self, names: &[&str]) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
-            .create()
-            .expect("admin client");
-        let topics: Vec<NewTopic> = names
-            .iter()
-            .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
-            .collect();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let results = rt
-            .block_on(admin.create_topics(&topics, &AdminOptions::new()))
-            .expect("create topics");
-        for r in results {
-            if let Err((name, e)) = r {
-                panic!("topic {name}: {e}");
-            }
-        }
+        self.kafka
+            .create_topics(names, 1)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub fn producer(&self) -> BaseProducer {
-        ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
-            .create()
-            .expect("producer")
+        producer_for(&self.address)
     }
 
     pub fn publish(&self, payloads: &[Vec<u8>]) {
@@ -164,22 +108,13 @@ impl Broker {
     }
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A producer sending one message per record batch. tansu 0.6 (the test
-/// broker) answers a fetch at an offset inside a record batch with the NEXT
-/// batch, so a consumer resuming mid-batch after a restart would silently skip
-/// the rest of it; Apache Kafka returns the batch holding the offset.
-/// docs/ingest.md ("The test broker") has the details.
+/// A producer as a device gateway runs one: it lingers a little and sends
+/// many records per batch.
 pub fn producer_for(address: &str) -> BaseProducer {
     ClientConfig::new()
         .set("bootstrap.servers", address)
-        .set("batch.num.messages", "1")
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "1000")
         .create()
         .expect("producer")
 }
