@@ -117,6 +117,15 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
 
     let summary: Value =
         serde_json::from_slice(&std::fs::read(data.join("summary.json")).unwrap()).unwrap();
+    // The real engines ran: four CometBFT validators and Apache Kafka.
+    assert!(
+        summary["consensus"].as_str().unwrap().contains("CometBFT"),
+        "{summary}"
+    );
+    assert!(
+        summary["broker"].as_str().unwrap().contains("Apache Kafka"),
+        "{summary}"
+    );
     let steps = summary["steps"].as_array().unwrap();
     assert!(steps.len() > 30);
     for s in steps {
