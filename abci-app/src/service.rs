@@ -5,12 +5,15 @@ use std::path::Path;
 
 use crate::crypto::SecretKey;
 
-/// Logs to standard error, `RUST_LOG` (default info), JSON lines with `json`.
+/// Logs to standard error, `RUST_LOG` (default info), JSON lines with `json`;
+/// colours only on a terminal, so that log files stay plain text.
 pub fn init_logging(json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -68,16 +68,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if args.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    ehr_ledger::service::init_logging(args.log_json);
     if let Err(e) = run(args) {
         eprintln!("ehr-ingest: {e}");
         std::process::exit(1);
