@@ -127,6 +127,9 @@ pub struct Step {
 pub struct Teller {
     rpc: RpcClient,
     gateway: Option<String>,
+    /// The readers' key folder: genesis.json (the trust root of header
+    /// checks) and the headers verified so far.
+    keys_home: Option<std::path::PathBuf>,
     runtime: tokio::runtime::Runtime,
     chain_id: String,
     pub steps: Vec<Step>,
@@ -159,6 +162,7 @@ impl Teller {
         Ok(Teller {
             rpc,
             gateway: None,
+            keys_home: None,
             runtime,
             chain_id,
             steps: Vec::new(),
@@ -167,6 +171,11 @@ impl Teller {
 
     pub fn use_gateway(&mut self, url: &str) {
         self.gateway = Some(url.to_string());
+    }
+
+    /// Reads verify block headers from `home`/genesis.json on (under CometBFT).
+    pub fn use_keys_home(&mut self, home: &std::path::Path) {
+        self.keys_home = Some(home.to_path_buf());
     }
 
     pub fn all_ok(&self) -> bool {
@@ -471,13 +480,22 @@ impl Teller {
         let url = self.gateway.as_deref().unwrap_or_default();
         let client = GatewayClient::new(url, reader.clone());
         let rpc = self.rpc.clone();
+        let home = self.keys_home.clone();
         self.runtime.block_on(async {
             let query = RecordsQuery {
                 from: since,
                 ..RecordsQuery::category("vitals")
             };
             let page = client.all_records(patient, &query).await?;
-            let mut chain = ChainVerifier::new(rpc);
+            let genesis = home
+                .as_ref()
+                .map(|h| h.join("genesis.json"))
+                .filter(|p| p.is_file());
+            // Without a trust root under CometBFT nothing counts as verified.
+            let mut chain = ChainVerifier::connect(rpc, genesis.as_deref(), home.as_deref())
+                .await
+                .ok()
+                .map(|(chain, _)| chain);
             let mut r = Read {
                 records: page.records.len(),
                 basis: page.basis,
@@ -485,6 +503,9 @@ impl Teller {
             };
             for item in &page.records {
                 let Ok(opened) = decrypt(item, reader) else {
+                    continue;
+                };
+                let Some(chain) = chain.as_mut() else {
                     continue;
                 };
                 if chain.verify_device(&opened).await.is_err() {

@@ -5,10 +5,14 @@
 //! and the leaf's path must lead to the root anchored on chain — itself checked
 //! against the app hash with a state proof.
 //!
-//! The chain is read through the node the reader points at: run it against a
-//! node you trust (your organisation's own validator).
+//! Under CometBFT the app hash comes from a block header verified by the
+//! validators' signatures (`rpc::light`), so the node the reader asks need not
+//! be trusted: a node that lies about a header, an anchor or a device is
+//! caught. Under the dev sequencer there are no validators to check: the
+//! reader trusts the sequencer, and `Trust` says so.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
@@ -18,6 +22,7 @@ use super::api::RecordItem;
 use crate::crypto::envelope::{decrypt_record, unwrap_key};
 use crate::crypto::{merkle, sha256, verify_signature, PublicKey, SecretKey};
 use crate::proto::{Device, Reading, SignedReading, StoredBatchAnchor};
+use crate::rpc::light::{LightClient, LightError};
 use crate::rpc::{RpcClient, RpcError};
 use crate::storage::verify_proof;
 
@@ -91,6 +96,10 @@ pub enum VerifyError {
     NotAnchored,
     #[error("the chain cannot be asked: {0}")]
     Chain(#[from] RpcError),
+    #[error("{0}")]
+    Header(#[from] LightError),
+    #[error("the node at {0} runs CometBFT, and verifying its headers needs the consortium's genesis file as the trust root: pass --genesis (or put genesis.json in the key folder)")]
+    NoTrustRoot(String),
     #[error("the chain holds no anchor for batch {batch_id} of service {service}")]
     NoAnchor { service: String, batch_id: u64 },
     #[error(
@@ -115,9 +124,35 @@ struct ChainAnchor {
     height: u64,
 }
 
+/// What a reader's checks rest on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Headers signed by more than two thirds of the validators' voting
+    /// power, from the genesis file's validator set on.
+    Validators { node: String },
+    /// The dev sequencer's word: one process, nothing to check it against.
+    DevSequencer { node: String },
+}
+
+impl std::fmt::Display for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Validators { node } => write!(
+                f,
+                "block headers from {node} are checked by the validators' signatures (light client, trust root: the genesis file)"
+            ),
+            Trust::DevSequencer { node } => write!(
+                f,
+                "trusting the dev sequencer at {node}: one process, not Byzantine fault tolerant — its app hashes are taken on its word"
+            ),
+        }
+    }
+}
+
 /// Verifies records against the chain, remembering what it already asked.
 pub struct ChainVerifier {
     rpc: RpcClient,
+    light: Option<LightClient>,
     anchors: HashMap<(String, u64), ChainAnchor>,
     devices: HashMap<String, PublicKey>,
     app_hashes: HashMap<u64, [u8; 32]>,
@@ -126,14 +161,37 @@ pub struct ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// Trusts the node's headers as they come (the dev sequencer, or tests of
+    /// what the other checks catch).
     pub fn new(rpc: RpcClient) -> Self {
         Self {
             rpc,
+            light: None,
             anchors: HashMap::new(),
             devices: HashMap::new(),
             app_hashes: HashMap::new(),
             pinned: None,
         }
+    }
+
+    /// A verifier for the node at `rpc`: under CometBFT it checks headers
+    /// from the genesis file at `genesis` (headers verified are kept under
+    /// `store_dir`); under the dev sequencer it trusts the sequencer.
+    pub async fn connect(
+        rpc: RpcClient,
+        genesis: Option<&Path>,
+        store_dir: Option<&Path>,
+    ) -> Result<(Self, Trust), VerifyError> {
+        let node = rpc.url().to_string();
+        let status = rpc.status().await?;
+        if status.node_info.version.contains("dev sequencer") {
+            return Ok((Self::new(rpc), Trust::DevSequencer { node }));
+        }
+        let genesis = genesis.ok_or_else(|| VerifyError::NoTrustRoot(node.clone()))?;
+        let light = LightClient::from_genesis(rpc.clone(), genesis, store_dir).await?;
+        let mut verifier = Self::new(rpc);
+        verifier.light = Some(light);
+        Ok((verifier, Trust::Validators { node }))
     }
 
     /// The record's leaf, path and root against the anchor on chain; the
@@ -232,16 +290,22 @@ impl ChainVerifier {
             return Ok(*h);
         }
         for _ in 0..100 {
-            if self.rpc.latest_height().await? > height {
-                let block = self.rpc.block(Some(height + 1)).await?;
-                let hash = hex::decode(&block.block.header.app_hash)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or(VerifyError::StateProof(height))?;
-                self.app_hashes.insert(height, hash);
-                return Ok(hash);
+            if self.rpc.latest_height().await? <= height {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(light) = self.light.as_mut() {
+                let header = light.verify(height + 1).await?;
+                self.app_hashes.insert(height, header.app_hash);
+                return Ok(header.app_hash);
+            }
+            let block = self.rpc.block(Some(height + 1)).await?;
+            let hash = hex::decode(&block.block.header.app_hash)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or(VerifyError::StateProof(height))?;
+            self.app_hashes.insert(height, hash);
+            return Ok(hash);
         }
         Err(VerifyError::StateProof(height))
     }

@@ -1,6 +1,7 @@
 //! A client of CometBFT's JSON-RPC, the subset ehr-ledger's services and CLI
 //! use. It talks to a real CometBFT node or to `ehr-node dev` alike.
 
+pub mod light;
 pub mod types;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -70,7 +71,7 @@ impl RpcClient {
         &self.url
     }
 
-    async fn call<T: DeserializeOwned>(
+    pub async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: serde_json::Value,

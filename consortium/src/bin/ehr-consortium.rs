@@ -86,6 +86,9 @@ struct Attach {
     /// The key file its gateway runs with.
     #[arg(long)]
     gateway_key_file: PathBuf,
+    /// Its genesis file, the trust root for checking block headers.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +206,7 @@ struct Parts {
     brokers: String,
     consensus: &'static str,
     broker: String,
+    genesis: Option<PathBuf>,
 }
 
 /// Starts the chain and the broker here, with a fresh database and fresh keys.
@@ -238,6 +242,7 @@ fn start_all(
         brokers: broker.address.clone(),
         consensus,
         broker: format!("Apache Kafka (KRaft) at {}", broker.address),
+        genesis: Some(chain.genesis.clone()),
     };
     Ok((parts, cast, db_url))
 }
@@ -264,6 +269,7 @@ fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
         brokers: a.brokers.clone(),
         consensus: "the consortium attached to",
         broker: format!("the consortium's Kafka at {}", a.brokers),
+        genesis: a.genesis.clone(),
     };
     Ok((parts, cast, args.database_url.clone()))
 }
@@ -294,13 +300,20 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         None => start_all(args, &data, running)?,
         Some(AttachCommand::Attach(a)) => attach(args, a)?,
     };
-    cast.save(&Keyring::new(&data.join("ehr")))?;
+    let keys_home = data.join("ehr");
+    cast.save(&Keyring::new(&keys_home))?;
     let Parts {
         rpc_url,
         brokers,
         consensus,
         broker: broker_description,
+        genesis,
     } = parts;
+    // Beside the keys, where `ehr` and the story's reads find their trust root.
+    if let Some(g) = genesis {
+        std::fs::copy(&g, keys_home.join("genesis.json"))
+            .map_err(|e| format!("{}: {e}", g.display()))?;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -308,6 +321,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
     let rpc = RpcClient::new(&rpc_url);
 
     let mut teller = Teller::new(&rpc_url)?;
+    teller.use_keys_home(&keys_home);
     teller.onboarding(&cast);
     stopped(stop)?;
 

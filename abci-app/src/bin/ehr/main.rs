@@ -44,6 +44,11 @@ struct Cli {
         default_value = "http://127.0.0.1:8080"
     )]
     gateway: String,
+    /// The consortium's genesis file: the trust root for checking block
+    /// headers by the validators' signatures (default: genesis.json in the
+    /// key folder, when there).
+    #[arg(long, global = true, env = "EHR_GENESIS")]
+    genesis: Option<PathBuf>,
     /// Print JSON instead of sentences.
     #[arg(long, global = true)]
     json: bool,
@@ -456,6 +461,8 @@ struct Ctx {
     rpc: RpcClient,
     gateway: String,
     keys: Keyring,
+    home: PathBuf,
+    genesis: Option<PathBuf>,
     json: bool,
 }
 
@@ -1054,10 +1061,16 @@ async fn main() -> ExitCode {
             .unwrap_or_default()
             .join(".ehr")
     });
+    let genesis = cli
+        .genesis
+        .clone()
+        .or_else(|| Some(home.join("genesis.json")).filter(|p| p.is_file()));
     let ctx = Ctx {
         rpc: RpcClient::new(&cli.node),
         gateway: cli.gateway.clone(),
         keys: Keyring::new(&home),
+        home,
+        genesis,
         json: cli.json,
     };
     let outcome = match &cli.command {

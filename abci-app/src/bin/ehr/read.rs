@@ -150,7 +150,10 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         .all_records(&patient, &query)
         .await
         .map_err(|e| format!("the gateway refused: {e}"))?;
-    let mut chain = ChainVerifier::new(ctx.rpc.clone());
+    let (mut chain, trust) =
+        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home))
+            .await
+            .map_err(|e| e.to_string())?;
     let mut checked = Vec::with_capacity(page.records.len());
     for item in page.records {
         checked.push(check(item, &key, &mut chain).await);
@@ -197,6 +200,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             "basis": page.basis,
             "height": page.height,
             "verified": all_ok,
+            "trust": trust.to_string(),
             "records": records,
         });
         println!(
@@ -211,6 +215,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             page.basis,
             page.height
         );
+        println!("checks: {trust}");
         for c in &checked {
             let what = c.opened.as_ref().map_or_else(String::new, describe);
             match (&c.problem, c.anchored_at) {
