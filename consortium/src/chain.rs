@@ -137,6 +137,7 @@ impl Chain {
     fn start_cometbft(dir: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
         let settings = Settings {
             timeout_commit: Duration::from_millis(500),
+            chain_id: Some("ehr-local".into()),
         };
         let network = Network::start(dir, &members(admins), settings)?;
         let first = &network.nodes[0];

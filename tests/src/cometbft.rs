@@ -56,12 +56,15 @@ pub struct Settings {
     /// How long a validator waits after a commit for more votes and
     /// transactions before the next height.
     pub timeout_commit: Duration,
+    /// The chain id (`cometbft testnet` makes up one when not given).
+    pub chain_id: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             timeout_commit: Duration::from_millis(300),
+            chain_id: None,
         }
     }
 }
@@ -94,10 +97,14 @@ impl Network {
             "cometbft testnet",
         )?;
         let genesis = net.join("genesis.json");
+        let validators = net.join("node0/config/genesis.json");
+        if let Some(id) = &settings.chain_id {
+            set_chain_id(&validators, id)?;
+        }
         let mut cmd = Command::new(&ehr_node);
         cmd.arg("genesis")
             .arg("--cometbft-genesis")
-            .arg(net.join("node0/config/genesis.json"));
+            .arg(&validators);
         for m in members {
             cmd.arg("--member")
                 .arg(format!("{}={}={}", m.id, m.name, m.admin_public_key));
@@ -397,6 +404,14 @@ pub async fn wait_height(rpc: &RpcClient, at_least: u64, timeout: Duration) -> R
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+fn set_chain_id(genesis: &Path, id: &str) -> Result<(), Error> {
+    let text = std::fs::read_to_string(genesis).map_err(|e| Error(e.to_string()))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error(format!("{}: {e}", genesis.display())))?;
+    doc["chain_id"] = serde_json::Value::from(id);
+    std::fs::write(genesis, doc.to_string()).map_err(|e| Error(e.to_string()))
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), Error> {

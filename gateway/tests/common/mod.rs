@@ -46,14 +46,59 @@ fn announced(child: &mut Child, marker: &str, what: &str) -> String {
     }
 }
 
-// ---- the chain, as a process ------------------------------------------------
+// ---- the chain, as processes -------------------------------------------------
 
+/// The chain the stack runs on: the dev sequencer, or four CometBFT
+/// validators (the stack then talks to General's).
 pub struct Node {
-    child: Child,
+    engine: Engine,
     pub url: String,
+    /// The genesis file: the trust root of the CLI's header checks.
+    pub genesis: PathBuf,
+}
+
+enum Engine {
+    Dev(Child),
+    Cometbft(ehr_testkit::cometbft::Network),
 }
 
 impl Node {
+    /// Four CometBFT validators of the four founding hospitals.
+    pub fn start_cometbft(dir: &Path) -> Node {
+        use ehr_testkit::cometbft::{Member, Network, Settings};
+        let members: Vec<Member> = ["general", "north", "south", "east"]
+            .iter()
+            .map(|org| Member {
+                id: org.to_string(),
+                name: format!("{org} hospital"),
+                admin_public_key: hex::encode(key(&format!("admin@{org}")).public_key().to_bytes()),
+            })
+            .collect();
+        let settings = Settings {
+            chain_id: Some(CHAIN.into()),
+            ..Settings::default()
+        };
+        let network = Network::start(dir, &members, settings)
+            .unwrap_or_else(|e| panic!("the CometBFT network starts: {e}"));
+        let url = network.nodes[0].rpc_url();
+        let rpc = network.nodes[0].rpc();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(ehr_testkit::cometbft::wait_height(
+            &rpc,
+            2,
+            Duration::from_secs(120),
+        ))
+        .unwrap_or_else(|e| panic!("{e}\n{}", network.nodes[0].log_tail(20)));
+        Node {
+            url,
+            genesis: network.genesis.clone(),
+            engine: Engine::Cometbft(network),
+        }
+    }
+
     pub fn start(home: &Path) -> Node {
         std::fs::create_dir_all(home).unwrap();
         let genesis = home.join("genesis.json");
@@ -76,7 +121,11 @@ impl Node {
             .spawn()
             .expect("ehr-node dev starts");
         let url = announced(&mut child, "serving RPC at ", "ehr-node dev");
-        Node { child, url }
+        Node {
+            engine: Engine::Dev(child),
+            url,
+            genesis,
+        }
     }
 }
 
@@ -88,8 +137,13 @@ impl Submit for Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.engine {
+            Engine::Dev(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Engine::Cometbft(network) => network.stop(),
+        }
     }
 }
 
@@ -165,11 +219,23 @@ pub fn pk(k: &SecretKey) -> Vec<u8> {
 }
 
 impl Stack {
+    /// On the dev sequencer.
     pub fn start() -> Stack {
         let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(&dir.path().join("node"));
+        Self::start_on(dir, node)
+    }
+
+    /// On four CometBFT validators.
+    pub fn start_on_cometbft() -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start_cometbft(dir.path());
+        Self::start_on(dir, node)
+    }
+
+    fn start_on(dir: tempfile::TempDir, node: Node) -> Stack {
         let broker = Broker::start();
         let db = Database::create();
-        let node = Node::start(&dir.path().join("node"));
         let cast = Cast::register(&node);
         let gateway_key = key("gateway@general");
         let nurse = key("nurse@general");
@@ -239,10 +305,16 @@ impl Stack {
     }
 
     fn ehr_command(&self, args: &[&str]) -> Command {
+        self.ehr_command_via(&self.node.url, args)
+    }
+
+    fn ehr_command_via(&self, node: &str, args: &[&str]) -> Command {
         let mut c = Command::new(binary("ehr"));
         c.arg("--home")
             .arg(self.dir.path().join("ehr"))
-            .args(["--node", &self.node.url, "--gateway", &self.gateway.url])
+            .args(["--node", node, "--gateway", &self.gateway.url])
+            .arg("--genesis")
+            .arg(&self.node.genesis)
             .args(args);
         c
     }
@@ -250,6 +322,11 @@ impl Stack {
     /// Runs the `ehr` CLI; its output.
     pub fn ehr(&self, args: &[&str]) -> Output {
         self.ehr_command(args).output().expect("ehr runs")
+    }
+
+    /// Runs the `ehr` CLI against the chain's RPC at `node`.
+    pub fn ehr_via(&self, node: &str, args: &[&str]) -> Output {
+        self.ehr_command_via(node, args).output().expect("ehr runs")
     }
 
     /// Publishes `n` heart-rate readings of alice's device and waits until they
