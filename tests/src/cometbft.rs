@@ -58,6 +58,8 @@ pub struct Settings {
     pub timeout_commit: Duration,
     /// The chain id (`cometbft testnet` makes up one when not given).
     pub chain_id: Option<String>,
+    /// The application the validators run.
+    pub app: App,
 }
 
 impl Default for Settings {
@@ -65,8 +67,19 @@ impl Default for Settings {
         Settings {
             timeout_commit: Duration::from_millis(300),
             chain_id: None,
+            app: App::Ledger,
         }
     }
+}
+
+/// The ABCI application beside each `cometbft`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum App {
+    /// `ehr-node start`, over a Unix socket.
+    Ledger,
+    /// CometBFT's built-in `kvstore` (in the `cometbft` process): the
+    /// baseline the ledger's throughput is compared with.
+    Kvstore,
 }
 
 /// A network of validators (and full nodes), configured and started.
@@ -164,6 +177,7 @@ impl Network {
         let node = Node {
             name: name.to_string(),
             home,
+            app_kind: self.settings.app,
             node_id,
             rpc_port: crate::free_port()?,
             p2p_port: crate::free_port()?,
@@ -215,6 +229,7 @@ impl Network {
 pub struct Node {
     pub name: String,
     pub home: PathBuf,
+    app_kind: App,
     pub node_id: String,
     pub rpc_port: u16,
     pub p2p_port: u16,
@@ -287,7 +302,7 @@ impl Node {
     /// Starts `ehr-node` on the socket, then `cometbft`, whose handshake
     /// replays any stored block the application lacks.
     pub fn start(&mut self) -> Result<(), Error> {
-        if self.app.is_none() {
+        if self.app.is_none() && self.app_kind == App::Ledger {
             self.start_app()?;
         }
         let mut cmd = Command::new(&self.cmt_bin);
@@ -344,7 +359,7 @@ impl Node {
     /// Brings back whatever is down; a CometBFT that lost its application is
     /// given a moment to exit by itself, then killed, and started anew.
     pub fn restart(&mut self) -> Result<(), Error> {
-        if self.app.is_none() {
+        if self.app.is_none() && self.app_kind == App::Ledger {
             if let Some(mut cmt) = self.cmt.take() {
                 cmt.stop(Duration::from_secs(5));
             }
@@ -365,8 +380,9 @@ impl Node {
     }
 
     pub fn is_running(&mut self) -> bool {
+        let ledger = self.app_kind == App::Ledger;
         self.cmt.as_mut().is_some_and(Proc::is_running)
-            && self.app.as_mut().is_some_and(Proc::is_running)
+            && (!ledger || self.app.as_mut().is_some_and(Proc::is_running))
     }
 
     pub fn pids(&self) -> Vec<u32> {

@@ -1,0 +1,157 @@
+//! The ledger on four CometBFT validators beside CometBFT's own `kvstore`
+//! application on the identical network, in one run: the same validators'
+//! settings (`timeout_commit`, default mempool), the same generator, the same
+//! offered rates, submissions spread over the four validators' RPC.
+//!
+//! cargo build --release --workspace --bins
+//! target/release/ehr-consensus-bench --rates 250,500,1000,2000,4000 --seconds 20
+//!
+//! For each application: a fresh network (ehr-testkit), then each rate with
+//! fresh senders, all transactions prepared and signed before the timed
+//! window. Prints one Markdown row per run, with the CPU seconds the
+//! validators' processes used during it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use ehr_benches::load::{self, Load, Payload, Report};
+use ehr_ledger::rpc::RpcClient;
+use ehr_testkit::cometbft::{App, Member, Network, Settings};
+
+#[derive(Parser)]
+struct Args {
+    /// Offered rates, transactions per second.
+    #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000")]
+    rates: Vec<u64>,
+    /// Seconds of submission per rate.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// The validators' timeout_commit.
+    #[arg(long, default_value_t = 300)]
+    timeout_commit_ms: u64,
+    /// Where the networks live (a temporary folder by default).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 11 and 12 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn cpu_of(pids: &[u32]) -> f64 {
+    pids.iter().map(|&p| cpu_seconds(p)).sum()
+}
+
+fn members() -> Vec<Member> {
+    ["general", "north", "south", "east"]
+        .iter()
+        .map(|org| Member {
+            id: org.to_string(),
+            name: format!("{org} hospital"),
+            admin_public_key: hex::encode(
+                ehr_ledger::crypto::SecretKey::from_seed(&format!("admin@{org}"))
+                    .public_key()
+                    .to_bytes(),
+            ),
+        })
+        .collect()
+}
+
+fn row(app: &str, rate: u64, r: &Report, cpu: (f64, f64)) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "| {app} | {rate} | {:.0} ({} of {}) | {:.0} | {:.0} | {:.0} | {:.1} s | {} |",
+        r.committed_per_second(),
+        r.committed,
+        r.submitted,
+        ms(r.p50),
+        ms(r.p99),
+        ms(r.max),
+        cpu.0,
+        if cpu.1 > 0.0 {
+            format!("{:.1} s", cpu.1)
+        } else {
+            "—".into()
+        }
+    )
+}
+
+async fn bench(app: App, args: &Args, dir: &Path) -> Result<(), String> {
+    let name = match app {
+        App::Ledger => "ehr-ledger",
+        App::Kvstore => "kvstore",
+    };
+    let settings = Settings {
+        timeout_commit: Duration::from_millis(args.timeout_commit_ms),
+        chain_id: Some(format!("bench-{name}")),
+        app,
+    };
+    let mut network = Network::start(&dir.join(name), &members(), settings)?;
+    let nodes: Vec<RpcClient> = network.nodes.iter().map(|n| n.rpc()).collect();
+    for n in &nodes {
+        ehr_testkit::cometbft::wait_height(n, 2, Duration::from_secs(120)).await?;
+    }
+    // Each node's processes: cometbft, then (for the ledger) ehr-node.
+    let cmt_pids: Vec<u32> = network.nodes.iter().map(|n| n.pids()[0]).collect();
+    let app_pids: Vec<u32> = network
+        .nodes
+        .iter()
+        .filter_map(|n| n.pids().get(1).copied())
+        .collect();
+    for &rate in &args.rates {
+        let spec = Load {
+            payload: match app {
+                App::Ledger => Payload::Ledger,
+                App::Kvstore => Payload::Kvstore,
+            },
+            rate,
+            seconds: args.seconds,
+            senders: None,
+        };
+        let txs = load::prepare(&nodes[0], &spec).await?;
+        let before = (cpu_of(&cmt_pids), cpu_of(&app_pids));
+        let report = load::run(&nodes, txs, rate).await;
+        let cpu = (cpu_of(&cmt_pids) - before.0, cpu_of(&app_pids) - before.1);
+        let line = row(name, rate, &report, cpu);
+        println!("{line}");
+        if let Some(why) = &report.first_refusal {
+            println!("    first refusal: {why}");
+        }
+    }
+    network.stop();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args = Args::parse();
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    println!(
+        "four validators on 127.0.0.1, timeout_commit {} ms, {} s per rate, submissions spread over the four RPCs",
+        args.timeout_commit_ms, args.seconds
+    );
+    println!("| application | offered tx/s | committed tx/s | p50 ms | p99 ms | max ms | CPU cometbft ×4 | CPU ehr-node ×4 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    bench(App::Kvstore, &args, &dir).await?;
+    bench(App::Ledger, &args, &dir).await
+}

@@ -1,0 +1,275 @@
+//! Offered load against a chain's RPC: transactions prepared (and, for the
+//! ledger, signed) before the timed window, then submitted at a fixed rate with
+//! `broadcast_tx_sync`, spread over the given nodes; each counts as committed
+//! when the generator sees it in a block (blocks polled every 20 ms, so
+//! latencies include up to 20 ms of polling).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ehr_ledger::crypto::{sha256, SecretKey};
+use ehr_ledger::proto::{action::Kind, AnchorRecord, Category, RecordRef, RegisterPatient};
+use ehr_ledger::rpc::{RpcClient, RpcError};
+use ehr_ledger::tx::sign_tx;
+
+/// What the transactions are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Signed ehr-ledger transactions: a patient anchoring one of their
+    /// records (signature, nonce, access decision, record write).
+    Ledger,
+    /// `key=value` bytes for CometBFT's built-in kvstore application.
+    Kvstore,
+}
+
+/// The load to offer.
+#[derive(Clone, Debug)]
+pub struct Load {
+    pub payload: Payload,
+    /// Transactions per second.
+    pub rate: u64,
+    pub seconds: u64,
+    /// Distinct ledger senders (default: twice the rate, so that each
+    /// sender's transactions reach the node in nonce order).
+    pub senders: Option<usize>,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub submitted: u64,
+    pub submit_seconds: f64,
+    pub refused: u64,
+    pub errors: u64,
+    pub first_refusal: Option<String>,
+    pub committed: u64,
+    pub seconds: f64,
+    pub blocks: (u64, u64),
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Report {
+    pub fn committed_per_second(&self) -> f64 {
+        self.committed as f64 / self.seconds.max(1e-9)
+    }
+}
+
+fn unique_run() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Prepares every transaction of the run: for the ledger, registers fresh
+/// patients as senders (committed before this returns) and signs their
+/// anchors in nonce order.
+pub async fn prepare(rpc: &RpcClient, load: &Load) -> Result<Vec<Vec<u8>>, String> {
+    let run = unique_run();
+    let total = load.rate * load.seconds;
+    if load.payload == Payload::Kvstore {
+        return Ok((0..total)
+            .map(|i| format!("load-{run}-{i}=value-{i}").into_bytes())
+            .collect());
+    }
+    let chain = rpc
+        .status()
+        .await
+        .map_err(|e| e.to_string())?
+        .node_info
+        .network;
+    let n = load
+        .senders
+        .unwrap_or((2 * load.rate as usize).max(10))
+        .min(total.max(1) as usize);
+    let senders: Vec<SecretKey> = (0..n)
+        .map(|i| SecretKey::from_seed(&format!("loadgen {run} sender {i}")))
+        .collect();
+    register(rpc, &chain, &senders).await?;
+    let mut nonces = vec![1u64; n];
+    Ok((0..total)
+        .map(|i| {
+            let s = i as usize % n;
+            nonces[s] += 1;
+            let key = &senders[s];
+            let id = format!("load-{run}-{i}");
+            let record = RecordRef {
+                record_id: id.chars().take(64).collect(),
+                patient: key.address().0.to_vec(),
+                category: Category::Vitals as i32,
+                ciphertext_sha256: sha256(id.as_bytes()).to_vec(),
+                size: 256,
+                locator: format!("pg://records/{i}"),
+            };
+            sign_tx(
+                key,
+                &chain,
+                nonces[s],
+                Kind::AnchorRecord(AnchorRecord {
+                    record: Some(record),
+                }),
+            )
+        })
+        .collect())
+}
+
+async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result<(), String> {
+    let mut last = None;
+    let mut registrations = tokio::task::JoinSet::new();
+    let check =
+        |done: Option<Result<Result<ehr_ledger::rpc::BroadcastTxSync, RpcError>, _>>| match done {
+            Some(Ok(Ok(r))) if r.code != 0 => Err(format!("registration refused: {}", r.log)),
+            Some(Ok(Err(e))) => Err(format!("registration failed: {e}")),
+            _ => Ok(()),
+        };
+    for key in senders {
+        let tx = sign_tx(
+            key,
+            chain,
+            1,
+            Kind::RegisterPatient(RegisterPatient::default()),
+        );
+        last = Some(sha256(&tx));
+        let rpc = rpc.clone();
+        registrations.spawn(async move { rpc.broadcast_tx_sync(&tx).await });
+        while registrations.len() >= 32 {
+            check(registrations.join_next().await)?;
+        }
+    }
+    while !registrations.is_empty() {
+        check(registrations.join_next().await)?;
+    }
+    if let Some(hash) = last {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while rpc.tx(&hash).await.is_err() {
+            if Instant::now() > deadline {
+                return Err("the senders' registrations were not committed within 120 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+type Pending = Arc<Mutex<HashMap<[u8; 32], Instant>>>;
+
+/// Submits `txs` at `rate` per second, round-robin over `nodes`, and waits
+/// (up to 30 s after the last submission) for them in blocks of `nodes[0]`.
+pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, rate: u64) -> Report {
+    let watch = nodes[0].clone();
+    let pending: Pending = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let start_height = watch.latest_height().await.unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn(watch_blocks(
+        watch,
+        start_height,
+        pending.clone(),
+        latencies.clone(),
+        stop.clone(),
+    ));
+
+    let mut report = Report::default();
+    let started = Instant::now();
+    let mut in_flight = tokio::task::JoinSet::new();
+    for (i, tx) in txs.into_iter().enumerate() {
+        let due = started + Duration::from_secs_f64(i as f64 / rate.max(1) as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let hash = sha256(&tx);
+        pending.lock().unwrap().insert(hash, Instant::now());
+        let rpc = nodes[i % nodes.len()].clone();
+        in_flight.spawn(async move { (hash, rpc.broadcast_tx_sync(&tx).await) });
+        report.submitted += 1;
+        while let Some(done) = in_flight.try_join_next() {
+            tally(done, &pending, &mut report);
+        }
+    }
+    while let Some(done) = in_flight.join_next().await {
+        tally(done, &pending, &mut report);
+    }
+    report.submit_seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let end_height = watcher.await.unwrap_or(start_height);
+    report.seconds = started.elapsed().as_secs_f64();
+    report.blocks = (start_height + 1, end_height);
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
+    report.committed = l.len() as u64;
+    report.p50 = percentile(&l, 0.50);
+    report.p90 = percentile(&l, 0.90);
+    report.p99 = percentile(&l, 0.99);
+    report.max = percentile(&l, 1.0);
+    report
+}
+
+type Submitted =
+    Result<([u8; 32], Result<ehr_ledger::rpc::BroadcastTxSync, RpcError>), tokio::task::JoinError>;
+
+fn tally(done: Submitted, pending: &Pending, report: &mut Report) {
+    match done {
+        Ok((_, Ok(r))) if r.code == 0 => {}
+        Ok((hash, Ok(r))) => {
+            report.refused += 1;
+            pending.lock().unwrap().remove(&hash);
+            report.first_refusal.get_or_insert(r.log);
+        }
+        Ok((hash, Err(_))) => {
+            report.errors += 1;
+            pending.lock().unwrap().remove(&hash);
+        }
+        Err(_) => report.errors += 1,
+    }
+}
+
+/// Every transaction seen in a block is committed; returns the last height
+/// read, once nothing is pending after `stop` (or 30 s after it).
+async fn watch_blocks(
+    rpc: RpcClient,
+    start_height: u64,
+    pending: Pending,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let mut next = start_height + 1;
+    let mut idle_since = None;
+    loop {
+        let top = rpc.latest_height().await.unwrap_or(0);
+        while next <= top {
+            if let Ok(block) = rpc.block(Some(next)).await {
+                let seen = Instant::now();
+                let mut p = pending.lock().unwrap();
+                let mut l = latencies.lock().unwrap();
+                for tx in block.block.data.txs.unwrap_or_default() {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(tx)
+                        .unwrap_or_default();
+                    if let Some(sent) = p.remove(&sha256(&bytes)) {
+                        l.push(seen - sent);
+                    }
+                }
+            }
+            next += 1;
+        }
+        if stop.load(Ordering::Relaxed) {
+            let empty = pending.lock().unwrap().is_empty();
+            let waited = *idle_since.get_or_insert_with(Instant::now);
+            if empty || waited.elapsed() > Duration::from_secs(30) {
+                return next - 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
