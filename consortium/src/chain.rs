@@ -138,6 +138,7 @@ impl Chain {
         let settings = Settings {
             timeout_commit: Duration::from_millis(500),
             chain_id: Some("ehr-local".into()),
+            ..Settings::default()
         };
         let network = Network::start(dir, &members(admins), settings)?;
         let first = &network.nodes[0];
