@@ -271,12 +271,12 @@ impl Node {
 
     fn configure(&self, settings: &Settings) -> Result<(), Error> {
         let commit = format!("\"{}ms\"", settings.timeout_commit.as_millis());
+        let proxy_app = match self.app_kind {
+            App::Ledger => format!("\"unix://{}\"", self.socket().display()),
+            App::Kvstore => "\"kvstore\"".into(),
+        };
         for (section, key, value) in [
-            (
-                "",
-                "proxy_app",
-                format!("\"unix://{}\"", self.socket().display()),
-            ),
+            ("", "proxy_app", proxy_app),
             ("", "moniker", format!("\"{}\"", self.name)),
             // Committed blocks and errors; the rest only when asked.
             ("", "log_level", "\"main:info,state:info,*:error\"".into()),
