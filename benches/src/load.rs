@@ -1,8 +1,10 @@
 //! Offered load against a chain's RPC: transactions prepared (and, for the
-//! ledger, signed) before the timed window, then submitted at a fixed rate with
-//! `broadcast_tx_sync`, spread over the given nodes; each counts as committed
-//! when the generator sees it in a block (blocks polled every 20 ms, so
-//! latencies include up to 20 ms of polling).
+//! ledger, signed) before the timed window, then released at a fixed rate to a
+//! fixed number of concurrent clients, each sending with `broadcast_tx_sync`
+//! to its own node (clients spread over the given nodes). A transaction counts
+//! as committed when the generator sees it in a block (blocks polled every
+//! 20 ms, so latencies include up to 20 ms of polling); its latency runs from
+//! its release, so time spent waiting for a free client counts too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +37,21 @@ pub struct Load {
     /// Distinct ledger senders (default: twice the rate, so that each
     /// sender's transactions reach the node in nonce order).
     pub senders: Option<usize>,
+    /// Concurrent clients submitting.
+    pub clients: usize,
+    /// How each client submits.
+    pub broadcast: Broadcast,
+}
+
+/// CometBFT's two ways of submitting without waiting for the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Broadcast {
+    /// `broadcast_tx_async`: the client moves on at once; a transaction
+    /// CheckTx refuses shows only as never committed.
+    #[default]
+    Async,
+    /// `broadcast_tx_sync`: each client waits for CheckTx's answer.
+    Sync,
 }
 
 /// What a run measured.
@@ -83,10 +100,15 @@ pub async fn prepare(rpc: &RpcClient, load: &Load) -> Result<Vec<Vec<u8>>, Strin
         .map_err(|e| e.to_string())?
         .node_info
         .network;
+    // A multiple of the clients, so that each sender's transactions all go
+    // through one client, in nonce order.
+    let clients = load.clients.max(1);
     let n = load
         .senders
         .unwrap_or((2 * load.rate as usize).max(10))
-        .min(total.max(1) as usize);
+        .min(total.max(1) as usize)
+        .div_ceil(clients)
+        * clients;
     let senders: Vec<SecretKey> = (0..n)
         .map(|i| SecretKey::from_seed(&format!("loadgen {run} sender {i}")))
         .collect();
@@ -166,9 +188,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 type Pending = Arc<Mutex<HashMap<[u8; 32], Instant>>>;
 
-/// Submits `txs` at `rate` per second, round-robin over `nodes`, and waits
-/// (up to 30 s after the last submission) for them in blocks of `nodes[0]`.
-pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, rate: u64) -> Report {
+/// Releases `txs` at `load.rate` per second to `load.clients` concurrent
+/// clients (client i sends to `nodes[i % nodes.len()]`), and waits (up to 30 s
+/// after the last submission) for them in blocks of `nodes[0]`.
+pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, load: &Load) -> Report {
+    let (rate, clients, broadcast) = (load.rate, load.clients, load.broadcast);
     let watch = nodes[0].clone();
     let pending: Pending = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
@@ -182,23 +206,51 @@ pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, rate: u64) -> Report {
         stop.clone(),
     ));
 
+    let clients = clients.max(1);
+    // A sender's transactions go to one client, in nonce order: transaction
+    // i to client i mod clients (senders are a multiple of the clients).
+    let (queues, receivers): (Vec<_>, Vec<_>) = (0..clients)
+        .map(|_| tokio::sync::mpsc::unbounded_channel::<Vec<u8>>())
+        .unzip();
+    let workers: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut rx)| {
+            let rpc = nodes[i % nodes.len()].clone();
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                let mut report = Report::default();
+                while let Some(tx) = rx.recv().await {
+                    let hash = sha256(&tx);
+                    let answer = match broadcast {
+                        Broadcast::Async => rpc.broadcast_tx_async(&tx).await,
+                        Broadcast::Sync => rpc.broadcast_tx_sync(&tx).await,
+                    };
+                    tally(hash, answer, &pending, &mut report);
+                }
+                report
+            })
+        })
+        .collect();
+
     let mut report = Report::default();
     let started = Instant::now();
-    let mut in_flight = tokio::task::JoinSet::new();
     for (i, tx) in txs.into_iter().enumerate() {
         let due = started + Duration::from_secs_f64(i as f64 / rate.max(1) as f64);
         tokio::time::sleep_until(due.into()).await;
-        let hash = sha256(&tx);
-        pending.lock().unwrap().insert(hash, Instant::now());
-        let rpc = nodes[i % nodes.len()].clone();
-        in_flight.spawn(async move { (hash, rpc.broadcast_tx_sync(&tx).await) });
+        pending.lock().unwrap().insert(sha256(&tx), Instant::now());
+        let _ = queues[i % clients].send(tx);
         report.submitted += 1;
-        while let Some(done) = in_flight.try_join_next() {
-            tally(done, &pending, &mut report);
-        }
     }
-    while let Some(done) = in_flight.join_next().await {
-        tally(done, &pending, &mut report);
+    drop(queues);
+    for w in workers {
+        if let Ok(r) = w.await {
+            report.refused += r.refused;
+            report.errors += r.errors;
+            if report.first_refusal.is_none() {
+                report.first_refusal = r.first_refusal;
+            }
+        }
     }
     report.submit_seconds = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -215,22 +267,25 @@ pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, rate: u64) -> Report {
     report
 }
 
-type Submitted =
-    Result<([u8; 32], Result<ehr_ledger::rpc::BroadcastTxSync, RpcError>), tokio::task::JoinError>;
-
-fn tally(done: Submitted, pending: &Pending, report: &mut Report) {
-    match done {
-        Ok((_, Ok(r))) if r.code == 0 => {}
-        Ok((hash, Ok(r))) => {
+/// A refused or failed transaction will not be committed: it stops being waited for.
+fn tally(
+    hash: [u8; 32],
+    answer: Result<ehr_ledger::rpc::BroadcastTxSync, RpcError>,
+    pending: &Pending,
+    report: &mut Report,
+) {
+    match answer {
+        Ok(r) if r.code == 0 => {}
+        Ok(r) => {
             report.refused += 1;
             pending.lock().unwrap().remove(&hash);
             report.first_refusal.get_or_insert(r.log);
         }
-        Ok((hash, Err(_))) => {
+        Err(e) => {
             report.errors += 1;
             pending.lock().unwrap().remove(&hash);
+            report.first_refusal.get_or_insert(e.to_string());
         }
-        Err(_) => report.errors += 1,
     }
 }
 

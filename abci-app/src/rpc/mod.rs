@@ -136,6 +136,13 @@ impl RpcClient {
             .await
     }
 
+    /// Hands the transaction to the node without waiting for CheckTx (its
+    /// answer's code is always 0: a refusal shows only as a missing commit).
+    pub async fn broadcast_tx_async(&self, tx: &[u8]) -> Result<BroadcastTxSync, RpcError> {
+        self.call("broadcast_tx_async", json!({ "tx": B64.encode(tx) }))
+            .await
+    }
+
     /// Submits and waits until the transaction is in a committed block (or refused by CheckTx).
     pub async fn broadcast_tx_commit(&self, tx: &[u8]) -> Result<BroadcastTxCommit, RpcError> {
         self.call("broadcast_tx_commit", json!({ "tx": B64.encode(tx) }))

@@ -1,7 +1,8 @@
 //! The ledger on four CometBFT validators beside CometBFT's own `kvstore`
 //! application on the identical network, in one run: the same validators'
 //! settings (`timeout_commit`, default mempool), the same generator, the same
-//! offered rates, submissions spread over the four validators' RPC.
+//! offered rates, the same number of concurrent clients (16) spread over the
+//! four validators' RPC.
 //!
 //! cargo build --release --workspace --bins
 //! target/release/ehr-consensus-bench --rates 250,500,1000,2000,4000 --seconds 20
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use ehr_benches::load::{self, Load, Payload, Report};
+use ehr_benches::load::{self, Broadcast, Load, Payload, Report};
 use ehr_ledger::rpc::RpcClient;
 use ehr_testkit::cometbft::{App, Member, Network, Settings};
 
@@ -30,6 +31,13 @@ struct Args {
     /// The validators' timeout_commit.
     #[arg(long, default_value_t = 300)]
     timeout_commit_ms: u64,
+    /// Concurrent clients submitting, spread over the four validators.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Wait for each CheckTx answer (broadcast_tx_sync) instead of
+    /// broadcast_tx_async.
+    #[arg(long)]
+    sync: bool,
     /// Where the networks live (a temporary folder by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -123,10 +131,16 @@ async fn bench(app: App, args: &Args, dir: &Path) -> Result<(), String> {
             rate,
             seconds: args.seconds,
             senders: None,
+            clients: args.clients,
+            broadcast: if args.sync {
+                Broadcast::Sync
+            } else {
+                Broadcast::Async
+            },
         };
         let txs = load::prepare(&nodes[0], &spec).await?;
         let before = (cpu_of(&cmt_pids), cpu_of(&app_pids));
-        let report = load::run(&nodes, txs, rate).await;
+        let report = load::run(&nodes, txs, &spec).await;
         let cpu = (cpu_of(&cmt_pids) - before.0, cpu_of(&app_pids) - before.1);
         let line = row(name, rate, &report, cpu);
         println!("{line}");
@@ -147,8 +161,11 @@ async fn main() -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
     println!(
-        "four validators on 127.0.0.1, timeout_commit {} ms, {} s per rate, submissions spread over the four RPCs",
-        args.timeout_commit_ms, args.seconds
+        "four validators on 127.0.0.1, timeout_commit {} ms, {} s per rate, {} clients with broadcast_tx_{} spread over the four RPCs",
+        args.timeout_commit_ms,
+        args.seconds,
+        args.clients,
+        if args.sync { "sync" } else { "async" }
     );
     println!("| application | offered tx/s | committed tx/s | p50 ms | p99 ms | max ms | CPU cometbft ×4 | CPU ehr-node ×4 |");
     println!("|---|---|---|---|---|---|---|---|");

@@ -10,7 +10,7 @@
 //! spread submissions over several validators.
 
 use clap::Parser;
-use ehr_benches::load::{self, Load, Payload};
+use ehr_benches::load::{self, Broadcast, Load, Payload};
 use ehr_ledger::rpc::RpcClient;
 
 #[derive(Parser)]
@@ -27,9 +27,16 @@ struct Args {
     /// Distinct senders (default: twice the rate).
     #[arg(long)]
     senders: Option<usize>,
+    /// Concurrent clients submitting (spread over the --node given).
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
     /// `key=value` transactions for CometBFT's kvstore application instead.
     #[arg(long)]
     kvstore: bool,
+    /// Wait for each CheckTx answer (broadcast_tx_sync) instead of
+    /// broadcast_tx_async.
+    #[arg(long)]
+    sync: bool,
 }
 
 #[tokio::main]
@@ -50,11 +57,17 @@ async fn main() -> Result<(), String> {
         rate: args.rate,
         seconds: args.seconds,
         senders: args.senders,
+        clients: args.clients,
+        broadcast: if args.sync {
+            Broadcast::Sync
+        } else {
+            Broadcast::Async
+        },
     };
     println!("preparing {} transactions…", args.rate * args.seconds);
     let txs = load::prepare(&nodes[0], &spec).await?;
     println!("submitting {} tx/s for {} s…", args.rate, args.seconds);
-    let r = load::run(&nodes, txs, args.rate).await;
+    let r = load::run(&nodes, txs, &spec).await;
     println!(
         "submitted {} in {:.1} s ({:.0}/s); refused by CheckTx {}; RPC errors {}",
         r.submitted,
