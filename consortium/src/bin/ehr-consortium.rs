@@ -427,7 +427,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         data.join("ehr").display()
     );
     println!(
-        "\nThe story is told ({} steps, {} as expected) in {:.0} s. The consortium keeps working{}; meanwhile, in another terminal:\n  {ehr} fetch --as doctor --patient patient-3\n  {ehr} audit patient-1\n  psql \"{}\" -c 'SELECT loinc, count(*) FROM analytics.readings GROUP BY loinc'\n",
+        "\nThe story is told ({} steps, {} as expected) in {:.0} s. The consortium keeps working{}; meanwhile, in another terminal:\n  {ehr} fetch --as doctor --patient patient-1\n  {ehr} audit patient-1\n  psql \"{}\" -c 'SELECT loinc, count(*) FROM analytics.readings GROUP BY loinc'\n",
         teller.steps.len(),
         teller.steps.iter().filter(|s| s.ok).count(),
         started.elapsed().as_secs_f64(),
@@ -710,7 +710,7 @@ fn print_summary(s: &Summary, data: &std::path::Path, analyst: &Result<Analyst, 
     );
     println!("  the stored ciphertext    psql \"{}\" -c 'SELECT record_id, loinc, batch_id, length(ciphertext) FROM ingest.records LIMIT 5'", s.database_url);
     println!("  fetch and verify         run `scripts/run.sh --duration 0` and, while it runs, in another terminal:");
-    println!("                             target/release/ehr --home {} --node <rpc> --gateway <gateway> fetch --as doctor --patient patient-3", data.join("ehr").display());
+    println!("                             target/release/ehr --home {} --node <rpc> --gateway <gateway> fetch --as doctor --patient patient-1", data.join("ehr").display());
     println!(
         "                             target/release/ehr --home {} --node <rpc> audit patient-1",
         data.join("ehr").display()
