@@ -94,12 +94,7 @@ pub async fn prepare(rpc: &RpcClient, load: &Load) -> Result<Vec<Vec<u8>>, Strin
             .map(|i| format!("load-{run}-{i}=value-{i}").into_bytes())
             .collect());
     }
-    let chain = rpc
-        .status()
-        .await
-        .map_err(|e| e.to_string())?
-        .node_info
-        .network;
+    let chain = rpc.chain_id().await.map_err(|e| e.to_string())?;
     // A multiple of the clients, so that each sender's transactions all go
     // through one client, in nonce order.
     let clients = load.clients.max(1);
@@ -166,16 +161,17 @@ async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result
     while !registrations.is_empty() {
         check(registrations.join_next().await)?;
     }
-    if let Some(hash) = last {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while rpc.tx(&hash).await.is_err() {
-            if Instant::now() > deadline {
-                return Err("the senders' registrations were not committed within 120 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    match last {
+        Some(hash)
+            if rpc
+                .wait_for_tx(&hash, Duration::from_secs(120))
+                .await
+                .is_none() =>
+        {
+            Err("the senders' registrations were not committed within 120 s".into())
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -155,10 +155,8 @@ impl Teller {
             .map_err(|e| e.to_string())?;
         let rpc = RpcClient::new(rpc_url);
         let chain_id = runtime
-            .block_on(rpc.status())
-            .map_err(|e| e.to_string())?
-            .node_info
-            .network;
+            .block_on(rpc.chain_id())
+            .map_err(|e| e.to_string())?;
         Ok(Teller {
             rpc,
             gateway: None,

@@ -125,6 +125,11 @@ impl RpcClient {
         self.call("status", json!({})).await
     }
 
+    /// The chain's id, as the node reports it.
+    pub async fn chain_id(&self) -> Result<String, RpcError> {
+        Ok(self.status().await?.node_info.network)
+    }
+
     /// The latest committed height, 0 when the node cannot tell.
     pub async fn latest_height(&self) -> Result<u64, RpcError> {
         let s = self.status().await?;
@@ -152,6 +157,25 @@ impl RpcClient {
     pub async fn tx(&self, hash: &[u8; 32]) -> Result<TxInfo, RpcError> {
         self.call("tx", json!({ "hash": B64.encode(hash), "prove": false }))
             .await
+    }
+
+    /// Waits until the transaction is found in a committed block; `None` if
+    /// it is not within `timeout`.
+    pub async fn wait_for_tx(
+        &self,
+        hash: &[u8; 32],
+        timeout: std::time::Duration,
+    ) -> Option<TxInfo> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(found) = self.tx(hash).await {
+                return Some(found);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn block(&self, height: Option<u64>) -> Result<BlockResponse, RpcError> {

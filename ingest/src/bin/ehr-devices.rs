@@ -133,12 +133,7 @@ fn send(p: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
 }
 
 async fn setup(rpc: &RpcClient, fleet: &str, devices: usize) -> Result<(), String> {
-    let chain = rpc
-        .status()
-        .await
-        .map_err(|e| e.to_string())?
-        .node_info
-        .network;
+    let chain = rpc.chain_id().await.map_err(|e| e.to_string())?;
     let mut last = None;
     for i in 0..devices {
         let patient = patient_key(fleet, i);
@@ -175,12 +170,12 @@ async fn setup(rpc: &RpcClient, fleet: &str, devices: usize) -> Result<(), Strin
         }
     }
     if let Some(hash) = last {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while rpc.tx(&hash).await.is_err() {
-            if Instant::now() > deadline {
-                return Err("the set-up transactions were not committed within 60 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if rpc
+            .wait_for_tx(&hash, Duration::from_secs(60))
+            .await
+            .is_none()
+        {
+            return Err("the set-up transactions were not committed within 60 s".into());
         }
     }
     println!("fleet {fleet}: {devices} devices bound to {devices} patients (every other one consents to research)");
