@@ -273,13 +273,7 @@ impl Logger {
                 g.push(o);
             }
         }
-        let chain_id = self
-            .rpc
-            .status()
-            .await
-            .map_err(|e| e.to_string())?
-            .node_info
-            .network;
+        let chain_id = self.rpc.chain_id().await.map_err(|e| e.to_string())?;
         let mut nonce = self
             .rpc
             .next_nonce(&self.key.address())
