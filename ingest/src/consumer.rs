@@ -225,14 +225,26 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
                 .map_err(|e| e.to_string())
                 .and_then(|outcome| {
                     dead_letter(&producer, &cfg, &outcome);
-                    let batch = store
-                        .write(&outcome.records, &outcome.rejects())
-                        .map_err(|e| e.to_string())?;
-                    Ok((outcome, batch))
+                    let written = match store.write(&outcome.records, &outcome.rejects()) {
+                        Ok(batch) => Written {
+                            batch,
+                            unstorable: Vec::new(),
+                        },
+                        // Something in this poll can never be stored as it
+                        // is: store it message by message, so that only the
+                        // culprit is refused, never the whole queue.
+                        Err(e) if !e.is_transient() => {
+                            tracing::error!(error = %e, "a message of this poll cannot be stored as it is; storing the poll message by message");
+                            write_one_by_one(&mut store, &outcome).map_err(|e| e.to_string())?
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    };
+                    Ok((outcome, written))
                 });
             match attempt {
-                Ok((outcome, batch)) => {
-                    metrics.stored.inc_by(outcome.records.len() as u64);
+                Ok((outcome, written)) => {
+                    let stored = outcome.records.len() - written.unstorable.len();
+                    metrics.stored.inc_by(stored as u64);
                     metrics.duplicates.inc_by(outcome.duplicates as u64);
                     for r in &outcome.refused {
                         metrics.rejected(r.reject.reason.as_str());
@@ -242,7 +254,11 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
                             "reading refused"
                         );
                     }
-                    if let Some(b) = batch {
+                    for r in &written.unstorable {
+                        metrics.rejected(&r.reason);
+                        tracing::warn!(reason = %r.reason, offset = r.offset, detail = %r.detail, "reading refused");
+                    }
+                    if let Some(b) = written.batch {
                         metrics.batches_written.inc();
                         tracing::info!(
                             batch = b.batch_id,
@@ -278,4 +294,49 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         }
     }
     Ok(())
+}
+
+/// What a poll's write produced.
+struct Written {
+    /// The poll's batch (the last one, when written record by record).
+    batch: Option<crate::store::Batch>,
+    /// Readings PostgreSQL refused to store, recorded as rejects instead.
+    unstorable: Vec<crate::store::NewReject>,
+}
+
+/// The poll's rejects, then each record in a batch of its own; a record
+/// PostgreSQL refuses for good becomes a reject with PostgreSQL's reason.
+/// A transient failure stops it: the poll is tried again as a whole, and
+/// what was written already is recognised then (idempotency keys).
+fn write_one_by_one(
+    store: &mut Store,
+    outcome: &pipeline::Outcome,
+) -> Result<Written, crate::store::StoreError> {
+    let mut written = Written {
+        batch: None,
+        unstorable: Vec::new(),
+    };
+    for reject in outcome.rejects() {
+        match store.write(&[], std::slice::from_ref(&reject)) {
+            Ok(_) => {}
+            // Its text is made storable first, so this is not expected; the
+            // message is still in the dead-letter topic with its reason.
+            Err(e) if !e.is_transient() => {
+                tracing::error!(error = %e, offset = reject.offset, "a refusal could not be recorded in the rejects table")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for record in &outcome.records {
+        match store.write(std::slice::from_ref(record), &[]) {
+            Ok(batch) => written.batch = batch.or(written.batch),
+            Err(e) if !e.is_transient() => {
+                let reject = crate::store::NewReject::unstorable(record, &e);
+                store.write(&[], std::slice::from_ref(&reject))?;
+                written.unstorable.push(reject);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
 }

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 
 use crate::reading::{self, Decoded, Reason, Reject};
 use crate::registry::Registry;
-use crate::store::{DeIdentified, NewRecord, NewReject, Store, StoreError, Wrap};
+use crate::store::{DeIdentified, NewRecord, NewReject, Source, Store, StoreError, Wrap};
 
 /// A message as consumed.
 #[derive(Clone, Debug)]
@@ -233,6 +233,13 @@ pub fn process(
             unit: d.reading.unit.clone(),
         });
         out.records.push(NewRecord {
+            source: Source {
+                topic: m.topic.clone(),
+                partition: m.partition,
+                offset: m.offset,
+                payload_sha256: sha256(&m.payload),
+                payload_size: m.payload.len() as i32,
+            },
             ciphertext_sha256: sha256(&ciphertext),
             record_id,
             device_id: d.reading.device_id.clone(),

@@ -12,10 +12,65 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", db_message(.0))]
     Db(#[from] postgres::Error),
     #[error("migrations: {0}")]
     Migration(String),
+}
+
+/// PostgreSQL's own words for an error (message, detail, SQLSTATE), which the
+/// client's display ("db error") leaves out.
+fn db_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{}{} (SQLSTATE {})",
+            db.message(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default(),
+            db.code().code()
+        ),
+        None => {
+            let source = std::error::Error::source(e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            format!("{e}{source}")
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether trying the same write again later may succeed: a lost
+    /// connection, a serialization conflict, a server short of resources or
+    /// shutting down. Anything else (a value PostgreSQL refuses, a broken
+    /// constraint) belongs to what was written, and would fail forever.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => match e.as_db_error() {
+                Some(db) => matches!(&db.code().code()[..2], "08" | "40" | "53" | "57" | "58"),
+                None => true,
+            },
+            StoreError::Migration(_) => true,
+        }
+    }
+}
+
+/// Text as PostgreSQL can store it, whatever bytes a device sent: control
+/// characters (a NUL, which a text column refuses, escapes that would drive a
+/// terminal) shown as `\u{…}`, and at most 500 characters.
+pub fn storable(text: &str) -> String {
+    const MAX: usize = 500;
+    let mut out = String::with_capacity(text.len().min(MAX));
+    for (i, ch) in text.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if ch.is_control() {
+            out.extend(ch.escape_unicode());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// The database the services and tests use when `DATABASE_URL` is not set:
@@ -76,6 +131,8 @@ pub struct DeIdentified {
 }
 
 pub struct NewRecord {
+    /// The Kafka message it came from.
+    pub source: Source,
     pub record_id: String,
     pub device_id: String,
     pub device_seq: i64,
@@ -88,6 +145,34 @@ pub struct NewRecord {
     pub ciphertext_sha256: [u8; 32],
     pub wraps: Vec<Wrap>,
     pub analytics: Option<DeIdentified>,
+}
+
+/// Where a message was in Kafka, and what it was.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub payload_sha256: [u8; 32],
+    pub payload_size: i32,
+}
+
+impl NewReject {
+    /// A reading that was accepted but that PostgreSQL refuses to store as it is.
+    pub fn unstorable(record: &NewRecord, error: &StoreError) -> NewReject {
+        let s = &record.source;
+        NewReject {
+            reason: "unstorable".into(),
+            detail: format!("PostgreSQL refused to store this reading: {error}"),
+            device_id: Some(record.device_id.clone()),
+            device_seq: Some(record.device_seq),
+            topic: s.topic.clone(),
+            partition: s.partition,
+            offset: s.offset,
+            payload_sha256: s.payload_sha256,
+            payload_size: s.payload_size,
+        }
+    }
 }
 
 pub struct NewReject {
@@ -166,7 +251,17 @@ impl Store {
             tx.execute(
                 "INSERT INTO ingest.rejects (reason, detail, device_id, device_seq, topic, kafka_partition, kafka_offset, payload_sha256, payload_size)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
-                &[&r.reason, &r.detail, &r.device_id, &r.device_seq, &r.topic, &r.partition, &r.offset, &r.payload_sha256.as_slice(), &r.payload_size],
+                &[
+                    &storable(&r.reason),
+                    &storable(&r.detail),
+                    &r.device_id.as_deref().map(storable),
+                    &r.device_seq,
+                    &storable(&r.topic),
+                    &r.partition,
+                    &r.offset,
+                    &r.payload_sha256.as_slice(),
+                    &r.payload_size,
+                ],
             )?;
         }
         if records.is_empty() {
