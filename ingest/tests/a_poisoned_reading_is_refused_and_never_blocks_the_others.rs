@@ -30,7 +30,7 @@ fn a_poisoned_reading_is_refused_and_never_blocks_the_others() {
             "00".repeat(64)
         ))
     };
-    let poison = vec![
+    let poison = [
         reading(r#""device_id":"hr-\u0000-1","loinc":"8867-4","unit":"/min""#),
         reading(r#""device_id":"hr-1","loinc":"8867-4\u0000","unit":"/min""#),
         reading(r#""device_id":"hr-1","loinc":"8867-4","unit":"/m\u0000in""#),
