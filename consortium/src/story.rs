@@ -506,7 +506,7 @@ impl Teller {
                 let Some(chain) = chain.as_mut() else {
                     continue;
                 };
-                if chain.verify_device(&opened).await.is_err() {
+                if chain.verify_device(&opened, patient).await.is_err() {
                     continue;
                 }
                 r.decrypted += 1;

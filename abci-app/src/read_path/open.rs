@@ -2,8 +2,10 @@
 //! trust: the data key must unwrap with the reader's own key, the ciphertext
 //! must hash to its Merkle leaf and decrypt (AES-GCM authenticates it and the
 //! record id), the device's signature must verify with the key bound on chain,
-//! and the leaf's path must lead to the root anchored on chain — itself checked
-//! against the app hash with a state proof.
+//! that device must be bound to the patient whose records were asked for (a
+//! record moved to another patient in storage is caught), and the leaf's path
+//! must lead to the root anchored on chain. The device and the anchor are read
+//! with state proofs, checked against the app hash.
 //!
 //! Under CometBFT the app hash comes from a block header verified by the
 //! validators' signatures (`rpc::light`), so the node the reader asks need not
@@ -110,6 +112,12 @@ pub enum VerifyError {
     MerklePath(u64),
     #[error("device {0} is not known on chain")]
     UnknownDevice(String),
+    #[error("device {device} is bound on chain to patient {bound_to}, not to {asked}: this record is not the asked patient's (moved or mislabelled in storage)")]
+    OtherPatient {
+        device: String,
+        bound_to: String,
+        asked: String,
+    },
     #[error("the device's signature does not verify with the key bound on chain for {0}")]
     DeviceSignature(String),
     #[error("the answer is malformed: {0}")]
@@ -154,7 +162,7 @@ pub struct ChainVerifier {
     rpc: RpcClient,
     light: Option<LightClient>,
     anchors: HashMap<(String, u64), ChainAnchor>,
-    devices: HashMap<String, PublicKey>,
+    devices: HashMap<String, Device>,
     app_hashes: HashMap<u64, [u8; 32]>,
     /// The height anchors are read at: one app hash serves many batches.
     pinned: Option<u64>,
@@ -224,25 +232,52 @@ impl ChainVerifier {
         }
     }
 
-    /// The device's signature over the decrypted reading, with its key on chain.
-    pub async fn verify_device(&mut self, opened: &Opened) -> Result<(), VerifyError> {
+    /// The device's signature over the decrypted reading, with its key on
+    /// chain, and the device bound to `patient` (the one whose records were
+    /// asked for): the record is that patient's reading.
+    pub async fn verify_device(
+        &mut self,
+        opened: &Opened,
+        patient: &crate::crypto::Address,
+    ) -> Result<(), VerifyError> {
         let id = &opened.reading.device_id;
-        let key = match self.devices.get(id) {
-            Some(k) => k.clone(),
+        let device = match self.devices.get(id) {
+            Some(d) => d.clone(),
             None => {
-                let device: Device = self
-                    .rpc
-                    .query(&format!("/device/{id}"))
-                    .await?
-                    .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
-                let key = PublicKey::from_bytes(&device.public_key)
-                    .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
-                self.devices.insert(id.clone(), key.clone());
-                key
+                let device = self.proven::<Device>(&format!("/device/{id}")).await?;
+                let device = device.ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
+                self.devices.insert(id.clone(), device.clone());
+                device
             }
         };
+        if device.patient.as_slice() != patient.0.as_slice() {
+            return Err(VerifyError::OtherPatient {
+                device: id.clone(),
+                bound_to: crate::crypto::Address::from_slice(&device.patient)
+                    .map_or_else(|| hex::encode(&device.patient), |a| a.to_string()),
+                asked: patient.to_string(),
+            });
+        }
+        let key = PublicKey::from_bytes(&device.public_key)
+            .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
         verify_signature(&key, &opened.signed_bytes, &opened.signature)
             .map_err(|_| VerifyError::DeviceSignature(id.clone()))
+    }
+
+    /// A query answer at the pinned height (the latest the first time),
+    /// checked by its state proof against the app hash.
+    async fn proven<M: Message + Default>(&mut self, path: &str) -> Result<Option<M>, VerifyError> {
+        let answer = self
+            .rpc
+            .query_proven::<M>(path, self.pinned.unwrap_or(0), true)
+            .await?;
+        self.pinned.get_or_insert(answer.height);
+        let proof = answer.proof.ok_or(VerifyError::StateProof(answer.height))?;
+        let app_hash = self.app_hash_after(answer.height).await?;
+        let value = answer.value.is_some().then_some(answer.raw.as_slice());
+        verify_proof(app_hash, &answer.key, value, &proof)
+            .map_err(|_| VerifyError::StateProof(answer.height))?;
+        Ok(answer.value)
     }
 
     async fn anchor(&mut self, service: &str, batch_id: u64) -> Result<ChainAnchor, VerifyError> {

@@ -95,7 +95,12 @@ struct Checked {
     problem: Option<String>,
 }
 
-async fn check(item: RecordItem, key: &SecretKey, chain: &mut ChainVerifier) -> Checked {
+async fn check(
+    item: RecordItem,
+    key: &SecretKey,
+    patient: &Address,
+    chain: &mut ChainVerifier,
+) -> Checked {
     let mut c = Checked {
         item,
         opened: None,
@@ -106,7 +111,7 @@ async fn check(item: RecordItem, key: &SecretKey, chain: &mut ChainVerifier) -> 
     match decrypt(&c.item, key) {
         Err(e) => c.problem = Some(e.to_string()),
         Ok(opened) => {
-            if let Err(e) = chain.verify_device(&opened).await {
+            if let Err(e) = chain.verify_device(&opened, patient).await {
                 c.problem = Some(e.to_string());
             }
             c.opened = Some(opened);
@@ -156,7 +161,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             .map_err(|e| e.to_string())?;
     let mut checked = Vec::with_capacity(page.records.len());
     for item in page.records {
-        checked.push(check(item, &key, &mut chain).await);
+        checked.push(check(item, &key, &patient, &mut chain).await);
     }
     let all_ok = checked
         .iter()

@@ -1,0 +1,61 @@
+//! An insider with write access to PostgreSQL moves one of alice's readings
+//! under bob. The doctor, whom both granted their vitals, reads bob's
+//! records: the moved one decrypts and its device signature is good, but its
+//! device is bound on chain to alice, so the reader refuses it as bob's.
+
+mod common;
+
+use common::*;
+use ehr_ledger::proto::{action::Kind, *};
+
+#[test]
+fn a_record_moved_to_another_patient_does_not_verify_as_theirs() {
+    let s = Stack::start();
+    s.node.send(
+        &s.cast.bob,
+        Kind::GrantAccess(GrantAccess {
+            patient: s.cast.bob.address().0.to_vec(),
+            grantee: Some(Grantee {
+                kind: Some(grantee::Kind::Clinician(s.cast.doctor.address().0.to_vec())),
+            }),
+            categories: vec![Category::Vitals as i32],
+            access: AccessLevel::Read as i32,
+            expires_at: 4_102_444_800,
+        }),
+    );
+    let ids = s.alice_heart_rates(3);
+    let moved = &ids[0];
+    let changed =
+        s.db.client()
+            .execute(
+                "UPDATE ingest.records SET patient = $1 WHERE record_id = $2",
+                &[&s.cast.bob.address().to_string(), moved],
+            )
+            .unwrap();
+    assert_eq!(changed, 1);
+
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "bob"]);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains(moved.as_str()))
+        .unwrap_or_else(|| panic!("the moved record is served as bob's:\n{text}"));
+    assert!(line.contains("NOT VERIFIED"), "{text}");
+    assert!(
+        line.contains("bound on chain to patient") && line.contains("not the asked patient's"),
+        "{line}"
+    );
+    assert!(!out.status.success(), "{text}");
+
+    // Alice's remaining records still verify as hers.
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    for id in &ids[1..] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("  verified  ") && l.contains(id.as_str())),
+            "{id}:\n{text}"
+        );
+    }
+}
