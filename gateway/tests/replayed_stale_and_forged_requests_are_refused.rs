@@ -55,6 +55,29 @@ fn replayed_stale_and_forged_requests_are_refused() {
         assert_eq!((status, e.code.as_str()), (401, "stale_request"), "{e:?}");
         assert!(e.message.contains("check the clock"), "{}", e.message);
     }
+    // Timestamps at the ends of the range (whose distance from now overflows):
+    // stale too, never taken as fresh.
+    for at in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        let h = request_auth::sign(doctor, "GET", &path, b"", at);
+        let (status, e) = get(&s, &path, Some(&h));
+        assert_eq!(
+            (status, e.code.as_str()),
+            (401, "stale_request"),
+            "{at}: {e:?}"
+        );
+    }
+    // Times in the query that no calendar holds: a clear refusal.
+    for bad in [
+        "99999999999999-01-01T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-01-01T99:00:00Z",
+        "-9223372036854775808-01-01T00:00:00Z",
+    ] {
+        let query = format!("{path}&from={bad}");
+        let h = request_auth::sign(doctor, "GET", &query, b"", now_ms());
+        let (status, e) = get(&s, &query, Some(&h));
+        assert_eq!((status, e.code.as_str()), (400, "bad_time"), "{bad}: {e:?}");
+    }
 
     // Signed for another path (another patient), or with a tampered signature.
     let other = format!(

@@ -221,10 +221,25 @@ pub fn rfc3339(unix: i64) -> String {
 /// The unix seconds of an RFC 3339 time (fractions and offsets other than Z ignored).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.get(..8)?.split(':').map(|p| p.parse::<i64>());
-    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // Fixed-width fields in their calendar ranges: whatever a caller sends,
+    // the arithmetic below cannot overflow.
+    let field = |text: &str, width: usize, range: std::ops::RangeInclusive<i64>| {
+        (text.len() == width && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<i64>().ok())
+            .flatten()
+            .filter(|v| range.contains(v))
+    };
+    let mut d = date.split('-');
+    let y = field(d.next()?, 4, 0..=9999)?;
+    let m = field(d.next()?, 2, 1..=12)?;
+    let day = field(d.next()?, 2, 1..=31)?;
+    if d.next().is_some() {
+        return None;
+    }
+    let mut t = time.get(..8)?.split(':');
+    let hh = field(t.next()?, 2, 0..=23)?;
+    let mm = field(t.next()?, 2, 0..=59)?;
+    let ss = field(t.next()?, 2, 0..=60)?;
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -252,5 +267,15 @@ mod tests {
             Some(1_767_225_605)
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+        for absurd in [
+            "99999999999999-01-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-32T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "-9223372036854775808-01-01T00:00:00Z",
+            "2026-1-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(absurd), None, "{absurd}");
+        }
     }
 }
