@@ -107,12 +107,12 @@ fn poll(consumer: &BaseConsumer, cfg: &Config) -> Vec<Message> {
             break;
         }
         match consumer.poll(left) {
-            Some(Ok(m)) => out.push(Message {
-                topic: m.topic().to_string(),
-                partition: m.partition(),
-                offset: m.offset(),
-                payload: m.payload().unwrap_or_default().to_vec(),
-            }),
+            Some(Ok(m)) => out.push(Message::new(
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                m.payload().unwrap_or_default(),
+            )),
             Some(Err(e)) => tracing::warn!(error = %e, "Kafka poll error"),
             None => {}
         }
@@ -138,7 +138,17 @@ fn dead_letter(producer: &BaseProducer, cfg: &Config, outcome: &Outcome) {
             .insert(Header {
                 key: "ehr-origin",
                 value: Some(origin.as_str()),
+            })
+            .insert(Header {
+                key: "ehr-payload-sha256",
+                value: Some(hex::encode(r.message.sha256).as_str()),
+            })
+            .insert(Header {
+                key: "ehr-payload-size",
+                value: Some(r.message.size.to_string().as_str()),
             });
+        // An oversize message goes without its payload (never copied): its
+        // origin, size and hash identify it in the readings topic.
         let record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&cfg.dead_letter_topic)
             .payload(&r.message.payload[..])
             .headers(headers);

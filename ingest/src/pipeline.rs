@@ -21,7 +21,31 @@ pub struct Message {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The payload, or nothing when it is larger than a reading may be.
     pub payload: Vec<u8>,
+    /// The payload's size and SHA-256, whatever its size.
+    pub size: usize,
+    pub sha256: [u8; 32],
+}
+
+impl Message {
+    /// Copies the payload only when a reading could be that large: an
+    /// oversize message is kept as its size and hash alone.
+    pub fn new(topic: &str, partition: i32, offset: i64, payload: &[u8]) -> Message {
+        let kept = if payload.len() > reading::MAX_MESSAGE_BYTES {
+            Vec::new()
+        } else {
+            payload.to_vec()
+        };
+        Message {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            payload: kept,
+            size: payload.len(),
+            sha256: sha256(payload),
+        }
+    }
 }
 
 /// A refused message, with what the dead-letter topic needs.
@@ -50,8 +74,8 @@ impl Outcome {
                 topic: r.message.topic.clone(),
                 partition: r.message.partition,
                 offset: r.message.offset,
-                payload_sha256: sha256(&r.message.payload),
-                payload_size: r.message.payload.len() as i32,
+                payload_sha256: r.message.sha256,
+                payload_size: r.message.size.min(i32::MAX as usize) as i32,
             })
             .collect()
     }
@@ -118,7 +142,7 @@ pub fn process(
     };
     let mut accepted: Vec<(Message, Decoded, PublicKey, Address)> = Vec::new();
     for m in messages {
-        let d = match reading::decode(&m.payload) {
+        let d = match reading::oversize(m.size).map_or_else(|| reading::decode(&m.payload), Err) {
             Ok(d) => d,
             Err(r) => {
                 out.refused.push(refused(m, r, None));
@@ -237,8 +261,8 @@ pub fn process(
                 topic: m.topic.clone(),
                 partition: m.partition,
                 offset: m.offset,
-                payload_sha256: sha256(&m.payload),
-                payload_size: m.payload.len() as i32,
+                payload_sha256: m.sha256,
+                payload_size: m.size.min(i32::MAX as usize) as i32,
             },
             ciphertext_sha256: sha256(&ciphertext),
             record_id,

@@ -112,17 +112,22 @@ impl Decoded {
     }
 }
 
+/// The refusal of a message of `size` bytes, if a reading cannot be that large.
+pub fn oversize(size: usize) -> Option<Reject> {
+    (size > MAX_MESSAGE_BYTES).then(|| Reject {
+        reason: Reason::Oversize,
+        detail: format!("{size} bytes; at most {MAX_MESSAGE_BYTES}"),
+    })
+}
+
 /// Decodes a Kafka message: protobuf `SignedReading`, or the JSON form (a
 /// message whose first byte is `{`).
 pub fn decode(payload: &[u8]) -> Result<Decoded, Reject> {
     if payload.is_empty() {
         return reject(Reason::Empty, "the message is empty");
     }
-    if payload.len() > MAX_MESSAGE_BYTES {
-        return reject(
-            Reason::Oversize,
-            format!("{} bytes; at most {MAX_MESSAGE_BYTES}", payload.len()),
-        );
+    if let Some(r) = oversize(payload.len()) {
+        return Err(r);
     }
     if payload[0] == b'{' {
         let j: JsonReading = serde_json::from_slice(payload).map_err(|e| Reject {
