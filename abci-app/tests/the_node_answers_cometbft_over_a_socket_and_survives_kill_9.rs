@@ -80,8 +80,16 @@ impl Node {
     /// Starts `ehr-node start` on `address` (tcp://127.0.0.1:0 picks a free
     /// port) and learns the address it bound from its first line of output.
     fn start(home: &Path, address: &str) -> Node {
+        Self::start_within(home, address, None)
+    }
+
+    /// With its address space limited to `kib` KiB (`ulimit -v`) when given.
+    fn start_within(home: &Path, address: &str, kib: Option<u64>) -> Node {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ehr-node"))
+        let limit = kib.map_or_else(|| "unlimited".to_string(), |k| k.to_string());
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("ulimit -v {limit} && exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_ehr-node"))
             .args(["start", "--home", home.to_str().unwrap(), "--abci", address])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -456,4 +464,30 @@ fn malformed_frames_get_an_exception_and_close_only_that_connection() {
     drop(half);
     std::thread::sleep(Duration::from_millis(200));
     assert!(node.child.try_wait().unwrap().is_none());
+}
+
+/// Frames that announce 128 MiB each and send a few bytes cost the node only
+/// what arrives: with its address space limited to 1.5 GiB, 24 such
+/// connections (3 GiB announced) neither exhaust it nor stop it serving.
+#[test]
+fn frames_announcing_more_than_they_send_cost_only_what_arrives() {
+    let home = tempfile::tempdir().unwrap();
+    let node = Node::start_within(home.path(), ANY_TCP_PORT, Some(1_536 * 1024));
+    let announced = [0x80, 0x80, 0x80, 0x40]; // a varint of 128 MiB
+    let mut open = Vec::new();
+    for _ in 0..24 {
+        let mut conn = node.connect();
+        conn.0.write_all(&announced).unwrap();
+        conn.0.write_all(&[0u8; 16]).unwrap();
+        open.push(conn);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut node = node;
+    assert!(
+        node.child.try_wait().unwrap().is_none(),
+        "the node died of frames it never received"
+    );
+    let mut fresh = node.connect();
+    assert_eq!(info(&mut fresh).last_block_height, 0);
+    drop(open);
 }

@@ -6,6 +6,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Larger frames are refused: CometBFT's blocks are at most 100 MiB.
 pub const MAX_FRAME_BYTES: u64 = 128 * 1024 * 1024;
 
+/// What a frame's buffer starts with before its bytes arrive.
+const FIRST_READ: u64 = 64 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     #[error("the connection closed")]
@@ -34,8 +37,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Wire
             if len > MAX_FRAME_BYTES {
                 return Err(WireError::TooLarge(len));
             }
-            let mut buf = vec![0u8; len as usize];
-            r.read_exact(&mut buf).await?;
+            // Grown as bytes arrive, never reserved from the announced length
+            // alone: a peer announcing 128 MiB and sending nothing costs nothing.
+            let mut buf = Vec::with_capacity(len.min(FIRST_READ) as usize);
+            let read = (&mut *r).take(len).read_to_end(&mut buf).await?;
+            if (read as u64) < len {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
             return Ok(buf);
         }
     }
