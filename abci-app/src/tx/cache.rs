@@ -6,44 +6,63 @@
 //! check is skipped when SHA-256 of the bytes is here. It is a per-node
 //! optimisation with no effect on results: the same bytes verify the same way.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
+/// Every operation is O(1) (amortised): a removed transaction leaves its
+/// place in the eviction order behind, recognised later by its generation.
 pub struct SignatureCache {
-    verified: HashSet<[u8; 32]>,
-    order: VecDeque<[u8; 32]>,
+    /// Hash → the generation it was inserted with.
+    verified: HashMap<[u8; 32], u64>,
+    /// Insertion order, oldest first; entries whose generation no longer
+    /// matches were removed (or inserted again) since.
+    order: VecDeque<([u8; 32], u64)>,
+    generation: u64,
     capacity: usize,
 }
 
 impl SignatureCache {
     pub fn new(capacity: usize) -> Self {
         Self {
-            verified: HashSet::new(),
+            verified: HashMap::new(),
             order: VecDeque::new(),
+            generation: 0,
             capacity: capacity.max(1),
         }
     }
 
     pub fn contains(&self, tx_hash: &[u8; 32]) -> bool {
-        self.verified.contains(tx_hash)
+        self.verified.contains_key(tx_hash)
     }
 
     /// Remembers a verified transaction, forgetting the oldest beyond capacity.
     pub fn insert(&mut self, tx_hash: [u8; 32]) {
-        if self.verified.insert(tx_hash) {
-            self.order.push_back(tx_hash);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.verified.remove(&old);
-                }
+        if self.verified.contains_key(&tx_hash) {
+            return;
+        }
+        self.generation += 1;
+        self.verified.insert(tx_hash, self.generation);
+        self.order.push_back((tx_hash, self.generation));
+        while self.verified.len() > self.capacity {
+            self.evict_oldest();
+        }
+        // Places left by removals are dropped as they reach the front; this
+        // keeps them from piling up when removals outnumber evictions.
+        while self.order.len() > 2 * self.capacity {
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((old, generation)) = self.order.pop_front() {
+            if self.verified.get(&old) == Some(&generation) {
+                self.verified.remove(&old);
             }
         }
     }
 
     /// Forgets a transaction once it is in a committed block.
     pub fn remove(&mut self, tx_hash: &[u8; 32]) {
-        if self.verified.remove(tx_hash) {
-            self.order.retain(|h| h != tx_hash);
-        }
+        self.verified.remove(tx_hash);
     }
 
     pub fn len(&self) -> usize {
@@ -76,5 +95,32 @@ mod tests {
         assert!(c.contains(&[2; 32]) && c.contains(&[3; 32]));
         c.remove(&[2; 32]);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_transaction_removed_and_inserted_again_is_evicted_by_its_new_place() {
+        let mut c = SignatureCache::new(2);
+        c.insert([1; 32]);
+        c.remove(&[1; 32]);
+        c.insert([2; 32]);
+        c.insert([1; 32]);
+        // [1]'s old place is at the front: passing it must not evict [1].
+        c.insert([3; 32]);
+        assert!(c.contains(&[1; 32]) && c.contains(&[3; 32]));
+        assert!(!c.contains(&[2; 32]));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn removals_leave_no_growing_queue() {
+        let mut c = SignatureCache::new(10);
+        for i in 0..10_000u32 {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            c.insert(h);
+            c.remove(&h);
+        }
+        assert!(c.is_empty());
+        assert!(c.order.len() <= 20, "{}", c.order.len());
     }
 }
