@@ -2,6 +2,8 @@
 //! status; a patient's key and research consent; who currently holds read
 //! access to a patient's vitals. Entries are refreshed after `ttl`; when the
 //! chain cannot be reached, the last known answer is used, so ingest goes on.
+//! "No such device" and "no such patient" are never remembered: a device bound
+//! a moment ago is found at its next reading.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,6 +50,25 @@ impl<T: Clone> Cache<T> {
     }
 }
 
+/// Whether a cached answer says "nothing there" — not worth remembering.
+trait Absent {
+    fn absent(&self) -> bool;
+}
+
+impl<T> Absent for Option<T> {
+    fn absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> Absent for Vec<T> {
+    /// No readers is an answer like any other (a grant is looked for again
+    /// after the time to live).
+    fn absent(&self) -> bool {
+        false
+    }
+}
+
 /// A reader of a patient's records: address and the key to wrap for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReaderKey {
@@ -82,7 +103,7 @@ impl Registry {
 
     /// A fresh answer, or the cached one if fresh enough, or the stale one if
     /// the chain cannot be reached.
-    async fn cached<T: Clone, F>(
+    async fn cached<T: Clone + Absent, F>(
         &self,
         cache: &Cache<T>,
         key: &str,
@@ -93,7 +114,7 @@ impl Registry {
     {
         let known = cache.get(key);
         if let Some((value, age)) = &known {
-            if *age < self.ttl {
+            if *age < self.ttl && !value.absent() {
                 return Ok(value.clone());
             }
         }
@@ -102,7 +123,9 @@ impl Registry {
                 cache.put(key, value.clone());
                 Ok(value)
             }
-            Err(e) => match known {
+            // A remembered "nothing there" is not used either: the messages
+            // wait until the chain answers.
+            Err(e) => match known.filter(|(value, _)| !value.absent()) {
                 Some((value, _)) => {
                     tracing::warn!(error = %e, "the chain is unreachable; using the last known answer");
                     Ok(value)

@@ -413,6 +413,19 @@ impl Ingest {
         chain_url: &str,
         service: &SecretKey,
     ) -> Ingest {
+        Self::start_caching(dir, broker, db, chain_url, service, 1)
+    }
+
+    /// With the chain's answers cached for `cache_seconds`.
+    pub fn start_caching(
+        dir: &Path,
+        broker: &Broker,
+        db: &Database,
+        chain_url: &str,
+        service: &SecretKey,
+        cache_seconds: u64,
+    ) -> Ingest {
+        let cache_seconds = cache_seconds.to_string();
         let key_file = dir.join("ingest-key.json");
         std::fs::write(
             &key_file,
@@ -438,7 +451,7 @@ impl Ingest {
                 "--batch-ms",
                 "100",
                 "--cache-seconds",
-                "1",
+                &cache_seconds,
             ])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("ingest.log")).unwrap())
