@@ -491,3 +491,75 @@ fn frames_announcing_more_than_they_send_cost_only_what_arrives() {
     assert_eq!(info(&mut fresh).last_block_height, 0);
     drop(open);
 }
+
+/// A transaction has one encoding: re-encoded with an unknown or repeated
+/// field (which a protobuf decoder accepts, and which gives it another hash
+/// while its signature still verifies) it is refused by CheckTx, whose log
+/// says why. A signed body in a non-canonical encoding is refused too.
+#[test]
+fn a_transaction_in_another_encoding_than_its_canonical_one_is_refused() {
+    use ehr_ledger::proto::{action::Kind, Action, RegisterPatient, SignedTx, TxBody};
+    let home = tempfile::tempdir().unwrap();
+    let node = Node::start(home.path(), ANY_TCP_PORT);
+    let mut consensus = node.connect();
+    info(&mut consensus);
+    init_chain(&mut consensus);
+    let mut mempool = node.connect();
+    let mut check = |tx: Vec<u8>| match mempool.call(request::Value::CheckTx(RequestCheckTx {
+        tx: tx.into(),
+        r#type: CheckTxType::New as i32,
+    })) {
+        response::Value::CheckTx(r) => (r.code, r.log),
+        other => panic!("{other:?}"),
+    };
+    let patient = ehr_ledger::crypto::SecretKey::from_seed("a patient");
+    let canonical = ehr_ledger::tx::sign_tx(
+        &patient,
+        CHAIN,
+        1,
+        Kind::RegisterPatient(RegisterPatient::default()),
+    );
+    let envelope = SignedTx::decode(canonical.as_slice()).unwrap();
+    // An unknown field (number 15, varint 1) appended; the body field repeated.
+    let mut unknown_field = canonical.clone();
+    unknown_field.extend([0x78, 0x01]);
+    let mut repeated = canonical.clone();
+    repeated.extend(
+        SignedTx {
+            body: envelope.body.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    // A body with an unknown field, properly signed.
+    let body = TxBody {
+        chain_id: CHAIN.into(),
+        nonce: 1,
+        action: Some(Action {
+            kind: Some(Kind::RegisterPatient(RegisterPatient::default())),
+        }),
+    };
+    let mut odd_body = body.encode_to_vec();
+    odd_body.extend([0x78, 0x01]);
+    let signed_odd_body = SignedTx {
+        signature: patient.sign(&odd_body).to_vec(),
+        public_key: patient.public_key().to_bytes().to_vec(),
+        body: odd_body,
+    }
+    .encode_to_vec();
+    for (what, tx, code) in [
+        ("an unknown field", unknown_field, Code::TxMalformed),
+        ("a repeated field", repeated, Code::TxMalformed),
+        (
+            "a signed body with an unknown field",
+            signed_odd_body,
+            Code::BodyMalformed,
+        ),
+    ] {
+        let (got, log) = check(tx);
+        assert_eq!(got, code as u32, "{what}: {log}");
+        assert!(log.contains("canonical"), "{what}: {log}");
+    }
+    let (got, log) = check(canonical);
+    assert_eq!(got, 0, "{log}");
+}

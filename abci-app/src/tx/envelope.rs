@@ -56,6 +56,15 @@ fn decode_and_check(
             format!("the bytes are not a SignedTx envelope: {e}"),
         )
     })?;
+    // One encoding per transaction: a decoder accepts unknown, repeated or
+    // reordered fields, and such a re-encoding would keep a valid signature
+    // under another hash (which the services track transactions by).
+    if envelope.encode_to_vec() != bytes {
+        return refuse(
+            Code::TxMalformed,
+            "the envelope is not in its canonical protobuf encoding (fields in order, each once, no unknown fields, no default values): send it as it was signed and encoded".to_string(),
+        );
+    }
     let public_key = PublicKey::from_bytes(&envelope.public_key).ok_or_else(|| {
         Refusal::new(
             Code::BadPublicKey,
@@ -77,6 +86,12 @@ fn decode_and_check(
             format!("the signed body is not a TxBody: {e}"),
         )
     })?;
+    if body.encode_to_vec() != envelope.body {
+        return refuse(
+            Code::BodyMalformed,
+            "the signed body is not in its canonical protobuf encoding (fields in order, each once, no unknown fields, no default values): sign the body as protobuf encodes it".to_string(),
+        );
+    }
     if body.chain_id != chain_id {
         return refuse(
             Code::WrongChainId,
