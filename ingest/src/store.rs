@@ -18,16 +18,13 @@ pub enum StoreError {
     Migration(String),
 }
 
-/// PostgreSQL's own words for an error (message, detail, SQLSTATE), which the
-/// client's display ("db error") leaves out.
+/// PostgreSQL's own words for an error (message and SQLSTATE), which the
+/// client's display ("db error") leaves out. Not its detail: for a refused row
+/// that is "Failing row contains (…)", the row's values, which must not reach
+/// logs or the rejects table.
 fn db_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!(
-            "{}{} (SQLSTATE {})",
-            db.message(),
-            db.detail().map(|d| format!(": {d}")).unwrap_or_default(),
-            db.code().code()
-        ),
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => {
             let source = std::error::Error::source(e)
                 .map(|s| format!(": {s}"))
