@@ -256,10 +256,18 @@ fn a_clinical_story_from_genesis_through_the_cli() {
             "order-lab",
             "--patient",
             "alice",
-            "--test",
-            "2345-7",
             "--lab",
             "north",
+            // The order itself is stored encrypted by the hospital's system
+            // (the gateway stores it in the gateway's tests): its hash here.
+            "--stored-id",
+            "order-1",
+            "--stored-sha256",
+            &hex::encode([5u8; 32]),
+            "--stored-size",
+            "300",
+            "--stored-locator",
+            "ehr://general/orders/order-1",
         ],
     );
     assert!(
@@ -293,26 +301,49 @@ fn a_clinical_story_from_genesis_through_the_cli() {
     assert_eq!(order["result_record_id"], "lab-1");
     assert!(order["patient"].as_str().unwrap().starts_with("ehr1"));
 
-    // A prescription with one refill: two fills, then refused.
+    // A prescription with one refill: two fills at the pharmacy alice
+    // chose, then refused.
+    let stored_rx = |id: &str| {
+        [
+            "--stored-id".to_string(),
+            id.to_string(),
+            "--stored-sha256".into(),
+            hex::encode([6u8; 32]),
+            "--stored-size".into(),
+            "400".into(),
+            "--stored-locator".into(),
+            format!("ehr://general/prescriptions/{id}"),
+        ]
+    };
+    let mut args: Vec<String> = ["prescribe", "--patient", "alice", "--refills", "1"]
+        .map(String::from)
+        .to_vec();
+    args.extend(stored_rx("rx-1"));
     let rx = env.tx(
         "doctor",
-        &[
-            "prescribe",
-            "--patient",
-            "alice",
-            "--drug",
-            "860975",
-            "--dose",
-            "500",
-            "--unit",
-            "mg",
-            "--quantity",
-            "60",
-            "--refills",
-            "1",
-        ],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     assert!(rx.contains("prescription_id=1"), "{rx}");
+    let elsewhere = env.ehr(&["tx", "--from", "pharmacist", "dispense", "1"]);
+    assert!(
+        elsewhere.stdout.contains("(NoAccess)"),
+        "a pharmacy alice did not choose: {}",
+        elsewhere.stdout
+    );
+    env.tx(
+        "alice",
+        &[
+            "grant",
+            "--patient",
+            "alice",
+            "--org",
+            "general",
+            "--category",
+            "medications",
+            "--expires-in",
+            "30d",
+        ],
+    );
     env.tx("pharmacist", &["dispense", "1"]);
     env.tx("pharmacist", &["dispense", "1"]);
     let third = env.ehr(&["tx", "--from", "pharmacist", "dispense", "1"]);
@@ -324,22 +355,11 @@ fn a_clinical_story_from_genesis_through_the_cli() {
     );
 
     // A nurse may not prescribe: refused at the node's check, with the code.
-    let nurse = env.ehr(&[
-        "tx",
-        "--from",
-        "nurse",
-        "prescribe",
-        "--patient",
-        "alice",
-        "--drug",
-        "860975",
-        "--dose",
-        "1.5",
-        "--unit",
-        "mg",
-        "--quantity",
-        "1",
-    ]);
+    let mut args: Vec<String> = ["tx", "--from", "nurse", "prescribe", "--patient", "alice"]
+        .map(String::from)
+        .to_vec();
+    args.extend(stored_rx("rx-2"));
+    let nurse = env.ehr(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(nurse.code, 1);
     assert!(
         nurse.stdout.contains("code 33 (WrongRole)")

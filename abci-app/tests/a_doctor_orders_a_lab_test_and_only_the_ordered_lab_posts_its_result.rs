@@ -94,12 +94,32 @@ fn ordering_needs_a_doctor_with_write_access_to_labs() {
     w.refused(tx, Code::UnknownOrganisation);
     let tx = w.doctor.tx(order_lab(&w.alice, "general"));
     w.ok(tx);
-    // A malformed LOINC code never reaches the rules.
-    let bad = Kind::OrderLabTest(OrderLabTest {
+    // An order with another patient's or another category's record, or
+    // without its encrypted content, never reaches the state.
+    let wrong = [
+        record("order-bob", &w.bob, Category::Labs),
+        record("order-meds", &w.alice, Category::Medications),
+    ];
+    for order in wrong {
+        let bad = Kind::OrderLabTest(OrderLabTest {
+            patient: w.alice.addr(),
+            lab_org: "general".into(),
+            order: Some(order),
+        });
+        let tx = w.doctor.tx(bad);
+        let r = w.refused(tx, Code::InvalidField);
+        assert!(
+            r.log.contains("must be a labs record of patient"),
+            "{}",
+            r.log
+        );
+    }
+    // Refused before the rules (its nonce is not used): sent last.
+    let missing = Kind::OrderLabTest(OrderLabTest {
         patient: w.alice.addr(),
-        test_code: "glucose".into(),
         lab_org: "general".into(),
+        order: None,
     });
-    let tx = w.doctor.tx(bad);
+    let tx = w.doctor.tx(missing);
     w.refused(tx, Code::InvalidField);
 }

@@ -293,12 +293,16 @@ fn arbitrary_actions() -> impl Strategy<Value = Vec<Kind>> {
                 }),
                 Kind::Prescribe(Prescribe {
                     patient: vec![2; 20],
-                    drug_code: "1".into(),
-                    dose_milli: n,
-                    dose_unit: "mg".into(),
-                    quantity: m,
                     refills: m,
                     valid_until: t,
+                    content: Some(RecordRef {
+                        record_id: format!("rx-{n}"),
+                        patient: vec![2; 20],
+                        category: (m % 8) as i32,
+                        ciphertext_sha256: vec![1; (m % 40) as usize],
+                        size: n,
+                        locator: "gateway://documents/rx".into(),
+                    }),
                 }),
                 Kind::GrantAccess(GrantAccess {
                     patient: vec![3; 20],

@@ -8,6 +8,7 @@ use ehr_ledger::crypto::{sha256, Address, SecretKey};
 use ehr_ledger::keyring::Keyring;
 use ehr_ledger::proto::{action::Kind, *};
 use ehr_ledger::read_path::client::{GatewayClient, GatewayError, RecordsQuery};
+use ehr_ledger::read_path::documents::{self, Content};
 use ehr_ledger::read_path::open::{decrypt, ChainVerifier, VerifyError};
 use ehr_ledger::rpc::{RpcClient, TxResult};
 use ehr_ledger::tx::sign_tx;
@@ -234,6 +235,36 @@ impl Teller {
         }
     }
 
+    /// Seals what `author` orders or prescribes and stores it with the
+    /// gateway, as the doctor's client does; the reference to anchor, or the
+    /// step recorded as failed.
+    fn document(
+        &mut self,
+        title: &str,
+        author: &SecretKey,
+        patient: &SecretKey,
+        content: Content,
+    ) -> Option<RecordRef> {
+        let url = self.gateway.clone().unwrap_or_default();
+        let client = GatewayClient::new(&url, author.clone());
+        let rpc = self.rpc.clone();
+        let written = self.runtime.block_on(documents::write(
+            &rpc,
+            &client,
+            &author.public_key(),
+            &patient.address(),
+            content,
+            crate::fleet::now_ms() / 1000,
+        ));
+        match written {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.record(title, "stored", format!("not stored: {e}"), false);
+                None
+            }
+        }
+    }
+
     fn registered_service(&self, k: &SecretKey) -> bool {
         let p: Option<Participant> = self
             .runtime
@@ -373,26 +404,53 @@ impl Teller {
             }),
             Code::Ok,
         );
-        let ordered = self.act(
-            "the doctor orders a glucose test (LOINC 2345-7) for patient-1 at General's lab",
-            &c.doctor,
-            Kind::OrderLabTest(OrderLabTest {
+        self.act(
+            "patient-1 chooses General's lab and pharmacy: they may read her labs and medications",
+            p1,
+            Kind::GrantAccess(GrantAccess {
                 patient: addr(p1),
-                test_code: "2345-7".into(),
-                lab_org: "general".into(),
+                grantee: Some(Grantee {
+                    kind: Some(grantee::Kind::Organisation("general".into())),
+                }),
+                categories: vec![Category::Labs as i32, Category::Medications as i32],
+                access: AccessLevel::Read as i32,
+                expires_at: crate::fleet::now_ms() / 1000 + 30 * 86_400,
             }),
             Code::Ok,
         );
-        self.act(
-            "the nurse tries to order a lab test",
-            &c.nurse,
-            Kind::OrderLabTest(OrderLabTest {
-                patient: addr(p1),
-                test_code: "2345-7".into(),
-                lab_org: "general".into(),
-            }),
-            Code::WrongRole,
-        );
+        // What is ordered is encrypted by the doctor's client and stored with
+        // the gateway; the chain anchors its hash only.
+        let glucose = Content::LabOrder {
+            test_code: "2345-7".into(),
+            lab_org: "general".into(),
+        };
+        let title = "the doctor orders a glucose test (LOINC 2345-7, sealed off chain) for patient-1 at General's lab";
+        let order = self.document(title, &c.doctor, p1, glucose.clone());
+        let ordered = order.and_then(|order| {
+            self.act(
+                title,
+                &c.doctor,
+                Kind::OrderLabTest(OrderLabTest {
+                    patient: addr(p1),
+                    lab_org: "general".into(),
+                    order: Some(order),
+                }),
+                Code::Ok,
+            )
+        });
+        let title = "the nurse tries to order a lab test";
+        if let Some(order) = self.document(title, &c.doctor, p1, glucose) {
+            self.act(
+                title,
+                &c.nurse,
+                Kind::OrderLabTest(OrderLabTest {
+                    patient: addr(p1),
+                    lab_org: "general".into(),
+                    order: Some(order),
+                }),
+                Code::WrongRole,
+            );
+        }
         let order_id = ordered
             .as_ref()
             .and_then(|r| r.attribute("lab_ordered", "order_id"))
@@ -427,27 +485,29 @@ impl Teller {
             }),
             Code::Ok,
         );
-        let amlodipine = Kind::Prescribe(Prescribe {
-            patient: addr(p1),
+        let amlodipine = Content::Prescription {
             drug_code: "197361".into(),
-            dose_milli: 5000,
-            dose_unit: "mg".into(),
+            dose: "5".into(),
+            unit: "mg".into(),
             quantity: 30,
             refills: 0,
-            valid_until: crate::fleet::now_ms() / 1000 + 90 * 86_400,
-        });
-        let prescribed = self.act(
-            "the doctor prescribes amlodipine 5 mg × 30 for patient-1, no refills",
-            &c.doctor,
-            amlodipine.clone(),
-            Code::Ok,
-        );
-        self.act(
-            "the nurse tries to prescribe",
-            &c.nurse,
-            amlodipine,
-            Code::WrongRole,
-        );
+        };
+        let prescription = |content: RecordRef| {
+            Kind::Prescribe(Prescribe {
+                patient: addr(p1),
+                refills: 0,
+                valid_until: crate::fleet::now_ms() / 1000 + 90 * 86_400,
+                content: Some(content),
+            })
+        };
+        let title = "the doctor prescribes amlodipine 5 mg × 30 (sealed off chain) for patient-1, no refills";
+        let prescribed = self
+            .document(title, &c.doctor, p1, amlodipine.clone())
+            .and_then(|rx| self.act(title, &c.doctor, prescription(rx), Code::Ok));
+        let title = "the nurse tries to prescribe";
+        if let Some(rx) = self.document(title, &c.doctor, p1, amlodipine) {
+            self.act(title, &c.nurse, prescription(rx), Code::WrongRole);
+        }
         let prescription_id = prescribed
             .as_ref()
             .and_then(|r| r.attribute("prescribed", "prescription_id"))

@@ -23,7 +23,32 @@ pub async fn may_read(
     reader: &Address,
     category: Category,
 ) -> Result<Allowed, Failure> {
-    let path = format!("/access/{patient}/{reader}/{}", category_name(category));
+    decision(rpc, patient, reader, category, "read").await
+}
+
+/// Whether `author` may write `category` of `patient`'s records now (the
+/// patient, their guardian, a clinician with a write grant or an open
+/// emergency access); 403 with the chain's reason when not.
+pub async fn may_write(
+    rpc: &RpcClient,
+    patient: &Address,
+    author: &Address,
+    category: Category,
+) -> Result<Allowed, Failure> {
+    decision(rpc, patient, author, category, "write").await
+}
+
+async fn decision(
+    rpc: &RpcClient,
+    patient: &Address,
+    reader: &Address,
+    category: Category,
+    level: &str,
+) -> Result<Allowed, Failure> {
+    let path = format!(
+        "/access/{patient}/{reader}/{}/{level}",
+        category_name(category)
+    );
     let answer = rpc.query_proven::<AccessDecision>(&path, 0, false).await?;
     let d = answer.value.unwrap_or_default();
     if !d.allowed {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Uri};
 use ehr_ledger::read_path::request_auth::{
-    self, AuthError, AuthHeaders, Caller, HEADER_NONCE, HEADER_PUBLIC_KEY, HEADER_SIGNATURE,
-    HEADER_TIMESTAMP, WINDOW_MS,
+    self, AuthError, AuthHeaders, Caller, HEADER_AUDIENCE, HEADER_NONCE, HEADER_PUBLIC_KEY,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP, WINDOW_MS,
 };
 use ehr_ledger::service::now_ms;
 
@@ -29,6 +29,7 @@ fn refusal(e: AuthError) -> Failure {
         AuthError::Malformed(_) => ErrorCode::MalformedSignatureHeader,
         AuthError::Stale(_) => ErrorCode::StaleRequest,
         AuthError::BadSignature => ErrorCode::BadSignature,
+        AuthError::WrongAudience { .. } => ErrorCode::WrongAudience,
     };
     Failure::new(code, e.to_string())
 }
@@ -42,16 +43,19 @@ pub async fn authenticate(
     body: &[u8],
 ) -> Result<Caller, Failure> {
     let h = (|| {
+        // Fields in the order a caller most likely forgot them.
         Ok(AuthHeaders {
             public_key: header(headers, HEADER_PUBLIC_KEY)?,
             timestamp: header(headers, HEADER_TIMESTAMP)?,
             nonce: header(headers, HEADER_NONCE)?,
             signature: header(headers, HEADER_SIGNATURE)?,
+            audience: header(headers, HEADER_AUDIENCE)?,
         })
     })()
     .map_err(refusal)?;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let caller = request_auth::verify(&h, method.as_str(), path_and_query, body, now_ms())
+    let me = g.key.address().to_string();
+    let caller = request_auth::verify(&h, &me, method.as_str(), path_and_query, body, now_ms())
         .map_err(refusal)?;
     let db = g.db.get().await?;
     let fresh = db

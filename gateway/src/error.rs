@@ -12,6 +12,7 @@ pub enum ErrorCode {
     MalformedSignatureHeader,
     StaleRequest,
     BadSignature,
+    WrongAudience,
     Replayed,
     AccessDenied,
     PatientOrGuardianOnly,
@@ -26,16 +27,19 @@ pub enum ErrorCode {
     BadWrap,
     UnknownReader,
     UnknownRecord,
+    BadDocument,
+    DocumentExists,
     DatabaseUnavailable,
     ChainUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::Unsigned,
         ErrorCode::MalformedSignatureHeader,
         ErrorCode::StaleRequest,
         ErrorCode::BadSignature,
+        ErrorCode::WrongAudience,
         ErrorCode::Replayed,
         ErrorCode::AccessDenied,
         ErrorCode::PatientOrGuardianOnly,
@@ -50,6 +54,8 @@ impl ErrorCode {
         ErrorCode::BadWrap,
         ErrorCode::UnknownReader,
         ErrorCode::UnknownRecord,
+        ErrorCode::BadDocument,
+        ErrorCode::DocumentExists,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::ChainUnavailable,
     ];
@@ -60,6 +66,7 @@ impl ErrorCode {
             ErrorCode::MalformedSignatureHeader => "malformed_signature_header",
             ErrorCode::StaleRequest => "stale_request",
             ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::WrongAudience => "wrong_audience",
             ErrorCode::Replayed => "replayed",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::PatientOrGuardianOnly => "patient_or_guardian_only",
@@ -74,6 +81,8 @@ impl ErrorCode {
             ErrorCode::BadWrap => "bad_wrap",
             ErrorCode::UnknownReader => "unknown_reader",
             ErrorCode::UnknownRecord => "unknown_record",
+            ErrorCode::BadDocument => "bad_document",
+            ErrorCode::DocumentExists => "document_exists",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::ChainUnavailable => "chain_unavailable",
         }
@@ -85,6 +94,7 @@ impl ErrorCode {
             ErrorCode::MalformedSignatureHeader => StatusCode::UNAUTHORIZED,
             ErrorCode::StaleRequest => StatusCode::UNAUTHORIZED,
             ErrorCode::BadSignature => StatusCode::UNAUTHORIZED,
+            ErrorCode::WrongAudience => StatusCode::UNAUTHORIZED,
             ErrorCode::Replayed => StatusCode::UNAUTHORIZED,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::PatientOrGuardianOnly => StatusCode::FORBIDDEN,
@@ -99,6 +109,8 @@ impl ErrorCode {
             ErrorCode::BadWrap => StatusCode::BAD_REQUEST,
             ErrorCode::UnknownReader => StatusCode::BAD_REQUEST,
             ErrorCode::UnknownRecord => StatusCode::NOT_FOUND,
+            ErrorCode::BadDocument => StatusCode::BAD_REQUEST,
+            ErrorCode::DocumentExists => StatusCode::CONFLICT,
             ErrorCode::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

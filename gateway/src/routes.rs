@@ -15,7 +15,9 @@ use ehr_ledger::crypto::Address;
 use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::proto::{AccessBasis, Category, Purpose};
 use ehr_ledger::read_path::api::{
-    AnchorProof, KeysPage, OwnKey, RecordItem, RecordsPage, WrapResult, WrapUpload, MAX_PAGE,
+    AnchorProof, DocumentItem, DocumentStored, DocumentUpload, DocumentsPage, KeysPage, OwnKey,
+    RecordItem, RecordsPage, WrapResult, WrapUpload, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_WRAPS,
+    MAX_PAGE,
 };
 use ehr_ledger::read_path::request_auth::Caller;
 use ehr_ledger::service::now_ms;
@@ -39,6 +41,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/v1/patients/{patient}/wrapped-keys",
             get(own_keys).post(upload_wraps),
         )
+        .route(
+            "/v1/patients/{patient}/documents",
+            get(documents).post(put_document),
+        )
         .with_state(gateway)
 }
 
@@ -47,6 +53,8 @@ async fn health(State(g): Shared) -> Result<Json<serde_json::Value>, Failure> {
     let (pending, committed) = disclosures::counts(&db).await?;
     Ok(Json(json!({
         "status": "ok",
+        // The audience requests to this gateway are signed for.
+        "address": g.key.address().to_string(),
         "disclosures_pending": pending,
         "disclosures_committed": committed,
     })))
@@ -160,26 +168,28 @@ fn basis_name(b: AccessBasis) -> String {
 /// access, the escrow wrap opened by this gateway and wrapped for the caller.
 fn key_for_caller(
     g: &Gateway,
-    r: &store::StoredRecord,
+    record_id: &str,
+    own: Option<&[u8]>,
+    escrow: Option<&[u8]>,
     caller: &Caller,
     basis: AccessBasis,
 ) -> (Option<String>, Option<String>) {
-    if let Some(w) = &r.wrapped_key {
+    if let Some(w) = own {
         return (Some(B64.encode(w)), Some("reader".into()));
     }
     if basis != AccessBasis::Emergency {
         return (None, None);
     }
-    let Some(escrow) = &r.escrow_key else {
+    let Some(escrow) = escrow else {
         return (None, None);
     };
-    match unwrap_key(&g.key, &r.record_id, escrow) {
+    match unwrap_key(&g.key, record_id, escrow) {
         Ok(data_key) => (
-            Some(B64.encode(wrap_key(&caller.public_key, &r.record_id, &data_key))),
+            Some(B64.encode(wrap_key(&caller.public_key, record_id, &data_key))),
             Some("emergency".into()),
         ),
         Err(_) => {
-            tracing::warn!(record = %r.record_id, "an escrow wrap does not open with this gateway's key");
+            tracing::warn!(record = %record_id, "an escrow wrap does not open with this gateway's key");
             (None, None)
         }
     }
@@ -242,7 +252,14 @@ async fn records(
             }
             None => None,
         };
-        let (wrapped_key, key_source) = key_for_caller(&g, r, &caller, allowed.basis);
+        let (wrapped_key, key_source) = key_for_caller(
+            &g,
+            &r.record_id,
+            r.wrapped_key.as_deref(),
+            r.escrow_key.as_deref(),
+            &caller,
+            allowed.basis,
+        );
         items.push(RecordItem {
             record_id: r.record_id.clone(),
             seq: r.seq,
@@ -259,26 +276,8 @@ async fn records(
     }
 
     // The outbox row is written before anything is served.
-    let mut by_category: Vec<(Category, Vec<String>)> = Vec::new();
-    for r in &stored {
-        match by_category.iter_mut().find(|(c, _)| *c == r.category) {
-            Some((_, ids)) => ids.push(r.record_id.clone()),
-            None => by_category.push((r.category, vec![r.record_id.clone()])),
-        }
-    }
-    let now = now_ms() / 1000;
-    let new: Vec<NewDisclosure> = by_category
-        .into_iter()
-        .map(|(category, record_ids)| NewDisclosure {
-            accessor: caller.address,
-            patient,
-            category,
-            purpose,
-            record_ids,
-            disclosed_at: now,
-        })
-        .collect();
-    let disclosure_ids = disclosures::record(&db, &new).await?;
+    let served = stored.iter().map(|r| (r.category, r.record_id.as_str()));
+    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served).await?;
     tracing::info!(
         accessor = %caller.address,
         patient = %patient,
@@ -294,6 +293,230 @@ async fn records(
         next_after: next_after(items.len(), limit, stored.last().map(|r| r.seq)),
         records: items,
         disclosure_ids,
+    }))
+}
+
+/// Writes the disclosure of `served` (category, record id) to the outbox, one
+/// row per category, before anything is answered; the rows' ids.
+async fn disclose<'a>(
+    db: &deadpool_postgres::Object,
+    caller: &Caller,
+    patient: &Address,
+    purpose: Purpose,
+    served: impl Iterator<Item = (Category, &'a str)>,
+) -> Result<Vec<i64>, Failure> {
+    let mut by_category: Vec<(Category, Vec<String>)> = Vec::new();
+    for (category, id) in served {
+        match by_category.iter_mut().find(|(c, _)| *c == category) {
+            Some((_, ids)) => ids.push(id.to_string()),
+            None => by_category.push((category, vec![id.to_string()])),
+        }
+    }
+    let now = now_ms() / 1000;
+    let new: Vec<NewDisclosure> = by_category
+        .into_iter()
+        .map(|(category, record_ids)| NewDisclosure {
+            accessor: caller.address,
+            patient: *patient,
+            category,
+            purpose,
+            record_ids,
+            disclosed_at: now,
+        })
+        .collect();
+    Ok(disclosures::record(db, &new).await?)
+}
+
+/// The clinical documents of a category the caller may read now, each
+/// disclosure in the outbox before the answer.
+async fn documents(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    Query(p): Params,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<DocumentsPage>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
+    let category = category_param(&p)?;
+    let after = int_param(&p, "after", 0)?;
+    let limit = limit_param(&p)?;
+    let allowed = access::may_read(&g.rpc, &patient, &caller.address, category).await?;
+    let purpose = purpose_param(&p, allowed.basis)?;
+    let db = g.db.get().await?;
+    let gateway_name = g.key.address().to_string();
+    let escrow = (allowed.basis == AccessBasis::Emergency).then_some(gateway_name.as_str());
+    let stored = store::documents(
+        &db,
+        &patient.to_string(),
+        (category != Category::All).then_some(category),
+        &caller.address.to_string(),
+        escrow,
+        after,
+        limit,
+    )
+    .await?;
+    let served = stored.iter().map(|d| (d.category, d.record_id.as_str()));
+    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served).await?;
+    let items: Vec<DocumentItem> = stored
+        .iter()
+        .map(|d| {
+            let (wrapped_key, key_source) = key_for_caller(
+                &g,
+                &d.record_id,
+                d.wrapped_key.as_deref(),
+                d.escrow_key.as_deref(),
+                &caller,
+                allowed.basis,
+            );
+            DocumentItem {
+                record_id: d.record_id.clone(),
+                seq: d.seq,
+                category: category_name(d.category).to_string(),
+                author: d.author.clone(),
+                stored_at_ms: d.stored_at_ms,
+                ciphertext: B64.encode(&d.ciphertext),
+                ciphertext_sha256: hex::encode(&d.ciphertext_sha256),
+                wrapped_key,
+                key_source,
+            }
+        })
+        .collect();
+    tracing::info!(
+        accessor = %caller.address,
+        patient = %patient,
+        documents = items.len(),
+        basis = %basis_name(allowed.basis),
+        "documents disclosed"
+    );
+    Ok(Json(DocumentsPage {
+        patient: patient.to_string(),
+        category: category_name(category).to_string(),
+        basis: basis_name(allowed.basis),
+        height: allowed.height,
+        next_after: next_after(items.len(), limit, stored.last().map(|d| d.seq)),
+        documents: items,
+        disclosure_ids,
+    }))
+}
+
+/// Stores a clinical document its author may write (the chain decides), with
+/// a wrap for the patient among its wraps.
+async fn put_document(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<DocumentStored>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &body).await?;
+    let bad = |m: String| Failure::new(ErrorCode::BadDocument, m);
+    let upload: DocumentUpload = serde_json::from_slice(&body).map_err(|e| {
+        Failure::new(
+            ErrorCode::BadBody,
+            format!("the body is not a document upload: {e}"),
+        )
+    })?;
+    let id_ok = !upload.record_id.is_empty()
+        && upload.record_id.len() <= 64
+        && upload
+            .record_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if !id_ok {
+        return Err(bad(
+            "record_id must be 1..=64 characters of A-Z a-z 0-9 . _ : -".into(),
+        ));
+    }
+    let category = category_param(&HashMap::from([(
+        "category".to_string(),
+        upload.category.clone(),
+    )]))?;
+    if matches!(category, Category::Vitals | Category::All) {
+        return Err(bad(format!(
+            "documents are labs, medications, notes or imaging, not {}",
+            upload.category
+        )));
+    }
+    let ciphertext = B64
+        .decode(&upload.ciphertext)
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= MAX_DOCUMENT_BYTES)
+        .ok_or_else(|| {
+            bad(format!(
+                "ciphertext must be 1..={MAX_DOCUMENT_BYTES} bytes of base64"
+            ))
+        })?;
+    if upload.wraps.is_empty() || upload.wraps.len() > MAX_DOCUMENT_WRAPS {
+        return Err(bad(format!("send 1..={MAX_DOCUMENT_WRAPS} wraps")));
+    }
+    let mut wraps: Vec<(String, Vec<u8>)> = Vec::with_capacity(upload.wraps.len());
+    for w in &upload.wraps {
+        let reader = w
+            .reader
+            .parse::<Address>()
+            .map_err(|_| {
+                Failure::new(
+                    ErrorCode::BadReader,
+                    format!("{:?} is not an address", w.reader),
+                )
+            })?
+            .to_string();
+        let key = B64
+            .decode(&w.wrapped_key)
+            .ok()
+            .filter(|b| b.len() == WRAPPED_KEY_LEN)
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::BadWrap,
+                    format!("the wrap for {reader} is not {WRAPPED_KEY_LEN} bytes of base64"),
+                )
+            })?;
+        if wraps.iter().any(|(r, _)| *r == reader) {
+            return Err(Failure::new(
+                ErrorCode::BadWrap,
+                format!("two wraps for {reader}"),
+            ));
+        }
+        wraps.push((reader, key));
+    }
+    if !wraps.iter().any(|(r, _)| *r == patient.to_string()) {
+        return Err(Failure::new(
+            ErrorCode::BadWrap,
+            format!("a document of {patient} carries a wrap for {patient}: the patient reads everything written about them"),
+        ));
+    }
+    access::may_write(&g.rpc, &patient, &caller.address, category).await?;
+    let hash = ehr_ledger::crypto::sha256(&ciphertext);
+    let mut db = g.db.get().await?;
+    let doc = store::NewDocument {
+        record_id: &upload.record_id,
+        patient: &patient.to_string(),
+        category,
+        author: &caller.address.to_string(),
+        ciphertext: &ciphertext,
+        ciphertext_sha256: &hash,
+        wraps: &wraps,
+    };
+    let seq = store::insert_document(&mut db, &doc)
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorCode::DocumentExists,
+                format!(
+                    "a document {} is already stored; choose another id",
+                    upload.record_id
+                ),
+            )
+        })?;
+    tracing::info!(author = %caller.address, patient = %patient, seq, "document stored");
+    Ok(Json(DocumentStored {
+        record_id: upload.record_id,
+        seq,
+        ciphertext_sha256: hex::encode(hash),
     }))
 }
 

@@ -1,5 +1,6 @@
-//! The gateway's reads and writes in the ingest store: records with the key
-//! wrapped for the caller, a patient's own keys, wraps uploaded by patients.
+//! The gateway's reads and writes in PostgreSQL: records of the ingest store
+//! with the key wrapped for the caller, a patient's own keys, wraps uploaded by
+//! patients; and its own clinical documents with their wraps.
 
 use ehr_ledger::proto::Category;
 use tokio_postgres::Client;
@@ -201,4 +202,111 @@ pub async fn insert_wraps(
     }
     tx.commit().await?;
     Ok(stored)
+}
+
+/// One stored clinical document as the gateway serves it.
+pub struct StoredDocument {
+    pub seq: i64,
+    pub record_id: String,
+    pub category: Category,
+    pub author: String,
+    pub stored_at_ms: i64,
+    pub ciphertext: Vec<u8>,
+    pub ciphertext_sha256: Vec<u8>,
+    pub wrapped_key: Option<Vec<u8>>,
+    pub escrow_key: Option<Vec<u8>>,
+}
+
+/// A new document and its wraps (reader address, wrapped key).
+pub struct NewDocument<'a> {
+    pub record_id: &'a str,
+    pub patient: &'a str,
+    pub category: Category,
+    pub author: &'a str,
+    pub ciphertext: &'a [u8],
+    pub ciphertext_sha256: &'a [u8],
+    pub wraps: &'a [(String, Vec<u8>)],
+}
+
+/// Stores a document with its wraps in one transaction; `None` when its
+/// record id is taken.
+pub async fn insert_document(
+    db: &mut Client,
+    d: &NewDocument<'_>,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let tx = db.transaction().await?;
+    let row = tx
+        .query_opt(
+            "INSERT INTO gateway.documents
+                 (record_id, patient, category, author, ciphertext, ciphertext_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (record_id) DO NOTHING
+             RETURNING seq",
+            &[
+                &d.record_id,
+                &d.patient,
+                &(d.category as i16),
+                &d.author,
+                &d.ciphertext,
+                &d.ciphertext_sha256,
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let insert = tx
+        .prepare(
+            "INSERT INTO gateway.document_keys (record_id, reader, wrapped_key) VALUES ($1, $2, $3)",
+        )
+        .await?;
+    for (reader, wrapped) in d.wraps {
+        tx.execute(&insert, &[&d.record_id, reader, wrapped])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(row.get(0)))
+}
+
+pub async fn documents(
+    db: &Client,
+    patient: &str,
+    category: Option<Category>,
+    caller: &str,
+    escrow_reader: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredDocument>, tokio_postgres::Error> {
+    let category = category.map(|c| c as i16);
+    let rows = db
+        .query(
+            "SELECT d.seq, d.record_id, d.category, d.author,
+                    (extract(epoch FROM d.stored_at) * 1000)::bigint,
+                    d.ciphertext, d.ciphertext_sha256, w.wrapped_key, e.wrapped_key
+             FROM gateway.documents d
+             LEFT JOIN gateway.document_keys w ON w.record_id = d.record_id AND w.reader = $2
+             LEFT JOIN gateway.document_keys e ON e.record_id = d.record_id AND e.reader = $3
+             WHERE d.patient = $1
+               AND ($4::smallint IS NULL OR d.category = $4)
+               AND d.seq > $5
+             ORDER BY d.seq
+             LIMIT $6",
+            &[&patient, &caller, &escrow_reader, &category, &after, &limit],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredDocument {
+            seq: r.get(0),
+            record_id: r.get(1),
+            category: Category::try_from(i32::from(r.get::<_, i16>(2)))
+                .unwrap_or(Category::Unspecified),
+            author: r.get(3),
+            stored_at_ms: r.get(4),
+            ciphertext: r.get(5),
+            ciphertext_sha256: r.get(6),
+            wrapped_key: r.get(7),
+            escrow_key: r.get(8),
+        })
+        .collect())
 }

@@ -1,5 +1,6 @@
 //! The gateway accepts a signed request once, within a minute of its clock,
-//! from the key that signed exactly that request. Everything else gets 401
+//! from the key that signed exactly that request, addressed to this gateway.
+//! Everything else gets 401
 //! (or 400 for bad parameters) with a code and a sentence.
 
 mod common;
@@ -14,6 +15,7 @@ fn get(s: &Stack, path: &str, h: Option<&AuthHeaders>) -> (u16, ApiError) {
         let mut r = reqwest::Client::new().get(format!("{}{path}", s.gateway.url));
         if let Some(h) = h {
             r = r
+                .header("x-ehr-audience", &h.audience)
                 .header("x-ehr-public-key", &h.public_key)
                 .header("x-ehr-timestamp", &h.timestamp)
                 .header("x-ehr-nonce", &h.nonce)
@@ -35,13 +37,15 @@ fn replayed_stale_and_forged_requests_are_refused() {
     let s = Stack::start();
     s.alice_heart_rates(2);
     let doctor = &s.cast.doctor;
+    // The audience: this gateway's address, which its /health names.
+    let me = s.gateway_key.address().to_string();
     let path = format!(
         "/v1/patients/{}/records?category=vitals",
         s.cast.alice.address()
     );
 
     // A good request works once.
-    let h = request_auth::sign(doctor, "GET", &path, b"", now_ms());
+    let h = request_auth::sign(doctor, &me, "GET", &path, b"", now_ms());
     let (status, _) = get(&s, &path, Some(&h));
     assert_eq!(status, 200);
     // The same request again: replayed.
@@ -50,7 +54,7 @@ fn replayed_stale_and_forged_requests_are_refused() {
 
     // Signed two minutes ago, or two minutes ahead: stale.
     for skew in [-120_000, 120_000] {
-        let h = request_auth::sign(doctor, "GET", &path, b"", now_ms() + skew);
+        let h = request_auth::sign(doctor, &me, "GET", &path, b"", now_ms() + skew);
         let (status, e) = get(&s, &path, Some(&h));
         assert_eq!((status, e.code.as_str()), (401, "stale_request"), "{e:?}");
         assert!(e.message.contains("check the clock"), "{}", e.message);
@@ -58,7 +62,7 @@ fn replayed_stale_and_forged_requests_are_refused() {
     // Timestamps at the ends of the range (whose distance from now overflows):
     // stale too, never taken as fresh.
     for at in [i64::MIN, i64::MIN + 1, i64::MAX] {
-        let h = request_auth::sign(doctor, "GET", &path, b"", at);
+        let h = request_auth::sign(doctor, &me, "GET", &path, b"", at);
         let (status, e) = get(&s, &path, Some(&h));
         assert_eq!(
             (status, e.code.as_str()),
@@ -74,7 +78,7 @@ fn replayed_stale_and_forged_requests_are_refused() {
         "-9223372036854775808-01-01T00:00:00Z",
     ] {
         let query = format!("{path}&from={bad}");
-        let h = request_auth::sign(doctor, "GET", &query, b"", now_ms());
+        let h = request_auth::sign(doctor, &me, "GET", &query, b"", now_ms());
         let (status, e) = get(&s, &query, Some(&h));
         assert_eq!((status, e.code.as_str()), (400, "bad_time"), "{bad}: {e:?}");
     }
@@ -84,11 +88,28 @@ fn replayed_stale_and_forged_requests_are_refused() {
         "/v1/patients/{}/records?category=vitals",
         s.cast.bob.address()
     );
-    let h = request_auth::sign(doctor, "GET", &other, b"", now_ms());
+    let h = request_auth::sign(doctor, &me, "GET", &other, b"", now_ms());
     let (status, e) = get(&s, &path, Some(&h));
     assert_eq!((status, e.code.as_str()), (401, "bad_signature"));
-    let mut h = request_auth::sign(doctor, "GET", &path, b"", now_ms());
+    let mut h = request_auth::sign(doctor, &me, "GET", &path, b"", now_ms());
     h.public_key = hex::encode(s.nurse.public_key().to_bytes());
+    let (status, e) = get(&s, &path, Some(&h));
+    assert_eq!((status, e.code.as_str()), (401, "bad_signature"));
+
+    // Signed for another hospital's gateway (its own nonce store): refused
+    // here, so a request captured there cannot be replayed against this one.
+    let north = key("gateway@north").address().to_string();
+    let h = request_auth::sign(doctor, &north, "GET", &path, b"", now_ms());
+    let (status, e) = get(&s, &path, Some(&h));
+    assert_eq!((status, e.code.as_str()), (401, "wrong_audience"), "{e:?}");
+    assert!(
+        e.message.contains(&north) && e.message.contains(&me),
+        "{}",
+        e.message
+    );
+    // Re-addressed to this gateway after signing: the signature breaks.
+    let mut h = request_auth::sign(doctor, &north, "GET", &path, b"", now_ms());
+    h.audience = me.clone();
     let (status, e) = get(&s, &path, Some(&h));
     assert_eq!((status, e.code.as_str()), (401, "bad_signature"));
 
@@ -96,7 +117,7 @@ fn replayed_stale_and_forged_requests_are_refused() {
     let (status, e) = get(&s, &path, None);
     assert_eq!((status, e.code.as_str()), (401, "unsigned"));
     assert!(e.message.contains("x-ehr-public-key"), "{}", e.message);
-    let mut h = request_auth::sign(doctor, "GET", &path, b"", now_ms());
+    let mut h = request_auth::sign(doctor, &me, "GET", &path, b"", now_ms());
     h.nonce = "not hex".into();
     let (status, e) = get(&s, &path, Some(&h));
     assert_eq!(
@@ -113,12 +134,12 @@ fn replayed_stale_and_forged_requests_are_refused() {
         ("category=vitals&purpose=curiosity", "bad_purpose"),
     ] {
         let p = format!("/v1/patients/{}/records?{query}", s.cast.alice.address());
-        let h = request_auth::sign(doctor, "GET", &p, b"", now_ms());
+        let h = request_auth::sign(doctor, &me, "GET", &p, b"", now_ms());
         let (status, e) = get(&s, &p, Some(&h));
         assert_eq!((status, e.code.as_str()), (400, code), "{query}: {e:?}");
     }
     let p = "/v1/patients/nobody/records?category=vitals";
-    let h = request_auth::sign(doctor, "GET", p, b"", now_ms());
+    let h = request_auth::sign(doctor, &me, "GET", p, b"", now_ms());
     let (status, e) = get(&s, p, Some(&h));
     assert_eq!((status, e.code.as_str()), (400, "bad_patient"));
 

@@ -53,6 +53,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         "/health:",
         "/v1/patients/{patient}/records:",
         "/v1/patients/{patient}/wrapped-keys:",
+        "/v1/patients/{patient}/documents:",
     ] {
         assert!(spec.contains(route), "{route} is not described");
     }
@@ -118,6 +119,42 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         serde_json::to_value(WrapResult {
             stored: 0,
             already_present: 0,
+        })
+        .unwrap(),
+        serde_json::to_value(DocumentUpload {
+            record_id: String::new(),
+            category: String::new(),
+            ciphertext: String::new(),
+            wraps: vec![ReaderWrap {
+                reader: String::new(),
+                wrapped_key: String::new(),
+            }],
+        })
+        .unwrap(),
+        serde_json::to_value(DocumentStored {
+            record_id: String::new(),
+            seq: 0,
+            ciphertext_sha256: String::new(),
+        })
+        .unwrap(),
+        serde_json::to_value(DocumentsPage {
+            patient: String::new(),
+            category: String::new(),
+            basis: String::new(),
+            height: 0,
+            documents: vec![DocumentItem {
+                record_id: String::new(),
+                seq: 0,
+                category: String::new(),
+                author: String::new(),
+                stored_at_ms: 0,
+                ciphertext: String::new(),
+                ciphertext_sha256: String::new(),
+                wrapped_key: None,
+                key_source: None,
+            }],
+            next_after: None,
+            disclosure_ids: vec![],
         })
         .unwrap(),
         serde_json::to_value(ApiError {

@@ -9,12 +9,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ehr_ledger::crypto::{Address, PublicKey};
-use ehr_ledger::ledger::access::CLINICAL_ROLES;
-use ehr_ledger::proto::{
-    grantee, AccessLevel, Category, Device, GrantList, MemberStatus, OrganisationList, Participant,
-    ParticipantKind, ParticipantList, ParticipantStatus, ServiceKind,
-};
+use ehr_ledger::crypto::Address;
+use ehr_ledger::proto::{Category, Device, Participant, ParticipantKind};
+use ehr_ledger::read_path::readers;
 use ehr_ledger::rpc::{RpcClient, RpcError};
 
 struct Entry<T> {
@@ -69,12 +66,7 @@ impl<T> Absent for Vec<T> {
     }
 }
 
-/// A reader of a patient's records: address and the key to wrap for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReaderKey {
-    pub address: Address,
-    pub key: PublicKey,
-}
+pub use ehr_ledger::read_path::readers::ReaderKey;
 
 pub struct Registry {
     rpc: RpcClient,
@@ -163,7 +155,7 @@ impl Registry {
         self.cached(
             &self.readers,
             &patient.hex(),
-            self.fetch_readers(patient, now),
+            readers::grantees(&self.rpc, patient, Category::Vitals, now),
         )
         .await
     }
@@ -173,94 +165,7 @@ impl Registry {
     /// doctor's gateway can re-wrap it for that doctor — only while the chain
     /// shows the doctor's emergency access open (docs/gateway.md).
     pub async fn escrow_keys(&self) -> Result<Vec<ReaderKey>, RpcError> {
-        self.cached(&self.escrow, "escrow", self.fetch_escrow())
+        self.cached(&self.escrow, "escrow", readers::escrow(&self.rpc))
             .await
-    }
-
-    async fn fetch_escrow(&self) -> Result<Vec<ReaderKey>, RpcError> {
-        let orgs: OrganisationList = self.rpc.query("/organisations").await?.unwrap_or_default();
-        let mut out: Vec<ReaderKey> = Vec::new();
-        for org in orgs
-            .items
-            .iter()
-            .filter(|o| o.status == MemberStatus::Active as i32)
-        {
-            let members: ParticipantList = self
-                .rpc
-                .query(&format!("/staff/{}", org.org_id))
-                .await?
-                .unwrap_or_default();
-            for p in members.items {
-                let gateway = p.kind == ParticipantKind::Service as i32
-                    && p.service_kind == ServiceKind::Gateway as i32
-                    && p.status == ParticipantStatus::Active as i32;
-                if let (true, Some(key), Some(address)) = (
-                    gateway,
-                    PublicKey::from_bytes(&p.public_key),
-                    Address::from_slice(&p.address),
-                ) {
-                    out.push(ReaderKey { address, key });
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    async fn fetch_readers(&self, patient: &Address, now: i64) -> Result<Vec<ReaderKey>, RpcError> {
-        let grants: GrantList = self
-            .rpc
-            .query(&format!("/grants/{patient}"))
-            .await?
-            .unwrap_or_default();
-        let mut out: Vec<ReaderKey> = Vec::new();
-        let add = |p: &Participant, out: &mut Vec<ReaderKey>| {
-            let clinical = p.kind == ParticipantKind::Staff as i32
-                && p.status == ParticipantStatus::Active as i32
-                && CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role);
-            if let (true, Some(key), Some(address)) = (
-                clinical,
-                PublicKey::from_bytes(&p.public_key),
-                Address::from_slice(&p.address),
-            ) {
-                if !out.iter().any(|r| r.address == address) {
-                    out.push(ReaderKey { address, key });
-                }
-            }
-        };
-        for g in grants.items {
-            let covers = (g.category == Category::Vitals as i32
-                || g.category == Category::All as i32)
-                && (g.access == AccessLevel::Read as i32 || g.access == AccessLevel::Write as i32)
-                && now < g.expires_at;
-            if !covers {
-                continue;
-            }
-            match g.grantee.and_then(|g| g.kind) {
-                Some(grantee::Kind::Clinician(a)) => {
-                    let Some(a) = Address::from_slice(&a) else {
-                        continue;
-                    };
-                    if let Some(p) = self
-                        .rpc
-                        .query::<Participant>(&format!("/participant/{a}"))
-                        .await?
-                    {
-                        add(&p, &mut out);
-                    }
-                }
-                Some(grantee::Kind::Organisation(org)) => {
-                    let staff: ParticipantList = self
-                        .rpc
-                        .query(&format!("/staff/{org}"))
-                        .await?
-                        .unwrap_or_default();
-                    for p in &staff.items {
-                        add(p, &mut out);
-                    }
-                }
-                None => {}
-            }
-        }
-        Ok(out)
     }
 }

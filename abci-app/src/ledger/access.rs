@@ -86,6 +86,23 @@ fn current_grant(
     Ok(until)
 }
 
+/// Whether `patient` holds a current grant to organisation `org` covering
+/// `category` at `level` (for powers of an organisation's admin that only the
+/// patient's trust in that hospital justifies, such as binding a device).
+pub fn organisation_trusted(
+    state: &impl StateRead,
+    patient: &Address,
+    org: &str,
+    category: Category,
+    level: AccessLevel,
+    now: i64,
+) -> Result<bool, Refusal> {
+    let grantee = Grantee {
+        kind: Some(grantee::Kind::Organisation(org.to_string())),
+    };
+    Ok(current_grant(state, patient, &grantee, category, level, now)?.is_some())
+}
+
 pub fn decide(
     state: &impl StateRead,
     accessor: &Address,

@@ -97,12 +97,75 @@ pub struct WrapResult {
     pub already_present: u64,
 }
 
+/// `POST /v1/patients/{patient}/documents`: a clinical document (an order,
+/// a prescription) written by a party with write access, encrypted on the
+/// author's machine, its key wrapped for each reader it names.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DocumentUpload {
+    /// The id its anchor on chain has (`/record/<id>`).
+    pub record_id: String,
+    /// `labs`, `medications`, `notes` or `imaging`.
+    pub category: String,
+    /// Base64 of `0x01 ‖ nonce ‖ AES-256-GCM(document)`; at most 64 KiB.
+    pub ciphertext: String,
+    /// One wrap per reader; the patient's must be among them.
+    pub wraps: Vec<ReaderWrap>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReaderWrap {
+    /// The reader's address (`ehr1…`).
+    pub reader: String,
+    /// Base64 of the data key wrapped for the reader's public key.
+    pub wrapped_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentStored {
+    pub record_id: String,
+    pub seq: i64,
+    /// SHA-256 of the ciphertext (hex): what the anchor on chain must carry.
+    pub ciphertext_sha256: String,
+}
+
+/// `GET /v1/patients/{patient}/documents`: the documents the caller may read now.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DocumentsPage {
+    pub patient: String,
+    pub category: String,
+    pub basis: String,
+    pub height: u64,
+    pub documents: Vec<DocumentItem>,
+    pub next_after: Option<i64>,
+    pub disclosure_ids: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DocumentItem {
+    pub record_id: String,
+    pub seq: i64,
+    pub category: String,
+    /// The address of the party who wrote it.
+    pub author: String,
+    pub stored_at_ms: i64,
+    pub ciphertext: String,
+    pub ciphertext_sha256: String,
+    pub wrapped_key: Option<String>,
+    pub key_source: Option<String>,
+}
+
 /// Every refusal: a stable code and a sentence a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     pub code: String,
     pub message: String,
 }
+
+/// Largest document ciphertext the gateway stores (bytes).
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// Most wraps one document carries.
+pub const MAX_DOCUMENT_WRAPS: usize = 64;
 
 /// Most records in one answer.
 pub const MAX_PAGE: i64 = 1000;

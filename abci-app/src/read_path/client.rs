@@ -3,9 +3,12 @@
 
 use serde::de::DeserializeOwned;
 
-use super::api::{ApiError, KeysPage, RecordsPage, WrapResult, WrapUpload};
+use super::api::{
+    ApiError, DocumentStored, DocumentUpload, DocumentsPage, KeysPage, RecordsPage, WrapResult,
+    WrapUpload,
+};
 use super::request_auth::{
-    self, HEADER_NONCE, HEADER_PUBLIC_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    self, HEADER_AUDIENCE, HEADER_NONCE, HEADER_PUBLIC_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use crate::crypto::{Address, SecretKey};
 use crate::service::now_ms;
@@ -80,6 +83,9 @@ pub struct GatewayClient {
     base: String,
     http: reqwest::Client,
     key: SecretKey,
+    /// The gateway's address, which requests are signed for: asked of its
+    /// `/health` once.
+    audience: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl GatewayClient {
@@ -93,6 +99,7 @@ impl GatewayClient {
             base: base.trim_end_matches('/').to_string(),
             http,
             key,
+            audience: Default::default(),
         }
     }
 
@@ -163,19 +170,78 @@ impl GatewayClient {
         self.send("POST", &path, body).await
     }
 
+    /// Stores a clinical document written by the caller (`documents::seal`).
+    pub async fn put_document(
+        &self,
+        patient: &Address,
+        upload: &DocumentUpload,
+    ) -> Result<DocumentStored, GatewayError> {
+        let path = format!("/v1/patients/{patient}/documents");
+        let body = serde_json::to_vec(upload).map_err(|e| GatewayError::Decode(e.to_string()))?;
+        self.send("POST", &path, body).await
+    }
+
+    /// One page of the patient's documents of `category` the caller may read.
+    pub async fn documents(
+        &self,
+        patient: &Address,
+        category: &str,
+        after: Option<i64>,
+    ) -> Result<DocumentsPage, GatewayError> {
+        let mut path = format!("/v1/patients/{patient}/documents?category={category}");
+        if let Some(a) = after {
+            path.push_str(&format!("&after={a}"));
+        }
+        self.send("GET", &path, Vec::new()).await
+    }
+
+    /// The gateway's own address, as its `/health` says.
+    async fn audience(&self) -> Result<String, GatewayError> {
+        if let Some(a) = self.audience.get() {
+            return Ok(a.clone());
+        }
+        let unreachable = |e: reqwest::Error| GatewayError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        };
+        let health: serde_json::Value = self
+            .http
+            .get(format!("{}/health", self.base))
+            .send()
+            .await
+            .map_err(unreachable)?
+            .json()
+            .await
+            .map_err(|e| GatewayError::Decode(format!("its /health: {e}")))?;
+        let address = health["address"]
+            .as_str()
+            .ok_or_else(|| GatewayError::Decode("its /health names no address".into()))?
+            .to_string();
+        Ok(self.audience.get_or_init(|| address).clone())
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         method: &str,
         path_and_query: &str,
         body: Vec<u8>,
     ) -> Result<T, GatewayError> {
-        let h = request_auth::sign(&self.key, method, path_and_query, &body, now_ms());
+        let audience = self.audience().await?;
+        let h = request_auth::sign(
+            &self.key,
+            &audience,
+            method,
+            path_and_query,
+            &body,
+            now_ms(),
+        );
         let url = format!("{}{path_and_query}", self.base);
         let request = match method {
             "POST" => self.http.post(&url),
             _ => self.http.get(&url),
         };
         let response = request
+            .header(HEADER_AUDIENCE, h.audience)
             .header(HEADER_PUBLIC_KEY, h.public_key)
             .header(HEADER_TIMESTAMP, h.timestamp)
             .header(HEADER_NONCE, h.nonce)

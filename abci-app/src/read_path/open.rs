@@ -20,10 +20,10 @@ use std::time::Duration;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use prost::Message;
 
-use super::api::RecordItem;
+use super::api::{DocumentItem, RecordItem};
 use crate::crypto::envelope::{decrypt_record, unwrap_key};
 use crate::crypto::{merkle, sha256, verify_signature, PublicKey, SecretKey};
-use crate::proto::{Device, Reading, SignedReading, StoredBatchAnchor};
+use crate::proto::{Device, Reading, SignedReading, StoredBatchAnchor, StoredRecordAnchor};
 use crate::rpc::light::{LightClient, LightError};
 use crate::rpc::{RpcClient, RpcError};
 use crate::storage::verify_proof;
@@ -62,21 +62,36 @@ fn b64(field: &str, s: &str) -> Result<Vec<u8>, OpenError> {
         .map_err(|_| OpenError::Malformed(format!("{field} is not base64")))
 }
 
-/// Checks the ciphertext against its leaf hash, unwraps the key and decrypts.
-pub fn decrypt(item: &RecordItem, reader: &SecretKey) -> Result<Opened, OpenError> {
-    let ciphertext = b64("ciphertext", &item.ciphertext)?;
-    let leaf = hex::decode(&item.ciphertext_sha256)
+/// A ciphertext as the gateway serves it (base64, its hex SHA-256, the key
+/// wrapped for the reader) checked against its hash, its key unwrapped with
+/// the reader's key, and decrypted: records and documents alike.
+pub fn unseal(
+    record_id: &str,
+    ciphertext: &str,
+    ciphertext_sha256: &str,
+    wrapped_key: Option<&str>,
+    reader: &SecretKey,
+) -> Result<Vec<u8>, OpenError> {
+    let ciphertext = b64("ciphertext", ciphertext)?;
+    let hash = hex::decode(ciphertext_sha256)
         .map_err(|_| OpenError::Malformed("ciphertext_sha256 is not hex".into()))?;
-    if sha256(&ciphertext).as_slice() != leaf.as_slice() {
+    if sha256(&ciphertext).as_slice() != hash.as_slice() {
         return Err(OpenError::HashMismatch);
     }
-    let wrapped = b64(
-        "wrapped_key",
-        item.wrapped_key.as_deref().ok_or(OpenError::NoKey)?,
+    let wrapped = b64("wrapped_key", wrapped_key.ok_or(OpenError::NoKey)?)?;
+    let key = unwrap_key(reader, record_id, &wrapped).map_err(|_| OpenError::KeyUnwrap)?;
+    decrypt_record(&key, record_id, &ciphertext).map_err(|_| OpenError::Decrypt)
+}
+
+/// Checks the ciphertext against its leaf hash, unwraps the key and decrypts.
+pub fn decrypt(item: &RecordItem, reader: &SecretKey) -> Result<Opened, OpenError> {
+    let plain = unseal(
+        &item.record_id,
+        &item.ciphertext,
+        &item.ciphertext_sha256,
+        item.wrapped_key.as_deref(),
+        reader,
     )?;
-    let key = unwrap_key(reader, &item.record_id, &wrapped).map_err(|_| OpenError::KeyUnwrap)?;
-    let plain =
-        decrypt_record(&key, &item.record_id, &ciphertext).map_err(|_| OpenError::Decrypt)?;
     let signed = SignedReading::decode(plain.as_slice())
         .map_err(|_| OpenError::NotAReading(item.device_id.clone()))?;
     let reading = Reading::decode(signed.reading.as_slice())
@@ -118,6 +133,10 @@ pub enum VerifyError {
         bound_to: String,
         asked: String,
     },
+    #[error("the chain anchors no record {0}: the document was never anchored, or not yet")]
+    DocumentNotAnchored(String),
+    #[error("record {0} is anchored on chain with another hash, patient or category: the stored document is not the one anchored")]
+    NotTheAnchored(String),
     #[error("the device's signature does not verify with the key bound on chain for {0}")]
     DeviceSignature(String),
     #[error("the answer is malformed: {0}")]
@@ -262,6 +281,37 @@ impl ChainVerifier {
             .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
         verify_signature(&key, &opened.signed_bytes, &opened.signature)
             .map_err(|_| VerifyError::DeviceSignature(id.clone()))
+    }
+
+    /// A document's ciphertext against its record anchor on chain (read with
+    /// a state proof): same hash, same patient, same category. The height it
+    /// was anchored at.
+    pub async fn verify_document(
+        &mut self,
+        item: &DocumentItem,
+        patient: &crate::crypto::Address,
+    ) -> Result<u64, VerifyError> {
+        let path = format!("/record/{}", item.record_id);
+        let mut anchor = self.proven::<StoredRecordAnchor>(&path).await?;
+        if anchor.is_none() {
+            // Anchored after the pinned height: ask at the latest one.
+            self.pinned = None;
+            anchor = self.proven::<StoredRecordAnchor>(&path).await?;
+        }
+        let anchor =
+            anchor.ok_or_else(|| VerifyError::DocumentNotAnchored(item.record_id.clone()))?;
+        let record = anchor.record.unwrap_or_default();
+        let hash = hex::decode(&item.ciphertext_sha256).unwrap_or_default();
+        let category = crate::ledger::access::category_name(
+            crate::proto::Category::try_from(record.category).unwrap_or_default(),
+        );
+        if record.ciphertext_sha256 != hash
+            || record.patient.as_slice() != patient.0.as_slice()
+            || category != item.category
+        {
+            return Err(VerifyError::NotTheAnchored(item.record_id.clone()));
+        }
+        Ok(anchor.height as u64)
     }
 
     /// A query answer at the pinned height (the latest the first time),

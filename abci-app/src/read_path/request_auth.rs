@@ -1,18 +1,22 @@
-//! Signed HTTP requests, for the record gateway: the caller signs the method,
-//! path with query, a timestamp, a random nonce and the SHA-256 of the body
-//! with their secp256k1 key. The server checks the signature, that the
+//! Signed HTTP requests, for the record gateway: the caller signs the
+//! gateway it addresses (its audience), the method, path with query, a
+//! timestamp, a random nonce and the SHA-256 of the body with their secp256k1
+//! key. The server checks the audience is itself, the signature, that the
 //! timestamp is within a window of its clock, and (with its own store) that
-//! the nonce was not seen before — so a captured request cannot be replayed.
+//! the nonce was not seen before — so a captured request cannot be replayed,
+//! not even against another hospital's gateway with a nonce store of its own.
 //!
-//! Headers: `x-ehr-public-key` (66 hex), `x-ehr-timestamp` (unix ms),
+//! Headers: `x-ehr-audience` (the gateway's address, `ehr1…`, as its `/health`
+//! says), `x-ehr-public-key` (66 hex), `x-ehr-timestamp` (unix ms),
 //! `x-ehr-nonce` (32 hex), `x-ehr-signature` (128 hex: ECDSA over SHA-256 of)
 //!
 //! ```text
-//! "ehr-request-v1\n" METHOD "\n" PATH_AND_QUERY "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA-256(body))
+//! "ehr-request-v2\n" AUDIENCE "\n" METHOD "\n" PATH_AND_QUERY "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA-256(body))
 //! ```
 
 use crate::crypto::{sha256, verify_signature, Address, PublicKey, SecretKey};
 
+pub const HEADER_AUDIENCE: &str = "x-ehr-audience";
 pub const HEADER_PUBLIC_KEY: &str = "x-ehr-public-key";
 pub const HEADER_TIMESTAMP: &str = "x-ehr-timestamp";
 pub const HEADER_NONCE: &str = "x-ehr-nonce";
@@ -22,6 +26,7 @@ pub const WINDOW_MS: i64 = 60_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthHeaders {
+    pub audience: String,
     pub public_key: String,
     pub timestamp: String,
     pub nonce: String,
@@ -38,9 +43,12 @@ pub enum AuthError {
     Stale(i64),
     #[error("the signature does not match the request")]
     BadSignature,
+    #[error("the request is addressed to gateway {to}, not to this one ({me}): sign it for the gateway you send it to (its /health names it)")]
+    WrongAudience { to: String, me: String },
 }
 
 fn canonical(
+    audience: &str,
     method: &str,
     path_and_query: &str,
     timestamp: &str,
@@ -48,16 +56,17 @@ fn canonical(
     body: &[u8],
 ) -> Vec<u8> {
     format!(
-        "ehr-request-v1\n{}\n{path_and_query}\n{timestamp}\n{nonce}\n{}",
+        "ehr-request-v2\n{audience}\n{}\n{path_and_query}\n{timestamp}\n{nonce}\n{}",
         method.to_ascii_uppercase(),
         hex::encode(sha256(body))
     )
     .into_bytes()
 }
 
-/// Signs a request at `now_ms` with a fresh random nonce.
+/// Signs a request to the gateway `audience` at `now_ms` with a fresh random nonce.
 pub fn sign(
     key: &SecretKey,
+    audience: &str,
     method: &str,
     path_and_query: &str,
     body: &[u8],
@@ -67,6 +76,7 @@ pub fn sign(
     getrandom::fill(&mut nonce).expect("the operating system provides randomness");
     sign_with_nonce(
         key,
+        audience,
         method,
         path_and_query,
         body,
@@ -77,6 +87,7 @@ pub fn sign(
 
 pub fn sign_with_nonce(
     key: &SecretKey,
+    audience: &str,
     method: &str,
     path_and_query: &str,
     body: &[u8],
@@ -84,8 +95,16 @@ pub fn sign_with_nonce(
     nonce: &str,
 ) -> AuthHeaders {
     let timestamp = now_ms.to_string();
-    let signature = key.sign(&canonical(method, path_and_query, &timestamp, nonce, body));
+    let signature = key.sign(&canonical(
+        audience,
+        method,
+        path_and_query,
+        &timestamp,
+        nonce,
+        body,
+    ));
     AuthHeaders {
+        audience: audience.to_string(),
         public_key: hex::encode(key.public_key().to_bytes()),
         timestamp,
         nonce: nonce.to_string(),
@@ -102,9 +121,11 @@ pub struct Caller {
     pub timestamp_ms: i64,
 }
 
-/// Checks signature and timestamp; the caller of this checks the nonce is new.
+/// Checks audience (`me`, the server's own), signature and timestamp; the
+/// caller of this checks the nonce is new.
 pub fn verify(
     h: &AuthHeaders,
+    me: &str,
     method: &str,
     path_and_query: &str,
     body: &[u8],
@@ -125,10 +146,23 @@ pub fn verify(
         hex::decode(&h.signature).map_err(|_| AuthError::Malformed(HEADER_SIGNATURE))?;
     verify_signature(
         &public_key,
-        &canonical(method, path_and_query, &h.timestamp, &h.nonce, body),
+        &canonical(
+            &h.audience,
+            method,
+            path_and_query,
+            &h.timestamp,
+            &h.nonce,
+            body,
+        ),
         &signature,
     )
     .map_err(|_| AuthError::BadSignature)?;
+    if h.audience != me {
+        return Err(AuthError::WrongAudience {
+            to: h.audience.chars().take(64).collect(),
+            me: me.to_string(),
+        });
+    }
     // Saturating, and compared unsigned: a timestamp at either end of the
     // range is far from now, never wrapped into the window.
     let skew = timestamp_ms.saturating_sub(now_ms);
@@ -148,12 +182,14 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_767_225_600_000;
+    const GW: &str = "ehr1gateway";
 
     #[test]
     fn a_signed_request_verifies_as_its_signer() {
         let key = SecretKey::from_seed("doctor");
         let h = sign(
             &key,
+            GW,
             "get",
             "/v1/patients/x/records?category=vitals",
             b"",
@@ -161,6 +197,7 @@ mod tests {
         );
         let c = verify(
             &h,
+            GW,
             "GET",
             "/v1/patients/x/records?category=vitals",
             b"",
@@ -170,25 +207,25 @@ mod tests {
         assert_eq!(c.address, key.address());
         assert_eq!(c.nonce.len(), 32);
         assert_ne!(
-            sign(&key, "GET", "/", b"", NOW).nonce,
-            sign(&key, "GET", "/", b"", NOW).nonce
+            sign(&key, GW, "GET", "/", b"", NOW).nonce,
+            sign(&key, GW, "GET", "/", b"", NOW).nonce
         );
     }
 
     #[test]
     fn any_change_to_the_request_breaks_the_signature() {
         let key = SecretKey::from_seed("doctor");
-        let h = sign_with_nonce(&key, "POST", "/v1/wraps", b"{}", NOW, &"ab".repeat(16));
+        let h = sign_with_nonce(&key, GW, "POST", "/v1/wraps", b"{}", NOW, &"ab".repeat(16));
         assert_eq!(
-            verify(&h, "POST", "/v1/wraps?x=1", b"{}", NOW),
+            verify(&h, GW, "POST", "/v1/wraps?x=1", b"{}", NOW),
             Err(AuthError::BadSignature)
         );
         assert_eq!(
-            verify(&h, "PUT", "/v1/wraps", b"{}", NOW),
+            verify(&h, GW, "PUT", "/v1/wraps", b"{}", NOW),
             Err(AuthError::BadSignature)
         );
         assert_eq!(
-            verify(&h, "POST", "/v1/wraps", b"{ }", NOW),
+            verify(&h, GW, "POST", "/v1/wraps", b"{ }", NOW),
             Err(AuthError::BadSignature)
         );
         let other = AuthHeaders {
@@ -196,7 +233,7 @@ mod tests {
             ..h.clone()
         };
         assert_eq!(
-            verify(&other, "POST", "/v1/wraps", b"{}", NOW),
+            verify(&other, GW, "POST", "/v1/wraps", b"{}", NOW),
             Err(AuthError::BadSignature)
         );
         let later = AuthHeaders {
@@ -204,7 +241,21 @@ mod tests {
             ..h.clone()
         };
         assert_eq!(
-            verify(&later, "POST", "/v1/wraps", b"{}", NOW),
+            verify(&later, GW, "POST", "/v1/wraps", b"{}", NOW),
+            Err(AuthError::BadSignature)
+        );
+        // Addressed to another gateway: refused there by name; re-addressed
+        // after signing: the signature breaks.
+        assert!(matches!(
+            verify(&h, "ehr1other", "POST", "/v1/wraps", b"{}", NOW),
+            Err(AuthError::WrongAudience { .. })
+        ));
+        let readdressed = AuthHeaders {
+            audience: "ehr1other".into(),
+            ..h.clone()
+        };
+        assert_eq!(
+            verify(&readdressed, "ehr1other", "POST", "/v1/wraps", b"{}", NOW),
             Err(AuthError::BadSignature)
         );
     }
@@ -212,13 +263,13 @@ mod tests {
     #[test]
     fn stale_or_malformed_requests_are_refused_with_the_reason() {
         let key = SecretKey::from_seed("doctor");
-        let h = sign(&key, "GET", "/", b"", NOW);
+        let h = sign(&key, GW, "GET", "/", b"", NOW);
         assert_eq!(
-            verify(&h, "GET", "/", b"", NOW + WINDOW_MS + 1),
+            verify(&h, GW, "GET", "/", b"", NOW + WINDOW_MS + 1),
             Err(AuthError::Stale(-WINDOW_MS - 1))
         );
         assert_eq!(
-            verify(&h, "GET", "/", b"", NOW - WINDOW_MS - 1),
+            verify(&h, GW, "GET", "/", b"", NOW - WINDOW_MS - 1),
             Err(AuthError::Stale(WINDOW_MS + 1))
         );
         assert_eq!(
@@ -227,6 +278,7 @@ mod tests {
                     nonce: "short".into(),
                     ..h.clone()
                 },
+                GW,
                 "GET",
                 "/",
                 b"",
@@ -240,6 +292,7 @@ mod tests {
                     public_key: "zz".into(),
                     ..h.clone()
                 },
+                GW,
                 "GET",
                 "/",
                 b"",
@@ -253,6 +306,7 @@ mod tests {
                     timestamp: "soon".into(),
                     ..h
                 },
+                GW,
                 "GET",
                 "/",
                 b"",

@@ -275,39 +275,19 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
         }
         Kind::OrderLabTest(o) => {
             address("patient", &o.patient)?;
-            loinc("test_code", &o.test_code)?;
-            org_id("lab_org", &o.lab_org)
+            org_id("lab_org", &o.lab_org)?;
+            record_ref(&o.order).map(drop)
         }
         Kind::PostLabResult(p) => record_ref(&p.record).map(drop),
         Kind::Prescribe(p) => {
             address("patient", &p.patient)?;
-            id_chars(
-                "drug_code",
-                &p.drug_code,
-                10,
-                |c| c.is_ascii_digit(),
-                "digits (an RxNorm code)",
-            )?;
-            if p.dose_milli == 0 {
-                return invalid("dose_milli must be positive");
-            }
-            id_chars(
-                "dose_unit",
-                &p.dose_unit,
-                20,
-                |c| c.is_ascii_graphic(),
-                "printable ASCII (a UCUM unit)",
-            )?;
-            if p.quantity == 0 {
-                return invalid("quantity must be positive");
-            }
             if p.refills > MAX_REFILLS {
                 return invalid(format!("refills must be at most {MAX_REFILLS}"));
             }
             if p.valid_until <= 0 {
                 return invalid("valid_until must be a unix time in seconds");
             }
-            Ok(())
+            record_ref(&p.content).map(drop)
         }
         Kind::Dispense(_) => Ok(()),
         Kind::AnchorRecord(a) => record_ref(&a.record).map(drop),

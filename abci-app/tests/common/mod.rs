@@ -241,23 +241,30 @@ pub fn anchor(id: &str, patient: &Actor, category: Category) -> Kind {
     })
 }
 
+/// A fresh record id: orders and prescriptions each anchor their own record.
+fn fresh_id(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{n}")
+}
+
+/// An order whose content (the test) is an encrypted labs record off chain.
 pub fn order_lab(patient: &Actor, lab_org: &str) -> Kind {
     Kind::OrderLabTest(OrderLabTest {
         patient: patient.addr(),
-        test_code: "2345-7".into(),
         lab_org: lab_org.into(),
+        order: Some(record(&fresh_id("order"), patient, Category::Labs)),
     })
 }
 
+/// A prescription whose content (drug, dose, quantity) is an encrypted
+/// medications record off chain.
 pub fn prescribe(patient: &Actor, refills: u32, valid_until: i64) -> Kind {
     Kind::Prescribe(Prescribe {
         patient: patient.addr(),
-        drug_code: "197361".into(),
-        dose_milli: 500_000,
-        dose_unit: "mg".into(),
-        quantity: 30,
         refills,
         valid_until,
+        content: Some(record(&fresh_id("rx"), patient, Category::Medications)),
     })
 }
 

@@ -4,6 +4,7 @@
 //! Where an address or a public key is asked for, the name of a local key
 //! works too (`--patient alice`).
 
+mod clinical;
 mod read;
 
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ enum Command {
     Rewrap(read::RewrapArgs),
     /// A patient's audit trail: who read what, when and why.
     Audit(read::AuditArgs),
+    /// A patient's orders or prescriptions from the gateway, decrypted here
+    /// and checked against their anchors on chain.
+    Documents(clinical::DocumentsArgs),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +192,23 @@ struct RecordArgs {
     locator: String,
 }
 
+/// Content already encrypted and stored by the author's own system: the
+/// transaction anchors its hash as it is.
+#[derive(Args)]
+struct StoredContent {
+    /// The record id it is stored under.
+    #[arg(long, requires_all = ["stored_sha256", "stored_size", "stored_locator"])]
+    stored_id: Option<String>,
+    /// SHA-256 of its ciphertext, hex.
+    #[arg(long)]
+    stored_sha256: Option<String>,
+    #[arg(long)]
+    stored_size: Option<u64>,
+    /// Where it is kept.
+    #[arg(long)]
+    stored_locator: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum TxCommand {
     /// Register the signer as a patient.
@@ -270,15 +291,19 @@ enum TxCommand {
         #[arg(long)]
         justification: String,
     },
-    /// (doctor) Order a lab test.
+    /// (doctor) Order a lab test. The test is clinical content: it is
+    /// encrypted here and stored with the gateway (--test), or already stored
+    /// encrypted elsewhere (--stored-*); only its hash goes on chain.
     OrderLab {
         #[arg(long)]
         patient: String,
         /// LOINC code
-        #[arg(long)]
-        test: String,
+        #[arg(long, required_unless_present = "stored_id")]
+        test: Option<String>,
         #[arg(long)]
         lab: String,
+        #[command(flatten)]
+        stored: StoredContent,
     },
     /// (lab technician) Post the result of an open order.
     PostLabResult {
@@ -287,25 +312,29 @@ enum TxCommand {
         #[command(flatten)]
         record: RecordArgs,
     },
-    /// (doctor) Prescribe.
+    /// (doctor) Prescribe. The drug, dose and quantity are clinical content:
+    /// encrypted here and stored with the gateway (--drug …), or already
+    /// stored encrypted elsewhere (--stored-*); only the hash goes on chain.
     Prescribe {
         #[arg(long)]
         patient: String,
         /// RxNorm code.
-        #[arg(long)]
-        drug: String,
+        #[arg(long, required_unless_present = "stored_id")]
+        drug: Option<String>,
         /// Dose amount, up to three decimals.
-        #[arg(long)]
-        dose: String,
+        #[arg(long, required_unless_present = "stored_id")]
+        dose: Option<String>,
         /// UCUM unit, e.g. mg.
-        #[arg(long)]
-        unit: String,
-        #[arg(long)]
-        quantity: u32,
+        #[arg(long, required_unless_present = "stored_id")]
+        unit: Option<String>,
+        #[arg(long, required_unless_present = "stored_id")]
+        quantity: Option<u32>,
         #[arg(long, default_value_t = 0)]
         refills: u32,
         #[arg(long, default_value = "90d")]
         valid_for: String,
+        #[command(flatten)]
+        stored: StoredContent,
     },
     /// (pharmacist) Dispense a prescription.
     Dispense { prescription: u64 },
@@ -598,7 +627,93 @@ fn record(ctx: &Ctx, r: &RecordArgs) -> Result<RecordRef> {
     })
 }
 
-fn action(ctx: &Ctx, a: &TxCommand) -> Result<Kind> {
+/// The clinical content of an order or prescription, sealed and stored with
+/// the gateway before the transaction that anchors it; `None` for the others.
+async fn document(ctx: &Ctx, author: &SecretKey, a: &TxCommand) -> Result<Option<RecordRef>> {
+    use ehr_ledger::read_path::documents::Content;
+    let (patient, stored, category) = match a {
+        TxCommand::OrderLab {
+            patient, stored, ..
+        } => (patient, stored, CategoryArg::Labs),
+        TxCommand::Prescribe {
+            patient, stored, ..
+        } => (patient, stored, CategoryArg::Medications),
+        _ => return Ok(None),
+    };
+    if let Some(id) = &stored.stored_id {
+        let described = match a {
+            TxCommand::OrderLab { test, .. } => test.is_some(),
+            TxCommand::Prescribe { drug, .. } => drug.is_some(),
+            _ => false,
+        };
+        if described {
+            return Err(
+                "give the content (--test, --drug …) or where it is stored (--stored-*), not both"
+                    .into(),
+            );
+        }
+        let r = RecordArgs {
+            record_id: id.clone(),
+            patient: patient.clone(),
+            category,
+            sha256: stored.stored_sha256.clone().unwrap_or_default(),
+            size: stored.stored_size.unwrap_or_default(),
+            locator: stored.stored_locator.clone().unwrap_or_default(),
+        };
+        return record(ctx, &r).map(Some);
+    }
+    let content = match a {
+        TxCommand::OrderLab {
+            test: Some(test),
+            lab,
+            ..
+        } => {
+            ehr_ledger::tx::validate::loinc("test", test).map_err(|r| r.message)?;
+            Content::LabOrder {
+                test_code: test.clone(),
+                lab_org: lab.clone(),
+            }
+        }
+        TxCommand::Prescribe {
+            drug: Some(drug),
+            dose: Some(dose),
+            unit: Some(unit),
+            quantity: Some(quantity),
+            refills,
+            ..
+        } => {
+            if drug.is_empty() || drug.len() > 10 || !drug.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!(
+                    "--drug {drug:?} is not an RxNorm code (1 to 10 digits)"
+                ));
+            }
+            if milli(dose)? == 0 {
+                return Err("--dose must be positive".into());
+            }
+            if *quantity == 0 {
+                return Err("--quantity must be positive".into());
+            }
+            Content::Prescription {
+                drug_code: drug.clone(),
+                dose: dose.clone(),
+                unit: unit.clone(),
+                quantity: *quantity,
+                refills: *refills,
+            }
+        }
+        _ => {
+            return Err(
+                "say what is ordered or prescribed, or where it is stored (--stored-*)".into(),
+            )
+        }
+    };
+    let patient = ctx.address(patient)?;
+    clinical::write(ctx, author, &patient, content)
+        .await
+        .map(Some)
+}
+
+fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> Result<Kind> {
     Ok(match a {
         TxCommand::RegisterPatient { guardian } => Kind::RegisterPatient(RegisterPatient {
             guardian_public_key: ctx.optional_public_key(guardian.as_deref())?,
@@ -687,10 +802,10 @@ fn action(ctx: &Ctx, a: &TxCommand) -> Result<Kind> {
             }) as i32,
             justification: justification.clone(),
         }),
-        TxCommand::OrderLab { patient, test, lab } => Kind::OrderLabTest(OrderLabTest {
+        TxCommand::OrderLab { patient, lab, .. } => Kind::OrderLabTest(OrderLabTest {
             patient: ctx.addr(patient)?,
-            test_code: test.clone(),
             lab_org: lab.clone(),
+            order: document,
         }),
         TxCommand::PostLabResult { order, record: r } => Kind::PostLabResult(PostLabResult {
             order_id: *order,
@@ -698,20 +813,14 @@ fn action(ctx: &Ctx, a: &TxCommand) -> Result<Kind> {
         }),
         TxCommand::Prescribe {
             patient,
-            drug,
-            dose,
-            unit,
-            quantity,
             refills,
             valid_for,
+            ..
         } => Kind::Prescribe(Prescribe {
             patient: ctx.addr(patient)?,
-            drug_code: drug.clone(),
-            dose_milli: milli(dose)?,
-            dose_unit: unit.clone(),
-            quantity: *quantity,
             refills: *refills,
             valid_until: now() + duration_secs(valid_for)?,
+            content: document,
         }),
         TxCommand::Dispense { prescription } => Kind::Dispense(Dispense {
             prescription_id: *prescription,
@@ -841,7 +950,8 @@ fn describe_result(r: &BroadcastTxCommit) -> String {
 
 async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) -> Result<bool> {
     let key: SecretKey = ctx.keys.load(from)?;
-    let kind = action(ctx, a)?;
+    let document = document(ctx, &key, a).await?;
+    let kind = action(ctx, a, document)?;
     let status = ctx.rpc.status().await.map_err(|e| e.to_string())?;
     let nonce = ctx
         .rpc
@@ -1098,6 +1208,7 @@ async fn main() -> ExitCode {
         Command::Fetch(a) => read::fetch(&ctx, a).await,
         Command::Rewrap(a) => read::rewrap(&ctx, a).await,
         Command::Audit(a) => read::audit(&ctx, a).await,
+        Command::Documents(a) => clinical::read(&ctx, a).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

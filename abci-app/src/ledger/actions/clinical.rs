@@ -1,9 +1,15 @@
 //! Clinical rules: doctors order lab tests and prescribe; the ordered lab's
-//! technicians post results; pharmacists dispense, never beyond the refills.
+//! technicians post results; pharmacists of a pharmacy the patient chose
+//! dispense, never beyond the refills.
+//!
+//! What is ordered or prescribed is clinical content and never reaches the
+//! chain: it is an encrypted record off chain whose hash is anchored here. The
+//! state keeps the parties, counts and dates the rules need (docs/ledger.md).
 
+use crate::crypto::Address;
 use crate::proto::{
     AccessLevel, Category, Counter, Dispense, Fill, LabOrder, OrderLabTest, OrderStatus,
-    PostLabResult, Prescribe, Prescription, Role,
+    PostLabResult, Prescribe, Prescription, RecordRef, Role,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
@@ -38,6 +44,8 @@ pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
             format!("lab_org {} is not an active member organisation", o.lab_org),
         );
     }
+    let record = clinical_record(&o.order, &patient, Category::Labs, "order")?;
+    anchors::store_record(ctx, record)?;
     let id = ctx.next_id(keys::NEXT_ORDER)?;
     ctx.state.put(
         keys::order(id),
@@ -45,10 +53,10 @@ pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
             id,
             patient: o.patient.clone(),
             doctor: ctx.signer.0.to_vec(),
-            test_code: o.test_code.clone(),
             lab_org: o.lab_org.clone(),
             status: OrderStatus::Open as i32,
             ordered_at: ctx.time,
+            order_record_id: record.record_id.clone(),
             ..Default::default()
         },
     );
@@ -62,7 +70,7 @@ pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
             ("order_id", id.to_string()),
             ("patient", patient.to_string()),
             ("lab_org", o.lab_org.clone()),
-            ("test_code", o.test_code.clone()),
+            ("record_id", record.record_id.clone()),
         ],
     );
     Ok(())
@@ -138,6 +146,8 @@ pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
     )?
     .into_result()?;
     ctx.require_future("valid_until", p.valid_until)?;
+    let record = clinical_record(&p.content, &patient, Category::Medications, "content")?;
+    anchors::store_record(ctx, record)?;
     let id = ctx.next_id(keys::NEXT_PRESCRIPTION)?;
     let fills_allowed = 1 + p.refills;
     ctx.state.put(
@@ -146,14 +156,11 @@ pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
             id,
             patient: p.patient.clone(),
             doctor: ctx.signer.0.to_vec(),
-            drug_code: p.drug_code.clone(),
-            dose_milli: p.dose_milli,
-            dose_unit: p.dose_unit.clone(),
-            quantity: p.quantity,
             fills_allowed,
             fills: vec![],
             prescribed_at: ctx.time,
             valid_until: p.valid_until,
+            content_record_id: record.record_id.clone(),
         },
     );
     ctx.state.put(
@@ -166,6 +173,7 @@ pub fn prescribe(ctx: &mut Ctx, p: &Prescribe) -> Result<(), Refusal> {
             ("prescription_id", id.to_string()),
             ("patient", patient.to_string()),
             ("fills_allowed", fills_allowed.to_string()),
+            ("record_id", record.record_id.clone()),
         ],
     );
     Ok(())
@@ -185,6 +193,20 @@ pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
             format!("there is no prescription {}", d.prescription_id),
         )
     })?;
+    // The patient chooses the pharmacy: a pharmacist dispenses only with the
+    // patient's grant to read their medications (personally or through the
+    // pharmacy's organisation), so no pharmacist of another member can fill,
+    // or exhaust, a prescription the patient did not send them.
+    let patient = actors::address("patient", &rx.patient)?;
+    decide(
+        ctx.state,
+        &ctx.signer,
+        &patient,
+        Category::Medications,
+        AccessLevel::Read,
+        ctx.time,
+    )?
+    .into_result()?;
     if ctx.time > rx.valid_until {
         return refuse(
             Code::PrescriptionExpired,
@@ -217,4 +239,27 @@ pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
         ],
     );
     Ok(())
+}
+
+/// The encrypted record an order or prescription carries: it must be the
+/// patient's own, of the rule's category (stateless checks did the rest).
+fn clinical_record<'a>(
+    record: &'a Option<RecordRef>,
+    patient: &Address,
+    category: Category,
+    field: &str,
+) -> Result<&'a RecordRef, Refusal> {
+    let record = record
+        .as_ref()
+        .ok_or_else(|| Refusal::new(Code::InvalidField, format!("{field} is missing")))?;
+    if record.patient != patient.0 || record.category != category as i32 {
+        return refuse(
+            Code::InvalidField,
+            format!(
+                "{field} must be a {} record of patient {patient}",
+                super::super::access::category_name(category)
+            ),
+        );
+    }
+    Ok(record)
 }

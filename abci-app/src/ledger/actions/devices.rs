@@ -1,10 +1,19 @@
 //! A device is bound to one patient, by that patient (or guardian) or by an
-//! admin of a member organisation, and can be revoked by the same.
+//! admin of a hospital the patient trusts with their vitals, and can be
+//! revoked by the same or by the hospital that bound it.
+//!
+//! A device's readings verify as the patient's, so binding is a power over
+//! the patient's record: an admin of any member may not use it on any patient.
 
-use crate::proto::{BindDevice, Counter, Device, DeviceStatus, Participant, RevokeDevice, Role};
+use crate::crypto::Address;
+use crate::proto::{
+    AccessLevel, BindDevice, Category, Counter, Device, DeviceStatus, Participant, RevokeDevice,
+    Role,
+};
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
 
+use super::super::access::organisation_trusted;
 use super::super::actors::{self, acts_for, require_patient, require_staff};
 use super::super::context::Ctx;
 use super::super::keys;
@@ -13,18 +22,47 @@ use crate::tx::validate;
 const WHO: &str =
     "the patient, their guardian or an admin of a member organisation may bind or revoke a device";
 
-/// The patient or guardian may; otherwise the signer must be an active member admin.
-fn require_device_authority(ctx: &Ctx, patient: &Participant) -> Result<(), Refusal> {
+/// The patient or guardian may. An admin of an active member may when the
+/// patient lets the admin's organisation write their vitals, or — to revoke —
+/// when an admin of that organisation bound the device.
+fn require_device_authority(
+    ctx: &Ctx,
+    patient_address: &Address,
+    patient: &Participant,
+    bound_by: Option<&[u8]>,
+) -> Result<(), Refusal> {
     if acts_for(patient, &ctx.signer).is_some() {
         return Ok(());
     }
-    require_staff(ctx.state, &ctx.signer, &[Role::Admin], WHO).map(drop)
+    let admin = require_staff(ctx.state, &ctx.signer, &[Role::Admin], WHO)?;
+    let trusted = organisation_trusted(
+        ctx.state,
+        patient_address,
+        &admin.org_id,
+        Category::Vitals,
+        AccessLevel::Write,
+        ctx.time,
+    )?;
+    let bound_here = match bound_by.and_then(Address::from_slice) {
+        Some(b) => actors::participant(ctx.state, &b)?.is_some_and(|p| p.org_id == admin.org_id),
+        None => false,
+    };
+    if trusted || bound_here {
+        return Ok(());
+    }
+    refuse(
+        Code::NoAccess,
+        format!(
+            "an admin of {} acts on {patient_address}'s devices only when the patient grants {} write access to their vitals (or, to revoke, when {} bound the device)",
+            admin.org_id, admin.org_id, admin.org_id
+        ),
+    )
 }
 
 pub fn bind(ctx: &mut Ctx, b: &BindDevice) -> Result<(), Refusal> {
     let patient_address = actors::address("patient", &b.patient)?;
     let patient = require_patient(ctx.state, &patient_address)?;
-    require_device_authority(ctx, &patient)?;
+    require_device_authority(ctx, &patient_address, &patient, None)?;
     let key = validate::public_key("device public_key", &b.public_key)?;
     if let Some(existing) = ctx
         .state
@@ -79,7 +117,7 @@ pub fn revoke(ctx: &mut Ctx, r: &RevokeDevice) -> Result<(), Refusal> {
     })?;
     let patient_address = actors::address("patient", &device.patient)?;
     let patient = require_patient(ctx.state, &patient_address)?;
-    require_device_authority(ctx, &patient)?;
+    require_device_authority(ctx, &patient_address, &patient, Some(&device.bound_by))?;
     if device.status == DeviceStatus::Revoked as i32 {
         return refuse(
             Code::DeviceRevoked,

@@ -1,0 +1,2 @@
+DROP TABLE gateway.document_keys;
+DROP TABLE gateway.documents;
