@@ -47,6 +47,61 @@ pub fn now_ms() -> i64 {
 
 /// Reads the secret key of a key file as `ehr keys generate` writes it
 /// (JSON with `secret_key`, 64 hex digits).
+/// Writes `contents` to a file only its owner may read or write (a secret,
+/// or a login with its password).
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A secret of at least 32 bytes (hex), from `file` — which only its owner
+/// may read — or else from the environment variable `env`; never from the
+/// command line, which every local user sees in the process list. There is
+/// no default: `what` names it in the refusal.
+pub fn read_secret(file: Option<&Path>, env: &str, what: &str) -> Result<Vec<u8>, String> {
+    let (text, origin) = match file {
+        Some(path) => {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(format!(
+                    "{} is readable by others; run chmod 600 on it",
+                    path.display()
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        None => match std::env::var(env) {
+            Ok(v) => (v, env.to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "the {what} is needed: put it (64+ hex digits) in a file only this user may read and pass --{}-file, or set {env}; there is no default",
+                    what.replace(' ', "-")
+                ))
+            }
+        },
+    };
+    let bytes =
+        hex::decode(text.trim()).map_err(|_| format!("the {what} in {origin} is not hex"))?;
+    if bytes.len() < 32 {
+        return Err(format!(
+            "the {what} in {origin} must be at least 32 bytes (64 hex digits)"
+        ));
+    }
+    Ok(bytes)
+}
+
 pub fn read_key_file(path: &Path) -> Result<SecretKey, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;

@@ -18,6 +18,15 @@ fn key_file(dir: &Path, name: &str, key: &SecretKey) -> Result<std::path::PathBu
     Ok(keyring.path(name))
 }
 
+/// The ingest service's pseudonym secret, fresh for this run, in a file only
+/// this user may read (never on a command line).
+fn secret_file(dir: &Path, secret: &[u8]) -> Result<std::path::PathBuf, String> {
+    let path = dir.join("services").join("pseudonym.secret");
+    std::fs::create_dir_all(dir.join("services")).map_err(|e| e.to_string())?;
+    ehr_ledger::service::write_private_file(&path, hex::encode(secret).as_bytes())?;
+    Ok(path)
+}
+
 pub struct Ingest {
     pub proc: Proc,
     pub metrics: String,
@@ -43,7 +52,8 @@ pub fn start_ingest(
     ])
     .arg("--key-file")
     .arg(key_file(dir, "ingest", key)?)
-    .args(["--pseudonym-secret", &hex::encode(secret)])
+    .arg("--pseudonym-secret-file")
+    .arg(secret_file(dir, &secret)?)
     .args([
         "--metrics",
         "127.0.0.1:0",

@@ -186,6 +186,24 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
         .as_str()
         .expect("the analyst is refused the records");
     assert!(refused.contains("permission denied"), "{refused}");
+    // The analyst's login: made for this run and this database, kept in a
+    // file only its owner reads, its password nowhere in the terminal.
+    use std::os::unix::fs::PermissionsExt;
+    let login = data.join("analyst.url");
+    let mode = std::fs::metadata(&login).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "analyst.url is readable by others");
+    let login = std::fs::read_to_string(&login).unwrap();
+    let user = format!("{database}_analyst:");
+    assert!(login.contains(&user), "{login}");
+    let password = login
+        .split(&user)
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    assert!(password.len() >= 32, "a made-up password: {login}");
+    assert!(!out.contains(password), "the password is in the terminal");
     assert!(p["disclosures_logged"].as_i64().unwrap() >= 3);
 
     // PostgreSQL holds ciphertext, and the chain left behind holds every root.

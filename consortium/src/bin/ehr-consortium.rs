@@ -426,13 +426,14 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         "target/release/ehr --home {} --node {rpc_url} --gateway {gateway_url}",
         data.join("ehr").display()
     );
+    let analyst_url = write_analyst_url(&data, &db_url)?;
     println!(
-        "\nThe story is told ({} steps, {} as expected) in {:.0} s. The consortium keeps working{}; meanwhile, in another terminal:\n  {ehr} fetch --as doctor --patient patient-1\n  {ehr} audit patient-1\n  psql \"{}\" -c 'SELECT loinc, count(*) FROM analytics.readings GROUP BY loinc'\n",
+        "\nThe story is told ({} steps, {} as expected) in {:.0} s. The consortium keeps working{}; meanwhile, in another terminal:\n  {ehr} fetch --as doctor --patient patient-1\n  {ehr} audit patient-1\n  psql \"$(cat {})\" -c 'SELECT loinc, count(*) FROM analytics.readings GROUP BY loinc'\n",
         teller.steps.len(),
         teller.steps.iter().filter(|s| s.ok).count(),
         started.elapsed().as_secs_f64(),
         if args.duration == 0 { " until Ctrl-C".to_string() } else { format!(" for {} s (Ctrl-C to stop sooner)", args.duration) },
-        as_analyst(&db_url),
+        analyst_url.display(),
     );
 
     // Live progress.
@@ -578,26 +579,49 @@ fn check_batches_on_chain(
     Ok(checked)
 }
 
-/// The demo analyst's password: a local demonstration login, member of
-/// `ehr_analyst` (the analytics schema, nothing else).
-const ANALYST_PASSWORD: &str = "ehr-demo";
+/// The demo analyst's login for this run: a member of `ehr_analyst` (the
+/// analytics schema, nothing else), named after the database, with a fresh
+/// random password each run — never a password known in advance.
+static ANALYST: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
 
-/// Creates the demo analyst's login if missing.
+/// Creates (or re-keys) the demo analyst's login for the database at `db_url`.
 fn analyst_login(db_url: &str) -> Result<(), String> {
+    let database = db_url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or("postgres");
+    let user = format!("{database}_analyst");
+    let mut secret = [0u8; 18];
+    getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
+    let password = hex::encode(secret);
     let mut c = postgres::Client::connect(db_url, postgres::NoTls).map_err(|e| pg_error(&e))?;
     c.batch_execute(&format!(
         "DO $$ BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ehr_demo_analyst') THEN
-                CREATE ROLE ehr_demo_analyst LOGIN PASSWORD '{ANALYST_PASSWORD}' IN ROLE ehr_analyst;
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{user}') THEN
+                CREATE ROLE {user} LOGIN IN ROLE ehr_analyst;
             END IF;
-         END $$;"
+         END $$;
+         ALTER ROLE {user} PASSWORD '{password}';"
     ))
-    .map_err(|e| format!("cannot create the analyst login: {}", pg_error(&e)))
+    .map_err(|e| format!("cannot create the analyst login: {}", pg_error(&e)))?;
+    let _ = ANALYST.set((user, password));
+    Ok(())
 }
 
 /// The database URL with the analyst's login instead of its user.
 fn as_analyst(url: &str) -> String {
-    ehr_ingest::store::with_login(url, "ehr_demo_analyst", ANALYST_PASSWORD)
+    let (user, password) = ANALYST.get().cloned().unwrap_or_default();
+    ehr_ingest::store::with_login(url, &user, &password)
+}
+
+/// Writes the analyst's database URL (with its password) to `analyst.url` in
+/// the run folder, readable by its owner only; the terminal shows the file.
+fn write_analyst_url(data: &std::path::Path, db_url: &str) -> Result<PathBuf, String> {
+    let path = data.join("analyst.url");
+    ehr_ledger::service::write_private_file(&path, format!("{}\n", as_analyst(db_url)).as_bytes())?;
+    Ok(path)
 }
 
 /// As the analyst: the de-identified readings by code, and PostgreSQL's answer
@@ -705,8 +729,8 @@ fn print_summary(s: &Summary, data: &std::path::Path, analyst: &Result<Analyst, 
         data.join("summary.json").display()
     );
     println!(
-        "  as the analyst           psql \"{}\"",
-        as_analyst(&s.database_url)
+        "  as the analyst           psql \"$(cat {})\"  (a password made for this run)",
+        data.join("analyst.url").display()
     );
     println!("  the stored ciphertext    psql \"{}\" -c 'SELECT record_id, loinc, batch_id, length(ciphertext) FROM ingest.records LIMIT 5'", s.database_url);
     println!("  fetch and verify         run `scripts/run.sh --duration 0` and, while it runs, in another terminal:");

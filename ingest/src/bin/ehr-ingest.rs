@@ -47,9 +47,12 @@ struct Args {
     /// be registered on chain as an ingest service.
     #[arg(long, env = "EHR_INGEST_KEY_FILE")]
     key_file: PathBuf,
-    /// Secret for the analytics pseudonyms, at least 32 bytes, hex.
-    #[arg(long, env = "EHR_PSEUDONYM_SECRET")]
-    pseudonym_secret: String,
+    /// A file holding the secret for the analytics pseudonyms (at least 32
+    /// bytes, hex; readable by its owner only). Without it, the environment
+    /// variable EHR_PSEUDONYM_SECRET holds the secret. There is no default,
+    /// and no way to pass the secret itself as an argument.
+    #[arg(long, env = "EHR_PSEUDONYM_SECRET_FILE")]
+    pseudonym_secret_file: Option<PathBuf>,
     #[arg(long, default_value_t = 500)]
     batch_size: usize,
     #[arg(long, default_value_t = 250)]
@@ -77,11 +80,11 @@ fn main() {
 
 fn run(args: Args) -> Result<(), String> {
     let key = ehr_ledger::service::read_key_file(&args.key_file)?;
-    let secret = hex::decode(&args.pseudonym_secret)
-        .map_err(|_| "--pseudonym-secret must be hex".to_string())?;
-    if secret.len() < 32 {
-        return Err("--pseudonym-secret must be at least 32 bytes (64 hex digits)".into());
-    }
+    let secret = ehr_ledger::service::read_secret(
+        args.pseudonym_secret_file.as_deref(),
+        "EHR_PSEUDONYM_SECRET",
+        "pseudonym secret",
+    )?;
     store::migrate(&args.database_url).map_err(|e| format!("cannot prepare the database: {e}"))?;
     tracing::info!(service = %key.address(), topic = %args.topic, "ehr-ingest starting");
     let cfg = Config {

@@ -432,6 +432,8 @@ impl Ingest {
             serde_json::json!({ "secret_key": hex::encode(service.to_bytes()) }).to_string(),
         )
         .unwrap();
+        let secret_file = dir.join("pseudonym.secret");
+        ehr_ledger::service::write_private_file(&secret_file, PSEUDONYM_SECRET.as_bytes()).unwrap();
         let mut child = Command::new(binary("ehr-ingest"))
             .args([
                 "--brokers",
@@ -442,8 +444,8 @@ impl Ingest {
                 chain_url,
                 "--key-file",
                 key_file.to_str().unwrap(),
-                "--pseudonym-secret",
-                PSEUDONYM_SECRET,
+                "--pseudonym-secret-file",
+                secret_file.to_str().unwrap(),
                 "--metrics",
                 "127.0.0.1:0",
                 "--batch-size",
@@ -468,6 +470,10 @@ impl Ingest {
             .unwrap_or_else(|| panic!("ehr-ingest did not start: {line:?}\n{}", log_tail(dir, 20)))
             .to_string();
         Ingest { child, metrics }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn kill_9(&mut self) {
