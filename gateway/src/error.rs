@@ -31,10 +31,11 @@ pub enum ErrorCode {
     DocumentExists,
     DatabaseUnavailable,
     ChainUnavailable,
+    AuditUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::Unsigned,
         ErrorCode::MalformedSignatureHeader,
         ErrorCode::StaleRequest,
@@ -58,6 +59,7 @@ impl ErrorCode {
         ErrorCode::DocumentExists,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::ChainUnavailable,
+        ErrorCode::AuditUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +87,7 @@ impl ErrorCode {
             ErrorCode::DocumentExists => "document_exists",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::ChainUnavailable => "chain_unavailable",
+            ErrorCode::AuditUnavailable => "audit_unavailable",
         }
     }
 
@@ -113,6 +116,7 @@ impl ErrorCode {
             ErrorCode::DocumentExists => StatusCode::CONFLICT,
             ErrorCode::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! from the ingest store with the data key wrapped for the caller and each
 //! record's Merkle path to its anchored batch root (`store`, `proofs`); every
 //! answer is written to a disclosure outbox before it is sent, and logged on
-//! chain in batches (`disclosures`). `routes` is the HTTP surface.
+//! chain in batches (`disclosures`); nothing is served while that log cannot
+//! reach the chain (`standing`). `routes` is the HTTP surface.
 
 pub mod access;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod disclosures;
 pub mod error;
 pub mod proofs;
 pub mod routes;
+pub mod standing;
 pub mod store;
 
 use ehr_ledger::crypto::SecretKey;
@@ -26,6 +28,9 @@ pub struct Gateway {
     /// break-glass escrow wraps (only under an open emergency access).
     pub key: SecretKey,
     pub proofs: proofs::Proofs,
+    /// Disclosures waiting for the chain longer than this stop all serving.
+    pub audit_lag_limit: std::time::Duration,
+    pub standing: standing::Standing,
 }
 
 /// A connection pool for `database_url`.

@@ -27,6 +27,7 @@ use crate::access;
 use crate::auth::authenticate;
 use crate::disclosures::{self, NewDisclosure};
 use crate::error::{ErrorCode, Failure};
+use crate::standing;
 use crate::store::{self, RecordFilter};
 use crate::Gateway;
 
@@ -213,6 +214,7 @@ async fn records(
     let purpose = purpose_param(&p, allowed.basis)?;
 
     let db = g.db.get().await?;
+    standing::can_audit(&g, &db).await?;
     let caller_name = caller.address.to_string();
     let gateway_name = g.key.address().to_string();
     let escrow = (allowed.basis == AccessBasis::Emergency).then_some(gateway_name.as_str());
@@ -345,6 +347,7 @@ async fn documents(
     let allowed = access::may_read(&g.rpc, &patient, &caller.address, category).await?;
     let purpose = purpose_param(&p, allowed.basis)?;
     let db = g.db.get().await?;
+    standing::can_audit(&g, &db).await?;
     let gateway_name = g.key.address().to_string();
     let escrow = (allowed.basis == AccessBasis::Emergency).then_some(gateway_name.as_str());
     let stored = store::documents(

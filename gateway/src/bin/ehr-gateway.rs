@@ -37,6 +37,10 @@ struct Args {
     /// How often the disclosure log is sent to the chain.
     #[arg(long, default_value_t = 200)]
     audit_interval_ms: u64,
+    /// When a disclosure has waited this long for the chain, the gateway
+    /// serves nothing until the log flows again.
+    #[arg(long, default_value_t = 120)]
+    audit_lag_limit_secs: u64,
     #[arg(long)]
     log_json: bool,
 }
@@ -61,6 +65,8 @@ fn run(args: Args) -> Result<(), String> {
         rpc: RpcClient::new(&args.node),
         key: key.clone(),
         proofs: Proofs::default(),
+        audit_lag_limit: Duration::from_secs(args.audit_lag_limit_secs.max(1)),
+        standing: Default::default(),
     });
     tracing::info!(service = %key.address(), node = %args.node, "ehr-gateway starting");
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;

@@ -156,6 +156,17 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     pub fn start(dir: &Path, db: &Database, node: &str, key: &SecretKey) -> GatewayProcess {
+        Self::start_with(dir, db, node, key, &[])
+    }
+
+    /// With more command-line arguments.
+    pub fn start_with(
+        dir: &Path,
+        db: &Database,
+        node: &str,
+        key: &SecretKey,
+        more: &[&str],
+    ) -> GatewayProcess {
         let key_file = dir.join("gateway-key.json");
         std::fs::write(
             &key_file,
@@ -174,6 +185,7 @@ impl GatewayProcess {
             .arg("--key-file")
             .arg(&key_file)
             .args(["--audit-interval-ms", "100", "--connections", "8"])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap())
             .spawn()
@@ -223,17 +235,25 @@ impl Stack {
     pub fn start() -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::start(&dir.path().join("node"));
-        Self::start_on(dir, node)
+        Self::start_on(dir, node, &[])
+    }
+
+    /// On the dev sequencer, with a gateway that stops serving when its
+    /// disclosures wait more than `secs` for the chain.
+    pub fn start_with_audit_lag(secs: u64) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(&dir.path().join("node"));
+        Self::start_on(dir, node, &["--audit-lag-limit-secs", &secs.to_string()])
     }
 
     /// On four CometBFT validators.
     pub fn start_on_cometbft() -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::start_cometbft(dir.path());
-        Self::start_on(dir, node)
+        Self::start_on(dir, node, &[])
     }
 
-    fn start_on(dir: tempfile::TempDir, node: Node) -> Stack {
+    fn start_on(dir: tempfile::TempDir, node: Node, gateway_args: &[&str]) -> Stack {
         let broker = Broker::start();
         let db = Database::create();
         let cast = Cast::register(&node);
@@ -257,7 +277,8 @@ impl Stack {
             );
         }
         let ingest = Ingest::start(dir.path(), &broker, &db, &node.url, &cast.ingest);
-        let gateway = GatewayProcess::start(dir.path(), &db, &node.url, &gateway_key);
+        let gateway =
+            GatewayProcess::start_with(dir.path(), &db, &node.url, &gateway_key, gateway_args);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

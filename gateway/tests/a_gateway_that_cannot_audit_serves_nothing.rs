@@ -1,0 +1,79 @@
+//! Every read must reach the patient's audit trail. A gateway whose
+//! disclosures can no longer reach the chain — its service suspended, or the
+//! chain refusing its log for longer than the allowed lag — serves nothing
+//! (503 `audit_unavailable`, with the reason), and serves again once it can.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ehr_ledger::proto::{action::Kind, ReinstateParticipant, SuspendParticipant};
+use ehr_ledger::read_path::client::RecordsQuery;
+
+fn read_code(s: &Stack) -> Result<usize, (String, String)> {
+    let client = s.client(&s.cast.doctor);
+    s.block_on(client.records(&s.cast.alice.address(), &RecordsQuery::category("vitals")))
+        .map(|p| p.records.len())
+        .map_err(|e| (e.code().unwrap_or("").to_string(), e.to_string()))
+}
+
+#[test]
+fn a_suspended_gateway_serves_nothing_until_reinstated() {
+    let s = Stack::start();
+    s.alice_heart_rates(3);
+    assert_eq!(read_code(&s), Ok(3));
+
+    let gateway = s.gateway_key.address().0.to_vec();
+    s.node.send(
+        &s.cast.admin,
+        Kind::Suspend(SuspendParticipant {
+            address: gateway.clone(),
+        }),
+    );
+    // Within the gateway's few seconds of remembering its standing.
+    let refused = wait_until(Duration::from_secs(20), || read_code(&s).is_err());
+    assert!(refused, "a suspended gateway still serves");
+    let (code, message) = read_code(&s).unwrap_err();
+    assert_eq!(code, "audit_unavailable", "{message}");
+    assert!(message.contains("suspended"), "{message}");
+    // Nothing was disclosed while it could not be audited.
+    let disclosed_before = s.db.count("SELECT count(*) FROM gateway.disclosures");
+
+    s.node.send(
+        &s.cast.admin,
+        Kind::Reinstate(ReinstateParticipant { address: gateway }),
+    );
+    assert!(wait_until(Duration::from_secs(20), || read_code(&s) == Ok(3)));
+    assert_eq!(
+        s.db.count("SELECT count(*) FROM gateway.disclosures"),
+        disclosed_before + 1
+    );
+}
+
+#[test]
+fn a_gateway_whose_log_the_chain_refuses_stops_serving() {
+    let s = Stack::start_with_audit_lag(3);
+    s.alice_heart_rates(2);
+    assert_eq!(read_code(&s), Ok(2));
+    // A disclosure the chain will never take (a patient it does not know),
+    // as an insider or a bug might leave in the outbox: the log is stuck.
+    s.db.client()
+        .execute(
+            "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at)
+             VALUES ($1, $2, 1, 1, ARRAY['x:1'], extract(epoch FROM now())::bigint)",
+            &[
+                &s.cast.doctor.address().to_string(),
+                &key("nobody").address().to_string(),
+            ],
+        )
+        .unwrap();
+    let refused = wait_until(Duration::from_secs(30), || read_code(&s).is_err());
+    assert!(refused, "a gateway whose log is stuck still serves");
+    let (code, message) = read_code(&s).unwrap_err();
+    assert_eq!(code, "audit_unavailable", "{message}");
+    assert!(
+        message.contains("not a registered patient") || message.contains("refused"),
+        "{message}"
+    );
+}
