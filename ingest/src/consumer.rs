@@ -43,6 +43,9 @@ pub struct Config {
     pub batch_size: usize,
     pub batch_ms: u64,
     pub cache_ttl: Duration,
+    /// How long after it was fetched a chain answer may stand in for the
+    /// chain while the chain cannot be reached.
+    pub stale_limit: Duration,
     pub session_timeout_ms: u32,
 }
 
@@ -202,7 +205,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         .build()
         .map_err(|e| e.to_string())?;
     let rpc = RpcClient::new(&cfg.node);
-    let registry = Registry::new(rpc.clone(), cfg.cache_ttl);
+    let registry = Registry::new(rpc.clone(), cfg.cache_ttl, cfg.stale_limit);
     let mut store = Store::connect(&cfg.database_url).map_err(|e| e.to_string())?;
     ensure_topics(&cfg, &runtime)?;
     let consumer = consumer(&cfg)?;

@@ -1,7 +1,10 @@
 //! What the ingest service asks the chain, cached: a device's key, binding and
 //! status; a patient's key and research consent; who currently holds read
 //! access to a patient's vitals. Entries are refreshed after `ttl`; when the
-//! chain cannot be reached, the last known answer is used, so ingest goes on.
+//! chain cannot be reached, the last known answer is used for at most
+//! `stale_limit` after it was fetched, so ingest goes on through a short outage
+//! — but a device revoked or a grant expired during a long one is not honoured
+//! for ever: past the limit, readings wait for the chain.
 //! "No such device" and "no such patient" are never remembered: a device bound
 //! a moment ago is found at its next reading.
 
@@ -71,6 +74,7 @@ pub use ehr_ledger::read_path::readers::ReaderKey;
 pub struct Registry {
     rpc: RpcClient,
     ttl: Duration,
+    stale_limit: Duration,
     devices: Cache<Option<Device>>,
     patients: Cache<Option<Participant>>,
     readers: Cache<Vec<ReaderKey>>,
@@ -78,10 +82,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(rpc: RpcClient, ttl: Duration) -> Self {
+    pub fn new(rpc: RpcClient, ttl: Duration, stale_limit: Duration) -> Self {
         Self {
             rpc,
             ttl,
+            stale_limit,
             devices: Cache::new(),
             patients: Cache::new(),
             readers: Cache::new(),
@@ -117,13 +122,15 @@ impl Registry {
             }
             // A remembered "nothing there" is not used either: the messages
             // wait until the chain answers.
-            Err(e) => match known.filter(|(value, _)| !value.absent()) {
-                Some((value, _)) => {
-                    tracing::warn!(error = %e, "the chain is unreachable; using the last known answer");
-                    Ok(value)
+            Err(e) => {
+                match known.filter(|(value, age)| !value.absent() && *age <= self.stale_limit) {
+                    Some((value, age)) => {
+                        tracing::warn!(error = %e, age_s = age.as_secs(), "the chain is unreachable; using the last known answer");
+                        Ok(value)
+                    }
+                    None => Err(e),
                 }
-                None => Err(e),
-            },
+            }
         }
     }
 

@@ -61,6 +61,11 @@ struct Args {
     /// stops being accepted within this time).
     #[arg(long, default_value_t = 10)]
     cache_seconds: u64,
+    /// While the chain cannot be reached, its last answers stand in for it
+    /// for at most this long after they were fetched; then readings wait
+    /// (a device revoked meanwhile is not accepted for ever).
+    #[arg(long, default_value_t = 120)]
+    stale_limit_seconds: u64,
     #[arg(long, default_value_t = 6000)]
     session_timeout_ms: u32,
     #[arg(long, env = "EHR_INGEST_METRICS", default_value = "127.0.0.1:9464")]
@@ -99,6 +104,7 @@ fn run(args: Args) -> Result<(), String> {
         batch_size: args.batch_size.max(1),
         batch_ms: args.batch_ms.max(10),
         cache_ttl: Duration::from_secs(args.cache_seconds),
+        stale_limit: Duration::from_secs(args.stale_limit_seconds),
         session_timeout_ms: args.session_timeout_ms,
     };
     let metrics = Arc::new(Metrics::default());

@@ -413,7 +413,7 @@ impl Ingest {
         chain_url: &str,
         service: &SecretKey,
     ) -> Ingest {
-        Self::start_caching(dir, broker, db, chain_url, service, 1)
+        Self::start_with(dir, broker, db, chain_url, service, &[])
     }
 
     /// With the chain's answers cached for `cache_seconds`.
@@ -425,7 +425,25 @@ impl Ingest {
         service: &SecretKey,
         cache_seconds: u64,
     ) -> Ingest {
-        let cache_seconds = cache_seconds.to_string();
+        Self::start_with(
+            dir,
+            broker,
+            db,
+            chain_url,
+            service,
+            &["--cache-seconds", &cache_seconds.to_string()],
+        )
+    }
+
+    /// With more command-line arguments (later ones win).
+    pub fn start_with(
+        dir: &Path,
+        broker: &Broker,
+        db: &Database,
+        chain_url: &str,
+        service: &SecretKey,
+        more: &[&str],
+    ) -> Ingest {
         let key_file = dir.join("ingest-key.json");
         std::fs::write(
             &key_file,
@@ -453,8 +471,9 @@ impl Ingest {
                 "--batch-ms",
                 "100",
                 "--cache-seconds",
-                &cache_seconds,
+                "1",
             ])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("ingest.log")).unwrap())
             .spawn()
