@@ -69,6 +69,8 @@ codes! {
     WrongOrganisation = 36,
     /// An actor may not do this to themselves.
     SelfAction = 37,
+    /// The key was not enrolled by a member hospital before registering.
+    NotEnrolled = 38,
     /// No such member organisation.
     UnknownOrganisation = 50,
     /// No such participant.
@@ -119,6 +121,8 @@ codes! {
     ValidatorSetInvalid = 97,
     /// The participant is already in that status.
     StatusUnchanged = 98,
+    /// A limit on what one party may add to the state was reached.
+    QuotaExceeded = 99,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,
 }

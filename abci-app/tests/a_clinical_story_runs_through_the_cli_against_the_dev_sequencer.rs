@@ -220,6 +220,15 @@ fn a_clinical_story_from_genesis_through_the_cli() {
             "lab-technician",
         ],
     );
+    // A patient registers once General's front desk enrolled their key.
+    let refused = env.ehr(&["tx", "--from", "alice", "register-patient"]);
+    assert!(
+        refused.stdout.contains("(NotEnrolled)"),
+        "{}",
+        refused.stdout
+    );
+    env.tx("admin-general", &["enroll-patient", "--key", "alice"]);
+    env.tx("admin-general", &["enroll-patient", "--key", "bob"]);
     env.tx("alice", &["register-patient"]);
     env.tx("bob", &["register-patient"]);
     let participant = env.ok(&["query", "participant", "doctor"]);

@@ -20,6 +20,8 @@ fn a_patient_registers_once_and_may_change_their_guardian() {
         .tx(Kind::RegisterPatient(RegisterPatient::default()));
     w.refused(tx, Code::AlreadyRegistered);
     let mut carol = actor("carol");
+    let tx = w.admin.tx(enroll(carol.public_key()));
+    w.ok(tx);
     let tx = carol.tx(Kind::RegisterPatient(RegisterPatient {
         guardian_public_key: carol.public_key(),
     }));

@@ -133,6 +133,11 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
         .admin
         .tx(register_staff(other_spare.public_key(), Role::Nurse));
     w.ok(tx);
+    // Enrolled, so that registering is theirs to do (last row).
+    for key in [w.stranger.public_key(), w.alice_guardian.public_key()] {
+        let tx = w.admin.tx(enroll(key));
+        w.ok(tx);
+    }
     let device = actor("device");
     let tx = w.alice.tx(bind_device("dev-1", &device, &w.alice));
     w.ok(tx);
@@ -299,6 +304,12 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
             gate: Gate::Role,
             allowed: &[Gateway],
         },
+        Row {
+            name: "enroll_patient",
+            action: enroll(actor("enrollee").public_key()),
+            gate: Gate::Role,
+            allowed: &[Admin],
+        },
         // Last: it registers the stranger, who must stay unregistered until here.
         Row {
             name: "register_patient",
@@ -308,7 +319,7 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
         },
     ];
     // Every action of the ledger is in the matrix.
-    assert_eq!(rows.len(), 21);
+    assert_eq!(rows.len(), 22);
 
     let mut refusals = 0;
     for row in &rows {

@@ -33,6 +33,7 @@ fn every_action_is_documented() {
         Kind::Reinstate(Default::default()),
         Kind::RegisterPatient(Default::default()),
         Kind::SetGuardian(Default::default()),
+        Kind::EnrollPatient(Default::default()),
         Kind::BindDevice(Default::default()),
         Kind::RevokeDevice(Default::default()),
         Kind::GrantAccess(Default::default()),

@@ -46,6 +46,9 @@ fn chain() -> Chain {
         public_key: gateway.public_key(),
         kind: ServiceKind::Gateway as i32,
     }))];
+    txs.push(admin.tx(Kind::EnrollPatient(EnrollPatient {
+        public_keys: patients.iter().map(|p| p.public_key()).collect(),
+    })));
     let mut patients = patients;
     for p in &mut patients {
         txs.push(p.tx(Kind::RegisterPatient(RegisterPatient::default())));

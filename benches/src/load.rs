@@ -83,10 +83,14 @@ fn unique_run() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-/// Prepares every transaction of the run: for the ledger, registers fresh
-/// patients as senders (committed before this returns) and signs their
-/// anchors in nonce order.
-pub async fn prepare(rpc: &RpcClient, load: &Load) -> Result<Vec<Vec<u8>>, String> {
+/// Prepares every transaction of the run: for the ledger, enrolls (as
+/// `admin`, a member's admin) and registers fresh patients as senders
+/// (committed before this returns) and signs their anchors in nonce order.
+pub async fn prepare(
+    rpc: &RpcClient,
+    load: &Load,
+    admin: Option<&SecretKey>,
+) -> Result<Vec<Vec<u8>>, String> {
     let run = unique_run();
     let total = load.rate * load.seconds;
     if load.payload == Payload::Kvstore {
@@ -107,6 +111,12 @@ pub async fn prepare(rpc: &RpcClient, load: &Load) -> Result<Vec<Vec<u8>>, Strin
     let senders: Vec<SecretKey> = (0..n)
         .map(|i| SecretKey::from_seed(&format!("loadgen {run} sender {i}")))
         .collect();
+    let admin = admin.ok_or("the ledger load enrolls its senders: give a member admin's key")?;
+    let keys: Vec<Vec<u8>> = senders
+        .iter()
+        .map(|k| k.public_key().to_bytes().to_vec())
+        .collect();
+    rpc.enroll_patients(admin, &keys).await?;
     register(rpc, &chain, &senders).await?;
     let mut nonces = vec![1u64; n];
     Ok((0..total)

@@ -42,26 +42,22 @@ pub fn start_ingest(
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
     let mut cmd = Command::new(ehr_testkit::binary("ehr-ingest")?);
-    cmd.args([
-        "--brokers",
-        brokers,
-        "--database-url",
-        database_url,
-        "--node",
-        node,
-    ])
-    .arg("--key-file")
-    .arg(key_file(dir, "ingest", key)?)
-    .arg("--pseudonym-secret-file")
-    .arg(secret_file(dir, &secret)?)
-    .args([
-        "--metrics",
-        "127.0.0.1:0",
-        "--batch-size",
-        "200",
-        "--batch-ms",
-        "250",
-    ]);
+    // Its own least-privilege log-in, from the environment: a password on
+    // the command line is visible to every local user.
+    cmd.env("DATABASE_URL", database_url)
+        .args(["--brokers", brokers, "--node", node])
+        .arg("--key-file")
+        .arg(key_file(dir, "ingest", key)?)
+        .arg("--pseudonym-secret-file")
+        .arg(secret_file(dir, &secret)?)
+        .args([
+            "--metrics",
+            "127.0.0.1:0",
+            "--batch-size",
+            "200",
+            "--batch-ms",
+            "250",
+        ]);
     let mut proc = Proc::spawn("ingest", cmd, dir)?;
     let metrics = proc.announced("metrics at ", Duration::from_secs(60))?;
     Ok(Ingest { proc, metrics })
@@ -79,16 +75,10 @@ pub fn start_gateway(
     key: &SecretKey,
 ) -> Result<Gateway, String> {
     let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        database_url,
-        "--node",
-        node,
-    ])
-    .arg("--key-file")
-    .arg(key_file(dir, "gateway", key)?);
+    cmd.env("DATABASE_URL", database_url)
+        .args(["--listen", "127.0.0.1:0", "--node", node])
+        .arg("--key-file")
+        .arg(key_file(dir, "gateway", key)?);
     let mut proc = Proc::spawn("gateway", cmd, dir)?;
     let url = proc.announced("serving records at ", Duration::from_secs(60))?;
     Ok(Gateway { proc, url })

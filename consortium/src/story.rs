@@ -339,6 +339,23 @@ impl Teller {
             }),
             Code::WrongRole,
         );
+        self.act(
+            "patient-1 tries to register before any hospital enrolled her",
+            &c.patients[0],
+            Kind::RegisterPatient(RegisterPatient::default()),
+            Code::NotEnrolled,
+        );
+        self.act(
+            &format!(
+                "General's front desk enrolls the {} patients' keys",
+                c.patients.len()
+            ),
+            general,
+            Kind::EnrollPatient(EnrollPatient {
+                public_keys: c.patients.iter().map(pk).collect(),
+            }),
+            Code::Ok,
+        );
         for (i, (p, d)) in c.patients.iter().zip(&c.devices).enumerate() {
             let n = i + 1;
             self.act(

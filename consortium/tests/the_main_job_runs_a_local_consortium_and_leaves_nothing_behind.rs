@@ -47,6 +47,11 @@ impl Drop for DropDatabase {
     fn drop(&mut self) {
         if let Ok(mut c) = postgres::Client::connect(&database_url(), postgres::NoTls) {
             let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+            // The run's log-ins (cluster-wide), made for this database.
+            let _ = c.batch_execute(&format!(
+                "DROP ROLE IF EXISTS {0}_ingest, {0}_gateway, {0}_analyst",
+                self.0
+            ));
         }
     }
 }

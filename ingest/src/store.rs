@@ -106,6 +106,88 @@ pub fn with_login(url: &str, user: &str, password: &str) -> String {
     }
 }
 
+/// Log-in URLs for one database, one per service role, each with a password
+/// made for the occasion (never one known in advance).
+#[derive(Clone, Debug)]
+pub struct Logins {
+    pub ingest: String,
+    pub gateway: String,
+    pub analyst: String,
+}
+
+/// As the database's owner (`owner_url`, migrated): creates or re-keys the
+/// log-in users `<database>_ingest`, `<database>_gateway` and
+/// `<database>_analyst`, members of `ehr_ingest`, `ehr_gateway` and
+/// `ehr_analyst`, and returns their URLs.
+pub fn create_logins(owner_url: &str) -> Result<Logins, StoreError> {
+    let database = owner_url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .ok_or_else(|| {
+            StoreError::Migration(format!(
+                "{owner_url} names no database of letters, digits and _"
+            ))
+        })?;
+    let mut c = postgres::Client::connect(owner_url, postgres::NoTls)?;
+    let mut login = |service: &str| -> Result<String, StoreError> {
+        let user = format!("{database}_{service}");
+        let mut secret = [0u8; 18];
+        getrandom::fill(&mut secret).map_err(|e| StoreError::Migration(e.to_string()))?;
+        let password = hex::encode(secret);
+        c.batch_execute(&format!(
+            "DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{user}') THEN
+                    CREATE ROLE {user} LOGIN IN ROLE ehr_{service};
+                END IF;
+             END $$;
+             ALTER ROLE {user} PASSWORD '{password}';
+             GRANT CONNECT ON DATABASE {database} TO {user};"
+        ))?;
+        Ok(with_login(owner_url, &user, &password))
+    };
+    Ok(Logins {
+        ingest: login("ingest")?,
+        gateway: login("gateway")?,
+        analyst: login("analyst")?,
+    })
+}
+
+/// Refuses to go on when the database lacks migrations: a service logs in
+/// with least privilege and cannot apply them; the database's owner does
+/// (`--migrate`, or the main job).
+pub fn require_migrated(database_url: &str) -> Result<(), StoreError> {
+    use diesel::migration::MigrationSource;
+    let mut c = postgres::Client::connect(database_url, postgres::NoTls)?;
+    let applied: Vec<String> = c
+        .query("SELECT version FROM __diesel_schema_migrations", &[])
+        .map_err(|e| {
+            StoreError::Migration(format!(
+                "the database has no migrations applied ({}): run this service once with --migrate as the database's owner",
+                db_message(&e)
+            ))
+        })?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let missing: Vec<String> = embedded
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Migration(format!(
+            "the database lacks migrations {}: run this service once with --migrate as the database's owner",
+            missing.join(", ")
+        )))
+    }
+}
+
 /// Applies the pending migrations of `migrations/` (idempotent).
 pub fn migrate(database_url: &str) -> Result<(), StoreError> {
     let mut conn = diesel::PgConnection::establish(database_url)

@@ -26,20 +26,9 @@ fn the_analyst_role_reads_analytics_only() {
         db.count("SELECT count(*) FROM ingest.records") == 40
     });
 
-    // A log-in user in the analyst role.
-    let user = format!("analyst_{}", db.name.trim_start_matches("ehr_test_"));
-    db.client()
-        .batch_execute(&format!(
-            "CREATE ROLE {user} LOGIN PASSWORD 'analyst' IN ROLE ehr_analyst"
-        ))
-        .unwrap();
-    let _role = DropRole {
-        db: &db,
-        user: user.clone(),
-    };
-    let url = ehr_ingest::store::with_login(&db.url, &user, "analyst");
-    let mut analyst =
-        postgres::Client::connect(&url, postgres::NoTls).expect("the analyst connects");
+    // The test database's log-in user in the analyst role.
+    let mut analyst = postgres::Client::connect(&db.logins.analyst, postgres::NoTls)
+        .expect("the analyst connects");
 
     // Only alice consented to research: 20 rows, one pseudonym, no identity.
     let rows = analyst
@@ -96,19 +85,4 @@ fn the_analyst_role_reads_analytics_only() {
 fn message(e: &postgres::Error) -> String {
     e.as_db_error()
         .map_or_else(|| e.to_string(), |d| d.message().to_string())
-}
-
-/// Roles are cluster-wide: the test's role goes when the test ends, pass or fail.
-struct DropRole<'a> {
-    db: &'a Database,
-    user: String,
-}
-
-impl Drop for DropRole<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .db
-            .client()
-            .batch_execute(&format!("DROP ROLE IF EXISTS {}", self.user));
-    }
 }

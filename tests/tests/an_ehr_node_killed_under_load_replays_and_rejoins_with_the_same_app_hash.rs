@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use ehr_ledger::crypto::SecretKey;
-use ehr_ledger::proto::{action::Kind, RegisterPatient};
+use ehr_ledger::proto::{action::Kind, EnrollPatient};
 use ehr_ledger::tx::sign_tx;
 use ehr_testkit::cometbft::wait_height;
 
@@ -21,24 +21,30 @@ async fn an_ehr_node_killed_under_load_replays_and_rejoins_with_the_same_app_has
     let mut network = four_hospitals(dir.path()).await;
     let chain_id = network.chain_id.clone();
 
-    // Load: new patients registering through South's node, without pause.
+    // Load: South's front desk enrolling new patients through South's node,
+    // without pause (one signer, consecutive nonces).
     let stop = Arc::new(AtomicBool::new(false));
     let accepted = Arc::new(AtomicU64::new(0));
     let load = {
         let (stop, accepted, rpc) = (stop.clone(), accepted.clone(), network.nodes[2].rpc());
         tokio::spawn(async move {
+            let desk = admin("south");
+            let mut nonce = rpc.next_nonce(&desk.address()).await.unwrap_or(1);
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let patient = SecretKey::from_seed(&format!("patient-{i}"));
                 let tx = sign_tx(
-                    &patient,
+                    &desk,
                     &chain_id,
-                    1,
-                    Kind::RegisterPatient(RegisterPatient::default()),
+                    nonce,
+                    Kind::EnrollPatient(EnrollPatient {
+                        public_keys: vec![patient.public_key().to_bytes().to_vec()],
+                    }),
                 );
                 if matches!(rpc.broadcast_tx_sync(&tx).await, Ok(r) if r.code == 0) {
                     accepted.fetch_add(1, Ordering::Relaxed);
+                    nonce += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }

@@ -38,6 +38,16 @@ pub fn org_member(org_id: &str, a: &Address) -> String {
     format!("{}{}", org_members(org_id), a.hex())
 }
 
+pub fn enrollment(a: &Address) -> String {
+    format!("enrollment/{}", a.hex())
+}
+
+/// How many records were anchored for a patient on their latest day (one
+/// entry per patient, overwritten as days pass).
+pub fn records_today(patient: &Address) -> String {
+    format!("quota/records/{}", patient.hex())
+}
+
 pub fn device(device_id: &str) -> String {
     format!("device/{device_id}")
 }

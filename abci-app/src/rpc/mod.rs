@@ -255,6 +255,48 @@ impl RpcClient {
     }
 
     /// The nonce the account's next transaction must carry.
+    /// As a member's admin, enrolls patients' public keys (in transactions of
+    /// at most 500, consecutive nonces) and waits until the last is committed.
+    pub async fn enroll_patients(
+        &self,
+        admin: &crate::crypto::SecretKey,
+        public_keys: &[Vec<u8>],
+    ) -> Result<(), String> {
+        use crate::proto::{action::Kind, EnrollPatient};
+        if public_keys.is_empty() {
+            return Ok(());
+        }
+        let chain = self.chain_id().await.map_err(|e| e.to_string())?;
+        let mut nonce = self
+            .next_nonce(&admin.address())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut last = [0u8; 32];
+        for chunk in public_keys.chunks(crate::tx::validate::MAX_ENROLLMENTS_PER_TX) {
+            let action = Kind::EnrollPatient(EnrollPatient {
+                public_keys: chunk.to_vec(),
+            });
+            let tx = crate::tx::sign_tx(admin, &chain, nonce, action);
+            let r = self
+                .broadcast_tx_sync(&tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.code != 0 {
+                return Err(format!("enrollment refused: {}", r.log));
+            }
+            nonce += 1;
+            last = crate::crypto::sha256(&tx);
+        }
+        match self
+            .wait_for_tx(&last, std::time::Duration::from_secs(120))
+            .await
+        {
+            Some(r) if r.tx_result.code == 0 => Ok(()),
+            Some(r) => Err(format!("enrollment refused: {}", r.tx_result.log)),
+            None => Err("the enrollments were not committed within 120 s".into()),
+        }
+    }
+
     pub async fn next_nonce(&self, address: &Address) -> Result<u64, RpcError> {
         let account: Option<Account> = self.query(&format!("/account/{address}")).await?;
         Ok(account.map_or(0, |a| a.nonce) + 1)

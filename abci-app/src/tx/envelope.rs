@@ -146,6 +146,7 @@ pub fn action_name(action: &Kind) -> &'static str {
         Kind::Reinstate(_) => "reinstate",
         Kind::RegisterPatient(_) => "register_patient",
         Kind::SetGuardian(_) => "set_guardian",
+        Kind::EnrollPatient(_) => "enroll_patient",
         Kind::BindDevice(_) => "bind_device",
         Kind::RevokeDevice(_) => "revoke_device",
         Kind::GrantAccess(_) => "grant_access",

@@ -13,6 +13,8 @@ pub const MAX_JUSTIFICATION_CHARS: usize = 200;
 pub const MAX_VALIDATOR_POWER: i64 = 1_000_000_000_000;
 const MAX_REFILLS: u32 = 11;
 const MAX_RECORD_BYTES: u64 = 1 << 40;
+/// Keys one `enroll_patient` may carry (a front desk's batch).
+pub const MAX_ENROLLMENTS_PER_TX: usize = 500;
 const MAX_BATCH_RECORDS: u32 = 1_000_000;
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, Refusal> {
@@ -238,6 +240,16 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
                 public_key("guardian_public_key", &r.guardian_public_key)?;
             }
             Ok(())
+        }
+        Kind::EnrollPatient(e) => {
+            if e.public_keys.is_empty() || e.public_keys.len() > MAX_ENROLLMENTS_PER_TX {
+                return invalid(format!(
+                    "public_keys must hold 1..={MAX_ENROLLMENTS_PER_TX} keys"
+                ));
+            }
+            e.public_keys
+                .iter()
+                .try_for_each(|k| public_key("public_keys", k).map(drop))
         }
         Kind::SetGuardian(s) => {
             address("patient", &s.patient)?;

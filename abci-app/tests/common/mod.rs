@@ -117,6 +117,9 @@ impl World {
             self.north_admin
                 .tx(register_staff(self.north_doctor.public_key(), Role::Doctor)),
         );
+        for patient in [self.alice.public_key(), self.bob.public_key()] {
+            txs.push(self.admin.tx(enroll(patient)));
+        }
         txs.push(self.alice.tx(Kind::RegisterPatient(RegisterPatient {
             guardian_public_key: self.alice_guardian.public_key(),
         })));
@@ -180,6 +183,13 @@ impl World {
         let g = grant_to_clinician(&self.alice, doctor_addr, categories, access, expires_at);
         self.alice.tx(g)
     }
+}
+
+/// A member's admin vouches for a patient's key, which may then register.
+pub fn enroll(public_key: Vec<u8>) -> Kind {
+    Kind::EnrollPatient(EnrollPatient {
+        public_keys: vec![public_key],
+    })
 }
 
 pub fn register_staff(public_key: Vec<u8>, role: Role) -> Kind {

@@ -138,7 +138,12 @@ async fn bench(app: App, args: &Args, dir: &Path) -> Result<(), String> {
                 Broadcast::Async
             },
         };
-        let txs = load::prepare(&nodes[0], &spec).await?;
+        let txs = load::prepare(
+            &nodes[0],
+            &spec,
+            Some(&ehr_ledger::crypto::SecretKey::from_seed("admin@general")),
+        )
+        .await?;
         let before = (cpu_of(&cmt_pids), cpu_of(&app_pids));
         let report = load::run(&nodes, txs, &spec).await;
         let cpu = (cpu_of(&cmt_pids) - before.0, cpu_of(&app_pids) - before.1);

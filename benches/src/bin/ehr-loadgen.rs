@@ -15,6 +15,10 @@ use ehr_ledger::rpc::RpcClient;
 
 #[derive(Parser)]
 struct Args {
+    /// The key file of a member's admin, who enrolls the load's patients
+    /// (ledger load only).
+    #[arg(long, env = "EHR_ADMIN_KEY_FILE")]
+    admin_key_file: Option<std::path::PathBuf>,
     /// A node's RPC (repeat to spread the load over several).
     #[arg(long, default_value = "http://127.0.0.1:26657")]
     node: Vec<String>,
@@ -65,7 +69,12 @@ async fn main() -> Result<(), String> {
         },
     };
     println!("preparing {} transactions…", args.rate * args.seconds);
-    let txs = load::prepare(&nodes[0], &spec).await?;
+    let admin = args
+        .admin_key_file
+        .as_deref()
+        .map(ehr_ledger::service::read_key_file)
+        .transpose()?;
+    let txs = load::prepare(&nodes[0], &spec, admin.as_ref()).await?;
     println!("submitting {} tx/s for {} s…", args.rate, args.seconds);
     let r = load::run(&nodes, txs, &spec).await;
     println!(

@@ -196,7 +196,7 @@ fn fresh_database(args: &Args) -> Result<String, String> {
     }
     let url = with_database(&args.database_url, &args.database);
     ehr_ingest::store::migrate(&url).map_err(|e| format!("migrations: {e}"))?;
-    analyst_login(&url)?;
+    run_logins(&url)?;
     Ok(url)
 }
 
@@ -256,7 +256,7 @@ fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
         .map(|(id, _)| admins.load(&format!("admin-{id}")))
         .collect::<Result<Vec<_>, _>>()?;
     ehr_ingest::store::migrate(&args.database_url).map_err(|e| format!("migrations: {e}"))?;
-    analyst_login(&args.database_url)?;
+    run_logins(&args.database_url)?;
     let ingest = ehr_ledger::service::read_key_file(&a.ingest_key_file)?;
     let gateway = ehr_ledger::service::read_key_file(&a.gateway_key_file)?;
     let cast = Cast::with(keys, ingest, gateway, args.devices.max(2));
@@ -330,7 +330,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
             let ingest = running.ingest.insert(services::start_ingest(
                 &data,
                 &brokers,
-                &db_url,
+                &logins().ingest,
                 &rpc_url,
                 &cast.ingest,
             )?);
@@ -340,7 +340,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
             );
             let gateway = running.gateway.insert(services::start_gateway(
                 &data,
-                &db_url,
+                &logins().gateway,
                 &rpc_url,
                 &cast.gateway,
             )?);
@@ -426,7 +426,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
         "target/release/ehr --home {} --node {rpc_url} --gateway {gateway_url}",
         data.join("ehr").display()
     );
-    let analyst_url = write_analyst_url(&data, &db_url)?;
+    let analyst_url = write_analyst_url(&data)?;
     println!(
         "\nThe story is told ({} steps, {} as expected) in {:.0} s. The consortium keeps working{}; meanwhile, in another terminal:\n  {ehr} fetch --as doctor --patient patient-1\n  {ehr} audit patient-1\n  psql \"$(cat {})\" -c 'SELECT loinc, count(*) FROM analytics.readings GROUP BY loinc'\n",
         teller.steps.len(),
@@ -524,7 +524,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
     let final_snapshot = progress::snapshot(&mut db, height(&rt, &rpc));
     let clean = shutdown(running);
 
-    let analyst = analyst_query(&db_url);
+    let analyst = analyst_query();
     let summary = Summary {
         consensus: consensus.into(),
         broker: broker_description,
@@ -579,55 +579,43 @@ fn check_batches_on_chain(
     Ok(checked)
 }
 
-/// The demo analyst's login for this run: a member of `ehr_analyst` (the
-/// analytics schema, nothing else), named after the database, with a fresh
-/// random password each run — never a password known in advance.
-static ANALYST: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+/// This run's log-ins, one per service role (least privilege) and one for
+/// the demo analyst, each with a password made for the run.
+static LOGINS: std::sync::OnceLock<ehr_ingest::store::Logins> = std::sync::OnceLock::new();
 
-/// Creates (or re-keys) the demo analyst's login for the database at `db_url`.
-fn analyst_login(db_url: &str) -> Result<(), String> {
-    let database = db_url
-        .rsplit('/')
-        .next()
-        .and_then(|d| d.split('?').next())
-        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or("postgres");
-    let user = format!("{database}_analyst");
-    let mut secret = [0u8; 18];
-    getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
-    let password = hex::encode(secret);
-    let mut c = postgres::Client::connect(db_url, postgres::NoTls).map_err(|e| pg_error(&e))?;
-    c.batch_execute(&format!(
-        "DO $$ BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{user}') THEN
-                CREATE ROLE {user} LOGIN IN ROLE ehr_analyst;
-            END IF;
-         END $$;
-         ALTER ROLE {user} PASSWORD '{password}';"
-    ))
-    .map_err(|e| format!("cannot create the analyst login: {}", pg_error(&e)))?;
-    let _ = ANALYST.set((user, password));
+/// Creates (or re-keys) the run's log-ins for the database at `db_url` (as
+/// its owner).
+fn run_logins(db_url: &str) -> Result<(), String> {
+    let logins = ehr_ingest::store::create_logins(db_url)
+        .map_err(|e| format!("cannot create the services' log-ins: {e}"))?;
+    let _ = LOGINS.set(logins);
     Ok(())
 }
 
-/// The database URL with the analyst's login instead of its user.
-fn as_analyst(url: &str) -> String {
-    let (user, password) = ANALYST.get().cloned().unwrap_or_default();
-    ehr_ingest::store::with_login(url, &user, &password)
+fn logins() -> ehr_ingest::store::Logins {
+    LOGINS
+        .get()
+        .cloned()
+        .expect("log-ins are created with the database")
+}
+
+/// The analyst's log-in URL.
+fn as_analyst() -> String {
+    logins().analyst
 }
 
 /// Writes the analyst's database URL (with its password) to `analyst.url` in
 /// the run folder, readable by its owner only; the terminal shows the file.
-fn write_analyst_url(data: &std::path::Path, db_url: &str) -> Result<PathBuf, String> {
+fn write_analyst_url(data: &std::path::Path) -> Result<PathBuf, String> {
     let path = data.join("analyst.url");
-    ehr_ledger::service::write_private_file(&path, format!("{}\n", as_analyst(db_url)).as_bytes())?;
+    ehr_ledger::service::write_private_file(&path, format!("{}\n", as_analyst()).as_bytes())?;
     Ok(path)
 }
 
 /// As the analyst: the de-identified readings by code, and PostgreSQL's answer
 /// to a look at the encrypted records (which must be a refusal).
-fn analyst_query(db_url: &str) -> Result<Analyst, String> {
-    let url = as_analyst(db_url);
+fn analyst_query() -> Result<Analyst, String> {
+    let url = as_analyst();
     let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
     let records_refused = match c.query("SELECT count(*) FROM ingest.records", &[]) {
         Ok(_) => None,

@@ -41,6 +41,11 @@ struct Args {
     /// serves nothing until the log flows again.
     #[arg(long, default_value_t = 120)]
     audit_lag_limit_secs: u64,
+    /// Apply pending migrations at start. Needs the database's owner; a
+    /// service normally logs in with its own least-privilege role (member of
+    /// ehr_gateway) and only checks the migrations are there.
+    #[arg(long)]
+    migrate: bool,
     #[arg(long)]
     log_json: bool,
 }
@@ -56,8 +61,12 @@ fn main() {
 
 fn run(args: Args) -> Result<(), String> {
     let key = ehr_ledger::service::read_key_file(&args.key_file)?;
-    ehr_ingest::store::migrate(&args.database_url)
-        .map_err(|e| format!("cannot prepare the database: {e}"))?;
+    if args.migrate {
+        ehr_ingest::store::migrate(&args.database_url)
+    } else {
+        ehr_ingest::store::require_migrated(&args.database_url)
+    }
+    .map_err(|e| format!("cannot prepare the database: {e}"))?;
     let db = pool(&args.database_url, args.connections.max(2))
         .map_err(|e| format!("--database-url: {e}"))?;
     let gateway = Arc::new(Gateway {

@@ -174,14 +174,8 @@ impl GatewayProcess {
         )
         .unwrap();
         let mut child = Command::new(binary("ehr-gateway"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                &db.url,
-                "--node",
-                node,
-            ])
+            .env("DATABASE_URL", &db.logins.gateway)
+            .args(["--listen", "127.0.0.1:0", "--node", node])
             .arg("--key-file")
             .arg(&key_file)
             .args(["--audit-interval-ms", "100", "--connections", "8"])

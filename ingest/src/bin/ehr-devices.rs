@@ -52,13 +52,17 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Register a patient per device and bind the device (patients bind their own);
-    /// every other patient consents to research.
+    /// Enroll (as a member's admin) and register a patient per device and
+    /// bind the device (patients bind their own); every other patient
+    /// consents to research.
     Setup {
         #[arg(long, default_value = "fleet")]
         fleet: String,
         #[arg(long, default_value_t = 10)]
         devices: usize,
+        /// The key file of an admin of a member, who enrolls the patients.
+        #[arg(long, env = "EHR_ADMIN_KEY_FILE")]
+        admin_key_file: std::path::PathBuf,
     },
     /// Publish one signed reading.
     Publish {
@@ -132,8 +136,25 @@ fn send(p: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
     }
 }
 
-async fn setup(rpc: &RpcClient, fleet: &str, devices: usize) -> Result<(), String> {
+async fn setup(
+    rpc: &RpcClient,
+    admin: &SecretKey,
+    fleet: &str,
+    devices: usize,
+) -> Result<(), String> {
     let chain = rpc.chain_id().await.map_err(|e| e.to_string())?;
+    let mut unregistered = Vec::new();
+    for i in 0..devices {
+        let patient = patient_key(fleet, i);
+        let known: Option<ehr_ledger::proto::Participant> = rpc
+            .query(&format!("/participant/{}", patient.address()))
+            .await
+            .map_err(|e| e.to_string())?;
+        if known.is_none() {
+            unregistered.push(patient.public_key().to_bytes().to_vec());
+        }
+    }
+    rpc.enroll_patients(admin, &unregistered).await?;
     let mut last = None;
     for i in 0..devices {
         let patient = patient_key(fleet, i);
@@ -330,9 +351,17 @@ fn bound(seconds: u64) {
 fn main() {
     let args = Args::parse();
     let result = match &args.command {
-        Cmd::Setup { fleet, devices } => tokio::runtime::Runtime::new()
-            .map_err(|e| e.to_string())
-            .and_then(|rt| rt.block_on(setup(&RpcClient::new(&args.node), fleet, *devices))),
+        Cmd::Setup {
+            fleet,
+            devices,
+            admin_key_file,
+        } => ehr_ledger::service::read_key_file(admin_key_file).and_then(|admin| {
+            tokio::runtime::Runtime::new()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| {
+                    rt.block_on(setup(&RpcClient::new(&args.node), &admin, fleet, *devices))
+                })
+        }),
         Cmd::Publish {
             device_key,
             device_id,

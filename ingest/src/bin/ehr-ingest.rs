@@ -70,6 +70,11 @@ struct Args {
     session_timeout_ms: u32,
     #[arg(long, env = "EHR_INGEST_METRICS", default_value = "127.0.0.1:9464")]
     metrics: String,
+    /// Apply pending migrations at start. Needs the database's owner; a
+    /// service normally logs in with its own least-privilege role (member of
+    /// ehr_ingest) and only checks the migrations are there.
+    #[arg(long)]
+    migrate: bool,
     #[arg(long)]
     log_json: bool,
 }
@@ -90,7 +95,12 @@ fn run(args: Args) -> Result<(), String> {
         "EHR_PSEUDONYM_SECRET",
         "pseudonym secret",
     )?;
-    store::migrate(&args.database_url).map_err(|e| format!("cannot prepare the database: {e}"))?;
+    if args.migrate {
+        store::migrate(&args.database_url)
+    } else {
+        store::require_migrated(&args.database_url)
+    }
+    .map_err(|e| format!("cannot prepare the database: {e}"))?;
     tracing::info!(service = %key.address(), topic = %args.topic, "ehr-ingest starting");
     let cfg = Config {
         brokers: args.brokers.clone(),

@@ -121,10 +121,13 @@ pub fn producer_for(address: &str) -> BaseProducer {
 
 // ---- the database ----------------------------------------------------------
 
+/// A database of this test alone, migrated by its owner (`url`), with a
+/// least-privilege log-in per service (`logins`) that the service processes use.
 pub struct Database {
     admin_url: String,
     pub name: String,
     pub url: String,
+    pub logins: ehr_ingest::store::Logins,
 }
 
 pub use ehr_ingest::store::{database_url as base_url, with_database};
@@ -140,10 +143,13 @@ impl Database {
             .expect("PostgreSQL reachable (DATABASE_URL)");
         c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         let url = with_database(&admin_url, &name);
+        ehr_ingest::store::migrate(&url).expect("migrations apply");
+        let logins = ehr_ingest::store::create_logins(&url).expect("service log-ins");
         Database {
             admin_url,
             name,
             url,
+            logins,
         }
     }
 
@@ -162,8 +168,13 @@ impl Database {
 impl Drop for Database {
     fn drop(&mut self) {
         if let Ok(mut c) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
+            // Two statements: DROP DATABASE refuses to run in a transaction.
             let _ = c.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+            let _ = c.batch_execute(&format!(
+                "DROP ROLE IF EXISTS {0}_ingest, {0}_gateway, {0}_analyst",
                 self.name
             ));
         }
@@ -329,6 +340,12 @@ impl Cast {
                 role: Role::Doctor as i32,
             }),
         );
+        chain.send(
+            &c.admin,
+            Kind::EnrollPatient(EnrollPatient {
+                public_keys: vec![pk(&c.alice), pk(&c.bob)],
+            }),
+        );
         for p in [&c.alice, &c.bob] {
             chain.send(p, Kind::RegisterPatient(RegisterPatient::default()));
         }
@@ -435,7 +452,7 @@ impl Ingest {
         )
     }
 
-    /// With more command-line arguments (later ones win).
+    /// With more command-line arguments (`--cache-seconds` 1 unless given).
     pub fn start_with(
         dir: &Path,
         broker: &Broker,
@@ -453,11 +470,12 @@ impl Ingest {
         let secret_file = dir.join("pseudonym.secret");
         ehr_ledger::service::write_private_file(&secret_file, PSEUDONYM_SECRET.as_bytes()).unwrap();
         let mut child = Command::new(binary("ehr-ingest"))
+            // Its own least-privilege log-in, from the environment (a
+            // password on the command line is visible to every local user).
+            .env("DATABASE_URL", &db.logins.ingest)
             .args([
                 "--brokers",
                 &broker.address,
-                "--database-url",
-                &db.url,
                 "--node",
                 chain_url,
                 "--key-file",
@@ -470,9 +488,12 @@ impl Ingest {
                 "50",
                 "--batch-ms",
                 "100",
-                "--cache-seconds",
-                "1",
             ])
+            .args(if more.contains(&"--cache-seconds") {
+                &[][..]
+            } else {
+                &["--cache-seconds", "1"][..]
+            })
             .args(more)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("ingest.log")).unwrap())

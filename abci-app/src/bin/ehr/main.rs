@@ -211,7 +211,15 @@ struct StoredContent {
 
 #[derive(Subcommand)]
 enum TxCommand {
-    /// Register the signer as a patient.
+    /// (admin) Enroll patients' keys: after checking who each patient is, a
+    /// member hospital lets those keys register.
+    EnrollPatient {
+        /// A patient's public key (66 hex digits) or local key name; repeat
+        /// for several (at most 500).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+    },
+    /// Register the signer as a patient (once a member enrolled the key).
     RegisterPatient {
         #[arg(long)]
         guardian: Option<String>,
@@ -715,6 +723,12 @@ async fn document(ctx: &Ctx, author: &SecretKey, a: &TxCommand) -> Result<Option
 
 fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> Result<Kind> {
     Ok(match a {
+        TxCommand::EnrollPatient { keys } => Kind::EnrollPatient(EnrollPatient {
+            public_keys: keys
+                .iter()
+                .map(|k| ctx.public_key(k))
+                .collect::<Result<_>>()?,
+        }),
         TxCommand::RegisterPatient { guardian } => Kind::RegisterPatient(RegisterPatient {
             guardian_public_key: ctx.optional_public_key(guardian.as_deref())?,
         }),

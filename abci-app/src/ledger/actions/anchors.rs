@@ -1,15 +1,44 @@
 //! Anchors: a record's ciphertext hash, or an ingest batch's Merkle root.
 
+use crate::crypto::Address;
 use crate::proto::{
-    AccessLevel, AnchorBatch, AnchorRecord, Category, RecordRef, ServiceKind, StoredBatchAnchor,
-    StoredRecordAnchor,
+    AccessLevel, AnchorBatch, AnchorRecord, Category, DailyCount, RecordRef, ServiceKind,
+    StoredBatchAnchor, StoredRecordAnchor,
 };
-use crate::refusal::{Code, Refusal};
+use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
 
 use super::super::access::decide;
 use super::super::actors::{self, require_service};
 use super::super::context::Ctx;
 use super::super::keys;
+
+/// Records anchored one by one for one patient in one day (lab results,
+/// orders, prescriptions, notes): far above any patient's care, far below
+/// what would grow the state without end. Device readings are anchored in
+/// batches by ingest services and do not count.
+pub const MAX_RECORDS_PER_PATIENT_PER_DAY: u64 = 1_000;
+
+/// Counts one more anchored record for the patient today, or refuses.
+fn count_record_today(ctx: &mut Ctx, patient: &Address) -> Result<(), Refusal> {
+    let day = ctx.time.div_euclid(86_400);
+    let key = keys::records_today(patient);
+    let mut today: DailyCount = ctx.state.get(key.as_bytes())?.unwrap_or_default();
+    if today.day != day {
+        today = DailyCount { day, count: 0 };
+    }
+    if today.count >= MAX_RECORDS_PER_PATIENT_PER_DAY {
+        return refuse(
+            Code::QuotaExceeded,
+            format!(
+                "{MAX_RECORDS_PER_PATIENT_PER_DAY} records were already anchored for {patient} today; try again tomorrow"
+            ),
+        );
+    }
+    today.count += 1;
+    ctx.state.put(key, &today);
+    Ok(())
+}
 
 /// Stores a record anchor authored by the signer; record ids are unique.
 pub fn store_record(ctx: &mut Ctx, record: &RecordRef) -> Result<(), Refusal> {
@@ -17,6 +46,7 @@ pub fn store_record(ctx: &mut Ctx, record: &RecordRef) -> Result<(), Refusal> {
     ctx.require_absent(&key, Code::RecordExists, || {
         format!("record {} is already anchored", record.record_id)
     })?;
+    count_record_today(ctx, &actors::address("patient", &record.patient)?)?;
     ctx.state.put(
         key,
         &StoredRecordAnchor {

@@ -19,6 +19,10 @@ use super::super::context::Ctx;
 use super::super::keys;
 use crate::tx::validate;
 
+/// Devices ever bound to one patient (ids are never reused, so revoked ones
+/// count): a ward's worth, and a bound on what one patient adds to the state.
+pub const MAX_DEVICES_PER_PATIENT: usize = 64;
+
 const WHO: &str =
     "the patient, their guardian or an admin of a member organisation may bind or revoke a device";
 
@@ -64,6 +68,21 @@ pub fn bind(ctx: &mut Ctx, b: &BindDevice) -> Result<(), Refusal> {
     let patient = require_patient(ctx.state, &patient_address)?;
     require_device_authority(ctx, &patient_address, &patient, None)?;
     let key = validate::public_key("device public_key", &b.public_key)?;
+    let bound = ctx
+        .state
+        .scan_raw(
+            keys::patient_devices(&patient_address).as_bytes(),
+            MAX_DEVICES_PER_PATIENT + 1,
+        )?
+        .len();
+    if bound >= MAX_DEVICES_PER_PATIENT {
+        return refuse(
+            Code::QuotaExceeded,
+            format!(
+                "{patient_address} already has {MAX_DEVICES_PER_PATIENT} devices bound (revoked ones included); no more can be bound"
+            ),
+        );
+    }
     if let Some(existing) = ctx
         .state
         .get::<Device>(keys::device(&b.device_id).as_bytes())?

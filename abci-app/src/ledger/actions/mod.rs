@@ -25,6 +25,7 @@ pub fn dispatch(ctx: &mut Ctx, action: &Kind) -> Result<(), Refusal> {
         Kind::Reinstate(a) => organisations::reinstate(ctx, a),
         Kind::RegisterPatient(a) => patients::register(ctx, a),
         Kind::SetGuardian(a) => patients::set_guardian(ctx, a),
+        Kind::EnrollPatient(a) => patients::enroll(ctx, a),
         Kind::BindDevice(a) => devices::bind(ctx, a),
         Kind::RevokeDevice(a) => devices::revoke(ctx, a),
         Kind::GrantAccess(a) => consent::grant(ctx, a),

@@ -1,10 +1,17 @@
-//! Patients register themselves and may name a guardian who acts for them.
+//! A member hospital enrolls a patient's key (its front desk has checked who
+//! the patient is); the patient then registers with that key and may name a
+//! guardian who acts for them. Without enrollment, anyone could register fresh
+//! keys without end and grow every validator's state for free.
 
 use crate::crypto::PublicKey;
-use crate::proto::{Participant, ParticipantKind, ParticipantStatus, RegisterPatient, SetGuardian};
+use crate::proto::{
+    EnrollPatient, Enrollment, Participant, ParticipantKind, ParticipantStatus, RegisterPatient,
+    Role, SetGuardian,
+};
 use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
 
-use super::super::actors::{self, describe, require_patient_or_guardian};
+use super::super::actors::{self, describe, require_patient_or_guardian, require_staff};
 use super::super::context::Ctx;
 use super::super::keys;
 
@@ -24,6 +31,47 @@ fn guardian_key(bytes: &[u8], patient: &[u8]) -> Result<Vec<u8>, Refusal> {
     Ok(key.to_bytes().to_vec())
 }
 
+pub fn enroll(ctx: &mut Ctx, e: &EnrollPatient) -> Result<(), Refusal> {
+    let admin = require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::Admin],
+        "an admin of a member organisation may enroll a patient",
+    )?;
+    for bytes in &e.public_keys {
+        let key = crate::tx::validate::public_key("public_keys", bytes)?;
+        let address = key.address();
+        if let Some(existing) = actors::participant(ctx.state, &address)? {
+            return refuse(
+                Code::AlreadyRegistered,
+                format!("{address} is already registered as {}", describe(&existing)),
+            );
+        }
+        let key = keys::enrollment(&address);
+        // Enrolling again changes nothing: a batch sent twice is harmless.
+        if ctx.state.get_raw(key.as_bytes())?.is_some() {
+            continue;
+        }
+        ctx.state.put(
+            key,
+            &Enrollment {
+                address: address.0.to_vec(),
+                org_id: admin.org_id.clone(),
+                enrolled_by: ctx.signer.0.to_vec(),
+                enrolled_at: ctx.time,
+            },
+        );
+        ctx.emit(
+            "patient_enrolled",
+            &[
+                ("address", address.to_string()),
+                ("org_id", admin.org_id.clone()),
+            ],
+        );
+    }
+    Ok(())
+}
+
 pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
     if let Some(existing) = actors::participant(ctx.state, &ctx.signer)? {
         return refuse(
@@ -35,6 +83,21 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
             ),
         );
     }
+    let enrollment = keys::enrollment(&ctx.signer);
+    if ctx
+        .state
+        .get::<Enrollment>(enrollment.as_bytes())?
+        .is_none()
+    {
+        return refuse(
+            Code::NotEnrolled,
+            format!(
+                "{} is not enrolled: a member hospital enrolls a patient's key first (ehr tx --from <admin> enroll-patient --key <public key>)",
+                ctx.signer
+            ),
+        );
+    }
+    ctx.state.delete(enrollment);
     let guardian = guardian_key(&r.guardian_public_key, &ctx.signer.0)?;
     let p = Participant {
         address: ctx.signer.0.to_vec(),
