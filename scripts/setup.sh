@@ -73,3 +73,15 @@ if [ ! -f "$ENGINES/kafka/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
   mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
     -DoutputDirectory="$ENGINES/kafka/libs" -DincludeScope=runtime
 fi
+
+# schemathesis, the HTTP API fuzzer (with pytest, and ecdsa to sign requests),
+# from PyPI into a virtual environment of the project's.
+SCHEMATHESIS_VERSION=4.32.5
+if ! "$ENGINES/py/bin/python" -c "import schemathesis, ecdsa, pytest; assert schemathesis.__version__ == '$SCHEMATHESIS_VERSION'" 2>/dev/null; then
+  python3 -m venv "$ENGINES/py" 2>/dev/null || {
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+    python3 -m venv "$ENGINES/py"
+  }
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $ENGINES/py (PyPI)"
+  "$ENGINES/py/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" "ecdsa==0.19.2" "pytest==9.2.0"
+fi

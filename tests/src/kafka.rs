@@ -198,9 +198,17 @@ fn write_configuration(folder: &Path, port: u16, controller: u16) -> Result<Path
 
 /// `kafka-storage format`: a new cluster id and the metadata log's bootstrap.
 fn format_storage(libs: &Path, folder: &Path, properties: &Path) -> Result<(), Error> {
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| Error(e.to_string()))?;
-    let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id);
+    // URL-safe base64 of 16 random bytes, drawn again when it starts with '-':
+    // the storage tool's argument parser would take such an id for an option
+    // (one start in 64 failed that way).
+    let cluster_id = loop {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error(e.to_string()))?;
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id);
+        if !id.starts_with('-') {
+            break id;
+        }
+    };
     let out = Command::new(java())
         .args(jvm_args(libs, folder))
         .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])

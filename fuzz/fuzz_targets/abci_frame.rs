@@ -1,0 +1,18 @@
+//! Any bytes on the ABCI socket: the frame reader (varint length, bounded
+//! buffer) and the request decoder refuse, never panic or over-allocate.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tendermint_proto::v0_38::abci::Request;
+
+fuzz_target!(|data: &[u8]| {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut input = data;
+        while let Ok(frame) = ehr_ledger::abci::wire::read_frame(&mut input).await {
+            let _ = <Request as prost::Message>::decode(frame.as_slice());
+        }
+    });
+});
