@@ -356,4 +356,43 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Reason::ALL.len());
     }
+
+    proptest::proptest! {
+        /// Any bytes from the broker: a reading or a refusal with a reason,
+        /// never a panic; a refusal's detail is storable as it is.
+        #[test]
+        fn any_message_decodes_or_is_refused_with_a_storable_reason(
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            json in "\\{[ -~\\x00-\\x1f\\u{80}-\\u{10ffff}]{0,300}",
+        ) {
+            for p in [payload.as_slice(), json.as_bytes()] {
+                match decode(p) {
+                    Ok(d) => { let _ = check(&d.reading, NOW); }
+                    Err(r) => {
+                        proptest::prop_assert!(!r.detail.is_empty());
+                        let stored = crate::store::storable(&r.detail);
+                        proptest::prop_assert!(!stored.contains('\0'));
+                    }
+                }
+            }
+        }
+
+        /// A signed reading with any field values decodes to itself, in both forms.
+        #[test]
+        fn a_signed_reading_round_trips_whatever_it_says(
+            device_id in "[A-Za-z0-9._:-]{1,64}",
+            seq in 1u64..,
+            value in proptest::num::f64::NORMAL,
+            loinc in "[0-9]{1,5}-[0-9]",
+            unit in "[ -~]{1,10}",
+        ) {
+            let key = SecretKey::from_seed("device");
+            let r = Reading { device_id, seq, measured_at_ms: NOW, loinc, value, unit };
+            for payload in [sign(&r, &key), sign_json(&r, &key)] {
+                let d = decode(&payload).unwrap();
+                proptest::prop_assert_eq!(&d.reading, &r);
+                proptest::prop_assert!(verify(&d, &key.public_key()).is_ok());
+            }
+        }
+    }
 }

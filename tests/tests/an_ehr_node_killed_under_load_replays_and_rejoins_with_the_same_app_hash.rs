@@ -85,14 +85,14 @@ async fn an_ehr_node_killed_under_load_replays_and_rejoins_with_the_same_app_has
         accepted.load(Ordering::Relaxed) > 20,
         "the load went on throughout"
     );
-    // North's ledger holds the patients registered while it was down.
+    // North's ledger holds the patients enrolled while it was down.
     let last = SecretKey::from_seed("patient-1");
-    let seen: Option<ehr_ledger::proto::Participant> = network.nodes[1]
+    let seen: Option<ehr_ledger::proto::Enrollment> = network.nodes[1]
         .rpc()
-        .query(&format!("/participant/{}", last.address()))
+        .query(&format!("/enrollment/{}", last.address()))
         .await
         .unwrap();
-    assert!(seen.is_some());
+    assert_eq!(seen.map(|e| e.org_id).as_deref(), Some("south"));
     let up_to = general.latest_height().await.unwrap();
     wait_height(&network.nodes[1].rpc(), up_to, PATIENCE)
         .await

@@ -101,6 +101,7 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["account", a] => keys::account(&arg_address(a)?),
         ["organisation", id] => keys::organisation(id),
         ["participant", a] => keys::participant(&arg_address(a)?),
+        ["enrollment", a] => keys::enrollment(&arg_address(a)?),
         ["device", id] => keys::device(id),
         ["record", id] => keys::record(id),
         ["batch", service, id] => keys::batch(&arg_address(service)?, arg_u64(id)?),

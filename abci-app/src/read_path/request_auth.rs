@@ -315,4 +315,37 @@ mod tests {
             Err(AuthError::Malformed(HEADER_TIMESTAMP))
         );
     }
+
+    proptest::proptest! {
+        /// Any header values: refused with a reason or (never, without the
+        /// key) accepted; no panic, no overflow, whatever the clock.
+        #[test]
+        fn any_headers_are_refused_without_panic(
+            audience in ".{0,80}",
+            public_key in ".{0,80}",
+            timestamp in ".{0,30}",
+            nonce in ".{0,40}",
+            signature in ".{0,140}",
+            path in ".{0,80}",
+            now in proptest::num::i64::ANY,
+        ) {
+            let h = AuthHeaders { audience, public_key, timestamp, nonce, signature };
+            proptest::prop_assert!(verify(&h, GW, "GET", &path, b"", now).is_err());
+        }
+
+        /// Any request signed now verifies as its signer, for any method,
+        /// path and body, at any time of the range.
+        #[test]
+        fn any_signed_request_verifies_as_its_signer(
+            method in "[A-Z]{3,7}",
+            path in "/[ -~]{0,100}",
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            now in proptest::num::i64::ANY,
+        ) {
+            let key = SecretKey::from_seed("doctor");
+            let h = sign(&key, GW, &method, &path, &body, now);
+            let c = verify(&h, GW, &method, &path, &body, now).unwrap();
+            proptest::prop_assert_eq!(c.address, key.address());
+        }
+    }
 }

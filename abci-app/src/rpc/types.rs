@@ -278,4 +278,17 @@ mod tests {
             assert_eq!(parse_rfc3339(absurd), None, "{absurd}");
         }
     }
+
+    proptest::proptest! {
+        /// Every second from year 1 to 9999 round-trips; any text is a time
+        /// or None, never a panic or an overflow.
+        #[test]
+        fn any_time_round_trips_and_any_text_parses_or_is_refused(
+            t in -62_135_596_800i64..253_402_300_799,
+            text in ".{0,40}",
+        ) {
+            proptest::prop_assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+            let _ = parse_rfc3339(&text);
+        }
+    }
 }
