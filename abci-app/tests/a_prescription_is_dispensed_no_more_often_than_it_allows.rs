@@ -15,6 +15,17 @@ fn dispense(id: u64) -> Kind {
     })
 }
 
+/// Alice lets her doctor prescribe for `secs`.
+fn doctor_may_prescribe(w: &mut World, secs: i64) {
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Medications],
+        AccessLevel::Write,
+        w.now() + secs,
+    );
+    w.ok(g);
+}
+
 /// Alice chooses General's pharmacy: its staff may read her medications.
 fn alice_chooses_general_pharmacy(w: &mut World) {
     let g = Kind::GrantAccess(GrantAccess {
@@ -31,13 +42,7 @@ fn alice_chooses_general_pharmacy(w: &mut World) {
 #[test]
 fn a_pharmacist_dispenses_one_plus_refills_times_and_no_more() {
     let mut w = World::new();
-    let g = w.grant(
-        w.doctor.addr(),
-        &[Category::Medications],
-        AccessLevel::Write,
-        w.now() + DAY,
-    );
-    w.ok(g);
+    doctor_may_prescribe(&mut w, DAY);
     let tx = w.doctor.tx(prescribe(&w.alice, 2, w.now() + 30 * DAY));
     let r = w.ok(tx);
     let id: u64 = event_attr(&r, "prescribed", "prescription_id")
@@ -66,13 +71,7 @@ fn a_pharmacist_dispenses_one_plus_refills_times_and_no_more() {
 #[test]
 fn only_pharmacists_dispense_and_only_doctors_prescribe() {
     let mut w = World::new();
-    let g = w.grant(
-        w.doctor.addr(),
-        &[Category::Medications],
-        AccessLevel::Write,
-        w.now() + DAY,
-    );
-    w.ok(g);
+    doctor_may_prescribe(&mut w, DAY);
     let g = w.grant(
         w.nurse.addr(),
         &[Category::Medications],
@@ -103,13 +102,7 @@ fn only_pharmacists_dispense_and_only_doctors_prescribe() {
 #[test]
 fn an_expired_prescription_is_not_dispensed() {
     let mut w = World::new();
-    let g = w.grant(
-        w.doctor.addr(),
-        &[Category::Medications],
-        AccessLevel::Write,
-        w.now() + 30 * DAY,
-    );
-    w.ok(g);
+    doctor_may_prescribe(&mut w, 30 * DAY);
     let tx = w.doctor.tx(prescribe(&w.alice, 5, w.now() + DAY));
     w.ok(tx);
     let tx = w.doctor.tx(prescribe(&w.alice, 5, w.now() - 1));
@@ -126,13 +119,7 @@ fn an_expired_prescription_is_not_dispensed() {
 #[test]
 fn a_pharmacist_of_a_pharmacy_the_patient_did_not_choose_cannot_fill_or_exhaust_it() {
     let mut w = World::new();
-    let g = w.grant(
-        w.doctor.addr(),
-        &[Category::Medications],
-        AccessLevel::Write,
-        w.now() + DAY,
-    );
-    w.ok(g);
+    doctor_may_prescribe(&mut w, DAY);
     let rogue = actor("pharmacist@north");
     let tx = w
         .north_admin
@@ -166,13 +153,7 @@ fn a_pharmacist_of_a_pharmacy_the_patient_did_not_choose_cannot_fill_or_exhaust_
 #[test]
 fn what_is_prescribed_stays_off_chain_and_the_state_holds_its_hash() {
     let mut w = World::new();
-    let g = w.grant(
-        w.doctor.addr(),
-        &[Category::Medications],
-        AccessLevel::Write,
-        w.now() + DAY,
-    );
-    w.ok(g);
+    doctor_may_prescribe(&mut w, DAY);
     let content = record("rx-amlodipine", &w.alice, Category::Medications);
     let tx = w.doctor.tx(Kind::Prescribe(Prescribe {
         patient: w.alice.addr(),

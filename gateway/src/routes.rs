@@ -279,14 +279,7 @@ async fn records(
 
     // The outbox row is written before anything is served.
     let served = stored.iter().map(|r| (r.category, r.record_id.as_str()));
-    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served).await?;
-    tracing::info!(
-        accessor = %caller.address,
-        patient = %patient,
-        records = items.len(),
-        basis = %basis_name(allowed.basis),
-        "records disclosed"
-    );
+    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served, allowed.basis).await?;
     Ok(Json(RecordsPage {
         patient: patient.to_string(),
         category: category_name(category).to_string(),
@@ -306,9 +299,12 @@ async fn disclose<'a>(
     patient: &Address,
     purpose: Purpose,
     served: impl Iterator<Item = (Category, &'a str)>,
+    basis: AccessBasis,
 ) -> Result<Vec<i64>, Failure> {
     let mut by_category: Vec<(Category, Vec<String>)> = Vec::new();
+    let mut count = 0;
     for (category, id) in served {
+        count += 1;
         match by_category.iter_mut().find(|(c, _)| *c == category) {
             Some((_, ids)) => ids.push(id.to_string()),
             None => by_category.push((category, vec![id.to_string()])),
@@ -326,7 +322,15 @@ async fn disclose<'a>(
             disclosed_at: now,
         })
         .collect();
-    Ok(disclosures::record(db, &new).await?)
+    let ids = disclosures::record(db, &new).await?;
+    tracing::info!(
+        accessor = %caller.address,
+        patient = %patient,
+        records = count,
+        basis = %basis_name(basis),
+        "disclosed"
+    );
+    Ok(ids)
 }
 
 /// The clinical documents of a category the caller may read now, each
@@ -361,7 +365,7 @@ async fn documents(
     )
     .await?;
     let served = stored.iter().map(|d| (d.category, d.record_id.as_str()));
-    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served).await?;
+    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served, allowed.basis).await?;
     let items: Vec<DocumentItem> = stored
         .iter()
         .map(|d| {
@@ -386,13 +390,6 @@ async fn documents(
             }
         })
         .collect();
-    tracing::info!(
-        accessor = %caller.address,
-        patient = %patient,
-        documents = items.len(),
-        basis = %basis_name(allowed.basis),
-        "documents disclosed"
-    );
     Ok(Json(DocumentsPage {
         patient: patient.to_string(),
         category: category_name(category).to_string(),
