@@ -77,7 +77,8 @@ struct Attach {
     /// Its record gateway.
     #[arg(long)]
     gateway: String,
-    /// The keyring home holding keys/admin-<hospital>.json of the four admins.
+    /// A folder holding each hospital's admin keyring as <hospital>/keys/admin-<hospital>.json
+    /// (compose mounts each hospital's own admin volume there, read-only).
     #[arg(long)]
     admins: PathBuf,
     /// The key file its ingest service runs with.
@@ -250,10 +251,9 @@ fn start_all(
 /// Uses a consortium already running (compose/): its admins' keys, its
 /// services' keys, its chain, broker, database and gateway.
 fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
-    let admins = Keyring::new(&a.admins);
     let keys = ehr_consortium::chain::HOSPITALS
         .iter()
-        .map(|(id, _)| admins.load(&format!("admin-{id}")))
+        .map(|(id, _)| Keyring::new(&a.admins.join(id)).load(&format!("admin-{id}")))
         .collect::<Result<Vec<_>, _>>()?;
     ehr_ingest::store::migrate(&args.database_url).map_err(|e| format!("migrations: {e}"))?;
     run_logins(&args.database_url)?;
