@@ -77,6 +77,10 @@ fn category_param(p: &HashMap<String, String>) -> Result<Category, Failure> {
             "say which category: category=vitals, labs, medications, notes, imaging or all",
         )
     })?;
+    category(name)
+}
+
+fn category(name: &str) -> Result<Category, Failure> {
     [
         Category::Vitals,
         Category::Labs,

@@ -16,8 +16,9 @@ use tokio_postgres::Client;
 use crate::error::{ErrorCode, Failure};
 use crate::Gateway;
 
-/// How long the chain's answer about this gateway's own standing is reused:
-/// a suspension takes effect within this time.
+/// How long a verdict (standing on chain, log lag) is reused, so that reads
+/// do not each ask the chain and the database: a suspension or a stuck log
+/// takes effect within this time.
 const STANDING_TTL: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
@@ -32,19 +33,9 @@ fn unavailable(reason: String) -> Failure {
     )
 }
 
-/// Whether the chain takes this gateway's disclosure log now (cached briefly).
-async fn registered(g: &Gateway) -> Result<(), Failure> {
-    if let Some((at, verdict)) = g
-        .standing
-        .checked
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-    {
-        if at.elapsed() < STANDING_TTL {
-            return verdict.map_err(unavailable);
-        }
-    }
+/// Whether the chain takes this gateway's disclosure log now: `Err` with the
+/// reason when not.
+async fn registered(g: &Gateway) -> Result<Result<(), String>, Failure> {
     let me = g.key.address();
     let p: Option<Participant> = g.rpc.query(&format!("/participant/{me}")).await?;
     let verdict = match p {
@@ -70,13 +61,11 @@ async fn registered(g: &Gateway) -> Result<(), Failure> {
             }
         }
     };
-    *g.standing.checked.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some((Instant::now(), verdict.clone()));
-    verdict.map_err(unavailable)
+    Ok(verdict)
 }
 
 /// Whether the oldest disclosure still waiting for the chain waited too long.
-async fn log_flows(g: &Gateway, db: &Client) -> Result<(), Failure> {
+async fn log_flows(g: &Gateway, db: &Client) -> Result<Result<(), String>, Failure> {
     let limit = g.audit_lag_limit.as_secs() as i64;
     let row = db
         .query_one(
@@ -88,17 +77,35 @@ async fn log_flows(g: &Gateway, db: &Client) -> Result<(), Failure> {
         .await?;
     let stuck: i64 = row.get(0);
     if stuck == 0 {
-        return Ok(());
+        return Ok(Ok(()));
     }
     let last: Option<String> = row.get(1);
-    Err(unavailable(format!(
+    Ok(Err(format!(
         "{stuck} disclosure(s) have waited more than {limit} s for the chain (last answer: {})",
         last.unwrap_or_else(|| "none yet".into())
     )))
 }
 
-/// Both checks; called before anything is served.
+/// Both checks, their verdict reused for `STANDING_TTL`; called before
+/// anything is served. Failing to ask (chain or database down) is not cached.
 pub async fn can_audit(g: &Gateway, db: &Client) -> Result<(), Failure> {
-    registered(g).await?;
-    log_flows(g, db).await
+    let cached = g
+        .standing
+        .checked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let verdict = match cached {
+        Some((at, verdict)) if at.elapsed() < STANDING_TTL => verdict,
+        _ => {
+            let verdict = match registered(g).await? {
+                Ok(()) => log_flows(g, db).await?,
+                refused => refused,
+            };
+            *g.standing.checked.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((Instant::now(), verdict.clone()));
+            verdict
+        }
+    };
+    verdict.map_err(unavailable)
 }
