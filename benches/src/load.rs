@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use ehr_client::rpc::{RpcClient, RpcError};
 use ehr_ledger::crypto::{sha256, SecretKey};
 use ehr_ledger::proto::{action::Kind, AnchorRecord, Category, RecordRef, RegisterPatient};
-use ehr_ledger::rpc::{RpcClient, RpcError};
 use ehr_ledger::tx::sign_tx;
 
 /// What the transactions are.
@@ -149,7 +149,7 @@ async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result
     let mut last = None;
     let mut registrations = tokio::task::JoinSet::new();
     let check =
-        |done: Option<Result<Result<ehr_ledger::rpc::BroadcastTxSync, RpcError>, _>>| match done {
+        |done: Option<Result<Result<ehr_client::rpc::BroadcastTxSync, RpcError>, _>>| match done {
             Some(Ok(Ok(r))) if r.code != 0 => Err(format!("registration refused: {}", r.log)),
             Some(Ok(Err(e))) => Err(format!("registration failed: {e}")),
             _ => Ok(()),
@@ -276,7 +276,7 @@ pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, load: &Load) -> Report 
 /// A refused or failed transaction will not be committed: it stops being waited for.
 fn tally(
     hash: [u8; 32],
-    answer: Result<ehr_ledger::rpc::BroadcastTxSync, RpcError>,
+    answer: Result<ehr_client::rpc::BroadcastTxSync, RpcError>,
     pending: &Pending,
     report: &mut Report,
 ) {

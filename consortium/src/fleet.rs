@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use ehr_client::service::now_ms;
 use ehr_ingest::reading::sign;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::Reading;
-pub use ehr_ledger::service::now_ms;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 

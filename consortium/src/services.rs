@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use ehr_client::keyring::Keyring;
 use ehr_ledger::crypto::SecretKey;
-use ehr_ledger::keyring::Keyring;
 
 use ehr_testkit::processes::Proc;
 
@@ -23,7 +23,7 @@ fn key_file(dir: &Path, name: &str, key: &SecretKey) -> Result<std::path::PathBu
 fn secret_file(dir: &Path, secret: &[u8]) -> Result<std::path::PathBuf, String> {
     let path = dir.join("services").join("pseudonym.secret");
     std::fs::create_dir_all(dir.join("services")).map_err(|e| e.to_string())?;
-    ehr_ledger::service::write_private_file(&path, hex::encode(secret).as_bytes())?;
+    ehr_client::service::write_private_file(&path, hex::encode(secret).as_bytes())?;
     Ok(path)
 }
 

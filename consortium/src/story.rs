@@ -3,14 +3,14 @@
 //! must have (a ledger code, or a read verified or refused) and records what
 //! it got.
 
-use ehr_ledger::crypto::envelope::{encrypt_record, DataKey};
+use ehr_client::keyring::Keyring;
+use ehr_client::read_path::client::{GatewayClient, GatewayError, RecordsQuery};
+use ehr_client::read_path::documents::{self, Content};
+use ehr_client::read_path::open::{decrypt, ChainVerifier, VerifyError};
+use ehr_client::record_encryption::{encrypt_record, DataKey};
+use ehr_client::rpc::{RpcClient, TxResult};
 use ehr_ledger::crypto::{sha256, Address, SecretKey};
-use ehr_ledger::keyring::Keyring;
 use ehr_ledger::proto::{action::Kind, *};
-use ehr_ledger::read_path::client::{GatewayClient, GatewayError, RecordsQuery};
-use ehr_ledger::read_path::documents::{self, Content};
-use ehr_ledger::read_path::open::{decrypt, ChainVerifier, VerifyError};
-use ehr_ledger::rpc::{RpcClient, TxResult};
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::Code;
 use serde::Serialize;
@@ -699,7 +699,7 @@ impl Teller {
             .unwrap_or_default();
         println!("\npatient-1's audit trail on chain:");
         for e in &trail.items {
-            println!("    {}", ehr_ledger::read_path::audit::describe(e));
+            println!("    {}", ehr_client::read_path::audit::describe(e));
         }
         let doctor_read = trail
             .items

@@ -250,7 +250,7 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
             .enable_all()
             .build()
             .unwrap();
-        let rpc = ehr_ledger::rpc::RpcClient::new(&url);
+        let rpc = ehr_client::rpc::RpcClient::new(&url);
         for b in &batches {
             let (id, root, service): (i64, Vec<u8>, String) = (b.get(0), b.get(1), b.get(2));
             let anchor: ehr_ledger::proto::StoredBatchAnchor = rt

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("a runtime");
     runtime.block_on(async {
         let mut input = data;
-        while let Ok(frame) = ehr_ledger::abci::wire::read_frame(&mut input).await {
+        while let Ok(frame) = ehr_node::abci::wire::read_frame(&mut input).await {
             let _ = <Request as prost::Message>::decode(frame.as_slice());
         }
     });

@@ -2,7 +2,7 @@
 //! parser and the RFC 3339 parser refuse, never panic or overflow.
 #![no_main]
 
-use ehr_ledger::read_path::request_auth::{verify, AuthHeaders};
+use ehr_client::read_path::request_auth::{verify, AuthHeaders};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
             .unwrap_or([0; 8]),
     );
     let _ = verify(&h, "ehr1gateway", "GET", &path, data, now);
-    let _ = ehr_ledger::rpc::parse_rfc3339(&text);
-    let _ = ehr_ledger::rpc::parse_rfc3339(&path);
+    let _ = ehr_ledger::time::parse_rfc3339(&text);
+    let _ = ehr_ledger::time::parse_rfc3339(&path);
 });

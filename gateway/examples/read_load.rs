@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ehr_ledger::read_path::client::RecordsQuery;
+use ehr_client::read_path::client::RecordsQuery;
 
 fn main() {
     let args: Vec<u64> = std::env::args()

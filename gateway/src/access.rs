@@ -1,10 +1,10 @@
 //! Who may read: the chain decides, at its latest block, for every request —
 //! so a revocation takes effect from the block that holds it.
 
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::proto::{AccessBasis, AccessDecision, Category, Participant};
-use ehr_ledger::rpc::RpcClient;
 
 use crate::error::{ErrorCode, Failure};
 

@@ -1,15 +1,15 @@
-//! Signed requests (`ehr_ledger::read_path::request_auth`) checked, and their
+//! Signed requests (`ehr_client::read_path::request_auth`) checked, and their
 //! nonces remembered in PostgreSQL so that a captured request cannot be
 //! replayed — not even against another gateway sharing the database.
 
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Uri};
-use ehr_ledger::read_path::request_auth::{
+use ehr_client::read_path::request_auth::{
     self, AuthError, AuthHeaders, Caller, HEADER_AUDIENCE, HEADER_NONCE, HEADER_PUBLIC_KEY,
     HEADER_SIGNATURE, HEADER_TIMESTAMP, WINDOW_MS,
 };
-use ehr_ledger::service::now_ms;
+use ehr_client::service::now_ms;
 
 use crate::error::{ErrorCode, Failure};
 use crate::Gateway;

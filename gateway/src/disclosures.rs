@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::proto::{action::Kind, Category, Disclosure, LogDisclosures, Purpose};
-use ehr_ledger::rpc::RpcClient;
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
 use ehr_ledger::tx::MAX_TX_BYTES;

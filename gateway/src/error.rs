@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ehr_ledger::read_path::api::ApiError;
+use ehr_client::read_path::api::ApiError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -169,8 +169,8 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-impl From<ehr_ledger::rpc::RpcError> for Failure {
-    fn from(e: ehr_ledger::rpc::RpcError) -> Self {
+impl From<ehr_client::rpc::RpcError> for Failure {
+    fn from(e: ehr_client::rpc::RpcError) -> Self {
         tracing::warn!(error = %e, "the chain did not answer");
         Self::new(
             ErrorCode::ChainUnavailable,

@@ -17,8 +17,8 @@ pub mod routes;
 pub mod standing;
 pub mod store;
 
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::SecretKey;
-use ehr_ledger::rpc::RpcClient;
 
 /// What every request handler shares.
 pub struct Gateway {

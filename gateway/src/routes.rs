@@ -10,17 +10,17 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use ehr_ledger::crypto::envelope::{unwrap_key, wrap_key, WRAPPED_KEY_LEN};
-use ehr_ledger::crypto::Address;
-use ehr_ledger::ledger::access::category_name;
-use ehr_ledger::proto::{AccessBasis, Category, Purpose};
-use ehr_ledger::read_path::api::{
+use ehr_client::read_path::api::{
     AnchorProof, DocumentItem, DocumentStored, DocumentUpload, DocumentsPage, KeysPage, OwnKey,
     RecordItem, RecordsPage, WrapResult, WrapUpload, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_WRAPS,
     MAX_PAGE,
 };
-use ehr_ledger::read_path::request_auth::Caller;
-use ehr_ledger::service::now_ms;
+use ehr_client::read_path::request_auth::Caller;
+use ehr_client::record_encryption::{unwrap_key, wrap_key, WRAPPED_KEY_LEN};
+use ehr_client::service::now_ms;
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::{AccessBasis, Category, Purpose};
 use serde_json::json;
 
 use crate::access;
@@ -102,7 +102,7 @@ fn category(name: &str) -> Result<Category, Failure> {
 fn time_param(p: &HashMap<String, String>, name: &'static str) -> Result<Option<i64>, Failure> {
     p.get(name)
         .map(|s| {
-            ehr_ledger::rpc::parse_rfc3339(s).ok_or_else(|| {
+            ehr_ledger::time::parse_rfc3339(s).ok_or_else(|| {
                 Failure::new(
                     ErrorCode::BadTime,
                     format!("{name}={s:?} is not an RFC 3339 time such as 2026-11-24T08:00:00Z"),

@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
+use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{AccessBasis, AuditKind, Purpose};
-use ehr_ledger::read_path::client::RecordsQuery;
 
 #[test]
 fn a_doctor_breaking_the_glass_reads_and_the_trail_flags_it() {
@@ -63,8 +63,8 @@ fn a_doctor_breaking_the_glass_reads_and_the_trail_flags_it() {
         .unwrap();
     let item = &page.records[0];
     assert_eq!(item.key_source.as_deref(), Some("emergency"));
-    assert!(ehr_ledger::read_path::open::decrypt(item, &s.doctor2).is_ok());
-    assert!(ehr_ledger::read_path::open::decrypt(item, &s.cast.doctor).is_err());
+    assert!(ehr_client::read_path::open::decrypt(item, &s.doctor2).is_ok());
+    assert!(ehr_client::read_path::open::decrypt(item, &s.cast.doctor).is_err());
 
     s.disclosures_logged();
     let trail = s.audit_trail(&s.cast.alice);

@@ -93,7 +93,7 @@ fn a_doctor_granted_vitals_reads_them_verified_and_the_patient_sees_the_read() {
     let page = s
         .block_on(s.client(&s.cast.doctor).records(
             &s.cast.alice.address(),
-            &ehr_ledger::read_path::client::RecordsQuery::category("vitals"),
+            &ehr_client::read_path::client::RecordsQuery::category("vitals"),
         ))
         .unwrap();
     assert_eq!(page.records.len(), 12);

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{action::Kind, ReinstateParticipant, SuspendParticipant};
-use ehr_ledger::read_path::client::RecordsQuery;
 
 fn read_code(s: &Stack) -> Result<usize, (String, String)> {
     let client = s.client(&s.cast.doctor);

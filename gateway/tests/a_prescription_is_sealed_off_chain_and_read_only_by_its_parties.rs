@@ -206,18 +206,18 @@ fn the_gateway_refuses_documents_it_must_not_store() {
     let alice = s.cast.alice.address();
     let client = s.client(&s.cast.doctor);
     let sealed = |wrap_for_patient: bool| {
-        let mut readers = vec![ehr_ledger::read_path::readers::ReaderKey {
+        let mut readers = vec![ehr_client::read_path::readers::ReaderKey {
             address: s.cast.doctor.address(),
             key: s.cast.doctor.public_key(),
         }];
         if wrap_for_patient {
-            readers.push(ehr_ledger::read_path::readers::ReaderKey {
+            readers.push(ehr_client::read_path::readers::ReaderKey {
                 address: alice,
                 key: s.cast.alice.public_key(),
             });
         }
-        ehr_ledger::read_path::documents::seal(
-            ehr_ledger::read_path::documents::Content::LabOrder {
+        ehr_client::read_path::documents::seal(
+            ehr_client::read_path::documents::Content::LabOrder {
                 test_code: "2345-7".into(),
                 lab_org: "general".into(),
             },
@@ -226,7 +226,7 @@ fn the_gateway_refuses_documents_it_must_not_store() {
             0,
         )
     };
-    let refused = |upload: &ehr_ledger::read_path::api::DocumentUpload| {
+    let refused = |upload: &ehr_client::read_path::api::DocumentUpload| {
         s.block_on(client.put_document(&alice, upload))
             .expect_err("refused")
             .code()

@@ -127,7 +127,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     let page = s
         .block_on(s.client(&s.cast.doctor).records(
             &s.cast.alice.address(),
-            &ehr_ledger::read_path::client::RecordsQuery::category("vitals"),
+            &ehr_client::read_path::client::RecordsQuery::category("vitals"),
         ))
         .unwrap();
     let forged = page
@@ -135,7 +135,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         .iter()
         .find(|r| r.record_id == "hr-1:2")
         .unwrap();
-    let mut chain = ehr_ledger::read_path::open::ChainVerifier::new(s.node.rpc());
+    let mut chain = ehr_client::read_path::open::ChainVerifier::new(s.node.rpc());
     let e = s
         .block_on(chain.verify_anchor(forged))
         .expect_err("not the anchored record");

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{action::Kind, *};
-use ehr_ledger::read_path::client::RecordsQuery;
 
 fn grant(s: &Stack, who: &ehr_ledger::crypto::SecretKey, expires_at: i64) {
     s.node.send(
@@ -39,7 +39,7 @@ fn readers_without_a_basis_on_chain_get_403_with_the_reason() {
     // A nurse with no grant.
     let e = refusal(&s.nurse);
     match &e {
-        ehr_ledger::read_path::client::GatewayError::Refused {
+        ehr_client::read_path::client::GatewayError::Refused {
             status,
             code,
             message,

@@ -50,7 +50,7 @@ fn records_and_the_audit_trail_export_as_fhir_r4() {
         assert_eq!(q["system"], "http://unitsofmeasure.org");
         assert_eq!(q["code"], "/min");
         let when = o["effectiveDateTime"].as_str().unwrap();
-        assert!(ehr_ledger::rpc::parse_rfc3339(when).is_some(), "{when}");
+        assert!(ehr_ledger::time::parse_rfc3339(when).is_some(), "{when}");
         assert!(when.ends_with('Z'));
         assert_eq!(o["device"]["display"], "hr-1");
         assert_eq!(o["identifier"][0]["value"], format!("hr-1:{}", i + 1));
@@ -92,7 +92,7 @@ fn records_and_the_audit_trail_export_as_fhir_r4() {
     for e in &events {
         // Required by R4: type, recorded, agent (with requestor), source (with observer).
         assert!(e["type"]["code"].is_string());
-        assert!(ehr_ledger::rpc::parse_rfc3339(e["recorded"].as_str().unwrap()).is_some());
+        assert!(ehr_ledger::time::parse_rfc3339(e["recorded"].as_str().unwrap()).is_some());
         let agent = &e["agent"][0];
         assert_eq!(agent["requestor"], true);
         assert!(agent["who"]["reference"]

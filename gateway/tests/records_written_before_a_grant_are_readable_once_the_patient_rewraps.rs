@@ -8,8 +8,8 @@
 mod common;
 
 use common::*;
+use ehr_client::read_path::api::{NewWrap, WrapUpload};
 use ehr_ledger::proto::{action::Kind, *};
-use ehr_ledger::read_path::api::{NewWrap, WrapUpload};
 
 #[test]
 fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
@@ -170,7 +170,7 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
     let page = s
         .block_on(s.client(&s.doctor2).records(
             &alice,
-            &ehr_ledger::read_path::client::RecordsQuery::category("vitals"),
+            &ehr_client::read_path::client::RecordsQuery::category("vitals"),
         ))
         .unwrap();
     for id in &new {

@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use ehr_ledger::read_path::api::ApiError;
-use ehr_ledger::read_path::request_auth::{self, AuthHeaders};
-use ehr_ledger::service::now_ms;
+use ehr_client::read_path::api::ApiError;
+use ehr_client::read_path::request_auth::{self, AuthHeaders};
+use ehr_client::service::now_ms;
 
 fn get(s: &Stack, path: &str, h: Option<&AuthHeaders>) -> (u16, ApiError) {
     s.block_on(async {

@@ -2,8 +2,8 @@
 //! must name every route, every field the gateway sends and every error code
 //! with its status.
 
+use ehr_client::read_path::api::*;
 use ehr_gateway::error::ErrorCode;
-use ehr_ledger::read_path::api::*;
 
 fn spec() -> String {
     std::fs::read_to_string(concat!(

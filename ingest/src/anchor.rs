@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{action::Kind, AnchorBatch, StoredBatchAnchor};
-use ehr_ledger::rpc::RpcClient;
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::Code;
 
@@ -80,7 +80,7 @@ impl Anchorer {
             let (chain_id, mut nonce) = match async {
                 let status = self.rpc.status().await?;
                 let nonce = self.rpc.next_nonce(&self.key.address()).await?;
-                Ok::<_, ehr_ledger::rpc::RpcError>((status.node_info.network, nonce))
+                Ok::<_, ehr_client::rpc::RpcError>((status.node_info.network, nonce))
             }
             .await
             {

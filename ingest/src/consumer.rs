@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ehr_client::rpc::RpcClient;
+use ehr_client::service::now_ms;
 use ehr_ledger::crypto::SecretKey;
-use ehr_ledger::rpc::RpcClient;
-use ehr_ledger::service::now_ms;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -224,7 +224,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         let mut backoff = Duration::from_millis(200);
         loop {
             if let Ok(s) = runtime.block_on(rpc.status()) {
-                chain_now = ehr_ledger::rpc::parse_rfc3339(&s.sync_info.latest_block_time)
+                chain_now = ehr_ledger::time::parse_rfc3339(&s.sync_info.latest_block_time)
                     .unwrap_or(chain_now);
             }
             let ctx = Context {

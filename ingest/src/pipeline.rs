@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use ehr_ledger::crypto::envelope::{encrypt_record, wrap_key, DataKey};
+use ehr_client::record_encryption::{encrypt_record, wrap_key, DataKey};
+use ehr_client::rpc::RpcError;
 use ehr_ledger::crypto::{sha256, Address, PublicKey};
 use ehr_ledger::proto::{Category, DeviceStatus};
-use ehr_ledger::rpc::RpcError;
 use hmac::{Hmac, Mac};
 
 use crate::reading::{self, Decoded, Reason, Reject};

@@ -71,7 +71,7 @@ fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Reject> {
     })
 }
 
-pub use ehr_ledger::vitals::{vital, Vital, VITALS};
+pub use ehr_client::vitals::{vital, Vital, VITALS};
 
 /// The JSON form of a signed reading (docs/ingest.md). The signature covers
 /// the protobuf encoding of the same reading, so both forms verify alike.

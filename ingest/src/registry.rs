@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ehr_client::read_path::readers;
+use ehr_client::rpc::{RpcClient, RpcError};
 use ehr_ledger::crypto::Address;
 use ehr_ledger::proto::{Category, Device, Participant, ParticipantKind};
-use ehr_ledger::read_path::readers;
-use ehr_ledger::rpc::{RpcClient, RpcError};
 
 struct Entry<T> {
     value: T,
@@ -69,7 +69,7 @@ impl<T> Absent for Vec<T> {
     }
 }
 
-pub use ehr_ledger::read_path::readers::ReaderKey;
+pub use ehr_client::read_path::readers::ReaderKey;
 
 pub struct Registry {
     rpc: RpcClient,

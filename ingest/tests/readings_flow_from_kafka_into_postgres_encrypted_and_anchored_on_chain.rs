@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ehr_client::record_encryption::{decrypt_record, unwrap_key};
 use ehr_ingest::reading::{sign, sign_json};
-use ehr_ledger::crypto::envelope::{decrypt_record, unwrap_key};
 use ehr_ledger::crypto::{merkle, Address};
 use ehr_ledger::proto::{Reading, SignedReading, StoredBatchAnchor};
 use prost::Message;

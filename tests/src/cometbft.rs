@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ehr_ledger::rpc::RpcClient;
+use ehr_client::rpc::RpcClient;
 
 use crate::processes::{tail, Proc};
 use crate::Error;

@@ -1,14 +1,24 @@
-//! The real parts the tests and the main job run: Apache Kafka from its jars
-//! (`kafka`), a network of CometBFT validators each beside its own `ehr-node`
-//! (`cometbft`), and the child processes they are (`processes`). Both engines
-//! are installed by `scripts/setup.sh` into `target/engines`.
+//! The project's test kit, used by every crate's tests, the benchmarks and
+//! the main job:
+//!
+//! - `world`: a four-hospital consortium driven by the mock consensus, and a
+//!   deterministic workload over it; `actions`: one constructor per action.
+//! - with the `engines` feature (default): the real parts — Apache Kafka from
+//!   its jars (`kafka`), a network of CometBFT validators each beside its own
+//!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
+//!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
 //!
 //! The cross-process tests of the consortium on those engines live in this
 //! crate's `tests/`, one scenario per file.
 
+pub mod actions;
+#[cfg(feature = "engines")]
 pub mod cometbft;
+#[cfg(feature = "engines")]
 pub mod kafka;
+#[cfg(feature = "engines")]
 pub mod processes;
+pub mod world;
 
 use std::path::PathBuf;
 

@@ -9,12 +9,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::proto::action::Kind;
 use ehr_ledger::proto::{
     governance_change::Kind as Change, AddValidator, GovernanceChange, Propose, RemoveValidator,
     Vote,
 };
-use ehr_ledger::rpc::RpcClient;
 use ehr_testkit::cometbft::wait_height;
 use tendermint::block::CommitSig;
 use tendermint::PublicKey;

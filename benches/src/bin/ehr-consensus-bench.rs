@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ehr_benches::load::{self, Broadcast, Load, Payload, Report};
-use ehr_ledger::rpc::RpcClient;
+use ehr_client::rpc::RpcClient;
 use ehr_testkit::cometbft::{App, Member, Network, Settings};
 
 #[derive(Parser)]

@@ -11,7 +11,7 @@
 
 use clap::Parser;
 use ehr_benches::load::{self, Broadcast, Load, Payload};
-use ehr_ledger::rpc::RpcClient;
+use ehr_client::rpc::RpcClient;
 
 #[derive(Parser)]
 struct Args {
@@ -72,7 +72,7 @@ async fn main() -> Result<(), String> {
     let admin = args
         .admin_key_file
         .as_deref()
-        .map(ehr_ledger::service::read_key_file)
+        .map(ehr_client::service::read_key_file)
         .transpose()?;
     let txs = load::prepare(&nodes[0], &spec, admin.as_ref()).await?;
     println!("submitting {} tx/s for {} s…", args.rate, args.seconds);

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use ehr_client::keyring::Keyring;
+use ehr_client::rpc::RpcClient;
 use ehr_consortium::broker::{self, READINGS};
 use ehr_consortium::chain::{Chain, Engine};
 use ehr_consortium::fleet::{self, Counters};
@@ -17,8 +19,6 @@ use ehr_consortium::progress::{self, Snapshot};
 use ehr_consortium::services::{self, Gateway, Ingest};
 use ehr_consortium::story::{Cast, Step, Teller};
 use ehr_ingest::store::with_database;
-use ehr_ledger::keyring::Keyring;
-use ehr_ledger::rpc::RpcClient;
 use ehr_testkit::kafka::Kafka;
 use serde::Serialize;
 
@@ -147,7 +147,7 @@ fn main() {
                 .enable_all()
                 .build()
             {
-                rt.block_on(ehr_ledger::service::shutdown_signal());
+                rt.block_on(ehr_client::service::shutdown_signal());
                 stop.store(true, Ordering::Relaxed);
             }
         });
@@ -257,8 +257,8 @@ fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
         .collect::<Result<Vec<_>, _>>()?;
     ehr_ingest::store::migrate(&args.database_url).map_err(|e| format!("migrations: {e}"))?;
     run_logins(&args.database_url)?;
-    let ingest = ehr_ledger::service::read_key_file(&a.ingest_key_file)?;
-    let gateway = ehr_ledger::service::read_key_file(&a.gateway_key_file)?;
+    let ingest = ehr_client::service::read_key_file(&a.ingest_key_file)?;
+    let gateway = ehr_client::service::read_key_file(&a.gateway_key_file)?;
     let cast = Cast::with(keys, ingest, gateway, args.devices.max(2));
     println!(
         "  attached: chain {}, broker {}, gateway {}",
@@ -608,7 +608,7 @@ fn as_analyst() -> String {
 /// the run folder, readable by its owner only; the terminal shows the file.
 fn write_analyst_url(data: &std::path::Path) -> Result<PathBuf, String> {
     let path = data.join("analyst.url");
-    ehr_ledger::service::write_private_file(&path, format!("{}\n", as_analyst()).as_bytes())?;
+    ehr_client::service::write_private_file(&path, format!("{}\n", as_analyst()).as_bytes())?;
     Ok(path)
 }
 
@@ -692,7 +692,7 @@ fn print_summary(s: &Summary, data: &std::path::Path, analyst: &Result<Analyst, 
                 p.analytics_rows
             );
             for (loinc, n, avg) in &a.by_code {
-                let name = ehr_ledger::vitals::vital(loinc).map_or("", |v| v.name);
+                let name = ehr_client::vitals::vital(loinc).map_or("", |v| v.name);
                 println!("                  {loinc:<8} {name:<36} {n:>6} readings, mean {avg:.1}");
             }
             match &a.records_refused {

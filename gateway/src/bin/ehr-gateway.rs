@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use ehr_client::rpc::RpcClient;
 use ehr_gateway::disclosures::Logger;
 use ehr_gateway::{auth, pool, proofs::Proofs, routes, Gateway};
-use ehr_ledger::rpc::RpcClient;
 
 #[derive(Parser)]
 #[command(
@@ -52,7 +52,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    ehr_ledger::service::init_logging(args.log_json);
+    ehr_client::service::init_logging(args.log_json);
     if let Err(e) = run(args) {
         eprintln!("ehr-gateway: {e}");
         std::process::exit(1);
@@ -60,7 +60,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let key = ehr_ledger::service::read_key_file(&args.key_file)?;
+    let key = ehr_client::service::read_key_file(&args.key_file)?;
     if args.migrate {
         ehr_ingest::store::migrate(&args.database_url)
     } else {
@@ -97,7 +97,7 @@ fn run(args: Args) -> Result<(), String> {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         axum::serve(listener, routes::router(gateway.clone()))
-            .with_graceful_shutdown(ehr_ledger::service::shutdown_signal())
+            .with_graceful_shutdown(ehr_client::service::shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         // What was served is in the outbox; give the logger a last round.

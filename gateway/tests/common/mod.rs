@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use ehr_client::read_path::client::GatewayClient;
+use ehr_client::rpc::RpcClient;
 use ehr_ingest::reading::sign;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{action::Kind, *};
-use ehr_ledger::read_path::client::GatewayClient;
-use ehr_ledger::rpc::RpcClient;
 
 /// Reads a child's stdout until a line containing `marker`; returns the rest
 /// of that line after the marker, and keeps draining stdout in a thread.

@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use ehr_client::rpc::RpcClient;
+use ehr_client::service::now_ms;
 use ehr_ingest::reading::{decode, sign, sign_json, verify};
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{action::Kind, BindDevice, Reading, RegisterPatient, SetResearchConsent};
-use ehr_ledger::rpc::RpcClient;
-use ehr_ledger::service::now_ms;
 use ehr_ledger::tx::sign_tx;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -355,7 +355,7 @@ fn main() {
             fleet,
             devices,
             admin_key_file,
-        } => ehr_ledger::service::read_key_file(admin_key_file).and_then(|admin| {
+        } => ehr_client::service::read_key_file(admin_key_file).and_then(|admin| {
             tokio::runtime::Runtime::new()
                 .map_err(|e| e.to_string())
                 .and_then(|rt| {

@@ -8,11 +8,11 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
+use ehr_client::rpc::RpcClient;
 use ehr_ingest::anchor::Anchorer;
 use ehr_ingest::consumer::{self, Config};
 use ehr_ingest::metrics::Metrics;
 use ehr_ingest::store::{self, Store};
-use ehr_ledger::rpc::RpcClient;
 
 #[derive(Parser)]
 #[command(
@@ -81,7 +81,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    ehr_ledger::service::init_logging(args.log_json);
+    ehr_client::service::init_logging(args.log_json);
     if let Err(e) = run(args) {
         eprintln!("ehr-ingest: {e}");
         std::process::exit(1);
@@ -89,8 +89,8 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let key = ehr_ledger::service::read_key_file(&args.key_file)?;
-    let secret = ehr_ledger::service::read_secret(
+    let key = ehr_client::service::read_key_file(&args.key_file)?;
+    let secret = ehr_client::service::read_secret(
         args.pseudonym_secret_file.as_deref(),
         "EHR_PSEUDONYM_SECRET",
         "pseudonym secret",
@@ -174,7 +174,7 @@ fn run(args: Args) -> Result<(), String> {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         axum::serve(listener, app)
-            .with_graceful_shutdown(ehr_ledger::service::shutdown_signal())
+            .with_graceful_shutdown(ehr_client::service::shutdown_signal())
             .await
             .map_err(|e| e.to_string())
     })?;

@@ -11,13 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::ledger::genesis::CometGenesis;
 use ehr_ledger::mock_consensus::consortium_genesis;
 use ehr_ledger::proto::{action::Kind, *};
-use ehr_ledger::rpc::RpcClient;
-use ehr_ledger::sequencer::{http, Config, Sequencer};
 use ehr_ledger::tx::sign_tx;
+use ehr_node::sequencer::{http, Config, Sequencer};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -388,7 +388,7 @@ impl Cast {
     }
 }
 
-pub use ehr_ledger::service::now_ms;
+pub use ehr_client::service::now_ms;
 
 pub fn heart_rate(seq: u64, value: f64) -> Reading {
     Reading {
@@ -468,7 +468,7 @@ impl Ingest {
         )
         .unwrap();
         let secret_file = dir.join("pseudonym.secret");
-        ehr_ledger::service::write_private_file(&secret_file, PSEUDONYM_SECRET.as_bytes()).unwrap();
+        ehr_client::service::write_private_file(&secret_file, PSEUDONYM_SECRET.as_bytes()).unwrap();
         let mut child = Command::new(binary("ehr-ingest"))
             // Its own least-privilege log-in, from the environment (a
             // password on the command line is visible to every local user).

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use ehr_client::rpc::{BroadcastTxCommit, RpcClient};
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::action::Kind;
-use ehr_ledger::rpc::{BroadcastTxCommit, RpcClient};
 use ehr_ledger::tx::sign_tx;
 use ehr_testkit::cometbft::{Member, Network, Settings};
 

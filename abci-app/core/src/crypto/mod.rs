@@ -1,0 +1,6 @@
+//! Keys, addresses and signatures (secp256k1, k256).
+
+mod keys;
+pub mod merkle;
+
+pub use keys::{sha256, verify_signature, Address, PublicKey, SecretKey, SignatureError};

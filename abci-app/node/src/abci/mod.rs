@@ -1,0 +1,138 @@
+//! The ABCI 2.0 server for CometBFT v0.38: a thin layer over the ledger.
+//!
+//! `server` accepts CometBFT's four connections (TCP or Unix socket) and reads
+//! and writes frames (`wire`); `App::handle` turns each request into a call of
+//! the ledger, one file per ABCI phase as in namada's shell. The ledger itself
+//! knows nothing of CometBFT's messages.
+
+mod check_tx;
+mod commit;
+mod finalize_block;
+mod info;
+mod init_chain;
+mod prepare_proposal;
+mod process_proposal;
+mod query;
+pub mod server;
+pub mod wire;
+
+use std::sync::{Arc, Mutex};
+
+use tendermint_proto::v0_38::abci::{
+    request, response, ResponseEcho, ResponseException, ResponseFlush,
+};
+
+use ehr_ledger::ledger::{Event, Ledger};
+
+pub use tendermint_proto::v0_38::abci as proto;
+
+/// The application CometBFT talks to: the ledger behind a lock, since
+/// CometBFT's connections arrive concurrently but the ledger is one state.
+#[derive(Clone)]
+pub struct App {
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl App {
+    pub fn new(ledger: Ledger) -> Self {
+        Self {
+            ledger: Arc::new(Mutex::new(ledger)),
+        }
+    }
+
+    pub fn ledger(&self) -> Arc<Mutex<Ledger>> {
+        self.ledger.clone()
+    }
+
+    /// Answers one request. Never panics: a ledger failure becomes an
+    /// Exception, on which CometBFT stops rather than go on with a doubtful state.
+    pub fn handle(&self, request: request::Value) -> response::Value {
+        let mut ledger = match self.ledger.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let answer = match request {
+            request::Value::Echo(r) => {
+                Ok(response::Value::Echo(ResponseEcho { message: r.message }))
+            }
+            request::Value::Flush(_) => Ok(response::Value::Flush(ResponseFlush {})),
+            request::Value::Info(r) => info::info(&ledger, r).map(response::Value::Info),
+            request::Value::InitChain(r) => {
+                init_chain::init_chain(&mut ledger, r).map(response::Value::InitChain)
+            }
+            request::Value::Query(r) => Ok(response::Value::Query(query::query(&ledger, r))),
+            request::Value::CheckTx(r) => {
+                check_tx::check_tx(&mut ledger, r).map(response::Value::CheckTx)
+            }
+            request::Value::PrepareProposal(r) => {
+                prepare_proposal::prepare_proposal(&mut ledger, r)
+                    .map(response::Value::PrepareProposal)
+            }
+            request::Value::ProcessProposal(r) => Ok(response::Value::ProcessProposal(
+                process_proposal::process_proposal(&mut ledger, r),
+            )),
+            request::Value::FinalizeBlock(r) => {
+                finalize_block::finalize_block(&mut ledger, r).map(response::Value::FinalizeBlock)
+            }
+            request::Value::Commit(_) => commit::commit(&mut ledger).map(response::Value::Commit),
+            // State sync is not offered: no snapshots, every offer declined.
+            request::Value::ListSnapshots(_) => {
+                Ok(response::Value::ListSnapshots(Default::default()))
+            }
+            request::Value::OfferSnapshot(_) => Ok(response::Value::OfferSnapshot(
+                proto::ResponseOfferSnapshot {
+                    result: proto::response_offer_snapshot::Result::Reject as i32,
+                },
+            )),
+            request::Value::LoadSnapshotChunk(_) => {
+                Ok(response::Value::LoadSnapshotChunk(Default::default()))
+            }
+            request::Value::ApplySnapshotChunk(_) => Ok(response::Value::ApplySnapshotChunk(
+                proto::ResponseApplySnapshotChunk {
+                    result: proto::response_apply_snapshot_chunk::Result::Abort as i32,
+                    ..Default::default()
+                },
+            )),
+            request::Value::ExtendVote(_) => Ok(response::Value::ExtendVote(Default::default())),
+            request::Value::VerifyVoteExtension(_) => Ok(response::Value::VerifyVoteExtension(
+                proto::ResponseVerifyVoteExtension {
+                    status: proto::response_verify_vote_extension::VerifyStatus::Accept as i32,
+                },
+            )),
+        };
+        answer.unwrap_or_else(|error| {
+            tracing::error!(%error, "the ledger failed; answering Exception so the node stops");
+            response::Value::Exception(ResponseException { error })
+        })
+    }
+}
+
+fn events(events: Vec<Event>) -> Vec<proto::Event> {
+    events
+        .into_iter()
+        .map(|e| proto::Event {
+            r#type: e.kind,
+            attributes: e
+                .attributes
+                .into_iter()
+                .map(|(key, value)| proto::EventAttribute {
+                    key,
+                    value,
+                    index: true,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The ProofOp type of the ledger's proofs.
+pub fn query_proof_type() -> &'static str {
+    query::PROOF_OP_TYPE
+}
+
+/// The codespace of every non-zero code: the ledger's codes (docs/ledger.md).
+pub const CODESPACE: &str = "ehr";
+
+fn unix_seconds(t: Option<tendermint_proto::google::protobuf::Timestamp>) -> i64 {
+    t.map_or(0, |t| t.seconds)
+}

@@ -1,0 +1,324 @@
+//! ehr-node: the ledger as a CometBFT ABCI application (`start`), as a
+//! single-node dev sequencer with CometBFT's RPC (`dev`), and the genesis tool
+//! (`genesis`). docs/node.md explains each.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use ehr_ledger::crypto::PublicKey;
+use ehr_ledger::ledger::genesis::{CometGenesis, GenesisMember, GenesisValidator};
+use ehr_ledger::ledger::{Genesis, Ledger};
+use ehr_node::abci::server::{serve, ListenAddress, Listener};
+use ehr_node::abci::App;
+use ehr_node::sequencer::{http, Config, Sequencer};
+
+#[derive(Parser)]
+#[command(
+    name = "ehr-node",
+    version,
+    about = "The ehr-ledger node: ABCI application for CometBFT, or a dev sequencer"
+)]
+struct Cli {
+    /// Log lines as JSON (for log collectors) instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the ABCI application to a CometBFT node (its proxy_app).
+    Start {
+        /// Folder of the node's data (the ledger in <home>/data).
+        #[arg(long, env = "EHR_HOME")]
+        home: PathBuf,
+        /// tcp://HOST:PORT or unix:///PATH, as CometBFT's proxy_app.
+        #[arg(long, default_value = "tcp://127.0.0.1:26658")]
+        abci: String,
+    },
+    /// Run the dev sequencer: one node making its own blocks and serving
+    /// CometBFT's RPC. For development and tests: one sequencer, not BFT.
+    Dev {
+        #[arg(long, env = "EHR_HOME")]
+        home: PathBuf,
+        /// A CometBFT genesis.json whose app_state is the ledger's genesis;
+        /// needed the first time only.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// Where to serve the RPC.
+        #[arg(long, default_value = "127.0.0.1:26657")]
+        rpc: String,
+        /// How often pending transactions are put in a block.
+        #[arg(long, default_value_t = 500)]
+        block_interval_ms: u64,
+        /// How often an empty block is made when nothing is pending (0: never).
+        #[arg(long, default_value_t = 5000)]
+        empty_block_interval_ms: u64,
+    },
+    /// Write a CometBFT genesis.json with the ledger's app_state.
+    Genesis {
+        /// Start from this CometBFT genesis (from `cometbft init` or `cometbft
+        /// testnet`): its chain id, time and validators are kept.
+        #[arg(long)]
+        cometbft_genesis: Option<PathBuf>,
+        /// The chain id (required without --cometbft-genesis).
+        #[arg(long)]
+        chain_id: Option<String>,
+        /// A founding member: ORG_ID=NAME=ADMIN_PUBLIC_KEY_HEX (repeat).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// A validator: ED25519_PUBKEY(base64 or hex)=POWER=ORG_ID (repeat). Without
+        /// it, the validators of --cometbft-genesis are assigned to the members in turn.
+        #[arg(long = "validator")]
+        validators: Vec<String>,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    ehr_client::service::init_logging(cli.log_json);
+    let result = match cli.command {
+        Command::Start { home, abci } => start(home, &abci).await,
+        Command::Dev {
+            home,
+            genesis,
+            rpc,
+            block_interval_ms,
+            empty_block_interval_ms,
+        } => {
+            dev(
+                home,
+                genesis,
+                &rpc,
+                block_interval_ms,
+                empty_block_interval_ms,
+            )
+            .await
+        }
+        Command::Genesis {
+            cometbft_genesis,
+            chain_id,
+            members,
+            validators,
+            out,
+        } => genesis(cometbft_genesis, chain_id, &members, &validators, &out),
+    };
+    if let Err(message) = result {
+        eprintln!("ehr-node: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn open_ledger(home: &std::path::Path) -> Result<Ledger, String> {
+    let data = home.join("data");
+    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    Ledger::open(&data.join("ledger.redb"))
+        .map_err(|e| format!("cannot open the ledger in {}: {e}", data.display()))
+}
+
+async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
+    let address: ListenAddress = abci.parse()?;
+    let ledger = open_ledger(&home)?;
+    match ledger.status().map_err(|e| e.to_string())? {
+        Some(s) => {
+            tracing::info!(chain_id = %s.chain_id, height = s.block_height, app_hash = %hex::encode(s.app_hash), "ledger opened")
+        }
+        None => tracing::info!("ledger opened with no chain yet: waiting for InitChain"),
+    }
+    let listener = Listener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {abci}: {e}"))?;
+    // Scripts wait for this line (and learn the port when 0 was asked for).
+    println!(
+        "ehr-node start: ABCI listening on {}",
+        listener.local_address()
+    );
+    tokio::select! {
+        _ = serve(listener, App::new(ledger)) => {}
+        _ = ehr_client::service::shutdown_signal() => {}
+    }
+    Ok(())
+}
+
+async fn dev(
+    home: PathBuf,
+    genesis: Option<PathBuf>,
+    rpc: &str,
+    block_ms: u64,
+    empty_ms: u64,
+) -> Result<(), String> {
+    let genesis = genesis
+        .map(|g| CometGenesis::read(&g))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let mut config = Config::new(&home);
+    config.block_interval = Duration::from_millis(block_ms.max(10));
+    config.empty_block_interval = Duration::from_millis(empty_ms);
+    let sequencer = tokio::task::spawn_blocking(move || Sequencer::open(config, genesis.as_ref()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(rpc)
+        .await
+        .map_err(|e| format!("cannot serve the RPC on {rpc}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::warn!("DEV SEQUENCER: one node orders all transactions; no Byzantine fault tolerance. Production runs CometBFT.");
+    tracing::info!(chain_id = %sequencer.chain_id(), rpc = %format!("http://{bound}"), "dev sequencer ready");
+    // Scripts wait for this line.
+    println!(
+        "ehr-node dev: chain {} serving RPC at http://{bound}",
+        sequencer.chain_id()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let producer = tokio::spawn(sequencer.clone().run(async move {
+        let mut rx = stop_rx;
+        let _ = rx.changed().await;
+    }));
+    let server = axum::serve(listener, http::router(sequencer))
+        .with_graceful_shutdown(ehr_client::service::shutdown_signal());
+    let served = server.await.map_err(|e| e.to_string());
+    let _ = stop_tx.send(true);
+    let _ = producer.await;
+    served
+}
+
+fn decode_key(s: &str) -> Option<Vec<u8>> {
+    if s.len() == 64 {
+        if let Ok(b) = hex::decode(s) {
+            return Some(b);
+        }
+    }
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+fn genesis(
+    cometbft: Option<PathBuf>,
+    chain_id: Option<String>,
+    members: &[String],
+    validators: &[String],
+    out: &std::path::Path,
+) -> Result<(), String> {
+    let mut doc = match &cometbft {
+        Some(path) => CometGenesis::read(path).map_err(|e| e.to_string())?,
+        None => CometGenesis {
+            genesis_time: ehr_ledger::time::rfc3339(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            ),
+            chain_id: chain_id
+                .clone()
+                .ok_or("--chain-id is required without --cometbft-genesis")?,
+            initial_height: serde_json::Value::String("1".into()),
+            app_state: serde_json::Value::Null,
+            rest: Default::default(),
+        },
+    };
+    if let Some(id) = chain_id {
+        doc.chain_id = id;
+    }
+    let mut ledger = Genesis::default();
+    for m in members {
+        let parts: Vec<&str> = m.splitn(3, '=').collect();
+        let [org_id, name, key] = parts[..] else {
+            return Err(format!(
+                "--member {m:?} is not ORG_ID=NAME=ADMIN_PUBLIC_KEY_HEX"
+            ));
+        };
+        let bytes =
+            hex::decode(key).map_err(|_| format!("the admin key of {org_id} is not hex"))?;
+        PublicKey::from_bytes(&bytes).ok_or(format!(
+            "the admin key of {org_id} is not a compressed secp256k1 key"
+        ))?;
+        ledger.members.push(GenesisMember {
+            org_id: org_id.into(),
+            name: name.into(),
+            admin_public_key: key.into(),
+        });
+    }
+    if validators.is_empty() {
+        let listed = doc
+            .rest
+            .get("validators")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if listed.is_empty() {
+            return Err(
+                "no validators: pass --validator, or --cometbft-genesis with validators".into(),
+            );
+        }
+        for (i, v) in listed.iter().enumerate() {
+            let key = v
+                .pointer("/pub_key/value")
+                .and_then(|k| k.as_str())
+                .ok_or("a CometBFT validator without pub_key.value")?;
+            let power = v
+                .get("power")
+                .and_then(|p| p.as_str().and_then(|s| s.parse().ok()).or(p.as_i64()))
+                .unwrap_or(10);
+            let bytes = decode_key(key).ok_or("a validator key that is neither base64 nor hex")?;
+            let org = &ledger.members[i % ledger.members.len()].org_id;
+            ledger.validators.push(GenesisValidator {
+                pub_key: hex::encode(bytes),
+                power,
+                operator_org: org.clone(),
+            });
+        }
+    } else {
+        for v in validators {
+            // From the right: base64 keys end in '=' padding.
+            let parts: Vec<&str> = v.rsplitn(3, '=').collect();
+            let [org, power, key] = parts[..] else {
+                return Err(format!(
+                    "--validator {v:?} is not ED25519_PUBKEY=POWER=ORG_ID"
+                ));
+            };
+            let bytes = decode_key(key)
+                .ok_or(format!("validator key {key:?} is neither base64 nor hex"))?;
+            let power = power
+                .parse()
+                .map_err(|_| format!("validator power {power:?} is not a number"))?;
+            ledger.validators.push(GenesisValidator {
+                pub_key: hex::encode(bytes),
+                power,
+                operator_org: org.into(),
+            });
+        }
+        // CometBFT's own list must match what the ledger returns at InitChain.
+        let listed: Vec<serde_json::Value> = ledger
+            .validators
+            .iter()
+            .map(|v| {
+                let key = hex::decode(&v.pub_key).unwrap_or_default();
+                serde_json::json!({
+                    "address": hex::encode_upper(&ehr_ledger::crypto::sha256(&key)[..20]),
+                    "pub_key": { "type": "tendermint/PubKeyEd25519", "value": base64::engine::general_purpose::STANDARD.encode(&key) },
+                    "power": v.power.to_string(),
+                    "name": v.operator_org,
+                })
+            })
+            .collect();
+        doc.rest
+            .insert("validators".into(), serde_json::Value::Array(listed));
+    }
+    ledger.check().map_err(|e| e.to_string())?;
+    doc.app_state = serde_json::to_value(&ledger).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(out, text + "\n").map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "wrote {}: chain {}, {} members, {} validators",
+        out.display(),
+        doc.chain_id,
+        ledger.members.len(),
+        ledger.validators.len()
+    );
+    Ok(())
+}

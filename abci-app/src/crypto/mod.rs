@@ -1,7 +1,0 @@
-//! Keys, addresses and signatures (secp256k1, k256).
-
-pub mod envelope;
-mod keys;
-pub mod merkle;
-
-pub use keys::{sha256, verify_signature, Address, PublicKey, SecretKey, SignatureError};

@@ -1,0 +1,375 @@
+//! The read path on the reader's side: fetch a patient's records from the
+//! gateway, open them locally (decrypt, device signature, Merkle path against
+//! the chain), re-wrap a patient's past keys for a new reader, and show the
+//! audit trail — as sentences, JSON or HL7 FHIR R4.
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use clap::Args;
+use ehr_client::read_path::api::{NewWrap, RecordItem, WrapUpload};
+use ehr_client::read_path::client::{GatewayClient, RecordsQuery};
+use ehr_client::read_path::open::{decrypt, ChainVerifier, Opened, VerifyError};
+use ehr_client::read_path::{audit, fhir};
+use ehr_client::record_encryption::{unwrap_key, wrap_key};
+use ehr_ledger::crypto::{Address, PublicKey, SecretKey};
+use ehr_ledger::proto::{AuditTrail, Participant};
+use ehr_ledger::time::rfc3339;
+use serde_json::json;
+
+use crate::{category_path, CategoryArg, Ctx, PurposeArg, Result};
+
+#[derive(Args)]
+pub struct FetchArgs {
+    /// The local key of the reader (doctor, patient, guardian…).
+    #[arg(long = "as")]
+    reader: String,
+    #[arg(long)]
+    patient: String,
+    #[arg(long, value_enum, default_value = "vitals")]
+    category: CategoryArg,
+    /// Only records measured at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records measured before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Why you read (logged on chain); by default treatment, or patient_request for the patient.
+    #[arg(long, value_enum)]
+    purpose: Option<PurposeArg>,
+    /// Print the verified records as an HL7 FHIR R4 Bundle of Observations.
+    #[arg(long)]
+    fhir: bool,
+}
+
+#[derive(Args)]
+pub struct RewrapArgs {
+    /// The patient's (or guardian's) local key.
+    #[arg(long = "as")]
+    owner: String,
+    #[arg(long)]
+    patient: String,
+    /// The new reader: a grantee or the guardian (address or key name).
+    #[arg(long)]
+    reader: String,
+    #[arg(long, value_enum, default_value = "vitals")]
+    category: CategoryArg,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    pub patient: String,
+    /// Entries from this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Print the trail as an HL7 FHIR R4 Bundle of AuditEvents.
+    #[arg(long)]
+    pub fhir: bool,
+}
+
+fn purpose_name(p: PurposeArg) -> &'static str {
+    match p {
+        PurposeArg::Treatment => "treatment",
+        PurposeArg::Emergency => "emergency",
+        PurposeArg::PatientRequest => "patient_request",
+        PurposeArg::Payment => "payment",
+        PurposeArg::Operations => "operations",
+    }
+}
+
+fn time(s: &Option<String>, flag: &str) -> Result<Option<i64>> {
+    s.as_ref()
+        .map(|t| {
+            ehr_ledger::time::parse_rfc3339(t).ok_or_else(|| {
+                format!("--{flag} {t:?} is not an RFC 3339 time such as 2026-11-24T08:00:00Z")
+            })
+        })
+        .transpose()
+}
+
+/// One record's outcome: opened and verified, or why not.
+struct Checked {
+    item: RecordItem,
+    opened: Option<Opened>,
+    anchored_at: Option<u64>,
+    /// Decrypted and signed, but its batch is not anchored yet.
+    awaiting_anchor: bool,
+    problem: Option<String>,
+}
+
+async fn check(
+    item: RecordItem,
+    key: &SecretKey,
+    patient: &Address,
+    chain: &mut ChainVerifier,
+) -> Checked {
+    let mut c = Checked {
+        item,
+        opened: None,
+        anchored_at: None,
+        awaiting_anchor: false,
+        problem: None,
+    };
+    match decrypt(&c.item, key) {
+        Err(e) => c.problem = Some(e.to_string()),
+        Ok(opened) => {
+            if let Err(e) = chain.verify_device(&opened, patient).await {
+                c.problem = Some(e.to_string());
+            }
+            c.opened = Some(opened);
+        }
+    }
+    match chain.verify_anchor(&c.item).await {
+        Ok(h) => c.anchored_at = Some(h),
+        Err(VerifyError::NotAnchored) if c.problem.is_none() => c.awaiting_anchor = true,
+        Err(e) => {
+            c.problem.get_or_insert_with(|| e.to_string());
+        }
+    }
+    c
+}
+
+fn describe(o: &Opened) -> String {
+    let r = &o.reading;
+    let name = ehr_client::vitals::vital(&r.loinc).map_or("measurement", |v| v.name);
+    format!(
+        "{} {name} {} {} (LOINC {})",
+        rfc3339(r.measured_at_ms.div_euclid(1000)),
+        r.value,
+        r.unit,
+        r.loinc
+    )
+}
+
+/// Fetches, opens and verifies; true when every record verified.
+pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
+    let key = ctx.keys.load(&a.reader)?;
+    let patient = ctx.address(&a.patient)?;
+    let gateway = GatewayClient::new(&ctx.gateway, key.clone());
+    let query = RecordsQuery {
+        category: category_path(a.category).to_string(),
+        from: time(&a.since, "since")?,
+        to: time(&a.until, "until")?,
+        purpose: a.purpose.map(|p| purpose_name(p).to_string()),
+        ..Default::default()
+    };
+    let page = gateway
+        .all_records(&patient, &query)
+        .await
+        .map_err(|e| format!("the gateway refused: {e}"))?;
+    let (mut chain, trust) =
+        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home))
+            .await
+            .map_err(|e| e.to_string())?;
+    let mut checked = Vec::with_capacity(page.records.len());
+    for item in page.records {
+        checked.push(check(item, &key, &patient, &mut chain).await);
+    }
+    let all_ok = checked
+        .iter()
+        .all(|c| c.problem.is_none() && c.anchored_at.is_some());
+
+    if a.fhir {
+        let resources = checked
+            .iter()
+            .filter(|c| c.problem.is_none() && c.anchored_at.is_some())
+            .filter_map(|c| c.opened.as_ref())
+            .map(|o| fhir::observation(&o.record_id, &patient, &o.reading))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&fhir::bundle(resources)).map_err(|e| e.to_string())?
+        );
+    } else if ctx.json {
+        let records: Vec<_> = checked
+            .iter()
+            .map(|c| {
+                json!({
+                    "record_id": c.item.record_id,
+                    "verified": c.problem.is_none() && c.anchored_at.is_some(),
+                    "awaiting_anchor": c.awaiting_anchor,
+                    "problem": c.problem,
+                    "anchored_at": c.anchored_at,
+                    "key_source": c.item.key_source,
+                    "reading": c.opened.as_ref().map(|o| json!({
+                        "device_id": o.reading.device_id,
+                        "seq": o.reading.seq,
+                        "measured_at_ms": o.reading.measured_at_ms,
+                        "loinc": o.reading.loinc,
+                        "value": o.reading.value,
+                        "unit": o.reading.unit,
+                    })),
+                })
+            })
+            .collect();
+        let out = json!({
+            "patient": page.patient,
+            "basis": page.basis,
+            "height": page.height,
+            "verified": all_ok,
+            "trust": trust.to_string(),
+            "records": records,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{} record(s) of {patient} ({}), allowed by {} at height {}; this read is logged in the patient's audit trail",
+            checked.len(),
+            page.category,
+            page.basis,
+            page.height
+        );
+        println!("checks: {trust}");
+        for c in &checked {
+            let what = c.opened.as_ref().map_or_else(String::new, describe);
+            match (&c.problem, c.anchored_at) {
+                (None, None) if c.awaiting_anchor => println!(
+                    "  PENDING   {}  {what}  (device signature ok; its batch is not anchored yet — fetch again in a few seconds to verify it)",
+                    c.item.record_id
+                ),
+                (None, Some(h)) => println!(
+                    "  verified  {}  {what}  (device signature ok, anchored at height {h}{})",
+                    c.item.record_id,
+                    if c.item.key_source.as_deref() == Some("emergency") {
+                        ", key re-wrapped under emergency access"
+                    } else {
+                        ""
+                    }
+                ),
+                (Some(p), _) => println!("  NOT VERIFIED  {}  {what}: {p}", c.item.record_id),
+                (None, None) => println!("  NOT VERIFIED  {}: no anchor", c.item.record_id),
+            }
+        }
+        let failed = checked.iter().filter(|c| c.problem.is_some()).count();
+        if failed > 0 {
+            println!("{failed} record(s) did not verify: do not rely on them");
+        } else if !all_ok {
+            println!(
+                "every record decrypted and its device signature verified; some await their anchor"
+            );
+        }
+    }
+    Ok(all_ok)
+}
+
+/// The key to wrap for: the guardian key the patient registered, or the reader's own.
+async fn reader_key(ctx: &Ctx, patient: &Address, reader: &Address) -> Result<PublicKey> {
+    let chain = |e: ehr_client::rpc::RpcError| e.to_string();
+    let p: Participant = ctx
+        .rpc
+        .query(&format!("/participant/{patient}"))
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| format!("{patient} is not registered"))?;
+    if let Some(g) = PublicKey::from_bytes(&p.guardian_public_key) {
+        if g.address() == *reader {
+            return Ok(g);
+        }
+    }
+    let r: Participant = ctx
+        .rpc
+        .query(&format!("/participant/{reader}"))
+        .await
+        .map_err(chain)?
+        .ok_or_else(|| format!("{reader} is not registered on chain"))?;
+    PublicKey::from_bytes(&r.public_key)
+        .ok_or_else(|| format!("{reader} has no usable key on chain"))
+}
+
+/// Wraps the patient's past data keys of a category for a new reader.
+pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
+    let key = ctx.keys.load(&a.owner)?;
+    let patient = ctx.address(&a.patient)?;
+    let reader = ctx.address(&a.reader)?;
+    let reader_key = reader_key(ctx, &patient, &reader).await?;
+    let gateway = GatewayClient::new(&ctx.gateway, key.clone());
+    let category = category_path(a.category);
+    let (mut stored, mut present, mut unreadable) = (0u64, 0u64, 0u64);
+    let mut after = None;
+    loop {
+        let page = gateway
+            .own_keys(&patient, category, &reader, after)
+            .await
+            .map_err(|e| format!("the gateway refused: {e}"))?;
+        let mut wraps = Vec::with_capacity(page.keys.len());
+        for k in &page.keys {
+            // The data key is opened here, on the owner's machine, and only its
+            // new wrap leaves it.
+            let data_key = B64
+                .decode(&k.wrapped_key)
+                .ok()
+                .and_then(|w| unwrap_key(&key, &k.record_id, &w).ok());
+            match data_key {
+                Some(dk) => wraps.push(NewWrap {
+                    record_id: k.record_id.clone(),
+                    wrapped_key: B64.encode(wrap_key(&reader_key, &k.record_id, &dk)),
+                }),
+                None => unreadable += 1,
+            }
+        }
+        if !wraps.is_empty() {
+            let r = gateway
+                .upload_wraps(
+                    &patient,
+                    &WrapUpload {
+                        reader: reader.to_string(),
+                        wraps,
+                    },
+                )
+                .await
+                .map_err(|e| format!("the gateway refused the wraps: {e}"))?;
+            stored += r.stored;
+            present += r.already_present;
+        }
+        match page.next_after {
+            Some(n) if !page.keys.is_empty() => after = Some(n),
+            _ => break,
+        }
+    }
+    if ctx.json {
+        println!(
+            "{}",
+            json!({ "reader": reader.to_string(), "stored": stored, "already_present": present, "unreadable": unreadable })
+        );
+    } else {
+        println!("re-wrapped {stored} record key(s) of {patient} ({category}) for {reader}; {present} already had one");
+        if unreadable > 0 {
+            println!("{unreadable} key(s) did not open with your key and were skipped");
+        }
+    }
+    Ok(unreadable == 0)
+}
+
+/// The patient's audit trail: who read what, when and why; emergencies marked.
+pub async fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<bool> {
+    let patient = ctx.address(&a.patient)?;
+    let trail: AuditTrail = ctx
+        .rpc
+        .query(&format!("/audit/{patient}/{}", a.from))
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    if a.fhir {
+        let events = trail.items.iter().map(fhir::audit_event).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&fhir::bundle(events)).map_err(|e| e.to_string())?
+        );
+        return Ok(true);
+    }
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::to_string(&trail).map_err(|e| e.to_string())?
+        );
+        return Ok(true);
+    }
+    if trail.items.is_empty() {
+        println!("no access recorded");
+    }
+    for e in &trail.items {
+        println!("{}", audit::describe(e));
+    }
+    Ok(true)
+}

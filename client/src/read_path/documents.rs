@@ -1,0 +1,284 @@
+//! Clinical documents: what a doctor orders or prescribes. Their content (the
+//! drug, dose and quantity; the test) is health data, so it never reaches the
+//! chain: the author's machine encrypts it like a reading (its own data key,
+//! AES-256-GCM with the record id in the AAD), wraps the key for the patient,
+//! the author, the clinicians the patient granted the category and the
+//! break-glass escrow, stores the ciphertext with the gateway, and anchors its
+//! hash with the order or prescription (docs/ledger.md). A reader checks the
+//! ciphertext against that anchor, read with a state proof.
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::api::{DocumentItem, DocumentUpload, ReaderWrap};
+use super::open::OpenError;
+use super::readers::ReaderKey;
+use crate::record_encryption::{encrypt_record, wrap_key, DataKey};
+use ehr_ledger::crypto::{sha256, Address, SecretKey};
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::{Category, RecordRef};
+
+/// What a document says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Content {
+    Prescription {
+        /// RxNorm code of the drug.
+        drug_code: String,
+        /// Dose as written, e.g. "5".
+        dose: String,
+        /// UCUM unit, e.g. "mg".
+        unit: String,
+        quantity: u32,
+        refills: u32,
+    },
+    LabOrder {
+        /// LOINC code of the test.
+        test_code: String,
+        /// The member organisation whose lab performs it.
+        lab_org: String,
+    },
+}
+
+impl Content {
+    pub fn category(&self) -> Category {
+        match self {
+            Content::Prescription { .. } => Category::Medications,
+            Content::LabOrder { .. } => Category::Labs,
+        }
+    }
+
+    fn id_prefix(&self) -> &'static str {
+        match self {
+            Content::Prescription { .. } => "rx",
+            Content::LabOrder { .. } => "order",
+        }
+    }
+
+    /// One line for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Content::Prescription {
+                drug_code,
+                dose,
+                unit,
+                quantity,
+                refills,
+            } => format!(
+                "prescription: RxNorm {drug_code}, {dose} {unit} × {quantity}, {refills} refill(s)"
+            ),
+            Content::LabOrder { test_code, lab_org } => {
+                format!("lab order: LOINC {test_code} at {lab_org}")
+            }
+        }
+    }
+}
+
+/// The plaintext: the content and whose it is, so a document moved to another
+/// patient in storage is recognised after decryption too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub patient: String,
+    pub content: Content,
+    /// Unix seconds on the author's clock.
+    pub written_at: i64,
+}
+
+/// A document ready to send: the upload for the gateway and the reference the
+/// transaction anchors.
+pub struct Sealed {
+    pub record: RecordRef,
+    pub upload: DocumentUpload,
+}
+
+/// Encrypts `content` for `patient`, its key wrapped for each of `readers`
+/// (the caller includes the patient and the author).
+pub fn seal(content: Content, patient: &Address, readers: &[ReaderKey], written_at: i64) -> Sealed {
+    let mut id = [0u8; 12];
+    getrandom::fill(&mut id).expect("the operating system provides randomness");
+    let record_id = format!("{}-{}", content.id_prefix(), hex::encode(id));
+    let category = content.category();
+    let plain = serde_json::to_vec(&Document {
+        patient: patient.to_string(),
+        content,
+        written_at,
+    })
+    .expect("a document serialises");
+    let key = DataKey::generate();
+    let ciphertext = encrypt_record(&key, &record_id, &plain);
+    let mut wraps: Vec<ReaderWrap> = Vec::with_capacity(readers.len());
+    for r in readers {
+        if wraps.iter().any(|w| w.reader == r.address.to_string()) {
+            continue;
+        }
+        wraps.push(ReaderWrap {
+            reader: r.address.to_string(),
+            wrapped_key: B64.encode(wrap_key(&r.key, &record_id, &key)),
+        });
+    }
+    Sealed {
+        record: RecordRef {
+            record_id: record_id.clone(),
+            patient: patient.0.to_vec(),
+            category: category as i32,
+            ciphertext_sha256: sha256(&ciphertext).to_vec(),
+            size: ciphertext.len() as u64,
+            locator: format!("gateway://documents/{record_id}"),
+        },
+        upload: DocumentUpload {
+            record_id,
+            category: category_name(category).to_string(),
+            ciphertext: B64.encode(&ciphertext),
+            wraps,
+        },
+    }
+}
+
+/// Checks the ciphertext against its hash, unwraps the key, decrypts, and
+/// checks the document names `patient`.
+pub fn open(
+    item: &DocumentItem,
+    reader: &SecretKey,
+    patient: &Address,
+) -> Result<Document, OpenError> {
+    let plain = super::open::unseal(
+        &item.record_id,
+        &item.ciphertext,
+        &item.ciphertext_sha256,
+        item.wrapped_key.as_deref(),
+        reader,
+    )?;
+    let doc: Document = serde_json::from_slice(&plain)
+        .map_err(|e| OpenError::Malformed(format!("the decrypted document is not one: {e}")))?;
+    if doc.patient != patient.to_string() {
+        return Err(OpenError::Malformed(format!(
+            "the document is written for {}, not for {patient}",
+            doc.patient
+        )));
+    }
+    Ok(doc)
+}
+
+/// Why a document could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{0} is not registered on chain")]
+    UnknownPatient(Address),
+    #[error("the chain cannot be asked who reads this patient's records: {0}")]
+    Chain(#[from] crate::rpc::RpcError),
+    #[error("the gateway did not store the document: {0}")]
+    Gateway(#[from] super::client::GatewayError),
+}
+
+/// Seals `content` for the patient (and guardian), the author, the
+/// clinicians the patient granted the category (as the chain says at `now`)
+/// and the break-glass escrow; stores it with the gateway `client` speaks to
+/// (signed by the author); returns the reference the transaction anchors.
+pub async fn write(
+    rpc: &crate::rpc::RpcClient,
+    client: &super::client::GatewayClient,
+    author: &ehr_ledger::crypto::PublicKey,
+    patient: &Address,
+    content: Content,
+    now: i64,
+) -> Result<RecordRef, WriteError> {
+    let p: ehr_ledger::proto::Participant = rpc
+        .query(&format!("/participant/{patient}"))
+        .await?
+        .ok_or(WriteError::UnknownPatient(*patient))?;
+    let guardian =
+        ehr_ledger::crypto::PublicKey::from_bytes(&p.guardian_public_key).map(|key| ReaderKey {
+            address: key.address(),
+            key,
+        });
+    let author = ReaderKey {
+        address: author.address(),
+        key: author.clone(),
+    };
+    let mut wrap_for: Vec<ReaderKey> = [ReaderKey::of(&p), guardian, Some(author)]
+        .into_iter()
+        .flatten()
+        .collect();
+    wrap_for.extend(super::readers::grantees(rpc, patient, content.category(), now).await?);
+    wrap_for.extend(super::readers::escrow(rpc).await?);
+    let sealed = seal(content, patient, &wrap_for, now);
+    client.put_document(patient, &sealed.upload).await?;
+    Ok(sealed.record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(seed: &str) -> (SecretKey, ReaderKey) {
+        let k = SecretKey::from_seed(seed);
+        let r = ReaderKey {
+            address: k.address(),
+            key: k.public_key(),
+        };
+        (k, r)
+    }
+
+    fn item(sealed: &Sealed, wrapped_for: &Address) -> DocumentItem {
+        DocumentItem {
+            record_id: sealed.upload.record_id.clone(),
+            seq: 1,
+            category: sealed.upload.category.clone(),
+            author: String::new(),
+            stored_at_ms: 0,
+            ciphertext: sealed.upload.ciphertext.clone(),
+            ciphertext_sha256: hex::encode(&sealed.record.ciphertext_sha256),
+            wrapped_key: sealed
+                .upload
+                .wraps
+                .iter()
+                .find(|w| w.reader == wrapped_for.to_string())
+                .map(|w| w.wrapped_key.clone()),
+            key_source: None,
+        }
+    }
+
+    #[test]
+    fn a_sealed_prescription_opens_for_its_readers_only_and_never_shows_its_drug() {
+        let (patient_key, patient) = reader("patient");
+        let (doctor_key, doctor) = reader("doctor");
+        let (other_key, _) = reader("other");
+        let content = Content::Prescription {
+            drug_code: "197361".into(),
+            dose: "5".into(),
+            unit: "mg".into(),
+            quantity: 30,
+            refills: 0,
+        };
+        let sealed = seal(
+            content.clone(),
+            &patient.address,
+            &[patient.clone(), doctor.clone()],
+            1,
+        );
+        assert_eq!(sealed.record.category, Category::Medications as i32);
+        assert!(!sealed.upload.ciphertext.contains("197361"));
+        let raw = B64.decode(&sealed.upload.ciphertext).unwrap();
+        assert!(!raw.windows(6).any(|w| w == b"197361"));
+        for (k, r) in [(&patient_key, &patient), (&doctor_key, &doctor)] {
+            let doc = open(&item(&sealed, &r.address), k, &patient.address).unwrap();
+            assert_eq!(doc.content, content);
+        }
+        let none = item(&sealed, &other_key.address());
+        assert_eq!(
+            open(&none, &other_key, &patient.address),
+            Err(OpenError::NoKey)
+        );
+        let stolen = item(&sealed, &doctor.address);
+        assert_eq!(
+            open(&stolen, &other_key, &patient.address),
+            Err(OpenError::KeyUnwrap)
+        );
+        // Shown as another patient's: refused after decryption.
+        let (_, bob) = reader("bob");
+        assert!(matches!(
+            open(&item(&sealed, &doctor.address), &doctor_key, &bob.address),
+            Err(OpenError::Malformed(_))
+        ));
+    }
+}

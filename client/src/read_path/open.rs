@@ -1,0 +1,397 @@
+//! Opening a record on the reader's side. Nothing the gateway says is taken on
+//! trust: the data key must unwrap with the reader's own key, the ciphertext
+//! must hash to its Merkle leaf and decrypt (AES-GCM authenticates it and the
+//! record id), the device's signature must verify with the key bound on chain,
+//! that device must be bound to the patient whose records were asked for (a
+//! record moved to another patient in storage is caught), and the leaf's path
+//! must lead to the root anchored on chain. The device and the anchor are read
+//! with state proofs, checked against the app hash.
+//!
+//! Under CometBFT the app hash comes from a block header verified by the
+//! validators' signatures (`rpc::light`), so the node the reader asks need not
+//! be trusted: a node that lies about a header, an anchor or a device is
+//! caught. Under the dev sequencer there are no validators to check: the
+//! reader trusts the sequencer, and `Trust` says so.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use prost::Message;
+
+use super::api::{DocumentItem, RecordItem};
+use crate::record_encryption::{decrypt_record, unwrap_key};
+use crate::rpc::light::{LightClient, LightError};
+use crate::rpc::{RpcClient, RpcError};
+use ehr_ledger::crypto::{merkle, sha256, verify_signature, PublicKey, SecretKey};
+use ehr_ledger::proto::{Device, Reading, SignedReading, StoredBatchAnchor, StoredRecordAnchor};
+use ehr_ledger::storage::verify_proof;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OpenError {
+    #[error("no data key is wrapped for you: if the patient granted you access after this record was written, ask them to re-wrap past records for you (ehr rewrap)")]
+    NoKey,
+    #[error("the answer is malformed: {0}")]
+    Malformed(String),
+    #[error(
+        "the ciphertext's SHA-256 is not the record's: it was altered in storage or on the way"
+    )]
+    HashMismatch,
+    #[error(
+        "the wrapped key does not open with your key: it was wrapped for another key or altered"
+    )]
+    KeyUnwrap,
+    #[error("the ciphertext does not decrypt with its key: it was altered (AES-GCM authentication failed)")]
+    Decrypt,
+    #[error("the decrypted reading is not a signed reading from device {0}")]
+    NotAReading(String),
+}
+
+/// A decrypted record: the reading and the device's signature over it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opened {
+    pub record_id: String,
+    pub reading: Reading,
+    pub signed_bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+fn b64(field: &str, s: &str) -> Result<Vec<u8>, OpenError> {
+    B64.decode(s)
+        .map_err(|_| OpenError::Malformed(format!("{field} is not base64")))
+}
+
+/// A ciphertext as the gateway serves it (base64, its hex SHA-256, the key
+/// wrapped for the reader) checked against its hash, its key unwrapped with
+/// the reader's key, and decrypted: records and documents alike.
+pub fn unseal(
+    record_id: &str,
+    ciphertext: &str,
+    ciphertext_sha256: &str,
+    wrapped_key: Option<&str>,
+    reader: &SecretKey,
+) -> Result<Vec<u8>, OpenError> {
+    let ciphertext = b64("ciphertext", ciphertext)?;
+    let hash = hex::decode(ciphertext_sha256)
+        .map_err(|_| OpenError::Malformed("ciphertext_sha256 is not hex".into()))?;
+    if sha256(&ciphertext).as_slice() != hash.as_slice() {
+        return Err(OpenError::HashMismatch);
+    }
+    let wrapped = b64("wrapped_key", wrapped_key.ok_or(OpenError::NoKey)?)?;
+    let key = unwrap_key(reader, record_id, &wrapped).map_err(|_| OpenError::KeyUnwrap)?;
+    decrypt_record(&key, record_id, &ciphertext).map_err(|_| OpenError::Decrypt)
+}
+
+/// Checks the ciphertext against its leaf hash, unwraps the key and decrypts.
+pub fn decrypt(item: &RecordItem, reader: &SecretKey) -> Result<Opened, OpenError> {
+    let plain = unseal(
+        &item.record_id,
+        &item.ciphertext,
+        &item.ciphertext_sha256,
+        item.wrapped_key.as_deref(),
+        reader,
+    )?;
+    let signed = SignedReading::decode(plain.as_slice())
+        .map_err(|_| OpenError::NotAReading(item.device_id.clone()))?;
+    let reading = Reading::decode(signed.reading.as_slice())
+        .map_err(|_| OpenError::NotAReading(item.device_id.clone()))?;
+    if reading.device_id != item.device_id {
+        return Err(OpenError::NotAReading(item.device_id.clone()));
+    }
+    Ok(Opened {
+        record_id: item.record_id.clone(),
+        reading,
+        signed_bytes: signed.reading,
+        signature: signed.signature,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not anchored yet: its batch is waiting for the chain; try again in a few seconds")]
+    NotAnchored,
+    #[error("the chain cannot be asked: {0}")]
+    Chain(#[from] RpcError),
+    #[error("{0}")]
+    Header(#[from] LightError),
+    #[error("the node at {0} runs CometBFT, and verifying its headers needs the consortium's genesis file as the trust root: pass --genesis (or put genesis.json in the key folder)")]
+    NoTrustRoot(String),
+    #[error("the chain holds no anchor for batch {batch_id} of service {service}")]
+    NoAnchor { service: String, batch_id: u64 },
+    #[error(
+        "the chain's state proof for the anchor does not verify against the app hash at height {0}"
+    )]
+    StateProof(u64),
+    #[error("the Merkle path does not lead to the root anchored on chain at height {0}: the record is not the one anchored")]
+    MerklePath(u64),
+    #[error("device {0} is not known on chain")]
+    UnknownDevice(String),
+    #[error("device {device} is bound on chain to patient {bound_to}, not to {asked}: this record is not the asked patient's (moved or mislabelled in storage)")]
+    OtherPatient {
+        device: String,
+        bound_to: String,
+        asked: String,
+    },
+    #[error("the chain anchors no record {0}: the document was never anchored, or not yet")]
+    DocumentNotAnchored(String),
+    #[error("record {0} is anchored on chain with another hash, patient or category: the stored document is not the one anchored")]
+    NotTheAnchored(String),
+    #[error("the device's signature does not verify with the key bound on chain for {0}")]
+    DeviceSignature(String),
+    #[error("the answer is malformed: {0}")]
+    Malformed(String),
+}
+
+/// A batch anchor as the chain holds it, proven against an app hash.
+#[derive(Clone, Debug)]
+struct ChainAnchor {
+    root: [u8; 32],
+    count: u64,
+    height: u64,
+}
+
+/// What a reader's checks rest on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// Headers signed by more than two thirds of the validators' voting
+    /// power, from the genesis file's validator set on.
+    Validators { node: String },
+    /// The dev sequencer's word: one process, nothing to check it against.
+    DevSequencer { node: String },
+}
+
+impl std::fmt::Display for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Validators { node } => write!(
+                f,
+                "block headers from {node} are checked by the validators' signatures (light client, trust root: the genesis file)"
+            ),
+            Trust::DevSequencer { node } => write!(
+                f,
+                "trusting the dev sequencer at {node}: one process, not Byzantine fault tolerant — its app hashes are taken on its word"
+            ),
+        }
+    }
+}
+
+/// Verifies records against the chain, remembering what it already asked.
+pub struct ChainVerifier {
+    rpc: RpcClient,
+    light: Option<LightClient>,
+    anchors: HashMap<(String, u64), ChainAnchor>,
+    devices: HashMap<String, Device>,
+    app_hashes: HashMap<u64, [u8; 32]>,
+    /// The height anchors are read at: one app hash serves many batches.
+    pinned: Option<u64>,
+}
+
+impl ChainVerifier {
+    /// Trusts the node's headers as they come (the dev sequencer, or tests of
+    /// what the other checks catch).
+    pub fn new(rpc: RpcClient) -> Self {
+        Self {
+            rpc,
+            light: None,
+            anchors: HashMap::new(),
+            devices: HashMap::new(),
+            app_hashes: HashMap::new(),
+            pinned: None,
+        }
+    }
+
+    /// A verifier for the node at `rpc`: under CometBFT it checks headers
+    /// from the genesis file at `genesis` (headers verified are kept under
+    /// `store_dir`); under the dev sequencer it trusts the sequencer.
+    pub async fn connect(
+        rpc: RpcClient,
+        genesis: Option<&Path>,
+        store_dir: Option<&Path>,
+    ) -> Result<(Self, Trust), VerifyError> {
+        let node = rpc.url().to_string();
+        let status = rpc.status().await?;
+        if status.node_info.version.contains("dev sequencer") {
+            return Ok((Self::new(rpc), Trust::DevSequencer { node }));
+        }
+        let genesis = genesis.ok_or_else(|| VerifyError::NoTrustRoot(node.clone()))?;
+        let light = LightClient::from_genesis(rpc.clone(), genesis, store_dir).await?;
+        let mut verifier = Self::new(rpc);
+        verifier.light = Some(light);
+        Ok((verifier, Trust::Validators { node }))
+    }
+
+    /// The record's leaf, path and root against the anchor on chain; the
+    /// anchor's height when everything holds.
+    pub async fn verify_anchor(&mut self, item: &RecordItem) -> Result<u64, VerifyError> {
+        let a = item.anchor.as_ref().ok_or(VerifyError::NotAnchored)?;
+        let chain = self.anchor(&a.service, a.batch_id).await?;
+        let leaf = hex::decode(&item.ciphertext_sha256)
+            .map_err(|_| VerifyError::Malformed("ciphertext_sha256 is not hex".into()))?;
+        let path = a
+            .path
+            .iter()
+            .map(|h| {
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| VerifyError::Malformed("a path hash is not 32 hex bytes".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if merkle::verify(
+            &chain.root,
+            &leaf,
+            a.leaf_index as usize,
+            chain.count as usize,
+            &path,
+        ) {
+            Ok(chain.height)
+        } else {
+            Err(VerifyError::MerklePath(chain.height))
+        }
+    }
+
+    /// The device's signature over the decrypted reading, with its key on
+    /// chain, and the device bound to `patient` (the one whose records were
+    /// asked for): the record is that patient's reading.
+    pub async fn verify_device(
+        &mut self,
+        opened: &Opened,
+        patient: &ehr_ledger::crypto::Address,
+    ) -> Result<(), VerifyError> {
+        let id = &opened.reading.device_id;
+        let device = match self.devices.get(id) {
+            Some(d) => d.clone(),
+            None => {
+                let device = self.proven::<Device>(&format!("/device/{id}")).await?;
+                let device = device.ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
+                self.devices.insert(id.clone(), device.clone());
+                device
+            }
+        };
+        if device.patient.as_slice() != patient.0.as_slice() {
+            return Err(VerifyError::OtherPatient {
+                device: id.clone(),
+                bound_to: ehr_ledger::crypto::Address::from_slice(&device.patient)
+                    .map_or_else(|| hex::encode(&device.patient), |a| a.to_string()),
+                asked: patient.to_string(),
+            });
+        }
+        let key = PublicKey::from_bytes(&device.public_key)
+            .ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
+        verify_signature(&key, &opened.signed_bytes, &opened.signature)
+            .map_err(|_| VerifyError::DeviceSignature(id.clone()))
+    }
+
+    /// A document's ciphertext against its record anchor on chain (read with
+    /// a state proof): same hash, same patient, same category. The height it
+    /// was anchored at.
+    pub async fn verify_document(
+        &mut self,
+        item: &DocumentItem,
+        patient: &ehr_ledger::crypto::Address,
+    ) -> Result<u64, VerifyError> {
+        let path = format!("/record/{}", item.record_id);
+        let mut anchor = self.proven::<StoredRecordAnchor>(&path).await?;
+        if anchor.is_none() {
+            // Anchored after the pinned height: ask at the latest one.
+            self.pinned = None;
+            anchor = self.proven::<StoredRecordAnchor>(&path).await?;
+        }
+        let anchor =
+            anchor.ok_or_else(|| VerifyError::DocumentNotAnchored(item.record_id.clone()))?;
+        let record = anchor.record.unwrap_or_default();
+        let hash = hex::decode(&item.ciphertext_sha256).unwrap_or_default();
+        let category = ehr_ledger::ledger::access::category_name(
+            ehr_ledger::proto::Category::try_from(record.category).unwrap_or_default(),
+        );
+        if record.ciphertext_sha256 != hash
+            || record.patient.as_slice() != patient.0.as_slice()
+            || category != item.category
+        {
+            return Err(VerifyError::NotTheAnchored(item.record_id.clone()));
+        }
+        Ok(anchor.height as u64)
+    }
+
+    /// A query answer at the pinned height (the latest the first time),
+    /// checked by its state proof against the app hash.
+    async fn proven<M: Message + Default>(&mut self, path: &str) -> Result<Option<M>, VerifyError> {
+        let answer = self
+            .rpc
+            .query_proven::<M>(path, self.pinned.unwrap_or(0), true)
+            .await?;
+        self.pinned.get_or_insert(answer.height);
+        let proof = answer.proof.ok_or(VerifyError::StateProof(answer.height))?;
+        let app_hash = self.app_hash_after(answer.height).await?;
+        let value = answer.value.is_some().then_some(answer.raw.as_slice());
+        verify_proof(app_hash, &answer.key, value, &proof)
+            .map_err(|_| VerifyError::StateProof(answer.height))?;
+        Ok(answer.value)
+    }
+
+    async fn anchor(&mut self, service: &str, batch_id: u64) -> Result<ChainAnchor, VerifyError> {
+        let k = (service.to_string(), batch_id);
+        if let Some(a) = self.anchors.get(&k) {
+            return Ok(a.clone());
+        }
+        let path = format!("/batch/{service}/{batch_id}");
+        // At the pinned height first; a batch anchored since is read at the
+        // latest height, which becomes the pinned one.
+        let mut answer = self
+            .rpc
+            .query_proven::<StoredBatchAnchor>(&path, self.pinned.unwrap_or(0), true)
+            .await?;
+        if answer.value.is_none() && self.pinned.is_some() {
+            answer = self
+                .rpc
+                .query_proven::<StoredBatchAnchor>(&path, 0, true)
+                .await?;
+        }
+        self.pinned = Some(answer.height);
+        let no_anchor = || VerifyError::NoAnchor {
+            service: service.to_string(),
+            batch_id,
+        };
+        let stored = answer.value.ok_or_else(no_anchor)?;
+        let proof = answer.proof.ok_or(VerifyError::StateProof(answer.height))?;
+        let app_hash = self.app_hash_after(answer.height).await?;
+        verify_proof(app_hash, &answer.key, Some(&answer.raw), &proof)
+            .map_err(|_| VerifyError::StateProof(answer.height))?;
+        let root = <[u8; 32]>::try_from(stored.merkle_root.as_slice()).map_err(|_| no_anchor())?;
+        let a = ChainAnchor {
+            root,
+            count: u64::from(stored.record_count),
+            height: stored.height as u64,
+        };
+        self.anchors.insert(k, a.clone());
+        Ok(a)
+    }
+
+    /// The app hash after block `height`, from the header of block `height + 1`
+    /// (the one the validators signed), waiting a little for that block.
+    async fn app_hash_after(&mut self, height: u64) -> Result<[u8; 32], VerifyError> {
+        if let Some(h) = self.app_hashes.get(&height) {
+            return Ok(*h);
+        }
+        for _ in 0..100 {
+            if self.rpc.latest_height().await? <= height {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if let Some(light) = self.light.as_mut() {
+                let header = light.verify(height + 1).await?;
+                self.app_hashes.insert(height, header.app_hash);
+                return Ok(header.app_hash);
+            }
+            let block = self.rpc.block(Some(height + 1)).await?;
+            let hash = hex::decode(&block.block.header.app_hash)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or(VerifyError::StateProof(height))?;
+            self.app_hashes.insert(height, hash);
+            return Ok(hash);
+        }
+        Err(VerifyError::StateProof(height))
+    }
+}

@@ -1,0 +1,309 @@
+//! A client of CometBFT's JSON-RPC, the subset ehr-ledger's services and CLI
+//! use. It talks to a real CometBFT node or to `ehr-node dev` alike.
+
+pub mod light;
+pub mod types;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use prost::Message;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::query::{decode_proof, QueryCode};
+use ehr_ledger::proto::Account;
+use ehr_ledger::storage::StateProof;
+pub use types::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("the node at {url} cannot be reached ({reason}); is it running, and is --node right?")]
+    Unreachable { url: String, reason: String },
+    #[error("the node at {url} answered HTTP {status}: {body}")]
+    Http {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("the node refused the call {method}: {message} {data}")]
+    Rpc {
+        method: String,
+        message: String,
+        data: String,
+    },
+    #[error("the node's answer to {method} could not be read: {reason}")]
+    Decode { method: String, reason: String },
+    #[error("query {path} failed with code {code}: {log}")]
+    Query {
+        path: String,
+        code: u32,
+        log: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct RpcClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+/// A query answer decoded, with its height and, when asked, its proof.
+pub struct Proven<M> {
+    pub key: Vec<u8>,
+    pub value: Option<M>,
+    pub raw: Vec<u8>,
+    pub height: u64,
+    pub proof: Option<StateProof>,
+}
+
+impl RpcClient {
+    pub fn new(url: &str) -> Self {
+        let url = url.trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Self { url, http }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<T, RpcError> {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let response = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| RpcError::Unreachable {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| RpcError::Unreachable {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let envelope: serde_json::Value =
+            serde_json::from_str(&text).map_err(|_| RpcError::Http {
+                url: self.url.clone(),
+                status,
+                body: text.chars().take(200).collect(),
+            })?;
+        if let Some(error) = envelope.get("error") {
+            return Err(RpcError::Rpc {
+                method: method.into(),
+                message: error
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .into(),
+                data: error
+                    .get("data")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .into(),
+            });
+        }
+        serde_json::from_value(envelope.get("result").cloned().unwrap_or_default()).map_err(|e| {
+            RpcError::Decode {
+                method: method.into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    pub async fn status(&self) -> Result<Status, RpcError> {
+        self.call("status", json!({})).await
+    }
+
+    /// The chain's id, as the node reports it.
+    pub async fn chain_id(&self) -> Result<String, RpcError> {
+        Ok(self.status().await?.node_info.network)
+    }
+
+    /// The latest committed height, 0 when the node cannot tell.
+    pub async fn latest_height(&self) -> Result<u64, RpcError> {
+        let s = self.status().await?;
+        Ok(s.sync_info.latest_block_height.parse().unwrap_or(0))
+    }
+
+    pub async fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<BroadcastTxSync, RpcError> {
+        self.call("broadcast_tx_sync", json!({ "tx": B64.encode(tx) }))
+            .await
+    }
+
+    /// Hands the transaction to the node without waiting for CheckTx (its
+    /// answer's code is always 0: a refusal shows only as a missing commit).
+    pub async fn broadcast_tx_async(&self, tx: &[u8]) -> Result<BroadcastTxSync, RpcError> {
+        self.call("broadcast_tx_async", json!({ "tx": B64.encode(tx) }))
+            .await
+    }
+
+    /// Submits and waits until the transaction is in a committed block (or refused by CheckTx).
+    pub async fn broadcast_tx_commit(&self, tx: &[u8]) -> Result<BroadcastTxCommit, RpcError> {
+        self.call("broadcast_tx_commit", json!({ "tx": B64.encode(tx) }))
+            .await
+    }
+
+    pub async fn tx(&self, hash: &[u8; 32]) -> Result<TxInfo, RpcError> {
+        self.call("tx", json!({ "hash": B64.encode(hash), "prove": false }))
+            .await
+    }
+
+    /// Waits until the transaction is found in a committed block; `None` if
+    /// it is not within `timeout`.
+    pub async fn wait_for_tx(
+        &self,
+        hash: &[u8; 32],
+        timeout: std::time::Duration,
+    ) -> Option<TxInfo> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(found) = self.tx(hash).await {
+                return Some(found);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn block(&self, height: Option<u64>) -> Result<BlockResponse, RpcError> {
+        let params = match height {
+            Some(h) => json!({ "height": h.to_string() }),
+            None => json!({}),
+        };
+        self.call("block", params).await
+    }
+
+    pub async fn abci_query(
+        &self,
+        path: &str,
+        data: &[u8],
+        height: u64,
+        prove: bool,
+    ) -> Result<QueryResponse, RpcError> {
+        let answer: AbciQuery = self
+            .call(
+                "abci_query",
+                json!({ "path": path, "data": hex::encode(data), "height": height.to_string(), "prove": prove }),
+            )
+            .await?;
+        Ok(answer.response)
+    }
+
+    /// Queries a path and decodes its protobuf answer; `None` when nothing is stored.
+    pub async fn query<M: Message + Default>(&self, path: &str) -> Result<Option<M>, RpcError> {
+        Ok(self.query_proven(path, 0, false).await?.value)
+    }
+
+    pub async fn query_proven<M: Message + Default>(
+        &self,
+        path: &str,
+        height: u64,
+        prove: bool,
+    ) -> Result<Proven<M>, RpcError> {
+        let r = self.abci_query(path, &[], height, prove).await?;
+        let decode_b64 = |s: &Option<String>| {
+            B64.decode(s.as_deref().unwrap_or_default())
+                .unwrap_or_default()
+        };
+        if r.code != QueryCode::Ok as u32 && r.code != QueryCode::NotFound as u32 {
+            return Err(RpcError::Query {
+                path: path.into(),
+                code: r.code,
+                log: r.log,
+            });
+        }
+        let raw = decode_b64(&r.value);
+        let value = if r.code == QueryCode::Ok as u32 {
+            Some(M::decode(raw.as_slice()).map_err(|e| RpcError::Decode {
+                method: path.into(),
+                reason: e.to_string(),
+            })?)
+        } else {
+            None
+        };
+        let proof = match r.proof_ops.as_ref().and_then(|p| p.ops.first()) {
+            Some(op) => Some(
+                decode_proof(&B64.decode(&op.data).unwrap_or_default()).map_err(|reason| {
+                    RpcError::Decode {
+                        method: path.into(),
+                        reason,
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        Ok(Proven {
+            key: decode_b64(&r.key),
+            value,
+            raw,
+            height: r.height.parse().unwrap_or(0),
+            proof,
+        })
+    }
+
+    /// The nonce the account's next transaction must carry.
+    /// As a member's admin, enrolls patients' public keys (in transactions of
+    /// at most 500, consecutive nonces) and waits until the last is committed.
+    pub async fn enroll_patients(
+        &self,
+        admin: &ehr_ledger::crypto::SecretKey,
+        public_keys: &[Vec<u8>],
+    ) -> Result<(), String> {
+        use ehr_ledger::proto::{action::Kind, EnrollPatient};
+        if public_keys.is_empty() {
+            return Ok(());
+        }
+        let chain = self.chain_id().await.map_err(|e| e.to_string())?;
+        let mut nonce = self
+            .next_nonce(&admin.address())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut last = [0u8; 32];
+        for chunk in public_keys.chunks(ehr_ledger::tx::validate::MAX_ENROLLMENTS_PER_TX) {
+            let action = Kind::EnrollPatient(EnrollPatient {
+                public_keys: chunk.to_vec(),
+            });
+            let tx = ehr_ledger::tx::sign_tx(admin, &chain, nonce, action);
+            let r = self
+                .broadcast_tx_sync(&tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.code != 0 {
+                return Err(format!("enrollment refused: {}", r.log));
+            }
+            nonce += 1;
+            last = ehr_ledger::crypto::sha256(&tx);
+        }
+        match self
+            .wait_for_tx(&last, std::time::Duration::from_secs(120))
+            .await
+        {
+            Some(r) if r.tx_result.code == 0 => Ok(()),
+            Some(r) => Err(format!("enrollment refused: {}", r.tx_result.log)),
+            None => Err("the enrollments were not committed within 120 s".into()),
+        }
+    }
+
+    pub async fn next_nonce(&self, address: &Address) -> Result<u64, RpcError> {
+        let account: Option<Account> = self.query(&format!("/account/{address}")).await?;
+        Ok(account.map_or(0, |a| a.nonce) + 1)
+    }
+}
+
+/// Upper-case hex of a transaction's hash, as CometBFT prints it.
+pub fn tx_hash_hex(tx: &[u8]) -> String {
+    hex::encode_upper(ehr_ledger::crypto::sha256(tx))
+}

@@ -1,0 +1,121 @@
+//! What every long-running ehr-ledger process shares: its logging, its stop
+//! signal, and reading its key file.
+
+use std::path::Path;
+
+use ehr_ledger::crypto::SecretKey;
+
+/// Logs to standard error, `RUST_LOG` (default info), JSON lines with `json`;
+/// colours only on a terminal, so that log files stay plain text.
+pub fn init_logging(json: bool) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// The wall clock in unix milliseconds (services' clocks: request windows,
+/// measurement plausibility, progress), never used in state transitions.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Reads the secret key of a key file as `ehr keys generate` writes it
+/// (JSON with `secret_key`, 64 hex digits).
+/// Writes `contents` to a file only its owner may read or write (a secret,
+/// or a login with its password).
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A secret of at least 32 bytes (hex), from `file` — which only its owner
+/// may read — or else from the environment variable `env`; never from the
+/// command line, which every local user sees in the process list. There is
+/// no default: `what` names it in the refusal.
+pub fn read_secret(file: Option<&Path>, env: &str, what: &str) -> Result<Vec<u8>, String> {
+    let (text, origin) = match file {
+        Some(path) => {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(format!(
+                    "{} is readable by others; run chmod 600 on it",
+                    path.display()
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        None => match std::env::var(env) {
+            Ok(v) => (v, env.to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "the {what} is needed: put it (64+ hex digits) in a file only this user may read and pass --{}-file, or set {env}; there is no default",
+                    what.replace(' ', "-")
+                ))
+            }
+        },
+    };
+    let bytes =
+        hex::decode(text.trim()).map_err(|_| format!("the {what} in {origin} is not hex"))?;
+    if bytes.len() < 32 {
+        return Err(format!(
+            "the {what} in {origin} must be at least 32 bytes (64 hex digits)"
+        ));
+    }
+    Ok(bytes)
+}
+
+pub fn read_key_file(path: &Path) -> Result<SecretKey, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a key file: {e}", path.display()))?;
+    let hex_key = v["secret_key"]
+        .as_str()
+        .ok_or_else(|| format!("{} is not a key file: no secret_key", path.display()))?;
+    let bytes = hex::decode(hex_key)
+        .map_err(|_| format!("{}: the secret key is not hex", path.display()))?;
+    SecretKey::from_bytes(&bytes).ok_or_else(|| {
+        format!(
+            "{}: the secret key is not a valid secp256k1 key",
+            path.display()
+        )
+    })
+}

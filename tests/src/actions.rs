@@ -1,0 +1,140 @@
+//! The ledger's actions as tests, benchmarks and the story write them: one
+//! constructor per action, with the plausible defaults a test does not care
+//! about.
+
+use ehr_ledger::crypto::sha256;
+use ehr_ledger::mock_consensus::Actor;
+use ehr_ledger::proto::{action::Kind, *};
+
+/// A member's admin vouches for a patient's key, which may then register.
+pub fn enroll(public_key: Vec<u8>) -> Kind {
+    Kind::EnrollPatient(EnrollPatient {
+        public_keys: vec![public_key],
+    })
+}
+
+pub fn register_staff(public_key: Vec<u8>, role: Role) -> Kind {
+    Kind::RegisterStaff(RegisterStaff {
+        public_key,
+        role: role as i32,
+    })
+}
+
+pub fn register_service(public_key: Vec<u8>, kind: ServiceKind) -> Kind {
+    Kind::RegisterService(RegisterService {
+        public_key,
+        kind: kind as i32,
+    })
+}
+
+pub fn clinician(addr: Vec<u8>) -> Option<Grantee> {
+    Some(Grantee {
+        kind: Some(grantee::Kind::Clinician(addr)),
+    })
+}
+
+pub fn organisation(org: &str) -> Option<Grantee> {
+    Some(Grantee {
+        kind: Some(grantee::Kind::Organisation(org.to_string())),
+    })
+}
+
+pub fn grant_to_clinician(
+    patient: &Actor,
+    clinician_addr: Vec<u8>,
+    categories: &[Category],
+    access: AccessLevel,
+    expires_at: i64,
+) -> Kind {
+    Kind::GrantAccess(GrantAccess {
+        patient: patient.addr(),
+        grantee: clinician(clinician_addr),
+        categories: categories.iter().map(|c| *c as i32).collect(),
+        access: access as i32,
+        expires_at,
+    })
+}
+
+pub fn record(id: &str, patient: &Actor, category: Category) -> RecordRef {
+    RecordRef {
+        record_id: id.to_string(),
+        patient: patient.addr(),
+        category: category as i32,
+        ciphertext_sha256: sha256(id.as_bytes()).to_vec(),
+        size: 512,
+        locator: format!("pg://records/{id}"),
+    }
+}
+
+pub fn anchor(id: &str, patient: &Actor, category: Category) -> Kind {
+    Kind::AnchorRecord(AnchorRecord {
+        record: Some(record(id, patient, category)),
+    })
+}
+
+/// A fresh record id: orders and prescriptions each anchor their own record.
+fn fresh_id(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{n}")
+}
+
+/// An order whose content (the test) is an encrypted labs record off chain.
+pub fn order_lab(patient: &Actor, lab_org: &str) -> Kind {
+    Kind::OrderLabTest(OrderLabTest {
+        patient: patient.addr(),
+        lab_org: lab_org.into(),
+        order: Some(record(&fresh_id("order"), patient, Category::Labs)),
+    })
+}
+
+/// A prescription whose content (drug, dose, quantity) is an encrypted
+/// medications record off chain.
+pub fn prescribe(patient: &Actor, refills: u32, valid_until: i64) -> Kind {
+    Kind::Prescribe(Prescribe {
+        patient: patient.addr(),
+        refills,
+        valid_until,
+        content: Some(record(&fresh_id("rx"), patient, Category::Medications)),
+    })
+}
+
+pub fn emergency(patient: &Actor) -> Kind {
+    Kind::OpenEmergencyAccess(OpenEmergencyAccess {
+        patient: patient.addr(),
+        reason: EmergencyReason::Unconscious as i32,
+        justification: "brought in unconscious by ambulance".into(),
+    })
+}
+
+pub fn bind_device(id: &str, device: &Actor, patient: &Actor) -> Kind {
+    Kind::BindDevice(BindDevice {
+        device_id: id.into(),
+        public_key: device.public_key(),
+        patient: patient.addr(),
+    })
+}
+
+pub fn disclosure(accessor: &Actor, patient: &Actor, category: Category) -> Disclosure {
+    Disclosure {
+        accessor: accessor.addr(),
+        patient: patient.addr(),
+        record_ids: vec!["rec-1".into()],
+        purpose: Purpose::Treatment as i32,
+        disclosed_at: 1_767_225_700,
+        category: category as i32,
+    }
+}
+
+pub fn propose(change: governance_change::Kind) -> Kind {
+    Kind::Propose(Propose {
+        change: Some(GovernanceChange { kind: Some(change) }),
+    })
+}
+
+pub fn vote(proposal_id: u64, approve: bool) -> Kind {
+    Kind::Vote(Vote {
+        proposal_id,
+        approve,
+    })
+}
