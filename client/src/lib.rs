@@ -7,12 +7,14 @@
 //!   for each reader with ECIES on secp256k1.
 //! - `read_path`: signed gateway requests, the gateway's API types and client,
 //!   opening and verifying a record, sealed documents, HL7 FHIR R4 export.
+//! - `readings`: a device's signed reading, as protobuf or JSON.
 //! - `keyring`: local key files by name.
 //! - `vitals`: the LOINC measurements and their plausible ranges.
 //! - `service`: logging, the stop signal and key files of long-running processes.
 
 pub mod keyring;
 pub mod read_path;
+pub mod readings;
 pub mod record_encryption;
 pub mod rpc;
 pub mod service;

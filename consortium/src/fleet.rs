@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ehr_client::readings::sign;
 pub use ehr_client::service::now_ms;
-use ehr_ingest::reading::sign;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::Reading;
 use rdkafka::config::ClientConfig;

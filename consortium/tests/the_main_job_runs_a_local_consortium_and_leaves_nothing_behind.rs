@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ehr_ingest::store::{database_url, with_database};
+use ehr_migrations::{database_url, with_database};
 use serde_json::Value;
 
 /// Processes whose working folder or command line is inside `dir`.

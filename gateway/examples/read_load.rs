@@ -9,13 +9,10 @@
 //!
 //! Arguments: clients (8), seconds (20), records per page (50).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use ehr_client::read_path::client::RecordsQuery;
+use ehr_testkit::stack::*;
 
 fn main() {
     let args: Vec<u64> = std::env::args()

@@ -4,11 +4,9 @@
 //! the read as emergencies. When the access expires or was never opened, the
 //! escrow is never used.
 
-mod common;
-
-use common::*;
 use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{AccessBasis, AuditKind, Purpose};
+use ehr_testkit::stack::*;
 
 #[test]
 fn a_doctor_breaking_the_glass_reads_and_the_trail_flags_it() {

@@ -3,10 +3,8 @@
 //! decrypts them locally and verifies each against the chain; the read is in
 //! alice's audit trail — also after the gateway is killed right after serving.
 
-mod common;
-
-use common::*;
 use ehr_ledger::proto::{AccessBasis, AuditKind, Purpose};
+use ehr_testkit::stack::*;
 use serde_json::Value;
 
 #[test]

@@ -3,13 +3,11 @@
 //! chain refusing its log for longer than the allowed lag — serves nothing
 //! (503 `audit_unavailable`, with the reason), and serves again once it can.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{action::Kind, ReinstateParticipant, SuspendParticipant};
+use ehr_testkit::stack::*;
 
 fn read_code(s: &Stack) -> Result<usize, (String, String)> {
     let client = s.client(&s.cast.doctor);
@@ -58,7 +56,7 @@ fn a_gateway_whose_log_the_chain_refuses_stops_serving() {
     assert_eq!(read_code(&s), Ok(2));
     // A disclosure the chain will never take (a patient it does not know),
     // as an insider or a bug might leave in the outbox: the log is stuck.
-    s.db.client()
+    s.db.client().expect("the test database answers")
         .execute(
             "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at)
              VALUES ($1, $2, 1, 1, ARRAY['x:1'], extract(epoch FROM now())::bigint)",

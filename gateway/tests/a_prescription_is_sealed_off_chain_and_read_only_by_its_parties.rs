@@ -6,10 +6,8 @@
 //! did not choose can neither read nor dispense it; the read is in alice's
 //! audit trail; a document altered in storage is caught.
 
-mod common;
-
-use common::*;
 use ehr_ledger::proto::{action::Kind, AuditKind, RegisterStaff, Role};
+use ehr_testkit::stack::*;
 use serde_json::Value;
 
 /// A drug code that appears nowhere else in the test's data.
@@ -125,6 +123,7 @@ fn a_prescription_is_sealed_off_chain_and_read_only_by_its_parties() {
     // The same scan finds what the chain does keep: the scan sees the state.
     let record_id =
         s.db.client()
+            .expect("the test database answers")
             .query_one("SELECT record_id FROM gateway.documents", &[])
             .unwrap()
             .get::<_, String>(0);
@@ -188,6 +187,7 @@ fn a_prescription_is_sealed_off_chain_and_read_only_by_its_parties() {
 
     // An insider alters the stored document: the reader catches it.
     s.db.client()
+        .expect("the test database answers")
         .execute(
             "UPDATE gateway.documents SET ciphertext = ciphertext || '\\x00'::bytea,
                  ciphertext_sha256 = sha256(ciphertext || '\\x00'::bytea)",

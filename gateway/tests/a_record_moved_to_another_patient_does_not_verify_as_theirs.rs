@@ -3,10 +3,8 @@
 //! records: the moved one decrypts and its device signature is good, but its
 //! device is bound on chain to alice, so the reader refuses it as bob's.
 
-mod common;
-
-use common::*;
 use ehr_ledger::proto::{action::Kind, *};
+use ehr_testkit::stack::*;
 
 #[test]
 fn a_record_moved_to_another_patient_does_not_verify_as_theirs() {
@@ -27,6 +25,7 @@ fn a_record_moved_to_another_patient_does_not_verify_as_theirs() {
     let moved = &ids[0];
     let changed =
         s.db.client()
+            .expect("the test database answers")
             .execute(
                 "UPDATE ingest.records SET patient = $1 WHERE record_id = $2",
                 &[&s.cast.bob.address().to_string(), moved],

@@ -3,16 +3,14 @@
 //! the CLI exits 1. The other records — of the same batch too, since each
 //! record carries its own Merkle path — still verify.
 
-mod common;
-
-use common::*;
 use ehr_ledger::crypto::sha256;
+use ehr_testkit::stack::*;
 
 #[test]
 fn an_altered_ciphertext_is_caught_by_the_reader() {
     let s = Stack::start();
     s.alice_heart_rates(6);
-    let mut db = s.db.client();
+    let mut db = s.db.client().expect("the test database answers");
 
     // 1. A byte of the ciphertext flipped: it no longer hashes to its leaf.
     db.execute(

@@ -2,13 +2,11 @@
 //! refused; a revoked grant refuses from the next block; an expired grant
 //! refuses; another patient is refused. Each 403 says why.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{action::Kind, *};
+use ehr_testkit::stack::*;
 
 fn grant(s: &Stack, who: &ehr_ledger::crypto::SecretKey, expires_at: i64) {
     s.node.send(

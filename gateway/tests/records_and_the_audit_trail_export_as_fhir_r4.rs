@@ -2,9 +2,7 @@
 //! Observations, and alice's audit trail as AuditEvents, each with the
 //! elements FHIR R4 requires and the ones a receiving system needs.
 
-mod common;
-
-use common::*;
+use ehr_testkit::stack::*;
 use serde_json::Value;
 
 fn resources(bundle: &Value, kind: &str) -> Vec<Value> {

@@ -5,11 +5,9 @@
 //! Re-wrapping refuses anyone but the patient or guardian, and readers with no
 //! grant.
 
-mod common;
-
-use common::*;
 use ehr_client::read_path::api::{NewWrap, WrapUpload};
 use ehr_ledger::proto::{action::Kind, *};
+use ehr_testkit::stack::*;
 
 #[test]
 fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {

@@ -3,12 +3,10 @@
 //! Everything else gets 401
 //! (or 400 for bad parameters) with a code and a sentence.
 
-mod common;
-
-use common::*;
 use ehr_client::read_path::api::ApiError;
 use ehr_client::read_path::request_auth::{self, AuthHeaders};
 use ehr_client::service::now_ms;
+use ehr_testkit::stack::*;
 
 fn get(s: &Stack, path: &str, h: Option<&AuthHeaders>) -> (u16, ApiError) {
     s.block_on(async {

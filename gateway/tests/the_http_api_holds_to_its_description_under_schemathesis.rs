@@ -5,11 +5,9 @@
 //! description. A bounded run here (25 examples per operation); a longer one
 //! is `EHR_API_FUZZ_EXAMPLES=500` (docs/security.md).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use ehr_testkit::stack::*;
 
 #[test]
 fn the_http_api_holds_to_its_description_under_schemathesis() {

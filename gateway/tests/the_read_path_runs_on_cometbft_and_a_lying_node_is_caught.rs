@@ -4,14 +4,12 @@
 //! the validators' signatures. A node that lies about the app hash in its
 //! headers is caught and named.
 
-mod common;
-
 use std::net::SocketAddr;
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
-use common::*;
+use ehr_testkit::stack::*;
 use serde_json::Value;
 
 /// An RPC endpoint in front of a real node that forwards every call and

@@ -235,36 +235,10 @@ pub fn verify(d: &Decoded, device_key: &PublicKey) -> Result<(), Reject> {
     })
 }
 
-/// Signs a reading as a device does: the protobuf SignedReading.
-pub fn sign(reading: &Reading, key: &ehr_ledger::crypto::SecretKey) -> Vec<u8> {
-    let bytes = reading.encode_to_vec();
-    let signature = key.sign(&bytes).to_vec();
-    SignedReading {
-        reading: bytes,
-        signature,
-    }
-    .encode_to_vec()
-}
-
-/// The JSON form of a signed reading.
-pub fn sign_json(reading: &Reading, key: &ehr_ledger::crypto::SecretKey) -> Vec<u8> {
-    let signature = hex::encode(key.sign(&reading.encode_to_vec()));
-    serde_json::json!({
-        "device_id": reading.device_id,
-        "seq": reading.seq,
-        "measured_at_ms": reading.measured_at_ms,
-        "loinc": reading.loinc,
-        "value": reading.value,
-        "unit": reading.unit,
-        "signature": signature,
-    })
-    .to_string()
-    .into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ehr_client::readings::{sign, sign_json};
     use ehr_ledger::crypto::SecretKey;
 
     const NOW: i64 = 1_767_225_600_000;

@@ -3,13 +3,11 @@
 //! accepted as soon as the binding is on chain, however long ingest caches
 //! the chain's other answers (here 60 s).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
 use ehr_ledger::proto::{action::Kind, BindDevice, Reading};
+use ehr_testkit::stack::*;
 
 #[test]
 fn a_device_bound_just_after_its_first_reading_is_accepted_at_once() {
@@ -17,7 +15,7 @@ fn a_device_bound_just_after_its_first_reading_is_accepted_at_once() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let _ingest = Ingest::start_caching(dir.path(), &broker, &db, &chain.url, &cast.ingest, 60);
     let early = key("device early-1");
     let reading = |seq| Reading {

@@ -4,12 +4,10 @@
 //! rejects table in a form PostgreSQL stores, and the good readings before and
 //! after them are stored — the service does not retry the poll forever.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
+use ehr_testkit::stack::*;
 
 fn json(text: &str) -> Vec<u8> {
     text.as_bytes().to_vec()
@@ -21,7 +19,7 @@ fn a_poisoned_reading_is_refused_and_never_blocks_the_others() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let hr = &cast.hr;
     let now = now_ms() - 1000;
     let reading = |fields: &str| {
@@ -57,7 +55,7 @@ fn a_poisoned_reading_is_refused_and_never_blocks_the_others() {
         log_tail(dir.path(), 15)
     );
     // Each refusal says why, with the control characters made visible.
-    let mut c = db.client();
+    let mut c = db.client().expect("the test database answers");
     for row in c
         .query(
             "SELECT reason, detail, coalesce(device_id, '') FROM ingest.rejects ORDER BY kafka_offset",
@@ -100,10 +98,11 @@ fn a_reading_postgresql_refuses_is_refused_alone() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     // The service creates its tables at start; then the constraint goes in.
     let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
     db.client()
+        .expect("the test database answers")
         .batch_execute(
             "ALTER TABLE ingest.records ADD CONSTRAINT refuse_seq_5 CHECK (device_seq <> 5)",
         )
@@ -119,6 +118,7 @@ fn a_reading_postgresql_refuses_is_refused_alone() {
     assert!(handled, "stuck:\n{}", log_tail(dir.path(), 15));
     let (reason, detail, seq): (String, String, i64) = db
         .client()
+        .expect("the test database answers")
         .query_one("SELECT reason, detail, device_seq FROM ingest.rejects", &[])
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .unwrap();

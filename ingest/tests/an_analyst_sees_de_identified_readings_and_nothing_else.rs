@@ -2,12 +2,10 @@
 //! research-consented patients, and nothing else — no records, keys,
 //! identities, batches or rejects.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
+use ehr_testkit::stack::*;
 
 #[test]
 fn the_analyst_role_reads_analytics_only() {
@@ -15,7 +13,7 @@ fn the_analyst_role_reads_analytics_only() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let mut payloads: Vec<Vec<u8>> = (1..=20)
         .map(|s| sign(&heart_rate(s, 70.0), &cast.hr))
         .collect();

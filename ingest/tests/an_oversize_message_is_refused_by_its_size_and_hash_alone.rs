@@ -4,13 +4,11 @@
 //! without the payload — the service never copies it. The readings around it
 //! are stored.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
 use ehr_ledger::crypto::sha256;
+use ehr_testkit::stack::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::Message as _;
@@ -21,7 +19,7 @@ fn an_oversize_message_is_refused_by_its_size_and_hash_alone() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let huge = vec![b'{'; 512 * 1024];
     broker.publish(&[
         sign(&heart_rate(1, 70.0), &cast.hr),
@@ -39,6 +37,7 @@ fn an_oversize_message_is_refused_by_its_size_and_hash_alone() {
     );
     let (reason, size, hash): (String, i32, Vec<u8>) = db
         .client()
+        .expect("the test database answers")
         .query_one(
             "SELECT reason, payload_size, payload_sha256 FROM ingest.rejects",
             &[],

@@ -2,14 +2,12 @@
 //! reason into the rejects table and the dead-letter topic; the good readings
 //! around them are stored, and the service keeps running.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::{sign, sign_json};
+use ehr_client::readings::{sign, sign_json};
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{action::Kind, BindDevice, Reading, RevokeDevice, SignedReading};
+use ehr_testkit::stack::*;
 use prost::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
@@ -49,7 +47,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
         }),
     );
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
 
     let hr = &cast.hr;
     let good = heart_rate(1, 70.0);
@@ -124,7 +122,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
         db.count("SELECT count(*) FROM ingest.rejects") == expected_rejects
             && db.count("SELECT count(*) FROM ingest.records") == 2
     });
-    let mut c = db.client();
+    let mut c = db.client().expect("the test database answers");
     for (i, (reason, _)) in corpus.iter().enumerate() {
         let offset = i as i64 + 1;
         let row = c

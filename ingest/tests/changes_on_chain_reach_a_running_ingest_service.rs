@@ -2,16 +2,14 @@
 //! (within the cache time), and a clinician granted access later gets the new
 //! readings' keys wrapped for them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
 use ehr_ledger::proto::{
     action::Kind, grantee, AccessLevel, Category, GrantAccess, Grantee, RegisterStaff,
     RevokeDevice, Role,
 };
+use ehr_testkit::stack::*;
 
 #[test]
 fn revocations_and_new_grants_take_effect_while_running() {
@@ -19,7 +17,7 @@ fn revocations_and_new_grants_take_effect_while_running() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let _ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
 
     broker.publish(
@@ -67,7 +65,7 @@ fn revocations_and_new_grants_take_effect_while_running() {
         db.count("SELECT count(*) FROM ingest.records") == 10
     });
     let nurse_address = nurse.address().to_string();
-    let mut c = db.client();
+    let mut c = db.client().expect("the test database answers");
     let for_nurse: i64 = c
         .query_one(
             "SELECT count(*) FROM ingest.wrapped_keys WHERE reader = $1",

@@ -4,9 +4,7 @@
 //! object created anywhere, no record altered or deleted, no other service's
 //! tables read; and nobody creates objects in schema public.
 
-mod common;
-
-use common::*;
+use ehr_testkit::stack::*;
 
 /// PostgreSQL's answer to `sql` as `url`'s user: `Ok` or its message.
 fn as_user(url: &str, sql: &str) -> Result<(), String> {
@@ -29,10 +27,10 @@ fn refused(url: &str, sql: &str) {
 
 #[test]
 fn each_service_logs_in_with_only_the_privileges_it_needs() {
-    let db = Database::create();
+    let db = database();
     let l = &db.logins;
     // Owner's set-up: one batch, one record, one wrap.
-    db.client()
+    db.client().expect("the test database answers")
         .batch_execute(
             "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
                  VALUES (1, '\\x00', 1, 1, 1, 'committed');
@@ -87,19 +85,19 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
 
 #[test]
 fn a_service_without_the_owners_rights_does_not_migrate_and_says_so() {
-    let admin = base_url();
+    let admin = ehr_migrations::database_url();
     let name = format!("ehr_test_bare_{}", std::process::id());
     let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
     c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .unwrap();
     c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let url = with_database(&admin, &name);
-    let e = ehr_ingest::store::require_migrated(&url)
+    let url = ehr_migrations::with_database(&admin, &name);
+    let e = ehr_migrations::require_migrated(&url)
         .unwrap_err()
         .to_string();
     assert!(e.contains("--migrate"), "{e}");
-    ehr_ingest::store::migrate(&url).unwrap();
-    ehr_ingest::store::require_migrated(&url).unwrap();
+    ehr_migrations::migrate(&url).unwrap();
+    ehr_migrations::require_migrated(&url).unwrap();
     c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .unwrap();
 }

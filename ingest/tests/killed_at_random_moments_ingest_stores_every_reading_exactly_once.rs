@@ -2,13 +2,11 @@
 //! flow; after the last restart every produced reading is stored exactly once,
 //! every batch is consistent with its records, and all are anchored.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
 use ehr_ledger::crypto::merkle;
+use ehr_testkit::stack::*;
 
 const READINGS: u64 = 1500;
 
@@ -18,7 +16,7 @@ fn every_reading_is_stored_once_despite_kill_9() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
 
     // A producer thread: readings in chunks of 20 every 100 ms.
     let payloads: Vec<Vec<u8>> = (1..=READINGS)
@@ -26,7 +24,7 @@ fn every_reading_is_stored_once_despite_kill_9() {
         .collect();
     let address = broker.address.clone();
     let producer = std::thread::spawn(move || {
-        let p = common::producer_for(&address);
+        let p = ehr_testkit::stack::producer_for(&address);
         use rdkafka::producer::Producer;
         for chunk in payloads.chunks(20) {
             for payload in chunk {
@@ -76,6 +74,7 @@ fn every_reading_is_stored_once_despite_kill_9() {
     if !all {
         let stored: Vec<i64> = db
             .client()
+            .expect("the test database answers")
             .query("SELECT device_seq FROM ingest.records ORDER BY 1", &[])
             .unwrap()
             .into_iter()
@@ -107,7 +106,7 @@ fn every_reading_is_stored_once_despite_kill_9() {
         "a redelivery must never look like a reused sequence"
     );
     // Every batch is whole: its count, its range and its root match its records.
-    let mut c = db.client();
+    let mut c = db.client().expect("the test database answers");
     for row in c.query("SELECT batch_id, merkle_root, record_count, first_record, last_record FROM ingest.batches", &[]).unwrap() {
         let (id, root, count, first, last): (i64, Vec<u8>, i32, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         let leaves: Vec<[u8; 32]> = c

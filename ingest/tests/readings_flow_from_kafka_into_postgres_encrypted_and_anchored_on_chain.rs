@@ -4,15 +4,13 @@
 //! record's Merkle path leading to the root anchored on chain, research
 //! readings de-identified for analysts — and a clean stop on SIGTERM.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use ehr_client::readings::{sign, sign_json};
 use ehr_client::record_encryption::{decrypt_record, unwrap_key};
-use ehr_ingest::reading::{sign, sign_json};
 use ehr_ledger::crypto::{merkle, Address};
 use ehr_ledger::proto::{Reading, SignedReading, StoredBatchAnchor};
+use ehr_testkit::stack::*;
 use prost::Message;
 
 #[test]
@@ -21,7 +19,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
 
     // 120 heart-rate readings of alice (half in the JSON form), 80 SpO2 of bob.
     let mut payloads = vec![];
@@ -50,7 +48,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
         db.count("SELECT count(DISTINCT (device_id, device_seq)) FROM ingest.records"),
         200
     );
-    let mut c = db.client();
+    let mut c = db.client().expect("the test database answers");
     let batches = c.query("SELECT batch_id, merkle_root, record_count, first_record, last_record, height FROM ingest.batches ORDER BY batch_id", &[]).unwrap();
     assert!(
         batches.len() >= 4,

@@ -3,12 +3,10 @@
 //! read or from the environment — never from the command line, which every
 //! local user sees in the process list.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use common::*;
+use ehr_testkit::stack::*;
 
 fn ehr_ingest(dir: &std::path::Path, args: &[&str], env: Option<&str>) -> (bool, String) {
     let key_file = dir.join("ingest-key.json");
@@ -85,7 +83,7 @@ fn no_secret_on_the_command_line_and_none_by_default() {
 fn a_running_ingest_shows_no_secret_in_its_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
     let ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);

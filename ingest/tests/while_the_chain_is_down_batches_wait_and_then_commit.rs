@@ -2,13 +2,11 @@
 //! from the cache), their batches stay pending; the chain comes back: every
 //! pending batch is anchored and committed. Nothing is lost.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
 use ehr_ledger::proto::StoredBatchAnchor;
+use ehr_testkit::stack::*;
 
 #[test]
 fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
@@ -18,7 +16,7 @@ fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
     let port = chain.port;
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
 
     broker.publish(
@@ -61,7 +59,7 @@ fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
         Duration::from_secs(120),
         || db.count("SELECT count(*) FROM ingest.batches WHERE status = 'pending'") == 0,
     );
-    let mut c = db.client();
+    let mut c = db.client().expect("the test database answers");
     for row in c
         .query("SELECT batch_id, merkle_root FROM ingest.batches", &[])
         .unwrap()

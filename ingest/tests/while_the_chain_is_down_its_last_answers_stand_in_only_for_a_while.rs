@@ -4,12 +4,10 @@
 //! limit, readings wait, unacknowledged; when the chain returns, they are
 //! checked against it and stored.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use ehr_ingest::reading::sign;
+use ehr_client::readings::sign;
+use ehr_testkit::stack::*;
 
 #[test]
 fn past_the_stale_limit_readings_wait_for_the_chain() {
@@ -19,7 +17,7 @@ fn past_the_stale_limit_readings_wait_for_the_chain() {
     let port = chain.port;
     let cast = Cast::register(&chain);
     let broker = Broker::start();
-    let db = Database::create();
+    let db = database();
     let _ingest = Ingest::start_with(
         dir.path(),
         &broker,

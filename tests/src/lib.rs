@@ -7,6 +7,8 @@
 //!   its jars (`kafka`), a network of CometBFT validators each beside its own
 //!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
 //!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
+//!   `stack`: the off-chain stack of one test — broker, database, chain,
+//!   ingest and gateway as real processes, the cast and their devices.
 //!
 //! The cross-process tests of the consortium on those engines live in this
 //! crate's `tests/`, one scenario per file.
@@ -18,6 +20,8 @@ pub mod cometbft;
 pub mod kafka;
 #[cfg(feature = "engines")]
 pub mod processes;
+#[cfg(feature = "engines")]
+pub mod stack;
 pub mod world;
 
 use std::path::PathBuf;

@@ -22,7 +22,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = ehr_ingest::store::DEFAULT_DATABASE_URL
+        default_value = ehr_migrations::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     /// RPC of a CometBFT node (or `ehr-node dev`) of the consortium.
@@ -62,9 +62,9 @@ fn main() {
 fn run(args: Args) -> Result<(), String> {
     let key = ehr_client::service::read_key_file(&args.key_file)?;
     if args.migrate {
-        ehr_ingest::store::migrate(&args.database_url)
+        ehr_migrations::migrate(&args.database_url)
     } else {
-        ehr_ingest::store::require_migrated(&args.database_url)
+        ehr_migrations::require_migrated(&args.database_url)
     }
     .map_err(|e| format!("cannot prepare the database: {e}"))?;
     let db = pool(&args.database_url, args.connections.max(2))

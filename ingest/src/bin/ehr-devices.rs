@@ -9,9 +9,10 @@
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use ehr_client::readings::{sign, sign_json};
 use ehr_client::rpc::RpcClient;
 use ehr_client::service::now_ms;
-use ehr_ingest::reading::{decode, sign, sign_json, verify};
+use ehr_ingest::reading::{decode, verify};
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{action::Kind, BindDevice, Reading, RegisterPatient, SetResearchConsent};
 use ehr_ledger::tx::sign_tx;

@@ -12,7 +12,7 @@ use ehr_client::rpc::RpcClient;
 use ehr_ingest::anchor::Anchorer;
 use ehr_ingest::consumer::{self, Config};
 use ehr_ingest::metrics::Metrics;
-use ehr_ingest::store::{self, Store};
+use ehr_ingest::store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -37,7 +37,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = ehr_ingest::store::DEFAULT_DATABASE_URL
+        default_value = ehr_migrations::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     /// The chain's RPC (CometBFT or ehr-node dev).
@@ -96,9 +96,9 @@ fn run(args: Args) -> Result<(), String> {
         "pseudonym secret",
     )?;
     if args.migrate {
-        store::migrate(&args.database_url)
+        ehr_migrations::migrate(&args.database_url)
     } else {
-        store::require_migrated(&args.database_url)
+        ehr_migrations::require_migrated(&args.database_url)
     }
     .map_err(|e| format!("cannot prepare the database: {e}"))?;
     tracing::info!(service = %key.address(), topic = %args.topic, "ehr-ingest starting");

@@ -1,206 +1,6 @@
-//! The whole read path as real processes: Apache Kafka, PostgreSQL, `ehr-node dev`,
-//! `ehr-ingest` and `ehr-gateway`, and the `ehr` CLI as a reader would run it.
-//! The broker, database, ingest service and cast come from the ingest tests'
-//! harness.
+//! The whole read path at once, and the `ehr` CLI as a reader runs it.
 
-#![allow(dead_code)]
-
-#[path = "../../../ingest/tests/common/mod.rs"]
-mod base;
-
-pub use base::*;
-
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-use ehr_client::read_path::client::GatewayClient;
-use ehr_client::rpc::RpcClient;
-use ehr_ingest::reading::sign;
-use ehr_ledger::crypto::SecretKey;
-use ehr_ledger::proto::{action::Kind, *};
-
-/// Reads a child's stdout until a line containing `marker`; returns the rest
-/// of that line after the marker, and keeps draining stdout in a thread.
-fn announced(child: &mut Child, marker: &str, what: &str) -> String {
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "{what} did not announce itself");
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(rest) = l.split(marker).nth(1) {
-                    let found = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    std::thread::spawn(move || for _ in lines.by_ref() {});
-                    return found;
-                }
-            }
-            _ => panic!("{what} exited before it was ready: {:?}", child.wait()),
-        }
-    }
-}
-
-// ---- the chain, as processes -------------------------------------------------
-
-/// The chain the stack runs on: the dev sequencer, or four CometBFT
-/// validators (the stack then talks to General's).
-pub struct Node {
-    engine: Engine,
-    pub url: String,
-    /// The genesis file: the trust root of the CLI's header checks.
-    pub genesis: PathBuf,
-}
-
-enum Engine {
-    Dev(Child),
-    Cometbft(ehr_testkit::cometbft::Network),
-}
-
-impl Node {
-    /// Four CometBFT validators of the four founding hospitals.
-    pub fn start_cometbft(dir: &Path) -> Node {
-        use ehr_testkit::cometbft::{Member, Network, Settings};
-        let members: Vec<Member> = ["general", "north", "south", "east"]
-            .iter()
-            .map(|org| Member {
-                id: org.to_string(),
-                name: format!("{org} hospital"),
-                admin_public_key: hex::encode(key(&format!("admin@{org}")).public_key().to_bytes()),
-            })
-            .collect();
-        let settings = Settings {
-            chain_id: Some(CHAIN.into()),
-            ..Settings::default()
-        };
-        let network = Network::start(dir, &members, settings)
-            .unwrap_or_else(|e| panic!("the CometBFT network starts: {e}"));
-        let url = network.nodes[0].rpc_url();
-        let rpc = network.nodes[0].rpc();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(ehr_testkit::cometbft::wait_height(
-            &rpc,
-            2,
-            Duration::from_secs(120),
-        ))
-        .unwrap_or_else(|e| panic!("{e}\n{}", network.nodes[0].log_tail(20)));
-        Node {
-            url,
-            genesis: network.genesis.clone(),
-            engine: Engine::Cometbft(network),
-        }
-    }
-
-    pub fn start(home: &Path) -> Node {
-        std::fs::create_dir_all(home).unwrap();
-        let genesis = home.join("genesis.json");
-        std::fs::write(&genesis, serde_json::to_vec(&base::genesis()).unwrap()).unwrap();
-        let mut child = Command::new(binary("ehr-node"))
-            .args(["dev", "--home"])
-            .arg(home.join("data"))
-            .arg("--genesis")
-            .arg(&genesis)
-            .args([
-                "--rpc",
-                "127.0.0.1:0",
-                "--block-interval-ms",
-                "100",
-                "--empty-block-interval-ms",
-                "300",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(home.join("node.log")).unwrap())
-            .spawn()
-            .expect("ehr-node dev starts");
-        let url = announced(&mut child, "serving RPC at ", "ehr-node dev");
-        Node {
-            engine: Engine::Dev(child),
-            url,
-            genesis,
-        }
-    }
-}
-
-impl Submit for Node {
-    fn rpc(&self) -> RpcClient {
-        RpcClient::new(&self.url)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        match &mut self.engine {
-            Engine::Dev(child) => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            Engine::Cometbft(network) => network.stop(),
-        }
-    }
-}
-
-// ---- the gateway ----------------------------------------------------------
-
-pub struct GatewayProcess {
-    child: Child,
-    pub url: String,
-}
-
-impl GatewayProcess {
-    pub fn start(dir: &Path, db: &Database, node: &str, key: &SecretKey) -> GatewayProcess {
-        Self::start_with(dir, db, node, key, &[])
-    }
-
-    /// With more command-line arguments.
-    pub fn start_with(
-        dir: &Path,
-        db: &Database,
-        node: &str,
-        key: &SecretKey,
-        more: &[&str],
-    ) -> GatewayProcess {
-        let key_file = dir.join("gateway-key.json");
-        std::fs::write(
-            &key_file,
-            serde_json::json!({ "secret_key": hex::encode(key.to_bytes()) }).to_string(),
-        )
-        .unwrap();
-        let mut child = Command::new(binary("ehr-gateway"))
-            .env("DATABASE_URL", &db.logins.gateway)
-            .args(["--listen", "127.0.0.1:0", "--node", node])
-            .arg("--key-file")
-            .arg(&key_file)
-            .args(["--audit-interval-ms", "100", "--connections", "8"])
-            .args(more)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap())
-            .spawn()
-            .expect("ehr-gateway starts");
-        let url = announced(&mut child, "serving records at ", "ehr-gateway");
-        GatewayProcess { child, url }
-    }
-
-    pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
-// ---- the stack ----------------------------------------------------------
+use super::*;
 
 /// Everything running, with the ingest harness's cast (admin, ingest, doctor
 /// granted alice's vitals, alice, bob, devices hr-1 and spo2-1) and more
@@ -208,7 +8,7 @@ impl Drop for GatewayProcess {
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub broker: Broker,
-    pub db: Database,
+    pub db: TestDatabase,
     pub node: Node,
     pub cast: Cast,
     pub gateway_key: SecretKey,
@@ -249,7 +49,7 @@ impl Stack {
 
     fn start_on(dir: tempfile::TempDir, node: Node, gateway_args: &[&str]) -> Stack {
         let broker = Broker::start();
-        let db = Database::create();
+        let db = database();
         let cast = Cast::register(&node);
         let gateway_key = key("gateway@general");
         let nurse = key("nurse@general");

@@ -1,0 +1,166 @@
+//! The PostgreSQL schema of ehr-ledger's off-chain side, owned in one place:
+//! the diesel migrations beside this file (one folder each), embedded in the
+//! binaries that apply them; the database URLs the services and tests use;
+//! the least-privilege log-in per service; and a database of its own for each
+//! test (`TestDatabase`).
+
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+mod test_database;
+
+pub use test_database::TestDatabase;
+
+/// Every folder beside this file with an `up.sql` (files are not migrations).
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!(".");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("PostgreSQL: {}", db_message(.0))]
+    Db(#[from] postgres::Error),
+    #[error("migrations: {0}")]
+    Invalid(String),
+}
+
+/// PostgreSQL's own words for an error (message and SQLSTATE), which the
+/// client's display ("db error") leaves out. Not its detail: for a refused row
+/// that is "Failing row contains (…)", the row's values, which must not reach
+/// logs or the rejects table.
+pub fn db_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => {
+            let source = std::error::Error::source(e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            format!("{e}{source}")
+        }
+    }
+}
+
+/// The database the services and tests use when `DATABASE_URL` is not set:
+/// the local server `scripts/setup.sh` starts (Debian asks TCP clients for a
+/// password; setup gives the postgres role this one).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+
+/// `DATABASE_URL`, else the local default.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into())
+}
+
+/// A PostgreSQL URL with its database replaced (its user, host and options kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, tail)) => {
+            let query = tail
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            format!("{base}/{db}{query}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A PostgreSQL URL with another login (user and password), host, database
+/// and options kept.
+pub fn with_login(url: &str, user: &str, password: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{user}:{password}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Log-in URLs for one database, one per service role, each with a password
+/// made for the occasion (never one known in advance).
+#[derive(Clone, Debug)]
+pub struct Logins {
+    pub ingest: String,
+    pub gateway: String,
+    pub analyst: String,
+}
+
+/// As the database's owner (`owner_url`, migrated): creates or re-keys the
+/// log-in users `<database>_ingest`, `<database>_gateway` and
+/// `<database>_analyst`, members of `ehr_ingest`, `ehr_gateway` and
+/// `ehr_analyst`, and returns their URLs.
+pub fn create_logins(owner_url: &str) -> Result<Logins, SchemaError> {
+    let database = owner_url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .ok_or_else(|| {
+            SchemaError::Invalid(format!(
+                "{owner_url} names no database of letters, digits and _"
+            ))
+        })?;
+    let mut c = postgres::Client::connect(owner_url, postgres::NoTls)?;
+    let mut login = |service: &str| -> Result<String, SchemaError> {
+        let user = format!("{database}_{service}");
+        let mut secret = [0u8; 18];
+        getrandom::fill(&mut secret).map_err(|e| SchemaError::Invalid(e.to_string()))?;
+        let password = hex::encode(secret);
+        c.batch_execute(&format!(
+            "DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{user}') THEN
+                    CREATE ROLE {user} LOGIN IN ROLE ehr_{service};
+                END IF;
+             END $$;
+             ALTER ROLE {user} PASSWORD '{password}';
+             GRANT CONNECT ON DATABASE {database} TO {user};"
+        ))?;
+        Ok(with_login(owner_url, &user, &password))
+    };
+    Ok(Logins {
+        ingest: login("ingest")?,
+        gateway: login("gateway")?,
+        analyst: login("analyst")?,
+    })
+}
+
+/// Refuses to go on when the database lacks migrations: a service logs in
+/// with least privilege and cannot apply them; the database's owner does
+/// (`--migrate`, or the main job).
+pub fn require_migrated(database_url: &str) -> Result<(), SchemaError> {
+    use diesel::migration::MigrationSource;
+    let mut c = postgres::Client::connect(database_url, postgres::NoTls)?;
+    let applied: Vec<String> = c
+        .query("SELECT version FROM __diesel_schema_migrations", &[])
+        .map_err(|e| {
+            SchemaError::Invalid(format!(
+                "the database has no migrations applied ({}): run this service once with --migrate as the database's owner",
+                db_message(&e)
+            ))
+        })?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    let missing: Vec<String> = embedded
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::Invalid(format!(
+            "the database lacks migrations {}: run this service once with --migrate as the database's owner",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Applies the pending migrations of `migrations/` (idempotent).
+pub fn migrate(database_url: &str) -> Result<(), SchemaError> {
+    let mut conn = diesel::PgConnection::establish(database_url)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Apache Kafka of one test, with the readings and dead-letter topics.
+
+use super::*;
+
+/// Apache Kafka of this test alone (its own folder and ports), with the
+/// readings and dead-letter topics.
+pub struct Broker {
+    kafka: crate::kafka::Kafka,
+    pub address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let kafka = crate::kafka::Kafka::start(dir.path())
+            .unwrap_or_else(|e| panic!("Apache Kafka starts: {e}"));
+        let broker = Broker {
+            address: kafka.address.clone(),
+            kafka,
+            _dir: dir,
+        };
+        broker.create_topics(&[TOPIC, DLQ]);
+        broker
+    }
+
+    pub fn create_topics(&self, names: &[&str]) {
+        self.kafka
+            .create_topics(names, 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub fn producer(&self) -> BaseProducer {
+        producer_for(&self.address)
+    }
+
+    pub fn publish(&self, payloads: &[Vec<u8>]) {
+        let p = self.producer();
+        for (i, payload) in payloads.iter().enumerate() {
+            let key = i.to_string();
+            loop {
+                match p.send(BaseRecord::to(TOPIC).payload(payload).key(&key)) {
+                    Ok(()) => break,
+                    Err((e, _)) => {
+                        assert!(format!("{e}").contains("Queue full"), "produce: {e}");
+                        p.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        p.flush(Duration::from_secs(30))
+            .expect("the broker confirms every reading");
+    }
+}
+
+/// A producer as a device gateway runs one: it lingers a little and sends
+/// many records per batch.
+pub fn producer_for(address: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "1000")
+        .create()
+        .expect("producer")
+}

@@ -1,0 +1,111 @@
+//! The whole off-chain stack of one test as real parts: Apache Kafka on free
+//! ports (`broker`), a PostgreSQL database of its own, the dev sequencer in
+//! process serving CometBFT's RPC over real HTTP (`dev_chain`), or the chain
+//! as processes — `ehr-node dev` or four CometBFT validators (`node`); the
+//! cast of people and devices (`cast`); `ehr-ingest` and `ehr-gateway` as
+//! real processes (`ingest`, `gateway`); and all of it at once with the `ehr`
+//! CLI as a reader runs it (`read_path`).
+//!
+//! The helpers panic with a sentence when a part cannot start: they serve
+//! tests, where that is the failure to report.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ehr_client::read_path::client::GatewayClient;
+use ehr_client::readings::sign;
+use ehr_client::rpc::RpcClient;
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::ledger::genesis::CometGenesis;
+use ehr_ledger::mock_consensus::consortium_genesis;
+use ehr_ledger::proto::{action::Kind, *};
+use ehr_ledger::tx::sign_tx;
+use ehr_node::sequencer::{http, Config, Sequencer};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+mod broker;
+mod cast;
+mod dev_chain;
+mod gateway;
+mod ingest;
+mod node;
+mod read_path;
+
+pub use broker::*;
+pub use cast::*;
+pub use dev_chain::*;
+pub use ehr_migrations::TestDatabase;
+pub use gateway::*;
+pub use ingest::*;
+pub use node::*;
+pub use read_path::*;
+
+/// A workspace binary; panics with how to build it when it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    crate::binary(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    crate::free_port().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A database of this test alone (`ehr_migrations::TestDatabase`).
+pub fn database() -> TestDatabase {
+    TestDatabase::create().expect("a database of the test's own (PostgreSQL at DATABASE_URL)")
+}
+
+pub const CHAIN: &str = "ehr-ingest-test";
+pub const TOPIC: &str = "ehr.readings";
+pub const DLQ: &str = "ehr.readings.dead-letter";
+
+pub fn wait_for(what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
+    assert!(wait_until(timeout, ok), "timed out waiting for {what}");
+}
+
+pub fn wait_until(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// The last lines of the service's log, for a failure message.
+pub fn log_tail(dir: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(dir.join("ingest.log")).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Reads a child's stdout until a line containing `marker`; returns the rest
+/// of that line after the marker, and keeps draining stdout in a thread.
+fn announced(child: &mut Child, marker: &str, what: &str) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "{what} did not announce itself");
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(rest) = l.split(marker).nth(1) {
+                    let found = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    std::thread::spawn(move || for _ in lines.by_ref() {});
+                    return found;
+                }
+            }
+            _ => panic!("{what} exited before it was ready: {:?}", child.wait()),
+        }
+    }
+}

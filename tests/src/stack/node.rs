@@ -1,0 +1,102 @@
+//! The chain as processes: `ehr-node dev`, or four CometBFT validators.
+
+use super::*;
+
+/// The chain the stack runs on: the dev sequencer, or four CometBFT
+/// validators (the stack then talks to General's).
+pub struct Node {
+    engine: Engine,
+    pub url: String,
+    /// The genesis file: the trust root of the CLI's header checks.
+    pub genesis: PathBuf,
+}
+
+enum Engine {
+    Dev(Child),
+    Cometbft(crate::cometbft::Network),
+}
+
+impl Node {
+    /// Four CometBFT validators of the four founding hospitals.
+    pub fn start_cometbft(dir: &Path) -> Node {
+        use crate::cometbft::{Member, Network, Settings};
+        let members: Vec<Member> = ["general", "north", "south", "east"]
+            .iter()
+            .map(|org| Member {
+                id: org.to_string(),
+                name: format!("{org} hospital"),
+                admin_public_key: hex::encode(key(&format!("admin@{org}")).public_key().to_bytes()),
+            })
+            .collect();
+        let settings = Settings {
+            chain_id: Some(CHAIN.into()),
+            ..Settings::default()
+        };
+        let network = Network::start(dir, &members, settings)
+            .unwrap_or_else(|e| panic!("the CometBFT network starts: {e}"));
+        let url = network.nodes[0].rpc_url();
+        let rpc = network.nodes[0].rpc();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(crate::cometbft::wait_height(
+            &rpc,
+            2,
+            Duration::from_secs(120),
+        ))
+        .unwrap_or_else(|e| panic!("{e}\n{}", network.nodes[0].log_tail(20)));
+        Node {
+            url,
+            genesis: network.genesis.clone(),
+            engine: Engine::Cometbft(network),
+        }
+    }
+
+    pub fn start(home: &Path) -> Node {
+        std::fs::create_dir_all(home).unwrap();
+        let genesis = home.join("genesis.json");
+        std::fs::write(&genesis, serde_json::to_vec(&super::genesis()).unwrap()).unwrap();
+        let mut child = Command::new(binary("ehr-node"))
+            .args(["dev", "--home"])
+            .arg(home.join("data"))
+            .arg("--genesis")
+            .arg(&genesis)
+            .args([
+                "--rpc",
+                "127.0.0.1:0",
+                "--block-interval-ms",
+                "100",
+                "--empty-block-interval-ms",
+                "300",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(home.join("node.log")).unwrap())
+            .spawn()
+            .expect("ehr-node dev starts");
+        let url = announced(&mut child, "serving RPC at ", "ehr-node dev");
+        Node {
+            engine: Engine::Dev(child),
+            url,
+            genesis,
+        }
+    }
+}
+
+impl Submit for Node {
+    fn rpc(&self) -> RpcClient {
+        RpcClient::new(&self.url)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        match &mut self.engine {
+            Engine::Dev(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Engine::Cometbft(network) => network.stop(),
+        }
+    }
+}
