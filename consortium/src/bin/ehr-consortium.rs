@@ -18,7 +18,7 @@ use ehr_consortium::fleet::{self, Counters};
 use ehr_consortium::progress::{self, Snapshot};
 use ehr_consortium::services::{self, Gateway, Ingest};
 use ehr_consortium::story::{Cast, Step, Teller};
-use ehr_ingest::store::with_database;
+use ehr_migrations::with_database;
 use ehr_testkit::kafka::Kafka;
 use serde::Serialize;
 
@@ -39,7 +39,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = ehr_ingest::store::DEFAULT_DATABASE_URL
+        default_value = ehr_migrations::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     /// The run's database, dropped and created at start.
@@ -196,7 +196,7 @@ fn fresh_database(args: &Args) -> Result<String, String> {
             .map_err(|e| format!("cannot create database {}: {}", args.database, pg_error(&e)))?;
     }
     let url = with_database(&args.database_url, &args.database);
-    ehr_ingest::store::migrate(&url).map_err(|e| format!("migrations: {e}"))?;
+    ehr_migrations::migrate(&url).map_err(|e| format!("migrations: {e}"))?;
     run_logins(&url)?;
     Ok(url)
 }
@@ -255,7 +255,7 @@ fn attach(args: &Args, a: &Attach) -> Result<(Parts, Cast, String), String> {
         .iter()
         .map(|(id, _)| Keyring::new(&a.admins.join(id)).load(&format!("admin-{id}")))
         .collect::<Result<Vec<_>, _>>()?;
-    ehr_ingest::store::migrate(&args.database_url).map_err(|e| format!("migrations: {e}"))?;
+    ehr_migrations::migrate(&args.database_url).map_err(|e| format!("migrations: {e}"))?;
     run_logins(&args.database_url)?;
     let ingest = ehr_client::service::read_key_file(&a.ingest_key_file)?;
     let gateway = ehr_client::service::read_key_file(&a.gateway_key_file)?;
@@ -437,7 +437,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> Result<boo
     );
 
     // Live progress.
-    let tty = unsafe { libc::isatty(1) } == 1;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let until = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
     let mut before = progress::snapshot(&mut db, height(&rt, &rpc));
     let mut last = Instant::now();
@@ -581,18 +581,18 @@ fn check_batches_on_chain(
 
 /// This run's log-ins, one per service role (least privilege) and one for
 /// the demo analyst, each with a password made for the run.
-static LOGINS: std::sync::OnceLock<ehr_ingest::store::Logins> = std::sync::OnceLock::new();
+static LOGINS: std::sync::OnceLock<ehr_migrations::Logins> = std::sync::OnceLock::new();
 
 /// Creates (or re-keys) the run's log-ins for the database at `db_url` (as
 /// its owner).
 fn run_logins(db_url: &str) -> Result<(), String> {
-    let logins = ehr_ingest::store::create_logins(db_url)
+    let logins = ehr_migrations::create_logins(db_url)
         .map_err(|e| format!("cannot create the services' log-ins: {e}"))?;
     let _ = LOGINS.set(logins);
     Ok(())
 }
 
-fn logins() -> ehr_ingest::store::Logins {
+fn logins() -> ehr_migrations::Logins {
     LOGINS
         .get()
         .cloned()

@@ -10,7 +10,8 @@ use ehr_client::read_path::open::ChainVerifier;
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::proto::RecordRef;
 
-use super::{now, CategoryArg, Ctx, Result};
+use crate::args::{now, CategoryArg};
+use crate::{Ctx, Result};
 
 /// Seals `content` (see `documents::write`), stores it with the gateway and
 /// returns the reference to anchor.

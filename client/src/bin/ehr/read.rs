@@ -15,7 +15,8 @@ use ehr_ledger::proto::{AuditTrail, Participant};
 use ehr_ledger::time::rfc3339;
 use serde_json::json;
 
-use crate::{category_path, CategoryArg, Ctx, PurposeArg, Result};
+use crate::args::{category_path, CategoryArg, PurposeArg};
+use crate::{Ctx, Result};
 
 #[derive(Args)]
 pub struct FetchArgs {

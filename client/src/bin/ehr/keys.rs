@@ -1,0 +1,78 @@
+//! `ehr keys`: local keys — generate, import, list, show.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use ehr_ledger::crypto::SecretKey;
+
+use crate::{Ctx, Result};
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create a new key.
+    Generate { name: String },
+    /// Import a secret key (64 hex digits) from a file, or from standard input with `-`.
+    Import { name: String, file: PathBuf },
+    /// Every local key with its address.
+    List,
+    /// A key's address and public key.
+    Show { name: String },
+}
+
+pub(crate) fn keys_command(ctx: &Ctx, k: &KeysCommand) -> Result<bool> {
+    match k {
+        KeysCommand::Generate { name } => {
+            let key = SecretKey::generate();
+            ctx.keys.save(name, &key)?;
+            println!("{name}: {}", key.address());
+        }
+        KeysCommand::Import { name, file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_line(&mut s)
+                    .map_err(|e| e.to_string())?;
+                s
+            } else {
+                std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let bytes =
+                hex::decode(text.trim()).map_err(|_| "the secret key must be 64 hex digits")?;
+            let key =
+                SecretKey::from_bytes(&bytes).ok_or("that is not a valid secp256k1 secret key")?;
+            ctx.keys.save(name, &key)?;
+            println!("{name}: {}", key.address());
+        }
+        KeysCommand::List => {
+            let keys = ctx.keys.list()?;
+            if ctx.json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|(n, a, p)| serde_json::json!({"name": n, "address": a, "public_key": p}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for (name, address, _) in keys {
+                    println!("{name}\t{address}");
+                }
+            }
+        }
+        KeysCommand::Show { name } => {
+            let key = ctx.keys.load(name)?;
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"name": name, "address": key.address().to_string(), "public_key": hex::encode(key.public_key().to_bytes())})
+                );
+            } else {
+                println!(
+                    "name        {name}\naddress     {}\npublic key  {}",
+                    key.address(),
+                    hex::encode(key.public_key().to_bytes())
+                );
+            }
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,231 @@
+//! `ehr tx`: its arguments, one subcommand per action.
+
+use clap::{Args, Subcommand};
+
+use crate::args::*;
+
+#[derive(Args)]
+pub(crate) struct TxArgs {
+    /// The local key that signs.
+    #[arg(long)]
+    pub(crate) from: String,
+    /// Return after CheckTx without waiting for the block.
+    #[arg(long = "no-wait")]
+    pub(crate) no_wait: bool,
+    #[command(subcommand)]
+    pub(crate) action: TxCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TxCommand {
+    /// (admin) Enroll patients' keys: after checking who each patient is, a
+    /// member hospital lets those keys register.
+    EnrollPatient {
+        /// A patient's public key (66 hex digits) or local key name; repeat
+        /// for several (at most 500).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+    },
+    /// Register the signer as a patient (once a member enrolled the key).
+    RegisterPatient {
+        #[arg(long)]
+        guardian: Option<String>,
+    },
+    /// Set or (without --guardian) remove a patient's guardian.
+    SetGuardian {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        guardian: Option<String>,
+    },
+    /// (admin) Register staff of the signer's organisation.
+    RegisterStaff {
+        #[arg(long)]
+        key: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// (admin) Register a service of the signer's organisation.
+    RegisterService {
+        #[arg(long)]
+        key: String,
+        #[arg(long, value_enum)]
+        kind: ServiceArg,
+    },
+    /// (admin) Suspend staff or a service.
+    Suspend { address: String },
+    /// (admin) Reinstate staff or a service.
+    Reinstate { address: String },
+    /// Bind a device to a patient.
+    BindDevice {
+        #[arg(long)]
+        device_id: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        patient: String,
+    },
+    /// Revoke a device.
+    RevokeDevice { device_id: String },
+    /// Grant access to categories of a patient's records.
+    Grant {
+        #[arg(long)]
+        patient: String,
+        #[command(flatten)]
+        grantee: GranteeArgs,
+        #[arg(long = "category", value_enum, required = true)]
+        categories: Vec<CategoryArg>,
+        #[arg(long, value_enum, default_value = "read")]
+        access: AccessArg,
+        /// How long, e.g. 30d, 12h, 90m.
+        #[arg(long, default_value = "30d")]
+        expires_in: String,
+    },
+    /// Revoke access (every category without --category).
+    Revoke {
+        #[arg(long)]
+        patient: String,
+        #[command(flatten)]
+        grantee: GranteeArgs,
+        #[arg(long = "category", value_enum)]
+        categories: Vec<CategoryArg>,
+    },
+    /// Turn research consent on or off.
+    ResearchConsent {
+        #[arg(long)]
+        patient: String,
+        #[arg(value_enum)]
+        consent: OnOff,
+    },
+    /// (doctor) Break-glass access to a patient's records.
+    Emergency {
+        #[arg(long)]
+        patient: String,
+        #[arg(long, value_enum)]
+        reason: ReasonArg,
+        #[arg(long)]
+        justification: String,
+    },
+    /// (doctor) Order a lab test. The test is clinical content: it is
+    /// encrypted here and stored with the gateway (--test), or already stored
+    /// encrypted elsewhere (--stored-*); only its hash goes on chain.
+    OrderLab {
+        #[arg(long)]
+        patient: String,
+        /// LOINC code
+        #[arg(long, required_unless_present = "stored_id")]
+        test: Option<String>,
+        #[arg(long)]
+        lab: String,
+        #[command(flatten)]
+        stored: StoredContent,
+    },
+    /// (lab technician) Post the result of an open order.
+    PostLabResult {
+        #[arg(long)]
+        order: u64,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// (doctor) Prescribe. The drug, dose and quantity are clinical content:
+    /// encrypted here and stored with the gateway (--drug …), or already
+    /// stored encrypted elsewhere (--stored-*); only the hash goes on chain.
+    Prescribe {
+        #[arg(long)]
+        patient: String,
+        /// RxNorm code.
+        #[arg(long, required_unless_present = "stored_id")]
+        drug: Option<String>,
+        /// Dose amount, up to three decimals.
+        #[arg(long, required_unless_present = "stored_id")]
+        dose: Option<String>,
+        /// UCUM unit, e.g. mg.
+        #[arg(long, required_unless_present = "stored_id")]
+        unit: Option<String>,
+        #[arg(long, required_unless_present = "stored_id")]
+        quantity: Option<u32>,
+        #[arg(long, default_value_t = 0)]
+        refills: u32,
+        #[arg(long, default_value = "90d")]
+        valid_for: String,
+        #[command(flatten)]
+        stored: StoredContent,
+    },
+    /// (pharmacist) Dispense a prescription.
+    Dispense { prescription: u64 },
+    /// Anchor a record.
+    AnchorRecord {
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// (ingest service) Anchor a batch's Merkle root.
+    AnchorBatch {
+        #[arg(long)]
+        batch_id: u64,
+        #[arg(long)]
+        root: String,
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        first: u64,
+        #[arg(long)]
+        last: u64,
+    },
+    /// (gateway service) Log a disclosure.
+    LogDisclosure {
+        #[arg(long)]
+        accessor: String,
+        #[arg(long)]
+        patient: String,
+        #[arg(long, value_enum)]
+        category: CategoryArg,
+        #[arg(long = "record", required = true)]
+        records: Vec<String>,
+        #[arg(long, value_enum, default_value = "treatment")]
+        purpose: PurposeArg,
+    },
+    /// (admin) Propose a consortium change.
+    #[command(subcommand)]
+    Propose(ProposeCommand),
+    /// (admin) Vote on a proposal.
+    Vote {
+        proposal: u64,
+        #[arg(value_enum)]
+        vote: VoteArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ProposeCommand {
+    AddMember {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_key: String,
+    },
+    RemoveMember {
+        #[arg(long)]
+        org: String,
+    },
+    /// The key as in priv_validator_key.json (base64) or hex.
+    AddValidator {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        power: i64,
+        #[arg(long)]
+        operator: String,
+    },
+    RemoveValidator {
+        #[arg(long)]
+        key: String,
+    },
+    SetValidatorPower {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        power: i64,
+    },
+}
