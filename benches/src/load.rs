@@ -77,10 +77,18 @@ impl Report {
     }
 }
 
-fn unique_run() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+/// Distinct per run (millisecond clock), so runs never share senders.
+fn unique_run() -> i64 {
+    ehr_client::service::now_ms()
+}
+
+/// Why the run's transactions cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Chain(#[from] RpcError),
+    #[error("the ledger load enrolls its senders: give a member admin's key")]
+    NoAdmin,
 }
 
 /// Prepares every transaction of the run: for the ledger, enrolls (as
@@ -90,7 +98,7 @@ pub async fn prepare(
     rpc: &RpcClient,
     load: &Load,
     admin: Option<&SecretKey>,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>, PrepareError> {
     let run = unique_run();
     let total = load.rate * load.seconds;
     if load.payload == Payload::Kvstore {
@@ -98,7 +106,7 @@ pub async fn prepare(
             .map(|i| format!("load-{run}-{i}=value-{i}").into_bytes())
             .collect());
     }
-    let chain = rpc.chain_id().await.map_err(|e| e.to_string())?;
+    let chain = rpc.chain_id().await?;
     // A multiple of the clients, so that each sender's transactions all go
     // through one client, in nonce order.
     let clients = load.clients.max(1);
@@ -111,7 +119,7 @@ pub async fn prepare(
     let senders: Vec<SecretKey> = (0..n)
         .map(|i| SecretKey::from_seed(&format!("loadgen {run} sender {i}")))
         .collect();
-    let admin = admin.ok_or("the ledger load enrolls its senders: give a member admin's key")?;
+    let admin = admin.ok_or(PrepareError::NoAdmin)?;
     let keys: Vec<Vec<u8>> = senders
         .iter()
         .map(|k| k.public_key().to_bytes().to_vec())
@@ -145,13 +153,16 @@ pub async fn prepare(
         .collect())
 }
 
-async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result<(), String> {
+async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result<(), RpcError> {
     let mut last = None;
     let mut registrations = tokio::task::JoinSet::new();
     let check =
         |done: Option<Result<Result<ehr_client::rpc::BroadcastTxSync, RpcError>, _>>| match done {
-            Some(Ok(Ok(r))) if r.code != 0 => Err(format!("registration refused: {}", r.log)),
-            Some(Ok(Err(e))) => Err(format!("registration failed: {e}")),
+            Some(Ok(Ok(r))) if r.code != 0 => Err(RpcError::Refused {
+                what: "registration",
+                log: r.log,
+            }),
+            Some(Ok(Err(e))) => Err(e),
             _ => Ok(()),
         };
     for key in senders {
@@ -178,7 +189,10 @@ async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result
                 .await
                 .is_none() =>
         {
-            Err("the senders' registrations were not committed within 120 s".into())
+            Err(RpcError::NotCommitted {
+                what: "the senders' registrations were",
+                secs: 120,
+            })
         }
         _ => Ok(()),
     }

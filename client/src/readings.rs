@@ -6,6 +6,11 @@ use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{Reading, SignedReading};
 use prost::Message;
 
+/// The topic devices publish their readings to, and the one ingest
+/// dead-letters refused messages to, unless told otherwise.
+pub const READINGS_TOPIC: &str = "ehr.readings";
+pub const DEAD_LETTER_TOPIC: &str = "ehr.readings.dead-letter";
+
 /// Signs a reading as a device does: the protobuf SignedReading.
 pub fn sign(reading: &Reading, key: &SecretKey) -> Vec<u8> {
     let bytes = reading.encode_to_vec();

@@ -45,11 +45,9 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Reads the secret key of a key file as `ehr keys generate` writes it
-/// (JSON with `secret_key`, 64 hex digits).
 /// Writes `contents` to a file only its owner may read or write (a secret,
 /// or a login with its password).
-pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), FileError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -59,63 +57,120 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .and_then(|mut f| f.write_all(contents))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|source| FileError::Write {
+            path: path.into(),
+            source,
+        })
+}
+
+/// Why a private file (a key, a secret) cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the {what} file {}: {source}", path.display())]
+    Read {
+        what: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is readable by others; run chmod 600 on it", .0.display())]
+    Exposed(std::path::PathBuf),
+    #[error("the {what} is needed: put it (64+ hex digits) in a file only this user may read and pass --{}-file, or set {env}; there is no default", what.replace(' ', "-"))]
+    SecretMissing { what: String, env: String },
+    #[error("the {what} in {origin} {problem}")]
+    SecretInvalid {
+        what: String,
+        origin: String,
+        problem: &'static str,
+    },
 }
 
 /// A secret of at least 32 bytes (hex), from `file` — which only its owner
 /// may read — or else from the environment variable `env`; never from the
 /// command line, which every local user sees in the process list. There is
 /// no default: `what` names it in the refusal.
-pub fn read_secret(file: Option<&Path>, env: &str, what: &str) -> Result<Vec<u8>, String> {
+pub fn read_secret(file: Option<&Path>, env: &str, what: &str) -> Result<Vec<u8>, FileError> {
+    let unreadable = |source| FileError::Read {
+        what: what.into(),
+        path: file.map(Path::to_path_buf).unwrap_or_default(),
+        source,
+    };
     let (text, origin) = match file {
         Some(path) => {
             use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path)
-                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            let meta = std::fs::metadata(path).map_err(unreadable)?;
             if meta.permissions().mode() & 0o077 != 0 {
-                return Err(format!(
-                    "{} is readable by others; run chmod 600 on it",
-                    path.display()
-                ));
+                return Err(FileError::Exposed(path.into()));
             }
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(unreadable)?;
             (text, path.display().to_string())
         }
         None => match std::env::var(env) {
             Ok(v) => (v, env.to_string()),
             Err(_) => {
-                return Err(format!(
-                    "the {what} is needed: put it (64+ hex digits) in a file only this user may read and pass --{}-file, or set {env}; there is no default",
-                    what.replace(' ', "-")
-                ))
+                return Err(FileError::SecretMissing {
+                    what: what.into(),
+                    env: env.into(),
+                })
             }
         },
     };
-    let bytes =
-        hex::decode(text.trim()).map_err(|_| format!("the {what} in {origin} is not hex"))?;
+    let invalid = |problem| FileError::SecretInvalid {
+        what: what.into(),
+        origin: origin.clone(),
+        problem,
+    };
+    let bytes = hex::decode(text.trim()).map_err(|_| invalid("is not hex"))?;
     if bytes.len() < 32 {
-        return Err(format!(
-            "the {what} in {origin} must be at least 32 bytes (64 hex digits)"
-        ));
+        return Err(invalid("must be at least 32 bytes (64 hex digits)"));
     }
     Ok(bytes)
 }
 
-pub fn read_key_file(path: &Path) -> Result<SecretKey, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a key file: {e}", path.display()))?;
+/// Why a key file does not give a secret key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read the key file {}: {source}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a key file: {reason}", path.display())]
+    NotAKeyFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("{}: the secret key is {problem}", path.display())]
+    BadKey {
+        path: std::path::PathBuf,
+        problem: &'static str,
+    },
+}
+
+/// Reads the secret key of a key file as `ehr keys generate` writes it
+/// (JSON with `secret_key`, 64 hex digits).
+pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Unreadable {
+        path: path.into(),
+        source,
+    })?;
+    let not_a_key_file = |reason: String| KeyFileError::NotAKeyFile {
+        path: path.into(),
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_a_key_file(e.to_string()))?;
     let hex_key = v["secret_key"]
         .as_str()
-        .ok_or_else(|| format!("{} is not a key file: no secret_key", path.display()))?;
-    let bytes = hex::decode(hex_key)
-        .map_err(|_| format!("{}: the secret key is not hex", path.display()))?;
-    SecretKey::from_bytes(&bytes).ok_or_else(|| {
-        format!(
-            "{}: the secret key is not a valid secp256k1 key",
-            path.display()
-        )
-    })
+        .ok_or_else(|| not_a_key_file("no secret_key".into()))?;
+    let bad_key = |problem| KeyFileError::BadKey {
+        path: path.into(),
+        problem,
+    };
+    let bytes = hex::decode(hex_key).map_err(|_| bad_key("not hex"))?;
+    SecretKey::from_bytes(&bytes).ok_or_else(|| bad_key("not a valid secp256k1 key"))
 }

@@ -11,6 +11,9 @@ pub struct Vital {
     pub unit: &'static str,
     pub min: f64,
     pub max: f64,
+    /// What a resting adult typically shows: the range simulated devices
+    /// draw from.
+    pub typical: (f64, f64),
 }
 
 /// The measurements the system takes.
@@ -21,6 +24,7 @@ pub const VITALS: &[Vital] = &[
         unit: "/min",
         min: 20.0,
         max: 300.0,
+        typical: (58.0, 96.0),
     },
     Vital {
         loinc: "59408-5",
@@ -28,6 +32,7 @@ pub const VITALS: &[Vital] = &[
         unit: "%",
         min: 50.0,
         max: 100.0,
+        typical: (94.0, 99.5),
     },
     Vital {
         loinc: "8480-6",
@@ -35,6 +40,7 @@ pub const VITALS: &[Vital] = &[
         unit: "mm[Hg]",
         min: 40.0,
         max: 300.0,
+        typical: (100.0, 135.0),
     },
     Vital {
         loinc: "8462-4",
@@ -42,6 +48,7 @@ pub const VITALS: &[Vital] = &[
         unit: "mm[Hg]",
         min: 20.0,
         max: 200.0,
+        typical: (60.0, 85.0),
     },
     Vital {
         loinc: "2339-0",
@@ -49,6 +56,7 @@ pub const VITALS: &[Vital] = &[
         unit: "mg/dL",
         min: 10.0,
         max: 1000.0,
+        typical: (70.0, 140.0),
     },
     Vital {
         loinc: "15074-8",
@@ -56,6 +64,7 @@ pub const VITALS: &[Vital] = &[
         unit: "mmol/L",
         min: 0.5,
         max: 55.0,
+        typical: (3.9, 7.8),
     },
     Vital {
         loinc: "8310-5",
@@ -63,6 +72,7 @@ pub const VITALS: &[Vital] = &[
         unit: "Cel",
         min: 25.0,
         max: 45.0,
+        typical: (36.3, 37.6),
     },
     Vital {
         loinc: "9279-1",
@@ -70,6 +80,7 @@ pub const VITALS: &[Vital] = &[
         unit: "/min",
         min: 2.0,
         max: 80.0,
+        typical: (12.0, 20.0),
     },
     Vital {
         loinc: "29463-7",
@@ -77,6 +88,7 @@ pub const VITALS: &[Vital] = &[
         unit: "kg",
         min: 0.3,
         max: 500.0,
+        typical: (50.0, 100.0),
     },
 ];
 

@@ -5,15 +5,14 @@ use std::path::Path;
 
 use ehr_testkit::kafka::Kafka;
 
-pub const READINGS: &str = "ehr.readings";
-pub const DEAD_LETTER: &str = "ehr.readings.dead-letter";
+pub use ehr_client::readings::{DEAD_LETTER_TOPIC as DEAD_LETTER, READINGS_TOPIC as READINGS};
 
 /// Partitions of the readings topic: more than one, as a hospital would run
 /// it, so that readings of different devices are consumed side by side.
 pub const PARTITIONS: i32 = 4;
 
 /// Starts Kafka in `dir` and creates the topics.
-pub fn start(dir: &Path) -> Result<Kafka, String> {
+pub fn start(dir: &Path) -> Result<Kafka, crate::Error> {
     let kafka = Kafka::start(dir)?;
     kafka.create_topics(&[READINGS], PARTITIONS)?;
     kafka.create_topics(&[DEAD_LETTER], 1)?;

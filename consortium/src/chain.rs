@@ -44,15 +44,18 @@ enum Kind {
     Cometbft(Network),
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+fn run(cmd: &mut Command, what: &str) -> Result<(), crate::Error> {
+    let out = cmd.output().map_err(|source| crate::Error::Io {
+        what: what.into(),
+        source,
+    })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(crate::Error::Command {
+            what: what.into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().into(),
+        })
     }
 }
 
@@ -83,14 +86,14 @@ fn members(admins: &[SecretKey]) -> Vec<Member> {
 impl Chain {
     /// Starts the chain with the four hospitals as founding members, `admins`
     /// their admin keys (in the order of `HOSPITALS`).
-    pub fn start(dir: &Path, admins: &[SecretKey], engine: Engine) -> Result<Chain, String> {
+    pub fn start(dir: &Path, admins: &[SecretKey], engine: Engine) -> Result<Chain, crate::Error> {
         match engine {
             Engine::Cometbft => Self::start_cometbft(dir, admins),
             Engine::Dev => Self::start_dev(dir, admins),
         }
     }
 
-    fn start_dev(dir: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
+    fn start_dev(dir: &Path, admins: &[SecretKey]) -> Result<Chain, crate::Error> {
         let ehr_node = ehr_testkit::binary("ehr-node")?;
         let genesis = dir.join("genesis.json");
         let mut cmd = Command::new(&ehr_node);
@@ -134,7 +137,7 @@ impl Chain {
         })
     }
 
-    fn start_cometbft(dir: &Path, admins: &[SecretKey]) -> Result<Chain, String> {
+    fn start_cometbft(dir: &Path, admins: &[SecretKey]) -> Result<Chain, crate::Error> {
         let settings = Settings {
             timeout_commit: Duration::from_millis(500),
             chain_id: Some("ehr-local".into()),

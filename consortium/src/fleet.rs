@@ -21,13 +21,9 @@ pub struct Device {
     pub loinc: &'static str,
 }
 
-/// What each kind of device measures: LOINC, unit, a resting range.
-pub const KINDS: [(&str, &str, f64, f64); 4] = [
-    ("8867-4", "/min", 58.0, 96.0),
-    ("59408-5", "%", 94.0, 99.5),
-    ("8310-5", "Cel", 36.3, 37.6),
-    ("9279-1", "/min", 12.0, 20.0),
-];
+/// What the fleet's kinds of device measure (LOINC codes of `ehr_client::vitals`,
+/// whose typical ranges the values are drawn from).
+pub const KINDS: [&str; 4] = ["8867-4", "59408-5", "8310-5", "9279-1"];
 
 /// Every this many readings, one misbehaves.
 pub const BAD_EVERY: u64 = 200;
@@ -46,13 +42,12 @@ pub fn run(
     rate: u64,
     stop: &AtomicBool,
     counters: &Arc<Counters>,
-) -> Result<(), String> {
+) -> Result<(), crate::Error> {
     // Batches as a device gateway sends them: a few milliseconds' worth.
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
-        .create()
-        .map_err(|e| e.to_string())?;
+        .create()?;
     let start = Instant::now();
     let mut seqs = vec![0u64; devices.len()];
     let mut n = 0u64;
@@ -67,11 +62,9 @@ pub fn run(
         let i = (n % devices.len() as u64) as usize;
         let d = &devices[i];
         seqs[i] += 1;
-        let (_, unit, low, high) = KINDS
-            .iter()
-            .find(|k| k.0 == d.loinc)
-            .copied()
-            .unwrap_or(KINDS[0]);
+        // KINDS are all in the table; the first stands in were one not.
+        let vital = ehr_client::vitals::vital(d.loinc).unwrap_or(&ehr_client::vitals::VITALS[0]);
+        let (unit, (low, high)) = (vital.unit, vital.typical);
         let wobble = ((n * 7919 + i as u64 * 104_729) % 1000) as f64 / 1000.0;
         let mut reading = Reading {
             device_id: d.id.clone(),
@@ -114,7 +107,7 @@ pub fn run(
                         e.rdkafka_error_code(),
                         Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
                     ) {
-                        return Err(format!("cannot publish: {e}"));
+                        return Err(e.into());
                     }
                     producer.poll(Duration::from_millis(50));
                     record = r;
@@ -125,7 +118,5 @@ pub fn run(
         counters.published.fetch_add(1, Ordering::Relaxed);
         n += 1;
     }
-    producer
-        .flush(Duration::from_secs(10))
-        .map_err(|e| format!("readings not delivered: {e}"))
+    Ok(producer.flush(Duration::from_secs(10))?)
 }

@@ -47,3 +47,23 @@ pub fn line(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
         now.height, rate, now.records, now.batches_committed, now.batches_pending, now.rejects, now.disclosures_logged
     )
 }
+
+/// Readings of `patient` in batches the chain has confirmed.
+pub fn anchored_readings(db: &mut postgres::Client, patient: &str) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM ingest.records r JOIN ingest.batches b USING (batch_id) WHERE r.patient = $1 AND b.status = 'committed'",
+        &[&patient],
+    )
+    .map(|r| r.get(0))
+    .unwrap_or(0)
+}
+
+/// Disclosures the gateway has not yet seen committed on chain.
+pub fn disclosures_waiting(db: &mut postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM gateway.disclosures WHERE status <> 'committed'",
+        &[],
+    )
+    .map(|r| r.get(0))
+    .unwrap_or(-1)
+}

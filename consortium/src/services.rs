@@ -12,7 +12,7 @@ use ehr_testkit::processes::Proc;
 
 /// A service's key file (the keyring's format, readable by the owner only),
 /// in `<dir>/services/keys/`.
-fn key_file(dir: &Path, name: &str, key: &SecretKey) -> Result<std::path::PathBuf, String> {
+fn key_file(dir: &Path, name: &str, key: &SecretKey) -> Result<std::path::PathBuf, crate::Error> {
     let keyring = Keyring::new(&dir.join("services"));
     keyring.save(name, key)?;
     Ok(keyring.path(name))
@@ -20,9 +20,12 @@ fn key_file(dir: &Path, name: &str, key: &SecretKey) -> Result<std::path::PathBu
 
 /// The ingest service's pseudonym secret, fresh for this run, in a file only
 /// this user may read (never on a command line).
-fn secret_file(dir: &Path, secret: &[u8]) -> Result<std::path::PathBuf, String> {
+fn secret_file(dir: &Path, secret: &[u8]) -> Result<std::path::PathBuf, crate::Error> {
     let path = dir.join("services").join("pseudonym.secret");
-    std::fs::create_dir_all(dir.join("services")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("services")).map_err(|source| crate::Error::Io {
+        what: format!("cannot create {}", dir.join("services").display()),
+        source,
+    })?;
     ehr_client::service::write_private_file(&path, hex::encode(secret).as_bytes())?;
     Ok(path)
 }
@@ -38,9 +41,9 @@ pub fn start_ingest(
     database_url: &str,
     node: &str,
     key: &SecretKey,
-) -> Result<Ingest, String> {
+) -> Result<Ingest, crate::Error> {
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut secret).map_err(crate::Error::Random)?;
     let mut cmd = Command::new(ehr_testkit::binary("ehr-ingest")?);
     // Its own least-privilege log-in, from the environment: a password on
     // the command line is visible to every local user.
@@ -73,7 +76,7 @@ pub fn start_gateway(
     database_url: &str,
     node: &str,
     key: &SecretKey,
-) -> Result<Gateway, String> {
+) -> Result<Gateway, crate::Error> {
     let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
     cmd.env("DATABASE_URL", database_url)
         .args(["--listen", "127.0.0.1:0", "--node", node])

@@ -124,6 +124,20 @@ fn to_disclosure(o: &Open) -> Option<Disclosure> {
     })
 }
 
+/// Why a round of the disclosure log could not finish; the round is tried
+/// again, nothing is lost (the outbox keeps every disclosure).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("PostgreSQL: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error(transparent)]
+    Chain(#[from] ehr_client::rpc::RpcError),
+    #[error("refused by the mempool with code {code}: {log}")]
+    Refused { code: u32, log: String },
+}
+
 pub struct Logger {
     pub rpc: RpcClient,
     pub key: SecretKey,
@@ -137,7 +151,7 @@ impl Logger {
         loop {
             let result = match pool.get().await {
                 Ok(db) => self.round(&db).await,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             };
             match result {
                 Ok(_) => backoff = interval,
@@ -152,15 +166,14 @@ impl Logger {
 
     /// One round: settle what was sent, then send what is pending. Returns how
     /// many disclosures were committed.
-    pub async fn round(&self, db: &Client) -> Result<u64, String> {
+    pub async fn round(&self, db: &Client) -> Result<u64, LogError> {
         let committed = self.settle(db).await?;
         let in_flight: i64 = db
             .query_one(
                 "SELECT count(*) FROM gateway.disclosures WHERE status = 'sent'",
                 &[],
             )
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .get(0);
         if in_flight == 0 {
             self.send_pending(db).await?;
@@ -170,15 +183,14 @@ impl Logger {
 
     /// Checks every sent transaction: committed, refused (pending again, with
     /// the reason) or lost (pending again after a while).
-    async fn settle(&self, db: &Client) -> Result<u64, String> {
+    async fn settle(&self, db: &Client) -> Result<u64, LogError> {
         let sent = db
             .query(
                 "SELECT tx_hash, extract(epoch FROM now() - sent_at)::float8 FROM gateway.disclosures
                  WHERE status = 'sent' GROUP BY tx_hash, sent_at",
                 &[],
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let mut committed = 0;
         for row in sent {
             let hash: String = row.get(0);
@@ -198,8 +210,7 @@ impl Logger {
                              WHERE status = 'sent' AND tx_hash = $1",
                             &[&hash, &height],
                         )
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                 }
                 Ok(info) => {
                     let reason = format!(
@@ -219,19 +230,18 @@ impl Logger {
         Ok(committed)
     }
 
-    async fn back_to_pending(&self, db: &Client, hash: &str, reason: &str) -> Result<(), String> {
+    async fn back_to_pending(&self, db: &Client, hash: &str, reason: &str) -> Result<(), LogError> {
         db.execute(
             "UPDATE gateway.disclosures SET status = 'pending', tx_hash = NULL, sent_at = NULL,
                     attempts = attempts + 1, last_error = $2
              WHERE status = 'sent' AND tx_hash = $1",
             &[&hash, &reason],
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(())
     }
 
-    async fn send_pending(&self, db: &Client) -> Result<(), String> {
+    async fn send_pending(&self, db: &Client) -> Result<(), LogError> {
         let limit = (MAX_DISCLOSURES_PER_TX * MAX_TXS_PER_ROUND) as i64;
         let rows = db
             .query(
@@ -239,8 +249,7 @@ impl Logger {
                  FROM gateway.disclosures WHERE status = 'pending' ORDER BY id LIMIT $1",
                 &[&limit],
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -273,12 +282,8 @@ impl Logger {
                 g.push(o);
             }
         }
-        let chain_id = self.rpc.chain_id().await.map_err(|e| e.to_string())?;
-        let mut nonce = self
-            .rpc
-            .next_nonce(&self.key.address())
-            .await
-            .map_err(|e| e.to_string())?;
+        let chain_id = self.rpc.chain_id().await?;
+        let mut nonce = self.rpc.next_nonce(&self.key.address()).await?;
         for group in groups.iter().filter(|g| !g.is_empty()) {
             let disclosures: Vec<Disclosure> =
                 group.iter().filter_map(|o| to_disclosure(o)).collect();
@@ -295,18 +300,21 @@ impl Logger {
                 "UPDATE gateway.disclosures SET status = 'sent', tx_hash = $2, sent_at = now() WHERE id = ANY($1)",
                 &[&ids, &hash],
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             match self.rpc.broadcast_tx_sync(&tx).await {
                 Ok(r) if r.code == 0 => nonce += 1,
                 Ok(r) => {
-                    let reason = format!("refused by the mempool with code {}: {}", r.code, r.log);
-                    self.back_to_pending(db, &hash, &reason).await?;
-                    return Err(reason);
+                    let refused = LogError::Refused {
+                        code: r.code,
+                        log: r.log,
+                    };
+                    self.back_to_pending(db, &hash, &refused.to_string())
+                        .await?;
+                    return Err(refused);
                 }
                 Err(e) => {
                     self.back_to_pending(db, &hash, &e.to_string()).await?;
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
             }
         }

@@ -6,119 +6,58 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ehr_client::read_path::api::ApiError;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorCode {
-    Unsigned,
-    MalformedSignatureHeader,
-    StaleRequest,
-    BadSignature,
-    WrongAudience,
-    Replayed,
-    AccessDenied,
-    PatientOrGuardianOnly,
-    ReaderNotAllowed,
-    BadPatient,
-    BadCategory,
-    BadTime,
-    BadParameter,
-    BadPurpose,
-    BadReader,
-    BadBody,
-    BadWrap,
-    UnknownReader,
-    UnknownRecord,
-    BadDocument,
-    DocumentExists,
-    DatabaseUnavailable,
-    ChainUnavailable,
-    AuditUnavailable,
+/// Declares the codes once: each variant with its wire name and HTTP status;
+/// `ALL`, `as_str` and `status` follow from the one table.
+macro_rules! error_codes {
+    ($($variant:ident = ($name:literal, $status:ident),)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
-        ErrorCode::Unsigned,
-        ErrorCode::MalformedSignatureHeader,
-        ErrorCode::StaleRequest,
-        ErrorCode::BadSignature,
-        ErrorCode::WrongAudience,
-        ErrorCode::Replayed,
-        ErrorCode::AccessDenied,
-        ErrorCode::PatientOrGuardianOnly,
-        ErrorCode::ReaderNotAllowed,
-        ErrorCode::BadPatient,
-        ErrorCode::BadCategory,
-        ErrorCode::BadTime,
-        ErrorCode::BadParameter,
-        ErrorCode::BadPurpose,
-        ErrorCode::BadReader,
-        ErrorCode::BadBody,
-        ErrorCode::BadWrap,
-        ErrorCode::UnknownReader,
-        ErrorCode::UnknownRecord,
-        ErrorCode::BadDocument,
-        ErrorCode::DocumentExists,
-        ErrorCode::DatabaseUnavailable,
-        ErrorCode::ChainUnavailable,
-        ErrorCode::AuditUnavailable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Unsigned => "unsigned",
-            ErrorCode::MalformedSignatureHeader => "malformed_signature_header",
-            ErrorCode::StaleRequest => "stale_request",
-            ErrorCode::BadSignature => "bad_signature",
-            ErrorCode::WrongAudience => "wrong_audience",
-            ErrorCode::Replayed => "replayed",
-            ErrorCode::AccessDenied => "access_denied",
-            ErrorCode::PatientOrGuardianOnly => "patient_or_guardian_only",
-            ErrorCode::ReaderNotAllowed => "reader_not_allowed",
-            ErrorCode::BadPatient => "bad_patient",
-            ErrorCode::BadCategory => "bad_category",
-            ErrorCode::BadTime => "bad_time",
-            ErrorCode::BadParameter => "bad_parameter",
-            ErrorCode::BadPurpose => "bad_purpose",
-            ErrorCode::BadReader => "bad_reader",
-            ErrorCode::BadBody => "bad_body",
-            ErrorCode::BadWrap => "bad_wrap",
-            ErrorCode::UnknownReader => "unknown_reader",
-            ErrorCode::UnknownRecord => "unknown_record",
-            ErrorCode::BadDocument => "bad_document",
-            ErrorCode::DocumentExists => "document_exists",
-            ErrorCode::DatabaseUnavailable => "database_unavailable",
-            ErrorCode::ChainUnavailable => "chain_unavailable",
-            ErrorCode::AuditUnavailable => "audit_unavailable",
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::Unsigned => StatusCode::UNAUTHORIZED,
-            ErrorCode::MalformedSignatureHeader => StatusCode::UNAUTHORIZED,
-            ErrorCode::StaleRequest => StatusCode::UNAUTHORIZED,
-            ErrorCode::BadSignature => StatusCode::UNAUTHORIZED,
-            ErrorCode::WrongAudience => StatusCode::UNAUTHORIZED,
-            ErrorCode::Replayed => StatusCode::UNAUTHORIZED,
-            ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
-            ErrorCode::PatientOrGuardianOnly => StatusCode::FORBIDDEN,
-            ErrorCode::ReaderNotAllowed => StatusCode::FORBIDDEN,
-            ErrorCode::BadPatient => StatusCode::BAD_REQUEST,
-            ErrorCode::BadCategory => StatusCode::BAD_REQUEST,
-            ErrorCode::BadTime => StatusCode::BAD_REQUEST,
-            ErrorCode::BadParameter => StatusCode::BAD_REQUEST,
-            ErrorCode::BadPurpose => StatusCode::BAD_REQUEST,
-            ErrorCode::BadReader => StatusCode::BAD_REQUEST,
-            ErrorCode::BadBody => StatusCode::BAD_REQUEST,
-            ErrorCode::BadWrap => StatusCode::BAD_REQUEST,
-            ErrorCode::UnknownReader => StatusCode::BAD_REQUEST,
-            ErrorCode::UnknownRecord => StatusCode::NOT_FOUND,
-            ErrorCode::BadDocument => StatusCode::BAD_REQUEST,
-            ErrorCode::DocumentExists => StatusCode::CONFLICT,
-            ErrorCode::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
+error_codes! {
+    Unsigned = ("unsigned", UNAUTHORIZED),
+    MalformedSignatureHeader = ("malformed_signature_header", UNAUTHORIZED),
+    StaleRequest = ("stale_request", UNAUTHORIZED),
+    BadSignature = ("bad_signature", UNAUTHORIZED),
+    WrongAudience = ("wrong_audience", UNAUTHORIZED),
+    Replayed = ("replayed", UNAUTHORIZED),
+    AccessDenied = ("access_denied", FORBIDDEN),
+    PatientOrGuardianOnly = ("patient_or_guardian_only", FORBIDDEN),
+    ReaderNotAllowed = ("reader_not_allowed", FORBIDDEN),
+    BadPatient = ("bad_patient", BAD_REQUEST),
+    BadCategory = ("bad_category", BAD_REQUEST),
+    BadTime = ("bad_time", BAD_REQUEST),
+    BadParameter = ("bad_parameter", BAD_REQUEST),
+    BadPurpose = ("bad_purpose", BAD_REQUEST),
+    BadReader = ("bad_reader", BAD_REQUEST),
+    BadBody = ("bad_body", BAD_REQUEST),
+    BadWrap = ("bad_wrap", BAD_REQUEST),
+    UnknownReader = ("unknown_reader", BAD_REQUEST),
+    UnknownRecord = ("unknown_record", NOT_FOUND),
+    BadDocument = ("bad_document", BAD_REQUEST),
+    DocumentExists = ("document_exists", CONFLICT),
+    DatabaseUnavailable = ("database_unavailable", SERVICE_UNAVAILABLE),
+    ChainUnavailable = ("chain_unavailable", SERVICE_UNAVAILABLE),
+    AuditUnavailable = ("audit_unavailable", SERVICE_UNAVAILABLE),
 }
 
 #[derive(Debug)]

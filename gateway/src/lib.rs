@@ -6,7 +6,8 @@
 //! record's Merkle path to its anchored batch root (`store`, `proofs`); every
 //! answer is written to a disclosure outbox before it is sent, and logged on
 //! chain in batches (`disclosures`); nothing is served while that log cannot
-//! reach the chain (`standing`). `routes` is the HTTP surface.
+//! reach the chain (`standing`). `routes` is the HTTP surface; `startup`
+//! builds the whole from its settings.
 
 pub mod access;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod proofs;
 pub mod routes;
 pub mod standing;
+pub mod startup;
 pub mod store;
 
 use ehr_client::rpc::RpcClient;
@@ -31,19 +33,4 @@ pub struct Gateway {
     /// Disclosures waiting for the chain longer than this stop all serving.
     pub audit_lag_limit: std::time::Duration,
     pub standing: standing::Standing,
-}
-
-/// A connection pool for `database_url`.
-pub fn pool(database_url: &str, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
-    let config: tokio_postgres::Config = database_url.parse()?;
-    let manager = deadpool_postgres::Manager::from_config(
-        config,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    Ok(deadpool_postgres::Pool::builder(manager)
-        .max_size(size)
-        .build()?)
 }

@@ -21,12 +21,17 @@ use crate::Gateway;
 /// takes effect within this time.
 const STANDING_TTL: Duration = Duration::from_secs(2);
 
+/// Why the chain would not take this gateway's disclosure log now.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unauditable(String);
+
 #[derive(Default)]
 pub struct Standing {
-    checked: Mutex<Option<(Instant, Result<(), String>)>>,
+    checked: Mutex<Option<(Instant, Result<(), Unauditable>)>>,
 }
 
-fn unavailable(reason: String) -> Failure {
+fn unavailable(reason: Unauditable) -> Failure {
     Failure::new(
         ErrorCode::AuditUnavailable,
         format!("this gateway cannot log disclosures on chain, so it serves nothing: {reason}"),
@@ -35,29 +40,33 @@ fn unavailable(reason: String) -> Failure {
 
 /// Whether the chain takes this gateway's disclosure log now: `Err` with the
 /// reason when not.
-async fn registered(g: &Gateway) -> Result<Result<(), String>, Failure> {
+async fn registered(g: &Gateway) -> Result<Result<(), Unauditable>, Failure> {
     let me = g.key.address();
     let p: Option<Participant> = g.rpc.query(&format!("/participant/{me}")).await?;
     let verdict = match p {
-        None => Err(format!("its key {me} is not registered on chain")),
+        None => Err(Unauditable(format!(
+            "its key {me} is not registered on chain"
+        ))),
         Some(p)
             if p.kind != ParticipantKind::Service as i32
                 || p.service_kind != ServiceKind::Gateway as i32 =>
         {
-            Err(format!("{me} is not registered as a gateway service"))
+            Err(Unauditable(format!(
+                "{me} is not registered as a gateway service"
+            )))
         }
-        Some(p) if p.status != ParticipantStatus::Active as i32 => {
-            Err(format!("the gateway service {me} is suspended"))
-        }
+        Some(p) if p.status != ParticipantStatus::Active as i32 => Err(Unauditable(format!(
+            "the gateway service {me} is suspended"
+        ))),
         Some(p) => {
             let org: Option<Organisation> =
                 g.rpc.query(&format!("/organisation/{}", p.org_id)).await?;
             match org {
                 Some(o) if o.status == MemberStatus::Active as i32 => Ok(()),
-                _ => Err(format!(
+                _ => Err(Unauditable(format!(
                     "its organisation {} is no longer an active member",
                     p.org_id
-                )),
+                ))),
             }
         }
     };
@@ -65,7 +74,7 @@ async fn registered(g: &Gateway) -> Result<Result<(), String>, Failure> {
 }
 
 /// Whether the oldest disclosure still waiting for the chain waited too long.
-async fn log_flows(g: &Gateway, db: &Client) -> Result<Result<(), String>, Failure> {
+async fn log_flows(g: &Gateway, db: &Client) -> Result<Result<(), Unauditable>, Failure> {
     let limit = g.audit_lag_limit.as_secs() as i64;
     let row = db
         .query_one(
@@ -80,10 +89,10 @@ async fn log_flows(g: &Gateway, db: &Client) -> Result<Result<(), String>, Failu
         return Ok(Ok(()));
     }
     let last: Option<String> = row.get(1);
-    Ok(Err(format!(
+    Ok(Err(Unauditable(format!(
         "{stuck} disclosure(s) have waited more than {limit} s for the chain (last answer: {})",
         last.unwrap_or_else(|| "none yet".into())
-    )))
+    ))))
 }
 
 /// Both checks, their verdict reused for `STANDING_TTL`; called before

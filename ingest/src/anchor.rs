@@ -19,6 +19,23 @@ pub struct Anchorer {
     pub runtime: tokio::runtime::Runtime,
 }
 
+/// Why a batch is not anchored yet; kept with the batch in PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    #[error(transparent)]
+    Chain(#[from] ehr_client::rpc::RpcError),
+    #[error("refused with code {code}: {log}")]
+    Refused { code: u32, log: String },
+    #[error("refused in its block with code {code}: {log}")]
+    RefusedInBlock { code: u32, log: String },
+    #[error("not committed within 60 s")]
+    NotCommitted,
+    #[error(
+        "batch id {0} is already anchored with another root: the database and the chain disagree"
+    )]
+    OtherRoot(i64),
+}
+
 /// What one round did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Round {
@@ -52,12 +69,14 @@ impl Anchorer {
                         .push((batch.batch_id, height, batch.created_at_ms));
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     store.mark_attempt_failed(batch.batch_id, &error)?;
                     round.failed.get_or_insert(error);
                 }
             }
         }
         if let Some((batch_id, error)) = failure {
+            let error = error.to_string();
             tracing::warn!(batch = batch_id, %error, "anchoring failed; the batch stays pending");
             store.mark_attempt_failed(batch_id, &error)?;
             round.failed.get_or_insert(error);
@@ -72,8 +91,8 @@ impl Anchorer {
         &self,
         pending: &'b [Batch],
     ) -> (
-        Vec<(&'b Batch, Result<(i64, String), String>)>,
-        Option<(i64, String)>,
+        Vec<(&'b Batch, Result<(i64, String), AnchorError>)>,
+        Option<(i64, AnchorError)>,
     ) {
         self.runtime.block_on(async {
             let mut out = Vec::new();
@@ -85,7 +104,7 @@ impl Anchorer {
             .await
             {
                 Ok(x) => x,
-                Err(e) => return (out, Some((pending[0].batch_id, e.to_string()))),
+                Err(e) => return (out, Some((pending[0].batch_id, e.into()))),
             };
             let mut waiting = Vec::new();
             let mut stopped = None;
@@ -109,12 +128,15 @@ impl Anchorer {
                     Ok(r) => {
                         stopped = Some((
                             b.batch_id,
-                            format!("refused with code {}: {}", r.code, r.log),
+                            AnchorError::Refused {
+                                code: r.code,
+                                log: r.log,
+                            },
                         ));
                         break;
                     }
                     Err(e) => {
-                        stopped = Some((b.batch_id, e.to_string()));
+                        stopped = Some((b.batch_id, e.into()));
                         break;
                     }
                 }
@@ -132,39 +154,34 @@ impl Anchorer {
         b: &Batch,
         hash: &[u8; 32],
         hex_hash: String,
-    ) -> Result<(i64, String), String> {
+    ) -> Result<(i64, String), AnchorError> {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(info) = self.rpc.tx(hash).await {
                 return match Code::from_u32(info.tx_result.code) {
                     Some(Code::Ok) => Ok((info.height.parse().unwrap_or(0), hex_hash)),
                     Some(Code::BatchExists) => self.adopt(b).await,
-                    _ => Err(format!(
-                        "refused in its block with code {}: {}",
-                        info.tx_result.code, info.tx_result.log
-                    )),
+                    _ => Err(AnchorError::RefusedInBlock {
+                        code: info.tx_result.code,
+                        log: info.tx_result.log,
+                    }),
                 };
             }
             if std::time::Instant::now() > deadline {
-                return Err("not committed within 60 s".into());
+                return Err(AnchorError::NotCommitted);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// An anchor sent before a crash and confirmed since: adopt it if it is ours.
-    async fn adopt(&self, b: &Batch) -> Result<(i64, String), String> {
+    async fn adopt(&self, b: &Batch) -> Result<(i64, String), AnchorError> {
         let path = format!("/batch/{}/{}", self.key.address(), b.batch_id);
-        let on_chain: StoredBatchAnchor = self
-            .rpc
-            .query(&path)
-            .await
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
+        let on_chain: StoredBatchAnchor = self.rpc.query(&path).await?.unwrap_or_default();
         if on_chain.merkle_root == b.merkle_root {
             Ok((on_chain.height, String::new()))
         } else {
-            Err(format!("batch id {} is already anchored with another root: the database and the chain disagree", b.batch_id))
+            Err(AnchorError::OtherRoot(b.batch_id))
         }
     }
 
@@ -179,9 +196,7 @@ impl Anchorer {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             match self.round(store) {
                 Ok(round) => {
-                    let now_ms = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64);
+                    let now_ms = ehr_client::service::now_ms();
                     for (_, _, written_ms) in &round.committed {
                         metrics.batch_committed((now_ms - written_ms) as f64 / 1000.0);
                     }

@@ -28,7 +28,7 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Message, Outcome};
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct Config {
@@ -49,7 +49,32 @@ pub struct Config {
     pub session_timeout_ms: u32,
 }
 
-fn consumer(cfg: &Config) -> Result<BaseConsumer, String> {
+/// Why the consumer cannot start: the broker, the database or the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("cannot {what}: {source}")]
+    Kafka {
+        what: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("cannot create topic {topic}: {code}")]
+    Topic {
+        topic: String,
+        code: rdkafka::types::RDKafkaErrorCode,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start the consumer's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// A Kafka failure, said with what was being done.
+fn kafka(what: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ConsumerError {
+    let what = what.into();
+    move |source| ConsumerError::Kafka { what, source }
+}
+
+fn consumer(cfg: &Config) -> Result<BaseConsumer, ConsumerError> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
         .set("group.id", &cfg.group)
@@ -58,20 +83,20 @@ fn consumer(cfg: &Config) -> Result<BaseConsumer, String> {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
         .create()
-        .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+        .map_err(kafka("create the Kafka consumer"))?;
     c.subscribe(&[&cfg.topic])
-        .map_err(|e| format!("cannot subscribe to {}: {e}", cfg.topic))?;
+        .map_err(kafka(format!("subscribe to {}", cfg.topic)))?;
     Ok(c)
 }
 
 /// Creates the readings and dead-letter topics when the broker lacks them.
-fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), String> {
+fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), ConsumerError> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::types::RDKafkaErrorCode;
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
         .create()
-        .map_err(|e| format!("cannot reach Kafka at {}: {e}", cfg.brokers))?;
+        .map_err(kafka(format!("reach Kafka at {}", cfg.brokers)))?;
     let topics = [
         NewTopic::new(&cfg.topic, 1, TopicReplication::Fixed(1)),
         NewTopic::new(&cfg.dead_letter_topic, 1, TopicReplication::Fixed(1)),
@@ -81,23 +106,23 @@ fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), 
             &topics,
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         ))
-        .map_err(|e| format!("cannot create the topics on {}: {e}", cfg.brokers))?;
+        .map_err(kafka(format!("create the topics on {}", cfg.brokers)))?;
     for r in results {
         match r {
             Ok(name) => tracing::info!(topic = %name, "topic created"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, e)) => return Err(format!("cannot create topic {name}: {e}")),
+            Err((topic, code)) => return Err(ConsumerError::Topic { topic, code }),
         }
     }
     Ok(())
 }
 
-fn producer(cfg: &Config) -> Result<BaseProducer, String> {
+fn producer(cfg: &Config) -> Result<BaseProducer, ConsumerError> {
     ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
         .set("message.timeout.ms", "10000")
         .create()
-        .map_err(|e| format!("cannot create the Kafka producer: {e}"))
+        .map_err(kafka("create the Kafka producer"))
 }
 
 /// Polls up to `batch_size` messages within `batch_ms`.
@@ -166,7 +191,7 @@ fn dead_letter(producer: &BaseProducer, cfg: &Config, outcome: &Outcome) {
     }
 }
 
-fn commit(consumer: &BaseConsumer, messages: &[Message]) -> Result<(), String> {
+fn commit(consumer: &BaseConsumer, messages: &[Message]) -> Result<(), rdkafka::error::KafkaError> {
     let mut tpl = TopicPartitionList::new();
     let mut next: std::collections::BTreeMap<(String, i32), i64> = Default::default();
     for m in messages {
@@ -174,12 +199,9 @@ fn commit(consumer: &BaseConsumer, messages: &[Message]) -> Result<(), String> {
         *e = (*e).max(m.offset + 1);
     }
     for ((topic, partition), offset) in next {
-        tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))
-            .map_err(|e| e.to_string())?;
+        tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
     }
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .map_err(|e| e.to_string())
+    consumer.commit(&tpl, CommitMode::Sync)
 }
 
 fn update_lag(consumer: &BaseConsumer, metrics: &Metrics) {
@@ -199,14 +221,13 @@ fn update_lag(consumer: &BaseConsumer, metrics: &Metrics) {
 }
 
 /// Consumes until `stop` is set. Returns an error only for set-up failures.
-pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<(), String> {
+pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<(), ConsumerError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let rpc = RpcClient::new(&cfg.node);
     let registry = Registry::new(rpc.clone(), cfg.cache_ttl, cfg.stale_limit);
-    let mut store = Store::connect(&cfg.database_url).map_err(|e| e.to_string())?;
+    let mut store = Store::connect(&cfg.database_url)?;
     ensure_topics(&cfg, &runtime)?;
     let consumer = consumer(&cfg)?;
     let producer = producer(&cfg)?;
@@ -234,9 +255,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
                 now_ms: now_ms(),
                 chain_now,
             };
-            let attempt = pipeline::process(&ctx, &mut store, &messages)
-                .map_err(|e| e.to_string())
-                .and_then(|outcome| {
+            let attempt = pipeline::process(&ctx, &mut store, &messages).and_then(|outcome| {
                     dead_letter(&producer, &cfg, &outcome);
                     let written = match store.write(&outcome.records, &outcome.rejects()) {
                         Ok(batch) => Written {
@@ -248,9 +267,9 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
                         // culprit is refused, never the whole queue.
                         Err(e) if !e.is_transient() => {
                             tracing::error!(error = %e, "a message of this poll cannot be stored as it is; storing the poll message by message");
-                            write_one_by_one(&mut store, &outcome).map_err(|e| e.to_string())?
+                            write_one_by_one(&mut store, &outcome)?
                         }
-                        Err(e) => return Err(e.to_string()),
+                        Err(e) => return Err(e.into()),
                     };
                     Ok((outcome, written))
                 });

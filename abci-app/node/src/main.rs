@@ -2,6 +2,7 @@
 //! single-node dev sequencer with CometBFT's RPC (`dev`), and the genesis tool
 //! (`genesis`). docs/node.md explains each.
 
+use anyhow::{anyhow, Context};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -111,22 +112,22 @@ async fn main() {
         } => genesis(cometbft_genesis, chain_id, &members, &validators, &out),
     };
     if let Err(message) = result {
-        eprintln!("ehr-node: {message}");
+        eprintln!("ehr-node: {message:#}");
         std::process::exit(1);
     }
 }
 
-fn open_ledger(home: &std::path::Path) -> Result<Ledger, String> {
+fn open_ledger(home: &std::path::Path) -> anyhow::Result<Ledger> {
     let data = home.join("data");
-    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     Ledger::open(&data.join("ledger.redb"))
-        .map_err(|e| format!("cannot open the ledger in {}: {e}", data.display()))
+        .with_context(|| format!("cannot open the ledger in {}", data.display()))
 }
 
-async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
+async fn start(home: PathBuf, abci: &str) -> anyhow::Result<()> {
     let address: ListenAddress = abci.parse()?;
     let ledger = open_ledger(&home)?;
-    match ledger.status().map_err(|e| e.to_string())? {
+    match ledger.status()? {
         Some(s) => {
             tracing::info!(chain_id = %s.chain_id, height = s.block_height, app_hash = %hex::encode(s.app_hash), "ledger opened")
         }
@@ -134,7 +135,7 @@ async fn start(home: PathBuf, abci: &str) -> Result<(), String> {
     }
     let listener = Listener::bind(&address)
         .await
-        .map_err(|e| format!("cannot listen on {abci}: {e}"))?;
+        .with_context(|| format!("cannot listen on {abci}"))?;
     // Scripts wait for this line (and learn the port when 0 was asked for).
     println!(
         "ehr-node start: ABCI listening on {}",
@@ -153,22 +154,17 @@ async fn dev(
     rpc: &str,
     block_ms: u64,
     empty_ms: u64,
-) -> Result<(), String> {
-    let genesis = genesis
-        .map(|g| CometGenesis::read(&g))
-        .transpose()
-        .map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let genesis = genesis.map(|g| CometGenesis::read(&g)).transpose()?;
     let mut config = Config::new(&home);
     config.block_interval = Duration::from_millis(block_ms.max(10));
     config.empty_block_interval = Duration::from_millis(empty_ms);
-    let sequencer = tokio::task::spawn_blocking(move || Sequencer::open(config, genesis.as_ref()))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let sequencer =
+        tokio::task::spawn_blocking(move || Sequencer::open(config, genesis.as_ref())).await??;
     let listener = tokio::net::TcpListener::bind(rpc)
         .await
-        .map_err(|e| format!("cannot serve the RPC on {rpc}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        .with_context(|| format!("cannot serve the RPC on {rpc}"))?;
+    let bound = listener.local_addr()?;
     tracing::warn!("DEV SEQUENCER: one node orders all transactions; no Byzantine fault tolerance. Production runs CometBFT.");
     tracing::info!(chain_id = %sequencer.chain_id(), rpc = %format!("http://{bound}"), "dev sequencer ready");
     // Scripts wait for this line.
@@ -183,10 +179,10 @@ async fn dev(
     }));
     let server = axum::serve(listener, http::router(sequencer))
         .with_graceful_shutdown(ehr_client::service::shutdown_signal());
-    let served = server.await.map_err(|e| e.to_string());
+    let served = server.await;
     let _ = stop_tx.send(true);
     let _ = producer.await;
-    served
+    Ok(served?)
 }
 
 fn decode_key(s: &str) -> Option<Vec<u8>> {
@@ -204,18 +200,14 @@ fn genesis(
     members: &[String],
     validators: &[String],
     out: &std::path::Path,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let mut doc = match &cometbft {
-        Some(path) => CometGenesis::read(path).map_err(|e| e.to_string())?,
+        Some(path) => CometGenesis::read(path)?,
         None => CometGenesis {
-            genesis_time: ehr_ledger::time::rfc3339(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            ),
+            genesis_time: ehr_ledger::time::rfc3339(ehr_client::service::now_ms().div_euclid(1000)),
             chain_id: chain_id
                 .clone()
-                .ok_or("--chain-id is required without --cometbft-genesis")?,
+                .ok_or_else(|| anyhow!("--chain-id is required without --cometbft-genesis"))?,
             initial_height: serde_json::Value::String("1".into()),
             app_state: serde_json::Value::Null,
             rest: Default::default(),
@@ -228,15 +220,15 @@ fn genesis(
     for m in members {
         let parts: Vec<&str> = m.splitn(3, '=').collect();
         let [org_id, name, key] = parts[..] else {
-            return Err(format!(
+            return Err(anyhow!(
                 "--member {m:?} is not ORG_ID=NAME=ADMIN_PUBLIC_KEY_HEX"
             ));
         };
         let bytes =
-            hex::decode(key).map_err(|_| format!("the admin key of {org_id} is not hex"))?;
-        PublicKey::from_bytes(&bytes).ok_or(format!(
-            "the admin key of {org_id} is not a compressed secp256k1 key"
-        ))?;
+            hex::decode(key).map_err(|_| anyhow!("the admin key of {org_id} is not hex"))?;
+        PublicKey::from_bytes(&bytes).ok_or_else(|| {
+            anyhow!("the admin key of {org_id} is not a compressed secp256k1 key")
+        })?;
         ledger.members.push(GenesisMember {
             org_id: org_id.into(),
             name: name.into(),
@@ -251,20 +243,21 @@ fn genesis(
             .cloned()
             .unwrap_or_default();
         if listed.is_empty() {
-            return Err(
-                "no validators: pass --validator, or --cometbft-genesis with validators".into(),
-            );
+            return Err(anyhow!(
+                "no validators: pass --validator, or --cometbft-genesis with validators"
+            ));
         }
         for (i, v) in listed.iter().enumerate() {
             let key = v
                 .pointer("/pub_key/value")
                 .and_then(|k| k.as_str())
-                .ok_or("a CometBFT validator without pub_key.value")?;
+                .ok_or_else(|| anyhow!("a CometBFT validator without pub_key.value"))?;
             let power = v
                 .get("power")
                 .and_then(|p| p.as_str().and_then(|s| s.parse().ok()).or(p.as_i64()))
                 .unwrap_or(10);
-            let bytes = decode_key(key).ok_or("a validator key that is neither base64 nor hex")?;
+            let bytes = decode_key(key)
+                .ok_or_else(|| anyhow!("a validator key that is neither base64 nor hex"))?;
             let org = &ledger.members[i % ledger.members.len()].org_id;
             ledger.validators.push(GenesisValidator {
                 pub_key: hex::encode(bytes),
@@ -277,15 +270,15 @@ fn genesis(
             // From the right: base64 keys end in '=' padding.
             let parts: Vec<&str> = v.rsplitn(3, '=').collect();
             let [org, power, key] = parts[..] else {
-                return Err(format!(
+                return Err(anyhow!(
                     "--validator {v:?} is not ED25519_PUBKEY=POWER=ORG_ID"
                 ));
             };
             let bytes = decode_key(key)
-                .ok_or(format!("validator key {key:?} is neither base64 nor hex"))?;
+                .ok_or_else(|| anyhow!("validator key {key:?} is neither base64 nor hex"))?;
             let power = power
                 .parse()
-                .map_err(|_| format!("validator power {power:?} is not a number"))?;
+                .map_err(|_| anyhow!("validator power {power:?} is not a number"))?;
             ledger.validators.push(GenesisValidator {
                 pub_key: hex::encode(bytes),
                 power,
@@ -309,10 +302,10 @@ fn genesis(
         doc.rest
             .insert("validators".into(), serde_json::Value::Array(listed));
     }
-    ledger.check().map_err(|e| e.to_string())?;
-    doc.app_state = serde_json::to_value(&ledger).map_err(|e| e.to_string())?;
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    std::fs::write(out, text + "\n").map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    ledger.check()?;
+    doc.app_state = serde_json::to_value(&ledger)?;
+    let text = serde_json::to_string_pretty(&doc)?;
+    std::fs::write(out, text + "\n").with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "wrote {}: chain {}, {} members, {} validators",
         out.display(),

@@ -100,7 +100,7 @@ fn row(app: &str, rate: u64, r: &Report, cpu: (f64, f64)) -> String {
     )
 }
 
-async fn bench(app: App, args: &Args, dir: &Path) -> Result<(), String> {
+async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
     let name = match app {
         App::Ledger => "ehr-ledger",
         App::Kvstore => "kvstore",
@@ -158,9 +158,9 @@ async fn bench(app: App, args: &Args, dir: &Path) -> Result<(), String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), String> {
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let temp = tempfile::tempdir()?;
     let dir = args
         .dir
         .clone()

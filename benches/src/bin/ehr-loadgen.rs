@@ -20,7 +20,7 @@ struct Args {
     #[arg(long, env = "EHR_ADMIN_KEY_FILE")]
     admin_key_file: Option<std::path::PathBuf>,
     /// A node's RPC (repeat to spread the load over several).
-    #[arg(long, default_value = "http://127.0.0.1:26657")]
+    #[arg(long, default_value = ehr_client::rpc::DEFAULT_NODE_URL)]
     node: Vec<String>,
     /// Transactions per second to submit.
     #[arg(long, default_value_t = 200)]
@@ -44,10 +44,10 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), String> {
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let nodes: Vec<RpcClient> = args.node.iter().map(|u| RpcClient::new(u)).collect();
-    let status = nodes[0].status().await.map_err(|e| e.to_string())?;
+    let status = nodes[0].status().await?;
     println!(
         "node {} chain {}: {}",
         args.node[0], status.node_info.network, status.node_info.version

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -334,11 +334,12 @@ struct Untrusted {
 }
 
 fn now() -> tendermint::Time {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    tendermint::Time::from_unix_timestamp(since.as_secs() as i64, since.subsec_nanos())
-        .unwrap_or_else(|_| tendermint::Time::unix_epoch())
+    let ms = crate::service::now_ms();
+    tendermint::Time::from_unix_timestamp(
+        ms.div_euclid(1000),
+        (ms.rem_euclid(1000) * 1_000_000) as u32,
+    )
+    .unwrap_or_else(|_| tendermint::Time::unix_epoch())
 }
 
 /// The chain id, initial height and validator set of a CometBFT genesis file.

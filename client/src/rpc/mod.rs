@@ -40,7 +40,15 @@ pub enum RpcError {
         code: u32,
         log: String,
     },
+    #[error("{what} refused: {log}")]
+    Refused { what: &'static str, log: String },
+    #[error("{what} not committed within {secs} s")]
+    NotCommitted { what: &'static str, secs: u64 },
 }
+
+/// Where the services and the CLI find the chain unless told otherwise: the
+/// local CometBFT node's RPC (or `ehr-node dev`).
+pub const DEFAULT_NODE_URL: &str = "http://127.0.0.1:26657";
 
 #[derive(Clone)]
 pub struct RpcClient {
@@ -236,10 +244,10 @@ impl RpcClient {
         };
         let proof = match r.proof_ops.as_ref().and_then(|p| p.ops.first()) {
             Some(op) => Some(
-                decode_proof(&B64.decode(&op.data).unwrap_or_default()).map_err(|reason| {
+                decode_proof(&B64.decode(&op.data).unwrap_or_default()).map_err(|e| {
                     RpcError::Decode {
                         method: path.into(),
-                        reason,
+                        reason: e.to_string(),
                     }
                 })?,
             ),
@@ -261,28 +269,25 @@ impl RpcClient {
         &self,
         admin: &ehr_ledger::crypto::SecretKey,
         public_keys: &[Vec<u8>],
-    ) -> Result<(), String> {
+    ) -> Result<(), RpcError> {
         use ehr_ledger::proto::{action::Kind, EnrollPatient};
         if public_keys.is_empty() {
             return Ok(());
         }
-        let chain = self.chain_id().await.map_err(|e| e.to_string())?;
-        let mut nonce = self
-            .next_nonce(&admin.address())
-            .await
-            .map_err(|e| e.to_string())?;
+        let chain = self.chain_id().await?;
+        let mut nonce = self.next_nonce(&admin.address()).await?;
         let mut last = [0u8; 32];
         for chunk in public_keys.chunks(ehr_ledger::tx::validate::MAX_ENROLLMENTS_PER_TX) {
             let action = Kind::EnrollPatient(EnrollPatient {
                 public_keys: chunk.to_vec(),
             });
             let tx = ehr_ledger::tx::sign_tx(admin, &chain, nonce, action);
-            let r = self
-                .broadcast_tx_sync(&tx)
-                .await
-                .map_err(|e| e.to_string())?;
+            let r = self.broadcast_tx_sync(&tx).await?;
             if r.code != 0 {
-                return Err(format!("enrollment refused: {}", r.log));
+                return Err(RpcError::Refused {
+                    what: "enrollment",
+                    log: r.log,
+                });
             }
             nonce += 1;
             last = ehr_ledger::crypto::sha256(&tx);
@@ -292,8 +297,14 @@ impl RpcClient {
             .await
         {
             Some(r) if r.tx_result.code == 0 => Ok(()),
-            Some(r) => Err(format!("enrollment refused: {}", r.tx_result.log)),
-            None => Err("the enrollments were not committed within 120 s".into()),
+            Some(r) => Err(RpcError::Refused {
+                what: "enrollment",
+                log: r.tx_result.log,
+            }),
+            None => Err(RpcError::NotCommitted {
+                what: "the enrollments were",
+                secs: 120,
+            }),
         }
     }
 

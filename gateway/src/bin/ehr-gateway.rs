@@ -1,13 +1,10 @@
 //! ehr-gateway: the record gateway (docs/gateway.md).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use ehr_client::rpc::RpcClient;
-use ehr_gateway::disclosures::Logger;
-use ehr_gateway::{auth, pool, proofs::Proofs, routes, Gateway};
+use ehr_gateway::startup::{Application, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +23,7 @@ struct Args {
     )]
     database_url: String,
     /// RPC of a CometBFT node (or `ehr-node dev`) of the consortium.
-    #[arg(long, env = "EHR_NODE", default_value = "http://127.0.0.1:26657")]
+    #[arg(long, env = "EHR_NODE", default_value = ehr_client::rpc::DEFAULT_NODE_URL)]
     node: String,
     /// The gateway service's key, registered on chain by its organisation.
     #[arg(long, env = "EHR_GATEWAY_KEY_FILE")]
@@ -54,60 +51,32 @@ fn main() {
     let args = Args::parse();
     ehr_client::service::init_logging(args.log_json);
     if let Err(e) = run(args) {
-        eprintln!("ehr-gateway: {e}");
+        eprintln!("ehr-gateway: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
-    let key = ehr_client::service::read_key_file(&args.key_file)?;
-    if args.migrate {
-        ehr_migrations::migrate(&args.database_url)
-    } else {
-        ehr_migrations::require_migrated(&args.database_url)
-    }
-    .map_err(|e| format!("cannot prepare the database: {e}"))?;
-    let db = pool(&args.database_url, args.connections.max(2))
-        .map_err(|e| format!("--database-url: {e}"))?;
-    let gateway = Arc::new(Gateway {
-        db,
-        rpc: RpcClient::new(&args.node),
-        key: key.clone(),
-        proofs: Proofs::default(),
-        audit_lag_limit: Duration::from_secs(args.audit_lag_limit_secs.max(1)),
-        standing: Default::default(),
-    });
-    tracing::info!(service = %key.address(), node = %args.node, "ehr-gateway starting");
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+fn run(args: Args) -> anyhow::Result<()> {
+    let settings = Settings {
+        key: ehr_client::service::read_key_file(&args.key_file)?,
+        listen: args.listen,
+        database_url: args.database_url,
+        node: args.node,
+        connections: args.connections,
+        audit_interval: Duration::from_millis(args.audit_interval_ms),
+        audit_lag_limit: Duration::from_secs(args.audit_lag_limit_secs),
+        migrate: args.migrate,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-        let logger = Logger {
-            rpc: RpcClient::new(&args.node),
-            key,
-        };
-        let g = gateway.clone();
-        let interval = Duration::from_millis(args.audit_interval_ms.max(10));
-        tokio::spawn(async move { logger.run(&g.db, interval).await });
-        let g = gateway.clone();
-        tokio::spawn(async move { auth::prune_nonces(&g).await });
+        let app = Application::build(settings).await?;
+        // Scripts and tests wait for this line (and learn the port).
         println!(
             "ehr-gateway: serving records at http://{}",
-            listener.local_addr().map_err(|e| e.to_string())?
+            app.local_addr()?
         );
-        axum::serve(listener, routes::router(gateway.clone()))
-            .with_graceful_shutdown(ehr_client::service::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
-        // What was served is in the outbox; give the logger a last round.
-        if let Ok(db) = gateway.db.get().await {
-            let last = Logger {
-                rpc: gateway.rpc.clone(),
-                key: gateway.key.clone(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), last.round(&db)).await;
-        }
-        Ok::<(), String>(())
+        app.run_until(ehr_client::service::shutdown_signal())
+            .await?;
+        Ok(())
     })
 }

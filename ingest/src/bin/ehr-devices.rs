@@ -6,6 +6,7 @@
 //!   ehr-devices run     --fleet F --devices N --rate R --seconds S [--database-url URL]
 //!   ehr-devices bound   --seconds S                            signature verifications per second, one core
 
+use anyhow::{anyhow, Context};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -37,14 +38,14 @@ struct Args {
         long,
         global = true,
         env = "EHR_READINGS_TOPIC",
-        default_value = "ehr.readings"
+        default_value = ehr_client::readings::READINGS_TOPIC
     )]
     topic: String,
     #[arg(
         long,
         global = true,
         env = "EHR_NODE",
-        default_value = "http://127.0.0.1:26657"
+        default_value = ehr_client::rpc::DEFAULT_NODE_URL
     )]
     node: String,
     #[command(subcommand)]
@@ -118,12 +119,12 @@ fn device_id(fleet: &str, i: usize) -> String {
     format!("{fleet}-hr-{i}")
 }
 
-fn producer(brokers: &str) -> Result<BaseProducer, String> {
+fn producer(brokers: &str) -> anyhow::Result<BaseProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .create()
-        .map_err(|e| format!("cannot reach Kafka at {brokers}: {e}"))
+        .with_context(|| format!("cannot reach Kafka at {brokers}"))
 }
 
 fn send(p: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
@@ -142,15 +143,14 @@ async fn setup(
     admin: &SecretKey,
     fleet: &str,
     devices: usize,
-) -> Result<(), String> {
-    let chain = rpc.chain_id().await.map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let chain = rpc.chain_id().await?;
     let mut unregistered = Vec::new();
     for i in 0..devices {
         let patient = patient_key(fleet, i);
         let known: Option<ehr_ledger::proto::Participant> = rpc
             .query(&format!("/participant/{}", patient.address()))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if known.is_none() {
             unregistered.push(patient.public_key().to_bytes().to_vec());
         }
@@ -159,10 +159,7 @@ async fn setup(
     let mut last = None;
     for i in 0..devices {
         let patient = patient_key(fleet, i);
-        let mut nonce = rpc
-            .next_nonce(&patient.address())
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut nonce = rpc.next_nonce(&patient.address()).await?;
         let mut actions = vec![];
         if nonce == 1 {
             actions.push(Kind::RegisterPatient(RegisterPatient::default()));
@@ -180,12 +177,9 @@ async fn setup(
         }
         for a in actions {
             let tx = sign_tx(&patient, &chain, nonce, a);
-            let r = rpc
-                .broadcast_tx_sync(&tx)
-                .await
-                .map_err(|e| e.to_string())?;
+            let r = rpc.broadcast_tx_sync(&tx).await?;
             if r.code != 0 {
-                return Err(format!("set-up of device {i} refused: {}", r.log));
+                return Err(anyhow!("set-up of device {i} refused: {}", r.log));
             }
             nonce += 1;
             last = Some(ehr_ledger::crypto::sha256(&tx));
@@ -197,7 +191,9 @@ async fn setup(
             .await
             .is_none()
         {
-            return Err("the set-up transactions were not committed within 60 s".into());
+            return Err(anyhow!(
+                "the set-up transactions were not committed within 60 s"
+            ));
         }
     }
     println!("fleet {fleet}: {devices} devices bound to {devices} patients (every other one consents to research)");
@@ -218,7 +214,7 @@ fn run(
     rate: u64,
     seconds: u64,
     database_url: Option<&str>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let p = producer(&args.brokers)?;
     let keys: Vec<SecretKey> = (0..devices).map(|i| device_key(fleet, i)).collect();
     // Sequence numbers from the start time in ms: unique across runs.
@@ -249,7 +245,7 @@ fn run(
         p.poll(Duration::ZERO);
     }
     p.flush(Duration::from_secs(30))
-        .map_err(|e| format!("Kafka did not confirm: {e}"))?;
+        .context("Kafka did not confirm")?;
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "published {total} readings from {devices} devices in {elapsed:.1} s ({:.0}/s)",
@@ -259,7 +255,7 @@ fn run(
         return Ok(());
     };
 
-    let mut db = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
+    let mut db = postgres::Client::connect(url, postgres::NoTls)?;
     let pattern = format!("{fleet}-hr-%");
     let base_i = base as i64;
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -270,13 +266,13 @@ fn run(
                  WHERE r.device_id LIKE $1 AND r.device_seq >= $2",
                 &[&pattern, &base_i],
             )
-            .map_err(|e| e.to_string())?;
+            ?;
         let (stored, anchored): (i64, i64) = (row.get(0), row.get(1));
         if anchored as u64 >= total {
             break;
         }
         if Instant::now() > deadline {
-            return Err(format!(
+            return Err(anyhow!(
                 "after 300 s, {stored} stored and {anchored} anchored of {total}"
             ));
         }
@@ -289,7 +285,7 @@ fn run(
              FROM ingest.records r JOIN ingest.batches b USING (batch_id) WHERE r.device_id LIKE $1 AND r.device_seq >= $2",
             &[&pattern, &base_i],
         )
-        .map_err(|e| e.to_string())?;
+        ?;
     let mut to_stored: Vec<f64> = vec![];
     let mut to_anchored: Vec<f64> = vec![];
     let mut last_stored = 0f64;
@@ -356,13 +352,11 @@ fn main() {
             fleet,
             devices,
             admin_key_file,
-        } => ehr_client::service::read_key_file(admin_key_file).and_then(|admin| {
-            tokio::runtime::Runtime::new()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| {
-                    rt.block_on(setup(&RpcClient::new(&args.node), &admin, fleet, *devices))
-                })
-        }),
+        } => (|| {
+            let admin = ehr_client::service::read_key_file(admin_key_file)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(setup(&RpcClient::new(&args.node), &admin, fleet, *devices))
+        })(),
         Cmd::Publish {
             device_key,
             device_id,
@@ -375,7 +369,7 @@ fn main() {
             let key = hex::decode(device_key)
                 .ok()
                 .and_then(|b| SecretKey::from_bytes(&b))
-                .ok_or("--device-key must be 64 hex digits of a secp256k1 key")?;
+                .ok_or_else(|| anyhow!("--device-key must be 64 hex digits of a secp256k1 key"))?;
             let reading = Reading {
                 device_id: device_id.clone(),
                 seq: *seq,
@@ -392,7 +386,7 @@ fn main() {
             let p = producer(&args.brokers)?;
             send(&p, &args.topic, device_id, &payload);
             p.flush(Duration::from_secs(10))
-                .map_err(|e| format!("Kafka did not confirm: {e}"))?;
+                .context("Kafka did not confirm")?;
             println!(
                 "published reading {device_id}:{seq} ({} bytes) to {}",
                 payload.len(),
@@ -420,7 +414,7 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        eprintln!("ehr-devices: {e}");
+        eprintln!("ehr-devices: {e:#}");
         std::process::exit(1);
     }
 }

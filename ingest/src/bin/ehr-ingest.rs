@@ -1,18 +1,11 @@
 //! ehr-ingest: the IoMT ingest service (docs/ingest.md).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
 use clap::Parser;
-use ehr_client::rpc::RpcClient;
-use ehr_ingest::anchor::Anchorer;
-use ehr_ingest::consumer::{self, Config};
-use ehr_ingest::metrics::Metrics;
-use ehr_ingest::store::Store;
+use ehr_ingest::consumer::Config;
+use ehr_ingest::startup::{Application, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -23,13 +16,13 @@ use ehr_ingest::store::Store;
 struct Args {
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     brokers: String,
-    #[arg(long, env = "EHR_READINGS_TOPIC", default_value = "ehr.readings")]
+    #[arg(long, env = "EHR_READINGS_TOPIC", default_value = ehr_client::readings::READINGS_TOPIC)]
     topic: String,
     /// Where refused messages go, with the reason in their headers.
     #[arg(
         long,
         env = "EHR_DEAD_LETTER_TOPIC",
-        default_value = "ehr.readings.dead-letter"
+        default_value = ehr_client::readings::DEAD_LETTER_TOPIC
     )]
     dead_letter_topic: String,
     #[arg(long, env = "EHR_INGEST_GROUP", default_value = "ehr-ingest")]
@@ -41,7 +34,7 @@ struct Args {
     )]
     database_url: String,
     /// The chain's RPC (CometBFT or ehr-node dev).
-    #[arg(long, env = "EHR_NODE", default_value = "http://127.0.0.1:26657")]
+    #[arg(long, env = "EHR_NODE", default_value = ehr_client::rpc::DEFAULT_NODE_URL)]
     node: String,
     /// The service's key file (as written by `ehr keys generate`); the key must
     /// be registered on chain as an ingest service.
@@ -83,106 +76,48 @@ fn main() {
     let args = Args::parse();
     ehr_client::service::init_logging(args.log_json);
     if let Err(e) = run(args) {
-        eprintln!("ehr-ingest: {e}");
+        eprintln!("ehr-ingest: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(args: Args) -> anyhow::Result<()> {
     let key = ehr_client::service::read_key_file(&args.key_file)?;
     let secret = ehr_client::service::read_secret(
         args.pseudonym_secret_file.as_deref(),
         "EHR_PSEUDONYM_SECRET",
         "pseudonym secret",
     )?;
-    if args.migrate {
-        ehr_migrations::migrate(&args.database_url)
-    } else {
-        ehr_migrations::require_migrated(&args.database_url)
-    }
-    .map_err(|e| format!("cannot prepare the database: {e}"))?;
-    tracing::info!(service = %key.address(), topic = %args.topic, "ehr-ingest starting");
-    let cfg = Config {
-        brokers: args.brokers.clone(),
-        topic: args.topic.clone(),
-        dead_letter_topic: args.dead_letter_topic.clone(),
-        group: args.group.clone(),
-        database_url: args.database_url.clone(),
-        node: args.node.clone(),
-        key: key.clone(),
-        pseudonym_secret: secret,
-        batch_size: args.batch_size.max(1),
-        batch_ms: args.batch_ms.max(10),
-        cache_ttl: Duration::from_secs(args.cache_seconds),
-        stale_limit: Duration::from_secs(args.stale_limit_seconds),
-        session_timeout_ms: args.session_timeout_ms,
+    let settings = Settings {
+        consumer: Config {
+            brokers: args.brokers,
+            topic: args.topic.clone(),
+            dead_letter_topic: args.dead_letter_topic,
+            group: args.group,
+            database_url: args.database_url,
+            node: args.node,
+            key,
+            pseudonym_secret: secret,
+            batch_size: args.batch_size.max(1),
+            batch_ms: args.batch_ms.max(10),
+            cache_ttl: Duration::from_secs(args.cache_seconds),
+            stale_limit: Duration::from_secs(args.stale_limit_seconds),
+            session_timeout_ms: args.session_timeout_ms,
+        },
+        metrics: args.metrics,
+        migrate: args.migrate,
     };
-    let metrics = Arc::new(Metrics::default());
-    let stop = Arc::new(AtomicBool::new(false));
-
-    let consumer_thread = {
-        let (cfg, metrics, stop) = (cfg.clone(), metrics.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("consume".into())
-            .spawn(move || consumer::run(cfg, metrics, stop))
-            .map_err(|e| e.to_string())?
-    };
-    let anchor_thread = {
-        let (metrics, stop, url, node) = (
-            metrics.clone(),
-            stop.clone(),
-            args.database_url.clone(),
-            args.node.clone(),
-        );
-        std::thread::Builder::new()
-            .name("anchor".into())
-            .spawn(move || -> Result<(), String> {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let anchorer = Anchorer {
-                    rpc: RpcClient::new(&node),
-                    key,
-                    runtime,
-                };
-                let mut store = Store::connect(&url).map_err(|e| e.to_string())?;
-                anchorer.run(&mut store, &stop, &metrics);
-                Ok(())
-            })
-            .map_err(|e| e.to_string())?
-    };
-
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.metrics)
-            .await
-            .map_err(|e| format!("cannot serve metrics on {}: {e}", args.metrics))?;
-        let m = metrics.clone();
-        let app = Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let m = m.clone();
-                    async move { m.render() }
-                }),
-            )
-            .route("/health", get(|| async { "ok" }));
+        let app = Application::build(settings).await?;
+        // Scripts and tests wait for this line (and learn the port).
         println!(
             "ehr-ingest: consuming {} — metrics at http://{}/metrics",
             args.topic,
-            listener.local_addr().map_err(|e| e.to_string())?
+            app.metrics_addr()?
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(ehr_client::service::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
-    })?;
-    tracing::info!("shutting down: finishing the current batch");
-    stop.store(true, Ordering::Relaxed);
-    let consumed = consumer_thread
-        .join()
-        .map_err(|_| "the consumer thread panicked".to_string())?;
-    let _ = anchor_thread.join();
-    consumed
+        app.run_until(ehr_client::service::shutdown_signal())
+            .await?;
+        Ok(())
+    })
 }

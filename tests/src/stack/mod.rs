@@ -60,8 +60,7 @@ pub fn database() -> TestDatabase {
 }
 
 pub const CHAIN: &str = "ehr-ingest-test";
-pub const TOPIC: &str = "ehr.readings";
-pub const DLQ: &str = "ehr.readings.dead-letter";
+pub use ehr_client::readings::{DEAD_LETTER_TOPIC as DLQ, READINGS_TOPIC as TOPIC};
 
 pub fn wait_for(what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
     assert!(wait_until(timeout, ok), "timed out waiting for {what}");

@@ -13,7 +13,7 @@ use crate::proto::{
     Grantee, LabOrder, LabOrderList, OrganisationList, Participant, ParticipantList, Prescription,
     PrescriptionList, ProposalList, ValidatorList,
 };
-use crate::storage::{Snapshot, StateProof, StateRead, Storage, StorageError};
+use crate::storage::{ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 
 use super::access::decide;
 use super::keys;
@@ -62,8 +62,8 @@ pub fn encode_proof(proof: &StateProof) -> Vec<u8> {
     borsh::to_vec(proof).unwrap_or_default()
 }
 
-pub fn decode_proof(bytes: &[u8]) -> Result<StateProof, String> {
-    borsh::from_slice(bytes).map_err(|e| format!("the proof does not decode: {e}"))
+pub fn decode_proof(bytes: &[u8]) -> Result<StateProof, ProofError> {
+    borsh::from_slice(bytes).map_err(|e| ProofError::Undecodable(e.to_string()))
 }
 
 fn arg_address(s: &str) -> Result<Address, String> {

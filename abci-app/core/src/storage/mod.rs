@@ -51,6 +51,16 @@ pub enum StorageError {
     OutOfOrder { prepared: u64, committed: u64 },
 }
 
+/// Why a state proof does not hold: it does not decode, or it does not prove
+/// the value (or absence) under the key against the root.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProofError {
+    #[error("the proof does not decode: {0}")]
+    Undecodable(String),
+    #[error("the proof does not hold against the app hash: {0}")]
+    Invalid(String),
+}
+
 fn db_err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Database(e.to_string())
 }
@@ -243,8 +253,8 @@ pub fn verify_proof(
     key: &[u8],
     value: Option<&[u8]>,
     proof: &StateProof,
-) -> Result<(), String> {
+) -> Result<(), ProofError> {
     proof
         .verify(jmt::RootHash(root), key_hash(key), value)
-        .map_err(|e| e.to_string())
+        .map_err(|e| ProofError::Invalid(e.to_string()))
 }

@@ -1,12 +1,13 @@
 //! CheckTx, new and recheck: the ledger's mempool view decides.
 
 use super::proto::{RequestCheckTx, ResponseCheckTx};
+use super::AbciError;
 use super::{events, CODESPACE};
 use ehr_ledger::ledger::Ledger;
 use ehr_ledger::Code;
 
-pub fn check_tx(ledger: &mut Ledger, r: RequestCheckTx) -> Result<ResponseCheckTx, String> {
-    let result = ledger.check_tx(&r.tx).map_err(|e| e.to_string())?;
+pub fn check_tx(ledger: &mut Ledger, r: RequestCheckTx) -> Result<ResponseCheckTx, AbciError> {
+    let result = ledger.check_tx(&r.tx)?;
     Ok(ResponseCheckTx {
         code: result.code as u32,
         log: result.log,

@@ -2,6 +2,7 @@
 
 use super::init_chain::validator_update;
 use super::proto::{ExecTxResult, RequestFinalizeBlock, ResponseFinalizeBlock};
+use super::AbciError;
 use super::{events, unix_seconds, CODESPACE};
 use ehr_ledger::ledger::Ledger;
 use ehr_ledger::Code;
@@ -9,12 +10,10 @@ use ehr_ledger::Code;
 pub fn finalize_block(
     ledger: &mut Ledger,
     r: RequestFinalizeBlock,
-) -> Result<ResponseFinalizeBlock, String> {
+) -> Result<ResponseFinalizeBlock, AbciError> {
     let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
-    let height = u64::try_from(r.height).map_err(|_| format!("negative height {}", r.height))?;
-    let block = ledger
-        .finalize_block(height, unix_seconds(r.time), &txs)
-        .map_err(|e| e.to_string())?;
+    let height = u64::try_from(r.height).map_err(|_| AbciError::NegativeHeight(r.height))?;
+    let block = ledger.finalize_block(height, unix_seconds(r.time), &txs)?;
     let accepted = block.tx_results.iter().filter(|t| t.is_ok()).count();
     tracing::info!(height, txs = txs.len(), accepted, app_hash = %hex::encode(block.app_hash), "FinalizeBlock");
     Ok(ResponseFinalizeBlock {

@@ -1,13 +1,14 @@
 //! Info: where the ledger is, so CometBFT knows what to replay.
 
 use super::proto::{RequestInfo, ResponseInfo};
+use super::AbciError;
 use ehr_ledger::ledger::Ledger;
 
 pub const APP_VERSION: u64 = 1;
 
-pub fn info(ledger: &Ledger, request: RequestInfo) -> Result<ResponseInfo, String> {
+pub fn info(ledger: &Ledger, request: RequestInfo) -> Result<ResponseInfo, AbciError> {
     tracing::info!(cometbft = %request.version, abci = %request.abci_version, "Info");
-    let status = ledger.status().map_err(|e| e.to_string())?;
+    let status = ledger.status()?;
     Ok(ResponseInfo {
         data: "ehr-ledger".into(),
         version: env!("CARGO_PKG_VERSION").into(),

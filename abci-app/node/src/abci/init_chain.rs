@@ -4,14 +4,16 @@ use tendermint_proto::v0_38::crypto::{public_key, PublicKey};
 
 use super::proto::{RequestInitChain, ResponseInitChain, ValidatorUpdate};
 use super::unix_seconds;
+use super::AbciError;
 use ehr_ledger::ledger::{Genesis, Ledger};
 
-pub fn init_chain(ledger: &mut Ledger, r: RequestInitChain) -> Result<ResponseInitChain, String> {
-    let genesis = Genesis::from_json(&r.app_state_bytes).map_err(|e| e.to_string())?;
+pub fn init_chain(
+    ledger: &mut Ledger,
+    r: RequestInitChain,
+) -> Result<ResponseInitChain, AbciError> {
+    let genesis = Genesis::from_json(&r.app_state_bytes)?;
     let initial_height = u64::try_from(r.initial_height.max(1)).unwrap_or(1);
-    let result = ledger
-        .init_chain(&r.chain_id, &genesis, unix_seconds(r.time), initial_height)
-        .map_err(|e| e.to_string())?;
+    let result = ledger.init_chain(&r.chain_id, &genesis, unix_seconds(r.time), initial_height)?;
     // The ledger's genesis names each validator's operator; its set is the one
     // CometBFT adopts. A differing set in CometBFT's genesis is reported.
     let validators: Vec<ValidatorUpdate> = result

@@ -26,6 +26,18 @@ use ehr_ledger::ledger::{Event, Ledger};
 
 pub use tendermint_proto::v0_38::abci as proto;
 
+/// Why the application cannot answer a request: CometBFT gets an Exception
+/// saying so, and stops rather than go on with a doubtful state.
+#[derive(Debug, thiserror::Error)]
+pub enum AbciError {
+    #[error(transparent)]
+    Ledger(#[from] ehr_ledger::ledger::LedgerError),
+    #[error(transparent)]
+    Genesis(#[from] ehr_ledger::ledger::genesis::GenesisError),
+    #[error("FinalizeBlock for a negative height {0}")]
+    NegativeHeight(i64),
+}
+
 /// The application CometBFT talks to: the ledger behind a lock, since
 /// CometBFT's connections arrive concurrently but the ledger is one state.
 #[derive(Clone)]
@@ -102,7 +114,9 @@ impl App {
         };
         answer.unwrap_or_else(|error| {
             tracing::error!(%error, "the ledger failed; answering Exception so the node stops");
-            response::Value::Exception(ResponseException { error })
+            response::Value::Exception(ResponseException {
+                error: error.to_string(),
+            })
         })
     }
 }

@@ -3,17 +3,16 @@
 
 use super::proto::{RequestPrepareProposal, ResponsePrepareProposal};
 use super::unix_seconds;
+use super::AbciError;
 use ehr_ledger::ledger::Ledger;
 
 pub fn prepare_proposal(
     ledger: &mut Ledger,
     r: RequestPrepareProposal,
-) -> Result<ResponsePrepareProposal, String> {
+) -> Result<ResponsePrepareProposal, AbciError> {
     let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
     let max = u64::try_from(r.max_tx_bytes).unwrap_or(0);
-    let kept = ledger
-        .prepare_proposal(&txs, max, unix_seconds(r.time))
-        .map_err(|e| e.to_string())?;
+    let kept = ledger.prepare_proposal(&txs, max, unix_seconds(r.time))?;
     if kept.len() < txs.len() {
         tracing::info!(
             height = r.height,

@@ -21,15 +21,19 @@ pub enum ListenAddress {
     Unix(PathBuf),
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not tcp://HOST:PORT or unix:///PATH")]
+pub struct BadListenAddress(String);
+
 impl FromStr for ListenAddress {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadListenAddress;
+    fn from_str(s: &str) -> Result<Self, BadListenAddress> {
         if let Some(path) = s.strip_prefix("unix://") {
             return Ok(ListenAddress::Unix(PathBuf::from(path)));
         }
         let hostport = s.strip_prefix("tcp://").unwrap_or(s);
         if !hostport.contains(':') {
-            return Err(format!("{s:?} is not tcp://HOST:PORT or unix:///PATH"));
+            return Err(BadListenAddress(s.into()));
         }
         Ok(ListenAddress::Tcp(hostport.to_string()))
     }

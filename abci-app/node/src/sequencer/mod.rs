@@ -16,7 +16,7 @@ pub mod http;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
@@ -126,9 +126,7 @@ pub fn to_rpc_result(r: &LedgerTxResult) -> TxResult {
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    ehr_client::service::now_ms().div_euclid(1000)
 }
 
 impl Sequencer {

@@ -1,6 +1,7 @@
 //! The arguments several commands share, and how each becomes what the
 //! ledger expects (categories, times, keys, grantees, records).
 
+use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use ehr_ledger::proto::*;
 
@@ -137,40 +138,38 @@ pub(crate) fn duration_secs(s: &str) -> Result<i64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 30d, 12h, 90m"))?;
+        .map_err(|_| anyhow!("{s:?} is not a duration such as 30d, 12h, 90m"))?;
     let mult = match unit {
         "d" => 86_400,
         "h" => 3_600,
         "m" => 60,
         "s" | "" => 1,
-        _ => return Err(format!("{s:?} is not a duration such as 30d, 12h, 90m")),
+        _ => return Err(anyhow!("{s:?} is not a duration such as 30d, 12h, 90m")),
     };
     Ok(n * mult)
 }
 
 pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    ehr_client::service::now_ms().div_euclid(1000)
 }
 
 /// "500", "2.5", "0.125" → thousandths, without floating point.
 pub(crate) fn milli(s: &str) -> Result<u64> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     if frac.len() > 3 || whole.is_empty() {
-        return Err(format!(
+        return Err(anyhow!(
             "{s:?} must be a number with at most three decimals"
         ));
     }
     let w: u64 = whole
         .parse()
-        .map_err(|_| format!("{s:?} is not a number"))?;
+        .map_err(|_| anyhow!("{s:?} is not a number"))?;
     let f: u64 = if frac.is_empty() {
         0
     } else {
         format!("{frac:0<3}")
             .parse()
-            .map_err(|_| format!("{s:?} is not a number"))?
+            .map_err(|_| anyhow!("{s:?} is not a number"))?
     };
     Ok(w * 1000 + f)
 }
@@ -184,7 +183,7 @@ pub(crate) fn validator_key(s: &str) -> Result<Vec<u8>> {
     }
     base64::engine::general_purpose::STANDARD
         .decode(s)
-        .map_err(|_| format!("{s:?} is neither base64 nor hex"))
+        .map_err(|_| anyhow!("{s:?} is neither base64 nor hex"))
 }
 
 pub(crate) fn grantee(ctx: &Ctx, g: &GranteeArgs) -> Result<Option<Grantee>> {
@@ -192,7 +191,7 @@ pub(crate) fn grantee(ctx: &Ctx, g: &GranteeArgs) -> Result<Option<Grantee>> {
         kind: Some(match (&g.clinician, &g.org) {
             (Some(c), _) => grantee::Kind::Clinician(ctx.addr(c)?),
             (None, Some(o)) => grantee::Kind::Organisation(o.clone()),
-            (None, None) => return Err("name --clinician or --org".into()),
+            (None, None) => return Err(anyhow!("name --clinician or --org")),
         }),
     }))
 }
@@ -202,7 +201,7 @@ pub(crate) fn record(ctx: &Ctx, r: &RecordArgs) -> Result<RecordRef> {
         record_id: r.record_id.clone(),
         patient: ctx.addr(&r.patient)?,
         category: category(r.category),
-        ciphertext_sha256: hex::decode(&r.sha256).map_err(|_| "--sha256 must be hex")?,
+        ciphertext_sha256: hex::decode(&r.sha256).map_err(|_| anyhow!("--sha256 must be hex"))?,
         size: r.size,
         locator: r.locator.clone(),
     })

@@ -31,7 +31,7 @@ pub async fn write(
         now(),
     )
     .await
-    .map_err(|e| e.to_string())
+    .map_err(Into::into)
 }
 
 #[derive(Args)]
@@ -52,14 +52,9 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
     let patient = ctx.address(&a.patient)?;
     let client = GatewayClient::new(&ctx.gateway, key.clone());
     let category = super::category_path(a.category);
-    let page = client
-        .documents(&patient, category, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = client.documents(&patient, category, None).await?;
     let (mut chain, _) =
-        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home))
-            .await
-            .map_err(|e| e.to_string())?;
+        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home)).await?;
     let mut all_ok = true;
     let mut out = Vec::new();
     for item in &page.documents {

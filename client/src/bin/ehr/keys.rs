@@ -1,5 +1,6 @@
 //! `ehr keys`: local keys — generate, import, list, show.
 
+use anyhow::anyhow;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -29,23 +30,21 @@ pub(crate) fn keys_command(ctx: &Ctx, k: &KeysCommand) -> Result<bool> {
         KeysCommand::Import { name, file } => {
             let text = if file.as_os_str() == "-" {
                 let mut s = String::new();
-                std::io::stdin()
-                    .read_line(&mut s)
-                    .map_err(|e| e.to_string())?;
+                std::io::stdin().read_line(&mut s)?;
                 s
             } else {
                 std::fs::read_to_string(file)
-                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+                    .map_err(|e| anyhow!("cannot read {}: {e}", file.display()))?
             };
-            let bytes =
-                hex::decode(text.trim()).map_err(|_| "the secret key must be 64 hex digits")?;
-            let key =
-                SecretKey::from_bytes(&bytes).ok_or("that is not a valid secp256k1 secret key")?;
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| anyhow!("the secret key must be 64 hex digits"))?;
+            let key = SecretKey::from_bytes(&bytes)
+                .ok_or_else(|| anyhow!("that is not a valid secp256k1 secret key"))?;
             ctx.keys.save(name, &key)?;
             println!("{name}: {}", key.address());
         }
         KeysCommand::List => {
-            let keys = ctx.keys.list()?;
+            let keys = ctx.keys.list();
             if ctx.json {
                 let list: Vec<_> = keys
                     .iter()

@@ -11,6 +11,7 @@ mod query;
 mod read;
 mod tx;
 
+use anyhow::anyhow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,7 +40,7 @@ struct Cli {
         long,
         global = true,
         env = "EHR_NODE",
-        default_value = "http://127.0.0.1:26657"
+        default_value = ehr_client::rpc::DEFAULT_NODE_URL
     )]
     node: String,
     /// The record gateway (for fetch and rewrap).
@@ -86,7 +87,7 @@ enum Command {
     Documents(clinical::DocumentsArgs),
 }
 
-type Result<T> = std::result::Result<T, String>;
+type Result<T> = anyhow::Result<T>;
 
 struct Ctx {
     rpc: RpcClient,
@@ -103,7 +104,7 @@ impl Ctx {
             return Ok(a);
         }
         self.keys.load(s).map(|k| k.address()).map_err(|_| {
-            format!("{s:?} is neither an address (ehr1… or 40 hex digits) nor a local key name")
+            anyhow!("{s:?} is neither an address (ehr1… or 40 hex digits) nor a local key name")
         })
     }
 
@@ -126,7 +127,7 @@ impl Ctx {
             .load(s)
             .map(|k| k.public_key().to_bytes().to_vec())
             .map_err(|_| {
-                format!("{s:?} is neither a public key (66 hex digits) nor a local key name")
+                anyhow!("{s:?} is neither a public key (66 hex digits) nor a local key name")
             })
     }
 }
@@ -170,7 +171,7 @@ async fn main() -> ExitCode {
                 }
                 Ok(true)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         },
         Command::Tx(t) => send(&ctx, &t.from, t.no_wait, &t.action).await,
         Command::Query(q) => query(&ctx, q).await,
@@ -183,7 +184,7 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(message) => {
-            eprintln!("ehr: {message}");
+            eprintln!("ehr: {message:#}");
             ExitCode::from(2)
         }
     }

@@ -1,5 +1,6 @@
 //! `ehr query`: the chain's state by its query paths, as sentences or JSON.
 
+use anyhow::anyhow;
 use clap::Subcommand;
 use ehr_ledger::proto::*;
 use prost::Message;
@@ -80,14 +81,14 @@ pub(crate) async fn show<M: Message + Default + serde::Serialize>(
     ctx: &Ctx,
     path: &str,
 ) -> Result<bool> {
-    match ctx.rpc.query::<M>(path).await.map_err(|e| e.to_string())? {
+    match ctx.rpc.query::<M>(path).await? {
         Some(m) => {
             let json = if ctx.json {
                 serde_json::to_string(&m)
             } else {
                 serde_json::to_string_pretty(&m)
             };
-            println!("{}", json.map_err(|e| e.to_string())?);
+            println!("{}", json?);
             Ok(true)
         }
         None => {
@@ -129,14 +130,9 @@ pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
                 category_path(*category),
                 if *write { "write" } else { "read" }
             );
-            let d: AccessDecision = ctx
-                .rpc
-                .query(&path)
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default();
+            let d: AccessDecision = ctx.rpc.query(&path).await?.unwrap_or_default();
             if ctx.json {
-                println!("{}", serde_json::to_string(&d).map_err(|e| e.to_string())?);
+                println!("{}", serde_json::to_string(&d)?);
             } else if d.allowed {
                 let basis = AccessBasis::try_from(d.basis).map_or("?", |b| b.as_str_name());
                 let until = if d.until > 0 {
@@ -181,12 +177,9 @@ pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
             let bytes: [u8; 32] = hex::decode(hash)
                 .ok()
                 .and_then(|b| b.try_into().ok())
-                .ok_or("the hash must be 64 hex digits")?;
-            let info = ctx.rpc.tx(&bytes).await.map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?
-            );
+                .ok_or_else(|| anyhow!("the hash must be 64 hex digits"))?;
+            let info = ctx.rpc.tx(&bytes).await?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(info.tx_result.code == 0)
         }
     }

@@ -3,6 +3,7 @@
 //! the chain), re-wrap a patient's past keys for a new reader, and show the
 //! audit trail — as sentences, JSON or HL7 FHIR R4.
 
+use anyhow::anyhow;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use clap::Args;
 use ehr_client::read_path::api::{NewWrap, RecordItem, WrapUpload};
@@ -80,7 +81,7 @@ fn time(s: &Option<String>, flag: &str) -> Result<Option<i64>> {
     s.as_ref()
         .map(|t| {
             ehr_ledger::time::parse_rfc3339(t).ok_or_else(|| {
-                format!("--{flag} {t:?} is not an RFC 3339 time such as 2026-11-24T08:00:00Z")
+                anyhow!("--{flag} {t:?} is not an RFC 3339 time such as 2026-11-24T08:00:00Z")
             })
         })
         .transpose()
@@ -155,11 +156,9 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
     let page = gateway
         .all_records(&patient, &query)
         .await
-        .map_err(|e| format!("the gateway refused: {e}"))?;
+        .map_err(|e| anyhow!("the gateway refused: {e}"))?;
     let (mut chain, trust) =
-        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home))
-            .await
-            .map_err(|e| e.to_string())?;
+        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home)).await?;
     let mut checked = Vec::with_capacity(page.records.len());
     for item in page.records {
         checked.push(check(item, &key, &patient, &mut chain).await);
@@ -177,7 +176,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&fhir::bundle(resources)).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&fhir::bundle(resources))?
         );
     } else if ctx.json {
         let records: Vec<_> = checked
@@ -209,10 +208,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             "trust": trust.to_string(),
             "records": records,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
             "{} record(s) of {patient} ({}), allowed by {} at height {}; this read is logged in the patient's audit trail",
@@ -256,13 +252,11 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
 
 /// The key to wrap for: the guardian key the patient registered, or the reader's own.
 async fn reader_key(ctx: &Ctx, patient: &Address, reader: &Address) -> Result<PublicKey> {
-    let chain = |e: ehr_client::rpc::RpcError| e.to_string();
     let p: Participant = ctx
         .rpc
         .query(&format!("/participant/{patient}"))
-        .await
-        .map_err(chain)?
-        .ok_or_else(|| format!("{patient} is not registered"))?;
+        .await?
+        .ok_or_else(|| anyhow!("{patient} is not registered"))?;
     if let Some(g) = PublicKey::from_bytes(&p.guardian_public_key) {
         if g.address() == *reader {
             return Ok(g);
@@ -271,11 +265,10 @@ async fn reader_key(ctx: &Ctx, patient: &Address, reader: &Address) -> Result<Pu
     let r: Participant = ctx
         .rpc
         .query(&format!("/participant/{reader}"))
-        .await
-        .map_err(chain)?
-        .ok_or_else(|| format!("{reader} is not registered on chain"))?;
+        .await?
+        .ok_or_else(|| anyhow!("{reader} is not registered on chain"))?;
     PublicKey::from_bytes(&r.public_key)
-        .ok_or_else(|| format!("{reader} has no usable key on chain"))
+        .ok_or_else(|| anyhow!("{reader} has no usable key on chain"))
 }
 
 /// Wraps the patient's past data keys of a category for a new reader.
@@ -292,7 +285,7 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
         let page = gateway
             .own_keys(&patient, category, &reader, after)
             .await
-            .map_err(|e| format!("the gateway refused: {e}"))?;
+            .map_err(|e| anyhow!("the gateway refused: {e}"))?;
         let mut wraps = Vec::with_capacity(page.keys.len());
         for k in &page.keys {
             // The data key is opened here, on the owner's machine, and only its
@@ -319,7 +312,7 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
                     },
                 )
                 .await
-                .map_err(|e| format!("the gateway refused the wraps: {e}"))?;
+                .map_err(|e| anyhow!("the gateway refused the wraps: {e}"))?;
             stored += r.stored;
             present += r.already_present;
         }
@@ -348,22 +341,15 @@ pub async fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<bool> {
     let trail: AuditTrail = ctx
         .rpc
         .query(&format!("/audit/{patient}/{}", a.from))
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .unwrap_or_default();
     if a.fhir {
         let events = trail.items.iter().map(fhir::audit_event).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&fhir::bundle(events)).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&fhir::bundle(events))?);
         return Ok(true);
     }
     if ctx.json {
-        println!(
-            "{}",
-            serde_json::to_string(&trail).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string(&trail)?);
         return Ok(true);
     }
     if trail.items.is_empty() {

@@ -1,5 +1,6 @@
 //! The action each `ehr tx` subcommand signs.
 
+use anyhow::anyhow;
 use ehr_ledger::proto::{action::Kind, governance_change, *};
 
 use super::command::*;
@@ -135,7 +136,7 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
             last,
         } => Kind::AnchorBatch(AnchorBatch {
             batch_id: *batch_id,
-            merkle_root: hex::decode(root).map_err(|_| "--root must be hex")?,
+            merkle_root: hex::decode(root).map_err(|_| anyhow!("--root must be hex"))?,
             record_count: *count,
             first_record: *first,
             last_record: *last,

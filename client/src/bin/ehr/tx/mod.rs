@@ -7,6 +7,7 @@ mod command;
 pub(crate) use action::action;
 pub(crate) use command::*;
 
+use anyhow::anyhow;
 use ehr_client::rpc::BroadcastTxCommit;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::*;
@@ -40,10 +41,9 @@ pub(crate) async fn document(
             _ => false,
         };
         if described {
-            return Err(
+            return Err(anyhow!(
                 "give the content (--test, --drug …) or where it is stored (--stored-*), not both"
-                    .into(),
-            );
+            ));
         }
         let r = RecordArgs {
             record_id: id.clone(),
@@ -61,7 +61,7 @@ pub(crate) async fn document(
             lab,
             ..
         } => {
-            ehr_ledger::tx::validate::loinc("test", test).map_err(|r| r.message)?;
+            ehr_ledger::tx::validate::loinc("test", test).map_err(|r| anyhow!(r.message))?;
             Content::LabOrder {
                 test_code: test.clone(),
                 lab_org: lab.clone(),
@@ -76,15 +76,15 @@ pub(crate) async fn document(
             ..
         } => {
             if drug.is_empty() || drug.len() > 10 || !drug.chars().all(|c| c.is_ascii_digit()) {
-                return Err(format!(
+                return Err(anyhow!(
                     "--drug {drug:?} is not an RxNorm code (1 to 10 digits)"
                 ));
             }
             if milli(dose)? == 0 {
-                return Err("--dose must be positive".into());
+                return Err(anyhow!("--dose must be positive"));
             }
             if *quantity == 0 {
-                return Err("--quantity must be positive".into());
+                return Err(anyhow!("--quantity must be positive"));
             }
             Content::Prescription {
                 drug_code: drug.clone(),
@@ -95,9 +95,9 @@ pub(crate) async fn document(
             }
         }
         _ => {
-            return Err(
-                "say what is ordered or prescribed, or where it is stored (--stored-*)".into(),
-            )
+            return Err(anyhow!(
+                "say what is ordered or prescribed, or where it is stored (--stored-*)"
+            ))
         }
     };
     let patient = ctx.address(patient)?;
@@ -148,19 +148,11 @@ pub(crate) async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) ->
     let key: SecretKey = ctx.keys.load(from)?;
     let document = document(ctx, &key, a).await?;
     let kind = action(ctx, a, document)?;
-    let status = ctx.rpc.status().await.map_err(|e| e.to_string())?;
-    let nonce = ctx
-        .rpc
-        .next_nonce(&key.address())
-        .await
-        .map_err(|e| e.to_string())?;
+    let status = ctx.rpc.status().await?;
+    let nonce = ctx.rpc.next_nonce(&key.address()).await?;
     let tx = sign_tx(&key, &status.node_info.network, nonce, kind);
     if no_wait {
-        let r = ctx
-            .rpc
-            .broadcast_tx_sync(&tx)
-            .await
-            .map_err(|e| e.to_string())?;
+        let r = ctx.rpc.broadcast_tx_sync(&tx).await?;
         if ctx.json {
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         } else if r.code == 0 {
@@ -174,11 +166,7 @@ pub(crate) async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) ->
         }
         return Ok(r.code == 0);
     }
-    let r = ctx
-        .rpc
-        .broadcast_tx_commit(&tx)
-        .await
-        .map_err(|e| e.to_string())?;
+    let r = ctx.rpc.broadcast_tx_commit(&tx).await?;
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {

@@ -1,0 +1,370 @@
+//! The clinical story, told through the chain's RPC and the gateway exactly as
+//! hospitals, patients and clinicians would: every step states the outcome it
+//! must have (a ledger code, or a read verified or refused) and records what
+//! it got.
+
+use ehr_client::keyring::Keyring;
+use ehr_client::read_path::client::{GatewayClient, GatewayError, RecordsQuery};
+use ehr_client::read_path::documents::{self, Content};
+use ehr_client::read_path::open::{decrypt, ChainVerifier, VerifyError};
+use ehr_client::rpc::{RpcClient, TxResult};
+use ehr_ledger::crypto::{Address, SecretKey};
+use ehr_ledger::proto::{action::Kind, *};
+use ehr_ledger::tx::sign_tx;
+use ehr_ledger::Code;
+use serde::Serialize;
+
+use crate::chain::HOSPITALS;
+use crate::fleet::{Device, KINDS};
+
+mod clinic;
+mod onboarding;
+mod reads;
+
+/// Everyone in the story, with fresh keys.
+pub struct Cast {
+    /// The admins of the four hospitals, in the order of `HOSPITALS`.
+    pub admins: Vec<SecretKey>,
+    pub doctor: SecretKey,
+    pub nurse: SecretKey,
+    pub pharmacist: SecretKey,
+    pub lab: SecretKey,
+    /// A doctor of North Clinic, with no grant: the emergency.
+    pub er_doctor: SecretKey,
+    pub ingest: SecretKey,
+    pub gateway: SecretKey,
+    pub patients: Vec<SecretKey>,
+    pub devices: Vec<Device>,
+}
+
+impl Cast {
+    /// Everyone new, the hospitals' admins too.
+    pub fn new(patients: usize) -> Cast {
+        let admins = HOSPITALS.iter().map(|_| SecretKey::generate()).collect();
+        let (ingest, gateway) = (SecretKey::generate(), SecretKey::generate());
+        Cast::with(admins, ingest, gateway, patients)
+    }
+
+    /// With the hospitals' admins and services given (a consortium already running).
+    pub fn with(
+        admins: Vec<SecretKey>,
+        ingest: SecretKey,
+        gateway: SecretKey,
+        patients: usize,
+    ) -> Cast {
+        let key = SecretKey::generate;
+        // Device ids are never reused on a chain: each run's fleet has its own.
+        let run = hex::encode(&key().to_bytes()[..2]);
+        Cast {
+            admins,
+            doctor: key(),
+            nurse: key(),
+            pharmacist: key(),
+            lab: key(),
+            er_doctor: key(),
+            ingest,
+            gateway,
+            patients: (0..patients).map(|_| key()).collect(),
+            devices: (0..patients)
+                .map(|i| Device {
+                    id: format!("{}-{}-{run}", device_kind(i), i + 1),
+                    key: key(),
+                    loinc: KINDS[i % KINDS.len()],
+                })
+                .collect(),
+        }
+    }
+
+    /// The people's keys, for the `ehr` CLI (`--home <data>/ehr`).
+    pub fn save(&self, keyring: &Keyring) -> Result<(), crate::Error> {
+        for ((id, _), k) in HOSPITALS.iter().zip(&self.admins) {
+            keyring.save(&format!("admin-{id}"), k)?;
+        }
+        for (name, k) in [
+            ("doctor", &self.doctor),
+            ("nurse", &self.nurse),
+            ("pharmacist", &self.pharmacist),
+            ("lab", &self.lab),
+            ("er-doctor", &self.er_doctor),
+        ] {
+            keyring.save(name, k)?;
+        }
+        for (i, k) in self.patients.iter().enumerate() {
+            keyring.save(&format!("patient-{}", i + 1), k)?;
+        }
+        Ok(())
+    }
+}
+
+fn device_kind(i: usize) -> &'static str {
+    ["pulse", "oximeter", "thermometer", "resp"][i % 4]
+}
+
+/// What one read got.
+#[derive(Clone, Debug, Default)]
+pub struct Read {
+    pub basis: String,
+    pub records: usize,
+    /// Decrypted, and the device's signature verified.
+    pub decrypted: usize,
+    /// And the Merkle path verified against the anchor on chain.
+    pub anchored: usize,
+    /// Decrypted and signed, its batch not anchored yet.
+    pub awaiting_anchor: usize,
+}
+
+impl Read {
+    /// Every record decrypted and signed; every anchored one verified.
+    pub fn all_good(&self) -> bool {
+        self.decrypted == self.records && self.anchored + self.awaiting_anchor == self.records
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub title: String,
+    pub expected: String,
+    pub got: String,
+    pub ok: bool,
+}
+
+pub struct Teller {
+    rpc: RpcClient,
+    gateway: Option<String>,
+    /// The readers' key folder: genesis.json (the trust root of header
+    /// checks) and the headers verified so far.
+    keys_home: Option<std::path::PathBuf>,
+    runtime: tokio::runtime::Runtime,
+    chain_id: String,
+    pub steps: Vec<Step>,
+}
+
+fn pk(k: &SecretKey) -> Vec<u8> {
+    k.public_key().to_bytes().to_vec()
+}
+
+fn addr(k: &SecretKey) -> Vec<u8> {
+    k.address().0.to_vec()
+}
+
+fn code_name(code: u32) -> String {
+    Code::from_u32(code).map_or_else(|| format!("{code}"), |c| c.to_string())
+}
+
+impl Teller {
+    pub fn new(rpc_url: &str) -> Result<Teller, crate::Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| crate::Error::Io {
+                what: "cannot start the story's runtime".into(),
+                source,
+            })?;
+        let rpc = RpcClient::new(rpc_url);
+        let chain_id = runtime.block_on(rpc.chain_id())?;
+        Ok(Teller {
+            rpc,
+            gateway: None,
+            keys_home: None,
+            runtime,
+            chain_id,
+            steps: Vec::new(),
+        })
+    }
+
+    pub fn use_gateway(&mut self, url: &str) {
+        self.gateway = Some(url.to_string());
+    }
+
+    /// Reads verify block headers from `home`/genesis.json on (under CometBFT).
+    pub fn use_keys_home(&mut self, home: &std::path::Path) {
+        self.keys_home = Some(home.to_path_buf());
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.steps.iter().all(|s| s.ok)
+    }
+
+    fn record(&mut self, title: &str, expected: &str, got: String, ok: bool) {
+        let mark = if ok { "ok " } else { "UNEXPECTED" };
+        println!("  {mark:<3} {title} — {got}");
+        self.steps.push(Step {
+            title: title.into(),
+            expected: expected.into(),
+            got,
+            ok,
+        });
+    }
+
+    /// Sends `action` signed by `key`, waits for its block, and checks its code.
+    pub fn act(
+        &mut self,
+        title: &str,
+        key: &SecretKey,
+        action: Kind,
+        expected: Code,
+    ) -> Option<TxResult> {
+        let rpc = self.rpc.clone();
+        let chain_id = self.chain_id.clone();
+        let sent = self.runtime.block_on(async {
+            let nonce = rpc.next_nonce(&key.address()).await?;
+            rpc.broadcast_tx_commit(&sign_tx(key, &chain_id, nonce, action))
+                .await
+        });
+        match sent {
+            Err(e) => {
+                self.record(
+                    title,
+                    &expected.to_string(),
+                    format!("not sent: {e}"),
+                    false,
+                );
+                None
+            }
+            Ok(r) => {
+                let result = if r.check_tx.code != 0 {
+                    r.check_tx
+                } else {
+                    r.tx_result
+                };
+                let got = if result.code == 0 {
+                    format!("accepted in block {}", r.height)
+                } else {
+                    format!("refused, code {}: {}", code_name(result.code), result.log)
+                };
+                let ok = result.code == expected as u32;
+                self.record(title, &expected.to_string(), got, ok);
+                Some(result)
+            }
+        }
+    }
+
+    /// Seals what `author` orders or prescribes and stores it with the
+    /// gateway, as the doctor's client does; the reference to anchor, or the
+    /// step recorded as failed.
+    fn document(
+        &mut self,
+        title: &str,
+        author: &SecretKey,
+        patient: &SecretKey,
+        content: Content,
+    ) -> Option<RecordRef> {
+        let url = self.gateway.clone().unwrap_or_default();
+        let client = GatewayClient::new(&url, author.clone());
+        let rpc = self.rpc.clone();
+        let written = self.runtime.block_on(documents::write(
+            &rpc,
+            &client,
+            &author.public_key(),
+            &patient.address(),
+            content,
+            crate::fleet::now_ms() / 1000,
+        ));
+        match written {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.record(title, "stored", format!("not stored: {e}"), false);
+                None
+            }
+        }
+    }
+
+    fn registered_service(&self, k: &SecretKey) -> bool {
+        let p: Option<Participant> = self
+            .runtime
+            .block_on(self.rpc.query(&format!("/participant/{}", k.address())))
+            .ok()
+            .flatten();
+        p.is_some_and(|p| p.kind == ParticipantKind::Service as i32)
+    }
+    /// Fetches (measured since `since`, unix seconds), decrypts and verifies
+    /// as `reader`, or the gateway's refusal.
+    pub fn read(
+        &self,
+        reader: &SecretKey,
+        patient: &Address,
+        since: Option<i64>,
+    ) -> Result<Read, GatewayError> {
+        let url = self.gateway.as_deref().unwrap_or_default();
+        let client = GatewayClient::new(url, reader.clone());
+        let rpc = self.rpc.clone();
+        let home = self.keys_home.clone();
+        self.runtime.block_on(async {
+            let query = RecordsQuery {
+                from: since,
+                ..RecordsQuery::category("vitals")
+            };
+            let page = client.all_records(patient, &query).await?;
+            let genesis = home
+                .as_ref()
+                .map(|h| h.join("genesis.json"))
+                .filter(|p| p.is_file());
+            // Without a trust root under CometBFT nothing counts as verified.
+            let mut chain = ChainVerifier::connect(rpc, genesis.as_deref(), home.as_deref())
+                .await
+                .ok()
+                .map(|(chain, _)| chain);
+            let mut r = Read {
+                records: page.records.len(),
+                basis: page.basis,
+                ..Read::default()
+            };
+            for item in &page.records {
+                let Ok(opened) = decrypt(item, reader) else {
+                    continue;
+                };
+                let Some(chain) = chain.as_mut() else {
+                    continue;
+                };
+                if chain.verify_device(&opened, patient).await.is_err() {
+                    continue;
+                }
+                r.decrypted += 1;
+                match chain.verify_anchor(item).await {
+                    Ok(_) => r.anchored += 1,
+                    Err(VerifyError::NotAnchored) => r.awaiting_anchor += 1,
+                    Err(_) => {}
+                }
+            }
+            Ok(r)
+        })
+    }
+
+    fn expect_read(&mut self, title: &str, reader: &SecretKey, patient: &Address, basis: &str) {
+        match self.read(reader, patient, None) {
+            Ok(r) => {
+                let ok = r.records > 0 && r.all_good() && r.basis == basis;
+                self.record(
+                    title,
+                    &format!("allowed by {basis}, every record decrypted and verified"),
+                    format!(
+                        "allowed by {}: {} records decrypted with device signatures checked, {} verified against their anchor on chain, {} awaiting their anchor",
+                        r.basis, r.decrypted, r.anchored, r.awaiting_anchor
+                    ),
+                    ok,
+                );
+            }
+            Err(e) => self.record(
+                title,
+                &format!("allowed by {basis}"),
+                format!("refused: {e}"),
+                false,
+            ),
+        }
+    }
+
+    fn expect_refusal(&mut self, title: &str, reader: &SecretKey, patient: &Address) {
+        match self.read(reader, patient, None) {
+            Ok(r) => self.record(
+                title,
+                "403 access_denied",
+                format!("allowed by {}, {} records", r.basis, r.records),
+                false,
+            ),
+            Err(e) => {
+                let ok = e.code() == Some("access_denied");
+                self.record(title, "403 access_denied", format!("refused: {e}"), ok);
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Clinical documents (orders, prescriptions): read under the chain's
+//! decision, and stored by the author the chain lets write them.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::Json;
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use ehr_client::read_path::api::{
+    DocumentItem, DocumentStored, DocumentUpload, DocumentsPage, MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_WRAPS,
+};
+use ehr_client::record_encryption::WRAPPED_KEY_LEN;
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::{AccessBasis, Category};
+
+use crate::access;
+use crate::auth::authenticate;
+use crate::error::{ErrorCode, Failure};
+use crate::standing;
+use crate::store::{self};
+
+use super::*;
+
+/// The clinical documents of a category the caller may read now, each
+/// disclosure in the outbox before the answer.
+pub(super) async fn documents(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    Query(p): Params,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<DocumentsPage>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
+    let category = category_param(&p)?;
+    let after = int_param(&p, "after", 0)?;
+    let limit = limit_param(&p)?;
+    let allowed = access::may_read(&g.rpc, &patient, &caller.address, category).await?;
+    let purpose = purpose_param(&p, allowed.basis)?;
+    let db = g.db.get().await?;
+    standing::can_audit(&g, &db).await?;
+    let gateway_name = g.key.address().to_string();
+    let escrow = (allowed.basis == AccessBasis::Emergency).then_some(gateway_name.as_str());
+    let stored = store::documents(
+        &db,
+        &patient.to_string(),
+        (category != Category::All).then_some(category),
+        &caller.address.to_string(),
+        escrow,
+        after,
+        limit,
+    )
+    .await?;
+    let served = stored.iter().map(|d| (d.category, d.record_id.as_str()));
+    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served, allowed.basis).await?;
+    let items: Vec<DocumentItem> = stored
+        .iter()
+        .map(|d| {
+            let (wrapped_key, key_source) = key_for_caller(
+                &g,
+                &d.record_id,
+                d.wrapped_key.as_deref(),
+                d.escrow_key.as_deref(),
+                &caller,
+                allowed.basis,
+            );
+            DocumentItem {
+                record_id: d.record_id.clone(),
+                seq: d.seq,
+                category: category_name(d.category).to_string(),
+                author: d.author.clone(),
+                stored_at_ms: d.stored_at_ms,
+                ciphertext: B64.encode(&d.ciphertext),
+                ciphertext_sha256: hex::encode(&d.ciphertext_sha256),
+                wrapped_key,
+                key_source,
+            }
+        })
+        .collect();
+    Ok(Json(DocumentsPage {
+        patient: patient.to_string(),
+        category: category_name(category).to_string(),
+        basis: basis_name(allowed.basis),
+        height: allowed.height,
+        next_after: next_after(items.len(), limit, stored.last().map(|d| d.seq)),
+        documents: items,
+        disclosure_ids,
+    }))
+}
+
+/// Stores a clinical document its author may write (the chain decides), with
+/// a wrap for the patient among its wraps.
+pub(super) async fn put_document(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<DocumentStored>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &body).await?;
+    let bad = |m: String| Failure::new(ErrorCode::BadDocument, m);
+    let upload: DocumentUpload = serde_json::from_slice(&body).map_err(|e| {
+        Failure::new(
+            ErrorCode::BadBody,
+            format!("the body is not a document upload: {e}"),
+        )
+    })?;
+    let id_ok = !upload.record_id.is_empty()
+        && upload.record_id.len() <= 64
+        && upload
+            .record_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if !id_ok {
+        return Err(bad(
+            "record_id must be 1..=64 characters of A-Z a-z 0-9 . _ : -".into(),
+        ));
+    }
+    let category = category_param(&HashMap::from([(
+        "category".to_string(),
+        upload.category.clone(),
+    )]))?;
+    if matches!(category, Category::Vitals | Category::All) {
+        return Err(bad(format!(
+            "documents are labs, medications, notes or imaging, not {}",
+            upload.category
+        )));
+    }
+    let ciphertext = B64
+        .decode(&upload.ciphertext)
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= MAX_DOCUMENT_BYTES)
+        .ok_or_else(|| {
+            bad(format!(
+                "ciphertext must be 1..={MAX_DOCUMENT_BYTES} bytes of base64"
+            ))
+        })?;
+    if upload.wraps.is_empty() || upload.wraps.len() > MAX_DOCUMENT_WRAPS {
+        return Err(bad(format!("send 1..={MAX_DOCUMENT_WRAPS} wraps")));
+    }
+    let mut wraps: Vec<(String, Vec<u8>)> = Vec::with_capacity(upload.wraps.len());
+    for w in &upload.wraps {
+        let reader = w
+            .reader
+            .parse::<Address>()
+            .map_err(|_| {
+                Failure::new(
+                    ErrorCode::BadReader,
+                    format!("{:?} is not an address", w.reader),
+                )
+            })?
+            .to_string();
+        let key = B64
+            .decode(&w.wrapped_key)
+            .ok()
+            .filter(|b| b.len() == WRAPPED_KEY_LEN)
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::BadWrap,
+                    format!("the wrap for {reader} is not {WRAPPED_KEY_LEN} bytes of base64"),
+                )
+            })?;
+        if wraps.iter().any(|(r, _)| *r == reader) {
+            return Err(Failure::new(
+                ErrorCode::BadWrap,
+                format!("two wraps for {reader}"),
+            ));
+        }
+        wraps.push((reader, key));
+    }
+    if !wraps.iter().any(|(r, _)| *r == patient.to_string()) {
+        return Err(Failure::new(
+            ErrorCode::BadWrap,
+            format!("a document of {patient} carries a wrap for {patient}: the patient reads everything written about them"),
+        ));
+    }
+    access::may_write(&g.rpc, &patient, &caller.address, category).await?;
+    let hash = ehr_ledger::crypto::sha256(&ciphertext);
+    let mut db = g.db.get().await?;
+    let doc = store::NewDocument {
+        record_id: &upload.record_id,
+        patient: &patient.to_string(),
+        category,
+        author: &caller.address.to_string(),
+        ciphertext: &ciphertext,
+        ciphertext_sha256: &hash,
+        wraps: &wraps,
+    };
+    let seq = store::insert_document(&mut db, &doc)
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorCode::DocumentExists,
+                format!(
+                    "a document {} is already stored; choose another id",
+                    upload.record_id
+                ),
+            )
+        })?;
+    tracing::info!(author = %caller.address, patient = %patient, seq, "document stored");
+    Ok(Json(DocumentStored {
+        record_id: upload.record_id,
+        seq,
+        ciphertext_sha256: hex::encode(hash),
+    }))
+}

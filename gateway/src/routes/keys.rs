@@ -1,0 +1,158 @@
+//! The patient's (or guardian's) own wrapped keys, and the wraps they upload
+//! for a new reader (re-wrapping past records).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::Json;
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use ehr_client::read_path::api::{KeysPage, OwnKey, WrapResult, WrapUpload, MAX_PAGE};
+use ehr_client::record_encryption::WRAPPED_KEY_LEN;
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::{AccessBasis, Category};
+
+use crate::access;
+use crate::auth::authenticate;
+use crate::error::{ErrorCode, Failure};
+use crate::store::{self};
+
+use super::*;
+
+pub(super) async fn own_keys(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    Query(p): Params,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<KeysPage>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
+    let category = category_param(&p)?;
+    let missing_for = p
+        .get("missing_for")
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorCode::BadReader,
+                "say whose wraps are missing: missing_for=<address>",
+            )
+        })?
+        .parse::<Address>()
+        .map_err(|_| Failure::new(ErrorCode::BadReader, "missing_for is not an address"))?;
+    let after = int_param(&p, "after", 0)?;
+    let limit = limit_param(&p)?;
+    access::patient_or_guardian(&g.rpc, &patient, &caller.address).await?;
+    let db = g.db.get().await?;
+    let rows = store::own_keys_missing_for(
+        &db,
+        &patient.to_string(),
+        (category != Category::All).then_some(category),
+        &caller.address.to_string(),
+        &missing_for.to_string(),
+        after,
+        limit,
+    )
+    .await?;
+    Ok(Json(KeysPage {
+        patient: patient.to_string(),
+        next_after: next_after(rows.len(), limit, rows.last().map(|r| r.0)),
+        keys: rows
+            .into_iter()
+            .map(|(seq, record_id, category, wrapped)| OwnKey {
+                record_id,
+                seq,
+                category: category_name(category).to_string(),
+                wrapped_key: B64.encode(wrapped),
+            })
+            .collect(),
+    }))
+}
+
+pub(super) async fn upload_wraps(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WrapResult>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &body).await?;
+    let upload: WrapUpload = serde_json::from_slice(&body).map_err(|e| {
+        Failure::new(
+            ErrorCode::BadBody,
+            format!("the body is not a wrap upload: {e}"),
+        )
+    })?;
+    let reader = upload
+        .reader
+        .parse::<Address>()
+        .map_err(|_| Failure::new(ErrorCode::BadReader, "reader is not an address"))?;
+    if upload.wraps.is_empty() || upload.wraps.len() > MAX_PAGE as usize {
+        return Err(Failure::new(
+            ErrorCode::BadBody,
+            format!("send 1..={MAX_PAGE} wraps at a time"),
+        ));
+    }
+    let mut wraps = Vec::with_capacity(upload.wraps.len());
+    for w in &upload.wraps {
+        let bytes = B64
+            .decode(&w.wrapped_key)
+            .ok()
+            .filter(|b| b.len() == WRAPPED_KEY_LEN)
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::BadWrap,
+                    format!(
+                        "the wrap of {} is not {WRAPPED_KEY_LEN} bytes of base64",
+                        w.record_id
+                    ),
+                )
+            })?;
+        wraps.push((w.record_id.clone(), bytes));
+    }
+    access::patient_or_guardian(&g.rpc, &patient, &caller.address).await?;
+
+    let mut db = g.db.get().await?;
+    let ids: Vec<String> = wraps.iter().map(|w| w.0.clone()).collect();
+    let found = store::categories_of(&db, &patient.to_string(), &ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !found.iter().any(|(f, _)| f == *id)) {
+        return Err(Failure::new(
+            ErrorCode::UnknownRecord,
+            format!("{missing} is not a record of {patient}"),
+        ));
+    }
+    // The reader must be allowed to read every category now, as a grantee or guardian.
+    let mut basis = AccessBasis::Unspecified;
+    let mut categories: Vec<Category> = found.iter().map(|(_, c)| *c).collect();
+    categories.sort_by_key(|c| *c as i32);
+    categories.dedup();
+    for c in categories {
+        let allowed = access::may_read(&g.rpc, &patient, &reader, c)
+            .await
+            .map_err(|f| {
+                Failure::new(
+                    ErrorCode::ReaderNotAllowed,
+                    format!("{reader} may not read these records: {}", f.message),
+                )
+            })?;
+        if !matches!(allowed.basis, AccessBasis::Grant | AccessBasis::Guardian) {
+            return Err(Failure::new(
+                ErrorCode::ReaderNotAllowed,
+                format!(
+                    "wraps are uploaded for a grantee or the guardian; {reader} reads by {}",
+                    basis_name(allowed.basis)
+                ),
+            ));
+        }
+        basis = allowed.basis;
+    }
+    let key = access::reader_key(&g.rpc, &patient, &reader, basis).await?;
+    let stored = store::insert_wraps(&mut db, &reader.to_string(), &key.to_bytes(), &wraps).await?;
+    tracing::info!(patient = %patient, reader = %reader, stored, "wraps uploaded");
+    Ok(Json(WrapResult {
+        stored,
+        already_present: wraps.len() as u64 - stored,
+    }))
+}

@@ -1,0 +1,54 @@
+//! The HTTP surface (docs/gateway.openapi.yaml): thin handlers over `auth`,
+//! `access`, `store`, `proofs` and `disclosures`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::disclosures::{self};
+use crate::error::Failure;
+use crate::Gateway;
+
+mod documents;
+mod keys;
+mod params;
+mod records;
+
+use documents::{documents, put_document};
+use keys::{own_keys, upload_wraps};
+use params::*;
+use records::{disclose, key_for_caller, records};
+
+pub(crate) type Shared = State<Arc<Gateway>>;
+pub(crate) type Params = Query<HashMap<String, String>>;
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/patients/{patient}/records", get(records))
+        .route(
+            "/v1/patients/{patient}/wrapped-keys",
+            get(own_keys).post(upload_wraps),
+        )
+        .route(
+            "/v1/patients/{patient}/documents",
+            get(documents).post(put_document),
+        )
+        .with_state(gateway)
+}
+
+async fn health(State(g): Shared) -> Result<Json<serde_json::Value>, Failure> {
+    let db = g.db.get().await?;
+    let (pending, committed) = disclosures::counts(&db).await?;
+    Ok(Json(json!({
+        "status": "ok",
+        // The audience requests to this gateway are signed for.
+        "address": g.key.address().to_string(),
+        "disclosures_pending": pending,
+        "disclosures_committed": committed,
+    })))
+}

@@ -1,0 +1,124 @@
+//! Path and query parameters, each refused with its code and a sentence.
+
+use std::collections::HashMap;
+
+use ehr_client::read_path::api::MAX_PAGE;
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::{AccessBasis, Category, Purpose};
+
+use crate::error::{ErrorCode, Failure};
+
+pub(super) fn patient_address(s: &str) -> Result<Address, Failure> {
+    s.parse::<Address>().map_err(|_| {
+        Failure::new(
+            ErrorCode::BadPatient,
+            format!("{s:?} is not a patient address (ehr1… or 40 hex digits)"),
+        )
+    })
+}
+
+pub(super) fn category_param(p: &HashMap<String, String>) -> Result<Category, Failure> {
+    let name = p.get("category").map(String::as_str).ok_or_else(|| {
+        Failure::new(
+            ErrorCode::BadCategory,
+            "say which category: category=vitals, labs, medications, notes, imaging or all",
+        )
+    })?;
+    category(name)
+}
+
+pub(super) fn category(name: &str) -> Result<Category, Failure> {
+    [
+        Category::Vitals,
+        Category::Labs,
+        Category::Medications,
+        Category::Notes,
+        Category::Imaging,
+        Category::All,
+    ]
+    .into_iter()
+    .find(|c| category_name(*c) == name)
+    .ok_or_else(|| {
+        Failure::new(
+            ErrorCode::BadCategory,
+            format!("{name:?} is not a category: vitals, labs, medications, notes, imaging or all"),
+        )
+    })
+}
+
+pub(super) fn time_param(
+    p: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<i64>, Failure> {
+    p.get(name)
+        .map(|s| {
+            ehr_ledger::time::parse_rfc3339(s).ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::BadTime,
+                    format!("{name}={s:?} is not an RFC 3339 time such as 2026-11-24T08:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+pub(super) fn int_param(
+    p: &HashMap<String, String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, Failure> {
+    match p.get(name) {
+        None => Ok(default),
+        Some(s) => s.parse().map_err(|_| {
+            Failure::new(
+                ErrorCode::BadParameter,
+                format!("{name}={s:?} is not a whole number"),
+            )
+        }),
+    }
+}
+
+pub(super) fn limit_param(p: &HashMap<String, String>) -> Result<i64, Failure> {
+    let limit = int_param(p, "limit", 500)?;
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Failure::new(
+            ErrorCode::BadParameter,
+            format!("limit must be 1..={MAX_PAGE}, got {limit}"),
+        ));
+    }
+    Ok(limit)
+}
+
+pub(super) fn purpose_param(
+    p: &HashMap<String, String>,
+    basis: AccessBasis,
+) -> Result<Purpose, Failure> {
+    let default = match basis {
+        AccessBasis::Emergency => Purpose::Emergency,
+        AccessBasis::Patient | AccessBasis::Guardian => Purpose::PatientRequest,
+        _ => Purpose::Treatment,
+    };
+    match p.get("purpose").map(String::as_str) {
+        None => Ok(default),
+        Some("treatment") => Ok(Purpose::Treatment),
+        Some("emergency") => Ok(Purpose::Emergency),
+        Some("patient_request") => Ok(Purpose::PatientRequest),
+        Some("payment") => Ok(Purpose::Payment),
+        Some("operations") => Ok(Purpose::Operations),
+        Some(other) => Err(Failure::new(ErrorCode::BadPurpose,
+            format!("{other:?} is not a purpose: treatment, emergency, patient_request, payment or operations"),
+        )),
+    }
+}
+
+/// The cursor of the next page: set when this page is full.
+pub(super) fn next_after(count: usize, limit: i64, last_seq: Option<i64>) -> Option<i64> {
+    last_seq.filter(|_| count as i64 == limit)
+}
+
+pub(super) fn basis_name(b: AccessBasis) -> String {
+    b.as_str_name()
+        .trim_start_matches("ACCESS_BASIS_")
+        .to_string()
+}

@@ -1,0 +1,192 @@
+//! GET records: the caller's key for each, its Merkle proof, and the
+//! disclosure in the outbox before the answer.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::Json;
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use ehr_client::read_path::api::{AnchorProof, RecordItem, RecordsPage};
+use ehr_client::read_path::request_auth::Caller;
+use ehr_client::record_encryption::{unwrap_key, wrap_key};
+use ehr_client::service::now_ms;
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::{AccessBasis, Category, Purpose};
+
+use crate::access;
+use crate::auth::authenticate;
+use crate::disclosures::{self, NewDisclosure};
+use crate::error::Failure;
+use crate::standing;
+use crate::store::{self, RecordFilter};
+use crate::Gateway;
+
+use super::*;
+
+/// The data key for the caller: their own wrap; under an open emergency
+/// access, the escrow wrap opened by this gateway and wrapped for the caller.
+pub(super) fn key_for_caller(
+    g: &Gateway,
+    record_id: &str,
+    own: Option<&[u8]>,
+    escrow: Option<&[u8]>,
+    caller: &Caller,
+    basis: AccessBasis,
+) -> (Option<String>, Option<String>) {
+    if let Some(w) = own {
+        return (Some(B64.encode(w)), Some("reader".into()));
+    }
+    if basis != AccessBasis::Emergency {
+        return (None, None);
+    }
+    let Some(escrow) = escrow else {
+        return (None, None);
+    };
+    match unwrap_key(&g.key, record_id, escrow) {
+        Ok(data_key) => (
+            Some(B64.encode(wrap_key(&caller.public_key, record_id, &data_key))),
+            Some("emergency".into()),
+        ),
+        Err(_) => {
+            tracing::warn!(record = %record_id, "an escrow wrap does not open with this gateway's key");
+            (None, None)
+        }
+    }
+}
+
+pub(super) async fn records(
+    State(g): Shared,
+    Path(patient): Path<String>,
+    Query(p): Params,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<RecordsPage>, Failure> {
+    let patient = patient_address(&patient)?;
+    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
+    let category = category_param(&p)?;
+    let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
+    let after = int_param(&p, "after", 0)?;
+    let limit = limit_param(&p)?;
+    let allowed = access::may_read(&g.rpc, &patient, &caller.address, category).await?;
+    let purpose = purpose_param(&p, allowed.basis)?;
+
+    let db = g.db.get().await?;
+    standing::can_audit(&g, &db).await?;
+    let caller_name = caller.address.to_string();
+    let gateway_name = g.key.address().to_string();
+    let escrow = (allowed.basis == AccessBasis::Emergency).then_some(gateway_name.as_str());
+    let filter = RecordFilter {
+        patient: &patient.to_string(),
+        category: (category != Category::All).then_some(category),
+        from,
+        to,
+        after,
+        limit,
+    };
+    let stored = store::records(&db, &filter, &caller_name, escrow).await?;
+
+    let mut items = Vec::with_capacity(stored.len());
+    for r in &stored {
+        let anchor = match &r.anchored {
+            Some((service, height, root, count)) => {
+                // The path stored with the record; rebuilt from the batch's
+                // leaves for records stored before paths were.
+                let path = match r.merkle_path.as_deref().filter(|p| p.len() % 32 == 0) {
+                    Some(p) => Some(p.chunks(32).map(hex::encode).collect()),
+                    None => g
+                        .proofs
+                        .path(&db, r.batch_id, r.leaf_index as usize)
+                        .await?
+                        .map(|p| p.iter().map(hex::encode).collect()),
+                };
+                path.map(|path| AnchorProof {
+                    service: service.clone(),
+                    batch_id: r.batch_id as u64,
+                    leaf_index: r.leaf_index as u64,
+                    leaf_count: *count as u64,
+                    merkle_root: hex::encode(root),
+                    path,
+                    height: *height as u64,
+                })
+            }
+            None => None,
+        };
+        let (wrapped_key, key_source) = key_for_caller(
+            &g,
+            &r.record_id,
+            r.wrapped_key.as_deref(),
+            r.escrow_key.as_deref(),
+            &caller,
+            allowed.basis,
+        );
+        items.push(RecordItem {
+            record_id: r.record_id.clone(),
+            seq: r.seq,
+            category: category_name(r.category).to_string(),
+            device_id: r.device_id.clone(),
+            loinc: r.loinc.clone(),
+            measured_at_ms: r.measured_at_ms,
+            ciphertext: B64.encode(&r.ciphertext),
+            ciphertext_sha256: hex::encode(&r.ciphertext_sha256),
+            wrapped_key,
+            key_source,
+            anchor,
+        });
+    }
+
+    // The outbox row is written before anything is served.
+    let served = stored.iter().map(|r| (r.category, r.record_id.as_str()));
+    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served, allowed.basis).await?;
+    Ok(Json(RecordsPage {
+        patient: patient.to_string(),
+        category: category_name(category).to_string(),
+        basis: basis_name(allowed.basis),
+        height: allowed.height,
+        next_after: next_after(items.len(), limit, stored.last().map(|r| r.seq)),
+        records: items,
+        disclosure_ids,
+    }))
+}
+
+/// Writes the disclosure of `served` (category, record id) to the outbox, one
+/// row per category, before anything is answered; the rows' ids.
+pub(super) async fn disclose<'a>(
+    db: &deadpool_postgres::Object,
+    caller: &Caller,
+    patient: &Address,
+    purpose: Purpose,
+    served: impl Iterator<Item = (Category, &'a str)>,
+    basis: AccessBasis,
+) -> Result<Vec<i64>, Failure> {
+    let mut by_category: Vec<(Category, Vec<String>)> = Vec::new();
+    let mut count = 0;
+    for (category, id) in served {
+        count += 1;
+        match by_category.iter_mut().find(|(c, _)| *c == category) {
+            Some((_, ids)) => ids.push(id.to_string()),
+            None => by_category.push((category, vec![id.to_string()])),
+        }
+    }
+    let now = now_ms() / 1000;
+    let new: Vec<NewDisclosure> = by_category
+        .into_iter()
+        .map(|(category, record_ids)| NewDisclosure {
+            accessor: caller.address,
+            patient: *patient,
+            category,
+            purpose,
+            record_ids,
+            disclosed_at: now,
+        })
+        .collect();
+    let ids = disclosures::record(db, &new).await?;
+    tracing::info!(
+        accessor = %caller.address,
+        patient = %patient,
+        records = count,
+        basis = %basis_name(basis),
+        "disclosed"
+    );
+    Ok(ids)
+}

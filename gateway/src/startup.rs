@@ -1,0 +1,157 @@
+//! Builds the gateway from its settings and serves until told to stop. The
+//! binary only parses its arguments into `Settings`; a test can build the
+//! same application in its own process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ehr_client::rpc::RpcClient;
+use ehr_ledger::crypto::SecretKey;
+
+use crate::disclosures::Logger;
+use crate::{auth, proofs::Proofs, routes, Gateway};
+
+/// Everything the gateway is started with.
+pub struct Settings {
+    /// Where to listen (port 0: any free port).
+    pub listen: String,
+    pub database_url: String,
+    /// RPC of a CometBFT node (or `ehr-node dev`) of the consortium.
+    pub node: String,
+    /// The gateway service's key, registered on chain by its organisation.
+    pub key: SecretKey,
+    pub connections: usize,
+    /// How often the disclosure log is sent to the chain.
+    pub audit_interval: Duration,
+    /// Disclosures waiting for the chain longer than this stop all serving.
+    pub audit_lag_limit: Duration,
+    /// Apply pending migrations (as the database's owner) instead of only
+    /// checking they are there.
+    pub migrate: bool,
+}
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot prepare the database: {0}")]
+    Schema(#[from] ehr_migrations::SchemaError),
+    #[error("--database-url: {0}")]
+    Pool(#[from] PoolError),
+    #[error("cannot listen on {listen}: {source}")]
+    Listen {
+        listen: String,
+        source: std::io::Error,
+    },
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Why a connection pool cannot be made for a database URL.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("not a PostgreSQL URL: {0}")]
+    Url(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Build(#[from] deadpool_postgres::BuildError),
+}
+
+/// A connection pool for `database_url`.
+pub fn pool(database_url: &str, size: usize) -> Result<deadpool_postgres::Pool, PoolError> {
+    let config: tokio_postgres::Config = database_url.parse()?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    Ok(deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .build()?)
+}
+
+/// The gateway, its database ready and its port bound, not yet serving.
+pub struct Application {
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    audit_interval: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let url = settings.database_url.clone();
+        let migrate = settings.migrate;
+        // The migrations use blocking clients: off the async runtime.
+        tokio::task::spawn_blocking(move || {
+            if migrate {
+                ehr_migrations::migrate(&url)
+            } else {
+                ehr_migrations::require_migrated(&url)
+            }
+        })
+        .await
+        .map_err(|e| {
+            ehr_migrations::SchemaError::Invalid(format!("the migration check stopped: {e}"))
+        })??;
+        let db = pool(&settings.database_url, settings.connections.max(2))?;
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                listen: settings.listen.clone(),
+                source,
+            })?;
+        tracing::info!(service = %settings.key.address(), node = %settings.node, "ehr-gateway starting");
+        Ok(Application {
+            gateway: Arc::new(Gateway {
+                db,
+                rpc: RpcClient::new(&settings.node),
+                key: settings.key,
+                proofs: Proofs::default(),
+                audit_lag_limit: settings.audit_lag_limit.max(Duration::from_secs(1)),
+                standing: Default::default(),
+            }),
+            listener,
+            audit_interval: settings.audit_interval.max(Duration::from_millis(10)),
+        })
+    }
+
+    /// Where it listens (the port chosen when 0 was asked for).
+    pub fn local_addr(&self) -> Result<SocketAddr, StartupError> {
+        self.listener.local_addr().map_err(StartupError::Serve)
+    }
+
+    /// Serves, and logs disclosures on chain, until `stop` resolves; then
+    /// gives the disclosure log a last round for what was served.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Application {
+            gateway,
+            listener,
+            audit_interval,
+        } = self;
+        let logger = Logger {
+            rpc: gateway.rpc.clone(),
+            key: gateway.key.clone(),
+        };
+        let g = gateway.clone();
+        tokio::spawn(async move { logger.run(&g.db, audit_interval).await });
+        let g = gateway.clone();
+        tokio::spawn(async move { auth::prune_nonces(&g).await });
+        axum::serve(listener, routes::router(gateway.clone()))
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(StartupError::Serve)?;
+        if let Ok(db) = gateway.db.get().await {
+            let last = Logger {
+                rpc: gateway.rpc.clone(),
+                key: gateway.key.clone(),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), last.round(&db)).await;
+        }
+        Ok(())
+    }
+}
