@@ -2,9 +2,35 @@
 //! constructor per action, with the plausible defaults a test does not care
 //! about.
 
-use ehr_ledger::crypto::sha256;
+use ehr_ledger::crypto::{sha256, SecretKey};
 use ehr_ledger::mock_consensus::Actor;
 use ehr_ledger::proto::{action::Kind, *};
+
+/// Anyone an action names: a mock-consensus actor or a bare key.
+pub trait Party {
+    /// The 20-byte address.
+    fn addr(&self) -> Vec<u8>;
+    /// The 33-byte compressed public key.
+    fn public_key(&self) -> Vec<u8>;
+}
+
+impl Party for Actor {
+    fn addr(&self) -> Vec<u8> {
+        Actor::addr(self)
+    }
+    fn public_key(&self) -> Vec<u8> {
+        Actor::public_key(self)
+    }
+}
+
+impl Party for SecretKey {
+    fn addr(&self) -> Vec<u8> {
+        self.address().0.to_vec()
+    }
+    fn public_key(&self) -> Vec<u8> {
+        SecretKey::public_key(self).to_bytes().to_vec()
+    }
+}
 
 /// A member's admin vouches for a patient's key, which may then register.
 pub fn enroll(public_key: Vec<u8>) -> Kind {
@@ -40,7 +66,7 @@ pub fn organisation(org: &str) -> Option<Grantee> {
 }
 
 pub fn grant_to_clinician(
-    patient: &Actor,
+    patient: &impl Party,
     clinician_addr: Vec<u8>,
     categories: &[Category],
     access: AccessLevel,
@@ -55,7 +81,7 @@ pub fn grant_to_clinician(
     })
 }
 
-pub fn record(id: &str, patient: &Actor, category: Category) -> RecordRef {
+pub fn record(id: &str, patient: &impl Party, category: Category) -> RecordRef {
     RecordRef {
         record_id: id.to_string(),
         patient: patient.addr(),
@@ -66,7 +92,7 @@ pub fn record(id: &str, patient: &Actor, category: Category) -> RecordRef {
     }
 }
 
-pub fn anchor(id: &str, patient: &Actor, category: Category) -> Kind {
+pub fn anchor(id: &str, patient: &impl Party, category: Category) -> Kind {
     Kind::AnchorRecord(AnchorRecord {
         record: Some(record(id, patient, category)),
     })
@@ -80,7 +106,7 @@ fn fresh_id(prefix: &str) -> String {
 }
 
 /// An order whose content (the test) is an encrypted labs record off chain.
-pub fn order_lab(patient: &Actor, lab_org: &str) -> Kind {
+pub fn order_lab(patient: &impl Party, lab_org: &str) -> Kind {
     Kind::OrderLabTest(OrderLabTest {
         patient: patient.addr(),
         lab_org: lab_org.into(),
@@ -90,7 +116,7 @@ pub fn order_lab(patient: &Actor, lab_org: &str) -> Kind {
 
 /// A prescription whose content (drug, dose, quantity) is an encrypted
 /// medications record off chain.
-pub fn prescribe(patient: &Actor, refills: u32, valid_until: i64) -> Kind {
+pub fn prescribe(patient: &impl Party, refills: u32, valid_until: i64) -> Kind {
     Kind::Prescribe(Prescribe {
         patient: patient.addr(),
         refills,
@@ -99,7 +125,7 @@ pub fn prescribe(patient: &Actor, refills: u32, valid_until: i64) -> Kind {
     })
 }
 
-pub fn emergency(patient: &Actor) -> Kind {
+pub fn emergency(patient: &impl Party) -> Kind {
     Kind::OpenEmergencyAccess(OpenEmergencyAccess {
         patient: patient.addr(),
         reason: EmergencyReason::Unconscious as i32,
@@ -107,7 +133,7 @@ pub fn emergency(patient: &Actor) -> Kind {
     })
 }
 
-pub fn bind_device(id: &str, device: &Actor, patient: &Actor) -> Kind {
+pub fn bind_device(id: &str, device: &impl Party, patient: &impl Party) -> Kind {
     Kind::BindDevice(BindDevice {
         device_id: id.into(),
         public_key: device.public_key(),
@@ -115,7 +141,7 @@ pub fn bind_device(id: &str, device: &Actor, patient: &Actor) -> Kind {
     })
 }
 
-pub fn disclosure(accessor: &Actor, patient: &Actor, category: Category) -> Disclosure {
+pub fn disclosure(accessor: &impl Party, patient: &impl Party, category: Category) -> Disclosure {
     Disclosure {
         accessor: accessor.addr(),
         patient: patient.addr(),
@@ -124,6 +150,13 @@ pub fn disclosure(accessor: &Actor, patient: &Actor, category: Category) -> Disc
         disclosed_at: 1_767_225_700,
         category: category as i32,
     }
+}
+
+pub fn research_consent(patient: &impl Party, consent: bool) -> Kind {
+    Kind::SetResearchConsent(SetResearchConsent {
+        patient: patient.addr(),
+        consent,
+    })
 }
 
 pub fn propose(change: governance_change::Kind) -> Kind {

@@ -79,11 +79,31 @@ pub fn engines_dir() -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1, for a process that must be told its port
-/// up front (Kafka's listeners, CometBFT's peers). Another process may take
-/// it before ours binds: callers retry on a failed start.
+/// up front (Kafka's listeners, CometBFT's peers).
+///
+/// Chosen below Linux's ephemeral range (32768–60999), where the kernel
+/// never picks the source port of an outgoing connection: a port the kernel
+/// handed out (bind to port 0) and released is soon reused as some
+/// connection's source port — CometBFT's peers dial each other all the time
+/// — and the process it was meant for then fails to bind. Candidates are
+/// spread by process id and a counter, so parallel tests rarely try the same
+/// one, and each is checked free by binding it.
 pub fn free_port() -> Result<u16, Error> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error(format!("no free port on 127.0.0.1: {e}")))
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + seed.wrapping_add(n.wrapping_mul(7_919)) % COUNT;
+        let port = u16::try_from(port).unwrap_or(u16::MAX);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(Error(format!(
+        "no free port on 127.0.0.1 between {FIRST} and {}",
+        FIRST + COUNT
+    )))
 }

@@ -5,112 +5,13 @@
 //! emergency access in the audit trail, a revocation — and the sequencer,
 //! killed with SIGKILL, restarts where it was.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Command;
 
 use ehr_ledger::mock_consensus::validator_key;
 
-fn binary(name: &str) -> PathBuf {
-    ehr_testkit::binary(name).unwrap_or_else(|e| panic!("{e}"))
-}
-
-struct Env {
-    keys: PathBuf,
-    node: String,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    fn ehr(&self, args: &[&str]) -> Out {
-        let out = Command::new(binary("ehr"))
-            .args(args)
-            .env("EHR_HOME", &self.keys)
-            .env("EHR_NODE", &self.node)
-            .output()
-            .expect("ehr runs");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
-    }
-
-    /// Runs `ehr` and insists it succeeds; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.ehr(args);
-        assert_eq!(
-            out.code, 0,
-            "ehr {args:?} failed:\n{}\n{}",
-            out.stdout, out.stderr
-        );
-        out.stdout
-    }
-
-    fn tx(&self, from: &str, args: &[&str]) -> String {
-        let mut all = vec!["tx", "--from", from];
-        all.extend_from_slice(args);
-        self.ok(&all)
-    }
-
-    fn public_key(&self, name: &str) -> String {
-        let shown: serde_json::Value =
-            serde_json::from_str(&self.ok(&["keys", "show", name, "--json"])).unwrap();
-        shown["public_key"].as_str().unwrap().to_string()
-    }
-}
-
-/// The dev sequencer's process and the RPC URL it announced.
-struct DevNode(Child, String);
-
-impl Drop for DevNode {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dev(home: &Path, genesis: Option<&Path>, rpc: &str) -> DevNode {
-    let mut cmd = Command::new(binary("ehr-node"));
-    cmd.args([
-        "dev",
-        "--home",
-        home.to_str().unwrap(),
-        "--rpc",
-        rpc,
-        "--block-interval-ms",
-        "100",
-        "--empty-block-interval-ms",
-        "1000",
-    ]);
-    if let Some(g) = genesis {
-        cmd.args(["--genesis", g.to_str().unwrap()]);
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ehr-node dev starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "ehr-node dev did not come up");
-        match lines.next() {
-            Some(Ok(l)) if l.contains("serving RPC at") => {
-                let url = l.rsplit(' ').next().unwrap_or_default().to_string();
-                return DevNode(child, url);
-            }
-            Some(_) => {}
-            None => panic!("ehr-node dev exited: {:?}", child.wait()),
-        }
-    }
-}
+use common::cli::*;
 
 #[test]
 fn a_clinical_story_from_genesis_through_the_cli() {
@@ -493,68 +394,4 @@ fn a_clinical_story_from_genesis_through_the_cli() {
     assert!(env
         .ok(&["query", "participant", "alice"])
         .contains("\"research_consent\": true"));
-}
-
-#[test]
-fn the_cli_says_clearly_what_is_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    let env = Env {
-        keys: dir.path().to_path_buf(),
-        // Port 1 is privileged: nothing of ours listens there.
-        node: "http://127.0.0.1:1".into(),
-    };
-    let down = env.ehr(&["status"]);
-    assert_eq!(down.code, 2);
-    assert!(down.stderr.contains("cannot be reached"), "{}", down.stderr);
-    let unknown = env.ehr(&["tx", "--from", "nobody", "dispense", "1"]);
-    assert_eq!(unknown.code, 2);
-    assert!(
-        unknown.stderr.contains("no key named nobody"),
-        "{}",
-        unknown.stderr
-    );
-    env.ok(&["keys", "generate", "carol"]);
-    let again = env.ehr(&["keys", "generate", "carol"]);
-    assert!(
-        again.code != 0 && again.stderr.contains("already exists"),
-        "{}",
-        again.stderr
-    );
-    let bad_name = env.ehr(&["keys", "generate", "../escape"]);
-    assert!(
-        bad_name.code != 0 && bad_name.stderr.contains("must be"),
-        "{}",
-        bad_name.stderr
-    );
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.path().join("keys/carol.json");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let open = env.ehr(&["tx", "--from", "carol", "dispense", "1"]);
-    assert!(
-        open.stderr.contains("readable by others"),
-        "{}",
-        open.stderr
-    );
-    std::fs::write(&path, "{ not json").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let broken = env.ehr(&["tx", "--from", "carol", "dispense", "1"]);
-    assert!(
-        broken.stderr.contains("is not a key file"),
-        "{}",
-        broken.stderr
-    );
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, "zz").unwrap();
-    let import = env.ehr(&["keys", "import", "dave", secret_file.to_str().unwrap()]);
-    assert!(
-        import.code != 0 && import.stderr.contains("64 hex digits"),
-        "{}",
-        import.stderr
-    );
-    let bad_addr = env.ehr(&["query", "participant", "not-an-address"]);
-    assert!(
-        bad_addr.code != 0 && bad_addr.stderr.contains("neither an address"),
-        "{}",
-        bad_addr.stderr
-    );
 }

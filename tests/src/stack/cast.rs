@@ -30,65 +30,28 @@ impl Cast {
             hr: key("device hr-1"),
             spo2: key("device spo2-1"),
         };
-        let pk = |k: &SecretKey| k.public_key().to_bytes().to_vec();
         chain.send(
             &c.admin,
-            Kind::RegisterService(RegisterService {
-                public_key: pk(&c.ingest),
-                kind: ServiceKind::Ingest as i32,
-            }),
+            register_service(pk(&c.ingest), ServiceKind::Ingest),
         );
-        chain.send(
-            &c.admin,
-            Kind::RegisterStaff(RegisterStaff {
-                public_key: pk(&c.doctor),
-                role: Role::Doctor as i32,
-            }),
-        );
-        chain.send(
-            &c.admin,
-            Kind::EnrollPatient(EnrollPatient {
-                public_keys: vec![pk(&c.alice), pk(&c.bob)],
-            }),
-        );
+        chain.send(&c.admin, register_staff(pk(&c.doctor), Role::Doctor));
         for p in [&c.alice, &c.bob] {
+            chain.send(&c.admin, enroll(pk(p)));
             chain.send(p, Kind::RegisterPatient(RegisterPatient::default()));
         }
+        chain.send(&c.alice, research_consent(&c.alice, true));
         chain.send(
             &c.alice,
-            Kind::SetResearchConsent(SetResearchConsent {
-                patient: c.alice.address().0.to_vec(),
-                consent: true,
-            }),
+            grant_to_clinician(
+                &c.alice,
+                c.doctor.addr(),
+                &[Category::Vitals],
+                AccessLevel::Read,
+                4_102_444_800,
+            ),
         );
-        chain.send(
-            &c.alice,
-            Kind::GrantAccess(GrantAccess {
-                patient: c.alice.address().0.to_vec(),
-                grantee: Some(Grantee {
-                    kind: Some(grantee::Kind::Clinician(c.doctor.address().0.to_vec())),
-                }),
-                categories: vec![Category::Vitals as i32],
-                access: AccessLevel::Read as i32,
-                expires_at: 4_102_444_800,
-            }),
-        );
-        chain.send(
-            &c.alice,
-            Kind::BindDevice(BindDevice {
-                device_id: "hr-1".into(),
-                public_key: pk(&c.hr),
-                patient: c.alice.address().0.to_vec(),
-            }),
-        );
-        chain.send(
-            &c.bob,
-            Kind::BindDevice(BindDevice {
-                device_id: "spo2-1".into(),
-                public_key: pk(&c.spo2),
-                patient: c.bob.address().0.to_vec(),
-            }),
-        );
+        chain.send(&c.alice, bind_device("hr-1", &c.hr, &c.alice));
+        chain.send(&c.bob, bind_device("spo2-1", &c.spo2, &c.bob));
         c
     }
 }

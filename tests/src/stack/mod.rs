@@ -23,6 +23,8 @@ use ehr_ledger::ledger::genesis::CometGenesis;
 use ehr_ledger::mock_consensus::consortium_genesis;
 use ehr_ledger::proto::{action::Kind, *};
 use ehr_ledger::tx::sign_tx;
+
+use crate::actions::*;
 use ehr_node::sequencer::{http, Config, Sequencer};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};

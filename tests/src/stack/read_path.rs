@@ -56,19 +56,10 @@ impl Stack {
         let doctor2 = key("doctor2@general");
         node.send(
             &cast.admin,
-            Kind::RegisterService(RegisterService {
-                public_key: pk(&gateway_key),
-                kind: ServiceKind::Gateway as i32,
-            }),
+            register_service(pk(&gateway_key), ServiceKind::Gateway),
         );
         for (k, role) in [(&nurse, Role::Nurse), (&doctor2, Role::Doctor)] {
-            node.send(
-                &cast.admin,
-                Kind::RegisterStaff(RegisterStaff {
-                    public_key: pk(k),
-                    role: role as i32,
-                }),
-            );
+            node.send(&cast.admin, register_staff(pk(k), role));
         }
         let ingest = Ingest::start(dir.path(), &broker, &db, &node.url, &cast.ingest);
         let gateway =

@@ -1,6 +1,7 @@
 //! What the four-validator scenarios share: the four founding hospitals with
 //! known admin keys, sending a signed transaction and waiting for its block,
-//! and reading every node's app hash.
+//! and reading every node's app hash; `cli`: the `ehr` CLI and `ehr-node dev`
+//! as a user runs them.
 
 #![allow(dead_code)]
 
@@ -11,6 +12,8 @@ use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::action::Kind;
 use ehr_ledger::tx::sign_tx;
 use ehr_testkit::cometbft::{Member, Network, Settings};
+
+pub mod cli;
 
 pub const HOSPITALS: [&str; 4] = ["general", "north", "south", "east"];
 

@@ -1,0 +1,189 @@
+//! One hospital's node: its `cometbft` process and its `ehr-node start`,
+//! each started, killed and restarted on its own.
+
+use std::path::PathBuf;
+
+use ehr_client::rpc::RpcClient;
+
+use super::*;
+use crate::processes::{tail, Proc};
+use crate::Error;
+
+/// One hospital's node: `cometbft` and its `ehr-node`.
+pub struct Node {
+    pub name: String,
+    pub home: PathBuf,
+    pub(super) app_kind: App,
+    pub node_id: String,
+    pub rpc_port: u16,
+    pub p2p_port: u16,
+    pub(super) app: Option<Proc>,
+    pub(super) cmt: Option<Proc>,
+    pub(super) cmt_bin: PathBuf,
+    pub(super) ehr_node: PathBuf,
+}
+
+impl Node {
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    pub fn rpc(&self) -> RpcClient {
+        RpcClient::new(&self.rpc_url())
+    }
+
+    pub(super) fn config(&self) -> PathBuf {
+        self.home.join("config/config.toml")
+    }
+
+    pub(super) fn socket(&self) -> PathBuf {
+        self.home.join("abci.sock")
+    }
+
+    /// Its validator's ed25519 public key (`priv_validator_key.json`).
+    pub fn validator_public_key(&self) -> Result<Vec<u8>, Error> {
+        use base64::Engine;
+        let path = self.home.join("config/priv_validator_key.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error(e.to_string()))?;
+        json["pub_key"]["value"]
+            .as_str()
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .ok_or_else(|| Error(format!("{} has no pub_key", path.display())))
+    }
+
+    pub(super) fn configure(&self, settings: &Settings) -> Result<(), Error> {
+        let commit = format!("\"{}ms\"", settings.timeout_commit.as_millis());
+        let proxy_app = match self.app_kind {
+            App::Ledger => format!("\"unix://{}\"", self.socket().display()),
+            App::Kvstore => "\"kvstore\"".into(),
+        };
+        for (section, key, value) in [
+            ("", "proxy_app", proxy_app),
+            ("", "moniker", format!("\"{}\"", self.name)),
+            // Committed blocks and errors; the rest only when asked.
+            ("", "log_level", "\"main:info,state:info,*:error\"".into()),
+            (
+                "rpc",
+                "laddr",
+                format!("\"tcp://127.0.0.1:{}\"", self.rpc_port),
+            ),
+            (
+                "p2p",
+                "laddr",
+                format!("\"tcp://127.0.0.1:{}\"", self.p2p_port),
+            ),
+            ("p2p", "allow_duplicate_ip", "true".into()),
+            ("p2p", "addr_book_strict", "false".into()),
+            ("consensus", "timeout_commit", commit),
+        ] {
+            set_toml(&self.config(), section, key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// Starts `ehr-node` on the socket, then `cometbft`, whose handshake
+    /// replays any stored block the application lacks.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if self.app.is_none() && self.app_kind == App::Ledger {
+            self.start_app()?;
+        }
+        let mut cmd = Command::new(&self.cmt_bin);
+        cmd.arg("start").arg("--home").arg(&self.home);
+        self.cmt = Some(Proc::spawn_logging(
+            &format!("cometbft-{}", self.name),
+            cmd,
+            &self.home,
+        )?);
+        Ok(())
+    }
+
+    pub(super) fn start_app(&mut self) -> Result<(), Error> {
+        // A socket left by a killed application would look ready at once.
+        let _ = std::fs::remove_file(self.socket());
+        let mut cmd = Command::new(&self.ehr_node);
+        cmd.arg("start")
+            .arg("--home")
+            .arg(self.home.join("ehr"))
+            .arg("--abci")
+            .arg(format!("unix://{}", self.socket().display()));
+        let mut app = Proc::spawn_logging(&format!("ehr-node-{}", self.name), cmd, &self.home)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.socket().exists() {
+            if !app.is_running() || Instant::now() > deadline {
+                return Err(Error(format!(
+                    "ehr-node of {} did not open its socket:\n{}",
+                    self.name,
+                    tail(&app.log, 10)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.app = Some(app);
+        Ok(())
+    }
+
+    /// kill -9 of the application alone, as a crash of `ehr-node` would be;
+    /// CometBFT stops when it loses its application.
+    pub fn kill_app(&mut self) {
+        if let Some(mut app) = self.app.take() {
+            app.kill_9();
+        }
+    }
+
+    /// kill -9 of both processes: the hospital's machine is gone.
+    pub fn kill(&mut self) {
+        for p in [self.cmt.take(), self.app.take()].into_iter().flatten() {
+            let mut p = p;
+            p.kill_9();
+        }
+    }
+
+    /// Brings back whatever is down; a CometBFT that lost its application is
+    /// given a moment to exit by itself, then killed, and started anew.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        if self.app.is_none() && self.app_kind == App::Ledger {
+            if let Some(mut cmt) = self.cmt.take() {
+                cmt.stop(Duration::from_secs(5));
+            }
+        }
+        if self.cmt.as_mut().is_some_and(Proc::is_running) {
+            return Ok(());
+        }
+        self.cmt = None;
+        self.start()
+    }
+
+    /// CometBFT first (it stops asking), then its application.
+    pub fn stop(&mut self) {
+        for p in [self.cmt.take(), self.app.take()].into_iter().flatten() {
+            let mut p = p;
+            p.stop(Duration::from_secs(10));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        let ledger = self.app_kind == App::Ledger;
+        self.cmt.as_mut().is_some_and(Proc::is_running)
+            && (!ledger || self.app.as_mut().is_some_and(Proc::is_running))
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        [&self.cmt, &self.app]
+            .into_iter()
+            .flatten()
+            .map(Proc::pid)
+            .collect()
+    }
+
+    /// The last lines of both logs, for a failure message.
+    pub fn log_tail(&self, lines: usize) -> String {
+        [&self.cmt, &self.app]
+            .into_iter()
+            .flatten()
+            .map(|p| format!("--- {}\n{}", p.log.display(), tail(&p.log, lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
