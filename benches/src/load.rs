@@ -124,7 +124,7 @@ pub async fn prepare(
         .iter()
         .map(|k| k.public_key().to_bytes().to_vec())
         .collect();
-    rpc.enroll_patients(admin, &keys).await?;
+    ehr_client::enrollment::enroll_patients(rpc, admin, &keys).await?;
     register(rpc, &chain, &senders).await?;
     let mut nonces = vec![1u64; n];
     Ok((0..total)

@@ -8,10 +8,12 @@
 //! - `read_path`: signed gateway requests, the gateway's API types and client,
 //!   opening and verifying a record, sealed documents, HL7 FHIR R4 export.
 //! - `readings`: a device's signed reading, as protobuf or JSON.
+//! - `enrollment`: a member's admin enrolling patients' keys.
 //! - `keyring`: local key files by name.
 //! - `vitals`: the LOINC measurements and their plausible ranges.
 //! - `service`: logging, the stop signal and key files of long-running processes.
 
+pub mod enrollment;
 pub mod keyring;
 pub mod read_path;
 pub mod readings;

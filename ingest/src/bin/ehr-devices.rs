@@ -155,7 +155,7 @@ async fn setup(
             unregistered.push(patient.public_key().to_bytes().to_vec());
         }
     }
-    rpc.enroll_patients(admin, &unregistered).await?;
+    ehr_client::enrollment::enroll_patients(rpc, admin, &unregistered).await?;
     let mut last = None;
     for i in 0..devices {
         let patient = patient_key(fleet, i);
