@@ -29,14 +29,9 @@ use super::*;
 /// disclosure in the outbox before the answer.
 pub(super) async fn documents(
     State(g): Shared,
-    Path(patient): Path<String>,
     Query(p): Params,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    SignedRead { patient, caller }: SignedRead,
 ) -> Result<Json<DocumentsPage>, Failure> {
-    let patient = patient_address(&patient)?;
-    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
     let category = category_param(&p)?;
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;

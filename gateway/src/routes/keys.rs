@@ -21,14 +21,9 @@ use super::*;
 
 pub(super) async fn own_keys(
     State(g): Shared,
-    Path(patient): Path<String>,
     Query(p): Params,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    SignedRead { patient, caller }: SignedRead,
 ) -> Result<Json<KeysPage>, Failure> {
-    let patient = patient_address(&patient)?;
-    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
     let category = category_param(&p)?;
     let missing_for = p
         .get("missing_for")

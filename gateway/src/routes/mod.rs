@@ -17,11 +17,13 @@ mod documents;
 mod keys;
 mod params;
 mod records;
+mod signed;
 
 use documents::{documents, put_document};
 use keys::{own_keys, upload_wraps};
 use params::*;
 use records::{disclose, key_for_caller, records};
+use signed::SignedRead;
 
 pub(crate) type Shared = State<Arc<Gateway>>;
 pub(crate) type Params = Query<HashMap<String, String>>;

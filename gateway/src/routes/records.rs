@@ -1,8 +1,7 @@
 //! GET records: the caller's key for each, its Merkle proof, and the
 //! disclosure in the outbox before the answer.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::extract::{Query, State};
 use axum::Json;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ehr_client::read_path::api::{AnchorProof, RecordItem, RecordsPage};
@@ -14,7 +13,6 @@ use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::proto::{AccessBasis, Category, Purpose};
 
 use crate::access;
-use crate::auth::authenticate;
 use crate::disclosures::{self, NewDisclosure};
 use crate::error::Failure;
 use crate::standing;
@@ -56,14 +54,9 @@ pub(super) fn key_for_caller(
 
 pub(super) async fn records(
     State(g): Shared,
-    Path(patient): Path<String>,
     Query(p): Params,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    SignedRead { patient, caller }: SignedRead,
 ) -> Result<Json<RecordsPage>, Failure> {
-    let patient = patient_address(&patient)?;
-    let caller = authenticate(&g, &method, &uri, &headers, &[]).await?;
     let category = category_param(&p)?;
     let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
     let after = int_param(&p, "after", 0)?;
