@@ -10,6 +10,11 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The tests run the workspace's binaries as real processes (ehr, ehr-node,
+# ehr-ingest, ehr-gateway, ehr-consortium); cargo test builds only the binaries
+# of packages that have integration tests of their own, so build them all first.
+cargo build --workspace --bins --locked
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
