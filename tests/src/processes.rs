@@ -160,15 +160,25 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    fn signal_term(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
+    /// SIGTERM, then its exit status once it has stopped by itself.
+    pub fn terminate(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.signal_term();
+        self.child.wait()
+    }
+
     /// SIGTERM, up to `grace` to finish, then SIGKILL. True if it stopped by itself.
     pub fn stop(&mut self, grace: Duration) -> bool {
         if !self.is_running() {
             return true;
         }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        self.signal_term();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if !self.is_running() {

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::extract::{Query, State};
 use axum::Json;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ehr_client::read_path::api::{
@@ -18,7 +16,6 @@ use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::proto::{AccessBasis, Category};
 
 use crate::access;
-use crate::auth::authenticate;
 use crate::error::{ErrorCode, Failure};
 use crate::standing;
 use crate::store::{self};
@@ -92,14 +89,12 @@ pub(super) async fn documents(
 /// a wrap for the patient among its wraps.
 pub(super) async fn put_document(
     State(g): Shared,
-    Path(patient): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedWrite {
+        patient,
+        caller,
+        body,
+    }: SignedWrite,
 ) -> Result<Json<DocumentStored>, Failure> {
-    let patient = patient_address(&patient)?;
-    let caller = authenticate(&g, &method, &uri, &headers, &body).await?;
     let bad = |m: String| Failure::new(ErrorCode::BadDocument, m);
     let upload: DocumentUpload = serde_json::from_slice(&body).map_err(|e| {
         Failure::new(

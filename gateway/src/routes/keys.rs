@@ -1,9 +1,7 @@
 //! The patient's (or guardian's) own wrapped keys, and the wraps they upload
 //! for a new reader (re-wrapping past records).
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::extract::{Query, State};
 use axum::Json;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ehr_client::read_path::api::{KeysPage, OwnKey, WrapResult, WrapUpload, MAX_PAGE};
@@ -13,7 +11,6 @@ use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::proto::{AccessBasis, Category};
 
 use crate::access;
-use crate::auth::authenticate;
 use crate::error::{ErrorCode, Failure};
 use crate::store::{self};
 
@@ -66,14 +63,12 @@ pub(super) async fn own_keys(
 
 pub(super) async fn upload_wraps(
     State(g): Shared,
-    Path(patient): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedWrite {
+        patient,
+        caller,
+        body,
+    }: SignedWrite,
 ) -> Result<Json<WrapResult>, Failure> {
-    let patient = patient_address(&patient)?;
-    let caller = authenticate(&g, &method, &uri, &headers, &body).await?;
     let upload: WrapUpload = serde_json::from_slice(&body).map_err(|e| {
         Failure::new(
             ErrorCode::BadBody,

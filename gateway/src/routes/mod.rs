@@ -23,7 +23,7 @@ use documents::{documents, put_document};
 use keys::{own_keys, upload_wraps};
 use params::*;
 use records::{disclose, key_for_caller, records};
-use signed::SignedRead;
+use signed::{SignedRead, SignedWrite};
 
 pub(crate) type Shared = State<Arc<Gateway>>;
 pub(crate) type Params = Query<HashMap<String, String>>;

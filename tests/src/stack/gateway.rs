@@ -3,7 +3,7 @@
 use super::*;
 
 pub struct GatewayProcess {
-    child: Child,
+    proc: Proc,
     pub url: String,
 }
 
@@ -26,29 +26,21 @@ impl GatewayProcess {
             serde_json::json!({ "secret_key": hex::encode(key.to_bytes()) }).to_string(),
         )
         .unwrap();
-        let mut child = Command::new(binary("ehr-gateway"))
-            .env("DATABASE_URL", &db.logins.gateway)
+        let mut cmd = Command::new(binary("ehr-gateway"));
+        cmd.env("DATABASE_URL", &db.logins.gateway)
             .args(["--listen", "127.0.0.1:0", "--node", node])
             .arg("--key-file")
             .arg(&key_file)
             .args(["--audit-interval-ms", "100", "--connections", "8"])
-            .args(more)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap())
-            .spawn()
-            .expect("ehr-gateway starts");
-        let url = announced(&mut child, "serving records at ", "ehr-gateway");
-        GatewayProcess { child, url }
+            .args(more);
+        let mut proc = Proc::spawn("gateway", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
+        let url = proc
+            .announced("serving records at ", ANNOUNCE_WITHIN)
+            .unwrap_or_else(|e| panic!("{e}"));
+        GatewayProcess { proc, url }
     }
 
     pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        self.kill_9();
+        self.proc.kill_9();
     }
 }

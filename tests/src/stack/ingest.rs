@@ -3,7 +3,7 @@
 use super::*;
 
 pub struct Ingest {
-    child: Child,
+    proc: Proc,
     pub metrics: String,
 }
 
@@ -57,10 +57,10 @@ impl Ingest {
         .unwrap();
         let secret_file = dir.join("pseudonym.secret");
         ehr_client::service::write_private_file(&secret_file, PSEUDONYM_SECRET.as_bytes()).unwrap();
-        let mut child = Command::new(binary("ehr-ingest"))
-            // Its own least-privilege log-in, from the environment (a
-            // password on the command line is visible to every local user).
-            .env("DATABASE_URL", &db.logins.ingest)
+        let mut cmd = Command::new(binary("ehr-ingest"));
+        // Its own least-privilege log-in, from the environment (a password
+        // on the command line is visible to every local user).
+        cmd.env("DATABASE_URL", &db.logins.ingest)
             .args([
                 "--brokers",
                 &broker.address,
@@ -82,49 +82,34 @@ impl Ingest {
             } else {
                 &["--cache-seconds", "1"][..]
             })
-            .args(more)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("ingest.log")).unwrap())
-            .spawn()
-            .expect("ehr-ingest starts");
-        // Its first line says where its metrics are (port 0: a free one).
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        let metrics = line
-            .split("metrics at http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("ehr-ingest did not start: {line:?}\n{}", log_tail(dir, 20)))
+            .args(more);
+        let mut proc = Proc::spawn("ingest", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
+        // It says where its metrics are (port 0: a free one).
+        let metrics = proc
+            .announced("metrics at http://", ANNOUNCE_WITHIN)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .split('/')
+            .next()
+            .unwrap_or_default()
             .to_string();
-        Ingest { child, metrics }
+        Ingest { proc, metrics }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill_9();
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().ok().flatten().is_none()
+        self.proc.is_running()
     }
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Ingest {
-    fn drop(&mut self) {
-        self.kill_9();
+        self.proc.terminate().expect("ehr-ingest can be waited for")
     }
 }
 

@@ -9,9 +9,9 @@
 //! The helpers panic with a sentence when a part cannot start: they serve
 //! tests, where that is the failure to report.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ use ehr_ledger::tx::sign_tx;
 
 use crate::actions::*;
 use ehr_node::sequencer::{http, Config, Sequencer};
+
+use crate::processes::Proc;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -45,6 +47,9 @@ pub use gateway::*;
 pub use ingest::*;
 pub use node::*;
 pub use read_path::*;
+
+/// How long a process of the stack may take to say it is ready.
+const ANNOUNCE_WITHIN: Duration = Duration::from_secs(60);
 
 /// A workspace binary; panics with how to build it when it is missing.
 pub fn binary(name: &str) -> PathBuf {
@@ -84,29 +89,4 @@ pub fn log_tail(dir: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(dir.join("ingest.log")).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// Reads a child's stdout until a line containing `marker`; returns the rest
-/// of that line after the marker, and keeps draining stdout in a thread.
-fn announced(child: &mut Child, marker: &str, what: &str) -> String {
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "{what} did not announce itself");
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(rest) = l.split(marker).nth(1) {
-                    let found = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    std::thread::spawn(move || for _ in lines.by_ref() {});
-                    return found;
-                }
-            }
-            _ => panic!("{what} exited before it was ready: {:?}", child.wait()),
-        }
-    }
 }

@@ -12,7 +12,7 @@ pub struct Node {
 }
 
 enum Engine {
-    Dev(Child),
+    Dev(Proc),
     Cometbft(crate::cometbft::Network),
 }
 
@@ -57,8 +57,8 @@ impl Node {
         std::fs::create_dir_all(home).unwrap();
         let genesis = home.join("genesis.json");
         std::fs::write(&genesis, serde_json::to_vec(&super::genesis()).unwrap()).unwrap();
-        let mut child = Command::new(binary("ehr-node"))
-            .args(["dev", "--home"])
+        let mut cmd = Command::new(binary("ehr-node"));
+        cmd.args(["dev", "--home"])
             .arg(home.join("data"))
             .arg("--genesis")
             .arg(&genesis)
@@ -69,14 +69,13 @@ impl Node {
                 "100",
                 "--empty-block-interval-ms",
                 "300",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(home.join("node.log")).unwrap())
-            .spawn()
-            .expect("ehr-node dev starts");
-        let url = announced(&mut child, "serving RPC at ", "ehr-node dev");
+            ]);
+        let mut proc = Proc::spawn("node", cmd, home).unwrap_or_else(|e| panic!("{e}"));
+        let url = proc
+            .announced("serving RPC at ", ANNOUNCE_WITHIN)
+            .unwrap_or_else(|e| panic!("{e}"));
         Node {
-            engine: Engine::Dev(child),
+            engine: Engine::Dev(proc),
             url,
             genesis,
         }
@@ -92,10 +91,7 @@ impl Submit for Node {
 impl Drop for Node {
     fn drop(&mut self) {
         match &mut self.engine {
-            Engine::Dev(child) => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            Engine::Dev(proc) => proc.kill_9(),
             Engine::Cometbft(network) => network.stop(),
         }
     }
