@@ -1,14 +1,24 @@
-//! Envelope encryption of health records: each record is encrypted with its
-//! own random data key (AES-256-GCM), and the data key is wrapped for each
+//! Envelope encryption of health records: each record is its own AES-256-GCM
+//! message under a random data key, and the data key is wrapped for each
 //! reader with ECIES on secp256k1 (ECDH → HKDF-SHA256 → AES-256-GCM). Only
 //! ciphertext and wrapped keys are ever stored; docs/ingest.md gives the byte
 //! layout so that any client can decrypt.
 //!
 //! Record blob:  0x01 ‖ nonce (12) ‖ AES-256-GCM(key, nonce, plaintext, aad = "ehr-record-v1" ‖ record_id)
-//! Wrapped key:  0x01 ‖ E (33, compressed ephemeral public key) ‖ AES-256-GCM(k, n, data key, aad = "ehr-wrap-v1" ‖ record_id)
-//!               where k ‖ n = HKDF-SHA256(ikm = x(e·P), salt = E ‖ P, info = "ehr-ledger key wrap v1"), 32 + 12 bytes
-//! Binding the record id into both authenticates which record a blob or a wrap
-//! belongs to: neither can be moved to another record.
+//! Wrapped key, version 2 (written today):
+//!               0x02 ‖ E (33, compressed ephemeral public key) ‖ AES-256-GCM(k, n, data key, aad = "ehr-wrap-v2" ‖ key_id)
+//!               where k ‖ n = HKDF-SHA256(ikm = x(e·P), salt = E ‖ P, info = "ehr-ledger key wrap v2"), 32 + 12 bytes
+//! Version 1 (still opened) is the same with "v1" in both labels and the
+//! record id in place of the key id: one key per record.
+//!
+//! A data key has a key id. A key of its own record has the record's id; a
+//! key that ingest shares among a patient's readings of one batch has a
+//! fresh id of its own ([`fresh_key_id`]). The record id in the blob's AAD
+//! binds a blob to its record, the key id in the wrap's AAD binds a wrap to
+//! its key: neither can be moved. A shared key never encrypts two messages
+//! under one nonce: each record draws its own 96-bit nonce at random, and a
+//! key serves at most one batch (thousands of records, far below the 2^32
+//! messages random nonces allow per key).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -16,11 +26,41 @@ use hkdf::Hkdf;
 
 use ehr_ledger::crypto::{PublicKey, SecretKey};
 
-const VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 1;
 const RECORD_AAD: &[u8] = b"ehr-record-v1";
-const WRAP_AAD: &[u8] = b"ehr-wrap-v1";
-const WRAP_INFO: &[u8] = b"ehr-ledger key wrap v1";
 pub const WRAPPED_KEY_LEN: usize = 1 + 33 + 32 + 16;
+
+/// A wrap format: its version byte and the labels that separate it from the others.
+struct WrapFormat {
+    version: u8,
+    aad: &'static [u8],
+    info: &'static [u8],
+}
+
+/// One key per record, bound to the record id: opened, no longer written.
+const WRAP_V1: WrapFormat = WrapFormat {
+    version: 1,
+    aad: b"ehr-wrap-v1",
+    info: b"ehr-ledger key wrap v1",
+};
+/// A key bound to its key id, which may serve several records.
+const WRAP_V2: WrapFormat = WrapFormat {
+    version: 2,
+    aad: b"ehr-wrap-v2",
+    info: b"ehr-ledger key wrap v2",
+};
+
+fn wrap_format(version: u8) -> Option<&'static WrapFormat> {
+    [&WRAP_V1, &WRAP_V2]
+        .into_iter()
+        .find(|f| f.version == version)
+}
+
+/// A new id for a key shared by several records: "k-" and 32 random hex
+/// digits. Record ids never look like it (they hold a `:`).
+pub fn fresh_key_id() -> String {
+    format!("k-{}", hex::encode(random::<16>()))
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
@@ -87,7 +127,7 @@ pub fn encrypt_record(key: &DataKey, record_id: &str, plaintext: &[u8]) -> Vec<u
             },
         )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-    [&[VERSION][..], &nonce, &ct].concat()
+    [&[RECORD_VERSION][..], &nonce, &ct].concat()
 }
 
 pub fn decrypt_record(
@@ -95,7 +135,7 @@ pub fn decrypt_record(
     record_id: &str,
     blob: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
-    if blob.len() < 1 + 12 + 16 || blob[0] != VERSION {
+    if blob.len() < 1 + 12 + 16 || blob[0] != RECORD_VERSION {
         return Err(EnvelopeError::Malformed);
     }
     let cipher = cipher(&key.0);
@@ -112,6 +152,7 @@ pub fn decrypt_record(
 
 /// The wrap key and nonce shared by the ephemeral and the reader's key.
 fn wrap_cipher(
+    format: &WrapFormat,
     shared_x: &[u8],
     ephemeral: &[u8; 33],
     recipient: &[u8; 33],
@@ -119,7 +160,7 @@ fn wrap_cipher(
     let salt = [&ephemeral[..], &recipient[..]].concat();
     let hk = Hkdf::<sha2::Sha256>::new(Some(&salt), shared_x);
     let mut okm = [0u8; 44];
-    hk.expand(WRAP_INFO, &mut okm)
+    hk.expand(format.info, &mut okm)
         .expect("44 bytes is a valid HKDF-SHA256 length");
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&okm[32..]);
@@ -128,44 +169,64 @@ fn wrap_cipher(
     (cipher(&k), nonce)
 }
 
-/// Wraps `key` for the holder of `recipient`'s secret key.
-pub fn wrap_key(recipient: &PublicKey, record_id: &str, key: &DataKey) -> Vec<u8> {
-    wrap_key_with(&SecretKey::generate(), recipient, record_id, key)
+/// Wraps `key`, whose id is `key_id`, for the holder of `recipient`'s
+/// secret key (version 2).
+pub fn wrap_key(recipient: &PublicKey, key_id: &str, key: &DataKey) -> Vec<u8> {
+    seal_wrap(&WRAP_V2, &SecretKey::generate(), recipient, key_id, key)
 }
 
 /// The same with a chosen ephemeral key: for known-answer tests only.
 pub fn wrap_key_with(
     ephemeral: &SecretKey,
     recipient: &PublicKey,
-    record_id: &str,
+    key_id: &str,
+    key: &DataKey,
+) -> Vec<u8> {
+    seal_wrap(&WRAP_V2, ephemeral, recipient, key_id, key)
+}
+
+fn seal_wrap(
+    format: &WrapFormat,
+    ephemeral: &SecretKey,
+    recipient: &PublicKey,
+    key_id: &str,
     key: &DataKey,
 ) -> Vec<u8> {
     let e_pub = ephemeral.public_key().to_bytes();
     let shared = ephemeral.diffie_hellman(recipient);
-    let (cipher, nonce) = wrap_cipher(shared.raw_secret_bytes(), &e_pub, &recipient.to_bytes());
+    let (cipher, nonce) = wrap_cipher(
+        format,
+        shared.raw_secret_bytes(),
+        &e_pub,
+        &recipient.to_bytes(),
+    );
     let ct = cipher
         .encrypt(
             &Nonce::from(nonce),
             Payload {
                 msg: &key.0,
-                aad: &aad(WRAP_AAD, record_id),
+                aad: &aad(format.aad, key_id),
             },
         )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-    [&[VERSION][..], &e_pub, &ct].concat()
+    [&[format.version][..], &e_pub, &ct].concat()
 }
 
+/// Opens a wrap of either version. `key_id` is the id the key was wrapped
+/// under: for a version-1 wrap, the record's id.
 pub fn unwrap_key(
     secret: &SecretKey,
-    record_id: &str,
+    key_id: &str,
     wrapped: &[u8],
 ) -> Result<DataKey, EnvelopeError> {
-    if wrapped.len() != WRAPPED_KEY_LEN || wrapped[0] != VERSION {
+    if wrapped.len() != WRAPPED_KEY_LEN {
         return Err(EnvelopeError::Malformed);
     }
+    let format = wrap_format(wrapped[0]).ok_or(EnvelopeError::Malformed)?;
     let e_pub = PublicKey::from_bytes(&wrapped[1..34]).ok_or(EnvelopeError::Malformed)?;
     let shared = secret.diffie_hellman(&e_pub);
     let (cipher, nonce) = wrap_cipher(
+        format,
         shared.raw_secret_bytes(),
         &e_pub.to_bytes(),
         &secret.public_key().to_bytes(),
@@ -175,7 +236,7 @@ pub fn unwrap_key(
             &Nonce::from(nonce),
             Payload {
                 msg: &wrapped[34..],
-                aad: &aad(WRAP_AAD, record_id),
+                aad: &aad(format.aad, key_id),
             },
         )
         .map_err(|_| EnvelopeError::Authentication)?;
@@ -249,21 +310,84 @@ mod tests {
         assert_ne!(wrap_key(&p, "r", &key), wrap_key(&p, "r", &key));
     }
 
-    /// The known-answer vector of docs/ingest.md: another implementation of the
-    /// format must produce exactly these bytes.
+    /// The known-answer vectors of docs/ingest.md: another implementation of
+    /// the format must produce exactly these bytes, and both versions open.
     #[test]
-    fn the_documented_wrap_vector_holds() {
+    fn the_documented_wrap_vectors_hold() {
         let ephemeral = SecretKey::from_seed("ephemeral");
         let reader = SecretKey::from_seed("reader");
         let key = DataKey::from_bytes([0x42; 32]);
-        let wrapped = wrap_key_with(&ephemeral, &reader.public_key(), "rec-1", &key);
+        let cases = [
+            (
+                &WRAP_V1,
+                "rec-1",
+                include_str!("../tests/vectors/wrap-v1.hex"),
+            ),
+            (
+                &WRAP_V2,
+                "k-000102030405060708090a0b0c0d0e0f",
+                include_str!("../tests/vectors/wrap-v2.hex"),
+            ),
+        ];
+        for (format, key_id, vector) in cases {
+            let wrapped = seal_wrap(format, &ephemeral, &reader.public_key(), key_id, &key);
+            assert_eq!(hex::encode(&wrapped), vector.trim());
+            assert_eq!(
+                unwrap_key(&reader, key_id, &wrapped).unwrap().as_bytes(),
+                &[0x42; 32]
+            );
+        }
         assert_eq!(
-            hex::encode(&wrapped),
-            include_str!("../tests/vectors/wrap-v1.hex").trim()
+            wrap_key_with(&ephemeral, &reader.public_key(), cases[1].1, &key),
+            hex::decode(cases[1].2.trim()).unwrap(),
+            "wrap_key writes version 2"
         );
+    }
+
+    /// A v1 wrap cannot pass for a v2 wrap of a key id equal to its record id,
+    /// nor the other way round: the labels differ, and so does the version byte.
+    #[test]
+    fn a_wrap_does_not_open_under_the_other_version() {
+        let reader = SecretKey::from_seed("reader");
+        let key = DataKey::from_bytes([7; 32]);
+        let eph = SecretKey::from_seed("e");
+        for (format, other) in [(&WRAP_V1, 2u8), (&WRAP_V2, 1u8)] {
+            let mut wrapped = seal_wrap(format, &eph, &reader.public_key(), "rec-1", &key);
+            assert!(unwrap_key(&reader, "rec-1", &wrapped).is_ok());
+            wrapped[0] = other;
+            assert_eq!(
+                unwrap_key(&reader, "rec-1", &wrapped).err(),
+                Some(EnvelopeError::Authentication)
+            );
+            wrapped[0] = 3;
+            assert_eq!(
+                unwrap_key(&reader, "rec-1", &wrapped).err(),
+                Some(EnvelopeError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn one_shared_key_encrypts_each_record_apart() {
+        let key = DataKey::generate();
+        let key_id = fresh_key_id();
+        assert!(key_id.starts_with("k-") && key_id.len() == 34 && !key_id.contains(':'));
+        let a = encrypt_record(&key, "hr-1:1", b"72");
+        let b = encrypt_record(&key, "hr-1:2", b"72");
+        assert_ne!(a[1..13], b[1..13], "each record draws its own nonce");
+        let reader = SecretKey::from_seed("reader");
+        let opened = unwrap_key(
+            &reader,
+            &key_id,
+            &wrap_key(&reader.public_key(), &key_id, &key),
+        )
+        .unwrap();
+        assert_eq!(decrypt_record(&opened, "hr-1:1", &a).unwrap(), b"72");
+        assert_eq!(decrypt_record(&opened, "hr-1:2", &b).unwrap(), b"72");
         assert_eq!(
-            unwrap_key(&reader, "rec-1", &wrapped).unwrap().as_bytes(),
-            &[0x42; 32]
+            decrypt_record(&opened, "hr-1:2", &a).err(),
+            Some(EnvelopeError::Authentication),
+            "a blob stays bound to its record"
         );
     }
 }

@@ -17,6 +17,8 @@ pub struct StoredRecord {
     pub ciphertext_sha256: Vec<u8>,
     pub batch_id: i64,
     pub leaf_index: i32,
+    /// The id the record's data key is wrapped under.
+    pub key_id: String,
     /// The data key wrapped for the caller, if any.
     pub wrapped_key: Option<Vec<u8>>,
     /// The break-glass escrow wrap for this gateway (only fetched under emergency).
@@ -51,11 +53,11 @@ pub async fn records(
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
                     b.status, b.service, b.height, b.merkle_root, b.record_count,
-                    r.merkle_path
+                    r.merkle_path, r.key_id
              FROM ingest.records r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
-             LEFT JOIN ingest.wrapped_keys w ON w.record_id = r.record_id AND w.reader = $2
-             LEFT JOIN ingest.wrapped_keys e ON e.record_id = r.record_id AND e.reader = $3
+             LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
+             LEFT JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $3
              WHERE r.patient = $1
                AND ($4::smallint IS NULL OR r.category = $4)
                AND ($5::bigint IS NULL OR r.measured_at >= to_timestamp($5::bigint))
@@ -97,6 +99,7 @@ pub async fn records(
                 ciphertext_sha256: r.get(7),
                 batch_id: r.get(8),
                 leaf_index: r.get(9),
+                key_id: r.get(18),
                 wrapped_key: r.get(10),
                 escrow_key: r.get(11),
                 anchored,
@@ -117,7 +120,8 @@ pub async fn leaves(db: &Client, batch_id: i64) -> Result<Vec<Vec<u8>>, tokio_po
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
-/// The caller's own wraps of a patient's records that `missing_for` has no wrap for.
+/// The caller's own wraps of a patient's data keys that `missing_for` has no
+/// wrap for: one row per key, with the last record under it (for paging).
 pub async fn own_keys_missing_for(
     db: &Client,
     patient: &str,
@@ -130,15 +134,16 @@ pub async fn own_keys_missing_for(
     let category = category.map(|c| c as i16);
     let rows = db
         .query(
-            "SELECT r.record_seq, r.record_id, r.category, w.wrapped_key
+            "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, w.wrapped_key
              FROM ingest.records r
-             JOIN ingest.wrapped_keys w ON w.record_id = r.record_id AND w.reader = $2
+             JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
              WHERE r.patient = $1
                AND ($3::smallint IS NULL OR r.category = $3)
                AND r.record_seq > $5
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
-                               WHERE m.record_id = r.record_id AND m.reader = $4)
-             ORDER BY r.record_seq
+                               WHERE m.key_id = r.key_id AND m.reader = $4)
+             GROUP BY r.key_id, r.category, w.wrapped_key
+             ORDER BY last_seq
              LIMIT $6",
             &[&patient, &caller, &category, &missing_for, &after, &limit],
         )
@@ -156,17 +161,17 @@ pub async fn own_keys_missing_for(
         .collect())
 }
 
-/// The categories of those of `record_ids` that are the patient's; ids not
-/// found (or another patient's) are absent.
+/// The categories of the records under those of `key_ids` that are the
+/// patient's; ids not found (or another patient's) are absent.
 pub async fn categories_of(
     db: &Client,
     patient: &str,
-    record_ids: &[String],
+    key_ids: &[String],
 ) -> Result<Vec<(String, Category)>, tokio_postgres::Error> {
     let rows = db
         .query(
-            "SELECT record_id, category FROM ingest.records WHERE patient = $1 AND record_id = ANY($2)",
-            &[&patient, &record_ids],
+            "SELECT DISTINCT key_id, category FROM ingest.records WHERE patient = $1 AND key_id = ANY($2)",
+            &[&patient, &key_ids],
         )
         .await?;
     Ok(rows
@@ -190,14 +195,14 @@ pub async fn insert_wraps(
     let tx = db.transaction().await?;
     let insert = tx
         .prepare(
-            "INSERT INTO ingest.wrapped_keys (record_id, reader, reader_public_key, wrapped_key)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (record_id, reader) DO NOTHING",
+            "INSERT INTO ingest.wrapped_keys (key_id, reader, reader_public_key, wrapped_key)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, reader) DO NOTHING",
         )
         .await?;
     let mut stored = 0;
-    for (record_id, wrapped) in wraps {
+    for (key_id, wrapped) in wraps {
         stored += tx
-            .execute(&insert, &[record_id, &reader, &reader_public_key, wrapped])
+            .execute(&insert, &[key_id, &reader, &reader_public_key, wrapped])
             .await?;
     }
     tx.commit().await?;

@@ -77,7 +77,7 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
             &WrapUpload {
                 reader: s.doctor2.address().to_string(),
                 wraps: vec![NewWrap {
-                    record_id: "spo2-1:1".into(),
+                    key_id: "spo2-1:1".into(),
                     wrapped_key: "AAAA".into(),
                 }],
             },
@@ -95,8 +95,13 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
         "doctor2",
     ]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // One wrap per data key: Alice's readings share a key per ingest batch.
+    let keys = s.db.count(&format!(
+        "SELECT count(DISTINCT key_id) FROM ingest.records WHERE patient = '{alice}'"
+    ));
+    assert!((1..=8).contains(&keys), "{keys} keys for 8 readings");
     assert!(
-        stdout(&out).contains("re-wrapped 8 record key(s)"),
+        stdout(&out).contains(&format!("re-wrapped {keys} data key(s)")),
         "{}",
         stdout(&out)
     );
@@ -111,7 +116,7 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
         "doctor2",
     ]);
     assert!(
-        stdout(&out).contains("re-wrapped 0 record key(s)"),
+        stdout(&out).contains("re-wrapped 0 data key(s)"),
         "{}",
         stdout(&out)
     );

@@ -74,6 +74,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         measured_at_ms: 0,
         ciphertext: String::new(),
         ciphertext_sha256: String::new(),
+        key_id: "hr-1:1".into(),
         wrapped_key: None,
         key_source: None,
         anchor: Some(AnchorProof {
@@ -100,7 +101,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         serde_json::to_value(KeysPage {
             patient: String::new(),
             keys: vec![OwnKey {
-                record_id: String::new(),
+                key_id: String::new(),
                 seq: 0,
                 category: String::new(),
                 wrapped_key: String::new(),
@@ -111,7 +112,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         serde_json::to_value(WrapUpload {
             reader: String::new(),
             wraps: vec![NewWrap {
-                record_id: String::new(),
+                key_id: String::new(),
                 wrapped_key: String::new(),
             }],
         })

@@ -1,7 +1,8 @@
 //! PostgreSQL: encrypted records, wrapped keys, batches and rejects, written
 //! a batch per transaction; the schema is `ehr-migrations`' (`migrations/`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use ehr_ledger::crypto::merkle;
 use ehr_migrations::db_message;
@@ -17,12 +18,18 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying the same write again later may succeed: a lost
     /// connection, a serialization conflict, a server short of resources or
-    /// shutting down. Anything else (a value PostgreSQL refuses, a broken
-    /// constraint) belongs to what was written, and would fail forever.
+    /// shutting down, or a schema or privilege the service does not find
+    /// (class 42: the deployment's fault, never a message's — the readings
+    /// wait for the operator rather than being refused). Anything else (a
+    /// value PostgreSQL refuses, a broken constraint) belongs to what was
+    /// written, and would fail forever.
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(e) => match e.as_db_error() {
-                Some(db) => matches!(&db.code().code()[..2], "08" | "40" | "53" | "57" | "58"),
+                Some(db) => matches!(
+                    &db.code().code()[..2],
+                    "08" | "40" | "42" | "53" | "57" | "58"
+                ),
                 None => true,
             },
             StoreError::Schema(_) => true,
@@ -75,8 +82,16 @@ pub struct NewRecord {
     pub measured_at_ms: i64,
     pub ciphertext: Vec<u8>,
     pub ciphertext_sha256: [u8; 32],
-    pub wraps: Vec<Wrap>,
+    /// The data key it is encrypted under, shared with the patient's other
+    /// readings of its poll.
+    pub key: Arc<NewKey>,
     pub analytics: Option<DeIdentified>,
+}
+
+/// A data key's id and its wraps, one per reader.
+pub struct NewKey {
+    pub key_id: String,
+    pub wraps: Vec<Wrap>,
 }
 
 /// Where a message was in Kafka, and what it was.
@@ -131,6 +146,44 @@ pub struct Batch {
 
 pub struct Store {
     client: postgres::Client,
+}
+
+/// A write's records, column by column, for one multi-row insert.
+#[derive(Default)]
+struct RecordColumns<'a> {
+    seq: Vec<i64>,
+    record_id: Vec<&'a str>,
+    key_id: Vec<&'a str>,
+    device_id: Vec<&'a str>,
+    device_seq: Vec<i64>,
+    content_sha256: Vec<&'a [u8]>,
+    patient: Vec<&'a str>,
+    category: Vec<i16>,
+    loinc: Vec<&'a str>,
+    measured_at_ms: Vec<i64>,
+    ciphertext: Vec<&'a [u8]>,
+    ciphertext_sha256: Vec<&'a [u8]>,
+    leaf_index: Vec<i32>,
+    merkle_path: Vec<Vec<u8>>,
+}
+
+impl<'a> RecordColumns<'a> {
+    fn push(&mut self, seq: i64, r: &'a NewRecord, leaf_index: i32, merkle_path: Vec<u8>) {
+        self.seq.push(seq);
+        self.record_id.push(&r.record_id);
+        self.key_id.push(&r.key.key_id);
+        self.device_id.push(&r.device_id);
+        self.device_seq.push(r.device_seq);
+        self.content_sha256.push(&r.content_sha256);
+        self.patient.push(&r.patient);
+        self.category.push(r.category);
+        self.loinc.push(&r.loinc);
+        self.measured_at_ms.push(r.measured_at_ms);
+        self.ciphertext.push(&r.ciphertext);
+        self.ciphertext_sha256.push(&r.ciphertext_sha256);
+        self.leaf_index.push(leaf_index);
+        self.merkle_path.push(merkle_path);
+    }
 }
 
 fn hash32(v: Vec<u8>) -> [u8; 32] {
@@ -217,55 +270,79 @@ impl Store {
                 &[&batch_id, &root.as_slice(), &(n as i32), &first, &(first + n - 1)],
             )?
             .get(0);
-        let insert_record = tx.prepare(
-            "INSERT INTO ingest.records (record_seq, record_id, device_id, device_seq, content_sha256, patient, category, loinc,
-                                         measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index, merkle_path)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9::bigint / 1000.0), $10, $11, $12, $13, $14)",
-        )?;
-        let insert_wrap = tx.prepare(
-            "INSERT INTO ingest.wrapped_keys (record_id, reader, reader_public_key, wrapped_key) VALUES ($1, $2, $3, $4)",
-        )?;
-        let insert_analytics = tx.prepare(
-            "INSERT INTO analytics.readings (pseudonym, loinc, value, unit, hour)
-             VALUES ($1, $2, $3, $4, date_trunc('hour', to_timestamp($5::bigint / 1000.0)))",
-        )?;
+        // One statement per table, each row a column of arrays: a round
+        // trip per table rather than per row.
+        let mut rows = RecordColumns::default();
         for (i, r) in records.iter().enumerate() {
-            tx.execute(
-                &insert_record,
-                &[
-                    &(first + i as i64),
-                    &r.record_id,
-                    &r.device_id,
-                    &r.device_seq,
-                    &r.content_sha256.as_slice(),
-                    &r.patient,
-                    &r.category,
-                    &r.loinc,
-                    &r.measured_at_ms,
-                    &r.ciphertext,
-                    &r.ciphertext_sha256.as_slice(),
-                    &batch_id,
-                    &(i as i32),
-                    &paths[i].concat(),
-                ],
-            )?;
-            for w in &r.wraps {
-                tx.execute(
-                    &insert_wrap,
-                    &[
-                        &r.record_id,
-                        &w.reader,
-                        &w.reader_public_key,
-                        &w.wrapped_key,
-                    ],
-                )?;
+            rows.push(first + i as i64, r, i as i32, paths[i].concat());
+        }
+        tx.execute(
+            "INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256, patient,
+                                         category, loinc, measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index,
+                                         merkle_path)
+             SELECT seq, record_id, key_id, device_id, device_seq, content_sha256, patient, category, loinc,
+                    to_timestamp(measured_at_ms / 1000.0), ciphertext, ciphertext_sha256, $13, leaf_index, merkle_path
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[],
+                         $8::smallint[], $9::text[], $10::bigint[], $11::bytea[], $12::bytea[], $14::int[], $15::bytea[])
+                  AS t(seq, record_id, key_id, device_id, device_seq, content_sha256, patient, category, loinc,
+                       measured_at_ms, ciphertext, ciphertext_sha256, leaf_index, merkle_path)",
+            &[
+                &rows.seq,
+                &rows.record_id,
+                &rows.key_id,
+                &rows.device_id,
+                &rows.device_seq,
+                &rows.content_sha256,
+                &rows.patient,
+                &rows.category,
+                &rows.loinc,
+                &rows.measured_at_ms,
+                &rows.ciphertext,
+                &rows.ciphertext_sha256,
+                &batch_id,
+                &rows.leaf_index,
+                &rows.merkle_path,
+            ],
+        )?;
+        // Each key once, whatever number of its records this write holds; a
+        // key already stored (its records written one by one) keeps its wraps.
+        let (mut key_id, mut reader, mut reader_key, mut wrapped) =
+            (vec![], vec![], vec![], vec![]);
+        let mut keys_seen = HashSet::new();
+        for r in records {
+            if keys_seen.insert(r.key.key_id.as_str()) {
+                for w in &r.key.wraps {
+                    key_id.push(r.key.key_id.as_str());
+                    reader.push(w.reader.as_str());
+                    reader_key.push(w.reader_public_key.as_slice());
+                    wrapped.push(w.wrapped_key.as_slice());
+                }
             }
+        }
+        tx.execute(
+            "INSERT INTO ingest.wrapped_keys (key_id, reader, reader_public_key, wrapped_key)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])
+             ON CONFLICT (key_id, reader) DO NOTHING",
+            &[&key_id, &reader, &reader_key, &wrapped],
+        )?;
+        let (mut pseudonym, mut loinc, mut value, mut unit, mut at) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for r in records {
             if let Some(a) = &r.analytics {
-                tx.execute(
-                    &insert_analytics,
-                    &[&a.pseudonym, &r.loinc, &a.value, &a.unit, &r.measured_at_ms],
-                )?;
+                pseudonym.push(a.pseudonym.as_str());
+                loinc.push(r.loinc.as_str());
+                value.push(a.value);
+                unit.push(a.unit.as_str());
+                at.push(r.measured_at_ms);
             }
+        }
+        if !pseudonym.is_empty() {
+            tx.execute(
+                "INSERT INTO analytics.readings (pseudonym, loinc, value, unit, hour)
+                 SELECT p, l, v, u, date_trunc('hour', to_timestamp(at / 1000.0))
+                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::bigint[]) AS t(p, l, v, u, at)",
+                &[&pseudonym, &loinc, &value, &unit, &at],
+            )?;
         }
         tx.commit()?;
         Ok(Some(Batch {

@@ -29,8 +29,12 @@ fn revocations_and_new_grants_take_effect_while_running() {
         db.count("SELECT count(*) FROM ingest.records") == 5
     });
     assert_eq!(
-        db.count("SELECT count(*) FROM ingest.wrapped_keys"),
-        5,
+        db.count(&format!(
+            "SELECT count(*) FROM ingest.records r
+             WHERE (SELECT array_agg(w.reader) FROM ingest.wrapped_keys w WHERE w.key_id = r.key_id) <> ARRAY['{}']",
+            cast.bob.address()
+        )),
+        0,
         "wrapped for bob alone"
     );
 
@@ -68,13 +72,23 @@ fn revocations_and_new_grants_take_effect_while_running() {
     let mut c = db.client().expect("the test database answers");
     let for_nurse: i64 = c
         .query_one(
-            "SELECT count(*) FROM ingest.wrapped_keys WHERE reader = $1",
+            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+               ON w.key_id = r.key_id AND w.reader = $1 WHERE r.device_seq > 5",
+            &[&nurse_address],
+        )
+        .unwrap()
+        .get(0);
+    let readable_by_nurse: i64 = c
+        .query_one(
+            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+               ON w.key_id = r.key_id AND w.reader = $1",
             &[&nurse_address],
         )
         .unwrap()
         .get(0);
     assert_eq!(
-        for_nurse, 5,
+        (for_nurse, readable_by_nurse),
+        (5, 5),
         "readings after the grant are wrapped for the nurse, earlier ones are not"
     );
 

@@ -34,9 +34,9 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
         .batch_execute(
             "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
                  VALUES (1, '\\x00', 1, 1, 1, 'committed');
-             INSERT INTO ingest.records (record_seq, record_id, device_id, device_seq, content_sha256, patient,
+             INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256, patient,
                  category, loinc, measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index)
-                 VALUES (1, 'hr-1:1', 'hr-1', 1, '\\x00', 'p', 1, '8867-4', now(), '\\x01', '\\x02', 1, 0);",
+                 VALUES (1, 'hr-1:1', 'hr-1:1', 'hr-1', 1, '\\x00', 'p', 1, '8867-4', now(), '\\x01', '\\x02', 1, 0);",
         )
         .unwrap();
 

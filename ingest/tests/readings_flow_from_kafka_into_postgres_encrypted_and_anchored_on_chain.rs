@@ -102,7 +102,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     // decrypted bytes are the device-signed reading.
     let rows = c
         .query(
-            "SELECT r.record_id, r.ciphertext, w.reader, w.wrapped_key FROM ingest.records r JOIN ingest.wrapped_keys w USING (record_id)
+            "SELECT r.record_id, r.ciphertext, w.reader, w.wrapped_key, r.key_id FROM ingest.records r JOIN ingest.wrapped_keys w USING (key_id)
              WHERE r.device_id = 'hr-1' AND r.device_seq = 7",
             &[],
         )
@@ -110,8 +110,13 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     let readers: Vec<String> = rows.iter().map(|r| r.get(2)).collect();
     assert_eq!(readers.len(), 2, "{readers:?}");
     for row in &rows {
-        let (record_id, ciphertext, reader, wrapped): (String, Vec<u8>, String, Vec<u8>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (record_id, ciphertext, reader, wrapped, key_id): (
+            String,
+            Vec<u8>,
+            String,
+            Vec<u8>,
+            String,
+        ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         let reader: Address = reader.parse().unwrap();
         let secret = if reader == cast.alice.address() {
             &cast.alice
@@ -119,7 +124,15 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
             &cast.doctor
         };
         assert!(reader == cast.alice.address() || reader == cast.doctor.address());
-        let key = unwrap_key(secret, &record_id, &wrapped).unwrap();
+        assert!(
+            key_id.starts_with("k-"),
+            "a key shared in its batch: {key_id}"
+        );
+        let key = unwrap_key(secret, &key_id, &wrapped).unwrap();
+        assert!(
+            unwrap_key(secret, &record_id, &wrapped).is_err(),
+            "the wrap is bound to its key id"
+        );
         let signed = SignedReading::decode(
             decrypt_record(&key, &record_id, &ciphertext)
                 .unwrap()
@@ -135,14 +148,36 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
         let reading = Reading::decode(signed.reading.as_slice()).unwrap();
         assert_eq!((reading.device_id.as_str(), reading.seq), ("hr-1", 7));
         assert!(
-            unwrap_key(&cast.bob, &record_id, &wrapped).is_err(),
+            unwrap_key(&cast.bob, &key_id, &wrapped).is_err(),
             "nobody else can unwrap"
         );
     }
-    // Bob granted nobody: his readings are wrapped for him alone.
+    // Bob granted nobody: his readings' keys are wrapped for him alone.
+    let bob = cast.bob.address();
     assert_eq!(
-        db.count("SELECT count(*) FROM ingest.wrapped_keys WHERE record_id LIKE 'spo2-1:%'"),
-        80
+        db.count(&format!(
+            "SELECT count(*) FROM ingest.records r WHERE r.device_id = 'spo2-1'
+               AND (SELECT array_agg(w.reader) FROM ingest.wrapped_keys w WHERE w.key_id = r.key_id) <> ARRAY['{bob}']"
+        )),
+        0
+    );
+    // A key serves one patient's readings of one batch, and is wrapped once
+    // per reader: bob's 80 readings came in a few batches, so a few keys.
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM (SELECT key_id FROM ingest.records GROUP BY key_id
+                                   HAVING count(DISTINCT patient) > 1 OR count(DISTINCT batch_id) > 1) k"
+        ),
+        0
+    );
+    let bobs_keys =
+        db.count("SELECT count(DISTINCT key_id) FROM ingest.records WHERE device_id = 'spo2-1'");
+    assert!((2..80).contains(&bobs_keys), "{bobs_keys} keys");
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM ingest.wrapped_keys WHERE reader = '{bob}'"
+        )),
+        bobs_keys
     );
 
     // No plaintext anywhere in the tables: the JSON form's field names never appear.

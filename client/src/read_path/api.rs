@@ -34,6 +34,10 @@ pub struct RecordItem {
     pub ciphertext: String,
     /// Hex SHA-256 of the ciphertext: the record's Merkle leaf.
     pub ciphertext_sha256: String,
+    /// The id the record's data key is wrapped under: the record's own id
+    /// (a key of its own, wrap version 1) or a key shared with the patient's
+    /// other readings of its batch (`k-…`, wrap version 2).
+    pub key_id: String,
     /// Base64 of the data key wrapped for the caller; absent when none was
     /// wrapped for them yet (the patient re-wraps after a grant).
     pub wrapped_key: Option<String>,
@@ -69,7 +73,9 @@ pub struct KeysPage {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OwnKey {
-    pub record_id: String,
+    /// A data key's id: a record's own key, or one shared by several records.
+    pub key_id: String,
+    /// The last record under this key, for paging.
     pub seq: i64,
     pub category: String,
     /// Base64 of the data key wrapped for the caller.
@@ -86,7 +92,8 @@ pub struct WrapUpload {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewWrap {
-    pub record_id: String,
+    /// The key's id, as in [`OwnKey`].
+    pub key_id: String,
     /// Base64 of the data key wrapped for the reader's public key.
     pub wrapped_key: String,
 }

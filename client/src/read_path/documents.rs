@@ -141,7 +141,9 @@ pub fn open(
     reader: &SecretKey,
     patient: &Address,
 ) -> Result<Document, OpenError> {
+    // A document's key is its own: wrapped under the document's record id.
     let plain = super::open::unseal(
+        &item.record_id,
         &item.record_id,
         &item.ciphertext,
         &item.ciphertext_sha256,

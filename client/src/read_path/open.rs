@@ -63,10 +63,11 @@ fn b64(field: &str, s: &str) -> Result<Vec<u8>, OpenError> {
 }
 
 /// A ciphertext as the gateway serves it (base64, its hex SHA-256, the key
-/// wrapped for the reader) checked against its hash, its key unwrapped with
-/// the reader's key, and decrypted: records and documents alike.
+/// wrapped for the reader under `key_id`) checked against its hash, its key
+/// unwrapped with the reader's key, and decrypted: records and documents alike.
 pub fn unseal(
     record_id: &str,
+    key_id: &str,
     ciphertext: &str,
     ciphertext_sha256: &str,
     wrapped_key: Option<&str>,
@@ -79,7 +80,7 @@ pub fn unseal(
         return Err(OpenError::HashMismatch);
     }
     let wrapped = b64("wrapped_key", wrapped_key.ok_or(OpenError::NoKey)?)?;
-    let key = unwrap_key(reader, record_id, &wrapped).map_err(|_| OpenError::KeyUnwrap)?;
+    let key = unwrap_key(reader, key_id, &wrapped).map_err(|_| OpenError::KeyUnwrap)?;
     decrypt_record(&key, record_id, &ciphertext).map_err(|_| OpenError::Decrypt)
 }
 
@@ -87,6 +88,7 @@ pub fn unseal(
 pub fn decrypt(item: &RecordItem, reader: &SecretKey) -> Result<Opened, OpenError> {
     let plain = unseal(
         &item.record_id,
+        &item.key_id,
         &item.ciphertext,
         &item.ciphertext_sha256,
         item.wrapped_key.as_deref(),

@@ -53,6 +53,7 @@ pub(super) async fn documents(
     let items: Vec<DocumentItem> = stored
         .iter()
         .map(|d| {
+            // A document's key is its own: its key id is the document's record id.
             let (wrapped_key, key_source) = key_for_caller(
                 &g,
                 &d.record_id,

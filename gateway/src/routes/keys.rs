@@ -51,8 +51,8 @@ pub(super) async fn own_keys(
         next_after: next_after(rows.len(), limit, rows.last().map(|r| r.0)),
         keys: rows
             .into_iter()
-            .map(|(seq, record_id, category, wrapped)| OwnKey {
-                record_id,
+            .map(|(seq, key_id, category, wrapped)| OwnKey {
+                key_id,
                 seq,
                 category: category_name(category).to_string(),
                 wrapped_key: B64.encode(wrapped),
@@ -96,11 +96,11 @@ pub(super) async fn upload_wraps(
                     ErrorCode::BadWrap,
                     format!(
                         "the wrap of {} is not {WRAPPED_KEY_LEN} bytes of base64",
-                        w.record_id
+                        w.key_id
                     ),
                 )
             })?;
-        wraps.push((w.record_id.clone(), bytes));
+        wraps.push((w.key_id.clone(), bytes));
     }
     access::patient_or_guardian(&g.rpc, &patient, &caller.address).await?;
 

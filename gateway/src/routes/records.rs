@@ -22,10 +22,11 @@ use crate::Gateway;
 use super::*;
 
 /// The data key for the caller: their own wrap; under an open emergency
-/// access, the escrow wrap opened by this gateway and wrapped for the caller.
+/// access, the escrow wrap opened by this gateway and wrapped for the caller
+/// under the same key id.
 pub(super) fn key_for_caller(
     g: &Gateway,
-    record_id: &str,
+    key_id: &str,
     own: Option<&[u8]>,
     escrow: Option<&[u8]>,
     caller: &Caller,
@@ -40,13 +41,13 @@ pub(super) fn key_for_caller(
     let Some(escrow) = escrow else {
         return (None, None);
     };
-    match unwrap_key(&g.key, record_id, escrow) {
+    match unwrap_key(&g.key, key_id, escrow) {
         Ok(data_key) => (
-            Some(B64.encode(wrap_key(&caller.public_key, record_id, &data_key))),
+            Some(B64.encode(wrap_key(&caller.public_key, key_id, &data_key))),
             Some("emergency".into()),
         ),
         Err(_) => {
-            tracing::warn!(record = %record_id, "an escrow wrap does not open with this gateway's key");
+            tracing::warn!(key = %key_id, "an escrow wrap does not open with this gateway's key");
             (None, None)
         }
     }
@@ -107,7 +108,7 @@ pub(super) async fn records(
         };
         let (wrapped_key, key_source) = key_for_caller(
             &g,
-            &r.record_id,
+            &r.key_id,
             r.wrapped_key.as_deref(),
             r.escrow_key.as_deref(),
             &caller,
@@ -122,6 +123,7 @@ pub(super) async fn records(
             measured_at_ms: r.measured_at_ms,
             ciphertext: B64.encode(&r.ciphertext),
             ciphertext_sha256: hex::encode(&r.ciphertext_sha256),
+            key_id: r.key_id.clone(),
             wrapped_key,
             key_source,
             anchor,

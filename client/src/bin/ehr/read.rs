@@ -293,11 +293,11 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
             let data_key = B64
                 .decode(&k.wrapped_key)
                 .ok()
-                .and_then(|w| unwrap_key(&key, &k.record_id, &w).ok());
+                .and_then(|w| unwrap_key(&key, &k.key_id, &w).ok());
             match data_key {
                 Some(dk) => wraps.push(NewWrap {
-                    record_id: k.record_id.clone(),
-                    wrapped_key: B64.encode(wrap_key(&reader_key, &k.record_id, &dk)),
+                    key_id: k.key_id.clone(),
+                    wrapped_key: B64.encode(wrap_key(&reader_key, &k.key_id, &dk)),
                 }),
                 None => unreadable += 1,
             }
@@ -327,7 +327,7 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
             json!({ "reader": reader.to_string(), "stored": stored, "already_present": present, "unreadable": unreadable })
         );
     } else {
-        println!("re-wrapped {stored} record key(s) of {patient} ({category}) for {reader}; {present} already had one");
+        println!("re-wrapped {stored} data key(s) of {patient} ({category}) for {reader}; {present} already had one");
         if unreadable > 0 {
             println!("{unreadable} key(s) did not open with your key and were skipped");
         }
