@@ -57,7 +57,7 @@ pub fn start_ingest(
             "--metrics",
             "127.0.0.1:0",
             "--batch-size",
-            "200",
+            "4000",
             "--batch-ms",
             "250",
         ]);

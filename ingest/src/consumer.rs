@@ -74,6 +74,9 @@ fn kafka(what: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> 
     move |source| ConsumerError::Kafka { what, source }
 }
 
+/// What the Kafka client may hold fetched but not yet polled, per partition.
+const QUEUED_KIB_PER_PARTITION: u32 = 4096;
+
 fn consumer(cfg: &Config) -> Result<BaseConsumer, ConsumerError> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
@@ -82,6 +85,13 @@ fn consumer(cfg: &Config) -> Result<BaseConsumer, ConsumerError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+        // Backpressure: the client fetches ahead at most this much per
+        // partition (the default is 64 MiB); beyond it, readings wait in
+        // Kafka, not in this service's memory.
+        .set(
+            "queued.max.messages.kbytes",
+            QUEUED_KIB_PER_PARTITION.to_string(),
+        )
         .create()
         .map_err(kafka("create the Kafka consumer"))?;
     c.subscribe(&[&cfg.topic])

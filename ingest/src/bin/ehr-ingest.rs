@@ -46,8 +46,11 @@ struct Args {
     /// and no way to pass the secret itself as an argument.
     #[arg(long, env = "EHR_PSEUDONYM_SECRET_FILE")]
     pseudonym_secret_file: Option<PathBuf>,
-    #[arg(long, default_value_t = 500)]
+    /// Readings per batch at most: the larger, the fewer key wraps per
+    /// reading (a patient's readings of a batch share one data key).
+    #[arg(long, default_value_t = 4000)]
     batch_size: usize,
+    /// How long a batch waits to fill, in ms: bounds the time to storage.
     #[arg(long, default_value_t = 250)]
     batch_ms: u64,
     /// How long device, patient and grant answers are cached (a revoked device

@@ -6,6 +6,9 @@
 //!   ehr-devices run     --fleet F --devices N --rate R --seconds S [--database-url URL]
 //!   ehr-devices bound   --seconds S                            signature verifications per second, one core
 
+mod load;
+mod probe;
+
 use anyhow::{anyhow, Context};
 use std::time::{Duration, Instant};
 
@@ -99,6 +102,10 @@ enum Cmd {
         /// throughput and reading→anchored latency.
         #[arg(long)]
         database_url: Option<String>,
+        /// The ingest service's process id: its peak memory (RSS) and CPU
+        /// time per reading are reported too.
+        #[arg(long)]
+        ingest_pid: Option<u32>,
     },
     /// The machine's bound: secp256k1 verifications of readings per second on one core.
     Bound {
@@ -107,7 +114,7 @@ enum Cmd {
     },
 }
 
-fn device_key(fleet: &str, i: usize) -> SecretKey {
+pub(crate) fn device_key(fleet: &str, i: usize) -> SecretKey {
     SecretKey::from_seed(&format!("{fleet} device {i}"))
 }
 
@@ -115,11 +122,11 @@ fn patient_key(fleet: &str, i: usize) -> SecretKey {
     SecretKey::from_seed(&format!("{fleet} patient {i}"))
 }
 
-fn device_id(fleet: &str, i: usize) -> String {
+pub(crate) fn device_id(fleet: &str, i: usize) -> String {
     format!("{fleet}-hr-{i}")
 }
 
-fn producer(brokers: &str) -> anyhow::Result<BaseProducer> {
+pub(crate) fn producer(brokers: &str) -> anyhow::Result<BaseProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
@@ -127,7 +134,7 @@ fn producer(brokers: &str) -> anyhow::Result<BaseProducer> {
         .with_context(|| format!("cannot reach Kafka at {brokers}"))
 }
 
-fn send(p: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
+pub(crate) fn send(p: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
     loop {
         match p.send(BaseRecord::to(topic).key(key).payload(payload)) {
             Ok(()) => return,
@@ -197,120 +204,6 @@ async fn setup(
         }
     }
     println!("fleet {fleet}: {devices} devices bound to {devices} patients (every other one consents to research)");
-    Ok(())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
-}
-
-fn run(
-    args: &Args,
-    fleet: &str,
-    devices: usize,
-    rate: u64,
-    seconds: u64,
-    database_url: Option<&str>,
-) -> anyhow::Result<()> {
-    let p = producer(&args.brokers)?;
-    let keys: Vec<SecretKey> = (0..devices).map(|i| device_key(fleet, i)).collect();
-    // Sequence numbers from the start time in ms: unique across runs.
-    let base = now_ms() as u64 * 1000;
-    let total = rate * seconds;
-    let started = Instant::now();
-    let first_ms = now_ms();
-    for n in 0..total {
-        let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let i = (n as usize) % devices;
-        let reading = Reading {
-            device_id: device_id(fleet, i),
-            seq: base + n,
-            measured_at_ms: now_ms(),
-            loinc: "8867-4".into(),
-            value: 55.0 + (n % 50) as f64,
-            unit: "/min".into(),
-        };
-        send(
-            &p,
-            &args.topic,
-            &reading.device_id,
-            &sign(&reading, &keys[i]),
-        );
-        p.poll(Duration::ZERO);
-    }
-    p.flush(Duration::from_secs(30))
-        .context("Kafka did not confirm")?;
-    let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "published {total} readings from {devices} devices in {elapsed:.1} s ({:.0}/s)",
-        total as f64 / elapsed
-    );
-    let Some(url) = database_url else {
-        return Ok(());
-    };
-
-    let mut db = postgres::Client::connect(url, postgres::NoTls)?;
-    let pattern = format!("{fleet}-hr-%");
-    let base_i = base as i64;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let row = db
-            .query_one(
-                "SELECT count(*), count(b.committed_at) FROM ingest.records r JOIN ingest.batches b USING (batch_id)
-                 WHERE r.device_id LIKE $1 AND r.device_seq >= $2",
-                &[&pattern, &base_i],
-            )
-            ?;
-        let (stored, anchored): (i64, i64) = (row.get(0), row.get(1));
-        if anchored as u64 >= total {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(anyhow!(
-                "after 300 s, {stored} stored and {anchored} anchored of {total}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let rows = db
-        .query(
-            "SELECT extract(epoch FROM r.stored_at)::float8 * 1000, extract(epoch FROM b.committed_at)::float8 * 1000,
-                    extract(epoch FROM r.measured_at)::float8 * 1000
-             FROM ingest.records r JOIN ingest.batches b USING (batch_id) WHERE r.device_id LIKE $1 AND r.device_seq >= $2",
-            &[&pattern, &base_i],
-        )
-        ?;
-    let mut to_stored: Vec<f64> = vec![];
-    let mut to_anchored: Vec<f64> = vec![];
-    let mut last_stored = 0f64;
-    for r in &rows {
-        let (stored, committed, measured): (f64, f64, f64) = (r.get(0), r.get(1), r.get(2));
-        to_stored.push(stored - measured);
-        to_anchored.push(committed - measured);
-        last_stored = last_stored.max(stored);
-    }
-    to_stored.sort_by(f64::total_cmp);
-    to_anchored.sort_by(f64::total_cmp);
-    let span = (last_stored - first_ms as f64) / 1000.0;
-    println!(
-        "ingested {} readings in {span:.1} s: {:.0} readings/s end to end",
-        rows.len(),
-        rows.len() as f64 / span
-    );
-    println!(
-        "reading → stored:   p50 {:.0} ms, p99 {:.0} ms\nreading → anchored: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        percentile(&to_stored, 0.5),
-        percentile(&to_stored, 0.99),
-        percentile(&to_anchored, 0.5),
-        percentile(&to_anchored, 0.99),
-        percentile(&to_anchored, 1.0),
-    );
     Ok(())
 }
 
@@ -400,13 +293,18 @@ fn main() {
             rate,
             seconds,
             database_url,
-        } => run(
-            &args,
-            fleet,
-            (*devices).max(1),
-            (*rate).max(1),
-            *seconds,
+            ingest_pid,
+        } => load::run(
+            &load::Load {
+                brokers: &args.brokers,
+                topic: &args.topic,
+                fleet,
+                devices: (*devices).max(1),
+                rate: (*rate).max(1),
+                seconds: *seconds,
+            },
             database_url.as_deref(),
+            *ingest_pid,
         ),
         Cmd::Bound { seconds } => {
             bound(*seconds);
