@@ -1,6 +1,7 @@
 //! The consume loop. Nothing lost, nothing twice:
 //!
-//! 1. poll up to `batch_size` messages (or `batch_ms`);
+//! 1. poll up to `batch_size` messages (or `batch_ms`) — on a thread of its
+//!    own, so the next poll fills while this one is worked;
 //! 2. check each (pipeline); retry the same messages while the chain or the
 //!    database cannot be reached;
 //! 3. send refused messages to the dead-letter topic;
@@ -230,112 +231,174 @@ fn update_lag(consumer: &BaseConsumer, metrics: &Metrics) {
     metrics.consumer_lag.set(lag);
 }
 
+/// What works a poll: checks it, writes it, and says what became of it.
+struct Worker<'a> {
+    cfg: &'a Config,
+    runtime: tokio::runtime::Runtime,
+    rpc: RpcClient,
+    registry: Registry,
+    store: Store,
+    producer: BaseProducer,
+    metrics: &'a Metrics,
+    stop: &'a AtomicBool,
+    chain_now: i64,
+}
+
+impl Worker<'_> {
+    /// Checks and writes a poll, retrying the same messages while the chain
+    /// or the database cannot be reached. False when stopped meanwhile.
+    fn store_poll(&mut self, messages: &[Message]) -> bool {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.attempt(messages) {
+                Ok((outcome, written)) => {
+                    self.report(&outcome, written);
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot process this poll yet; retrying the same messages");
+                    if self.stop.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    // Reconnect if the database connection was lost.
+                    if let Ok(s) = Store::connect(&self.cfg.database_url) {
+                        self.store = s;
+                    }
+                }
+            }
+        }
+    }
+
+    fn attempt(&mut self, messages: &[Message]) -> Result<(Outcome, Written), pipeline::Transient> {
+        if let Ok(s) = self.runtime.block_on(self.rpc.status()) {
+            self.chain_now = ehr_ledger::time::parse_rfc3339(&s.sync_info.latest_block_time)
+                .unwrap_or(self.chain_now);
+        }
+        let ctx = Context {
+            runtime: &self.runtime,
+            registry: &self.registry,
+            pseudonym_secret: &self.cfg.pseudonym_secret,
+            now_ms: now_ms(),
+            chain_now: self.chain_now,
+        };
+        let outcome = pipeline::process(&ctx, &mut self.store, messages)?;
+        dead_letter(&self.producer, self.cfg, &outcome);
+        let written = match self.store.write(&outcome.records, &outcome.rejects()) {
+            Ok(batch) => Written {
+                batch,
+                unstorable: Vec::new(),
+            },
+            // Something in this poll can never be stored as it is: store it
+            // message by message, so that only the culprit is refused, never
+            // the whole queue.
+            Err(e) if !e.is_transient() => {
+                tracing::error!(error = %e, "a message of this poll cannot be stored as it is; storing the poll message by message");
+                write_one_by_one(&mut self.store, &outcome)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((outcome, written))
+    }
+
+    fn report(&self, outcome: &Outcome, written: Written) {
+        let metrics = self.metrics;
+        let stored = outcome.records.len() - written.unstorable.len();
+        metrics.stored.inc_by(stored as u64);
+        metrics.duplicates.inc_by(outcome.duplicates as u64);
+        for r in &outcome.refused {
+            metrics.rejected(r.reject.reason.as_str());
+            tracing::info!(
+                reason = r.reject.reason.as_str(),
+                offset = r.message.offset,
+                "reading refused"
+            );
+        }
+        for r in &written.unstorable {
+            metrics.rejected(&r.reason);
+            tracing::warn!(reason = %r.reason, offset = r.offset, detail = %r.detail, "reading refused");
+        }
+        if let Some(b) = written.batch {
+            metrics.batches_written.inc();
+            tracing::info!(
+                batch = b.batch_id,
+                records = b.record_count,
+                "batch written"
+            );
+        }
+    }
+}
+
+/// Stored (or refused and recorded): now the offsets may move on.
+fn commit_offsets(consumer: &BaseConsumer, messages: &[Message], stop: &AtomicBool) {
+    let mut tries = 0;
+    while let Err(e) = commit(consumer, messages) {
+        tries += 1;
+        tracing::warn!(error = %e, "offset commit failed; retrying (the messages are stored, a redelivery is harmless)");
+        if tries > 5 || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Consumes until `stop` is set. Returns an error only for set-up failures.
 pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<(), ConsumerError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let rpc = RpcClient::new(&cfg.node);
-    let registry = Registry::new(rpc.clone(), cfg.cache_ttl, cfg.stale_limit);
-    let mut store = Store::connect(&cfg.database_url)?;
     ensure_topics(&cfg, &runtime)?;
+    let rpc = RpcClient::new(&cfg.node);
+    let mut worker = Worker {
+        registry: Registry::new(rpc.clone(), cfg.cache_ttl, cfg.stale_limit),
+        rpc,
+        runtime,
+        store: Store::connect(&cfg.database_url)?,
+        producer: producer(&cfg)?,
+        cfg: &cfg,
+        metrics: &metrics,
+        stop: &stop,
+        chain_now: now_ms() / 1000,
+    };
     let consumer = consumer(&cfg)?;
-    let producer = producer(&cfg)?;
-    let mut chain_now = now_ms() / 1000;
-    let mut rounds = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let messages = poll(&consumer, &cfg);
-        rounds += 1;
-        if rounds.is_multiple_of(20) {
-            update_lag(&consumer, &metrics);
-        }
-        if messages.is_empty() {
-            continue;
-        }
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            if let Ok(s) = runtime.block_on(rpc.status()) {
-                chain_now = ehr_ledger::time::parse_rfc3339(&s.sync_info.latest_block_time)
-                    .unwrap_or(chain_now);
-            }
-            let ctx = Context {
-                runtime: &runtime,
-                registry: &registry,
-                pseudonym_secret: &cfg.pseudonym_secret,
-                now_ms: now_ms(),
-                chain_now,
-            };
-            let attempt = pipeline::process(&ctx, &mut store, &messages).and_then(|outcome| {
-                    dead_letter(&producer, &cfg, &outcome);
-                    let written = match store.write(&outcome.records, &outcome.rejects()) {
-                        Ok(batch) => Written {
-                            batch,
-                            unstorable: Vec::new(),
-                        },
-                        // Something in this poll can never be stored as it
-                        // is: store it message by message, so that only the
-                        // culprit is refused, never the whole queue.
-                        Err(e) if !e.is_transient() => {
-                            tracing::error!(error = %e, "a message of this poll cannot be stored as it is; storing the poll message by message");
-                            write_one_by_one(&mut store, &outcome)?
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
-                    Ok((outcome, written))
-                });
-            match attempt {
-                Ok((outcome, written)) => {
-                    let stored = outcome.records.len() - written.unstorable.len();
-                    metrics.stored.inc_by(stored as u64);
-                    metrics.duplicates.inc_by(outcome.duplicates as u64);
-                    for r in &outcome.refused {
-                        metrics.rejected(r.reject.reason.as_str());
-                        tracing::info!(
-                            reason = r.reject.reason.as_str(),
-                            offset = r.message.offset,
-                            "reading refused"
-                        );
-                    }
-                    for r in &written.unstorable {
-                        metrics.rejected(&r.reason);
-                        tracing::warn!(reason = %r.reason, offset = r.offset, detail = %r.detail, "reading refused");
-                    }
-                    if let Some(b) = written.batch {
-                        metrics.batches_written.inc();
-                        tracing::info!(
-                            batch = b.batch_id,
-                            records = b.record_count,
-                            "batch written"
-                        );
-                    }
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot process this poll yet; retrying the same messages");
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    // Reconnect if the database connection was lost.
-                    if let Ok(s) = Store::connect(&cfg.database_url) {
-                        store = s;
-                    }
-                }
-            }
-        }
-        // Stored (or refused and recorded): now the offsets may move on.
-        let mut tries = 0;
-        while let Err(e) = commit(&consumer, &messages) {
-            tries += 1;
-            tracing::warn!(error = %e, "offset commit failed; retrying (the messages are stored, a redelivery is harmless)");
-            if tries > 5 || stop.load(Ordering::Relaxed) {
+    // The next poll fills while this one is checked and written, so a batch
+    // closes every batch_ms whatever the work behind it. At most one poll
+    // waits its turn: beyond that the poller stops fetching and the readings
+    // wait in Kafka (backpressure), not in this service's memory.
+    let (polled, polls) = std::sync::mpsc::sync_channel::<Vec<Message>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(|| poll_until_stopped(&consumer, &cfg, &metrics, &stop, polled));
+        for messages in polls {
+            if !worker.store_poll(&messages) {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(500));
+            commit_offsets(&consumer, &messages, &stop);
+        }
+    });
+    Ok(())
+}
+
+/// Polls batches and hands them on, one at a time, until `stop` is set or
+/// the worker is gone.
+fn poll_until_stopped(
+    consumer: &BaseConsumer,
+    cfg: &Config,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    polled: std::sync::mpsc::SyncSender<Vec<Message>>,
+) {
+    let mut rounds = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let messages = poll(consumer, cfg);
+        rounds += 1;
+        if rounds.is_multiple_of(20) {
+            update_lag(consumer, metrics);
+        }
+        if !messages.is_empty() && polled.send(messages).is_err() {
+            return;
         }
     }
-    Ok(())
 }
 
 /// What a poll's write produced.
