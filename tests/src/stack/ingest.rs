@@ -40,7 +40,8 @@ impl Ingest {
         )
     }
 
-    /// With more command-line arguments (`--cache-seconds` 1 unless given).
+    /// With more command-line arguments (batches of 50 or 100 ms and
+    /// `--cache-seconds` 1 unless given).
     pub fn start_with(
         dir: &Path,
         broker: &Broker,
@@ -60,29 +61,29 @@ impl Ingest {
         let mut cmd = Command::new(binary("ehr-ingest"));
         // Its own least-privilege log-in, from the environment (a password
         // on the command line is visible to every local user).
-        cmd.env("DATABASE_URL", &db.logins.ingest)
-            .args([
-                "--brokers",
-                &broker.address,
-                "--node",
-                chain_url,
-                "--key-file",
-                key_file.to_str().unwrap(),
-                "--pseudonym-secret-file",
-                secret_file.to_str().unwrap(),
-                "--metrics",
-                "127.0.0.1:0",
-                "--batch-size",
-                "50",
-                "--batch-ms",
-                "100",
-            ])
-            .args(if more.contains(&"--cache-seconds") {
-                &[][..]
-            } else {
-                &["--cache-seconds", "1"][..]
-            })
-            .args(more);
+        cmd.env("DATABASE_URL", &db.logins.ingest).args([
+            "--brokers",
+            &broker.address,
+            "--node",
+            chain_url,
+            "--key-file",
+            key_file.to_str().unwrap(),
+            "--pseudonym-secret-file",
+            secret_file.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+        ]);
+        // Small batches and a short cache unless the test says otherwise.
+        for (flag, value) in [
+            ("--batch-size", "50"),
+            ("--batch-ms", "100"),
+            ("--cache-seconds", "1"),
+        ] {
+            if !more.contains(&flag) {
+                cmd.args([flag, value]);
+            }
+        }
+        cmd.args(more);
         let mut proc = Proc::spawn("ingest", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
         // It says where its metrics are (port 0: a free one).
         let metrics = proc
