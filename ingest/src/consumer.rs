@@ -368,15 +368,19 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
     // wait in Kafka (backpressure), not in this service's memory.
     let (polled, polls) = std::sync::mpsc::sync_channel::<Vec<Message>>(1);
     std::thread::scope(|scope| {
-        scope.spawn(|| poll_until_stopped(&consumer, &cfg, &metrics, &stop, polled));
+        std::thread::Builder::new()
+            .name("poll".into())
+            .spawn_scoped(scope, || {
+                poll_until_stopped(&consumer, &cfg, &metrics, &stop, polled)
+            })?;
         for messages in polls {
             if !worker.store_poll(&messages) {
                 break;
             }
             commit_offsets(&consumer, &messages, &stop);
         }
-    });
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Polls batches and hands them on, one at a time, until `stop` is set or
