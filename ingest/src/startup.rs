@@ -110,11 +110,7 @@ impl Application {
                         .enable_all()
                         .build()
                         .map_err(StartupError::Runtime)?;
-                    let anchorer = Anchorer {
-                        rpc: RpcClient::new(&node),
-                        key,
-                        runtime,
-                    };
+                    let mut anchorer = Anchorer::new(RpcClient::new(&node), key, runtime);
                     let mut store = Store::connect(&url)?;
                     anchorer.run(&mut store, &stop, &metrics);
                     Ok(())
