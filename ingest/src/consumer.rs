@@ -263,7 +263,9 @@ impl Worker<'_> {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     // Reconnect if the database connection was lost.
-                    if let Ok(s) = Store::connect(&self.cfg.database_url) {
+                    if let Ok(s) =
+                        Store::connect(&self.cfg.database_url, &self.cfg.key.address().to_string())
+                    {
                         self.store = s;
                     }
                 }
@@ -354,7 +356,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         registry: Registry::new(rpc.clone(), cfg.cache_ttl, cfg.stale_limit),
         rpc,
         runtime,
-        store: Store::connect(&cfg.database_url)?,
+        store: Store::connect(&cfg.database_url, &cfg.key.address().to_string())?,
         producer: producer(&cfg)?,
         cfg: &cfg,
         metrics: &metrics,

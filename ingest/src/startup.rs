@@ -110,8 +110,8 @@ impl Application {
                         .enable_all()
                         .build()
                         .map_err(StartupError::Runtime)?;
+                    let mut store = Store::connect(&url, &key.address().to_string())?;
                     let mut anchorer = Anchorer::new(RpcClient::new(&node), key, runtime);
-                    let mut store = Store::connect(&url)?;
                     anchorer.run(&mut store, &stop, &metrics);
                     Ok(())
                 })

@@ -146,6 +146,9 @@ pub struct Batch {
 
 pub struct Store {
     client: postgres::Client,
+    /// The ingest service's address: the writer of its batches, and the one
+    /// that anchors them.
+    service: String,
 }
 
 /// A write's records, column by column, for one multi-row insert.
@@ -195,9 +198,11 @@ fn hash32(v: Vec<u8>) -> [u8; 32] {
 }
 
 impl Store {
-    pub fn connect(database_url: &str) -> Result<Self, StoreError> {
+    /// Connects as the ingest service `service` (its address).
+    pub fn connect(database_url: &str, service: &str) -> Result<Self, StoreError> {
         Ok(Self {
             client: postgres::Client::connect(database_url, postgres::NoTls)?,
+            service: service.to_string(),
         })
     }
 
@@ -265,9 +270,9 @@ impl Store {
         let paths = merkle::proofs(&leaves);
         let created_at_ms: i64 = tx
             .query_one(
-                "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
-                 VALUES ($1, $2, $3, $4, $5, 'pending') RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
-                &[&batch_id, &root.as_slice(), &(n as i32), &first, &(first + n - 1)],
+                "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
+                &[&batch_id, &root.as_slice(), &(n as i32), &first, &(first + n - 1), &self.service],
             )?
             .get(0);
         // One statement per table, each row a column of arrays: a round
@@ -355,12 +360,14 @@ impl Store {
         }))
     }
 
-    /// Batches not yet confirmed on chain, oldest first.
+    /// This service's batches not yet confirmed on chain (and those written
+    /// before batches had a writer), oldest first.
     pub fn pending(&mut self, limit: i64) -> Result<Vec<Batch>, StoreError> {
         let rows = self.client.query(
             "SELECT batch_id, merkle_root, record_count, first_record, last_record, (extract(epoch FROM created_at) * 1000)::bigint
-             FROM ingest.batches WHERE status = 'pending' ORDER BY batch_id LIMIT $1",
-            &[&limit],
+             FROM ingest.batches WHERE status = 'pending' AND (writer = $2 OR writer IS NULL)
+             ORDER BY batch_id LIMIT $1",
+            &[&limit, &self.service],
         )?;
         Ok(rows
             .into_iter()

@@ -12,6 +12,11 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
+        Broker::with_partitions(1)
+    }
+
+    /// With the readings topic in `partitions` partitions.
+    pub fn with_partitions(partitions: i32) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let kafka = crate::kafka::Kafka::start(dir.path())
             .unwrap_or_else(|e| panic!("Apache Kafka starts: {e}"));
@@ -20,7 +25,11 @@ impl Broker {
             kafka,
             _dir: dir,
         };
-        broker.create_topics(&[TOPIC, DLQ]);
+        broker
+            .kafka
+            .create_topics(&[TOPIC], partitions)
+            .unwrap_or_else(|e| panic!("{e}"));
+        broker.create_topics(&[DLQ]);
         broker
     }
 
