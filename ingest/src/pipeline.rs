@@ -54,6 +54,7 @@ impl Message {
 }
 
 /// A refused message, with what the dead-letter topic needs.
+#[derive(Clone)]
 pub struct Refused {
     pub message: Message,
     pub reject: Reject,
@@ -120,9 +121,9 @@ pub struct Context<'a> {
     pub runtime: &'a tokio::runtime::Runtime,
     pub registry: &'a Registry,
     pub pseudonym_secret: &'a [u8],
-    /// The service's clock, for plausibility of measurement times.
+    /// The service's clock, for plausibility of measurement times ([`admit`]).
     pub now_ms: i64,
-    /// The chain's last block time, for grant expiries.
+    /// The chain's last block time, for grant expiries ([`process`]).
     pub chain_now: i64,
 }
 
@@ -153,21 +154,21 @@ struct KeyGroup {
     analytics: bool,
 }
 
-/// Checks, verifies, encrypts: a poll's messages become records (in the
-/// order of the messages: their leaf order), refusals and duplicates.
-pub fn process(
-    ctx: &Context<'_>,
-    store: &mut Store,
-    messages: &[Message],
-) -> Result<Outcome, Transient> {
-    let mut out = Outcome {
-        records: vec![],
-        refused: vec![],
-        duplicates: 0,
-    };
-    let candidates = admit(ctx, messages, &mut out)?;
+/// A poll after the checks that need neither the store nor the patient:
+/// each message refused, or decoded, plausible, from an active device, and
+/// signed by it. Admission runs on a thread of its own, a poll ahead of
+/// [`process`] and the write.
+pub struct Admitted {
+    pub messages: Vec<Message>,
+    verified: Vec<Candidate>,
+    refused: Vec<Refused>,
+}
 
-    // The device's signature, on every core: the costliest step of a reading.
+/// Decodes, checks and verifies a poll; the signatures on every core (the
+/// costliest step of a reading).
+pub fn admit(ctx: &Context<'_>, messages: &[Message]) -> Result<Admitted, Transient> {
+    let mut refused = Vec::new();
+    let candidates = standing(ctx, messages, &mut refused)?;
     let verdicts: Vec<Result<(), Reject>> = candidates
         .par_iter()
         .map(|c| reading::verify(&c.decoded, &c.device_key))
@@ -176,11 +177,30 @@ pub fn process(
     for (c, verdict) in candidates.into_iter().zip(verdicts) {
         match verdict {
             Ok(()) => verified.push(c),
-            Err(r) => out.refused.push(refused(&c.message, r, Some(&c.decoded))),
+            Err(r) => refused.push(self::refused(&c.message, r, Some(&c.decoded))),
         }
     }
+    Ok(Admitted {
+        messages: messages.to_vec(),
+        verified,
+        refused,
+    })
+}
 
-    let fresh = drop_duplicates(store, verified, &mut out)?;
+/// Against the store and the patients' readers: an admitted poll becomes
+/// records (in the order of the messages: their leaf order), refusals and
+/// duplicates. May be tried again with the same poll.
+pub fn process(
+    ctx: &Context<'_>,
+    store: &mut Store,
+    admitted: &Admitted,
+) -> Result<Outcome, Transient> {
+    let mut out = Outcome {
+        records: vec![],
+        refused: admitted.refused.clone(),
+        duplicates: 0,
+    };
+    let fresh = drop_duplicates(store, &admitted.verified, &mut out)?;
     let (groups, grouped) = key_groups(ctx, fresh, &mut out)?;
     let keys = wrap_keys(&groups);
     out.records = grouped
@@ -192,10 +212,10 @@ pub fn process(
 
 /// Decoding, shape and plausibility, and the device's standing on chain
 /// (answers cached by the registry): everything but the signature.
-fn admit(
+fn standing(
     ctx: &Context<'_>,
     messages: &[Message],
-    out: &mut Outcome,
+    refused: &mut Vec<Refused>,
 ) -> Result<Vec<Candidate>, Transient> {
     let rt = ctx.runtime;
     let mut candidates = Vec::with_capacity(messages.len());
@@ -206,12 +226,12 @@ fn admit(
         let d = match reading::oversize(m.size).map_or_else(|| reading::decode(&m.payload), Err) {
             Ok(d) => d,
             Err(r) => {
-                out.refused.push(refused(m, r, None));
+                refused.push(self::refused(m, r, None));
                 continue;
             }
         };
         if let Err(r) = reading::check(&d.reading, ctx.now_ms) {
-            out.refused.push(refused(m, r, Some(&d)));
+            refused.push(self::refused(m, r, Some(&d)));
             continue;
         }
         let refuse = |reason, detail: String| Reject { reason, detail };
@@ -219,8 +239,11 @@ fn admit(
             Some(dev) => dev,
             None => {
                 let detail = format!("no device {} is bound on chain", d.reading.device_id);
-                out.refused
-                    .push(refused(m, refuse(Reason::UnknownDevice, detail), Some(&d)));
+                refused.push(self::refused(
+                    m,
+                    refuse(Reason::UnknownDevice, detail),
+                    Some(&d),
+                ));
                 continue;
             }
         };
@@ -252,7 +275,7 @@ fn admit(
                 device_key,
                 patient,
             }),
-            Err(r) => out.refused.push(refused(m, r, Some(&d))),
+            Err(r) => refused.push(self::refused(m, r, Some(&d))),
         }
     }
     Ok(candidates)
@@ -260,11 +283,11 @@ fn admit(
 
 /// The idempotency key (device, seq): the same reading again is skipped; a
 /// different reading under a used sequence number is refused.
-fn drop_duplicates(
+fn drop_duplicates<'c>(
     store: &mut Store,
-    verified: Vec<Candidate>,
+    verified: &'c [Candidate],
     out: &mut Outcome,
-) -> Result<Vec<Candidate>, Transient> {
+) -> Result<Vec<&'c Candidate>, Transient> {
     let keys: Vec<(String, i64)> = verified
         .iter()
         .map(|c| {
@@ -276,7 +299,7 @@ fn drop_duplicates(
         .collect();
     let mut seen: HashMap<(String, i64), [u8; 32]> = store.stored(&keys)?;
     let mut fresh = Vec::with_capacity(verified.len());
-    for (c, k) in verified.into_iter().zip(keys) {
+    for (c, k) in verified.iter().zip(keys) {
         let hash = c.decoded.content_hash();
         match seen.get(&k) {
             Some(stored) if *stored == hash => out.duplicates += 1,
@@ -303,11 +326,11 @@ fn drop_duplicates(
 /// for the patient's vitals now (asked once per patient, not per reading);
 /// each reading paired with its group's index.
 #[allow(clippy::type_complexity)]
-fn key_groups(
+fn key_groups<'c>(
     ctx: &Context<'_>,
-    fresh: Vec<Candidate>,
+    fresh: Vec<&'c Candidate>,
     out: &mut Outcome,
-) -> Result<(Vec<KeyGroup>, Vec<(Candidate, usize)>), Transient> {
+) -> Result<(Vec<KeyGroup>, Vec<(&'c Candidate, usize)>), Transient> {
     let rt = ctx.runtime;
     let mut groups: Vec<KeyGroup> = Vec::new();
     let mut index: HashMap<Address, Option<usize>> = HashMap::new();

@@ -15,8 +15,15 @@ pub enum StoreError {
     Schema(#[from] ehr_migrations::SchemaError),
 }
 
+/// SQLSTATE of a unique key already taken. Within one poll the same reading
+/// is caught before the write, so only another writer can cause it.
+const UNIQUE_VIOLATION: &str = "23505";
+
 impl StoreError {
-    /// Whether trying the same write again later may succeed: a lost
+    /// Whether trying the same write again later may succeed: another ingest
+    /// instance storing the same reading at the same moment (a unique key
+    /// taken meanwhile, as when a consumer group rebalances and a poll is
+    /// handed on while being written — tried again, it is a duplicate); a lost
     /// connection, a serialization conflict, a server short of resources or
     /// shutting down, or a schema or privilege the service does not find
     /// (class 42: the deployment's fault, never a message's — the readings
@@ -26,10 +33,12 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(e) => match e.as_db_error() {
-                Some(db) => matches!(
-                    &db.code().code()[..2],
-                    "08" | "40" | "42" | "53" | "57" | "58"
-                ),
+                Some(db) => {
+                    matches!(
+                        &db.code().code()[..2],
+                        "08" | "40" | "42" | "53" | "57" | "58"
+                    ) || db.code().code() == UNIQUE_VIOLATION
+                }
                 None => true,
             },
             StoreError::Schema(_) => true,
