@@ -2,10 +2,8 @@
 //!
 //! 1. poll up to `batch_size` messages (or `batch_ms`) — on a thread of its
 //!    own, so the next poll fills while this one is worked;
-//! 2. check each (pipeline): decode, plausibility, device, signature on the
-//!    `admit` thread, a poll ahead; then duplicates, keys and encryption;
-//!    retry the same messages while the chain or the database cannot be
-//!    reached;
+//! 2. check each (pipeline); retry the same messages while the chain or the
+//!    database cannot be reached;
 //! 3. send refused messages to the dead-letter topic;
 //! 4. write records, wrapped keys, the batch and the rejects in ONE
 //!    PostgreSQL transaction;
@@ -29,7 +27,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Admitted, Context, Message, Outcome};
+use crate::pipeline::{self, Context, Message, Outcome};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
@@ -247,18 +245,18 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    /// Writes an admitted poll, retrying it while the chain or the database
-    /// cannot be reached. False when stopped meanwhile.
-    fn store_poll(&mut self, admitted: &Admitted) -> bool {
+    /// Checks and writes a poll, retrying the same messages while the chain
+    /// or the database cannot be reached. False when stopped meanwhile.
+    fn store_poll(&mut self, messages: &[Message]) -> bool {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.attempt(admitted) {
+            match self.attempt(messages) {
                 Ok((outcome, written)) => {
                     self.report(&outcome, written);
                     return true;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, stage = "write", "cannot process this poll yet; retrying the same messages");
+                    tracing::warn!(%error, "cannot process this poll yet; retrying the same messages");
                     if self.stop.load(Ordering::Relaxed) {
                         return false;
                     }
@@ -275,7 +273,7 @@ impl Worker<'_> {
         }
     }
 
-    fn attempt(&mut self, admitted: &Admitted) -> Result<(Outcome, Written), pipeline::Transient> {
+    fn attempt(&mut self, messages: &[Message]) -> Result<(Outcome, Written), pipeline::Transient> {
         if let Ok(s) = self.runtime.block_on(self.rpc.status()) {
             self.chain_now = ehr_ledger::time::parse_rfc3339(&s.sync_info.latest_block_time)
                 .unwrap_or(self.chain_now);
@@ -287,7 +285,7 @@ impl Worker<'_> {
             now_ms: now_ms(),
             chain_now: self.chain_now,
         };
-        let outcome = pipeline::process(&ctx, &mut self.store, admitted)?;
+        let outcome = pipeline::process(&ctx, &mut self.store, messages)?;
         dead_letter(&self.producer, self.cfg, &outcome);
         let written = match self.store.write(&outcome.records, &outcome.rejects()) {
             Ok(batch) => Written {
@@ -366,82 +364,25 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         chain_now: now_ms() / 1000,
     };
     let consumer = consumer(&cfg)?;
-    let admission = Admission {
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        registry: Registry::new(RpcClient::new(&cfg.node), cfg.cache_ttl, cfg.stale_limit),
-    };
-    // Three stages, a poll apart: while one poll is written, the next is
-    // verified and the one after it fills. At most one poll waits before
-    // each stage: beyond that the poller stops fetching and the readings wait
-    // in Kafka (backpressure), not in this service's memory. Only the last
-    // stage touches the database, one poll at a time, so a reading sent twice
-    // is still recognised whichever poll it comes in.
+    // The next poll fills while this one is checked and written, so a batch
+    // closes every batch_ms whatever the work behind it. At most one poll
+    // waits its turn: beyond that the poller stops fetching and the readings
+    // wait in Kafka (backpressure), not in this service's memory.
     let (polled, polls) = std::sync::mpsc::sync_channel::<Vec<Message>>(1);
-    let (verified, admitted) = std::sync::mpsc::sync_channel::<Admitted>(1);
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("poll".into())
             .spawn_scoped(scope, || {
                 poll_until_stopped(&consumer, &cfg, &metrics, &stop, polled)
             })?;
-        std::thread::Builder::new()
-            .name("admit".into())
-            .spawn_scoped(scope, || admission.run(&cfg, &stop, polls, verified))?;
-        for poll in admitted {
-            if !worker.store_poll(&poll) {
+        for messages in polls {
+            if !worker.store_poll(&messages) {
                 break;
             }
-            commit_offsets(&consumer, &poll.messages, &stop);
+            commit_offsets(&consumer, &messages, &stop);
         }
         Ok(())
     })
-}
-
-/// The admitting stage: decodes, checks and verifies each poll, retrying it
-/// while the chain cannot be reached.
-struct Admission {
-    runtime: tokio::runtime::Runtime,
-    registry: Registry,
-}
-
-impl Admission {
-    fn run(
-        &self,
-        cfg: &Config,
-        stop: &AtomicBool,
-        polls: std::sync::mpsc::Receiver<Vec<Message>>,
-        admitted: std::sync::mpsc::SyncSender<Admitted>,
-    ) {
-        for messages in polls {
-            let mut backoff = Duration::from_millis(200);
-            let poll = loop {
-                let ctx = Context {
-                    runtime: &self.runtime,
-                    registry: &self.registry,
-                    pseudonym_secret: &cfg.pseudonym_secret,
-                    now_ms: now_ms(),
-                    // Grant expiries are the writing stage's.
-                    chain_now: now_ms() / 1000,
-                };
-                match pipeline::admit(&ctx, &messages) {
-                    Ok(poll) => break poll,
-                    Err(error) => {
-                        tracing::warn!(%error, stage = "admit", "cannot process this poll yet; retrying the same messages");
-                        if stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            };
-            if admitted.send(poll).is_err() {
-                return;
-            }
-        }
-    }
 }
 
 /// Polls batches and hands them on, one at a time, until `stop` is set or

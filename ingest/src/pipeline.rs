@@ -54,7 +54,6 @@ impl Message {
 }
 
 /// A refused message, with what the dead-letter topic needs.
-#[derive(Clone)]
 pub struct Refused {
     pub message: Message,
     pub reject: Reject,
@@ -121,9 +120,9 @@ pub struct Context<'a> {
     pub runtime: &'a tokio::runtime::Runtime,
     pub registry: &'a Registry,
     pub pseudonym_secret: &'a [u8],
-    /// The service's clock, for plausibility of measurement times ([`admit`]).
+    /// The service's clock, for plausibility of measurement times.
     pub now_ms: i64,
-    /// The chain's last block time, for grant expiries ([`process`]).
+    /// The chain's last block time, for grant expiries.
     pub chain_now: i64,
 }
 
@@ -154,21 +153,21 @@ struct KeyGroup {
     analytics: bool,
 }
 
-/// A poll after the checks that need neither the store nor the patient:
-/// each message refused, or decoded, plausible, from an active device, and
-/// signed by it. Admission runs on a thread of its own, a poll ahead of
-/// [`process`] and the write.
-pub struct Admitted {
-    pub messages: Vec<Message>,
-    verified: Vec<Candidate>,
-    refused: Vec<Refused>,
-}
+/// Checks, verifies, encrypts: a poll's messages become records (in the
+/// order of the messages: their leaf order), refusals and duplicates.
+pub fn process(
+    ctx: &Context<'_>,
+    store: &mut Store,
+    messages: &[Message],
+) -> Result<Outcome, Transient> {
+    let mut out = Outcome {
+        records: vec![],
+        refused: vec![],
+        duplicates: 0,
+    };
+    let candidates = admit(ctx, messages, &mut out)?;
 
-/// Decodes, checks and verifies a poll; the signatures on every core (the
-/// costliest step of a reading).
-pub fn admit(ctx: &Context<'_>, messages: &[Message]) -> Result<Admitted, Transient> {
-    let mut refused = Vec::new();
-    let candidates = standing(ctx, messages, &mut refused)?;
+    // The device's signature, on every core: the costliest step of a reading.
     let verdicts: Vec<Result<(), Reject>> = candidates
         .par_iter()
         .map(|c| reading::verify(&c.decoded, &c.device_key))
@@ -177,30 +176,11 @@ pub fn admit(ctx: &Context<'_>, messages: &[Message]) -> Result<Admitted, Transi
     for (c, verdict) in candidates.into_iter().zip(verdicts) {
         match verdict {
             Ok(()) => verified.push(c),
-            Err(r) => refused.push(self::refused(&c.message, r, Some(&c.decoded))),
+            Err(r) => out.refused.push(refused(&c.message, r, Some(&c.decoded))),
         }
     }
-    Ok(Admitted {
-        messages: messages.to_vec(),
-        verified,
-        refused,
-    })
-}
 
-/// Against the store and the patients' readers: an admitted poll becomes
-/// records (in the order of the messages: their leaf order), refusals and
-/// duplicates. May be tried again with the same poll.
-pub fn process(
-    ctx: &Context<'_>,
-    store: &mut Store,
-    admitted: &Admitted,
-) -> Result<Outcome, Transient> {
-    let mut out = Outcome {
-        records: vec![],
-        refused: admitted.refused.clone(),
-        duplicates: 0,
-    };
-    let fresh = drop_duplicates(store, &admitted.verified, &mut out)?;
+    let fresh = drop_duplicates(store, verified, &mut out)?;
     let (groups, grouped) = key_groups(ctx, fresh, &mut out)?;
     let keys = wrap_keys(&groups);
     out.records = grouped
@@ -212,10 +192,10 @@ pub fn process(
 
 /// Decoding, shape and plausibility, and the device's standing on chain
 /// (answers cached by the registry): everything but the signature.
-fn standing(
+fn admit(
     ctx: &Context<'_>,
     messages: &[Message],
-    refused: &mut Vec<Refused>,
+    out: &mut Outcome,
 ) -> Result<Vec<Candidate>, Transient> {
     let rt = ctx.runtime;
     let mut candidates = Vec::with_capacity(messages.len());
@@ -226,12 +206,12 @@ fn standing(
         let d = match reading::oversize(m.size).map_or_else(|| reading::decode(&m.payload), Err) {
             Ok(d) => d,
             Err(r) => {
-                refused.push(self::refused(m, r, None));
+                out.refused.push(refused(m, r, None));
                 continue;
             }
         };
         if let Err(r) = reading::check(&d.reading, ctx.now_ms) {
-            refused.push(self::refused(m, r, Some(&d)));
+            out.refused.push(refused(m, r, Some(&d)));
             continue;
         }
         let refuse = |reason, detail: String| Reject { reason, detail };
@@ -239,11 +219,8 @@ fn standing(
             Some(dev) => dev,
             None => {
                 let detail = format!("no device {} is bound on chain", d.reading.device_id);
-                refused.push(self::refused(
-                    m,
-                    refuse(Reason::UnknownDevice, detail),
-                    Some(&d),
-                ));
+                out.refused
+                    .push(refused(m, refuse(Reason::UnknownDevice, detail), Some(&d)));
                 continue;
             }
         };
@@ -275,7 +252,7 @@ fn standing(
                 device_key,
                 patient,
             }),
-            Err(r) => refused.push(self::refused(m, r, Some(&d))),
+            Err(r) => out.refused.push(refused(m, r, Some(&d))),
         }
     }
     Ok(candidates)
@@ -283,11 +260,11 @@ fn standing(
 
 /// The idempotency key (device, seq): the same reading again is skipped; a
 /// different reading under a used sequence number is refused.
-fn drop_duplicates<'c>(
+fn drop_duplicates(
     store: &mut Store,
-    verified: &'c [Candidate],
+    verified: Vec<Candidate>,
     out: &mut Outcome,
-) -> Result<Vec<&'c Candidate>, Transient> {
+) -> Result<Vec<Candidate>, Transient> {
     let keys: Vec<(String, i64)> = verified
         .iter()
         .map(|c| {
@@ -299,7 +276,7 @@ fn drop_duplicates<'c>(
         .collect();
     let mut seen: HashMap<(String, i64), [u8; 32]> = store.stored(&keys)?;
     let mut fresh = Vec::with_capacity(verified.len());
-    for (c, k) in verified.iter().zip(keys) {
+    for (c, k) in verified.into_iter().zip(keys) {
         let hash = c.decoded.content_hash();
         match seen.get(&k) {
             Some(stored) if *stored == hash => out.duplicates += 1,
@@ -326,11 +303,11 @@ fn drop_duplicates<'c>(
 /// for the patient's vitals now (asked once per patient, not per reading);
 /// each reading paired with its group's index.
 #[allow(clippy::type_complexity)]
-fn key_groups<'c>(
+fn key_groups(
     ctx: &Context<'_>,
-    fresh: Vec<&'c Candidate>,
+    fresh: Vec<Candidate>,
     out: &mut Outcome,
-) -> Result<(Vec<KeyGroup>, Vec<(&'c Candidate, usize)>), Transient> {
+) -> Result<(Vec<KeyGroup>, Vec<(Candidate, usize)>), Transient> {
     let rt = ctx.runtime;
     let mut groups: Vec<KeyGroup> = Vec::new();
     let mut index: HashMap<Address, Option<usize>> = HashMap::new();
