@@ -291,8 +291,8 @@ impl Anchorer {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
-            if let Ok(pending) = store.pending(10_000) {
-                metrics.set_pending(pending.len() as i64);
+            if let Ok(pending) = store.pending_count() {
+                metrics.set_pending(pending);
             }
             std::thread::sleep(backoff);
         }

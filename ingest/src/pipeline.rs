@@ -150,7 +150,9 @@ struct KeyGroup {
     data_key: DataKey,
     /// The readers' addresses and keys, the patient first.
     readers: Vec<(Address, PublicKey)>,
-    analytics: bool,
+    /// The patient's analytics pseudonym, when they consent to research:
+    /// one HMAC per group rather than per reading.
+    pseudonym: Option<String>,
 }
 
 /// Checks, verifies, encrypts: a poll's messages become records (in the
@@ -185,7 +187,7 @@ pub fn process(
     let keys = wrap_keys(&groups);
     out.records = grouped
         .par_iter()
-        .map(|(c, g)| seal(ctx.pseudonym_secret, c, &groups[*g], &keys[*g]))
+        .map(|(c, g)| seal(c, &groups[*g], &keys[*g]))
         .collect();
     Ok(out)
 }
@@ -308,7 +310,6 @@ fn key_groups(
     fresh: Vec<Candidate>,
     out: &mut Outcome,
 ) -> Result<(Vec<KeyGroup>, Vec<(Candidate, usize)>), Transient> {
-    let rt = ctx.runtime;
     let mut groups: Vec<KeyGroup> = Vec::new();
     let mut index: HashMap<Address, Option<usize>> = HashMap::new();
     let mut grouped = Vec::with_capacity(fresh.len());
@@ -316,32 +317,10 @@ fn key_groups(
         let g = match index.get(&c.patient) {
             Some(g) => *g,
             None => {
-                let g = match rt.block_on(ctx.registry.patient(&c.patient))? {
-                    Some(p) => match PublicKey::from_bytes(&p.public_key) {
-                        Some(patient_key) => {
-                            let mut readers = vec![(c.patient, patient_key)];
-                            let others = rt
-                                .block_on(ctx.registry.vitals_readers(&c.patient, ctx.chain_now))?
-                                .into_iter()
-                                .chain(rt.block_on(ctx.registry.escrow_keys())?);
-                            for r in others {
-                                if !readers.iter().any(|(a, _)| *a == r.address) {
-                                    readers.push((r.address, r.key));
-                                }
-                            }
-                            groups.push(KeyGroup {
-                                patient: c.patient,
-                                key_id: fresh_key_id(),
-                                data_key: DataKey::generate(),
-                                readers,
-                                analytics: p.research_consent,
-                            });
-                            Some(groups.len() - 1)
-                        }
-                        None => None,
-                    },
-                    None => None,
-                };
+                let g = key_group(ctx, c.patient)?.map(|group| {
+                    groups.push(group);
+                    groups.len() - 1
+                });
                 index.insert(c.patient, g);
                 g
             }
@@ -358,6 +337,37 @@ fn key_groups(
         }
     }
     Ok((groups, grouped))
+}
+
+/// A fresh key for `patient` with the readers the chain names now; none when
+/// the patient is not registered with a usable key.
+fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Transient> {
+    let rt = ctx.runtime;
+    let Some(p) = rt.block_on(ctx.registry.patient(&patient))? else {
+        return Ok(None);
+    };
+    let Some(patient_key) = PublicKey::from_bytes(&p.public_key) else {
+        return Ok(None);
+    };
+    let mut readers = vec![(patient, patient_key)];
+    let others = rt
+        .block_on(ctx.registry.vitals_readers(&patient, ctx.chain_now))?
+        .into_iter()
+        .chain(rt.block_on(ctx.registry.escrow_keys())?);
+    for r in others {
+        if !readers.iter().any(|(a, _)| *a == r.address) {
+            readers.push((r.address, r.key));
+        }
+    }
+    Ok(Some(KeyGroup {
+        patient,
+        key_id: fresh_key_id(),
+        data_key: DataKey::generate(),
+        readers,
+        pseudonym: p
+            .research_consent
+            .then(|| pseudonym(ctx.pseudonym_secret, &patient)),
+    }))
 }
 
 /// Each group's data key wrapped for each of its readers (ECIES, one
@@ -384,14 +394,14 @@ fn wrap_keys(groups: &[KeyGroup]) -> Vec<Arc<NewKey>> {
 
 /// A reading encrypted under its group's key: its own nonce, its record id
 /// in the associated data.
-fn seal(pseudonym_secret: &[u8], c: &Candidate, group: &KeyGroup, key: &Arc<NewKey>) -> NewRecord {
+fn seal(c: &Candidate, group: &KeyGroup, key: &Arc<NewKey>) -> NewRecord {
     let (m, d) = (&c.message, &c.decoded);
     let record_id = record_id(&d.reading.device_id, d.reading.seq);
     // The signed reading is what is encrypted: a reader can check the
     // device's signature after decrypting.
     let ciphertext = encrypt_record(&group.data_key, &record_id, &d.canonical());
-    let analytics = group.analytics.then(|| DeIdentified {
-        pseudonym: pseudonym(pseudonym_secret, &group.patient),
+    let analytics = group.pseudonym.as_ref().map(|pseudonym| DeIdentified {
+        pseudonym: pseudonym.clone(),
         value: d.reading.value,
         unit: d.reading.unit.clone(),
     });

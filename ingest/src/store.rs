@@ -369,6 +369,17 @@ impl Store {
         }))
     }
 
+    /// How many of this service's batches are not yet confirmed on chain.
+    pub fn pending_count(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT count(*) FROM ingest.batches WHERE status = 'pending' AND (writer = $1 OR writer IS NULL)",
+                &[&self.service],
+            )?
+            .get(0))
+    }
+
     /// This service's batches not yet confirmed on chain (and those written
     /// before batches had a writer), oldest first.
     pub fn pending(&mut self, limit: i64) -> Result<Vec<Batch>, StoreError> {

@@ -36,20 +36,23 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
         .collect();
     broker.publish(&payloads);
     let full_speed = ["--batch-size", "500", "--batch-ms", "250"];
-
-    let mut kills = 0;
-    // Fewer readings per round than the total, so that every round has work.
-    for round in 0..5u64 {
-        // (-1 before the first start has created the tables)
-        let before = db.count("SELECT count(*) FROM ingest.records").max(0);
-        let mut ingest = Ingest::start_with(
+    let start = || {
+        Ingest::start_with(
             dir.path(),
             &broker,
             &db,
             &chain.url,
             &cast.ingest,
             &full_speed,
-        );
+        )
+    };
+
+    let mut kills = 0;
+    // Fewer readings per round than the total, so that every round has work.
+    for round in 0..5u64 {
+        // (-1 before the first start has created the tables)
+        let before = db.count("SELECT count(*) FROM ingest.records").max(0);
+        let mut ingest = start();
         // Once it is storing, kill it at a moment that varies run to run (up
         // to a second, a few batches): in the middle of polling, checking,
         // writing or committing.
@@ -69,14 +72,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
             db.count("SELECT count(*) FROM ingest.records")
         );
     }
-    let _ingest = Ingest::start_with(
-        dir.path(),
-        &broker,
-        &db,
-        &chain.url,
-        &cast.ingest,
-        &full_speed,
-    );
+    let _ingest = start();
     let all = wait_until(Duration::from_secs(180), || {
         db.count("SELECT count(*) FROM ingest.records") == 2 * READINGS as i64
     });
