@@ -128,7 +128,7 @@ fn apply(c: &mut Criterion) {
         let txs = block_txs(&mut chain, n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("finalize", n), &txs, |b, txs| {
-            let (_dir, mut ledger) = copy_of(&chain);
+            let (_dir, ledger) = copy_of(&chain);
             b.iter(|| {
                 let r = ledger
                     .finalize_block(chain.height + 1, chain.time, txs)
@@ -144,13 +144,13 @@ fn apply(c: &mut Criterion) {
             |b, txs| {
                 b.iter_batched(
                     || {
-                        let (dir, mut ledger) = copy_of(&chain);
+                        let (dir, ledger) = copy_of(&chain);
                         for tx in txs {
                             assert!(ledger.check_tx(tx).unwrap().is_ok());
                         }
                         (dir, ledger)
                     },
-                    |(dir, mut ledger)| {
+                    |(dir, ledger)| {
                         let r = ledger
                             .finalize_block(chain.height + 1, chain.time, txs)
                             .unwrap();
@@ -167,7 +167,7 @@ fn apply(c: &mut Criterion) {
             |b, txs| {
                 b.iter_batched(
                     || copy_of(&chain),
-                    |(dir, mut ledger)| {
+                    |(dir, ledger)| {
                         ledger
                             .finalize_block(chain.height + 1, chain.time, txs)
                             .unwrap();

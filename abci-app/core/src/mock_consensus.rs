@@ -24,7 +24,7 @@ pub struct TestNode {
 impl TestNode {
     /// A new chain at `path` from `genesis`.
     pub fn init(path: &Path, chain_id: &str, genesis: &Genesis) -> Result<Self, LedgerError> {
-        let mut ledger = Ledger::open(path)?;
+        let ledger = Ledger::open(path)?;
         ledger.init_chain(chain_id, genesis, GENESIS_TIME, 1)?;
         Ok(Self {
             ledger,

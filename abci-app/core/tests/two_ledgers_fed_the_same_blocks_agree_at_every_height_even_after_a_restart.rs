@@ -87,7 +87,7 @@ fn a_block_finalized_but_not_committed_is_replayed_to_the_same_hash() {
 
 #[test]
 fn blocks_out_of_order_are_refused_without_touching_state() {
-    let mut w = World::new();
+    let w = World::new();
     let before = w.node.app_hash();
     let h = w.node.height();
     let err = w

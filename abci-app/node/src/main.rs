@@ -133,18 +133,18 @@ async fn start(home: PathBuf, abci: &str) -> anyhow::Result<()> {
         }
         None => tracing::info!("ledger opened with no chain yet: waiting for InitChain"),
     }
-    let listener = Listener::bind(&address)
-        .await
-        .with_context(|| format!("cannot listen on {abci}"))?;
+    let listener = Listener::bind(&address).with_context(|| format!("cannot listen on {abci}"))?;
     // Scripts wait for this line (and learn the port when 0 was asked for).
     println!(
         "ehr-node start: ABCI listening on {}",
         listener.local_address()
     );
-    tokio::select! {
-        _ = serve(listener, App::new(ledger)) => {}
-        _ = ehr_client::service::shutdown_signal() => {}
-    }
+    let app = App::new(ledger);
+    std::thread::Builder::new()
+        .name("abci-accept".into())
+        .spawn(move || serve(listener, app))
+        .context("cannot start the ABCI server's thread")?;
+    ehr_client::service::shutdown_signal().await;
     Ok(())
 }
 

@@ -63,6 +63,10 @@ pub struct Settings {
     pub chain_id: Option<String>,
     /// The application the validators run.
     pub app: App,
+    /// Whether CometBFT re-runs CheckTx on every transaction left in the
+    /// mempool after each block. On, as CometBFT ships: it is how a
+    /// transaction that stopped applying leaves the mempool (docs/node.md).
+    pub recheck: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +75,7 @@ impl Default for Settings {
             timeout_commit: Duration::from_millis(300),
             chain_id: None,
             app: App::Ledger,
+            recheck: true,
         }
     }
 }

@@ -77,6 +77,7 @@ impl Node {
             ("p2p", "allow_duplicate_ip", "true".into()),
             ("p2p", "addr_book_strict", "false".into()),
             ("consensus", "timeout_commit", commit),
+            ("mempool", "recheck", settings.recheck.to_string()),
         ] {
             set_toml(&self.config(), section, key, &value)?;
         }

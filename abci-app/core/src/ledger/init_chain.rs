@@ -8,7 +8,7 @@ impl Ledger {
     /// Called again with the same genesis before any block (a restart after
     /// InitChain), it answers the same app hash.
     pub fn init_chain(
-        &mut self,
+        &self,
         chain_id: &str,
         genesis: &Genesis,
         genesis_time: i64,
@@ -24,7 +24,7 @@ impl Ledger {
             })
             .collect();
         let genesis_hash = crate::crypto::sha256(&serde_json::to_vec(genesis).unwrap_or_default());
-        if let (Some(chain), Some(committed)) = (&self.chain, self.storage.committed()?) {
+        if let (Some(chain), Some(committed)) = (self.chain(), self.storage.committed()?) {
             if chain.chain_id == chain_id
                 && chain.genesis_hash == genesis_hash
                 && chain.block_height == 0
@@ -87,8 +87,11 @@ impl Ledger {
             .storage
             .prepare(initial_height.saturating_sub(1), state.into_writes())?;
         let committed = self.storage.commit(prepared)?;
-        self.chain = Some(chain);
-        self.mempool = None;
+        *self
+            .chain
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(chain);
+        lock(&self.mempool).clear();
         Ok(InitResult {
             app_hash: committed.root,
             validators,

@@ -14,18 +14,23 @@ pub mod execute;
 pub mod genesis;
 mod init_chain;
 pub mod keys;
+mod mempool;
 pub mod query;
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Mutex, RwLock};
 
 use crate::proto::{ChainInfo, MemberStatus, Organisation, ParticipantKind, Role, Validator};
 use crate::refusal::{Code, Refusal};
 use crate::storage::{BlockState, Committed, PreparedCommit, StateRead, Storage, StorageError};
-use crate::tx::{decode_and_verify_cached, SignatureCache};
+use crate::tx::{decode_and_verify_all, lock, SignatureCache, VerifiedTx};
+use mempool::{MempoolView, Verdict};
 
 pub use context::{Event, ValidatorUpdate};
 pub use execute::Mode;
 pub use genesis::Genesis;
+pub use mempool::CheckKind;
 pub use query::{QueryAnswer, QueryCode};
 
 /// The outcome of one transaction, as ABCI reports it.
@@ -96,17 +101,24 @@ pub enum LedgerError {
 struct Pending {
     prepared: PreparedCommit,
     block_height: u64,
+    /// The block's transactions, which leave the mempool's view at commit.
+    included: HashSet<[u8; 32]>,
 }
 
+/// The ledger. Its parts have locks of their own, as penumbra splits its
+/// services: consensus (the block being finalized), the mempool's view and
+/// the signature cache; readers (Info, Query) take none and read the last
+/// committed state from a read transaction of the store, so a query never
+/// waits for a block being applied. CometBFT calls consensus methods one at
+/// a time; CheckTx and queries arrive concurrently with them.
 pub struct Ledger {
     storage: Storage,
-    chain: Option<ChainInfo>,
-    pending: Option<Pending>,
-    /// The mempool's view: committed state plus transactions accepted by CheckTx
-    /// since the last commit.
-    mempool: Option<BlockState>,
+    /// The chain as of the last commit (id and block time, for CheckTx).
+    chain: RwLock<Option<ChainInfo>>,
+    pending: Mutex<Option<Pending>>,
+    mempool: Mutex<MempoolView>,
     /// Transactions whose signatures were verified by CheckTx or ProcessProposal.
-    signatures: SignatureCache,
+    signatures: Mutex<SignatureCache>,
 }
 
 impl Ledger {
@@ -117,10 +129,10 @@ impl Ledger {
             .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
         Ok(Self {
             storage,
-            chain,
-            pending: None,
-            mempool: None,
-            signatures: SignatureCache::default(),
+            chain: RwLock::new(chain),
+            pending: Mutex::new(None),
+            mempool: Mutex::new(MempoolView::default()),
+            signatures: Mutex::new(SignatureCache::default()),
         })
     }
 
@@ -128,17 +140,30 @@ impl Ledger {
         &self.storage
     }
 
-    pub fn chain_id(&self) -> Option<&str> {
-        self.chain.as_ref().map(|c| c.chain_id.as_str())
+    pub fn chain_id(&self) -> Option<String> {
+        self.chain().map(|c| c.chain_id)
     }
 
-    /// The last committed state, `None` before genesis.
+    fn chain(&self) -> Option<ChainInfo> {
+        self.chain
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The last committed state, `None` before genesis: height, time and
+    /// root read in one read transaction of the store, without any lock of
+    /// the ledger's (a block being finalized meanwhile is not seen).
     pub fn status(&self) -> Result<Option<ChainStatus>, LedgerError> {
-        let (Some(chain), Some(committed)) = (&self.chain, self.storage.committed()?) else {
+        let (committed, snapshot) = self.storage.committed_view()?;
+        let (Some(committed), Some(chain)) = (
+            committed,
+            snapshot.get::<ChainInfo>(keys::CHAIN.as_bytes())?,
+        ) else {
             return Ok(None);
         };
         Ok(Some(ChainStatus {
-            chain_id: chain.chain_id.clone(),
+            chain_id: chain.chain_id,
             block_height: chain.block_height as u64,
             block_time: chain.block_time,
             app_hash: committed.root,
@@ -150,54 +175,64 @@ impl Ledger {
         Ok(self.storage.committed()?.map_or(0, |c| c.height) + 1)
     }
 
-    fn require_chain(&self) -> Result<&ChainInfo, LedgerError> {
-        self.chain.as_ref().ok_or(LedgerError::NotInitialised)
+    fn require_chain(&self) -> Result<ChainInfo, LedgerError> {
+        self.chain().ok_or(LedgerError::NotInitialised)
     }
 
-    /// Checks a transaction for the mempool against the committed state plus
-    /// the transactions this mempool already accepted.
-    pub fn check_tx(&mut self, bytes: &[u8]) -> Result<TxResult, LedgerError> {
-        let chain = self.require_chain()?.clone();
-        let tx = match decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) {
+    /// Checks a new transaction for the mempool against the committed state
+    /// plus the transactions this mempool already accepted.
+    pub fn check_tx(&self, bytes: &[u8]) -> Result<TxResult, LedgerError> {
+        self.check_tx_of_kind(bytes, CheckKind::New)
+    }
+
+    /// CheckTx, new or recheck: a recheck of a transaction the view held
+    /// before the last commit is applied again without being decoded.
+    pub fn check_tx_of_kind(&self, bytes: &[u8], kind: CheckKind) -> Result<TxResult, LedgerError> {
+        let chain = self.require_chain()?;
+        let height = self.next_height()?;
+        let snapshot = || Ok(self.storage.snapshot()?);
+        if kind == CheckKind::Recheck {
+            let hash = crate::crypto::sha256(bytes);
+            let mut mempool = lock(&self.mempool);
+            if let Some(tx) = mempool.take_verified(&hash) {
+                return Ok(mempool
+                    .check(snapshot, tx, height, chain.block_time)?
+                    .into());
+            }
+        }
+        let tx = match verify_one(bytes, &chain.chain_id, &self.signatures) {
             Ok(tx) => tx,
             Err(r) => return Ok(TxResult::refused(r)),
         };
-        if self.mempool.is_none() {
-            self.mempool = Some(BlockState::new(self.storage.snapshot()?));
-        }
-        let height = self.next_height()?;
-        let state = self.mempool.as_mut().ok_or(LedgerError::NotInitialised)?;
-        match execute::execute(state, &tx, height, chain.block_time, Mode::Check) {
-            Ok(applied) => Ok(TxResult {
-                code: Code::Ok,
-                log: String::new(),
-                events: applied.events,
-            }),
-            Err(r) if r.code == Code::Internal => Err(LedgerError::Internal(r.message)),
-            Err(r) => Ok(TxResult::refused(r)),
-        }
+        let verdict = lock(&self.mempool).check(snapshot, tx, height, chain.block_time)?;
+        Ok(verdict.into())
+    }
+
+    /// Transactions in the mempool's view.
+    pub fn mempool_size(&self) -> usize {
+        lock(&self.mempool).len()
     }
 
     /// PrepareProposal: the mempool's transactions, in order, that still apply
     /// on the committed state at block time `time`, within `max_tx_bytes`
     /// (counted as CometBFT counts them: each with its protobuf field overhead).
     pub fn prepare_proposal(
-        &mut self,
+        &self,
         txs: &[Vec<u8>],
         max_tx_bytes: u64,
         time: i64,
     ) -> Result<Vec<Vec<u8>>, LedgerError> {
-        let chain = self.require_chain()?.clone();
+        let chain = self.require_chain()?;
         let mut state = BlockState::new(self.storage.snapshot()?);
         let height = self.next_height()?;
+        let verified = decode_and_verify_all(txs, &chain.chain_id, &self.signatures);
         let (mut kept, mut used) = (Vec::new(), 0u64);
-        for bytes in txs {
+        for (bytes, tx) in txs.iter().zip(verified) {
             let size = proto_size(bytes.len());
             if used + size > max_tx_bytes {
                 continue;
             }
-            let Ok(tx) = decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures)
-            else {
+            let Ok(tx) = tx else {
                 continue;
             };
             match execute::execute(&mut state, &tx, height, time, Mode::Check) {
@@ -213,55 +248,63 @@ impl Ledger {
     }
 
     /// ProcessProposal: a block is acceptable only if every transaction in it
-    /// decodes and verifies; returns the first that does not.
-    pub fn verify_proposal(&mut self, txs: &[Vec<u8>]) -> Result<(), (usize, Refusal)> {
-        let chain_id = self.chain_id().unwrap_or_default().to_string();
-        for (i, tx) in txs.iter().enumerate() {
-            decode_and_verify_cached(tx, &chain_id, &mut self.signatures).map_err(|r| (i, r))?;
-        }
-        Ok(())
+    /// decodes and verifies; returns the first that does not. Signatures are
+    /// verified on every core.
+    pub fn verify_proposal(&self, txs: &[Vec<u8>]) -> Result<(), (usize, Refusal)> {
+        let chain_id = self.chain_id().unwrap_or_default();
+        decode_and_verify_all(txs, &chain_id, &self.signatures)
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, r)| r.err().map(|r| (i, r)))
+            .map_or(Ok(()), Err)
     }
 
     /// Applies a block and returns its results and app hash; nothing is
-    /// written until `commit`.
+    /// written until `commit`. Signatures first, on every core; then the
+    /// transactions one after another, in block order.
     pub fn finalize_block(
-        &mut self,
+        &self,
         height: u64,
         time: i64,
         txs: &[Vec<u8>],
     ) -> Result<BlockResult, LedgerError> {
-        let chain = self.require_chain()?.clone();
+        let chain = self.require_chain()?;
         let last = self.storage.committed()?.map_or(0, |c| c.height);
         if height != last + 1 {
             return Err(LedgerError::OutOfOrder { got: height, last });
         }
+        let verified = decode_and_verify_all(txs, &chain.chain_id, &self.signatures);
         let mut state = BlockState::new(self.storage.snapshot()?);
         let mut tx_results = Vec::with_capacity(txs.len());
         let mut validator_updates = Vec::new();
-        for bytes in txs {
-            let result =
-                match decode_and_verify_cached(bytes, &chain.chain_id, &mut self.signatures) {
-                    Err(r) => TxResult::refused(r),
-                    Ok(tx) => {
-                        match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
-                            Ok(applied) => {
-                                validator_updates.extend(applied.validator_updates);
-                                TxResult {
-                                    code: Code::Ok,
-                                    log: String::new(),
-                                    events: applied.events,
-                                }
-                            }
-                            Err(r) if r.code == Code::Internal => {
-                                return Err(LedgerError::Internal(r.message))
-                            }
-                            Err(r) => TxResult::refused(r),
+        let mut included = HashSet::with_capacity(txs.len());
+        for (bytes, tx) in txs.iter().zip(verified) {
+            let result = match tx {
+                Err(r) => TxResult::refused(r),
+                Ok(tx) => match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
+                    Ok(applied) => {
+                        validator_updates.extend(applied.validator_updates);
+                        TxResult {
+                            code: Code::Ok,
+                            log: String::new(),
+                            events: applied.events,
                         }
                     }
-                };
+                    Err(r) if r.code == Code::Internal => {
+                        return Err(LedgerError::Internal(r.message))
+                    }
+                    Err(r) => TxResult::refused(r),
+                },
+            };
             tx_results.push(result);
-            // In a block now: its bytes will not be verified again.
-            self.signatures.remove(&crate::crypto::sha256(bytes));
+            included.insert(crate::crypto::sha256(bytes));
+        }
+        {
+            // In a block now: these bytes will not be verified again.
+            let mut signatures = lock(&self.signatures);
+            for hash in &included {
+                signatures.remove(hash);
+            }
         }
         let block_height = height as i64;
         state.put(
@@ -275,9 +318,10 @@ impl Ledger {
         state.commit_tx();
         let prepared = self.storage.prepare(height, state.into_writes())?;
         let app_hash = prepared.root;
-        self.pending = Some(Pending {
+        *lock(&self.pending) = Some(Pending {
             prepared,
             block_height: block_height as u64,
+            included,
         });
         Ok(BlockResult {
             height,
@@ -287,24 +331,56 @@ impl Ledger {
         })
     }
 
-    /// Makes the finalized block durable.
-    pub fn commit(&mut self) -> Result<Committed, LedgerError> {
-        let pending = self.pending.take().ok_or(LedgerError::NothingToCommit)?;
+    /// Makes the finalized block durable; the mempool's view starts again
+    /// from it (CometBFT's recheck follows).
+    pub fn commit(&self) -> Result<Committed, LedgerError> {
+        let pending = lock(&self.pending)
+            .take()
+            .ok_or(LedgerError::NothingToCommit)?;
         let committed = self.storage.commit(pending.prepared)?;
-        self.chain = self
+        let chain = self
             .storage
             .snapshot()?
             .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
         debug_assert_eq!(
-            self.chain.as_ref().map(|c| c.block_height as u64),
+            chain.as_ref().map(|c| c.block_height as u64),
             Some(pending.block_height)
         );
-        self.mempool = None;
+        *self
+            .chain
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
+        lock(&self.mempool).rebase(&pending.included);
         Ok(committed)
     }
 
     pub fn query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> QueryAnswer {
         query::query(&self.storage, path, data, height, prove)
+    }
+}
+
+/// Decodes and verifies one transaction, its signature skipped when cached,
+/// without holding the cache's lock while verifying.
+fn verify_one(
+    bytes: &[u8],
+    chain_id: &str,
+    cache: &Mutex<SignatureCache>,
+) -> Result<VerifiedTx, Refusal> {
+    decode_and_verify_all(std::slice::from_ref(&bytes), chain_id, cache)
+        .pop()
+        .unwrap_or_else(|| Err(Refusal::new(Code::Internal, "no verdict")))
+}
+
+impl From<Verdict> for TxResult {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Accepted(events) => TxResult {
+                code: Code::Ok,
+                log: String::new(),
+                events,
+            },
+            Verdict::Refused(r) => TxResult::refused(r),
+        }
     }
 }
 

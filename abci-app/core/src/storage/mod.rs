@@ -101,17 +101,16 @@ impl Storage {
 
     pub fn committed(&self) -> Result<Option<Committed>, StorageError> {
         let txn = self.db.begin_read().map_err(db_err)?;
+        read_committed(&txn.open_table(META).map_err(db_err)?)
+    }
+
+    /// The last commit and the state it committed, from one read
+    /// transaction: a commit landing meanwhile is in neither or in both.
+    pub fn committed_view(&self) -> Result<(Option<Committed>, Snapshot), StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
         let meta = txn.open_table(META).map_err(db_err)?;
-        let height = meta.get(META_HEIGHT).map_err(db_err)?;
-        let root = meta.get(META_ROOT).map_err(db_err)?;
-        match (height, root) {
-            (Some(h), Some(r)) => {
-                let height = u64::from_be_bytes(h.value().try_into().map_err(db_err)?);
-                let root: [u8; 32] = r.value().try_into().map_err(db_err)?;
-                Ok(Some(Committed { height, root }))
-            }
-            _ => Ok(None),
-        }
+        let latest = txn.open_table(LATEST).map_err(db_err)?;
+        Ok((read_committed(&meta)?, Snapshot { latest }))
     }
 
     /// A consistent read view of the latest committed state.
@@ -197,6 +196,21 @@ impl Storage {
         let tree = Sha256Jmt::new(&reader);
         tree.get_with_proof(key_hash(key), height)
             .map_err(|e| StorageError::Tree(e.to_string()))
+    }
+}
+
+fn read_committed(
+    meta: &redb::ReadOnlyTable<&'static str, &'static [u8]>,
+) -> Result<Option<Committed>, StorageError> {
+    let height = meta.get(META_HEIGHT).map_err(db_err)?;
+    let root = meta.get(META_ROOT).map_err(db_err)?;
+    match (height, root) {
+        (Some(h), Some(r)) => {
+            let height = u64::from_be_bytes(h.value().try_into().map_err(db_err)?);
+            let root: [u8; 32] = r.value().try_into().map_err(db_err)?;
+            Ok(Some(Committed { height, root }))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -1,4 +1,7 @@
+use std::sync::Mutex;
+
 use prost::Message;
+use rayon::prelude::*;
 
 use crate::crypto::{sha256, verify_signature, Address, PublicKey, SecretKey};
 use crate::proto::{action::Kind, Action, SignedTx, TxBody};
@@ -41,6 +44,58 @@ fn decode_and_check(
     chain_id: &str,
     cache: Option<&mut SignatureCache>,
 ) -> Result<VerifiedTx, Refusal> {
+    let hash = sha256(bytes);
+    let known = cache.as_ref().is_some_and(|c| c.contains(&hash));
+    let tx = decode_and_check_known(bytes, hash, chain_id, known)?;
+    if let Some(cache) = cache {
+        cache.insert(hash);
+    }
+    Ok(tx)
+}
+
+/// Decodes and verifies the transactions of a block, signatures on every
+/// core. Each result depends only on its bytes and the chain id, never on
+/// which thread ran first, so every node gets the same results in the same
+/// order. Signatures in `cache` are skipped; the ones verified here are added.
+pub fn decode_and_verify_all<T: AsRef<[u8]> + Sync>(
+    txs: &[T],
+    chain_id: &str,
+    cache: &Mutex<SignatureCache>,
+) -> Vec<Result<VerifiedTx, Refusal>> {
+    let hashes: Vec<[u8; 32]> = txs.iter().map(|t| sha256(t.as_ref())).collect();
+    let known: Vec<bool> = {
+        let cache = lock(cache);
+        hashes.iter().map(|h| cache.contains(h)).collect()
+    };
+    let results: Vec<Result<VerifiedTx, Refusal>> = txs
+        .par_iter()
+        .zip(hashes.par_iter().zip(known.par_iter()))
+        .map(|(bytes, (hash, known))| {
+            decode_and_check_known(bytes.as_ref(), *hash, chain_id, *known)
+        })
+        .collect();
+    let mut cache = lock(cache);
+    for (r, known) in results.iter().zip(known) {
+        if let (Ok(tx), false) = (r, known) {
+            cache.insert(tx.hash);
+        }
+    }
+    results
+}
+
+/// A poisoned lock is taken over: the cache only ever holds hashes of
+/// verified bytes, whatever a panicking thread left half done.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The stateless checks; the signature only when `known` is false.
+fn decode_and_check_known(
+    bytes: &[u8],
+    hash: [u8; 32],
+    chain_id: &str,
+    known: bool,
+) -> Result<VerifiedTx, Refusal> {
     if bytes.len() > MAX_TX_BYTES {
         return refuse(
             Code::TxTooLarge,
@@ -74,8 +129,6 @@ fn decode_and_check(
             ),
         )
     })?;
-    let hash = sha256(bytes);
-    let known = cache.as_ref().is_some_and(|c| c.contains(&hash));
     if !known {
         verify_signature(&public_key, &envelope.body, &envelope.signature)
             .map_err(|e| Refusal::new(Code::BadSignature, e.to_string()))?;
@@ -106,9 +159,6 @@ fn decode_and_check(
         .and_then(|a| a.kind)
         .ok_or_else(|| Refusal::new(Code::NoAction, "the transaction body carries no action"))?;
     validate_action(&action)?;
-    if let Some(cache) = cache {
-        cache.insert(hash);
-    }
     Ok(VerifiedTx {
         hash,
         signer: public_key.address(),

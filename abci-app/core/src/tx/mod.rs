@@ -9,8 +9,10 @@ mod envelope;
 pub mod validate;
 
 pub use cache::SignatureCache;
+pub(crate) use envelope::lock;
 pub use envelope::{
-    action_name, decode_and_verify, decode_and_verify_cached, sign_tx, VerifiedTx, MAX_TX_BYTES,
+    action_name, decode_and_verify, decode_and_verify_all, decode_and_verify_cached, sign_tx,
+    VerifiedTx, MAX_TX_BYTES,
 };
 pub use validate::{
     validate_action, MAX_DISCLOSURES_PER_TX, MAX_JUSTIFICATION_CHARS,

@@ -5,7 +5,7 @@ use super::proto::ResponseCommit;
 use super::AbciError;
 use ehr_ledger::ledger::Ledger;
 
-pub fn commit(ledger: &mut Ledger) -> Result<ResponseCommit, AbciError> {
+pub fn commit(ledger: &Ledger) -> Result<ResponseCommit, AbciError> {
     let committed = ledger.commit()?;
     tracing::debug!(height = committed.height, "Commit");
     Ok(ResponseCommit { retain_height: 0 })

@@ -8,7 +8,7 @@ use ehr_ledger::ledger::Ledger;
 use ehr_ledger::Code;
 
 pub fn finalize_block(
-    ledger: &mut Ledger,
+    ledger: &Ledger,
     r: RequestFinalizeBlock,
 ) -> Result<ResponseFinalizeBlock, AbciError> {
     let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();

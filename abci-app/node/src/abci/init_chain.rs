@@ -7,10 +7,7 @@ use super::unix_seconds;
 use super::AbciError;
 use ehr_ledger::ledger::{Genesis, Ledger};
 
-pub fn init_chain(
-    ledger: &mut Ledger,
-    r: RequestInitChain,
-) -> Result<ResponseInitChain, AbciError> {
+pub fn init_chain(ledger: &Ledger, r: RequestInitChain) -> Result<ResponseInitChain, AbciError> {
     let genesis = Genesis::from_json(&r.app_state_bytes)?;
     let initial_height = u64::try_from(r.initial_height.max(1)).unwrap_or(1);
     let result = ledger.init_chain(&r.chain_id, &genesis, unix_seconds(r.time), initial_height)?;

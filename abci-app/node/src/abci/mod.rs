@@ -16,7 +16,7 @@ mod query;
 pub mod server;
 pub mod wire;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tendermint_proto::v0_38::abci::{
     request, response, ResponseEcho, ResponseException, ResponseFlush,
@@ -38,55 +38,52 @@ pub enum AbciError {
     NegativeHeight(i64),
 }
 
-/// The application CometBFT talks to: the ledger behind a lock, since
-/// CometBFT's connections arrive concurrently but the ledger is one state.
+/// The application CometBFT talks to. No lock of its own: the ledger's
+/// parts have theirs (consensus, mempool, signature cache) and readers take
+/// none, so CheckTx, Info and Query go on while a block is finalized.
 #[derive(Clone)]
 pub struct App {
-    ledger: Arc<Mutex<Ledger>>,
+    ledger: Arc<Ledger>,
 }
 
 impl App {
     pub fn new(ledger: Ledger) -> Self {
         Self {
-            ledger: Arc::new(Mutex::new(ledger)),
+            ledger: Arc::new(ledger),
         }
     }
 
-    pub fn ledger(&self) -> Arc<Mutex<Ledger>> {
+    pub fn ledger(&self) -> Arc<Ledger> {
         self.ledger.clone()
     }
 
     /// Answers one request. Never panics: a ledger failure becomes an
     /// Exception, on which CometBFT stops rather than go on with a doubtful state.
     pub fn handle(&self, request: request::Value) -> response::Value {
-        let mut ledger = match self.ledger.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let ledger = &*self.ledger;
         let answer = match request {
             request::Value::Echo(r) => {
                 Ok(response::Value::Echo(ResponseEcho { message: r.message }))
             }
             request::Value::Flush(_) => Ok(response::Value::Flush(ResponseFlush {})),
-            request::Value::Info(r) => info::info(&ledger, r).map(response::Value::Info),
+            request::Value::Info(r) => info::info(ledger, r).map(response::Value::Info),
             request::Value::InitChain(r) => {
-                init_chain::init_chain(&mut ledger, r).map(response::Value::InitChain)
+                init_chain::init_chain(ledger, r).map(response::Value::InitChain)
             }
-            request::Value::Query(r) => Ok(response::Value::Query(query::query(&ledger, r))),
+            request::Value::Query(r) => Ok(response::Value::Query(query::query(ledger, r))),
             request::Value::CheckTx(r) => {
-                check_tx::check_tx(&mut ledger, r).map(response::Value::CheckTx)
+                check_tx::check_tx(ledger, r).map(response::Value::CheckTx)
             }
             request::Value::PrepareProposal(r) => {
-                prepare_proposal::prepare_proposal(&mut ledger, r)
-                    .map(response::Value::PrepareProposal)
+                prepare_proposal::prepare_proposal(ledger, r).map(response::Value::PrepareProposal)
             }
             request::Value::ProcessProposal(r) => Ok(response::Value::ProcessProposal(
-                process_proposal::process_proposal(&mut ledger, r),
+                process_proposal::process_proposal(ledger, r),
             )),
             request::Value::FinalizeBlock(r) => {
-                finalize_block::finalize_block(&mut ledger, r).map(response::Value::FinalizeBlock)
+                finalize_block::finalize_block(ledger, r).map(response::Value::FinalizeBlock)
             }
-            request::Value::Commit(_) => commit::commit(&mut ledger).map(response::Value::Commit),
+            request::Value::Commit(_) => commit::commit(ledger).map(response::Value::Commit),
             // State sync is not offered: no snapshots, every offer declined.
             request::Value::ListSnapshots(_) => {
                 Ok(response::Value::ListSnapshots(Default::default()))

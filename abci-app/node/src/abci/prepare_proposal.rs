@@ -7,7 +7,7 @@ use super::AbciError;
 use ehr_ledger::ledger::Ledger;
 
 pub fn prepare_proposal(
-    ledger: &mut Ledger,
+    ledger: &Ledger,
     r: RequestPrepareProposal,
 ) -> Result<ResponsePrepareProposal, AbciError> {
     let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();

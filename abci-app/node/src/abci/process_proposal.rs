@@ -6,7 +6,7 @@ use super::proto::{
 };
 use ehr_ledger::ledger::Ledger;
 
-pub fn process_proposal(ledger: &mut Ledger, r: RequestProcessProposal) -> ResponseProcessProposal {
+pub fn process_proposal(ledger: &Ledger, r: RequestProcessProposal) -> ResponseProcessProposal {
     let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
     let status = match ledger.verify_proposal(&txs) {
         Ok(()) => ProposalStatus::Accept,

@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+
 use prost::Message;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, UnixListener};
 
 use super::proto::{request, response, Request, Response, ResponseException};
 use super::wire::{read_frame, write_frame, WireError};
@@ -45,9 +47,9 @@ pub enum Listener {
 }
 
 impl Listener {
-    pub async fn bind(address: &ListenAddress) -> std::io::Result<Listener> {
+    pub fn bind(address: &ListenAddress) -> std::io::Result<Listener> {
         match address {
-            ListenAddress::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await?)),
+            ListenAddress::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a)?)),
             ListenAddress::Unix(path) => {
                 // A socket file left by a killed node would block the bind.
                 if path.exists() {
@@ -70,23 +72,40 @@ impl Listener {
     }
 }
 
-/// Serves connections until the task is dropped.
-pub async fn serve(listener: Listener, app: App) {
+/// Serves connections, each on a thread of its own, for as long as the
+/// process runs. CometBFT opens four (consensus, mempool, query, snapshot):
+/// a thread each answers its requests in order with plain blocking I/O, so a
+/// CheckTx costs no hand-over between threads, and the consensus
+/// connection's long FinalizeBlock never delays the mempool's or a query.
+pub fn serve(listener: Listener, app: App) {
     tracing::info!(address = %listener.local_address(), "ABCI server listening");
     loop {
         let accepted = match &listener {
-            Listener::Tcp(l) => l.accept().await.map(|(s, peer)| {
-                tokio::spawn(connection(s, app.clone(), peer.to_string()));
+            Listener::Tcp(l) => l.accept().and_then(|(s, peer)| {
+                let reader = s.try_clone()?;
+                spawn(reader, s, app.clone(), peer.to_string())
             }),
-            Listener::Unix(l, _) => l.accept().await.map(|(s, _)| {
-                tokio::spawn(connection(s, app.clone(), "unix socket".into()));
+            Listener::Unix(l, _) => l.accept().and_then(|(s, _)| {
+                let reader = s.try_clone()?;
+                spawn(reader, s, app.clone(), "unix socket".into())
             }),
         };
         if let Err(error) = accepted {
             tracing::error!(%error, "accepting an ABCI connection failed");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
+}
+
+fn spawn<R, W>(reader: R, writer: W, app: App, peer: String) -> std::io::Result<()>
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("abci-connection".into())
+        .spawn(move || connection(reader, writer, app, peer))
+        .map(|_| ())
 }
 
 fn exception(error: String) -> Response {
@@ -95,12 +114,11 @@ fn exception(error: String) -> Response {
     }
 }
 
-async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S, app: App, peer: String) {
+fn connection<R: Read, W: Write>(reader: R, writer: W, app: App, peer: String) {
     tracing::info!(%peer, "ABCI connection opened");
-    let (r, w) = tokio::io::split(stream);
-    let (mut r, mut w) = (BufReader::new(r), BufWriter::new(w));
+    let (mut r, mut w) = (BufReader::new(reader), BufWriter::new(writer));
     loop {
-        let frame = match read_frame(&mut r).await {
+        let frame = match read_frame(&mut r) {
             Ok(f) => f,
             Err(WireError::Closed) => {
                 tracing::info!(%peer, "ABCI connection closed by the peer");
@@ -108,8 +126,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S, app: 
             }
             Err(error) => {
                 tracing::error!(%peer, %error, "unreadable ABCI frame; closing the connection");
-                let _ = write_frame(&mut w, &exception(error.to_string()).encode_to_vec()).await;
-                let _ = w.flush().await;
+                let _ = write_frame(&mut w, &exception(error.to_string()).encode_to_vec());
+                let _ = w.flush();
                 return;
             }
         };
@@ -118,20 +136,18 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S, app: 
             Ok(Request { value: None }) | Err(_) => {
                 let error = format!("a {}-byte frame is not an ABCI v0.38 request", frame.len());
                 tracing::error!(%peer, %error, "closing the connection");
-                let _ = write_frame(&mut w, &exception(error).encode_to_vec()).await;
-                let _ = w.flush().await;
+                let _ = write_frame(&mut w, &exception(error).encode_to_vec());
+                let _ = w.flush();
                 return;
             }
         };
         let flush = matches!(request, request::Value::Flush(_));
-        let app = app.clone();
-        let response = match tokio::task::spawn_blocking(move || app.handle(request)).await {
-            Ok(v) => Response { value: Some(v) },
-            Err(error) => exception(format!("the request handler failed: {error}")),
+        let response = Response {
+            value: Some(app.handle(request)),
         };
-        let written = write_frame(&mut w, &response.encode_to_vec()).await;
+        let written = write_frame(&mut w, &response.encode_to_vec());
         let written = match written {
-            Ok(()) if flush => w.flush().await,
+            Ok(()) if flush => w.flush(),
             other => other,
         };
         if let Err(error) = written {

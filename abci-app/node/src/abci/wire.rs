@@ -1,7 +1,7 @@
 //! CometBFT's ABCI socket framing: each message is an unsigned varint length
 //! followed by that many bytes of protobuf.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::io::{Read, Write};
 
 /// Larger frames are refused: CometBFT's blocks are at most 100 MiB.
 pub const MAX_FRAME_BYTES: u64 = 128 * 1024 * 1024;
@@ -22,11 +22,12 @@ pub enum WireError {
 }
 
 /// Reads one frame; `Closed` when the peer closed between frames.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, WireError> {
+pub fn read_frame<R: Read>(r: &mut R) -> Result<Vec<u8>, WireError> {
     let mut len: u64 = 0;
     for i in 0..10 {
-        let byte = match r.read_u8().await {
-            Ok(b) => b,
+        let mut byte = [0u8];
+        let byte = match r.read_exact(&mut byte) {
+            Ok(()) => byte[0],
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && i == 0 => {
                 return Err(WireError::Closed)
             }
@@ -40,7 +41,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Wire
             // Grown as bytes arrive, never reserved from the announced length
             // alone: a peer announcing 128 MiB and sending nothing costs nothing.
             let mut buf = Vec::with_capacity(len.min(FIRST_READ) as usize);
-            let read = (&mut *r).take(len).read_to_end(&mut buf).await?;
+            let read = (&mut *r).take(len).read_to_end(&mut buf)?;
             if (read as u64) < len {
                 return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
             }
@@ -66,6 +67,6 @@ pub fn encode_frame(message: &[u8]) -> Vec<u8> {
     out
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, message: &[u8]) -> std::io::Result<()> {
-    w.write_all(&encode_frame(message)).await
+pub fn write_frame<W: Write>(w: &mut W, message: &[u8]) -> std::io::Result<()> {
+    w.write_all(&encode_frame(message))
 }

@@ -136,7 +136,7 @@ impl Sequencer {
         let data = config.home.join("data");
         std::fs::create_dir_all(&data)
             .map_err(|e| SequencerError::Setup(format!("cannot create {}: {e}", data.display())))?;
-        let mut ledger = Ledger::open(&data.join("ledger.redb"))?;
+        let ledger = Ledger::open(&data.join("ledger.redb"))?;
         let store = BlockStore::open(&data.join("blocks.redb"))?;
         if ledger.chain_id().is_none() {
             let genesis = genesis.ok_or_else(|| {
@@ -177,7 +177,7 @@ impl Sequencer {
     /// Applies stored blocks the ledger has not committed (a crash between
     /// writing a block and committing it).
     fn recover(&self) -> Result<(), SequencerError> {
-        let mut ledger = lock(&self.inner.ledger);
+        let ledger = lock(&self.inner.ledger);
         let stored = self.inner.store.latest_height()?;
         let mut next = ledger.next_height()?;
         if stored + 1 < next && stored > 0 {
@@ -250,7 +250,7 @@ impl Sequencer {
         if mempool.txs.is_empty() && !empty {
             return Ok(None);
         }
-        let mut ledger = lock(&self.inner.ledger);
+        let ledger = lock(&self.inner.ledger);
         let height = ledger.next_height()?;
         let last_time = ledger.status()?.map_or(0, |s| s.block_time);
         let time = now_unix().max(last_time);
