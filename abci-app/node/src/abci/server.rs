@@ -114,11 +114,32 @@ fn exception(error: String) -> Response {
     }
 }
 
-fn connection<R: Read, W: Write>(reader: R, writer: W, app: App, peer: String) {
+fn connection<R: Read + Send + 'static, W: Write>(reader: R, writer: W, app: App, peer: String) {
     tracing::info!(%peer, "ABCI connection opened");
-    let (mut r, mut w) = (BufReader::new(reader), BufWriter::new(writer));
-    loop {
-        let frame = match read_frame(&mut r) {
+    // Requests are read as fast as CometBFT writes them, on a thread of
+    // their own: CometBFT's sender never waits on a full socket while a
+    // request is being answered (it spins on its flush timer meanwhile).
+    let (frames, incoming) = std::sync::mpsc::channel();
+    let reader_peer = peer.clone();
+    let spawned = std::thread::Builder::new()
+        .name("abci-reader".into())
+        .spawn(move || {
+            let mut r = BufReader::with_capacity(256 * 1024, reader);
+            loop {
+                let frame = read_frame(&mut r);
+                let end = frame.is_err();
+                if frames.send(frame).is_err() || end {
+                    return;
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(peer = %reader_peer, %error, "cannot start a reader thread; closing the connection");
+        return;
+    }
+    let mut w = BufWriter::new(writer);
+    for frame in incoming {
+        let frame = match frame {
             Ok(f) => f,
             Err(WireError::Closed) => {
                 tracing::info!(%peer, "ABCI connection closed by the peer");
