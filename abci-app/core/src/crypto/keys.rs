@@ -3,12 +3,19 @@
 //! Every actor is a secp256k1 key. Its address is the first 20 bytes of
 //! SHA-256 over the 33-byte compressed SEC1 public key, written as bech32m with
 //! the human-readable part `ehr` (a typo is caught by the checksum).
+//!
+//! Signatures are made with the `k256` crate and verified with Bitcoin Core's
+//! libsecp256k1 (the `secp256k1` crate): verification is the costliest step
+//! of every transaction and every device reading, and libsecp256k1 does it in
+//! about half the time (docs/BENCHMARKS.md). Both follow the same standard
+//! (ECDSA over SHA-256, 64-byte r‖s, low S), which the tests hold them to.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{LazyLock, OnceLock};
 
 use bech32::{Bech32m, Hrp};
-use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use k256::ecdsa::signature::hazmat::PrehashSigner;
 use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -76,18 +83,38 @@ impl FromStr for Address {
 }
 
 /// A validated secp256k1 public key.
-#[derive(Clone, PartialEq, Eq)]
+/// A secp256k1 public key, checked to be on the curve.
+#[derive(Clone)]
 pub struct PublicKey {
     bytes: [u8; PUBLIC_KEY_LEN],
-    key: VerifyingKey,
+    /// The parsed point, for verification.
+    point: secp256k1::PublicKey,
+    /// The same point for `k256` (ECDH), made when first needed: most keys
+    /// only ever verify a signature.
+    k256: OnceLock<VerifyingKey>,
 }
 
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+/// libsecp256k1's verification context (its tables are static; building it costs nothing).
+static VERIFIER: LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+    LazyLock::new(secp256k1::Secp256k1::verification_only);
+
 impl PublicKey {
-    /// Parses a 33-byte compressed SEC1 key; rejects anything that is not a curve point.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let bytes: [u8; PUBLIC_KEY_LEN] = bytes.try_into().ok()?;
-        let key = VerifyingKey::from_sec1_bytes(&bytes).ok()?;
-        Some(Self { bytes, key })
+        let point = secp256k1::PublicKey::from_slice(&bytes).ok()?;
+        Some(Self {
+            bytes,
+            point,
+            k256: OnceLock::new(),
+        })
     }
 
     pub fn to_bytes(&self) -> [u8; PUBLIC_KEY_LEN] {
@@ -99,7 +126,12 @@ impl PublicKey {
     }
 
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.key
+        self.k256.get_or_init(|| {
+            // Both libraries accept exactly the compressed encodings of the
+            // curve's points, and libsecp256k1 accepted these bytes.
+            VerifyingKey::from_sec1_bytes(&self.bytes)
+                .expect("a point libsecp256k1 parsed is a point for k256 too")
+        })
     }
 }
 
@@ -130,13 +162,17 @@ pub fn verify_signature(
     if signature.len() != SIGNATURE_LEN {
         return Err(SignatureError::Length(signature.len()));
     }
-    let sig = Signature::from_slice(signature).map_err(|_| SignatureError::Encoding)?;
+    let sig = secp256k1::ecdsa::Signature::from_compact(signature)
+        .map_err(|_| SignatureError::Encoding)?;
     // Reject malleable (high-S) encodings explicitly so the refusal says why.
-    if sig.normalize_s() != sig {
+    let mut low = sig;
+    low.normalize_s();
+    if low != sig {
         return Err(SignatureError::HighS);
     }
-    key.key
-        .verify_prehash(&sha256(message), &sig)
+    let digest = secp256k1::Message::from_digest(sha256(message));
+    VERIFIER
+        .verify_ecdsa(digest, &sig, &key.point)
         .map_err(|_| SignatureError::Mismatch)
 }
 
@@ -180,10 +216,15 @@ impl SecretKey {
 
     pub fn public_key(&self) -> PublicKey {
         let key = *self.0.verifying_key();
-        let point = key.to_sec1_point(true);
         let mut bytes = [0u8; PUBLIC_KEY_LEN];
-        bytes.copy_from_slice(point.as_bytes());
-        PublicKey { bytes, key }
+        bytes.copy_from_slice(key.to_sec1_point(true).as_bytes());
+        let point = secp256k1::PublicKey::from_slice(&bytes)
+            .expect("k256's own public key encodes a point on the curve");
+        PublicKey {
+            bytes,
+            point,
+            k256: OnceLock::from(key),
+        }
     }
 
     pub fn address(&self) -> Address {
@@ -223,6 +264,44 @@ mod tests {
         assert_eq!(
             verify_signature(&other.public_key(), b"body", &sig),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn libsecp256k1_and_k256_agree_on_what_verifies() {
+        use k256::ecdsa::signature::hazmat::PrehashVerifier;
+        for i in 0..200u32 {
+            let key = SecretKey::from_seed(&format!("signer {i}"));
+            let message = format!("message {i}").into_bytes();
+            let mut sig = key.sign(&message);
+            let k256_says = |sig: &[u8]| {
+                Signature::from_slice(sig).is_ok_and(|s| {
+                    key.public_key()
+                        .verifying_key()
+                        .verify_prehash(&sha256(&message), &s)
+                        .is_ok()
+                })
+            };
+            assert!(k256_says(&sig));
+            assert_eq!(verify_signature(&key.public_key(), &message, &sig), Ok(()));
+            // One bit anywhere: neither accepts it.
+            sig[(i as usize * 7) % SIGNATURE_LEN] ^= 1 << (i % 8);
+            assert!(!k256_says(&sig));
+            assert!(verify_signature(&key.public_key(), &message, &sig).is_err());
+        }
+        let key = SecretKey::from_seed("zero");
+        assert!(verify_signature(&key.public_key(), b"m", &[0u8; SIGNATURE_LEN]).is_err());
+        assert!(verify_signature(&key.public_key(), b"m", &[0xffu8; SIGNATURE_LEN]).is_err());
+    }
+
+    #[test]
+    fn a_key_parsed_from_bytes_is_the_same_key_for_ecdh() {
+        let (a, b) = (SecretKey::from_seed("a"), SecretKey::from_seed("b"));
+        let b_parsed = PublicKey::from_bytes(&b.public_key().to_bytes()).unwrap();
+        assert_eq!(b_parsed, b.public_key());
+        assert_eq!(
+            a.diffie_hellman(&b_parsed).raw_secret_bytes(),
+            b.diffie_hellman(&a.public_key()).raw_secret_bytes()
         );
     }
 

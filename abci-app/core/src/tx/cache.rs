@@ -3,16 +3,19 @@
 //! Verifying a secp256k1 signature is most of the cost of applying a
 //! transaction (docs/BENCHMARKS.md). A transaction reaches FinalizeBlock after
 //! CheckTx or ProcessProposal verified the very same bytes, so the signature
-//! check is skipped when SHA-256 of the bytes is here. It is a per-node
+//! check is skipped when SHA-256 of the bytes is here — and so is parsing
+//! the signer's public key, kept beside the hash. It is a per-node
 //! optimisation with no effect on results: the same bytes verify the same way.
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::crypto::PublicKey;
+
 /// Every operation is O(1) (amortised): a removed transaction leaves its
 /// place in the eviction order behind, recognised later by its generation.
 pub struct SignatureCache {
-    /// Hash → the generation it was inserted with.
-    verified: HashMap<[u8; 32], u64>,
+    /// Hash → the generation it was inserted with, and the signer's key.
+    verified: HashMap<[u8; 32], (u64, PublicKey)>,
     /// Insertion order, oldest first; entries whose generation no longer
     /// matches were removed (or inserted again) since.
     order: VecDeque<([u8; 32], u64)>,
@@ -34,13 +37,18 @@ impl SignatureCache {
         self.verified.contains_key(tx_hash)
     }
 
+    /// The signer's key of a verified transaction.
+    pub fn signer(&self, tx_hash: &[u8; 32]) -> Option<PublicKey> {
+        self.verified.get(tx_hash).map(|(_, key)| key.clone())
+    }
+
     /// Remembers a verified transaction, forgetting the oldest beyond capacity.
-    pub fn insert(&mut self, tx_hash: [u8; 32]) {
+    pub fn insert(&mut self, tx_hash: [u8; 32], signer: PublicKey) {
         if self.verified.contains_key(&tx_hash) {
             return;
         }
         self.generation += 1;
-        self.verified.insert(tx_hash, self.generation);
+        self.verified.insert(tx_hash, (self.generation, signer));
         self.order.push_back((tx_hash, self.generation));
         while self.verified.len() > self.capacity {
             self.evict_oldest();
@@ -54,7 +62,7 @@ impl SignatureCache {
 
     fn evict_oldest(&mut self) {
         if let Some((old, generation)) = self.order.pop_front() {
-            if self.verified.get(&old) == Some(&generation) {
+            if self.verified.get(&old).map(|(g, _)| *g) == Some(generation) {
                 self.verified.remove(&old);
             }
         }
@@ -85,12 +93,16 @@ impl Default for SignatureCache {
 mod tests {
     use super::*;
 
+    fn key() -> PublicKey {
+        crate::crypto::SecretKey::from_seed("signer").public_key()
+    }
+
     #[test]
     fn keeps_at_most_capacity_forgetting_the_oldest() {
         let mut c = SignatureCache::new(2);
-        c.insert([1; 32]);
-        c.insert([2; 32]);
-        c.insert([3; 32]);
+        c.insert([1; 32], key());
+        c.insert([2; 32], key());
+        c.insert([3; 32], key());
         assert!(!c.contains(&[1; 32]));
         assert!(c.contains(&[2; 32]) && c.contains(&[3; 32]));
         c.remove(&[2; 32]);
@@ -100,12 +112,12 @@ mod tests {
     #[test]
     fn a_transaction_removed_and_inserted_again_is_evicted_by_its_new_place() {
         let mut c = SignatureCache::new(2);
-        c.insert([1; 32]);
+        c.insert([1; 32], key());
         c.remove(&[1; 32]);
-        c.insert([2; 32]);
-        c.insert([1; 32]);
+        c.insert([2; 32], key());
+        c.insert([1; 32], key());
         // [1]'s old place is at the front: passing it must not evict [1].
-        c.insert([3; 32]);
+        c.insert([3; 32], key());
         assert!(c.contains(&[1; 32]) && c.contains(&[3; 32]));
         assert!(!c.contains(&[2; 32]));
         assert_eq!(c.len(), 2);
@@ -117,7 +129,7 @@ mod tests {
         for i in 0..10_000u32 {
             let mut h = [0u8; 32];
             h[..4].copy_from_slice(&i.to_le_bytes());
-            c.insert(h);
+            c.insert(h, key());
             c.remove(&h);
         }
         assert!(c.is_empty());

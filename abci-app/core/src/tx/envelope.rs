@@ -45,10 +45,10 @@ fn decode_and_check(
     cache: Option<&mut SignatureCache>,
 ) -> Result<VerifiedTx, Refusal> {
     let hash = sha256(bytes);
-    let known = cache.as_ref().is_some_and(|c| c.contains(&hash));
+    let known = cache.as_ref().and_then(|c| c.signer(&hash));
     let tx = decode_and_check_known(bytes, hash, chain_id, known)?;
     if let Some(cache) = cache {
-        cache.insert(hash);
+        cache.insert(hash, tx.public_key.clone());
     }
     Ok(tx)
 }
@@ -63,21 +63,20 @@ pub fn decode_and_verify_all<T: AsRef<[u8]> + Sync>(
     cache: &Mutex<SignatureCache>,
 ) -> Vec<Result<VerifiedTx, Refusal>> {
     let hashes: Vec<[u8; 32]> = txs.iter().map(|t| sha256(t.as_ref())).collect();
-    let known: Vec<bool> = {
+    let known: Vec<Option<PublicKey>> = {
         let cache = lock(cache);
-        hashes.iter().map(|h| cache.contains(h)).collect()
+        hashes.iter().map(|h| cache.signer(h)).collect()
     };
+    let fresh: Vec<bool> = known.iter().map(Option::is_none).collect();
     let results: Vec<Result<VerifiedTx, Refusal>> = txs
         .par_iter()
-        .zip(hashes.par_iter().zip(known.par_iter()))
-        .map(|(bytes, (hash, known))| {
-            decode_and_check_known(bytes.as_ref(), *hash, chain_id, *known)
-        })
+        .zip(hashes.into_par_iter().zip(known.into_par_iter()))
+        .map(|(bytes, (hash, known))| decode_and_check_known(bytes.as_ref(), hash, chain_id, known))
         .collect();
     let mut cache = lock(cache);
-    for (r, known) in results.iter().zip(known) {
-        if let (Ok(tx), false) = (r, known) {
-            cache.insert(tx.hash);
+    for (r, fresh) in results.iter().zip(fresh) {
+        if let (Ok(tx), true) = (r, fresh) {
+            cache.insert(tx.hash, tx.public_key.clone());
         }
     }
     results
@@ -89,12 +88,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The stateless checks; the signature only when `known` is false.
+/// The stateless checks; the public key and the signature only when the
+/// signer of these very bytes is not `known` (from the cache).
 fn decode_and_check_known(
     bytes: &[u8],
     hash: [u8; 32],
     chain_id: &str,
-    known: bool,
+    known: Option<PublicKey>,
 ) -> Result<VerifiedTx, Refusal> {
     if bytes.len() > MAX_TX_BYTES {
         return refuse(
@@ -120,19 +120,23 @@ fn decode_and_check_known(
             "the envelope is not in its canonical protobuf encoding (fields in order, each once, no unknown fields, no default values): send it as it was signed and encoded".to_string(),
         );
     }
-    let public_key = PublicKey::from_bytes(&envelope.public_key).ok_or_else(|| {
-        Refusal::new(
-            Code::BadPublicKey,
-            format!(
-                "the public key must be a 33-byte compressed secp256k1 point; got {} bytes that are not one",
-                envelope.public_key.len()
-            ),
-        )
-    })?;
-    if !known {
-        verify_signature(&public_key, &envelope.body, &envelope.signature)
-            .map_err(|e| Refusal::new(Code::BadSignature, e.to_string()))?;
-    }
+    let public_key = match known {
+        Some(key) => key,
+        None => {
+            let key = PublicKey::from_bytes(&envelope.public_key).ok_or_else(|| {
+                Refusal::new(
+                    Code::BadPublicKey,
+                    format!(
+                        "the public key must be a 33-byte compressed secp256k1 point; got {} bytes that are not one",
+                        envelope.public_key.len()
+                    ),
+                )
+            })?;
+            verify_signature(&key, &envelope.body, &envelope.signature)
+                .map_err(|e| Refusal::new(Code::BadSignature, e.to_string()))?;
+            key
+        }
+    };
     let body = TxBody::decode(envelope.body.as_slice()).map_err(|e| {
         Refusal::new(
             Code::BodyMalformed,
