@@ -63,6 +63,12 @@ if ! "$ENGINES/bin/cometbft" version 2>/dev/null | grep -qx "${COMETBFT_VERSION#
   command -v go >/dev/null || { echo "setup: Go is needed to install CometBFT (go install); install Go 1.22 or newer" >&2; exit 1; }
   echo "setup: installing CometBFT $COMETBFT_VERSION into $ENGINES/bin (go install, about 2 minutes)"
   GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_VERSION"
+  rm -f "$ENGINES/bin/abci-cli"
+fi
+# Its abci-cli (same version), whose kvstore over a socket is a baseline of
+# the consensus benchmark.
+if [ ! -x "$ENGINES/bin/abci-cli" ]; then
+  GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/cometbft/cometbft/abci/cmd/abci-cli@$COMETBFT_VERSION"
 fi
 
 # Apache Kafka, the broker: its jars from Maven Central, run with Java 17.

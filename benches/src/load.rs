@@ -274,8 +274,13 @@ pub async fn run(nodes: &[RpcClient], txs: Vec<Vec<u8>>, load: &Load) -> Report 
     }
     report.submit_seconds = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let end_height = watcher.await.unwrap_or(start_height);
-    report.seconds = started.elapsed().as_secs_f64();
+    let (end_height, last_commit) = watcher.await.unwrap_or((start_height, None));
+    // Up to the last transaction seen committed: a transaction that never
+    // commits (refused after an async broadcast) must not stretch the run
+    // by the watcher's 30 s of patience.
+    report.seconds = last_commit
+        .map_or_else(|| started.elapsed(), |at| at.duration_since(started))
+        .as_secs_f64();
     report.blocks = (start_height + 1, end_height);
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
@@ -310,16 +315,18 @@ fn tally(
 }
 
 /// Every transaction seen in a block is committed; returns the last height
-/// read, once nothing is pending after `stop` (or 30 s after it).
+/// read, once nothing is pending after `stop` (or 30 s after it), and when
+/// the last pending transaction was seen.
 async fn watch_blocks(
     rpc: RpcClient,
     start_height: u64,
     pending: Pending,
     latencies: Arc<Mutex<Vec<Duration>>>,
     stop: Arc<AtomicBool>,
-) -> u64 {
+) -> (u64, Option<Instant>) {
     let mut next = start_height + 1;
     let mut idle_since = None;
+    let mut last_commit = None;
     loop {
         let top = rpc.latest_height().await.unwrap_or(0);
         while next <= top {
@@ -333,6 +340,7 @@ async fn watch_blocks(
                         .unwrap_or_default();
                     if let Some(sent) = p.remove(&sha256(&bytes)) {
                         l.push(seen - sent);
+                        last_commit = Some(seen);
                     }
                 }
             }
@@ -342,7 +350,7 @@ async fn watch_blocks(
             let empty = pending.lock().unwrap().is_empty();
             let waited = *idle_since.get_or_insert_with(Instant::now);
             if empty || waited.elapsed() > Duration::from_secs(30) {
-                return next - 1;
+                return (next - 1, last_commit);
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -42,8 +42,13 @@ struct Args {
     /// default, as the project configures its validators).
     #[arg(long)]
     no_recheck: bool,
-    /// Which applications to run, in order: kvstore, ledger.
-    #[arg(long, value_delimiter = ',', default_value = "kvstore,ledger")]
+    /// Which applications to run, in order: kvstore (built into cometbft),
+    /// kvstore-socket (abci-cli kvstore over a Unix socket), ledger.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kvstore,kvstore-socket,ledger"
+    )]
     apps: Vec<String>,
     /// Where the networks live (a temporary folder by default).
     #[arg(long)]
@@ -111,6 +116,7 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
     let name = match app {
         App::Ledger => "ehr-ledger",
         App::Kvstore => "kvstore",
+        App::KvstoreOverSocket => "kvstore (socket)",
     };
     let settings = Settings {
         timeout_commit: Duration::from_millis(args.timeout_commit_ms),
@@ -134,7 +140,7 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         let spec = Load {
             payload: match app {
                 App::Ledger => Payload::Ledger,
-                App::Kvstore => Payload::Kvstore,
+                App::Kvstore | App::KvstoreOverSocket => Payload::Kvstore,
             },
             rate,
             seconds: args.seconds,
@@ -185,8 +191,11 @@ async fn main() -> anyhow::Result<()> {
     for app in &args.apps {
         match app.as_str() {
             "kvstore" => bench(App::Kvstore, &args, &dir).await?,
+            "kvstore-socket" => bench(App::KvstoreOverSocket, &args, &dir).await?,
             "ledger" => bench(App::Ledger, &args, &dir).await?,
-            other => anyhow::bail!("--apps takes kvstore and ledger, not {other:?}"),
+            other => {
+                anyhow::bail!("--apps takes kvstore, kvstore-socket and ledger, not {other:?}")
+            }
         }
     }
     Ok(())

@@ -88,6 +88,31 @@ pub enum App {
     /// CometBFT's built-in `kvstore` (in the `cometbft` process): the
     /// baseline the ledger's throughput is compared with.
     Kvstore,
+    /// The same `kvstore` as a process of its own (`abci-cli kvstore`) over
+    /// a Unix socket, as the ledger runs: the baseline with the same
+    /// transport between CometBFT and the application.
+    KvstoreOverSocket,
+}
+
+impl App {
+    /// Whether the application is a process beside `cometbft`.
+    pub fn is_own_process(self) -> bool {
+        self != App::Kvstore
+    }
+}
+
+/// CometBFT's `abci-cli` (its example applications), which `scripts/setup.sh`
+/// installs beside `cometbft`.
+pub fn abci_cli() -> Result<PathBuf, Error> {
+    let installed = crate::engines_dir().join("bin/abci-cli");
+    if installed.is_file() {
+        Ok(installed)
+    } else {
+        Err(Error(format!(
+            "no {}: run scripts/setup.sh (it installs CometBFT's abci-cli {VERSION} there)",
+            installed.display()
+        )))
+    }
 }
 
 /// A network of validators (and full nodes), configured and started.

@@ -56,7 +56,9 @@ impl Node {
     pub(super) fn configure(&self, settings: &Settings) -> Result<(), Error> {
         let commit = format!("\"{}ms\"", settings.timeout_commit.as_millis());
         let proxy_app = match self.app_kind {
-            App::Ledger => format!("\"unix://{}\"", self.socket().display()),
+            App::Ledger | App::KvstoreOverSocket => {
+                format!("\"unix://{}\"", self.socket().display())
+            }
             App::Kvstore => "\"kvstore\"".into(),
         };
         for (section, key, value) in [
@@ -87,7 +89,7 @@ impl Node {
     /// Starts `ehr-node` on the socket, then `cometbft`, whose handshake
     /// replays any stored block the application lacks.
     pub fn start(&mut self) -> Result<(), Error> {
-        if self.app.is_none() && self.app_kind == App::Ledger {
+        if self.app.is_none() && self.app_kind.is_own_process() {
             self.start_app()?;
         }
         let mut cmd = Command::new(&self.cmt_bin);
@@ -103,18 +105,26 @@ impl Node {
     pub(super) fn start_app(&mut self) -> Result<(), Error> {
         // A socket left by a killed application would look ready at once.
         let _ = std::fs::remove_file(self.socket());
-        let mut cmd = Command::new(&self.ehr_node);
-        cmd.arg("start")
-            .arg("--home")
-            .arg(self.home.join("ehr"))
-            .arg("--abci")
-            .arg(format!("unix://{}", self.socket().display()));
-        let mut app = Proc::spawn_logging(&format!("ehr-node-{}", self.name), cmd, &self.home)?;
+        let address = format!("unix://{}", self.socket().display());
+        let (name, cmd) = if self.app_kind == App::KvstoreOverSocket {
+            let mut cmd = Command::new(super::abci_cli()?);
+            cmd.args(["kvstore", "--log_level", "error", "--address", &address]);
+            ("kvstore", cmd)
+        } else {
+            let mut cmd = Command::new(&self.ehr_node);
+            cmd.arg("start")
+                .arg("--home")
+                .arg(self.home.join("ehr"))
+                .arg("--abci")
+                .arg(&address);
+            ("ehr-node", cmd)
+        };
+        let mut app = Proc::spawn_logging(&format!("{name}-{}", self.name), cmd, &self.home)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.socket().exists() {
             if !app.is_running() || Instant::now() > deadline {
                 return Err(Error(format!(
-                    "ehr-node of {} did not open its socket:\n{}",
+                    "{name} of {} did not open its socket:\n{}",
                     self.name,
                     tail(&app.log, 10)
                 )));
@@ -144,7 +154,7 @@ impl Node {
     /// Brings back whatever is down; a CometBFT that lost its application is
     /// given a moment to exit by itself, then killed, and started anew.
     pub fn restart(&mut self) -> Result<(), Error> {
-        if self.app.is_none() && self.app_kind == App::Ledger {
+        if self.app.is_none() && self.app_kind.is_own_process() {
             if let Some(mut cmt) = self.cmt.take() {
                 cmt.stop(Duration::from_secs(5));
             }
@@ -165,9 +175,9 @@ impl Node {
     }
 
     pub fn is_running(&mut self) -> bool {
-        let ledger = self.app_kind == App::Ledger;
+        let beside = self.app_kind.is_own_process();
         self.cmt.as_mut().is_some_and(Proc::is_running)
-            && (!ledger || self.app.as_mut().is_some_and(Proc::is_running))
+            && (!beside || self.app.as_mut().is_some_and(Proc::is_running))
     }
 
     pub fn pids(&self) -> Vec<u32> {
