@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::net::TcpListener;
+use std::net::{Shutdown, TcpListener};
 use std::os::unix::net::UnixListener;
 
 use prost::Message;
@@ -82,12 +82,14 @@ pub fn serve(listener: Listener, app: App) {
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().and_then(|(s, peer)| {
-                let reader = s.try_clone()?;
-                spawn(reader, s, app.clone(), peer.to_string())
+                let (reader, closer) = (s.try_clone()?, s.try_clone()?);
+                let close = move || drop(closer.shutdown(Shutdown::Both));
+                spawn(reader, s, close, app.clone(), peer.to_string())
             }),
             Listener::Unix(l, _) => l.accept().and_then(|(s, _)| {
-                let reader = s.try_clone()?;
-                spawn(reader, s, app.clone(), "unix socket".into())
+                let (reader, closer) = (s.try_clone()?, s.try_clone()?);
+                let close = move || drop(closer.shutdown(Shutdown::Both));
+                spawn(reader, s, close, app.clone(), "unix socket".into())
             }),
         };
         if let Err(error) = accepted {
@@ -97,14 +99,21 @@ pub fn serve(listener: Listener, app: App) {
     }
 }
 
-fn spawn<R, W>(reader: R, writer: W, app: App, peer: String) -> std::io::Result<()>
+/// Answers a connection on a thread of its own; when it ends (the peer
+/// hung up, or sent what is not a request), `close` shuts the socket, which
+/// also ends the thread reading it.
+fn spawn<R, W, C>(reader: R, writer: W, close: C, app: App, peer: String) -> std::io::Result<()>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
+    C: FnOnce() + Send + 'static,
 {
     std::thread::Builder::new()
         .name("abci-connection".into())
-        .spawn(move || connection(reader, writer, app, peer))
+        .spawn(move || {
+            connection(reader, writer, app, peer);
+            close();
+        })
         .map(|_| ())
 }
 
