@@ -13,8 +13,11 @@ use ehr_ledger::crypto::merkle;
 use ehr_testkit::stack::*;
 use rayon::prelude::*;
 
-/// Readings of each device.
+/// Readings of each device in the backlog at first; more are published
+/// whenever less than a round's work is left, however fast the service is.
 const READINGS: u64 = 4000;
+/// What one round is sure to leave undone (both devices together).
+const ROUND_OF_WORK: i64 = 4000;
 
 #[test]
 fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
@@ -24,17 +27,22 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     let broker = Broker::start();
     let db = database();
 
-    // The whole backlog is in Kafka before the service first starts.
-    let payloads: Vec<Vec<u8>> = (1..=READINGS)
-        .into_par_iter()
-        .flat_map_iter(|s| {
-            [
-                sign(&heart_rate(s, 60.0 + (s % 50) as f64), &cast.hr),
-                sign(&spo2(s, 90.0 + (s % 10) as f64), &cast.spo2),
-            ]
-        })
-        .collect();
-    broker.publish(&payloads);
+    // Readings `from..=to` of both devices, published in one go.
+    let publish = |from: u64, to: u64| {
+        let payloads: Vec<Vec<u8>> = (from..=to)
+            .into_par_iter()
+            .flat_map_iter(|s| {
+                [
+                    sign(&heart_rate(s, 60.0 + (s % 50) as f64), &cast.hr),
+                    sign(&spo2(s, 90.0 + (s % 10) as f64), &cast.spo2),
+                ]
+            })
+            .collect();
+        broker.publish(&payloads);
+    };
+    // The whole first backlog is in Kafka before the service first starts.
+    publish(1, READINGS);
+    let mut published = READINGS;
     let full_speed = ["--batch-size", "500", "--batch-ms", "250"];
     let start = || {
         Ingest::start_with(
@@ -48,10 +56,14 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     };
 
     let mut kills = 0;
-    // Fewer readings per round than the total, so that every round has work.
     for round in 0..5u64 {
         // (-1 before the first start has created the tables)
         let before = db.count("SELECT count(*) FROM ingest.records").max(0);
+        // Every round has work to be killed in the middle of.
+        if 2 * published as i64 - before < ROUND_OF_WORK {
+            publish(published + 1, published + ROUND_OF_WORK as u64 / 2);
+            published += ROUND_OF_WORK as u64 / 2;
+        }
         let mut ingest = start();
         // Once it is storing, kill it at a moment that varies run to run (up
         // to a second, a few batches): in the middle of polling, checking,
@@ -74,7 +86,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     }
     let _ingest = start();
     let all = wait_until(Duration::from_secs(180), || {
-        db.count("SELECT count(*) FROM ingest.records") == 2 * READINGS as i64
+        db.count("SELECT count(*) FROM ingest.records") == 2 * published as i64
     });
     if !all {
         let stored: Vec<i64> = db
@@ -88,11 +100,11 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
             .into_iter()
             .map(|r| r.get(0))
             .collect();
-        let missing: Vec<u64> = (1..=READINGS)
+        let missing: Vec<u64> = (1..=published)
             .filter(|s| !stored.contains(&(*s as i64)))
             .collect();
         let in_topic = count_topic(&broker.address);
-        panic!("{} of hr-1's {READINGS} stored; missing {missing:?}; {in_topic} messages in the topic; the service's log ends:\n{}", stored.len(), log_tail(dir.path(), 40));
+        panic!("{} of hr-1's {published} stored; missing {missing:?}; {in_topic} messages in the topic; the service's log ends:\n{}", stored.len(), log_tail(dir.path(), 40));
     }
     wait_for("every batch anchored", Duration::from_secs(180), || {
         db.count("SELECT count(*) FROM ingest.batches WHERE status = 'pending'") == 0
@@ -104,7 +116,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
             db.count(&format!(
                 "SELECT count(DISTINCT device_seq) FROM ingest.records WHERE device_id = '{device}'"
             )),
-            READINGS as i64
+            published as i64
         );
         assert_eq!(
             db.count(&format!(
@@ -116,7 +128,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
             db.count(&format!(
                 "SELECT max(device_seq) FROM ingest.records WHERE device_id = '{device}'"
             )),
-            READINGS as i64
+            published as i64
         );
     }
     assert_eq!(
