@@ -10,7 +10,9 @@ use ehr_ledger::crypto::sha256;
 use ehr_ledger::ledger::Ledger;
 use ehr_ledger::mock_consensus::{consortium_genesis, Actor, TestNode};
 use ehr_ledger::proto::{action::Kind, *};
-use ehr_ledger::tx::decode_and_verify;
+use std::sync::Mutex;
+
+use ehr_ledger::tx::{decode_and_verify, decode_and_verify_all, SignatureCache};
 use tempfile::TempDir;
 
 const CHAIN: &str = "ehr-bench";
@@ -118,6 +120,20 @@ fn check(c: &mut Criterion) {
     c.bench_function("check/decode_and_verify", |b| {
         b.iter(|| decode_and_verify(&tx, CHAIN).unwrap())
     });
+    // The verification bound of the machine's cores: a block's transactions
+    // decoded and verified on all of them, nothing cached.
+    let txs = block_txs(&mut chain, 1000);
+    let mut group = c.benchmark_group("check");
+    group.throughput(Throughput::Elements(txs.len() as u64));
+    group.sample_size(20);
+    group.bench_function("decode_and_verify_on_every_core/1000", |b| {
+        b.iter(|| {
+            let cache = Mutex::new(SignatureCache::default());
+            let r = decode_and_verify_all(&txs, CHAIN, &cache);
+            assert!(r.iter().all(Result::is_ok));
+        })
+    });
+    group.finish();
 }
 
 fn apply(c: &mut Criterion) {

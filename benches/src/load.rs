@@ -208,6 +208,61 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 type Pending = Arc<Mutex<HashMap<[u8; 32], Instant>>>;
 
+/// Latencies of ABCI queries asked meanwhile, as the gateway asks them.
+#[derive(Clone, Debug, Default)]
+pub struct Reads {
+    pub answered: u64,
+    pub failed: u64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+/// `readers` clients, each asking `path` of the nodes in turn (one at a time,
+/// as a gateway's request does) until `stop`.
+pub fn probe_reads(
+    nodes: &[RpcClient],
+    path: String,
+    readers: usize,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Reads> {
+    let nodes = nodes.to_vec();
+    tokio::spawn(async move {
+        let tasks: Vec<_> = (0..readers)
+            .map(|i| {
+                let rpc = nodes[i % nodes.len()].clone();
+                let (path, stop) = (path.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let (mut took, mut failed) = (vec![], 0u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        let asked = Instant::now();
+                        match rpc.abci_query(&path, &[], 0, false).await {
+                            Ok(r) if r.code == 0 => took.push(asked.elapsed()),
+                            _ => failed += 1,
+                        }
+                    }
+                    (took, failed)
+                })
+            })
+            .collect();
+        let (mut all, mut failed) = (vec![], 0);
+        for t in tasks {
+            if let Ok((took, f)) = t.await {
+                all.extend(took);
+                failed += f;
+            }
+        }
+        all.sort();
+        Reads {
+            answered: all.len() as u64,
+            failed,
+            p50: percentile(&all, 0.5),
+            p99: percentile(&all, 0.99),
+            max: percentile(&all, 1.0),
+        }
+    })
+}
+
 /// Releases `txs` at `load.rate` per second to `load.clients` concurrent
 /// clients (client i sends to `nodes[i % nodes.len()]`), and waits (up to 30 s
 /// after the last submission) for them in blocks of `nodes[0]`.

@@ -16,7 +16,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use ehr_benches::load::{self, Broadcast, Load, Payload, Report};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ehr_benches::load::{self, Broadcast, Load, Payload, Reads, Report};
 use ehr_client::rpc::RpcClient;
 use ehr_testkit::cometbft::{App, Member, Network, Settings};
 
@@ -50,6 +53,11 @@ struct Args {
         default_value = "kvstore,kvstore-socket,ledger"
     )]
     apps: Vec<String>,
+    /// Clients asking the ledger's consent query (as the gateway does before
+    /// every read) during each run, and for as long before the first, idle;
+    /// 0 for none.
+    #[arg(long, default_value_t = 4)]
+    readers: usize,
     /// Where the networks live (a temporary folder by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -93,10 +101,29 @@ fn members() -> Vec<Member> {
         .collect()
 }
 
-fn row(app: &str, rate: u64, r: &Report, cpu: (f64, f64)) -> String {
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn reads_cell(r: &Option<Reads>) -> String {
+    r.as_ref().map_or("—".into(), |r| {
+        format!(
+            "{:.1} / {:.1} ({}{})",
+            ms(r.p50),
+            ms(r.p99),
+            r.answered,
+            if r.failed > 0 {
+                format!(", {} failed", r.failed)
+            } else {
+                String::new()
+            }
+        )
+    })
+}
+
+fn row(app: &str, rate: u64, r: &Report, cpu: (f64, f64), reads: &Option<Reads>) -> String {
     format!(
-        "| {app} | {rate} | {:.0} ({} of {}) | {:.0} | {:.0} | {:.0} | {:.1} s | {} |",
+        "| {app} | {rate} | {:.0} ({} of {}) | {:.0} | {:.0} | {:.0} | {:.1} s | {} | {} |",
         r.committed_per_second(),
         r.committed,
         r.submitted,
@@ -108,7 +135,8 @@ fn row(app: &str, rate: u64, r: &Report, cpu: (f64, f64)) -> String {
             format!("{:.1} s", cpu.1)
         } else {
             "—".into()
-        }
+        },
+        reads_cell(reads)
     )
 }
 
@@ -136,6 +164,25 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         .iter()
         .filter_map(|n| n.pids().get(1).copied())
         .collect();
+    // The gateway's consent check, a member's admin as patient and reader.
+    let admin = ehr_ledger::crypto::SecretKey::from_seed("admin@general").address();
+    let read_path = (app == App::Ledger && args.readers > 0)
+        .then(|| format!("/access/{admin}/{admin}/vitals/read"));
+    let start_reads = || {
+        let (path, nodes) = (read_path.clone(), nodes.clone());
+        async move {
+            let path = path?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let probe = load::probe_reads(&nodes, path, args.readers, stop.clone());
+            Some((probe, stop))
+        }
+    };
+    if let Some((probe, stop)) = start_reads().await {
+        tokio::time::sleep(Duration::from_secs(args.seconds.min(10))).await;
+        stop.store(true, Ordering::Relaxed);
+        let idle = probe.await.ok();
+        println!("{}", row(name, 0, &Report::default(), (0.0, 0.0), &idle));
+    }
     for &rate in &args.rates {
         let spec = Load {
             payload: match app {
@@ -159,9 +206,17 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         )
         .await?;
         let before = (cpu_of(&cmt_pids), cpu_of(&app_pids));
+        let probing = start_reads().await;
         let report = load::run(&nodes, txs, &spec).await;
         let cpu = (cpu_of(&cmt_pids) - before.0, cpu_of(&app_pids) - before.1);
-        let line = row(name, rate, &report, cpu);
+        let reads = match probing {
+            Some((probe, stop)) => {
+                stop.store(true, Ordering::Relaxed);
+                probe.await.ok()
+            }
+            None => None,
+        };
+        let line = row(name, rate, &report, cpu, &reads);
         println!("{line}");
         if let Some(why) = &report.first_refusal {
             println!("    first refusal: {why}");
@@ -186,8 +241,8 @@ async fn main() -> anyhow::Result<()> {
         args.clients,
         if args.sync { "sync" } else { "async" }
     );
-    println!("| application | offered tx/s | committed tx/s | p50 ms | p99 ms | max ms | CPU cometbft ×4 | CPU ehr-node ×4 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| application | offered tx/s | committed tx/s | p50 ms | p99 ms | max ms | CPU cometbft ×4 | CPU app ×4 | consent query p50 / p99 ms (answered) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for app in &args.apps {
         match app.as_str() {
             "kvstore" => bench(App::Kvstore, &args, &dir).await?,
