@@ -218,12 +218,13 @@ pub struct Reads {
     pub max: Duration,
 }
 
-/// `readers` clients, each asking `path` of the nodes in turn (one at a time,
-/// as a gateway's request does) until `stop`.
+/// `readers` clients, each asking `path` of a node once per `every` (as a
+/// gateway asks before each request it serves) until `stop`.
 pub fn probe_reads(
     nodes: &[RpcClient],
     path: String,
     readers: usize,
+    every: Duration,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<Reads> {
     let nodes = nodes.to_vec();
@@ -234,7 +235,10 @@ pub fn probe_reads(
                 let (path, stop) = (path.clone(), stop.clone());
                 tokio::spawn(async move {
                     let (mut took, mut failed) = (vec![], 0u64);
+                    let mut tick = tokio::time::interval(every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     while !stop.load(Ordering::Relaxed) {
+                        tick.tick().await;
                         let asked = Instant::now();
                         match rpc.abci_query(&path, &[], 0, false).await {
                             Ok(r) if r.code == 0 => took.push(asked.elapsed()),

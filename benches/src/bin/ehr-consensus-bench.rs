@@ -54,10 +54,13 @@ struct Args {
     )]
     apps: Vec<String>,
     /// Clients asking the ledger's consent query (as the gateway does before
-    /// every read) during each run, and for as long before the first, idle;
+    /// every read) during each run, and for up to 10 s before the first, idle;
     /// 0 for none.
     #[arg(long, default_value_t = 4)]
     readers: usize,
+    /// Each reader's pace: one query per this many milliseconds.
+    #[arg(long, default_value_t = 10)]
+    read_every_ms: u64,
     /// Where the networks live (a temporary folder by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -173,7 +176,8 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         async move {
             let path = path?;
             let stop = Arc::new(AtomicBool::new(false));
-            let probe = load::probe_reads(&nodes, path, args.readers, stop.clone());
+            let every = Duration::from_millis(args.read_every_ms.max(1));
+            let probe = load::probe_reads(&nodes, path, args.readers, every, stop.clone());
             Some((probe, stop))
         }
     };
