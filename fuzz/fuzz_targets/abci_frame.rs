@@ -6,13 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use tendermint_proto::v0_38::abci::Request;
 
 fuzz_target!(|data: &[u8]| {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let mut input = data;
-        while let Ok(frame) = ehr_node::abci::wire::read_frame(&mut input).await {
-            let _ = <Request as prost::Message>::decode(frame.as_slice());
-        }
-    });
+    let mut input = data;
+    while let Ok(frame) = ehr_node::abci::wire::read_frame(&mut input) {
+        let _ = <Request as prost::Message>::decode(frame.as_slice());
+    }
 });
