@@ -58,11 +58,9 @@ impl MempoolView {
         height: u64,
         time: i64,
     ) -> Result<Verdict, LedgerError> {
-        if self.state.is_none() {
-            self.state = Some(BlockState::new(committed()?));
-        }
-        let Some(state) = self.state.as_mut() else {
-            return Err(LedgerError::NotInitialised);
+        let state = match &mut self.state {
+            Some(state) => state,
+            None => self.state.insert(BlockState::new(committed()?)),
         };
         match execute(state, &tx, height, time, Mode::Check) {
             Ok(applied) => {

@@ -24,7 +24,9 @@ use std::sync::{Mutex, RwLock};
 use crate::proto::{ChainInfo, MemberStatus, Organisation, ParticipantKind, Role, Validator};
 use crate::refusal::{Code, Refusal};
 use crate::storage::{BlockState, Committed, PreparedCommit, StateRead, Storage, StorageError};
-use crate::tx::{decode_and_verify_all, lock, SignatureCache, VerifiedTx};
+use crate::tx::{
+    decode_and_verify_all, decode_and_verify_hashed, lock, SignatureCache, VerifiedTx,
+};
 use mempool::{MempoolView, Verdict};
 
 pub use context::{Event, ValidatorUpdate};
@@ -191,8 +193,8 @@ impl Ledger {
         let chain = self.require_chain()?;
         let height = self.next_height()?;
         let snapshot = || Ok(self.storage.snapshot()?);
+        let hash = crate::crypto::sha256(bytes);
         if kind == CheckKind::Recheck {
-            let hash = crate::crypto::sha256(bytes);
             let mut mempool = lock(&self.mempool);
             if let Some(tx) = mempool.take_verified(&hash) {
                 return Ok(mempool
@@ -200,7 +202,7 @@ impl Ledger {
                     .into());
             }
         }
-        let tx = match verify_one(bytes, &chain.chain_id, &self.signatures) {
+        let tx = match verify_one(bytes, hash, &chain.chain_id, &self.signatures) {
             Ok(tx) => tx,
             Err(r) => return Ok(TxResult::refused(r)),
         };
@@ -273,12 +275,12 @@ impl Ledger {
         if height != last + 1 {
             return Err(LedgerError::OutOfOrder { got: height, last });
         }
-        let verified = decode_and_verify_all(txs, &chain.chain_id, &self.signatures);
+        let hashes: Vec<[u8; 32]> = txs.iter().map(|t| crate::crypto::sha256(t)).collect();
+        let verified = decode_and_verify_hashed(txs, &hashes, &chain.chain_id, &self.signatures);
         let mut state = BlockState::new(self.storage.snapshot()?);
         let mut tx_results = Vec::with_capacity(txs.len());
         let mut validator_updates = Vec::new();
-        let mut included = HashSet::with_capacity(txs.len());
-        for (bytes, tx) in txs.iter().zip(verified) {
+        for tx in verified {
             let result = match tx {
                 Err(r) => TxResult::refused(r),
                 Ok(tx) => match execute::execute(&mut state, &tx, height, time, Mode::Deliver) {
@@ -297,8 +299,8 @@ impl Ledger {
                 },
             };
             tx_results.push(result);
-            included.insert(crate::crypto::sha256(bytes));
         }
+        let included: HashSet<[u8; 32]> = hashes.into_iter().collect();
         {
             // In a block now: these bytes will not be verified again.
             let mut signatures = lock(&self.signatures);
@@ -363,10 +365,11 @@ impl Ledger {
 /// without holding the cache's lock while verifying.
 fn verify_one(
     bytes: &[u8],
+    hash: [u8; 32],
     chain_id: &str,
     cache: &Mutex<SignatureCache>,
 ) -> Result<VerifiedTx, Refusal> {
-    decode_and_verify_all(std::slice::from_ref(&bytes), chain_id, cache)
+    decode_and_verify_hashed(std::slice::from_ref(&bytes), &[hash], chain_id, cache)
         .pop()
         .unwrap_or_else(|| Err(Refusal::new(Code::Internal, "no verdict")))
 }

@@ -26,31 +26,7 @@ pub struct VerifiedTx {
 
 /// Decodes and verifies a transaction without reading state.
 pub fn decode_and_verify(bytes: &[u8], chain_id: &str) -> Result<VerifiedTx, Refusal> {
-    decode_and_check(bytes, chain_id, None)
-}
-
-/// The same, skipping the signature check for bytes already in `cache`, and
-/// adding bytes whose signature it verified.
-pub fn decode_and_verify_cached(
-    bytes: &[u8],
-    chain_id: &str,
-    cache: &mut SignatureCache,
-) -> Result<VerifiedTx, Refusal> {
-    decode_and_check(bytes, chain_id, Some(cache))
-}
-
-fn decode_and_check(
-    bytes: &[u8],
-    chain_id: &str,
-    cache: Option<&mut SignatureCache>,
-) -> Result<VerifiedTx, Refusal> {
-    let hash = sha256(bytes);
-    let known = cache.as_ref().and_then(|c| c.signer(&hash));
-    let tx = decode_and_check_known(bytes, hash, chain_id, known)?;
-    if let Some(cache) = cache {
-        cache.insert(hash, tx.public_key.clone());
-    }
-    Ok(tx)
+    decode_and_check_known(bytes, sha256(bytes), chain_id, None)
 }
 
 /// Decodes and verifies the transactions of a block, signatures on every
@@ -63,6 +39,16 @@ pub fn decode_and_verify_all<T: AsRef<[u8]> + Sync>(
     cache: &Mutex<SignatureCache>,
 ) -> Vec<Result<VerifiedTx, Refusal>> {
     let hashes: Vec<[u8; 32]> = txs.iter().map(|t| sha256(t.as_ref())).collect();
+    decode_and_verify_hashed(txs, &hashes, chain_id, cache)
+}
+
+/// The same, for a caller that already holds each transaction's SHA-256.
+pub fn decode_and_verify_hashed<T: AsRef<[u8]> + Sync>(
+    txs: &[T],
+    hashes: &[[u8; 32]],
+    chain_id: &str,
+    cache: &Mutex<SignatureCache>,
+) -> Vec<Result<VerifiedTx, Refusal>> {
     let known: Vec<Option<PublicKey>> = {
         let cache = lock(cache);
         hashes.iter().map(|h| cache.signer(h)).collect()
@@ -70,8 +56,10 @@ pub fn decode_and_verify_all<T: AsRef<[u8]> + Sync>(
     let fresh: Vec<bool> = known.iter().map(Option::is_none).collect();
     let results: Vec<Result<VerifiedTx, Refusal>> = txs
         .par_iter()
-        .zip(hashes.into_par_iter().zip(known.into_par_iter()))
-        .map(|(bytes, (hash, known))| decode_and_check_known(bytes.as_ref(), hash, chain_id, known))
+        .zip(hashes.par_iter().zip(known.into_par_iter()))
+        .map(|(bytes, (hash, known))| {
+            decode_and_check_known(bytes.as_ref(), *hash, chain_id, known)
+        })
         .collect();
     let mut cache = lock(cache);
     for (r, fresh) in results.iter().zip(fresh) {

@@ -11,7 +11,7 @@ pub mod validate;
 pub use cache::SignatureCache;
 pub(crate) use envelope::lock;
 pub use envelope::{
-    action_name, decode_and_verify, decode_and_verify_all, decode_and_verify_cached, sign_tx,
+    action_name, decode_and_verify, decode_and_verify_all, decode_and_verify_hashed, sign_tx,
     VerifiedTx, MAX_TX_BYTES,
 };
 pub use validate::{

@@ -53,10 +53,6 @@ impl App {
         }
     }
 
-    pub fn ledger(&self) -> Arc<Ledger> {
-        self.ledger.clone()
-    }
-
     /// Answers one request. Never panics: a ledger failure becomes an
     /// Exception, on which CometBFT stops rather than go on with a doubtful state.
     pub fn handle(&self, request: request::Value) -> response::Value {
