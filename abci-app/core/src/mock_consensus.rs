@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::crypto::{Address, SecretKey};
 use crate::ledger::genesis::{GenesisMember, GenesisValidator};
-use crate::ledger::{BlockResult, Genesis, Ledger, LedgerError, QueryAnswer, TxResult};
+use crate::ledger::{
+    BlockResult, Genesis, Ledger, LedgerError, LedgerOptions, QueryAnswer, TxResult,
+};
 use crate::proto::action::Kind;
 use crate::tx::sign_tx;
 
@@ -35,7 +37,19 @@ impl TestNode {
 
     /// Reopens a chain from disk, as a restarted node does.
     pub fn reopen(path: &Path) -> Result<Self, LedgerError> {
-        let ledger = Ledger::open(path)?;
+        Self::reopen_at(path, LedgerOptions::default())
+    }
+
+    /// Closes this node and opens its chain again with other options
+    /// (pruning, snapshots), as an operator restarting with new flags.
+    pub fn reopen_with(self, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let path = self.path.clone();
+        drop(self);
+        Self::reopen_at(&path, options)
+    }
+
+    fn reopen_at(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let ledger = Ledger::open_with(path, options)?;
         let last = ledger.status()?.map_or(GENESIS_TIME, |s| s.block_time);
         Ok(Self {
             ledger,

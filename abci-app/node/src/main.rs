@@ -10,7 +10,8 @@ use base64::Engine;
 use clap::{Parser, Subcommand};
 use ehr_ledger::crypto::PublicKey;
 use ehr_ledger::ledger::genesis::{CometGenesis, GenesisMember, GenesisValidator};
-use ehr_ledger::ledger::{Genesis, Ledger};
+use ehr_ledger::ledger::{Genesis, Ledger, LedgerOptions, SnapshotPolicy};
+use ehr_ledger::storage::{snapshot, Retention};
 use ehr_node::abci::server::{serve, ListenAddress, Listener};
 use ehr_node::abci::App;
 use ehr_node::sequencer::{http, Config, Sequencer};
@@ -39,6 +40,8 @@ enum Command {
         /// tcp://HOST:PORT or unix:///PATH, as CometBFT's proxy_app.
         #[arg(long, default_value = "tcp://127.0.0.1:26658")]
         abci: String,
+        #[command(flatten)]
+        state: StateFlags,
     },
     /// Run the dev sequencer: one node making its own blocks and serving
     /// CometBFT's RPC. For development and tests: one sequencer, not BFT.
@@ -81,12 +84,48 @@ enum Command {
     },
 }
 
+/// How a validator keeps its state (docs/node.md, "State sync and pruning").
+#[derive(clap::Args)]
+struct StateFlags {
+    /// Write a state-sync snapshot every this many heights, in
+    /// <home>/snapshots, for new nodes to join from (0: never).
+    #[arg(long, default_value_t = 1000)]
+    snapshot_interval: u64,
+    /// How many snapshots to keep on disk.
+    #[arg(long, default_value_t = 2)]
+    snapshot_keep: usize,
+    /// Keep the state tree of only the last this many heights (proofs at
+    /// older heights are refused); 0 keeps every height (an archive node).
+    #[arg(long, default_value_t = 0)]
+    keep_heights: u64,
+}
+
+impl StateFlags {
+    fn options(&self, home: &std::path::Path) -> LedgerOptions {
+        LedgerOptions {
+            retention: match self.keep_heights {
+                0 => Retention::Everything,
+                n => Retention::LastHeights(n),
+            },
+            snapshots: (self.snapshot_interval > 0).then(|| SnapshotPolicy {
+                dir: home.join("snapshots"),
+                every: self.snapshot_interval,
+                keep: self.snapshot_keep,
+                chunk_bytes: snapshot::CHUNK_BYTES,
+            }),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     ehr_client::service::init_logging(cli.log_json);
     let result = match cli.command {
-        Command::Start { home, abci } => start(home, &abci).await,
+        Command::Start { home, abci, state } => {
+            let options = state.options(&home);
+            start(home, &abci, options).await
+        }
         Command::Dev {
             home,
             genesis,
@@ -117,16 +156,16 @@ async fn main() {
     }
 }
 
-fn open_ledger(home: &std::path::Path) -> anyhow::Result<Ledger> {
+fn open_ledger(home: &std::path::Path, options: LedgerOptions) -> anyhow::Result<Ledger> {
     let data = home.join("data");
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    Ledger::open(&data.join("ledger.redb"))
+    Ledger::open_with(&data.join("ledger.redb"), options)
         .with_context(|| format!("cannot open the ledger in {}", data.display()))
 }
 
-async fn start(home: PathBuf, abci: &str) -> anyhow::Result<()> {
+async fn start(home: PathBuf, abci: &str, options: LedgerOptions) -> anyhow::Result<()> {
     let address: ListenAddress = abci.parse()?;
-    let ledger = open_ledger(&home)?;
+    let ledger = open_ledger(&home, options)?;
     match ledger.status()? {
         Some(s) => {
             tracing::info!(chain_id = %s.chain_id, height = s.block_height, app_hash = %hex::encode(s.app_hash), "ledger opened")

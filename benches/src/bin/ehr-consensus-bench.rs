@@ -154,6 +154,7 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         chain_id: Some(format!("bench-{name}")),
         app,
         recheck: !args.no_recheck,
+        ..Settings::default()
     };
     let mut network = Network::start(&dir.join(name), &members(), settings)?;
     let nodes: Vec<RpcClient> = network.nodes.iter().map(|n| n.rpc()).collect();

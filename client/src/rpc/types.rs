@@ -30,6 +30,10 @@ pub struct SyncInfo {
     pub latest_app_hash: String,
     pub latest_block_height: String,
     pub latest_block_time: String,
+    /// The first block this node has (above 1 on a node that joined by
+    /// state sync or prunes its blocks).
+    #[serde(default)]
+    pub earliest_block_height: String,
     #[serde(default)]
     pub catching_up: bool,
 }

@@ -67,6 +67,12 @@ pub struct Settings {
     /// mempool after each block. On, as CometBFT ships: it is how a
     /// transaction that stopped applying leaves the mempool (docs/node.md).
     pub recheck: bool,
+    /// `ehr-node start --snapshot-interval`: a state-sync snapshot every this
+    /// many heights (0: none, the kit's default, so that tests not about
+    /// state sync write nothing more).
+    pub snapshot_interval: u64,
+    /// `ehr-node start --keep-heights` (0: every height kept).
+    pub keep_heights: u64,
 }
 
 impl Default for Settings {
@@ -76,6 +82,8 @@ impl Default for Settings {
             chain_id: None,
             app: App::Ledger,
             recheck: true,
+            snapshot_interval: 0,
+            keep_heights: 0,
         }
     }
 }
@@ -184,12 +192,22 @@ impl Network {
     /// A new node (`cometbft init`: its own keys) that follows the chain as a
     /// full node until governance makes it a validator; started.
     pub fn add_node(&mut self, name: &str) -> Result<&mut Node, Error> {
+        let node = self.init_node(name)?;
+        self.join(node)
+    }
+
+    /// A node of its own keys (`cometbft init`), configured, not started.
+    fn init_node(&self, name: &str) -> Result<Node, Error> {
         let home = self.dir.join(format!("node{}", self.nodes.len()));
         run(
             Command::new(&self.cmt).arg("init").arg("--home").arg(&home),
             "cometbft init",
         )?;
-        let node = self.new_node(name, home)?;
+        self.new_node(name, home)
+    }
+
+    /// Adds `node` to the network, peers everyone with it, and starts it.
+    fn join(&mut self, node: Node) -> Result<&mut Node, Error> {
         self.nodes.push(node);
         self.connect()?;
         let node = self.nodes.last_mut().expect("just pushed");
@@ -208,6 +226,12 @@ impl Network {
             .map_err(|e| Error(format!("cometbft show-node-id: {e}")))?;
         let node_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let node = Node {
+            app_args: vec![
+                "--snapshot-interval".into(),
+                self.settings.snapshot_interval.to_string(),
+                "--keep-heights".into(),
+                self.settings.keep_heights.to_string(),
+            ],
             name: name.to_string(),
             home,
             app_kind: self.settings.app,
@@ -221,6 +245,32 @@ impl Network {
         };
         node.configure(&self.settings)?;
         Ok(node)
+    }
+
+    /// A new node that joins by state sync: it restores a snapshot served by
+    /// the others, checked by CometBFT's light client against two of them
+    /// from the trusted header at `trust_height` (whose hash is
+    /// `trust_hash`), then follows the chain from the snapshot's height;
+    /// started.
+    pub fn add_node_by_state_sync(
+        &mut self,
+        name: &str,
+        trust_height: u64,
+        trust_hash: &str,
+    ) -> Result<&mut Node, Error> {
+        let node = self.init_node(name)?;
+        let servers: Vec<String> = self.nodes.iter().take(2).map(Node::rpc_url).collect();
+        for (key, value) in [
+            ("enable", "true".to_string()),
+            ("rpc_servers", format!("\"{}\"", servers.join(","))),
+            ("trust_height", trust_height.to_string()),
+            ("trust_hash", format!("\"{trust_hash}\"")),
+            // Every validator here is local: a short look around is enough.
+            ("discovery_time", "\"5s\"".into()),
+        ] {
+            set_toml(&node.config(), "statesync", key, &value)?;
+        }
+        self.join(node)
     }
 
     /// Every node has every other as a persistent peer.

@@ -21,6 +21,8 @@ pub struct Node {
     pub(super) cmt: Option<Proc>,
     pub(super) cmt_bin: PathBuf,
     pub(super) ehr_node: PathBuf,
+    /// What `ehr-node start` is given besides its home and socket.
+    pub(super) app_args: Vec<String>,
 }
 
 impl Node {
@@ -114,9 +116,10 @@ impl Node {
             let mut cmd = Command::new(&self.ehr_node);
             cmd.arg("start")
                 .arg("--home")
-                .arg(self.home.join("ehr"))
+                .arg(self.app_home())
                 .arg("--abci")
-                .arg(&address);
+                .arg(&address)
+                .args(&self.app_args);
             ("ehr-node", cmd)
         };
         let mut app = Proc::spawn_logging(&format!("{name}-{}", self.name), cmd, &self.home)?;
@@ -186,6 +189,19 @@ impl Node {
             .flatten()
             .map(Proc::pid)
             .collect()
+    }
+
+    /// Where `ehr-node` keeps its data and snapshots.
+    pub fn app_home(&self) -> PathBuf {
+        self.home.join("ehr")
+    }
+
+    /// The whole log of its `ehr-node`.
+    pub fn app_log(&self) -> String {
+        self.app
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(&p.log).ok())
+            .unwrap_or_default()
     }
 
     /// The last lines of both logs, for a failure message.

@@ -14,6 +14,7 @@ use ehr_ledger::tx::sign_tx;
 use ehr_testkit::cometbft::{Member, Network, Settings};
 
 pub mod cli;
+pub mod governance;
 
 pub const HOSPITALS: [&str; 4] = ["general", "north", "south", "east"];
 
@@ -27,6 +28,11 @@ pub fn admin(org: &str) -> SecretKey {
 /// Four validators, one per founding hospital, started in `dir`; returns once
 /// the first blocks are committed.
 pub async fn four_hospitals(dir: &std::path::Path) -> Network {
+    four_hospitals_with(dir, Settings::default()).await
+}
+
+/// The same, the validators configured with `settings`.
+pub async fn four_hospitals_with(dir: &std::path::Path, settings: Settings) -> Network {
     let members: Vec<Member> = HOSPITALS
         .iter()
         .map(|org| Member {
@@ -35,7 +41,7 @@ pub async fn four_hospitals(dir: &std::path::Path) -> Network {
             admin_public_key: hex::encode(admin(org).public_key().to_bytes()),
         })
         .collect();
-    let network = Network::start(dir, &members, Settings::default())
+    let network = Network::start(dir, &members, settings)
         .unwrap_or_else(|e| panic!("the network starts: {e}"));
     for node in &network.nodes {
         if let Err(e) = ehr_testkit::cometbft::wait_height(&node.rpc(), 2, PATIENCE).await {

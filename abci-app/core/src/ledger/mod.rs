@@ -16,6 +16,7 @@ mod init_chain;
 pub mod keys;
 mod mempool;
 pub mod query;
+mod state_sync;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -34,6 +35,15 @@ pub use execute::Mode;
 pub use genesis::Genesis;
 pub use mempool::CheckKind;
 pub use query::{QueryAnswer, QueryCode};
+pub use state_sync::{ChunkVerdict, OfferVerdict, SnapshotPolicy};
+
+/// How a node keeps its state: how many tree versions, and whether it
+/// writes snapshots for joining nodes (docs/node.md, "State sync").
+#[derive(Clone, Debug, Default)]
+pub struct LedgerOptions {
+    pub retention: crate::storage::Retention,
+    pub snapshots: Option<SnapshotPolicy>,
+}
 
 /// The outcome of one transaction, as ABCI reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,11 +131,19 @@ pub struct Ledger {
     mempool: Mutex<MempoolView>,
     /// Transactions whose signatures were verified by CheckTx or ProcessProposal.
     signatures: Mutex<SignatureCache>,
+    snapshots: Option<state_sync::Snapshots>,
+    /// The snapshot being restored, while this node joins by state sync.
+    restore: Mutex<Option<state_sync::Restore>>,
 }
 
 impl Ledger {
+    /// An archive node: every version kept, no snapshots written.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let storage = Storage::open(path)?;
+        Self::open_with(path, LedgerOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let storage = Storage::open(path)?.with_retention(options.retention);
         let chain = storage
             .snapshot()?
             .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
@@ -135,6 +153,8 @@ impl Ledger {
             pending: Mutex::new(None),
             mempool: Mutex::new(MempoolView::default()),
             signatures: Mutex::new(SignatureCache::default()),
+            snapshots: options.snapshots.map(state_sync::Snapshots::new),
+            restore: Mutex::new(None),
         })
     }
 
@@ -353,6 +373,7 @@ impl Ledger {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
         lock(&self.mempool).rebase(&pending.included);
+        self.snapshot_if_due(committed.height);
         Ok(committed)
     }
 

@@ -27,7 +27,8 @@ pub enum QueryCode {
     BadPath = 1,
     /// Nothing is stored under the key (with `prove`, the proof shows its absence).
     NotFound = 2,
-    /// The height asked for is not available.
+    /// The height asked for is not available: not committed yet, or no
+    /// longer kept by this node (pruned, or before the snapshot it joined from).
     HeightUnavailable = 3,
     /// Lists are only answered at the latest height, and without proof.
     NotProvable = 4,
@@ -322,7 +323,7 @@ fn single(storage: &Storage, key: String, height: u64, latest: u64, prove: bool)
                 .map(|v| (v, None))
         };
     match result {
-        Err(e @ StorageError::HeightUnavailable { .. }) => {
+        Err(e @ (StorageError::HeightUnavailable { .. } | StorageError::Pruned { .. })) => {
             QueryAnswer::error(QueryCode::HeightUnavailable, e.to_string(), height)
         }
         Err(e) => QueryAnswer::error(QueryCode::Internal, e.to_string(), height),

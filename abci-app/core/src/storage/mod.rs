@@ -9,6 +9,7 @@
 //! commit, never between two. docs/ledger.md ("State") says why these two.
 
 mod delta;
+pub mod snapshot;
 mod tree;
 
 pub use delta::{BlockState, StateRead};
@@ -19,11 +20,11 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use jmt::storage::NodeBatch;
+use jmt::storage::{NodeBatch, StaleNodeIndexBatch};
 use jmt::{KeyHash, Sha256Jmt};
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use tree::{TreeSnapshot, NODES, VALUES};
+use tree::{RestoreReader, TreeSnapshot, NODES, STALE, VALUES};
 
 /// SHA-256 over the key, as the tree addresses values.
 pub fn key_hash(key: &[u8]) -> KeyHash {
@@ -38,6 +39,13 @@ const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const META_HEIGHT: &str = "height";
 const META_ROOT: &str = "root";
+/// The first height whose tree (and so whose proofs) this store still has:
+/// 0 unless old versions were pruned or the state came from a snapshot.
+const META_EARLIEST: &str = "earliest";
+
+/// At most this many stale nodes and values are deleted with one block, so
+/// that turning pruning on for a long history does not stall one commit.
+const PRUNE_PER_COMMIT: usize = 200_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -49,6 +57,17 @@ pub enum StorageError {
     HeightUnavailable { requested: u64, latest: u64 },
     #[error("commit out of order: prepared height {prepared}, committed height {committed}")]
     OutOfOrder { prepared: u64, committed: u64 },
+    #[error(
+        "height {requested} is no longer kept by this node: it keeps heights from {earliest} on \
+         (older ones were pruned, or it joined from a snapshot); ask an archive node"
+    )]
+    Pruned { requested: u64, earliest: u64 },
+    #[error("a snapshot can only be restored into an empty store (this one is at height {0})")]
+    NotEmpty(u64),
+    #[error(
+        "the restored state's root {got} is not the app hash {expected} the chain committed to"
+    )]
+    RootMismatch { expected: String, got: String },
 }
 
 /// Why a state proof does not hold: it does not decode, or it does not prove
@@ -72,36 +91,107 @@ pub struct Committed {
     pub root: [u8; 32],
 }
 
+/// Row counts of the tree's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeRows {
+    pub nodes: u64,
+    pub values: u64,
+    /// Entries of the index of what later versions made stale.
+    pub stale: u64,
+}
+
 /// Changes of one block, with the root they lead to, ready to be written.
 pub struct PreparedCommit {
     pub height: u64,
     pub root: [u8; 32],
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     nodes: NodeBatch,
+    stale: StaleNodeIndexBatch,
+}
+
+/// How many tree versions the store keeps: every one (the default, an
+/// archive node), or the last `n` heights (older proofs are refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Retention {
+    #[default]
+    Everything,
+    LastHeights(u64),
+}
+
+impl Retention {
+    /// The earliest height still kept once `height` is committed.
+    fn earliest(self, height: u64, before: u64) -> u64 {
+        match self {
+            Retention::Everything => before,
+            Retention::LastHeights(n) => before.max((height + 1).saturating_sub(n.max(1))),
+        }
+    }
 }
 
 pub struct Storage {
     db: Database,
+    retention: Retention,
 }
 
 impl Storage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let db = Database::create(path).map_err(db_err)?;
-        // Create the tables once so readers never meet a missing table.
-        let txn = db.begin_write().map_err(db_err)?;
+        let storage = Self {
+            db,
+            retention: Retention::Everything,
+        };
+        // A store with no commit holds nothing that counts: what is there is
+        // left by a snapshot restore that did not finish. Start empty.
+        if storage.committed_or_none()?.is_none() {
+            storage.clear()?;
+        }
+        Ok(storage)
+    }
+
+    /// Keeps only what `retention` asks, from the next commit on.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Empties every table (and creates them, so readers never meet a
+    /// missing table).
+    fn clear(&self) -> Result<(), StorageError> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        txn.delete_table(LATEST).map_err(db_err)?;
+        txn.delete_table(META).map_err(db_err)?;
+        txn.delete_table(NODES).map_err(db_err)?;
+        txn.delete_table(VALUES).map_err(db_err)?;
+        txn.delete_table(STALE).map_err(db_err)?;
         {
             txn.open_table(LATEST).map_err(db_err)?;
             txn.open_table(META).map_err(db_err)?;
             txn.open_table(NODES).map_err(db_err)?;
             txn.open_table(VALUES).map_err(db_err)?;
+            txn.open_table(STALE).map_err(db_err)?;
         }
-        txn.commit().map_err(db_err)?;
-        Ok(Self { db })
+        txn.commit().map_err(db_err)
+    }
+
+    /// The last commit, when the tables exist yet.
+    fn committed_or_none(&self) -> Result<Option<Committed>, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        match txn.open_table(META) {
+            Ok(meta) => read_committed(&meta),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(db_err(e)),
+        }
     }
 
     pub fn committed(&self) -> Result<Option<Committed>, StorageError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         read_committed(&txn.open_table(META).map_err(db_err)?)
+    }
+
+    /// The first height whose proofs this store can still give.
+    pub fn earliest(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        read_u64(&txn.open_table(META).map_err(db_err)?, META_EARLIEST)
     }
 
     /// The last commit and the state it committed, from one read
@@ -137,6 +227,7 @@ impl Storage {
             root: root.0,
             writes,
             nodes: batch.node_batch,
+            stale: batch.stale_node_index_batch,
         })
     }
 
@@ -161,12 +252,12 @@ impl Storage {
                     None => latest.remove(key.as_slice()).map_err(db_err)?,
                 };
             }
-            tree::write_node_batch(&txn, &prepared.nodes)?;
+            tree::write_node_batch(&txn, &prepared.nodes, &prepared.stale)?;
             let mut meta = txn.open_table(META).map_err(db_err)?;
-            meta.insert(META_HEIGHT, prepared.height.to_be_bytes().as_slice())
-                .map_err(db_err)?;
-            meta.insert(META_ROOT, prepared.root.as_slice())
-                .map_err(db_err)?;
+            let before = read_u64(&meta, META_EARLIEST)?;
+            let earliest = self.retention.earliest(prepared.height, before);
+            write_meta(&mut meta, prepared.height, prepared.root, earliest)?;
+            tree::prune(&txn, earliest, PRUNE_PER_COMMIT)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Committed {
@@ -192,10 +283,138 @@ impl Storage {
                 })
             }
         }
+        let earliest = self.earliest()?;
+        if height < earliest {
+            return Err(StorageError::Pruned {
+                requested: height,
+                earliest,
+            });
+        }
         let reader = TreeSnapshot::open(&self.db)?;
         let tree = Sha256Jmt::new(&reader);
         tree.get_with_proof(key_hash(key), height)
             .map_err(|e| StorageError::Tree(e.to_string()))
+    }
+
+    /// How many tree nodes and versioned values the store holds (all kept
+    /// versions together): what pruning bounds.
+    pub fn tree_rows(&self) -> Result<TreeRows, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let count = |t: TableDefinition<&[u8], &[u8]>| -> Result<u64, StorageError> {
+            txn.open_table(t).map_err(db_err)?.len().map_err(db_err)
+        };
+        Ok(TreeRows {
+            nodes: count(NODES)?,
+            values: count(VALUES)?,
+            stale: count(STALE)?,
+        })
+    }
+
+    /// Adds a snapshot's entries to an empty store. They count for nothing
+    /// until `finish_restore` checks them against the chain's app hash.
+    pub fn restore_entries(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StorageError> {
+        if let Some(c) = self.committed()? {
+            return Err(StorageError::NotEmpty(c.height));
+        }
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut latest = txn.open_table(LATEST).map_err(db_err)?;
+            for (key, value) in entries {
+                latest
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+
+    /// Drops the entries of a restore that will not finish.
+    pub fn abandon_restore(&self) -> Result<(), StorageError> {
+        if let Some(c) = self.committed()? {
+            return Err(StorageError::NotEmpty(c.height));
+        }
+        self.clear()
+    }
+
+    /// Builds the tree of the restored entries as version `height` and
+    /// commits it only if its root is `expected_root`, the app hash the
+    /// chain's validators signed; otherwise the store is emptied again.
+    pub fn finish_restore(
+        &self,
+        height: u64,
+        expected_root: [u8; 32],
+    ) -> Result<Committed, StorageError> {
+        if let Some(c) = self.committed()? {
+            return Err(StorageError::NotEmpty(c.height));
+        }
+        let outcome = self.build_restored_tree(height, expected_root);
+        if outcome.is_err() {
+            self.clear()?;
+        }
+        outcome
+    }
+
+    fn build_restored_tree(
+        &self,
+        height: u64,
+        expected_root: [u8; 32],
+    ) -> Result<Committed, StorageError> {
+        let values = {
+            let txn = self.db.begin_read().map_err(db_err)?;
+            let latest = txn.open_table(LATEST).map_err(db_err)?;
+            let mut values = Vec::with_capacity(latest.len().map_err(db_err)? as usize);
+            for entry in latest.iter().map_err(db_err)? {
+                let (k, v) = entry.map_err(db_err)?;
+                values.push((key_hash(k.value()), Some(v.value().to_vec())));
+            }
+            values
+        };
+        let reader = RestoreReader::new(TreeSnapshot::open(&self.db)?, height);
+        let (root, batch) = Sha256Jmt::new(&reader)
+            .put_value_set(values, height)
+            .map_err(|e| StorageError::Tree(e.to_string()))?;
+        if root.0 != expected_root {
+            return Err(StorageError::RootMismatch {
+                expected: hex::encode(expected_root),
+                got: hex::encode(root.0),
+            });
+        }
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            // Nothing before the snapshot exists here: no stale index to keep.
+            tree::write_node_batch(&txn, &batch.node_batch, &Default::default())?;
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            write_meta(&mut meta, height, root.0, height)?;
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(Committed {
+            height,
+            root: root.0,
+        })
+    }
+}
+
+fn write_meta(
+    meta: &mut redb::Table<&'static str, &'static [u8]>,
+    height: u64,
+    root: [u8; 32],
+    earliest: u64,
+) -> Result<(), StorageError> {
+    meta.insert(META_HEIGHT, height.to_be_bytes().as_slice())
+        .map_err(db_err)?;
+    meta.insert(META_ROOT, root.as_slice()).map_err(db_err)?;
+    meta.insert(META_EARLIEST, earliest.to_be_bytes().as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn read_u64(
+    meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<u64, StorageError> {
+    match meta.get(key).map_err(db_err)? {
+        None => Ok(0),
+        Some(v) => Ok(u64::from_be_bytes(v.value().try_into().map_err(db_err)?)),
     }
 }
 

@@ -1,9 +1,11 @@
-//! The Jellyfish Merkle tree's nodes and versioned values, kept in redb.
+//! The Jellyfish Merkle tree's nodes and versioned values, kept in redb,
+//! with an index of what each version made stale so that old versions can
+//! be pruned.
 
 use borsh::BorshDeserialize;
-use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndexBatch, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
-use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{db_err, StorageError};
 
@@ -11,6 +13,21 @@ use super::{db_err, StorageError};
 pub(super) const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 /// key hash (32) ‖ version (8, big-endian) → 0x00 (deleted) | 0x01 ‖ value.
 pub(super) const VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
+/// What a version made stale: stale-since version (8, big-endian) ‖ 0x00 ‖
+/// borsh(NodeKey) for a node, or ‖ 0x01 ‖ VALUES key for a superseded value
+/// → empty. Entries stale since `v` belong only to versions before `v`.
+pub(super) const STALE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_stale");
+
+const STALE_NODE: u8 = 0;
+const STALE_VALUE: u8 = 1;
+
+fn stale_key(since: Version, kind: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + key.len());
+    k.extend_from_slice(&since.to_be_bytes());
+    k.push(kind);
+    k.extend_from_slice(key);
+    k
+}
 
 fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
     let mut k = [0u8; 40];
@@ -73,9 +90,12 @@ impl TreeReader for TreeSnapshot {
     }
 }
 
+/// Writes a version's nodes and values, and records what it made stale:
+/// the nodes the tree replaced and each key's previous value.
 pub(super) fn write_node_batch(
     txn: &WriteTransaction,
     batch: &NodeBatch,
+    stale_nodes: &StaleNodeIndexBatch,
 ) -> Result<(), StorageError> {
     let mut nodes = txn.open_table(NODES).map_err(db_err)?;
     for (key, node) in batch.nodes() {
@@ -83,9 +103,28 @@ pub(super) fn write_node_batch(
         let v = borsh::to_vec(node).map_err(db_err)?;
         nodes.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
     }
+    let mut stale = txn.open_table(STALE).map_err(db_err)?;
+    for index in stale_nodes {
+        let node = borsh::to_vec(&index.node_key).map_err(db_err)?;
+        let k = stale_key(index.stale_since_version, STALE_NODE, &node);
+        stale.insert(k.as_slice(), [].as_slice()).map_err(db_err)?;
+    }
     let mut values = txn.open_table(VALUES).map_err(db_err)?;
     for ((version, key_hash), value) in batch.values() {
         let k = value_key(key_hash, *version);
+        let first = value_key(key_hash, 0);
+        let previous = values
+            .range::<&[u8]>(first.as_slice()..k.as_slice())
+            .map_err(db_err)?
+            .next_back()
+            .transpose()
+            .map_err(db_err)?
+            .map(|(key, _)| key.value().to_vec());
+        let previous: Option<Vec<u8>> = previous;
+        if let Some(previous) = previous {
+            let s = stale_key(*version, STALE_VALUE, &previous);
+            stale.insert(s.as_slice(), [].as_slice()).map_err(db_err)?;
+        }
         let mut v = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
         match value {
             Some(bytes) => {
@@ -97,4 +136,72 @@ pub(super) fn write_node_batch(
         values.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
     }
     Ok(())
+}
+
+/// Deletes the nodes and values that no version from `earliest` on needs
+/// (those stale since `earliest` or before), at most `limit` of them; how
+/// many it deleted. What is left over is deleted by the next call.
+pub(super) fn prune(
+    txn: &WriteTransaction,
+    earliest: Version,
+    limit: usize,
+) -> Result<usize, StorageError> {
+    let mut stale = txn.open_table(STALE).map_err(db_err)?;
+    let end = (earliest + 1).to_be_bytes();
+    let mut doomed = Vec::new();
+    for entry in stale.range::<&[u8]>(..end.as_slice()).map_err(db_err)? {
+        if doomed.len() >= limit {
+            break;
+        }
+        doomed.push(entry.map_err(db_err)?.0.value().to_vec());
+    }
+    let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+    let mut values = txn.open_table(VALUES).map_err(db_err)?;
+    for key in &doomed {
+        match key.get(8) {
+            Some(&STALE_NODE) => nodes.remove(&key[9..]).map_err(db_err)?,
+            _ => values.remove(&key[9..]).map_err(db_err)?,
+        };
+        stale.remove(key.as_slice()).map_err(db_err)?;
+    }
+    Ok(doomed.len())
+}
+
+/// The tree's reader while a snapshot is restored as version `height`:
+/// the tree builds on version `height - 1`, which this store never had, so
+/// that version's root is answered as the empty tree.
+pub(super) struct RestoreReader {
+    inner: TreeSnapshot,
+    /// The version whose (empty) root is answered.
+    before: Version,
+}
+
+impl RestoreReader {
+    pub(super) fn new(inner: TreeSnapshot, height: Version) -> Self {
+        Self {
+            inner,
+            before: height.saturating_sub(1),
+        }
+    }
+}
+
+impl TreeReader for RestoreReader {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if node_key.version() == self.before && node_key.nibble_path().num_nibbles() == 0 {
+            return Ok(Some(Node::Null));
+        }
+        self.inner.get_node_option(node_key)
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        self.inner.get_value_option(max_version, key_hash)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.inner.get_rightmost_leaf()
+    }
 }

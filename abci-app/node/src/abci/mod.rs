@@ -14,6 +14,7 @@ mod prepare_proposal;
 mod process_proposal;
 mod query;
 pub mod server;
+mod state_sync;
 pub mod wire;
 
 use std::sync::Arc;
@@ -80,24 +81,18 @@ impl App {
                 finalize_block::finalize_block(ledger, r).map(response::Value::FinalizeBlock)
             }
             request::Value::Commit(_) => commit::commit(ledger).map(response::Value::Commit),
-            // State sync is not offered: no snapshots, every offer declined.
-            request::Value::ListSnapshots(_) => {
-                Ok(response::Value::ListSnapshots(Default::default()))
-            }
-            request::Value::OfferSnapshot(_) => Ok(response::Value::OfferSnapshot(
-                proto::ResponseOfferSnapshot {
-                    result: proto::response_offer_snapshot::Result::Reject as i32,
-                },
+            request::Value::ListSnapshots(_) => Ok(response::Value::ListSnapshots(
+                state_sync::list_snapshots(ledger),
             )),
-            request::Value::LoadSnapshotChunk(_) => {
-                Ok(response::Value::LoadSnapshotChunk(Default::default()))
+            request::Value::OfferSnapshot(r) => {
+                state_sync::offer_snapshot(ledger, r).map(response::Value::OfferSnapshot)
             }
-            request::Value::ApplySnapshotChunk(_) => Ok(response::Value::ApplySnapshotChunk(
-                proto::ResponseApplySnapshotChunk {
-                    result: proto::response_apply_snapshot_chunk::Result::Abort as i32,
-                    ..Default::default()
-                },
+            request::Value::LoadSnapshotChunk(r) => Ok(response::Value::LoadSnapshotChunk(
+                state_sync::load_snapshot_chunk(ledger, r),
             )),
+            request::Value::ApplySnapshotChunk(r) => {
+                state_sync::apply_snapshot_chunk(ledger, r).map(response::Value::ApplySnapshotChunk)
+            }
             request::Value::ExtendVote(_) => Ok(response::Value::ExtendVote(Default::default())),
             request::Value::VerifyVoteExtension(_) => Ok(response::Value::VerifyVoteExtension(
                 proto::ResponseVerifyVoteExtension {

@@ -363,6 +363,8 @@ fn status(s: &Sequencer) -> Result<Status, RpcFailure> {
             latest_app_hash: hex::encode_upper(st.app_hash),
             latest_block_height: st.block_height.to_string(),
             latest_block_time: rfc3339(st.block_time),
+            // The sequencer keeps every block from the first.
+            earliest_block_height: "1".into(),
             catching_up: false,
         },
         validator_info: json!({}),
