@@ -4,16 +4,21 @@
 //!
 //! cargo run --release -p ehr-benches --bin ehr-state-growth -- --transactions 1000000
 //!
-//! Every version of the state tree is kept today (queries with proofs at any
-//! past height), so the figure is what a validator's disk holds per
-//! transaction, before any pruning.
+//! By default every version of the state tree is kept (an archive node:
+//! proofs at any past height); `--keep-heights N` prunes as
+//! `ehr-node start --keep-heights N` does. At the end the state is written
+//! as a state-sync snapshot and restored into an empty ledger, timed: what a
+//! joining hospital's node does.
 
 use std::time::Instant;
 
 use clap::Parser;
 use ehr_ledger::crypto::sha256;
+use ehr_ledger::ledger::{ChunkVerdict, Ledger, LedgerOptions, OfferVerdict};
 use ehr_ledger::mock_consensus::{consortium_genesis, Actor, TestNode};
 use ehr_ledger::proto::{action::Kind, *};
+use ehr_ledger::storage::snapshot::{self, Manifest, SnapshotStore};
+use ehr_ledger::storage::Retention;
 use rayon::prelude::*;
 
 #[derive(Parser)]
@@ -30,6 +35,9 @@ struct Args {
     /// Lines printed on the way (besides the last).
     #[arg(long, default_value_t = 10)]
     reports: u64,
+    /// Keep the tree of the last this many heights only (0: every height).
+    #[arg(long, default_value_t = 0)]
+    keep_heights: u64,
 }
 
 const CHAIN: &str = "ehr-growth";
@@ -42,7 +50,14 @@ fn main() -> anyhow::Result<()> {
         &path,
         CHAIN,
         &consortium_genesis(&["general", "north", "south", "east"]),
-    )?;
+    )?
+    .reopen_with(LedgerOptions {
+        retention: match args.keep_heights {
+            0 => Retention::Everything,
+            n => Retention::LastHeights(n),
+        },
+        snapshots: None,
+    })?;
     let mut admin = Actor::new("admin@general", CHAIN);
     let mut patients: Vec<Actor> = (0..args.patients)
         .map(|i| Actor::new(&format!("growth patient {i}"), CHAIN))
@@ -66,14 +81,14 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("setting up was refused: {:?} {}", r.code, r.log);
         }
     }
-    let base = std::fs::metadata(&path)?.len();
+    let base = node.ledger.storage().used_bytes()?;
     println!(
         "after genesis and {} patients: {:.1} MiB",
         args.patients,
         base as f64 / 1_048_576.0
     );
-    println!("| transactions | blocks | ledger.redb | per transaction since | elapsed |");
-    println!("|---|---|---|---|---|");
+    println!("| transactions | blocks | ledger.redb file | pages in use | per transaction since | tree nodes | stale index | elapsed |");
+    println!("|---|---|---|---|---|---|---|---|");
     let started = Instant::now();
     let every = (args.transactions / args.reports.max(1)).max(args.block);
     let (mut done, mut blocks) = (0u64, 0u64);
@@ -115,13 +130,73 @@ fn main() -> anyhow::Result<()> {
         blocks += 1;
         if done % every == 0 || done == args.transactions {
             let size = std::fs::metadata(&path)?.len();
+            let used = node.ledger.storage().used_bytes()?;
+            let rows = node.ledger.storage().tree_rows()?;
             println!(
-                "| {done} | {blocks} | {:.1} MiB | {:.0} bytes | {:.0} s |",
+                "| {done} | {blocks} | {:.1} MiB | {:.1} MiB | {:.0} bytes | {} | {} | {:.0} s |",
                 size as f64 / 1_048_576.0,
-                (size - base) as f64 / done as f64,
+                used as f64 / 1_048_576.0,
+                used.saturating_sub(base) as f64 / done as f64,
+                rows.nodes,
+                rows.stale,
                 started.elapsed().as_secs_f64()
             );
         }
     }
+    snapshot_and_restore(&node, dir.path())
+}
+
+/// Writes the state as a snapshot and restores it into an empty ledger, as
+/// a joining node does (without the network); prints sizes and times.
+fn snapshot_and_restore(node: &TestNode, dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = SnapshotStore::new(dir.join("snapshots"), 1, snapshot::CHUNK_BYTES);
+    let started = Instant::now();
+    let export = node
+        .ledger
+        .storage()
+        .export()?
+        .ok_or_else(|| anyhow::anyhow!("no state to snapshot"))?;
+    let manifest = store.save(&export)?;
+    drop(export);
+    let written = started.elapsed();
+    let bytes: u64 = (0..manifest.chunks())
+        .filter_map(|i| store.chunk(manifest.height, manifest.format, i))
+        .map(|c| c.len() as u64)
+        .sum();
+    let joiner = Ledger::open(&dir.join("joiner.redb"))?;
+    let started = Instant::now();
+    let offered = Manifest::from_offer(
+        manifest.height,
+        manifest.format,
+        manifest.chunks(),
+        &manifest.hash(),
+        &manifest.metadata(),
+    );
+    let status = node.ledger.status()?.expect("a chain");
+    if joiner.offer_snapshot(offered, &status.app_hash)? != OfferVerdict::Accept {
+        anyhow::bail!("the snapshot was not accepted");
+    }
+    let mut last = None;
+    for i in 0..manifest.chunks() {
+        let chunk = store
+            .chunk(manifest.height, manifest.format, i)
+            .ok_or_else(|| anyhow::anyhow!("chunk {i} missing"))?;
+        last = Some(joiner.apply_snapshot_chunk(i, &chunk)?);
+    }
+    if last != Some(ChunkVerdict::Restored(manifest.height)) {
+        anyhow::bail!("the restore did not finish: {last:?}");
+    }
+    let restored = started.elapsed();
+    let restored_size = joiner.storage().used_bytes()?;
+    println!(
+        "snapshot at height {}: {} chunks, {:.1} MiB, written in {:.1} s; restored into an empty ledger \
+         (app hash checked) in {:.1} s, its pages in use {:.1} MiB",
+        manifest.height,
+        manifest.chunks(),
+        bytes as f64 / 1_048_576.0,
+        written.as_secs_f64(),
+        restored.as_secs_f64(),
+        restored_size as f64 / 1_048_576.0
+    );
     Ok(())
 }

@@ -310,6 +310,17 @@ impl Storage {
         })
     }
 
+    /// Bytes the store's pages hold (data, metadata and free space inside
+    /// allocated pages), which the file's size only bounds: redb grows its
+    /// file in large steps.
+    pub fn used_bytes(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        let stats = txn.stats().map_err(db_err)?;
+        let used = stats.allocated_pages() * stats.page_size() as u64;
+        txn.abort().map_err(db_err)?;
+        Ok(used)
+    }
+
     /// Adds a snapshot's entries to an empty store. They count for nothing
     /// until `finish_restore` checks them against the chain's app hash.
     pub fn restore_entries(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StorageError> {
