@@ -82,6 +82,16 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Every RPC address of the chain: each validator's, or the sequencer's.
+    pub fn urls(&self) -> Vec<String> {
+        match &self.engine {
+            Engine::Dev(_) => vec![self.url.clone()],
+            Engine::Cometbft(network) => network.nodes.iter().map(|n| n.rpc_url()).collect(),
+        }
+    }
+}
+
 impl Submit for Node {
     fn rpc(&self) -> RpcClient {
         RpcClient::new(&self.url)

@@ -1,0 +1,229 @@
+//! The read path under load: the whole stack as real processes (Apache
+//! Kafka, PostgreSQL, the chain — `ehr-node dev`, or four CometBFT
+//! validators with `--cometbft` — `ehr-ingest`, `ehr-gateway`), alice's
+//! readings stored and anchored, then N concurrent clients fetching pages of
+//! her vitals as her doctor — signed, checked on chain, disclosed — for a
+//! while; with `--write-rate`, signed ledger transactions submitted to every
+//! validator at that rate meanwhile, so that the gateway's latency is
+//! measured while the chain is under write load, in one run. Prints both
+//! sides (docs/BENCHMARKS.md, "The read path").
+//!
+//!     cargo build --release --locked --workspace --bins
+//!     target/release/ehr-read-bench --clients 8 --seconds 20 --page 50
+//!     target/release/ehr-read-bench --cometbft --write-rate 500
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use ehr_benches::load::{self, Broadcast, Load, Payload, Report};
+use ehr_client::read_path::client::RecordsQuery;
+use ehr_client::rpc::RpcClient;
+use ehr_testkit::stack::*;
+
+#[derive(Parser)]
+struct Args {
+    /// Concurrent reading clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// How long the clients read (and the writes are submitted).
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Records per page.
+    #[arg(long, default_value_t = 50)]
+    page: i64,
+    /// Requests per second over all clients (0: each client as fast as
+    /// it is answered). A fixed rate shows latency at a given load; as fast
+    /// as possible shows the read path's throughput.
+    #[arg(long, default_value_t = 0)]
+    read_rate: u64,
+    /// Four CometBFT validators instead of the dev sequencer.
+    #[arg(long)]
+    cometbft: bool,
+    /// Signed ledger transactions per second submitted during the reads,
+    /// spread over every validator (0: none).
+    #[arg(long, default_value_t = 0)]
+    write_rate: u64,
+}
+
+/// Latencies of the reads: what was served, and what failed.
+struct Reads {
+    latencies: Vec<Duration>,
+    errors: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    eprintln!("starting the stack…");
+    let s = if args.cometbft {
+        Stack::start_on_cometbft()
+    } else {
+        Stack::start()
+    };
+    let n = 1000;
+    s.alice_heart_rates(n);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let writes = Load {
+        payload: Payload::Ledger,
+        rate: args.write_rate,
+        seconds: args.seconds,
+        senders: None,
+        clients: 16,
+        broadcast: Broadcast::Async,
+    };
+    let nodes: Vec<RpcClient> = s.node.urls().iter().map(|u| RpcClient::new(u)).collect();
+    let txs = if args.write_rate > 0 {
+        eprintln!(
+            "signing {} ledger transactions…",
+            args.write_rate * args.seconds
+        );
+        runtime.block_on(load::prepare(&nodes[0], &writes, Some(&s.cast.admin)))?
+    } else {
+        Vec::new()
+    };
+    eprintln!(
+        "{n} readings stored and anchored; {} clients for {} s, {} records per page, {} writes/s, chain: {}",
+        args.clients,
+        args.seconds,
+        args.page,
+        args.write_rate,
+        if args.cometbft { "four CometBFT validators" } else { "dev sequencer" }
+    );
+    let (reads, written) = runtime.block_on(async {
+        let writer = (!txs.is_empty()).then(|| {
+            let nodes = nodes.clone();
+            let writes = writes.clone();
+            tokio::spawn(async move { load::run(&nodes, txs, &writes).await })
+        });
+        let reads = read(&s, &args, n as i64).await;
+        let written = match writer {
+            Some(w) => Some(w.await.expect("the write load finishes")),
+            None => None,
+        };
+        (reads, written)
+    });
+    report_reads(&reads, &args);
+    if let Some(w) = written {
+        report_writes(&w, &args);
+    }
+    report_disclosures(&s);
+    Ok(())
+}
+
+/// `clients` readers fetching pages of alice's vitals until the time is up.
+async fn read(s: &Stack, args: &Args, n: i64) -> Reads {
+    let alice = s.cast.alice.address();
+    let client = s.client(&s.cast.doctor);
+    let page = args.page;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.seconds);
+    // Each client's requests start at fixed times, whatever the answers took.
+    let every = (args.read_rate > 0)
+        .then(|| Duration::from_secs_f64(args.clients as f64 / args.read_rate as f64));
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut reads = Reads {
+                latencies: Vec::new(),
+                errors: 0,
+            };
+            let mut after = (c as i64 * 97) % (n - page);
+            let mut next = start + every.map_or(Duration::ZERO, |e| e.mul_f64(c as f64 / 8.0));
+            while Instant::now() < deadline {
+                if let Some(every) = every {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += every;
+                }
+                let q = RecordsQuery {
+                    after: Some(after),
+                    limit: Some(page),
+                    ..RecordsQuery::category("vitals")
+                };
+                let t = Instant::now();
+                match client.records(&alice, &q).await {
+                    Ok(p) if p.records.len() as i64 == page => reads.latencies.push(t.elapsed()),
+                    _ => reads.errors += 1,
+                }
+                after = (after + 131) % (n - page);
+            }
+            reads
+        }));
+    }
+    let mut all = Reads {
+        latencies: Vec::new(),
+        errors: 0,
+    };
+    for t in tasks {
+        let r = t.await.expect("a reader finishes");
+        all.latencies.extend(r.latencies);
+        all.errors += r.errors;
+    }
+    all
+}
+
+fn report_reads(reads: &Reads, args: &Args) {
+    let mut ms: Vec<f64> = reads
+        .latencies
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    if ms.is_empty() {
+        println!("reads: none served, errors {}", reads.errors);
+        return;
+    }
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "reads: clients {}, page {}, rate {}: {} requests in {} s = {:.0} req/s ({:.0} records/s), errors {}; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        args.clients,
+        args.page,
+        match args.read_rate {
+            0 => "as fast as answered".to_string(),
+            r => format!("{r}/s"),
+        },
+        ms.len(),
+        args.seconds,
+        ms.len() as f64 / args.seconds as f64,
+        (ms.len() as f64 * args.page as f64) / args.seconds as f64,
+        reads.errors,
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        ms[ms.len() - 1]
+    );
+}
+
+fn report_writes(w: &Report, args: &Args) {
+    println!(
+        "writes: offered {} tx/s, submitted {} in {:.1} s, refused {}, errors {}; committed {} = {:.0} tx/s; submit → committed p50 {:.2} s, p99 {:.2} s",
+        args.write_rate,
+        w.submitted,
+        w.submit_seconds,
+        w.refused,
+        w.errors,
+        w.committed,
+        w.committed_per_second(),
+        w.p50.as_secs_f64(),
+        w.p99.as_secs_f64()
+    );
+}
+
+/// Every request was disclosed; lets the logger catch up and says how far it got.
+fn report_disclosures(s: &Stack) {
+    let logged = wait_until(Duration::from_secs(60), || {
+        s.db.count("SELECT count(*) FROM gateway.disclosures WHERE status <> 'committed'") == 0
+    });
+    println!(
+        "disclosures logged on chain: {} of {} ({})",
+        s.db.count("SELECT count(*) FROM gateway.disclosures WHERE status = 'committed'"),
+        s.db.count("SELECT count(*) FROM gateway.disclosures"),
+        if logged {
+            "all"
+        } else {
+            "still catching up after 60 s"
+        }
+    );
+}
