@@ -218,6 +218,9 @@ pub enum SnapshotError {
     Io(#[from] io::Error),
 }
 
+/// The name a snapshot's folder has while it is being written.
+const INCOMPLETE: &str = "incomplete-";
+
 /// Snapshots on disk: `<dir>/<height>/manifest` and `chunk-<i>`; the last
 /// `keep` of them are kept.
 #[derive(Clone, Debug)]
@@ -245,8 +248,8 @@ impl SnapshotStore {
     /// be offered), then drops the oldest beyond `keep`.
     pub fn save(&self, export: &Export) -> Result<Manifest, SnapshotError> {
         let height = export.committed.height;
-        let scratch = self.dir.join(format!("incomplete-{height}"));
-        let _ = fs::remove_dir_all(&scratch);
+        self.drop_incomplete();
+        let scratch = self.dir.join(format!("{INCOMPLETE}{height}"));
         fs::create_dir_all(&scratch)?;
         let mut chunk_hashes = Vec::new();
         export.chunks(self.chunk_bytes, |chunk| {
@@ -302,6 +305,18 @@ impl SnapshotStore {
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
             .collect()
+    }
+
+    /// Scratch folders of snapshots a crash interrupted.
+    fn drop_incomplete(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            if e.file_name().to_string_lossy().starts_with(INCOMPLETE) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     fn drop_old(&self) -> io::Result<()> {
