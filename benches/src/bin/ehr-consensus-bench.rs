@@ -46,7 +46,8 @@ struct Args {
     #[arg(long)]
     no_recheck: bool,
     /// Which applications to run, in order: kvstore (built into cometbft),
-    /// kvstore-socket (abci-cli kvstore over a Unix socket), ledger.
+    /// kvstore-socket (abci-cli kvstore over a Unix socket), kvstore-grpc
+    /// (the same over gRPC), ledger.
     #[arg(
         long,
         value_delimiter = ',',
@@ -148,6 +149,7 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         App::Ledger => "ehr-ledger",
         App::Kvstore => "kvstore",
         App::KvstoreOverSocket => "kvstore (socket)",
+        App::KvstoreOverGrpc => "kvstore (gRPC)",
     };
     let settings = Settings {
         timeout_commit: Duration::from_millis(args.timeout_commit_ms),
@@ -192,7 +194,7 @@ async fn bench(app: App, args: &Args, dir: &Path) -> anyhow::Result<()> {
         let spec = Load {
             payload: match app {
                 App::Ledger => Payload::Ledger,
-                App::Kvstore | App::KvstoreOverSocket => Payload::Kvstore,
+                App::Kvstore | App::KvstoreOverSocket | App::KvstoreOverGrpc => Payload::Kvstore,
             },
             rate,
             seconds: args.seconds,
@@ -252,9 +254,12 @@ async fn main() -> anyhow::Result<()> {
         match app.as_str() {
             "kvstore" => bench(App::Kvstore, &args, &dir).await?,
             "kvstore-socket" => bench(App::KvstoreOverSocket, &args, &dir).await?,
+            "kvstore-grpc" => bench(App::KvstoreOverGrpc, &args, &dir).await?,
             "ledger" => bench(App::Ledger, &args, &dir).await?,
             other => {
-                anyhow::bail!("--apps takes kvstore, kvstore-socket and ledger, not {other:?}")
+                anyhow::bail!(
+                    "--apps takes kvstore, kvstore-socket, kvstore-grpc and ledger, not {other:?}"
+                )
             }
         }
     }

@@ -100,6 +100,9 @@ pub enum App {
     /// a Unix socket, as the ledger runs: the baseline with the same
     /// transport between CometBFT and the application.
     KvstoreOverSocket,
+    /// The same `kvstore` served over gRPC (CometBFT's `abci = "grpc"`):
+    /// the baseline with CometBFT's other ABCI client.
+    KvstoreOverGrpc,
 }
 
 impl App {
@@ -238,6 +241,7 @@ impl Network {
             node_id,
             rpc_port: crate::free_port()?,
             p2p_port: crate::free_port()?,
+            grpc_port: crate::free_port()?,
             app: None,
             cmt: None,
             cmt_bin: self.cmt.clone(),

@@ -17,6 +17,8 @@ pub struct Node {
     pub node_id: String,
     pub rpc_port: u16,
     pub p2p_port: u16,
+    /// Where a gRPC application listens (`App::KvstoreOverGrpc` only).
+    pub(super) grpc_port: u16,
     pub(super) app: Option<Proc>,
     pub(super) cmt: Option<Proc>,
     pub(super) cmt_bin: PathBuf,
@@ -62,10 +64,21 @@ impl Node {
                 format!("\"unix://{}\"", self.socket().display())
             }
             App::Kvstore => "\"kvstore\"".into(),
+            // CometBFT's gRPC client takes a plain host:port.
+            App::KvstoreOverGrpc => format!("\"127.0.0.1:{}\"", self.grpc_port),
         };
         for (section, key, value) in [
             ("", "proxy_app", proxy_app),
             ("", "moniker", format!("\"{}\"", self.name)),
+            (
+                "",
+                "abci",
+                if self.app_kind == App::KvstoreOverGrpc {
+                    "\"grpc\"".into()
+                } else {
+                    "\"socket\"".into()
+                },
+            ),
             // Committed blocks and errors; the rest only when asked.
             ("", "log_level", "\"main:info,state:info,*:error\"".into()),
             (
@@ -108,7 +121,13 @@ impl Node {
         // A socket left by a killed application would look ready at once.
         let _ = std::fs::remove_file(self.socket());
         let address = format!("unix://{}", self.socket().display());
-        let (name, cmd) = if self.app_kind == App::KvstoreOverSocket {
+        let (name, cmd) = if self.app_kind == App::KvstoreOverGrpc {
+            let mut cmd = Command::new(super::abci_cli()?);
+            let address = format!("tcp://127.0.0.1:{}", self.grpc_port);
+            cmd.args(["kvstore", "--log_level", "error", "--abci", "grpc"])
+                .args(["--address", &address]);
+            ("kvstore", cmd)
+        } else if self.app_kind == App::KvstoreOverSocket {
             let mut cmd = Command::new(super::abci_cli()?);
             cmd.args(["kvstore", "--log_level", "error", "--address", &address]);
             ("kvstore", cmd)
@@ -124,7 +143,13 @@ impl Node {
         };
         let mut app = Proc::spawn_logging(&format!("{name}-{}", self.name), cmd, &self.home)?;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.socket().exists() {
+        let listening = |node: &Self| match node.app_kind {
+            App::KvstoreOverGrpc => {
+                std::net::TcpStream::connect(("127.0.0.1", node.grpc_port)).is_ok()
+            }
+            _ => node.socket().exists(),
+        };
+        while !listening(self) {
             if !app.is_running() || Instant::now() > deadline {
                 return Err(Error(format!(
                     "{name} of {} did not open its socket:\n{}",
