@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running ehr-ledger needs on a Debian
 # machine with Rust, Go and Java 17 (with Maven): Debian packages that are
-# missing, the rustfmt/clippy components, PostgreSQL when none answers, and the
+# missing, Node.js with the portal's npm packages, the rustfmt/clippy
+# components, PostgreSQL when none answers, and the
 # two engines into target/engines — CometBFT (go install from the Go module
 # proxy) and Apache Kafka (its jars from Maven Central).
 # Safe to run again: it only installs what is not there.
@@ -29,6 +30,18 @@ if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Node.js and npm build and test the portal (portal/); the machine's own are used
+# when present, Debian's otherwise.
+if ! command -v npm >/dev/null; then
+  echo "setup: installing Node.js and npm from Debian's packages (the portal's build and tests)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+if [ ! -d portal/node_modules ] || [ portal/package-lock.json -nt portal/node_modules ]; then
+  echo "setup: installing the portal's npm packages (npm ci)"
+  (cd portal && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -20,12 +20,22 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The portal (TypeScript): type check, then its tests (vitest), which print
+# "Tests  N passed" or "Tests  N failed | M passed".
+(cd portal && npm run --silent check && NO_COLOR=1 npx vitest run) 2>&1 | tee -a "$log"
+portal_status=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$portal_status
 set -e
 # cargo prints one "test result" line per test binary; the crash test, which
 # has its own main, prints its own "N passed, N failed" line.
 totals=$(grep -E '^(test result: [a-zA-Z]+\. )?[0-9]+ passed; [0-9]+ failed|^[0-9]+ passed, [0-9]+ failed$' "$log" |
   grep -Eo '[0-9]+ passed[;,] [0-9]+ failed' | tr -d ';,' |
   awk '{p += $1; f += $3} END {print p + 0, f + 0}')
+read -r passed failed <<<"$totals"
+portal=$(grep -E '^ +Tests +' "$log" | tail -1 || true)
+portal_passed=$(grep -Eo '[0-9]+ passed' <<<"$portal" | grep -Eo '[0-9]+' || echo 0)
+portal_failed=$(grep -Eo '[0-9]+ failed' <<<"$portal" | grep -Eo '[0-9]+' || echo 0)
+totals="$((passed + portal_passed)) $((failed + portal_failed))"
 read -r passed failed <<<"$totals"
 echo
 echo "$passed passed, $failed failed"

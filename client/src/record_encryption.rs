@@ -310,6 +310,33 @@ mod tests {
         assert_ne!(wrap_key(&p, "r", &key), wrap_key(&p, "r", &key));
     }
 
+    /// A record's ciphertext as another implementation (the portal's) wrote
+    /// it, with the data key 0x42 × 32 and nonce 01…0c: it opens here, to
+    /// its plaintext, for its own record only.
+    #[test]
+    fn the_documented_record_vector_opens() {
+        let key = DataKey::from_bytes([0x42; 32]);
+        let blob = hex::decode(include_str!("../tests/vectors/record-v1.hex").trim()).unwrap();
+        assert_eq!(
+            decrypt_record(&key, "dev-1:42", &blob).unwrap(),
+            br#"{"value":72}"#
+        );
+        assert!(decrypt_record(&key, "dev-1:43", &blob).is_err());
+        assert_eq!(blob, {
+            // The same bytes as this implementation writes with that nonce.
+            let ct = cipher(&key.0)
+                .encrypt(
+                    &Nonce::from(<[u8; 12]>::try_from(&blob[1..13]).unwrap()),
+                    Payload {
+                        msg: br#"{"value":72}"#,
+                        aad: &aad(RECORD_AAD, "dev-1:42"),
+                    },
+                )
+                .unwrap();
+            [&[RECORD_VERSION][..], &blob[1..13], &ct].concat()
+        });
+    }
+
     /// The known-answer vectors of docs/ingest.md: another implementation of
     /// the format must produce exactly these bytes, and both versions open.
     #[test]
