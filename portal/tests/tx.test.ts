@@ -13,7 +13,8 @@ import { describe, expect, it } from "vitest";
 import { fromHex, toHex, utf8 } from "../src/crypto/bytes";
 import { AccessLevel, Category } from "../src/gen/ehr/v1/types_pb";
 import { SignedTxSchema, TxBodySchema } from "../src/gen/ehr/v1/tx_pb";
-import { addressOf, signTransaction } from "../src/ledger/tx";
+import { addressOf } from "../src/ledger/address";
+import { signTransaction } from "../src/ledger/tx";
 
 const seedKey = (seed: string) => sha256(utf8(seed));
 const alice = seedKey("alice");
