@@ -8,11 +8,11 @@
 //! `EHR_WRITE_VECTORS=1 cargo test -p ehr-client --test the_request_vector_is_what_a_client_signs_and_the_gateway_accepts`
 //! writes the file again after a deliberate change of the format.
 
+mod common;
+
 use ehr_client::read_path::request_auth::{sign_with_nonce, verify, AuthError, AuthHeaders};
 use ehr_ledger::crypto::SecretKey;
 use serde_json::{json, Value};
-
-const VECTOR: &str = "tests/vectors/request-v2.json";
 
 #[test]
 fn the_request_vector_is_what_a_client_signs_and_the_gateway_accepts() {
@@ -43,17 +43,10 @@ fn the_request_vector_is_what_a_client_signs_and_the_gateway_accepts() {
             "x-ehr-signature": h.signature,
         }
     });
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(VECTOR);
-    if std::env::var_os("EHR_WRITE_VECTORS").is_some() {
-        std::fs::write(
-            &file,
-            serde_json::to_string_pretty(&written).unwrap() + "\n",
-        )
-        .unwrap();
-    }
-    let vector: Value = serde_json::from_str(
-        &std::fs::read_to_string(&file).expect("the vector is in the repository"),
-    )
+    let vector: Value = serde_json::from_str(&common::vector(
+        "request-v2.json",
+        &(serde_json::to_string_pretty(&written).unwrap() + "\n"),
+    ))
     .unwrap();
     assert_eq!(vector, written, "signing is deterministic");
 

@@ -8,14 +8,14 @@
 //! `EHR_WRITE_VECTORS=1 cargo test -p ehr-client --test the_transaction_vector_is_what_the_ledger_signs_and_accepts`
 //! writes the file again after a deliberate change of the format.
 
+mod common;
+
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{
     action::Kind, grantee, AccessLevel, Category, GrantAccess, Grantee, SignedTx, TxBody,
 };
 use ehr_ledger::tx::{decode_and_verify, sign_tx};
 use prost::Message;
-
-const VECTOR: &str = "tests/vectors/tx-grant-access.hex";
 
 fn vector_tx() -> Vec<u8> {
     let alice = SecretKey::from_seed("alice");
@@ -39,11 +39,7 @@ fn vector_tx() -> Vec<u8> {
 #[test]
 fn the_transaction_vector_is_what_the_ledger_signs_and_accepts() {
     let tx = vector_tx();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(VECTOR);
-    if std::env::var_os("EHR_WRITE_VECTORS").is_some() {
-        std::fs::write(&path, hex::encode(&tx) + "\n").unwrap();
-    }
-    let vector = std::fs::read_to_string(&path).expect("the vector is in the repository");
+    let vector = common::vector("tx-grant-access.hex", &(hex::encode(&tx) + "\n"));
     assert_eq!(hex::encode(&tx), vector.trim(), "signing is deterministic");
 
     let verified = decode_and_verify(&tx, "ehr-vectors").expect("the ledger accepts it");
