@@ -15,4 +15,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 echo "building (release)…"
 cargo build --release --locked --workspace --bins
+(cd portal && npm run --silent build >/dev/null)
 exec target/release/ehr-consortium "$@"

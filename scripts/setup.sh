@@ -19,8 +19,9 @@ SUDO=""
 
 # cmake and libcurl headers: rdkafka builds librdkafka from source; libpq: diesel;
 # postgresql-client: pg_isready and psql for the checks below; python3-cryptography:
-# the independent implementation of the key wraps (docs/examples/wrap_key.py) a test runs.
-APT_PACKAGES=(build-essential pkg-config cmake libcurl4-openssl-dev libpq-dev libssl-dev zlib1g-dev postgresql-client python3-cryptography)
+# the independent implementation of the key wraps (docs/examples/wrap_key.py) a test runs;
+# chromium: the portal's end-to-end tests drive it headless (playwright-core, no browser download).
+APT_PACKAGES=(build-essential pkg-config cmake libcurl4-openssl-dev libpq-dev libssl-dev zlib1g-dev postgresql-client python3-cryptography chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -18,17 +18,18 @@ cargo build --workspace --bins --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --locked 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-# The portal (TypeScript): its protobuf code generated again from
-# abci-app/core/proto and type-checked, then its tests (vitest), which print
-# "Tests  N passed" or "Tests  N failed | M passed".
-(cd portal && npm run --silent check && NO_COLOR=1 npx vitest run) 2>&1 | tee -a "$log"
+# The portal (TypeScript) first: its protobuf code generated again from
+# abci-app/core/proto and type-checked, its tests (vitest, which print
+# "Tests  N passed" or "Tests  N failed | M passed"), then its build, which
+# the gateway serves in the browser tests below.
+(cd portal && npm run --silent check && NO_COLOR=1 npx vitest run && npm run --silent build) 2>&1 | tee "$log"
 portal_status=${PIPESTATUS[0]}
 if ! git diff --quiet -- portal/src/gen 2>/dev/null; then
   echo "portal/src/gen is not in step with abci-app/core/proto: run 'npm run gen' in portal/ and commit it"
   portal_status=1
 fi
+cargo test --workspace --locked 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
 [ "$status" -ne 0 ] || status=$portal_status
 set -e
 # cargo prints one "test result" line per test binary; the crash test, which

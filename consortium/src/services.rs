@@ -1,7 +1,7 @@
 //! The consortium's services, run by General Hospital: `ehr-ingest` (Kafka →
 //! verify → encrypt → PostgreSQL → anchors) and `ehr-gateway` (the read path).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -71,18 +71,41 @@ pub struct Gateway {
     pub url: String,
 }
 
+/// `ehr-gateway`, serving the built web portal too when `portal` is given.
 pub fn start_gateway(
     dir: &Path,
     database_url: &str,
     node: &str,
     key: &SecretKey,
+    portal: Option<&Path>,
 ) -> Result<Gateway, crate::Error> {
     let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
     cmd.env("DATABASE_URL", database_url)
         .args(["--listen", "127.0.0.1:0", "--node", node])
         .arg("--key-file")
         .arg(key_file(dir, "gateway", key)?);
+    if let Some(portal) = portal {
+        cmd.arg("--portal-dir").arg(portal);
+    }
     let mut proc = Proc::spawn("gateway", cmd, dir)?;
     let url = proc.announced("serving records at ", Duration::from_secs(60))?;
     Ok(Gateway { proc, url })
+}
+
+/// `<run>/portal-logins.txt` (readable by its owner only): the secret keys of
+/// the story's first patient and of its doctor, to paste into the portal's
+/// key screen. A demonstration's keys, made for this run.
+pub fn write_portal_logins(dir: &Path, cast: &crate::story::Cast) -> Result<PathBuf, crate::Error> {
+    let path = dir.join("portal-logins.txt");
+    let text = format!(
+        "Demo keys of this run, for the portal's key screen (paste one, choose any passphrase):\n\
+         patient-1  {}  (address {})\n\
+         doctor     {}  (address {})\n",
+        hex::encode(cast.patients[0].to_bytes()),
+        cast.patients[0].address(),
+        hex::encode(cast.doctor.to_bytes()),
+        cast.doctor.address(),
+    );
+    ehr_client::service::write_private_file(&path, text.as_bytes())?;
+    Ok(path)
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     /// Apply pending migrations (as the database's owner) instead of only
     /// checking they are there.
     pub migrate: bool,
+    /// The built web portal (`portal/dist`), served under `/portal/`.
+    pub portal_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the gateway cannot start.
@@ -77,6 +79,7 @@ pub struct Application {
     gateway: Arc<Gateway>,
     listener: tokio::net::TcpListener,
     audit_interval: Duration,
+    portal_dir: Option<std::path::PathBuf>,
 }
 
 impl Application {
@@ -114,6 +117,7 @@ impl Application {
             }),
             listener,
             audit_interval: settings.audit_interval.max(Duration::from_millis(10)),
+            portal_dir: settings.portal_dir,
         })
     }
 
@@ -132,6 +136,7 @@ impl Application {
             gateway,
             listener,
             audit_interval,
+            portal_dir,
         } = self;
         let logger = Logger {
             rpc: gateway.rpc.clone(),
@@ -141,10 +146,13 @@ impl Application {
         tokio::spawn(async move { logger.run(&g.db, audit_interval).await });
         let g = gateway.clone();
         tokio::spawn(async move { auth::prune_nonces(&g).await });
-        axum::serve(listener, routes::router(gateway.clone()))
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(StartupError::Serve)?;
+        axum::serve(
+            listener,
+            routes::router(gateway.clone(), portal_dir.as_deref()),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(StartupError::Serve)?;
         if let Ok(db) = gateway.db.get().await {
             let last = Logger {
                 rpc: gateway.rpc.clone(),

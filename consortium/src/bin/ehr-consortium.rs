@@ -58,6 +58,10 @@ struct Args {
     /// for a quick look (one process, not Byzantine fault tolerant).
     #[arg(long, value_enum, default_value = "cometbft")]
     chain: Engine,
+    /// The built web portal, served by the gateway under /portal/ when it
+    /// is there (scripts/run.sh builds it).
+    #[arg(long, default_value = "portal/dist")]
+    portal_dir: PathBuf,
     #[command(subcommand)]
     attach: Option<AttachCommand>,
 }
@@ -255,7 +259,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     teller.onboarding(&cast);
     stopped(stop)?;
 
-    let gateway_url = start_services(&parts, &cast, &database, &data, running)?;
+    let gateway_url = start_services(args, &parts, &cast, &database, &data, running)?;
     teller.use_gateway(&gateway_url);
     let counters = start_fleet(args, &parts, &cast, running);
 
@@ -344,6 +348,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
 /// Ingest and the gateway, each logging in with its own role; the gateway's
 /// address (the consortium's own when attached).
 fn start_services(
+    args: &Args,
     parts: &Parts,
     cast: &Cast,
     database: &Database,
@@ -364,13 +369,30 @@ fn start_services(
                 "\n  ingest: consuming {READINGS} — metrics at {}",
                 ingest.metrics
             );
+            let portal = args
+                .portal_dir
+                .join("index.html")
+                .is_file()
+                .then_some(args.portal_dir.as_path());
             let gateway = running.gateway.insert(services::start_gateway(
                 data,
                 &database.logins.gateway,
                 &parts.rpc_url,
                 &cast.gateway,
+                portal,
             )?);
-            gateway.url.clone()
+            let url = gateway.url.clone();
+            match portal {
+                Some(_) => println!(
+                    "  portal: {url}/portal/ — sign in with a key of {} (a demo patient's and a doctor's)",
+                    services::write_portal_logins(data, cast)?.display()
+                ),
+                None => println!(
+                    "  portal: not built ({} is missing: npm ci && npm run build in portal/)",
+                    args.portal_dir.display()
+                ),
+            }
+            url
         }
     };
     println!("  gateway: {url}");

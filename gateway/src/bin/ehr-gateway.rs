@@ -43,6 +43,10 @@ struct Args {
     /// ehr_gateway) and only checks the migrations are there.
     #[arg(long)]
     migrate: bool,
+    /// Serve the built web portal (portal/dist, after `npm run build` in
+    /// portal/) under /portal/.
+    #[arg(long)]
+    portal_dir: Option<PathBuf>,
     #[arg(long)]
     log_json: bool,
 }
@@ -66,6 +70,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         audit_interval: Duration::from_millis(args.audit_interval_ms),
         audit_lag_limit: Duration::from_secs(args.audit_lag_limit_secs),
         migrate: args.migrate,
+        portal_dir: args.portal_dir,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

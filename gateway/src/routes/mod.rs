@@ -28,7 +28,22 @@ use signed::{SignedRead, SignedWrite};
 pub(crate) type Shared = State<Arc<Gateway>>;
 pub(crate) type Params = Query<HashMap<String, String>>;
 
-pub fn router(gateway: Arc<Gateway>) -> Router {
+/// The API, and the web portal's files under `/portal/` when `portal` (its
+/// built folder) is given: the page and the API it signs requests for share
+/// one origin, so the browser needs no cross-origin permission.
+pub fn router(gateway: Arc<Gateway>, portal: Option<&std::path::Path>) -> Router {
+    let api = api(gateway);
+    match portal {
+        // The page's assets are addressed absolutely (Vite's base "/portal/").
+        Some(dir) => api.nest_service(
+            "/portal",
+            tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true),
+        ),
+        None => api,
+    }
+}
+
+fn api(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/patients/{patient}/records", get(records))

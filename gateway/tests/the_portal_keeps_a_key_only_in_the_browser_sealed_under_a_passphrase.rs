@@ -1,0 +1,76 @@
+//! The web portal as the gateway serves it (`--portal-dir portal/dist`),
+//! driven in Debian's headless Chromium by `portal/e2e/keys.e2e.mjs`
+//! (playwright-core): a key imported and sealed under a passphrase, its
+//! address shown, no secret in the browser's storage, a wrong passphrase
+//! refused with its sentence, keyboard focus and a phone's width. The
+//! screenshots land in docs/portal/ (docs/portal.md shows them).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use ehr_testkit::stack::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf()
+}
+
+#[test]
+fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
+    let portal = root().join("portal");
+    let dist = portal.join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "{} is not built: run `npm ci && npm run build` in portal/ (scripts/test.sh does)",
+        dist.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let db = database();
+    let gateway = GatewayProcess::start_with(
+        dir.path(),
+        &db,
+        &node.url,
+        &key("gateway@general"),
+        &["--portal-dir", dist.to_str().unwrap()],
+    );
+
+    // The API is still there, beside the page; nothing outside the
+    // portal's folder is served.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let get = |path: &str| {
+        runtime.block_on(async {
+            let r = reqwest::get(format!("{}{path}", gateway.url))
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap_or_default())
+        })
+    };
+    assert!(get("/health").0.is_success());
+    let (status, page) = get("/portal/");
+    assert!(status.is_success() && page.contains("ehr-ledger portal"));
+    for outside in ["/portal/../Cargo.toml", "/portal/%2e%2e/Cargo.toml"] {
+        let (status, body) = get(outside);
+        assert!(
+            !body.contains("[workspace]"),
+            "{outside} served what is outside the portal ({status})"
+        );
+    }
+
+    let out = Command::new("node")
+        .current_dir(&portal)
+        .arg("e2e/keys.e2e.mjs")
+        .arg(format!("{}/portal/", gateway.url))
+        .arg(root().join("docs/portal"))
+        .output()
+        .expect("node runs (scripts/setup.sh installs Node.js)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    assert!(out.status.success(), "the browser test failed:\n{report}");
+}

@@ -1,0 +1,37 @@
+// Small helpers to build the page's elements without a framework.
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  const { dataset, ...rest } = props;
+  Object.assign(node, rest);
+  for (const [k, v] of Object.entries(dataset ?? {})) node.dataset[k] = v;
+  node.append(...children);
+  return node;
+}
+
+/** A labelled input: the label names it for screen readers and clicks. */
+export function field(
+  id: string,
+  label: string,
+  type = "text",
+  autocomplete: AutoFill = "off",
+): [HTMLLabelElement, HTMLInputElement] {
+  const input = el("input", { id, name: id, type, autocomplete, required: true });
+  return [el("label", { htmlFor: id }, label), input];
+}
+
+/** Where a refusal's sentence is shown, announced by screen readers. */
+export function alertBox(): HTMLParagraphElement {
+  const box = el("p", { className: "alert", hidden: true });
+  box.setAttribute("role", "alert");
+  return box;
+}
+
+export function showAlert(box: HTMLElement, message: string): void {
+  box.textContent = message;
+  box.hidden = false;
+}

@@ -1,0 +1,115 @@
+// The key screen: create or import a key and seal it under a passphrase in
+// this browser's storage, or unlock the one sealed here. The secret key
+// exists in clear only in this page's memory, and only while unlocked.
+
+import { fromHex, toHex } from "../crypto/bytes";
+import {
+  type SealedKey,
+  VaultError,
+  importSecretKey,
+  newSecretKey,
+  openSecretKey,
+  publicKeyOf,
+  sealSecretKey,
+} from "../crypto/vault";
+import { addressOf, addressText } from "../ledger/address";
+import { alertBox, el, field, showAlert } from "./dom";
+
+const STORAGE_KEY = "ehr-portal-key";
+
+export function storedKey(): SealedKey | null {
+  const text = localStorage.getItem(STORAGE_KEY);
+  return text ? (JSON.parse(text) as SealedKey) : null;
+}
+
+/** The unlocked key, for the rest of the page. */
+export interface Unlocked {
+  secret: Uint8Array;
+  address: string;
+}
+
+function sentence(e: unknown): string {
+  return e instanceof VaultError || e instanceof Error ? e.message : String(e);
+}
+
+/** Create or import, then seal: for a browser that holds no key yet. */
+export function setUpScreen(onUnlocked: (u: Unlocked) => void): HTMLElement {
+  const [secretLabel, secretInput] = field("secret-key", "Your secret key (64 hex digits; leave empty to create a new one)", "password");
+  secretInput.required = false;
+  const [passLabel, passInput] = field("new-passphrase", "Choose a passphrase (at least 8 characters)", "password", "new-password");
+  const [againLabel, againInput] = field("passphrase-again", "The passphrase again", "password", "new-password");
+  const alert = alertBox();
+  const form = el(
+    "form",
+    { ariaLabel: "Set up your key" },
+    el("h2", {}, "Set up your key"),
+    el("p", {}, "Your key signs what you do and opens your records. It is kept only in this browser, sealed under your passphrase."),
+    secretLabel,
+    secretInput,
+    passLabel,
+    passInput,
+    againLabel,
+    againInput,
+    el("button", { type: "submit" }, "Keep my key in this browser"),
+    alert,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      if (passInput.value !== againInput.value) {
+        throw new VaultError("the two passphrases differ");
+      }
+      const secret = secretInput.value.trim() ? importSecretKey(secretInput.value) : newSecretKey();
+      const sealed = await sealSecretKey(secret, passInput.value);
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(sealed));
+      onUnlocked({ secret, address: addressText(addressOf(publicKeyOf(secret))) });
+    } catch (e) {
+      showAlert(alert, sentence(e));
+    }
+  });
+  return el("section", {}, form);
+}
+
+/** Unlock the key sealed in this browser. */
+export function unlockScreen(sealed: SealedKey, onUnlocked: (u: Unlocked) => void): HTMLElement {
+  const [passLabel, passInput] = field("passphrase", "Passphrase", "password", "current-password");
+  const alert = alertBox();
+  const address = addressText(addressOf(fromHex(sealed.publicKey)));
+  const form = el(
+    "form",
+    { ariaLabel: "Unlock your key" },
+    el("h2", {}, "Unlock your key"),
+    el("p", {}, "This browser keeps the key of ", el("span", { className: "address" }, address), "."),
+    passLabel,
+    passInput,
+    el("button", { type: "submit" }, "Unlock"),
+    alert,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const secret = await openSecretKey(sealed, passInput.value);
+      onUnlocked({ secret, address });
+    } catch (e) {
+      showAlert(alert, sentence(e));
+    }
+  });
+  return el("section", {}, form);
+}
+
+/** What an unlocked key shows: whose it is, and how to lock it again. */
+export function unlockedScreen(u: Unlocked, onLock: () => void): HTMLElement {
+  const lock = el("button", { type: "button", className: "secondary" }, "Lock");
+  lock.addEventListener("click", () => {
+    u.secret.fill(0);
+    onLock();
+  });
+  return el(
+    "section",
+    { ariaLabel: "Your key" },
+    el("h2", {}, "Unlocked"),
+    el("p", {}, "Your address: ", el("span", { className: "address", dataset: { testid: "address" } }, u.address)),
+    el("p", {}, "Public key: ", el("span", { className: "address" }, toHex(publicKeyOf(u.secret)))),
+    lock,
+  );
+}
