@@ -17,9 +17,16 @@ import { alertBox, el, field, showAlert } from "./dom";
 
 const STORAGE_KEY = "ehr-portal-key";
 
+/** The key sealed in this browser; null when there is none, or only what is not one. */
 export function storedKey(): SealedKey | null {
   const text = localStorage.getItem(STORAGE_KEY);
-  return text ? (JSON.parse(text) as SealedKey) : null;
+  if (!text) return null;
+  try {
+    const sealed = JSON.parse(text) as SealedKey;
+    return typeof sealed.publicKey === "string" && /^[0-9a-f]{66}$/.test(sealed.publicKey) ? sealed : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The unlocked key, for the rest of the page. */
