@@ -62,10 +62,18 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     let data = dir.path().join("run");
     let database = format!("ehr_main_job_{}", std::process::id());
     let _cleanup = DropDatabase(database.clone());
+    let portal = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../portal/dist");
+    assert!(
+        portal.join("index.html").is_file(),
+        "{} is not built: run `npm ci && npm run build` in portal/ (scripts/test.sh does)",
+        portal.display()
+    );
 
     let mut job = Command::new(env!("CARGO_BIN_EXE_ehr-consortium"))
         .arg("--data")
         .arg(&data)
+        .arg("--portal-dir")
+        .arg(&portal)
         .args([
             "--database",
             &database,
@@ -197,6 +205,29 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     let login = data.join("analyst.url");
     let mode = std::fs::metadata(&login).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "analyst.url is readable by others");
+    // The portal's address is printed; the demo keys to paste into it are
+    // in a file only its owner reads, never in the terminal.
+    let portal_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("portal: http://"))
+        .unwrap_or_else(|| panic!("the portal's address is printed\n{out}"));
+    assert!(portal_line.contains("/portal/"), "{portal_line}");
+    let logins = data.join("portal-logins.txt");
+    let mode = std::fs::metadata(&logins).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "portal-logins.txt is readable by others");
+    let logins = std::fs::read_to_string(&logins).unwrap();
+    for who in ["patient-1", "doctor"] {
+        let secret = logins
+            .lines()
+            .find(|l| l.starts_with(who))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("{who}'s key in portal-logins.txt\n{logins}"));
+        assert_eq!(secret.len(), 64, "{who}'s secret key, 64 hex digits");
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{who}'s secret key was printed"
+        );
+    }
     let login = std::fs::read_to_string(&login).unwrap();
     let user = format!("{database}_analyst:");
     assert!(login.contains(&user), "{login}");
