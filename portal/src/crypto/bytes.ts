@@ -33,6 +33,10 @@ export function fromHex(hex: string): Uint8Array {
   return out;
 }
 
+export function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** A copy in a buffer of its own, as WebCrypto wants. */
 export function buffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.slice().buffer as ArrayBuffer;

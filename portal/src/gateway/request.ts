@@ -11,6 +11,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { toHex, utf8 } from "../crypto/bytes";
+import { signMessage } from "../crypto/sign";
 
 export type SignedHeaders = {
   "x-ehr-audience": string;
@@ -45,7 +46,7 @@ export function signRequest(
     nonce,
     toHex(sha256(request.body ?? new Uint8Array())),
   ].join("\n");
-  const signature = secp256k1.sign(utf8(canonical), secret, { prehash: true, lowS: true, format: "compact" });
+  const signature = signMessage(secret, utf8(canonical));
   return {
     "x-ehr-audience": request.audience,
     "x-ehr-public-key": toHex(secp256k1.getPublicKey(secret, true)),

@@ -6,7 +6,7 @@
 
 import { sha256 } from "@noble/hashes/sha2.js";
 
-import { concat } from "../crypto/bytes";
+import { concat, equal } from "../crypto/bytes";
 
 export function leafHash(item: Uint8Array): Uint8Array {
   return sha256(concat(Uint8Array.of(0), item));
@@ -14,10 +14,6 @@ export function leafHash(item: Uint8Array): Uint8Array {
 
 function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(concat(Uint8Array.of(1), left, right));
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Whether `item` at `index` of a batch of `size` has root `root` by `path`. */

@@ -9,7 +9,7 @@
 
 import { sha256 } from "@noble/hashes/sha2.js";
 
-import { concat, utf8 } from "../crypto/bytes";
+import { concat, equal, utf8 } from "../crypto/bytes";
 
 const LEAF = utf8("JMT::LeafNode");
 const INTERNAL = utf8("JMT::IntrnalNode");
@@ -30,7 +30,6 @@ interface Proof {
 
 const leafHash = (l: Leaf) => sha256(concat(LEAF, l.keyHash, l.valueHash));
 const internalHash = (left: Uint8Array, right: Uint8Array) => sha256(concat(INTERNAL, left, right));
-const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 const bit = (hash: Uint8Array, i: number) => ((hash[i >> 3] >> (7 - (i & 7))) & 1) === 1;
 
 function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {

@@ -9,6 +9,7 @@
 import { type MessageInitShape, create, toBinary } from "@bufbuild/protobuf";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 
+import { signMessage } from "../crypto/sign";
 import { type ActionSchema, SignedTxSchema, TxBodySchema } from "../gen/ehr/v1/tx_pb";
 
 /** What an action is: one case of the Action oneof, e.g. `{ case: "grantAccess", value: … }`. */
@@ -17,7 +18,7 @@ export type ActionKind = MessageInitShape<typeof ActionSchema>["kind"];
 /** The bytes to broadcast: `action` signed by `secret` with the account's next `nonce`. */
 export function signTransaction(secret: Uint8Array, chainId: string, nonce: bigint, kind: ActionKind): Uint8Array {
   const body = toBinary(TxBodySchema, create(TxBodySchema, { chainId, nonce, action: { kind } }));
-  const signature = secp256k1.sign(body, secret, { prehash: true, lowS: true, format: "compact" });
+  const signature = signMessage(secret, body);
   return toBinary(
     SignedTxSchema,
     create(SignedTxSchema, { body, publicKey: secp256k1.getPublicKey(secret, true), signature }),

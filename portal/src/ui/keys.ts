@@ -36,7 +36,7 @@ export interface Unlocked {
 }
 
 function sentence(e: unknown): string {
-  return e instanceof VaultError || e instanceof Error ? e.message : String(e);
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Create or import, then seal: for a browser that holds no key yet. */

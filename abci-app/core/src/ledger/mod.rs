@@ -197,6 +197,20 @@ impl Ledger {
         Ok(self.storage.committed()?.map_or(0, |c| c.height) + 1)
     }
 
+    /// Takes the chain's id and time from the committed state (after a
+    /// commit or a restore); what it took.
+    fn reload_chain(&self) -> Result<Option<ChainInfo>, LedgerError> {
+        let chain = self
+            .storage
+            .snapshot()?
+            .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
+        *self
+            .chain
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = chain.clone();
+        Ok(chain)
+    }
+
     fn require_chain(&self) -> Result<ChainInfo, LedgerError> {
         self.chain().ok_or(LedgerError::NotInitialised)
     }
@@ -360,18 +374,11 @@ impl Ledger {
             .take()
             .ok_or(LedgerError::NothingToCommit)?;
         let committed = self.storage.commit(pending.prepared)?;
-        let chain = self
-            .storage
-            .snapshot()?
-            .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
+        let chain = self.reload_chain()?;
         debug_assert_eq!(
-            chain.as_ref().map(|c| c.block_height as u64),
+            chain.map(|c| c.block_height as u64),
             Some(pending.block_height)
         );
-        *self
-            .chain
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
         lock(&self.mempool).rebase(&pending.included);
         self.snapshot_if_due(committed.height);
         Ok(committed)

@@ -87,21 +87,22 @@ impl Ledger {
         let Some(snapshots) = &self.snapshots else {
             return;
         };
-        if !height.is_multiple_of(snapshots.every) || snapshots.busy.swap(true, Ordering::AcqRel) {
+        if !height.is_multiple_of(snapshots.every) {
             return;
         }
+        // A read transaction of the state just committed: cheap, and what
+        // the thread writes out while the next blocks commit.
         let export = match self.storage.export() {
             Ok(Some(export)) => export,
-            Ok(None) => {
-                snapshots.busy.store(false, Ordering::Release);
-                return;
-            }
+            Ok(None) => return,
             Err(error) => {
                 tracing::warn!(%error, height, "no snapshot: the state cannot be read");
-                snapshots.busy.store(false, Ordering::Release);
                 return;
             }
         };
+        if snapshots.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let store = snapshots.store.clone();
         let busy = snapshots.busy.clone();
         let spawned = std::thread::Builder::new()
@@ -219,14 +220,7 @@ impl Ledger {
         *slot = None;
         match self.storage.finish_restore(height, app_hash) {
             Ok(committed) => {
-                let chain = self
-                    .storage
-                    .snapshot()?
-                    .get::<ChainInfo>(keys::CHAIN.as_bytes())?;
-                *self
-                    .chain
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
+                self.reload_chain()?;
                 tracing::info!(height = committed.height, app_hash = %hex::encode(committed.root), "state restored from a snapshot");
                 Ok(ChunkVerdict::Restored(committed.height))
             }

@@ -142,7 +142,7 @@ impl Storage {
         };
         // A store with no commit holds nothing that counts: what is there is
         // left by a snapshot restore that did not finish. Start empty.
-        if storage.committed_or_none()?.is_none() {
+        if storage.committed()?.is_none() {
             storage.clear()?;
         }
         Ok(storage)
@@ -173,19 +173,15 @@ impl Storage {
         txn.commit().map_err(db_err)
     }
 
-    /// The last commit, when the tables exist yet.
-    fn committed_or_none(&self) -> Result<Option<Committed>, StorageError> {
+    /// The last commit; `None` before genesis (and in a new file, whose
+    /// tables do not exist yet).
+    pub fn committed(&self) -> Result<Option<Committed>, StorageError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         match txn.open_table(META) {
             Ok(meta) => read_committed(&meta),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(db_err(e)),
         }
-    }
-
-    pub fn committed(&self) -> Result<Option<Committed>, StorageError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        read_committed(&txn.open_table(META).map_err(db_err)?)
     }
 
     /// The first height whose proofs this store can still give.
@@ -252,7 +248,7 @@ impl Storage {
                     None => latest.remove(key.as_slice()).map_err(db_err)?,
                 };
             }
-            tree::write_node_batch(&txn, &prepared.nodes, &prepared.stale)?;
+            tree::write_node_batch(&txn, &prepared.nodes, Some(&prepared.stale))?;
             let mut meta = txn.open_table(META).map_err(db_err)?;
             let before = read_u64(&meta, META_EARLIEST)?;
             let earliest = self.retention.earliest(prepared.height, before);
@@ -393,7 +389,7 @@ impl Storage {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             // Nothing before the snapshot exists here: no stale index to keep.
-            tree::write_node_batch(&txn, &batch.node_batch, &Default::default())?;
+            tree::write_node_batch(&txn, &batch.node_batch, None)?;
             let mut meta = txn.open_table(META).map_err(db_err)?;
             write_meta(&mut meta, height, root.0, height)?;
         }

@@ -90,12 +90,15 @@ impl TreeReader for TreeSnapshot {
     }
 }
 
-/// Writes a version's nodes and values, and records what it made stale:
-/// the nodes the tree replaced and each key's previous value.
+/// Writes a version's nodes and values. With `stale_nodes` (a block's
+/// update) it also records what the version made stale: the nodes the tree
+/// replaced and each key's previous value. Without (a tree restored from a
+/// snapshot, which has no earlier version) there is nothing to record, and
+/// no previous value is looked up.
 pub(super) fn write_node_batch(
     txn: &WriteTransaction,
     batch: &NodeBatch,
-    stale_nodes: &StaleNodeIndexBatch,
+    stale_nodes: Option<&StaleNodeIndexBatch>,
 ) -> Result<(), StorageError> {
     let mut nodes = txn.open_table(NODES).map_err(db_err)?;
     for (key, node) in batch.nodes() {
@@ -104,7 +107,7 @@ pub(super) fn write_node_batch(
         nodes.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
     }
     let mut stale = txn.open_table(STALE).map_err(db_err)?;
-    for index in stale_nodes {
+    for index in stale_nodes.into_iter().flatten() {
         let node = borsh::to_vec(&index.node_key).map_err(db_err)?;
         let k = stale_key(index.stale_since_version, STALE_NODE, &node);
         stale.insert(k.as_slice(), [].as_slice()).map_err(db_err)?;
@@ -112,18 +115,19 @@ pub(super) fn write_node_batch(
     let mut values = txn.open_table(VALUES).map_err(db_err)?;
     for ((version, key_hash), value) in batch.values() {
         let k = value_key(key_hash, *version);
-        let first = value_key(key_hash, 0);
-        let previous = values
-            .range::<&[u8]>(first.as_slice()..k.as_slice())
-            .map_err(db_err)?
-            .next_back()
-            .transpose()
-            .map_err(db_err)?
-            .map(|(key, _)| key.value().to_vec());
-        let previous: Option<Vec<u8>> = previous;
-        if let Some(previous) = previous {
-            let s = stale_key(*version, STALE_VALUE, &previous);
-            stale.insert(s.as_slice(), [].as_slice()).map_err(db_err)?;
+        if stale_nodes.is_some() {
+            let first = value_key(key_hash, 0);
+            let previous: Option<Vec<u8>> = values
+                .range::<&[u8]>(first.as_slice()..k.as_slice())
+                .map_err(db_err)?
+                .next_back()
+                .transpose()
+                .map_err(db_err)?
+                .map(|(key, _)| key.value().to_vec());
+            if let Some(previous) = previous {
+                let s = stale_key(*version, STALE_VALUE, &previous);
+                stale.insert(s.as_slice(), [].as_slice()).map_err(db_err)?;
+            }
         }
         let mut v = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
         match value {
