@@ -221,3 +221,79 @@ fn grants_of_a_patient_are_listed() {
     let none: GrantList = w.query(&format!("/grants/{}", w.bob.address()));
     assert!(none.items.is_empty());
 }
+
+#[test]
+fn a_clinician_and_an_organisation_list_the_grants_they_hold_until_revoked() {
+    let mut w = World::new();
+    let until = w.now() + DAY;
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Vitals],
+        AccessLevel::Read,
+        until,
+    );
+    w.ok(g);
+    let by_bob = w.bob.tx(Kind::GrantAccess(GrantAccess {
+        patient: w.bob.addr(),
+        grantee: clinician(w.doctor.addr()),
+        categories: vec![Category::Vitals as i32, Category::Labs as i32],
+        access: AccessLevel::Read as i32,
+        expires_at: until,
+    }));
+    w.ok(by_bob);
+    let to_org = w.alice.tx(Kind::GrantAccess(GrantAccess {
+        patient: w.alice.addr(),
+        grantee: organisation("general"),
+        categories: vec![Category::Medications as i32],
+        access: AccessLevel::Read as i32,
+        expires_at: until,
+    }));
+    w.ok(to_org);
+
+    let held: GrantList = w.query(&format!("/granted-to/{}", w.doctor.address()));
+    let mut seen: Vec<(Vec<u8>, i32)> = held
+        .items
+        .iter()
+        .map(|g| (g.patient.clone(), g.category))
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (w.alice.addr(), Category::Vitals as i32),
+        (w.bob.addr(), Category::Vitals as i32),
+        (w.bob.addr(), Category::Labs as i32),
+    ];
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "the doctor's personal grants, nobody else's"
+    );
+    let org: GrantList = w.query("/granted-to/org:general");
+    assert_eq!(org.items.len(), 1);
+    assert_eq!(org.items[0].category, Category::Medications as i32);
+    let none: GrantList = w.query(&format!("/granted-to/{}", w.nurse.address()));
+    assert!(none.items.is_empty());
+
+    // A revocation takes the grant out of the list; granting again puts it back once.
+    let revoke = w.bob.tx(Kind::RevokeAccess(RevokeAccess {
+        patient: w.bob.addr(),
+        grantee: clinician(w.doctor.addr()),
+        categories: vec![],
+    }));
+    w.ok(revoke);
+    let again = w.grant(
+        w.doctor.addr(),
+        &[Category::Vitals],
+        AccessLevel::Read,
+        until + 1,
+    );
+    w.ok(again);
+    let held: GrantList = w.query(&format!("/granted-to/{}", w.doctor.address()));
+    assert_eq!(held.items.len(), 1, "{held:?}");
+    assert_eq!(held.items[0].patient, w.alice.addr());
+    assert_eq!(held.items[0].expires_at, until + 1);
+
+    // A malformed grantee is refused with the reason.
+    let answer = w.node.query("/granted-to/not-an-address");
+    assert_eq!(answer.code as u32, 1, "{}", answer.log);
+    assert!(answer.log.contains("not-an-address"), "{}", answer.log);
+}

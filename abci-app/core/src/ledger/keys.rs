@@ -78,6 +78,21 @@ pub fn grant(patient: &Address, grantee: &Grantee, category: Category) -> String
     )
 }
 
+/// Index: the grants a grantee holds, `granted_to/<grantee tag>/<patient hex>/<CATEGORY_…>`
+/// (empty values), so a clinician or organisation can list who granted them.
+pub fn granted_to(grantee: &Grantee) -> String {
+    format!("granted_to/{}/", grantee_tag(grantee))
+}
+
+pub fn granted_to_entry(grantee: &Grantee, patient: &Address, category: Category) -> String {
+    format!(
+        "{}{}/{}",
+        granted_to(grantee),
+        patient.hex(),
+        category.as_str_name()
+    )
+}
+
 pub fn emergency(patient: &Address, doctor: &Address) -> String {
     format!("emergency/{}/{}", patient.hex(), doctor.hex())
 }

@@ -147,6 +147,34 @@ fn fetch_indexed<M: Message + Default>(
     Ok(items)
 }
 
+/// The grants a clinician or an organisation holds, through its index
+/// (`granted_to/<grantee>/<patient hex>/<CATEGORY_…>`).
+fn granted_to(snap: &Snapshot, grantee: &Grantee) -> Result<Vec<Grant>, String> {
+    let prefix = keys::granted_to(grantee);
+    let mut items = Vec::new();
+    for (k, _) in snap
+        .scan_raw(prefix.as_bytes(), LIST_LIMIT)
+        .map_err(|e| e.to_string())?
+    {
+        let tail = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+        let Some((patient, category)) = tail.split_once('/') else {
+            continue;
+        };
+        let (Ok(patient), Some(category)) =
+            (arg_address(patient), Category::from_str_name(category))
+        else {
+            continue;
+        };
+        if let Some(g) = snap
+            .get::<Grant>(keys::grant(&patient, grantee, category).as_bytes())
+            .map_err(|e| e.to_string())?
+        {
+            items.push(g);
+        }
+    }
+    Ok(items)
+}
+
 /// Answers list paths; `None` when the path is not a list path.
 fn list(snap: &Snapshot, parts: &[&str]) -> Result<Option<Vec<u8>>, String> {
     let scan = |prefix: &str| -> Result<Vec<Vec<u8>>, String> {
@@ -174,6 +202,10 @@ fn list(snap: &Snapshot, parts: &[&str]) -> Result<Option<Vec<u8>>, String> {
             let items: Vec<Grant> = decode(scan(&keys::grants_of(&arg_address(patient)?))?)?;
             GrantList { items }.encode_to_vec()
         }
+        ["granted-to", grantee] => GrantList {
+            items: granted_to(snap, &arg_grantee(grantee)?)?,
+        }
+        .encode_to_vec(),
         ["audit", patient] | ["audit", patient, _] => {
             let patient = arg_address(patient)?;
             let from = match parts.get(2) {

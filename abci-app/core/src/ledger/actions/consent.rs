@@ -2,7 +2,7 @@
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, Category, Grant, GrantAccess, Grantee, ParticipantKind, RevokeAccess,
+    grantee, Category, Counter, Grant, GrantAccess, Grantee, ParticipantKind, RevokeAccess,
     SetResearchConsent,
 };
 use crate::refusal::{refuse, Code, Refusal};
@@ -101,6 +101,11 @@ pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
                 granted_at: ctx.time,
             },
         );
+        // An index entry (empty value, as the other indexes).
+        ctx.state.put(
+            keys::granted_to_entry(&grantee, &patient, category),
+            &Counter::default(),
+        );
         ctx.emit(
             "access_granted",
             &[
@@ -133,6 +138,8 @@ pub fn revoke(ctx: &mut Ctx, r: &RevokeAccess) -> Result<(), Refusal> {
         let key = keys::grant(&patient, &grantee, category);
         if ctx.state.get_raw(key.as_bytes())?.is_some() {
             ctx.state.delete(key);
+            ctx.state
+                .delete(keys::granted_to_entry(&grantee, &patient, category));
             revoked += 1;
             ctx.emit(
                 "access_revoked",
