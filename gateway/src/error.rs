@@ -55,6 +55,7 @@ error_codes! {
     UnknownRecord = ("unknown_record", NOT_FOUND),
     BadDocument = ("bad_document", BAD_REQUEST),
     DocumentExists = ("document_exists", CONFLICT),
+    BadChainCall = ("bad_chain_call", BAD_REQUEST),
     DatabaseUnavailable = ("database_unavailable", SERVICE_UNAVAILABLE),
     ChainUnavailable = ("chain_unavailable", SERVICE_UNAVAILABLE),
     AuditUnavailable = ("audit_unavailable", SERVICE_UNAVAILABLE),

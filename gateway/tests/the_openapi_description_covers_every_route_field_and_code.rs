@@ -51,6 +51,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
     let spec = spec();
     for route in [
         "/health:",
+        "/chain:",
         "/v1/patients/{patient}/records:",
         "/v1/patients/{patient}/wrapped-keys:",
         "/v1/patients/{patient}/documents:",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -13,6 +13,7 @@ use crate::disclosures::{self};
 use crate::error::Failure;
 use crate::Gateway;
 
+mod chain;
 mod documents;
 mod keys;
 mod params;
@@ -26,6 +27,8 @@ use records::{disclose, key_for_caller, records};
 use signed::{SignedRead, SignedWrite};
 
 pub(crate) type Shared = State<Arc<Gateway>>;
+pub use chain::{MAX_CALL_BYTES, RELAYED};
+
 pub(crate) type Params = Query<HashMap<String, String>>;
 
 /// The API, and the web portal's files under `/portal/` when `portal` (its
@@ -46,6 +49,7 @@ pub fn router(gateway: Arc<Gateway>, portal: Option<&std::path::Path>) -> Router
 fn api(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/chain", post(chain::relay))
         .route("/v1/patients/{patient}/records", get(records))
         .route(
             "/v1/patients/{patient}/wrapped-keys",
