@@ -1,13 +1,14 @@
-// The portal's entry: the key screen first; the rest of the portal opens
-// once a key is unlocked.
+// The portal's entry: the key screen first; once a key is unlocked, what
+// the chain says its owner may do.
 
+import { homeScreen } from "./ui/home";
 import { type Unlocked, setUpScreen, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
 
 const app = document.getElementById("app") as HTMLElement;
 
-function show(screen: HTMLElement): void {
-  app.replaceChildren(screen);
-  screen.querySelector<HTMLElement>("input, button")?.focus();
+function show(...screens: HTMLElement[]): void {
+  app.replaceChildren(...screens);
+  screens[0]?.querySelector<HTMLElement>("input, button")?.focus();
 }
 
 function start(): void {
@@ -16,7 +17,9 @@ function start(): void {
 }
 
 function unlocked(u: Unlocked): void {
-  show(unlockedScreen(u, start));
+  const key = unlockedScreen(u, start);
+  show(key);
+  void homeScreen(u, () => unlocked(u)).then((parts) => app.append(...parts));
 }
 
 start();

@@ -35,3 +35,35 @@ export function showAlert(box: HTMLElement, message: string): void {
   box.textContent = message;
   box.hidden = false;
 }
+
+/**
+ * Runs what a button asks for: the button is disabled meanwhile; a refusal's
+ * sentence goes to `alert`, what was done to `done` (announced politely).
+ */
+export async function act(
+  button: HTMLButtonElement,
+  alert: HTMLElement,
+  done: HTMLElement,
+  work: () => Promise<string>,
+): Promise<boolean> {
+  button.disabled = true;
+  alert.hidden = true;
+  done.textContent = "Sending…";
+  try {
+    done.textContent = await work();
+    return true;
+  } catch (e) {
+    done.textContent = "";
+    showAlert(alert, e instanceof Error ? e.message : String(e));
+    return false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Where what was done is said, announced without interrupting. */
+export function statusBox(): HTMLParagraphElement {
+  const box = el("p", { className: "done" });
+  box.setAttribute("role", "status");
+  return box;
+}

@@ -1,0 +1,96 @@
+// The chain, as the page reaches it: CometBFT's JSON-RPC through the
+// gateway's relay (POST /chain on the page's own origin, docs/gateway.md).
+// Queries decode the ledger's protobuf answers (abci-app/core/src/ledger/
+// query.rs); refusals keep the sentence the chain or the gateway gave.
+
+import { type DescMessage, type MessageShape, fromBinary } from "@bufbuild/protobuf";
+import { base64 } from "@scure/base";
+
+import { fromHex } from "../crypto/bytes";
+
+/** A call the chain (or the relay) refused, with the sentence it gave. */
+export class ChainError extends Error {}
+
+/** Where the relay answers; the page's origin unless a test says otherwise. */
+let relayUrl = "/chain";
+
+export function useRelay(url: string): void {
+  relayUrl = url;
+}
+
+// biome-ignore lint: the node's answers are JSON of many shapes.
+type Json = any;
+
+export async function call(method: string, params: Record<string, unknown>): Promise<Json> {
+  let response: Response;
+  try {
+    response = await fetch(relayUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
+  } catch {
+    throw new ChainError("the gateway cannot be reached: check your connection and try again");
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ChainError(body?.message ?? `the gateway answered HTTP ${response.status} to ${method}`);
+  }
+  return body?.result;
+}
+
+/** A query's answer: its value's bytes (null when nothing is stored), the state key, height and proof. */
+export interface Answer {
+  key: Uint8Array;
+  value: Uint8Array | null;
+  height: number;
+  proof: Uint8Array | null;
+}
+
+const b64 = (s: string | undefined | null) => (s ? base64.decode(s) : new Uint8Array());
+
+/** Codes of queries: 0 found, 2 nothing stored; others carry a reason. */
+const FOUND = 0;
+const NOT_FOUND = 2;
+
+export async function queryRaw(path: string, height = 0, prove = false): Promise<Answer> {
+  const r = (await call("abci_query", { path, data: "", height: String(height), prove })).response;
+  if (r.code !== FOUND && r.code !== NOT_FOUND && r.code !== undefined) {
+    throw new ChainError(r.log || `the chain refused the query ${path} (code ${r.code})`);
+  }
+  const op = r.proofOps?.ops?.[0];
+  return {
+    key: b64(r.key),
+    value: r.code === NOT_FOUND ? null : b64(r.value),
+    height: Number(r.height ?? 0),
+    proof: op ? b64(op.data) : null,
+  };
+}
+
+/** A query decoded as `schema`; null when nothing is stored. */
+export async function query<D extends DescMessage>(schema: D, path: string): Promise<MessageShape<D> | null> {
+  const a = await queryRaw(path);
+  return a.value === null ? null : fromBinary(schema, a.value);
+}
+
+export async function status(): Promise<{ chainId: string; height: number; dev: boolean }> {
+  const s = await call("status", {});
+  return {
+    chainId: s.node_info.network,
+    height: Number(s.sync_info.latest_block_height),
+    dev: String(s.node_info.version).includes("dev sequencer"),
+  };
+}
+
+/** The app hash after block `height`: in the header of block `height + 1`. */
+export async function appHashAfter(height: number): Promise<Uint8Array> {
+  for (let i = 0; i < 100; i++) {
+    const { height: latest } = await status();
+    if (latest > height) {
+      const b = await call("block", { height: String(height + 1) });
+      return fromHex(b.block.header.app_hash);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new ChainError(`block ${height + 1} did not come; the chain may be stalled`);
+}

@@ -1,0 +1,143 @@
+// Opening and verifying a record in the page, as the CLI does
+// (client/src/read_path/open.rs): nothing the gateway says is taken on
+// trust. The ciphertext must hash to its Merkle leaf and decrypt with the
+// key wrapped for this reader (AES-GCM authenticates it and the record id);
+// the device's signature must verify with the key bound on chain; that
+// device must be bound to the patient asked about; the leaf's path must
+// lead to the root the chain anchored. Devices and anchors are read with
+// state proofs, checked against the app hash of the block after.
+//
+// What the page does not do (yet) is check that block's header by the
+// validators' signatures, as the CLI's light client does: the app hash is
+// the one the gateway's chain node reports (docs/portal.md says so).
+
+import { type DescMessage, type MessageShape, fromBinary } from "@bufbuild/protobuf";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { base64 } from "@scure/base";
+
+import { equal, fromHex } from "../crypto/bytes";
+import { unwrapKey } from "../crypto/keywrap";
+import { openRecord } from "../crypto/record";
+import { type Reading, ReadingSchema, SignedReadingSchema } from "../gen/ehr/v1/reading_pb";
+import { DeviceSchema, StoredBatchAnchorSchema } from "../gen/ehr/v1/state_pb";
+import { appHashAfter, queryRaw } from "../chain/rpc";
+import type { RecordItem } from "../gateway/client";
+import { addressText } from "../ledger/address";
+import { verifyPath } from "../ledger/merkle";
+import { verifyStateProof } from "../ledger/stateproof";
+
+/** verified: every check holds; pending: all but the anchor, which is not on chain yet; no-key: not decryptable by this reader; failed: a check failed. */
+export type Verdict = "verified" | "pending" | "no-key" | "failed";
+
+export interface Checked {
+  item: RecordItem;
+  verdict: Verdict;
+  /** Why, when not verified. */
+  reason: string;
+  reading: Reading | null;
+}
+
+class Refused extends Error {}
+
+/** Verifies records of one patient, remembering what it already asked the chain. */
+export class Verifier {
+  private devices = new Map<string, { publicKey: Uint8Array; patient: Uint8Array }>();
+  private anchors = new Map<string, { root: Uint8Array; count: number; height: number }>();
+  private appHashes = new Map<number, Uint8Array>();
+
+  constructor(
+    private readonly secret: Uint8Array,
+    private readonly patient: Uint8Array,
+  ) {}
+
+  async check(item: RecordItem): Promise<Checked> {
+    let reading: Reading | null = null;
+    try {
+      const leaf = fromHex(item.ciphertext_sha256);
+      const ciphertext = base64.decode(item.ciphertext);
+      if (!equal(sha256(ciphertext), leaf)) {
+        throw new Refused("the ciphertext's SHA-256 is not the record's: it was altered in storage or on the way");
+      }
+      if (!item.wrapped_key) {
+        return {
+          item,
+          verdict: "no-key",
+          reason: "no key is wrapped for you: if the patient granted you access after it was written, ask them to re-wrap past records for you",
+          reading: null,
+        };
+      }
+      const dataKey = await unwrapKey(this.secret, item.key_id, base64.decode(item.wrapped_key));
+      const signed = fromBinary(SignedReadingSchema, await openRecord(dataKey, item.record_id, ciphertext));
+      reading = fromBinary(ReadingSchema, signed.reading);
+      if (reading.deviceId !== item.device_id) {
+        throw new Refused(`the decrypted reading is not one of device ${item.device_id}`);
+      }
+      await this.checkDevice(reading.deviceId, signed.reading, signed.signature);
+      if (!item.anchor) {
+        return { item, verdict: "pending", reason: "its batch is not anchored on chain yet; look again in a few seconds", reading };
+      }
+      const anchor = await this.anchor(item.anchor.service, item.anchor.batch_id);
+      const path = item.anchor.path.map(fromHex);
+      if (!verifyPath(anchor.root, leaf, item.anchor.leaf_index, anchor.count, path)) {
+        throw new Refused(
+          `its Merkle path does not lead to the root anchored on chain at height ${anchor.height}: it is not the record anchored`,
+        );
+      }
+      return { item, verdict: "verified", reason: `anchored at height ${anchor.height}`, reading };
+    } catch (e) {
+      return { item, verdict: "failed", reason: e instanceof Error ? e.message : String(e), reading };
+    }
+  }
+
+  private async checkDevice(id: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<void> {
+    let device = this.devices.get(id);
+    if (!device) {
+      const d = await this.proven(DeviceSchema, `/device/${id}`);
+      if (!d) throw new Refused(`device ${id} is not known on chain`);
+      device = { publicKey: d.publicKey, patient: d.patient };
+      this.devices.set(id, device);
+    }
+    if (!equal(device.patient, this.patient)) {
+      throw new Refused(
+        `device ${id} is bound on chain to ${addressText(device.patient)}, not to this patient: the record was moved or mislabelled in storage`,
+      );
+    }
+    let valid = false;
+    try {
+      valid = secp256k1.verify(signature, signedBytes, device.publicKey, { prehash: true, lowS: false, format: "compact" });
+    } catch {
+      valid = false;
+    }
+    if (!valid) throw new Refused(`the device's signature does not verify with the key bound on chain for ${id}`);
+  }
+
+  private async anchor(service: string, batchId: number) {
+    const k = `${service}/${batchId}`;
+    let a = this.anchors.get(k);
+    if (!a) {
+      const stored = await this.proven(StoredBatchAnchorSchema, `/batch/${service}/${batchId}`);
+      if (!stored) throw new Refused(`the chain holds no anchor for batch ${batchId} of service ${service}`);
+      a = { root: stored.merkleRoot, count: stored.recordCount, height: Number(stored.height) };
+      this.anchors.set(k, a);
+    }
+    return a;
+  }
+
+  /** A single-record path at the latest height, its proof checked against the app hash. */
+  private async proven<D extends DescMessage>(schema: D, path: string): Promise<MessageShape<D> | null> {
+    const answer = await queryRaw(path, 0, true);
+    if (!answer.proof) throw new Refused(`the chain answered ${path} without a proof`);
+    let appHash = this.appHashes.get(answer.height);
+    if (!appHash) {
+      appHash = await appHashAfter(answer.height);
+      this.appHashes.set(answer.height, appHash);
+    }
+    try {
+      verifyStateProof(appHash, answer.key, answer.value, answer.proof);
+    } catch (e) {
+      throw new Refused(`the chain's proof for ${path} does not verify against the app hash at height ${answer.height} (${(e as Error).message})`);
+    }
+    return answer.value === null ? null : fromBinary(schema, answer.value);
+  }
+}

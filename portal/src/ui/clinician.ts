@@ -1,0 +1,146 @@
+// The clinician's page: the patients who granted me access (personally or
+// through my organisation), their vitals verified, and break-glass — an
+// emergency access with its reason and justification, opened on chain and
+// flagged in the patient's trail.
+
+import { query } from "../chain/rpc";
+import { send } from "../chain/send";
+import { GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
+import { type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
+import { addressText, parseAddress } from "../ledger/address";
+import { act, alertBox, el, field, statusBox } from "./dom";
+import type { Unlocked } from "./keys";
+import { panel } from "./patient";
+import { showReadings } from "./readings";
+import { EMERGENCY_REASONS, categoryName, roleName, secondsText } from "./words";
+
+export function clinicianScreen(u: Unlocked, me: Participant, names: Map<string, string>): HTMLElement[] {
+  const chart = el("section", { id: "patient", ariaLabel: "Patient", hidden: true });
+  const open = (patient: string) => {
+    chart.hidden = false;
+    openPatient(u, me, patient, chart, names);
+    chart.scrollIntoView();
+  };
+  return [
+    el("p", {}, `Signed in as a ${roleName(me.role)} of ${me.orgId}.`),
+    panel("patients", "Patients who granted me access", (into) => showPatients(u, me, into, open, names)),
+    openByAddress(open),
+    chart,
+  ];
+}
+
+async function showPatients(
+  u: Unlocked,
+  me: Participant,
+  into: HTMLElement,
+  open: (patient: string) => void,
+  names: Map<string, string>,
+): Promise<void> {
+  const [mine, org] = await Promise.all([
+    query(GrantListSchema, `/granted-to/${u.address}`),
+    query(GrantListSchema, `/granted-to/org:${me.orgId}`),
+  ]);
+  const now = Date.now() / 1000;
+  const current = [...(mine?.items ?? []), ...(org?.items ?? [])].filter((g) => Number(g.expiresAt) > now);
+  const byPatient = new Map<string, string[]>();
+  for (const g of current) {
+    const p = addressText(g.patient);
+    const via = g.grantee?.kind.case === "organisation" ? ` (via ${g.grantee.kind.value})` : "";
+    byPatient.set(p, [...(byPatient.get(p) ?? []), `${categoryName(g.category)} until ${secondsText(g.expiresAt)}${via}`]);
+  }
+  if (byPatient.size === 0) {
+    into.replaceChildren(el("p", {}, "No patient holds a current grant for you."));
+    return;
+  }
+  into.replaceChildren(
+    el(
+      "ul",
+      { className: "patients" },
+      ...[...byPatient.entries()].map(([p, what]) => {
+        const button = el("button", { type: "button", className: "secondary" }, "Open");
+        button.setAttribute("aria-label", `Open ${names.get(p) ?? p}`);
+        button.addEventListener("click", () => open(p));
+        return el("li", { dataset: { patient: p } }, el("span", { className: "address" }, names.get(p) ?? p), el("br"), what.join("; "), " ", button);
+      }),
+    ),
+  );
+}
+
+function openByAddress(open: (patient: string) => void): HTMLElement {
+  const [label, input] = field("patient-address", "A patient's address (ehr1…)");
+  const alert = alertBox();
+  const form = el("form", { ariaLabel: "Open a patient" }, el("h2", {}, "Open a patient"), label, input, el("button", { type: "submit" }, "Open"), alert);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    try {
+      open(addressText(parseAddress(input.value.trim())));
+      alert.hidden = true;
+    } catch (e) {
+      alert.textContent = (e as Error).message;
+      alert.hidden = false;
+    }
+  });
+  return el("section", {}, form);
+}
+
+function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLElement, names: Map<string, string>): void {
+  const readings = el("div", { dataset: { testid: "patient-readings" } });
+  const glass = el("div");
+  const load = async () => {
+    glass.replaceChildren();
+    const outcome = await showReadings(u, patient, readings);
+    if (outcome.refusal?.code === "access_denied" && me.role === Role.DOCTOR) {
+      glass.replaceChildren(breakGlass(u, patient, load));
+    }
+  };
+  const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
+  again.addEventListener("click", () => void load());
+  into.replaceChildren(
+    el("div", { className: "heading" }, el("h2", {}, "Vitals of ", el("span", { className: "address" }, names.get(patient) ?? patient)), again),
+    readings,
+    glass,
+  );
+  void load();
+}
+
+function breakGlass(u: Unlocked, patient: string, reload: () => Promise<void>): HTMLElement {
+  const reason = el(
+    "select",
+    { id: "emergency-reason" },
+    ...EMERGENCY_REASONS.map(([r, text]) => el("option", { value: String(r) }, text)),
+  );
+  const [whyLabel, why] = field("emergency-justification", "Justification (no clinical detail: it is public to the consortium; at most 200 characters)");
+  why.maxLength = 200;
+  const submit = el("button", { type: "submit", className: "danger" }, "Open emergency access");
+  const alert = alertBox();
+  const done = statusBox();
+  const form = el(
+    "form",
+    { ariaLabel: "Break the glass", className: "glass" },
+    el("h3", {}, "Emergency access (break-glass)"),
+    el(
+      "p",
+      {},
+      "Opening it lets you read this patient's records for a limited time without their grant. It is recorded on chain with your reason and justification, and every read under it is flagged in the patient's audit trail.",
+    ),
+    el("label", { htmlFor: "emergency-reason" }, "Reason"),
+    reason,
+    whyLabel,
+    why,
+    submit,
+    done,
+    alert,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act(submit, alert, done, async () => {
+      await send(u.secret, u.address, {
+        case: "openEmergencyAccess",
+        value: { patient: parseAddress(patient), reason: Number(reason.value) as EmergencyReason, justification: why.value.trim() },
+      });
+      void reload();
+      return "Emergency access open, and recorded on chain.";
+    });
+  });
+  return form;
+}

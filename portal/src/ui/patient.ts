@@ -1,0 +1,85 @@
+// The patient's page: my readings (verified, charted), who may read them,
+// who did (the audit trail on chain), and my devices.
+
+import { query } from "../chain/rpc";
+import { send } from "../chain/send";
+import { fromHex } from "../crypto/bytes";
+import { DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
+import { parseAddress } from "../ledger/address";
+import { act, alertBox, el, field, statusBox } from "./dom";
+import { showGrants } from "./grants";
+import type { Unlocked } from "./keys";
+import { showReadings } from "./readings";
+import { showTrail } from "./trail";
+import { secondsText } from "./words";
+
+/** A titled part of the page with a button that loads it again. */
+export function panel(id: string, title: string, load: (into: HTMLElement) => Promise<unknown>): HTMLElement {
+  const body = el("div", { dataset: { testid: id } });
+  const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
+  again.setAttribute("aria-label", `Refresh ${title.toLowerCase()}`);
+  const reload = () => {
+    again.disabled = true;
+    void load(body).finally(() => {
+      again.disabled = false;
+    });
+  };
+  again.addEventListener("click", reload);
+  reload();
+  return el("section", { id, ariaLabel: title }, el("div", { className: "heading" }, el("h2", {}, title), again), body);
+}
+
+export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElement[] {
+  return [
+    el(
+      "nav",
+      { ariaLabel: "Parts of this page" },
+      ...[
+        ["readings", "My readings"],
+        ["grants", "Who may read"],
+        ["trail", "Who read"],
+        ["devices", "My devices"],
+      ].map(([id, text]) => el("a", { href: `#${id}` }, text)),
+    ),
+    panel("readings", "My readings", (into) => showReadings(u, u.address, into)),
+    panel("grants", "Who may read my records", (into) => showGrants(u, into)),
+    panel("trail", "Who read my records", (into) => showTrail(u.address, into, names)),
+    panel("devices", "My devices", (into) => showDevices(u, into)),
+  ];
+}
+
+async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
+  const devices = (await query(DeviceListSchema, `/devices/${u.address}`))?.items ?? [];
+  const list = el(
+    "ul",
+    {},
+    ...devices.map((d) =>
+      el(
+        "li",
+        {},
+        el("strong", {}, d.deviceId),
+        d.status === DeviceStatus.ACTIVE ? ` — bound ${secondsText(d.boundAt)}` : ` — revoked ${secondsText(d.revokedAt)}`,
+      ),
+    ),
+  );
+  const alert = alertBox();
+  const done = statusBox();
+  const [idLabel, id] = field("device-id", "Device id (as printed on the device)");
+  const [keyLabel, key] = field("device-key", "Device public key (66 hex digits, from its pairing screen)");
+  const submit = el("button", { type: "submit" }, "Bind this device to me");
+  const form = el("form", { ariaLabel: "Bind a device" }, el("h3", {}, "Bind a device"), idLabel, id, keyLabel, key, submit, done, alert);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act(submit, alert, done, async () => {
+      const publicKey = fromHex(key.value);
+      if (publicKey.length !== 33) throw new Error("a device public key is 33 bytes (66 hex digits), compressed");
+      await send(u.secret, u.address, {
+        case: "bindDevice",
+        value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(u.address) },
+      });
+      void showDevices(u, into);
+      return `Bound: readings signed by ${id.value.trim()} are now yours.`;
+    });
+  });
+  into.replaceChildren(devices.length ? list : el("p", {}, "No device is bound to you yet."), form);
+}

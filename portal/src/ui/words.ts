@@ -1,0 +1,77 @@
+// How the page names what the chain stores: categories, roles, bases,
+// purposes, measurements and times, in words a patient reads.
+
+import { AccessBasis, AuditKind } from "../gen/ehr/v1/state_pb";
+import { AccessLevel, Category, EmergencyReason, Purpose, Role } from "../gen/ehr/v1/types_pb";
+
+export const CATEGORIES: [Category, string][] = [
+  [Category.VITALS, "vitals"],
+  [Category.LABS, "labs"],
+  [Category.MEDICATIONS, "medications"],
+  [Category.NOTES, "notes"],
+  [Category.IMAGING, "imaging"],
+  [Category.ALL, "all categories"],
+];
+
+export const categoryName = (c: Category) => CATEGORIES.find(([k]) => k === c)?.[1] ?? "unknown category";
+
+export const accessName = (a: AccessLevel) => (a === AccessLevel.WRITE ? "read and write" : "read");
+
+const ROLES: Record<number, string> = {
+  [Role.DOCTOR]: "doctor",
+  [Role.NURSE]: "nurse",
+  [Role.PHARMACIST]: "pharmacist",
+  [Role.LAB_TECHNICIAN]: "lab technician",
+  [Role.ADMIN]: "administrator",
+};
+export const roleName = (r: Role) => ROLES[r] ?? "staff";
+
+const BASES: Record<number, string> = {
+  [AccessBasis.NONE]: "no basis on chain — flagged for review",
+  [AccessBasis.PATIENT]: "you",
+  [AccessBasis.GUARDIAN]: "your guardian",
+  [AccessBasis.GRANT]: "your grant",
+  [AccessBasis.EMERGENCY]: "emergency access",
+};
+export const basisName = (b: AccessBasis) => BASES[b] ?? "unknown";
+
+const PURPOSES: Record<number, string> = {
+  [Purpose.TREATMENT]: "treatment",
+  [Purpose.EMERGENCY]: "emergency",
+  [Purpose.PATIENT_REQUEST]: "your own request",
+  [Purpose.PAYMENT]: "payment",
+  [Purpose.OPERATIONS]: "operations",
+};
+export const purposeName = (p: Purpose) => PURPOSES[p] ?? "unstated";
+
+export const EMERGENCY_REASONS: [EmergencyReason, string][] = [
+  [EmergencyReason.UNCONSCIOUS, "the patient is unconscious"],
+  [EmergencyReason.LIFE_THREATENING, "life-threatening condition"],
+  [EmergencyReason.UNABLE_TO_CONSENT, "the patient cannot consent"],
+  [EmergencyReason.OTHER, "other (say why below)"],
+];
+export const reasonName = (r: EmergencyReason) => EMERGENCY_REASONS.find(([k]) => k === r)?.[1] ?? "unstated";
+
+export const isEmergencyOpened = (k: AuditKind) => k === AuditKind.EMERGENCY_OPENED;
+
+/** The measurements devices send (client/src/vitals.rs), by LOINC code. */
+const MEASUREMENTS: Record<string, string> = {
+  "8867-4": "Heart rate",
+  "59408-5": "Oxygen saturation",
+  "8480-6": "Systolic blood pressure",
+  "8462-4": "Diastolic blood pressure",
+  "2339-0": "Glucose (mg/dL)",
+  "15074-8": "Glucose (mmol/L)",
+  "8310-5": "Body temperature",
+  "9279-1": "Respiratory rate",
+  "29463-7": "Body weight",
+};
+export const measurementName = (loinc: string) => MEASUREMENTS[loinc] ?? `LOINC ${loinc}`;
+
+/** UCUM units as a reader writes them. */
+export const unitText = (u: string) => ({ "/min": "/min", Cel: "°C", "mm[Hg]": "mmHg" })[u] ?? u;
+
+export const timeText = (ms: number) =>
+  new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+export const secondsText = (s: bigint | number) => timeText(Number(s) * 1000);
