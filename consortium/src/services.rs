@@ -92,20 +92,33 @@ pub fn start_gateway(
     Ok(Gateway { proc, url })
 }
 
-/// `<run>/portal-logins.txt` (readable by its owner only): the secret keys of
-/// the story's first patient and of its doctor, to paste into the portal's
-/// key screen. A demonstration's keys, made for this run.
-pub fn write_portal_logins(dir: &Path, cast: &crate::story::Cast) -> Result<PathBuf, crate::Error> {
+/// `<run>/portal-logins.txt` (readable by its owner only): log-in links of
+/// the story's first patient, its doctor and its emergency doctor. The key
+/// rides in the link's fragment, which a browser never sends to a server;
+/// the page takes it and keeps it in memory only. A demonstration's keys,
+/// made for this run.
+pub fn write_portal_logins(
+    dir: &Path,
+    portal_url: &str,
+    cast: &crate::story::Cast,
+) -> Result<PathBuf, crate::Error> {
     let path = dir.join("portal-logins.txt");
-    let text = format!(
-        "Demo keys of this run, for the portal's key screen (paste one, choose any passphrase):\n\
-         patient-1  {}  (address {})\n\
-         doctor     {}  (address {})\n",
-        hex::encode(cast.patients[0].to_bytes()),
-        cast.patients[0].address(),
-        hex::encode(cast.doctor.to_bytes()),
-        cast.doctor.address(),
+    let mut text = String::from(
+        "Demo log-ins of this run: open a link to be logged in to the portal as that person\n\
+         (the key stays in the page and is not stored; to keep it in a browser, paste the\n\
+         64 hex digits after #login= into the key screen and choose a passphrase).\n",
     );
+    for (who, key) in [
+        ("patient-1", &cast.patients[0]),
+        ("doctor", &cast.doctor),
+        ("er-doctor", &cast.er_doctor),
+    ] {
+        text.push_str(&format!(
+            "{who:<10} {portal_url}#login={}  (address {})\n",
+            hex::encode(key.to_bytes()),
+            key.address()
+        ));
+    }
     ehr_client::service::write_private_file(&path, text.as_bytes())?;
     Ok(path)
 }

@@ -4,11 +4,14 @@
 //! the analyst sees de-identified rows, and after Ctrl-C every process is
 //! gone. The chain it leaves behind is checked independently afterwards.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::MainJob;
 
 use ehr_migrations::{database_url, with_database};
 use serde_json::Value;
@@ -41,91 +44,21 @@ fn processes_in(dir: &Path) -> Vec<String> {
     found
 }
 
-struct DropDatabase(String);
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&database_url(), postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-            // The run's log-ins (cluster-wide), made for this database.
-            let _ = c.batch_execute(&format!(
-                "DROP ROLE IF EXISTS {0}_ingest, {0}_gateway, {0}_analyst",
-                self.0
-            ));
-        }
-    }
-}
-
 #[test]
 fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("run");
-    let database = format!("ehr_main_job_{}", std::process::id());
-    let _cleanup = DropDatabase(database.clone());
-    let portal = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../portal/dist");
-    assert!(
-        portal.join("index.html").is_file(),
-        "{} is not built: run `npm ci && npm run build` in portal/ (scripts/test.sh does)",
-        portal.display()
-    );
-
-    let mut job = Command::new(env!("CARGO_BIN_EXE_ehr-consortium"))
-        .arg("--data")
-        .arg(&data)
-        .arg("--portal-dir")
-        .arg(&portal)
-        .args([
-            "--database",
-            &database,
-            "--devices",
-            "4",
-            "--rate",
-            "30",
-            "--duration",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the main job starts");
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = job.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
+    let mut job = MainJob::start("main_job", &["--devices", "4", "--rate", "30"]);
+    let (data, database) = (job.data.clone(), job.database.clone());
 
     // The story first; then a few seconds of steady work; then Ctrl-C.
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the story was told before the deadline");
-        if line.starts_with("The story is told") {
-            break;
-        }
-    }
+    job.wait_for_line("The story is told", Duration::from_secs(240));
     std::thread::sleep(Duration::from_secs(8));
-    let main_pid = job.id();
-    // SAFETY: kill(2) on our child.
-    unsafe {
-        libc::kill(main_pid as i32, libc::SIGINT);
-    }
-    let status = job.wait().unwrap();
-    let out = reader.join().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut job.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, out, err) = job.interrupt();
     assert!(status.success(), "exit {status:?}\n{out}\n{err}");
     assert!(out.contains("══ Summary ══"), "{out}");
     assert!(out.contains("every process stopped cleanly"), "{out}");
 
     // Nothing left running.
-    let left = processes_in(dir.path());
+    let left = processes_in(job.dir.path());
     assert!(left.is_empty(), "left behind: {left:#?}");
 
     let summary: Value =
@@ -205,8 +138,8 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     let login = data.join("analyst.url");
     let mode = std::fs::metadata(&login).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "analyst.url is readable by others");
-    // The portal's address is printed; the demo keys to paste into it are
-    // in a file only its owner reads, never in the terminal.
+    // The portal's address is printed; the demo log-in links (the key in
+    // the fragment) are in a file only its owner reads, never in the terminal.
     let portal_line = out
         .lines()
         .find(|l| l.trim_start().starts_with("portal: http://"))
@@ -216,12 +149,14 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     let mode = std::fs::metadata(&logins).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "portal-logins.txt is readable by others");
     let logins = std::fs::read_to_string(&logins).unwrap();
-    for who in ["patient-1", "doctor"] {
+    for who in ["patient-1", "doctor", "er-doctor"] {
         let secret = logins
             .lines()
-            .find(|l| l.starts_with(who))
+            .find(|l| l.split_whitespace().next() == Some(who))
             .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or_else(|| panic!("{who}'s key in portal-logins.txt\n{logins}"));
+            .and_then(|link| link.split_once("/portal/#login="))
+            .map(|(_, key)| key)
+            .unwrap_or_else(|| panic!("{who}'s log-in link in portal-logins.txt\n{logins}"));
         assert_eq!(secret.len(), 64, "{who}'s secret key, 64 hex digits");
         assert!(
             !out.contains(secret) && !err.contains(secret),

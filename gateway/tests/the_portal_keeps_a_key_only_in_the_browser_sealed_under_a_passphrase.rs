@@ -5,21 +5,11 @@
 //! refused with its sentence, keyboard focus and a phone's width. The
 //! screenshots land in docs/portal/ (docs/portal.md shows them).
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use ehr_testkit::stack::*;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .to_path_buf()
-}
 
 #[test]
 fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
-    let portal = root().join("portal");
+    let portal = workspace_root().join("portal");
     let dist = portal.join("dist");
     assert!(
         dist.join("index.html").is_file(),
@@ -59,18 +49,7 @@ fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
         );
     }
 
-    let out = Command::new("node")
-        .current_dir(&portal)
-        .arg("e2e/keys.e2e.mjs")
-        .arg(format!("{}/portal/", gateway.url))
-        .arg(root().join("docs/portal"))
-        .output()
-        .expect("node runs (scripts/setup.sh installs Node.js)");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{report}");
-    assert!(out.status.success(), "the browser test failed:\n{report}");
+    let url = format!("{}/portal/", gateway.url);
+    let shots = workspace_root().join("docs/portal");
+    run_portal_e2e("keys.e2e.mjs", &[url.as_ref(), shots.as_os_str()]);
 }

@@ -2,7 +2,7 @@
 // the chain says its owner may do.
 
 import { homeScreen } from "./ui/home";
-import { type Unlocked, setUpScreen, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
+import { type Unlocked, keyFromLink, setUpScreen, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -22,4 +22,6 @@ function unlocked(u: Unlocked): void {
   void homeScreen(u, () => unlocked(u)).then((parts) => app.append(...parts));
 }
 
-start();
+const linked = keyFromLink();
+if (linked) unlocked(linked);
+else start();

@@ -369,23 +369,25 @@ fn start_services(
                 "\n  ingest: consuming {READINGS} — metrics at {}",
                 ingest.metrics
             );
+            // Absolute: the gateway runs in the run's folder, not here.
             let portal = args
                 .portal_dir
                 .join("index.html")
                 .is_file()
-                .then_some(args.portal_dir.as_path());
+                .then(|| args.portal_dir.canonicalize())
+                .transpose()?;
             let gateway = running.gateway.insert(services::start_gateway(
                 data,
                 &database.logins.gateway,
                 &parts.rpc_url,
                 &cast.gateway,
-                portal,
+                portal.as_deref(),
             )?);
             let url = gateway.url.clone();
             match portal {
                 Some(_) => println!(
-                    "  portal: {url}/portal/ — sign in with a key of {} (a demo patient's and a doctor's)",
-                    services::write_portal_logins(data, cast)?.display()
+                    "  portal: {url}/portal/ — log-in links of a demo patient and two doctors in {}",
+                    services::write_portal_logins(data, &format!("{url}/portal/"), cast)?.display()
                 ),
                 None => println!(
                     "  portal: not built ({} is missing: npm ci && npm run build in portal/)",

@@ -40,11 +40,26 @@ export interface Checked {
 
 class Refused extends Error {}
 
+/** Checks `items`, up to `parallel` at a time; the verdicts in the items' order. */
+export async function checkAll(verifier: Verifier, items: RecordItem[], parallel = 8): Promise<Checked[]> {
+  const out: Checked[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await verifier.check(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
+  return out;
+}
+
 /** Verifies records of one patient, remembering what it already asked the chain. */
 export class Verifier {
-  private devices = new Map<string, { publicKey: Uint8Array; patient: Uint8Array }>();
-  private anchors = new Map<string, { root: Uint8Array; count: number; height: number }>();
-  private appHashes = new Map<number, Uint8Array>();
+  private devices = new Map<string, Promise<{ publicKey: Uint8Array; patient: Uint8Array }>>();
+  private anchors = new Map<string, Promise<{ root: Uint8Array; count: number; height: number }>>();
+  private appHashes = new Map<string, Promise<Uint8Array>>();
+  private pinned: number | null = null;
 
   constructor(
     private readonly secret: Uint8Array,
@@ -91,13 +106,11 @@ export class Verifier {
   }
 
   private async checkDevice(id: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<void> {
-    let device = this.devices.get(id);
-    if (!device) {
+    const device = await once(this.devices, id, async () => {
       const d = await this.proven(DeviceSchema, `/device/${id}`);
       if (!d) throw new Refused(`device ${id} is not known on chain`);
-      device = { publicKey: d.publicKey, patient: d.patient };
-      this.devices.set(id, device);
-    }
+      return { publicKey: d.publicKey, patient: d.patient };
+    });
     if (!equal(device.patient, this.patient)) {
       throw new Refused(
         `device ${id} is bound on chain to ${addressText(device.patient)}, not to this patient: the record was moved or mislabelled in storage`,
@@ -112,27 +125,25 @@ export class Verifier {
     if (!valid) throw new Refused(`the device's signature does not verify with the key bound on chain for ${id}`);
   }
 
-  private async anchor(service: string, batchId: number) {
-    const k = `${service}/${batchId}`;
-    let a = this.anchors.get(k);
-    if (!a) {
+  private anchor(service: string, batchId: number) {
+    return once(this.anchors, `${service}/${batchId}`, async () => {
       const stored = await this.proven(StoredBatchAnchorSchema, `/batch/${service}/${batchId}`);
       if (!stored) throw new Refused(`the chain holds no anchor for batch ${batchId} of service ${service}`);
-      a = { root: stored.merkleRoot, count: stored.recordCount, height: Number(stored.height) };
-      this.anchors.set(k, a);
-    }
-    return a;
+      return { root: stored.merkleRoot, count: stored.recordCount, height: Number(stored.height) };
+    });
   }
 
-  /** A single-record path at the latest height, its proof checked against the app hash. */
+  /**
+   * A single-record path, its proof checked against the app hash. Asked at
+   * one pinned height, so that one app hash serves many answers; what is
+   * not there yet is asked again at the latest height, which is pinned then.
+   */
   private async proven<D extends DescMessage>(schema: D, path: string): Promise<MessageShape<D> | null> {
-    const answer = await queryRaw(path, 0, true);
+    let answer = await queryRaw(path, this.pinned ?? 0, true);
+    if (answer.value === null && this.pinned !== null) answer = await queryRaw(path, 0, true);
+    this.pinned = answer.height;
     if (!answer.proof) throw new Refused(`the chain answered ${path} without a proof`);
-    let appHash = this.appHashes.get(answer.height);
-    if (!appHash) {
-      appHash = await appHashAfter(answer.height);
-      this.appHashes.set(answer.height, appHash);
-    }
+    const appHash = await once(this.appHashes, String(answer.height), () => appHashAfter(answer.height));
     try {
       verifyStateProof(appHash, answer.key, answer.value, answer.proof);
     } catch (e) {
@@ -140,4 +151,16 @@ export class Verifier {
     }
     return answer.value === null ? null : fromBinary(schema, answer.value);
   }
+}
+
+/** The value under `key`, made once: callers at the same time share one request. */
+function once<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = make();
+    cache.set(key, p);
+    // A failure (the chain unreachable a moment) is not remembered.
+    p.catch(() => cache.delete(key));
+  }
+  return p;
 }

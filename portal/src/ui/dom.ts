@@ -67,3 +67,12 @@ export function statusBox(): HTMLParagraphElement {
   box.setAttribute("role", "status");
   return box;
 }
+
+/** A table that scrolls sideways within the page at a phone's width. */
+export function scrollable(table: HTMLTableElement): HTMLDivElement {
+  const box = el("div", { className: "scroll" }, table);
+  box.tabIndex = 0;
+  box.setAttribute("role", "region");
+  box.setAttribute("aria-label", table.caption?.textContent ?? "table");
+  return box;
+}

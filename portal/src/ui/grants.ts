@@ -11,7 +11,7 @@ import { gatewayGet, gatewayPost } from "../gateway/client";
 import { GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, type Grantee } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
-import { act, alertBox, el, field, statusBox } from "./dom";
+import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { CATEGORIES, accessName, categoryName, secondsText } from "./words";
 
@@ -33,6 +33,20 @@ export const granteeText = (g: Grantee | undefined) =>
 export async function showGrants(u: Unlocked, into: HTMLElement): Promise<void> {
   const alert = alertBox();
   const done = statusBox();
+  const list = el("div");
+  const reload = () => showGrantList(u, list, reload, alert, done);
+  into.replaceChildren(list, grantForm(u, reload, alert, done), await consentForm(u, alert, done), done, alert);
+  await reload();
+}
+
+/** The grants on chain, each with its revoke (and share) button. */
+async function showGrantList(
+  u: Unlocked,
+  into: HTMLElement,
+  reload: () => Promise<void>,
+  alert: HTMLElement,
+  done: HTMLElement,
+): Promise<void> {
   const list = (await query(GrantListSchema, `/grants/${u.address}`))?.items ?? [];
   const now = Date.now() / 1000;
   const rows = list.map((g) => {
@@ -45,7 +59,7 @@ export async function showGrants(u: Unlocked, into: HTMLElement): Promise<void> 
           case: "revokeAccess",
           value: { patient: parseAddress(u.address), grantee: g.grantee, categories: [g.category] },
         });
-        void showGrants(u, into);
+        await reload();
         return `Revoked: ${grantee} may no longer read your ${categoryName(g.category)}, from the next block on.`;
       }),
     );
@@ -64,19 +78,22 @@ export async function showGrants(u: Unlocked, into: HTMLElement): Promise<void> 
     }
     return el("tr", { dataset: { grantee, category: categoryName(g.category) } }, ...cells);
   });
-  const table =
+  into.replaceChildren(
     rows.length === 0
       ? el("p", {}, "Nobody holds a grant from you: only you (and your guardian) can read your records.")
-      : el(
-          "table",
-          { dataset: { testid: "grants" } },
-          el("thead", {}, el("tr", {}, ...["Who", "What", "May", "Until", ""].map((h) => el("th", { scope: "col" }, h)))),
-          el("tbody", {}, ...rows),
-        );
-  into.replaceChildren(table, grantForm(u, into, alert, done), await consentForm(u, alert, done), done, alert);
+      : scrollable(
+          el(
+            "table",
+            { dataset: { testid: "grants" } },
+            el("caption", {}, "Your grants on chain"),
+            el("thead", {}, el("tr", {}, ...["Who", "What", "May", "Until", ""].map((h) => el("th", { scope: "col" }, h)))),
+            el("tbody", {}, ...rows),
+          ),
+        ),
+  );
 }
 
-function grantForm(u: Unlocked, into: HTMLElement, alert: HTMLElement, done: HTMLElement): HTMLFormElement {
+function grantForm(u: Unlocked, reload: () => Promise<void>, alert: HTMLElement, done: HTMLElement): HTMLFormElement {
   const [whoLabel, who] = field("grantee", "Grant to (a clinician's address ehr1…, or org:ID for an organisation)");
   const boxes = CATEGORIES.map(([c, name]) => {
     const box = el("input", { type: "checkbox", id: `grant-${name.split(" ")[0]}`, value: String(c), checked: c === Category.VITALS });
@@ -123,7 +140,7 @@ function grantForm(u: Unlocked, into: HTMLElement, alert: HTMLElement, done: HTM
           expiresAt: BigInt(Math.floor(Date.now() / 1000) + n * 86_400),
         },
       });
-      void showGrants(u, into);
+      await reload();
       return `Granted: ${who.value.trim()} may ${accessName(Number(access.value))} your ${categories.map(categoryName).join(", ")} for ${n} days.`;
     });
   });

@@ -33,6 +33,26 @@ export function storedKey(): SealedKey | null {
 export interface Unlocked {
   secret: Uint8Array;
   address: string;
+  /** Opened from a demo log-in link: kept in this page's memory only. */
+  fromLink?: boolean;
+}
+
+/**
+ * A demo log-in link (`…/portal/#login=<64 hex digits>`, written by the
+ * main job into its run folder): the key is taken from the fragment, which
+ * browsers never send to a server, and the fragment is cleared at once. The
+ * key is not stored: closing the page logs out.
+ */
+export function keyFromLink(): Unlocked | null {
+  const m = /^#login=([0-9a-fA-F]{64})$/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  try {
+    const secret = importSecretKey(m[1]);
+    return { secret, address: addressText(addressOf(publicKeyOf(secret))), fromLink: true };
+  } catch {
+    return null;
+  }
 }
 
 function sentence(e: unknown): string {
@@ -117,6 +137,7 @@ export function unlockedScreen(u: Unlocked, onLock: () => void): HTMLElement {
     el("h2", {}, "Unlocked"),
     el("p", {}, "Your address: ", el("span", { className: "address", dataset: { testid: "address" } }, u.address)),
     el("p", {}, "Public key: ", el("span", { className: "address" }, toHex(publicKeyOf(u.secret)))),
+    u.fromLink ? el("p", { className: "muted" }, "Logged in from a demo link: this key is not kept in this browser.") : "",
     lock,
   );
 }

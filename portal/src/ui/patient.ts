@@ -49,21 +49,28 @@ export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElem
 }
 
 async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
-  const devices = (await query(DeviceListSchema, `/devices/${u.address}`))?.items ?? [];
-  const list = el(
-    "ul",
-    {},
-    ...devices.map((d) =>
-      el(
-        "li",
-        {},
-        el("strong", {}, d.deviceId),
-        d.status === DeviceStatus.ACTIVE ? ` — bound ${secondsText(d.boundAt)}` : ` — revoked ${secondsText(d.revokedAt)}`,
-      ),
-    ),
-  );
   const alert = alertBox();
   const done = statusBox();
+  const list = el("div");
+  const reload = async () => {
+    const devices = (await query(DeviceListSchema, `/devices/${u.address}`))?.items ?? [];
+    list.replaceChildren(
+      devices.length === 0
+        ? el("p", {}, "No device is bound to you yet.")
+        : el(
+            "ul",
+            {},
+            ...devices.map((d) =>
+              el(
+                "li",
+                {},
+                el("strong", {}, d.deviceId),
+                d.status === DeviceStatus.ACTIVE ? ` — bound ${secondsText(d.boundAt)}` : ` — revoked ${secondsText(d.revokedAt)}`,
+              ),
+            ),
+          ),
+    );
+  };
   const [idLabel, id] = field("device-id", "Device id (as printed on the device)");
   const [keyLabel, key] = field("device-key", "Device public key (66 hex digits, from its pairing screen)");
   const submit = el("button", { type: "submit" }, "Bind this device to me");
@@ -77,9 +84,10 @@ async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
         case: "bindDevice",
         value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(u.address) },
       });
-      void showDevices(u, into);
+      await reload();
       return `Bound: readings signed by ${id.value.trim()} are now yours.`;
     });
   });
-  into.replaceChildren(devices.length ? list : el("p", {}, "No device is bound to you yet."), form);
+  into.replaceChildren(list, form);
+  await reload();
 }

@@ -5,9 +5,9 @@
 
 import { GatewayError, type RecordsPage, gatewayGet } from "../gateway/client";
 import { parseAddress } from "../ledger/address";
-import { type Checked, Verifier } from "../records/verify";
+import { type Checked, Verifier, checkAll } from "../records/verify";
 import { lineChart } from "./chart";
-import { alertBox, el, showAlert } from "./dom";
+import { alertBox, el, scrollable, showAlert } from "./dom";
 import type { Unlocked } from "./keys";
 import { measurementName, timeText, unitText } from "./words";
 
@@ -19,32 +19,52 @@ export interface ReadOutcome {
   refusal: GatewayError | null;
 }
 
+/** How far back a view of readings goes; one page of the gateway's at most. */
+const WINDOWS: [number, string][] = [
+  [1, "the last hour"],
+  [24, "the last 24 hours"],
+  [24 * 7, "the last 7 days"],
+];
+const LIMIT = 1000;
+let windowHours = 24;
+
+function windowChoice(reload: () => void): HTMLElement {
+  const select = el("select", { id: "readings-window" }, ...WINDOWS.map(([h, text]) => el("option", { value: String(h), selected: h === windowHours }, text)));
+  select.addEventListener("change", () => {
+    windowHours = Number(select.value);
+    reload();
+  });
+  return el("div", {}, el("label", { htmlFor: "readings-window" }, "Readings of"), select);
+}
+
 /** Fills `into` with `patient`'s vitals as `u` may read them now. */
 export async function showReadings(u: Unlocked, patient: string, into: HTMLElement): Promise<ReadOutcome> {
   const alert = alertBox();
-  into.replaceChildren(el("p", { className: "muted" }, "Fetching and verifying…"));
+  const choice = windowChoice(() => void showReadings(u, patient, into));
+  into.replaceChildren(choice, el("p", { className: "muted" }, "Fetching and verifying…"));
+  const from = new Date(Date.now() - windowHours * 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
   let page: RecordsPage;
   try {
-    page = await gatewayGet<RecordsPage>(u.secret, `/v1/patients/${patient}/records?category=vitals&limit=200`);
+    page = await gatewayGet<RecordsPage>(u.secret, `/v1/patients/${patient}/records?category=vitals&from=${from}&limit=${LIMIT}`);
   } catch (e) {
-    into.replaceChildren(alert);
+    into.replaceChildren(choice, alert);
     showAlert(alert, (e as Error).message);
     return { basis: null, refusal: e instanceof GatewayError ? e : null };
   }
   const verifier = new Verifier(u.secret, parseAddress(patient));
-  const checked: Checked[] = [];
-  for (const item of page.records) checked.push(await verifier.check(item));
+  const checked = await checkAll(verifier, page.records);
   const count = (v: string) => checked.filter((c) => c.verdict === v).length;
   const summary = el(
     "p",
     { dataset: { testid: "readings-summary" } },
     `${checked.length} readings: ${count("verified")} verified, ${count("pending")} pending, ${count("no-key")} without a key for you, ${count("failed")} failed.`,
+    page.next_after !== null ? ` These are the first ${LIMIT} of the period; choose a shorter one to see the latest.` : "",
   );
   const banner =
     page.basis === "EMERGENCY"
       ? el("p", { className: "emergency", role: "status" }, "Read under emergency access: this read is flagged in the patient's audit trail.")
       : "";
-  into.replaceChildren(summary, banner, ...charts(checked), table(checked));
+  into.replaceChildren(choice, summary, banner, ...charts(checked), scrollable(table(checked)));
   return { basis: page.basis, refusal: null };
 }
 

@@ -5,7 +5,7 @@
 import { query } from "../chain/rpc";
 import { AuditTrailSchema } from "../gen/ehr/v1/state_pb";
 import { addressText } from "../ledger/address";
-import { alertBox, el, showAlert } from "./dom";
+import { alertBox, el, scrollable, showAlert } from "./dom";
 import { basisName, categoryName, isEmergencyOpened, purposeName, reasonName, secondsText } from "./words";
 
 export async function showTrail(patient: string, into: HTMLElement, names: Map<string, string>): Promise<void> {
@@ -44,12 +44,14 @@ export async function showTrail(patient: string, into: HTMLElement, names: Map<s
     );
   });
   into.replaceChildren(
-    el(
+    scrollable(
+      el(
       "table",
       { dataset: { testid: "trail" } },
       el("caption", {}, `${items.length} entries on chain, newest first`),
       el("thead", {}, el("tr", {}, ...["When", "Who", "What", "Why", ""].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, ...rows),
+      ),
     ),
   );
 }

@@ -90,3 +90,33 @@ pub fn log_tail(dir: &Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf()
+}
+
+/// Runs a browser test of the portal (`portal/e2e/<script>`, Node.js with
+/// playwright-core driving Debian's Chromium) with `args`; prints its report
+/// and fails the test, with that report, unless every check held.
+pub fn run_portal_e2e(script: &str, args: &[&std::ffi::OsStr]) {
+    let out = Command::new("node")
+        .current_dir(workspace_root().join("portal"))
+        .arg(format!("e2e/{script}"))
+        .args(args)
+        .output()
+        .expect("node runs (scripts/setup.sh installs Node.js)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "the browser test {script} failed:\n{report}"
+    );
+}

@@ -1,0 +1,77 @@
+//! The portal end to end, in Debian's headless Chromium (playwright-core,
+//! `portal/e2e/story.e2e.mjs`), against the whole stack as real processes —
+//! the main job's four CometBFT validators, Kafka, ingest, PostgreSQL and
+//! the gateway serving the page. A patient sees her readings verified in
+//! the page and one record altered in storage shown as failed; she grants
+//! North Clinic's doctor her vitals and shares the keys of past readings;
+//! the doctor sees them verified; she revokes; the doctor is refused with
+//! the chain's sentence, breaks the glass and reads under emergency access;
+//! the patient's trail shows the read, the emergency and the flagged read.
+//! The screenshots of docs/portal.md are taken on the way.
+
+mod common;
+
+use std::time::Duration;
+
+use common::MainJob;
+use ehr_client::keyring::Keyring;
+
+#[test]
+fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read() {
+    let job = MainJob::start("portal_story", &["--devices", "4", "--rate", "12"]);
+    let portal = job
+        .wait_for_line("portal: http://", Duration::from_secs(240))
+        .trim_start()
+        .trim_start_matches("portal: ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    job.wait_for_line("The story is told", Duration::from_secs(240));
+
+    // Patient-3 has granted only the story's doctor; North Clinic's doctor
+    // holds nothing of hers.
+    let keys = Keyring::new(&job.data.join("ehr"));
+    let patient = keys.load("patient-3").unwrap();
+    let doctor = keys.load("er-doctor").unwrap();
+
+    // One of her anchored readings is altered in storage (one byte of its
+    // ciphertext): the page must show it as failed, the others verified.
+    let mut db = postgres::Client::connect(&job.database_url(), postgres::NoTls).unwrap();
+    let patient_address = patient.address().to_string();
+    let mut tampered = None;
+    for _ in 0..120 {
+        tampered = db
+            .query_opt(
+                "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+                 WHERE record_id = (SELECT r.record_id FROM ingest.records r JOIN ingest.batches b USING (batch_id)
+                                    WHERE r.patient = $1 AND b.status = 'committed'
+                                    ORDER BY r.record_seq DESC LIMIT 1 OFFSET 2)
+                 RETURNING record_id",
+                &[&patient_address],
+            )
+            .unwrap()
+            .map(|r| r.get::<_, String>(0));
+        if tampered.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let tampered = tampered.expect("patient-3 has anchored readings within a minute");
+
+    let shots = ehr_testkit::stack::workspace_root().join("docs/portal");
+    let (patient_key, doctor_key) = (
+        hex::encode(patient.to_bytes()),
+        hex::encode(doctor.to_bytes()),
+    );
+    ehr_testkit::stack::run_portal_e2e(
+        "story.e2e.mjs",
+        &[
+            portal.as_ref(),
+            shots.as_os_str(),
+            patient_key.as_ref(),
+            doctor_key.as_ref(),
+            tampered.as_ref(),
+        ],
+    );
+}

@@ -1,0 +1,162 @@
+// End to end, in Debian's headless Chromium driven by playwright-core: the
+// portal against a whole running consortium. A patient and a doctor each
+// log in from a demo link, in browser contexts of their own:
+//
+//   1. the patient's readings are verified in the page, charted, and the
+//      record altered in storage is shown as failed, with the reason;
+//   2. she grants the doctor her vitals and shares the keys of past ones;
+//   3. the doctor finds her among his patients and sees them verified;
+//   4. she revokes; the doctor is refused with the chain's sentence;
+//   5. he breaks the glass; the read is marked as emergency;
+//   6. her trail shows his read, the emergency opened and the flagged read.
+//
+//   node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key hex> <doctor key hex> <altered record id>
+//
+// Exit 0 when every check holds; otherwise it says which did not.
+
+import { mkdirSync } from "node:fs";
+
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bech32m } from "@scure/base";
+import { chromium } from "playwright-core";
+
+const [url, shots, patientKey, doctorKey, altered] = process.argv.slice(2);
+if (!altered) {
+  console.error("usage: node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key> <doctor key> <altered record id>");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const addressOf = (hex) =>
+  bech32m.encode("ehr", bech32m.toWords(sha256(secp256k1.getPublicKey(Uint8Array.from(Buffer.from(hex, "hex")), true)).slice(0, 20)));
+const patientAddress = addressOf(patientKey);
+const doctorAddress = addressOf(doctorKey);
+
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
+};
+
+/** "N readings: V verified, P pending, K without a key for you, F failed." as numbers. */
+const counts = (text) => {
+  const n = (word) => Number((text.match(new RegExp(`(\\d+) ${word}`)) ?? [0, -1])[1]);
+  return { all: n("readings"), verified: n("verified"), pending: n("pending"), noKey: n("without"), failed: n("failed") };
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const LONG = { timeout: 120_000 };
+try {
+  const viewport = { width: 1024, height: 900 };
+  const patient = await (await browser.newContext({ viewport })).newPage();
+  const doctor = await (await browser.newContext({ viewport })).newPage();
+  for (const page of [patient, doctor]) page.on("pageerror", (e) => check(false, `no error in the page: ${e.message}`));
+
+  // 1. Her readings, verified in the page; the altered one failed.
+  await patient.goto(`${url}#login=${patientKey}`);
+  check(!(await patient.evaluate(() => location.hash)), "the log-in link's key is cleared from the address bar");
+  const mine = patient.locator("#readings").getByTestId("readings-summary");
+  await mine.waitFor(LONG);
+  const first = counts(await mine.textContent());
+  check(first.verified > 0, `her readings are verified in the page (${await mine.textContent()})`);
+  check(first.failed === 1, "exactly one reading fails verification: the one altered in storage");
+  const alteredRow = patient.locator(`#readings tr[data-record="${altered}"]`);
+  check((await alteredRow.getAttribute("data-verdict")) === "failed", `the altered record ${altered} is marked failed`);
+  check(/SHA-256 is not the record's/.test(await alteredRow.textContent()), "with the reason: its hash is not the record's");
+  check((await patient.locator("#readings svg.chart").count()) > 0, "her readings are charted");
+  check(
+    (await patient.evaluate(() => localStorage.getItem("ehr-portal-key"))) === null,
+    "a key from a log-in link is not stored in the browser",
+  );
+  // What fits on a screen: the tables run to hundreds of rows.
+  await patient.locator("#readings").evaluate((e) => e.scrollIntoView());
+  await patient.screenshot({ path: `${shots}/patient-readings.png` });
+
+  // 2. She grants the doctor her vitals for 30 days and shares past keys.
+  await patient.getByLabel("Grant to").fill(doctorAddress);
+  await patient.getByRole("button", { name: "Grant", exact: true }).click();
+  const grantsDone = patient.locator("#grants .done");
+  await grantsDone.filter({ hasText: "Granted" }).waitFor(LONG);
+  const grantRow = patient.locator(`#grants tr[data-grantee="${doctorAddress}"][data-category="vitals"]`);
+  await grantRow.waitFor(LONG);
+  check(true, "the grant is committed and listed");
+  await patient.getByRole("button", { name: `Share the keys of past readings with ${doctorAddress}` }).click();
+  await grantsDone.filter({ hasText: "Shared" }).waitFor(LONG);
+  const shared = Number(((await grantsDone.textContent()).match(/keys of (\d+) more/) ?? [0, 0])[1]);
+  check(shared > 0, `the keys of past readings are wrapped for him in the page (${shared})`);
+  await patient.locator("#grants").screenshot({ path: `${shots}/patient-grants.png` });
+
+  // 3. He finds her among his patients and sees her vitals verified.
+  await doctor.goto(`${url}#login=${doctorKey}`);
+  const listed = doctor.locator(`#patients li[data-patient="${patientAddress}"]`);
+  await listed.waitFor(LONG);
+  check(true, "she is among the patients who granted him access");
+  await listed.getByRole("button").click();
+  const his = doctor.locator("#patient").getByTestId("readings-summary");
+  await his.waitFor(LONG);
+  const seen = counts(await his.textContent());
+  check(seen.verified > 0 && seen.failed === 1, `he sees her readings verified, the altered one failed (${await his.textContent()})`);
+  await doctor.locator("#patient").evaluate((e) => e.scrollIntoView());
+  await doctor.screenshot({ path: `${shots}/clinician-vitals.png` });
+
+  // 4. She revokes; he is refused with the chain's sentence.
+  await patient.getByRole("button", { name: `Revoke vitals from ${doctorAddress}` }).click();
+  await grantsDone.filter({ hasText: "Revoked" }).waitFor(LONG);
+  await grantRow.waitFor({ state: "detached", ...LONG });
+  check(true, "the revocation is committed and the grant gone from her list");
+  await doctor.locator("#patient").getByRole("button", { name: "Refresh" }).click();
+  const refusal = doctor.locator("#patient").getByRole("alert").first();
+  await refusal.waitFor(LONG);
+  const sentence = await refusal.textContent();
+  check(/holds no current read grant for vitals/.test(sentence), `he is refused with the chain's sentence: “${sentence}”`);
+  await doctor.screenshot({ path: `${shots}/clinician-refused.png`, fullPage: true });
+
+  // 5. Break-glass: reason and justification, recorded; the read is marked.
+  await doctor.getByLabel("Reason").selectOption({ label: "the patient is unconscious" });
+  await doctor.getByLabel("Justification").fill("brought in unconscious; checking recent vitals");
+  await doctor.getByRole("button", { name: "Open emergency access" }).click();
+  const banner = doctor.locator("#patient .emergency");
+  await banner.waitFor(LONG);
+  check(/emergency access/.test(await banner.textContent()), "the read under emergency access is marked as audited");
+  check(counts(await his.textContent()).verified > 0, "under emergency access he reads her readings verified");
+  await doctor.locator("#patient").evaluate((e) => e.scrollIntoView());
+  await doctor.screenshot({ path: `${shots}/break-glass.png` });
+
+  // 6. Her trail: his read under her grant, the emergency opened, the flagged read.
+  const his_rows = patient.locator(`#trail tr[data-accessor="${doctorAddress}"]`);
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    await patient.getByRole("button", { name: "Refresh who read my records" }).click();
+    await patient.waitForTimeout(2_000);
+    if ((await his_rows.count()) >= 3) break;
+  }
+  const rows = await his_rows.evaluateAll((trs) => trs.map((tr) => ({ flagged: tr.dataset.emergency === "true", text: tr.textContent })));
+  check(rows.some((r) => !r.flagged && /your grant/.test(r.text)), "her trail shows his read under her grant");
+  check(rows.some((r) => r.flagged && /opened emergency access/.test(r.text) && /checking recent vitals/.test(r.text)), "…the emergency access he opened, with its justification, flagged");
+  check(rows.some((r) => r.flagged && /read \d+ vitals/.test(r.text) && /emergency access/.test(r.text)), "…and his read under it, flagged");
+  await patient.locator("#trail").screenshot({ path: `${shots}/patient-trail.png` });
+
+  // At a phone's width nothing runs off the side.
+  await patient.setViewportSize({ width: 375, height: 800 });
+  const overflow = await patient.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const wide = await patient.evaluate(() =>
+    [...document.querySelectorAll("body *")]
+      .filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === "visible")
+      .slice(0, 4)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}.${e.className}: ${e.textContent.slice(0, 40)}`),
+  );
+  check(overflow <= 1, `at 375 px the page fits its width (overflow ${overflow} px${wide.length ? `: ${wide.join(", ")}` : ""})`);
+} catch (e) {
+  check(false, `the story ran to its end (${e.message})`);
+} finally {
+  await browser.close();
+}
+if (failures.length) {
+  console.error(`${failures.length} check(s) failed`);
+  process.exit(1);
+}
+console.log("every check holds");
