@@ -4,7 +4,8 @@
 //! the gateway serving the page. A patient sees her readings verified in
 //! the page and one record altered in storage shown as failed; she grants
 //! North Clinic's doctor her vitals and shares the keys of past readings;
-//! the doctor sees them verified; she revokes; the doctor is refused with
+//! the doctor sees them verified, prescribes and orders a test in his page
+//! (the Rust client opens what the page sealed); she revokes; the doctor is refused with
 //! the chain's sentence, breaks the glass and reads under emergency access;
 //! the patient's trail shows the read, the emergency and the flagged read.
 //! The screenshots of docs/portal.md are taken on the way.
@@ -15,6 +16,8 @@ use std::time::Duration;
 
 use common::MainJob;
 use ehr_client::keyring::Keyring;
+use ehr_client::read_path::client::GatewayClient;
+use ehr_client::read_path::documents::{self, Content};
 
 #[test]
 fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read() {
@@ -73,5 +76,37 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
             doctor_key.as_ref(),
             tampered.as_ref(),
         ],
+    );
+
+    // What the doctor's page sealed, the Rust client opens as the patient.
+    let gateway = portal.trim_end_matches("/portal/").to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let page = runtime
+        .block_on(GatewayClient::new(&gateway, patient.clone()).documents(
+            &patient.address(),
+            "medications",
+            None,
+        ))
+        .unwrap();
+    let opened: Vec<Content> = page
+        .documents
+        .iter()
+        .filter(|d| d.author == doctor.address().to_string())
+        .map(|d| {
+            documents::open(d, &patient, &patient.address())
+                .unwrap()
+                .content
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        vec![Content::Prescription {
+            drug_code: "197361".into(),
+            dose: "5".into(),
+            unit: "mg".into(),
+            quantity: 30,
+            refills: 0,
+        }],
+        "the page's prescription, as the Rust client opens it"
     );
 }

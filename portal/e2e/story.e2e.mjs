@@ -4,8 +4,11 @@
 //
 //   1. the patient's readings are verified in the page, charted, and the
 //      record altered in storage is shown as failed, with the reason;
-//   2. she grants the doctor her vitals and shares the keys of past ones;
-//   3. the doctor finds her among his patients and sees them verified;
+//   2. she grants the doctor her vitals, labs and medications (read and
+//      write) and shares the keys of past readings;
+//   3. the doctor finds her among his patients and sees them verified; he
+//      prescribes and orders a lab test, sealed in his page; she sees both,
+//      opened in hers and checked against their anchors;
 //   4. she revokes; the doctor is refused with the chain's sentence;
 //   5. he breaks the glass; the read is marked as emergency;
 //   6. her trail shows his read, the emergency opened and the flagged read.
@@ -76,8 +79,12 @@ try {
   await patient.locator("#readings").evaluate((e) => e.scrollIntoView());
   await patient.screenshot({ path: `${shots}/patient-readings.png` });
 
-  // 2. She grants the doctor her vitals for 30 days and shares past keys.
+  // 2. She grants the doctor her vitals, labs and medications for 30 days
+  //    (he may write orders and prescriptions), and shares past keys.
   await patient.getByLabel("Grant to").fill(doctorAddress);
+  await patient.getByLabel("labs").check();
+  await patient.getByLabel("medications").check();
+  await patient.getByLabel("Access", { exact: true }).selectOption({ label: "read and write (orders, prescriptions)" });
   await patient.getByRole("button", { name: "Grant", exact: true }).click();
   const grantsDone = patient.locator("#grants .done");
   await grantsDone.filter({ hasText: "Granted" }).waitFor(LONG);
@@ -102,6 +109,30 @@ try {
   check(seen.verified > 0 && seen.failed === 1, `he sees her readings verified, the altered one failed (${await his.textContent()})`);
   await doctor.locator("#patient").evaluate((e) => e.scrollIntoView());
   await doctor.screenshot({ path: `${shots}/clinician-vitals.png` });
+
+  // 3b. He prescribes and orders a test; sealed in his page, anchored on chain.
+  const written = doctor.locator("#patient .done");
+  await doctor.getByLabel("Drug (RxNorm code)").fill("197361");
+  await doctor.getByLabel("Dose").fill("5");
+  await doctor.getByLabel("Unit (UCUM").fill("mg");
+  await doctor.getByLabel("Quantity").fill("30");
+  await doctor.getByRole("button", { name: "Prescribe" }).click();
+  await written.filter({ hasText: "prescription: RxNorm 197361" }).waitFor(LONG);
+  check(true, `his prescription is sealed, stored and anchored (${await written.textContent()})`);
+  await doctor.getByLabel("Test (LOINC code)").fill("2345-7");
+  await doctor.getByLabel("Lab (member organisation").fill("general");
+  await doctor.getByRole("button", { name: "Order the test" }).click();
+  await written.filter({ hasText: "lab order: LOINC 2345-7" }).waitFor(LONG);
+  check(true, "his lab order is sealed, stored and anchored");
+  const hisDocs = doctor.locator('#patient tr[data-verdict="verified"]').filter({ hasText: "RxNorm 197361" });
+  await hisDocs.first().waitFor(LONG);
+  check(true, "he sees his prescription, opened and verified against its anchor");
+  await patient.getByRole("button", { name: "Refresh my prescriptions and lab orders" }).click();
+  const herDocs = patient.locator('#documents tr[data-verdict="verified"]');
+  await herDocs.filter({ hasText: "RxNorm 197361, 5 mg × 30, 0 refill(s)" }).waitFor(LONG);
+  await herDocs.filter({ hasText: "lab order: LOINC 2345-7 at general" }).waitFor(LONG);
+  check(true, "she sees the prescription and the lab order, opened in her page and verified");
+  await patient.locator("#documents").screenshot({ path: `${shots}/patient-prescriptions.png` });
 
   // 4. She revokes; he is refused with the chain's sentence.
   await patient.getByRole("button", { name: `Revoke vitals from ${doctorAddress}` }).click();
@@ -149,7 +180,7 @@ try {
       .slice(0, 4)
       .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}.${e.className}: ${e.textContent.slice(0, 40)}`),
   );
-  check(overflow <= 1, `at 375 px the page fits its width (overflow ${overflow} px${wide.length ? `: ${wide.join(", ")}` : ""})`);
+  check(overflow <= 1, `at 375 px the page fits its width (overflow ${overflow} px${overflow > 1 ? `: ${wide.join(", ")}` : ""})`);
 } catch (e) {
   check(false, `the story ran to its end (${e.message})`);
 } finally {

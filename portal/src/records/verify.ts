@@ -20,7 +20,8 @@ import { equal, fromHex } from "../crypto/bytes";
 import { unwrapKey } from "../crypto/keywrap";
 import { openRecord } from "../crypto/record";
 import { type Reading, ReadingSchema, SignedReadingSchema } from "../gen/ehr/v1/reading_pb";
-import { DeviceSchema, StoredBatchAnchorSchema } from "../gen/ehr/v1/state_pb";
+import { DeviceSchema, StoredBatchAnchorSchema, StoredRecordAnchorSchema } from "../gen/ehr/v1/state_pb";
+import type { Category } from "../gen/ehr/v1/types_pb";
 import { appHashAfter, queryRaw } from "../chain/rpc";
 import type { RecordItem } from "../gateway/client";
 import { addressText } from "../ledger/address";
@@ -103,6 +104,26 @@ export class Verifier {
     } catch (e) {
       return { item, verdict: "failed", reason: e instanceof Error ? e.message : String(e), reading };
     }
+  }
+
+  /**
+   * A document's ciphertext hash against its anchor on chain (/record/<id>,
+   * proven): the same hash, this patient, the category served. The height
+   * it was anchored at; a Refused error saying what differs otherwise.
+   */
+  async documentAnchor(recordId: string, ciphertextSha256: Uint8Array, category: Category): Promise<number> {
+    let anchor = await this.proven(StoredRecordAnchorSchema, `/record/${recordId}`);
+    if (!anchor) {
+      // Anchored after the pinned height: ask at the latest.
+      this.pinned = null;
+      anchor = await this.proven(StoredRecordAnchorSchema, `/record/${recordId}`);
+    }
+    if (!anchor?.record) throw new Refused(`the chain anchors no record ${recordId}: it was never anchored, or not yet`);
+    const r = anchor.record;
+    if (!equal(r.ciphertextSha256, ciphertextSha256) || !equal(r.patient, this.patient) || r.category !== category) {
+      throw new Refused(`record ${recordId} is anchored on chain with another hash, patient or category: the stored document is not the one anchored`);
+    }
+    return Number(anchor.height);
   }
 
   private async checkDevice(id: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<void> {

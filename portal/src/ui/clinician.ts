@@ -8,6 +8,7 @@ import { send } from "../chain/send";
 import { GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
 import { type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
+import { showDocuments, writeForms } from "./documents";
 import { act, alertBox, el, field, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { panel } from "./patient";
@@ -93,14 +94,23 @@ function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLEl
       glass.replaceChildren(breakGlass(u, patient, load));
     }
   };
+  const documents = el("div", { dataset: { testid: "patient-documents" } });
+  const loadDocuments = () => void showDocuments(u, patient, documents);
   const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
-  again.addEventListener("click", () => void load());
+  again.addEventListener("click", () => {
+    void load();
+    loadDocuments();
+  });
   into.replaceChildren(
     el("div", { className: "heading" }, el("h2", {}, "Vitals of ", el("span", { className: "address" }, names.get(patient) ?? patient)), again),
     readings,
     glass,
+    el("h3", {}, "Prescriptions and lab orders"),
+    documents,
+    me.role === Role.DOCTOR ? writeForms(u, patient, loadDocuments) : "",
   );
   void load();
+  loadDocuments();
 }
 
 function breakGlass(u: Unlocked, patient: string, reload: () => Promise<void>): HTMLElement {

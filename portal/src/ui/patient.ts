@@ -6,6 +6,7 @@ import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
 import { DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
 import { parseAddress } from "../ledger/address";
+import { showDocuments } from "./documents";
 import { act, alertBox, el, field, statusBox } from "./dom";
 import { showGrants } from "./grants";
 import type { Unlocked } from "./keys";
@@ -37,12 +38,14 @@ export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElem
       ...[
         ["readings", "My readings"],
         ["grants", "Who may read"],
+        ["documents", "Prescriptions"],
         ["trail", "Who read"],
         ["devices", "My devices"],
       ].map(([id, text]) => el("a", { href: `#${id}` }, text)),
     ),
     panel("readings", "My readings", (into) => showReadings(u, u.address, into)),
     panel("grants", "Who may read my records", (into) => showGrants(u, into)),
+    panel("documents", "My prescriptions and lab orders", (into) => showDocuments(u, u.address, into)),
     panel("trail", "Who read my records", (into) => showTrail(u.address, into, names)),
     panel("devices", "My devices", (into) => showDevices(u, into)),
   ];

@@ -1,0 +1,57 @@
+// Who a patient's document key is wrapped for, as the chain says now
+// (client/src/read_path/readers.rs): the patient and their guardian, the
+// author, the clinicians holding a current grant for the category
+// (personally or through their organisation), and the break-glass escrow —
+// every active gateway service of a current member.
+
+import { GrantListSchema, MemberStatus, OrganisationListSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema, ParticipantStatus } from "../gen/ehr/v1/state_pb";
+import { AccessLevel, Category, Role, ServiceKind } from "../gen/ehr/v1/types_pb";
+import { addressOf, addressText } from "../ledger/address";
+import { query } from "./rpc";
+
+export interface Reader {
+  address: string;
+  publicKey: Uint8Array;
+}
+
+const CLINICAL = [Role.DOCTOR, Role.NURSE, Role.PHARMACIST, Role.LAB_TECHNICIAN];
+
+const readerOf = (p: Participant): Reader => ({ address: addressText(p.address), publicKey: p.publicKey });
+
+const clinical = (p: Participant) =>
+  p.kind === ParticipantKind.STAFF && p.status === ParticipantStatus.ACTIVE && CLINICAL.includes(p.role);
+
+export async function documentReaders(patient: string, author: Reader, category: Category): Promise<Reader[]> {
+  const p = await query(ParticipantSchema, `/participant/${patient}`);
+  if (!p) throw new Error(`${patient} is not registered on chain`);
+  const out: Reader[] = [readerOf(p), author];
+  if (p.guardianPublicKey.length === 33) {
+    out.push({ address: addressText(addressOf(p.guardianPublicKey)), publicKey: p.guardianPublicKey });
+  }
+  const now = Date.now() / 1000;
+  const grants = (await query(GrantListSchema, `/grants/${patient}`))?.items ?? [];
+  for (const g of grants) {
+    const covers =
+      (g.category === category || g.category === Category.ALL) &&
+      (g.access === AccessLevel.READ || g.access === AccessLevel.WRITE) &&
+      now < Number(g.expiresAt);
+    if (!covers) continue;
+    if (g.grantee?.kind.case === "clinician") {
+      const c = await query(ParticipantSchema, `/participant/${addressText(g.grantee.kind.value)}`);
+      if (c && clinical(c)) out.push(readerOf(c));
+    } else if (g.grantee?.kind.case === "organisation") {
+      const staff = (await query(ParticipantListSchema, `/staff/${g.grantee.kind.value}`))?.items ?? [];
+      out.push(...staff.filter(clinical).map(readerOf));
+    }
+  }
+  const orgs = (await query(OrganisationListSchema, "/organisations"))?.items ?? [];
+  for (const org of orgs.filter((o) => o.status === MemberStatus.ACTIVE)) {
+    const members = (await query(ParticipantListSchema, `/staff/${org.orgId}`))?.items ?? [];
+    out.push(
+      ...members
+        .filter((m) => m.kind === ParticipantKind.SERVICE && m.serviceKind === ServiceKind.GATEWAY && m.status === ParticipantStatus.ACTIVE)
+        .map(readerOf),
+    );
+  }
+  return out;
+}

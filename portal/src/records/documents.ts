@@ -1,0 +1,94 @@
+// Clinical documents — what a doctor prescribes or orders — as the page
+// writes and reads them, the format of client/src/read_path/documents.rs:
+// the content is health data, so it never reaches the chain. The author's
+// page encrypts it under a fresh data key (AES-256-GCM, the record id in
+// the AAD), wraps that key under the record id for each reader, stores the
+// ciphertext with the gateway, and the transaction anchors its hash.
+
+import { sha256 } from "@noble/hashes/sha2.js";
+import { base64 } from "@scure/base";
+
+import { equal, fromHex, toHex, utf8 } from "../crypto/bytes";
+import { unwrapKey, wrapKey } from "../crypto/keywrap";
+import { openRecord, sealRecord } from "../crypto/record";
+import { Category } from "../gen/ehr/v1/types_pb";
+import { parseAddress } from "../ledger/address";
+import type { Reader } from "../chain/readers";
+
+export type Content =
+  | { kind: "prescription"; drug_code: string; dose: string; unit: string; quantity: number; refills: number }
+  | { kind: "lab_order"; test_code: string; lab_org: string };
+
+/** The plaintext: the content and whose it is. */
+export interface Document {
+  patient: string;
+  content: Content;
+  /** Unix seconds on the author's clock. */
+  written_at: number;
+}
+
+export const categoryOf = (c: Content) => (c.kind === "prescription" ? Category.MEDICATIONS : Category.LABS);
+
+export function describe(c: Content): string {
+  return c.kind === "prescription"
+    ? `prescription: RxNorm ${c.drug_code}, ${c.dose} ${c.unit} × ${c.quantity}, ${c.refills} refill(s)`
+    : `lab order: LOINC ${c.test_code} at ${c.lab_org}`;
+}
+
+/** What the gateway stores (POST /v1/patients/{patient}/documents) and what the transaction anchors. */
+export interface Sealed {
+  recordId: string;
+  upload: { record_id: string; category: string; ciphertext: string; wraps: { reader: string; wrapped_key: string }[] };
+  anchor: { recordId: string; patient: Uint8Array; category: Category; ciphertextSha256: Uint8Array; size: bigint; locator: string };
+}
+
+export async function sealDocument(content: Content, patient: string, readers: Reader[], writtenAt: number): Promise<Sealed> {
+  const recordId = `${content.kind === "prescription" ? "rx" : "order"}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
+  const plain: Document = { patient, content, written_at: writtenAt };
+  const dataKey = crypto.getRandomValues(new Uint8Array(32));
+  const ciphertext = await sealRecord(dataKey, recordId, utf8(JSON.stringify(plain)));
+  const wraps: Sealed["upload"]["wraps"] = [];
+  for (const r of readers) {
+    if (wraps.some((w) => w.reader === r.address)) continue;
+    wraps.push({ reader: r.address, wrapped_key: base64.encode(await wrapKey(2, r.publicKey, recordId, dataKey)) });
+  }
+  dataKey.fill(0);
+  const category = categoryOf(content);
+  return {
+    recordId,
+    upload: { record_id: recordId, category: content.kind === "prescription" ? "medications" : "labs", ciphertext: base64.encode(ciphertext), wraps },
+    anchor: {
+      recordId,
+      patient: parseAddress(patient),
+      category,
+      ciphertextSha256: sha256(ciphertext),
+      size: BigInt(ciphertext.length),
+      locator: `gateway://documents/${recordId}`,
+    },
+  };
+}
+
+/** A document as GET /v1/patients/{patient}/documents serves it. */
+export interface DocumentItem {
+  record_id: string;
+  category: string;
+  author: string;
+  stored_at_ms: number;
+  ciphertext: string;
+  ciphertext_sha256: string;
+  wrapped_key: string | null;
+}
+
+/** Checks the ciphertext against its hash, opens it with the reader's key, and checks it names `patient`. */
+export async function openDocument(item: DocumentItem, secret: Uint8Array, patient: string): Promise<Document> {
+  const ciphertext = base64.decode(item.ciphertext);
+  if (!equal(sha256(ciphertext), fromHex(item.ciphertext_sha256))) {
+    throw new Error("the ciphertext's SHA-256 is not the document's: it was altered in storage or on the way");
+  }
+  if (!item.wrapped_key) throw new Error("no key is wrapped for you for this document");
+  // A document's key is its own, wrapped under the document's record id.
+  const dataKey = await unwrapKey(secret, item.record_id, base64.decode(item.wrapped_key));
+  const doc = JSON.parse(new TextDecoder().decode(await openRecord(dataKey, item.record_id, ciphertext))) as Document;
+  if (doc.patient !== patient) throw new Error(`the document is written for ${doc.patient}, not for this patient`);
+  return doc;
+}

@@ -1,0 +1,139 @@
+// Prescriptions and lab orders: listed for whoever may read them (each
+// opened in the page and checked against its anchor on chain), and written
+// by a doctor the patient lets write them — sealed in the page, stored with
+// the gateway, anchored by a transaction signed here.
+
+import { documentReaders } from "../chain/readers";
+import { send } from "../chain/send";
+import { fromHex } from "../crypto/bytes";
+import { publicKeyOf } from "../crypto/vault";
+import { gatewayGet, gatewayPost } from "../gateway/client";
+import { Category } from "../gen/ehr/v1/types_pb";
+import { parseAddress } from "../ledger/address";
+import { type Content, type DocumentItem, categoryOf, describe, openDocument, sealDocument } from "../records/documents";
+import { Verifier } from "../records/verify";
+import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
+import type { Unlocked } from "./keys";
+import { timeText } from "./words";
+
+const KINDS: [string, Category][] = [
+  ["medications", Category.MEDICATIONS],
+  ["labs", Category.LABS],
+];
+
+/** The patient's prescriptions and lab orders `u` may read, opened and verified. */
+export async function showDocuments(u: Unlocked, patient: string, into: HTMLElement): Promise<void> {
+  const verifier = new Verifier(u.secret, parseAddress(patient));
+  const rows: HTMLTableRowElement[] = [];
+  const refusals: HTMLElement[] = [];
+  for (const [name, category] of KINDS) {
+    let items: DocumentItem[];
+    try {
+      items = (await gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=${name}`)).documents;
+    } catch (e) {
+      const alert = alertBox();
+      alert.textContent = `${name}: ${(e as Error).message}`;
+      alert.hidden = false;
+      refusals.push(alert);
+      continue;
+    }
+    for (const item of items) {
+      let what = "—";
+      let verdict = "verified";
+      let reason = "";
+      try {
+        const doc = await openDocument(item, u.secret, patient);
+        what = describe(doc.content);
+        const height = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), category);
+        reason = `anchored at height ${height}`;
+      } catch (e) {
+        verdict = "FAILED";
+        reason = (e as Error).message;
+      }
+      rows.push(
+        el(
+          "tr",
+          { dataset: { record: item.record_id, verdict: verdict.toLowerCase() } },
+          el("td", {}, timeText(item.stored_at_ms)),
+          el("td", {}, what),
+          el("td", { className: "address" }, item.author),
+          el("td", {}, el("strong", {}, verdict), el("br"), el("small", {}, reason)),
+        ),
+      );
+    }
+  }
+  const table =
+    rows.length === 0
+      ? el("p", {}, "No prescription or lab order you may read.")
+      : scrollable(
+          el(
+            "table",
+            { dataset: { testid: "documents" } },
+            el("caption", {}, "Prescriptions and lab orders, sealed off chain, their hashes anchored on chain"),
+            el("thead", {}, el("tr", {}, ...["Written", "What", "By", "Verified"].map((h) => el("th", { scope: "col" }, h)))),
+            el("tbody", {}, ...rows),
+          ),
+        );
+  into.replaceChildren(table, ...refusals);
+}
+
+/** A doctor's forms: prescribe, order a lab test. `done` runs after either is anchored. */
+export function writeForms(u: Unlocked, patient: string, done: () => void): HTMLElement {
+  const alert = alertBox();
+  const status = statusBox();
+  const write = async (content: Content, kind: (anchor: Awaited<ReturnType<typeof sealDocument>>["anchor"]) => Parameters<typeof send>[2]) => {
+    const author = { address: u.address, publicKey: publicKeyOf(u.secret) };
+    const readers = await documentReaders(patient, author, categoryOf(content));
+    const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
+    await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, sealed.upload);
+    const committed = await send(u.secret, u.address, kind(sealed.anchor));
+    done();
+    return `Written and anchored at height ${committed.height}: ${describe(content)}, sealed for ${sealed.upload.wraps.length} readers.`;
+  };
+
+  const [drugLabel, drug] = field("rx-drug", "Drug (RxNorm code)");
+  const [doseLabel, dose] = field("rx-dose", "Dose");
+  const [unitLabel, unit] = field("rx-unit", "Unit (UCUM, e.g. mg)");
+  const [quantityLabel, quantity] = field("rx-quantity", "Quantity", "number");
+  const [refillsLabel, refills] = field("rx-refills", "Refills", "number");
+  const [validLabel, valid] = field("rx-days", "Valid for (days)", "number");
+  refills.value = "0";
+  valid.value = "90";
+  const prescribe = el("button", { type: "submit" }, "Prescribe");
+  const rx = el("form", { ariaLabel: "Prescribe" }, el("h3", {}, "Prescribe"), drugLabel, drug, doseLabel, dose, unitLabel, unit, quantityLabel, quantity, refillsLabel, refills, validLabel, valid, prescribe);
+  rx.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act(prescribe, alert, status, () => {
+      const [q, r, d] = [Number(quantity.value), Number(refills.value), Number(valid.value)];
+      if (!Number.isInteger(q) || q < 1) throw new Error("the quantity is a whole number, at least 1");
+      if (!Number.isInteger(r) || r < 0) throw new Error("refills are a whole number, 0 or more");
+      if (!Number.isInteger(d) || d < 1) throw new Error("the validity is a whole number of days, at least 1");
+      const content: Content = { kind: "prescription", drug_code: drug.value.trim(), dose: dose.value.trim(), unit: unit.value.trim(), quantity: q, refills: r };
+      return write(content, (anchor) => ({
+        case: "prescribe",
+        value: { patient: parseAddress(patient), refills: r, validUntil: BigInt(Math.floor(Date.now() / 1000) + d * 86_400), content: anchor },
+      }));
+    });
+  });
+
+  const [testLabel, test] = field("order-test", "Test (LOINC code)");
+  const [labLabel, lab] = field("order-lab", "Lab (member organisation, e.g. general)");
+  const order = el("button", { type: "submit" }, "Order the test");
+  const lo = el("form", { ariaLabel: "Order a lab test" }, el("h3", {}, "Order a lab test"), testLabel, test, labLabel, lab, order);
+  lo.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act(order, alert, status, () => {
+      const content: Content = { kind: "lab_order", test_code: test.value.trim(), lab_org: lab.value.trim() };
+      return write(content, (anchor) => ({ case: "orderLabTest", value: { patient: parseAddress(patient), labOrg: content.lab_org, order: anchor } }));
+    });
+  });
+  return el(
+    "div",
+    {},
+    el("p", { className: "muted" }, "What you write is sealed in this page for the patient, you, the clinicians she granted and the emergency escrow; only its hash goes on chain."),
+    rx,
+    lo,
+    status,
+    alert,
+  );
+}
