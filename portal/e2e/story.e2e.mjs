@@ -11,7 +11,9 @@
 //      opened in hers and checked against their anchors;
 //   4. she revokes; the doctor is refused with the chain's sentence;
 //   5. he breaks the glass; the read is marked as emergency;
-//   6. her trail shows his read, the emergency opened and the flagged read.
+//   6. her trail shows his read, the emergency opened and the flagged read;
+//   7. she binds a new device, and binding its id again is refused with the
+//      chain's sentence; she withdraws research consent and it stays so.
 //
 //   node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key hex> <doctor key hex> <altered record id>
 //
@@ -158,18 +160,54 @@ try {
   await doctor.screenshot({ path: `${shots}/break-glass.png` });
 
   // 6. Her trail: his read under her grant, the emergency opened, the flagged read.
-  const his_rows = patient.locator(`#trail tr[data-accessor="${doctorAddress}"]`);
+  // The gateway logs reads on chain in batches: ask again until they are there.
+  const hisRows = patient.locator(`#trail tr[data-accessor="${doctorAddress}"]`);
+  const seenInTrail = async () => {
+    const rows = await hisRows.evaluateAll((trs) => trs.map((tr) => ({ flagged: tr.dataset.emergency === "true", text: tr.textContent })));
+    return {
+      granted: rows.some((r) => !r.flagged && /read \d+ vitals/.test(r.text) && /your grant/.test(r.text)),
+      opened: rows.some((r) => r.flagged && /opened emergency access/.test(r.text) && /checking recent vitals/.test(r.text)),
+      flaggedRead: rows.some((r) => r.flagged && /read \d+ vitals/.test(r.text) && /emergency access/.test(r.text)),
+    };
+  };
+  let trail = await seenInTrail();
   const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
+  while (!(trail.granted && trail.opened && trail.flaggedRead) && Date.now() < deadline) {
     await patient.getByRole("button", { name: "Refresh who read my records" }).click();
     await patient.waitForTimeout(2_000);
-    if ((await his_rows.count()) >= 3) break;
+    trail = await seenInTrail();
   }
-  const rows = await his_rows.evaluateAll((trs) => trs.map((tr) => ({ flagged: tr.dataset.emergency === "true", text: tr.textContent })));
-  check(rows.some((r) => !r.flagged && /your grant/.test(r.text)), "her trail shows his read under her grant");
-  check(rows.some((r) => r.flagged && /opened emergency access/.test(r.text) && /checking recent vitals/.test(r.text)), "…the emergency access he opened, with its justification, flagged");
-  check(rows.some((r) => r.flagged && /read \d+ vitals/.test(r.text) && /emergency access/.test(r.text)), "…and his read under it, flagged");
+  check(trail.granted, "her trail shows his read under her grant");
+  check(trail.opened, "…the emergency access he opened, with its justification, flagged");
+  check(trail.flaggedRead, "…and his read under it, flagged");
   await patient.locator("#trail").screenshot({ path: `${shots}/patient-trail.png` });
+
+  // 7. A new device bound; its id again refused with the chain's sentence.
+  const deviceKey = Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)).toString("hex");
+  const devices = patient.locator("#devices");
+  await devices.getByLabel("Device id").fill("portal-monitor-1");
+  await devices.getByLabel("Device public key").fill(deviceKey);
+  await devices.getByRole("button", { name: "Bind this device to me" }).click();
+  await devices.locator(".done").filter({ hasText: "Bound" }).waitFor(LONG);
+  await devices.locator("li").filter({ hasText: "portal-monitor-1" }).waitFor(LONG);
+  check(true, "a device she binds in the page is bound on chain and listed");
+  await devices.getByRole("button", { name: "Bind this device to me" }).click();
+  const again = devices.getByRole("alert");
+  await again.filter({ hasText: "portal-monitor-1" }).waitFor(LONG);
+  check(/already; a device id is never reused/.test(await again.textContent()), `binding it again is refused with the chain's sentence: “${await again.textContent()}”`);
+  await devices.getByLabel("Device public key").fill("02abc");
+  await devices.getByRole("button", { name: "Bind this device to me" }).click();
+  await again.filter({ hasText: "33 bytes" }).waitFor(LONG);
+  check(true, "a malformed device key is refused in the page with the reason");
+
+  const consent = patient.getByLabel("Analysts may use my de-identified readings");
+  check(await consent.isChecked(), "her research consent, given in the story, is shown");
+  await consent.uncheck();
+  await patient.getByRole("button", { name: "Save research consent" }).click();
+  await patient.locator("#grants .done").filter({ hasText: "withdrawn" }).waitFor(LONG);
+  await patient.getByRole("button", { name: "Refresh who may read my records" }).click();
+  await patient.waitForTimeout(2_000);
+  check(!(await consent.isChecked()), "her research consent is withdrawn on chain and stays so when the page asks again");
 
   // At a phone's width nothing runs off the side.
   await patient.setViewportSize({ width: 375, height: 800 });

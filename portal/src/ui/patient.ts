@@ -81,8 +81,10 @@ async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void act(submit, alert, done, async () => {
+      if (!/^(02|03)[0-9a-fA-F]{64}$/.test(key.value.trim())) {
+        throw new Error("a device public key is 66 hex digits (33 bytes, compressed: starting 02 or 03)");
+      }
       const publicKey = fromHex(key.value);
-      if (publicKey.length !== 33) throw new Error("a device public key is 33 bytes (66 hex digits), compressed");
       await send(u.secret, u.address, {
         case: "bindDevice",
         value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(u.address) },
