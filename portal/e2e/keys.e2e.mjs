@@ -71,6 +71,10 @@ try {
   await page.getByRole("heading", { name: "Unlocked" }).waitFor({ timeout: 30_000 });
   const shown = await page.getByTestId("address").textContent();
   check(shown === expectedAddress, `the page shows the key's address (${shown})`);
+  // The chain, asked through the gateway, knows no such key: the page says
+  // what to do instead of showing an empty patient's page.
+  await page.getByRole("heading", { name: "Not registered yet" }).waitFor({ timeout: 30_000 });
+  check(true, "a key no hospital enrolled is told how to get enrolled");
   await page.screenshot({ path: `${shots}/unlocked.png` });
 
   const stored = await page.evaluate(() => localStorage.getItem("ehr-portal-key") ?? "");
