@@ -39,7 +39,7 @@ export function lineChart(title: string, unit: string, points: Point[]): SVGSVGE
     [hi, y(hi)],
     [lo, y(lo)],
   ]) {
-    const t = svg("text", { x: 2, y: at + 4, "font-size": 10, fill: "#4a5360" });
+    const t = svg("text", { x: 2, y: at + 4, "font-size": 8, fill: "#4a5360" });
     t.textContent = String(Math.round(v * 10) / 10);
     chart.append(t);
   }
