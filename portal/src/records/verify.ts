@@ -22,13 +22,17 @@ import { openRecord } from "../crypto/record";
 import { type Reading, ReadingSchema, SignedReadingSchema } from "../gen/ehr/v1/reading_pb";
 import { DeviceSchema, StoredBatchAnchorSchema, StoredRecordAnchorSchema } from "../gen/ehr/v1/state_pb";
 import type { Category } from "../gen/ehr/v1/types_pb";
-import { appHashAfter, queryRaw } from "../chain/rpc";
+import { ChainError, appHashAfter, queryRaw } from "../chain/rpc";
 import type { RecordItem } from "../gateway/client";
 import { addressText } from "../ledger/address";
 import { verifyPath } from "../ledger/merkle";
 import { verifyStateProof } from "../ledger/stateproof";
 
-/** verified: every check holds; pending: all but the anchor, which is not on chain yet; no-key: not decryptable by this reader; failed: a check failed. */
+/**
+ * verified: every check holds; pending: not checked against the chain yet
+ * (its batch not anchored, or the chain not answering); no-key: not
+ * decryptable by this reader; failed: a check failed.
+ */
 export type Verdict = "verified" | "pending" | "no-key" | "failed";
 
 export interface Checked {
@@ -102,6 +106,10 @@ export class Verifier {
       }
       return { item, verdict: "verified", reason: `anchored at height ${anchor.height}`, reading };
     } catch (e) {
+      // The chain not answering proves nothing either way: not failed, not checked yet.
+      if (e instanceof ChainError) {
+        return { item, verdict: "pending", reason: `not checked against the chain yet (${e.message})`, reading };
+      }
       return { item, verdict: "failed", reason: e instanceof Error ? e.message : String(e), reading };
     }
   }

@@ -50,7 +50,7 @@ async function showPatients(
     byPatient.set(p, [...(byPatient.get(p) ?? []), `${categoryName(g.category)} until ${secondsText(g.expiresAt)}${via}`]);
   }
   if (byPatient.size === 0) {
-    into.replaceChildren(el("p", {}, "No patient holds a current grant for you."));
+    into.replaceChildren(el("p", {}, "No patient has granted you access that is still current."));
     return;
   }
   into.replaceChildren(

@@ -7,7 +7,7 @@ import { fromHex } from "../crypto/bytes";
 import { DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
 import { parseAddress } from "../ledger/address";
 import { showDocuments } from "./documents";
-import { act, alertBox, el, field, statusBox } from "./dom";
+import { act, alertBox, el, field, showAlert, statusBox } from "./dom";
 import { showGrants } from "./grants";
 import type { Unlocked } from "./keys";
 import { showReadings } from "./readings";
@@ -21,9 +21,16 @@ export function panel(id: string, title: string, load: (into: HTMLElement) => Pr
   again.setAttribute("aria-label", `Refresh ${title.toLowerCase()}`);
   const reload = () => {
     again.disabled = true;
-    void load(body).finally(() => {
-      again.disabled = false;
-    });
+    void load(body)
+      // What could not be loaded says why, where it would have been.
+      .catch((e: unknown) => {
+        const alert = alertBox();
+        showAlert(alert, e instanceof Error ? e.message : String(e));
+        body.replaceChildren(alert);
+      })
+      .finally(() => {
+        again.disabled = false;
+      });
   };
   again.addEventListener("click", reload);
   reload();
