@@ -233,13 +233,13 @@ fn a_clinician_and_an_organisation_list_the_grants_they_hold_until_revoked() {
         until,
     );
     w.ok(g);
-    let by_bob = w.bob.tx(Kind::GrantAccess(GrantAccess {
-        patient: w.bob.addr(),
-        grantee: clinician(w.doctor.addr()),
-        categories: vec![Category::Vitals as i32, Category::Labs as i32],
-        access: AccessLevel::Read as i32,
-        expires_at: until,
-    }));
+    let by_bob = w.bob.tx(grant_to_clinician(
+        &w.bob,
+        w.doctor.addr(),
+        &[Category::Vitals, Category::Labs],
+        AccessLevel::Read,
+        until,
+    ));
     w.ok(by_bob);
     let to_org = w.alice.tx(Kind::GrantAccess(GrantAccess {
         patient: w.alice.addr(),

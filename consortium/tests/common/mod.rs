@@ -43,7 +43,7 @@ pub struct MainJob {
 
 /// The built portal, which the main job serves.
 pub fn portal_dist() -> PathBuf {
-    let portal = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../portal/dist");
+    let portal = ehr_testkit::stack::workspace_root().join("portal/dist");
     assert!(
         portal.join("index.html").is_file(),
         "{} is not built: run `npm ci && npm run build` in portal/ (scripts/test.sh does)",
@@ -64,7 +64,7 @@ impl MainJob {
         // From the workspace's root, as README's command runs it: the
         // portal is found at its default place, portal/dist.
         let mut child = Command::new(env!("CARGO_BIN_EXE_ehr-consortium"))
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .current_dir(ehr_testkit::stack::workspace_root())
             .arg("--data")
             .arg(&data)
             .args(["--database", &database, "--duration", "0"])

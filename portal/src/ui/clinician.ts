@@ -9,9 +9,8 @@ import { GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
 import { type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { showDocuments, writeForms } from "./documents";
-import { act, alertBox, el, field, statusBox } from "./dom";
+import { act, alertBox, el, field, panel, showAlert, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
-import { panel } from "./patient";
 import { showReadings } from "./readings";
 import { EMERGENCY_REASONS, categoryName, roleName, secondsText } from "./words";
 
@@ -77,8 +76,7 @@ function openByAddress(open: (patient: string) => void): HTMLElement {
       open(addressText(parseAddress(input.value.trim())));
       alert.hidden = true;
     } catch (e) {
-      alert.textContent = (e as Error).message;
-      alert.hidden = false;
+      showAlert(alert, (e as Error).message);
     }
   });
   return el("section", {}, form);

@@ -13,7 +13,7 @@ import { Category } from "../gen/ehr/v1/types_pb";
 import { parseAddress } from "../ledger/address";
 import { type Content, type DocumentItem, categoryOf, describe, openDocument, sealDocument } from "../records/documents";
 import { Verifier } from "../records/verify";
-import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
+import { act, alertBox, el, field, scrollable, showAlert, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { timeText } from "./words";
 
@@ -33,8 +33,7 @@ export async function showDocuments(u: Unlocked, patient: string, into: HTMLElem
       items = (await gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=${name}`)).documents;
     } catch (e) {
       const alert = alertBox();
-      alert.textContent = `${name}: ${(e as Error).message}`;
-      alert.hidden = false;
+      showAlert(alert, `${name}: ${(e as Error).message}`);
       refusals.push(alert);
       continue;
     }

@@ -76,3 +76,26 @@ export function scrollable(table: HTMLTableElement): HTMLDivElement {
   box.setAttribute("aria-label", table.caption?.textContent ?? "table");
   return box;
 }
+
+/** A titled part of the page with a button that loads it again. */
+export function panel(id: string, title: string, load: (into: HTMLElement) => Promise<unknown>): HTMLElement {
+  const body = el("div", { dataset: { testid: id } });
+  const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
+  again.setAttribute("aria-label", `Refresh ${title.toLowerCase()}`);
+  const reload = () => {
+    again.disabled = true;
+    void load(body)
+      // What could not be loaded says why, where it would have been.
+      .catch((e: unknown) => {
+        const alert = alertBox();
+        showAlert(alert, e instanceof Error ? e.message : String(e));
+        body.replaceChildren(alert);
+      })
+      .finally(() => {
+        again.disabled = false;
+      });
+  };
+  again.addEventListener("click", reload);
+  reload();
+  return el("section", { id, ariaLabel: title }, el("div", { className: "heading" }, el("h2", {}, title), again), body);
+}

@@ -27,7 +27,7 @@ function parseGrantee(text: string): GranteeKind {
   return { case: "clinician", value: parseAddress(t) };
 }
 
-export const granteeText = (g: Grantee | undefined) =>
+const granteeText = (g: Grantee | undefined) =>
   g?.kind.case === "clinician" ? addressText(g.kind.value) : g?.kind.case === "organisation" ? `org:${g.kind.value}` : "nobody";
 
 export async function showGrants(u: Unlocked, into: HTMLElement): Promise<void> {

@@ -5,7 +5,7 @@
 import { query } from "../chain/rpc";
 import { send } from "../chain/send";
 import { EnrollmentSchema, ParticipantKind, ParticipantSchema } from "../gen/ehr/v1/state_pb";
-import { act, alertBox, el, statusBox } from "./dom";
+import { act, alertBox, el, showAlert, statusBox } from "./dom";
 import { clinicianScreen } from "./clinician";
 import type { Unlocked } from "./keys";
 import { patientScreen } from "./patient";
@@ -17,8 +17,7 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
     me = await query(ParticipantSchema, `/participant/${u.address}`);
   } catch (e) {
     const alert = alertBox();
-    alert.textContent = (e as Error).message;
-    alert.hidden = false;
+    showAlert(alert, (e as Error).message);
     return [el("section", {}, alert)];
   }
   if (me?.kind === ParticipantKind.PATIENT) return patientScreen(u, names);

@@ -7,35 +7,12 @@ import { fromHex } from "../crypto/bytes";
 import { DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
 import { parseAddress } from "../ledger/address";
 import { showDocuments } from "./documents";
-import { act, alertBox, el, field, showAlert, statusBox } from "./dom";
+import { act, alertBox, el, field, panel, statusBox } from "./dom";
 import { showGrants } from "./grants";
 import type { Unlocked } from "./keys";
 import { showReadings } from "./readings";
 import { showTrail } from "./trail";
 import { secondsText } from "./words";
-
-/** A titled part of the page with a button that loads it again. */
-export function panel(id: string, title: string, load: (into: HTMLElement) => Promise<unknown>): HTMLElement {
-  const body = el("div", { dataset: { testid: id } });
-  const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
-  again.setAttribute("aria-label", `Refresh ${title.toLowerCase()}`);
-  const reload = () => {
-    again.disabled = true;
-    void load(body)
-      // What could not be loaded says why, where it would have been.
-      .catch((e: unknown) => {
-        const alert = alertBox();
-        showAlert(alert, e instanceof Error ? e.message : String(e));
-        body.replaceChildren(alert);
-      })
-      .finally(() => {
-        again.disabled = false;
-      });
-  };
-  again.addEventListener("click", reload);
-  reload();
-  return el("section", { id, ariaLabel: title }, el("div", { className: "heading" }, el("h2", {}, title), again), body);
-}
 
 export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElement[] {
   return [
