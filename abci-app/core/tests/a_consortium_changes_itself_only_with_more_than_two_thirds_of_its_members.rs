@@ -261,3 +261,74 @@ fn a_change_that_became_impossible_while_voting_fails_without_harm() {
     let all: ProposalList = w.query("/proposals");
     assert_eq!(all.items.len(), 2);
 }
+
+#[test]
+fn a_validator_added_and_removed_in_one_block_reaches_consensus_as_no_update() {
+    let mut w = World::new();
+    let extra = validator_key("validator-2@east");
+    let tx = w.admin.tx(propose(Change::AddValidator(AddValidator {
+        pub_key: extra.clone(),
+        power: 10,
+        operator_org: "east".into(),
+    })));
+    w.ok(tx);
+    let tx = w.admin.tx(propose(Change::RemoveMember(RemoveMember {
+        org_id: "east".into(),
+    })));
+    w.ok(tx);
+    for id in [1, 2] {
+        let tx = w.north_admin.tx(vote(id, true));
+        w.ok(tx);
+    }
+    // South's two deciding votes in one block: East's new validator is added,
+    // then East leaves with all its validators.
+    let add = w.south_admin.tx(vote(1, true));
+    let remove = w.south_admin.tx(vote(2, true));
+    let block = w.node.block(vec![add, remove]).unwrap();
+    for r in &block.tx_results {
+        assert_eq!(r.code, Code::Ok, "{}", r.log);
+    }
+    // CometBFT never had the new key: it must not be told to remove it.
+    assert_eq!(
+        block.validator_updates,
+        vec![ehr_ledger::ledger::ValidatorUpdate {
+            pub_key: validator_key("validator@east"),
+            power: 0
+        }]
+    );
+    let set: ValidatorList = w.query("/validators");
+    assert_eq!(set.items.len(), 3);
+}
+
+#[test]
+fn a_validator_reweighted_and_back_in_one_block_reaches_consensus_as_no_update() {
+    let mut w = World::new();
+    let key = validator_key("validator@north");
+    let current: ValidatorList = w.query("/validators");
+    let power = current
+        .items
+        .iter()
+        .find(|v| v.pub_key == key)
+        .map(|v| v.power)
+        .unwrap();
+    for p in [power + 5, power] {
+        let tx = w
+            .admin
+            .tx(propose(Change::SetValidatorPower(SetValidatorPower {
+                pub_key: key.clone(),
+                power: p,
+            })));
+        w.ok(tx);
+    }
+    for id in [1, 2] {
+        let tx = w.north_admin.tx(vote(id, true));
+        w.ok(tx);
+    }
+    let first = w.south_admin.tx(vote(1, true));
+    let second = w.south_admin.tx(vote(2, true));
+    let block = w.node.block(vec![first, second]).unwrap();
+    for r in &block.tx_results {
+        assert_eq!(r.code, Code::Ok, "{}", r.log);
+    }
+    assert!(block.validator_updates.is_empty());
+}

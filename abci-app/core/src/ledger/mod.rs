@@ -352,6 +352,7 @@ impl Ledger {
             },
         );
         state.commit_tx();
+        let validator_updates = set_changes(&state, validator_updates)?;
         let prepared = self.storage.prepare(height, state.into_writes())?;
         let app_hash = prepared.root;
         *lock(&self.pending) = Some(Pending {
@@ -362,7 +363,7 @@ impl Ledger {
         Ok(BlockResult {
             height,
             tx_results,
-            validator_updates: merge_updates(validator_updates),
+            validator_updates,
             app_hash,
         })
     }
@@ -426,14 +427,32 @@ fn proto_size(len: usize) -> u64 {
     (1 + varint + len) as u64
 }
 
-/// One update per validator, the last one winning, in key order.
-fn merge_updates(updates: Vec<ValidatorUpdate>) -> Vec<ValidatorUpdate> {
-    let mut merged = std::collections::BTreeMap::new();
-    for u in updates {
-        merged.insert(u.pub_key, u.power);
+/// The validator updates of a block: the difference between the validator
+/// set it started with and the one it ends with, for every validator a
+/// transaction touched, in key order. Not the updates as the transactions
+/// made them: a validator added and removed in one block (two proposals
+/// decided together) must reach CometBFT as nothing — "remove K" for a key
+/// it never had halts every validator at that height, and replay with it.
+fn set_changes(
+    state: &BlockState,
+    touched: Vec<ValidatorUpdate>,
+) -> Result<Vec<ValidatorUpdate>, LedgerError> {
+    let keys: std::collections::BTreeSet<Vec<u8>> =
+        touched.into_iter().map(|u| u.pub_key).collect();
+    fn power(state: &impl StateRead, key: &[u8]) -> Result<i64, StorageError> {
+        let v: Option<Validator> = state.get(keys::validator(key).as_bytes())?;
+        Ok(v.map_or(0, |v| v.power))
     }
-    merged
-        .into_iter()
-        .map(|(pub_key, power)| ValidatorUpdate { pub_key, power })
-        .collect()
+    let mut changes = Vec::new();
+    for key in keys {
+        let before = power(state.base(), &key)?;
+        let after = power(state, &key)?;
+        if before != after {
+            changes.push(ValidatorUpdate {
+                pub_key: key,
+                power: after,
+            });
+        }
+    }
+    Ok(changes)
 }

@@ -86,6 +86,11 @@ impl BlockState {
         self.tx.insert(key.into(), None);
     }
 
+    /// The committed state the block started from.
+    pub fn base(&self) -> &Snapshot {
+        &self.base
+    }
+
     /// Keeps the current transaction's writes as part of the block.
     pub fn commit_tx(&mut self) {
         let tx = std::mem::take(&mut self.tx);
