@@ -14,7 +14,8 @@ fn a_fresh_key_registers_as_a_patient_only_once_a_member_enrolled_it() {
     let tx = carol.tx(Kind::RegisterPatient(RegisterPatient::default()));
     let r = w.refused(tx, Code::NotEnrolled);
     assert!(r.log.contains("enroll-patient"), "{}", r.log);
-    // Nobody but a member's admin enrolls: not a doctor, not a patient.
+    carol.nonce -= 1; // refused, a key the ledger does not know uses no nonce
+                      // Nobody but a member's admin enrolls: not a doctor, not a patient.
     for signer in [&mut w.doctor, &mut w.alice] {
         let tx = signer.tx(enroll(carol.public_key()));
         let r = w.node.deliver(tx);
@@ -38,6 +39,37 @@ fn a_fresh_key_registers_as_a_patient_only_once_a_member_enrolled_it() {
     // A registered key is not enrolled again.
     let tx = w.admin.tx(enroll(carol.public_key()));
     w.refused(tx, Code::AlreadyRegistered);
+}
+
+#[test]
+fn a_proposer_filling_blocks_with_throw_away_keys_grows_no_state() {
+    let mut w = World::new();
+    let before: ChainInfo = w.query("/chain");
+    // Signed by fresh keys, refused by the rules: a Byzantine proposer puts
+    // them in a block (honest nodes' CheckTx would not have).
+    let strangers: Vec<_> = (0..50).map(|i| actor(&format!("throw-away-{i}"))).collect();
+    let txs: Vec<Vec<u8>> = strangers
+        .iter()
+        .map(|k| k.tx_with_nonce(1, Kind::RegisterPatient(RegisterPatient::default())))
+        .collect();
+    let block = w.node.block(txs).unwrap();
+    assert!(block.tx_results.iter().all(|r| r.code == Code::NotEnrolled));
+    for k in &strangers {
+        let account = w.node.query(&format!("/account/{}", k.address()));
+        assert!(
+            account.value.is_empty(),
+            "a throw-away key left an account behind"
+        );
+    }
+    let after: ChainInfo = w.query("/chain");
+    assert!(after.block_height > before.block_height);
+    // A known key's refused transaction still uses its nonce (no replay).
+    let tx = w
+        .alice
+        .tx(Kind::RegisterPatient(RegisterPatient::default()));
+    w.refused(tx, Code::AlreadyRegistered);
+    let account: Account = w.query(&format!("/account/{}", w.alice.address()));
+    assert_eq!(account.nonce, w.alice.nonce);
 }
 
 #[test]

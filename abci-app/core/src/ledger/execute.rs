@@ -15,7 +15,13 @@ pub enum Mode {
     /// the mempool's next transaction from the same account still fits.
     Check,
     /// FinalizeBlock: a transaction refused by the rules still uses its nonce,
-    /// so it can never be replayed later when the rules might let it through.
+    /// so it can never be replayed later when the rules might let it through —
+    /// when the signer is known to the ledger (a participant, or enrolled by a
+    /// member). A refused transaction of a key the ledger does not know leaves
+    /// no trace: a proposer that fills blocks with throw-away keys (CheckTx,
+    /// which refuses them, is only the honest nodes' mempool) grows no state.
+    /// Such a key's first accepted transaction carries nonce 1 like its refused
+    /// ones did, so none of those can be replayed after it.
     Deliver,
 }
 
@@ -51,6 +57,17 @@ fn check_nonce(state: &mut BlockState, tx: &VerifiedTx) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Whether the ledger knows the signer: a participant, or a key a member
+/// enrolled (and which may register itself).
+fn known(state: &BlockState, tx: &VerifiedTx) -> Result<bool, Refusal> {
+    Ok(state
+        .get_raw(keys::participant(&tx.signer).as_bytes())?
+        .is_some()
+        || state
+            .get_raw(keys::enrollment(&tx.signer).as_bytes())?
+            .is_some())
+}
+
 pub fn execute(
     state: &mut BlockState,
     tx: &VerifiedTx,
@@ -63,7 +80,7 @@ pub fn execute(
         state.discard_tx();
         return Err(r);
     }
-    if mode == Mode::Deliver {
+    if mode == Mode::Deliver && known(state, tx)? {
         state.commit_tx();
     }
     let mut ctx = Ctx {
