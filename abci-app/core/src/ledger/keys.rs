@@ -122,6 +122,13 @@ pub fn record(record_id: &str) -> String {
     format!("record/{record_id}")
 }
 
+/// The next batch id a service has not anchored: one more than the highest
+/// it anchored. An ingest service whose database was restored from an old
+/// backup starts its batch ids here, so that none collides with an anchor.
+pub fn next_batch(service: &Address) -> String {
+    format!("next/batch/{}", service.hex())
+}
+
 pub fn batch(service: &Address, batch_id: u64) -> String {
     format!("batch/{}/{}", service.hex(), num(batch_id))
 }

@@ -95,6 +95,16 @@ fn arg_grantee(s: &str) -> Result<Grantee, String> {
     }
 }
 
+/// The state key a single-record path names (`/device/<id>` → `device/<id>`
+/// …); `None` for list and computed paths, which carry no proof. A reader
+/// checks a proof against the key it derives itself with this, never against
+/// the key a node says it answered: a node could otherwise prove some other
+/// key's value (another device, another batch) as the one asked for.
+pub fn state_key(path: &str) -> Result<Option<String>, String> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    single_key(&parts)
+}
+
 /// Maps a single-record path to its state key.
 fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
     Ok(Some(match parts {
@@ -106,6 +116,7 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["device", id] => keys::device(id),
         ["record", id] => keys::record(id),
         ["batch", service, id] => keys::batch(&arg_address(service)?, arg_u64(id)?),
+        ["next-batch", service] => keys::next_batch(&arg_address(service)?),
         ["order", id] => keys::order(arg_u64(id)?),
         ["prescription", id] => keys::prescription(arg_u64(id)?),
         ["proposal", id] => keys::proposal(arg_u64(id)?),

@@ -2,7 +2,7 @@
 
 use crate::crypto::Address;
 use crate::proto::{
-    AccessLevel, AnchorBatch, AnchorRecord, Category, DailyCount, RecordRef, ServiceKind,
+    AccessLevel, AnchorBatch, AnchorRecord, Category, Counter, DailyCount, RecordRef, ServiceKind,
     StoredBatchAnchor, StoredRecordAnchor,
 };
 use crate::refusal::{refuse, Code, Refusal};
@@ -112,6 +112,10 @@ pub fn batch(ctx: &mut Ctx, b: &AnchorBatch) -> Result<(), Refusal> {
             anchored_at: ctx.time,
         },
     );
+    let next_key = keys::next_batch(&ctx.signer);
+    let mut next: Counter = ctx.state.get(next_key.as_bytes())?.unwrap_or_default();
+    next.next = next.next.max(b.batch_id.saturating_add(1));
+    ctx.state.put(next_key, &next);
     ctx.emit(
         "batch_anchored",
         &[
