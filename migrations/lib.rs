@@ -74,6 +74,37 @@ pub fn with_login(url: &str, user: &str, password: &str) -> String {
     }
 }
 
+/// `url` with its password left out (`postgres://user@host/db`), to print or
+/// write where others may read it.
+pub fn without_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((login, host)) => {
+                let user = login.split_once(':').map_or(login, |(user, _)| user);
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// The statements that create (or re-key) a log-in user: the password goes
+/// to the server as a SCRAM-SHA-256 verifier made here, never as text a
+/// statement log or `pg_stat_statements` could keep.
+fn login_sql(database: &str, service: &str, user: &str, password: &str) -> String {
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    format!(
+        "DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{user}') THEN
+                CREATE ROLE {user} LOGIN IN ROLE ehr_{service};
+            END IF;
+         END $$;
+         ALTER ROLE {user} PASSWORD '{verifier}';
+         GRANT CONNECT ON DATABASE {database} TO {user};"
+    )
+}
+
 /// Log-in URLs for one database, one per service role, each with a password
 /// made for the occasion (never one known in advance).
 #[derive(Clone, Debug)]
@@ -104,15 +135,7 @@ pub fn create_logins(owner_url: &str) -> Result<Logins, SchemaError> {
         let mut secret = [0u8; 18];
         getrandom::fill(&mut secret).map_err(|e| SchemaError::Invalid(e.to_string()))?;
         let password = hex::encode(secret);
-        c.batch_execute(&format!(
-            "DO $$ BEGIN
-                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{user}') THEN
-                    CREATE ROLE {user} LOGIN IN ROLE ehr_{service};
-                END IF;
-             END $$;
-             ALTER ROLE {user} PASSWORD '{password}';
-             GRANT CONNECT ON DATABASE {database} TO {user};"
-        ))?;
+        c.batch_execute(&login_sql(database, service, &user, &password))?;
         Ok(with_login(owner_url, &user, &password))
     };
     Ok(Logins {
@@ -163,4 +186,28 @@ pub fn migrate(database_url: &str) -> Result<(), SchemaError> {
     conn.run_pending_migrations(MIGRATIONS)
         .map_err(|e| SchemaError::Invalid(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_password_never_travels_as_text() {
+        let sql = login_sql("ehr", "ingest", "ehr_ingest_login", "0123456789abcdef");
+        assert!(!sql.contains("0123456789abcdef"), "{sql}");
+        assert!(sql.contains("PASSWORD 'SCRAM-SHA-256$4096:"), "{sql}");
+    }
+
+    #[test]
+    fn a_url_to_print_has_no_password() {
+        assert_eq!(
+            without_password("postgres://owner:s3cret@127.0.0.1:5432/ehr"),
+            "postgres://owner@127.0.0.1:5432/ehr"
+        );
+        assert_eq!(
+            without_password("postgres://127.0.0.1/ehr"),
+            "postgres://127.0.0.1/ehr"
+        );
+    }
 }

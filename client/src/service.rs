@@ -149,15 +149,27 @@ pub enum KeyFileError {
         path: std::path::PathBuf,
         problem: &'static str,
     },
+    #[error("the key file {} is readable by others: a key anyone on this machine can read speaks for the service; run chmod 600 on it", .0.display())]
+    Exposed(std::path::PathBuf),
 }
 
 /// Reads the secret key of a key file as `ehr keys generate` writes it
-/// (JSON with `secret_key`, 64 hex digits).
+/// (JSON with `secret_key`, 64 hex digits), refusing a file that others than
+/// its owner may read (as ssh does).
 pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Unreadable {
+    use std::os::unix::fs::PermissionsExt;
+    let unreadable = |source| KeyFileError::Unreadable {
         path: path.into(),
         source,
-    })?;
+    };
+    let mode = std::fs::metadata(path)
+        .map_err(unreadable)?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::Exposed(path.into()));
+    }
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
     let not_a_key_file = |reason: String| KeyFileError::NotAKeyFile {
         path: path.into(),
         reason,

@@ -40,6 +40,7 @@ pub fn start_ingest(
     brokers: &str,
     database_url: &str,
     node: &str,
+    genesis: Option<&Path>,
     key: &SecretKey,
 ) -> Result<Ingest, crate::Error> {
     let mut secret = [0u8; 32];
@@ -49,6 +50,7 @@ pub fn start_ingest(
     // the command line is visible to every local user.
     cmd.env("DATABASE_URL", database_url)
         .args(["--brokers", brokers, "--node", node])
+        .args(trust_args(genesis))
         .arg("--key-file")
         .arg(key_file(dir, "ingest", key)?)
         .arg("--pseudonym-secret-file")
@@ -66,6 +68,15 @@ pub fn start_ingest(
     Ok(Ingest { proc, metrics })
 }
 
+/// A service's trust root: the consortium's genesis file under CometBFT;
+/// without one, the dev sequencer this run started, trusted by that choice.
+pub fn trust_args(genesis: Option<&Path>) -> Vec<std::ffi::OsString> {
+    match genesis {
+        Some(g) => vec!["--genesis".into(), g.into()],
+        None => vec!["--trust-dev-sequencer".into()],
+    }
+}
+
 pub struct Gateway {
     pub proc: Proc,
     pub url: String,
@@ -76,16 +87,21 @@ pub fn start_gateway(
     dir: &Path,
     database_url: &str,
     node: &str,
+    genesis: Option<&Path>,
     key: &SecretKey,
     portal: Option<&Path>,
 ) -> Result<Gateway, crate::Error> {
     let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
     cmd.env("DATABASE_URL", database_url)
         .args(["--listen", "127.0.0.1:0", "--node", node])
+        .args(trust_args(genesis))
         .arg("--key-file")
         .arg(key_file(dir, "gateway", key)?);
     if let Some(portal) = portal {
-        cmd.arg("--portal-dir").arg(portal);
+        // The run's demo log-in links (portal-logins.txt) work on this gateway.
+        cmd.arg("--portal-dir")
+            .arg(portal)
+            .arg("--portal-demo-logins");
     }
     let mut proc = Proc::spawn("gateway", cmd, dir)?;
     let url = proc.announced("serving records at ", Duration::from_secs(60))?;

@@ -132,9 +132,32 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
         .as_str()
         .expect("the analyst is refused the records");
     assert!(refused.contains("permission denied"), "{refused}");
+    // The owner's password (DATABASE_URL's) is in neither the summary nor
+    // the terminal, and the summary is its owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    let owner = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| ehr_migrations::DEFAULT_DATABASE_URL.to_string());
+    if let Some(password) = owner
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(login, _)| login.split_once(':'))
+        .map(|(_, password)| format!(":{password}@"))
+    {
+        let text = std::fs::read_to_string(data.join("summary.json")).unwrap();
+        for (what, shown) in [("summary.json", &text), ("stdout", &out), ("stderr", &err)] {
+            assert!(
+                !shown.contains(&password),
+                "the owner's password is in {what}"
+            );
+        }
+    }
+    let mode = std::fs::metadata(data.join("summary.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "summary.json is readable by others");
     // The analyst's login: made for this run and this database, kept in a
     // file only its owner reads, its password nowhere in the terminal.
-    use std::os::unix::fs::PermissionsExt;
     let login = data.join("analyst.url");
     let mode = std::fs::metadata(&login).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "analyst.url is readable by others");

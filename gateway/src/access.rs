@@ -1,10 +1,21 @@
-//! Who may read: the chain decides, at its latest block, for every request —
-//! so a revocation takes effect from the block that holds it.
+//! Who may read: the chain decides, at the newest block whose state a signed
+//! header proves, for every request — so a revocation takes effect from the
+//! block after the one that holds it (a block interval later at most), and a
+//! refusal is decided again once the newest block's state is proven (a grant
+//! or an emergency access just committed is honoured at once).
+//!
+//! The decision is the ledger's own rule (`ledger::access::decide`) run here
+//! over primitive state keys — the patient, the reader, their organisation,
+//! the grants, an emergency access — each proven against the app hash of a
+//! header the validators signed (`ProvenState`). No computed answer of one
+//! node is taken: a node that forged "emergency access open" would otherwise
+//! make this gateway open its escrow wrap and hand a patient's keys away.
 
-use ehr_client::rpc::RpcClient;
+use ehr_client::rpc::proven::{ProvenState, View};
 use ehr_ledger::crypto::{Address, PublicKey};
-use ehr_ledger::ledger::access::category_name;
-use ehr_ledger::proto::{AccessBasis, AccessDecision, Category, Participant};
+use ehr_ledger::ledger::access::{decide, Decision};
+use ehr_ledger::ledger::keys;
+use ehr_ledger::proto::{AccessBasis, AccessLevel, Category, Participant};
 
 use crate::error::{ErrorCode, Failure};
 
@@ -18,79 +29,115 @@ pub struct Allowed {
 /// Whether `reader` may read `category` of `patient`'s records now; 403 with
 /// the chain's reason when not.
 pub async fn may_read(
-    rpc: &RpcClient,
+    chain: &ProvenState,
     patient: &Address,
     reader: &Address,
     category: Category,
 ) -> Result<Allowed, Failure> {
-    decision(rpc, patient, reader, category, "read").await
+    decision(chain, patient, reader, category, AccessLevel::Read).await
 }
 
 /// Whether `author` may write `category` of `patient`'s records now (the
 /// patient, their guardian, a clinician with a write grant or an open
 /// emergency access); 403 with the chain's reason when not.
 pub async fn may_write(
-    rpc: &RpcClient,
+    chain: &ProvenState,
     patient: &Address,
     author: &Address,
     category: Category,
 ) -> Result<Allowed, Failure> {
-    decision(rpc, patient, author, category, "write").await
+    decision(chain, patient, author, category, AccessLevel::Write).await
 }
 
 async fn decision(
-    rpc: &RpcClient,
+    chain: &ProvenState,
     patient: &Address,
     reader: &Address,
     category: Category,
-    level: &str,
+    level: AccessLevel,
 ) -> Result<Allowed, Failure> {
-    let path = format!(
-        "/access/{patient}/{reader}/{}/{level}",
-        category_name(category)
-    );
-    let answer = rpc.query_proven::<AccessDecision>(&path, 0, false).await?;
-    let d = answer.value.unwrap_or_default();
-    if !d.allowed {
-        return Err(Failure::new(ErrorCode::AccessDenied, d.reason));
+    let view = chain.latest().await?;
+    let denied = match decide_in(view, patient, reader, category, level).await? {
+        Ok(allowed) => return Ok(allowed),
+        Err(denied) => denied,
+    };
+    // The newest block's state is proven only by the header after it: a
+    // grant or an emergency access committed in it is seen once that header
+    // comes (a block interval at most), so a refusal waits for it once.
+    let newer = chain.after(denied.1 + 1).await?;
+    match decide_in(newer, patient, reader, category, level).await? {
+        Ok(allowed) => Ok(allowed),
+        Err((reason, _)) => Err(Failure::new(ErrorCode::AccessDenied, reason)),
     }
-    Ok(Allowed {
-        basis: AccessBasis::try_from(d.basis).unwrap_or(AccessBasis::Unspecified),
-        height: answer.height,
-    })
+}
+
+/// The ledger's decision over the proven `view`: allowed, or the reason and
+/// the view's height.
+async fn decide_in(
+    mut view: View<'_>,
+    patient: &Address,
+    reader: &Address,
+    category: Category,
+    level: AccessLevel,
+) -> Result<Result<Allowed, (String, u64)>, Failure> {
+    // The keys every decision reads, proven at once; the rule asks for the rest.
+    view.prove([
+        keys::participant(patient).into_bytes(),
+        keys::participant(reader).into_bytes(),
+        keys::emergency(patient, reader).into_bytes(),
+    ])
+    .await?;
+    let now = view.block_time();
+    let decided = view
+        .run(|state| decide(state, reader, patient, category, level, now))
+        .await?;
+    match decided {
+        Ok(Decision::Allowed { basis, .. }) => Ok(Ok(Allowed {
+            basis,
+            height: view.height,
+        })),
+        Ok(Decision::Denied(r)) => Ok(Err((r.message, view.height))),
+        Err(r) => Err(Failure::new(
+            ErrorCode::ChainUnproven,
+            format!(
+                "the chain's state could not be read as the ledger stores it: {}",
+                r.message
+            ),
+        )),
+    }
 }
 
 /// The caller must be the patient or their guardian (key management is theirs).
 pub async fn patient_or_guardian(
-    rpc: &RpcClient,
+    chain: &ProvenState,
     patient: &Address,
     caller: &Address,
 ) -> Result<Allowed, Failure> {
-    let allowed = may_read(rpc, patient, caller, Category::All)
+    let only = || {
+        Failure::new(
+            ErrorCode::PatientOrGuardianOnly,
+            format!("only {patient} or their guardian manage the keys of their records"),
+        )
+    };
+    let allowed = may_read(chain, patient, caller, Category::All)
         .await
         .map_err(|f| {
             if f.code == ErrorCode::AccessDenied {
-                Failure::new(
-                    ErrorCode::PatientOrGuardianOnly,
-                    format!("only {patient} or their guardian manage the keys of their records"),
-                )
+                only()
             } else {
                 f
             }
         })?;
     match allowed.basis {
         AccessBasis::Patient | AccessBasis::Guardian => Ok(allowed),
-        _ => Err(Failure::new(
-            ErrorCode::PatientOrGuardianOnly,
-            format!("only {patient} or their guardian manage the keys of their records"),
-        )),
+        _ => Err(only()),
     }
 }
 
-/// The public key a reader's wraps are made for: the guardian key the patient
-/// registered, or the reader's registered key.
+/// The public key a reader's wraps are made for, proven on chain: the
+/// guardian key the patient registered, or the reader's registered key.
 pub async fn reader_key(
-    rpc: &RpcClient,
+    chain: &ProvenState,
     patient: &Address,
     reader: &Address,
     basis: AccessBasis,
@@ -100,7 +147,8 @@ pub async fn reader_key(
     } else {
         reader
     };
-    let p: Option<Participant> = rpc.query(&format!("/participant/{who}")).await?;
+    let mut view = chain.latest().await?;
+    let p: Option<Participant> = view.get(&keys::participant(who)).await?;
     let bytes = match (basis, p) {
         (AccessBasis::Guardian, Some(p)) => p.guardian_public_key,
         (_, Some(p)) => p.public_key,

@@ -1,8 +1,13 @@
 //! The disclosure log. Every answer that serves records first writes one row
 //! per category served to `gateway.disclosures` (the outbox); the logger sends
 //! them to the chain as `log_disclosures` transactions, many per transaction
-//! and many transactions per block, and marks them committed once their block
-//! confirms them. A crash loses nothing: what was served is in the outbox.
+//! and many transactions per block, and marks them committed once their
+//! entries are proven in the patients' audit trails: each entry read with a
+//! state proof against the app hash after the block, from a header the
+//! validators signed, and matched to the row it logs. A node's word that the
+//! transaction was committed is not enough — "serve only what can be audited"
+//! must hold against a lying node too. A crash loses nothing: what was served
+//! is in the outbox.
 //!
 //! Delivery is at least once: a transaction sent and not found on chain 30 s
 //! later is sent again, so a disclosure may (rarely) appear twice in a
@@ -10,9 +15,11 @@
 
 use std::time::Duration;
 
-use ehr_client::rpc::RpcClient;
+use ehr_client::rpc::proven::{ProvenError, ProvenState};
+use ehr_client::rpc::{RpcClient, TxResult};
 use ehr_ledger::crypto::{Address, SecretKey};
-use ehr_ledger::proto::{action::Kind, Category, Disclosure, LogDisclosures, Purpose};
+use ehr_ledger::ledger::keys;
+use ehr_ledger::proto::{action::Kind, AuditEntry, Category, Disclosure, LogDisclosures, Purpose};
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
 use ehr_ledger::tx::MAX_TX_BYTES;
@@ -134,6 +141,8 @@ pub enum LogError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error(transparent)]
     Chain(#[from] ehr_client::rpc::RpcError),
+    #[error(transparent)]
+    Unproven(#[from] ProvenError),
     #[error("refused by the mempool with code {code}: {log}")]
     Refused { code: u32, log: String },
 }
@@ -146,11 +155,16 @@ pub struct Logger {
 impl Logger {
     /// Logs until the process ends, backing off while the chain or the
     /// database cannot be reached.
-    pub async fn run(&self, pool: &deadpool_postgres::Pool, interval: Duration) {
+    pub async fn run(
+        &self,
+        pool: &deadpool_postgres::Pool,
+        chain: &ProvenState,
+        interval: Duration,
+    ) {
         let mut backoff = interval;
         loop {
             let result = match pool.get().await {
-                Ok(db) => self.round(&db).await,
+                Ok(db) => self.round(&db, chain).await,
                 Err(e) => Err(e.into()),
             };
             match result {
@@ -166,8 +180,8 @@ impl Logger {
 
     /// One round: settle what was sent, then send what is pending. Returns how
     /// many disclosures were committed.
-    pub async fn round(&self, db: &Client) -> Result<u64, LogError> {
-        let committed = self.settle(db).await?;
+    pub async fn round(&self, db: &Client, chain: &ProvenState) -> Result<u64, LogError> {
+        let committed = self.settle(db, chain).await?;
         let in_flight: i64 = db
             .query_one(
                 "SELECT count(*) FROM gateway.disclosures WHERE status = 'sent'",
@@ -181,9 +195,10 @@ impl Logger {
         Ok(committed)
     }
 
-    /// Checks every sent transaction: committed, refused (pending again, with
-    /// the reason) or lost (pending again after a while).
-    async fn settle(&self, db: &Client) -> Result<u64, LogError> {
+    /// Checks every sent transaction: committed (its entries proven in the
+    /// trails), refused (pending again, with the reason) or lost (pending
+    /// again after a while).
+    async fn settle(&self, db: &Client, chain: &ProvenState) -> Result<u64, LogError> {
         let sent = db
             .query(
                 "SELECT tx_hash, extract(epoch FROM now() - sent_at)::float8 FROM gateway.disclosures
@@ -204,6 +219,21 @@ impl Logger {
             match self.rpc.tx(&h).await {
                 Ok(info) if info.tx_result.code == 0 => {
                     let height: i64 = info.height.parse().unwrap_or(0);
+                    if !self
+                        .in_trails(db, chain, &hash, height as u64, &info.tx_result)
+                        .await?
+                    {
+                        // Not proven (yet): still sent; sent again if it never is.
+                        if age > RESEND_AFTER_SECS {
+                            self.back_to_pending(
+                                db,
+                                &hash,
+                                "said to be committed, but its audit entries are not proven on chain",
+                            )
+                            .await?;
+                        }
+                        continue;
+                    }
                     committed += db
                         .execute(
                             "UPDATE gateway.disclosures SET status = 'committed', height = $2, last_error = NULL
@@ -228,6 +258,68 @@ impl Logger {
             }
         }
         Ok(committed)
+    }
+
+    /// Whether every disclosure sent in transaction `hash`, said to be
+    /// committed at `height`, is an entry of its patient's trail proven
+    /// against the app hash after that block: logged by this gateway, at
+    /// that height, with the same accessor, records and time. The block's
+    /// events say where the entries are; the proofs say what they hold.
+    async fn in_trails(
+        &self,
+        db: &Client,
+        chain: &ProvenState,
+        hash: &str,
+        height: u64,
+        result: &TxResult,
+    ) -> Result<bool, LogError> {
+        if chain.rpc().latest_height().await? <= height {
+            return Ok(false); // the header that commits to it is not there yet
+        }
+        let rows = db
+            .query(
+                "SELECT accessor, patient, record_ids, disclosed_at FROM gateway.disclosures
+                 WHERE status = 'sent' AND tx_hash = $1",
+                &[&hash],
+            )
+            .await?;
+        let entry_keys: Vec<String> = result
+            .events
+            .iter()
+            .filter(|e| e.kind == "disclosure")
+            .filter_map(|e| {
+                let patient: Address = e.attribute("patient")?.parse().ok()?;
+                let seq: u64 = e.attribute("seq")?.parse().ok()?;
+                Some(keys::audit_entry(&patient, seq))
+            })
+            .collect();
+        let mut view = chain.after(height).await?;
+        view.prove(entry_keys.iter().map(|k| k.clone().into_bytes()))
+            .await?;
+        let mut entries = Vec::with_capacity(entry_keys.len());
+        for k in &entry_keys {
+            if let Some(e) = view.get::<AuditEntry>(k).await? {
+                entries.push(e);
+            }
+        }
+        let me = self.key.address();
+        Ok(rows.iter().all(|r| {
+            let (accessor, patient, record_ids, disclosed_at): (String, String, Vec<String>, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            let (Ok(accessor), Ok(patient)) =
+                (accessor.parse::<Address>(), patient.parse::<Address>())
+            else {
+                return false;
+            };
+            entries.iter().any(|e| {
+                e.logged_by == me.0
+                    && e.height as u64 == height
+                    && e.patient == patient.0
+                    && e.accessor == accessor.0
+                    && e.record_ids == record_ids
+                    && e.disclosed_at == disclosed_at
+            })
+        }))
     }
 
     async fn back_to_pending(&self, db: &Client, hash: &str, reason: &str) -> Result<(), LogError> {

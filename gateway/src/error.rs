@@ -58,6 +58,7 @@ error_codes! {
     BadChainCall = ("bad_chain_call", BAD_REQUEST),
     DatabaseUnavailable = ("database_unavailable", SERVICE_UNAVAILABLE),
     ChainUnavailable = ("chain_unavailable", SERVICE_UNAVAILABLE),
+    ChainUnproven = ("chain_unproven", BAD_GATEWAY),
     AuditUnavailable = ("audit_unavailable", SERVICE_UNAVAILABLE),
 }
 
@@ -116,5 +117,21 @@ impl From<ehr_client::rpc::RpcError> for Failure {
             ErrorCode::ChainUnavailable,
             "the gateway cannot ask the chain who may read these records; nothing is served until it can — try again shortly",
         )
+    }
+}
+
+impl From<ehr_client::rpc::proven::ProvenError> for Failure {
+    fn from(e: ehr_client::rpc::proven::ProvenError) -> Self {
+        use ehr_client::rpc::proven::ProvenError;
+        match e {
+            ProvenError::Rpc(e) => e.into(),
+            e => {
+                tracing::warn!(error = %e, "the chain's answer is not proven");
+                Self::new(
+                    ErrorCode::ChainUnproven,
+                    format!("the gateway decides only on what the consortium's validators signed, and its chain node's answer did not prove it ({e}); nothing is served until it does — the hospital running this gateway should check its node"),
+                )
+            }
+        }
     }
 }

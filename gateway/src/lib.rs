@@ -1,7 +1,8 @@
 //! ehr-gateway: the record gateway, the read path's server side.
 //!
 //! A request is signed by the caller's key (`auth`); the chain decides whether
-//! the caller may read the patient's records now (`access`); the records come
+//! the caller may read the patient's records now (`access`, by the ledger's own
+//! rule over state proven against headers the validators signed); the records come
 //! from the ingest store with the data key wrapped for the caller and each
 //! record's Merkle path to its anchored batch root (`store`, `proofs`); every
 //! answer is written to a disclosure outbox before it is sent, and logged on
@@ -19,6 +20,7 @@ pub mod standing;
 pub mod startup;
 pub mod store;
 
+use ehr_client::rpc::proven::ProvenState;
 use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::SecretKey;
 
@@ -26,6 +28,9 @@ use ehr_ledger::crypto::SecretKey;
 pub struct Gateway {
     pub db: deadpool_postgres::Pool,
     pub rpc: RpcClient,
+    /// The chain's state on proof: every access decision, every key the
+    /// gateway opens and every disclosure it settles rests on it.
+    pub chain: ProvenState,
     /// The gateway service's key: signs the disclosure log, and opens the
     /// break-glass escrow wraps (only under an open emergency access).
     pub key: SecretKey,
@@ -33,4 +38,7 @@ pub struct Gateway {
     /// Disclosures waiting for the chain longer than this stop all serving.
     pub audit_lag_limit: std::time::Duration,
     pub standing: standing::Standing,
+    /// The portal accepts log-in links (`#login=<key>`): a demonstration's
+    /// gateway only (`--portal-demo-logins`).
+    pub demo_logins: bool,
 }

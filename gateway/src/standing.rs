@@ -8,6 +8,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{
     MemberStatus, Organisation, Participant, ParticipantKind, ParticipantStatus, ServiceKind,
 };
@@ -42,7 +43,8 @@ fn unavailable(reason: Unauditable) -> Failure {
 /// reason when not.
 async fn registered(g: &Gateway) -> Result<Result<(), Unauditable>, Failure> {
     let me = g.key.address();
-    let p: Option<Participant> = g.rpc.query(&format!("/participant/{me}")).await?;
+    let mut view = g.chain.latest().await?;
+    let p: Option<Participant> = view.get(&keys::participant(&me)).await?;
     let verdict = match p {
         None => Err(Unauditable(format!(
             "its key {me} is not registered on chain"
@@ -59,8 +61,7 @@ async fn registered(g: &Gateway) -> Result<Result<(), Unauditable>, Failure> {
             "the gateway service {me} is suspended"
         ))),
         Some(p) => {
-            let org: Option<Organisation> =
-                g.rpc.query(&format!("/organisation/{}", p.org_id)).await?;
+            let org: Option<Organisation> = view.get(&keys::organisation(&p.org_id)).await?;
             match org {
                 Some(o) if o.status == MemberStatus::Active as i32 => Ok(()),
                 _ => Err(Unauditable(format!(

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ehr_client::rpc::proven::ProvenState;
+use ehr_client::rpc::trust::{TrustError, TrustRoot};
 use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::SecretKey;
 
@@ -20,6 +22,12 @@ pub struct Settings {
     pub database_url: String,
     /// RPC of a CometBFT node (or `ehr-node dev`) of the consortium.
     pub node: String,
+    /// What the node's answers are proven against: the consortium's genesis
+    /// file (headers checked by the validators' signatures), or a dev
+    /// sequencer trusted by explicit choice.
+    pub trust: TrustRoot,
+    /// Decisions rest on a state whose newest header is at most this old.
+    pub max_state_age: Duration,
     /// The gateway service's key, registered on chain by its organisation.
     pub key: SecretKey,
     pub connections: usize,
@@ -32,6 +40,8 @@ pub struct Settings {
     pub migrate: bool,
     /// The built web portal (`portal/dist`), served under `/portal/`.
     pub portal_dir: Option<std::path::PathBuf>,
+    /// The portal accepts the demonstration's log-in links.
+    pub demo_logins: bool,
 }
 
 /// Why the gateway cannot start.
@@ -48,6 +58,8 @@ pub enum StartupError {
     },
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the chain's trust root: {0}")]
+    Trust(#[from] TrustError),
 }
 
 /// Why a connection pool cannot be made for a database URL.
@@ -105,15 +117,20 @@ impl Application {
                 listen: settings.listen.clone(),
                 source,
             })?;
-        tracing::info!(service = %settings.key.address(), node = %settings.node, "ehr-gateway starting");
+        let rpc = RpcClient::new(&settings.node);
+        let chain =
+            ProvenState::connect(rpc.clone(), &settings.trust, settings.max_state_age).await?;
+        tracing::info!(service = %settings.key.address(), node = %settings.node, trust = %chain.trust(), "ehr-gateway starting");
         Ok(Application {
             gateway: Arc::new(Gateway {
                 db,
-                rpc: RpcClient::new(&settings.node),
+                rpc,
+                chain,
                 key: settings.key,
                 proofs: Proofs::default(),
                 audit_lag_limit: settings.audit_lag_limit.max(Duration::from_secs(1)),
                 standing: Default::default(),
+                demo_logins: settings.demo_logins,
             }),
             listener,
             audit_interval: settings.audit_interval.max(Duration::from_millis(10)),
@@ -143,7 +160,7 @@ impl Application {
             key: gateway.key.clone(),
         };
         let g = gateway.clone();
-        tokio::spawn(async move { logger.run(&g.db, audit_interval).await });
+        tokio::spawn(async move { logger.run(&g.db, &g.chain, audit_interval).await });
         let g = gateway.clone();
         tokio::spawn(async move { auth::prune_nonces(&g).await });
         axum::serve(
@@ -158,7 +175,8 @@ impl Application {
                 rpc: gateway.rpc.clone(),
                 key: gateway.key.clone(),
             };
-            let _ = tokio::time::timeout(Duration::from_secs(5), last.round(&db)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), last.round(&db, &gateway.chain)).await;
         }
         Ok(())
     }

@@ -96,7 +96,7 @@ fn a_doctor_granted_vitals_reads_them_verified_and_the_patient_sees_the_read() {
         .unwrap();
     assert_eq!(page.records.len(), 12);
     s.gateway.kill_9();
-    s.gateway = GatewayProcess::start(s.dir.path(), &s.db, &s.node.url, &s.gateway_key);
+    s.gateway = GatewayProcess::start(s.dir.path(), &s.db, &s.node, &s.gateway_key);
     s.disclosures_logged();
     let after = s.audit_trail(&s.cast.alice).items.len();
     assert!(

@@ -133,7 +133,12 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         .iter()
         .find(|r| r.record_id == "hr-1:2")
         .unwrap();
-    let mut chain = ehr_client::read_path::open::ChainVerifier::new(s.node.rpc());
+    let (mut chain, _) = s
+        .block_on(ehr_client::read_path::open::ChainVerifier::connect(
+            s.node.rpc(),
+            &ehr_client::read_path::open::TrustRoot::DevSequencer,
+        ))
+        .unwrap();
     let e = s
         .block_on(chain.verify_anchor(forged))
         .expect_err("not the anchored record");

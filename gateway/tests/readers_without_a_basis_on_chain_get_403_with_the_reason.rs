@@ -1,6 +1,7 @@
 //! The gateway asks the chain at every request: a nurse without a grant is
-//! refused; a revoked grant refuses from the next block; an expired grant
-//! refuses; another patient is refused. Each 403 says why.
+//! refused; a revoked grant refuses once the block after the revocation
+//! proves it (the state after a block is proven by the next header); an
+//! expired grant refuses; another patient is refused. Each 403 says why.
 
 use std::time::Duration;
 
@@ -59,7 +60,8 @@ fn readers_without_a_basis_on_chain_get_403_with_the_reason() {
     // Another patient.
     assert_eq!(refusal(&s.cast.bob).code(), Some("access_denied"));
 
-    // The nurse is granted, reads, then alice revokes: refused from the next block.
+    // The nurse is granted, reads, then alice revokes: refused as soon as a
+    // header proves the state after the revocation, and from then on.
     grant(&s, &s.nurse, 4_102_444_800);
     let page = s
         .block_on(s.client(&s.nurse).records(&alice, &vitals))
@@ -76,6 +78,10 @@ fn readers_without_a_basis_on_chain_get_403_with_the_reason() {
             categories: vec![],
         }),
     );
+    assert!(wait_until(Duration::from_secs(10), || {
+        s.block_on(s.client(&s.nurse).records(&alice, &vitals))
+            .is_err()
+    }));
     assert_eq!(refusal(&s.nurse).code(), Some("access_denied"));
 
     // A grant that expires a few seconds from the chain's time: readable, then not.
@@ -112,7 +118,9 @@ fn readers_without_a_basis_on_chain_get_403_with_the_reason() {
             who.address()
         ))
     };
-    assert_eq!(count(&s.nurse), 1);
+    // (Reads between the revocation's block and the header that proves it
+    // are served, and logged.)
+    assert!(count(&s.nurse) >= 1);
     assert_eq!(count(&s.cast.bob), 0);
     assert_eq!(count(&s.cast.doctor), 0);
     assert!(count(&s.doctor2) >= 1);

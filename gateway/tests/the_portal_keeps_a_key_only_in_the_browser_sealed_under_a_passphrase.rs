@@ -22,7 +22,7 @@ fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
     let gateway = GatewayProcess::start_with(
         dir.path(),
         &db,
-        &node.url,
+        &node,
         &key("gateway@general"),
         &["--portal-dir", dist.to_str().unwrap()],
     );
@@ -35,14 +35,38 @@ fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
             let r = reqwest::get(format!("{}{path}", gateway.url))
                 .await
                 .unwrap();
-            (r.status(), r.text().await.unwrap_or_default())
+            let headers = r.headers().clone();
+            (r.status(), r.text().await.unwrap_or_default(), headers)
         })
     };
-    assert!(get("/health").0.is_success());
-    let (status, page) = get("/portal/");
+    let (status, health, _) = get("/health");
+    assert!(status.is_success());
+    assert!(
+        health.contains("\"demo_logins\":false"),
+        "log-in links are for a demonstration's gateway only: {health}"
+    );
+    let (status, page, headers) = get("/portal/");
     assert!(status.is_success() && page.contains("ehr-ledger portal"));
+    // The page that holds a key runs only its own code and is never framed.
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp:?}");
+    }
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "no-referrer");
     for outside in ["/portal/../Cargo.toml", "/portal/%2e%2e/Cargo.toml"] {
-        let (status, body) = get(outside);
+        let (status, body, _) = get(outside);
         assert!(
             !body.contains("[workspace]"),
             "{outside} served what is outside the portal ({status})"

@@ -12,7 +12,7 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("node"));
     let db = database();
-    let gateway = GatewayProcess::start(dir.path(), &db, &node.url, &key("gateway@general"));
+    let gateway = GatewayProcess::start(dir.path(), &db, &node, &key("gateway@general"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::new();
     let post = |body: Vec<u8>| {

@@ -4,65 +4,7 @@
 //! the validators' signatures. A node that lies about the app hash in its
 //! headers is caught and named.
 
-use std::net::SocketAddr;
-
-use axum::extract::State;
-use axum::routing::post;
-use axum::Router;
 use ehr_testkit::stack::*;
-use serde_json::Value;
-
-/// An RPC endpoint in front of a real node that forwards every call and
-/// changes the app hash in every header it returns.
-struct LyingNode {
-    url: String,
-    _runtime: tokio::runtime::Runtime,
-}
-
-async fn forward_and_lie(State(upstream): State<String>, body: axum::body::Bytes) -> String {
-    let answer = reqwest::Client::new()
-        .post(&upstream)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut json: Value = serde_json::from_str(&answer).unwrap();
-    for header in [
-        "/result/signed_header/header/app_hash",
-        "/result/block/header/app_hash",
-    ] {
-        if let Some(h) = json.pointer_mut(header) {
-            *h = Value::from("AB".repeat(32));
-        }
-    }
-    json.to_string()
-}
-
-impl LyingNode {
-    fn start(upstream: &str) -> LyingNode {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/", post(forward_and_lie))
-            .with_state(upstream.to_string());
-        runtime.spawn(async move { axum::serve(listener, app).await });
-        LyingNode {
-            url: format!("http://{addr}"),
-            _runtime: runtime,
-        }
-    }
-}
 
 #[test]
 fn the_read_path_runs_on_cometbft_and_a_lying_node_is_caught() {
@@ -96,7 +38,7 @@ fn the_read_path_runs_on_cometbft_and_a_lying_node_is_caught() {
 
     // Through a node that lies about the app hash: caught, and named. A fresh
     // reader, so that no header verified before vouches for the answers.
-    let liar = LyingNode::start(&s.node.url);
+    let liar = LyingNode::start(&s.node.url, honest, other_app_hash);
     std::fs::remove_dir_all(s.dir.path().join("ehr/light")).unwrap();
     let out = s.ehr_via(
         &liar.url,

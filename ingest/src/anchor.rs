@@ -41,6 +41,9 @@ struct Sent {
 /// A batch and what became of its anchor: (height, tx hash) or why not.
 type Settled = (Batch, Result<(i64, String), AnchorError>);
 
+/// A batch pending longer than this is logged as stuck, once a minute.
+const STUCK_AFTER_SECS: i64 = 300;
+
 /// How long a submitted anchor may take to reach a block.
 const COMMIT_WITHIN: Duration = Duration::from_secs(60);
 
@@ -269,6 +272,7 @@ impl Anchorer {
         metrics: &crate::metrics::Metrics,
     ) {
         let mut backoff = Duration::from_millis(200);
+        let mut warned_at_minute = 0;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             match self.round(store) {
                 Ok(round) => {
@@ -291,8 +295,13 @@ impl Anchorer {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
-            if let Ok(pending) = store.pending_count() {
-                metrics.set_pending(pending);
+            if let (Ok(pending), Ok(oldest)) = (store.pending_count(), store.oldest_pending_secs())
+            {
+                metrics.set_pending(pending, oldest);
+                if oldest > STUCK_AFTER_SECS && oldest / 60 != warned_at_minute {
+                    warned_at_minute = oldest / 60;
+                    tracing::warn!(pending, oldest_secs = oldest, "batches wait for the chain longer than 5 minutes: is the chain down, or was the database restored from an old backup (see last_error in ingest.batches)?");
+                }
             }
             std::thread::sleep(backoff);
         }

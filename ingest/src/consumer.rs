@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ehr_client::rpc::proven::ProvenState;
+use ehr_client::rpc::trust::{TrustError, TrustRoot};
 use ehr_client::rpc::RpcClient;
 use ehr_client::service::now_ms;
 use ehr_ledger::crypto::SecretKey;
@@ -30,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Message, Outcome};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
+use crate::withdrawals::Withdrawals;
 
 #[derive(Clone)]
 pub struct Config {
@@ -39,6 +42,11 @@ pub struct Config {
     pub group: String,
     pub database_url: String,
     pub node: String,
+    /// What the node's answers are proven against (a genesis file, or a dev
+    /// sequencer trusted by explicit choice).
+    pub trust: TrustRoot,
+    /// Answers rest on a state whose newest header is at most this old.
+    pub max_state_age: Duration,
     pub key: SecretKey,
     pub pseudonym_secret: Vec<u8>,
     pub batch_size: usize,
@@ -67,6 +75,10 @@ pub enum ConsumerError {
     Store(#[from] StoreError),
     #[error("cannot start the consumer's runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    #[error("cannot set up the chain's trust root: {0}")]
+    Trust(#[from] TrustError),
+    #[error("cannot read where this service's batch ids go on from: {0}")]
+    Chain(#[from] ehr_client::rpc::proven::ProvenError),
 }
 
 /// A Kafka failure, said with what was being done.
@@ -235,13 +247,12 @@ fn update_lag(consumer: &BaseConsumer, metrics: &Metrics) {
 struct Worker<'a> {
     cfg: &'a Config,
     runtime: tokio::runtime::Runtime,
-    rpc: RpcClient,
     registry: Registry,
     store: Store,
     producer: BaseProducer,
     metrics: &'a Metrics,
     stop: &'a AtomicBool,
-    chain_now: i64,
+    withdrawals: Withdrawals,
 }
 
 impl Worker<'_> {
@@ -273,17 +284,27 @@ impl Worker<'_> {
         }
     }
 
-    fn attempt(&mut self, messages: &[Message]) -> Result<(Outcome, Written), pipeline::Transient> {
-        if let Ok(s) = self.runtime.block_on(self.rpc.status()) {
-            self.chain_now = ehr_ledger::time::parse_rfc3339(&s.sync_info.latest_block_time)
-                .unwrap_or(self.chain_now);
+    /// Follows research consent withdrawals committed since the last time;
+    /// a chain or database that does not answer delays it, nothing else.
+    fn follow_withdrawals(&mut self) {
+        if let Err(error) = self.withdrawals.follow(
+            &self.runtime,
+            &self.registry,
+            &mut self.store,
+            &self.cfg.pseudonym_secret,
+        ) {
+            tracing::warn!(%error, "consent withdrawals not followed yet; trying again");
         }
+    }
+
+    fn attempt(&mut self, messages: &[Message]) -> Result<(Outcome, Written), pipeline::Transient> {
+        self.follow_withdrawals();
         let ctx = Context {
             runtime: &self.runtime,
             registry: &self.registry,
             pseudonym_secret: &self.cfg.pseudonym_secret,
             now_ms: now_ms(),
-            chain_now: self.chain_now,
+            withdrawals: &self.withdrawals,
         };
         let outcome = pipeline::process(&ctx, &mut self.store, messages)?;
         dead_letter(&self.producer, self.cfg, &outcome);
@@ -352,16 +373,27 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         .build()?;
     ensure_topics(&cfg, &runtime)?;
     let rpc = RpcClient::new(&cfg.node);
+    let chain = runtime.block_on(ProvenState::connect(rpc, &cfg.trust, cfg.max_state_age))?;
+    let mut store = Store::connect(&cfg.database_url, &cfg.key.address().to_string())?;
+    // Batch ids go on from the chain's, whatever the database remembers (the
+    // newest block's state: the last anchor may be in it).
+    let next: Option<ehr_ledger::proto::Counter> = runtime.block_on(async {
+        chain
+            .newest()
+            .await?
+            .get(&ehr_ledger::ledger::keys::next_batch(&cfg.key.address()))
+            .await
+    })?;
+    store.number_batches_from(next.map_or(1, |c| c.next))?;
     let mut worker = Worker {
-        registry: Registry::new(rpc.clone(), cfg.cache_ttl, cfg.stale_limit),
-        rpc,
+        registry: Registry::new(chain, cfg.cache_ttl, cfg.stale_limit),
         runtime,
-        store: Store::connect(&cfg.database_url, &cfg.key.address().to_string())?,
+        store,
         producer: producer(&cfg)?,
         cfg: &cfg,
         metrics: &metrics,
         stop: &stop,
-        chain_now: now_ms() / 1000,
+        withdrawals: Withdrawals::default(),
     };
     let consumer = consumer(&cfg)?;
     // The next poll fills while this one is checked and written, so a batch
@@ -375,11 +407,18 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
             .spawn_scoped(scope, || {
                 poll_until_stopped(&consumer, &cfg, &metrics, &stop, polled)
             })?;
-        for messages in polls {
-            if !worker.store_poll(&messages) {
-                break;
+        loop {
+            match polls.recv_timeout(Duration::from_secs(1)) {
+                Ok(messages) => {
+                    if !worker.store_poll(&messages) {
+                        break;
+                    }
+                    commit_offsets(&consumer, &messages, &stop);
+                }
+                // No readings: consent withdrawals are still followed.
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => worker.follow_withdrawals(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            commit_offsets(&consumer, &messages, &stop);
         }
         Ok(())
     })

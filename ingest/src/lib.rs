@@ -12,3 +12,4 @@ pub mod reading;
 pub mod registry;
 pub mod startup;
 pub mod store;
+pub mod withdrawals;

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub batches_written: Counter,
     pub batches_committed: Counter,
     pub batches_pending: Gauge,
+    pub oldest_pending: Gauge,
     pub anchor_latency: Histogram,
     pub consumer_lag: Gauge,
 }
@@ -37,6 +38,7 @@ impl Default for Metrics {
             batches_written: Counter::default(),
             batches_committed: Counter::default(),
             batches_pending: Gauge::default(),
+            oldest_pending: Gauge::default(),
             anchor_latency: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
             consumer_lag: Gauge::default(),
         };
@@ -73,6 +75,11 @@ impl Default for Metrics {
                 m.batches_pending.clone(),
             );
             r.register(
+                "ehr_ingest_oldest_pending_batch_seconds",
+                "How long the oldest batch not confirmed on chain has waited (alert when it grows)",
+                m.oldest_pending.clone(),
+            );
+            r.register(
                 "ehr_ingest_anchor_latency_seconds",
                 "From a batch's write to its anchor's commit",
                 m.anchor_latency.clone(),
@@ -101,8 +108,9 @@ impl Metrics {
         self.anchor_latency.observe(latency_secs.max(0.0));
     }
 
-    pub fn set_pending(&self, n: i64) {
+    pub fn set_pending(&self, n: i64, oldest_secs: i64) {
         self.batches_pending.set(n);
+        self.oldest_pending.set(oldest_secs);
     }
 
     pub fn render(&self) -> String {

@@ -91,6 +91,8 @@ impl Outcome {
 pub enum Transient {
     #[error("the chain: {0}")]
     Chain(#[from] RpcError),
+    #[error("the chain's answer: {0}")]
+    Unproven(#[from] ehr_client::rpc::proven::ProvenError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -122,8 +124,8 @@ pub struct Context<'a> {
     pub pseudonym_secret: &'a [u8],
     /// The service's clock, for plausibility of measurement times.
     pub now_ms: i64,
-    /// The chain's last block time, for grant expiries.
-    pub chain_now: i64,
+    /// Research consent withdrawals followed on chain: no analytics rows.
+    pub withdrawals: &'a crate::withdrawals::Withdrawals,
 }
 
 fn refused(message: &Message, reject: Reject, d: Option<&Decoded>) -> Refused {
@@ -351,7 +353,7 @@ fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Tr
     };
     let mut readers = vec![(patient, patient_key)];
     let others = rt
-        .block_on(ctx.registry.vitals_readers(&patient, ctx.chain_now))?
+        .block_on(ctx.registry.vitals_readers(&patient))?
         .into_iter()
         .chain(rt.block_on(ctx.registry.escrow_keys())?);
     for r in others {
@@ -364,8 +366,7 @@ fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Tr
         key_id: fresh_key_id(),
         data_key: DataKey::generate(),
         readers,
-        pseudonym: p
-            .research_consent
+        pseudonym: (p.research_consent && !ctx.withdrawals.is_withdrawn(&patient))
             .then(|| pseudonym(ctx.pseudonym_secret, &patient)),
     }))
 }

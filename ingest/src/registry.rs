@@ -7,14 +7,21 @@
 //! for ever: past the limit, readings wait for the chain.
 //! "No such device" and "no such patient" are never remembered: a device bound
 //! a moment ago is found at its next reading.
+//!
+//! Every answer is proven against a header the validators signed
+//! (`rpc::proven`): the patient's key and the readers' keys decide who gets a
+//! wrapped data key, so a node's unproven word never adds a reader. An answer
+//! that does not prove counts as the chain not answering: readings wait.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ehr_client::read_path::readers;
-use ehr_client::rpc::{RpcClient, RpcError};
+use ehr_client::rpc::proven::{ProvenError, ProvenState};
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{Category, Device, Participant, ParticipantKind};
 
 struct Entry<T> {
@@ -36,6 +43,11 @@ impl<T: Clone> Cache<T> {
     fn get(&self, key: &str) -> Option<(T, Duration)> {
         let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         e.get(key).map(|x| (x.value.clone(), x.fetched.elapsed()))
+    }
+
+    fn forget(&self, key: &str) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.remove(key);
     }
 
     fn put(&self, key: &str, value: T) {
@@ -72,7 +84,7 @@ impl<T> Absent for Vec<T> {
 pub use ehr_client::read_path::readers::ReaderKey;
 
 pub struct Registry {
-    rpc: RpcClient,
+    chain: ProvenState,
     ttl: Duration,
     stale_limit: Duration,
     devices: Cache<Option<Device>>,
@@ -82,9 +94,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(rpc: RpcClient, ttl: Duration, stale_limit: Duration) -> Self {
+    pub fn new(chain: ProvenState, ttl: Duration, stale_limit: Duration) -> Self {
         Self {
-            rpc,
+            chain,
             ttl,
             stale_limit,
             devices: Cache::new(),
@@ -95,7 +107,33 @@ impl Registry {
     }
 
     pub fn rpc(&self) -> &RpcClient {
-        &self.rpc
+        self.chain.rpc()
+    }
+
+    /// The chain's state on proof.
+    pub fn chain(&self) -> &ProvenState {
+        &self.chain
+    }
+
+    /// Drops the cached answer about a patient (their consent changed).
+    pub fn forget_patient(&self, address: &Address) {
+        self.patients.forget(&address.hex());
+    }
+
+    /// The value under state key `key`, proven.
+    async fn proven<M: prost::Message + Default>(
+        &self,
+        key: String,
+    ) -> Result<Option<M>, ProvenError> {
+        let mut view = self.chain.latest().await?;
+        if let Some(found) = view.get(&key).await? {
+            return Ok(Some(found));
+        }
+        // Absent at the newest height a header proves: asked again at the
+        // newest block once its header comes, so that a device bound a moment
+        // ago is found rather than its reading refused for good.
+        let height = view.height;
+        self.chain.after(height + 1).await?.get(&key).await
     }
 
     /// A fresh answer, or the cached one if fresh enough, or the stale one if
@@ -105,9 +143,9 @@ impl Registry {
         cache: &Cache<T>,
         key: &str,
         fetch: F,
-    ) -> Result<T, RpcError>
+    ) -> Result<T, ProvenError>
     where
-        F: std::future::Future<Output = Result<T, RpcError>>,
+        F: std::future::Future<Output = Result<T, ProvenError>>,
     {
         let known = cache.get(key);
         if let Some((value, age)) = &known {
@@ -134,36 +172,33 @@ impl Registry {
         }
     }
 
-    pub async fn device(&self, device_id: &str) -> Result<Option<Device>, RpcError> {
-        let path = format!("/device/{device_id}");
-        self.cached(&self.devices, device_id, self.rpc.query::<Device>(&path))
-            .await
+    pub async fn device(&self, device_id: &str) -> Result<Option<Device>, ProvenError> {
+        self.cached(
+            &self.devices,
+            device_id,
+            self.proven::<Device>(keys::device(device_id)),
+        )
+        .await
     }
 
-    pub async fn patient(&self, address: &Address) -> Result<Option<Participant>, RpcError> {
-        let path = format!("/participant/{address}");
+    pub async fn patient(&self, address: &Address) -> Result<Option<Participant>, ProvenError> {
         let p = self
             .cached(
                 &self.patients,
                 &address.hex(),
-                self.rpc.query::<Participant>(&path),
+                self.proven::<Participant>(keys::participant(address)),
             )
             .await?;
         Ok(p.filter(|p| p.kind == ParticipantKind::Patient as i32))
     }
 
-    /// Clinicians who hold, at chain time `now`, a current read grant for the
-    /// patient's vitals — personally or through their organisation.
-    pub async fn vitals_readers(
-        &self,
-        patient: &Address,
-        now: i64,
-    ) -> Result<Vec<ReaderKey>, RpcError> {
-        self.cached(
-            &self.readers,
-            &patient.hex(),
-            readers::grantees(&self.rpc, patient, Category::Vitals, now),
-        )
+    /// Clinicians who hold, at the chain's time, a current read grant for
+    /// the patient's vitals — personally or through their organisation.
+    pub async fn vitals_readers(&self, patient: &Address) -> Result<Vec<ReaderKey>, ProvenError> {
+        self.cached(&self.readers, &patient.hex(), async {
+            let mut view = self.chain.latest().await?;
+            readers::grantees(&mut view, patient, Category::Vitals).await
+        })
         .await
     }
 
@@ -171,8 +206,11 @@ impl Registry {
     /// member organisation. Each record's key is also wrapped for them, so a
     /// doctor's gateway can re-wrap it for that doctor — only while the chain
     /// shows the doctor's emergency access open (docs/gateway.md).
-    pub async fn escrow_keys(&self) -> Result<Vec<ReaderKey>, RpcError> {
-        self.cached(&self.escrow, "escrow", readers::escrow(&self.rpc))
-            .await
+    pub async fn escrow_keys(&self) -> Result<Vec<ReaderKey>, ProvenError> {
+        self.cached(&self.escrow, "escrow", async {
+            let mut view = self.chain.latest().await?;
+            readers::escrow(&mut view).await
+        })
+        .await
     }
 }

@@ -215,6 +215,56 @@ impl Store {
         })
     }
 
+    /// Batch ids from `next` on at least: the chain's next id for this
+    /// service, so that after a restore from an old backup no new batch
+    /// reuses an id already anchored (it would stay pending for ever).
+    pub fn number_batches_from(&mut self, next: u64) -> Result<(), StoreError> {
+        self.client.execute(
+            "UPDATE ingest.counters SET next = GREATEST(next, $1) WHERE name = 'batch_id'",
+            &[&(next as i64)],
+        )?;
+        Ok(())
+    }
+
+    /// How long the oldest of this service's pending batches has waited, in
+    /// seconds (0 when none waits).
+    pub fn oldest_pending_secs(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT COALESCE(extract(epoch FROM now() - min(created_at))::bigint, 0)
+                 FROM ingest.batches WHERE status = 'pending' AND (writer = $1 OR writer IS NULL)",
+                &[&self.service],
+            )?
+            .get(0))
+    }
+
+    /// The last block this service followed for consent changes.
+    pub fn followed_height(&mut self) -> Result<Option<u64>, StoreError> {
+        let row = self.client.query_opt(
+            "SELECT height FROM ingest.followed_height WHERE service = $1",
+            &[&self.service],
+        )?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    pub fn set_followed_height(&mut self, height: u64) -> Result<(), StoreError> {
+        self.client.execute(
+            "INSERT INTO ingest.followed_height (service, height) VALUES ($1, $2)
+             ON CONFLICT (service) DO UPDATE SET height = GREATEST(ingest.followed_height.height, EXCLUDED.height)",
+            &[&self.service, &(height as i64)],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes every analytics row of `pseudonym`; how many there were.
+    pub fn forget_analytics(&mut self, pseudonym: &str) -> Result<u64, StoreError> {
+        Ok(self.client.execute(
+            "DELETE FROM analytics.readings WHERE pseudonym = $1",
+            &[&pseudonym],
+        )?)
+    }
+
     /// Content hashes of the readings already stored under these (device, seq).
     pub fn stored(
         &mut self,

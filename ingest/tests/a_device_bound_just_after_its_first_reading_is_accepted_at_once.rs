@@ -16,7 +16,7 @@ fn a_device_bound_just_after_its_first_reading_is_accepted_at_once() {
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = database();
-    let _ingest = Ingest::start_caching(dir.path(), &broker, &db, &chain.url, &cast.ingest, 60);
+    let _ingest = Ingest::start_caching(dir.path(), &broker, &db, &chain, &cast.ingest, 60);
     let early = key("device early-1");
     let reading = |seq| Reading {
         device_id: "early-1".into(),
@@ -44,7 +44,7 @@ fn a_device_bound_just_after_its_first_reading_is_accepted_at_once() {
         db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'early-1'") == 1
             || db.count("SELECT count(*) FROM ingest.rejects") > 1
     });
-    assert!(handled, "{}", log_tail(dir.path(), 10));
+    assert!(handled, "{}", log_tail(dir.path(), 40));
     assert_eq!(
         db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'early-1'"),
         1,

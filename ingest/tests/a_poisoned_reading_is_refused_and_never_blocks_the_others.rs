@@ -40,7 +40,7 @@ fn a_poisoned_reading_is_refused_and_never_blocks_the_others() {
     payloads.extend(poison.iter().cloned());
     payloads.push(sign(&heart_rate(2, 71.0), hr));
     broker.publish(&payloads);
-    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
 
     let poisoned = poison.len() as i64;
     let handled = wait_until(Duration::from_secs(60), || {
@@ -100,7 +100,7 @@ fn a_reading_postgresql_refuses_is_refused_alone() {
     let broker = Broker::start();
     let db = database();
     // The service creates its tables at start; then the constraint goes in.
-    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
     db.client()
         .expect("the test database answers")
         .batch_execute(

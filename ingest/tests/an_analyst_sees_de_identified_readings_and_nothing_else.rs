@@ -19,7 +19,7 @@ fn the_analyst_role_reads_analytics_only() {
         .collect();
     payloads.extend((1..=20).map(|s| sign(&spo2(s, 97.0), &cast.spo2)));
     broker.publish(&payloads);
-    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
     wait_for("40 records", Duration::from_secs(120), || {
         db.count("SELECT count(*) FROM ingest.records") == 40
     });

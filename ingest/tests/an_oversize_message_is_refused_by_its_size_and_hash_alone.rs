@@ -26,7 +26,7 @@ fn an_oversize_message_is_refused_by_its_size_and_hash_alone() {
         huge.clone(),
         sign(&heart_rate(2, 71.0), &cast.hr),
     ]);
-    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
     wait_for(
         "the three messages handled",
         Duration::from_secs(60),

@@ -115,7 +115,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
     payloads.extend(corpus.iter().map(|(_, p)| p.clone()));
     payloads.push(sign(&heart_rate(100, 80.0), hr));
     broker.publish(&payloads);
-    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
 
     let expected_rejects = corpus.len() as i64;
     wait_for("every message handled", Duration::from_secs(120), || {
@@ -177,18 +177,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
     wait_for("a later good reading", Duration::from_secs(60), || {
         db.count("SELECT count(*) FROM ingest.records") == 3
     });
-    let metrics = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            reqwest::get(format!("http://{}/metrics", ingest.metrics))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        });
+    let metrics = ingest.metrics_text();
     assert!(
         metrics.contains("ehr_ingest_readings_rejected_total{reason=\"bad_signature\"} 6"),
         "{metrics}"

@@ -18,7 +18,7 @@ fn revocations_and_new_grants_take_effect_while_running() {
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = database();
-    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
 
     broker.publish(
         &(1..=5)

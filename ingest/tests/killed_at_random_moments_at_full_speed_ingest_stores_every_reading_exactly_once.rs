@@ -44,16 +44,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     publish(1, READINGS);
     let mut published = READINGS;
     let full_speed = ["--batch-size", "500", "--batch-ms", "250"];
-    let start = || {
-        Ingest::start_with(
-            dir.path(),
-            &broker,
-            &db,
-            &chain.url,
-            &cast.ingest,
-            &full_speed,
-        )
-    };
+    let start = || Ingest::start_with(dir.path(), &broker, &db, &chain, &cast.ingest, &full_speed);
 
     let mut kills = 0;
     for round in 0..5u64 {

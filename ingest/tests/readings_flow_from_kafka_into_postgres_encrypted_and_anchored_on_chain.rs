@@ -35,7 +35,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
         payloads.push(sign(&spo2(seq, 90.0 + (seq % 10) as f64), &cast.spo2));
     }
     broker.publish(&payloads);
-    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
 
     wait_for("200 records", Duration::from_secs(120), || {
         db.count("SELECT count(*) FROM ingest.records") == 200

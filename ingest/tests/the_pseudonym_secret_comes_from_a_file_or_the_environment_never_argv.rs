@@ -10,10 +10,11 @@ use ehr_testkit::stack::*;
 
 fn ehr_ingest(dir: &std::path::Path, args: &[&str], env: Option<&str>) -> (bool, String) {
     let key_file = dir.join("ingest-key.json");
-    std::fs::write(
+    ehr_client::service::write_private_file(
         &key_file,
         serde_json::json!({ "secret_key": hex::encode(key("ingest@general").to_bytes()) })
-            .to_string(),
+            .to_string()
+            .as_bytes(),
     )
     .unwrap();
     let mut c = Command::new(binary("ehr-ingest"));
@@ -86,7 +87,7 @@ fn a_running_ingest_shows_no_secret_in_its_command_line() {
     let db = database();
     let chain = Chain::start(&dir.path().join("chain"), 0);
     let cast = Cast::register(&chain);
-    let ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", ingest.pid())).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     assert!(cmdline.contains("ehr-ingest"), "{cmdline}");

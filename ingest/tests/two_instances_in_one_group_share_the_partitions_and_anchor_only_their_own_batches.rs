@@ -26,8 +26,8 @@ fn two_instances_in_one_group_share_the_partitions_and_anchor_only_their_own_bat
     let db = database();
 
     let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let _a = Ingest::start(home_a.path(), &broker, &db, &chain.url, &cast.ingest);
-    let _b = Ingest::start(home_b.path(), &broker, &db, &chain.url, &second);
+    let _a = Ingest::start(home_a.path(), &broker, &db, &chain, &cast.ingest);
+    let _b = Ingest::start(home_b.path(), &broker, &db, &chain, &second);
     // Readings in waves, so that both services are in the group while they flow.
     for wave in 0..5u64 {
         let seqs = (wave * READINGS / 5 + 1)..=((wave + 1) * READINGS / 5);

@@ -17,7 +17,7 @@ fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = database();
-    let ingest = Ingest::start(dir.path(), &broker, &db, &chain.url, &cast.ingest);
+    let ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
 
     broker.publish(
         &(1..=20)

@@ -22,7 +22,7 @@ fn past_the_stale_limit_readings_wait_for_the_chain() {
         dir.path(),
         &broker,
         &db,
-        &chain.url,
+        &chain,
         &cast.ingest,
         &["--stale-limit-seconds", "2"],
     );

@@ -3,7 +3,8 @@
 // seals it under a passphrase, sees their address; the browser's storage
 // holds no secret; locked, the key opens only with the passphrase, and a
 // refusal is shown as its sentence; the page works by keyboard and at a
-// phone's width. Screenshots go to the folder given.
+// phone's width; a log-in link is refused (this gateway is not a
+// demonstration's). Screenshots go to the folder given.
 //
 //   node e2e/keys.e2e.mjs <portal url> <screenshot folder>
 //
@@ -48,6 +49,19 @@ const browser = await chromium.launch({
   ],
 });
 try {
+  // A log-in link on a gateway that is not a demonstration's: refused with
+  // the sentence, the key taken out of the address bar, nothing unlocked.
+  const linked = await browser.newPage();
+  await linked.goto(`${url}#login=${secretHex}`);
+  await linked.getByRole("alert").waitFor({ timeout: 30_000 });
+  check(
+    (await linked.getByRole("alert").textContent()).includes("does not take keys from log-in links"),
+    "a log-in link is refused outside a demonstration, with the reason",
+  );
+  check(!linked.url().includes(secretHex), "the key is gone from the address bar");
+  check((await linked.getByRole("heading", { name: "Unlocked" }).count()) === 0, "nothing is unlocked from the link");
+  await linked.close();
+
   const page = await browser.newPage({ viewport: { width: 1024, height: 760 } });
   await page.goto(url);
   await page.getByRole("heading", { name: "Set up your key" }).waitFor();

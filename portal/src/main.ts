@@ -2,6 +2,7 @@
 // the chain says its owner may do.
 
 import { homeScreen } from "./ui/home";
+import { alertBox, showAlert } from "./ui/dom";
 import { type Unlocked, keyFromLink, setUpScreen, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
 
 const app = document.getElementById("app") as HTMLElement;
@@ -11,9 +12,14 @@ function show(...screens: HTMLElement[]): void {
   screens[0]?.querySelector<HTMLElement>("input, button")?.focus();
 }
 
-function start(): void {
+function start(notice?: string): void {
   const sealed = storedKey();
   show(sealed ? unlockScreen(sealed, unlocked) : setUpScreen(unlocked));
+  if (notice) {
+    const box = alertBox();
+    app.prepend(box);
+    showAlert(box, notice);
+  }
 }
 
 function unlocked(u: Unlocked): void {
@@ -22,6 +28,8 @@ function unlocked(u: Unlocked): void {
   void homeScreen(u, () => unlocked(u)).then((parts) => app.append(...parts));
 }
 
-const linked = keyFromLink();
-if (linked) unlocked(linked);
-else start();
+void keyFromLink().then((linked) => {
+  if (linked === null) start();
+  else if ("refused" in linked) start(linked.refused);
+  else unlocked(linked);
+});

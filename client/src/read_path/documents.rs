@@ -168,6 +168,8 @@ pub enum WriteError {
     UnknownPatient(Address),
     #[error("the chain cannot be asked who reads this patient's records: {0}")]
     Chain(#[from] crate::rpc::RpcError),
+    #[error(transparent)]
+    Unproven(#[from] crate::rpc::proven::ProvenError),
     #[error("the gateway did not store the document: {0}")]
     Gateway(#[from] super::client::GatewayError),
 }
@@ -177,15 +179,17 @@ pub enum WriteError {
 /// and the break-glass escrow; stores it with the gateway `client` speaks to
 /// (signed by the author); returns the reference the transaction anchors.
 pub async fn write(
-    rpc: &crate::rpc::RpcClient,
+    chain: &crate::rpc::proven::ProvenState,
     client: &super::client::GatewayClient,
     author: &ehr_ledger::crypto::PublicKey,
     patient: &Address,
     content: Content,
     now: i64,
 ) -> Result<RecordRef, WriteError> {
-    let p: ehr_ledger::proto::Participant = rpc
-        .query(&format!("/participant/{patient}"))
+    // The newest state: a grant made a moment ago counts.
+    let mut view = chain.newest().await?;
+    let p: ehr_ledger::proto::Participant = view
+        .get(&ehr_ledger::ledger::keys::participant(patient))
         .await?
         .ok_or(WriteError::UnknownPatient(*patient))?;
     let guardian =
@@ -201,8 +205,8 @@ pub async fn write(
         .into_iter()
         .flatten()
         .collect();
-    wrap_for.extend(super::readers::grantees(rpc, patient, content.category(), now).await?);
-    wrap_for.extend(super::readers::escrow(rpc).await?);
+    wrap_for.extend(super::readers::grantees(&mut view, patient, content.category()).await?);
+    wrap_for.extend(super::readers::escrow(&mut view).await?);
     let sealed = seal(content, patient, &wrap_for, now);
     client.put_document(patient, &sealed.upload).await?;
     Ok(sealed.record)

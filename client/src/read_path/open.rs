@@ -11,18 +11,23 @@
 //! validators' signatures (`rpc::light`), so the node the reader asks need not
 //! be trusted: a node that lies about a header, an anchor or a device is
 //! caught. Under the dev sequencer there are no validators to check: the
-//! reader trusts the sequencer, and `Trust` says so.
+//! reader trusts the sequencer only when told to by its own configuration
+//! (`TrustRoot::DevSequencer`, the CLI's `--trust-dev-sequencer`), and `Trust`
+//! says so. What the node says about itself never chooses the mode: a node
+//! that calls itself a sequencer while a genesis file is at hand is refused.
+//!
+//! Every state proof is checked against the key the reader derives from the
+//! path it asked (`ledger::query::state_key`), never the key the node names.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use prost::Message;
 
 use super::api::{DocumentItem, RecordItem};
 use crate::record_encryption::{decrypt_record, unwrap_key};
-use crate::rpc::light::{LightClient, LightError};
+use crate::rpc::trust::{Anchor, TrustError};
+pub use crate::rpc::trust::{Trust, TrustRoot};
 use crate::rpc::{RpcClient, RpcError};
 use ehr_ledger::crypto::{merkle, sha256, verify_signature, PublicKey, SecretKey};
 use ehr_ledger::proto::{Device, Reading, SignedReading, StoredBatchAnchor, StoredRecordAnchor};
@@ -115,16 +120,16 @@ pub enum VerifyError {
     NotAnchored,
     #[error("the chain cannot be asked: {0}")]
     Chain(#[from] RpcError),
-    #[error("{0}")]
-    Header(#[from] LightError),
-    #[error("the node at {0} runs CometBFT, and verifying its headers needs the consortium's genesis file as the trust root: pass --genesis (or put genesis.json in the key folder)")]
-    NoTrustRoot(String),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error("{0} names no single state key: it cannot be proven")]
+    NotProvable(String),
     #[error("the chain holds no anchor for batch {batch_id} of service {service}")]
     NoAnchor { service: String, batch_id: u64 },
     #[error(
-        "the chain's state proof for the anchor does not verify against the app hash at height {0}"
+        "the chain's state proof for {path} does not verify against the app hash at height {height}: the node answered something the validators did not commit"
     )]
-    StateProof(u64),
+    StateProof { path: String, height: u64 },
     #[error("the Merkle path does not lead to the root anchored on chain at height {0}: the record is not the one anchored")]
     MerklePath(u64),
     #[error("device {0} is not known on chain")]
@@ -153,35 +158,17 @@ struct ChainAnchor {
     height: u64,
 }
 
-/// What a reader's checks rest on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Trust {
-    /// Headers signed by more than two thirds of the validators' voting
-    /// power, from the genesis file's validator set on.
-    Validators { node: String },
-    /// The dev sequencer's word: one process, nothing to check it against.
-    DevSequencer { node: String },
-}
-
-impl std::fmt::Display for Trust {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Trust::Validators { node } => write!(
-                f,
-                "block headers from {node} are checked by the validators' signatures (light client, trust root: the genesis file)"
-            ),
-            Trust::DevSequencer { node } => write!(
-                f,
-                "trusting the dev sequencer at {node}: one process, not Byzantine fault tolerant — its app hashes are taken on its word"
-            ),
-        }
+/// The state key `path` names, derived here from the path asked.
+fn derived_key(path: &str) -> Result<Vec<u8>, VerifyError> {
+    match ehr_ledger::ledger::query::state_key(path) {
+        Ok(Some(key)) => Ok(key.into_bytes()),
+        _ => Err(VerifyError::NotProvable(path.to_string())),
     }
 }
 
 /// Verifies records against the chain, remembering what it already asked.
 pub struct ChainVerifier {
-    rpc: RpcClient,
-    light: Option<LightClient>,
+    anchor: Anchor,
     anchors: HashMap<(String, u64), ChainAnchor>,
     devices: HashMap<String, Device>,
     app_hashes: HashMap<u64, [u8; 32]>,
@@ -190,37 +177,22 @@ pub struct ChainVerifier {
 }
 
 impl ChainVerifier {
-    /// Trusts the node's headers as they come (the dev sequencer, or tests of
-    /// what the other checks catch).
-    pub fn new(rpc: RpcClient) -> Self {
-        Self {
-            rpc,
-            light: None,
-            anchors: HashMap::new(),
-            devices: HashMap::new(),
-            app_hashes: HashMap::new(),
-            pinned: None,
-        }
-    }
-
-    /// A verifier for the node at `rpc`: under CometBFT it checks headers
-    /// from the genesis file at `genesis` (headers verified are kept under
-    /// `store_dir`); under the dev sequencer it trusts the sequencer.
-    pub async fn connect(
-        rpc: RpcClient,
-        genesis: Option<&Path>,
-        store_dir: Option<&Path>,
-    ) -> Result<(Self, Trust), VerifyError> {
-        let node = rpc.url().to_string();
-        let status = rpc.status().await?;
-        if status.node_info.version.contains("dev sequencer") {
-            return Ok((Self::new(rpc), Trust::DevSequencer { node }));
-        }
-        let genesis = genesis.ok_or_else(|| VerifyError::NoTrustRoot(node.clone()))?;
-        let light = LightClient::from_genesis(rpc.clone(), genesis, store_dir).await?;
-        let mut verifier = Self::new(rpc);
-        verifier.light = Some(light);
-        Ok((verifier, Trust::Validators { node }))
+    /// A verifier for the node at `rpc`, trusting what `root` (local
+    /// configuration) says: under a genesis file it checks headers by the
+    /// validators' signatures; it trusts a dev sequencer only when told to.
+    pub async fn connect(rpc: RpcClient, root: &TrustRoot) -> Result<(Self, Trust), VerifyError> {
+        let anchor = Anchor::connect(rpc, root).await?;
+        let trust = anchor.trust().clone();
+        Ok((
+            Self {
+                anchor,
+                anchors: HashMap::new(),
+                devices: HashMap::new(),
+                app_hashes: HashMap::new(),
+                pinned: None,
+            },
+            trust,
+        ))
     }
 
     /// The record's leaf, path and root against the anchor on chain; the
@@ -320,15 +292,19 @@ impl ChainVerifier {
     /// checked by its state proof against the app hash.
     async fn proven<M: Message + Default>(&mut self, path: &str) -> Result<Option<M>, VerifyError> {
         let answer = self
-            .rpc
+            .anchor
+            .rpc()
             .query_proven::<M>(path, self.pinned.unwrap_or(0), true)
             .await?;
         self.pinned.get_or_insert(answer.height);
-        let proof = answer.proof.ok_or(VerifyError::StateProof(answer.height))?;
+        let unproven = || VerifyError::StateProof {
+            path: path.to_string(),
+            height: answer.height,
+        };
+        let proof = answer.proof.as_ref().ok_or_else(unproven)?;
         let app_hash = self.app_hash_after(answer.height).await?;
         let value = answer.value.is_some().then_some(answer.raw.as_slice());
-        verify_proof(app_hash, &answer.key, value, &proof)
-            .map_err(|_| VerifyError::StateProof(answer.height))?;
+        verify_proof(app_hash, &derived_key(path)?, value, proof).map_err(|_| unproven())?;
         Ok(answer.value)
     }
 
@@ -341,12 +317,14 @@ impl ChainVerifier {
         // At the pinned height first; a batch anchored since is read at the
         // latest height, which becomes the pinned one.
         let mut answer = self
-            .rpc
+            .anchor
+            .rpc()
             .query_proven::<StoredBatchAnchor>(&path, self.pinned.unwrap_or(0), true)
             .await?;
         if answer.value.is_none() && self.pinned.is_some() {
             answer = self
-                .rpc
+                .anchor
+                .rpc()
                 .query_proven::<StoredBatchAnchor>(&path, 0, true)
                 .await?;
         }
@@ -356,10 +334,14 @@ impl ChainVerifier {
             batch_id,
         };
         let stored = answer.value.ok_or_else(no_anchor)?;
-        let proof = answer.proof.ok_or(VerifyError::StateProof(answer.height))?;
+        let unproven = || VerifyError::StateProof {
+            path: path.clone(),
+            height: answer.height,
+        };
+        let proof = answer.proof.as_ref().ok_or_else(unproven)?;
         let app_hash = self.app_hash_after(answer.height).await?;
-        verify_proof(app_hash, &answer.key, Some(&answer.raw), &proof)
-            .map_err(|_| VerifyError::StateProof(answer.height))?;
+        verify_proof(app_hash, &derived_key(&path)?, Some(&answer.raw), proof)
+            .map_err(|_| unproven())?;
         let root = <[u8; 32]>::try_from(stored.merkle_root.as_slice()).map_err(|_| no_anchor())?;
         let a = ChainAnchor {
             root,
@@ -370,30 +352,14 @@ impl ChainVerifier {
         Ok(a)
     }
 
-    /// The app hash after block `height`, from the header of block `height + 1`
-    /// (the one the validators signed), waiting a little for that block.
+    /// The app hash after block `height`, from the header of block
+    /// `height + 1` (the one the validators signed).
     async fn app_hash_after(&mut self, height: u64) -> Result<[u8; 32], VerifyError> {
         if let Some(h) = self.app_hashes.get(&height) {
             return Ok(*h);
         }
-        for _ in 0..100 {
-            if self.rpc.latest_height().await? <= height {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            if let Some(light) = self.light.as_mut() {
-                let header = light.verify(height + 1).await?;
-                self.app_hashes.insert(height, header.app_hash);
-                return Ok(header.app_hash);
-            }
-            let block = self.rpc.block(Some(height + 1)).await?;
-            let hash = hex::decode(&block.block.header.app_hash)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or(VerifyError::StateProof(height))?;
-            self.app_hashes.insert(height, hash);
-            return Ok(hash);
-        }
-        Err(VerifyError::StateProof(height))
+        let hash = self.anchor.app_hash_after(height).await?;
+        self.app_hashes.insert(height, hash);
+        Ok(hash)
     }
 }

@@ -3,14 +3,17 @@
 //! (personally or through their organisation), and the break-glass escrow —
 //! every active gateway of a current member, which re-wraps a key for a doctor
 //! only while the chain shows that doctor's emergency access open. Ingest asks
-//! it for vitals; a doctor's client for the documents it writes.
+//! it for vitals; a doctor's client for the documents it writes. Every reader
+//! returned is proven (`rpc::proven`): a wrapped key is a disclosure.
 
-use crate::rpc::{RpcClient, RpcError};
+use crate::rpc::proven::{ProvenError, View};
 use ehr_ledger::crypto::{Address, PublicKey};
-use ehr_ledger::ledger::access::CLINICAL_ROLES;
+use ehr_ledger::ledger::access::{decide, Decision};
+use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{
-    grantee, AccessLevel, Category, GrantList, MemberStatus, OrganisationList, Participant,
-    ParticipantKind, ParticipantList, ParticipantStatus, ServiceKind,
+    grantee, AccessBasis, AccessLevel, Category, GrantList, MemberStatus, Organisation,
+    OrganisationList, Participant, ParticipantKind, ParticipantList, ParticipantStatus,
+    ServiceKind,
 };
 
 /// A reader of a patient's records: address and the key to wrap for.
@@ -37,76 +40,103 @@ fn push_new(out: &mut Vec<ReaderKey>, r: Option<ReaderKey>) {
     }
 }
 
-/// Active clinical staff holding, at chain time `now`, a read (or write)
-/// grant from `patient` covering `category`.
+/// Active clinical staff holding, in the proven state `view`, a read
+/// (or write) grant from `patient` covering `category`. The lists (the
+/// patient's grants, an organisation's staff) only name candidates, since a
+/// list carries no proof; each candidate is kept only if the ledger's own
+/// access rule, run over state proven against a signed header, finds a grant
+/// for them — so a node that slips a stranger into a list gets them no key.
 pub async fn grantees(
-    rpc: &RpcClient,
+    view: &mut View<'_>,
     patient: &Address,
     category: Category,
-    now: i64,
-) -> Result<Vec<ReaderKey>, RpcError> {
+) -> Result<Vec<ReaderKey>, ProvenError> {
+    let rpc = view.rpc();
     let grants: GrantList = rpc
         .query(&format!("/grants/{patient}"))
         .await?
         .unwrap_or_default();
-    let clinical = |p: &Participant| {
-        p.kind == ParticipantKind::Staff as i32
-            && p.status == ParticipantStatus::Active as i32
-            && CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role)
-    };
-    let mut out: Vec<ReaderKey> = Vec::new();
+    let mut candidates: Vec<Address> = Vec::new();
     for g in grants.items {
-        let covers = (g.category == category as i32 || g.category == Category::All as i32)
-            && (g.access == AccessLevel::Read as i32 || g.access == AccessLevel::Write as i32)
-            && now < g.expires_at;
-        if !covers {
-            continue;
-        }
         match g.grantee.and_then(|g| g.kind) {
-            Some(grantee::Kind::Clinician(a)) => {
-                let Some(a) = Address::from_slice(&a) else {
-                    continue;
-                };
-                if let Some(p) = rpc
-                    .query::<Participant>(&format!("/participant/{a}"))
-                    .await?
-                {
-                    push_new(&mut out, ReaderKey::of(&p).filter(|_| clinical(&p)));
-                }
-            }
+            Some(grantee::Kind::Clinician(a)) => candidates.extend(Address::from_slice(&a)),
             Some(grantee::Kind::Organisation(org)) => {
                 let staff: ParticipantList = rpc
                     .query(&format!("/staff/{org}"))
                     .await?
                     .unwrap_or_default();
-                for p in &staff.items {
-                    push_new(&mut out, ReaderKey::of(p).filter(|_| clinical(p)));
-                }
+                candidates.extend(
+                    staff
+                        .items
+                        .iter()
+                        .filter_map(|p| Address::from_slice(&p.address)),
+                );
             }
             None => {}
         }
     }
+    candidates.sort();
+    candidates.dedup();
+    let now = view.block_time();
+    let mut out: Vec<ReaderKey> = Vec::new();
+    for reader in candidates {
+        let decided = view
+            .run(|state| decide(state, &reader, patient, category, AccessLevel::Read, now))
+            .await?;
+        if !matches!(
+            decided,
+            Ok(Decision::Allowed {
+                basis: AccessBasis::Grant,
+                ..
+            })
+        ) {
+            continue;
+        }
+        let p: Option<Participant> = view.get(&keys::participant(&reader)).await?;
+        push_new(&mut out, p.as_ref().and_then(ReaderKey::of));
+    }
     Ok(out)
 }
 
-/// The break-glass escrow: every active gateway service of a current member.
-pub async fn escrow(rpc: &RpcClient) -> Result<Vec<ReaderKey>, RpcError> {
+/// The break-glass escrow: every active gateway service of a current member,
+/// each proven (its registration and its organisation's membership) against
+/// a signed header; the lists only name candidates.
+pub async fn escrow(view: &mut View<'_>) -> Result<Vec<ReaderKey>, ProvenError> {
+    let rpc = view.rpc();
     let orgs: OrganisationList = rpc.query("/organisations").await?.unwrap_or_default();
-    let mut out: Vec<ReaderKey> = Vec::new();
-    for org in orgs
-        .items
-        .iter()
-        .filter(|o| o.status == MemberStatus::Active as i32)
-    {
+    let mut candidates: Vec<Address> = Vec::new();
+    for org in &orgs.items {
         let members: ParticipantList = rpc
             .query(&format!("/staff/{}", org.org_id))
             .await?
             .unwrap_or_default();
-        for p in members.items {
-            let gateway = p.kind == ParticipantKind::Service as i32
-                && p.service_kind == ServiceKind::Gateway as i32
-                && p.status == ParticipantStatus::Active as i32;
-            push_new(&mut out, ReaderKey::of(&p).filter(|_| gateway));
+        candidates.extend(
+            members
+                .items
+                .iter()
+                .filter(|p| p.kind == ParticipantKind::Service as i32)
+                .filter_map(|p| Address::from_slice(&p.address)),
+        );
+    }
+    candidates.sort();
+    candidates.dedup();
+    let mut out: Vec<ReaderKey> = Vec::new();
+    for address in candidates {
+        let Some(p) = view
+            .get::<Participant>(&keys::participant(&address))
+            .await?
+        else {
+            continue;
+        };
+        let gateway = p.kind == ParticipantKind::Service as i32
+            && p.service_kind == ServiceKind::Gateway as i32
+            && p.status == ParticipantStatus::Active as i32;
+        if !gateway {
+            continue;
+        }
+        let org: Option<Organisation> = view.get(&keys::organisation(&p.org_id)).await?;
+        if org.is_some_and(|o| o.status == MemberStatus::Active as i32) {
+            push_new(&mut out, ReaderKey::of(&p));
         }
     }
     Ok(out)

@@ -5,9 +5,15 @@
 //! step signed by more than a third of a set already trusted), as
 //! `tendermint-light-client-verifier` implements it.
 //!
-//! The trust root is the genesis file every member holds. Headers verified
-//! are kept in `<home>/light/<chain id>.json`, so the next run starts from the
-//! newest one instead of from genesis.
+//! The trust root is the genesis file every member holds, or a recent
+//! checkpoint (a height and its header's hash) the consortium distributes:
+//! a genesis root, and any header, is trusted for `TRUSTING_PERIOD` only, so
+//! a client started after that needs a checkpoint, and says so. Each skip
+//! needs more than two thirds of the voting power of a set already trusted
+//! (`TrustThreshold::TWO_THIRDS`): with one third, as CometBFT's default, two
+//! of four founding hospitals could sign a made-up chain a fresh client
+//! accepts. Headers verified are kept in `<home>/light/<chain id>.json`, so
+//! the next run starts from the newest one instead of from the root.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +58,16 @@ pub enum LightError {
         height: u64,
         reason: String,
     },
+    #[error("the newest header this client trusts (height {height}, {time}) is older than the trusting period ({days} days): its validators may have left the consortium long ago, so nothing can be verified from it — not a sign that the node lies. Ask your consortium for a recent checkpoint (`ehr checkpoint` on a trusted machine prints one) and pass it as --trust-checkpoint <height>:<hash>")]
+    TrustExpired {
+        height: u64,
+        time: String,
+        days: u64,
+    },
+    #[error("--trust-checkpoint {0:?} is not <height>:<64 hex digits of the header's hash>")]
+    BadCheckpoint(String),
+    #[error("the node at {url} served a header for height {height} whose hash is not the checkpoint's: the node is faulty or lying, or the checkpoint is of another chain")]
+    NotTheCheckpoint { url: String, height: u64 },
     #[error("the node at {url} serves chain {served}, not {expected} of the genesis file")]
     OtherChain {
         url: String,
@@ -91,6 +107,48 @@ pub struct VerifiedHeader {
     pub height: u64,
     /// The app hash after block `height - 1`.
     pub app_hash: [u8; 32],
+    /// When the block was made (its header's time).
+    pub time: tendermint::Time,
+}
+
+/// A header the consortium vouches for out of band: its height and hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub height: u64,
+    pub hash: tendermint::Hash,
+}
+
+impl std::str::FromStr for Checkpoint {
+    type Err = LightError;
+
+    /// `<height>:<64 hex digits>`, as `ehr checkpoint` prints it.
+    fn from_str(s: &str) -> Result<Checkpoint, LightError> {
+        let bad = || LightError::BadCheckpoint(s.to_string());
+        let (height, hash) = s.trim().split_once(':').ok_or_else(bad)?;
+        let height: u64 = height.parse().map_err(|_| bad())?;
+        let bytes = hex::decode(hash).map_err(|_| bad())?;
+        let hash = tendermint::Hash::from_bytes(tendermint::hash::Algorithm::Sha256, &bytes)
+            .map_err(|_| bad())?;
+        if height == 0 || bytes.len() != 32 {
+            return Err(bad());
+        }
+        Ok(Checkpoint { height, hash })
+    }
+}
+
+impl std::fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.height, hex::encode(self.hash.as_bytes()))
+    }
+}
+
+/// The verifier's options: a year of trust, two thirds to skip.
+pub fn options() -> Options {
+    Options {
+        trust_threshold: TrustThreshold::TWO_THIRDS,
+        trusting_period: TRUSTING_PERIOD,
+        clock_drift: CLOCK_DRIFT,
+    }
 }
 
 /// Verifies headers served by one node against the validators' signatures.
@@ -147,18 +205,16 @@ impl RpcClient {
 
 impl LightClient {
     /// Starts from the genesis file's validators (and from headers verified
-    /// before, kept under `store_dir` when given).
+    /// before, kept under `store_dir` when given), or from `checkpoint` when
+    /// given and newer than any header kept.
     pub async fn from_genesis(
         rpc: RpcClient,
         genesis: &Path,
         store_dir: Option<&Path>,
+        checkpoint: Option<Checkpoint>,
     ) -> Result<LightClient, LightError> {
         let (chain_id, initial_height, validators) = read_genesis(genesis)?;
-        let options = Options {
-            trust_threshold: TrustThreshold::ONE_THIRD,
-            trusting_period: TRUSTING_PERIOD,
-            clock_drift: CLOCK_DRIFT,
-        };
+        let options = options();
         let store = store_dir.map(|d| d.join("light").join(format!("{chain_id}.json")));
         let mut client = LightClient {
             rpc,
@@ -169,8 +225,20 @@ impl LightClient {
             store,
         };
         client.load();
-        if client.trusted.is_empty() {
-            client.verify_root(initial_height, validators).await?;
+        match checkpoint {
+            Some(c)
+                if client
+                    .trusted
+                    .keys()
+                    .next_back()
+                    .is_none_or(|h| *h < c.height) =>
+            {
+                client.verify_checkpoint(c).await?;
+            }
+            _ if client.trusted.is_empty() => {
+                client.verify_root(initial_height, validators).await?;
+            }
+            _ => {}
         }
         Ok(client)
     }
@@ -196,6 +264,7 @@ impl LightClient {
                 pending.pop();
                 continue;
             }
+            self.within_trust(&trusted)?;
             let untrusted = self.fetch(target).await?;
             let state = UntrustedBlockState {
                 signed_header: &untrusted.signed_header,
@@ -235,12 +304,68 @@ impl LightClient {
         let header = &self.trusted[&height].signed_header.header;
         let app_hash = <[u8; 32]>::try_from(header.app_hash.as_bytes())
             .map_err(|_| self.unverified(height, "its app hash is not 32 bytes"))?;
-        Ok(VerifiedHeader { height, app_hash })
+        Ok(VerifiedHeader {
+            height,
+            app_hash,
+            time: header.time,
+        })
+    }
+
+    /// Refuses to verify from a header older than the trusting period, with
+    /// what to do (the verifier itself would call it invalid).
+    fn within_trust(&self, trusted: &TrustedBlock) -> Result<(), LightError> {
+        let time = trusted.signed_header.header.time;
+        let age = now().duration_since(time).unwrap_or(Duration::ZERO);
+        if age > TRUSTING_PERIOD {
+            return Err(LightError::TrustExpired {
+                height: trusted.height(),
+                time: time.to_rfc3339(),
+                days: TRUSTING_PERIOD.as_secs() / 86_400,
+            });
+        }
+        Ok(())
+    }
+
+    /// The checkpoint's header: its hash must be the one the consortium
+    /// distributed, and more than two thirds of the validator set its header
+    /// names must have signed it.
+    async fn verify_checkpoint(&mut self, c: Checkpoint) -> Result<(), LightError> {
+        let signed_header = self.rpc.signed_header(c.height).await?;
+        if signed_header.header.hash() != c.hash || signed_header.commit.block_id.hash != c.hash {
+            return Err(LightError::NotTheCheckpoint {
+                url: self.rpc.url().to_string(),
+                height: c.height,
+            });
+        }
+        let validators = self.rpc.validator_set(c.height).await?;
+        self.adopt(c.height, signed_header, validators).await?;
+        self.save();
+        Ok(())
+    }
+
+    /// The newest header verified so far, as a checkpoint to distribute.
+    pub fn newest(&self) -> Option<Checkpoint> {
+        self.trusted.values().next_back().map(|b| Checkpoint {
+            height: b.height(),
+            hash: b.signed_header.header.hash(),
+        })
     }
 
     /// The first block, signed by more than two thirds of the genesis set.
     async fn verify_root(&mut self, height: u64, validators: Set) -> Result<(), LightError> {
         let signed_header = self.rpc.signed_header(height).await?;
+        self.adopt(height, signed_header, validators).await
+    }
+
+    /// Trusts a header of this chain whose `validators` (the genesis set, or
+    /// the set its checkpointed hash commits to) signed it with more than two
+    /// thirds of their power.
+    async fn adopt(
+        &mut self,
+        height: u64,
+        signed_header: SignedHeader,
+        validators: Set,
+    ) -> Result<(), LightError> {
         let served = signed_header.header.chain_id.to_string();
         if served != self.chain_id {
             return Err(LightError::OtherChain {

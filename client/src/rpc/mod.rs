@@ -2,6 +2,8 @@
 //! use. It talks to a real CometBFT node or to `ehr-node dev` alike.
 
 pub mod light;
+pub mod proven;
+pub mod trust;
 pub mod types;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -192,6 +194,12 @@ impl RpcClient {
             None => json!({}),
         };
         self.call("block", params).await
+    }
+
+    /// The results of block `height`: its transactions' codes and events.
+    pub async fn block_results(&self, height: u64) -> Result<BlockResults, RpcError> {
+        self.call("block_results", json!({ "height": height.to_string() }))
+            .await
     }
 
     pub async fn abci_query(

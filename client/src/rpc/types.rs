@@ -54,6 +54,16 @@ pub struct Event {
     pub attributes: Vec<EventAttribute>,
 }
 
+impl Event {
+    /// The value of attribute `key`.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .map(|a| a.value.as_str())
+    }
+}
+
 /// CheckTx's and FinalizeBlock's result of one transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxResult {
@@ -81,9 +91,7 @@ impl TxResult {
         self.events
             .iter()
             .filter(|e| e.kind == kind)
-            .flat_map(|e| e.attributes.iter())
-            .find(|a| a.key == key)
-            .map(|a| a.value.as_str())
+            .find_map(|e| e.attribute(key))
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use clap::Parser;
 use ehr_client::keyring::Keyring;
+use ehr_client::read_path::open::TrustRoot;
 use ehr_client::rpc::RpcClient;
 use ehr_consortium::broker::{self, READINGS};
 use ehr_consortium::chain::{Chain, Engine};
@@ -159,7 +160,9 @@ fn start_all(
         "CometBFT v0.38, four validators"
     };
     let rpc_url = chain.rpc_url.clone();
-    let genesis = Some(chain.genesis.clone());
+    // Under the dev sequencer there are no validators' signatures to check
+    // from a genesis file: the services trust the sequencer this run started.
+    let genesis = (!chain.dev).then(|| chain.genesis.clone());
     let broker = running.broker.insert(broker::start(data)?);
     println!(
         "  broker: Apache Kafka (KRaft, one node) at {}, topic {READINGS} with {} partitions",
@@ -249,13 +252,22 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     };
     let keys_home = data.join("ehr");
     cast.save(&Keyring::new(&keys_home))?;
-    // Beside the keys, where `ehr` and the story's reads find their trust root.
-    if let Some(g) = &parts.genesis {
-        std::fs::copy(g, keys_home.join("genesis.json"))
-            .with_context(|| format!("{}", g.display()))?;
-    }
+    // Beside the keys, where `ehr` and the story's reads find their trust
+    // root; the dev sequencer is trusted because this run chose to run it.
+    let trust = match &parts.genesis {
+        Some(g) => {
+            let file = keys_home.join("genesis.json");
+            std::fs::copy(g, &file).with_context(|| format!("{}", g.display()))?;
+            TrustRoot::Genesis {
+                file,
+                store_dir: Some(keys_home.clone()),
+                checkpoint: None,
+            }
+        }
+        None => TrustRoot::DevSequencer,
+    };
     let mut teller = Teller::new(&parts.rpc_url)?;
-    teller.use_keys_home(&keys_home);
+    teller.use_trust(trust);
     teller.onboarding(&cast);
     stopped(stop)?;
 
@@ -287,9 +299,14 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     teller.audit(&cast);
 
     let ehr = format!(
-        "target/release/ehr --home {} --node {} --gateway {gateway_url}",
+        "target/release/ehr --home {} --node {} --gateway {gateway_url}{}",
         keys_home.display(),
-        parts.rpc_url
+        parts.rpc_url,
+        if parts.genesis.is_none() {
+            " --trust-dev-sequencer"
+        } else {
+            ""
+        }
     );
     let analyst_url = database.write_analyst_url(&data)?;
     println!(
@@ -327,7 +344,8 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         broker: parts.broker,
         rpc: parts.rpc_url,
         gateway: gateway_url,
-        database_url: database.url.clone(),
+        // The owner's password stays in DATABASE_URL, out of files and the terminal.
+        database_url: ehr_migrations::without_password(&database.url),
         steps: teller.steps.clone(),
         readings_published: counters.published.load(Ordering::Relaxed),
         misbehaving_published: counters.bad.load(Ordering::Relaxed),
@@ -337,9 +355,9 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         analyst: analyst.as_ref().cloned().unwrap_or_default(),
         clean_shutdown: clean,
     };
-    std::fs::write(
-        data.join("summary.json"),
-        serde_json::to_vec_pretty(&summary)?,
+    ehr_client::service::write_private_file(
+        &data.join("summary.json"),
+        &serde_json::to_vec_pretty(&summary)?,
     )?;
     summary::print_summary(&summary, &data, &analyst);
     Ok(teller.all_ok() && clean && checked > 0)
@@ -363,6 +381,7 @@ fn start_services(
                 &parts.brokers,
                 &database.logins.ingest,
                 &parts.rpc_url,
+                parts.genesis.as_deref(),
                 &cast.ingest,
             )?);
             println!(
@@ -380,6 +399,7 @@ fn start_services(
                 data,
                 &database.logins.gateway,
                 &parts.rpc_url,
+                parts.genesis.as_deref(),
                 &cast.gateway,
                 portal.as_deref(),
             )?);

@@ -6,7 +6,8 @@
 use ehr_client::keyring::Keyring;
 use ehr_client::read_path::client::{GatewayClient, GatewayError, RecordsQuery};
 use ehr_client::read_path::documents::{self, Content};
-use ehr_client::read_path::open::{decrypt, ChainVerifier, VerifyError};
+use ehr_client::read_path::open::{decrypt, ChainVerifier, TrustRoot, VerifyError};
+use ehr_client::rpc::proven::{ProvenState, DEFAULT_MAX_AGE};
 use ehr_client::rpc::{RpcClient, TxResult};
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::proto::{action::Kind, *};
@@ -131,9 +132,10 @@ pub struct Step {
 pub struct Teller {
     rpc: RpcClient,
     gateway: Option<String>,
-    /// The readers' key folder: genesis.json (the trust root of header
-    /// checks) and the headers verified so far.
-    keys_home: Option<std::path::PathBuf>,
+    /// What the story's reads check the chain's answers against: the
+    /// genesis file under CometBFT, the dev sequencer trusted by the main
+    /// job's own choice of chain — never what the node says it is.
+    trust: TrustRoot,
     runtime: tokio::runtime::Runtime,
     chain_id: String,
     pub steps: Vec<Step>,
@@ -165,7 +167,7 @@ impl Teller {
         Ok(Teller {
             rpc,
             gateway: None,
-            keys_home: None,
+            trust: TrustRoot::None,
             runtime,
             chain_id,
             steps: Vec::new(),
@@ -176,9 +178,9 @@ impl Teller {
         self.gateway = Some(url.to_string());
     }
 
-    /// Reads verify block headers from `home`/genesis.json on (under CometBFT).
-    pub fn use_keys_home(&mut self, home: &std::path::Path) {
-        self.keys_home = Some(home.to_path_buf());
+    /// What the story's reads trust (`TrustRoot::None`: nothing verifies).
+    pub fn use_trust(&mut self, trust: TrustRoot) {
+        self.trust = trust;
     }
 
     pub fn all_ok(&self) -> bool {
@@ -252,14 +254,22 @@ impl Teller {
         let url = self.gateway.clone().unwrap_or_default();
         let client = GatewayClient::new(&url, author.clone());
         let rpc = self.rpc.clone();
-        let written = self.runtime.block_on(documents::write(
-            &rpc,
-            &client,
-            &author.public_key(),
-            &patient.address(),
-            content,
-            crate::fleet::now_ms() / 1000,
-        ));
+        let trust = self.trust.clone();
+        let written = self.runtime.block_on(async {
+            let chain = ProvenState::connect(rpc, &trust, DEFAULT_MAX_AGE)
+                .await
+                .map_err(|e| e.to_string())?;
+            documents::write(
+                &chain,
+                &client,
+                &author.public_key(),
+                &patient.address(),
+                content,
+                crate::fleet::now_ms() / 1000,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        });
         match written {
             Ok(r) => Some(r),
             Err(e) => {
@@ -288,19 +298,15 @@ impl Teller {
         let url = self.gateway.as_deref().unwrap_or_default();
         let client = GatewayClient::new(url, reader.clone());
         let rpc = self.rpc.clone();
-        let home = self.keys_home.clone();
+        let trust = self.trust.clone();
         self.runtime.block_on(async {
             let query = RecordsQuery {
                 from: since,
                 ..RecordsQuery::category("vitals")
             };
             let page = client.all_records(patient, &query).await?;
-            let genesis = home
-                .as_ref()
-                .map(|h| h.join("genesis.json"))
-                .filter(|p| p.is_file());
-            // Without a trust root under CometBFT nothing counts as verified.
-            let mut chain = ChainVerifier::connect(rpc, genesis.as_deref(), home.as_deref())
+            // Without a trust root nothing counts as verified.
+            let mut chain = ChainVerifier::connect(rpc, &trust)
                 .await
                 .ok()
                 .map(|(chain, _)| chain);

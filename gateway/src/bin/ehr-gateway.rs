@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ehr_client::rpc::trust::TrustArgs;
 use ehr_gateway::startup::{Application, Settings};
 
 #[derive(Parser)]
@@ -25,6 +26,8 @@ struct Args {
     /// RPC of a CometBFT node (or `ehr-node dev`) of the consortium.
     #[arg(long, env = "EHR_NODE", default_value = ehr_client::rpc::DEFAULT_NODE_URL)]
     node: String,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// The gateway service's key, registered on chain by its organisation.
     #[arg(long, env = "EHR_GATEWAY_KEY_FILE")]
     key_file: PathBuf,
@@ -47,6 +50,11 @@ struct Args {
     /// portal/) under /portal/.
     #[arg(long)]
     portal_dir: Option<PathBuf>,
+    /// Let the portal take a key from a log-in link (`…/portal/#login=<key>`),
+    /// as the main job writes for its demonstration keys. Never for real
+    /// users: a key in a link ends up in browser history and chat logs.
+    #[arg(long)]
+    portal_demo_logins: bool,
     #[arg(long)]
     log_json: bool,
 }
@@ -66,11 +74,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         listen: args.listen,
         database_url: args.database_url,
         node: args.node,
+        trust: args.trust.root()?,
+        max_state_age: args.trust.max_state_age(),
         connections: args.connections,
         audit_interval: Duration::from_millis(args.audit_interval_ms),
         audit_lag_limit: Duration::from_secs(args.audit_lag_limit_secs),
         migrate: args.migrate,
         portal_dir: args.portal_dir,
+        demo_logins: args.portal_demo_logins,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -32,7 +32,7 @@ pub(super) async fn documents(
     let category = category_param(&p)?;
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;
-    let allowed = access::may_read(&g.rpc, &patient, &caller.address, category).await?;
+    let allowed = access::may_read(&g.chain, &patient, &caller.address, category).await?;
     let purpose = purpose_param(&p, allowed.basis)?;
     let db = g.db.get().await?;
     standing::can_audit(&g, &db).await?;
@@ -172,7 +172,7 @@ pub(super) async fn put_document(
             format!("a document of {patient} carries a wrap for {patient}: the patient reads everything written about them"),
         ));
     }
-    access::may_write(&g.rpc, &patient, &caller.address, category).await?;
+    access::may_write(&g.chain, &patient, &caller.address, category).await?;
     let hash = ehr_ledger::crypto::sha256(&ciphertext);
     let mut db = g.db.get().await?;
     let doc = store::NewDocument {

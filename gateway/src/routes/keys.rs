@@ -34,7 +34,7 @@ pub(super) async fn own_keys(
         .map_err(|_| Failure::new(ErrorCode::BadReader, "missing_for is not an address"))?;
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;
-    access::patient_or_guardian(&g.rpc, &patient, &caller.address).await?;
+    access::patient_or_guardian(&g.chain, &patient, &caller.address).await?;
     let db = g.db.get().await?;
     let rows = store::own_keys_missing_for(
         &db,
@@ -102,7 +102,7 @@ pub(super) async fn upload_wraps(
             })?;
         wraps.push((w.key_id.clone(), bytes));
     }
-    access::patient_or_guardian(&g.rpc, &patient, &caller.address).await?;
+    access::patient_or_guardian(&g.chain, &patient, &caller.address).await?;
 
     let mut db = g.db.get().await?;
     let ids: Vec<String> = wraps.iter().map(|w| w.0.clone()).collect();
@@ -119,13 +119,14 @@ pub(super) async fn upload_wraps(
     categories.sort_by_key(|c| *c as i32);
     categories.dedup();
     for c in categories {
-        let allowed = access::may_read(&g.rpc, &patient, &reader, c)
+        let allowed = access::may_read(&g.chain, &patient, &reader, c)
             .await
-            .map_err(|f| {
-                Failure::new(
+            .map_err(|f| match f.code {
+                ErrorCode::AccessDenied => Failure::new(
                     ErrorCode::ReaderNotAllowed,
                     format!("{reader} may not read these records: {}", f.message),
-                )
+                ),
+                _ => f,
             })?;
         if !matches!(allowed.basis, AccessBasis::Grant | AccessBasis::Guardian) {
             return Err(Failure::new(
@@ -138,7 +139,7 @@ pub(super) async fn upload_wraps(
         }
         basis = allowed.basis;
     }
-    let key = access::reader_key(&g.rpc, &patient, &reader, basis).await?;
+    let key = access::reader_key(&g.chain, &patient, &reader, basis).await?;
     let stored = store::insert_wraps(&mut db, &reader.to_string(), &key.to_bytes(), &wraps).await?;
     tracing::info!(patient = %patient, reader = %reader, stored, "wraps uploaded");
     Ok(Json(WrapResult {

@@ -36,14 +36,41 @@ pub(crate) type Params = Query<HashMap<String, String>>;
 /// one origin, so the browser needs no cross-origin permission.
 pub fn router(gateway: Arc<Gateway>, portal: Option<&std::path::Path>) -> Router {
     let api = api(gateway);
-    match portal {
+    let app = match portal {
         // The page's assets are addressed absolutely (Vite's base "/portal/").
         Some(dir) => api.nest_service(
             "/portal",
             tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true),
         ),
         None => api,
+    };
+    with_security_headers(app)
+}
+
+/// The page holds a patient's key: it runs only its own scripts and styles,
+/// talks only to this origin, is never framed (no clickjacking of a grant),
+/// is never sniffed into another type, and sends no referrer. Answers of the
+/// API carry the same headers.
+const SECURITY_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
+fn with_security_headers(mut app: Router) -> Router {
+    use axum::http::{HeaderName, HeaderValue};
+    for (name, value) in SECURITY_HEADERS {
+        app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
     }
+    app
 }
 
 fn api(gateway: Arc<Gateway>) -> Router {
@@ -69,6 +96,8 @@ async fn health(State(g): Shared) -> Result<Json<serde_json::Value>, Failure> {
         "status": "ok",
         // The audience requests to this gateway are signed for.
         "address": g.key.address().to_string(),
+        // Whether the portal accepts the demonstration's log-in links.
+        "demo_logins": g.demo_logins,
         "disclosures_pending": pending,
         "disclosures_committed": committed,
     })))

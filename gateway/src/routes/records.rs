@@ -62,7 +62,7 @@ pub(super) async fn records(
     let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;
-    let allowed = access::may_read(&g.rpc, &patient, &caller.address, category).await?;
+    let allowed = access::may_read(&g.chain, &patient, &caller.address, category).await?;
     let purpose = purpose_param(&p, allowed.basis)?;
 
     let db = g.db.get().await?;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ehr_client::rpc::trust::TrustArgs;
 use ehr_ingest::consumer::Config;
 use ehr_ingest::startup::{Application, Settings};
 
@@ -36,6 +37,8 @@ struct Args {
     /// The chain's RPC (CometBFT or ehr-node dev).
     #[arg(long, env = "EHR_NODE", default_value = ehr_client::rpc::DEFAULT_NODE_URL)]
     node: String,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// The service's key file (as written by `ehr keys generate`); the key must
     /// be registered on chain as an ingest service.
     #[arg(long, env = "EHR_INGEST_KEY_FILE")]
@@ -99,6 +102,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             group: args.group,
             database_url: args.database_url,
             node: args.node,
+            trust: args.trust.root()?,
+            max_state_age: args.trust.max_state_age(),
             key,
             pseudonym_secret: secret,
             batch_size: args.batch_size.max(1),

@@ -5,7 +5,8 @@
 // the device's signature must verify with the key bound on chain; that
 // device must be bound to the patient asked about; the leaf's path must
 // lead to the root the chain anchored. Devices and anchors are read with
-// state proofs, checked against the app hash of the block after.
+// state proofs, checked against the app hash of the block after, under the
+// state key derived here from the path asked (ledger/keys.ts).
 //
 // What the page does not do (yet) is check that block's header by the
 // validators' signatures, as the CLI's light client does: the app hash is
@@ -16,7 +17,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { base64 } from "@scure/base";
 
-import { equal, fromHex } from "../crypto/bytes";
+import { equal, fromHex, utf8 } from "../crypto/bytes";
 import { unwrapKey } from "../crypto/keywrap";
 import { openRecord } from "../crypto/record";
 import { type Reading, ReadingSchema, SignedReadingSchema } from "../gen/ehr/v1/reading_pb";
@@ -25,6 +26,7 @@ import type { Category } from "../gen/ehr/v1/types_pb";
 import { ChainError, appHashAfter, queryRaw } from "../chain/rpc";
 import type { RecordItem } from "../gateway/client";
 import { addressText } from "../ledger/address";
+import { stateKey } from "../ledger/keys";
 import { verifyPath } from "../ledger/merkle";
 import { verifyStateProof } from "../ledger/stateproof";
 
@@ -174,7 +176,8 @@ export class Verifier {
     if (!answer.proof) throw new Refused(`the chain answered ${path} without a proof`);
     const appHash = await once(this.appHashes, String(answer.height), () => appHashAfter(answer.height));
     try {
-      verifyStateProof(appHash, answer.key, answer.value, answer.proof);
+      // Against the key derived here from the path asked, not the one the node names.
+      verifyStateProof(appHash, utf8(stateKey(path)), answer.value, answer.proof);
     } catch (e) {
       throw new Refused(`the chain's proof for ${path} does not verify against the app hash at height ${answer.height} (${(e as Error).message})`);
     }

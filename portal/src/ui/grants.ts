@@ -159,7 +159,7 @@ async function consentForm(u: Unlocked, alert: HTMLElement, done: HTMLElement): 
       });
       return box.checked
         ? "Research consent given: analysts may see your readings, de-identified."
-        : "Research consent withdrawn: your readings leave the analysts' tables.";
+        : "Research consent withdrawn: once the chain records it (a few seconds), your de-identified readings are deleted from the analysts' tables and no new ones are added.";
     }),
   );
   return el(

@@ -41,12 +41,24 @@ export interface Unlocked {
  * A demo log-in link (`…/portal/#login=<64 hex digits>`, written by the
  * main job into its run folder): the key is taken from the fragment, which
  * browsers never send to a server, and the fragment is cleared at once. The
- * key is not stored: closing the page logs out.
+ * key is not stored: closing the page logs out. Only a demonstration's
+ * gateway (`--portal-demo-logins`, which its /health says) accepts them: a
+ * real key in a link ends up in browser history and chat logs.
  */
-export function keyFromLink(): Unlocked | null {
+export async function keyFromLink(): Promise<Unlocked | { refused: string } | null> {
   const m = /^#login=([0-9a-fA-F]{64})$/.exec(location.hash);
   if (!m) return null;
   history.replaceState(null, "", location.pathname + location.search);
+  const demo = await fetch("/health")
+    .then((r) => r.json())
+    .then((h) => h.demo_logins === true)
+    .catch(() => false);
+  if (!demo) {
+    return {
+      refused:
+        "This portal does not take keys from log-in links: they are for demonstrations only, because a link is kept in browser history. Set up or unlock your key below, and do not share that link.",
+    };
+  }
   try {
     const secret = importSecretKey(m[1]);
     return { secret, address: addressText(addressOf(publicKeyOf(secret))), fromLink: true };

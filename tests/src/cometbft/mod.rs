@@ -73,6 +73,8 @@ pub struct Settings {
     pub snapshot_interval: u64,
     /// `ehr-node start --keep-heights` (0: every height kept).
     pub keep_heights: u64,
+    /// The genesis time (RFC 3339), when not now: a chain founded long ago.
+    pub genesis_time: Option<String>,
 }
 
 impl Default for Settings {
@@ -84,6 +86,7 @@ impl Default for Settings {
             recheck: true,
             snapshot_interval: 0,
             keep_heights: 0,
+            genesis_time: None,
         }
     }
 }
@@ -156,7 +159,10 @@ impl Network {
         let genesis = net.join("genesis.json");
         let validators = net.join("node0/config/genesis.json");
         if let Some(id) = &settings.chain_id {
-            set_chain_id(&validators, id)?;
+            set_genesis_field(&validators, "chain_id", id)?;
+        }
+        if let Some(time) = &settings.genesis_time {
+            set_genesis_field(&validators, "genesis_time", time)?;
         }
         let mut cmd = Command::new(&ehr_node);
         cmd.arg("genesis")
@@ -330,11 +336,11 @@ pub async fn wait_height(rpc: &RpcClient, at_least: u64, timeout: Duration) -> R
     }
 }
 
-fn set_chain_id(genesis: &Path, id: &str) -> Result<(), Error> {
+fn set_genesis_field(genesis: &Path, field: &str, value: &str) -> Result<(), Error> {
     let text = std::fs::read_to_string(genesis).map_err(|e| Error(e.to_string()))?;
     let mut doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error(format!("{}: {e}", genesis.display())))?;
-    doc["chain_id"] = serde_json::Value::from(id);
+    doc[field] = serde_json::Value::from(value);
     std::fs::write(genesis, doc.to_string()).map_err(|e| Error(e.to_string()))
 }
 

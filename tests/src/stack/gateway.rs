@@ -8,7 +8,7 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    pub fn start(dir: &Path, db: &TestDatabase, node: &str, key: &SecretKey) -> GatewayProcess {
+    pub fn start(dir: &Path, db: &TestDatabase, node: &Node, key: &SecretKey) -> GatewayProcess {
         Self::start_with(dir, db, node, key, &[])
     }
 
@@ -16,19 +16,35 @@ impl GatewayProcess {
     pub fn start_with(
         dir: &Path,
         db: &TestDatabase,
-        node: &str,
+        node: &Node,
+        key: &SecretKey,
+        more: &[&str],
+    ) -> GatewayProcess {
+        Self::start_via(dir, db, node, &node.url, key, more)
+    }
+
+    /// Asking the chain through `url` (a lying node in front of `node`, say),
+    /// with `node`'s trust root.
+    pub fn start_via(
+        dir: &Path,
+        db: &TestDatabase,
+        node: &Node,
+        url: &str,
         key: &SecretKey,
         more: &[&str],
     ) -> GatewayProcess {
         let key_file = dir.join("gateway-key.json");
-        std::fs::write(
+        ehr_client::service::write_private_file(
             &key_file,
-            serde_json::json!({ "secret_key": hex::encode(key.to_bytes()) }).to_string(),
+            serde_json::json!({ "secret_key": hex::encode(key.to_bytes()) })
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         let mut cmd = Command::new(binary("ehr-gateway"));
         cmd.env("DATABASE_URL", &db.logins.gateway)
-            .args(["--listen", "127.0.0.1:0", "--node", node])
+            .args(["--listen", "127.0.0.1:0", "--node", url])
+            .args(node.trust_args())
             .arg("--key-file")
             .arg(&key_file)
             .args(["--audit-interval-ms", "100", "--connections", "8"])

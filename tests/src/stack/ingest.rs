@@ -15,10 +15,10 @@ impl Ingest {
         dir: &Path,
         broker: &Broker,
         db: &TestDatabase,
-        chain_url: &str,
+        chain: &dyn Endpoint,
         service: &SecretKey,
     ) -> Ingest {
-        Self::start_with(dir, broker, db, chain_url, service, &[])
+        Self::start_with(dir, broker, db, chain, service, &[])
     }
 
     /// With the chain's answers cached for `cache_seconds`.
@@ -26,7 +26,7 @@ impl Ingest {
         dir: &Path,
         broker: &Broker,
         db: &TestDatabase,
-        chain_url: &str,
+        chain: &dyn Endpoint,
         service: &SecretKey,
         cache_seconds: u64,
     ) -> Ingest {
@@ -34,7 +34,7 @@ impl Ingest {
             dir,
             broker,
             db,
-            chain_url,
+            chain,
             service,
             &["--cache-seconds", &cache_seconds.to_string()],
         )
@@ -46,14 +46,16 @@ impl Ingest {
         dir: &Path,
         broker: &Broker,
         db: &TestDatabase,
-        chain_url: &str,
+        chain: &dyn Endpoint,
         service: &SecretKey,
         more: &[&str],
     ) -> Ingest {
         let key_file = dir.join("ingest-key.json");
-        std::fs::write(
+        ehr_client::service::write_private_file(
             &key_file,
-            serde_json::json!({ "secret_key": hex::encode(service.to_bytes()) }).to_string(),
+            serde_json::json!({ "secret_key": hex::encode(service.to_bytes()) })
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         let secret_file = dir.join("pseudonym.secret");
@@ -65,7 +67,7 @@ impl Ingest {
             "--brokers",
             &broker.address,
             "--node",
-            chain_url,
+            chain.url(),
             "--key-file",
             key_file.to_str().unwrap(),
             "--pseudonym-secret-file",
@@ -83,7 +85,7 @@ impl Ingest {
                 cmd.args([flag, value]);
             }
         }
-        cmd.args(more);
+        cmd.args(chain.trust_args()).args(more);
         let mut proc = Proc::spawn("ingest", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
         // It says where its metrics are (port 0: a free one).
         let metrics = proc
@@ -94,6 +96,21 @@ impl Ingest {
             .unwrap_or_default()
             .to_string();
         Ingest { proc, metrics }
+    }
+
+    /// What its `/metrics` says now.
+    pub fn metrics_text(&self) -> String {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let r = reqwest::get(format!("http://{}/metrics", self.metrics)).await;
+                match r {
+                    Ok(r) => r.text().await.unwrap_or_default(),
+                    Err(e) => panic!("ingest's metrics at {} do not answer: {e}", self.metrics),
+                }
+            })
     }
 
     pub fn pid(&self) -> u32 {

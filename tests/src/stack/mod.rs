@@ -36,6 +36,7 @@ mod cast;
 mod dev_chain;
 mod gateway;
 mod ingest;
+mod lying_node;
 mod node;
 mod read_path;
 
@@ -45,8 +46,37 @@ pub use dev_chain::*;
 pub use ehr_migrations::TestDatabase;
 pub use gateway::*;
 pub use ingest::*;
+pub use lying_node::*;
 pub use node::*;
 pub use read_path::*;
+
+/// A chain the services and the CLI are pointed at: its RPC, and the trust
+/// root they are configured with (never guessed from what the node says).
+pub trait Endpoint {
+    fn url(&self) -> &str;
+    fn trust_args(&self) -> Vec<std::ffi::OsString>;
+}
+
+impl Endpoint for Chain {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The in-process dev sequencer, trusted by explicit choice.
+    fn trust_args(&self) -> Vec<std::ffi::OsString> {
+        vec!["--trust-dev-sequencer".into()]
+    }
+}
+
+impl Endpoint for Node {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn trust_args(&self) -> Vec<std::ffi::OsString> {
+        Node::trust_args(self)
+    }
+}
 
 /// How long a process of the stack may take to say it is ready.
 const ANNOUNCE_WITHIN: Duration = Duration::from_secs(60);

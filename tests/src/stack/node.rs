@@ -83,6 +83,15 @@ impl Node {
 }
 
 impl Node {
+    /// The `ehr` CLI's trust root for this chain: the genesis file under
+    /// CometBFT; under the dev sequencer, the explicit flag that trusts it.
+    pub fn trust_args(&self) -> Vec<std::ffi::OsString> {
+        match &self.engine {
+            Engine::Dev(_) => vec!["--trust-dev-sequencer".into()],
+            Engine::Cometbft(_) => vec!["--genesis".into(), self.genesis.clone().into()],
+        }
+    }
+
     /// Every RPC address of the chain: each validator's, or the sequencer's.
     pub fn urls(&self) -> Vec<String> {
         match &self.engine {

@@ -61,9 +61,9 @@ impl Stack {
         for (k, role) in [(&nurse, Role::Nurse), (&doctor2, Role::Doctor)] {
             node.send(&cast.admin, register_staff(pk(k), role));
         }
-        let ingest = Ingest::start(dir.path(), &broker, &db, &node.url, &cast.ingest);
+        let ingest = Ingest::start(dir.path(), &broker, &db, &node, &cast.ingest);
         let gateway =
-            GatewayProcess::start_with(dir.path(), &db, &node.url, &gateway_key, gateway_args);
+            GatewayProcess::start_with(dir.path(), &db, &node, &gateway_key, gateway_args);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -119,8 +119,7 @@ impl Stack {
         c.arg("--home")
             .arg(self.dir.path().join("ehr"))
             .args(["--node", node, "--gateway", &self.gateway.url])
-            .arg("--genesis")
-            .arg(&self.node.genesis)
+            .args(self.node.trust_args())
             .args(args);
         c
     }

@@ -7,6 +7,7 @@ use clap::Args;
 use ehr_client::read_path::client::GatewayClient;
 use ehr_client::read_path::documents::{self, Content};
 use ehr_client::read_path::open::ChainVerifier;
+use ehr_client::rpc::proven::{ProvenState, DEFAULT_MAX_AGE};
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::proto::RecordRef;
 
@@ -22,8 +23,9 @@ pub async fn write(
     content: Content,
 ) -> Result<RecordRef> {
     let client = GatewayClient::new(&ctx.gateway, author.clone());
+    let chain = ProvenState::connect(ctx.rpc.clone(), &ctx.trust_root()?, DEFAULT_MAX_AGE).await?;
     documents::write(
-        &ctx.rpc,
+        &chain,
         &client,
         &author.public_key(),
         patient,
@@ -53,8 +55,7 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
     let client = GatewayClient::new(&ctx.gateway, key.clone());
     let category = super::category_path(a.category);
     let page = client.documents(&patient, category, None).await?;
-    let (mut chain, _) =
-        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home)).await?;
+    let (mut chain, _) = ChainVerifier::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
     let mut all_ok = true;
     let mut out = Vec::new();
     for item in &page.documents {

@@ -17,6 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ehr_client::keyring::Keyring;
+use ehr_client::read_path::open::TrustRoot;
+use ehr_client::rpc::trust::Anchor;
 use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::{Address, PublicKey};
 
@@ -56,6 +58,17 @@ struct Cli {
     /// key folder, when there).
     #[arg(long, global = true, env = "EHR_GENESIS")]
     genesis: Option<PathBuf>,
+    /// A recent header the consortium vouches for, `<height>:<hash>` (as
+    /// `ehr checkpoint` prints it): where header checks start when the
+    /// genesis is older than the trusting period (a year).
+    #[arg(long, global = true, env = "EHR_TRUST_CHECKPOINT")]
+    trust_checkpoint: Option<String>,
+    /// Trust the dev sequencer (`ehr-node dev`) as it is: one process whose
+    /// answers nothing can check. Only by this flag: a node that says it is a
+    /// sequencer is otherwise refused, and never trusted while a genesis file
+    /// is at hand.
+    #[arg(long, global = true, env = "EHR_TRUST_DEV_SEQUENCER")]
+    trust_dev_sequencer: bool,
     /// Print JSON instead of sentences.
     #[arg(long, global = true)]
     json: bool,
@@ -70,6 +83,11 @@ enum Command {
     Keys(KeysCommand),
     /// The chain's id, height and app hash.
     Status,
+    /// The newest header the validators signed, verified from the trust root
+    /// (the genesis, or a checkpoint), as `<height>:<hash>`: give it to readers
+    /// and services that start after the genesis' trusting period
+    /// (--trust-checkpoint).
+    Checkpoint,
     /// Sign and send a transaction, and wait for its block.
     Tx(TxArgs),
     /// Read the chain's state.
@@ -95,6 +113,8 @@ struct Ctx {
     keys: Keyring,
     home: PathBuf,
     genesis: Option<PathBuf>,
+    trust_checkpoint: Option<String>,
+    trust_dev_sequencer: bool,
     json: bool,
 }
 
@@ -106,6 +126,16 @@ impl Ctx {
         self.keys.load(s).map(|k| k.address()).map_err(|_| {
             anyhow!("{s:?} is neither an address (ehr1… or 40 hex digits) nor a local key name")
         })
+    }
+
+    /// What the chain's answers are checked against, from this command line only.
+    fn trust_root(&self) -> Result<TrustRoot> {
+        Ok(TrustRoot::configured(
+            self.genesis.clone(),
+            self.trust_checkpoint.as_deref(),
+            self.trust_dev_sequencer,
+            Some(self.home.clone()),
+        )?)
     }
 
     fn addr(&self, s: &str) -> Result<Vec<u8>> {
@@ -132,6 +162,23 @@ impl Ctx {
     }
 }
 
+/// Verifies the newest header from the trust root and prints it.
+async fn checkpoint(ctx: &Ctx) -> Result<bool> {
+    let anchor = Anchor::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
+    let latest = ctx.rpc.latest_height().await?;
+    anchor.header(latest).await?;
+    match anchor.checkpoint().await {
+        Some(c) => {
+            println!("{c}");
+            Ok(true)
+        }
+        None => Err(anyhow!(
+            "{}: there is no verified header to vouch for (pass --genesis)",
+            anchor.trust()
+        )),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -151,6 +198,8 @@ async fn main() -> ExitCode {
         keys: Keyring::new(&home),
         home,
         genesis,
+        trust_checkpoint: cli.trust_checkpoint.clone(),
+        trust_dev_sequencer: cli.trust_dev_sequencer,
         json: cli.json,
     };
     let outcome = match &cli.command {
@@ -173,6 +222,7 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
+        Command::Checkpoint => checkpoint(&ctx).await,
         Command::Tx(t) => send(&ctx, &t.from, t.no_wait, &t.action).await,
         Command::Query(q) => query(&ctx, q).await,
         Command::Fetch(a) => read::fetch(&ctx, a).await,

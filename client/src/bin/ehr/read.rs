@@ -157,8 +157,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         .all_records(&patient, &query)
         .await
         .map_err(|e| anyhow!("the gateway refused: {e}"))?;
-    let (mut chain, trust) =
-        ChainVerifier::connect(ctx.rpc.clone(), ctx.genesis.as_deref(), Some(&ctx.home)).await?;
+    let (mut chain, trust) = ChainVerifier::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
     let mut checked = Vec::with_capacity(page.records.len());
     for item in page.records {
         checked.push(check(item, &key, &patient, &mut chain).await);
@@ -168,6 +167,9 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         .all(|c| c.problem.is_none() && c.anchored_at.is_some());
 
     if a.fhir {
+        // The Bundle goes to stdout; what its checks rested on, to stderr,
+        // so that a trusted sequencer is never silent.
+        eprintln!("checks: {trust}");
         let resources = checked
             .iter()
             .filter(|c| c.problem.is_none() && c.anchored_at.is_some())

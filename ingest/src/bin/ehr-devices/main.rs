@@ -2,7 +2,7 @@
 //! generator (docs/ingest.md, docs/BENCHMARKS.md).
 //!
 //!   ehr-devices setup   --fleet F --devices N                 patients registered, devices bound on chain
-//!   ehr-devices publish --device-key K --device-id D --seq S …  one signed reading (the worked example)
+//!   ehr-devices publish --device-key-file F --device-id D --seq S …  one signed reading (the worked example)
 //!   ehr-devices run     --fleet F --devices N --rate R --seconds S [--database-url URL]
 //!   ehr-devices bound   --seconds S                            signature verifications per second, one core
 
@@ -71,9 +71,11 @@ enum Cmd {
     },
     /// Publish one signed reading.
     Publish {
-        /// The device's secret key, 64 hex digits.
-        #[arg(long)]
-        device_key: String,
+        /// The device's key file (as `ehr keys generate` writes it; only its
+        /// owner may read it). Never the key itself on the command line, which
+        /// every local user sees.
+        #[arg(long, env = "EHR_DEVICE_KEY_FILE")]
+        device_key_file: std::path::PathBuf,
         #[arg(long)]
         device_id: String,
         #[arg(long)]
@@ -251,7 +253,7 @@ fn main() {
             rt.block_on(setup(&RpcClient::new(&args.node), &admin, fleet, *devices))
         })(),
         Cmd::Publish {
-            device_key,
+            device_key_file,
             device_id,
             seq,
             loinc,
@@ -259,10 +261,7 @@ fn main() {
             unit,
             json,
         } => (|| {
-            let key = hex::decode(device_key)
-                .ok()
-                .and_then(|b| SecretKey::from_bytes(&b))
-                .ok_or_else(|| anyhow!("--device-key must be 64 hex digits of a secp256k1 key"))?;
+            let key = ehr_client::service::read_key_file(device_key_file)?;
             let reading = Reading {
                 device_id: device_id.clone(),
                 seq: *seq,

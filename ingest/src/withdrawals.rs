@@ -1,0 +1,125 @@
+//! A patient who withdraws research consent leaves the analysts' tables.
+//!
+//! Ingest follows the chain's blocks (`block_results`, from the height it
+//! last followed, kept in PostgreSQL) for `research_consent` events. A
+//! withdrawal is acted on once proven — the patient's participant record,
+//! read with a state proof against the app hash after that block, says no
+//! consent — so a node cannot make ingest delete anyone's rows by a made-up
+//! event. Then every analytics row of the patient's pseudonym is deleted, the
+//! registry forgets its cached answer, and no analytics row of theirs is
+//! written from then on (the registry's view may still be a block behind:
+//! the withdrawal seen here wins until a new consent is seen).
+//!
+//! The follower runs in the worker between polls, and while no readings
+//! come, so nothing written by a poll before the withdrawal was followed
+//! stays behind.
+
+use std::collections::HashSet;
+
+use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::keys;
+use ehr_ledger::proto::Participant;
+
+use crate::pipeline::{pseudonym, Transient};
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// Blocks read per call at most, so that a long way behind does not stop
+/// the readings for long: the rest follows at the next calls.
+const BLOCKS_PER_ROUND: u64 = 200;
+
+#[derive(Default)]
+pub struct Withdrawals {
+    /// Patients whose withdrawal was followed and not followed by a new consent.
+    withdrawn: HashSet<Address>,
+}
+
+/// A consent change as a block's event says it (to be proven).
+struct Change {
+    patient: Address,
+    consent: bool,
+}
+
+impl Withdrawals {
+    pub fn is_withdrawn(&self, patient: &Address) -> bool {
+        self.withdrawn.contains(patient)
+    }
+
+    /// Follows the blocks committed since the last call (at most
+    /// `BLOCKS_PER_ROUND`). The first time, with no height kept, it starts
+    /// from the latest block: rows can only exist for patients who consented
+    /// while ingest ran.
+    pub fn follow(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        registry: &Registry,
+        store: &mut Store,
+        secret: &[u8],
+    ) -> Result<(), Transient> {
+        let rpc = registry.rpc();
+        let latest = runtime.block_on(rpc.latest_height())?;
+        let from = match store.followed_height()? {
+            Some(h) => h + 1,
+            None => {
+                store.set_followed_height(latest)?;
+                return Ok(());
+            }
+        };
+        let to = latest.min(from + BLOCKS_PER_ROUND - 1);
+        for height in from..=to {
+            let results = runtime.block_on(rpc.block_results(height))?;
+            let changes = results
+                .txs_results
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.code == 0)
+                .flat_map(|r| r.events)
+                .filter(|e| e.kind == "research_consent")
+                .filter_map(|e| {
+                    Some(Change {
+                        patient: e.attribute("patient")?.parse().ok()?,
+                        consent: e.attribute("consent")? == "true",
+                    })
+                });
+            for change in changes.collect::<Vec<_>>() {
+                self.apply(runtime, registry, store, secret, height, change)?;
+            }
+            store.set_followed_height(height)?;
+        }
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        registry: &Registry,
+        store: &mut Store,
+        secret: &[u8],
+        height: u64,
+        change: Change,
+    ) -> Result<(), Transient> {
+        let patient = change.patient;
+        let proven: Option<Participant> = runtime.block_on(async {
+            registry
+                .chain()
+                .after(height)
+                .await?
+                .get(&keys::participant(&patient))
+                .await
+        })?;
+        let consents = proven.is_some_and(|p| p.research_consent);
+        registry.forget_patient(&patient);
+        if consents {
+            self.withdrawn.remove(&patient);
+            return Ok(());
+        }
+        if change.consent {
+            // The event says consent, the proven state does not: nothing to undo.
+            return Ok(());
+        }
+        self.withdrawn.insert(patient);
+        let deleted = store.forget_analytics(&pseudonym(secret, &patient))?;
+        tracing::info!(height, deleted, "research consent withdrawn: the patient's de-identified readings left the analytics tables");
+        Ok(())
+    }
+}
