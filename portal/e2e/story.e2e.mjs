@@ -141,8 +141,14 @@ try {
   await grantsDone.filter({ hasText: "Revoked" }).waitFor(LONG);
   await grantRow.waitFor({ state: "detached", ...LONG });
   check(true, "the revocation is committed and the grant gone from her list");
-  await doctor.locator("#patient").getByRole("button", { name: "Refresh" }).click();
+  // The gateway decides on the newest state a signed header proves: the
+  // revocation counts from the block after its own (a block interval), so he
+  // refreshes until the chain's refusal shows.
   const refusal = doctor.locator("#patient").getByRole("alert").first();
+  for (let i = 0; i < 60 && !(await refusal.isVisible()); i++) {
+    await doctor.locator("#patient").getByRole("button", { name: "Refresh" }).click();
+    await refusal.waitFor({ timeout: 2_000 }).catch(() => {});
+  }
   await refusal.waitFor(LONG);
   const sentence = await refusal.textContent();
   check(/holds no current read grant for vitals/.test(sentence), `he is refused with the chain's sentence: “${sentence}”`);

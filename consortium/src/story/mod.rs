@@ -359,6 +359,20 @@ impl Teller {
         }
     }
 
+    /// Waits (10 s at most) for a block after the latest one: its header
+    /// proves the state the latest one left.
+    fn next_block(&self) {
+        self.runtime.block_on(async {
+            let now = self.rpc.latest_height().await.unwrap_or(0);
+            for _ in 0..100 {
+                if self.rpc.latest_height().await.unwrap_or(0) > now {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    }
+
     fn expect_refusal(&mut self, title: &str, reader: &SecretKey, patient: &Address) {
         match self.read(reader, patient, None) {
             Ok(r) => self.record(

@@ -52,6 +52,9 @@ impl Teller {
             }),
             Code::Ok,
         );
+        // Readers decide on the newest state a signed header proves: the
+        // revocation counts once the block after its own is made.
+        self.next_block();
         self.expect_refusal(
             "the doctor asks for patient-2's vitals after the revocation",
             &c.doctor,
