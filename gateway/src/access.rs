@@ -64,7 +64,11 @@ async fn decision(
     // The newest block's state is proven only by the header after it: a
     // grant or an emergency access committed in it is seen once that header
     // comes (a block interval at most), so a refusal waits for it once.
-    let newer = chain.after(denied.1 + 1).await?;
+    let newer = match chain.after(denied.1 + 1).await {
+        Ok(view) => view,
+        // No newer header yet: the proven refusal stands.
+        Err(_) => return Err(Failure::new(ErrorCode::AccessDenied, denied.0)),
+    };
     match decide_in(newer, patient, reader, category, level).await? {
         Ok(allowed) => Ok(allowed),
         Err((reason, _)) => Err(Failure::new(ErrorCode::AccessDenied, reason)),

@@ -19,7 +19,9 @@ use ehr_client::rpc::proven::{ProvenError, ProvenState};
 use ehr_client::rpc::{RpcClient, TxResult};
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::{action::Kind, AuditEntry, Category, Disclosure, LogDisclosures, Purpose};
+use ehr_ledger::proto::{
+    action::Kind, AuditEntry, AuditKind, Category, Disclosure, LogDisclosures, Purpose,
+};
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
 use ehr_ledger::tx::MAX_TX_BYTES;
@@ -219,10 +221,19 @@ impl Logger {
             match self.rpc.tx(&h).await {
                 Ok(info) if info.tx_result.code == 0 => {
                     let height: i64 = info.height.parse().unwrap_or(0);
-                    if !self
+                    // A failure to prove one transaction (its node behind, a
+                    // height pruned) holds up neither the others nor new logs.
+                    let proven = match self
                         .in_trails(db, chain, &hash, height as u64, &info.tx_result)
-                        .await?
+                        .await
                     {
+                        Ok(proven) => proven,
+                        Err(e) => {
+                            tracing::warn!(tx = %hash, error = %e, "a disclosure log's entries could not be proven yet");
+                            false
+                        }
+                    };
+                    if !proven {
                         // Not proven (yet): still sent; sent again if it never is.
                         if age > RESEND_AFTER_SECS {
                             self.back_to_pending(
@@ -273,13 +284,16 @@ impl Logger {
         height: u64,
         result: &TxResult,
     ) -> Result<bool, LogError> {
-        if chain.rpc().latest_height().await? <= height {
-            return Ok(false); // the header that commits to it is not there yet
+        // Trail entries are never changed and carry their height: the newest
+        // proven state holds them once it is at or after their block.
+        let mut view = chain.latest().await?;
+        if view.height < height {
+            return Ok(false);
         }
         let rows = db
             .query(
-                "SELECT accessor, patient, record_ids, disclosed_at FROM gateway.disclosures
-                 WHERE status = 'sent' AND tx_hash = $1",
+                "SELECT accessor, patient, record_ids, disclosed_at, category, purpose
+                 FROM gateway.disclosures WHERE status = 'sent' AND tx_hash = $1",
                 &[&hash],
             )
             .await?;
@@ -293,33 +307,50 @@ impl Logger {
                 Some(keys::audit_entry(&patient, seq))
             })
             .collect();
-        let mut view = chain.after(height).await?;
         view.prove(entry_keys.iter().map(|k| k.clone().into_bytes()))
             .await?;
         let mut entries = Vec::with_capacity(entry_keys.len());
         for k in &entry_keys {
             if let Some(e) = view.get::<AuditEntry>(k).await? {
-                entries.push(e);
+                entries.push(Some(e));
             }
         }
         let me = self.key.address();
-        Ok(rows.iter().all(|r| {
-            let (accessor, patient, record_ids, disclosed_at): (String, String, Vec<String>, i64) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
+        // Each row needs an entry of its own (one to one): the same read
+        // logged twice must be in the trail twice.
+        for r in &rows {
+            let (accessor, patient, record_ids, disclosed_at, category, purpose): (
+                String,
+                String,
+                Vec<String>,
+                i64,
+                i16,
+                i16,
+            ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
             let (Ok(accessor), Ok(patient)) =
                 (accessor.parse::<Address>(), patient.parse::<Address>())
             else {
-                return false;
+                return Ok(false);
             };
-            entries.iter().any(|e| {
-                e.logged_by == me.0
-                    && e.height as u64 == height
-                    && e.patient == patient.0
-                    && e.accessor == accessor.0
-                    && e.record_ids == record_ids
-                    && e.disclosed_at == disclosed_at
-            })
-        }))
+            let found = entries.iter_mut().find(|e| {
+                e.as_ref().is_some_and(|e| {
+                    e.kind == AuditKind::Disclosure as i32
+                        && e.logged_by == me.0
+                        && e.height as u64 == height
+                        && e.patient == patient.0
+                        && e.accessor == accessor.0
+                        && e.record_ids == record_ids
+                        && e.disclosed_at == disclosed_at
+                        && e.category == i32::from(category)
+                        && e.purpose == i32::from(purpose)
+                })
+            });
+            match found {
+                Some(slot) => *slot = None,
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     async fn back_to_pending(&self, db: &Client, hash: &str, reason: &str) -> Result<(), LogError> {

@@ -366,24 +366,65 @@ fn commit_offsets(consumer: &BaseConsumer, messages: &[Message], stop: &AtomicBo
     }
 }
 
+impl ConsumerError {
+    /// Whether waiting may cure it (the chain not answering, or not yet
+    /// proving: no block after the newest, a header not there yet).
+    fn is_transient(&self) -> bool {
+        use ehr_client::rpc::proven::ProvenError;
+        use ehr_client::rpc::trust::TrustError;
+        matches!(
+            self,
+            ConsumerError::Trust(TrustError::Rpc(_) | TrustError::NoHeaderYet(_))
+                | ConsumerError::Chain(ProvenError::Rpc(_) | ProvenError::Stale { .. })
+                | ConsumerError::Chain(ProvenError::Trust(
+                    TrustError::Rpc(_) | TrustError::NoHeaderYet(_)
+                ))
+        )
+    }
+}
+
+/// The chain on proof, and where this service's batch ids go on from: the
+/// chain's next id, whatever the database remembers (the newest block's
+/// state: the last anchor may be in it).
+async fn chain_and_next_batch(
+    cfg: &Config,
+) -> Result<(ProvenState, Option<ehr_ledger::proto::Counter>), ConsumerError> {
+    let chain =
+        ProvenState::connect(RpcClient::new(&cfg.node), &cfg.trust, cfg.max_state_age).await?;
+    let next = chain
+        .newest()
+        .await?
+        .get(&ehr_ledger::ledger::keys::next_batch(&cfg.key.address()))
+        .await?;
+    Ok((chain, next))
+}
+
 /// Consumes until `stop` is set. Returns an error only for set-up failures.
 pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<(), ConsumerError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     ensure_topics(&cfg, &runtime)?;
-    let rpc = RpcClient::new(&cfg.node);
-    let chain = runtime.block_on(ProvenState::connect(rpc, &cfg.trust, cfg.max_state_age))?;
     let mut store = Store::connect(&cfg.database_url, &cfg.key.address().to_string())?;
-    // Batch ids go on from the chain's, whatever the database remembers (the
-    // newest block's state: the last anchor may be in it).
-    let next: Option<ehr_ledger::proto::Counter> = runtime.block_on(async {
-        chain
-            .newest()
-            .await?
-            .get(&ehr_ledger::ledger::keys::next_batch(&cfg.key.address()))
-            .await
-    })?;
+    // The chain may not answer yet (or not prove yet): readings wait in Kafka
+    // meanwhile, and the service says why, rather than stopping.
+    let mut backoff = Duration::from_millis(500);
+    let (chain, next) = loop {
+        match runtime.block_on(chain_and_next_batch(&cfg)) {
+            Ok(found) => break found,
+            // A trust root that cannot be (a genesis file not there, a node
+            // claiming to be a sequencer …) is not waited out.
+            Err(error) if !error.is_transient() => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "the chain cannot be asked on proof yet; retrying");
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
     store.number_batches_from(next.map_or(1, |c| c.next))?;
     let mut worker = Worker {
         registry: Registry::new(chain, cfg.cache_ttl, cfg.stale_limit),

@@ -97,7 +97,17 @@ impl Application {
             let (cfg, metrics, stop) = (cfg.clone(), metrics.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("consume".into())
-                .spawn(move || consumer::run(cfg, metrics, stop))
+                .spawn(move || {
+                    let consumed = consumer::run(cfg, metrics, stop);
+                    // Without its consumer the service does nothing: it stops,
+                    // saying why, for its supervisor to see (not a healthy
+                    // /health over a dead consumer).
+                    if let Err(error) = &consumed {
+                        eprintln!("ehr-ingest: {error}");
+                        std::process::exit(1);
+                    }
+                    consumed
+                })
                 .map_err(StartupError::Runtime)?
         };
         let anchor_thread = {

@@ -57,7 +57,10 @@ impl Withdrawals {
         secret: &[u8],
     ) -> Result<(), Transient> {
         let rpc = registry.rpc();
-        let latest = runtime.block_on(rpc.latest_height())?;
+        // Up to the newest block a fresh, signed header proves: a change in a
+        // block after it is followed once it can be proven.
+        let latest = runtime
+            .block_on(async { Ok::<_, Transient>(registry.chain().latest().await?.height) })?;
         let from = match store.followed_height()? {
             Some(h) => h + 1,
             None => {
@@ -100,12 +103,14 @@ impl Withdrawals {
     ) -> Result<(), Transient> {
         let patient = change.patient;
         let proven: Option<Participant> = runtime.block_on(async {
-            registry
-                .chain()
-                .after(height)
-                .await?
-                .get(&keys::participant(&patient))
-                .await
+            let chain = registry.chain();
+            // The state right after the change's block; where that height is
+            // no longer kept (pruned), the newest state.
+            let mut view = match chain.after(height).await {
+                Ok(view) => view,
+                Err(_) => chain.latest().await?,
+            };
+            view.get(&keys::participant(&patient)).await
         })?;
         let consents = proven.is_some_and(|p| p.research_consent);
         registry.forget_patient(&patient);

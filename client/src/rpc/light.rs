@@ -301,7 +301,8 @@ impl LightClient {
             }
         }
         self.save();
-        let header = &self.trusted[&height].signed_header.header;
+        let header = self.trusted[&height].signed_header.header.clone();
+        self.forget_old();
         let app_hash = <[u8; 32]>::try_from(header.app_hash.as_bytes())
             .map_err(|_| self.unverified(height, "its app hash is not 32 bytes"))?;
         Ok(VerifiedHeader {
@@ -434,6 +435,18 @@ impl LightClient {
                 .filter(|b| b.signed_header.header.chain_id.as_str() == self.chain_id)
                 .map(|b| (b.height(), b))
                 .collect();
+        }
+    }
+
+    /// Keeps in memory, as on disk, the root and the newest headers only: a
+    /// service verifies a header every block.
+    fn forget_old(&mut self) {
+        while self.trusted.len() > KEPT + 1 {
+            let second = self.trusted.keys().nth(1).copied();
+            match second {
+                Some(h) => self.trusted.remove(&h),
+                None => break,
+            };
         }
     }
 

@@ -107,8 +107,9 @@ impl ProvenState {
     /// see what was just committed (a document sealed for the readers of a
     /// grant made a moment ago).
     pub async fn newest(&self) -> Result<View<'_>, ProvenError> {
-        let latest = self.rpc().latest_height().await?;
-        self.after(latest).await
+        // From a fresh view (its header's age checked), one block on.
+        let fresh = self.latest().await?.height;
+        self.after(fresh + 1).await
     }
 
     /// A view of the state after block `height`.

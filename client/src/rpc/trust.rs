@@ -234,12 +234,20 @@ impl Anchor {
     /// The app hash after block `height` (in the header of block
     /// `height + 1`), waiting up to 10 s for that block.
     pub async fn app_hash_after(&self, height: u64) -> Result<[u8; 32], TrustError> {
-        for _ in 0..100 {
-            if self.rpc.latest_height().await? > height {
-                return Ok(self.header(height + 1).await?.app_hash);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let waited = tokio::time::timeout_at(deadline, async {
+            loop {
+                if self.rpc.latest_height().await? > height {
+                    return Ok::<_, TrustError>(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(self.header(height + 1).await?.app_hash),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(TrustError::NoHeaderYet(height + 1)),
         }
-        Err(TrustError::NoHeaderYet(height + 1))
     }
 }

@@ -135,6 +135,8 @@ struct Parts {
     consensus: &'static str,
     broker: String,
     genesis: Option<PathBuf>,
+    /// This run started the dev sequencer itself (and so trusts it).
+    dev: bool,
     gateway: Option<String>,
 }
 
@@ -175,6 +177,7 @@ fn start_all(
         consensus,
         broker: format!("Apache Kafka (KRaft) at {}", broker.address),
         genesis,
+        dev: chain.dev,
         gateway: None,
     };
     Ok((parts, cast, db))
@@ -201,6 +204,7 @@ fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
         consensus: "the consortium attached to",
         broker: format!("the consortium's Kafka at {}", a.brokers),
         genesis: a.genesis.clone(),
+        dev: false,
         gateway: Some(a.gateway.clone()),
     };
     Ok((parts, cast, db))
@@ -264,7 +268,10 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
                 checkpoint: None,
             }
         }
-        None => TrustRoot::DevSequencer,
+        // Attached without a genesis file: nothing is trusted, nothing
+        // counts as verified.
+        None if parts.dev => TrustRoot::DevSequencer,
+        None => TrustRoot::None,
     };
     let mut teller = Teller::new(&parts.rpc_url)?;
     teller.use_trust(trust);
@@ -302,7 +309,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         "target/release/ehr --home {} --node {} --gateway {gateway_url}{}",
         keys_home.display(),
         parts.rpc_url,
-        if parts.genesis.is_none() {
+        if parts.dev {
             " --trust-dev-sequencer"
         } else {
             ""
