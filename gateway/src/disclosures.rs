@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use ehr_client::rpc::proven::{ProvenError, ProvenState};
+use ehr_client::rpc::proven::{ProvenError, ProvenState, View};
 use ehr_client::rpc::{RpcClient, TxResult};
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::ledger::keys;
@@ -209,6 +209,9 @@ impl Logger {
             )
             .await?;
         let mut committed = 0;
+        // One proven view of the newest state serves every transaction of
+        // the round (trail entries never change once written).
+        let mut view = None;
         for row in sent {
             let hash: String = row.get(0);
             let age: f64 = row.get(1);
@@ -223,15 +226,25 @@ impl Logger {
                     let height: i64 = info.height.parse().unwrap_or(0);
                     // A failure to prove one transaction (its node behind, a
                     // height pruned) holds up neither the others nor new logs.
-                    let proven = match self
-                        .in_trails(db, chain, &hash, height as u64, &info.tx_result)
-                        .await
-                    {
-                        Ok(proven) => proven,
-                        Err(e) => {
-                            tracing::warn!(tx = %hash, error = %e, "a disclosure log's entries could not be proven yet");
-                            false
-                        }
+                    if view.is_none() {
+                        view = chain
+                            .latest()
+                            .await
+                            .map_err(|e| tracing::warn!(error = %e, "the chain's newest state cannot be proven yet"))
+                            .ok();
+                    }
+                    let proven = match view.as_mut() {
+                        None => false,
+                        Some(view) => match self
+                            .in_trails(db, view, &hash, height as u64, &info.tx_result)
+                            .await
+                        {
+                            Ok(proven) => proven,
+                            Err(e) => {
+                                tracing::warn!(tx = %hash, error = %e, "a disclosure log's entries could not be proven yet");
+                                false
+                            }
+                        },
                     };
                     if !proven {
                         // Not proven (yet): still sent; sent again if it never is.
@@ -279,14 +292,13 @@ impl Logger {
     async fn in_trails(
         &self,
         db: &Client,
-        chain: &ProvenState,
+        view: &mut View<'_>,
         hash: &str,
         height: u64,
         result: &TxResult,
     ) -> Result<bool, LogError> {
         // Trail entries are never changed and carry their height: the newest
         // proven state holds them once it is at or after their block.
-        let mut view = chain.latest().await?;
         if view.height < height {
             return Ok(false);
         }

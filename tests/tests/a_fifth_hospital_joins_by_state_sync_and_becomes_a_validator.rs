@@ -119,9 +119,12 @@ async fn a_fifth_hospital_joins_by_state_sync_and_becomes_a_validator() {
         .unwrap()
         .try_into()
         .unwrap();
+    let key = ehr_ledger::ledger::query::state_key(&format!("/participant/{}", doctor.address()))
+        .unwrap()
+        .unwrap();
     verify_proof(
         signed,
-        &proven.key,
+        key.as_bytes(),
         Some(&proven.raw),
         &proven.proof.expect("a proof was asked for"),
     )

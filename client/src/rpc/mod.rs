@@ -58,9 +58,11 @@ pub struct RpcClient {
     http: reqwest::Client,
 }
 
-/// A query answer decoded, with its height and, when asked, its proof.
+/// A query answer decoded, with its height and, when asked, its proof. The
+/// state key the node says it answered is left out on purpose: a proof is
+/// checked against the key the reader derives from the path it asked
+/// (`ledger::query::state_key`).
 pub struct Proven<M> {
-    pub key: Vec<u8>,
     pub value: Option<M>,
     pub raw: Vec<u8>,
     pub height: u64,
@@ -262,7 +264,6 @@ impl RpcClient {
             None => None,
         };
         Ok(Proven {
-            key: decode_b64(&r.key),
             value,
             raw,
             height: r.height.parse().unwrap_or(0),

@@ -36,9 +36,12 @@ export async function call(method: string, params: Record<string, unknown>): Pro
   return body?.result;
 }
 
-/** A query's answer: its value's bytes (null when nothing is stored), the state key, height and proof. */
+/**
+ * A query's answer: its value's bytes (null when nothing is stored), height and
+ * proof. Not the state key the node says it answered: a proof is checked
+ * against the key derived from the path asked (ledger/keys.ts).
+ */
 export interface Answer {
-  key: Uint8Array;
   value: Uint8Array | null;
   height: number;
   proof: Uint8Array | null;
@@ -57,7 +60,6 @@ export async function queryRaw(path: string, height = 0, prove = false): Promise
   }
   const op = r.proofOps?.ops?.[0];
   return {
-    key: b64(r.key),
     value: r.code === NOT_FOUND ? null : b64(r.value),
     height: Number(r.height ?? 0),
     proof: op ? b64(op.data) : null,
