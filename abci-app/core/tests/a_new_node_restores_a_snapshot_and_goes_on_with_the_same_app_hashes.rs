@@ -1,20 +1,64 @@
 //! State sync inside one process: a validator writes a snapshot of its
-//! committed state; an empty ledger takes it chunk by chunk, checks it
-//! against the app hash the chain committed to, and from then on reaches
-//! the same app hash as the validator at every block. Wrong chunks,
-//! reordered entries, a snapshot that does not hash to the chain's app hash
-//! and malformed offers are refused, each with its reason, and leave the
-//! joining store empty.
+//! committed state; an empty ledger takes it chunk by chunk, checks each
+//! chunk against the app hash the chain committed to as it arrives, and
+//! from then on reaches the same app hash as the validator at every block.
+//! Wrong chunks, reordered entries, forged entries a peer announced as its
+//! own, a snapshot that is not the chain's, chunks too large, snapshots too
+//! large and malformed offers are refused, each with its reason, and leave
+//! the joining store empty.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ehr_ledger::ledger::{ChunkVerdict, Ledger, LedgerOptions, OfferVerdict, SnapshotPolicy};
 use ehr_ledger::mock_consensus::TestNode;
-use ehr_ledger::storage::snapshot::{decode_chunk, Manifest, OfferRefusal, FORMAT};
+use ehr_ledger::storage::snapshot::{
+    decode_chunk, Manifest, OfferRefusal, FORMAT, MAX_CHUNKS, MAX_CHUNK_BYTES,
+};
 use ehr_ledger::storage::{verify_proof, StateProof, StateRead};
 use ehr_testkit::world::workload::{apply, blocks};
 use ehr_testkit::world::*;
+
+/// A chunk's proof (with its length) and its entries, apart.
+fn split(chunk: &[u8]) -> (&[u8], &[u8]) {
+    let proof = u32::from_be_bytes(chunk[..4].try_into().unwrap()) as usize;
+    chunk.split_at(4 + proof)
+}
+
+fn encode(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// A peer's lie: `chunks` announced as the snapshot `m` (its metadata made
+/// to match them).
+fn announced(m: &Manifest, chunks: &[Vec<u8>]) -> Manifest {
+    Manifest {
+        chunk_hashes: chunks
+            .iter()
+            .map(|c| ehr_ledger::crypto::sha256(c))
+            .collect(),
+        ..m.clone()
+    }
+}
+
+/// Nothing at all is left in a joining store.
+fn empty(joiner: &Ledger) {
+    assert!(joiner.status().unwrap().is_none(), "nothing restored");
+    let left = joiner
+        .storage()
+        .snapshot()
+        .unwrap()
+        .scan_raw(b"", 10)
+        .unwrap();
+    assert!(left.is_empty(), "nothing of the snapshot kept: {left:?}");
+}
 
 fn snapshotting(dir: &Path, every: u64) -> LedgerOptions {
     LedgerOptions {
@@ -187,17 +231,16 @@ fn a_snapshot_that_does_not_hash_to_the_chains_app_hash_is_rejected_and_leaves_n
     other[0] ^= 0xff;
     assert_eq!(offer(&joiner, &src.snapshot, &other), OfferVerdict::Accept);
     let all = chunks(&src.world.node.ledger, &src.snapshot);
-    let mut last = None;
-    for (i, chunk) in all.iter().enumerate() {
-        last = Some(joiner.apply_snapshot_chunk(i as u32, chunk).unwrap());
-    }
-    match last.unwrap() {
+    assert!(all.len() > 2);
+    // The first chunk already does not prove against that app hash: the
+    // rest is never fetched.
+    match joiner.apply_snapshot_chunk(0, &all[0]).unwrap() {
         ChunkVerdict::RejectSnapshot(why) => {
-            assert!(why.contains("is not the app hash"), "{why}")
+            assert!(why.contains("does not prove against the app hash"), "{why}")
         }
         other => panic!("a state that is not the chain's must be rejected, got {other:?}"),
     }
-    assert!(joiner.status().unwrap().is_none(), "nothing restored");
+    empty(&joiner);
     assert_eq!(
         joiner.query("/store", b"chain", 0, false).code,
         ehr_ledger::ledger::QueryCode::HeightUnavailable,
@@ -220,37 +263,163 @@ fn a_snapshot_that_does_not_hash_to_the_chains_app_hash_is_rejected_and_leaves_n
 #[test]
 fn a_snapshot_with_entries_out_of_order_is_rejected_even_with_consistent_hashes() {
     let src = source();
-    let mut entries = Vec::new();
-    for chunk in chunks(&src.world.node.ledger, &src.snapshot) {
-        let after = entries.last().map(|(k, _): &(Vec<u8>, Vec<u8>)| k.clone());
-        entries.extend(decode_chunk(&chunk, after.as_deref()).unwrap());
-    }
-    assert!(entries.len() > 2);
-    // A peer makes up a one-chunk snapshot of the same entries, two
-    // swapped, and announces its chunk's hash.
+    let mut all = chunks(&src.world.node.ledger, &src.snapshot);
+    let first = decode_chunk(&all[0], None).unwrap();
+    assert!(first.entries.len() > 2);
+    // A peer swaps two entries of the first chunk, keeps its proof, and
+    // announces the chunk's new hash.
+    let mut entries = first.entries.clone();
     entries.swap(0, 1);
-    let mut forged = Vec::new();
-    for (k, v) in &entries {
-        forged.extend_from_slice(&(k.len() as u32).to_be_bytes());
-        forged.extend_from_slice(k);
-        forged.extend_from_slice(&(v.len() as u32).to_be_bytes());
-        forged.extend_from_slice(v);
-    }
-    let lie = Manifest {
-        chunk_hashes: vec![ehr_ledger::crypto::sha256(&forged)],
-        ..src.snapshot.clone()
-    };
+    let (proof, _) = split(&all[0]);
+    all[0] = [proof, &encode(&entries)].concat();
+    let lie = announced(&src.snapshot, &all);
     let dir = tempfile::tempdir().unwrap();
     let joiner = Ledger::open(&dir.path().join("joiner.redb")).unwrap();
     assert_eq!(
         offer(&joiner, &lie, &src.app_hash_at_snapshot),
         OfferVerdict::Accept
     );
-    match joiner.apply_snapshot_chunk(0, &forged).unwrap() {
+    match joiner.apply_snapshot_chunk(0, &all[0]).unwrap() {
         ChunkVerdict::RejectSnapshot(why) => assert!(why.contains("order"), "{why}"),
         other => panic!("entries out of order must be refused, got {other:?}"),
     }
-    assert!(joiner.status().unwrap().is_none());
+    empty(&joiner);
+}
+
+#[test]
+fn forged_entries_a_peer_announces_as_its_own_are_refused_at_their_chunk_and_nothing_is_kept() {
+    let src = source();
+    let honest = chunks(&src.world.node.ledger, &src.snapshot);
+    assert!(honest.len() > 3);
+    let decoded = |i: usize| {
+        let after = (i > 0).then(|| decode_chunk(&honest[i - 1], None).unwrap().last().unwrap());
+        decode_chunk(&honest[i], after).unwrap()
+    };
+    let forgeries: Vec<(&str, Vec<u8>)> = vec![
+        // A value changed under its key: the chunk's hashes still fit the
+        // order and the proof's shape, not the app hash.
+        ("a changed value", {
+            let mut entries = decoded(2).entries;
+            entries[0].1.push(1);
+            [split(&honest[2]).0, &encode(&entries)].concat()
+        }),
+        // An entry left out: what the chunk proves no longer reaches the root.
+        ("an entry left out", {
+            let mut entries = decoded(2).entries;
+            entries.remove(0);
+            [split(&honest[2]).0, &encode(&entries)].concat()
+        }),
+        // An invented entry (a key of its own choosing, in order).
+        ("an invented entry", {
+            let mut entries = decoded(2).entries;
+            let last = entries.last().unwrap().clone();
+            entries.push(([last.0, b"-invented".to_vec()].concat(), last.1));
+            entries.sort_by_key(|(k, _)| ehr_ledger::storage::key_hash(k).0);
+            [split(&honest[2]).0, &encode(&entries)].concat()
+        }),
+        // The proof of another chunk.
+        ("another chunk's proof", {
+            [split(&honest[3]).0, split(&honest[2]).1].concat()
+        }),
+        ("a proof that does not decode", {
+            [&7u32.to_be_bytes()[..], b"garbage", split(&honest[2]).1].concat()
+        }),
+        ("a proof longer than the chunk", {
+            [&u32::MAX.to_be_bytes()[..], split(&honest[2]).1].concat()
+        }),
+        ("a proof with no entry", split(&honest[2]).0.to_vec()),
+    ];
+    for (what, forged) in forgeries {
+        let mut all = honest.clone();
+        all[2] = forged;
+        let lie = announced(&src.snapshot, &all);
+        let dir = tempfile::tempdir().unwrap();
+        let joiner = Ledger::open(&dir.path().join("joiner.redb")).unwrap();
+        assert_eq!(
+            offer(&joiner, &lie, &src.app_hash_at_snapshot),
+            OfferVerdict::Accept
+        );
+        for i in 0..2 {
+            assert_eq!(
+                joiner.apply_snapshot_chunk(i, &all[i as usize]).unwrap(),
+                ChunkVerdict::Accepted,
+                "{what}: the honest chunks before it are taken"
+            );
+        }
+        match joiner.apply_snapshot_chunk(2, &all[2]).unwrap() {
+            ChunkVerdict::RejectSnapshot(why) => assert!(
+                why.starts_with("chunk 2:")
+                    && (why.contains("app hash")
+                        || why.contains("proof")
+                        || why.contains("no entry")
+                        || why.contains("ends inside")),
+                "{what}: {why}"
+            ),
+            other => panic!("{what}: must be refused at its chunk, got {other:?}"),
+        }
+        empty(&joiner);
+    }
+}
+
+#[test]
+fn a_chunk_larger_than_cometbft_carries_and_a_snapshot_larger_than_the_node_takes_are_refused() {
+    let src = source();
+    let all = chunks(&src.world.node.ledger, &src.snapshot);
+    // An offer of more chunks than a node holds the metadata of.
+    let many = MAX_CHUNKS + 1;
+    let metadata = vec![0u8; 32 * many as usize];
+    match Manifest::from_offer(
+        20,
+        FORMAT,
+        many,
+        &ehr_ledger::crypto::sha256(&metadata),
+        &metadata,
+    ) {
+        Err(OfferRefusal::Invalid(why)) => assert!(why.contains("chunks"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // One chunk larger than CometBFT carries, announced by its peer.
+    let huge = vec![0u8; MAX_CHUNK_BYTES + 1];
+    let lie = announced(&src.snapshot, std::slice::from_ref(&huge));
+    let dir = tempfile::tempdir().unwrap();
+    let joiner = Ledger::open(&dir.path().join("joiner.redb")).unwrap();
+    assert_eq!(
+        offer(&joiner, &lie, &src.app_hash_at_snapshot),
+        OfferVerdict::Accept
+    );
+    match joiner.apply_snapshot_chunk(0, &huge).unwrap() {
+        ChunkVerdict::RejectSnapshot(why) => {
+            assert!(why.contains("more than the 16000000"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    empty(&joiner);
+    // An honest snapshot larger than this node's operator allows: refused
+    // at the chunk that passes the limit, and what was taken goes.
+    let limit = (all[0].len() + all[1].len() / 2) as u64;
+    let joiner = Ledger::open_with(
+        &dir.path().join("small.redb"),
+        LedgerOptions {
+            max_restore_bytes: Some(limit),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        offer(&joiner, &src.snapshot, &src.app_hash_at_snapshot),
+        OfferVerdict::Accept
+    );
+    assert_eq!(
+        joiner.apply_snapshot_chunk(0, &all[0]).unwrap(),
+        ChunkVerdict::Accepted
+    );
+    match joiner.apply_snapshot_chunk(1, &all[1]).unwrap() {
+        ChunkVerdict::RejectSnapshot(why) => {
+            assert!(why.contains("--state-sync-max-bytes"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    empty(&joiner);
 }
 
 #[test]
@@ -259,8 +428,10 @@ fn malformed_offers_and_offers_to_a_node_with_state_are_refused_with_the_reason(
     let m = &src.snapshot;
     let metadata = m.metadata();
     assert_eq!(
-        Manifest::from_offer(m.height, 2, m.chunks(), &m.hash(), &metadata),
-        Err(OfferRefusal::Format(2))
+        // Format 1, the flat state in key order without proofs, is no
+        // longer read: its chunks could only be checked at the end.
+        Manifest::from_offer(m.height, 1, m.chunks(), &m.hash(), &metadata),
+        Err(OfferRefusal::Format(1))
     );
     for (height, chunks, hash, metadata, reason) in [
         (

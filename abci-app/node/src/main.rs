@@ -98,6 +98,10 @@ struct StateFlags {
     /// older heights are refused); 0 keeps every height (an archive node).
     #[arg(long, default_value_t = 0)]
     keep_heights: u64,
+    /// Joining by state sync, take at most this many bytes of a snapshot's
+    /// chunks (what the restore may write to disk); a larger one is refused.
+    #[arg(long, default_value_t = snapshot::DEFAULT_MAX_RESTORE_BYTES)]
+    state_sync_max_bytes: u64,
 }
 
 impl StateFlags {
@@ -113,6 +117,7 @@ impl StateFlags {
                 keep: self.snapshot_keep,
                 chunk_bytes: snapshot::CHUNK_BYTES,
             }),
+            max_restore_bytes: Some(self.state_sync_max_bytes),
         }
     }
 }

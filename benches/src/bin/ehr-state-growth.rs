@@ -57,6 +57,7 @@ fn main() -> anyhow::Result<()> {
             n => Retention::LastHeights(n),
         },
         snapshots: None,
+        max_restore_bytes: None,
     })?;
     let mut admin = Actor::new("admin@general", CHAIN);
     let mut patients: Vec<Actor> = (0..args.patients)

@@ -43,6 +43,10 @@ pub use state_sync::{ChunkVerdict, OfferVerdict, SnapshotPolicy};
 pub struct LedgerOptions {
     pub retention: crate::storage::Retention,
     pub snapshots: Option<SnapshotPolicy>,
+    /// The most bytes of chunks this node takes for one snapshot when it
+    /// joins by state sync (`storage::snapshot::DEFAULT_MAX_RESTORE_BYTES`
+    /// unless set).
+    pub max_restore_bytes: Option<u64>,
 }
 
 /// The outcome of one transaction, as ABCI reports it.
@@ -134,6 +138,7 @@ pub struct Ledger {
     snapshots: Option<state_sync::Snapshots>,
     /// The snapshot being restored, while this node joins by state sync.
     restore: Mutex<Option<state_sync::Restore>>,
+    max_restore_bytes: u64,
 }
 
 impl Ledger {
@@ -155,6 +160,9 @@ impl Ledger {
             signatures: Mutex::new(SignatureCache::default()),
             snapshots: options.snapshots.map(state_sync::Snapshots::new),
             restore: Mutex::new(None),
+            max_restore_bytes: options
+                .max_restore_bytes
+                .unwrap_or(crate::storage::snapshot::DEFAULT_MAX_RESTORE_BYTES),
         })
     }
 

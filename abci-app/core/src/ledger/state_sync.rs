@@ -4,16 +4,21 @@
 //! A validator with a snapshot policy writes a snapshot every `every`
 //! heights, on a thread of its own from a read transaction of the store, so
 //! no block waits for it. A joining node takes an offered snapshot only into
-//! an empty store, checks each chunk against the snapshot's metadata, and
-//! commits the restored state only if its tree's root is the app hash that
-//! CometBFT's light client verified against the validators' signatures.
+//! an empty store, checks each chunk against the snapshot's metadata and —
+//! with the chunk's range proof — against the app hash that CometBFT's
+//! light client verified against the validators' signatures, before it
+//! keeps anything of it; it takes no chunk larger than CometBFT carries and
+//! no more bytes in all than its operator allows, and commits the restored
+//! state only once its tree's root is that app hash.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::*;
-use crate::storage::snapshot::{decode_chunk, Manifest, OfferRefusal, SnapshotStore};
+use crate::storage::snapshot::{
+    decode_chunk, Manifest, OfferRefusal, SnapshotStore, TreeRestore, MAX_CHUNK_BYTES,
+};
 
 /// Where and how often a node writes snapshots.
 #[derive(Clone, Debug)]
@@ -45,12 +50,15 @@ impl Snapshots {
     }
 }
 
-/// A snapshot being restored: which chunk comes next and the last key seen.
+/// A snapshot being restored: which chunk comes next, the last key hash
+/// seen, the bytes taken so far and the tree being rebuilt.
 pub(super) struct Restore {
     manifest: Manifest,
     app_hash: [u8; 32],
     next: u32,
-    last_key: Option<Vec<u8>>,
+    last_key: Option<jmt::KeyHash>,
+    received: u64,
+    tree: TreeRestore,
 }
 
 /// The answer to an offered snapshot.
@@ -163,7 +171,16 @@ impl Ledger {
             )));
         };
         // Whatever an earlier offer left half restored goes.
+        *lock(&self.restore) = None;
         self.storage.abandon_restore()?;
+        let tree = match TreeRestore::start(manifest.height, app_hash) {
+            Ok(tree) => tree,
+            Err(error) => {
+                return Ok(OfferVerdict::Reject(format!(
+                    "this node cannot start a restore: {error}"
+                )))
+            }
+        };
         tracing::info!(
             height = manifest.height,
             chunks = manifest.chunks(),
@@ -174,6 +191,8 @@ impl Ledger {
             app_hash,
             next: 0,
             last_key: None,
+            received: 0,
+            tree,
         });
         Ok(OfferVerdict::Accept)
     }
@@ -199,26 +218,54 @@ impl Ledger {
                 "chunk {index} is not the one the snapshot announced (its hash differs)"
             )));
         }
-        let entries = match decode_chunk(bytes, restore.last_key.as_deref()) {
-            Ok(entries) => entries,
-            Err(e) => {
-                *slot = None;
-                self.storage.abandon_restore()?;
-                return Ok(ChunkVerdict::RejectSnapshot(format!("chunk {index}: {e}")));
-            }
+        if bytes.len() > MAX_CHUNK_BYTES {
+            let why = format!(
+                "chunk {index} has {} bytes, more than the {MAX_CHUNK_BYTES} a chunk may have",
+                bytes.len()
+            );
+            return self.reject_restore(&mut slot, why);
+        }
+        restore.received += bytes.len() as u64;
+        if restore.received > self.max_restore_bytes {
+            let why = format!(
+                "the snapshot passes {} bytes at chunk {index} of {}, more than the {} this node \
+                 takes (--state-sync-max-bytes)",
+                restore.received,
+                restore.manifest.chunks(),
+                self.max_restore_bytes
+            );
+            return self.reject_restore(&mut slot, why);
+        }
+        // Checked against the app hash before anything of it is kept.
+        let checked = decode_chunk(bytes, restore.last_key)
+            .and_then(|chunk| Ok((restore.tree.add(&chunk)?, chunk)));
+        let (nodes, chunk) = match checked {
+            Ok(checked) => checked,
+            Err(e) => return self.reject_restore(&mut slot, format!("chunk {index}: {e}")),
         };
-        self.storage.restore_entries(&entries)?;
-        restore.last_key = entries
-            .last()
-            .map(|(k, _)| k.clone())
-            .or(restore.last_key.take());
+        self.storage.restore_chunk(&chunk.entries, &nodes)?;
+        restore.last_key = chunk.last();
         restore.next += 1;
         if restore.next < restore.manifest.chunks() {
             return Ok(ChunkVerdict::Accepted);
         }
-        let (height, app_hash) = (restore.manifest.height, restore.app_hash);
-        *slot = None;
-        match self.storage.finish_restore(height, app_hash) {
+        let Some(Restore {
+            manifest,
+            app_hash,
+            tree,
+            ..
+        }) = slot.take()
+        else {
+            return Ok(ChunkVerdict::Retry("no snapshot is being restored".into()));
+        };
+        let nodes = match tree.finish() {
+            Ok(nodes) => nodes,
+            Err(why) => return self.reject_restore(&mut None, why),
+        };
+        match self
+            .storage
+            .finish_restore(manifest.height, app_hash, &nodes)
+        {
             Ok(committed) => {
                 self.reload_chain()?;
                 tracing::info!(height = committed.height, app_hash = %hex::encode(committed.root), "state restored from a snapshot");
@@ -229,5 +276,16 @@ impl Ledger {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Ends a restore that cannot succeed, emptying what it wrote.
+    fn reject_restore(
+        &self,
+        slot: &mut Option<Restore>,
+        why: String,
+    ) -> Result<ChunkVerdict, LedgerError> {
+        *slot = None;
+        self.storage.abandon_restore()?;
+        Ok(ChunkVerdict::RejectSnapshot(why))
     }
 }

@@ -24,7 +24,7 @@ use jmt::storage::{NodeBatch, StaleNodeIndexBatch};
 use jmt::{KeyHash, Sha256Jmt};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use tree::{RestoreReader, TreeSnapshot, NODES, STALE, VALUES};
+use tree::{TreeSnapshot, NODES, STALE, VALUES};
 
 /// SHA-256 over the key, as the tree addresses values.
 pub fn key_hash(key: &[u8]) -> KeyHash {
@@ -36,6 +36,10 @@ pub fn key_hash(key: &[u8]) -> KeyHash {
 pub type StateProof = jmt::proof::SparseMerkleProof<sha2::Sha256>;
 
 const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
+/// key hash → key: the keys of `LATEST` in the tree's order, so that a
+/// snapshot can be cut in that order (each chunk then proves itself against
+/// the app hash with a range proof).
+const PREIMAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key_preimages");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const META_HEIGHT: &str = "height";
 const META_ROOT: &str = "root";
@@ -145,7 +149,34 @@ impl Storage {
         if storage.committed()?.is_none() {
             storage.clear()?;
         }
+        storage.index_preimages()?;
         Ok(storage)
+    }
+
+    /// A store written before keys were indexed by their hash gets the index
+    /// once, from its latest state.
+    fn index_preimages(&self) -> Result<(), StorageError> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        let indexed = {
+            let latest = txn.open_table(LATEST).map_err(db_err)?;
+            let preimages = txn.open_table(PREIMAGES).map_err(db_err)?;
+            preimages.len().map_err(db_err)? == latest.len().map_err(db_err)?
+        };
+        if indexed {
+            return txn.abort().map_err(db_err);
+        }
+        {
+            let latest = txn.open_table(LATEST).map_err(db_err)?;
+            let mut preimages = txn.open_table(PREIMAGES).map_err(db_err)?;
+            preimages.retain(|_, _| false).map_err(db_err)?;
+            for entry in latest.iter().map_err(db_err)? {
+                let (key, _) = entry.map_err(db_err)?;
+                preimages
+                    .insert(key_hash(key.value()).0.as_slice(), key.value())
+                    .map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
     }
 
     /// Keeps only what `retention` asks, from the next commit on.
@@ -163,7 +194,9 @@ impl Storage {
         txn.delete_table(NODES).map_err(db_err)?;
         txn.delete_table(VALUES).map_err(db_err)?;
         txn.delete_table(STALE).map_err(db_err)?;
+        txn.delete_table(PREIMAGES).map_err(db_err)?;
         {
+            txn.open_table(PREIMAGES).map_err(db_err)?;
             txn.open_table(LATEST).map_err(db_err)?;
             txn.open_table(META).map_err(db_err)?;
             txn.open_table(NODES).map_err(db_err)?;
@@ -240,12 +273,22 @@ impl Storage {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut latest = txn.open_table(LATEST).map_err(db_err)?;
+            let mut preimages = txn.open_table(PREIMAGES).map_err(db_err)?;
             for (key, value) in &prepared.writes {
+                let hash = key_hash(key).0;
                 match value {
-                    Some(v) => latest
-                        .insert(key.as_slice(), v.as_slice())
-                        .map_err(db_err)?,
-                    None => latest.remove(key.as_slice()).map_err(db_err)?,
+                    Some(v) => {
+                        latest
+                            .insert(key.as_slice(), v.as_slice())
+                            .map_err(db_err)?;
+                        preimages
+                            .insert(hash.as_slice(), key.as_slice())
+                            .map_err(db_err)?;
+                    }
+                    None => {
+                        latest.remove(key.as_slice()).map_err(db_err)?;
+                        preimages.remove(hash.as_slice()).map_err(db_err)?;
+                    }
                 };
             }
             tree::write_node_batch(&txn, &prepared.nodes, Some(&prepared.stale))?;
@@ -317,20 +360,27 @@ impl Storage {
         Ok(used)
     }
 
-    /// Adds a snapshot's entries to an empty store. They count for nothing
-    /// until `finish_restore` checks them against the chain's app hash.
-    pub fn restore_entries(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StorageError> {
+    /// Adds one checked chunk of a snapshot to an empty store: its entries
+    /// and the tree nodes the restore froze with them. They count for
+    /// nothing until `finish_restore` commits the root.
+    pub fn restore_chunk(&self, entries: &Entries, nodes: &NodeBatch) -> Result<(), StorageError> {
         if let Some(c) = self.committed()? {
             return Err(StorageError::NotEmpty(c.height));
         }
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut latest = txn.open_table(LATEST).map_err(db_err)?;
+            let mut preimages = txn.open_table(PREIMAGES).map_err(db_err)?;
             for (key, value) in entries {
                 latest
                     .insert(key.as_slice(), value.as_slice())
                     .map_err(db_err)?;
+                preimages
+                    .insert(key_hash(key).0.as_slice(), key.as_slice())
+                    .map_err(db_err)?;
             }
+            // Nothing before the snapshot exists here: no stale index to keep.
+            tree::write_node_batch(&txn, nodes, None)?;
         }
         txn.commit().map_err(db_err)
     }
@@ -343,60 +393,49 @@ impl Storage {
         self.clear()
     }
 
-    /// Builds the tree of the restored entries as version `height` and
-    /// commits it only if its root is `expected_root`, the app hash the
-    /// chain's validators signed; otherwise the store is emptied again.
+    /// Writes the last nodes of a restored tree (its root among them) and
+    /// commits it as version `height` only if its root is `expected_root`,
+    /// the app hash the chain's validators signed; otherwise the store is
+    /// emptied again.
     pub fn finish_restore(
         &self,
         height: u64,
         expected_root: [u8; 32],
+        nodes: &NodeBatch,
     ) -> Result<Committed, StorageError> {
         if let Some(c) = self.committed()? {
             return Err(StorageError::NotEmpty(c.height));
         }
-        let outcome = self.build_restored_tree(height, expected_root);
+        let outcome = self.commit_restored_root(height, expected_root, nodes);
         if outcome.is_err() {
             self.clear()?;
         }
         outcome
     }
 
-    fn build_restored_tree(
+    fn commit_restored_root(
         &self,
         height: u64,
         expected_root: [u8; 32],
+        nodes: &NodeBatch,
     ) -> Result<Committed, StorageError> {
-        let values = {
-            let txn = self.db.begin_read().map_err(db_err)?;
-            let latest = txn.open_table(LATEST).map_err(db_err)?;
-            let mut values = Vec::with_capacity(latest.len().map_err(db_err)? as usize);
-            for entry in latest.iter().map_err(db_err)? {
-                let (k, v) = entry.map_err(db_err)?;
-                values.push((key_hash(k.value()), Some(v.value().to_vec())));
-            }
-            values
-        };
-        let reader = RestoreReader::new(TreeSnapshot::open(&self.db)?, height);
-        let (root, batch) = Sha256Jmt::new(&reader)
-            .put_value_set(values, height)
-            .map_err(|e| StorageError::Tree(e.to_string()))?;
-        if root.0 != expected_root {
+        let root = tree::root_in(nodes, height);
+        if root != Some(expected_root) {
             return Err(StorageError::RootMismatch {
                 expected: hex::encode(expected_root),
-                got: hex::encode(root.0),
+                got: root.map_or_else(|| "missing".to_string(), hex::encode),
             });
         }
         let txn = self.db.begin_write().map_err(db_err)?;
+        tree::write_node_batch(&txn, nodes, None)?;
         {
-            // Nothing before the snapshot exists here: no stale index to keep.
-            tree::write_node_batch(&txn, &batch.node_batch, None)?;
             let mut meta = txn.open_table(META).map_err(db_err)?;
-            write_meta(&mut meta, height, root.0, height)?;
+            write_meta(&mut meta, height, expected_root, height)?;
         }
         txn.commit().map_err(db_err)?;
         Ok(Committed {
             height,
-            root: root.0,
+            root: expected_root,
         })
     }
 }

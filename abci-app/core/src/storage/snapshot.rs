@@ -1,33 +1,57 @@
 //! State-sync snapshots: the committed state at one height, cut into chunks
 //! that a joining node fetches from its peers and checks one by one.
 //!
-//! Format 1 is the flat state — every (key, value) in key order — written as
-//! `u32 BE key length ‖ key ‖ u32 BE value length ‖ value`, cut at entry
-//! boundaries into chunks of about `CHUNK_BYTES`. A snapshot's metadata is
-//! the SHA-256 of each chunk in order and its hash the SHA-256 of the
-//! metadata. The same state gives the same chunks on every validator, so a
-//! joining node may take each chunk from any of them. Each chunk is checked
-//! against its hash as it arrives, the order of keys across chunks as they
-//! are applied, and the whole against the app hash the validators signed
-//! (the tree is rebuilt from the entries) when the last one is applied.
-//! Only the state is carried: the tree's history stays with the archive nodes.
+//! Format 2 is the flat state in the tree's order — every (key, value)
+//! sorted by SHA-256(key) — cut at entry boundaries into chunks of about
+//! `CHUNK_BYTES`. A chunk is `u32 BE proof length ‖ borsh(range proof) ‖`
+//! entries as `u32 BE key length ‖ key ‖ u32 BE value length ‖ value`; the
+//! range proof holds the tree's hashes to the right of the chunk's last key,
+//! so that the entries received so far prove themselves against the app
+//! hash the validators signed — chunk by chunk, before anything of the
+//! chunk is kept. A joining node therefore writes only state that is the
+//! chain's, holds one chunk and one path of the tree in memory whatever the
+//! state's size, and stops at the first chunk that is not the chain's.
+//!
+//! A snapshot's metadata is the SHA-256 of each chunk in order and its hash
+//! the SHA-256 of the metadata; the same state gives the same chunks on
+//! every validator, so a joining node may take each chunk from any of them.
+//! Only the state is carried: the tree's history stays with archive nodes.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use std::sync::{mpsc, Arc, Mutex};
 
-use super::{db_err, Committed, Storage, StorageError, LATEST};
+use borsh::BorshDeserialize;
+use jmt::proof::SparseMerkleRangeProof;
+use jmt::restore::{JellyfishMerkleRestore, StateSnapshotReceiver};
+use jmt::storage::{NodeBatch, TreeWriter};
+use jmt::{KeyHash, RootHash, Sha256Jmt};
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::tree::TreeSnapshot;
+use super::{db_err, key_hash, Committed, Entries, Storage, StorageError, LATEST, PREIMAGES};
 use crate::crypto::sha256;
 
 /// The only format this ledger writes and reads.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// A chunk closes at the first entry boundary past this size (unless a
 /// node is told otherwise; tests use small chunks to have many).
 pub const CHUNK_BYTES: usize = 4 << 20;
-/// The largest snapshot accepted, in chunks (CometBFT's own default limit).
-pub const MAX_CHUNKS: u32 = 100_000;
+/// The largest chunk a joining node reads: CometBFT carries no larger one
+/// (16 MB), and one chunk is what a restore holds in memory.
+pub const MAX_CHUNK_BYTES: usize = 16_000_000;
+/// The most chunks an offer may announce: its metadata (32 bytes each)
+/// is held for the whole restore.
+pub const MAX_CHUNKS: u32 = 20_000;
+/// The most bytes of chunks a joining node takes for one snapshot unless
+/// its operator says otherwise: what it will write to disk at most.
+pub const DEFAULT_MAX_RESTORE_BYTES: u64 = 64 << 30;
+/// A range proof has at most 256 siblings of a few dozen bytes.
+const MAX_PROOF_BYTES: usize = 64 << 10;
+
+type RangeProof = SparseMerkleRangeProof<sha2::Sha256>;
 
 /// What identifies a snapshot and lets each of its chunks be checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,13 +149,19 @@ pub enum OfferRefusal {
     Invalid(String),
 }
 
-/// Why a chunk's entries cannot be taken.
+/// Why a chunk cannot be taken.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChunkError {
     #[error("the chunk ends inside an entry at byte {0}")]
     Truncated(usize),
-    #[error("the chunk's keys are not in strictly increasing order at entry {0}")]
+    #[error("the chunk's keys are not in strictly increasing order of their hash at entry {0}")]
     OutOfOrder(usize),
+    #[error("the chunk holds no entry")]
+    Empty,
+    #[error("the chunk's range proof does not decode: {0}")]
+    Proof(String),
+    #[error("the chunk does not prove against the app hash the chain signed: {0}")]
+    NotTheChains(String),
 }
 
 /// The state as of one commit, held by a read transaction of the store:
@@ -139,6 +169,8 @@ pub enum ChunkError {
 pub struct Export {
     pub committed: Committed,
     latest: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    preimages: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    tree: TreeSnapshot,
 }
 
 impl Storage {
@@ -149,32 +181,59 @@ impl Storage {
         let Some(committed) = super::read_committed(&meta)? else {
             return Ok(None);
         };
-        let latest = txn.open_table(LATEST).map_err(db_err)?;
-        Ok(Some(Export { committed, latest }))
+        Ok(Some(Export {
+            committed,
+            latest: txn.open_table(LATEST).map_err(db_err)?,
+            preimages: txn.open_table(PREIMAGES).map_err(db_err)?,
+            tree: TreeSnapshot::within(&txn)?,
+        }))
     }
 }
 
 impl Export {
-    /// Cuts the state into chunks of about `chunk_bytes`, handing each to
-    /// `sink` in order.
+    /// Cuts the state, in the tree's order, into chunks of about
+    /// `chunk_bytes`, each with the range proof of its last key, handing
+    /// each to `sink` in order.
     pub fn chunks(
         &self,
         chunk_bytes: usize,
         mut sink: impl FnMut(Vec<u8>) -> io::Result<()>,
     ) -> Result<(), SnapshotError> {
-        let mut chunk = Vec::new();
-        for entry in self.latest.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            encode_entry(&mut chunk, k.value(), v.value());
-            if chunk.len() >= chunk_bytes {
-                sink(std::mem::take(&mut chunk))?;
+        let mut entries = Vec::new();
+        let mut last = None;
+        for entry in self.preimages.iter().map_err(db_err)? {
+            let (hash, key) = entry.map_err(db_err)?;
+            let value = self
+                .latest
+                .get(key.value())
+                .map_err(db_err)?
+                .ok_or_else(|| {
+                    StorageError::Database("a key of the hash index has no value".into())
+                })?;
+            encode_entry(&mut entries, key.value(), value.value());
+            last = Some(KeyHash(hash.value().try_into().map_err(db_err)?));
+            if entries.len() >= chunk_bytes {
+                sink(self.seal(std::mem::take(&mut entries), last.take())?)?;
             }
         }
-        // Even an empty state has one chunk, so that a snapshot is never empty.
-        if !chunk.is_empty() || self.latest.is_empty().map_err(db_err)? {
-            sink(chunk)?;
+        if !entries.is_empty() {
+            sink(self.seal(entries, last)?)?;
         }
         Ok(())
+    }
+
+    /// A chunk of `entries` behind the range proof of `last`, their last key.
+    fn seal(&self, entries: Vec<u8>, last: Option<KeyHash>) -> Result<Vec<u8>, SnapshotError> {
+        let last = last.ok_or(SnapshotError::Empty)?;
+        let proof = Sha256Jmt::new(&self.tree)
+            .get_range_proof(last, self.committed.height)
+            .map_err(|e| StorageError::Tree(e.to_string()))?;
+        let proof = borsh::to_vec(&proof).map_err(db_err)?;
+        let mut chunk = Vec::with_capacity(4 + proof.len() + entries.len());
+        chunk.extend_from_slice(&(proof.len() as u32).to_be_bytes());
+        chunk.extend_from_slice(&proof);
+        chunk.extend_from_slice(&entries);
+        Ok(chunk)
     }
 }
 
@@ -185,33 +244,184 @@ fn encode_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     out.extend_from_slice(value);
 }
 
-/// The entries of one chunk, checked to follow `after` (the last key of
-/// the chunk before) in strictly increasing key order.
-pub fn decode_chunk(bytes: &[u8], after: Option<&[u8]>) -> Result<super::Entries, ChunkError> {
+/// A chunk read: its entries, in the tree's order, and its range proof.
+pub struct Chunk {
+    pub entries: Entries,
+    hashes: Vec<KeyHash>,
+    proof: RangeProof,
+}
+
+impl Chunk {
+    /// The hash of the chunk's last key, which the next chunk's keys follow.
+    pub fn last(&self) -> Option<KeyHash> {
+        self.hashes.last().copied()
+    }
+}
+
+/// Reads a chunk whose keys must follow `after` (the last key hash of the
+/// chunk before) in strictly increasing order of their hash.
+pub fn decode_chunk(bytes: &[u8], after: Option<KeyHash>) -> Result<Chunk, ChunkError> {
     fn take<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
         let len = u32::from_be_bytes(bytes.get(*at..*at + 4)?.try_into().ok()?) as usize;
         let field = bytes.get(*at + 4..(*at + 4).checked_add(len)?)?;
         *at += 4 + len;
         Some(field)
     }
-    let mut entries: super::Entries = Vec::new();
     let mut at = 0;
+    let proof = take(bytes, &mut at).ok_or(ChunkError::Truncated(0))?;
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(ChunkError::Proof(format!(
+            "{} bytes, more than a proof of this tree can have",
+            proof.len()
+        )));
+    }
+    let proof = RangeProof::try_from_slice(proof).map_err(|e| ChunkError::Proof(e.to_string()))?;
+    let mut entries: Entries = Vec::new();
+    let mut hashes: Vec<KeyHash> = Vec::new();
     while at < bytes.len() {
         let start = at;
         let (Some(key), Some(value)) = (take(bytes, &mut at), take(bytes, &mut at)) else {
             return Err(ChunkError::Truncated(start));
         };
-        let previous = entries.last().map(|(k, _)| k.as_slice()).or(after);
-        if previous.is_some_and(|p| p >= key) {
+        let hash = key_hash(key);
+        if hashes.last().copied().or(after).is_some_and(|p| p >= hash) {
             return Err(ChunkError::OutOfOrder(entries.len()));
         }
+        hashes.push(hash);
         entries.push((key.to_vec(), value.to_vec()));
     }
-    Ok(entries)
+    if entries.is_empty() {
+        return Err(ChunkError::Empty);
+    }
+    Ok(Chunk {
+        entries,
+        hashes,
+        proof,
+    })
+}
+
+/// Rebuilds the tree of a snapshot chunk by chunk, checking each against
+/// the root it must reach (`jmt`'s restore, which keeps only the rightmost
+/// path of the tree). The restore runs on a thread of its own, because
+/// `jmt` holds its writer as a value that may not cross threads; the nodes
+/// each chunk completes come back to be written with the chunk's entries.
+pub struct TreeRestore {
+    steps: mpsc::Sender<Step>,
+    done: mpsc::Receiver<Result<NodeBatch, String>>,
+}
+
+enum Step {
+    Chunk(Vec<(KeyHash, Vec<u8>)>, RangeProof),
+    Finish,
+}
+
+/// Where the restore puts the nodes it has completed, until they are taken.
+#[derive(Default)]
+struct Completed(Mutex<NodeBatch>);
+
+impl TreeWriter for Completed {
+    fn write_node_batch(&self, batch: &NodeBatch) -> anyhow::Result<()> {
+        let mut completed = self.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        completed.extend(batch.nodes().clone(), batch.values().clone());
+        Ok(())
+    }
+}
+
+impl Completed {
+    fn take(&self) -> Result<NodeBatch, String> {
+        self.0
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .map_err(|_| "the restore failed".to_string())
+    }
+}
+
+impl TreeRestore {
+    /// A restore of the tree at `version` whose root must be `root`.
+    pub fn start(version: u64, root: [u8; 32]) -> io::Result<Self> {
+        let (steps, inbox) = mpsc::channel::<Step>();
+        let (outbox, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("snapshot-restore".into())
+            .spawn(move || {
+                let completed = Arc::new(Completed::default());
+                let mut restore = match JellyfishMerkleRestore::<sha2::Sha256>::new_overwrite(
+                    completed.clone(),
+                    version,
+                    RootHash(root),
+                ) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = outbox.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                // A chunk that makes `jmt` panic is a bad chunk too.
+                let guarded =
+                    |f: &mut dyn FnMut() -> anyhow::Result<()>| match std::panic::catch_unwind(
+                        std::panic::AssertUnwindSafe(f),
+                    ) {
+                        Ok(Ok(())) => completed.take(),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("the chunk breaks the restore".into()),
+                    };
+                for step in inbox {
+                    match step {
+                        Step::Chunk(entries, proof) => {
+                            let mut chunk = Some((entries, proof));
+                            let outcome = guarded(&mut || {
+                                let (entries, proof) = chunk.take().expect("once");
+                                restore.add_chunk(entries, proof)
+                            });
+                            let failed = outcome.is_err();
+                            if outbox.send(outcome).is_err() || failed {
+                                return;
+                            }
+                        }
+                        Step::Finish => {
+                            let mut last = Some(restore);
+                            let outcome = guarded(&mut || last.take().expect("once").finish());
+                            let _ = outbox.send(outcome);
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(Self { steps, done })
+    }
+
+    /// Adds a decoded chunk; the tree nodes it completed, or why it does
+    /// not prove against the root.
+    pub fn add(&self, chunk: &Chunk) -> Result<NodeBatch, ChunkError> {
+        let entries = chunk
+            .hashes
+            .iter()
+            .copied()
+            .zip(chunk.entries.iter().map(|(_, v)| v.clone()))
+            .collect();
+        self.ask(Step::Chunk(entries, chunk.proof.clone()))
+            .map_err(ChunkError::NotTheChains)
+    }
+
+    /// Ends the restore: the last nodes, the root among them.
+    pub fn finish(self) -> Result<NodeBatch, String> {
+        self.ask(Step::Finish)
+    }
+
+    fn ask(&self, step: Step) -> Result<NodeBatch, String> {
+        self.steps
+            .send(step)
+            .map_err(|_| "the restore has stopped".to_string())?;
+        self.done
+            .recv()
+            .map_err(|_| "the restore has stopped".to_string())?
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    #[error("an empty state has no snapshot")]
+    Empty,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("cannot write the snapshot: {0}")]

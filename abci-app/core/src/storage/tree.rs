@@ -43,7 +43,11 @@ pub(super) struct TreeSnapshot {
 
 impl TreeSnapshot {
     pub(super) fn open(db: &Database) -> Result<Self, StorageError> {
-        let txn = db.begin_read().map_err(db_err)?;
+        Self::within(&db.begin_read().map_err(db_err)?)
+    }
+
+    /// The tree as `txn` sees it.
+    pub(super) fn within(txn: &redb::ReadTransaction) -> Result<Self, StorageError> {
         Ok(Self {
             nodes: txn.open_table(NODES).map_err(db_err)?,
             values: txn.open_table(VALUES).map_err(db_err)?,
@@ -171,41 +175,16 @@ pub(super) fn prune(
     Ok(doomed.len())
 }
 
-/// The tree's reader while a snapshot is restored as version `height`:
-/// the tree builds on version `height - 1`, which this store never had, so
-/// that version's root is answered as the empty tree.
-pub(super) struct RestoreReader {
-    inner: TreeSnapshot,
-    /// The version whose (empty) root is answered.
-    before: Version,
-}
-
-impl RestoreReader {
-    pub(super) fn new(inner: TreeSnapshot, height: Version) -> Self {
-        Self {
-            inner,
-            before: height.saturating_sub(1),
-        }
-    }
-}
-
-impl TreeReader for RestoreReader {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if node_key.version() == self.before && node_key.nibble_path().num_nibbles() == 0 {
-            return Ok(Some(Node::Null));
-        }
-        self.inner.get_node_option(node_key)
-    }
-
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        self.inner.get_value_option(max_version, key_hash)
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        self.inner.get_rightmost_leaf()
+/// The hash of version `version`'s root if `batch` holds it (a restore's
+/// last batch does).
+pub(super) fn root_in(batch: &NodeBatch, version: Version) -> Option<[u8; 32]> {
+    let (_, root) = batch
+        .nodes()
+        .iter()
+        .find(|(key, _)| key.version() == version && key.nibble_path().is_empty())?;
+    match root {
+        Node::Internal(node) => Some(node.hash::<sha2::Sha256>()),
+        Node::Leaf(node) => Some(node.hash::<sha2::Sha256>()),
+        Node::Null => None,
     }
 }

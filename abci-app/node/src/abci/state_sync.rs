@@ -82,7 +82,10 @@ pub fn apply_snapshot_chunk(
             ChunkResult::Retry
         }
         ChunkVerdict::RejectSnapshot(why) => {
-            tracing::warn!(%why, "snapshot rejected");
+            // The chunk was the one announced, so the snapshot itself is not
+            // the chain's state (or too big): its sender offers no more.
+            tracing::warn!(%why, sender = %request.sender, "snapshot rejected");
+            response.reject_senders = vec![request.sender];
             ChunkResult::RejectSnapshot
         }
         ChunkVerdict::Retry(why) => {
