@@ -56,20 +56,20 @@ async fn decision(
     category: Category,
     level: AccessLevel,
 ) -> Result<Allowed, Failure> {
-    let view = chain.latest().await?;
-    let denied = match decide_in(view, patient, reader, category, level).await? {
+    let mut view = chain.latest().await?;
+    let denied = match decide_in(&mut view, patient, reader, category, level).await? {
         Ok(allowed) => return Ok(allowed),
         Err(denied) => denied,
     };
     // The newest block's state is proven only by the header after it: a
     // grant or an emergency access committed in it is seen once that header
     // comes (a block interval at most), so a refusal waits for it once.
-    let newer = match chain.after(denied.1 + 1).await {
+    let mut newer = match chain.after(denied.1 + 1).await {
         Ok(view) => view,
         // No newer header yet: the proven refusal stands.
         Err(_) => return Err(Failure::new(ErrorCode::AccessDenied, denied.0)),
     };
-    match decide_in(newer, patient, reader, category, level).await? {
+    match decide_in(&mut newer, patient, reader, category, level).await? {
         Ok(allowed) => Ok(allowed),
         Err((reason, _)) => Err(Failure::new(ErrorCode::AccessDenied, reason)),
     }
@@ -77,8 +77,34 @@ async fn decision(
 
 /// The ledger's decision over the proven `view`: allowed, or the reason and
 /// the view's height.
+/// Whether `reader` may now read some category of `patient`'s records —
+/// as the patient, their guardian, by a grant or an emergency access — on
+/// the newest proven state: who may see who the patient's other readers are.
+pub async fn any_basis(
+    chain: &ProvenState,
+    patient: &Address,
+    reader: &Address,
+) -> Result<bool, Failure> {
+    let mut view = chain.latest().await?;
+    for category in [
+        Category::Vitals,
+        Category::Labs,
+        Category::Medications,
+        Category::Notes,
+        Category::Imaging,
+    ] {
+        if decide_in(&mut view, patient, reader, category, AccessLevel::Read)
+            .await?
+            .is_ok()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 async fn decide_in(
-    mut view: View<'_>,
+    view: &mut View<'_>,
     patient: &Address,
     reader: &Address,
     category: Category,

@@ -92,5 +92,6 @@ pub async fn prune_nonces(g: &Gateway) {
         if let Err(e) = pruned {
             tracing::warn!(error = %e, "could not prune old request nonces");
         }
+        g.relay_limits.forget_quiet();
     }
 }

@@ -14,6 +14,7 @@ pub mod access;
 pub mod auth;
 pub mod disclosures;
 pub mod error;
+pub mod limits;
 pub mod proofs;
 pub mod routes;
 pub mod standing;
@@ -41,4 +42,6 @@ pub struct Gateway {
     /// The portal accepts log-in links (`#login=<key>`): a demonstration's
     /// gateway only (`--portal-demo-logins`).
     pub demo_logins: bool,
+    /// How often one key, or one network address, may use the chain relay.
+    pub relay_limits: limits::RelayLimits,
 }

@@ -2,6 +2,7 @@
 //! binary only parses its arguments into `Settings`; a test can build the
 //! same application in its own process.
 
+use crate::limits::{Rate, RelayLimits};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub struct Settings {
     pub portal_dir: Option<std::path::PathBuf>,
     /// The portal accepts the demonstration's log-in links.
     pub demo_logins: bool,
+    /// How often one key, and one network address, may use the chain relay.
+    pub relay_per_key: Rate,
+    pub relay_per_address: Rate,
 }
 
 /// Why the gateway cannot start.
@@ -131,6 +135,7 @@ impl Application {
                 audit_lag_limit: settings.audit_lag_limit.max(Duration::from_secs(1)),
                 standing: Default::default(),
                 demo_logins: settings.demo_logins,
+                relay_limits: RelayLimits::new(settings.relay_per_key, settings.relay_per_address),
             }),
             listener,
             audit_interval: settings.audit_interval.max(Duration::from_millis(10)),
@@ -163,9 +168,11 @@ impl Application {
         tokio::spawn(async move { logger.run(&g.db, &g.chain, audit_interval).await });
         let g = gateway.clone();
         tokio::spawn(async move { auth::prune_nonces(&g).await });
+        // Each request knows its peer's address: the relay limits by it.
         axum::serve(
             listener,
-            routes::router(gateway.clone(), portal_dir.as_deref()),
+            routes::router(gateway.clone(), portal_dir.as_deref())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(stop)
         .await

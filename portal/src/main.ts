@@ -1,6 +1,7 @@
 // The portal's entry: the key screen first; once a key is unlocked, what
 // the chain says its owner may do.
 
+import { signChainCallsWith } from "./chain/rpc";
 import { homeScreen } from "./ui/home";
 import { alertBox, showAlert } from "./ui/dom";
 import { type Unlocked, keyFromLink, setUpScreen, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
@@ -13,6 +14,7 @@ function show(...screens: HTMLElement[]): void {
 }
 
 function start(notice?: string): void {
+  signChainCallsWith(null);
   const sealed = storedKey();
   show(sealed ? unlockScreen(sealed, unlocked) : setUpScreen(unlocked));
   if (notice) {
@@ -23,6 +25,7 @@ function start(notice?: string): void {
 }
 
 function unlocked(u: Unlocked): void {
+  signChainCallsWith(u.secret);
   const key = unlockedScreen(u, start);
   show(key);
   void homeScreen(u, () => unlocked(u)).then((parts) => app.append(...parts));

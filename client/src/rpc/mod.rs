@@ -46,7 +46,13 @@ pub enum RpcError {
     Refused { what: &'static str, log: String },
     #[error("{what} not committed within {secs} s")]
     NotCommitted { what: &'static str, secs: u64 },
+    #[error("the node's answer to {method} is larger than the {limit} bytes taken")]
+    TooLarge { method: String, limit: usize },
 }
+
+/// The largest answer read from a node unless a caller asks for less: a
+/// node (or what stands in for it) cannot make a reader buffer without end.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// Where the services and the CLI find the chain unless told otherwise: the
 /// local CometBFT node's RPC (or `ehr-node dev`).
@@ -88,6 +94,16 @@ impl RpcClient {
         method: &str,
         params: serde_json::Value,
     ) -> Result<T, RpcError> {
+        self.call_capped(method, params, MAX_ANSWER_BYTES).await
+    }
+
+    /// A call whose answer is read only up to `limit` bytes.
+    pub async fn call_capped<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        limit: usize,
+    ) -> Result<T, RpcError> {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
         let response = self
             .http
@@ -100,10 +116,21 @@ impl RpcClient {
                 reason: e.to_string(),
             })?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| RpcError::Unreachable {
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(piece) = response.chunk().await.map_err(|e| RpcError::Unreachable {
             url: self.url.clone(),
             reason: e.to_string(),
-        })?;
+        })? {
+            if bytes.len() + piece.len() > limit {
+                return Err(RpcError::TooLarge {
+                    method: method.into(),
+                    limit,
+                });
+            }
+            bytes.extend_from_slice(&piece);
+        }
+        let text = String::from_utf8_lossy(&bytes);
         let envelope: serde_json::Value =
             serde_json::from_str(&text).map_err(|_| RpcError::Http {
                 url: self.url.clone(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ehr_client::rpc::trust::TrustArgs;
+use ehr_gateway::limits::Rate;
 use ehr_gateway::startup::{Application, Settings};
 
 #[derive(Parser)]
@@ -55,6 +56,19 @@ struct Args {
     /// users: a key in a link ends up in browser history and chat logs.
     #[arg(long)]
     portal_demo_logins: bool,
+    /// Chain relay calls a second one signing key may make (POST /chain).
+    #[arg(long, default_value_t = 20)]
+    relay_per_key: u32,
+    /// … and how many of them at once.
+    #[arg(long, default_value_t = 100)]
+    relay_burst_per_key: u32,
+    /// Chain relay calls a second from one network address (all callers
+    /// together behind a reverse proxy).
+    #[arg(long, default_value_t = 100)]
+    relay_per_address: u32,
+    /// … and how many of them at once.
+    #[arg(long, default_value_t = 400)]
+    relay_burst_per_address: u32,
     #[arg(long)]
     log_json: bool,
 }
@@ -82,6 +96,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         migrate: args.migrate,
         portal_dir: args.portal_dir,
         demo_logins: args.portal_demo_logins,
+        relay_per_key: Rate {
+            per_second: args.relay_per_key,
+            burst: args.relay_burst_per_key,
+        },
+        relay_per_address: Rate {
+            per_second: args.relay_per_address,
+            burst: args.relay_burst_per_address,
+        },
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -35,6 +35,11 @@ class SignedRequest(requests.auth.AuthBase):
         self.audience = audience
 
     def __call__(self, r):
+        # The description's security scheme is the x-ehr-signature header:
+        # a case without it is schemathesis asking whether an unsigned
+        # request is refused, and goes out unsigned.
+        if "x-ehr-signature" not in r.headers:
+            return r
         body = r.body or b""
         if isinstance(body, str):
             body = body.encode()
@@ -84,5 +89,13 @@ def test_every_answer_matches_the_description(case):
         # schema cannot express, so generated ones are rightly refused (400
         # with the reason). Every other check applies: no server error,
         # statuses, content types and bodies as described.
-        excluded_checks=[schemathesis.checks.positive_data_acceptance],
+        # Excluded too: "made-up credentials are refused", which sends the
+        # case again with its auth altered — and this session signs every
+        # request that carries a signature header, so it would be signed
+        # again. Unsigned and badly signed requests are refused in the
+        # gateway's own tests (401 with the reason).
+        excluded_checks=[
+            schemathesis.checks.positive_data_acceptance,
+            schemathesis.checks.ignored_auth,
+        ],
     )

@@ -1,12 +1,15 @@
 // The chain, as the page reaches it: CometBFT's JSON-RPC through the
-// gateway's relay (POST /chain on the page's own origin, docs/gateway.md).
-// Queries decode the ledger's protobuf answers (abci-app/core/src/ledger/
-// query.rs); refusals keep the sentence the chain or the gateway gave.
+// gateway's relay (POST /chain on the page's own origin, docs/gateway.md),
+// each call a request signed with the unlocked key — the relay answers a
+// signer only what is theirs. Queries decode the ledger's protobuf answers
+// (abci-app/core/src/ledger/query.rs); refusals keep the sentence the chain
+// or the gateway gave.
 
 import { type DescMessage, type MessageShape, fromBinary } from "@bufbuild/protobuf";
 import { base64 } from "@scure/base";
 
 import { fromHex } from "../crypto/bytes";
+import { GatewayError, gatewayPost } from "../gateway/client";
 
 /** A call the chain (or the relay) refused, with the sentence it gave. */
 export class ChainError extends Error {}
@@ -18,22 +21,28 @@ const RELAY = "/chain";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
+/** The unlocked key the page signs its chain calls with; none when locked. */
+let signer: Uint8Array | null = null;
+
+export function signChainCallsWith(secret: Uint8Array | null): void {
+  signer = secret;
+}
+
+/** How often a call the relay refused for its rate is tried again. */
+const RATE_RETRIES = 5;
+
 export async function call(method: string, params: Record<string, unknown>): Promise<Json> {
-  let response: Response;
-  try {
-    response = await fetch(RELAY, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-    });
-  } catch {
-    throw new ChainError("the gateway cannot be reached: check your connection and try again");
+  if (!signer) throw new ChainError("unlock your key first: the chain is asked only by signed requests");
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const body = await gatewayPost<{ result: Json }>(signer, RELAY, { jsonrpc: "2.0", id: 1, method, params });
+      return body?.result;
+    } catch (e) {
+      if (!(e instanceof GatewayError)) throw e;
+      if (e.code !== "rate_limited" || attempt >= RATE_RETRIES) throw new ChainError(e.message);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
-  const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new ChainError(body?.message ?? `the gateway answered HTTP ${response.status} to ${method}`);
-  }
-  return body?.result;
 }
 
 /**

@@ -1,0 +1,281 @@
+//! Who may ask the relay what. A signed caller gets the chain's directory
+//! (organisations, their staff, anchored batch roots) and what is theirs:
+//! their own account, grants, devices, enrolment and audit trail — or those
+//! of a patient they are the guardian of — and the grants made to them or to
+//! their own organisation. A patient's participant entry (her key) and her
+//! grants also go to whoever the chain lets read her records now: a doctor
+//! writing a prescription seals it for her and her other readers. A device's
+//! or a record's entry names a patient: it goes to that patient (or
+//! guardian) and to the consortium's staff, who verify what they were
+//! served. Blocks go out as headers only (their transactions carry
+//! every disclosure of the block); a transaction goes only to its signer,
+//! and only the caller's own signed transactions are broadcast.
+//!
+//! Whether a caller acts for a patient, or works for an organisation, is
+//! read from state proven against a header the validators signed.
+
+use base64::Engine;
+use ehr_client::rpc::proven::ProvenState;
+use ehr_ledger::crypto::{Address, PublicKey};
+use ehr_ledger::ledger::{actors, keys};
+use ehr_ledger::proto::{
+    Participant, ParticipantKind, ParticipantStatus, SignedTx, StoredRecordAnchor,
+};
+use prost::Message;
+use serde_json::Value;
+
+use crate::access;
+use crate::error::{ErrorCode, Failure};
+
+/// The paths the relay answers, as the refusal lists them.
+const PATHS: &str = "/organisations, /staff/<org>, /batch/<service>/<id>, /participant/<address>, \
+    /account/<you>, /granted-to/<you>, /granted-to/org:<your organisation>, \
+    /audit|/grants|/devices|/enrollment/<you or a patient you are the guardian of>, \
+    /device/<id>, /record/<id>";
+
+/// What is checked once the node has answered.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum After {
+    Nothing,
+    /// A participant entry: the caller's own, or not a patient's.
+    NotAnotherPatient,
+    /// A device's binding: its patient's (or guardian's), or staff's.
+    DeviceOfCaller,
+    /// A record's anchor: its patient's (or guardian's), or staff's.
+    RecordOfCaller,
+    /// A block: its header only.
+    HeaderOnly,
+    /// A transaction: the caller's own.
+    OwnTransaction,
+}
+
+fn not_yours(message: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::ChainCallNotAllowed, message)
+}
+
+fn bad(message: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::BadChainCall, message)
+}
+
+/// Whether `caller` may make this call, and what to check of its answer.
+pub(super) async fn before(
+    chain: &ProvenState,
+    caller: &Address,
+    method: &str,
+    params: &Value,
+) -> Result<After, Failure> {
+    match method {
+        "status" => Ok(After::Nothing),
+        "block" => Ok(After::HeaderOnly),
+        "tx" => Ok(After::OwnTransaction),
+        "broadcast_tx_sync" => {
+            let tx = params.get("tx").and_then(Value::as_str).unwrap_or_default();
+            if signer_of_base64(tx)? != *caller {
+                return Err(not_yours(
+                    "the relay broadcasts only transactions signed by the key that signs the request",
+                ));
+            }
+            Ok(After::Nothing)
+        }
+        "abci_query" => query(chain, caller, params).await,
+        other => Err(bad(format!("the relay does not pass {other:?}"))),
+    }
+}
+
+async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<After, Failure> {
+    let path = params
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("abci_query needs a \"path\""))?;
+    if params
+        .get("data")
+        .is_some_and(|d| d.as_str().is_none_or(|d| !d.is_empty()))
+    {
+        return Err(bad(
+            "the relay's queries name what they read in \"path\"; \"data\" must be empty",
+        ));
+    }
+    let parts: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+    let address = |s: &str| {
+        s.parse::<Address>().map_err(|_| {
+            bad(format!(
+                "{s:?} in {path} is not an address (ehr1… or 40 hex digits)"
+            ))
+        })
+    };
+    match parts.as_slice() {
+        ["organisations"] | ["staff", _] | ["batch", _, _] => Ok(After::Nothing),
+        ["participant", a] => Ok(if address(a)? == *caller {
+            After::Nothing
+        } else {
+            After::NotAnotherPatient
+        }),
+        ["account", a] => {
+            if address(a)? != *caller {
+                return Err(not_yours(format!(
+                    "{path}: an account's entry goes to its owner only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        ["granted-to", org] if org.starts_with("org:") => {
+            let org = &org["org:".len()..];
+            let me = participant(chain, caller).await?;
+            let staff_of_org = me.as_ref().is_some_and(|p| {
+                p.kind == ParticipantKind::Staff as i32
+                    && p.status == ParticipantStatus::Active as i32
+                    && p.org_id == org
+            });
+            if !staff_of_org {
+                return Err(not_yours(format!(
+                    "{path}: an organisation's grants go to its own active staff only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        ["granted-to", a] => {
+            if address(a)? != *caller {
+                return Err(not_yours(format!(
+                    "{path}: the grants made to someone go to them only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        ["grants", p] => {
+            let patient = address(p)?;
+            if patient != *caller && !access::any_basis(chain, &patient, caller).await? {
+                return Err(not_yours(format!(
+                    "{path}: a patient's grants go to the patient, their guardian and those \
+                     the chain lets read her records now only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        ["audit" | "devices" | "enrollment", p] => {
+            let patient = address(p)?;
+            if patient != *caller && !acts_for(chain, &patient, caller).await? {
+                return Err(not_yours(format!(
+                    "{path}: a patient's entries go to the patient or their guardian only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        ["device", _] => Ok(After::DeviceOfCaller),
+        ["record", _] => Ok(After::RecordOfCaller),
+        _ => Err(bad(format!("the relay answers only {PATHS}; not {path}"))),
+    }
+}
+
+/// Checks the node's answer; the answer to pass on (a block stripped to its
+/// header).
+pub(super) async fn after(
+    chain: &ProvenState,
+    caller: &Address,
+    check: After,
+    mut answer: Value,
+) -> Result<Value, Failure> {
+    match check {
+        After::Nothing => {}
+        After::HeaderOnly => {
+            let header = answer.pointer("/block/header").cloned().unwrap_or_default();
+            let id = answer.get("block_id").cloned().unwrap_or_default();
+            answer = serde_json::json!({ "block_id": id, "block": { "header": header } });
+        }
+        After::OwnTransaction => {
+            let tx = answer.get("tx").and_then(Value::as_str).unwrap_or_default();
+            if signer_of_base64(tx).ok() != Some(*caller) {
+                return Err(not_yours(
+                    "the relay shows a transaction to its signer only",
+                ));
+            }
+        }
+        After::NotAnotherPatient => {
+            if let Some(p) = value::<Participant>(&answer) {
+                let cared_for = match Address::from_slice(&p.address) {
+                    Some(patient) => access::any_basis(chain, &patient, caller).await?,
+                    None => false,
+                };
+                if p.kind == ParticipantKind::Patient as i32 && !cared_for {
+                    return Err(not_yours(
+                        "a patient's participant entry goes to the patient, their guardian and \
+                         those the chain lets read her records now only",
+                    ));
+                }
+            }
+        }
+        After::DeviceOfCaller => {
+            if let Some(d) = value::<ehr_ledger::proto::Device>(&answer) {
+                of_caller_or_staff(chain, caller, &d.patient, "a device's binding").await?;
+            }
+        }
+        After::RecordOfCaller => {
+            if let Some(r) = value::<StoredRecordAnchor>(&answer) {
+                let patient = r.record.map(|r| r.patient).unwrap_or_default();
+                of_caller_or_staff(chain, caller, &patient, "a record's anchor").await?;
+            }
+        }
+    }
+    Ok(answer)
+}
+
+/// The value of a query's answer, decoded; `None` when nothing is stored
+/// (nothing to hide) or it does not decode (it is passed as the node said,
+/// and the page refuses it).
+fn value<M: Message + Default>(answer: &Value) -> Option<M> {
+    let b64 = answer.pointer("/response/value").and_then(Value::as_str)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    M::decode(bytes.as_slice()).ok()
+}
+
+async fn of_caller_or_staff(
+    chain: &ProvenState,
+    caller: &Address,
+    patient: &[u8],
+    what: &str,
+) -> Result<(), Failure> {
+    if patient == caller.0 {
+        return Ok(());
+    }
+    if let Some(patient) = Address::from_slice(patient) {
+        if acts_for(chain, &patient, caller).await? {
+            return Ok(());
+        }
+    }
+    let me = participant(chain, caller).await?;
+    if me.is_some_and(|p| {
+        p.kind == ParticipantKind::Staff as i32 && p.status == ParticipantStatus::Active as i32
+    }) {
+        return Ok(());
+    }
+    Err(not_yours(format!(
+        "{what} goes to its patient, their guardian and the consortium's staff only"
+    )))
+}
+
+async fn participant(chain: &ProvenState, a: &Address) -> Result<Option<Participant>, Failure> {
+    let mut view = chain.latest().await?;
+    Ok(view.get::<Participant>(&keys::participant(a)).await?)
+}
+
+/// Whether `caller` is `patient`'s guardian (or the patient), on proven state.
+async fn acts_for(
+    chain: &ProvenState,
+    patient: &Address,
+    caller: &Address,
+) -> Result<bool, Failure> {
+    Ok(participant(chain, patient)
+        .await?
+        .is_some_and(|p| actors::acts_for(&p, caller).is_some()))
+}
+
+/// The address of the key that signed a base64 `SignedTx`.
+fn signer_of_base64(tx: &str) -> Result<Address, Failure> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(tx)
+        .map_err(|_| bad("\"tx\" must be a base64 transaction"))?;
+    let signed = SignedTx::decode(bytes.as_slice())
+        .map_err(|_| bad("\"tx\" is not a signed transaction of this ledger"))?;
+    PublicKey::from_bytes(&signed.public_key)
+        .map(|k| k.address())
+        .ok_or_else(|| bad("the transaction's public key is not a secp256k1 key"))
+}
