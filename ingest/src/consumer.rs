@@ -305,6 +305,7 @@ impl Worker<'_> {
             pseudonym_secret: &self.cfg.pseudonym_secret,
             now_ms: now_ms(),
             withdrawals: &self.withdrawals,
+            metrics: self.metrics,
         };
         let outcome = pipeline::process(&ctx, &mut self.store, messages)?;
         dead_letter(&self.producer, self.cfg, &outcome);

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub oldest_pending: Gauge,
     pub anchor_latency: Histogram,
     pub consumer_lag: Gauge,
+    pub keys_without_escrow: Counter,
 }
 
 impl Default for Metrics {
@@ -41,6 +42,7 @@ impl Default for Metrics {
             oldest_pending: Gauge::default(),
             anchor_latency: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
             consumer_lag: Gauge::default(),
+            keys_without_escrow: Counter::default(),
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -83,6 +85,11 @@ impl Default for Metrics {
                 "ehr_ingest_anchor_latency_seconds",
                 "From a batch's write to its anchor's commit",
                 m.anchor_latency.clone(),
+            );
+            r.register(
+                "ehr_ingest_data_keys_without_escrow",
+                "Data keys wrapped for no break-glass gateway (alert when it grows: emergency reads get no key)",
+                m.keys_without_escrow.clone(),
             );
             r.register(
                 "ehr_ingest_consumer_lag",

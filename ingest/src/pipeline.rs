@@ -126,6 +126,7 @@ pub struct Context<'a> {
     pub now_ms: i64,
     /// Research consent withdrawals followed on chain: no analytics rows.
     pub withdrawals: &'a crate::withdrawals::Withdrawals,
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
 fn refused(message: &Message, reject: Reject, d: Option<&Decoded>) -> Refused {
@@ -352,10 +353,20 @@ fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Tr
         return Ok(None);
     };
     let mut readers = vec![(patient, patient_key)];
+    let escrow = rt.block_on(ctx.registry.escrow_keys())?;
+    if escrow.is_empty() {
+        // Stored all the same (the patient and her grantees read it), but no
+        // gateway can open it in an emergency: the operators must know.
+        ctx.metrics.keys_without_escrow.inc();
+        tracing::warn!(
+            "a data key is wrapped for no break-glass gateway: the chain names no active gateway \
+             of a current member, so emergency reads of these readings get no key"
+        );
+    }
     let others = rt
         .block_on(ctx.registry.vitals_readers(&patient))?
         .into_iter()
-        .chain(rt.block_on(ctx.registry.escrow_keys())?);
+        .chain(escrow);
     for r in others {
         if !readers.iter().any(|(a, _)| *a == r.address) {
             readers.push((r.address, r.key));

@@ -12,8 +12,7 @@ use ehr_ledger::ledger::access::{decide, Decision};
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{
     grantee, AccessBasis, AccessLevel, Category, GrantList, MemberStatus, Organisation,
-    OrganisationList, Participant, ParticipantKind, ParticipantList, ParticipantStatus,
-    ServiceKind,
+    Participant, ParticipantKind, ParticipantList, ParticipantStatus, ServiceKind,
 };
 
 /// A reader of a patient's records: address and the key to wrap for.
@@ -52,25 +51,18 @@ pub async fn grantees(
     category: Category,
 ) -> Result<Vec<ReaderKey>, ProvenError> {
     let rpc = view.rpc();
-    let grants: GrantList = rpc
-        .query(&format!("/grants/{patient}"))
-        .await?
-        .unwrap_or_default();
+    let grants = rpc
+        .query_all::<GrantList>(&format!("/grants/{patient}"))
+        .await?;
     let mut candidates: Vec<Address> = Vec::new();
-    for g in grants.items {
+    for g in grants {
         match g.grantee.and_then(|g| g.kind) {
             Some(grantee::Kind::Clinician(a)) => candidates.extend(Address::from_slice(&a)),
             Some(grantee::Kind::Organisation(org)) => {
-                let staff: ParticipantList = rpc
-                    .query(&format!("/staff/{org}"))
-                    .await?
-                    .unwrap_or_default();
-                candidates.extend(
-                    staff
-                        .items
-                        .iter()
-                        .filter_map(|p| Address::from_slice(&p.address)),
-                );
+                let staff = rpc
+                    .query_all::<ParticipantList>(&format!("/staff/{org}"))
+                    .await?;
+                candidates.extend(staff.iter().filter_map(|p| Address::from_slice(&p.address)));
             }
             None => {}
         }
@@ -100,24 +92,16 @@ pub async fn grantees(
 
 /// The break-glass escrow: every active gateway service of a current member,
 /// each proven (its registration and its organisation's membership) against
-/// a signed header; the lists only name candidates.
+/// a signed header; the ledger's index of gateways (every page of it) only
+/// names candidates.
 pub async fn escrow(view: &mut View<'_>) -> Result<Vec<ReaderKey>, ProvenError> {
     let rpc = view.rpc();
-    let orgs: OrganisationList = rpc.query("/organisations").await?.unwrap_or_default();
-    let mut candidates: Vec<Address> = Vec::new();
-    for org in &orgs.items {
-        let members: ParticipantList = rpc
-            .query(&format!("/staff/{}", org.org_id))
-            .await?
-            .unwrap_or_default();
-        candidates.extend(
-            members
-                .items
-                .iter()
-                .filter(|p| p.kind == ParticipantKind::Service as i32)
-                .filter_map(|p| Address::from_slice(&p.address)),
-        );
-    }
+    let mut candidates: Vec<Address> = rpc
+        .query_all::<ParticipantList>("/gateways")
+        .await?
+        .iter()
+        .filter_map(|p| Address::from_slice(&p.address))
+        .collect();
     candidates.sort();
     candidates.dedup();
     let mut out: Vec<ReaderKey> = Vec::new();

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use ehr_ledger::crypto::Address;
-use ehr_ledger::ledger::query::{decode_proof, QueryCode};
+use ehr_ledger::ledger::query::{decode_proof, Paged, QueryCode};
 use ehr_ledger::proto::Account;
 use ehr_ledger::storage::StateProof;
 pub use types::*;
@@ -53,6 +53,9 @@ pub enum RpcError {
 /// The largest answer read from a node unless a caller asks for less: a
 /// node (or what stands in for it) cannot make a reader buffer without end.
 pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// The most pages of one list a reader walks (ten million items).
+pub const MAX_PAGES: usize = 10_000;
 
 /// Where the services and the CLI find the chain unless told otherwise: the
 /// local CometBFT node's RPC (or `ehr-node dev`).
@@ -250,6 +253,51 @@ impl RpcClient {
     /// Queries a path and decodes its protobuf answer; `None` when nothing is stored.
     pub async fn query<M: Message + Default>(&self, path: &str) -> Result<Option<M>, RpcError> {
         Ok(self.query_proven(path, 0, false).await?.value)
+    }
+
+    /// Every item of a list path, page after page (`?after=<next_after>`).
+    /// The pages must move forward, and there are at most `MAX_PAGES` of
+    /// them: a node cannot keep a reader walking for ever.
+    pub async fn query_all<L: Paged>(&self, path: &str) -> Result<Vec<L::Item>, RpcError> {
+        self.query_pages::<L>(path, ehr_ledger::ledger::query::LIST_LIMIT)
+            .await
+    }
+
+    /// The same, `size` items a page.
+    pub async fn query_pages<L: Paged>(
+        &self,
+        path: &str,
+        size: usize,
+    ) -> Result<Vec<L::Item>, RpcError> {
+        let mut items = Vec::new();
+        let mut after: Vec<u8> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = match after.is_empty() {
+                true => format!("{path}?limit={size}"),
+                false => format!("{path}?limit={size}&after={}", hex::encode(&after)),
+            };
+            let (some, next) = self
+                .query::<L>(&page)
+                .await?
+                .unwrap_or_default()
+                .into_page();
+            items.extend(some);
+            if next.is_empty() {
+                return Ok(items);
+            }
+            let next = hex::decode(&next).unwrap_or_default();
+            if next <= after {
+                return Err(RpcError::Decode {
+                    method: path.into(),
+                    reason: "the node's next page does not start after the last".into(),
+                });
+            }
+            after = next;
+        }
+        Err(RpcError::Decode {
+            method: path.into(),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
     }
 
     pub async fn query_proven<M: Message + Default>(

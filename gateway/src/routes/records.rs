@@ -39,6 +39,9 @@ pub(super) fn key_for_caller(
         return (None, None);
     }
     let Some(escrow) = escrow else {
+        // The doctor's emergency is open and this gateway holds no wrap of
+        // the key: whoever wrapped it left this gateway out of the escrow.
+        tracing::warn!(key = %key_id, "an emergency read finds no escrow wrap for this gateway: the doctor gets no key for it");
         return (None, None);
     };
     match unwrap_key(&g.key, key_id, escrow) {

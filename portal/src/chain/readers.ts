@@ -4,10 +4,10 @@
 // (personally or through their organisation), and the break-glass escrow —
 // every active gateway service of a current member.
 
-import { GrantListSchema, MemberStatus, OrganisationListSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema, ParticipantStatus } from "../gen/ehr/v1/state_pb";
+import { type Grant, GrantListSchema, MemberStatus, type Organisation, OrganisationListSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema, ParticipantStatus } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, Role, ServiceKind } from "../gen/ehr/v1/types_pb";
 import { addressOf, addressText } from "../ledger/address";
-import { query } from "./rpc";
+import { query, queryAll } from "./rpc";
 
 export interface Reader {
   address: string;
@@ -29,7 +29,7 @@ export async function documentReaders(patient: string, author: Reader, category:
     out.push({ address: addressText(addressOf(p.guardianPublicKey)), publicKey: p.guardianPublicKey });
   }
   const now = Date.now() / 1000;
-  const grants = (await query(GrantListSchema, `/grants/${patient}`))?.items ?? [];
+  const grants = await queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/grants/${patient}`);
   for (const g of grants) {
     const covers =
       (g.category === category || g.category === Category.ALL) &&
@@ -40,18 +40,18 @@ export async function documentReaders(patient: string, author: Reader, category:
       const c = await query(ParticipantSchema, `/participant/${addressText(g.grantee.kind.value)}`);
       if (c && clinical(c)) out.push(readerOf(c));
     } else if (g.grantee?.kind.case === "organisation") {
-      const staff = (await query(ParticipantListSchema, `/staff/${g.grantee.kind.value}`))?.items ?? [];
+      const staff = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, `/staff/${g.grantee.kind.value}`);
       out.push(...staff.filter(clinical).map(readerOf));
     }
   }
-  const orgs = (await query(OrganisationListSchema, "/organisations"))?.items ?? [];
-  for (const org of orgs.filter((o) => o.status === MemberStatus.ACTIVE)) {
-    const members = (await query(ParticipantListSchema, `/staff/${org.orgId}`))?.items ?? [];
-    out.push(
-      ...members
-        .filter((m) => m.kind === ParticipantKind.SERVICE && m.serviceKind === ServiceKind.GATEWAY && m.status === ParticipantStatus.ACTIVE)
-        .map(readerOf),
-    );
-  }
+  // The escrow: the ledger's index of gateways, each active and of a current member.
+  const orgs = await queryAll<Organisation, typeof OrganisationListSchema>(OrganisationListSchema, "/organisations");
+  const members = new Set(orgs.filter((o) => o.status === MemberStatus.ACTIVE).map((o) => o.orgId));
+  const gateways = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, "/gateways");
+  out.push(
+    ...gateways
+      .filter((m) => m.kind === ParticipantKind.SERVICE && m.serviceKind === ServiceKind.GATEWAY && m.status === ParticipantStatus.ACTIVE && members.has(m.orgId))
+      .map(readerOf),
+  );
   return out;
 }

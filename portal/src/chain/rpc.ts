@@ -81,6 +81,30 @@ export async function query<D extends DescMessage>(schema: D, path: string): Pro
   return a.value === null ? null : fromBinary(schema, a.value);
 }
 
+/** A list answer: a page of items and where the next page starts ("" when none). */
+type Page<T> = { items: T[]; nextAfter: string };
+
+/** The most pages of one list the page walks. */
+const MAX_PAGES = 1000;
+
+/**
+ * Every item of a list path, page after page (`?after=<nextAfter>`): a list
+ * holds at most 1 000 items a page, and an organisation may have more staff.
+ */
+export async function queryAll<T, D extends DescMessage>(schema: D, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let after = "";
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const page = (await query(schema, after ? `${path}?after=${after}` : path)) as Page<T> | null;
+    items.push(...(page?.items ?? []));
+    const next = page?.nextAfter ?? "";
+    if (!next) return items;
+    if (next <= after) throw new ChainError(`the chain's pages of ${path} do not move forward`);
+    after = next;
+  }
+  throw new ChainError(`${path} has more than ${MAX_PAGES} pages`);
+}
+
 export async function status(): Promise<{ chainId: string; height: number }> {
   const s = await call("status", {});
   return { chainId: s.node_info.network, height: Number(s.sync_info.latest_block_height) };

@@ -3,9 +3,9 @@
 // emergency access with its reason and justification, opened on chain and
 // flagged in the patient's trail.
 
-import { query } from "../chain/rpc";
+import { query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
-import { GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
+import { type Grant, GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
 import { type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { showDocuments, writeForms } from "./documents";
@@ -37,11 +37,11 @@ async function showPatients(
   names: Map<string, string>,
 ): Promise<void> {
   const [mine, org] = await Promise.all([
-    query(GrantListSchema, `/granted-to/${u.address}`),
-    query(GrantListSchema, `/granted-to/org:${me.orgId}`),
+    queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/granted-to/${u.address}`),
+    queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/granted-to/org:${me.orgId}`),
   ]);
   const now = Date.now() / 1000;
-  const current = [...(mine?.items ?? []), ...(org?.items ?? [])].filter((g) => Number(g.expiresAt) > now);
+  const current = [...mine, ...org].filter((g) => Number(g.expiresAt) > now);
   const byPatient = new Map<string, string[]>();
   for (const g of current) {
     const p = addressText(g.patient);

@@ -4,11 +4,11 @@
 
 import { base64 } from "@scure/base";
 
-import { query } from "../chain/rpc";
+import { query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
 import { unwrapKey, wrapKey } from "../crypto/keywrap";
 import { gatewayGet, gatewayPost } from "../gateway/client";
-import { GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
+import { type Grant, GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, type Grantee } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
@@ -47,7 +47,7 @@ async function showGrantList(
   alert: HTMLElement,
   done: HTMLElement,
 ): Promise<void> {
-  const list = (await query(GrantListSchema, `/grants/${u.address}`))?.items ?? [];
+  const list = await queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/grants/${u.address}`);
   const now = Date.now() / 1000;
   const rows = list.map((g) => {
     const grantee = granteeText(g.grantee);

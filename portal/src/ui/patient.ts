@@ -1,10 +1,10 @@
 // The patient's page: my readings (verified, charted), who may read them,
 // who did (the audit trail on chain), and my devices.
 
-import { query } from "../chain/rpc";
+import { queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
-import { DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
+import { type Device, DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
 import { parseAddress } from "../ledger/address";
 import { showDocuments } from "./documents";
 import { act, alertBox, el, field, panel, statusBox } from "./dom";
@@ -40,7 +40,7 @@ async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
   const done = statusBox();
   const list = el("div");
   const reload = async () => {
-    const devices = (await query(DeviceListSchema, `/devices/${u.address}`))?.items ?? [];
+    const devices = await queryAll<Device, typeof DeviceListSchema>(DeviceListSchema, `/devices/${u.address}`);
     list.replaceChildren(
       devices.length === 0
         ? el("p", {}, "No device is bound to you yet.")

@@ -2,23 +2,22 @@
 // disclosure the gateways logged and every emergency access opened, in
 // order; emergency entries flagged with their justification.
 
-import { query } from "../chain/rpc";
-import { AuditTrailSchema } from "../gen/ehr/v1/state_pb";
+import { queryAll } from "../chain/rpc";
+import { type AuditEntry, AuditTrailSchema } from "../gen/ehr/v1/state_pb";
 import { addressText } from "../ledger/address";
 import { alertBox, el, scrollable, showAlert } from "./dom";
 import { basisName, categoryName, isEmergencyOpened, purposeName, reasonName, secondsText } from "./words";
 
 export async function showTrail(patient: string, into: HTMLElement, names: Map<string, string>): Promise<void> {
   const alert = alertBox();
-  let trail;
+  let items: AuditEntry[];
   try {
-    trail = await query(AuditTrailSchema, `/audit/${patient}`);
+    items = await queryAll<AuditEntry, typeof AuditTrailSchema>(AuditTrailSchema, `/audit/${patient}`);
   } catch (e) {
     into.replaceChildren(alert);
     showAlert(alert, (e as Error).message);
     return;
   }
-  const items = trail?.items ?? [];
   if (items.length === 0) {
     into.replaceChildren(el("p", {}, "Nobody has read your records yet."));
     return;

@@ -38,6 +38,15 @@ pub fn org_member(org_id: &str, a: &Address) -> String {
     format!("{}{}", org_members(org_id), a.hex())
 }
 
+/// Index: every gateway service ever registered (empty values): the
+/// break-glass escrow's candidates, whatever the number of organisations
+/// and staff. Readers keep only the active ones of current members.
+pub const GATEWAYS: &str = "gateways/";
+
+pub fn gateway(a: &Address) -> String {
+    format!("{GATEWAYS}{}", a.hex())
+}
+
 pub fn enrollment(a: &Address) -> String {
     format!("enrollment/{}", a.hex())
 }

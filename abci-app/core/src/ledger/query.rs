@@ -9,11 +9,12 @@ use prost::Message;
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, AccessLevel, AuditTrail, Category, ChainInfo, Device, DeviceList, Grant, GrantList,
-    Grantee, LabOrder, LabOrderList, OrganisationList, Participant, ParticipantList, Prescription,
-    PrescriptionList, ProposalList, ValidatorList,
+    grantee, AccessLevel, AuditEntry, AuditTrail, Category, ChainInfo, Device, DeviceList, Grant,
+    GrantList, Grantee, LabOrder, LabOrderList, Organisation, OrganisationList, Participant,
+    ParticipantList, Prescription, PrescriptionList, Proposal, ProposalList, Validator,
+    ValidatorList,
 };
-use crate::storage::{ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
+use crate::storage::{Entries, ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 
 use super::access::decide;
 use super::keys;
@@ -135,133 +136,203 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
     }))
 }
 
-const LIST_LIMIT: usize = 1000;
+/// The most items a list answer holds; past it, `next_after` says where the
+/// next page starts.
+pub const LIST_LIMIT: usize = 1000;
 
-fn fetch_indexed<M: Message + Default>(
+/// Which page of a list: after which state key (the `next_after` of the page
+/// before, hex), and how many items at most. Asked as
+/// `<path>?after=<hex>&limit=<n>`, both optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageAsk {
+    after: Vec<u8>,
+    limit: usize,
+}
+
+impl PageAsk {
+    /// The path without its page parameters, and the page they ask for.
+    pub fn split(path: &str) -> Result<(&str, PageAsk), String> {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut page = PageAsk {
+            after: vec![],
+            limit: LIST_LIMIT,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("after", hex_key)) => {
+                    page.after = hex::decode(hex_key)
+                        .map_err(|_| format!("after={hex_key:?} is not a page cursor (hex)"))?;
+                }
+                Some(("limit", n)) => {
+                    page.limit = n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=LIST_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            format!("limit={n:?} is not a number from 1 to {LIST_LIMIT}")
+                        })?;
+                }
+                _ => {
+                    return Err(format!(
+                        "{pair:?} is not a page parameter (after=<cursor>, limit=<1..{LIST_LIMIT}>)"
+                    ))
+                }
+            }
+        }
+        Ok((path, page))
+    }
+
+    /// The entries under `prefix` of this page, and the cursor of the next
+    /// (empty when this one is the last).
+    fn scan(&self, snap: &Snapshot, prefix: &str) -> Result<(Entries, String), String> {
+        // Strictly after the cursor: the smallest key above it.
+        let from = if self.after.is_empty() {
+            prefix.as_bytes().to_vec()
+        } else {
+            [self.after.as_slice(), &[0]].concat()
+        };
+        let entries = snap
+            .read_prefix_from(prefix.as_bytes(), &from, self.limit)
+            .map_err(|e| e.to_string())?;
+        let next = match entries.last() {
+            Some((k, _)) if entries.len() == self.limit => hex::encode(k),
+            _ => String::new(),
+        };
+        Ok((entries, next))
+    }
+}
+
+/// A list answer: a page of items and where the next begins.
+pub trait Paged: Message + Default {
+    type Item;
+    fn page(items: Vec<Self::Item>, next_after: String) -> Self;
+    fn into_page(self) -> (Vec<Self::Item>, String);
+}
+
+macro_rules! paged {
+    ($($list:ty => $item:ty),* $(,)?) => {$(
+        impl Paged for $list {
+            type Item = $item;
+            fn page(items: Vec<$item>, next_after: String) -> Self {
+                Self { items, next_after }
+            }
+            fn into_page(self) -> (Vec<$item>, String) {
+                (self.items, self.next_after)
+            }
+        }
+    )*};
+}
+
+paged! {
+    OrganisationList => Organisation,
+    ParticipantList => Participant,
+    DeviceList => Device,
+    GrantList => Grant,
+    AuditTrail => AuditEntry,
+    ProposalList => Proposal,
+    ValidatorList => Validator,
+    LabOrderList => LabOrder,
+    PrescriptionList => Prescription,
+}
+
+/// A page of the values under `prefix`, decoded.
+fn values<L: Paged>(snap: &Snapshot, page: &PageAsk, prefix: &str) -> Result<Vec<u8>, String>
+where
+    L::Item: Message + Default,
+{
+    let (entries, next) = page.scan(snap, prefix)?;
+    let items = decode(entries.into_iter().map(|(_, v)| v).collect())?;
+    Ok(L::page(items, next).encode_to_vec())
+}
+
+/// A page of an index under `prefix` (empty values), each entry's tail
+/// naming the record to answer (`None`: skipped).
+fn indexed<L: Paged>(
     snap: &Snapshot,
-    index_prefix: &str,
-    key_of: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<M>, String> {
+    page: &PageAsk,
+    prefix: &str,
+    key_of: impl Fn(&str) -> Result<Option<String>, String>,
+) -> Result<Vec<u8>, String>
+where
+    L::Item: Message + Default,
+{
+    let (entries, next) = page.scan(snap, prefix)?;
     let mut items = Vec::new();
-    for (k, _) in snap
-        .scan_raw(index_prefix.as_bytes(), LIST_LIMIT)
-        .map_err(|e| e.to_string())?
-    {
-        let id = String::from_utf8_lossy(&k[index_prefix.len()..]).to_string();
+    for (k, _) in entries {
+        let tail = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+        let Some(key) = key_of(&tail)? else {
+            continue;
+        };
         if let Some(m) = snap
-            .get::<M>(key_of(&id)?.as_bytes())
+            .get::<L::Item>(key.as_bytes())
             .map_err(|e| e.to_string())?
         {
             items.push(m);
         }
     }
-    Ok(items)
-}
-
-/// The grants a clinician or an organisation holds, through its index
-/// (`granted_to/<grantee>/<patient hex>/<CATEGORY_…>`).
-fn granted_to(snap: &Snapshot, grantee: &Grantee) -> Result<Vec<Grant>, String> {
-    let prefix = keys::granted_to(grantee);
-    let mut items = Vec::new();
-    for (k, _) in snap
-        .scan_raw(prefix.as_bytes(), LIST_LIMIT)
-        .map_err(|e| e.to_string())?
-    {
-        let tail = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
-        let Some((patient, category)) = tail.split_once('/') else {
-            continue;
-        };
-        let (Ok(patient), Some(category)) =
-            (arg_address(patient), Category::from_str_name(category))
-        else {
-            continue;
-        };
-        if let Some(g) = snap
-            .get::<Grant>(keys::grant(&patient, grantee, category).as_bytes())
-            .map_err(|e| e.to_string())?
-        {
-            items.push(g);
-        }
-    }
-    Ok(items)
+    Ok(L::page(items, next).encode_to_vec())
 }
 
 /// Answers list paths; `None` when the path is not a list path.
-fn list(snap: &Snapshot, parts: &[&str]) -> Result<Option<Vec<u8>>, String> {
-    let scan = |prefix: &str| -> Result<Vec<Vec<u8>>, String> {
-        Ok(snap
-            .scan_raw(prefix.as_bytes(), LIST_LIMIT)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect())
-    };
+fn list(snap: &Snapshot, parts: &[&str], page: &PageAsk) -> Result<Option<Vec<u8>>, String> {
+    let participant = |hex_addr: &str| Ok(Some(keys::participant(&arg_address(hex_addr)?)));
     let bytes = match parts {
-        ["organisations"] => OrganisationList {
-            items: decode(scan(keys::ORGANISATIONS)?)?,
-        }
-        .encode_to_vec(),
-        ["proposals"] => ProposalList {
-            items: decode(scan(keys::PROPOSALS)?)?,
-        }
-        .encode_to_vec(),
-        ["validators"] => ValidatorList {
-            items: decode(scan(keys::VALIDATORS)?)?,
-        }
-        .encode_to_vec(),
+        ["organisations"] => values::<OrganisationList>(snap, page, keys::ORGANISATIONS)?,
+        ["proposals"] => values::<ProposalList>(snap, page, keys::PROPOSALS)?,
+        ["validators"] => values::<ValidatorList>(snap, page, keys::VALIDATORS)?,
         ["grants", patient] => {
-            let items: Vec<Grant> = decode(scan(&keys::grants_of(&arg_address(patient)?))?)?;
-            GrantList { items }.encode_to_vec()
+            values::<GrantList>(snap, page, &keys::grants_of(&arg_address(patient)?))?
         }
-        ["granted-to", grantee] => GrantList {
-            items: granted_to(snap, &arg_grantee(grantee)?)?,
+        // The grants a clinician or an organisation holds, through its index
+        // (`granted_to/<grantee>/<patient hex>/<CATEGORY_…>`).
+        ["granted-to", grantee] => {
+            let grantee = arg_grantee(grantee)?;
+            indexed::<GrantList>(snap, page, &keys::granted_to(&grantee), |tail| {
+                let Some((patient, category)) = tail.split_once('/') else {
+                    return Ok(None);
+                };
+                let (Ok(patient), Some(category)) =
+                    (arg_address(patient), Category::from_str_name(category))
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(keys::grant(&patient, &grantee, category)))
+            })?
         }
-        .encode_to_vec(),
         ["audit", patient] | ["audit", patient, _] => {
             let patient = arg_address(patient)?;
-            let from = match parts.get(2) {
-                Some(s) => arg_u64(s)?,
-                None => 0,
-            };
-            let entries = snap
-                .read_prefix_from(
-                    keys::audit_trail(&patient).as_bytes(),
-                    keys::audit_entry(&patient, from).as_bytes(),
-                    LIST_LIMIT,
-                )
-                .map_err(|e| e.to_string())?;
-            let items = decode(entries.into_iter().map(|(_, v)| v).collect())?;
-            AuditTrail { items }.encode_to_vec()
+            let mut page = page.clone();
+            // `/audit/<p>/<n>` starts at entry n (before any cursor).
+            if let (Some(n), true) = (parts.get(2), page.after.is_empty()) {
+                let first = arg_u64(n)?;
+                if first > 0 {
+                    page.after = keys::audit_entry(&patient, first - 1).into_bytes();
+                }
+            }
+            values::<AuditTrail>(snap, &page, &keys::audit_trail(&patient))?
         }
         ["staff", org] => {
-            let items: Vec<Participant> =
-                fetch_indexed(snap, &keys::org_members(org), |hex_addr| {
-                    Ok(keys::participant(&arg_address(hex_addr)?))
-                })?;
-            ParticipantList { items }.encode_to_vec()
+            indexed::<ParticipantList>(snap, page, &keys::org_members(org), participant)?
         }
-        ["devices", patient] => {
-            let items: Vec<Device> =
-                fetch_indexed(snap, &keys::patient_devices(&arg_address(patient)?), |id| {
-                    Ok(keys::device(id))
-                })?;
-            DeviceList { items }.encode_to_vec()
-        }
-        ["orders", patient] => {
-            let items: Vec<LabOrder> =
-                fetch_indexed(snap, &keys::patient_orders(&arg_address(patient)?), |id| {
-                    Ok(keys::order(arg_u64(id)?))
-                })?;
-            LabOrderList { items }.encode_to_vec()
-        }
-        ["prescriptions", patient] => {
-            let items: Vec<Prescription> = fetch_indexed(
-                snap,
-                &keys::patient_prescriptions(&arg_address(patient)?),
-                |id| Ok(keys::prescription(arg_u64(id)?)),
-            )?;
-            PrescriptionList { items }.encode_to_vec()
-        }
+        ["gateways"] => indexed::<ParticipantList>(snap, page, keys::GATEWAYS, participant)?,
+        ["devices", patient] => indexed::<DeviceList>(
+            snap,
+            page,
+            &keys::patient_devices(&arg_address(patient)?),
+            |id| Ok(Some(keys::device(id))),
+        )?,
+        ["orders", patient] => indexed::<LabOrderList>(
+            snap,
+            page,
+            &keys::patient_orders(&arg_address(patient)?),
+            |id| Ok(Some(keys::order(arg_u64(id)?))),
+        )?,
+        ["prescriptions", patient] => indexed::<PrescriptionList>(
+            snap,
+            page,
+            &keys::patient_prescriptions(&arg_address(patient)?),
+            |id| Ok(Some(keys::prescription(arg_u64(id)?))),
+        )?,
         ["access", patient, accessor, category] | ["access", patient, accessor, category, _] => {
             let level = match parts.get(4) {
                 None | Some(&"read") => AccessLevel::Read,
@@ -312,7 +383,11 @@ pub fn query(storage: &Storage, path: &str, data: &[u8], height: u64, prove: boo
         Err(e) => return QueryAnswer::error(QueryCode::Internal, e.to_string(), 0),
     };
     let height = if height == 0 { latest } else { height };
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (bare, page) = match PageAsk::split(path) {
+        Ok(split) => split,
+        Err(e) => return QueryAnswer::error(QueryCode::BadPath, e, height),
+    };
+    let parts: Vec<&str> = bare.trim_matches('/').split('/').collect();
     let key = if parts == ["store"] {
         Ok(Some(String::from_utf8_lossy(data).to_string()))
     } else {
@@ -333,7 +408,7 @@ pub fn query(storage: &Storage, path: &str, data: &[u8], height: u64, prove: boo
                 Ok(s) => s,
                 Err(e) => return QueryAnswer::error(QueryCode::Internal, e.to_string(), latest),
             };
-            match list(&snap, &parts) {
+            match list(&snap, &parts, &page) {
                 Ok(Some(value)) => QueryAnswer {
                     code: QueryCode::Ok,
                     log: String::new(),

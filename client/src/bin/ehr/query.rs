@@ -2,6 +2,7 @@
 
 use anyhow::anyhow;
 use clap::Subcommand;
+use ehr_ledger::ledger::query::Paged;
 use ehr_ledger::proto::*;
 use prost::Message;
 
@@ -98,6 +99,19 @@ pub(crate) async fn show<M: Message + Default + serde::Serialize>(
     }
 }
 
+/// Every page of a list path, printed as one list.
+async fn show_all<L: Paged + serde::Serialize>(ctx: &Ctx, path: &str) -> Result<bool> {
+    let items = ctx.rpc.query_all::<L>(path).await?;
+    let all = L::page(items, String::new());
+    let json = if ctx.json {
+        serde_json::to_string(&all)
+    } else {
+        serde_json::to_string_pretty(&all)
+    };
+    println!("{}", json?);
+    Ok(true)
+}
+
 pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
     use QueryCommand as Q;
     match q {
@@ -107,15 +121,15 @@ pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
         Q::Participant { address } => {
             show::<Participant>(ctx, &format!("/participant/{}", ctx.address(address)?)).await
         }
-        Q::Organisations => show::<OrganisationList>(ctx, "/organisations").await,
+        Q::Organisations => show_all::<OrganisationList>(ctx, "/organisations").await,
         Q::Organisation { org } => show::<Organisation>(ctx, &format!("/organisation/{org}")).await,
-        Q::Staff { org } => show::<ParticipantList>(ctx, &format!("/staff/{org}")).await,
+        Q::Staff { org } => show_all::<ParticipantList>(ctx, &format!("/staff/{org}")).await,
         Q::Devices { patient } => {
-            show::<DeviceList>(ctx, &format!("/devices/{}", ctx.address(patient)?)).await
+            show_all::<DeviceList>(ctx, &format!("/devices/{}", ctx.address(patient)?)).await
         }
         Q::Device { id } => show::<Device>(ctx, &format!("/device/{id}")).await,
         Q::Grants { patient } => {
-            show::<GrantList>(ctx, &format!("/grants/{}", ctx.address(patient)?)).await
+            show_all::<GrantList>(ctx, &format!("/grants/{}", ctx.address(patient)?)).await
         }
         Q::Access {
             patient,
@@ -147,11 +161,11 @@ pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
             Ok(d.allowed)
         }
         Q::Orders { patient } => {
-            show::<LabOrderList>(ctx, &format!("/orders/{}", ctx.address(patient)?)).await
+            show_all::<LabOrderList>(ctx, &format!("/orders/{}", ctx.address(patient)?)).await
         }
         Q::Order { id } => show::<LabOrder>(ctx, &format!("/order/{id}")).await,
         Q::Prescriptions { patient } => {
-            show::<PrescriptionList>(ctx, &format!("/prescriptions/{}", ctx.address(patient)?))
+            show_all::<PrescriptionList>(ctx, &format!("/prescriptions/{}", ctx.address(patient)?))
                 .await
         }
         Q::Prescription { id } => show::<Prescription>(ctx, &format!("/prescription/{id}")).await,
@@ -170,9 +184,9 @@ pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
         Q::Batch { service, id } => {
             show::<StoredBatchAnchor>(ctx, &format!("/batch/{}/{id}", ctx.address(service)?)).await
         }
-        Q::Proposals => show::<ProposalList>(ctx, "/proposals").await,
+        Q::Proposals => show_all::<ProposalList>(ctx, "/proposals").await,
         Q::Proposal { id } => show::<Proposal>(ctx, &format!("/proposal/{id}")).await,
-        Q::Validators => show::<ValidatorList>(ctx, "/validators").await,
+        Q::Validators => show_all::<ValidatorList>(ctx, "/validators").await,
         Q::Tx { hash } => {
             let bytes: [u8; 32] = hex::decode(hash)
                 .ok()

@@ -340,11 +340,13 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
 /// The patient's audit trail: who read what, when and why; emergencies marked.
 pub async fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<bool> {
     let patient = ctx.address(&a.patient)?;
-    let trail: AuditTrail = ctx
-        .rpc
-        .query(&format!("/audit/{patient}/{}", a.from))
-        .await?
-        .unwrap_or_default();
+    let trail = AuditTrail {
+        items: ctx
+            .rpc
+            .query_all::<AuditTrail>(&format!("/audit/{patient}/{}", a.from))
+            .await?,
+        next_after: String::new(),
+    };
     if a.fhir {
         let events = trail.items.iter().map(fhir::audit_event).collect();
         println!("{}", serde_json::to_string_pretty(&fhir::bundle(events))?);

@@ -28,7 +28,8 @@ use crate::access;
 use crate::error::{ErrorCode, Failure};
 
 /// The paths the relay answers, as the refusal lists them.
-const PATHS: &str = "/organisations, /staff/<org>, /batch/<service>/<id>, /participant/<address>, \
+const PATHS: &str =
+    "/organisations, /staff/<org>, /gateways, /batch/<service>/<id>, /participant/<address>, \
     /account/<you>, /granted-to/<you>, /granted-to/org:<your organisation>, \
     /audit|/grants|/devices|/enrollment/<you or a patient you are the guardian of>, \
     /device/<id>, /record/<id>";
@@ -95,7 +96,9 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
             "the relay's queries name what they read in \"path\"; \"data\" must be empty",
         ));
     }
-    let parts: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+    // A list's page parameters (`?after=…&limit=…`) are the ledger's to check.
+    let bare = path.split_once('?').map_or(path, |(bare, _)| bare);
+    let parts: Vec<&str> = bare.strip_prefix('/').unwrap_or("").split('/').collect();
     let address = |s: &str| {
         s.parse::<Address>().map_err(|_| {
             bad(format!(
@@ -104,7 +107,7 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
         })
     };
     match parts.as_slice() {
-        ["organisations"] | ["staff", _] | ["batch", _, _] => Ok(After::Nothing),
+        ["organisations"] | ["staff", _] | ["gateways"] | ["batch", _, _] => Ok(After::Nothing),
         ["participant", a] => Ok(if address(a)? == *caller {
             After::Nothing
         } else {

@@ -3,7 +3,7 @@
 use crate::crypto::PublicKey;
 use crate::proto::{
     Counter, Participant, ParticipantKind, ParticipantStatus, RegisterService, RegisterStaff,
-    ReinstateParticipant, Role, SuspendParticipant,
+    ReinstateParticipant, Role, ServiceKind, SuspendParticipant,
 };
 use crate::refusal::{refuse, Code, Refusal};
 
@@ -38,6 +38,9 @@ pub fn enroll(
     ctx.state.put(keys::participant(&address), &p);
     ctx.state
         .put(keys::org_member(org_id, &address), &Counter::default());
+    if kind == ParticipantKind::Service && service_kind == ServiceKind::Gateway as i32 {
+        ctx.state.put(keys::gateway(&address), &Counter::default());
+    }
     ctx.emit(
         "participant_registered",
         &[
