@@ -74,13 +74,10 @@ fn block_txs(c: &mut Chain, n: usize) -> Vec<Vec<u8>> {
         .map(|i| {
             if i % 4 == 3 {
                 let p = &c.patients[i % PATIENTS];
+                // The patient's own signed request behind it, as a gateway logs it.
                 let d = Disclosure {
-                    accessor: p.addr(),
-                    patient: p.addr(),
                     record_ids: vec![format!("rec-{i}")],
-                    purpose: Purpose::PatientRequest as i32,
-                    disclosed_at: c.time,
-                    category: Category::Vitals as i32,
+                    ..ehr_testkit::actions::disclosure(&c.gateway, p, p, Category::Vitals)
                 };
                 c.gateway.tx(Kind::LogDisclosures(LogDisclosures {
                     disclosures: vec![d],

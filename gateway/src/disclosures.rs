@@ -9,18 +9,21 @@
 //! must hold against a lying node too. A crash loses nothing: what was served
 //! is in the outbox.
 //!
-//! Delivery is at least once: a transaction sent and not found on chain 30 s
-//! later is sent again, so a disclosure may (rarely) appear twice in a
-//! patient's trail, never zero times.
+//! Each row carries the caller's signed request it answered, which the
+//! ledger checks, and its id, which the ledger logs once: a transaction sent
+//! and not found on chain 30 s later is sent again, and a row that was in it
+//! after all is skipped — each disclosure is in its patient's trail exactly
+//! once, never zero times.
 
 use std::time::Duration;
 
 use ehr_client::rpc::proven::{ProvenError, ProvenState, View};
-use ehr_client::rpc::{RpcClient, TxResult};
+use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{
-    action::Kind, AuditEntry, AuditKind, Category, Disclosure, LogDisclosures, Purpose,
+    action::Kind, AuditEntry, AuditKind, Category, Counter, Disclosure, LogDisclosures, Purpose,
+    SignedRequest,
 };
 use ehr_ledger::tx::sign_tx;
 use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
@@ -46,6 +49,8 @@ pub struct NewDisclosure {
     pub purpose: Purpose,
     pub record_ids: Vec<String>,
     pub disclosed_at: i64,
+    /// The caller's signed request it answers, which the ledger checks.
+    pub request: SignedRequest,
 }
 
 /// Splits record ids into runs of at most `ROW_BUDGET` bytes.
@@ -83,8 +88,8 @@ pub async fn record(
     for (d, record_ids) in rows {
         let row = db
             .query_one(
-                "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at, request)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 &[
                     &d.accessor.to_string(),
                     &d.patient.to_string(),
@@ -92,6 +97,7 @@ pub async fn record(
                     &(d.purpose as i16),
                     &record_ids,
                     &d.disclosed_at,
+                    &d.request.encode_to_vec(),
                 ],
             )
             .await?;
@@ -120,6 +126,7 @@ struct Open {
     purpose: i16,
     record_ids: Vec<String>,
     disclosed_at: i64,
+    request: Vec<u8>,
 }
 
 fn to_disclosure(o: &Open) -> Option<Disclosure> {
@@ -130,6 +137,8 @@ fn to_disclosure(o: &Open) -> Option<Disclosure> {
         purpose: i32::from(o.purpose),
         disclosed_at: o.disclosed_at,
         category: i32::from(o.category),
+        request: Some(SignedRequest::decode(o.request.as_slice()).ok()?),
+        outbox_id: u64::try_from(o.id).ok()?,
     })
 }
 
@@ -235,10 +244,7 @@ impl Logger {
                     }
                     let proven = match view.as_mut() {
                         None => false,
-                        Some(view) => match self
-                            .in_trails(db, view, &hash, height as u64, &info.tx_result)
-                            .await
-                        {
+                        Some(view) => match self.in_trails(db, view, &hash).await {
                             Ok(proven) => proven,
                             Err(e) => {
                                 tracing::warn!(tx = %hash, error = %e, "a disclosure log's entries could not be proven yet");
@@ -284,82 +290,81 @@ impl Logger {
         Ok(committed)
     }
 
-    /// Whether every disclosure sent in transaction `hash`, said to be
-    /// committed at `height`, is an entry of its patient's trail proven
-    /// against the app hash after that block: logged by this gateway, at
-    /// that height, with the same accessor, records and time. The block's
-    /// events say where the entries are; the proofs say what they hold.
+    /// Whether every disclosure sent in transaction `hash` is an entry of its
+    /// patient's trail, proven against the app hash of a header the
+    /// validators signed: the ledger's record of this gateway's id of the row
+    /// names the entry, and the entry holds the row — accessor, records,
+    /// time, category, purpose, this gateway, this id. Read from proven state,
+    /// not from the block's events, so it holds however the row reached the
+    /// trail (a row sent again is skipped by the ledger; its entry stands).
     async fn in_trails(
         &self,
         db: &Client,
         view: &mut View<'_>,
         hash: &str,
-        height: u64,
-        result: &TxResult,
     ) -> Result<bool, LogError> {
-        // Trail entries are never changed and carry their height: the newest
-        // proven state holds them once it is at or after their block.
-        if view.height < height {
-            return Ok(false);
-        }
         let rows = db
             .query(
-                "SELECT accessor, patient, record_ids, disclosed_at, category, purpose
+                "SELECT id, accessor, patient, record_ids, disclosed_at, category, purpose
                  FROM gateway.disclosures WHERE status = 'sent' AND tx_hash = $1",
                 &[&hash],
             )
             .await?;
-        let entry_keys: Vec<String> = result
-            .events
+        let me = self.key.address();
+        let logged: Vec<String> = rows
             .iter()
-            .filter(|e| e.kind == "disclosure")
-            .filter_map(|e| {
-                let patient: Address = e.attribute("patient")?.parse().ok()?;
-                let seq: u64 = e.attribute("seq")?.parse().ok()?;
-                Some(keys::audit_entry(&patient, seq))
-            })
+            .map(|r| keys::logged_disclosure(&me, r.get::<_, i64>(0).unsigned_abs()))
             .collect();
+        view.prove(logged.iter().map(|k| k.clone().into_bytes()))
+            .await?;
+        let mut entry_keys = Vec::with_capacity(rows.len());
+        for (r, k) in rows.iter().zip(&logged) {
+            let (Some(at), Ok(patient)) = (
+                view.get::<Counter>(k).await?,
+                r.get::<_, String>(2).parse::<Address>(),
+            ) else {
+                return Ok(false);
+            };
+            entry_keys.push(keys::audit_entry(&patient, at.next));
+        }
         view.prove(entry_keys.iter().map(|k| k.clone().into_bytes()))
             .await?;
-        let mut entries = Vec::with_capacity(entry_keys.len());
-        for k in &entry_keys {
-            if let Some(e) = view.get::<AuditEntry>(k).await? {
-                entries.push(Some(e));
-            }
-        }
-        let me = self.key.address();
-        // Each row needs an entry of its own (one to one): the same read
-        // logged twice must be in the trail twice.
-        for r in &rows {
-            let (accessor, patient, record_ids, disclosed_at, category, purpose): (
+        for (r, k) in rows.iter().zip(&entry_keys) {
+            let (id, accessor, patient, record_ids, disclosed_at, category, purpose): (
+                i64,
                 String,
                 String,
                 Vec<String>,
                 i64,
                 i16,
                 i16,
-            ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+            ) = (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+            );
             let (Ok(accessor), Ok(patient)) =
                 (accessor.parse::<Address>(), patient.parse::<Address>())
             else {
                 return Ok(false);
             };
-            let found = entries.iter_mut().find(|e| {
-                e.as_ref().is_some_and(|e| {
-                    e.kind == AuditKind::Disclosure as i32
-                        && e.logged_by == me.0
-                        && e.height as u64 == height
-                        && e.patient == patient.0
-                        && e.accessor == accessor.0
-                        && e.record_ids == record_ids
-                        && e.disclosed_at == disclosed_at
-                        && e.category == i32::from(category)
-                        && e.purpose == i32::from(purpose)
-                })
+            let holds = view.get::<AuditEntry>(k).await?.is_some_and(|e| {
+                e.kind == AuditKind::Disclosure as i32
+                    && e.logged_by == me.0
+                    && e.outbox_id == id.unsigned_abs()
+                    && e.patient == patient.0
+                    && e.accessor == accessor.0
+                    && e.record_ids == record_ids
+                    && e.disclosed_at == disclosed_at
+                    && e.category == i32::from(category)
+                    && e.purpose == i32::from(purpose)
             });
-            match found {
-                Some(slot) => *slot = None,
-                None => return Ok(false),
+            if !holds {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -377,11 +382,21 @@ impl Logger {
     }
 
     async fn send_pending(&self, db: &Client) -> Result<(), LogError> {
+        // A row without the caller's signed request (written by hand, or
+        // before requests were kept) can never be logged: it waits, and
+        // stops all serving once it waits too long, with this reason.
+        db.execute(
+            "UPDATE gateway.disclosures SET last_error = $1
+             WHERE status = 'pending' AND request IS NULL AND last_error IS NULL",
+            &[&"it carries no signed request of its reader, and the chain logs no disclosure without one"],
+        )
+        .await?;
         let limit = (MAX_DISCLOSURES_PER_TX * MAX_TXS_PER_ROUND) as i64;
         let rows = db
             .query(
-                "SELECT id, accessor, patient, category, purpose, record_ids, disclosed_at
-                 FROM gateway.disclosures WHERE status = 'pending' ORDER BY id LIMIT $1",
+                "SELECT id, accessor, patient, category, purpose, record_ids, disclosed_at, request
+                 FROM gateway.disclosures WHERE status = 'pending' AND request IS NOT NULL
+                 ORDER BY id LIMIT $1",
                 &[&limit],
             )
             .await?;
@@ -398,6 +413,7 @@ impl Logger {
                 purpose: r.get(4),
                 record_ids: r.get(5),
                 disclosed_at: r.get(6),
+                request: r.get(7),
             })
             .collect();
         // Group into transactions under both limits.

@@ -12,6 +12,8 @@ pub trait Party {
     fn addr(&self) -> Vec<u8>;
     /// The 33-byte compressed public key.
     fn public_key(&self) -> Vec<u8>;
+    /// The secret key (to sign requests with).
+    fn secret(&self) -> &SecretKey;
 }
 
 impl Party for Actor {
@@ -21,6 +23,9 @@ impl Party for Actor {
     fn public_key(&self) -> Vec<u8> {
         Actor::public_key(self)
     }
+    fn secret(&self) -> &SecretKey {
+        &self.key
+    }
 }
 
 impl Party for SecretKey {
@@ -29,6 +34,9 @@ impl Party for SecretKey {
     }
     fn public_key(&self) -> Vec<u8> {
         SecretKey::public_key(self).to_bytes().to_vec()
+    }
+    fn secret(&self) -> &SecretKey {
+        self
     }
 }
 
@@ -141,14 +149,69 @@ pub fn bind_device(id: &str, device: &impl Party, patient: &impl Party) -> Kind 
     })
 }
 
-pub fn disclosure(accessor: &impl Party, patient: &impl Party, category: Category) -> Disclosure {
+/// When the disclosures tests make were served (unix seconds).
+pub const DISCLOSED_AT: i64 = 1_767_225_700;
+
+/// `accessor`'s request to `gateway` as it signs it, at `at_secs`.
+pub fn signed_request(
+    accessor: &impl Party,
+    gateway: &impl Party,
+    path_and_query: &str,
+    at_secs: i64,
+) -> SignedRequest {
+    let audience = ehr_ledger::crypto::Address::from_slice(&gateway.addr())
+        .expect("20 bytes")
+        .to_string();
+    let timestamp = (at_secs * 1000).to_string();
+    let nonce = hex::encode(
+        &sha256(format!("{path_and_query}{at_secs}{}", fresh_id("n")).as_bytes())[..16],
+    );
+    let body_sha256 = sha256(b"").to_vec();
+    let message = ehr_ledger::crypto::request::canonical(
+        &audience,
+        "GET",
+        path_and_query,
+        &timestamp,
+        &nonce,
+        &body_sha256,
+    );
+    SignedRequest {
+        audience,
+        method: "GET".into(),
+        path_and_query: path_and_query.into(),
+        timestamp,
+        nonce,
+        body_sha256,
+        public_key: accessor.public_key(),
+        signature: accessor.secret().sign(&message).to_vec(),
+    }
+}
+
+/// A disclosure `gateway` logs of `patient`'s `category` records to
+/// `accessor`, backed by the accessor's signed request for them (no purpose
+/// named: treatment), with an outbox id of its own.
+pub fn disclosure(
+    gateway: &impl Party,
+    accessor: &impl Party,
+    patient: &impl Party,
+    category: Category,
+) -> Disclosure {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let patient_address =
+        ehr_ledger::crypto::Address::from_slice(&patient.addr()).expect("20 bytes");
+    let path = format!(
+        "/v1/patients/{patient_address}/records?category={}",
+        ehr_ledger::ledger::access::category_name(category)
+    );
     Disclosure {
         accessor: accessor.addr(),
         patient: patient.addr(),
         record_ids: vec!["rec-1".into()],
         purpose: Purpose::Treatment as i32,
-        disclosed_at: 1_767_225_700,
+        disclosed_at: DISCLOSED_AT,
         category: category as i32,
+        request: Some(signed_request(accessor, gateway, &path, DISCLOSED_AT)),
+        outbox_id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     }
 }
 

@@ -71,6 +71,9 @@ codes! {
     SelfAction = 37,
     /// The key was not enrolled by a member hospital before registering.
     NotEnrolled = 38,
+    /// A disclosure is not backed by the accessor's signed request to this
+    /// gateway for this patient, category and purpose.
+    UnrequestedDisclosure = 39,
     /// No such member organisation.
     UnknownOrganisation = 50,
     /// No such participant.

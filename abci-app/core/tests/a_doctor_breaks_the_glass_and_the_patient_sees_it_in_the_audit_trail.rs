@@ -21,7 +21,7 @@ fn emergency_access_opens_records_for_a_fixed_window_and_is_flagged() {
 
     // Disclosures under it are flagged too.
     let log = Kind::LogDisclosures(LogDisclosures {
-        disclosures: vec![disclosure(&w.doctor, &w.alice, Category::Labs)],
+        disclosures: vec![disclosure(&w.gateway, &w.doctor, &w.alice, Category::Labs)],
     });
     let tx = w.gateway.tx(log);
     w.ok(tx);
@@ -87,11 +87,11 @@ fn the_audit_trail_records_every_disclosure_with_its_basis() {
     w.ok(g);
     let log = Kind::LogDisclosures(LogDisclosures {
         disclosures: vec![
-            disclosure(&w.nurse, &w.alice, Category::Vitals),
-            disclosure(&w.alice, &w.alice, Category::Notes),
-            disclosure(&w.alice_guardian, &w.alice, Category::Labs),
+            disclosure(&w.gateway, &w.nurse, &w.alice, Category::Vitals),
+            disclosure(&w.gateway, &w.alice, &w.alice, Category::Notes),
+            disclosure(&w.gateway, &w.alice_guardian, &w.alice, Category::Labs),
             // No basis: still recorded, and flagged by basis NONE.
-            disclosure(&w.pharmacist, &w.alice, Category::Labs),
+            disclosure(&w.gateway, &w.pharmacist, &w.alice, Category::Labs),
         ],
     });
     let tx = w.gateway.tx(log);
@@ -120,7 +120,7 @@ fn the_audit_trail_records_every_disclosure_with_its_basis() {
 fn only_a_gateway_logs_disclosures_and_only_of_real_patients() {
     let mut w = World::new();
     let log = Kind::LogDisclosures(LogDisclosures {
-        disclosures: vec![disclosure(&w.nurse, &w.alice, Category::Vitals)],
+        disclosures: vec![disclosure(&w.gateway, &w.nurse, &w.alice, Category::Vitals)],
     });
     for signer in [&mut w.ingest, &mut w.doctor, &mut w.admin, &mut w.alice] {
         let tx = signer.tx(log.clone());
@@ -128,7 +128,12 @@ fn only_a_gateway_logs_disclosures_and_only_of_real_patients() {
         assert_eq!(r.code, Code::WrongRole, "{}", r.log);
     }
     let bad = Kind::LogDisclosures(LogDisclosures {
-        disclosures: vec![disclosure(&w.nurse, &w.stranger, Category::Vitals)],
+        disclosures: vec![disclosure(
+            &w.gateway,
+            &w.nurse,
+            &w.stranger,
+            Category::Vitals,
+        )],
     });
     let tx = w.gateway.tx(bad);
     w.refused(tx, Code::UnknownPatient);

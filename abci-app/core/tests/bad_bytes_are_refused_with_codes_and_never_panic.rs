@@ -250,6 +250,7 @@ fn arbitrary_actions() -> impl Strategy<Value = Vec<Kind>> {
                     purpose: 1,
                     disclosed_at: 1,
                     category: 1,
+                    ..Default::default()
                 }],
             }),
             Kind::OpenEmergencyAccess(OpenEmergencyAccess {

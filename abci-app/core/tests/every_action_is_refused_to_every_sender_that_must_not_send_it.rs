@@ -297,7 +297,7 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
         Row {
             name: "log_disclosures",
             action: Kind::LogDisclosures(LogDisclosures {
-                disclosures: vec![disclosure(&w.doctor, &w.alice, Category::Labs)],
+                disclosures: vec![disclosure(&w.gateway, &w.doctor, &w.alice, Category::Labs)],
             }),
             gate: Gate::Role,
             allowed: &[Gateway],

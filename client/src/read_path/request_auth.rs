@@ -14,7 +14,8 @@
 //! "ehr-request-v2\n" AUDIENCE "\n" METHOD "\n" PATH_AND_QUERY "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA-256(body))
 //! ```
 
-use ehr_ledger::crypto::{sha256, verify_signature, Address, PublicKey, SecretKey};
+use ehr_ledger::crypto::{request, sha256, verify_signature, Address, PublicKey, SecretKey};
+use ehr_ledger::proto::SignedRequest;
 
 pub const HEADER_AUDIENCE: &str = "x-ehr-audience";
 pub const HEADER_PUBLIC_KEY: &str = "x-ehr-public-key";
@@ -55,12 +56,14 @@ fn canonical(
     nonce: &str,
     body: &[u8],
 ) -> Vec<u8> {
-    format!(
-        "ehr-request-v2\n{audience}\n{}\n{path_and_query}\n{timestamp}\n{nonce}\n{}",
-        method.to_ascii_uppercase(),
-        hex::encode(sha256(body))
+    request::canonical(
+        audience,
+        method,
+        path_and_query,
+        timestamp,
+        nonce,
+        &sha256(body),
     )
-    .into_bytes()
 }
 
 /// Signs a request to the gateway `audience` at `now_ms` with a fresh random nonce.
@@ -119,6 +122,9 @@ pub struct Caller {
     pub public_key: PublicKey,
     pub nonce: String,
     pub timestamp_ms: i64,
+    /// The request as signed: what a disclosure that answers it carries to
+    /// the chain, where it is checked again.
+    pub request: SignedRequest,
 }
 
 /// Checks audience (`me`, the server's own), signature and timestamp; the
@@ -174,6 +180,16 @@ pub fn verify(
         public_key,
         nonce: h.nonce.clone(),
         timestamp_ms,
+        request: SignedRequest {
+            audience: h.audience.clone(),
+            method: method.to_ascii_uppercase(),
+            path_and_query: path_and_query.to_string(),
+            timestamp: h.timestamp.clone(),
+            nonce: h.nonce.clone(),
+            body_sha256: sha256(body).to_vec(),
+            public_key: key_bytes,
+            signature,
+        },
     })
 }
 

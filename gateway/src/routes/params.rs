@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use ehr_client::read_path::api::MAX_PAGE;
 use ehr_ledger::crypto::Address;
 use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::ledger::actions::audit::{fits, purpose_word};
 use ehr_ledger::proto::{AccessBasis, Category, Purpose};
 
 use crate::error::{ErrorCode, Failure};
@@ -99,17 +100,40 @@ pub(super) fn purpose_param(
         AccessBasis::Patient | AccessBasis::Guardian => Purpose::PatientRequest,
         _ => Purpose::Treatment,
     };
-    match p.get("purpose").map(String::as_str) {
-        None => Ok(default),
-        Some("treatment") => Ok(Purpose::Treatment),
-        Some("emergency") => Ok(Purpose::Emergency),
-        Some("patient_request") => Ok(Purpose::PatientRequest),
-        Some("payment") => Ok(Purpose::Payment),
-        Some("operations") => Ok(Purpose::Operations),
-        Some(other) => Err(Failure::new(ErrorCode::BadPurpose,
+    let purpose = match p.get("purpose").map(String::as_str) {
+        None => default,
+        Some("treatment") => Purpose::Treatment,
+        Some("emergency") => Purpose::Emergency,
+        Some("patient_request") => Purpose::PatientRequest,
+        Some("payment") => Purpose::Payment,
+        Some("operations") => Purpose::Operations,
+        Some(other) => return Err(Failure::new(ErrorCode::BadPurpose,
             format!("{other:?} is not a purpose: treatment, emergency, patient_request, payment or operations"),
         )),
+    };
+    // The ledger holds the purpose against the basis too (and flags what
+    // does not fit); a reader is told here, before anything is served.
+    if !fits(purpose, basis) {
+        return Err(Failure::new(
+            ErrorCode::BadPurpose,
+            format!(
+                "you read these records as {} ({}): the purpose {} does not fit it — {}",
+                basis_name(basis).to_lowercase(),
+                match basis {
+                    AccessBasis::Patient | AccessBasis::Guardian => "the patient or their guardian",
+                    AccessBasis::Emergency => "under an emergency access",
+                    _ => "under a grant",
+                },
+                purpose_word(purpose),
+                match basis {
+                    AccessBasis::Patient | AccessBasis::Guardian => "use patient_request",
+                    AccessBasis::Emergency => "use emergency or treatment",
+                    _ => "use treatment, payment or operations",
+                }
+            ),
+        ));
     }
+    Ok(purpose)
 }
 
 /// The cursor of the next page: set when this page is full.

@@ -176,6 +176,7 @@ pub(super) async fn disclose<'a>(
             purpose,
             record_ids,
             disclosed_at: now,
+            request: caller.request.clone(),
         })
         .collect();
     let ids = disclosures::record(db, &new).await?;

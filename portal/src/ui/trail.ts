@@ -38,7 +38,13 @@ export async function showTrail(patient: string, into: HTMLElement, names: Map<s
       el("td", {}, secondsText(e.blockTime)),
       el("td", { className: "address" }, who(e.accessor)),
       el("td", {}, what),
-      el("td", {}, opened ? "—" : `${purposeName(e.purpose)}; basis: ${basisName(e.basis)}`),
+      el(
+        "td",
+        {},
+        opened ? "—" : `${purposeName(e.purpose)}; basis: ${basisName(e.basis)}`,
+        // The ledger flags a declared purpose that does not fit the basis it found.
+        e.purposeUnfit ? el("strong", { className: "badge" }, " purpose does not fit the basis: ask why") : "",
+      ),
       el("td", {}, flagged ? el("strong", { className: "badge" }, "EMERGENCY") : ""),
     );
   });

@@ -36,7 +36,12 @@ pub fn blocks(c: &mut World, count: usize) -> Vec<Block> {
             );
             txs.push(c.bob.tx(anchor(&format!("b-{i}"), &c.bob, Category::Notes)));
             txs.push(c.gateway.tx(Kind::LogDisclosures(LogDisclosures {
-                disclosures: vec![disclosure(&c.doctor, &c.alice, Category::Vitals)],
+                disclosures: vec![disclosure(
+                    &c.gateway,
+                    &c.doctor,
+                    &c.alice,
+                    Category::Vitals,
+                )],
             })));
             txs.push(c.ingest.tx(Kind::AnchorBatch(AnchorBatch {
                 batch_id: i as u64,

@@ -2,5 +2,6 @@
 
 mod keys;
 pub mod merkle;
+pub mod request;
 
 pub use keys::{sha256, verify_signature, Address, PublicKey, SecretKey, SignatureError};

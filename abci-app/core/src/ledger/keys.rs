@@ -150,6 +150,13 @@ pub fn audit_entry(patient: &Address, seq: u64) -> String {
     format!("{}{}", audit_trail(patient), num(seq))
 }
 
+/// A disclosure a gateway logged, by the gateway's own id of it (each once):
+/// a `Counter` whose `next` is the sequence number of its entry in the
+/// patient's trail, so the gateway proves the entry of each of its rows.
+pub fn logged_disclosure(gateway: &Address, outbox_id: u64) -> String {
+    format!("logged/{}/{}", gateway.hex(), num(outbox_id))
+}
+
 pub fn next_audit(patient: &Address) -> String {
     format!("next/audit/{}", patient.hex())
 }

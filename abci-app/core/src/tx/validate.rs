@@ -69,6 +69,31 @@ pub fn org_id(field: &str, s: &str) -> Result<(), Refusal> {
 }
 
 /// Device and record ids.
+/// The shape of a caller's signed request; whether it holds is the rule's
+/// to check (`ledger/actions/audit.rs`).
+fn signed_request(r: Option<&crate::proto::SignedRequest>) -> Result<(), Refusal> {
+    let Some(r) = r else {
+        return invalid("a disclosure carries the accessor's signed request it answered");
+    };
+    let short = |field: &str, s: &str, max: usize| {
+        if s.is_empty() || s.len() > max {
+            return invalid(format!("request.{field} must hold 1..={max} bytes"));
+        }
+        Ok(())
+    };
+    short("audience", &r.audience, 128)?;
+    short("method", &r.method, 8)?;
+    short("path_and_query", &r.path_and_query, 2048)?;
+    short("timestamp", &r.timestamp, 20)?;
+    short("nonce", &r.nonce, 64)?;
+    if r.body_sha256.len() != 32 || r.public_key.len() != 33 || r.signature.len() != 64 {
+        return invalid(
+            "request.body_sha256, public_key and signature must have 32, 33 and 64 bytes",
+        );
+    }
+    Ok(())
+}
+
 pub fn object_id(field: &str, s: &str) -> Result<(), Refusal> {
     id_chars(
         field,
@@ -341,6 +366,12 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
                 for id in &d.record_ids {
                     object_id("record id", id)?;
                 }
+                if d.outbox_id == 0 {
+                    return invalid(
+                        "a disclosure's outbox_id (the gateway's id of it) must be > 0",
+                    );
+                }
+                signed_request(d.request.as_ref())?;
             }
             Ok(())
         }

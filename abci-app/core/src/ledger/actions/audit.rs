@@ -1,13 +1,23 @@
 //! The audit trail: every disclosure of a patient's data, and every emergency
 //! access, appended under the patient in order. Entries are never changed.
+//!
+//! A gateway logs a disclosure only with the accessor's signed request it
+//! answered, checked here again: signed by the accessor, addressed to this
+//! gateway, for this patient's records of this category with this purpose,
+//! near the time served. So no gateway can write a read into a trail that
+//! nobody asked it for, or change why it was asked. Each disclosure carries
+//! the gateway's own id of it, logged once; its purpose is held against the
+//! basis the ledger finds, and flagged when it does not fit.
 
-use crate::crypto::Address;
+use crate::crypto::{request, Address};
 use crate::proto::{
-    AccessBasis, AccessLevel, AuditEntry, AuditKind, Category, LogDisclosures, ServiceKind,
+    AccessBasis, AccessLevel, AuditEntry, AuditKind, Category, Counter, Disclosure, LogDisclosures,
+    Purpose, ServiceKind,
 };
-use crate::refusal::Refusal;
+use crate::refusal::{Code, Refusal};
+use crate::storage::StateRead;
 
-use super::super::access::{decide, Decision};
+use super::super::access::{category_name, decide, Decision};
 use super::super::actors::{self, require_patient, require_service};
 use super::super::context::Ctx;
 use super::super::keys;
@@ -49,6 +59,13 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
             Decision::Denied(_) => AccessBasis::None,
         };
         let signer = ctx.signer;
+        let request_sha256 = requested(d, &patient, &accessor, &signer)?;
+        let logged = keys::logged_disclosure(&signer, d.outbox_id);
+        if ctx.state.get_raw(logged.as_bytes())?.is_some() {
+            // Sent again (delivery is at least once): already in the trail.
+            continue;
+        }
+        let purpose = Purpose::try_from(d.purpose).unwrap_or(Purpose::Unspecified);
         let seq = append(
             ctx,
             &patient,
@@ -62,9 +79,14 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
                 logged_by: signer.0.to_vec(),
                 disclosed_at: d.disclosed_at,
                 category: d.category,
+                request_sha256: request_sha256.to_vec(),
+                outbox_id: d.outbox_id,
+                purpose_unfit: basis != AccessBasis::None && !fits(purpose, basis),
                 ..Default::default()
             },
         )?;
+        // Where the gateway finds (and proves) the entry of its disclosure.
+        ctx.state.put(logged, &Counter { next: seq });
         ctx.emit(
             "disclosure",
             &[
@@ -76,4 +98,128 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
         );
     }
     Ok(())
+}
+
+/// Whether a purpose may be declared under a basis: a patient's own request
+/// under the patient's or guardian's; treatment, payment or operations under
+/// a grant; emergency or treatment under an emergency access.
+pub fn fits(purpose: Purpose, basis: AccessBasis) -> bool {
+    use AccessBasis as B;
+    use Purpose as P;
+    matches!(
+        (purpose, basis),
+        (P::PatientRequest, B::Patient | B::Guardian)
+            | (P::Treatment | P::Payment | P::Operations, B::Grant)
+            | (P::Emergency | P::Treatment, B::Emergency)
+    )
+}
+
+/// The word a request names a purpose by (`?purpose=`).
+pub fn purpose_word(p: Purpose) -> &'static str {
+    match p {
+        Purpose::Treatment => "treatment",
+        Purpose::Emergency => "emergency",
+        Purpose::PatientRequest => "patient_request",
+        Purpose::Payment => "payment",
+        Purpose::Operations => "operations",
+        Purpose::Unspecified => "unspecified",
+    }
+}
+
+/// How far a request's time may be from the disclosure's, in seconds.
+const REQUEST_SKEW_SECS: i64 = 600;
+
+/// The SHA-256 of the accessor's signed request behind disclosure `d`, when
+/// it holds: signed by the accessor, addressed to the logging `gateway`, a
+/// read (GET) of `patient`'s records of the disclosure's category (or all)
+/// with its purpose (or, not named, a default one), near its time.
+fn requested(
+    d: &Disclosure,
+    patient: &Address,
+    accessor: &Address,
+    gateway: &Address,
+) -> Result<[u8; 32], Refusal> {
+    let unrequested = |why: String| {
+        Refusal::new(
+            Code::UnrequestedDisclosure,
+            format!("the disclosure to {accessor} of {patient}'s records: {why}"),
+        )
+    };
+    let r = d
+        .request
+        .as_ref()
+        .ok_or_else(|| unrequested("it carries no signed request".into()))?;
+    let (signer, digest) =
+        request::verify(r).map_err(|e| unrequested(format!("the request: {e}")))?;
+    if signer != *accessor {
+        return Err(unrequested(format!(
+            "the request was signed by {signer}, not by the accessor"
+        )));
+    }
+    if r.audience.parse::<Address>().ok() != Some(*gateway) {
+        return Err(unrequested(format!(
+            "the request was addressed to {:?}, not to {gateway}, which logs it",
+            r.audience
+        )));
+    }
+    if r.method != "GET" {
+        return Err(unrequested(format!(
+            "a {} request discloses nothing",
+            r.method
+        )));
+    }
+    let (path, query) = r
+        .path_and_query
+        .split_once('?')
+        .unwrap_or((r.path_and_query.as_str(), ""));
+    let named = path
+        .strip_prefix("/v1/patients/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse::<Address>().ok());
+    if named != Some(*patient) {
+        return Err(unrequested(format!(
+            "the request ({path}) does not ask for this patient's records"
+        )));
+    }
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
+    let category = category_name(Category::try_from(d.category).unwrap_or(Category::Unspecified));
+    if let Some(asked) = param("category").filter(|c| *c != "all" && *c != category) {
+        return Err(unrequested(format!(
+            "the request asked for {asked} records, not {category}"
+        )));
+    }
+    let purpose = Purpose::try_from(d.purpose).unwrap_or(Purpose::Unspecified);
+    match param("purpose") {
+        Some(asked) if asked != purpose_word(purpose) => {
+            return Err(unrequested(format!(
+                "the request declared the purpose {asked}, not {}",
+                purpose_word(purpose)
+            )))
+        }
+        None if !matches!(
+            purpose,
+            Purpose::Treatment | Purpose::Emergency | Purpose::PatientRequest
+        ) =>
+        {
+            return Err(unrequested(format!(
+                "the request declared no purpose, so {} is not its own",
+                purpose_word(purpose)
+            )))
+        }
+        _ => {}
+    }
+    let at = r.timestamp.parse::<i64>().unwrap_or(i64::MIN) / 1000;
+    if at.saturating_sub(d.disclosed_at).unsigned_abs() > REQUEST_SKEW_SECS as u64 {
+        return Err(unrequested(format!(
+            "the request was signed at {at}, more than {REQUEST_SKEW_SECS} s from the disclosure at {}",
+            d.disclosed_at
+        )));
+    }
+    Ok(digest)
 }

@@ -141,28 +141,6 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
             first_record: *first,
             last_record: *last,
         }),
-        TxCommand::LogDisclosure {
-            accessor,
-            patient,
-            category: c,
-            records,
-            purpose,
-        } => Kind::LogDisclosures(LogDisclosures {
-            disclosures: vec![Disclosure {
-                accessor: ctx.addr(accessor)?,
-                patient: ctx.addr(patient)?,
-                record_ids: records.clone(),
-                purpose: (match purpose {
-                    PurposeArg::Treatment => Purpose::Treatment,
-                    PurposeArg::Emergency => Purpose::Emergency,
-                    PurposeArg::PatientRequest => Purpose::PatientRequest,
-                    PurposeArg::Payment => Purpose::Payment,
-                    PurposeArg::Operations => Purpose::Operations,
-                }) as i32,
-                disclosed_at: now(),
-                category: category(*c),
-            }],
-        }),
         TxCommand::Propose(p) => Kind::Propose(Propose {
             change: Some(GovernanceChange {
                 kind: Some(match p {

@@ -171,19 +171,6 @@ pub(crate) enum TxCommand {
         #[arg(long)]
         last: u64,
     },
-    /// (gateway service) Log a disclosure.
-    LogDisclosure {
-        #[arg(long)]
-        accessor: String,
-        #[arg(long)]
-        patient: String,
-        #[arg(long, value_enum)]
-        category: CategoryArg,
-        #[arg(long = "record", required = true)]
-        records: Vec<String>,
-        #[arg(long, value_enum, default_value = "treatment")]
-        purpose: PurposeArg,
-    },
     /// (admin) Propose a consortium change.
     #[command(subcommand)]
     Propose(ProposeCommand),

@@ -1,0 +1,1 @@
+ALTER TABLE gateway.disclosures DROP COLUMN request;
