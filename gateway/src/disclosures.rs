@@ -53,6 +53,33 @@ pub struct NewDisclosure {
     pub request: SignedRequest,
 }
 
+/// Whether the chain will take `d` from `gateway` as it stands (checked
+/// before anything is served): a request the ledger would read otherwise
+/// than the gateway did — a parameter twice, percent-encoded, too long —
+/// is refused here with the ledger's own reason, never served unlogged.
+pub fn loggable(d: &NewDisclosure, gateway: &Address) -> Result<(), crate::error::Failure> {
+    let probe = Disclosure {
+        accessor: d.accessor.0.to_vec(),
+        patient: d.patient.0.to_vec(),
+        record_ids: d.record_ids.clone(),
+        purpose: d.purpose as i32,
+        disclosed_at: d.disclosed_at,
+        category: d.category as i32,
+        request: Some(d.request.clone()),
+        // Any id: the row's is given when it is written.
+        outbox_id: 1,
+    };
+    ehr_ledger::ledger::actions::audit::loggable(&probe, gateway).map_err(|r| {
+        crate::error::Failure::new(
+            crate::error::ErrorCode::BadParameter,
+            format!(
+                "this request cannot be logged in the patient's audit trail as it stands, so nothing is served: {} — send each parameter once, unencoded",
+                r.message
+            ),
+        )
+    })
+}
+
 /// Splits record ids into runs of at most `ROW_BUDGET` bytes.
 fn chunks(ids: &[String]) -> Vec<&[String]> {
     let mut out = Vec::new();
@@ -127,6 +154,9 @@ struct Open {
     record_ids: Vec<String>,
     disclosed_at: i64,
     request: Vec<u8>,
+    /// Sent before and not logged: sent alone from now on, so that a row
+    /// the chain refuses holds up no other.
+    alone: bool,
 }
 
 fn to_disclosure(o: &Open) -> Option<Disclosure> {
@@ -394,7 +424,8 @@ impl Logger {
         let limit = (MAX_DISCLOSURES_PER_TX * MAX_TXS_PER_ROUND) as i64;
         let rows = db
             .query(
-                "SELECT id, accessor, patient, category, purpose, record_ids, disclosed_at, request
+                "SELECT id, accessor, patient, category, purpose, record_ids, disclosed_at, request,
+                        attempts > 0
                  FROM gateway.disclosures WHERE status = 'pending' AND request IS NOT NULL
                  ORDER BY id LIMIT $1",
                 &[&limit],
@@ -414,6 +445,7 @@ impl Logger {
                 record_ids: r.get(5),
                 disclosed_at: r.get(6),
                 request: r.get(7),
+                alone: r.get(8),
             })
             .collect();
         // Group into transactions under both limits.
@@ -422,7 +454,9 @@ impl Logger {
         for o in &open {
             let size = to_disclosure(o).map_or(0, |d| d.encoded_len() + 4);
             let full = groups.last().is_some_and(|g| {
-                g.len() == MAX_DISCLOSURES_PER_TX || bytes_in_group + size > TX_BUDGET
+                g.len() == MAX_DISCLOSURES_PER_TX
+                    || bytes_in_group + size > TX_BUDGET
+                    || (!g.is_empty() && (o.alone || g.iter().any(|p| p.alone)))
             });
             if full {
                 groups.push(vec![]);
@@ -435,6 +469,9 @@ impl Logger {
         }
         let chain_id = self.rpc.chain_id().await?;
         let mut nonce = self.rpc.next_nonce(&self.key.address()).await?;
+        // A refused transaction holds up no other of the round (its nonce
+        // was not used); the round reports it at the end.
+        let mut refusal = None;
         for group in groups.iter().filter(|g| !g.is_empty()) {
             let disclosures: Vec<Disclosure> =
                 group.iter().filter_map(|o| to_disclosure(o)).collect();
@@ -461,7 +498,7 @@ impl Logger {
                     };
                     self.back_to_pending(db, &hash, &refused.to_string())
                         .await?;
-                    return Err(refused);
+                    refusal = Some(refused);
                 }
                 Err(e) => {
                     self.back_to_pending(db, &hash, &e.to_string()).await?;
@@ -469,7 +506,7 @@ impl Logger {
                 }
             }
         }
-        Ok(())
+        refusal.map_or(Ok(()), Err)
     }
 }
 

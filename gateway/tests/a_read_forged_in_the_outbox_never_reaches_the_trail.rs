@@ -1,10 +1,12 @@
 //! An insider of the gateway's hospital edits its disclosure outbox: a real
-//! read by the doctor copied as a read by the nurse, and another one's
-//! declared purpose changed. The chain refuses both (code 39: not backed by
-//! the reader's signed request), the trail keeps only what was asked, the
-//! gateway says why in its outbox — and, its log stuck, serves nothing.
-//! A reader asking with a purpose that does not fit their basis is refused
-//! before anything is served.
+//! read by the doctor copied as a read by the nurse, and as a read for
+//! another purpose. The chain refuses both (code 39: not backed by the
+//! reader's signed request); an honest read sent with them is logged all the
+//! same (a refused row is sent alone from then on); the trail keeps only what
+//! was asked, the gateway says why in its outbox — and, its log stuck, serves
+//! nothing. Before that: a purpose that does not fit the reader's basis, and
+//! a request the ledger would read otherwise than the gateway (a parameter
+//! twice, percent-encoded), are refused before anything is served.
 
 use std::time::Duration;
 
@@ -32,6 +34,21 @@ fn a_read_forged_in_the_outbox_never_reaches_the_trail() {
     assert_eq!(e.code(), Some("bad_purpose"), "{e}");
     assert!(e.to_string().contains("does not fit"), "{e}");
 
+    // A request the ledger would read otherwise than the gateway: refused
+    // before anything is served, nothing in the outbox.
+    let rows = || s.db.count("SELECT count(*) FROM gateway.disclosures");
+    let before_rows = rows();
+    for query in ["category=labs&category=vitals", "category=%76itals"] {
+        let (status, body) = raw_get(
+            &s,
+            &s.cast.doctor,
+            &format!("/v1/patients/{alice}/records?{query}"),
+        );
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains("cannot be logged"), "{query}: {body}");
+    }
+    assert_eq!(rows(), before_rows, "nothing served, nothing disclosed");
+
     // The doctor reads (treatment, under alice's grant): logged and proven.
     s.block_on(s.client(&s.cast.doctor).records(&alice, &vitals))
         .unwrap();
@@ -54,12 +71,27 @@ fn a_read_forged_in_the_outbox_never_reaches_the_trail() {
     ] {
         db.execute(
             "INSERT INTO gateway.disclosures (accessor, patient, category, purpose, record_ids, disclosed_at, request)
-             SELECT $1, patient, category, $2, record_ids, disclosed_at, request
+             SELECT $1, patient, category, $2, record_ids, extract(epoch FROM now())::bigint, request
              FROM gateway.disclosures WHERE accessor = $3 ORDER BY id LIMIT 1",
             &[&accessor, &purpose, &s.cast.doctor.address().to_string()],
         )
         .unwrap();
     }
+    // An honest read right after, logged in the same round as the forgeries.
+    s.block_on(s.client(&s.cast.doctor).records(&alice, &vitals))
+        .unwrap();
+    let honest_logged = wait_until(Duration::from_secs(30), || {
+        s.audit_trail(&s.cast.alice)
+            .items
+            .iter()
+            .filter(|e| e.accessor == s.cast.doctor.address().0)
+            .count()
+            == 2
+    });
+    assert!(
+        honest_logged,
+        "the honest read is logged despite the forged rows"
+    );
     let refused = wait_until(Duration::from_secs(30), || {
         s.db.count(
             "SELECT count(*) FROM gateway.disclosures
@@ -84,17 +116,53 @@ fn a_read_forged_in_the_outbox_never_reaches_the_trail() {
         .block_on(s.client(&s.cast.doctor).records(&alice, &vitals))
         .is_err_and(|e| e.code() == Some("audit_unavailable"))));
 
-    // The trail holds no read by the nurse and no second read by the doctor.
+    // The trail holds no read by the nurse and no read for payment; the
+    // doctor's reads are all his own (the waits above read too).
     let after = s.audit_trail(&s.cast.alice).items;
     assert!(!after
         .iter()
         .any(|e| e.accessor == s.nurse.address().0.to_vec()));
-    assert_eq!(
-        after
-            .iter()
-            .filter(|e| e.kind == AuditKind::Disclosure as i32
-                && e.accessor == s.cast.doctor.address().0)
-            .count(),
-        1
-    );
+    assert!(!after
+        .iter()
+        .any(|e| e.purpose == ehr_ledger::proto::Purpose::Payment as i32));
+    assert!(after
+        .iter()
+        .filter(|e| e.kind == AuditKind::Disclosure as i32)
+        .all(|e| e.accessor == s.cast.doctor.address().0 && e.request_sha256.len() == 32));
+}
+
+/// A GET signed by `who`, its path and query sent exactly as given.
+fn raw_get(s: &Stack, who: &ehr_ledger::crypto::SecretKey, path_and_query: &str) -> (u16, String) {
+    let url = s.gateway.url.clone();
+    s.block_on(async {
+        let http = reqwest::Client::new();
+        let health: serde_json::Value = http
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let audience = health["address"].as_str().unwrap().to_string();
+        let h = ehr_client::read_path::request_auth::sign(
+            who,
+            &audience,
+            "GET",
+            path_and_query,
+            b"",
+            now_ms(),
+        );
+        let r = http
+            .get(format!("{url}{path_and_query}"))
+            .header("x-ehr-audience", h.audience)
+            .header("x-ehr-public-key", h.public_key)
+            .header("x-ehr-timestamp", h.timestamp)
+            .header("x-ehr-nonce", h.nonce)
+            .header("x-ehr-signature", h.signature)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    })
 }

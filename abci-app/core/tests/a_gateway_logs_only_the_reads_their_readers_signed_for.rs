@@ -5,7 +5,7 @@
 //! to another patient, another category or purpose, addressed to another
 //! gateway, too old, or with a request altered after signing is refused with
 //! the reason and leaves the trail as it was. Each disclosure is logged once
-//! by its gateway's id of it; a purpose that does not fit the basis is kept
+//! by its gateway's id of it (another under a used id is refused); a purpose that does not fit the basis is kept
 //! and flagged.
 
 use ehr_ledger::mock_consensus::Actor;
@@ -87,6 +87,16 @@ fn a_gateway_logs_only_the_reads_their_readers_signed_for() {
     let tx = w.gateway.tx(log(honest.clone()));
     w.ok(tx);
     assert_eq!(trail(&w).len(), 1, "each disclosure once");
+    // Another read under an id already logged (an outbox restored from a
+    // backup numbers again from an old id): refused, not silently dropped.
+    let reused = read_by(&w, &w.alice, asked(&w, &w.alice, "category=vitals"), 1);
+    let tx = w.gateway.tx(log(reused));
+    let r = w.refused(tx, Code::UnrequestedDisclosure);
+    assert!(
+        r.log.contains("already logged for another disclosure"),
+        "{}",
+        r.log
+    );
 
     // Each lie refused, with its reason.
     let other_gateway = actor("gateway@north");

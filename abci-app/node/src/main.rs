@@ -99,7 +99,8 @@ struct StateFlags {
     #[arg(long, default_value_t = 0)]
     keep_heights: u64,
     /// Joining by state sync, take at most this many bytes of a snapshot's
-    /// chunks (what the restore may write to disk); a larger one is refused.
+    /// chunks; a larger snapshot is refused (its sender is not blamed). The
+    /// restored store takes a few times this on disk (the tree, its indexes).
     #[arg(long, default_value_t = snapshot::DEFAULT_MAX_RESTORE_BYTES)]
     state_sync_max_bytes: u64,
 }

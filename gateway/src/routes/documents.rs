@@ -49,7 +49,16 @@ pub(super) async fn documents(
     )
     .await?;
     let served = stored.iter().map(|d| (d.category, d.record_id.as_str()));
-    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served, allowed.basis).await?;
+    let disclosure_ids = disclose(
+        &db,
+        &g.key.address(),
+        &caller,
+        &patient,
+        purpose,
+        served,
+        allowed.basis,
+    )
+    .await?;
     let items: Vec<DocumentItem> = stored
         .iter()
         .map(|d| {

@@ -135,7 +135,16 @@ pub(super) async fn records(
 
     // The outbox row is written before anything is served.
     let served = stored.iter().map(|r| (r.category, r.record_id.as_str()));
-    let disclosure_ids = disclose(&db, &caller, &patient, purpose, served, allowed.basis).await?;
+    let disclosure_ids = disclose(
+        &db,
+        &g.key.address(),
+        &caller,
+        &patient,
+        purpose,
+        served,
+        allowed.basis,
+    )
+    .await?;
     Ok(Json(RecordsPage {
         patient: patient.to_string(),
         category: category_name(category).to_string(),
@@ -151,6 +160,7 @@ pub(super) async fn records(
 /// row per category, before anything is answered; the rows' ids.
 pub(super) async fn disclose<'a>(
     db: &deadpool_postgres::Object,
+    gateway: &Address,
     caller: &Caller,
     patient: &Address,
     purpose: Purpose,
@@ -179,6 +189,11 @@ pub(super) async fn disclose<'a>(
             request: caller.request.clone(),
         })
         .collect();
+    // What the ledger would refuse to log is not served: the gateway and the
+    // ledger read the request by one rule.
+    for d in &new {
+        disclosures::loggable(d, gateway)?;
+    }
     let ids = disclosures::record(db, &new).await?;
     tracing::info!(
         accessor = %caller.address,

@@ -86,6 +86,9 @@ pub enum ChunkVerdict {
     RejectSnapshot(String),
     /// A chunk for no snapshot, or out of turn.
     Retry(String),
+    /// The snapshot is more than this node takes (`--state-sync-max-bytes`):
+    /// rejected, its sender not blamed.
+    TooLarge(String),
 }
 
 impl Ledger {
@@ -234,7 +237,9 @@ impl Ledger {
                 restore.manifest.chunks(),
                 self.max_restore_bytes
             );
-            return self.reject_restore(&mut slot, why);
+            *slot = None;
+            self.storage.abandon_restore()?;
+            return Ok(ChunkVerdict::TooLarge(why));
         }
         // Checked against the app hash before anything of it is kept.
         let checked = decode_chunk(bytes, restore.last_key)

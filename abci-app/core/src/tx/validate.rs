@@ -68,7 +68,6 @@ pub fn org_id(field: &str, s: &str) -> Result<(), Refusal> {
     )
 }
 
-/// Device and record ids.
 /// The shape of a caller's signed request; whether it holds is the rule's
 /// to check (`ledger/actions/audit.rs`).
 fn signed_request(r: Option<&crate::proto::SignedRequest>) -> Result<(), Refusal> {
@@ -94,6 +93,7 @@ fn signed_request(r: Option<&crate::proto::SignedRequest>) -> Result<(), Refusal
     Ok(())
 }
 
+/// Device and record ids.
 pub fn object_id(field: &str, s: &str) -> Result<(), Refusal> {
     id_chars(
         field,

@@ -88,6 +88,10 @@ pub fn apply_snapshot_chunk(
             response.reject_senders = vec![request.sender];
             ChunkResult::RejectSnapshot
         }
+        ChunkVerdict::TooLarge(why) => {
+            tracing::warn!(%why, "snapshot rejected");
+            ChunkResult::RejectSnapshot
+        }
         ChunkVerdict::Retry(why) => {
             tracing::warn!(%why, "snapshot chunk not applied");
             ChunkResult::RetrySnapshot

@@ -61,9 +61,24 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
         let signer = ctx.signer;
         let request_sha256 = requested(d, &patient, &accessor, &signer)?;
         let logged = keys::logged_disclosure(&signer, d.outbox_id);
-        if ctx.state.get_raw(logged.as_bytes())?.is_some() {
-            // Sent again (delivery is at least once): already in the trail.
-            continue;
+        if let Some(at) = ctx.state.get::<Counter>(logged.as_bytes())? {
+            // Sent again (delivery is at least once): already in the trail —
+            // if it is the same disclosure. Another one under a used id (the
+            // gateway's outbox restored from a backup) is refused, not lost.
+            let first: Option<AuditEntry> = ctx
+                .state
+                .get(keys::audit_entry(&patient, at.next).as_bytes())?;
+            if first.is_some_and(|e| e.request_sha256 == request_sha256) {
+                continue;
+            }
+            return Err(Refusal::new(
+                Code::UnrequestedDisclosure,
+                format!(
+                    "outbox id {} of gateway {signer} is already logged for another disclosure: \
+                     the gateway's outbox reuses ids (restored from a backup?) — number on past it",
+                    d.outbox_id
+                ),
+            ));
         }
         let purpose = Purpose::try_from(d.purpose).unwrap_or(Purpose::Unspecified);
         let seq = append(
@@ -124,6 +139,22 @@ pub fn purpose_word(p: Purpose) -> &'static str {
         Purpose::Operations => "operations",
         Purpose::Unspecified => "unspecified",
     }
+}
+
+/// Whether `gateway` may log disclosure `d`: its shape as a transaction's
+/// validation checks it, and its reader's signed request as the rule checks
+/// it. A gateway runs this before it serves (with any `outbox_id` > 0), so
+/// that what it serves is never refused when it logs it: the gateway and the
+/// ledger cannot read one request two ways.
+pub fn loggable(d: &Disclosure, gateway: &Address) -> Result<(), Refusal> {
+    crate::tx::validate::validate_action(&crate::proto::action::Kind::LogDisclosures(
+        LogDisclosures {
+            disclosures: vec![d.clone()],
+        },
+    ))?;
+    let patient = actors::address("patient", &d.patient)?;
+    let accessor = actors::address("accessor", &d.accessor)?;
+    requested(d, &patient, &accessor, gateway).map(|_| ())
 }
 
 /// How far a request's time may be from the disclosure's, in seconds.
