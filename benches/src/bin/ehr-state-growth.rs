@@ -147,6 +147,51 @@ fn main() -> anyhow::Result<()> {
     snapshot_and_restore(&node, dir.path())
 }
 
+/// Resident memory of this process, in bytes (Linux's /proc/self/statm).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+/// The highest resident memory seen while it runs (sampled every 20 ms):
+/// what a restore adds to the process, the chain it came from aside.
+struct PeakResident {
+    before: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakResident {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let before = resident_bytes();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let done = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut highest = before;
+            while !done.load(Ordering::Relaxed) {
+                highest = highest.max(resident_bytes());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            highest.max(resident_bytes())
+        });
+        Self {
+            before,
+            stop,
+            sampler,
+        }
+    }
+
+    /// Resident memory before, and the highest seen.
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (self.before, self.sampler.join().unwrap_or(self.before))
+    }
+}
+
 /// Writes the state as a snapshot and restores it into an empty ledger, as
 /// a joining node does (without the network); prints sizes and times.
 fn snapshot_and_restore(node: &TestNode, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -165,6 +210,7 @@ fn snapshot_and_restore(node: &TestNode, dir: &std::path::Path) -> anyhow::Resul
         .map(|c| c.len() as u64)
         .sum();
     let joiner = Ledger::open(&dir.join("joiner.redb"))?;
+    let peak = PeakResident::start();
     let started = Instant::now();
     let offered = Manifest::from_offer(
         manifest.height,
@@ -188,7 +234,14 @@ fn snapshot_and_restore(node: &TestNode, dir: &std::path::Path) -> anyhow::Resul
         anyhow::bail!("the restore did not finish: {last:?}");
     }
     let restored = started.elapsed();
+    let (before, highest) = peak.stop();
     let restored_size = joiner.storage().used_bytes()?;
+    println!(
+        "restore: resident memory {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB)",
+        before as f64 / 1_048_576.0,
+        highest as f64 / 1_048_576.0,
+        highest.saturating_sub(before) as f64 / 1_048_576.0
+    );
     println!(
         "snapshot at height {}: {} chunks, {:.1} MiB, written in {:.1} s; restored into an empty ledger \
          (app hash checked) in {:.1} s, its pages in use {:.1} MiB",
