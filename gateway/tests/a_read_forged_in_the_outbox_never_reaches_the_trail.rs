@@ -153,13 +153,8 @@ fn raw_get(s: &Stack, who: &ehr_ledger::crypto::SecretKey, path_and_query: &str)
             b"",
             now_ms(),
         );
-        let r = http
-            .get(format!("{url}{path_and_query}"))
-            .header("x-ehr-audience", h.audience)
-            .header("x-ehr-public-key", h.public_key)
-            .header("x-ehr-timestamp", h.timestamp)
-            .header("x-ehr-nonce", h.nonce)
-            .header("x-ehr-signature", h.signature)
+        let r = h
+            .attach(http.get(format!("{url}{path_and_query}")))
             .send()
             .await
             .unwrap();

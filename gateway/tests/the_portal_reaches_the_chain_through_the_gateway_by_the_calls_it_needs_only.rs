@@ -55,13 +55,7 @@ impl<'a> Relay<'a> {
             .post(format!("{}/chain", self.url))
             .header("content-type", "application/json");
         if let Some(key) = key {
-            let h = sign(key, &self.audience, "POST", "/chain", &body, now_ms());
-            request = request
-                .header("x-ehr-audience", h.audience)
-                .header("x-ehr-public-key", h.public_key)
-                .header("x-ehr-timestamp", h.timestamp)
-                .header("x-ehr-nonce", h.nonce)
-                .header("x-ehr-signature", h.signature);
+            request = sign(key, &self.audience, "POST", "/chain", &body, now_ms()).attach(request);
         }
         let r = request.body(body).send().await.unwrap();
         let status = r.status().as_u16();

@@ -7,9 +7,7 @@ use super::api::{
     ApiError, DocumentStored, DocumentUpload, DocumentsPage, KeysPage, RecordsPage, WrapResult,
     WrapUpload,
 };
-use super::request_auth::{
-    self, HEADER_AUDIENCE, HEADER_NONCE, HEADER_PUBLIC_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-};
+use super::request_auth;
 use crate::service::now_ms;
 use ehr_ledger::crypto::{Address, SecretKey};
 
@@ -240,12 +238,8 @@ impl GatewayClient {
             "POST" => self.http.post(&url),
             _ => self.http.get(&url),
         };
-        let response = request
-            .header(HEADER_AUDIENCE, h.audience)
-            .header(HEADER_PUBLIC_KEY, h.public_key)
-            .header(HEADER_TIMESTAMP, h.timestamp)
-            .header(HEADER_NONCE, h.nonce)
-            .header(HEADER_SIGNATURE, h.signature)
+        let response = h
+            .attach(request)
             .header("content-type", "application/json")
             .body(body)
             .send()

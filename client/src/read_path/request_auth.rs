@@ -34,6 +34,18 @@ pub struct AuthHeaders {
     pub signature: String,
 }
 
+impl AuthHeaders {
+    /// The request with these headers: how every caller sends them.
+    pub fn attach(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header(HEADER_AUDIENCE, self.audience)
+            .header(HEADER_PUBLIC_KEY, self.public_key)
+            .header(HEADER_TIMESTAMP, self.timestamp)
+            .header(HEADER_NONCE, self.nonce)
+            .header(HEADER_SIGNATURE, self.signature)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("the request is not signed: header {0} is missing")]
