@@ -44,6 +44,8 @@ done
 grep -q "The story is told" "$LOG" || { echo "bench-ingest: the consortium did not start within 10 minutes" >&2; exit 1; }
 
 RPC=$(grep -o "RPC of General's at [^ ;]*" "$LOG" | head -1 | awk '{print $NF}')
+# The run's certificate authority: the devices' clients check the node's RPC against it.
+export EHR_CA_FILE="$DATA/tls/ca.pem"
 KAFKA=$(grep -o "broker: Apache Kafka (KRaft, one node) at [^ ,]*" "$LOG" | head -1 | awk '{print $NF}')
 INGEST_PID=$(pgrep -n -f "ehr-ingest .*--brokers $KAFKA")
 BENCH_DB="${DATABASE_URL%/*}/$DATABASE"

@@ -5,10 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ehr_ledger::crypto::SecretKey;
-use ehr_testkit::cometbft::{Member, Network, Settings};
+use ehr_testkit::cometbft::{Member, Network, RpcTls, Settings};
+use ehr_testkit::pki::Pki;
 use ehr_testkit::processes::Proc;
 
 pub const HOSPITALS: [(&str, &str); 4] = [
@@ -86,14 +88,24 @@ fn members(admins: &[SecretKey]) -> Vec<Member> {
 impl Chain {
     /// Starts the chain with the four hospitals as founding members, `admins`
     /// their admin keys (in the order of `HOSPITALS`).
-    pub fn start(dir: &Path, admins: &[SecretKey], engine: Engine) -> Result<Chain, crate::Error> {
+    /// The RPC serves HTTPS with certificates of `pki`, plaintext without.
+    pub fn start(
+        dir: &Path,
+        admins: &[SecretKey],
+        engine: Engine,
+        pki: Option<&Arc<Pki>>,
+    ) -> Result<Chain, crate::Error> {
         match engine {
-            Engine::Cometbft => Self::start_cometbft(dir, admins),
-            Engine::Dev => Self::start_dev(dir, admins),
+            Engine::Cometbft => Self::start_cometbft(dir, admins, pki),
+            Engine::Dev => Self::start_dev(dir, admins, pki),
         }
     }
 
-    fn start_dev(dir: &Path, admins: &[SecretKey]) -> Result<Chain, crate::Error> {
+    fn start_dev(
+        dir: &Path,
+        admins: &[SecretKey],
+        pki: Option<&Arc<Pki>>,
+    ) -> Result<Chain, crate::Error> {
         let ehr_node = ehr_testkit::binary("ehr-node")?;
         let genesis = dir.join("genesis.json");
         let mut cmd = Command::new(&ehr_node);
@@ -124,7 +136,8 @@ impl Chain {
                 "250",
                 "--empty-block-interval-ms",
                 "1000",
-            ]);
+            ])
+            .args(crate::services::tls_args(pki.map(|p| &**p), "dev-node")?);
         let mut proc = Proc::spawn("chain", cmd, dir)?;
         let rpc_url = proc.announced("serving RPC at ", Duration::from_secs(60))?;
         Ok(Chain {
@@ -137,10 +150,18 @@ impl Chain {
         })
     }
 
-    fn start_cometbft(dir: &Path, admins: &[SecretKey]) -> Result<Chain, crate::Error> {
+    fn start_cometbft(
+        dir: &Path,
+        admins: &[SecretKey],
+        pki: Option<&Arc<Pki>>,
+    ) -> Result<Chain, crate::Error> {
         let settings = Settings {
             timeout_commit: Duration::from_millis(500),
             chain_id: Some("ehr-local".into()),
+            rpc_tls: match pki {
+                Some(pki) => RpcTls::Authority(pki.clone()),
+                None => RpcTls::Plaintext,
+            },
             ..Settings::default()
         };
         let network = Network::start(dir, &members(admins), settings)?;

@@ -8,7 +8,18 @@ use std::time::Duration;
 use ehr_client::keyring::Keyring;
 use ehr_ledger::crypto::SecretKey;
 
+use ehr_testkit::pki::Pki;
 use ehr_testkit::processes::Proc;
+
+/// How a service the run starts serves and trusts: a certificate of the
+/// run's authority, or plaintext when the run was started with
+/// `--insecure-plaintext`.
+pub fn tls_args(pki: Option<&Pki>, name: &str) -> Result<Vec<std::ffi::OsString>, crate::Error> {
+    Ok(match pki {
+        Some(pki) => pki.service_args(name)?,
+        None => vec!["--insecure-plaintext".into()],
+    })
+}
 
 /// A service's key file (the keyring's format, readable by the owner only),
 /// in `<dir>/services/keys/`.
@@ -42,6 +53,7 @@ pub fn start_ingest(
     node: &str,
     genesis: Option<&Path>,
     key: &SecretKey,
+    pki: Option<&Pki>,
 ) -> Result<Ingest, crate::Error> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(crate::Error::Random)?;
@@ -62,7 +74,10 @@ pub fn start_ingest(
             "4000",
             "--batch-ms",
             "250",
-        ]);
+        ])
+        .args(tls_args(pki, "ingest")?)
+        // Its metrics are for the hospital's own monitoring only.
+        .args(pki.map(|_| "--require-client-cert"));
     let mut proc = Proc::spawn("ingest", cmd, dir)?;
     let metrics = proc.announced("metrics at ", Duration::from_secs(60))?;
     Ok(Ingest { proc, metrics })
@@ -90,13 +105,15 @@ pub fn start_gateway(
     genesis: Option<&Path>,
     key: &SecretKey,
     portal: Option<&Path>,
+    pki: Option<&Pki>,
 ) -> Result<Gateway, crate::Error> {
     let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
     cmd.env("DATABASE_URL", database_url)
         .args(["--listen", "127.0.0.1:0", "--node", node])
         .args(trust_args(genesis))
         .arg("--key-file")
-        .arg(key_file(dir, "gateway", key)?);
+        .arg(key_file(dir, "gateway", key)?)
+        .args(tls_args(pki, "gateway")?);
     if let Some(portal) = portal {
         // The run's demo log-in links (portal-logins.txt) work on this gateway.
         cmd.arg("--portal-dir")

@@ -23,6 +23,24 @@ pub struct Summary {
     pub ward_rounds: Ward,
     pub analyst: Analyst,
     pub clean_shutdown: bool,
+    /// Each link of the run and what protects it.
+    pub links: Vec<Link>,
+}
+
+/// One link between the run's parts, and how it is secured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Link {
+    pub between: String,
+    pub security: String,
+}
+
+impl Link {
+    pub fn new(between: &str, security: impl Into<String>) -> Link {
+        Link {
+            between: between.into(),
+            security: security.into(),
+        }
+    }
 }
 
 /// What the analyst sees, and is refused.
@@ -98,6 +116,10 @@ pub fn print_summary(
     println!("\n══ Summary ══");
     println!("consensus       {} — {} blocks", s.consensus, p.height);
     println!("broker          {}", s.broker);
+    for (i, link) in s.links.iter().enumerate() {
+        let label = if i == 0 { "links" } else { "" };
+        println!("{label:<15} {}: {}", link.between, link.security);
+    }
     println!(
         "story           {ok} of {} steps as expected{}",
         s.steps.len(),

@@ -23,7 +23,7 @@ use ehr_client::read_path::documents::{self, Content};
 fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read() {
     let job = MainJob::start("portal_story", &["--devices", "4", "--rate", "12"]);
     let portal = job
-        .wait_for_line("portal: http://", Duration::from_secs(240))
+        .wait_for_line("portal: https://", Duration::from_secs(240))
         .trim_start()
         .trim_start_matches("portal: ")
         .split_whitespace()
@@ -31,6 +31,15 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
         .unwrap()
         .to_string();
     job.wait_for_line("The story is told", Duration::from_secs(240));
+    // This process's clients trust the run's authority, as `ehr --ca-file` does.
+    let ca_file = job.data.join("tls/ca.pem");
+    ehr_client::transport::install(
+        &ehr_client::transport::Transport::for_client(&ehr_client::transport::ClientTlsArgs {
+            ca_file: Some(ca_file.clone()),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
 
     // Patient-3 has granted only the story's doctor; North Clinic's doctor
     // holds nothing of hers.
@@ -76,6 +85,7 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
             doctor_key.as_ref(),
             tampered.as_ref(),
         ],
+        &ca_file,
     );
 
     // What the doctor's page sealed, the Rust client opens as the patient.

@@ -165,7 +165,7 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     // the fragment) are in a file only its owner reads, never in the terminal.
     let portal_line = out
         .lines()
-        .find(|l| l.trim_start().starts_with("portal: http://"))
+        .find(|l| l.trim_start().starts_with("portal: https://"))
         .unwrap_or_else(|| panic!("the portal's address is printed\n{out}"));
     assert!(portal_line.contains("/portal/"), "{portal_line}");
     let logins = data.join("portal-logins.txt");
@@ -220,7 +220,8 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
         )
         .args(["dev", "--home"])
         .arg(data.join("chain"))
-        .args(["--rpc", "127.0.0.1:0"])
+        // Only this test asks it, on loopback, after the run.
+        .args(["--rpc", "127.0.0.1:0", "--insecure-plaintext"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

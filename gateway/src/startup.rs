@@ -8,9 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use ehr_client::rpc::proven::ProvenState;
 use ehr_client::rpc::trust::{TrustError, TrustRoot};
 use ehr_client::rpc::RpcClient;
+use ehr_client::transport::postgres::PgUrlError;
+use ehr_client::transport::{ServiceListener, TlsError, Transport};
 use ehr_ledger::crypto::SecretKey;
 
 use crate::disclosures::Logger;
@@ -46,6 +49,9 @@ pub struct Settings {
     /// How often one key, and one network address, may use the chain relay.
     pub relay_per_key: Rate,
     pub relay_per_address: Rate,
+    /// TLS: the listener's certificate (or plaintext by explicit choice), and
+    /// the authorities the node's certificate must chain to.
+    pub transport: Transport,
 }
 
 /// Why the gateway cannot start.
@@ -64,23 +70,25 @@ pub enum StartupError {
     Serve(std::io::Error),
     #[error("cannot set up the chain's trust root: {0}")]
     Trust(#[from] TrustError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Why a connection pool cannot be made for a database URL.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    #[error("not a PostgreSQL URL: {0}")]
-    Url(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Url(#[from] PgUrlError),
     #[error(transparent)]
     Build(#[from] deadpool_postgres::BuildError),
 }
 
-/// A connection pool for `database_url`.
+/// A connection pool for `database_url`, with the TLS its `sslmode` asks for.
 pub fn pool(database_url: &str, size: usize) -> Result<deadpool_postgres::Pool, PoolError> {
-    let config: tokio_postgres::Config = database_url.parse()?;
+    let connect = ehr_client::transport::postgres::parse(database_url)?;
     let manager = deadpool_postgres::Manager::from_config(
-        config,
-        tokio_postgres::NoTls,
+        connect.config,
+        connect.tls,
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },
@@ -93,7 +101,7 @@ pub fn pool(database_url: &str, size: usize) -> Result<deadpool_postgres::Pool, 
 /// The gateway, its database ready and its port bound, not yet serving.
 pub struct Application {
     gateway: Arc<Gateway>,
-    listener: tokio::net::TcpListener,
+    listener: ServiceListener,
     audit_interval: Duration,
     portal_dir: Option<std::path::PathBuf>,
 }
@@ -115,13 +123,15 @@ impl Application {
             ehr_migrations::SchemaError::Invalid(format!("the migration check stopped: {e}"))
         })??;
         let db = pool(&settings.database_url, settings.connections.max(2))?;
+        let tls = settings.transport.server()?;
         let listener = tokio::net::TcpListener::bind(&settings.listen)
             .await
+            .and_then(|tcp| ServiceListener::new(tcp, tls))
             .map_err(|source| StartupError::Listen {
                 listen: settings.listen.clone(),
                 source,
             })?;
-        let rpc = RpcClient::new(&settings.node);
+        let rpc = RpcClient::using(&settings.node, &settings.transport);
         let chain =
             ProvenState::connect(rpc.clone(), &settings.trust, settings.max_state_age).await?;
         tracing::info!(service = %settings.key.address(), node = %settings.node, trust = %chain.trust(), "ehr-gateway starting");
@@ -148,6 +158,11 @@ impl Application {
         self.listener.local_addr().map_err(StartupError::Serve)
     }
 
+    /// Where it serves, as a URL (`https://` unless told to serve plaintext).
+    pub fn url(&self) -> String {
+        self.listener.url()
+    }
+
     /// Serves, and logs disclosures on chain, until `stop` resolves; then
     /// gives the disclosure log a last round for what was served.
     pub async fn run_until(
@@ -169,8 +184,9 @@ impl Application {
         let g = gateway.clone();
         tokio::spawn(async move { auth::prune_nonces(&g).await });
         // Each request knows its peer's address: the relay limits by it.
+        // tap_io: the connect info (the peer's address) of a TLS listener.
         axum::serve(
-            listener,
+            listener.tap_io(|_| {}),
             routes::router(gateway.clone(), portal_dir.as_deref())
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )

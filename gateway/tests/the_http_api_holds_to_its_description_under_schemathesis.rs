@@ -24,6 +24,8 @@ fn the_http_api_holds_to_its_description_under_schemathesis() {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(root.join("gateway/tests/api_fuzz"))
         .env("EHR_GATEWAY_URL", &s.gateway.url)
+        // requests (under schemathesis) checks the gateway's certificate.
+        .env("REQUESTS_CA_BUNDLE", &ehr_testkit::pki::for_tests().ca_file)
         .env("EHR_CALLER_KEY", hex::encode(s.cast.doctor.to_bytes()))
         .env(
             "EHR_API_FUZZ_EXAMPLES",

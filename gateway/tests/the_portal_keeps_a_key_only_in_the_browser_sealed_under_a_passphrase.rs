@@ -32,7 +32,10 @@ fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let get = |path: &str| {
         runtime.block_on(async {
-            let r = reqwest::get(format!("{}{path}", gateway.url))
+            let r = ehr_client::transport::process()
+                .http(std::time::Duration::from_secs(30))
+                .get(format!("{}{path}", gateway.url))
+                .send()
                 .await
                 .unwrap();
             let headers = r.headers().clone();
@@ -75,5 +78,9 @@ fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
 
     let url = format!("{}/portal/", gateway.url);
     let shots = workspace_root().join("docs/portal");
-    run_portal_e2e("keys.e2e.mjs", &[url.as_ref(), shots.as_os_str()]);
+    run_portal_e2e(
+        "keys.e2e.mjs",
+        &[url.as_ref(), shots.as_os_str()],
+        &ehr_testkit::pki::for_tests().ca_file,
+    );
 }

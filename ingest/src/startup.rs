@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use ehr_client::rpc::RpcClient;
+use ehr_client::transport::{ServiceListener, TlsError, Transport};
 
 use crate::anchor::Anchorer;
 use crate::consumer::{self, Config, ConsumerError};
@@ -25,6 +26,9 @@ pub struct Settings {
     /// Apply pending migrations (as the database's owner) instead of only
     /// checking they are there.
     pub migrate: bool,
+    /// TLS: the metrics listener's certificate (or plaintext by explicit
+    /// choice); the chain's clients use the process's (`transport::install`).
+    pub transport: Transport,
 }
 
 /// Why the service cannot start or stopped on its own.
@@ -41,6 +45,8 @@ pub enum StartupError {
         listen: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot start a thread or runtime: {0}")]
     Runtime(std::io::Error),
     #[error("the {0} thread panicked")]
@@ -50,7 +56,7 @@ pub enum StartupError {
 /// The service with its database ready and its metrics port bound.
 pub struct Application {
     settings: Settings,
-    listener: tokio::net::TcpListener,
+    listener: ServiceListener,
 }
 
 impl Application {
@@ -69,8 +75,10 @@ impl Application {
         })
         .await
         .map_err(|_| StartupError::Panicked("migration"))??;
+        let tls = settings.transport.server()?;
         let listener = tokio::net::TcpListener::bind(&settings.metrics)
             .await
+            .and_then(|tcp| ServiceListener::new(tcp, tls))
             .map_err(|source| StartupError::Metrics {
                 listen: settings.metrics.clone(),
                 source,
@@ -81,6 +89,11 @@ impl Application {
     /// Where the metrics are served.
     pub fn metrics_addr(&self) -> Result<SocketAddr, StartupError> {
         self.listener.local_addr().map_err(StartupError::Runtime)
+    }
+
+    /// The metrics' URL (`https://` unless told to serve plaintext).
+    pub fn metrics_url(&self) -> String {
+        format!("{}/metrics", self.listener.url())
     }
 
     /// Consumes and anchors until `stop` resolves; then finishes the
@@ -113,6 +126,7 @@ impl Application {
         let anchor_thread = {
             let (metrics, stop) = (metrics.clone(), stop.clone());
             let (url, node, key) = (cfg.database_url.clone(), cfg.node.clone(), cfg.key.clone());
+            let transport = self.settings.transport.clone();
             std::thread::Builder::new()
                 .name("anchor".into())
                 .spawn(move || -> Result<(), StartupError> {
@@ -121,7 +135,8 @@ impl Application {
                         .build()
                         .map_err(StartupError::Runtime)?;
                     let mut store = Store::connect(&url, &key.address().to_string())?;
-                    let mut anchorer = Anchorer::new(RpcClient::new(&node), key, runtime);
+                    let mut anchorer =
+                        Anchorer::new(RpcClient::using(&node, &transport), key, runtime);
                     anchorer.run(&mut store, &stop, &metrics);
                     Ok(())
                 })

@@ -205,7 +205,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     );
 
     // Metrics tell the same story.
-    let metrics = reqwest_blocking(&format!("http://{}/metrics", ingest.metrics));
+    let metrics = ingest.metrics_text();
     assert!(
         metrics.contains("ehr_ingest_readings_stored_total 200"),
         "{metrics}"
@@ -218,20 +218,12 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     // The same readings again (a producer retry): nothing stored twice.
     broker.publish(&payloads[..30]);
     wait_for("the duplicates to be seen", Duration::from_secs(60), || {
-        reqwest_blocking(&format!("http://{}/metrics", ingest.metrics))
+        ingest
+            .metrics_text()
             .contains("ehr_ingest_readings_duplicate_total 30")
     });
     assert_eq!(db.count("SELECT count(*) FROM ingest.records"), 200);
 
     // SIGTERM: a clean stop.
     assert!(ingest.terminate().success());
-}
-
-fn reqwest_blocking(url: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
-        .unwrap_or_default()
 }

@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bech32m } from "@scure/base";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.mjs";
 
 const [url, shots] = process.argv.slice(2);
 if (!url || !shots) {
@@ -36,18 +36,7 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchBrowser();
 try {
   // A log-in link on a gateway that is not a demonstration's: refused with
   // the sentence, the key taken out of the address bar, nothing unlocked.

@@ -24,7 +24,7 @@ import { mkdirSync } from "node:fs";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bech32m } from "@scure/base";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.mjs";
 
 const [url, shots, patientKey, doctorKey, altered] = process.argv.slice(2);
 if (!altered) {
@@ -50,10 +50,7 @@ const counts = (text) => {
   return { all: n("readings"), verified: n("verified"), pending: n("pending"), noKey: n("without"), failed: n("failed") };
 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 const LONG = { timeout: 120_000 };
 try {
   const viewport = { width: 1024, height: 900 };

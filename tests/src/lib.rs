@@ -7,6 +7,7 @@
 //!   its jars (`kafka`), a network of CometBFT validators each beside its own
 //!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
 //!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
+//!   `pki`: the certificates every link's TLS uses.
 //!   `stack`: the off-chain stack of one test — broker, database, chain,
 //!   ingest and gateway as real processes, the cast and their devices.
 //!
@@ -18,6 +19,8 @@ pub mod actions;
 pub mod cometbft;
 #[cfg(feature = "engines")]
 pub mod kafka;
+#[cfg(feature = "engines")]
+pub mod pki;
 #[cfg(feature = "engines")]
 pub mod processes;
 #[cfg(feature = "engines")]

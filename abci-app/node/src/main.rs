@@ -61,6 +61,10 @@ enum Command {
         /// How often an empty block is made when nothing is pending (0: never).
         #[arg(long, default_value_t = 5000)]
         empty_block_interval_ms: u64,
+        /// How the RPC is served: HTTPS with --tls-cert-file and --tls-key-file, or
+        /// plaintext with --insecure-plaintext.
+        #[command(flatten)]
+        tls: ehr_client::transport::TlsArgs,
     },
     /// Write a CometBFT genesis.json with the ledger's app_state.
     Genesis {
@@ -138,13 +142,14 @@ async fn main() {
             rpc,
             block_interval_ms,
             empty_block_interval_ms,
+            tls,
         } => {
             dev(
                 home,
                 genesis,
                 &rpc,
-                block_interval_ms,
-                empty_block_interval_ms,
+                (block_interval_ms, empty_block_interval_ms),
+                &tls,
             )
             .await
         }
@@ -197,9 +202,10 @@ async fn dev(
     home: PathBuf,
     genesis: Option<PathBuf>,
     rpc: &str,
-    block_ms: u64,
-    empty_ms: u64,
+    (block_ms, empty_ms): (u64, u64),
+    tls: &ehr_client::transport::TlsArgs,
 ) -> anyhow::Result<()> {
+    let tls = ehr_client::transport::Transport::from_args(tls)?.server()?;
     let genesis = genesis.map(|g| CometGenesis::read(&g)).transpose()?;
     let mut config = Config::new(&home);
     config.block_interval = Duration::from_millis(block_ms.max(10));
@@ -209,12 +215,13 @@ async fn dev(
     let listener = tokio::net::TcpListener::bind(rpc)
         .await
         .with_context(|| format!("cannot serve the RPC on {rpc}"))?;
-    let bound = listener.local_addr()?;
+    let listener = ehr_client::transport::ServiceListener::new(listener, tls)?;
+    let url = listener.url();
     tracing::warn!("DEV SEQUENCER: one node orders all transactions; no Byzantine fault tolerance. Production runs CometBFT.");
-    tracing::info!(chain_id = %sequencer.chain_id(), rpc = %format!("http://{bound}"), "dev sequencer ready");
+    tracing::info!(chain_id = %sequencer.chain_id(), rpc = %url, "dev sequencer ready");
     // Scripts wait for this line.
     println!(
-        "ehr-node dev: chain {} serving RPC at http://{bound}",
+        "ehr-node dev: chain {} serving RPC at {url}",
         sequencer.chain_id()
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

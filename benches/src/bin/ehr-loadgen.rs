@@ -41,11 +41,21 @@ struct Args {
     /// broadcast_tx_async.
     #[arg(long)]
     sync: bool,
+    /// TLS: the authority the node's (and gateway's) certificates chain to.
+    #[command(flatten)]
+    tls: ehr_client::transport::ClientTlsArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    match ehr_client::transport::Transport::for_client(&args.tls) {
+        Ok(transport) => ehr_client::transport::install(&transport),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
     let nodes: Vec<RpcClient> = args.node.iter().map(|u| RpcClient::new(u)).collect();
     let status = nodes[0].status().await?;
     println!(

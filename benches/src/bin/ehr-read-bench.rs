@@ -43,6 +43,9 @@ struct Args {
     /// spread over every validator (0: none).
     #[arg(long, default_value_t = 0)]
     write_rate: u64,
+    /// TLS: the authority the node's (and gateway's) certificates chain to.
+    #[command(flatten)]
+    tls: ehr_client::transport::ClientTlsArgs,
 }
 
 /// Latencies of the reads: what was served, and what failed.
@@ -53,6 +56,13 @@ struct Reads {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    match ehr_client::transport::Transport::for_client(&args.tls) {
+        Ok(transport) => ehr_client::transport::install(&transport),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
     eprintln!("starting the stack…");
     let s = if args.cometbft {
         Stack::start_on_cometbft()

@@ -87,12 +87,15 @@ pub struct GatewayClient {
 }
 
 impl GatewayClient {
-    /// `base` is the gateway's origin, e.g. `http://127.0.0.1:8080`.
+    /// `base` is the gateway's origin, e.g. `https://gateway.example:8443`;
+    /// the process's TLS (`transport::install`) checks its certificate.
     pub fn new(base: &str, key: SecretKey) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
+        Self::using(base, key, &crate::transport::process())
+    }
+
+    /// A client with the TLS given rather than the process's.
+    pub fn using(base: &str, key: SecretKey, transport: &crate::transport::Transport) -> Self {
+        let http = transport.http(std::time::Duration::from_secs(60));
         Self {
             base: base.trim_end_matches('/').to_string(),
             http,

@@ -79,12 +79,16 @@ pub struct Proven<M> {
 }
 
 impl RpcClient {
+    /// A client with the process's TLS (`transport::install`).
     pub fn new(url: &str) -> Self {
+        Self::using(url, &crate::transport::process())
+    }
+
+    /// A client with the TLS given: the authorities it trusts for an
+    /// `https://` node, and its own certificate when the node asks for one.
+    pub fn using(url: &str, transport: &crate::transport::Transport) -> Self {
         let url = url.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
+        let http = transport.http(std::time::Duration::from_secs(60));
         Self { url, http }
     }
 

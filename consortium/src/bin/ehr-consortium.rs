@@ -24,7 +24,8 @@ use ehr_consortium::running::{shutdown, Running};
 use ehr_consortium::services;
 use ehr_consortium::steady;
 use ehr_consortium::story::{Cast, Teller};
-use ehr_consortium::summary::{self, Summary};
+use ehr_consortium::summary::{self, Link, Summary};
+use ehr_testkit::pki::Pki;
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +64,15 @@ struct Args {
     /// is there (scripts/run.sh builds it).
     #[arg(long, default_value = "portal/dist")]
     portal_dir: PathBuf,
+    /// Run every link in plaintext, for a quick look on one machine: no
+    /// certificates are made, and anyone on the path could read and change
+    /// what passes. Without it every link runs TLS with a certificate
+    /// authority made for the run (<data>/tls/ca.pem).
+    #[arg(long)]
+    insecure_plaintext: bool,
+    /// Attached: the authority the consortium's certificates chain to.
+    #[command(flatten)]
+    tls: ehr_client::transport::ClientTlsArgs,
     #[command(subcommand)]
     attach: Option<AttachCommand>,
 }
@@ -138,6 +148,10 @@ struct Parts {
     /// This run started the dev sequencer itself (and so trusts it).
     dev: bool,
     gateway: Option<String>,
+    /// The run's certificate authority (None: plaintext, or attached).
+    pki: Option<Arc<Pki>>,
+    /// The authority `ehr` is told to trust.
+    ca_file: Option<PathBuf>,
 }
 
 /// Starts the chain and the broker here, with a fresh database and fresh keys.
@@ -152,9 +166,22 @@ fn start_all(
         args.database
     );
     let cast = Cast::new(args.devices.max(2));
+    let pki = if args.insecure_plaintext {
+        println!("  TLS: OFF (--insecure-plaintext): every link in plaintext, for a look on this machine only");
+        None
+    } else {
+        let pki = Pki::create(&data.join("tls"), "ehr-ledger local consortium")?;
+        // The run's own clients show a certificate (ingest's metrics ask).
+        ehr_client::transport::install(&pki.service("operator")?);
+        println!(
+            "  TLS: a certificate authority made for this run ({}); a certificate per service and hospital",
+            pki.ca_file.display()
+        );
+        Some(Arc::new(pki))
+    };
     let chain = running
         .chain
-        .insert(Chain::start(data, &cast.admins, args.chain)?);
+        .insert(Chain::start(data, &cast.admins, args.chain, pki.as_ref())?);
     println!("  chain: {}", chain.description);
     let consensus = if chain.dev {
         "the dev sequencer (one process, not BFT)"
@@ -179,6 +206,8 @@ fn start_all(
         genesis,
         dev: chain.dev,
         gateway: None,
+        ca_file: pki.as_ref().map(|p| p.ca_file.clone()),
+        pki,
     };
     Ok((parts, cast, db))
 }
@@ -186,6 +215,7 @@ fn start_all(
 /// Uses a consortium already running (compose/): its admins' keys, its
 /// services' keys, its chain, broker, database and gateway.
 fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
+    ehr_client::transport::install(&ehr_client::transport::Transport::for_client(&args.tls)?);
     let keys = ehr_consortium::chain::HOSPITALS
         .iter()
         .map(|(id, _)| Keyring::new(&a.admins.join(id)).load(&format!("admin-{id}")))
@@ -206,6 +236,8 @@ fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
         genesis: a.genesis.clone(),
         dev: false,
         gateway: Some(a.gateway.clone()),
+        pki: None,
+        ca_file: args.tls.ca_file.clone(),
     };
     Ok((parts, cast, db))
 }
@@ -306,9 +338,13 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     teller.audit(&cast);
 
     let ehr = format!(
-        "target/release/ehr --home {} --node {} --gateway {gateway_url}{}",
+        "target/release/ehr --home {} --node {} --gateway {gateway_url}{}{}",
         keys_home.display(),
         parts.rpc_url,
+        match &parts.ca_file {
+            Some(ca) => format!(" --ca-file {}", ca.display()),
+            None => String::new(),
+        },
         if parts.dev {
             " --trust-dev-sequencer"
         } else {
@@ -346,6 +382,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     let final_snapshot = progress::snapshot(&mut db, height(&rt, &rpc));
     let clean = shutdown(running);
     let analyst = summary::analyst_query(&database.logins.analyst);
+    let links = links(&parts);
     let summary = Summary {
         consensus: parts.consensus.into(),
         broker: parts.broker,
@@ -361,6 +398,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         ward_rounds: ward,
         analyst: analyst.as_ref().cloned().unwrap_or_default(),
         clean_shutdown: clean,
+        links,
     };
     ehr_client::service::write_private_file(
         &data.join("summary.json"),
@@ -368,6 +406,25 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     )?;
     summary::print_summary(&summary, &data, &analyst);
     Ok(teller.all_ok() && clean && checked > 0)
+}
+
+/// Each link of the run and what protects it, as configured.
+fn links(parts: &Parts) -> Vec<Link> {
+    let tls = |what: &str| match (&parts.pki, &parts.ca_file) {
+        (Some(_), _) => format!("TLS, {what}, certificates of the run's authority"),
+        (None, Some(_)) => format!("TLS, {what}, checked against --ca-file"),
+        (None, None) => "PLAINTEXT (--insecure-plaintext)".into(),
+    };
+    vec![
+        Link::new("clients → validators' RPC", tls("server authenticated")),
+        Link::new("browsers, ehr → gateway", tls("server authenticated")),
+        Link::new("monitoring → ingest metrics", tls("mutual")),
+        Link::new(
+            "validator ↔ validator",
+            "CometBFT's authenticated encryption (node keys in the peers' IDs)",
+        ),
+        Link::new("cometbft ↔ ehr-node", "a Unix socket inside each hospital"),
+    ]
 }
 
 /// Ingest and the gateway, each logging in with its own role; the gateway's
@@ -390,6 +447,7 @@ fn start_services(
                 &parts.rpc_url,
                 parts.genesis.as_deref(),
                 &cast.ingest,
+                parts.pki.as_deref(),
             )?);
             println!(
                 "\n  ingest: consuming {READINGS} — metrics at {}",
@@ -409,6 +467,7 @@ fn start_services(
                 parts.genesis.as_deref(),
                 &cast.gateway,
                 portal.as_deref(),
+                parts.pki.as_deref(),
             )?);
             let url = gateway.url.clone();
             match portal {

@@ -69,6 +69,8 @@ struct Args {
     /// … and how many of them at once.
     #[arg(long, default_value_t = 400)]
     relay_burst_per_address: u32,
+    #[command(flatten)]
+    tls: ehr_client::transport::TlsArgs,
     #[arg(long)]
     log_json: bool,
 }
@@ -83,7 +85,10 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    let transport = ehr_client::transport::Transport::from_args(&args.tls)?;
+    ehr_client::transport::install(&transport);
     let settings = Settings {
+        transport,
         key: ehr_client::service::read_key_file(&args.key_file)?,
         listen: args.listen,
         database_url: args.database_url,
@@ -109,10 +114,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async {
         let app = Application::build(settings).await?;
         // Scripts and tests wait for this line (and learn the port).
-        println!(
-            "ehr-gateway: serving records at http://{}",
-            app.local_addr()?
-        );
+        println!("ehr-gateway: serving records at {}", app.url());
         app.run_until(ehr_client::service::shutdown_signal())
             .await?;
         Ok(())

@@ -74,6 +74,8 @@ struct Args {
     /// ehr_ingest) and only checks the migrations are there.
     #[arg(long)]
     migrate: bool,
+    #[command(flatten)]
+    tls: ehr_client::transport::TlsArgs,
     #[arg(long)]
     log_json: bool,
 }
@@ -88,6 +90,8 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    let transport = ehr_client::transport::Transport::from_args(&args.tls)?;
+    ehr_client::transport::install(&transport);
     let key = ehr_client::service::read_key_file(&args.key_file)?;
     let secret = ehr_client::service::read_secret(
         args.pseudonym_secret_file.as_deref(),
@@ -114,15 +118,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         },
         metrics: args.metrics,
         migrate: args.migrate,
+        transport,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let app = Application::build(settings).await?;
         // Scripts and tests wait for this line (and learn the port).
         println!(
-            "ehr-ingest: consuming {} — metrics at http://{}/metrics",
+            "ehr-ingest: consuming {} — metrics at {}",
             args.topic,
-            app.metrics_addr()?
+            app.metrics_url()
         );
         app.run_until(ehr_client::service::shutdown_signal())
             .await?;

@@ -6,15 +6,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ehr_client::rpc::RpcClient;
 
+use crate::pki::Pki;
 use crate::Error;
 
 mod node;
 
-pub use node::Node;
+pub use node::{Node, RpcCertificate};
 
 /// The CometBFT release the project installs and is tested with.
 pub const VERSION: &str = "v0.38.26";
@@ -75,6 +77,31 @@ pub struct Settings {
     pub keep_heights: u64,
     /// The genesis time (RFC 3339), when not now: a chain founded long ago.
     pub genesis_time: Option<String>,
+    /// How the validators serve their RPC.
+    pub rpc_tls: RpcTls,
+}
+
+/// How the validators serve their RPC: HTTPS (CometBFT's `tls_cert_file`),
+/// each with a certificate of its own, unless a baseline asks for plaintext.
+#[derive(Clone, Debug, Default)]
+pub enum RpcTls {
+    /// Certificates from the test process's authority (`pki::for_tests`).
+    #[default]
+    TestAuthority,
+    /// Certificates from this authority (the main job's).
+    Authority(Arc<Pki>),
+    /// Plaintext HTTP.
+    Plaintext,
+}
+
+impl RpcTls {
+    fn authority(&self) -> Option<Arc<Pki>> {
+        match self {
+            RpcTls::TestAuthority => Some(crate::pki::for_tests()),
+            RpcTls::Authority(pki) => Some(pki.clone()),
+            RpcTls::Plaintext => None,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -87,6 +114,7 @@ impl Default for Settings {
             snapshot_interval: 0,
             keep_heights: 0,
             genesis_time: None,
+            rpc_tls: RpcTls::default(),
         }
     }
 }
@@ -137,6 +165,7 @@ pub struct Network {
     pub genesis: PathBuf,
     pub nodes: Vec<Node>,
     settings: Settings,
+    pki: Option<Arc<Pki>>,
     cmt: PathBuf,
     ehr_node: PathBuf,
 }
@@ -183,6 +212,7 @@ impl Network {
             chain_id,
             genesis,
             nodes: Vec::new(),
+            pki: settings.rpc_tls.authority(),
             settings,
             cmt,
             ehr_node,
@@ -234,7 +264,15 @@ impl Network {
             .output()
             .map_err(|e| Error(format!("cometbft show-node-id: {e}")))?;
         let node_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let rpc_tls = match &self.pki {
+            Some(pki) => Some(RpcCertificate {
+                ca_file: pki.ca_file.clone(),
+                files: pki.issue(&format!("rpc-{name}"))?,
+            }),
+            None => None,
+        };
         let node = Node {
+            rpc_tls,
             app_args: vec![
                 "--snapshot-interval".into(),
                 self.settings.snapshot_interval.to_string(),

@@ -9,8 +9,18 @@ use super::*;
 use crate::processes::{tail, Proc};
 use crate::Error;
 
+/// The certificate a node's RPC serves, and the authority CometBFT's own
+/// clients (state sync's light client) trust.
+#[derive(Clone, Debug)]
+pub struct RpcCertificate {
+    pub ca_file: PathBuf,
+    pub files: ehr_client::transport::pki::IdentityFiles,
+}
+
 /// One hospital's node: `cometbft` and its `ehr-node`.
 pub struct Node {
+    /// HTTPS for its RPC; None: plaintext.
+    pub rpc_tls: Option<RpcCertificate>,
     pub name: String,
     pub home: PathBuf,
     pub(super) app_kind: App,
@@ -29,7 +39,12 @@ pub struct Node {
 
 impl Node {
     pub fn rpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.rpc_port)
+        let scheme = if self.rpc_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.rpc_port)
     }
 
     pub fn rpc(&self) -> RpcClient {
@@ -67,7 +82,14 @@ impl Node {
             // CometBFT's gRPC client takes a plain host:port.
             App::KvstoreOverGrpc => format!("\"127.0.0.1:{}\"", self.grpc_port),
         };
+        let quoted = |p: &std::path::Path| format!("\"{}\"", p.display());
+        let (cert, key) = match &self.rpc_tls {
+            Some(tls) => (quoted(&tls.files.certificate), quoted(&tls.files.key)),
+            None => ("\"\"".into(), "\"\"".into()),
+        };
         for (section, key, value) in [
+            ("rpc", "tls_cert_file", cert),
+            ("rpc", "tls_key_file", key),
             ("", "proxy_app", proxy_app),
             ("", "moniker", format!("\"{}\"", self.name)),
             (
@@ -109,6 +131,10 @@ impl Node {
         }
         let mut cmd = Command::new(&self.cmt_bin);
         cmd.arg("start").arg("--home").arg(&self.home);
+        if let Some(tls) = &self.rpc_tls {
+            // Go's TLS clients in cometbft (state sync's light client) trust this.
+            cmd.env("SSL_CERT_FILE", &tls.ca_file);
+        }
         self.cmt = Some(Proc::spawn_logging(
             &format!("cometbft-{}", self.name),
             cmd,

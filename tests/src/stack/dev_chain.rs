@@ -38,10 +38,20 @@ impl Chain {
             .expect("the RPC port is free");
         // Port 0 picked a free port; a restart passes the port it had.
         let port = listener.local_addr().expect("bound").port();
+        // HTTPS, with a certificate of the test process's authority.
+        let listener = runtime
+            .block_on(async {
+                let tls = crate::pki::for_tests().service("dev-chain")?.server();
+                ehr_client::transport::ServiceListener::new(
+                    listener,
+                    tls.map_err(|e| std::io::Error::other(e.to_string()))?,
+                )
+            })
+            .expect("the listener serves");
         runtime.spawn(sequencer.clone().run(std::future::pending()));
         runtime.spawn(async move { axum::serve(listener, http::router(sequencer)).await });
         Chain {
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("https://127.0.0.1:{port}"),
             port,
             home: home.to_path_buf(),
             runtime: Some(runtime),

@@ -48,6 +48,7 @@ impl GatewayProcess {
             .arg("--key-file")
             .arg(&key_file)
             .args(["--audit-interval-ms", "100", "--connections", "8"])
+            .args(service_tls("gateway"))
             .args(more);
         let mut proc = Proc::spawn("gateway", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
         let url = proc

@@ -85,16 +85,16 @@ impl Ingest {
                 cmd.args([flag, value]);
             }
         }
-        cmd.args(chain.trust_args()).args(more);
+        cmd.args(chain.trust_args())
+            .args(service_tls("ingest"))
+            // Its metrics are for the hospital's own monitoring only.
+            .arg("--require-client-cert")
+            .args(more);
         let mut proc = Proc::spawn("ingest", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
         // It says where its metrics are (port 0: a free one).
         let metrics = proc
-            .announced("metrics at http://", ANNOUNCE_WITHIN)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+            .announced("metrics at ", ANNOUNCE_WITHIN)
+            .unwrap_or_else(|e| panic!("{e}"));
         Ingest { proc, metrics }
     }
 
@@ -105,7 +105,8 @@ impl Ingest {
             .build()
             .expect("a runtime")
             .block_on(async {
-                let r = reqwest::get(format!("http://{}/metrics", self.metrics)).await;
+                let http = ehr_client::transport::process().http(Duration::from_secs(30));
+                let r = http.get(&self.metrics).send().await;
                 match r {
                     Ok(r) => r.text().await.unwrap_or_default(),
                     Err(e) => panic!("ingest's metrics at {} do not answer: {e}", self.metrics),

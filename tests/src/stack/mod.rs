@@ -50,6 +50,15 @@ pub use lying_node::*;
 pub use node::*;
 pub use read_path::*;
 
+/// `--ca-file`, `--tls-cert-file` and `--tls-key-file` for a service the stack
+/// starts: its listener serves HTTPS with a certificate of the test
+/// process's authority, which the test's clients trust.
+pub fn service_tls(name: &str) -> Vec<std::ffi::OsString> {
+    crate::pki::for_tests()
+        .service_args(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A chain the services and the CLI are pointed at: its RPC, and the trust
 /// root they are configured with (never guessed from what the node says).
 pub trait Endpoint {
@@ -132,11 +141,15 @@ pub fn workspace_root() -> PathBuf {
 /// Runs a browser test of the portal (`portal/e2e/<script>`, Node.js with
 /// playwright-core driving Debian's Chromium) with `args`; prints its report
 /// and fails the test, with that report, unless every check held.
-pub fn run_portal_e2e(script: &str, args: &[&std::ffi::OsStr]) {
+///
+/// The browser trusts the certificates `ca_file` signed, as a hospital's
+/// managed browsers trust its authority (and nothing else new).
+pub fn run_portal_e2e(script: &str, args: &[&std::ffi::OsStr], ca_file: &Path) {
     let out = Command::new("node")
         .current_dir(workspace_root().join("portal"))
         .arg(format!("e2e/{script}"))
         .args(args)
+        .env("EHR_CA_FILE", ca_file)
         .output()
         .expect("node runs (scripts/setup.sh installs Node.js)");
     let report = format!(

@@ -69,7 +69,8 @@ impl Node {
                 "100",
                 "--empty-block-interval-ms",
                 "300",
-            ]);
+            ])
+            .args(service_tls("dev-node"));
         let mut proc = Proc::spawn("node", cmd, home).unwrap_or_else(|e| panic!("{e}"));
         let url = proc
             .announced("serving RPC at ", ANNOUNCE_WITHIN)

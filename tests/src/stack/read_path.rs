@@ -119,6 +119,8 @@ impl Stack {
         c.arg("--home")
             .arg(self.dir.path().join("ehr"))
             .args(["--node", node, "--gateway", &self.gateway.url])
+            .arg("--ca-file")
+            .arg(&crate::pki::for_tests().ca_file)
             .args(self.node.trust_args())
             .args(args);
         c

@@ -27,6 +27,7 @@ impl Env {
             .args(args)
             .env("EHR_HOME", &self.keys)
             .env("EHR_NODE", &self.node)
+            .env("EHR_CA_FILE", &ehr_testkit::pki::for_tests().ca_file)
             .output()
             .expect("ehr runs");
         Out {
@@ -82,7 +83,8 @@ pub fn start_dev(home: &Path, genesis: Option<&Path>, rpc: &str) -> DevNode {
         "100",
         "--empty-block-interval-ms",
         "1000",
-    ]);
+    ])
+    .args(ehr_testkit::stack::service_tls("dev-node"));
     if let Some(g) = genesis {
         cmd.args(["--genesis", g.to_str().unwrap()]);
     }

@@ -72,6 +72,9 @@ struct Cli {
     /// Print JSON instead of sentences.
     #[arg(long, global = true)]
     json: bool,
+    /// TLS: the authority the node's and the gateway's certificates must chain to.
+    #[command(flatten)]
+    tls: ehr_client::transport::ClientTlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -192,6 +195,13 @@ async fn main() -> ExitCode {
         .genesis
         .clone()
         .or_else(|| Some(home.join("genesis.json")).filter(|p| p.is_file()));
+    match ehr_client::transport::Transport::for_client(&cli.tls) {
+        Ok(transport) => ehr_client::transport::install(&transport),
+        Err(e) => {
+            eprintln!("ehr: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let ctx = Ctx {
         rpc: RpcClient::new(&cli.node),
         gateway: cli.gateway.clone(),

@@ -53,6 +53,9 @@ struct Args {
     node: String,
     #[command(subcommand)]
     command: Cmd,
+    /// TLS: the authority the node's (and gateway's) certificates chain to.
+    #[command(flatten)]
+    tls: ehr_client::transport::ClientTlsArgs,
 }
 
 #[derive(Subcommand)]
@@ -242,6 +245,13 @@ fn bound(seconds: u64) {
 
 fn main() {
     let args = Args::parse();
+    match ehr_client::transport::Transport::for_client(&args.tls) {
+        Ok(transport) => ehr_client::transport::install(&transport),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
     let result = match &args.command {
         Cmd::Setup {
             fleet,
