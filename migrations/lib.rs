@@ -40,8 +40,21 @@ pub fn db_message(e: &postgres::Error) -> String {
 
 /// The database the services and tests use when `DATABASE_URL` is not set:
 /// the local server `scripts/setup.sh` starts (Debian asks TCP clients for a
-/// password; setup gives the postgres role this one).
+/// password; setup gives the postgres role this one). Setup also makes that
+/// server refuse plaintext: scripts/test.sh and scripts/run.sh set
+/// `DATABASE_URL` to this URL with `sslmode=verify-full` and the authority
+/// setup made (scripts/database-url.sh).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
+
+/// A blocking connection with the TLS the URL's `sslmode` asks for
+/// (`ehr_transport::postgres`).
+pub fn connect(url: &str) -> Result<postgres::Client, SchemaError> {
+    use ehr_transport::postgres::{connect_blocking, PgConnectError};
+    connect_blocking(url).map_err(|e| match e {
+        PgConnectError::Connect(e) => SchemaError::Db(e),
+        PgConnectError::Url(e) => SchemaError::Invalid(e.to_string()),
+    })
+}
 
 /// `DATABASE_URL`, else the local default.
 pub fn database_url() -> String {
@@ -50,16 +63,27 @@ pub fn database_url() -> String {
 
 /// A PostgreSQL URL with its database replaced (its user, host and options kept).
 pub fn with_database(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, tail)) => {
-            let query = tail
-                .split_once('?')
-                .map(|(_, q)| format!("?{q}"))
-                .unwrap_or_default();
-            format!("{base}/{db}{query}")
-        }
+    // The options first: their values may hold slashes (sslrootcert=/etc/…).
+    let (main, query) = url.split_once('?').map_or((url, ""), |(m, q)| (m, q));
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    match main.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}{query}"),
         None => url.to_string(),
     }
+}
+
+/// The database a URL names (`None` when it names none).
+fn database_of(url: &str) -> Option<&str> {
+    let main = url.split_once('?').map_or(url, |(m, _)| m);
+    main.split_once("://")
+        .map_or(main, |(_, rest)| rest)
+        .split_once('/')
+        .map(|(_, db)| db)
+        .filter(|db| !db.is_empty())
 }
 
 /// A PostgreSQL URL with another login (user and password), host, database
@@ -119,17 +143,14 @@ pub struct Logins {
 /// `<database>_analyst`, members of `ehr_ingest`, `ehr_gateway` and
 /// `ehr_analyst`, and returns their URLs.
 pub fn create_logins(owner_url: &str) -> Result<Logins, SchemaError> {
-    let database = owner_url
-        .rsplit('/')
-        .next()
-        .and_then(|d| d.split('?').next())
-        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    let database = database_of(owner_url)
+        .filter(|d| d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .ok_or_else(|| {
             SchemaError::Invalid(format!(
                 "{owner_url} names no database of letters, digits and _"
             ))
         })?;
-    let mut c = postgres::Client::connect(owner_url, postgres::NoTls)?;
+    let mut c = connect(owner_url)?;
     let mut login = |service: &str| -> Result<String, SchemaError> {
         let user = format!("{database}_{service}");
         let mut secret = [0u8; 18];
@@ -150,7 +171,7 @@ pub fn create_logins(owner_url: &str) -> Result<Logins, SchemaError> {
 /// (`--migrate`, or the main job).
 pub fn require_migrated(database_url: &str) -> Result<(), SchemaError> {
     use diesel::migration::MigrationSource;
-    let mut c = postgres::Client::connect(database_url, postgres::NoTls)?;
+    let mut c = connect(database_url)?;
     let applied: Vec<String> = c
         .query("SELECT version FROM __diesel_schema_migrations", &[])
         .map_err(|e| {
@@ -208,6 +229,32 @@ mod tests {
         assert_eq!(
             without_password("postgres://127.0.0.1/ehr"),
             "postgres://127.0.0.1/ehr"
+        );
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    const TLS_URL: &str =
+        "postgres://u:p@db.example:5432/ehr?sslmode=verify-full&sslrootcert=/etc/ehr/ca.pem";
+
+    #[test]
+    fn the_database_is_replaced_and_tls_options_with_slashes_are_kept() {
+        assert_eq!(
+            with_database(TLS_URL, "ehr_test"),
+            "postgres://u:p@db.example:5432/ehr_test?sslmode=verify-full&sslrootcert=/etc/ehr/ca.pem"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres", "x"),
+            "postgres://u@h/x"
+        );
+        assert_eq!(database_of(TLS_URL), Some("ehr"));
+        assert_eq!(database_of("postgres://u@h"), None);
+        assert_eq!(
+            with_login(TLS_URL, "ehr_ingest", "secret"),
+            "postgres://ehr_ingest:secret@db.example:5432/ehr?sslmode=verify-full&sslrootcert=/etc/ehr/ca.pem"
         );
     }
 }

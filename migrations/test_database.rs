@@ -19,7 +19,7 @@ impl TestDatabase {
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).map_err(|e| SchemaError::Invalid(e.to_string()))?;
         let name = format!("ehr_test_{}", hex::encode(suffix));
-        let mut c = postgres::Client::connect(&admin_url, postgres::NoTls)?;
+        let mut c = crate::connect(&admin_url)?;
         c.batch_execute(&format!("CREATE DATABASE {name}"))?;
         let url = with_database(&admin_url, &name);
         migrate(&url)?;
@@ -34,7 +34,7 @@ impl TestDatabase {
 
     /// A connection as the owner.
     pub fn client(&self) -> Result<postgres::Client, SchemaError> {
-        Ok(postgres::Client::connect(&self.url, postgres::NoTls)?)
+        crate::connect(&self.url)
     }
 
     /// The one number `sql` answers, or -1 when it fails.
@@ -48,7 +48,7 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
+        if let Ok(mut c) = crate::connect(&self.admin_url) {
             // Two statements: DROP DATABASE refuses to run in a transaction.
             let _ = c.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

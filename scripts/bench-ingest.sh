@@ -23,10 +23,9 @@ DEVICES=${DEVICES:-50}
 DATA=${DATA:-target/bench-ingest}
 DATABASE=ehr_ingest_bench
 BIN=${BIN:-target/release}
-: "${DATABASE_URL:=postgres://postgres:postgres@127.0.0.1:5432/postgres}"
-export DATABASE_URL
 
 bash scripts/setup.sh
+source scripts/database-url.sh
 cargo build --release --locked --bins
 mkdir -p "$DATA"
 LOG="$DATA.log"
@@ -48,7 +47,9 @@ RPC=$(grep -o "RPC of General's at [^ ;]*" "$LOG" | head -1 | awk '{print $NF}')
 export EHR_CA_FILE="$DATA/tls/ca.pem"
 KAFKA=$(grep -o "broker: Apache Kafka (KRaft, one node) at [^ ,]*" "$LOG" | head -1 | awk '{print $NF}')
 INGEST_PID=$(pgrep -n -f "ehr-ingest .*--brokers $KAFKA")
-BENCH_DB="${DATABASE_URL%/*}/$DATABASE"
+# The run's database on the same server, the URL's options (sslmode, sslrootcert) kept.
+DB_MAIN=${DATABASE_URL%%\?*}
+BENCH_DB="${DB_MAIN%/*}/$DATABASE${DATABASE_URL#"$DB_MAIN"}"
 DEVICES_CMD=(target/release/ehr-devices --node "$RPC" --brokers "$KAFKA")
 echo "bench-ingest: chain $RPC, Kafka $KAFKA, ehr-ingest pid $INGEST_PID, database $DATABASE"
 

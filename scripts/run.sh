@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+source scripts/database-url.sh
 echo "building (release)…"
 cargo build --release --locked --workspace --bins
 (cd portal && npm run --silent build >/dev/null)

@@ -17,11 +17,12 @@ ENGINES=${EHR_ENGINES:-$PWD/target/engines}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# cmake and libcurl headers: rdkafka builds librdkafka from source; libpq: diesel;
+# cmake and libcurl headers: rdkafka builds librdkafka from source (with OpenSSL
+# and Cyrus SASL: libssl-dev, libsasl2-dev); openssl: PostgreSQL's certificate; libpq: diesel;
 # postgresql-client: pg_isready and psql for the checks below; python3-cryptography:
 # the independent implementation of the key wraps (docs/examples/wrap_key.py) a test runs;
 # chromium: the portal's end-to-end tests drive it headless (playwright-core, no browser download).
-APT_PACKAGES=(build-essential pkg-config cmake libcurl4-openssl-dev libpq-dev libssl-dev zlib1g-dev postgresql-client python3-cryptography chromium)
+APT_PACKAGES=(build-essential pkg-config cmake libcurl4-openssl-dev libpq-dev libssl-dev libsasl2-dev openssl zlib1g-dev postgresql-client python3-cryptography chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -70,6 +71,46 @@ if [ -z "${DATABASE_URL:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   # Local development only.
   (cd / && $SUDO runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD 'postgres'")
   echo "setup: PostgreSQL $cluster started on 127.0.0.1:5432"
+fi
+
+# PostgreSQL over TLS only: the local server gets a certificate for 127.0.0.1
+# from an authority made here (its key deleted once it has signed), and
+# refuses plaintext TCP connections (pg_hba "hostnossl … reject"). Clients
+# check it with sslmode=verify-full against $ENGINES/postgres-tls/ca.pem:
+# scripts/test.sh and scripts/run.sh put that in the default DATABASE_URL.
+# Only the server this script manages; a DATABASE_URL given is used as it is.
+PG_TLS="$ENGINES/postgres-tls"
+pg_cluster=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 {print $1 " " $2 " " $6; exit}')
+if [ -z "${DATABASE_URL:-}" ] && [ -n "$pg_cluster" ]; then
+  read -r pg_version pg_name pg_data <<<"$pg_cluster"
+  pg_conf="/etc/postgresql/$pg_version/$pg_name"
+  pg_sql() { (cd / && $SUDO runuser -u postgres -- psql -qtA -c "$1"); }
+  if [ ! -f "$PG_TLS/ca.pem" ] || [ ! -f "$pg_data/ehr-server.pem" ] ||
+    [ "$(pg_sql 'SHOW ssl_cert_file')" != "$pg_data/ehr-server.pem" ]; then
+    echo "setup: giving PostgreSQL a TLS certificate ($PG_TLS/ca.pem signs it) and refusing plaintext"
+    command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl
+    mkdir -p "$PG_TLS"
+    work=$(mktemp -d)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/O=ehr-ledger/CN=ehr-ledger local PostgreSQL CA" -keyout "$work/ca.key" -out "$work/ca.pem" \
+      -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n' >"$work/ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+      -days 825 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    $SUDO install -o postgres -g postgres -m 600 "$work/server.key" "$pg_data/ehr-server.key"
+    $SUDO install -o postgres -g postgres -m 644 "$work/server.pem" "$pg_data/ehr-server.pem"
+    cp "$work/ca.pem" "$PG_TLS/ca.pem"
+    rm -rf "$work"
+    pg_sql "ALTER SYSTEM SET ssl = on"
+    pg_sql "ALTER SYSTEM SET ssl_cert_file = '$pg_data/ehr-server.pem'"
+    pg_sql "ALTER SYSTEM SET ssl_key_file = '$pg_data/ehr-server.key'"
+  fi
+  if ! $SUDO grep -q "^hostnossl all all 0.0.0.0/0 reject" "$pg_conf/pg_hba.conf"; then
+    $SUDO sed -i '1i # ehr-ledger (scripts/setup.sh): TCP clients must use TLS.\nhostnossl all all 0.0.0.0/0 reject\nhostnossl all all ::/0 reject' "$pg_conf/pg_hba.conf"
+  fi
+  pg_sql "SELECT pg_reload_conf()" >/dev/null
 fi
 
 # CometBFT, the consensus engine: built from the Go module proxy.

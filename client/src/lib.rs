@@ -12,8 +12,6 @@
 //! - `keyring`: local key files by name.
 //! - `vitals`: the LOINC measurements and their plausible ranges.
 //! - `service`: logging, the stop signal and key files of long-running processes.
-//! - `transport`: TLS for every link (clients, listeners, PostgreSQL), set up
-//!   from the same options in every binary, and a CA made for a run.
 
 pub mod enrollment;
 pub mod keyring;
@@ -22,5 +20,4 @@ pub mod readings;
 pub mod record_encryption;
 pub mod rpc;
 pub mod service;
-pub mod transport;
 pub mod vitals;

@@ -48,19 +48,10 @@ pub fn now_ms() -> i64 {
 /// Writes `contents` to a file only its owner may read or write (a secret,
 /// or a login with its password).
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), FileError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(contents))
-        .map_err(|source| FileError::Write {
-            path: path.into(),
-            source,
-        })
+    ehr_transport::write_private(path, contents).map_err(|source| FileError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Why a private file (a key, a secret) cannot be written or read.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ehr_testkit::kafka::Kafka;
+use ehr_testkit::kafka::{BrokerSecurity, Kafka};
 
 pub use ehr_client::readings::{DEAD_LETTER_TOPIC as DEAD_LETTER, READINGS_TOPIC as READINGS};
 
@@ -12,8 +12,8 @@ pub use ehr_client::readings::{DEAD_LETTER_TOPIC as DEAD_LETTER, READINGS_TOPIC 
 pub const PARTITIONS: i32 = 4;
 
 /// Starts Kafka in `dir` and creates the topics.
-pub fn start(dir: &Path) -> Result<Kafka, crate::Error> {
-    let kafka = Kafka::start(dir)?;
+pub fn start(dir: &Path, security: BrokerSecurity) -> Result<Kafka, crate::Error> {
+    let kafka = Kafka::start_with(dir, security)?;
     kafka.create_topics(&[READINGS], PARTITIONS)?;
     kafka.create_topics(&[DEAD_LETTER], 1)?;
     Ok(kafka)

@@ -22,7 +22,7 @@ impl Database {
                 "--database must be letters, digits and _".into(),
             ));
         }
-        let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)?;
+        let mut admin = ehr_migrations::connect(admin_url)?;
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
         admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
         Self::existing(&with_database(admin_url, name))

@@ -3,6 +3,7 @@
 //! device misbehaves — a bad signature, an implausible value, a device that
 //! was never bound — so the rejects the ingest service records are visible.
 
+use ehr_transport::kafka::KafkaSecurity;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ pub struct Counters {
 /// Publishes round-robin from `devices` at `rate` readings per second until `stop`.
 pub fn run(
     brokers: &str,
+    kafka: &KafkaSecurity,
     topic: &str,
     devices: &[Device],
     rate: u64,
@@ -44,10 +46,12 @@ pub fn run(
     counters: &Arc<Counters>,
 ) -> Result<(), crate::Error> {
     // Batches as a device gateway sends them: a few milliseconds' worth.
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .create()?;
+    // Logged in as the device gateway: it may write readings, nothing else.
+    let mut config = ClientConfig::new();
+    kafka.configure(brokers, |k, v| {
+        config.set(k, v);
+    });
+    let producer: BaseProducer = config.set("linger.ms", "5").create()?;
     let start = Instant::now();
     let mut seqs = vec![0u64; devices.len()];
     let mut n = 0u64;

@@ -41,6 +41,13 @@ fn secret_file(dir: &Path, secret: &[u8]) -> Result<std::path::PathBuf, crate::E
     Ok(path)
 }
 
+/// How ingest's links are secured: its certificate (None: plaintext) and
+/// its Kafka login (`Kafka::login_args`).
+pub struct IngestLinks<'a> {
+    pub pki: Option<&'a Pki>,
+    pub kafka_login: &'a [std::ffi::OsString],
+}
+
 pub struct Ingest {
     pub proc: Proc,
     pub metrics: String,
@@ -53,7 +60,7 @@ pub fn start_ingest(
     node: &str,
     genesis: Option<&Path>,
     key: &SecretKey,
-    pki: Option<&Pki>,
+    links: &IngestLinks<'_>,
 ) -> Result<Ingest, crate::Error> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(crate::Error::Random)?;
@@ -75,9 +82,10 @@ pub fn start_ingest(
             "--batch-ms",
             "250",
         ])
-        .args(tls_args(pki, "ingest")?)
+        .args(tls_args(links.pki, "ingest")?)
+        .args(links.kafka_login)
         // Its metrics are for the hospital's own monitoring only.
-        .args(pki.map(|_| "--require-client-cert"));
+        .args(links.pki.map(|_| "--require-client-cert"));
     let mut proc = Proc::spawn("ingest", cmd, dir)?;
     let metrics = proc.announced("metrics at ", Duration::from_secs(60))?;
     Ok(Ingest { proc, metrics })

@@ -87,8 +87,8 @@ pub fn check_batches_on_chain(
 
 /// As the analyst: the de-identified readings by code, and PostgreSQL's answer
 /// to a look at the encrypted records (which must be a refusal).
-pub fn analyst_query(url: &str) -> Result<Analyst, postgres::Error> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+pub fn analyst_query(url: &str) -> Result<Analyst, ehr_migrations::SchemaError> {
+    let mut c = ehr_migrations::connect(url)?;
     let records_refused = match c.query("SELECT count(*) FROM ingest.records", &[]) {
         Ok(_) => None,
         Err(e) => Some(ehr_migrations::db_message(&e)),
@@ -109,7 +109,7 @@ pub fn analyst_query(url: &str) -> Result<Analyst, postgres::Error> {
 pub fn print_summary(
     s: &Summary,
     data: &std::path::Path,
-    analyst: &Result<Analyst, postgres::Error>,
+    analyst: &Result<Analyst, ehr_migrations::SchemaError>,
 ) {
     let p = &s.progress;
     let ok = s.steps.iter().filter(|x| x.ok).count();
@@ -159,10 +159,7 @@ pub fn print_summary(
                 None => println!("                WARNING: the analyst can read ingest.records"),
             }
         }
-        Err(e) => println!(
-            "analytics       the analyst query failed: {}",
-            ehr_migrations::db_message(e)
-        ),
+        Err(e) => println!("analytics       the analyst query failed: {e}"),
     }
     println!(
         "shutdown        {}",

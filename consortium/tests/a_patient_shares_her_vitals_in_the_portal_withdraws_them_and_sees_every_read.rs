@@ -33,8 +33,8 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
     job.wait_for_line("The story is told", Duration::from_secs(240));
     // This process's clients trust the run's authority, as `ehr --ca-file` does.
     let ca_file = job.data.join("tls/ca.pem");
-    ehr_client::transport::install(
-        &ehr_client::transport::Transport::for_client(&ehr_client::transport::ClientTlsArgs {
+    ehr_transport::install(
+        &ehr_transport::Transport::for_client(&ehr_transport::ClientTlsArgs {
             ca_file: Some(ca_file.clone()),
             ..Default::default()
         })
@@ -49,7 +49,7 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
 
     // One of her anchored readings is altered in storage (one byte of its
     // ciphertext): the page must show it as failed, the others verified.
-    let mut db = postgres::Client::connect(&job.database_url(), postgres::NoTls).unwrap();
+    let mut db = ehr_migrations::connect(&job.database_url()).unwrap();
     let patient_address = patient.address().to_string();
     let mut tampered = None;
     for _ in 0..120 {

@@ -201,9 +201,7 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     assert!(p["disclosures_logged"].as_i64().unwrap() >= 3);
 
     // PostgreSQL holds ciphertext, and the chain left behind holds every root.
-    let mut db =
-        postgres::Client::connect(&with_database(&database_url(), &database), postgres::NoTls)
-            .unwrap();
+    let mut db = ehr_migrations::connect(&with_database(&database_url(), &database)).unwrap();
     let batches = db
         .query(
             "SELECT batch_id, merkle_root, service FROM ingest.batches WHERE status = 'committed'",

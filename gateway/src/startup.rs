@@ -12,9 +12,9 @@ use axum::serve::ListenerExt;
 use ehr_client::rpc::proven::ProvenState;
 use ehr_client::rpc::trust::{TrustError, TrustRoot};
 use ehr_client::rpc::RpcClient;
-use ehr_client::transport::postgres::PgUrlError;
-use ehr_client::transport::{ServiceListener, TlsError, Transport};
 use ehr_ledger::crypto::SecretKey;
+use ehr_transport::postgres::PgUrlError;
+use ehr_transport::{ServiceListener, TlsError, Transport};
 
 use crate::disclosures::Logger;
 use crate::{auth, proofs::Proofs, routes, Gateway};
@@ -85,7 +85,7 @@ pub enum PoolError {
 
 /// A connection pool for `database_url`, with the TLS its `sslmode` asks for.
 pub fn pool(database_url: &str, size: usize) -> Result<deadpool_postgres::Pool, PoolError> {
-    let connect = ehr_client::transport::postgres::parse(database_url)?;
+    let connect = ehr_transport::postgres::parse(database_url)?;
     let manager = deadpool_postgres::Manager::from_config(
         connect.config,
         connect.tls,

@@ -135,7 +135,7 @@ fn a_read_forged_in_the_outbox_never_reaches_the_trail() {
 fn raw_get(s: &Stack, who: &ehr_ledger::crypto::SecretKey, path_and_query: &str) -> (u16, String) {
     let url = s.gateway.url.clone();
     s.block_on(async {
-        let http = ehr_client::transport::process().http(std::time::Duration::from_secs(60));
+        let http = ehr_transport::process().http(std::time::Duration::from_secs(60));
         let health: serde_json::Value = http
             .get(format!("{url}/health"))
             .send()

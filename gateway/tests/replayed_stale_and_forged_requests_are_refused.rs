@@ -10,7 +10,7 @@ use ehr_testkit::stack::*;
 
 fn get(s: &Stack, path: &str, h: Option<&AuthHeaders>) -> (u16, ApiError) {
     s.block_on(async {
-        let mut r = ehr_client::transport::process()
+        let mut r = ehr_transport::process()
             .http(std::time::Duration::from_secs(60))
             .get(format!("{}{path}", s.gateway.url));
         if let Some(h) = h {

@@ -32,7 +32,7 @@ fn the_portal_keeps_a_key_only_in_the_browser_sealed_under_a_passphrase() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let get = |path: &str| {
         runtime.block_on(async {
-            let r = ehr_client::transport::process()
+            let r = ehr_transport::process()
                 .http(std::time::Duration::from_secs(30))
                 .get(format!("{}{path}", gateway.url))
                 .send()

@@ -24,7 +24,7 @@ struct Relay<'a> {
 
 impl<'a> Relay<'a> {
     fn new(gateway: &GatewayProcess, runtime: &'a tokio::runtime::Runtime) -> Self {
-        let http = ehr_client::transport::process().http(std::time::Duration::from_secs(60));
+        let http = ehr_transport::process().http(std::time::Duration::from_secs(60));
         let audience = runtime.block_on(async {
             let h: Value = http
                 .get(format!("{}/health", gateway.url))

@@ -33,10 +33,13 @@ use crate::pipeline::{self, Context, Message, Outcome};
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 use crate::withdrawals::Withdrawals;
+use ehr_transport::kafka::KafkaSecurity;
 
 #[derive(Clone)]
 pub struct Config {
     pub brokers: String,
+    /// How it logs in to Kafka (SASL/SCRAM over TLS, or plaintext by choice).
+    pub kafka: KafkaSecurity,
     pub topic: String,
     pub dead_letter_topic: String,
     pub group: String,
@@ -90,9 +93,17 @@ fn kafka(what: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> 
 /// What the Kafka client may hold fetched but not yet polled, per partition.
 const QUEUED_KIB_PER_PARTITION: u32 = 4096;
 
+/// A client of the brokers, logged in as this service.
+fn kafka_client(cfg: &Config) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    cfg.kafka.configure(&cfg.brokers, |k, v| {
+        config.set(k, v);
+    });
+    config
+}
+
 fn consumer(cfg: &Config) -> Result<BaseConsumer, ConsumerError> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.brokers)
+    let c: BaseConsumer = kafka_client(cfg)
         .set("group.id", &cfg.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -116,8 +127,7 @@ fn consumer(cfg: &Config) -> Result<BaseConsumer, ConsumerError> {
 fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), ConsumerError> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::types::RDKafkaErrorCode;
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.brokers)
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = kafka_client(cfg)
         .create()
         .map_err(kafka(format!("reach Kafka at {}", cfg.brokers)))?;
     let topics = [
@@ -141,8 +151,7 @@ fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), 
 }
 
 fn producer(cfg: &Config) -> Result<BaseProducer, ConsumerError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &cfg.brokers)
+    kafka_client(cfg)
         .set("message.timeout.ms", "10000")
         .create()
         .map_err(kafka("create the Kafka producer"))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use ehr_client::rpc::RpcClient;
-use ehr_client::transport::{ServiceListener, TlsError, Transport};
+use ehr_transport::{ServiceListener, TlsError, Transport};
 
 use crate::anchor::Anchorer;
 use crate::consumer::{self, Config, ConsumerError};

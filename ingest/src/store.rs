@@ -210,7 +210,7 @@ impl Store {
     /// Connects as the ingest service `service` (its address).
     pub fn connect(database_url: &str, service: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            client: postgres::Client::connect(database_url, postgres::NoTls)?,
+            client: ehr_migrations::connect(database_url)?,
             service: service.to_string(),
         })
     }

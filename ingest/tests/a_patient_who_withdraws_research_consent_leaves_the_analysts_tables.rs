@@ -18,8 +18,7 @@ fn a_patient_who_withdraws_research_consent_leaves_the_analysts_tables() {
     let broker = Broker::start();
     let db = database();
     let _ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
-    let mut analyst = postgres::Client::connect(&db.logins.analyst, postgres::NoTls)
-        .expect("the analyst connects");
+    let mut analyst = ehr_migrations::connect(&db.logins.analyst).expect("the analyst connects");
     let mut rows = || -> i64 {
         analyst
             .query_one("SELECT count(*) FROM analytics.readings", &[])

@@ -25,8 +25,7 @@ fn the_analyst_role_reads_analytics_only() {
     });
 
     // The test database's log-in user in the analyst role.
-    let mut analyst = postgres::Client::connect(&db.logins.analyst, postgres::NoTls)
-        .expect("the analyst connects");
+    let mut analyst = ehr_migrations::connect(&db.logins.analyst).expect("the analyst connects");
 
     // Only alice consented to research: 20 rows, one pseudonym, no identity.
     let rows = analyst

@@ -48,8 +48,8 @@ fn an_oversize_message_is_refused_by_its_size_and_hash_alone() {
     assert_eq!(size as usize, huge.len());
     assert_eq!(hash, sha256(&huge).to_vec());
 
-    let dlq: BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
+    let dlq: BaseConsumer = broker
+        .client_config(ehr_testkit::kafka::ADMIN)
         .set("group.id", "dead-letter-reader")
         .set("auto.offset.reset", "earliest")
         .create()

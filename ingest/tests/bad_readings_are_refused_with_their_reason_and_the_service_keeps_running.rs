@@ -145,8 +145,8 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
     assert!(!columns.iter().any(|c| c == "payload"), "{columns:?}");
 
     // The dead-letter topic holds each refused message with its reason.
-    let dlq: BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
+    let dlq: BaseConsumer = broker
+        .client_config(ehr_testkit::kafka::ADMIN)
         .set("group.id", "dead-letter-reader")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")

@@ -8,7 +8,7 @@ use ehr_testkit::stack::*;
 
 /// PostgreSQL's answer to `sql` as `url`'s user: `Ok` or its message.
 fn as_user(url: &str, sql: &str) -> Result<(), String> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
+    let mut c = ehr_migrations::connect(url).map_err(|e| e.to_string())?;
     c.batch_execute(sql).map_err(|e| {
         e.as_db_error()
             .map_or_else(|| e.to_string(), |d| d.message().to_string())
@@ -87,7 +87,7 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
 fn a_service_without_the_owners_rights_does_not_migrate_and_says_so() {
     let admin = ehr_migrations::database_url();
     let name = format!("ehr_test_bare_{}", std::process::id());
-    let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    let mut c = ehr_migrations::connect(&admin).unwrap();
     c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .unwrap();
     c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();

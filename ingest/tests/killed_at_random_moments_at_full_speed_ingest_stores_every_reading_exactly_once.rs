@@ -94,7 +94,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
         let missing: Vec<u64> = (1..=published)
             .filter(|s| !stored.contains(&(*s as i64)))
             .collect();
-        let in_topic = count_topic(&broker.address);
+        let in_topic = count_topic(&broker);
         panic!("{} of hr-1's {published} stored; missing {missing:?}; {in_topic} messages in the topic; the service's log ends:\n{}", stored.len(), log_tail(dir.path(), 40));
     }
     wait_for("every batch anchored", Duration::from_secs(180), || {
@@ -180,10 +180,10 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     }
 }
 
-fn count_topic(address: &str) -> usize {
+fn count_topic(broker: &Broker) -> usize {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", address)
+    let c: BaseConsumer = broker
+        .client_config(ehr_testkit::kafka::ADMIN)
         .set("group.id", "counter")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")

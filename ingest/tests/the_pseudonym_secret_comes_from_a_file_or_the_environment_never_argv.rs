@@ -23,6 +23,8 @@ fn ehr_ingest(dir: &std::path::Path, args: &[&str], env: Option<&str>) -> (bool,
         .args(["--brokers", "127.0.0.1:1", "--node", "http://127.0.0.1:1"])
         // A database that is not there: the secret is checked before it.
         .args(["--database-url", "postgres://nobody:x@127.0.0.1:1/none"])
+        // Nothing here is reached: the secret is checked before any link.
+        .args(["--insecure-plaintext", "--kafka-insecure-plaintext"])
         .args(args)
         .env_remove("EHR_PSEUDONYM_SECRET")
         .env_remove("EHR_PSEUDONYM_SECRET_FILE")

@@ -4,6 +4,14 @@
 //!
 //! Each broker gets its own folder (configuration, data, log) and free ports,
 //! so tests run side by side.
+//!
+//! Unless told to run plaintext, a broker takes clients only over TLS
+//! (`SASL_SSL`, its certificate from the run's or the test process's
+//! authority) who log in with SCRAM-SHA-512 as one of its users — `admin`
+//! (topics, and the tests' own looks), `ingest`, `device-gateway` — and
+//! authorizes each by ACLs: a device gateway may only write readings; ingest
+//! reads readings and writes refusals. Its controller listener runs TLS with
+//! client certificates.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,8 +22,37 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
+use std::sync::Arc;
+
+use ehr_transport::kafka::{KafkaSecurity, SCRAM};
+
+use crate::pki::Pki;
 use crate::processes::{tail, Proc};
 use crate::Error;
+
+/// The super user: creates topics, and is who the tests read as.
+pub const ADMIN: &str = "admin";
+/// The ingest service's user.
+pub const INGEST: &str = "ingest";
+/// A device gateway's user: it may only write readings.
+pub const DEVICE_GATEWAY: &str = "device-gateway";
+/// The broker's own user (between its listeners).
+const BROKER: &str = "broker";
+
+/// How clients reach a broker.
+#[derive(Clone, Debug)]
+pub enum BrokerSecurity {
+    /// SASL/SCRAM over TLS, the broker's certificate from this authority.
+    Scram(Arc<Pki>),
+    /// Plaintext without logins (a baseline, or `--insecure-plaintext`).
+    Plaintext,
+}
+
+/// Where a SCRAM broker's users' passwords and its authority are.
+struct Logins {
+    ca_file: PathBuf,
+    users: PathBuf,
+}
 
 /// The line Kafka logs once it serves clients.
 const STARTED: &str = "Kafka Server started";
@@ -54,12 +91,20 @@ pub struct Kafka {
     /// `host:port` for clients (`bootstrap.servers`).
     pub address: String,
     pub dir: PathBuf,
+    logins: Option<Logins>,
 }
 
 impl Kafka {
-    /// Formats a fresh broker in `dir` and starts it on free ports (others,
-    /// should one be taken before Kafka binds it); returns once it serves.
+    /// A broker with SASL/SCRAM over TLS, its certificate from the test
+    /// process's authority.
     pub fn start(dir: &Path) -> Result<Kafka, Error> {
+        Self::start_with(dir, BrokerSecurity::Scram(crate::pki::for_tests()))
+    }
+
+    /// Formats a fresh broker in `dir` and starts it on free ports (others,
+    /// should one be taken before Kafka binds it); returns once it serves,
+    /// its users' ACLs granted.
+    pub fn start_with(dir: &Path, security: BrokerSecurity) -> Result<Kafka, Error> {
         let libs = libs()?;
         let mut last = String::new();
         for attempt in 0..5 {
@@ -69,8 +114,12 @@ impl Kafka {
             if port == controller {
                 continue;
             }
-            let properties = write_configuration(&folder, port, controller)?;
-            format_storage(&libs, &folder, &properties)?;
+            let scram = match &security {
+                BrokerSecurity::Scram(pki) => Some(Scram::prepare(&folder, pki)?),
+                BrokerSecurity::Plaintext => None,
+            };
+            let properties = write_configuration(&folder, port, controller, scram.as_ref())?;
+            format_storage(&libs, &folder, &properties, scram.as_ref())?;
             let mut cmd = Command::new(java());
             cmd.args(jvm_args(&libs, &folder))
                 .arg("kafka.Kafka")
@@ -78,11 +127,17 @@ impl Kafka {
             let mut proc = Proc::spawn_logging("kafka", cmd, &folder)?;
             match proc.wait_for_log(STARTED, Duration::from_secs(60)) {
                 Ok(()) => {
-                    return Ok(Kafka {
+                    let kafka = Kafka {
                         proc,
                         address: format!("127.0.0.1:{port}"),
                         dir: folder,
-                    })
+                        logins: scram.map(|s| Logins {
+                            ca_file: s.ca_file,
+                            users: s.users,
+                        }),
+                    };
+                    kafka.grant_acls(&libs)?;
+                    return Ok(kafka);
                 }
                 Err(e) => {
                     last = e.0;
@@ -93,10 +148,92 @@ impl Kafka {
         Err(Error(format!("Apache Kafka did not start: {last}")))
     }
 
+    /// The settings a client logs in with as `user` (plaintext: none).
+    pub fn security(&self, user: &str) -> KafkaSecurity {
+        match &self.logins {
+            Some(l) => KafkaSecurity::scram(
+                user,
+                &password(&l.users, user).unwrap_or_default(),
+                &l.ca_file,
+            ),
+            None => KafkaSecurity::plaintext(),
+        }
+    }
+
+    /// A client configuration: this broker, logged in as `user`.
+    pub fn client_config(&self, user: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        self.security(user).configure(&self.address, |k, v| {
+            config.set(k, v);
+        });
+        config
+    }
+
+    /// What a service is told to log in as `user`: `--kafka-user`,
+    /// `--kafka-password-file`, `--kafka-ca-file` (plaintext:
+    /// `--kafka-insecure-plaintext`).
+    pub fn login_args(&self, user: &str) -> Vec<std::ffi::OsString> {
+        match &self.logins {
+            Some(l) => vec![
+                "--kafka-user".into(),
+                user.into(),
+                "--kafka-password-file".into(),
+                l.users.join(format!("{user}.password")).into(),
+                "--kafka-ca-file".into(),
+                l.ca_file.clone().into(),
+            ],
+            None => vec!["--kafka-insecure-plaintext".into()],
+        }
+    }
+
+    /// Whether clients reach it over TLS with a login.
+    pub fn is_secured(&self) -> bool {
+        self.logins.is_some()
+    }
+
+    /// A device gateway writes readings and nothing else; ingest reads them,
+    /// writes refusals, and may create its two topics when missing.
+    fn grant_acls(&self, libs: &Path) -> Result<(), Error> {
+        use ehr_client::readings::{DEAD_LETTER_TOPIC, READINGS_TOPIC};
+        let Some(logins) = &self.logins else {
+            return Ok(());
+        };
+        let admin = self.dir.join("admin.properties");
+        let text = format!(
+            "bootstrap.servers={}\n\
+             security.protocol=SASL_SSL\n\
+             sasl.mechanism={SCRAM}\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{ADMIN}\" password=\"{}\";\n\
+             ssl.truststore.type=PEM\n\
+             ssl.truststore.location={}\n",
+            self.address,
+            password(&logins.users, ADMIN)?,
+            logins.ca_file.display()
+        );
+        ehr_transport::write_private(&admin, text.as_bytes()).map_err(|e| Error(e.to_string()))?;
+        let source = self.dir.join("Acls.java");
+        std::fs::write(&source, include_str!("kafka/Acls.java"))
+            .map_err(|e| Error(e.to_string()))?;
+        let grant = |user: &str, kind: &str, name: &str, pattern: &str, op: &str| {
+            format!("User:{user},{kind},{name},{pattern},{op}")
+        };
+        let grants = [
+            grant(DEVICE_GATEWAY, "TOPIC", READINGS_TOPIC, "LITERAL", "WRITE"),
+            grant(INGEST, "TOPIC", READINGS_TOPIC, "LITERAL", "READ"),
+            grant(INGEST, "TOPIC", READINGS_TOPIC, "LITERAL", "CREATE"),
+            grant(INGEST, "TOPIC", DEAD_LETTER_TOPIC, "LITERAL", "WRITE"),
+            grant(INGEST, "TOPIC", DEAD_LETTER_TOPIC, "LITERAL", "CREATE"),
+            grant(INGEST, "GROUP", "ehr-ingest", "PREFIXED", "READ"),
+        ];
+        let mut args = vec![source.into_os_string(), admin.into_os_string()];
+        args.extend(grants.map(Into::into));
+        run_java(libs, &self.dir, &args, "granting Kafka's ACLs")
+    }
+
     /// Creates topics (one partition each unless given), accepting ones that exist.
     pub fn create_topics(&self, names: &[&str], partitions: i32) -> Result<(), Error> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config(ADMIN)
             .create()
             .map_err(|e| Error(format!("Kafka admin client: {e}")))?;
         let topics: Vec<NewTopic> = names
@@ -155,20 +292,99 @@ fn jvm_args(libs: &Path, folder: &Path) -> Vec<String> {
     ]
 }
 
-fn write_configuration(folder: &Path, port: u16, controller: u16) -> Result<PathBuf, Error> {
+/// A SCRAM broker's secrets: its keystore (key and certificate chain) and
+/// each user's password, in files only this user reads.
+struct Scram {
+    keystore: PathBuf,
+    ca_file: PathBuf,
+    users: PathBuf,
+}
+
+impl Scram {
+    fn prepare(folder: &Path, pki: &Pki) -> Result<Scram, Error> {
+        let identity = pki.issue(BROKER)?;
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error(e.to_string()));
+        let keystore = folder.join("broker-keystore.pem");
+        let pem = format!("{}{}", read(&identity.key)?, read(&identity.certificate)?);
+        ehr_transport::write_private(&keystore, pem.as_bytes())
+            .map_err(|e| Error(e.to_string()))?;
+        let users = folder.join("users");
+        std::fs::create_dir_all(&users).map_err(|e| Error(e.to_string()))?;
+        for user in [BROKER, ADMIN, INGEST, DEVICE_GATEWAY] {
+            let mut secret = [0u8; 24];
+            getrandom::fill(&mut secret).map_err(|e| Error(e.to_string()))?;
+            ehr_transport::write_private(
+                &users.join(format!("{user}.password")),
+                hex::encode(secret).as_bytes(),
+            )
+            .map_err(|e| Error(e.to_string()))?;
+        }
+        Ok(Scram {
+            keystore,
+            ca_file: pki.ca_file.clone(),
+            users,
+        })
+    }
+
+    fn password(&self, user: &str) -> Result<String, Error> {
+        password(&self.users, user)
+    }
+}
+
+/// A user's password, from the broker's `users` folder.
+fn password(users: &Path, user: &str) -> Result<String, Error> {
+    std::fs::read_to_string(users.join(format!("{user}.password")))
+        .map(|p| p.trim().to_string())
+        .map_err(|e| Error(format!("the Kafka password of {user}: {e}")))
+}
+
+fn write_configuration(
+    folder: &Path,
+    port: u16,
+    controller: u16,
+    scram: Option<&Scram>,
+) -> Result<PathBuf, Error> {
     let data = folder.join("data");
     let properties = folder.join("server.properties");
+    let listeners = match scram {
+        None => format!(
+            "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+        ),
+        // Clients: TLS and a SCRAM login, then ACLs. The controller
+        // listener: TLS both ways (the broker's own certificate).
+        Some(s) => format!(
+            "listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=SASL_SSL://127.0.0.1:{port}\n\
+             inter.broker.listener.name=SASL_SSL\n\
+             listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL\n\
+             sasl.enabled.mechanisms={SCRAM}\n\
+             sasl.mechanism.inter.broker.protocol={SCRAM}\n\
+             listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{BROKER}\" password=\"{}\";\n\
+             ssl.keystore.type=PEM\n\
+             ssl.keystore.location={}\n\
+             ssl.truststore.type=PEM\n\
+             ssl.truststore.location={}\n\
+             listener.name.controller.ssl.client.auth=required\n\
+             ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/,DEFAULT\n\
+             authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:{BROKER};User:{ADMIN}\n\
+             allow.everyone.if.no.acl.found=false\n",
+            s.password(BROKER)?,
+            s.keystore.display(),
+            s.ca_file.display()
+        ),
+    };
     // One node, both roles; internal topics with one replica; a new consumer
     // group starts at once instead of waiting for more members.
     let text = format!(
         "process.roles=broker,controller\n\
          node.id=1\n\
          controller.quorum.voters=1@127.0.0.1:{controller}\n\
-         listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-         advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+         {listeners}\
          controller.listener.names=CONTROLLER\n\
-         inter.broker.listener.name=PLAINTEXT\n\
-         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
          log.dirs={}\n\
          num.partitions=1\n\
          offsets.topic.replication.factor=1\n\
@@ -180,7 +396,8 @@ fn write_configuration(folder: &Path, port: u16, controller: u16) -> Result<Path
          group.initial.rebalance.delay.ms=0\n",
         data.display()
     );
-    std::fs::write(&properties, text).map_err(|e| Error(e.to_string()))?;
+    // It holds the broker's password: its owner's only.
+    ehr_transport::write_private(&properties, text.as_bytes()).map_err(|e| Error(e.to_string()))?;
     let log4j = "status = error\n\
                  appender.out.type = Console\n\
                  appender.out.name = out\n\
@@ -196,8 +413,29 @@ fn write_configuration(folder: &Path, port: u16, controller: u16) -> Result<Path
     Ok(properties)
 }
 
+/// The SCRAM users, written into the metadata log at format time.
+fn scram_users(scram: Option<&Scram>) -> Result<Vec<String>, Error> {
+    let Some(s) = scram else {
+        return Ok(vec![]);
+    };
+    let mut args = vec![];
+    for user in [BROKER, ADMIN, INGEST, DEVICE_GATEWAY] {
+        args.push("--add-scram".to_string());
+        args.push(format!(
+            "{SCRAM}=[name={user},password={}]",
+            s.password(user)?
+        ));
+    }
+    Ok(args)
+}
+
 /// `kafka-storage format`: a new cluster id and the metadata log's bootstrap.
-fn format_storage(libs: &Path, folder: &Path, properties: &Path) -> Result<(), Error> {
+fn format_storage(
+    libs: &Path,
+    folder: &Path,
+    properties: &Path,
+    scram: Option<&Scram>,
+) -> Result<(), Error> {
     // URL-safe base64 of 16 random bytes, drawn again when it starts with '-':
     // the storage tool's argument parser would take such an id for an option
     // (one start in 64 failed that way).
@@ -209,17 +447,32 @@ fn format_storage(libs: &Path, folder: &Path, properties: &Path) -> Result<(), E
             break id;
         }
     };
+    let mut args: Vec<std::ffi::OsString> =
+        ["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"]
+            .map(Into::into)
+            .to_vec();
+    args.push(properties.into());
+    args.extend(scram_users(scram)?.into_iter().map(Into::into));
+    run_java(libs, folder, &args, "formatting Kafka's storage")
+}
+
+/// Runs Java on the broker's jars; `what` names the step in the error.
+fn run_java(
+    libs: &Path,
+    folder: &Path,
+    args: &[std::ffi::OsString],
+    what: &str,
+) -> Result<(), Error> {
     let out = Command::new(java())
         .args(jvm_args(libs, folder))
-        .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
-        .arg(properties)
+        .args(args)
         .output()
         .map_err(|e| Error(format!("cannot run Java ({}): {e}", java().display())))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(Error(format!(
-            "formatting Kafka's storage failed: {}{}",
+            "{what} failed: {}{}",
             String::from_utf8_lossy(&out.stderr).trim(),
             String::from_utf8_lossy(&out.stdout).trim()
         )))

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use ehr_client::transport::pki::{Authority, IdentityFiles};
-use ehr_client::transport::{ClientTlsArgs, TlsArgs, Transport};
+use ehr_transport::pki::{Authority, IdentityFiles};
+use ehr_transport::{ClientTlsArgs, TlsArgs, Transport};
 
 use crate::Error;
 
@@ -112,7 +112,7 @@ pub fn for_tests() -> Arc<Pki> {
         let operator = pki
             .service("test-operator")
             .unwrap_or_else(|e| panic!("{e}"));
-        ehr_client::transport::install(&operator);
+        ehr_transport::install(&operator);
         Arc::new(pki)
     })
     .clone()

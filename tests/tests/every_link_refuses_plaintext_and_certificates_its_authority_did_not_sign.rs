@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use ehr_client::transport::{ClientTlsArgs, Transport};
 use ehr_testkit::pki::{self, Pki};
 use ehr_testkit::stack::Stack;
+use ehr_transport::{ClientTlsArgs, Transport};
 
 /// Why a request failed, all the way down (reqwest hides the TLS reason in
 /// its sources).
@@ -28,7 +28,7 @@ fn reason(e: &reqwest::Error) -> String {
 
 fn client(
     ca: &std::path::Path,
-    identity: Option<&ehr_client::transport::pki::IdentityFiles>,
+    identity: Option<&ehr_transport::pki::IdentityFiles>,
 ) -> reqwest::Client {
     Transport::for_client(&ClientTlsArgs {
         ca_file: Some(ca.to_path_buf()),
@@ -58,7 +58,7 @@ fn every_link_refuses_plaintext_and_certificates_its_authority_did_not_sign() {
     listeners.push(("ingest's metrics".into(), s.ingest.metrics.clone()));
     assert_eq!(listeners.len(), 6);
 
-    let trusting_ours = ehr_client::transport::process().http(Duration::from_secs(20));
+    let trusting_ours = ehr_transport::process().http(Duration::from_secs(20));
     let trusting_other = client(&other.ca_file, None);
     for (what, url) in &listeners {
         assert!(

@@ -64,7 +64,7 @@ enum Command {
         /// How the RPC is served: HTTPS with --tls-cert-file and --tls-key-file, or
         /// plaintext with --insecure-plaintext.
         #[command(flatten)]
-        tls: ehr_client::transport::TlsArgs,
+        tls: ehr_transport::TlsArgs,
     },
     /// Write a CometBFT genesis.json with the ledger's app_state.
     Genesis {
@@ -203,9 +203,9 @@ async fn dev(
     genesis: Option<PathBuf>,
     rpc: &str,
     (block_ms, empty_ms): (u64, u64),
-    tls: &ehr_client::transport::TlsArgs,
+    tls: &ehr_transport::TlsArgs,
 ) -> anyhow::Result<()> {
-    let tls = ehr_client::transport::Transport::from_args(tls)?.server()?;
+    let tls = ehr_transport::Transport::from_args(tls)?.server()?;
     let genesis = genesis.map(|g| CometGenesis::read(&g)).transpose()?;
     let mut config = Config::new(&home);
     config.block_interval = Duration::from_millis(block_ms.max(10));
@@ -215,7 +215,7 @@ async fn dev(
     let listener = tokio::net::TcpListener::bind(rpc)
         .await
         .with_context(|| format!("cannot serve the RPC on {rpc}"))?;
-    let listener = ehr_client::transport::ServiceListener::new(listener, tls)?;
+    let listener = ehr_transport::ServiceListener::new(listener, tls)?;
     let url = listener.url();
     tracing::warn!("DEV SEQUENCER: one node orders all transactions; no Byzantine fault tolerance. Production runs CometBFT.");
     tracing::info!(chain_id = %sequencer.chain_id(), rpc = %url, "dev sequencer ready");

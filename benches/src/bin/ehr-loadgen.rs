@@ -43,14 +43,14 @@ struct Args {
     sync: bool,
     /// TLS: the authority the node's (and gateway's) certificates chain to.
     #[command(flatten)]
-    tls: ehr_client::transport::ClientTlsArgs,
+    tls: ehr_transport::ClientTlsArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    match ehr_client::transport::Transport::for_client(&args.tls) {
-        Ok(transport) => ehr_client::transport::install(&transport),
+    match ehr_transport::Transport::for_client(&args.tls) {
+        Ok(transport) => ehr_transport::install(&transport),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);

@@ -45,7 +45,7 @@ struct Args {
     write_rate: u64,
     /// TLS: the authority the node's (and gateway's) certificates chain to.
     #[command(flatten)]
-    tls: ehr_client::transport::ClientTlsArgs,
+    tls: ehr_transport::ClientTlsArgs,
 }
 
 /// Latencies of the reads: what was served, and what failed.
@@ -56,8 +56,8 @@ struct Reads {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    match ehr_client::transport::Transport::for_client(&args.tls) {
-        Ok(transport) => ehr_client::transport::install(&transport),
+    match ehr_transport::Transport::for_client(&args.tls) {
+        Ok(transport) => ehr_transport::install(&transport),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);

@@ -90,11 +90,11 @@ impl GatewayClient {
     /// `base` is the gateway's origin, e.g. `https://gateway.example:8443`;
     /// the process's TLS (`transport::install`) checks its certificate.
     pub fn new(base: &str, key: SecretKey) -> Self {
-        Self::using(base, key, &crate::transport::process())
+        Self::using(base, key, &ehr_transport::process())
     }
 
     /// A client with the TLS given rather than the process's.
-    pub fn using(base: &str, key: SecretKey, transport: &crate::transport::Transport) -> Self {
+    pub fn using(base: &str, key: SecretKey, transport: &ehr_transport::Transport) -> Self {
         let http = transport.http(std::time::Duration::from_secs(60));
         Self {
             base: base.trim_end_matches('/').to_string(),

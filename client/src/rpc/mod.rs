@@ -81,12 +81,12 @@ pub struct Proven<M> {
 impl RpcClient {
     /// A client with the process's TLS (`transport::install`).
     pub fn new(url: &str) -> Self {
-        Self::using(url, &crate::transport::process())
+        Self::using(url, &ehr_transport::process())
     }
 
     /// A client with the TLS given: the authorities it trusts for an
     /// `https://` node, and its own certificate when the node asks for one.
-    pub fn using(url: &str, transport: &crate::transport::Transport) -> Self {
+    pub fn using(url: &str, transport: &ehr_transport::Transport) -> Self {
         let url = url.trim_end_matches('/').to_string();
         let http = transport.http(std::time::Duration::from_secs(60));
         Self { url, http }

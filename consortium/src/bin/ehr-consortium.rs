@@ -25,7 +25,9 @@ use ehr_consortium::services;
 use ehr_consortium::steady;
 use ehr_consortium::story::{Cast, Teller};
 use ehr_consortium::summary::{self, Link, Summary};
+use ehr_testkit::kafka::{BrokerSecurity, DEVICE_GATEWAY, INGEST};
 use ehr_testkit::pki::Pki;
+use ehr_transport::kafka::KafkaSecurity;
 
 #[derive(Parser)]
 #[command(
@@ -72,7 +74,7 @@ struct Args {
     insecure_plaintext: bool,
     /// Attached: the authority the consortium's certificates chain to.
     #[command(flatten)]
-    tls: ehr_client::transport::ClientTlsArgs,
+    tls: ehr_transport::ClientTlsArgs,
     #[command(subcommand)]
     attach: Option<AttachCommand>,
 }
@@ -108,6 +110,9 @@ struct Attach {
     /// Its genesis file, the trust root for checking block headers.
     #[arg(long)]
     genesis: Option<PathBuf>,
+    /// How the story's device gateway logs in to its Kafka.
+    #[command(flatten)]
+    kafka: ehr_transport::kafka::KafkaArgs,
 }
 
 fn main() {
@@ -150,6 +155,10 @@ struct Parts {
     gateway: Option<String>,
     /// The run's certificate authority (None: plaintext, or attached).
     pki: Option<Arc<Pki>>,
+    /// How the fleet's device gateway logs in to Kafka.
+    device_gateway: KafkaSecurity,
+    /// How ingest is told to log in to Kafka (started here only).
+    ingest_kafka: Vec<std::ffi::OsString>,
     /// The authority `ehr` is told to trust.
     ca_file: Option<PathBuf>,
 }
@@ -172,7 +181,7 @@ fn start_all(
     } else {
         let pki = Pki::create(&data.join("tls"), "ehr-ledger local consortium")?;
         // The run's own clients show a certificate (ingest's metrics ask).
-        ehr_client::transport::install(&pki.service("operator")?);
+        ehr_transport::install(&pki.service("operator")?);
         println!(
             "  TLS: a certificate authority made for this run ({}); a certificate per service and hospital",
             pki.ca_file.display()
@@ -192,7 +201,13 @@ fn start_all(
     // Under the dev sequencer there are no validators' signatures to check
     // from a genesis file: the services trust the sequencer this run started.
     let genesis = (!chain.dev).then(|| chain.genesis.clone());
-    let broker = running.broker.insert(broker::start(data)?);
+    let broker = running.broker.insert(broker::start(
+        data,
+        match &pki {
+            Some(pki) => BrokerSecurity::Scram(pki.clone()),
+            None => BrokerSecurity::Plaintext,
+        },
+    )?);
     println!(
         "  broker: Apache Kafka (KRaft, one node) at {}, topic {READINGS} with {} partitions",
         broker.address,
@@ -206,6 +221,8 @@ fn start_all(
         genesis,
         dev: chain.dev,
         gateway: None,
+        device_gateway: broker.security(DEVICE_GATEWAY),
+        ingest_kafka: broker.login_args(INGEST),
         ca_file: pki.as_ref().map(|p| p.ca_file.clone()),
         pki,
     };
@@ -215,7 +232,7 @@ fn start_all(
 /// Uses a consortium already running (compose/): its admins' keys, its
 /// services' keys, its chain, broker, database and gateway.
 fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
-    ehr_client::transport::install(&ehr_client::transport::Transport::for_client(&args.tls)?);
+    ehr_transport::install(&ehr_transport::Transport::for_client(&args.tls)?);
     let keys = ehr_consortium::chain::HOSPITALS
         .iter()
         .map(|(id, _)| Keyring::new(&a.admins.join(id)).load(&format!("admin-{id}")))
@@ -237,6 +254,8 @@ fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
         dev: false,
         gateway: Some(a.gateway.clone()),
         pki: None,
+        device_gateway: a.kafka.security(args.tls.ca_file.as_deref())?,
+        ingest_kafka: vec![],
         ca_file: args.tls.ca_file.clone(),
     };
     Ok((parts, cast, db))
@@ -316,7 +335,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
 
     teller.clinic(&cast);
     stopped(stop)?;
-    let mut db = postgres::Client::connect(&database.url, postgres::NoTls)?;
+    let mut db = ehr_migrations::connect(&database.url)?;
     // The read path needs anchored readings of patient-1.
     let p1 = cast.patients[0].address().to_string();
     wait_until(
@@ -382,7 +401,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     let final_snapshot = progress::snapshot(&mut db, height(&rt, &rpc));
     let clean = shutdown(running);
     let analyst = summary::analyst_query(&database.logins.analyst);
-    let links = links(&parts);
+    let links = links(&parts, &database.url);
     let summary = Summary {
         consensus: parts.consensus.into(),
         broker: parts.broker,
@@ -409,7 +428,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
 }
 
 /// Each link of the run and what protects it, as configured.
-fn links(parts: &Parts) -> Vec<Link> {
+fn links(parts: &Parts, database_url: &str) -> Vec<Link> {
     let tls = |what: &str| match (&parts.pki, &parts.ca_file) {
         (Some(_), _) => format!("TLS, {what}, certificates of the run's authority"),
         (None, Some(_)) => format!("TLS, {what}, checked against --ca-file"),
@@ -424,6 +443,23 @@ fn links(parts: &Parts) -> Vec<Link> {
             "CometBFT's authenticated encryption (node keys in the peers' IDs)",
         ),
         Link::new("cometbft ↔ ehr-node", "a Unix socket inside each hospital"),
+        Link::new(
+            "devices, ingest → Kafka",
+            if parts.device_gateway.encrypted() {
+                "SASL/SCRAM-SHA-512 over TLS, a user per service and device gateway; ACLs: a device gateway may only write readings"
+            } else {
+                "PLAINTEXT, no login (--insecure-plaintext)"
+            },
+        ),
+        Link::new(
+            "services → PostgreSQL",
+            match ehr_transport::postgres::parse(database_url) {
+                Ok(c) if c.encrypted => {
+                    "TLS as DATABASE_URL's sslmode asks, each service its own least-privilege login"
+                }
+                _ => "PLAINTEXT (DATABASE_URL asks for no sslmode)",
+            },
+        ),
     ]
 }
 
@@ -447,7 +483,10 @@ fn start_services(
                 &parts.rpc_url,
                 parts.genesis.as_deref(),
                 &cast.ingest,
-                parts.pki.as_deref(),
+                &services::IngestLinks {
+                    pki: parts.pki.as_deref(),
+                    kafka_login: &parts.ingest_kafka,
+                },
             )?);
             println!(
                 "\n  ingest: consuming {READINGS} — metrics at {}",
@@ -501,9 +540,14 @@ fn start_fleet(args: &Args, parts: &Parts, cast: &Cast, running: &mut Running) -
             loinc: d.loinc,
         })
         .collect::<Vec<_>>();
-    let (rate, brokers) = (args.rate, parts.brokers.clone());
-    let handle =
-        std::thread::spawn(move || fleet::run(&brokers, READINGS, &devices, rate, &stop, &shared));
+    let (rate, brokers, kafka) = (
+        args.rate,
+        parts.brokers.clone(),
+        parts.device_gateway.clone(),
+    );
+    let handle = std::thread::spawn(move || {
+        fleet::run(&brokers, &kafka, READINGS, &devices, rate, &stop, &shared)
+    });
     running.fleet = Some((fleet_stop, handle));
     println!(
         "  fleet: {} devices publishing {} signed readings/s (one in {} misbehaves on purpose)",

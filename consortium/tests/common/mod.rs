@@ -18,7 +18,7 @@ struct DropDatabase(String);
 
 impl Drop for DropDatabase {
     fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&database_url(), postgres::NoTls) {
+        if let Ok(mut c) = ehr_migrations::connect(&database_url()) {
             let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
             // The run's log-ins (cluster-wide), made for this database.
             let _ = c.batch_execute(&format!(

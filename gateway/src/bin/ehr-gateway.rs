@@ -70,7 +70,7 @@ struct Args {
     #[arg(long, default_value_t = 400)]
     relay_burst_per_address: u32,
     #[command(flatten)]
-    tls: ehr_client::transport::TlsArgs,
+    tls: ehr_transport::TlsArgs,
     #[arg(long)]
     log_json: bool,
 }
@@ -85,8 +85,8 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let transport = ehr_client::transport::Transport::from_args(&args.tls)?;
-    ehr_client::transport::install(&transport);
+    let transport = ehr_transport::Transport::from_args(&args.tls)?;
+    ehr_transport::install(&transport);
     let settings = Settings {
         transport,
         key: ehr_client::service::read_key_file(&args.key_file)?,

@@ -75,7 +75,9 @@ struct Args {
     #[arg(long)]
     migrate: bool,
     #[command(flatten)]
-    tls: ehr_client::transport::TlsArgs,
+    tls: ehr_transport::TlsArgs,
+    #[command(flatten)]
+    kafka: ehr_transport::kafka::KafkaArgs,
     #[arg(long)]
     log_json: bool,
 }
@@ -90,8 +92,8 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let transport = ehr_client::transport::Transport::from_args(&args.tls)?;
-    ehr_client::transport::install(&transport);
+    let transport = ehr_transport::Transport::from_args(&args.tls)?;
+    ehr_transport::install(&transport);
     let key = ehr_client::service::read_key_file(&args.key_file)?;
     let secret = ehr_client::service::read_secret(
         args.pseudonym_secret_file.as_deref(),
@@ -101,6 +103,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let settings = Settings {
         consumer: Config {
             brokers: args.brokers,
+            kafka: args.kafka.security(args.tls.client.ca_file.as_deref())?,
             topic: args.topic.clone(),
             dead_letter_topic: args.dead_letter_topic,
             group: args.group,

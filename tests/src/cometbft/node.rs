@@ -14,7 +14,7 @@ use crate::Error;
 #[derive(Clone, Debug)]
 pub struct RpcCertificate {
     pub ca_file: PathBuf,
-    pub files: ehr_client::transport::pki::IdentityFiles,
+    pub files: ehr_transport::pki::IdentityFiles,
 }
 
 /// One hospital's node: `cometbft` and its `ehr-node`.

@@ -39,8 +39,24 @@ impl Broker {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// A device gateway's producer: it may write readings, nothing else.
     pub fn producer(&self) -> BaseProducer {
-        producer_for(&self.address)
+        self.client_config(crate::kafka::DEVICE_GATEWAY)
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "1000")
+            .create()
+            .expect("producer")
+    }
+
+    /// A client of this broker logged in as `user` (`kafka::ADMIN` for a
+    /// test's own looks at any topic).
+    pub fn client_config(&self, user: &str) -> ClientConfig {
+        self.kafka.client_config(user)
+    }
+
+    /// What a service is told to log in to this broker as `user`.
+    pub fn login_args(&self, user: &str) -> Vec<std::ffi::OsString> {
+        self.kafka.login_args(user)
     }
 
     pub fn publish(&self, payloads: &[Vec<u8>]) {
@@ -60,15 +76,4 @@ impl Broker {
         p.flush(Duration::from_secs(30))
             .expect("the broker confirms every reading");
     }
-}
-
-/// A producer as a device gateway runs one: it lingers a little and sends
-/// many records per batch.
-pub fn producer_for(address: &str) -> BaseProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", address)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "1000")
-        .create()
-        .expect("producer")
 }

@@ -42,7 +42,7 @@ impl Chain {
         let listener = runtime
             .block_on(async {
                 let tls = crate::pki::for_tests().service("dev-chain")?.server();
-                ehr_client::transport::ServiceListener::new(
+                ehr_transport::ServiceListener::new(
                     listener,
                     tls.map_err(|e| std::io::Error::other(e.to_string()))?,
                 )

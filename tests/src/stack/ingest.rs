@@ -87,6 +87,7 @@ impl Ingest {
         }
         cmd.args(chain.trust_args())
             .args(service_tls("ingest"))
+            .args(broker.login_args(crate::kafka::INGEST))
             // Its metrics are for the hospital's own monitoring only.
             .arg("--require-client-cert")
             .args(more);
@@ -105,7 +106,7 @@ impl Ingest {
             .build()
             .expect("a runtime")
             .block_on(async {
-                let http = ehr_client::transport::process().http(Duration::from_secs(30));
+                let http = ehr_transport::process().http(Duration::from_secs(30));
                 let r = http.get(&self.metrics).send().await;
                 match r {
                     Ok(r) => r.text().await.unwrap_or_default(),

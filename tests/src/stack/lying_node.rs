@@ -31,7 +31,7 @@ struct Upstream {
 async fn forward(State(up): State<Arc<Upstream>>, body: axum::body::Bytes) -> String {
     let mut request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     (up.ask)(&mut request);
-    let answer = ehr_client::transport::process()
+    let answer = ehr_transport::process()
         .http(std::time::Duration::from_secs(60))
         .post(&up.url)
         .json(&request)

@@ -74,7 +74,7 @@ struct Cli {
     json: bool,
     /// TLS: the authority the node's and the gateway's certificates must chain to.
     #[command(flatten)]
-    tls: ehr_client::transport::ClientTlsArgs,
+    tls: ehr_transport::ClientTlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -195,8 +195,8 @@ async fn main() -> ExitCode {
         .genesis
         .clone()
         .or_else(|| Some(home.join("genesis.json")).filter(|p| p.is_file()));
-    match ehr_client::transport::Transport::for_client(&cli.tls) {
-        Ok(transport) => ehr_client::transport::install(&transport),
+    match ehr_transport::Transport::for_client(&cli.tls) {
+        Ok(transport) => ehr_transport::install(&transport),
         Err(e) => {
             eprintln!("ehr: {e}");
             return ExitCode::from(2);

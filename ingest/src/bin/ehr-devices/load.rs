@@ -20,6 +20,7 @@ use crate::{device_id, device_key, producer, send};
 
 pub struct Load<'a> {
     pub brokers: &'a str,
+    pub kafka: &'a ehr_transport::kafka::KafkaSecurity,
     pub topic: &'a str,
     pub fleet: &'a str,
     pub devices: usize,
@@ -84,7 +85,7 @@ pub fn run(
     database_url: Option<&str>,
     ingest_pid: Option<u32>,
 ) -> anyhow::Result<()> {
-    let p = producer(load.brokers)?;
+    let p = producer(load.brokers, load.kafka)?;
     // Sequence numbers from the start time in µs: unique across runs.
     let seq_base = now_ms() as u64 * 1000;
     let total = load.rate * load.seconds;
@@ -148,7 +149,7 @@ fn wait_and_measure(
     opens_ms: i64,
     total: u64,
 ) -> anyhow::Result<Report> {
-    let mut db = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut db = ehr_migrations::connect(url)?;
     let pattern = format!("{}-hr-%", load.fleet);
     let base = seq_base as i64;
     let deadline = Instant::now() + Duration::from_secs(300);

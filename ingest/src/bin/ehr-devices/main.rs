@@ -10,6 +10,7 @@ mod load;
 mod probe;
 
 use anyhow::{anyhow, Context};
+use ehr_transport::kafka::KafkaSecurity;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -55,7 +56,10 @@ struct Args {
     command: Cmd,
     /// TLS: the authority the node's (and gateway's) certificates chain to.
     #[command(flatten)]
-    tls: ehr_client::transport::ClientTlsArgs,
+    tls: ehr_transport::ClientTlsArgs,
+    /// How the devices' gateway logs in to Kafka.
+    #[command(flatten)]
+    kafka: ehr_transport::kafka::KafkaArgs,
 }
 
 #[derive(Subcommand)]
@@ -131,9 +135,13 @@ pub(crate) fn device_id(fleet: &str, i: usize) -> String {
     format!("{fleet}-hr-{i}")
 }
 
-pub(crate) fn producer(brokers: &str) -> anyhow::Result<BaseProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+/// A device gateway's producer, logged in as `kafka` says.
+pub(crate) fn producer(brokers: &str, kafka: &KafkaSecurity) -> anyhow::Result<BaseProducer> {
+    let mut config = ClientConfig::new();
+    kafka.configure(brokers, |k, v| {
+        config.set(k, v);
+    });
+    config
         .set("linger.ms", "5")
         .create()
         .with_context(|| format!("cannot reach Kafka at {brokers}"))
@@ -245,8 +253,8 @@ fn bound(seconds: u64) {
 
 fn main() {
     let args = Args::parse();
-    match ehr_client::transport::Transport::for_client(&args.tls) {
-        Ok(transport) => ehr_client::transport::install(&transport),
+    match ehr_transport::Transport::for_client(&args.tls) {
+        Ok(transport) => ehr_transport::install(&transport),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);
@@ -285,7 +293,8 @@ fn main() {
             } else {
                 sign(&reading, &key)
             };
-            let p = producer(&args.brokers)?;
+            let kafka = args.kafka.security(args.tls.ca_file.as_deref())?;
+            let p = producer(&args.brokers, &kafka)?;
             send(&p, &args.topic, device_id, &payload);
             p.flush(Duration::from_secs(10))
                 .context("Kafka did not confirm")?;
@@ -303,18 +312,22 @@ fn main() {
             seconds,
             database_url,
             ingest_pid,
-        } => load::run(
-            &load::Load {
-                brokers: &args.brokers,
-                topic: &args.topic,
-                fleet,
-                devices: (*devices).max(1),
-                rate: (*rate).max(1),
-                seconds: *seconds,
-            },
-            database_url.as_deref(),
-            *ingest_pid,
-        ),
+        } => (|| {
+            let kafka = args.kafka.security(args.tls.ca_file.as_deref())?;
+            load::run(
+                &load::Load {
+                    brokers: &args.brokers,
+                    kafka: &kafka,
+                    topic: &args.topic,
+                    fleet,
+                    devices: (*devices).max(1),
+                    rate: (*rate).max(1),
+                    seconds: *seconds,
+                },
+                database_url.as_deref(),
+                *ingest_pid,
+            )
+        })(),
         Cmd::Bound { seconds } => {
             bound(*seconds);
             Ok(())

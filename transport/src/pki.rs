@@ -12,7 +12,7 @@ use rcgen::{
 };
 
 use super::TlsError;
-use crate::service::write_private_file;
+use crate::files::write_private;
 
 /// A certificate authority with its signing key in memory.
 pub struct Authority {
@@ -41,7 +41,10 @@ fn refused(e: rcgen::Error) -> TlsError {
 /// From the start of last year to the start of the year after next: long
 /// enough for a run or a test, short enough that a leaked run CA expires.
 fn validity(params: &mut CertificateParams) {
-    let year = 1970 + (crate::service::now_ms() / 1000 / 31_556_952) as i32;
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let year = 1970 + (seconds / 31_556_952) as i32;
     params.not_before = date_time_ymd(year - 1, 1, 1);
     params.not_after = date_time_ymd(year + 2, 1, 1);
 }
@@ -120,7 +123,7 @@ impl Issued {
         };
         std::fs::write(&files.certificate, &self.certificate_pem)
             .map_err(|e| cannot(&files.certificate, e.to_string()))?;
-        write_private_file(&files.key, self.key_pem.as_bytes())
+        write_private(&files.key, self.key_pem.as_bytes())
             .map_err(|e| cannot(&files.key, e.to_string()))?;
         Ok(files)
     }

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ehr_client::transport::pki::{Authority, IdentityFiles};
-use ehr_client::transport::{ClientTlsArgs, ServiceListener, TlsArgs, Transport};
+use ehr_transport::pki::{Authority, IdentityFiles};
+use ehr_transport::{ClientTlsArgs, ServiceListener, TlsArgs, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Authorities {

@@ -88,6 +88,12 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, PgConnectError
     Ok(client)
 }
 
+/// Connects with the blocking client (the migrations, ingest's store).
+pub fn connect_blocking(url: &str) -> Result<postgres::Client, PgConnectError> {
+    let PgConnect { config, tls, .. } = parse(url)?;
+    Ok(postgres::Config::from(config).connect(tls)?)
+}
+
 /// Why a connection was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum PgConnectError {

@@ -9,6 +9,7 @@
 //! rustls with the `ring` provider, TLS 1.2 and 1.3, no system OpenSSL.
 
 mod files;
+pub mod kafka;
 pub mod listener;
 pub mod pki;
 pub mod postgres;
@@ -22,7 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-pub use files::{read_certificates, read_private_key};
+pub use files::{read_certificates, read_private_key, write_private};
 pub use listener::{Conn, ServiceListener};
 
 /// A client's options: whom it trusts, and who it is when a server asks.
