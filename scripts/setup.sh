@@ -85,8 +85,10 @@ if [ -z "${DATABASE_URL:-}" ] && [ -n "$pg_cluster" ]; then
   read -r pg_version pg_name pg_data <<<"$pg_cluster"
   pg_conf="/etc/postgresql/$pg_version/$pg_name"
   pg_sql() { (cd / && $SUDO runuser -u postgres -- psql -qtA -c "$1"); }
-  if [ ! -f "$PG_TLS/ca.pem" ] || [ ! -f "$pg_data/ehr-server.pem" ] ||
-    [ "$(pg_sql 'SHOW ssl_cert_file')" != "$pg_data/ehr-server.pem" ]; then
+  # Made again when the server's certificate is not one this folder's
+  # authority signed (another checkout of the project set the server up).
+  if [ ! -f "$PG_TLS/ca.pem" ] || [ "$(pg_sql 'SHOW ssl_cert_file')" != "$pg_data/ehr-server.pem" ] ||
+    ! $SUDO openssl verify -CAfile "$PG_TLS/ca.pem" "$pg_data/ehr-server.pem" >/dev/null 2>&1; then
     echo "setup: giving PostgreSQL a TLS certificate ($PG_TLS/ca.pem signs it) and refusing plaintext"
     command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl
     mkdir -p "$PG_TLS"

@@ -67,4 +67,31 @@ fn the_cli_says_clearly_what_is_wrong() {
         "{}",
         bad_addr.stderr
     );
+
+    // A node whose certificate another authority signed: said so, with what to do.
+    let node = ehr_testkit::stack::Node::start(&dir.path().join("node"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = ehr_testkit::pki::Pki::create(elsewhere.path(), "another authority").unwrap();
+    let out = std::process::Command::new(ehr_testkit::binary("ehr").unwrap())
+        .args(["--node", &node.url, "--trust-dev-sequencer", "--ca-file"])
+        .arg(&other.ca_file)
+        .arg("status")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("certificate") && stderr.contains("--ca-file"),
+        "{stderr}"
+    );
+    // And a CA file that is not one.
+    let out = std::process::Command::new(ehr_testkit::binary("ehr").unwrap())
+        .args(["--ca-file", "/nonexistent/ca.pem", "status"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(2) && stderr.contains("/nonexistent/ca.pem"),
+        "{stderr}"
+    );
 }

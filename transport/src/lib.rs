@@ -219,6 +219,25 @@ impl Transport {
     }
 }
 
+/// Why a request failed, in a sentence: reqwest's message with its causes
+/// (the TLS reason sits deep in them), and what to do when the server's
+/// certificate was the reason.
+pub fn explain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out = format!("{out}: {s}");
+        source = s.source();
+    }
+    if out.contains("certificate") || out.contains("UnknownIssuer") {
+        out.push_str(
+            " — the server's certificate is not one this client can check: give --ca-file \
+             the authority that signed it (EHR_CA_FILE), and use the host name it was issued for",
+        );
+    }
+    out
+}
+
 static PROCESS: RwLock<Option<Transport>> = RwLock::new(None);
 
 /// Sets the TLS the process's clients use when not given one (the CLI, the

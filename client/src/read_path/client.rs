@@ -203,7 +203,7 @@ impl GatewayClient {
         }
         let unreachable = |e: reqwest::Error| GatewayError::Unreachable {
             url: self.base.clone(),
-            reason: e.to_string(),
+            reason: ehr_transport::explain(&e),
         };
         let health: serde_json::Value = self
             .http
@@ -249,7 +249,7 @@ impl GatewayClient {
             .await
             .map_err(|e| GatewayError::Unreachable {
                 url: self.base.clone(),
-                reason: e.to_string(),
+                reason: ehr_transport::explain(&e),
             })?;
         let status = response.status().as_u16();
         let bytes = response
@@ -257,7 +257,7 @@ impl GatewayClient {
             .await
             .map_err(|e| GatewayError::Unreachable {
                 url: self.base.clone(),
-                reason: e.to_string(),
+                reason: ehr_transport::explain(&e),
             })?;
         if status >= 400 {
             let e: ApiError = serde_json::from_slice(&bytes).unwrap_or(ApiError {

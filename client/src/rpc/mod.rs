@@ -120,14 +120,14 @@ impl RpcClient {
             .await
             .map_err(|e| RpcError::Unreachable {
                 url: self.url.clone(),
-                reason: e.to_string(),
+                reason: ehr_transport::explain(&e),
             })?;
         let status = response.status().as_u16();
         let mut response = response;
         let mut bytes = Vec::new();
         while let Some(piece) = response.chunk().await.map_err(|e| RpcError::Unreachable {
             url: self.url.clone(),
-            reason: e.to_string(),
+            reason: ehr_transport::explain(&e),
         })? {
             if bytes.len() + piece.len() > limit {
                 return Err(RpcError::TooLarge {

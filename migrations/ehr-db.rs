@@ -1,0 +1,79 @@
+//! ehr-db: the database's owner prepares it for the services, once per
+//! release — the migrations applied, and a least-privilege log-in per service
+//! (`ehr_ingest`, `ehr_gateway`, `ehr_analyst` roles) with a password made on
+//! the spot, each written as a connection URL to a file only its owner reads.
+//! The services then never log in as the owner.
+//!
+//!   DATABASE_URL=postgres://owner@db/ehr?sslmode=verify-full&sslrootcert=ca.pem ehr-db setup --out /secrets
+//!   ehr-db setup --database-url-file /secrets/owner.url --out /secrets
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ehr-db",
+    version,
+    about = "Prepares ehr-ledger's PostgreSQL database as its owner"
+)]
+struct Args {
+    /// The owner's URL (TLS as its sslmode asks); or --database-url-file.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// A file holding the owner's URL (a password stays off the command line).
+    #[arg(long, conflicts_with = "database_url")]
+    database_url_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the pending migrations.
+    Migrate,
+    /// Apply the migrations and write <out>/{ingest,gateway,analyst}.url, each
+    /// a log-in of that service with a fresh password (made again each run).
+    Setup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ehr-db: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let url = match (&args.database_url, &args.database_url_file) {
+        (_, Some(file)) => std::fs::read_to_string(file)
+            .map(|u| u.trim().to_string())
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
+        (Some(url), None) => url.clone(),
+        (None, None) => return Err("give DATABASE_URL or --database-url-file".into()),
+    };
+    ehr_migrations::migrate(&url).map_err(|e| e.to_string())?;
+    if let Command::Setup { out } = &args.command {
+        let logins = ehr_migrations::create_logins(&url).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        for (service, login) in [
+            ("ingest", &logins.ingest),
+            ("gateway", &logins.gateway),
+            ("analyst", &logins.analyst),
+        ] {
+            let file = out.join(format!("{service}.url"));
+            ehr_transport::write_private(&file, login.as_bytes())
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            println!("ehr-db: {service}'s log-in in {}", file.display());
+        }
+    }
+    Ok(())
+}
