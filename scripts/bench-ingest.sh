@@ -10,6 +10,7 @@
 #   RATES="1000 6000" SECONDS_EACH=20 bash scripts/bench-ingest.sh
 #   PROFILE=1 bash scripts/bench-ingest.sh             # and a whole-machine perf profile of each run
 #   BIN=/elsewhere/target/release bash scripts/bench-ingest.sh   # the consortium of another build
+#   CONSORTIUM_ARGS=--insecure-plaintext bash scripts/bench-ingest.sh   # HTTP and Kafka in plaintext (scripts/bench-tls.sh)
 #
 # PROFILE=1 needs perf and the right to profile every process (root, or
 # kernel.perf_event_paranoid <= 0): from 3 s into each window, written to
@@ -30,8 +31,9 @@ cargo build --release --locked --bins
 mkdir -p "$DATA"
 LOG="$DATA.log"
 
+# shellcheck disable=SC2086
 "$BIN/ehr-consortium" --duration 0 --rate 10 --devices 2 \
-  --database "$DATABASE" --data "$DATA" >"$LOG" 2>&1 &
+  --database "$DATABASE" --data "$DATA" ${CONSORTIUM_ARGS:-} >"$LOG" 2>&1 &
 CONSORTIUM=$!
 trap 'kill -INT $CONSORTIUM 2>/dev/null; wait $CONSORTIUM 2>/dev/null || true' EXIT
 
@@ -43,14 +45,22 @@ done
 grep -q "The story is told" "$LOG" || { echo "bench-ingest: the consortium did not start within 10 minutes" >&2; exit 1; }
 
 RPC=$(grep -o "RPC of General's at [^ ;]*" "$LOG" | head -1 | awk '{print $NF}')
-# The run's certificate authority: the devices' clients check the node's RPC against it.
-export EHR_CA_FILE="$DATA/tls/ca.pem"
 KAFKA=$(grep -o "broker: Apache Kafka (KRaft, one node) at [^ ,]*" "$LOG" | head -1 | awk '{print $NF}')
+if [ -f "$DATA/tls/ca.pem" ]; then
+  # The run's certificate authority, which the devices' clients check the node's
+  # RPC and the broker against; they log in as the run's device gateway.
+  export EHR_CA_FILE="$DATA/tls/ca.pem" EHR_KAFKA_USER=device-gateway
+  EHR_KAFKA_PASSWORD_FILE=$(ls "$DATA"/kafka-*/users/device-gateway.password | head -1)
+  export EHR_KAFKA_PASSWORD_FILE
+  KAFKA_LOGIN=()
+else
+  KAFKA_LOGIN=(--kafka-insecure-plaintext)
+fi
 INGEST_PID=$(pgrep -n -f "ehr-ingest .*--brokers $KAFKA")
 # The run's database on the same server, the URL's options (sslmode, sslrootcert) kept.
 DB_MAIN=${DATABASE_URL%%\?*}
 BENCH_DB="${DB_MAIN%/*}/$DATABASE${DATABASE_URL#"$DB_MAIN"}"
-DEVICES_CMD=(target/release/ehr-devices --node "$RPC" --brokers "$KAFKA")
+DEVICES_CMD=(target/release/ehr-devices --node "$RPC" --brokers "$KAFKA" "${KAFKA_LOGIN[@]}")
 echo "bench-ingest: chain $RPC, Kafka $KAFKA, ehr-ingest pid $INGEST_PID, database $DATABASE"
 
 "${DEVICES_CMD[@]}" setup --fleet f1 --devices "$DEVICES" --admin-key-file "$DATA/ehr/keys/admin-general.json"

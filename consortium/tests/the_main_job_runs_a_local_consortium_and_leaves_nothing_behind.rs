@@ -117,6 +117,23 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     assert!(step("audit trail shows")["ok"].as_bool().unwrap());
 
     // Readings: every one published is stored or refused with a reason.
+    // Every link secured, as the summary says link by link.
+    let links = summary["links"]
+        .as_array()
+        .expect("the summary lists the links");
+    assert!(links.len() >= 7, "{summary}");
+    for link in links {
+        let security = link["security"].as_str().unwrap();
+        assert!(
+            !security.contains("PLAINTEXT"),
+            "{} runs in plaintext",
+            link["between"]
+        );
+    }
+    assert!(
+        out.contains("links "),
+        "the terminal summary lists the links\n{out}"
+    );
     let p = &summary["progress"];
     let published = summary["readings_published"].as_i64().unwrap();
     let bad = summary["misbehaving_published"].as_i64().unwrap();

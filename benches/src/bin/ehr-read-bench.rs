@@ -11,16 +11,17 @@
 //!     cargo build --release --locked --workspace --bins
 //!     target/release/ehr-read-bench --clients 8 --seconds 20 --page 50
 //!     target/release/ehr-read-bench --cometbft --write-rate 500
+//!     target/release/ehr-read-bench --cometbft --read-rate 50 --tls-and-plaintext
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ehr_benches::load::{self, Broadcast, Load, Payload, Report};
-use ehr_client::read_path::client::RecordsQuery;
+use ehr_client::read_path::client::{GatewayClient, RecordsQuery};
 use ehr_client::rpc::RpcClient;
 use ehr_testkit::stack::*;
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 struct Args {
     /// Concurrent reading clients.
     #[arg(long, default_value_t = 8)]
@@ -43,12 +44,15 @@ struct Args {
     /// spread over every validator (0: none).
     #[arg(long, default_value_t = 0)]
     write_rate: u64,
-    /// TLS: the authority the node's (and gateway's) certificates chain to.
-    #[command(flatten)]
-    tls: ehr_transport::ClientTlsArgs,
+    /// The cost of TLS on the readers' link: a second gateway on the same
+    /// stack serving plaintext HTTP, and the reads alternate between the two
+    /// (four rounds of --seconds / 4, HTTPS first), each reported on its own.
+    #[arg(long)]
+    tls_and_plaintext: bool,
 }
 
 /// Latencies of the reads: what was served, and what failed.
+#[derive(Default)]
 struct Reads {
     latencies: Vec<Duration>,
     errors: u64,
@@ -56,13 +60,6 @@ struct Reads {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    match ehr_transport::Transport::for_client(&args.tls) {
-        Ok(transport) => ehr_transport::install(&transport),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    }
     eprintln!("starting the stack…");
     let s = if args.cometbft {
         Stack::start_on_cometbft()
@@ -107,14 +104,55 @@ fn main() -> anyhow::Result<()> {
             let writes = writes.clone();
             tokio::spawn(async move { load::run(&nodes, txs, &writes).await })
         });
-        let reads = read(&s, &args, n as i64).await;
+        let reads = if args.tls_and_plaintext {
+            let plain = GatewayProcess::start_plaintext(
+                &s.dir.path().join("plaintext-gateway"),
+                &s.db,
+                &s.node,
+                &s.gateway_key,
+            );
+            let clients = [
+                ("HTTPS", s.client(&s.cast.doctor)),
+                (
+                    "plaintext HTTP",
+                    GatewayClient::new(&plain.url, s.cast.doctor.clone()),
+                ),
+            ];
+            let quarter = Args {
+                seconds: (args.seconds / 4).max(1),
+                ..args.clone()
+            };
+            let mut by_mode = [Reads::default(), Reads::default()];
+            for round in 0..4 {
+                let (mode, client) = &clients[round % 2];
+                eprintln!("round {}: {mode}", round + 1);
+                let r = read(client, &s, &quarter, n as i64).await;
+                by_mode[round % 2].latencies.extend(r.latencies);
+                by_mode[round % 2].errors += r.errors;
+            }
+            for ((mode, _), reads) in clients.iter().zip(&by_mode) {
+                print!("{mode}: ");
+                report_reads(
+                    reads,
+                    &Args {
+                        seconds: quarter.seconds * 2,
+                        ..args.clone()
+                    },
+                );
+            }
+            by_mode.into_iter().next().unwrap_or_default()
+        } else {
+            read(&s.client(&s.cast.doctor), &s, &args, n as i64).await
+        };
         let written = match writer {
             Some(w) => Some(w.await.expect("the write load finishes")),
             None => None,
         };
         (reads, written)
     });
-    report_reads(&reads, &args);
+    if !args.tls_and_plaintext {
+        report_reads(&reads, &args);
+    }
     if let Some(w) = written {
         report_writes(&w, &args);
     }
@@ -123,9 +161,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `clients` readers fetching pages of alice's vitals until the time is up.
-async fn read(s: &Stack, args: &Args, n: i64) -> Reads {
+async fn read(client: &GatewayClient, s: &Stack, args: &Args, n: i64) -> Reads {
     let alice = s.cast.alice.address();
-    let client = s.client(&s.cast.doctor);
     let page = args.page;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.seconds);

@@ -23,6 +23,23 @@ impl GatewayProcess {
         Self::start_via(dir, db, node, &node.url, key, more)
     }
 
+    /// Serving plaintext HTTP (`--insecure-plaintext`): a baseline for the
+    /// cost of TLS, never a test of the product.
+    pub fn start_plaintext(
+        dir: &Path,
+        db: &TestDatabase,
+        node: &Node,
+        key: &SecretKey,
+    ) -> GatewayProcess {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut args = vec!["--insecure-plaintext".into()];
+        args.extend([
+            "--ca-file".into(),
+            crate::pki::for_tests().ca_file.clone().into(),
+        ]);
+        Self::spawn(dir, db, node, &node.url, key, args, &[])
+    }
+
     /// Asking the chain through `url` (a lying node in front of `node`, say),
     /// with `node`'s trust root.
     pub fn start_via(
@@ -31,6 +48,18 @@ impl GatewayProcess {
         node: &Node,
         url: &str,
         key: &SecretKey,
+        more: &[&str],
+    ) -> GatewayProcess {
+        Self::spawn(dir, db, node, url, key, service_tls("gateway"), more)
+    }
+
+    fn spawn(
+        dir: &Path,
+        db: &TestDatabase,
+        node: &Node,
+        url: &str,
+        key: &SecretKey,
+        tls: Vec<std::ffi::OsString>,
         more: &[&str],
     ) -> GatewayProcess {
         let key_file = dir.join("gateway-key.json");
@@ -48,7 +77,7 @@ impl GatewayProcess {
             .arg("--key-file")
             .arg(&key_file)
             .args(["--audit-interval-ms", "100", "--connections", "8"])
-            .args(service_tls("gateway"))
+            .args(tls)
             .args(more);
         let mut proc = Proc::spawn("gateway", cmd, dir).unwrap_or_else(|e| panic!("{e}"));
         let url = proc
