@@ -34,7 +34,8 @@ enum Command {
     /// Apply the pending migrations.
     Migrate,
     /// Apply the migrations and write <out>/{ingest,gateway,analyst}.url, each
-    /// a log-in of that service with a fresh password (made again each run).
+    /// a log-in of that service with a password made on the spot; logins whose
+    /// files are all there already are kept (the running services use them).
     Setup {
         #[arg(long)]
         out: PathBuf,
@@ -62,6 +63,14 @@ fn run(args: &Args) -> Result<(), String> {
     };
     ehr_migrations::migrate(&url).map_err(|e| e.to_string())?;
     if let Command::Setup { out } = &args.command {
+        let services = ["ingest", "gateway", "analyst"];
+        if services
+            .iter()
+            .all(|s| out.join(format!("{s}.url")).is_file())
+        {
+            println!("ehr-db: the logins in {} are kept", out.display());
+            return Ok(());
+        }
         let logins = ehr_migrations::create_logins(&url).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         for (service, login) in [

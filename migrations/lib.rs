@@ -147,7 +147,8 @@ pub fn create_logins(owner_url: &str) -> Result<Logins, SchemaError> {
         .filter(|d| d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .ok_or_else(|| {
             SchemaError::Invalid(format!(
-                "{owner_url} names no database of letters, digits and _"
+                "{} names no database of letters, digits and _",
+                without_password(owner_url)
             ))
         })?;
     let mut c = connect(owner_url)?;

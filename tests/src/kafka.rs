@@ -453,7 +453,17 @@ fn format_storage(
             .to_vec();
     args.push(properties.into());
     args.extend(scram_users(scram)?.into_iter().map(Into::into));
-    run_java(libs, folder, &args, "formatting Kafka's storage")
+    // The users' passwords go in an argument file only this user reads, not
+    // on the command line, where every local user would see them.
+    let argfile = folder.join("format.args");
+    let lines: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    ehr_transport::write_private(&argfile, (lines.join("\n") + "\n").as_bytes())
+        .map_err(|e| Error(e.to_string()))?;
+    let at = format!("@{}", argfile.display());
+    run_java(libs, folder, &[at.into()], "formatting Kafka's storage")
 }
 
 /// Runs Java on the broker's jars; `what` names the step in the error.

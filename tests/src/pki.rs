@@ -105,7 +105,11 @@ impl Pki {
 pub fn for_tests() -> Arc<Pki> {
     static PKI: OnceLock<Arc<Pki>> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ehr-test-pki-{}", std::process::id()));
+        let dir = tempfile::Builder::new()
+            .prefix("ehr-test-pki-")
+            .tempdir()
+            .map(tempfile::TempDir::keep)
+            .unwrap_or_else(|e| panic!("a folder for the test authority: {e}"));
         let pki = Pki::create(&dir, "ehr-ledger tests").unwrap_or_else(|e| panic!("{e}"));
         // The test's clients show a certificate of their own: listeners with
         // mutual TLS (ingest's metrics) let them in.

@@ -118,6 +118,21 @@ fn the_compose_file_runs_every_link_over_tls_with_least_privilege() {
         );
         assert!(line.contains("--node=https://"), "{name}: {line}");
     }
+    // Neither of General's services holds the other's key, login or certificate.
+    let shared: Vec<String> = volumes(&services["ingest"])
+        .into_iter()
+        .map(|v| v.split(':').next().unwrap_or_default().to_string())
+        .filter(|v| {
+            volumes(&services["gateway"])
+                .iter()
+                .any(|g| g.split(':').next() == Some(v.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        shared,
+        vec!["public".to_string()],
+        "ingest and the gateway share volumes"
+    );
     let ingest = command_line(&services["ingest"]);
     assert!(
         ingest.contains("--kafka-user=ingest") && ingest.contains("--kafka-password-file="),

@@ -166,10 +166,28 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
     if key.is_empty() {
         return Err(format!("{text:?} names no setting"));
     }
-    if key.contains("password") || key == "sasl.jaas.config" {
+    if ["password", "secret", ".pem", "jaas", "oauthbearer.config"]
+        .iter()
+        .any(|s| key.contains(s))
+    {
         return Err(format!(
             "{key} does not go on the command line, where every local user sees it: \
-             use --kafka-password-file"
+             use --kafka-password-file (or a file librdkafka reads)"
+        ));
+    }
+    // What the project's own options set, a pass-through may not undo.
+    const OWN: [&str; 6] = [
+        "security.protocol",
+        "sasl.username",
+        "ssl.ca.location",
+        "enable.ssl.certificate.verification",
+        "ssl.endpoint.identification.algorithm",
+        "bootstrap.servers",
+    ];
+    if OWN.contains(&key) {
+        return Err(format!(
+            "{key} is set by the service itself (--brokers, --kafka-user, --kafka-ca-file, \
+             --kafka-insecure-plaintext): a pass-through may not weaken the broker's TLS or login"
         ));
     }
     Ok((key.to_string(), value.to_string()))
@@ -185,6 +203,16 @@ mod tests {
             .unwrap_err()
             .contains("--kafka-password-file"));
         assert!(parse_setting("ssl.key.password=x").is_err());
+        assert!(parse_setting("sasl.oauthbearer.client.secret=x").is_err());
+        for weakening in [
+            "security.protocol=sasl_plaintext",
+            "enable.ssl.certificate.verification=false",
+            "ssl.endpoint.identification.algorithm=none",
+        ] {
+            assert!(parse_setting(weakening)
+                .unwrap_err()
+                .contains("may not weaken"));
+        }
         assert!(parse_setting("novalue").unwrap_err().contains("key=value"));
         assert_eq!(
             parse_setting("client.rack=ward-3").unwrap(),

@@ -20,6 +20,9 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// Connections handshaken and waiting for the server to take them.
 const READY_QUEUE: usize = 256;
+/// Handshakes under way at once; past it, new connections wait to be taken
+/// from the kernel's queue (one client cannot use up the descriptors).
+const HANDSHAKES_AT_ONCE: usize = 512;
 
 /// One accepted connection.
 pub enum Conn {
@@ -115,8 +118,21 @@ async fn handshake_all(
     acceptor: TlsAcceptor,
     ready: mpsc::Sender<(Conn, SocketAddr)>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_AT_ONCE));
     loop {
-        let (stream, peer) = match listener.accept().await {
+        // The server gone (its listener dropped): stop accepting, free the port.
+        let slot = tokio::select! {
+            _ = ready.closed() => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = ready.closed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors and the like: wait rather than spin.
@@ -125,12 +141,10 @@ async fn handshake_all(
                 continue;
             }
         };
-        if ready.is_closed() {
-            return;
-        }
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let _ = ready.send((Conn::Tls(Box::new(tls)), peer)).await;

@@ -38,6 +38,11 @@ pub enum PgUrlError {
     SilentFallback(String),
     #[error("sslmode={0} is not one of disable, require, verify-ca, verify-full")]
     UnknownMode(String),
+    #[error(
+        "the database URL must be a postgres:// URL (key=value connection strings are not \
+         read here, so their sslmode could not be honoured)"
+    )]
+    NotAUrl,
     #[error("the database's TLS settings: {0}")]
     Tls(#[from] TlsError),
 }
@@ -50,9 +55,20 @@ pub struct PgConnect {
     pub encrypted: bool,
 }
 
-/// Parses a `postgres://` URL (or a key=value string) with its TLS options.
+/// Parses a `postgres://` URL with its TLS options.
 pub fn parse(url: &str) -> Result<PgConnect, PgUrlError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(PgUrlError::NotAUrl);
+    }
     let (base, options) = split_tls_options(url);
+    if options.mode.is_none() {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(
+                "the database URL asks for no sslmode: PostgreSQL is reached in plaintext"
+            )
+        });
+    }
     let mut config =
         tokio_postgres::Config::from_str(&base).map_err(|e| PgUrlError::Invalid(e.to_string()))?;
     let mode = options.mode.as_deref().unwrap_or("disable");
@@ -145,6 +161,7 @@ fn percent_decode(value: &str) -> String {
     while i < bytes.len() {
         let hex = bytes
             .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
@@ -182,7 +199,13 @@ fn client_config(options: &TlsOptions, check_name: bool) -> Result<ClientConfig,
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(read_certificates(cert)?, read_private_key(key)?)
             .map_err(|e| TlsError::Config(format!("sslcert and sslkey do not go together: {e}")))?,
-        _ => builder.with_no_client_auth(),
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(TlsError::Config(
+                "sslcert and sslkey go together: give both or neither".into(),
+            )
+            .into())
+        }
     };
     Ok(config)
 }
@@ -219,6 +242,8 @@ mod tests {
                 .unwrap();
             assert!(matches!(e, PgUrlError::SilentFallback(_)), "{e}");
         }
+        let e = parse("host=h sslmode=require").err().unwrap();
+        assert!(matches!(e, PgUrlError::NotAUrl), "{e}");
         let e = parse("postgres://h/ehr?sslmode=maybe").err().unwrap();
         assert!(e.to_string().contains("not one of"), "{e}");
         let e = parse("postgres://h/ehr?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
