@@ -3,8 +3,8 @@
 # machine with Rust, Go and Java 17 (with Maven): Debian packages that are
 # missing, Node.js with the portal's npm packages, the rustfmt/clippy
 # components, PostgreSQL when none answers, and the
-# two engines into target/engines — CometBFT (go install from the Go module
-# proxy) and Apache Kafka (its jars from Maven Central).
+# engines into target/engines — CometBFT and Toxiproxy (go install from the Go
+# module proxy) and Apache Kafka (its jars from Maven Central).
 # Safe to run again: it only installs what is not there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 # The engines' pinned versions (tests/src/cometbft.rs names the same CometBFT).
 COMETBFT_VERSION=v0.38.26
 KAFKA_VERSION=4.4.0
+TOXIPROXY_VERSION=v2.5.0
 ENGINES=${EHR_ENGINES:-$PWD/target/engines}
 
 SUDO=""
@@ -126,6 +127,15 @@ fi
 # the consensus benchmark.
 if [ ! -x "$ENGINES/bin/abci-cli" ]; then
   GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/cometbft/cometbft/abci/cmd/abci-cli@$COMETBFT_VERSION"
+fi
+
+# Toxiproxy (Shopify's), the wide-area links between the sites of the fault
+# tests and `ehr-consortium --chaos`: latency, cuts and bandwidth on TCP.
+if [ ! -x "$ENGINES/bin/toxiproxy-server-$TOXIPROXY_VERSION" ]; then
+  echo "setup: installing Toxiproxy $TOXIPROXY_VERSION into $ENGINES/bin (go install)"
+  GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  mv "$ENGINES/bin/server" "$ENGINES/bin/toxiproxy-server-$TOXIPROXY_VERSION"
+  ln -sf "toxiproxy-server-$TOXIPROXY_VERSION" "$ENGINES/bin/toxiproxy-server"
 fi
 
 # Apache Kafka, the broker: its jars from Maven Central, run with Java 17.

@@ -8,6 +8,8 @@
 //!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
 //!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
 //!   `pki`: the certificates every link's TLS uses.
+//!   `sites`: hospitals as separate hosts — a network namespace each, the
+//!   wide-area links between them through Toxiproxy, to slow and cut.
 //!   `stack`: the off-chain stack of one test — broker, database, chain,
 //!   ingest and gateway as real processes, the cast and their devices.
 //!
@@ -23,6 +25,8 @@ pub mod kafka;
 pub mod pki;
 #[cfg(feature = "engines")]
 pub mod processes;
+#[cfg(feature = "engines")]
+pub mod sites;
 #[cfg(feature = "engines")]
 pub mod stack;
 pub mod world;

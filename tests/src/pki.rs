@@ -55,8 +55,18 @@ impl Pki {
     /// A certificate for `name` on this machine's loopback addresses, in
     /// files of its own.
     pub fn issue(&self, name: &str) -> Result<IdentityFiles, Error> {
+        self.issue_for(name, &[])
+    }
+
+    /// The same, valid also for `hosts` (a site's address).
+    pub fn issue_for(&self, name: &str, hosts: &[String]) -> Result<IdentityFiles, Error> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let issued = self.authority.issue(name, &LOOPBACK).map_err(failed)?;
+        let names: Vec<&str> = LOOPBACK
+            .iter()
+            .copied()
+            .chain(hosts.iter().map(String::as_str))
+            .collect();
+        let issued = self.authority.issue(name, &names).map_err(failed)?;
         issued
             .write(&self.dir, &format!("{name}-{n}"))
             .map_err(failed)

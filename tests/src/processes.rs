@@ -160,11 +160,28 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    fn signal_term(&self) {
+    fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(self.child.id() as i32, signal);
         }
+    }
+
+    fn signal_term(&self) {
+        // A paused process would not act on SIGTERM until resumed.
+        self.signal(libc::SIGCONT);
+        self.signal(libc::SIGTERM);
+    }
+
+    /// SIGSTOP: the process hangs, its sockets open, as a machine that
+    /// stalls (swapping, a long pause) does.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
     }
 
     /// SIGTERM, then its exit status once it has stopped by itself.

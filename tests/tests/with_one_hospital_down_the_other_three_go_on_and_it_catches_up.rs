@@ -6,8 +6,6 @@
 mod common;
 
 use common::*;
-use ehr_ledger::crypto::SecretKey;
-use ehr_ledger::proto::{action::Kind, RegisterStaff, Role};
 use ehr_testkit::cometbft::wait_height;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -19,20 +17,7 @@ async fn with_one_hospital_down_the_other_three_go_on_and_it_catches_up() {
     network.nodes[3].kill();
     let down_at = general.latest_height().await.unwrap();
     // Three of four still hold more than two thirds of the voting power.
-    for (i, who) in ["nurse@general", "pharmacist@general"].iter().enumerate() {
-        let staff = SecretKey::from_seed(who);
-        let role = [Role::Nurse, Role::Pharmacist][i];
-        send(
-            &general,
-            &network.chain_id,
-            &admin("general"),
-            Kind::RegisterStaff(RegisterStaff {
-                public_key: staff.public_key().to_bytes().to_vec(),
-                role: role as i32,
-            }),
-        )
-        .await;
-    }
+    register_general_staff(&general, &network.chain_id).await;
     let while_down = wait_height(&general, down_at + 5, PATIENCE).await.unwrap();
     assert!(
         network.nodes[3].rpc().latest_height().await.is_err(),

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use ehr_client::rpc::RpcClient;
 
 use crate::pki::Pki;
+use crate::sites::Sites;
 use crate::Error;
 
 mod node;
 
-pub use node::{Node, RpcCertificate};
+pub use node::{Node, Part, RpcCertificate};
 
 /// The CometBFT release the project installs and is tested with.
 pub const VERSION: &str = "v0.38.26";
@@ -79,6 +80,10 @@ pub struct Settings {
     pub genesis_time: Option<String>,
     /// How the validators serve their RPC.
     pub rpc_tls: RpcTls,
+    /// Where the nodes run: the `i`-th node at the `i`-th site, its peers
+    /// reached through the sites' links; None: all on loopback, peered
+    /// directly.
+    pub sites: Option<Arc<Sites>>,
 }
 
 /// How the validators serve their RPC: HTTPS (CometBFT's `tls_cert_file`),
@@ -115,6 +120,7 @@ impl Default for Settings {
             keep_heights: 0,
             genesis_time: None,
             rpc_tls: RpcTls::default(),
+            sites: None,
         }
     }
 }
@@ -163,6 +169,8 @@ pub struct Network {
     pub chain_id: String,
     /// The ledger's genesis.json every node starts from.
     pub genesis: PathBuf,
+    /// Where the nodes run, when not all on loopback.
+    pub sites: Option<Arc<Sites>>,
     pub nodes: Vec<Node>,
     settings: Settings,
     pki: Option<Arc<Pki>>,
@@ -211,6 +219,7 @@ impl Network {
             dir: net.clone(),
             chain_id,
             genesis,
+            sites: settings.sites.clone(),
             nodes: Vec::new(),
             pki: settings.rpc_tls.authority(),
             settings,
@@ -264,15 +273,29 @@ impl Network {
             .output()
             .map_err(|e| Error(format!("cometbft show-node-id: {e}")))?;
         let node_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let index = self.nodes.len();
+        let site = self
+            .settings
+            .sites
+            .as_ref()
+            .filter(|sites| index < sites.len())
+            .map(|sites| (sites.clone(), index));
+        let host = site
+            .as_ref()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |(sites, i)| {
+                sites.sites[*i].address
+            });
         let rpc_tls = match &self.pki {
             Some(pki) => Some(RpcCertificate {
                 ca_file: pki.ca_file.clone(),
-                files: pki.issue(&format!("rpc-{name}"))?,
+                files: pki.issue_for(&format!("rpc-{name}"), &[host.to_string()])?,
             }),
             None => None,
         };
         let node = Node {
             rpc_tls,
+            host,
+            site,
             app_args: vec![
                 "--snapshot-interval".into(),
                 self.settings.snapshot_interval.to_string(),
@@ -321,15 +344,23 @@ impl Network {
         self.join(node)
     }
 
-    /// Every node has every other as a persistent peer.
+    /// Every node has every other as a persistent peer: directly, or through
+    /// the link between their sites.
     fn connect(&self) -> Result<(), Error> {
         for node in &self.nodes {
-            let peers: Vec<String> = self
+            let peers = self
                 .nodes
                 .iter()
                 .filter(|other| other.home != node.home)
-                .map(|other| format!("{}@127.0.0.1:{}", other.node_id, other.p2p_port))
-                .collect();
+                .map(|other| {
+                    let direct = std::net::SocketAddr::new(other.host, other.p2p_port);
+                    let address = match (&node.site, &other.site) {
+                        (Some((sites, from)), Some((_, to))) => sites.link(*from, *to, direct)?,
+                        _ => direct,
+                    };
+                    Ok(format!("{}@{address}", other.node_id))
+                })
+                .collect::<Result<Vec<String>, Error>>()?;
             set_toml(
                 &node.config(),
                 "p2p",

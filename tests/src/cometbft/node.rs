@@ -17,10 +17,22 @@ pub struct RpcCertificate {
     pub files: ehr_transport::pki::IdentityFiles,
 }
 
+/// One of a node's two processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Cometbft,
+    /// Its application, `ehr-node start`.
+    App,
+}
+
 /// One hospital's node: `cometbft` and its `ehr-node`.
 pub struct Node {
     /// HTTPS for its RPC; None: plaintext.
     pub rpc_tls: Option<RpcCertificate>,
+    /// Where its RPC and peer-to-peer ports listen.
+    pub host: std::net::IpAddr,
+    /// Its site, when the network runs across sites.
+    pub site: Option<(Arc<Sites>, usize)>,
     pub name: String,
     pub home: PathBuf,
     pub(super) app_kind: App,
@@ -44,7 +56,7 @@ impl Node {
         } else {
             "http"
         };
-        format!("{scheme}://127.0.0.1:{}", self.rpc_port)
+        format!("{scheme}://{}:{}", self.host, self.rpc_port)
     }
 
     pub fn rpc(&self) -> RpcClient {
@@ -106,13 +118,16 @@ impl Node {
             (
                 "rpc",
                 "laddr",
-                format!("\"tcp://127.0.0.1:{}\"", self.rpc_port),
+                format!("\"tcp://{}:{}\"", self.host, self.rpc_port),
             ),
             (
                 "p2p",
                 "laddr",
-                format!("\"tcp://127.0.0.1:{}\"", self.p2p_port),
+                format!("\"tcp://{}:{}\"", self.host, self.p2p_port),
             ),
+            // Across sites a node knows its peers only by their links' proxies;
+            // the addresses peers would gossip are unreachable from there.
+            ("p2p", "pex", (self.site.is_none()).to_string()),
             ("p2p", "allow_duplicate_ip", "true".into()),
             ("p2p", "addr_book_strict", "false".into()),
             ("consensus", "timeout_commit", commit),
@@ -131,6 +146,7 @@ impl Node {
         }
         let mut cmd = Command::new(&self.cmt_bin);
         cmd.arg("start").arg("--home").arg(&self.home);
+        self.enter_site(&mut cmd);
         if let Some(tls) = &self.rpc_tls {
             // Go's TLS clients in cometbft (state sync's light client) trust this.
             cmd.env("SSL_CERT_FILE", &tls.ca_file);
@@ -167,6 +183,8 @@ impl Node {
                 .args(&self.app_args);
             ("ehr-node", cmd)
         };
+        let mut cmd = cmd;
+        self.enter_site(&mut cmd);
         let mut app = Proc::spawn_logging(&format!("{name}-{}", self.name), cmd, &self.home)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let listening = |node: &Self| match node.app_kind {
@@ -189,11 +207,51 @@ impl Node {
         Ok(())
     }
 
+    /// Makes `cmd` run at the node's site.
+    fn enter_site(&self, cmd: &mut Command) {
+        if let Some((sites, i)) = &self.site {
+            sites.sites[*i].enter(cmd);
+        }
+    }
+
     /// kill -9 of the application alone, as a crash of `ehr-node` would be;
     /// CometBFT stops when it loses its application.
     pub fn kill_app(&mut self) {
         if let Some(mut app) = self.app.take() {
             app.kill_9();
+        }
+    }
+
+    /// The process of the node that `part` names, if it runs.
+    fn part(&self, part: Part) -> Option<&Proc> {
+        match part {
+            Part::Cometbft => self.cmt.as_ref(),
+            Part::App => self.app.as_ref(),
+        }
+    }
+
+    /// kill -9 of one process (the other is left to notice, as it would).
+    pub fn kill_part(&mut self, part: Part) {
+        let taken = match part {
+            Part::Cometbft => self.cmt.take(),
+            Part::App => self.app.take(),
+        };
+        if let Some(mut p) = taken {
+            p.kill_9();
+        }
+    }
+
+    /// SIGSTOP of one process: it hangs with its connections open.
+    pub fn pause(&self, part: Part) {
+        if let Some(p) = self.part(part) {
+            p.pause();
+        }
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&self, part: Part) {
+        if let Some(p) = self.part(part) {
+            p.resume();
         }
     }
 

@@ -12,6 +12,7 @@ use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::action::Kind;
 use ehr_ledger::tx::sign_tx;
 use ehr_testkit::cometbft::{Member, Network, Settings};
+use ehr_testkit::sites::Sites;
 
 pub mod cli;
 pub mod governance;
@@ -29,6 +30,35 @@ pub fn admin(org: &str) -> SecretKey {
 /// the first blocks are committed.
 pub async fn four_hospitals(dir: &std::path::Path) -> Network {
     four_hospitals_with(dir, Settings::default()).await
+}
+
+/// Four hospitals as four sites (`ehr_testkit::sites`): each node in a
+/// network namespace of its own, the peers linked only through Toxiproxy.
+pub async fn four_sites(dir: &std::path::Path) -> Network {
+    let sites = Sites::create(&dir.join("sites"), &HOSPITALS)
+        .unwrap_or_else(|e| panic!("the sites are made: {e}"));
+    four_hospitals_with(
+        dir,
+        Settings {
+            sites: Some(std::sync::Arc::new(sites)),
+            ..Settings::default()
+        },
+    )
+    .await
+}
+
+/// The sites of a network made by `four_sites`.
+pub fn sites(network: &Network) -> &Sites {
+    network.sites.as_deref().expect("a network across sites")
+}
+
+/// Every node's height now, in the order of `network.nodes` (0: no answer).
+pub async fn heights(network: &Network) -> Vec<u64> {
+    let mut all = Vec::new();
+    for node in &network.nodes {
+        all.push(node.rpc().latest_height().await.unwrap_or(0));
+    }
+    all
 }
 
 /// The same, the validators configured with `settings`.
@@ -92,5 +122,27 @@ pub async fn same_app_hashes(network: &Network, up_to: u64) {
                 node.name
             );
         }
+    }
+}
+
+/// General's admin registers a nurse and a pharmacist through `general`,
+/// each in a block of its own.
+pub async fn register_general_staff(general: &RpcClient, chain_id: &str) {
+    use ehr_ledger::proto::{RegisterStaff, Role};
+    for (who, role) in [
+        ("nurse@general", Role::Nurse),
+        ("pharmacist@general", Role::Pharmacist),
+    ] {
+        let staff = SecretKey::from_seed(who);
+        send(
+            general,
+            chain_id,
+            &admin("general"),
+            Kind::RegisterStaff(RegisterStaff {
+                public_key: staff.public_key().to_bytes().to_vec(),
+                role: role as i32,
+            }),
+        )
+        .await;
     }
 }
