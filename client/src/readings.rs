@@ -11,6 +11,13 @@ use prost::Message;
 pub const READINGS_TOPIC: &str = "ehr.readings";
 pub const DEAD_LETTER_TOPIC: &str = "ehr.readings.dead-letter";
 
+/// What every producer of readings (a device gateway) and of refusals
+/// (ingest's dead letters) sets: a write is acknowledged only once every
+/// in-sync replica has it (with the topic's `min.insync.replicas` 2 of 3,
+/// a broker lost loses nothing acknowledged), and retries after a broker
+/// failure neither duplicate nor reorder (idempotence).
+pub const DURABLE_PRODUCER: [(&str, &str); 2] = [("acks", "all"), ("enable.idempotence", "true")];
+
 /// Signs a reading as a device does: the protobuf SignedReading.
 pub fn sign(reading: &Reading, key: &SecretKey) -> Vec<u8> {
     let bytes = reading.encode_to_vec();

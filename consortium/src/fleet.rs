@@ -51,6 +51,9 @@ pub fn run(
     kafka.configure(brokers, |k, v| {
         config.set(k, v);
     });
+    for (k, v) in ehr_client::readings::DURABLE_PRODUCER {
+        config.set(k, v);
+    }
     let producer: BaseProducer = config.set("linger.ms", "5").create()?;
     let start = Instant::now();
     let mut seqs = vec![0u64; devices.len()];

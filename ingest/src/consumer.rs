@@ -151,7 +151,11 @@ fn ensure_topics(cfg: &Config, runtime: &tokio::runtime::Runtime) -> Result<(), 
 }
 
 fn producer(cfg: &Config) -> Result<BaseProducer, ConsumerError> {
-    kafka_client(cfg)
+    let mut config = kafka_client(cfg);
+    for (k, v) in ehr_client::readings::DURABLE_PRODUCER {
+        config.set(k, v);
+    }
+    config
         .set("message.timeout.ms", "10000")
         .create()
         .map_err(kafka("create the Kafka producer"))

@@ -85,13 +85,31 @@ fn java() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("java"))
 }
 
-/// A running Kafka broker.
+/// One broker of a cluster: a KRaft node that is both broker and
+/// controller, its configuration and data in a folder of its own.
+struct Node {
+    /// None while killed.
+    proc: Option<Proc>,
+    folder: PathBuf,
+    properties: PathBuf,
+    log: PathBuf,
+}
+
+/// A running Kafka cluster of one or more brokers.
 pub struct Kafka {
-    proc: Proc,
-    /// `host:port` for clients (`bootstrap.servers`).
+    nodes: Vec<Node>,
+    /// `host:port,…` of every broker, for clients (`bootstrap.servers`).
     pub address: String,
     pub dir: PathBuf,
     logins: Option<Logins>,
+    libs: PathBuf,
+}
+
+/// How many replicas a topic (and Kafka's own topics) keeps, and how many
+/// must have a write before it is acknowledged to an `acks=all` producer.
+fn replication(brokers: usize) -> (i32, usize) {
+    let replicas = brokers.min(3);
+    (replicas as i32, replicas.min(2))
 }
 
 impl Kafka {
@@ -101,51 +119,162 @@ impl Kafka {
         Self::start_with(dir, BrokerSecurity::Scram(crate::pki::for_tests()))
     }
 
-    /// Formats a fresh broker in `dir` and starts it on free ports (others,
-    /// should one be taken before Kafka binds it); returns once it serves,
-    /// its users' ACLs granted.
+    /// One broker in `dir`, secured as `security` says.
     pub fn start_with(dir: &Path, security: BrokerSecurity) -> Result<Kafka, Error> {
+        Self::start_cluster(dir, security, 1)
+    }
+
+    /// Formats a fresh cluster of `brokers` KRaft nodes in `dir` and starts
+    /// it on free ports (others, should one be taken before Kafka binds it);
+    /// returns once every broker serves, the users' ACLs granted. Kafka's
+    /// own topics keep up to three replicas, two of them in sync.
+    pub fn start_cluster(
+        dir: &Path,
+        security: BrokerSecurity,
+        brokers: usize,
+    ) -> Result<Kafka, Error> {
         let libs = libs()?;
+        let brokers = brokers.max(1);
         let mut last = String::new();
         for attempt in 0..5 {
             let folder = dir.join(format!("kafka-{attempt}"));
             std::fs::create_dir_all(&folder).map_err(|e| Error(e.to_string()))?;
-            let (port, controller) = (crate::free_port()?, crate::free_port()?);
-            if port == controller {
-                continue;
+            let mut ports = Vec::new();
+            while ports.len() < 2 * brokers {
+                let p = crate::free_port()?;
+                if !ports.contains(&p) {
+                    ports.push(p);
+                }
             }
+            let (client_ports, controller_ports) = ports.split_at(brokers);
             let scram = match &security {
                 BrokerSecurity::Scram(pki) => Some(Scram::prepare(&folder, pki)?),
                 BrokerSecurity::Plaintext => None,
             };
-            let properties = write_configuration(&folder, port, controller, scram.as_ref())?;
-            format_storage(&libs, &folder, &properties, scram.as_ref())?;
-            let mut cmd = Command::new(java());
-            cmd.args(jvm_args(&libs, &folder))
-                .arg("kafka.Kafka")
-                .arg(&properties);
-            let mut proc = Proc::spawn_logging("kafka", cmd, &folder)?;
-            match proc.wait_for_log(STARTED, Duration::from_secs(60)) {
+            let voters = controller_ports
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{}@127.0.0.1:{c}", i + 1))
+                .collect::<Vec<_>>()
+                .join(",");
+            let cluster_id = cluster_id()?;
+            // The tools run in the cluster's folder log as the brokers do.
+            write_log4j(&folder)?;
+            let mut nodes = Vec::new();
+            for i in 0..brokers {
+                let node_folder = folder.join(format!("broker-{}", i + 1));
+                std::fs::create_dir_all(&node_folder).map_err(|e| Error(e.to_string()))?;
+                let properties = write_configuration(
+                    &node_folder,
+                    &Placement {
+                        node_id: i + 1,
+                        port: client_ports[i],
+                        controller: controller_ports[i],
+                        voters: &voters,
+                        brokers,
+                    },
+                    scram.as_ref(),
+                )?;
+                format_storage(
+                    &libs,
+                    &node_folder,
+                    &properties,
+                    scram.as_ref(),
+                    &cluster_id,
+                )?;
+                nodes.push(Node {
+                    proc: None,
+                    log: node_folder.join("kafka.log"),
+                    folder: node_folder,
+                    properties,
+                });
+            }
+            let mut kafka = Kafka {
+                nodes,
+                address: client_ports
+                    .iter()
+                    .map(|p| format!("127.0.0.1:{p}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                dir: folder,
+                logins: scram.map(|s| Logins {
+                    ca_file: s.ca_file,
+                    users: s.users,
+                }),
+                libs: libs.clone(),
+            };
+            let started = (0..brokers)
+                .try_for_each(|i| kafka.spawn(i))
+                .and_then(|()| (0..brokers).try_for_each(|i| kafka.wait_started(i)));
+            match started {
                 Ok(()) => {
-                    let kafka = Kafka {
-                        proc,
-                        address: format!("127.0.0.1:{port}"),
-                        dir: folder,
-                        logins: scram.map(|s| Logins {
-                            ca_file: s.ca_file,
-                            users: s.users,
-                        }),
-                    };
                     kafka.grant_acls(&libs)?;
                     return Ok(kafka);
                 }
                 Err(e) => {
                     last = e.0;
-                    proc.kill_9();
+                    (0..brokers).for_each(|i| kafka.kill_broker(i));
                 }
             }
         }
         Err(Error(format!("Apache Kafka did not start: {last}")))
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), Error> {
+        let node = &mut self.nodes[i];
+        let mut cmd = Command::new(java());
+        cmd.args(jvm_args(&self.libs, &node.folder))
+            .arg("kafka.Kafka")
+            .arg(&node.properties);
+        node.proc = Some(Proc::spawn_logging("kafka", cmd, &node.folder)?);
+        Ok(())
+    }
+
+    fn wait_started(&mut self, i: usize) -> Result<(), Error> {
+        match self.nodes[i].proc.as_mut() {
+            Some(p) => p.wait_for_log(STARTED, Duration::from_secs(90)),
+            None => Err(Error(format!("broker {} is not running", i + 1))),
+        }
+    }
+
+    /// How many brokers the cluster has.
+    pub fn brokers(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// kill -9 of broker `i` (from 0), as a crashed machine.
+    pub fn kill_broker(&mut self, i: usize) {
+        if let Some(mut p) = self.nodes[i].proc.take() {
+            p.kill_9();
+        }
+    }
+
+    /// SIGSTOP of broker `i`: it hangs, its connections open.
+    pub fn pause_broker(&self, i: usize) {
+        if let Some(p) = &self.nodes[i].proc {
+            p.pause();
+        }
+    }
+
+    /// SIGCONT after `pause_broker`.
+    pub fn resume_broker(&self, i: usize) {
+        if let Some(p) = &self.nodes[i].proc {
+            p.resume();
+        }
+    }
+
+    /// Starts broker `i` again on its data (after `kill_broker`, or if it
+    /// died); returns once it serves.
+    pub fn restart_broker(&mut self, i: usize) -> Result<(), Error> {
+        if self.broker_running(i) {
+            return Ok(());
+        }
+        self.spawn(i)?;
+        self.wait_started(i)
+    }
+
+    pub fn broker_running(&mut self, i: usize) -> bool {
+        self.nodes[i].proc.as_mut().is_some_and(Proc::is_running)
     }
 
     /// The settings a client logs in with as `user` (plaintext: none).
@@ -230,15 +359,21 @@ impl Kafka {
         run_java(libs, &self.dir, &args, "granting Kafka's ACLs")
     }
 
-    /// Creates topics (one partition each unless given), accepting ones that exist.
+    /// Creates topics with `partitions` each, replicated on up to three
+    /// brokers with two in sync; accepts ones that exist.
     pub fn create_topics(&self, names: &[&str], partitions: i32) -> Result<(), Error> {
         let admin: AdminClient<DefaultClientContext> = self
             .client_config(ADMIN)
             .create()
             .map_err(|e| Error(format!("Kafka admin client: {e}")))?;
+        let (replicas, in_sync) = replication(self.brokers());
+        let in_sync = in_sync.to_string();
         let topics: Vec<NewTopic> = names
             .iter()
-            .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+            .map(|t| {
+                NewTopic::new(t, partitions, TopicReplication::Fixed(replicas))
+                    .set("min.insync.replicas", &in_sync)
+            })
             .collect();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -258,21 +393,40 @@ impl Kafka {
         Ok(())
     }
 
+    /// The first broker's log.
     pub fn log(&self) -> &Path {
-        &self.proc.log
+        &self.nodes[0].log
     }
 
+    /// The last lines of every broker's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        tail(&self.proc.log, lines)
+        self.nodes
+            .iter()
+            .map(|n| format!("--- {}\n{}", n.log.display(), tail(&n.log, lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
+    /// The first broker's process id.
     pub fn pid(&self) -> u32 {
-        self.proc.pid()
+        self.pids().first().copied().unwrap_or(0)
     }
 
-    /// A clean shutdown (SIGTERM), killed after `grace`.
+    /// Every running broker's process id.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.proc.as_ref().map(Proc::pid))
+            .collect()
+    }
+
+    /// A clean shutdown of every broker (SIGTERM), each killed after `grace`.
     pub fn stop(&mut self, grace: Duration) {
-        self.proc.stop(grace);
+        for n in &mut self.nodes {
+            if let Some(p) = n.proc.as_mut() {
+                p.stop(grace);
+            }
+        }
     }
 }
 
@@ -338,12 +492,22 @@ fn password(users: &Path, user: &str) -> Result<String, Error> {
         .map_err(|e| Error(format!("the Kafka password of {user}: {e}")))
 }
 
-fn write_configuration(
-    folder: &Path,
+/// Where one node of a cluster sits among the others.
+struct Placement<'a> {
+    node_id: usize,
     port: u16,
     controller: u16,
+    /// `controller.quorum.voters`: every node's id and controller address.
+    voters: &'a str,
+    brokers: usize,
+}
+
+fn write_configuration(
+    folder: &Path,
+    at: &Placement<'_>,
     scram: Option<&Scram>,
 ) -> Result<PathBuf, Error> {
+    let (port, controller) = (at.port, at.controller);
     let data = folder.join("data");
     let properties = folder.join("server.properties");
     let listeners = match scram {
@@ -377,27 +541,39 @@ fn write_configuration(
             s.ca_file.display()
         ),
     };
-    // One node, both roles; internal topics with one replica; a new consumer
-    // group starts at once instead of waiting for more members.
+    // Every node both roles; Kafka's own topics replicated as the readings
+    // are (one replica on a single broker); a new consumer group starts at
+    // once instead of waiting for more members.
+    let (replicas, in_sync) = replication(at.brokers);
     let text = format!(
         "process.roles=broker,controller\n\
-         node.id=1\n\
-         controller.quorum.voters=1@127.0.0.1:{controller}\n\
+         node.id={}\n\
+         controller.quorum.voters={}\n\
          {listeners}\
          controller.listener.names=CONTROLLER\n\
          log.dirs={}\n\
          num.partitions=1\n\
-         offsets.topic.replication.factor=1\n\
+         default.replication.factor={replicas}\n\
+         min.insync.replicas={in_sync}\n\
+         offsets.topic.replication.factor={replicas}\n\
          offsets.topic.num.partitions=4\n\
-         transaction.state.log.replication.factor=1\n\
-         transaction.state.log.min.isr=1\n\
-         share.coordinator.state.topic.replication.factor=1\n\
-         share.coordinator.state.topic.min.isr=1\n\
+         transaction.state.log.replication.factor={replicas}\n\
+         transaction.state.log.min.isr={in_sync}\n\
+         share.coordinator.state.topic.replication.factor={replicas}\n\
+         share.coordinator.state.topic.min.isr={in_sync}\n\
          group.initial.rebalance.delay.ms=0\n",
+        at.node_id,
+        at.voters,
         data.display()
     );
     // It holds the broker's password: its owner's only.
     ehr_transport::write_private(&properties, text.as_bytes()).map_err(|e| Error(e.to_string()))?;
+    write_log4j(folder)?;
+    Ok(properties)
+}
+
+/// Kafka's own logging: warnings, and the server's start and stop.
+fn write_log4j(folder: &Path) -> Result<(), Error> {
     let log4j = "status = error\n\
                  appender.out.type = Console\n\
                  appender.out.name = out\n\
@@ -409,8 +585,7 @@ fn write_configuration(
                  logger.kafka.level = warn\n\
                  logger.server.name = kafka.server\n\
                  logger.server.level = info\n";
-    std::fs::write(folder.join("log4j2.properties"), log4j).map_err(|e| Error(e.to_string()))?;
-    Ok(properties)
+    std::fs::write(folder.join("log4j2.properties"), log4j).map_err(|e| Error(e.to_string()))
 }
 
 /// The SCRAM users, written into the metadata log at format time.
@@ -429,26 +604,31 @@ fn scram_users(scram: Option<&Scram>) -> Result<Vec<String>, Error> {
     Ok(args)
 }
 
-/// `kafka-storage format`: a new cluster id and the metadata log's bootstrap.
+/// A new cluster id: URL-safe base64 of 16 random bytes, drawn again when it
+/// starts with '-': the storage tool's argument parser would take such an id
+/// for an option (one start in 64 failed that way).
+fn cluster_id() -> Result<String, Error> {
+    loop {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error(e.to_string()))?;
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id);
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
+}
+
+/// `kafka-storage format`: the node's storage for the cluster `cluster_id`
+/// and the metadata log's bootstrap.
 fn format_storage(
     libs: &Path,
     folder: &Path,
     properties: &Path,
     scram: Option<&Scram>,
+    cluster_id: &str,
 ) -> Result<(), Error> {
-    // URL-safe base64 of 16 random bytes, drawn again when it starts with '-':
-    // the storage tool's argument parser would take such an id for an option
-    // (one start in 64 failed that way).
-    let cluster_id = loop {
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| Error(e.to_string()))?;
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id);
-        if !id.starts_with('-') {
-            break id;
-        }
-    };
     let mut args: Vec<std::ffi::OsString> =
-        ["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"]
+        ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"]
             .map(Into::into)
             .to_vec();
     args.push(properties.into());

@@ -16,6 +16,8 @@ pub struct Proc {
     pub name: String,
     child: Child,
     pub log: PathBuf,
+    /// The log's length when this life began: a restarted process appends.
+    log_start: u64,
     lines: Option<mpsc::Receiver<String>>,
 }
 
@@ -34,6 +36,7 @@ impl Proc {
 
     fn start(name: &str, mut cmd: Command, dir: &Path, announcing: bool) -> Result<Proc, Error> {
         let log = dir.join(format!("{name}.log"));
+        let log_start = std::fs::metadata(&log).map_or(0, |m| m.len());
         let file = || {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -67,6 +70,7 @@ impl Proc {
                 name: name.to_string(),
                 child,
                 log,
+                log_start,
                 lines: None,
             });
         };
@@ -85,6 +89,7 @@ impl Proc {
             name: name.to_string(),
             child,
             log,
+            log_start,
             lines: Some(rx),
         })
     }
@@ -121,12 +126,14 @@ impl Proc {
         }
     }
 
-    /// Waits until the log holds `marker`; fails early if the process ends.
+    /// Waits until this life of the process has logged `marker`; fails
+    /// early if the process ends.
     pub fn wait_for_log(&mut self, marker: &str, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if text.contains(marker) {
+            let text = std::fs::read(&self.log).unwrap_or_default();
+            let start = usize::try_from(self.log_start).unwrap_or(0).min(text.len());
+            if String::from_utf8_lossy(&text[start..]).contains(marker) {
                 return Ok(());
             }
             if !self.is_running() || Instant::now() > deadline {

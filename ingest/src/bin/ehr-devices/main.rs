@@ -141,6 +141,9 @@ pub(crate) fn producer(brokers: &str, kafka: &KafkaSecurity) -> anyhow::Result<B
     kafka.configure(brokers, |k, v| {
         config.set(k, v);
     });
+    for (k, v) in ehr_client::readings::DURABLE_PRODUCER {
+        config.set(k, v);
+    }
     config
         .set("linger.ms", "5")
         .create()
