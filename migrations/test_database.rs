@@ -15,7 +15,12 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn create() -> Result<TestDatabase, SchemaError> {
-        let admin_url = database_url();
+        Self::create_on(&database_url())
+    }
+
+    /// The same on the server whose superuser's URL is `admin_url`.
+    pub fn create_on(admin_url: &str) -> Result<TestDatabase, SchemaError> {
+        let admin_url = admin_url.to_string();
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).map_err(|e| SchemaError::Invalid(e.to_string()))?;
         let name = format!("ehr_test_{}", hex::encode(suffix));

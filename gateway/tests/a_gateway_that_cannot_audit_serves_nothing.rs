@@ -5,22 +5,14 @@
 
 use std::time::Duration;
 
-use ehr_client::read_path::client::RecordsQuery;
 use ehr_ledger::proto::{action::Kind, ReinstateParticipant, SuspendParticipant};
 use ehr_testkit::stack::*;
-
-fn read_code(s: &Stack) -> Result<usize, (String, String)> {
-    let client = s.client(&s.cast.doctor);
-    s.block_on(client.records(&s.cast.alice.address(), &RecordsQuery::category("vitals")))
-        .map(|p| p.records.len())
-        .map_err(|e| (e.code().unwrap_or("").to_string(), e.to_string()))
-}
 
 #[test]
 fn a_suspended_gateway_serves_nothing_until_reinstated() {
     let s = Stack::start();
     s.alice_heart_rates(3);
-    assert_eq!(read_code(&s), Ok(3));
+    assert_eq!(s.doctor_reads_alice(), Ok(3));
 
     let gateway = s.gateway_key.address().0.to_vec();
     s.node.send(
@@ -30,9 +22,9 @@ fn a_suspended_gateway_serves_nothing_until_reinstated() {
         }),
     );
     // Within the gateway's few seconds of remembering its standing.
-    let refused = wait_until(Duration::from_secs(20), || read_code(&s).is_err());
+    let refused = wait_until(Duration::from_secs(20), || s.doctor_reads_alice().is_err());
     assert!(refused, "a suspended gateway still serves");
-    let (code, message) = read_code(&s).unwrap_err();
+    let (code, message) = s.doctor_reads_alice().unwrap_err();
     assert_eq!(code, "audit_unavailable", "{message}");
     assert!(message.contains("suspended"), "{message}");
     // Nothing was disclosed while it could not be audited.
@@ -42,7 +34,9 @@ fn a_suspended_gateway_serves_nothing_until_reinstated() {
         &s.cast.admin,
         Kind::Reinstate(ReinstateParticipant { address: gateway }),
     );
-    assert!(wait_until(Duration::from_secs(20), || read_code(&s) == Ok(3)));
+    assert!(wait_until(Duration::from_secs(20), || s
+        .doctor_reads_alice()
+        == Ok(3)));
     assert_eq!(
         s.db.count("SELECT count(*) FROM gateway.disclosures"),
         disclosed_before + 1
@@ -53,7 +47,7 @@ fn a_suspended_gateway_serves_nothing_until_reinstated() {
 fn a_gateway_whose_log_the_chain_refuses_stops_serving() {
     let s = Stack::start_with_audit_lag(3);
     s.alice_heart_rates(2);
-    assert_eq!(read_code(&s), Ok(2));
+    assert_eq!(s.doctor_reads_alice(), Ok(2));
     // A disclosure the chain will never take (a patient it does not know, and
     // no signed request of its reader), as an insider or a bug might leave in
     // the outbox: the log is stuck.
@@ -67,9 +61,9 @@ fn a_gateway_whose_log_the_chain_refuses_stops_serving() {
             ],
         )
         .unwrap();
-    let refused = wait_until(Duration::from_secs(30), || read_code(&s).is_err());
+    let refused = wait_until(Duration::from_secs(30), || s.doctor_reads_alice().is_err());
     assert!(refused, "a gateway whose log is stuck still serves");
-    let (code, message) = read_code(&s).unwrap_err();
+    let (code, message) = s.doctor_reads_alice().unwrap_err();
     assert_eq!(code, "audit_unavailable", "{message}");
     assert!(
         message.contains("no signed request of its reader"),

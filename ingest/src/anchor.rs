@@ -293,6 +293,9 @@ impl Anchorer {
                 Err(error) => {
                     tracing::error!(%error, "the database failed while anchoring; retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(10));
+                    if let Err(error) = store.reconnect_if_lost() {
+                        tracing::warn!(%error, "the database is not back yet");
+                    }
                 }
             }
             if let (Ok(pending), Ok(oldest)) = (store.pending_count(), store.oldest_pending_secs())

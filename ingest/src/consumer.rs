@@ -286,11 +286,8 @@ impl Worker<'_> {
                     }
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
-                    // Reconnect if the database connection was lost.
-                    if let Ok(s) =
-                        Store::connect(&self.cfg.database_url, &self.cfg.key.address().to_string())
-                    {
-                        self.store = s;
+                    if let Err(error) = self.store.reconnect_if_lost() {
+                        tracing::warn!(%error, "the database is not back yet");
                     }
                 }
             }

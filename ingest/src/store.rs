@@ -155,6 +155,8 @@ pub struct Batch {
 
 pub struct Store {
     client: postgres::Client,
+    /// Where to connect again after the connection is lost.
+    database_url: String,
     /// The ingest service's address: the writer of its batches, and the one
     /// that anchors them.
     service: String,
@@ -211,8 +213,20 @@ impl Store {
     pub fn connect(database_url: &str, service: &str) -> Result<Self, StoreError> {
         Ok(Self {
             client: ehr_migrations::connect(database_url)?,
+            database_url: database_url.to_string(),
             service: service.to_string(),
         })
+    }
+
+    /// A new connection in place of one the server closed (a restart, a
+    /// failover): every write after a failure goes through here before it
+    /// is tried again, or a dead connection would refuse them for ever.
+    pub fn reconnect_if_lost(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            self.client = ehr_migrations::connect(&self.database_url)?;
+            tracing::info!("connected to the database again");
+        }
+        Ok(())
     }
 
     /// Batch ids from `next` on at least: the chain's next id for this

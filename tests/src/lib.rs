@@ -7,7 +7,8 @@
 //!   its jars (`kafka`), a network of CometBFT validators each beside its own
 //!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
 //!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
-//!   `pki`: the certificates every link's TLS uses.
+//!   `pki`: the certificates every link's TLS uses. `postgres`: a private
+//!   PostgreSQL server, for tests (and runs) that restart it.
 //!   `sites`: hospitals as separate hosts — a network namespace each, the
 //!   wide-area links between them through Toxiproxy, to slow and cut.
 //!   `stack`: the off-chain stack of one test — broker, database, chain,
@@ -23,6 +24,8 @@ pub mod cometbft;
 pub mod kafka;
 #[cfg(feature = "engines")]
 pub mod pki;
+#[cfg(feature = "engines")]
+pub mod postgres;
 #[cfg(feature = "engines")]
 pub mod processes;
 #[cfg(feature = "engines")]

@@ -186,6 +186,14 @@ impl Proc {
         self.signal(libc::SIGSTOP);
     }
 
+    /// SIGQUIT, and waits for the process to be gone: PostgreSQL's
+    /// immediate shutdown, its children cut off without a checkpoint.
+    pub fn quit(&mut self) {
+        self.signal(libc::SIGCONT);
+        self.signal(libc::SIGQUIT);
+        let _ = self.child.wait();
+    }
+
     /// SIGCONT after `pause`.
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);

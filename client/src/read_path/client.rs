@@ -205,14 +205,19 @@ impl GatewayClient {
             url: self.base.clone(),
             reason: ehr_transport::explain(&e),
         };
-        let health: serde_json::Value = self
+        let response = self
             .http
             .get(format!("{}/health", self.base))
             .send()
             .await
-            .map_err(unreachable)?
-            .json()
-            .await
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        // A gateway that cannot serve (its database away, say) says why.
+        if status >= 400 {
+            return Err(refusal(status, &bytes));
+        }
+        let health: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| GatewayError::Decode(format!("its /health: {e}")))?;
         let address = health["address"]
             .as_str()
@@ -260,16 +265,22 @@ impl GatewayClient {
                 reason: ehr_transport::explain(&e),
             })?;
         if status >= 400 {
-            let e: ApiError = serde_json::from_slice(&bytes).unwrap_or(ApiError {
-                code: "http_error".into(),
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            });
-            return Err(GatewayError::Refused {
-                status,
-                code: e.code,
-                message: e.message,
-            });
+            return Err(refusal(status, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(|e| GatewayError::Decode(e.to_string()))
+    }
+}
+
+/// A gateway's refusal: its code and sentence, or the start of whatever it
+/// sent instead.
+fn refusal(status: u16, bytes: &[u8]) -> GatewayError {
+    let e: ApiError = serde_json::from_slice(bytes).unwrap_or(ApiError {
+        code: "http_error".into(),
+        message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+    });
+    GatewayError::Refused {
+        status,
+        code: e.code,
+        message: e.message,
     }
 }

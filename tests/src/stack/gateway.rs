@@ -89,4 +89,8 @@ impl GatewayProcess {
     pub fn kill_9(&mut self) {
         self.proc.kill_9();
     }
+
+    pub fn is_running(&mut self) -> bool {
+        self.proc.is_running()
+    }
 }

@@ -47,9 +47,25 @@ impl Stack {
         Self::start_on(dir, node, &[])
     }
 
+    /// On the dev sequencer, its database `db` (on a server of the test's
+    /// own, say).
+    pub fn start_with_database(db: TestDatabase) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(&dir.path().join("node"));
+        Self::start_on_database(dir, node, db, &[])
+    }
+
     fn start_on(dir: tempfile::TempDir, node: Node, gateway_args: &[&str]) -> Stack {
+        Self::start_on_database(dir, node, database(), gateway_args)
+    }
+
+    fn start_on_database(
+        dir: tempfile::TempDir,
+        node: Node,
+        db: TestDatabase,
+        gateway_args: &[&str],
+    ) -> Stack {
         let broker = Broker::start();
-        let db = database();
         let cast = Cast::register(&node);
         let gateway_key = key("gateway@general");
         let nurse = key("nurse@general");
@@ -160,6 +176,19 @@ impl Stack {
 
     pub fn client(&self, k: &SecretKey) -> GatewayClient {
         GatewayClient::new(&self.gateway.url, k.clone())
+    }
+
+    /// How many of alice's vitals the doctor (granted them) reads through
+    /// the gateway, or its refusal's code and sentence.
+    pub fn doctor_reads_alice(&self) -> Result<usize, (String, String)> {
+        use ehr_client::read_path::client::RecordsQuery;
+        let client = self.client(&self.cast.doctor);
+        self.block_on(client.records(
+            &self.cast.alice.address(),
+            &RecordsQuery::category("vitals"),
+        ))
+        .map(|page| page.records.len())
+        .map_err(|e| (e.code().unwrap_or("").to_string(), e.to_string()))
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
