@@ -8,6 +8,7 @@
 #   scripts/run.sh                    # 60 s of steady work after the story
 #   scripts/run.sh --duration 0       # until Ctrl-C
 #   scripts/run.sh --chain dev        # the dev sequencer instead (quick, not BFT)
+#   scripts/run.sh --chaos 7          # faults drawn from seed 7 while it works
 #   scripts/run.sh --help             # every option
 set -euo pipefail
 cd "$(dirname "$0")/.."

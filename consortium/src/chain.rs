@@ -12,6 +12,7 @@ use ehr_ledger::crypto::SecretKey;
 use ehr_testkit::cometbft::{Member, Network, RpcTls, Settings};
 use ehr_testkit::pki::Pki;
 use ehr_testkit::processes::Proc;
+use ehr_testkit::sites::Sites;
 
 pub const HOSPITALS: [(&str, &str); 4] = [
     ("general", "General Hospital"),
@@ -38,6 +39,8 @@ pub struct Chain {
     pub home: PathBuf,
     /// The genesis file, for clients that verify headers from it.
     pub genesis: PathBuf,
+    /// The hospitals' sites and the links between them (CometBFT only).
+    pub sites: Option<Arc<Sites>>,
     kind: Kind,
 }
 
@@ -146,6 +149,7 @@ impl Chain {
             dev: true,
             home,
             genesis,
+            sites: None,
             kind: Kind::Dev(proc),
         })
     }
@@ -155,7 +159,12 @@ impl Chain {
         admins: &[SecretKey],
         pki: Option<&Arc<Pki>>,
     ) -> Result<Chain, crate::Error> {
+        // Each hospital at a site of its own: a network namespace where the
+        // machine allows, the wide-area links between them through Toxiproxy.
+        let ids: Vec<&str> = HOSPITALS.iter().map(|(id, _)| *id).collect();
+        let sites = Arc::new(Sites::create(&dir.join("sites"), &ids)?);
         let settings = Settings {
+            sites: Some(sites.clone()),
             timeout_commit: Duration::from_millis(500),
             chain_id: Some("ehr-local".into()),
             rpc_tls: match pki {
@@ -167,9 +176,15 @@ impl Chain {
         let network = Network::start(dir, &members(admins), settings)?;
         let first = &network.nodes[0];
         let rpc_url = first.rpc_url();
+        let placement = if sites.isolated {
+            "each hospital at a site of its own (a network namespace), linked to the others only through Toxiproxy"
+        } else {
+            "the hospitals on this machine's loopback (no network namespaces here), linked only through Toxiproxy"
+        };
         Ok(Chain {
+            sites: Some(sites.clone()),
             description: format!(
-                "four validators on CometBFT {}, one per hospital, each with its own ehr-node over a Unix socket; RPC of General's at {rpc_url}",
+                "four validators on CometBFT {}, one per hospital, each with its own ehr-node over a Unix socket; {placement}; RPC of General's at {rpc_url}",
                 ehr_testkit::cometbft::VERSION
             ),
             rpc_url,
@@ -187,6 +202,21 @@ impl Chain {
                 p.stop(Duration::from_secs(10));
             }
             Kind::Cometbft(n) => n.stop(),
+        }
+    }
+
+    /// The validators, when the chain is CometBFT's.
+    pub fn network(&self) -> Option<&Network> {
+        match &self.kind {
+            Kind::Cometbft(n) => Some(n),
+            Kind::Dev(_) => None,
+        }
+    }
+
+    pub fn network_mut(&mut self) -> Option<&mut Network> {
+        match &mut self.kind {
+            Kind::Cometbft(n) => Some(n),
+            Kind::Dev(_) => None,
         }
     }
 

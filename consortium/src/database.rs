@@ -49,3 +49,13 @@ impl Database {
         Ok(path)
     }
 }
+
+/// A new connection in place of one the server closed (a restart): the
+/// run's own looks at its database go on after PostgreSQL comes back.
+pub fn reconnect_if_lost(db: &mut postgres::Client, url: &str) {
+    if db.is_closed() {
+        if let Ok(fresh) = ehr_migrations::connect(url) {
+            *db = fresh;
+        }
+    }
+}

@@ -12,8 +12,13 @@ use ehr_client::readings::sign;
 pub use ehr_client::service::now_ms;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::Reading;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 /// One simulated device: its id, key, and what it measures.
 pub struct Device {
@@ -33,6 +38,44 @@ pub const BAD_EVERY: u64 = 200;
 pub struct Counters {
     pub published: AtomicU64,
     pub bad: AtomicU64,
+    /// What the brokers acknowledged (every in-sync replica has it).
+    pub acknowledged: AtomicU64,
+    /// What the brokers never acknowledged (the producer gave up).
+    pub unacknowledged: AtomicU64,
+    /// The well-formed readings acknowledged: (device index, sequence number).
+    pub acknowledged_good: Mutex<BTreeSet<(usize, u64)>>,
+}
+
+/// What the producer is told of each reading it sent.
+struct Deliveries(Arc<Counters>);
+
+/// A reading in flight: its device and sequence number, and whether it was
+/// sent well-formed (and so must be stored).
+type Sent = Box<(usize, u64, bool)>;
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Sent;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Sent) {
+        let (device, seq, good) = *sent;
+        match result {
+            Ok(_) => {
+                self.0.acknowledged.fetch_add(1, Ordering::Relaxed);
+                if good {
+                    self.0
+                        .acknowledged_good
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((device, seq));
+                }
+            }
+            Err(_) => {
+                self.0.unacknowledged.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// Publishes round-robin from `devices` at `rate` readings per second until `stop`.
@@ -54,7 +97,12 @@ pub fn run(
     for (k, v) in ehr_client::readings::DURABLE_PRODUCER {
         config.set(k, v);
     }
-    let producer: BaseProducer = config.set("linger.ms", "5").create()?;
+    // A reading the brokers cannot take is retried for two minutes, through
+    // a broker's failover, before the fleet counts it unacknowledged.
+    let producer: BaseProducer<Deliveries> = config
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create_with_context(Deliveries(counters.clone()))?;
     let start = Instant::now();
     let mut seqs = vec![0u64; devices.len()];
     let mut n = 0u64;
@@ -102,7 +150,10 @@ pub fn run(
             sign(&reading, &d.key)
         };
         let key = reading.device_id.clone();
-        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
+        let sent: Sent = Box::new((i, reading.seq, !misbehaves));
+        let mut record = BaseRecord::with_opaque_to(topic, sent)
+            .key(&key)
+            .payload(&payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -125,5 +176,6 @@ pub fn run(
         counters.published.fetch_add(1, Ordering::Relaxed);
         n += 1;
     }
-    Ok(producer.flush(Duration::from_secs(10))?)
+    // Whatever is still in flight gets its answer (or its failure) now.
+    Ok(producer.flush(Duration::from_secs(130))?)
 }

@@ -10,7 +10,11 @@
 //! - `progress`: the live line and the figures, from PostgreSQL and the chain.
 //! - `database`: the run's own database and its log-ins.
 //! - `steady`: the work after the story — progress, ward rounds, wind-down.
+//! - `chaos`: faults drawn from a seed, injected while it works, each
+//!   one's recovery measured.
 //! - `running`: every process started, stopped in order.
+//! - `supervisor`: a part that died started again, with back-off, counted.
+//! - `checks`: what the summary proves from the data, each check with why.
 //! - `summary`: the account at the end, as JSON and in the terminal.
 //!
 //! The engines and the child processes themselves come from `ehr-testkit`
@@ -18,6 +22,8 @@
 
 pub mod broker;
 pub mod chain;
+pub mod chaos;
+pub mod checks;
 pub mod database;
 pub mod fleet;
 pub mod progress;
@@ -26,6 +32,7 @@ pub mod services;
 pub mod steady;
 pub mod story;
 pub mod summary;
+pub mod supervisor;
 
 /// Why a part of the main job could not be started or set up.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ehr_testkit::kafka::Kafka;
+use ehr_testkit::postgres::Postgres;
 
 use crate::chain::Chain;
 use crate::services::{Gateway, Ingest};
@@ -20,6 +21,8 @@ pub struct Running {
     pub ingest: Option<Ingest>,
     pub gateway: Option<Gateway>,
     pub fleet: Option<(Arc<AtomicBool>, FleetThread)>,
+    /// The run's own PostgreSQL server, when it runs one (`--chaos`).
+    pub postgres: Option<Postgres>,
 }
 
 /// Stops what runs, in order; true if every process stopped by itself.
@@ -41,5 +44,7 @@ pub fn shutdown(r: &mut Running) -> bool {
     if let Some(mut b) = r.broker.take() {
         b.stop(Duration::from_secs(15));
     }
+    // Last: the services above were its clients.
+    drop(r.postgres.take());
     clean
 }

@@ -1,6 +1,7 @@
 //! The consortium's services, run by General Hospital: `ehr-ingest` (Kafka →
 //! verify → encrypt → PostgreSQL → anchors) and `ehr-gateway` (the read path).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -48,9 +49,66 @@ pub struct IngestLinks<'a> {
     pub kafka_login: &'a [std::ffi::OsString],
 }
 
+/// How a service was started, to start it again the same way — the same
+/// keys, secret and log-ins, and the port it first took (so its address
+/// stays what the others were told).
+pub struct Launch {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(&'static str, String)>,
+    dir: PathBuf,
+    /// What it prints once it serves, before the address it serves at.
+    announces: &'static str,
+}
+
+impl Launch {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Starts the service; its process and the address it announced.
+    pub fn spawn(&mut self) -> Result<(Proc, String), crate::Error> {
+        let mut proc = Proc::spawn(self.name, self.command(), &self.dir)?;
+        let url = proc.announced(self.announces, Duration::from_secs(60))?;
+        Ok((proc, url))
+    }
+
+    /// From now on `flag`'s port 0 is the port `url` names.
+    fn pin_port(&mut self, flag: &str, url: &str) {
+        // https://127.0.0.1:PORT, perhaps followed by a path.
+        let port: String = url
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let Some(i) = self.args.iter().position(|a| a == flag) else {
+            return;
+        };
+        if let Some(value) = self.args.get_mut(i + 1) {
+            let given = value.to_string_lossy().into_owned();
+            if let (Some(host), false) = (given.strip_suffix(":0"), port.is_empty()) {
+                *value = format!("{host}:{port}").into();
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 pub struct Ingest {
     pub proc: Proc,
     pub metrics: String,
+    pub launch: Launch,
 }
 
 pub fn start_ingest(
@@ -64,31 +122,44 @@ pub fn start_ingest(
 ) -> Result<Ingest, crate::Error> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(crate::Error::Random)?;
-    let mut cmd = Command::new(ehr_testkit::binary("ehr-ingest")?);
-    // Its own least-privilege log-in, from the environment: a password on
-    // the command line is visible to every local user.
-    cmd.env("DATABASE_URL", database_url)
-        .args(["--brokers", brokers, "--node", node])
-        .args(trust_args(genesis))
-        .arg("--key-file")
-        .arg(key_file(dir, "ingest", key)?)
-        .arg("--pseudonym-secret-file")
-        .arg(secret_file(dir, &secret)?)
-        .args([
+    let mut cmd = Vec::<OsString>::new();
+    let (key_file, secret_file) = (key_file(dir, "ingest", key)?, secret_file(dir, &secret)?);
+    cmd.extend(["--brokers", brokers, "--node", node].map(OsString::from));
+    cmd.extend(trust_args(genesis));
+    cmd.extend(["--key-file".into(), key_file.into()]);
+    cmd.extend(["--pseudonym-secret-file".into(), secret_file.into()]);
+    cmd.extend(
+        [
             "--metrics",
             "127.0.0.1:0",
             "--batch-size",
             "4000",
             "--batch-ms",
             "250",
-        ])
-        .args(tls_args(links.pki, "ingest")?)
-        .args(links.kafka_login)
-        // Its metrics are for the hospital's own monitoring only.
-        .args(links.pki.map(|_| "--require-client-cert"));
-    let mut proc = Proc::spawn("ingest", cmd, dir)?;
-    let metrics = proc.announced("metrics at ", Duration::from_secs(60))?;
-    Ok(Ingest { proc, metrics })
+        ]
+        .map(OsString::from),
+    );
+    cmd.extend(tls_args(links.pki, "ingest")?);
+    cmd.extend(links.kafka_login.iter().cloned());
+    // Its metrics are for the hospital's own monitoring only.
+    cmd.extend(links.pki.map(|_| "--require-client-cert".into()));
+    let mut launch = Launch {
+        name: "ingest",
+        program: ehr_testkit::binary("ehr-ingest")?,
+        args: cmd,
+        // Its own least-privilege log-in, from the environment: a password on
+        // the command line is visible to every local user.
+        env: vec![("DATABASE_URL", database_url.to_string())],
+        dir: dir.to_path_buf(),
+        announces: "metrics at ",
+    };
+    let (proc, metrics) = launch.spawn()?;
+    launch.pin_port("--metrics", &metrics);
+    Ok(Ingest {
+        proc,
+        metrics,
+        launch,
+    })
 }
 
 /// A service's trust root: the consortium's genesis file under CometBFT;
@@ -103,6 +174,7 @@ pub fn trust_args(genesis: Option<&Path>) -> Vec<std::ffi::OsString> {
 pub struct Gateway {
     pub proc: Proc,
     pub url: String,
+    pub launch: Launch,
 }
 
 /// `ehr-gateway`, serving the built web portal too when `portal` is given.
@@ -115,22 +187,32 @@ pub fn start_gateway(
     portal: Option<&Path>,
     pki: Option<&Pki>,
 ) -> Result<Gateway, crate::Error> {
-    let mut cmd = Command::new(ehr_testkit::binary("ehr-gateway")?);
-    cmd.env("DATABASE_URL", database_url)
-        .args(["--listen", "127.0.0.1:0", "--node", node])
-        .args(trust_args(genesis))
-        .arg("--key-file")
-        .arg(key_file(dir, "gateway", key)?)
-        .args(tls_args(pki, "gateway")?);
+    let mut args: Vec<OsString> = ["--listen", "127.0.0.1:0", "--node", node]
+        .map(OsString::from)
+        .to_vec();
+    args.extend(trust_args(genesis));
+    args.extend(["--key-file".into(), key_file(dir, "gateway", key)?.into()]);
+    args.extend(tls_args(pki, "gateway")?);
     if let Some(portal) = portal {
         // The run's demo log-in links (portal-logins.txt) work on this gateway.
-        cmd.arg("--portal-dir")
-            .arg(portal)
-            .arg("--portal-demo-logins");
+        args.extend([
+            "--portal-dir".into(),
+            portal.into(),
+            "--portal-demo-logins".into(),
+        ]);
     }
-    let mut proc = Proc::spawn("gateway", cmd, dir)?;
-    let url = proc.announced("serving records at ", Duration::from_secs(60))?;
-    Ok(Gateway { proc, url })
+    let mut launch = Launch {
+        name: "gateway",
+        program: ehr_testkit::binary("ehr-gateway")?,
+        args,
+        env: vec![("DATABASE_URL", database_url.to_string())],
+        dir: dir.to_path_buf(),
+        announces: "serving records at ",
+    };
+    let (proc, url) = launch.spawn()?;
+    // Restarted, it serves where the portal's links and the story point.
+    launch.pin_port("--listen", &url);
+    Ok(Gateway { proc, url, launch })
 }
 
 /// `<run>/portal-logins.txt` (readable by its owner only): log-in links of

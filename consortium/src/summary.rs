@@ -4,8 +4,11 @@
 use ehr_client::rpc::RpcClient;
 use serde::Serialize;
 
+use crate::chaos::FaultRecord;
+use crate::checks::{Check, Gap, ReadingsAccount};
 use crate::progress::Snapshot;
 use crate::story::{Cast, Step};
+use crate::supervisor::Restart;
 use crate::Error;
 
 #[derive(Serialize)]
@@ -25,6 +28,20 @@ pub struct Summary {
     pub clean_shutdown: bool,
     /// Each link of the run and what protects it.
     pub links: Vec<Link>,
+    /// What the run proves from its data.
+    pub checks: Vec<Check>,
+    pub readings: ReadingsAccount,
+    pub longest_block_gap: Gap,
+    /// Parts the supervisor started again.
+    pub restarts: Vec<Restart>,
+    pub chaos: Option<ChaosAccount>,
+}
+
+/// The faults a `--chaos` run injected, with their times and recoveries.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChaosAccount {
+    pub seed: u64,
+    pub faults: Vec<FaultRecord>,
 }
 
 /// One link between the run's parts, and how it is secured.
@@ -160,6 +177,47 @@ pub fn print_summary(
             }
         }
         Err(e) => println!("analytics       the analyst query failed: {e}"),
+    }
+    if let Some(chaos) = &s.chaos {
+        println!(
+            "chaos           seed {}: {} faults injected",
+            chaos.seed,
+            chaos.faults.len()
+        );
+        for f in &chaos.faults {
+            let recovered = match f.recovered_after_s {
+                Some(r) => format!("whole again {r:.1} s after"),
+                None => "NOT whole again within 3 minutes".into(),
+            };
+            println!(
+                "                  at {:>6.1} s  {:<58} {recovered}",
+                f.injected_at_s, f.fault
+            );
+        }
+    }
+    if !s.restarts.is_empty() {
+        println!(
+            "supervisor      {} restarts: {}",
+            s.restarts.len(),
+            s.restarts
+                .iter()
+                .map(|r| format!("{} ({:.1} s down)", r.part, r.down_s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!(
+        "chain           longest time without a block: {:.1} s (before height {})",
+        s.longest_block_gap.seconds, s.longest_block_gap.before_height
+    );
+    for (i, c) in s.checks.iter().enumerate() {
+        let label = if i == 0 { "checks" } else { "" };
+        println!(
+            "{label:<15} {} {}: {}",
+            if c.ok { "✓" } else { "✗ FAILED" },
+            c.name,
+            c.detail
+        );
     }
     println!(
         "shutdown        {}",

@@ -247,6 +247,10 @@ impl Postgres {
         self.launch()
     }
 
+    pub fn is_running(&mut self) -> bool {
+        self.proc.as_mut().is_some_and(Proc::is_running)
+    }
+
     pub fn log(&self) -> PathBuf {
         self.dir.join("postgres.log")
     }

@@ -49,6 +49,15 @@ struct Args {
     /// (four rounds of --seconds / 4, HTTPS first), each reported on its own.
     #[arg(long)]
     tls_and_plaintext: bool,
+    /// With --cometbft: each hospital's validator at a site of its own
+    /// (a network namespace), this many milliseconds one way (± a tenth)
+    /// between every two sites, through Toxiproxy.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Readings per second a device publishes during the reads (0: none);
+    /// their time from measurement to their batch's anchor is reported.
+    #[arg(long, default_value_t = 0)]
+    reading_rate: u64,
 }
 
 /// Latencies of the reads: what was served, and what failed.
@@ -61,10 +70,27 @@ struct Reads {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     eprintln!("starting the stack…");
-    let s = if args.cometbft {
-        Stack::start_on_cometbft()
-    } else {
-        Stack::start()
+    let s = match (args.cometbft, args.latency_ms) {
+        (true, Some(one_way)) => {
+            let s = Stack::start_on_cometbft_across_sites();
+            let sites = s.node.sites().expect("the validators run across sites");
+            sites.set_latency(
+                Duration::from_millis(one_way),
+                Duration::from_millis(one_way / 10),
+            )?;
+            eprintln!(
+                "the four validators at four sites ({}), {one_way} ms one way between every two",
+                if sites.isolated {
+                    "network namespaces"
+                } else {
+                    "loopback: no namespaces here"
+                }
+            );
+            s
+        }
+        (true, None) => Stack::start_on_cometbft(),
+        (false, Some(_)) => anyhow::bail!("--latency-ms needs --cometbft"),
+        (false, None) => Stack::start(),
     };
     let n = 1000;
     s.alice_heart_rates(n);
@@ -144,12 +170,24 @@ fn main() -> anyhow::Result<()> {
         } else {
             read(&s.client(&s.cast.doctor), &s, &args, n as i64).await
         };
+        let device = (args.reading_rate > 0).then(|| {
+            let producer: rdkafka::producer::BaseProducer =
+                s.broker.producer_config().create().expect("a producer");
+            let (key, rate, seconds) = (s.cast.hr.clone(), args.reading_rate, args.seconds);
+            std::thread::spawn(move || publish_readings(&producer, &key, rate, seconds))
+        });
         let written = match writer {
             Some(w) => Some(w.await.expect("the write load finishes")),
             None => None,
         };
+        if let Some(d) = device {
+            d.join().expect("the device's thread");
+        }
         (reads, written)
     });
+    if args.reading_rate > 0 {
+        report_anchoring(&s, args.reading_rate, args.seconds);
+    }
     if !args.tls_and_plaintext {
         report_reads(&reads, &args);
     }
@@ -240,6 +278,68 @@ fn report_reads(reads: &Reads, args: &Args) {
         pct(0.9),
         pct(0.99),
         ms[ms.len() - 1]
+    );
+}
+
+/// The first sequence number of the readings published during the run.
+const FIRST_TIMED: u64 = 1_000_000;
+
+/// A heart-rate device publishing `rate` readings a second for `seconds`,
+/// each stamped with the moment it is sent.
+fn publish_readings(
+    producer: &rdkafka::producer::BaseProducer,
+    key: &ehr_ledger::crypto::SecretKey,
+    rate: u64,
+    seconds: u64,
+) {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let start = Instant::now();
+    for i in 0..rate * seconds {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut reading = heart_rate(FIRST_TIMED + i, 60.0 + (i % 40) as f64);
+        reading.measured_at_ms = ehr_client::service::now_ms();
+        let payload = ehr_client::readings::sign(&reading, key);
+        let mut record = BaseRecord::to(TOPIC).key("hr-1").payload(&payload);
+        while let Err((_, r)) = producer.send(record) {
+            producer.poll(Duration::from_millis(10));
+            record = r;
+        }
+        producer.poll(Duration::ZERO);
+    }
+    let _ = producer.flush(Duration::from_secs(30));
+}
+
+/// From each timed reading's measurement to its batch's anchor on chain.
+fn report_anchoring(s: &Stack, rate: u64, seconds: u64) {
+    let published = rate * seconds;
+    let timed = format!(
+        "FROM ingest.records r JOIN ingest.batches b USING (batch_id)
+         WHERE r.device_id = 'hr-1' AND r.device_seq >= {FIRST_TIMED} AND b.status = 'committed'"
+    );
+    let all = wait_until(Duration::from_secs(120), || {
+        s.db.count(&format!("SELECT count(*) {timed}")) >= published as i64
+    });
+    let mut c = s.db.client().expect("the database answers");
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY x), percentile_cont(0.99) WITHIN GROUP (ORDER BY x), max(x)
+                 FROM (SELECT extract(epoch FROM b.committed_at - r.measured_at)::float8 AS x {timed}) t"
+            ),
+            &[],
+        )
+        .expect("the anchoring query");
+    let (n, p50, p99, max): (i64, Option<f64>, Option<f64>, Option<f64>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    println!(
+        "readings: {published} published at {rate}/s, {n} anchored{}; measured → anchored p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+        if all { "" } else { " (NOT all within 2 minutes)" },
+        p50.unwrap_or(f64::NAN),
+        p99.unwrap_or(f64::NAN),
+        max.unwrap_or(f64::NAN)
     );
 }
 

@@ -232,6 +232,18 @@ impl RpcClient {
         self.call("block", params).await
     }
 
+    /// The headers of blocks `min..=max`, newest first: at most 20 a call,
+    /// as CometBFT's `blockchain` gives them.
+    pub async fn headers(&self, min: u64, max: u64) -> Result<Vec<Header>, RpcError> {
+        let chain: BlockchainInfo = self
+            .call(
+                "blockchain",
+                json!({ "minHeight": min.to_string(), "maxHeight": max.to_string() }),
+            )
+            .await?;
+        Ok(chain.block_metas.into_iter().map(|m| m.header).collect())
+    }
+
     /// The results of block `height`: its transactions' codes and events.
     pub async fn block_results(&self, height: u64) -> Result<BlockResults, RpcError> {
         self.call("block_results", json!({ "height": height.to_string() }))

@@ -193,6 +193,17 @@ pub struct Block {
     pub data: BlockData,
 }
 
+/// A block's id and header, as `blockchain` lists them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BlockMeta {
+    pub header: Header,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BlockchainInfo {
+    pub block_metas: Vec<BlockMeta>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BlockResponse {
     pub block_id: BlockId,

@@ -17,6 +17,8 @@ use ehr_client::read_path::open::TrustRoot;
 use ehr_client::rpc::RpcClient;
 use ehr_consortium::broker::{self, READINGS};
 use ehr_consortium::chain::{Chain, Engine};
+use ehr_consortium::chaos::Chaos;
+use ehr_consortium::checks;
 use ehr_consortium::database::Database;
 use ehr_consortium::fleet::{self, Counters};
 use ehr_consortium::progress;
@@ -24,9 +26,12 @@ use ehr_consortium::running::{shutdown, Running};
 use ehr_consortium::services;
 use ehr_consortium::steady;
 use ehr_consortium::story::{Cast, Teller};
+use ehr_consortium::summary::ChaosAccount;
 use ehr_consortium::summary::{self, Link, Summary};
+use ehr_consortium::supervisor::Supervisor;
 use ehr_testkit::kafka::{BrokerSecurity, DEVICE_GATEWAY, INGEST};
 use ehr_testkit::pki::Pki;
+use ehr_testkit::postgres::Postgres;
 use ehr_transport::kafka::KafkaSecurity;
 
 #[derive(Parser)]
@@ -72,6 +77,19 @@ struct Args {
     /// authority made for the run (<data>/tls/ca.pem).
     #[arg(long)]
     insecure_plaintext: bool,
+    /// Stop the run when any part dies, naming it; without it a part that
+    /// died is restarted (with back-off, counted in the summary), as an
+    /// operator's supervisor would.
+    #[arg(long)]
+    fail_fast: bool,
+    /// While the consortium works, inject faults drawn from this seed: kill
+    /// -9 or pause a validator's processes, kill a Kafka broker, ingest or
+    /// the gateway, crash PostgreSQL (the run's own server), cut a hospital's
+    /// site off, slow every link. The summary then proves from the data that
+    /// nothing was lost or stored twice and the validators agree, and says
+    /// how long each recovery took.
+    #[arg(long, value_name = "SEED")]
+    chaos: Option<u64>,
     /// Attached: the authority the consortium's certificates chain to.
     #[command(flatten)]
     tls: ehr_transport::ClientTlsArgs,
@@ -169,12 +187,6 @@ fn start_all(
     data: &Path,
     running: &mut Running,
 ) -> anyhow::Result<(Parts, Cast, Database)> {
-    let db = Database::fresh(&args.database_url, &args.database)?;
-    println!(
-        "  PostgreSQL: database {} (migrations applied)",
-        args.database
-    );
-    let cast = Cast::new(args.devices.max(2));
     let pki = if args.insecure_plaintext {
         println!("  TLS: OFF (--insecure-plaintext): every link in plaintext, for a look on this machine only");
         None
@@ -188,6 +200,24 @@ fn start_all(
         );
         Some(Arc::new(pki))
     };
+    // Chaos crashes PostgreSQL: the run's own server, not the machine's.
+    let server_url = match (args.chaos, &pki) {
+        (Some(_), Some(pki)) => {
+            let server = running.postgres.insert(Postgres::start(pki)?);
+            println!(
+                "  PostgreSQL: a server of the run's own (--chaos restarts it), log in {}",
+                server.log().display()
+            );
+            server.admin_url.clone()
+        }
+        _ => args.database_url.clone(),
+    };
+    let db = Database::fresh(&server_url, &args.database)?;
+    println!(
+        "  PostgreSQL: database {} (migrations applied)",
+        args.database
+    );
+    let cast = Cast::new(args.devices.max(2));
     let chain = running
         .chain
         .insert(Chain::start(data, &cast.admins, args.chain, pki.as_ref())?);
@@ -209,7 +239,8 @@ fn start_all(
         },
     )?);
     println!(
-        "  broker: Apache Kafka (KRaft, one node) at {}, topic {READINGS} with {} partitions",
+        "  broker: Apache Kafka, {} KRaft brokers at {}, topic {READINGS} with {} partitions, each on every broker, two in sync",
+        broker::BROKERS,
         broker.address,
         broker::PARTITIONS
     );
@@ -217,7 +248,11 @@ fn start_all(
         rpc_url,
         brokers: broker.address.clone(),
         consensus,
-        broker: format!("Apache Kafka (KRaft) at {}", broker.address),
+        broker: format!(
+            "Apache Kafka (KRaft), a cluster of {} brokers at {}",
+            broker::BROKERS,
+            broker.address
+        ),
         genesis,
         dev: chain.dev,
         gateway: None,
@@ -301,6 +336,11 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         "ehr-ledger: a local consortium of four hospitals (data and logs in {})",
         data.display()
     );
+    if args.chaos.is_some()
+        && (args.attach.is_some() || args.chain == Engine::Dev || args.insecure_plaintext)
+    {
+        return Err(anyhow!("--chaos runs on the consortium this run starts, on CometBFT, with TLS: leave out attach, --chain dev and --insecure-plaintext"));
+    }
     let (parts, cast, database) = match &args.attach {
         None => start_all(args, &data, running)?,
         Some(AttachCommand::Attach(a)) => attach(args, a)?,
@@ -384,6 +424,11 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         .enable_all()
         .build()?;
     let rpc = RpcClient::new(&parts.rpc_url);
+    let mut supervisor = Supervisor::new(args.fail_fast);
+    let mut chaos = args.chaos.map(|seed| {
+        println!("  chaos: faults drawn from seed {seed}, one at a time, from a few seconds from now until {} s before the end", steady::QUIET_BEFORE_THE_END.as_secs());
+        Chaos::new(seed, running)
+    });
     let ward = steady::steady_work(
         args.duration,
         stop,
@@ -394,13 +439,22 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         &rt,
         &rpc,
         &data,
+        steady::Watch {
+            supervisor: &mut supervisor,
+            chaos: chaos.as_mut(),
+            database_url: &database.url,
+            gateway: &gateway_url,
+        },
     )?;
 
     steady::wind_down(running, &mut db);
-    let checked = summary::check_batches_on_chain(&rt, &rpc, &mut db, &cast)?;
+    let (mut all_checks, readings, gap) =
+        final_checks(running, &rt, &rpc, &mut db, &database.url, &cast, &counters)?;
+    let checked = all_checks.batches_checked;
     let final_snapshot = progress::snapshot(&mut db, height(&rt, &rpc));
-    let clean = shutdown(running);
+    // Before the shutdown: under --chaos the database's server is the run's.
     let analyst = summary::analyst_query(&database.logins.analyst);
+    let clean = shutdown(running);
     let links = links(&parts, &database.url);
     let summary = Summary {
         consensus: parts.consensus.into(),
@@ -418,13 +472,62 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         analyst: analyst.as_ref().cloned().unwrap_or_default(),
         clean_shutdown: clean,
         links,
+        checks: std::mem::take(&mut all_checks.checks),
+        readings,
+        longest_block_gap: gap,
+        restarts: supervisor.restarts.clone(),
+        chaos: chaos.map(|c| ChaosAccount {
+            seed: c.seed,
+            faults: c.faults,
+        }),
     };
     ehr_client::service::write_private_file(
         &data.join("summary.json"),
         &serde_json::to_vec_pretty(&summary)?,
     )?;
     summary::print_summary(&summary, &data, &analyst);
-    Ok(teller.all_ok() && clean && checked > 0)
+    let proven = summary.checks.iter().all(|c| c.ok);
+    Ok(teller.all_ok() && clean && checked > 0 && proven)
+}
+
+/// The checks the summary proves, with the batches found on chain.
+struct FinalChecks {
+    checks: Vec<checks::Check>,
+    batches_checked: u64,
+}
+
+/// Once the devices have stopped: every acknowledged reading stored once
+/// (ingest given two minutes to catch up after the last fault), every batch
+/// anchored, the validators in agreement, every disclosure on chain.
+fn final_checks(
+    running: &Running,
+    rt: &tokio::runtime::Runtime,
+    rpc: &RpcClient,
+    db: &mut postgres::Client,
+    database_url: &str,
+    cast: &Cast,
+    counters: &Counters,
+) -> anyhow::Result<(FinalChecks, checks::ReadingsAccount, checks::Gap)> {
+    let catch_up = Duration::from_secs(120);
+    let devices: Vec<String> = cast.devices.iter().map(|d| d.id.clone()).collect();
+    let (readings_check, readings) =
+        checks::readings_once(db, database_url, counters, &devices, catch_up)?;
+    let deadline = Instant::now() + catch_up;
+    while progress::snapshot(db, 0).batches_pending > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let checked = summary::check_batches_on_chain(rt, rpc, db, cast).map_err(|e| e.to_string());
+    let batches = checks::batches_anchored(db, &checked);
+    let (validators, gap) = checks::chain(running, rt)?;
+    let disclosures = checks::disclosures(db, database_url, Duration::from_secs(60));
+    Ok((
+        FinalChecks {
+            checks: vec![readings_check, batches, validators, disclosures],
+            batches_checked: checked.unwrap_or(0),
+        },
+        readings,
+        gap,
+    ))
 }
 
 /// Each link of the run and what protects it, as configured.

@@ -129,6 +129,9 @@ pub struct Step {
     pub ok: bool,
 }
 
+/// How long a read may take before it is given up.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub struct Teller {
     rpc: RpcClient,
     gateway: Option<String>,
@@ -299,7 +302,7 @@ impl Teller {
         let client = GatewayClient::new(url, reader.clone());
         let rpc = self.rpc.clone();
         let trust = self.trust.clone();
-        self.runtime.block_on(async {
+        let read = async {
             let query = RecordsQuery {
                 from: since,
                 ..RecordsQuery::category("vitals")
@@ -333,6 +336,18 @@ impl Teller {
                 }
             }
             Ok(r)
+        };
+        // A read that hangs (a node or the gateway paused) gives up, so the
+        // run's other work goes on.
+        self.runtime.block_on(async {
+            tokio::time::timeout(READ_WITHIN, read)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(GatewayError::Unreachable {
+                        url: url.to_string(),
+                        reason: format!("no answer within {READ_WITHIN:?}"),
+                    })
+                })
         })
     }
 

@@ -54,7 +54,8 @@ pub fn portal_dist() -> PathBuf {
 
 impl MainJob {
     /// `ehr-consortium` with the portal, a database named after `name`, and
-    /// `more` arguments; running until interrupted.
+    /// `more` arguments; running until interrupted (unless `more` gives a
+    /// `--duration`).
     pub fn start(name: &str, more: &[&str]) -> MainJob {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("run");
@@ -67,7 +68,12 @@ impl MainJob {
             .current_dir(ehr_testkit::stack::workspace_root())
             .arg("--data")
             .arg(&data)
-            .args(["--database", &database, "--duration", "0"])
+            .args(["--database", &database])
+            .args(if more.contains(&"--duration") {
+                &[][..]
+            } else {
+                &["--duration", "0"][..]
+            })
             .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -113,6 +119,25 @@ impl MainJob {
     /// The URL of its database.
     pub fn database_url(&self) -> String {
         with_database(&database_url(), &self.database)
+    }
+
+    /// Waits, up to `limit`, for the run to end by itself; its exit status,
+    /// standard output and standard error (interrupted and failed if late).
+    pub fn finish(&mut self, limit: Duration) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let child = self.child.as_mut().expect("the main job is running");
+            if child.try_wait().unwrap().is_some() {
+                // It has ended: what it printed.
+                return self.interrupt();
+            }
+            if Instant::now() > deadline {
+                let (_, out, err) = self.interrupt();
+                panic!("the main job did not end within {limit:?}:\n{out}\n{err}");
+            }
+            while self.lines.try_recv().is_ok() {}
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// Ctrl-C: its exit status, standard output and standard error.

@@ -266,6 +266,10 @@ impl Node {
     /// Brings back whatever is down; a CometBFT that lost its application is
     /// given a moment to exit by itself, then killed, and started anew.
     pub fn restart(&mut self) -> Result<(), Error> {
+        // A process that died by itself is as good as taken.
+        if self.app.as_mut().is_some_and(|p| !p.is_running()) {
+            self.app = None;
+        }
         if self.app.is_none() && self.app_kind.is_own_process() {
             if let Some(mut cmt) = self.cmt.take() {
                 cmt.stop(Duration::from_secs(5));

@@ -19,6 +19,18 @@ enum Engine {
 impl Node {
     /// Four CometBFT validators of the four founding hospitals.
     pub fn start_cometbft(dir: &Path) -> Node {
+        Self::start_cometbft_at(dir, None)
+    }
+
+    /// The same, each hospital at a site of its own (`crate::sites`).
+    pub fn start_cometbft_across_sites(dir: &Path) -> Node {
+        let sites =
+            crate::sites::Sites::create(&dir.join("sites"), &["general", "north", "south", "east"])
+                .unwrap_or_else(|e| panic!("the sites are made: {e}"));
+        Self::start_cometbft_at(dir, Some(Arc::new(sites)))
+    }
+
+    fn start_cometbft_at(dir: &Path, sites: Option<Arc<crate::sites::Sites>>) -> Node {
         use crate::cometbft::{Member, Network, Settings};
         let members: Vec<Member> = ["general", "north", "south", "east"]
             .iter()
@@ -30,6 +42,7 @@ impl Node {
             .collect();
         let settings = Settings {
             chain_id: Some(CHAIN.into()),
+            sites,
             ..Settings::default()
         };
         let network = Network::start(dir, &members, settings)
@@ -86,6 +99,14 @@ impl Node {
 impl Node {
     /// The `ehr` CLI's trust root for this chain: the genesis file under
     /// CometBFT; under the dev sequencer, the explicit flag that trusts it.
+    /// The validators' sites, when they run across sites.
+    pub fn sites(&self) -> Option<Arc<crate::sites::Sites>> {
+        match &self.engine {
+            Engine::Cometbft(n) => n.sites.clone(),
+            Engine::Dev(_) => None,
+        }
+    }
+
     pub fn trust_args(&self) -> Vec<std::ffi::OsString> {
         match &self.engine {
             Engine::Dev(_) => vec!["--trust-dev-sequencer".into()],

@@ -47,6 +47,14 @@ impl Stack {
         Self::start_on(dir, node, &[])
     }
 
+    /// On four CometBFT validators, each at a site of its own; the services
+    /// beside General's.
+    pub fn start_on_cometbft_across_sites() -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start_cometbft_across_sites(dir.path());
+        Self::start_on(dir, node, &[])
+    }
+
     /// On the dev sequencer, its database `db` (on a server of the test's
     /// own, say).
     pub fn start_with_database(db: TestDatabase) -> Stack {
