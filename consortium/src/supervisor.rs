@@ -81,6 +81,13 @@ fn parts(running: &Running) -> Vec<(Part, String)> {
     all
 }
 
+/// Whether every part the run started is running.
+pub fn all_running(running: &mut Running) -> bool {
+    parts(running)
+        .into_iter()
+        .all(|(part, _)| alive(part, running))
+}
+
 fn alive(part: Part, running: &mut Running) -> bool {
     match part {
         Part::Ingest => running.ingest.as_mut().is_none_or(|i| i.proc.is_running()),

@@ -54,6 +54,12 @@ struct Args {
     /// between every two sites, through Toxiproxy.
     #[arg(long)]
     latency_ms: Option<u64>,
+    /// With --latency-ms: the validators' timeout_commit.
+    #[arg(long, default_value_t = 300)]
+    timeout_commit_ms: u64,
+    /// With --latency-ms: the validators' p2p.flush_throttle_timeout.
+    #[arg(long, default_value_t = 100)]
+    flush_throttle_ms: u64,
     /// Readings per second a device publishes during the reads (0: none);
     /// their time from measurement to their batch's anchor is reported.
     #[arg(long, default_value_t = 0)]
@@ -72,7 +78,10 @@ fn main() -> anyhow::Result<()> {
     eprintln!("starting the stack…");
     let s = match (args.cometbft, args.latency_ms) {
         (true, Some(one_way)) => {
-            let s = Stack::start_on_cometbft_across_sites();
+            let s = Stack::start_on_cometbft_across_sites(
+                Duration::from_millis(args.timeout_commit_ms),
+                Duration::from_millis(args.flush_throttle_ms),
+            );
             let sites = s.node.sites().expect("the validators run across sites");
             sites.set_latency(
                 Duration::from_millis(one_way),

@@ -1,9 +1,9 @@
 //! `ehr-consortium --chaos <seed>`: while the fleet publishes and the ward
 //! rounds read, faults drawn from the seed at moments drawn from it — one at
 //! a time, so that each one's recovery is measured on its own: from the
-//! moment it is undone (or, for a kill, injected) until every validator has
-//! passed the height the chain had then, a new batch is anchored, and the
-//! gateway answers.
+//! moment it is undone (or, for a kill, injected) until every part runs
+//! again, every validator has passed the height the chain had then, a new
+//! batch is anchored, and the gateway answers.
 
 mod faults;
 mod rng;
@@ -229,10 +229,10 @@ pub fn heights(running: &Running, rt: &tokio::runtime::Runtime) -> Vec<u64> {
         .collect()
 }
 
-/// Every validator past `height`, a batch anchored since `batches` were,
-/// and the gateway answering.
+/// Every part running again, every validator past `height`, a batch
+/// anchored since `batches` were, and the gateway answering.
 fn whole(
-    running: &Running,
+    running: &mut Running,
     db: &mut postgres::Client,
     rt: &tokio::runtime::Runtime,
     gateway: &str,
@@ -248,5 +248,6 @@ fn whole(
             .await
             .is_ok_and(|r| r.status().is_success())
     });
-    validators && anchoring && serving
+    let restarted = crate::supervisor::all_running(running);
+    validators && anchoring && serving && restarted
 }

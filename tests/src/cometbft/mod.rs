@@ -80,6 +80,10 @@ pub struct Settings {
     pub genesis_time: Option<String>,
     /// How the validators serve their RPC.
     pub rpc_tls: RpcTls,
+    /// How long CometBFT's peer connections hold a message before sending
+    /// (`p2p.flush_throttle_timeout`, 100 ms as CometBFT ships): across
+    /// sites each hop of a proposal or vote may wait that long.
+    pub flush_throttle: Duration,
     /// Where the nodes run: the `i`-th node at the `i`-th site, its peers
     /// reached through the sites' links; None: all on loopback, peered
     /// directly.
@@ -120,6 +124,7 @@ impl Default for Settings {
             keep_heights: 0,
             genesis_time: None,
             rpc_tls: RpcTls::default(),
+            flush_throttle: Duration::from_millis(100),
             sites: None,
         }
     }

@@ -128,9 +128,26 @@ impl Node {
             // Across sites a node knows its peers only by their links' proxies;
             // the addresses peers would gossip are unreachable from there.
             ("p2p", "pex", (self.site.is_none()).to_string()),
+            // A site cut off for minutes is redialled within seconds of the
+            // heal (CometBFT's back-off has no limit as shipped).
+            (
+                "p2p",
+                "persistent_peers_max_dial_period",
+                if self.site.is_some() {
+                    "\"10s\""
+                } else {
+                    "\"0s\""
+                }
+                .into(),
+            ),
             ("p2p", "allow_duplicate_ip", "true".into()),
             ("p2p", "addr_book_strict", "false".into()),
             ("consensus", "timeout_commit", commit),
+            (
+                "p2p",
+                "flush_throttle_timeout",
+                format!("\"{}ms\"", settings.flush_throttle.as_millis()),
+            ),
             ("mempool", "recheck", settings.recheck.to_string()),
         ] {
             set_toml(&self.config(), section, key, &value)?;

@@ -19,18 +19,29 @@ enum Engine {
 impl Node {
     /// Four CometBFT validators of the four founding hospitals.
     pub fn start_cometbft(dir: &Path) -> Node {
-        Self::start_cometbft_at(dir, None)
+        Self::start_cometbft_at(dir, Default::default())
     }
 
-    /// The same, each hospital at a site of its own (`crate::sites`).
-    pub fn start_cometbft_across_sites(dir: &Path) -> Node {
+    /// The same, each hospital at a site of its own (`crate::sites`), the
+    /// validators' `timeout_commit` and `flush_throttle_timeout` as given.
+    pub fn start_cometbft_across_sites(
+        dir: &Path,
+        timeout_commit: Duration,
+        flush_throttle: Duration,
+    ) -> Node {
         let sites =
             crate::sites::Sites::create(&dir.join("sites"), &["general", "north", "south", "east"])
                 .unwrap_or_else(|e| panic!("the sites are made: {e}"));
-        Self::start_cometbft_at(dir, Some(Arc::new(sites)))
+        let settings = crate::cometbft::Settings {
+            timeout_commit,
+            flush_throttle,
+            sites: Some(Arc::new(sites)),
+            ..Default::default()
+        };
+        Self::start_cometbft_at(dir, settings)
     }
 
-    fn start_cometbft_at(dir: &Path, sites: Option<Arc<crate::sites::Sites>>) -> Node {
+    fn start_cometbft_at(dir: &Path, settings: crate::cometbft::Settings) -> Node {
         use crate::cometbft::{Member, Network, Settings};
         let members: Vec<Member> = ["general", "north", "south", "east"]
             .iter()
@@ -42,8 +53,7 @@ impl Node {
             .collect();
         let settings = Settings {
             chain_id: Some(CHAIN.into()),
-            sites,
-            ..Settings::default()
+            ..settings
         };
         let network = Network::start(dir, &members, settings)
             .unwrap_or_else(|e| panic!("the CometBFT network starts: {e}"));

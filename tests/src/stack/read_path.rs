@@ -47,11 +47,15 @@ impl Stack {
         Self::start_on(dir, node, &[])
     }
 
-    /// On four CometBFT validators, each at a site of its own; the services
-    /// beside General's.
-    pub fn start_on_cometbft_across_sites() -> Stack {
+    /// On four CometBFT validators, each at a site of its own, with this
+    /// `timeout_commit` and `flush_throttle_timeout`; the services beside
+    /// General's.
+    pub fn start_on_cometbft_across_sites(
+        timeout_commit: Duration,
+        flush_throttle: Duration,
+    ) -> Stack {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::start_cometbft_across_sites(dir.path());
+        let node = Node::start_cometbft_across_sites(dir.path(), timeout_commit, flush_throttle);
         Self::start_on(dir, node, &[])
     }
 
