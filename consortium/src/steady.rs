@@ -112,6 +112,9 @@ pub fn steady_work(
     if tty {
         println!();
     }
+    if let Some(chaos) = watch.chaos.as_deref_mut() {
+        chaos.settle(running);
+    }
     Ok(ward)
 }
 

@@ -37,7 +37,8 @@ pub struct Restart {
     pub part: String,
     /// Seconds since the supervisor began watching.
     pub at_s: f64,
-    /// How long the part was down before it served again.
+    /// How long the part was down until it was started again (a
+    /// validator's processes started; a service or broker serving).
     pub down_s: f64,
     /// Why the restart failed (it is tried again), if it did.
     pub error: Option<String>,
@@ -187,15 +188,17 @@ impl Supervisor {
                 }
                 Err(e) => {
                     println!("  supervisor: {name} did not start again ({e}); trying later");
-                    // Tried again after a longer wait.
-                    let wait = self.next_wait(&name, Instant::now());
-                    if let Some(d) = self.down.get_mut(&name) {
-                        d.since = Instant::now();
-                        d.wait = wait;
-                    }
                 }
             }
-            self.backoff.insert(name, (wait, Instant::now()));
+            self.backoff.insert(name.clone(), (wait, Instant::now()));
+            if outcome.is_err() {
+                // Tried again after a longer wait.
+                let longer = self.next_wait(&name, Instant::now());
+                if let Some(d) = self.down.get_mut(&name) {
+                    d.since = Instant::now();
+                    d.wait = longer;
+                }
+            }
             self.restarts.push(record);
         }
         Ok(())

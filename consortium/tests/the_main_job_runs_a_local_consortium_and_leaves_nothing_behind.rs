@@ -72,6 +72,16 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
         summary["broker"].as_str().unwrap().contains("Apache Kafka"),
         "{summary}"
     );
+    // Nothing died on its own: the supervisor restarted nothing, and every
+    // check the summary proves from the data holds.
+    assert_eq!(
+        summary["restarts"].as_array().unwrap().len(),
+        0,
+        "{summary:#}"
+    );
+    for c in summary["checks"].as_array().unwrap() {
+        assert_eq!(c["ok"], true, "{c}");
+    }
     let steps = summary["steps"].as_array().unwrap();
     assert!(steps.len() > 30);
     for s in steps {

@@ -1,7 +1,8 @@
 //! `ehr-consortium --chaos 25` for two minutes after the story: faults drawn
-//! from the seed (for this seed, among them a paused validator process, a
-//! PostgreSQL crash, a Kafka broker killed -9 and a hospital cut off from the
-//! others) while the fleet publishes and the doctor reads. The run ends by
+//! from the seed (for this seed, first a validator's ehr-node paused, then a
+//! PostgreSQL crash, then a Kafka broker killed -9; how many more fit in the
+//! time depends on how fast each recovery is) while the fleet publishes and
+//! the doctor reads. The run ends by
 //! itself with success, and its summary proves from the data that every
 //! reading the brokers acknowledged is stored exactly once, every batch is
 //! anchored, the four validators agree at every height, every read is on
@@ -36,7 +37,7 @@ fn under_chaos_the_main_job_loses_nothing_and_every_check_of_its_summary_holds()
         serde_json::from_slice(&std::fs::read(job.data.join("summary.json")).unwrap()).unwrap();
 
     let checks = summary["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 4, "{summary:#}");
+    assert_eq!(checks.len(), 5, "{summary:#}");
     for c in checks {
         assert_eq!(c["ok"], true, "{c}");
     }
@@ -71,11 +72,15 @@ fn under_chaos_the_main_job_loses_nothing_and_every_check_of_its_summary_holds()
         restarts.iter().filter(|r| r["error"].is_null()).count() >= kills,
         "every part killed was restarted: {described:?} {restarts:#?}"
     );
-    assert!(kills >= 1, "{described:?}");
-    assert!(
-        described.iter().any(|f| f.starts_with("cut ")),
-        "a site was cut off: {described:?}"
-    );
+    assert!(kills >= 2, "{described:?}");
+    // The seed decides the faults and their order.
+    for (fault, expected) in described.iter().zip([
+        "SIGSTOP ehr-node of ",
+        "crash PostgreSQL",
+        "kill -9 Kafka broker 3",
+    ]) {
+        assert!(fault.starts_with(expected), "{described:?}");
+    }
     assert!(summary["longest_block_gap"]["seconds"].as_f64().unwrap() > 0.0);
     assert!(out.contains("chaos           seed 25"), "{out}");
 }

@@ -250,15 +250,15 @@ impl Kafka {
     }
 
     /// SIGSTOP of broker `i`: it hangs, its connections open.
-    pub fn pause_broker(&self, i: usize) {
-        if let Some(p) = &self.nodes[i].proc {
+    pub fn pause_broker(&mut self, i: usize) {
+        if let Some(p) = self.nodes[i].proc.as_mut() {
             p.pause();
         }
     }
 
     /// SIGCONT after `pause_broker`.
-    pub fn resume_broker(&self, i: usize) {
-        if let Some(p) = &self.nodes[i].proc {
+    pub fn resume_broker(&mut self, i: usize) {
+        if let Some(p) = self.nodes[i].proc.as_mut() {
             p.resume();
         }
     }

@@ -257,9 +257,11 @@ impl Postgres {
 }
 
 impl Drop for Postgres {
+    /// A fast shutdown (SIGINT: clients cut off, a checkpoint), the server's
+    /// whole process group killed if it takes longer than 10 s.
     fn drop(&mut self) {
         if let Some(mut p) = self.proc.take() {
-            p.stop(Duration::from_secs(10));
+            p.stop_with(libc::SIGINT, Duration::from_secs(10));
         }
     }
 }

@@ -167,14 +167,19 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child's pid.
+    /// Sends `signal` to the child, unless it has exited and been reaped
+    /// (its pid may then be another process's; an unreaped child keeps it).
+    fn signal(&mut self, signal: i32) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid, which it still holds.
         unsafe {
             libc::kill(self.child.id() as i32, signal);
         }
     }
 
-    fn signal_term(&self) {
+    fn signal_term(&mut self) {
         // A paused process would not act on SIGTERM until resumed.
         self.signal(libc::SIGCONT);
         self.signal(libc::SIGTERM);
@@ -182,7 +187,7 @@ impl Proc {
 
     /// SIGSTOP: the process hangs, its sockets open, as a machine that
     /// stalls (swapping, a long pause) does.
-    pub fn pause(&self) {
+    pub fn pause(&mut self) {
         self.signal(libc::SIGSTOP);
     }
 
@@ -195,8 +200,31 @@ impl Proc {
     }
 
     /// SIGCONT after `pause`.
-    pub fn resume(&self) {
+    pub fn resume(&mut self) {
         self.signal(libc::SIGCONT);
+    }
+
+    /// `signal` (after SIGCONT), up to `grace` to finish, then SIGKILL to
+    /// its whole process group (its children too). True if it stopped by itself.
+    pub fn stop_with(&mut self, signal: i32, grace: Duration) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        self.signal(libc::SIGCONT);
+        self.signal(signal);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: killpg(2) on the group our child leads (process_group(0)).
+        unsafe {
+            libc::killpg(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        false
     }
 
     /// SIGTERM, then its exit status once it has stopped by itself.

@@ -337,9 +337,12 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         data.display()
     );
     if args.chaos.is_some()
-        && (args.attach.is_some() || args.chain == Engine::Dev || args.insecure_plaintext)
+        && (args.attach.is_some()
+            || args.chain == Engine::Dev
+            || args.insecure_plaintext
+            || args.fail_fast)
     {
-        return Err(anyhow!("--chaos runs on the consortium this run starts, on CometBFT, with TLS: leave out attach, --chain dev and --insecure-plaintext"));
+        return Err(anyhow!("--chaos runs on the consortium this run starts, on CometBFT, with TLS, its supervisor restarting what the faults kill: leave out attach, --chain dev, --insecure-plaintext and --fail-fast"));
     }
     let (parts, cast, database) = match &args.attach {
         None => start_all(args, &data, running)?,
@@ -518,11 +521,16 @@ fn final_checks(
     }
     let checked = summary::check_batches_on_chain(rt, rpc, db, cast).map_err(|e| e.to_string());
     let batches = checks::batches_anchored(db, &checked);
-    let (validators, gap) = checks::chain(running, rt)?;
+    let (validators, gap) = checks::chain(running, rt);
     let disclosures = checks::disclosures(db, database_url, Duration::from_secs(60));
+    let consenting: Vec<String> = (0..cast.patients.len())
+        .filter(|i| cast.consents_to_research(*i))
+        .map(|i| cast.patients[i].address().to_string())
+        .collect();
+    let analytics = checks::analytics_once(db, &consenting);
     Ok((
         FinalChecks {
-            checks: vec![readings_check, batches, validators, disclosures],
+            checks: vec![readings_check, analytics, batches, validators, disclosures],
             batches_checked: checked.unwrap_or(0),
         },
         readings,

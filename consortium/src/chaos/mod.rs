@@ -50,7 +50,9 @@ enum State {
     Recovering {
         since: Instant,
         height: u64,
-        batches: i64,
+        /// Batches anchored when the recovery began; None until the
+        /// database answers (after a crash it does not at once).
+        batches: Option<i64>,
     },
 }
 
@@ -126,7 +128,8 @@ impl Chaos {
                     return;
                 }
                 self.last_look = Instant::now();
-                let whole = whole(running, db, rt, gateway, height, batches);
+                let batches = batches.or_else(|| committed_batches(db));
+                let whole = batches.is_some_and(|b| whole(running, db, rt, gateway, height, b));
                 let late = since.elapsed() > RECOVERY_LIMIT;
                 if whole || late {
                     let took = whole.then(|| since.elapsed().as_secs_f64());
@@ -203,9 +206,35 @@ impl Chaos {
         self.state = State::Recovering {
             since: Instant::now(),
             height: height + 1,
-            batches: crate::progress::snapshot(db, 0).batches_committed,
+            batches: committed_batches(db),
         };
     }
+
+    /// Undoes a fault still held (the run stopping in the middle of one):
+    /// nothing paused, cut or slowed is left for the checks.
+    pub fn settle(&mut self, running: &mut Running) {
+        if let State::Holding { fault, .. } = std::mem::replace(&mut self.state, State::Idle) {
+            let error = fault.undo(running).err();
+            if let Some(record) = self.faults.last_mut() {
+                record.undone_at_s = Some(self.started.elapsed().as_secs_f64());
+                record.error = record.error.take().or(error);
+            }
+            println!(
+                "\n  chaos: undone as the run stops — {}",
+                fault.describe(&self.sites)
+            );
+        }
+    }
+}
+
+/// Batches anchored, if the database answers.
+fn committed_batches(db: &mut postgres::Client) -> Option<i64> {
+    db.query_one(
+        "SELECT count(*) FROM ingest.batches WHERE status = 'committed'",
+        &[],
+    )
+    .ok()
+    .map(|r| r.get(0))
 }
 
 /// Every validator's height (0 for one that does not answer in time).
@@ -240,7 +269,7 @@ fn whole(
     batches: i64,
 ) -> bool {
     let validators = heights(running, rt).iter().all(|h| *h >= height);
-    let anchoring = crate::progress::snapshot(db, 0).batches_committed > batches;
+    let anchoring = committed_batches(db).is_some_and(|now| now > batches);
     let serving = rt.block_on(async {
         let http = ehr_transport::process().http(LOOK_WITHIN);
         http.get(format!("{gateway}/health"))

@@ -39,6 +39,12 @@ pub struct Cast {
 }
 
 impl Cast {
+    /// Whether patient `i` (from 0) consents to research in the story: two
+    /// in three do.
+    pub fn consents_to_research(&self, i: usize) -> bool {
+        (i + 1) % 3 != 2
+    }
+
     /// Everyone new, the hospitals' admins too.
     pub fn new(patients: usize) -> Cast {
         let admins = HOSPITALS.iter().map(|_| SecretKey::generate()).collect();

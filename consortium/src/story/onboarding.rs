@@ -121,7 +121,7 @@ impl Teller {
                 }),
                 Code::Ok,
             );
-            if n % 3 != 2 {
+            if c.consents_to_research(i) {
                 self.act(
                     &format!("patient-{n} consents to research on their de-identified data"),
                     p,

@@ -240,10 +240,10 @@ impl Node {
     }
 
     /// The process of the node that `part` names, if it runs.
-    fn part(&self, part: Part) -> Option<&Proc> {
+    fn part(&mut self, part: Part) -> Option<&mut Proc> {
         match part {
-            Part::Cometbft => self.cmt.as_ref(),
-            Part::App => self.app.as_ref(),
+            Part::Cometbft => self.cmt.as_mut(),
+            Part::App => self.app.as_mut(),
         }
     }
 
@@ -259,14 +259,14 @@ impl Node {
     }
 
     /// SIGSTOP of one process: it hangs with its connections open.
-    pub fn pause(&self, part: Part) {
+    pub fn pause(&mut self, part: Part) {
         if let Some(p) = self.part(part) {
             p.pause();
         }
     }
 
     /// SIGCONT after `pause`.
-    pub fn resume(&self, part: Part) {
+    pub fn resume(&mut self, part: Part) {
         if let Some(p) = self.part(part) {
             p.resume();
         }

@@ -4,10 +4,11 @@
 //! (`toxiproxy`), so a test puts latency, bandwidth limits and cuts on the
 //! wide-area links while the consortium works.
 //!
-//! Namespaces need root (or CAP_NET_ADMIN). Where they cannot be made, the
-//! sites fall back to loopback, still linked only through the proxies, and
-//! say so once: the faults are the same, the isolation is by configuration
-//! rather than by the kernel.
+//! Namespaces need root (`ip netns add` mounts: CAP_SYS_ADMIN and
+//! CAP_NET_ADMIN). Where they cannot be made, the sites fall back to
+//! loopback, still linked only through the proxies, and say so once: the
+//! faults are the same, the isolation is by configuration rather than by the
+//! kernel.
 
 mod namespace;
 pub mod toxiproxy;

@@ -104,7 +104,7 @@ impl Lock {
 
 impl Namespace {
     /// `count` namespaces, each on a free /24, or why they cannot be made
-    /// (namespaces need root, or CAP_NET_ADMIN).
+    /// (namespaces need root: `ip netns add` mounts, CAP_SYS_ADMIN and CAP_NET_ADMIN).
     pub fn create(count: usize) -> Result<Vec<Namespace>, Error> {
         let _lock = Lock::take()?;
         remove_stale();
