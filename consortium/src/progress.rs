@@ -67,3 +67,25 @@ pub fn disclosures_waiting(db: &mut postgres::Client) -> i64 {
     .map(|r| r.get(0))
     .unwrap_or(-1)
 }
+
+/// The chain's height as `rpc` says it, 0 if it does not answer within 2 s
+/// (a paused node never does).
+pub fn height(rt: &tokio::runtime::Runtime, rpc: &ehr_client::rpc::RpcClient) -> u64 {
+    rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(2), rpc.latest_height())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0)
+    })
+}
+
+/// Batches anchored, if the database answers.
+pub fn committed_batches(db: &mut postgres::Client) -> Option<i64> {
+    db.query_one(
+        "SELECT count(*) FROM ingest.batches WHERE status = 'committed'",
+        &[],
+    )
+    .ok()
+    .map(|r| r.get(0))
+}

@@ -15,18 +15,6 @@ use crate::summary::Ward;
 use crate::supervisor::Supervisor;
 use crate::{fleet, progress, Error};
 
-/// The chain's height as `rpc` says it, 0 if it does not answer at once (a
-/// paused node never does).
-fn height(rt: &tokio::runtime::Runtime, rpc: &RpcClient) -> u64 {
-    rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(2), rpc.latest_height())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(0)
-    })
-}
-
 /// Who watches the consortium while it works: the supervisor, and chaos
 /// when the run was asked for it.
 pub struct Watch<'a> {
@@ -59,7 +47,7 @@ pub fn steady_work(
 ) -> Result<Ward, Error> {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let until = (duration > 0).then(|| Instant::now() + Duration::from_secs(duration));
-    let mut before = progress::snapshot(db, height(rt, rpc));
+    let mut before = progress::snapshot(db, progress::height(rt, rpc));
     let mut last = Instant::now();
     let mut round = 0usize;
     let mut ward = Ward::default();
@@ -98,7 +86,7 @@ pub fn steady_work(
             ward.verified += r.anchored;
             ward.reads += 1;
         }
-        let now = progress::snapshot(db, height(rt, rpc));
+        let now = progress::snapshot(db, progress::height(rt, rpc));
         let line = progress::line(&now, &before, last.elapsed().as_secs_f64());
         if tty {
             print!("\r{line}");

@@ -63,14 +63,8 @@ async fn split_two_and_two_the_chain_commits_nothing_until_the_sites_meet_again(
         "blocks resumed after the heal: every node 3 past height {top} in {:.1} s",
         healed.elapsed().as_secs_f64()
     );
-    let staff: ehr_ledger::proto::ParticipantList = network.nodes[3]
-        .rpc()
-        .query("/staff/general")
-        .await
-        .unwrap()
-        .expect("East's ledger lists General's staff");
     assert_eq!(
-        staff.items.len(),
+        general_staff(&network.nodes[3].rpc()).await,
         2,
         "the nurse General accepted during the split is committed after it"
     );

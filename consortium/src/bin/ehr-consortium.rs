@@ -296,10 +296,6 @@ fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
     Ok((parts, cast, db))
 }
 
-fn height(rt: &tokio::runtime::Runtime, rpc: &RpcClient) -> u64 {
-    rt.block_on(rpc.latest_height()).unwrap_or(0)
-}
-
 fn stopped(stop: &AtomicBool) -> anyhow::Result<()> {
     if stop.load(Ordering::Relaxed) {
         Err(anyhow!("stopped before the story was over"))
@@ -454,7 +450,7 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     let (mut all_checks, readings, gap) =
         final_checks(running, &rt, &rpc, &mut db, &database.url, &cast, &counters)?;
     let checked = all_checks.batches_checked;
-    let final_snapshot = progress::snapshot(&mut db, height(&rt, &rpc));
+    let final_snapshot = progress::snapshot(&mut db, progress::height(&rt, &rpc));
     // Before the shutdown: under --chaos the database's server is the run's.
     let analyst = summary::analyst_query(&database.logins.analyst);
     let clean = shutdown(running);

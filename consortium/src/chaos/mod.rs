@@ -128,7 +128,7 @@ impl Chaos {
                     return;
                 }
                 self.last_look = Instant::now();
-                let batches = batches.or_else(|| committed_batches(db));
+                let batches = batches.or_else(|| crate::progress::committed_batches(db));
                 let whole = batches.is_some_and(|b| whole(running, db, rt, gateway, height, b));
                 let late = since.elapsed() > RECOVERY_LIMIT;
                 if whole || late {
@@ -206,7 +206,7 @@ impl Chaos {
         self.state = State::Recovering {
             since: Instant::now(),
             height: height + 1,
-            batches: committed_batches(db),
+            batches: crate::progress::committed_batches(db),
         };
     }
 
@@ -227,16 +227,6 @@ impl Chaos {
     }
 }
 
-/// Batches anchored, if the database answers.
-fn committed_batches(db: &mut postgres::Client) -> Option<i64> {
-    db.query_one(
-        "SELECT count(*) FROM ingest.batches WHERE status = 'committed'",
-        &[],
-    )
-    .ok()
-    .map(|r| r.get(0))
-}
-
 /// Every validator's height (0 for one that does not answer in time).
 pub fn heights(running: &Running, rt: &tokio::runtime::Runtime) -> Vec<u64> {
     let Some(network) = running.chain.as_ref().and_then(|c| c.network()) else {
@@ -245,16 +235,7 @@ pub fn heights(running: &Running, rt: &tokio::runtime::Runtime) -> Vec<u64> {
     network
         .nodes
         .iter()
-        .map(|node| {
-            let rpc = RpcClient::new(&node.rpc_url());
-            rt.block_on(async {
-                tokio::time::timeout(LOOK_WITHIN, rpc.latest_height())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(0)
-            })
-        })
+        .map(|node| crate::progress::height(rt, &RpcClient::new(&node.rpc_url())))
         .collect()
 }
 
@@ -269,7 +250,7 @@ fn whole(
     batches: i64,
 ) -> bool {
     let validators = heights(running, rt).iter().all(|h| *h >= height);
-    let anchoring = committed_batches(db).is_some_and(|now| now > batches);
+    let anchoring = crate::progress::committed_batches(db).is_some_and(|now| now > batches);
     let serving = rt.block_on(async {
         let http = ehr_transport::process().http(LOOK_WITHIN);
         http.get(format!("{gateway}/health"))

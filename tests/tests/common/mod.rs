@@ -146,3 +146,13 @@ pub async fn register_general_staff(general: &RpcClient, chain_id: &str) {
         .await;
     }
 }
+
+/// How many of General's staff `rpc`'s ledger lists.
+pub async fn general_staff(rpc: &RpcClient) -> usize {
+    let staff: ehr_ledger::proto::ParticipantList = rpc
+        .query("/staff/general")
+        .await
+        .unwrap()
+        .expect("the ledger lists General's staff");
+    staff.items.len()
+}
