@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 COMETBFT_VERSION=v0.38.26
 KAFKA_VERSION=4.4.0
 TOXIPROXY_VERSION=v2.5.0
+HAPI_FHIR_VERSION=8.8.1
 ENGINES=${EHR_ENGINES:-$PWD/target/engines}
 
 SUDO=""
@@ -146,6 +147,17 @@ if [ ! -f "$ENGINES/kafka/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
   rm -rf "$ENGINES/kafka/libs"
   mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
     -DoutputDirectory="$ENGINES/kafka/libs" -DincludeScope=runtime
+fi
+
+# HAPI FHIR's R4 validator and generic client, the judges of the FHIR the
+# project emits (tests/fhir/FhirCheck.java runs with them): jars from Maven Central.
+if [ ! -f "$ENGINES/fhir/libs/hapi-fhir-validation-$HAPI_FHIR_VERSION.jar" ]; then
+  command -v mvn >/dev/null && command -v java >/dev/null ||
+    { echo "setup: Java 17 and Maven are needed for HAPI FHIR's validator; install openjdk-17-jdk-headless and maven" >&2; exit 1; }
+  echo "setup: installing HAPI FHIR $HAPI_FHIR_VERSION (validator, client) into $ENGINES/fhir/libs (Maven Central)"
+  rm -rf "$ENGINES/fhir/libs"
+  mvn -q -B -f tests/fhir/pom.xml -Dhapi.version="$HAPI_FHIR_VERSION" dependency:copy-dependencies \
+    -DoutputDirectory="$ENGINES/fhir/libs" -DincludeScope=runtime
 fi
 
 # schemathesis, the HTTP API fuzzer (with pytest, and ecdsa to sign requests),

@@ -34,9 +34,17 @@ fn records_and_the_audit_trail_export_as_fhir_r4() {
     let bundle: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let observations = resources(&bundle, "Observation");
     assert_eq!(observations.len(), 4);
+    // The Patient and the Device they point at are in the Bundle too.
+    assert_eq!(resources(&bundle, "Patient")[0]["id"], alice);
+    assert_eq!(resources(&bundle, "Device")[0]["id"], "hr-1");
+    let records_bundle = bundle.clone();
     for (i, o) in observations.iter().enumerate() {
         // Required by R4: status, code.
         assert_eq!(o["status"], "final");
+        assert_eq!(
+            o["meta"]["profile"][0],
+            "http://hl7.org/fhir/StructureDefinition/heartrate"
+        );
         let coding = &o["code"]["coding"][0];
         assert_eq!(coding["system"], "http://loinc.org");
         assert_eq!(coding["code"], "8867-4");
@@ -106,7 +114,7 @@ fn records_and_the_audit_trail_export_as_fhir_r4() {
     }
     let emergencies: Vec<_> = events
         .iter()
-        .filter(|e| e["extension"][0]["url"] == "urn:ehr-ledger:emergency-access")
+        .filter(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT")
         .collect();
     assert_eq!(emergencies.len(), 2, "the opening and the emergency read");
     let by_doctor = events
@@ -126,4 +134,16 @@ fn records_and_the_audit_trail_export_as_fhir_r4() {
         })
         .collect();
     assert_eq!(records, ["hr-1:1", "hr-1:2", "hr-1:3", "hr-1:4"]);
+
+    // HL7's rules, judged by HAPI FHIR's validator: zero errors.
+    let dir = tempfile::tempdir().unwrap();
+    let judged = ehr_testkit::fhir::validate(
+        dir.path(),
+        &[
+            ("ehr fetch --fhir".to_string(), records_bundle),
+            ("ehr audit --fhir".to_string(), bundle),
+        ],
+    )
+    .expect("the validator runs");
+    assert_eq!(judged.errors(), Vec::<String>::new());
 }

@@ -7,7 +7,8 @@
 //!   its jars (`kafka`), a network of CometBFT validators each beside its own
 //!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
 //!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
-//!   `pki`: the certificates every link's TLS uses. `postgres`: a private
+//!   `fhir`: HAPI FHIR's validator and generic client, the judges of the
+//!   FHIR the project emits. `pki`: the certificates every link's TLS uses. `postgres`: a private
 //!   PostgreSQL server, for tests (and runs) that restart it.
 //!   `sites`: hospitals as separate hosts — a network namespace each, the
 //!   wide-area links between them through Toxiproxy, to slow and cut.
@@ -20,6 +21,8 @@
 pub mod actions;
 #[cfg(feature = "engines")]
 pub mod cometbft;
+#[cfg(feature = "engines")]
+pub mod fhir;
 #[cfg(feature = "engines")]
 pub mod kafka;
 #[cfg(feature = "engines")]

@@ -8,7 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod client;
 pub mod documents;
-pub mod fhir;
 pub mod open;
 pub mod readers;
 pub mod request_auth;
+pub mod verified;

@@ -4,9 +4,11 @@
 //! the chain.
 
 use clap::Args;
+use ehr_client::fhir;
 use ehr_client::read_path::client::GatewayClient;
 use ehr_client::read_path::documents::{self, Content};
 use ehr_client::read_path::open::ChainVerifier;
+use ehr_client::read_path::verified::check_document;
 use ehr_client::rpc::proven::{ProvenState, DEFAULT_MAX_AGE};
 use ehr_ledger::crypto::{Address, SecretKey};
 use ehr_ledger::proto::RecordRef;
@@ -45,6 +47,10 @@ pub struct DocumentsArgs {
     patient: String,
     #[arg(long, value_enum, default_value = "medications")]
     category: CategoryArg,
+    /// Print the verified documents as an HL7 FHIR R4 Bundle of
+    /// MedicationRequests and ServiceRequests.
+    #[arg(long)]
+    fhir: bool,
 }
 
 /// Fetches the patient's documents of a category, decrypts each here and
@@ -56,35 +62,52 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
     let category = super::category_path(a.category);
     let page = client.documents(&patient, category, None).await?;
     let (mut chain, _) = ChainVerifier::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
-    let mut all_ok = true;
+    let mut checked = Vec::with_capacity(page.documents.len());
+    for item in page.documents.clone() {
+        checked.push(check_document(item, &key, &patient, &mut chain).await);
+    }
+    let all_ok = checked.iter().all(|c| c.problem().is_none());
+    if a.fhir {
+        let resources = checked
+            .iter()
+            .filter_map(|c| {
+                c.verified().map(|doc| {
+                    fhir::requests::request(&c.item.record_id, &c.item.author, doc, &patient)
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&fhir::collection(resources))?
+        );
+        return Ok(all_ok);
+    }
     let mut out = Vec::new();
-    for item in &page.documents {
-        let opened = documents::open(item, &key, &patient).map_err(|e| e.to_string());
-        let anchored = chain
-            .verify_document(item, &patient)
-            .await
-            .map_err(|e| e.to_string());
-        let problem = opened.as_ref().err().or(anchored.as_ref().err()).cloned();
-        all_ok &= problem.is_none();
+    for c in &checked {
+        let item = &c.item;
+        let problem = c.problem().cloned();
         if ctx.json {
             out.push(serde_json::json!({
                 "record_id": item.record_id,
                 "author": item.author,
                 "verified": problem.is_none(),
-                "document": opened.as_ref().ok(),
-                "anchored_at": anchored.as_ref().ok(),
+                "document": c.document.as_ref().ok(),
+                "anchored_at": c.anchored_at.as_ref().ok(),
                 "problem": problem,
             }));
         } else {
-            match (&opened, problem) {
-                (Ok(doc), None) => println!(
+            match (c.verified(), problem) {
+                (Some(doc), _) => println!(
                     "verified  {}  {} (by {})",
                     item.record_id,
                     doc.content.describe(),
                     item.author
                 ),
-                (_, Some(p)) => println!("NOT VERIFIED  {}  {p}", item.record_id),
-                (Err(_), None) => unreachable!("an unopened document has a problem"),
+                (None, p) => println!(
+                    "NOT VERIFIED  {}  {}",
+                    item.record_id,
+                    p.unwrap_or_default()
+                ),
             }
         }
     }

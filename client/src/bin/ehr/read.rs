@@ -6,12 +6,14 @@
 use anyhow::anyhow;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use clap::Args;
-use ehr_client::read_path::api::{NewWrap, RecordItem, WrapUpload};
+use ehr_client::fhir;
+use ehr_client::read_path::api::{NewWrap, WrapUpload};
+use ehr_client::read_path::audit;
 use ehr_client::read_path::client::{GatewayClient, RecordsQuery};
-use ehr_client::read_path::open::{decrypt, ChainVerifier, Opened, VerifyError};
-use ehr_client::read_path::{audit, fhir};
+use ehr_client::read_path::open::{ChainVerifier, Opened};
+use ehr_client::read_path::verified::check_record;
 use ehr_client::record_encryption::{unwrap_key, wrap_key};
-use ehr_ledger::crypto::{Address, PublicKey, SecretKey};
+use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::proto::{AuditTrail, Participant};
 use ehr_ledger::time::rfc3339;
 use serde_json::json;
@@ -87,48 +89,6 @@ fn time(s: &Option<String>, flag: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
-/// One record's outcome: opened and verified, or why not.
-struct Checked {
-    item: RecordItem,
-    opened: Option<Opened>,
-    anchored_at: Option<u64>,
-    /// Decrypted and signed, but its batch is not anchored yet.
-    awaiting_anchor: bool,
-    problem: Option<String>,
-}
-
-async fn check(
-    item: RecordItem,
-    key: &SecretKey,
-    patient: &Address,
-    chain: &mut ChainVerifier,
-) -> Checked {
-    let mut c = Checked {
-        item,
-        opened: None,
-        anchored_at: None,
-        awaiting_anchor: false,
-        problem: None,
-    };
-    match decrypt(&c.item, key) {
-        Err(e) => c.problem = Some(e.to_string()),
-        Ok(opened) => {
-            if let Err(e) = chain.verify_device(&opened, patient).await {
-                c.problem = Some(e.to_string());
-            }
-            c.opened = Some(opened);
-        }
-    }
-    match chain.verify_anchor(&c.item).await {
-        Ok(h) => c.anchored_at = Some(h),
-        Err(VerifyError::NotAnchored) if c.problem.is_none() => c.awaiting_anchor = true,
-        Err(e) => {
-            c.problem.get_or_insert_with(|| e.to_string());
-        }
-    }
-    c
-}
-
 fn describe(o: &Opened) -> String {
     let r = &o.reading;
     let name = ehr_client::vitals::vital(&r.loinc).map_or("measurement", |v| v.name);
@@ -160,7 +120,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
     let (mut chain, trust) = ChainVerifier::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
     let mut checked = Vec::with_capacity(page.records.len());
     for item in page.records {
-        checked.push(check(item, &key, &patient, &mut chain).await);
+        checked.push(check_record(item, &key, &patient, &mut chain).await);
     }
     let all_ok = checked
         .iter()
@@ -170,15 +130,27 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         // The Bundle goes to stdout; what its checks rested on, to stderr,
         // so that a trusted sequencer is never silent.
         eprintln!("checks: {trust}");
-        let resources = checked
+        // Only what verified; with the Patient and the Devices they point at.
+        let verified: Vec<&Opened> = checked.iter().filter_map(|c| c.verified()).collect();
+        let records: Vec<fhir::observation::Record> = verified
             .iter()
-            .filter(|c| c.problem.is_none() && c.anchored_at.is_some())
-            .filter_map(|c| c.opened.as_ref())
-            .map(|o| fhir::observation(&o.record_id, &patient, &o.reading))
+            .map(|o| fhir::observation::Record {
+                record_id: &o.record_id,
+                reading: &o.reading,
+            })
             .collect();
+        let mut resources = vec![fhir::people::patient(&patient, None)];
+        let mut devices: Vec<&str> = verified
+            .iter()
+            .map(|o| o.reading.device_id.as_str())
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        resources.extend(devices.iter().map(|d| fhir::people::device(d, &patient)));
+        resources.extend(fhir::observations(&records, &patient));
         println!(
             "{}",
-            serde_json::to_string_pretty(&fhir::bundle(resources))?
+            serde_json::to_string_pretty(&fhir::collection(resources))?
         );
     } else if ctx.json {
         let records: Vec<_> = checked
@@ -349,7 +321,10 @@ pub async fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<bool> {
     };
     if a.fhir {
         let events = trail.items.iter().map(fhir::audit_event).collect();
-        println!("{}", serde_json::to_string_pretty(&fhir::bundle(events))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&fhir::collection(events))?
+        );
         return Ok(true);
     }
     if ctx.json {
