@@ -35,6 +35,8 @@ pub struct RecordFilter<'a> {
     pub category: Option<Category>,
     pub from: Option<i64>,
     pub to: Option<i64>,
+    /// Only readings of these LOINC codes; `None`: any.
+    pub loinc: Option<Vec<String>>,
     pub after: i64,
     pub limit: i64,
 }
@@ -63,6 +65,7 @@ pub async fn records(
                AND ($5::bigint IS NULL OR r.measured_at >= to_timestamp($5::bigint))
                AND ($6::bigint IS NULL OR r.measured_at < to_timestamp($6::bigint))
                AND r.record_seq > $7
+               AND ($9::text[] IS NULL OR r.loinc = ANY($9))
              ORDER BY r.record_seq
              LIMIT $8",
             &[
@@ -74,6 +77,7 @@ pub async fn records(
                 &f.to,
                 &f.after,
                 &f.limit,
+                &f.loinc,
             ],
         )
         .await?;

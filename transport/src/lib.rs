@@ -24,7 +24,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 pub use files::{read_certificates, read_private_key, write_private};
-pub use listener::{Conn, ServiceListener};
+pub use listener::{Conn, Peer, ServiceListener};
 
 /// A client's options: whom it trusts, and who it is when a server asks.
 #[derive(clap::Args, Clone, Debug, Default)]

@@ -70,6 +70,38 @@ impl AsyncWrite for Conn {
     }
 }
 
+impl Conn {
+    /// The common name on the certificate the client showed (mutual TLS);
+    /// `None` over plaintext or when the client showed none.
+    pub fn client_name(&self) -> Option<String> {
+        let Conn::Tls(s) = self else { return None };
+        let leaf = s.get_ref().1.peer_certificates()?.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        let name = cert.subject().iter_common_name().next()?;
+        name.as_str().ok().map(String::from)
+    }
+}
+
+/// Who is at the other end of a connection: its address and the name on
+/// its client certificate, for a handler that authorises by it
+/// (`Router::into_make_service_with_connect_info::<Peer>()`).
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub client_name: Option<String>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ServiceListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ServiceListener>) -> Self {
+        Peer {
+            addr: *stream.remote_addr(),
+            client_name: stream.io().client_name(),
+        }
+    }
+}
+
 /// A bound listener: TLS when it has a server configuration, plaintext when not.
 pub struct ServiceListener {
     local: SocketAddr,

@@ -73,6 +73,17 @@ pub fn searchset(
     b
 }
 
+/// Adds an OperationOutcome to a searchset as an entry of search mode
+/// `outcome`: what the server has to say about the search (records left out
+/// because they did not verify).
+pub fn add_outcome(bundle: &mut Value, outcome: Value) {
+    let entry = json!({ "resource": outcome, "search": { "mode": "outcome" } });
+    match bundle["entry"].as_array_mut() {
+        Some(entries) => entries.push(entry),
+        None => bundle["entry"] = json!([entry]),
+    }
+}
+
 /// An OperationOutcome: one issue of `severity` with FHIR's issue type
 /// `code`, the project's refusal code and its sentence.
 pub fn operation_outcome(severity: &str, code: &str, refusal: &str, sentence: &str) -> Value {

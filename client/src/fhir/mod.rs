@@ -16,7 +16,7 @@ pub mod people;
 pub mod requests;
 
 pub use audit_event::audit_event;
-pub use bundle::{collection, operation_outcome, searchset, Link};
+pub use bundle::{add_outcome, collection, operation_outcome, searchset, Link};
 pub use observation::observations;
 
 pub const LOINC: &str = "http://loinc.org";

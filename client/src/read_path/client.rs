@@ -43,6 +43,8 @@ pub struct RecordsQuery {
     pub to: Option<i64>,
     pub after: Option<i64>,
     pub limit: Option<i64>,
+    /// Only readings of these LOINC codes (the gateway serves and discloses nothing else).
+    pub loinc: Vec<String>,
     /// treatment (default), emergency, patient_request, payment, operations
     pub purpose: Option<String>,
 }
@@ -68,6 +70,9 @@ impl RecordsQuery {
         }
         if let Some(l) = self.limit {
             q.push(format!("limit={l}"));
+        }
+        if !self.loinc.is_empty() {
+            q.push(format!("loinc={}", self.loinc.join(",")));
         }
         if let Some(p) = &self.purpose {
             q.push(format!("purpose={p}"));

@@ -168,7 +168,7 @@ fn derived_key(path: &str) -> Result<Vec<u8>, VerifyError> {
 
 /// Verifies records against the chain, remembering what it already asked.
 pub struct ChainVerifier {
-    anchor: Anchor,
+    anchor: std::sync::Arc<Anchor>,
     anchors: HashMap<(String, u64), ChainAnchor>,
     devices: HashMap<String, Device>,
     app_hashes: HashMap<u64, [u8; 32]>,
@@ -181,18 +181,21 @@ impl ChainVerifier {
     /// configuration) says: under a genesis file it checks headers by the
     /// validators' signatures; it trusts a dev sequencer only when told to.
     pub async fn connect(rpc: RpcClient, root: &TrustRoot) -> Result<(Self, Trust), VerifyError> {
-        let anchor = Anchor::connect(rpc, root).await?;
+        let anchor = std::sync::Arc::new(Anchor::connect(rpc, root).await?);
         let trust = anchor.trust().clone();
-        Ok((
-            Self {
-                anchor,
-                anchors: HashMap::new(),
-                devices: HashMap::new(),
-                app_hashes: HashMap::new(),
-                pinned: None,
-            },
-            trust,
-        ))
+        Ok((Self::over(anchor), trust))
+    }
+
+    /// A verifier over headers a long-lived service already checks (its
+    /// light client shared by every request).
+    pub fn over(anchor: std::sync::Arc<Anchor>) -> Self {
+        Self {
+            anchor,
+            anchors: HashMap::new(),
+            devices: HashMap::new(),
+            app_hashes: HashMap::new(),
+            pinned: None,
+        }
     }
 
     /// The record's leaf, path and root against the anchor on chain; the

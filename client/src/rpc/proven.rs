@@ -58,7 +58,7 @@ pub enum ProvenError {
 
 /// Reads the chain's state on proof.
 pub struct ProvenState {
-    anchor: Anchor,
+    anchor: std::sync::Arc<Anchor>,
     /// The newest header may be at most this old (by the local clock).
     max_age: Duration,
 }
@@ -69,10 +69,20 @@ impl ProvenState {
         root: &TrustRoot,
         max_age: Duration,
     ) -> Result<ProvenState, TrustError> {
-        Ok(ProvenState {
-            anchor: Anchor::connect(rpc, root).await?,
+        Ok(Self::over(
+            std::sync::Arc::new(Anchor::connect(rpc, root).await?),
             max_age,
-        })
+        ))
+    }
+
+    /// Proven state over headers checked by `anchor`, shared with others.
+    pub fn over(anchor: std::sync::Arc<Anchor>, max_age: Duration) -> ProvenState {
+        ProvenState { anchor, max_age }
+    }
+
+    /// The headers' source, to share with a `ChainVerifier`.
+    pub fn anchor(&self) -> &std::sync::Arc<Anchor> {
+        &self.anchor
     }
 
     pub fn trust(&self) -> &Trust {

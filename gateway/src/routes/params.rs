@@ -80,6 +80,29 @@ pub(super) fn int_param(
     }
 }
 
+/// Most LOINC codes one read may name.
+const MAX_CODES: usize = 16;
+
+/// `loinc=8867-4,2708-6`: the codes a read is limited to.
+pub(super) fn loinc_param(p: &HashMap<String, String>) -> Result<Option<Vec<String>>, Failure> {
+    let Some(list) = p.get("loinc") else {
+        return Ok(None);
+    };
+    let codes: Vec<String> = list.split(',').map(|c| c.trim().to_string()).collect();
+    let well_formed = |c: &String| {
+        !c.is_empty() && c.len() <= 16 && c.chars().all(|ch| ch.is_ascii_digit() || ch == '-')
+    };
+    if codes.len() > MAX_CODES || !codes.iter().all(well_formed) {
+        return Err(Failure::new(
+            ErrorCode::BadParameter,
+            format!(
+                "loinc={list:?}: name 1 to {MAX_CODES} LOINC codes such as 8867-4, separated by commas"
+            ),
+        ));
+    }
+    Ok(Some(codes))
+}
+
 pub(super) fn limit_param(p: &HashMap<String, String>) -> Result<i64, Failure> {
     let limit = int_param(p, "limit", 500)?;
     if !(1..=MAX_PAGE).contains(&limit) {

@@ -65,6 +65,7 @@ pub(super) async fn records(
     let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;
+    let loinc = loinc_param(&p)?;
     let allowed = access::may_read(&g.chain, &patient, &caller.address, category).await?;
     let purpose = purpose_param(&p, allowed.basis)?;
 
@@ -78,6 +79,7 @@ pub(super) async fn records(
         category: (category != Category::All).then_some(category),
         from,
         to,
+        loinc,
         after,
         limit,
     };

@@ -3,7 +3,8 @@
 //! process serving CometBFT's RPC over real HTTP (`dev_chain`), or the chain
 //! as processes — `ehr-node dev` or four CometBFT validators (`node`); the
 //! cast of people and devices (`cast`); `ehr-ingest` and `ehr-gateway` as
-//! real processes (`ingest`, `gateway`); and all of it at once with the `ehr`
+//! real processes (`ingest`, `gateway`); `ehr-fhir`, a hospital's FHIR API
+//! (`fhir`); and all of it at once with the `ehr`
 //! CLI as a reader runs it (`read_path`).
 //!
 //! The helpers panic with a sentence when a part cannot start: they serve
@@ -34,6 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 mod broker;
 mod cast;
 mod dev_chain;
+mod fhir;
 mod gateway;
 mod ingest;
 mod lying_node;
@@ -44,6 +46,7 @@ pub use broker::*;
 pub use cast::*;
 pub use dev_chain::*;
 pub use ehr_migrations::TestDatabase;
+pub use fhir::*;
 pub use gateway::*;
 pub use ingest::*;
 pub use lying_node::*;

@@ -1,0 +1,154 @@
+//! `GET [base]/Observation?patient=…&code=…&date=…&_count=…`: the patient's
+//! device readings, fetched through the gateway as the clinician (only the
+//! codes asked for: nothing else is disclosed), opened and verified here.
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use ehr_client::fhir::{self, observation::Record, Link};
+use ehr_client::read_path::client::RecordsQuery;
+use ehr_client::read_path::open::{ChainVerifier, Opened};
+use ehr_client::read_path::verified::{check_record, CheckedRecord};
+use ehr_client::vitals::vital;
+use ehr_transport::Peer;
+use serde_json::Value;
+
+use super::Shared;
+use crate::outcome::{resource, FhirError};
+use crate::search::SearchParams;
+
+const APPLIED: &[&str] = &["patient", "code", "date", "_count"];
+
+/// The LOINC codes readings are stored under for a code a client asks for:
+/// a blood-pressure panel is its two readings; oxygen saturation is
+/// measured by pulse oximetry. Unknown codes match nothing.
+fn stored_codes(code: &str) -> Vec<&'static str> {
+    match code {
+        "85354-9" => vec!["8480-6", "8462-4"],
+        "2708-6" => vec!["59408-5"],
+        other => vital(other).map(|v| v.loinc).into_iter().collect(),
+    }
+}
+
+fn has_code(o: &Value, codes: &[String]) -> bool {
+    o["code"]["coding"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| codes.iter().any(|x| c["code"] == x.as_str()))
+    })
+}
+
+/// Why records were left out, one issue each, or nothing.
+pub(super) fn left_out(problems: Vec<(String, String, &'static str)>) -> Option<Value> {
+    if problems.is_empty() {
+        return None;
+    }
+    let issues: Vec<Value> = problems
+        .into_iter()
+        .map(|(record, why, severity)| {
+            serde_json::json!({
+                "severity": severity,
+                "code": if severity == "error" { "security" } else { "incomplete" },
+                "diagnostics": format!("record {record} is left out: {why}"),
+                "expression": [format!("Observation.identifier.where(value = '{record}')")]
+            })
+        })
+        .collect();
+    Some(serde_json::json!({ "resourceType": "OperationOutcome", "issue": issues }))
+}
+
+fn problem(c: &CheckedRecord) -> Option<(String, String, &'static str)> {
+    let id = c.item.record_id.clone();
+    match (&c.problem, c.anchored_at) {
+        (Some(p), _) => Some((id, format!("it did not verify ({p})"), "error")),
+        (None, None) if c.awaiting_anchor => Some((
+            id,
+            "its batch is not anchored on chain yet; ask again in a few seconds".into(),
+            "warning",
+        )),
+        (None, None) => Some((id, "it has no anchor".into(), "error")),
+        (None, Some(_)) => None,
+    }
+}
+
+pub async fn search(
+    State(api): Shared,
+    peer: ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, FhirError> {
+    let clinician = api.clinician(&peer, &headers)?;
+    let params = SearchParams::new(pairs);
+    let patient = params.patient()?;
+    let codes = params.codes()?;
+    let (from, to) = params.dates()?;
+    let count = params.count()?;
+    let page = params.page()?;
+    let applied = params.applied(APPLIED);
+    let self_link = Link {
+        relation: "self",
+        url: api.link("Observation", &applied),
+    };
+
+    let stored: Vec<String> = codes
+        .iter()
+        .flatten()
+        .flat_map(|c| stored_codes(c))
+        .map(String::from)
+        .collect();
+    if codes.is_some() && stored.is_empty() {
+        // No reading is stored under any code asked for: nothing to fetch.
+        return Ok(resource(fhir::searchset(
+            &api.base,
+            vec![],
+            vec![],
+            None,
+            vec![self_link],
+        )));
+    }
+    let answer = clinician
+        .gateway
+        .records(
+            &patient,
+            &RecordsQuery {
+                category: "vitals".into(),
+                from,
+                to,
+                after: page,
+                limit: Some(count),
+                loinc: stored,
+                purpose: None,
+            },
+        )
+        .await?;
+    let mut chain = ChainVerifier::over(api.chain.anchor().clone());
+    let mut checked = Vec::with_capacity(answer.records.len());
+    for item in answer.records {
+        checked.push(check_record(item, &clinician.key, &patient, &mut chain).await);
+    }
+    let verified: Vec<&Opened> = checked.iter().filter_map(CheckedRecord::verified).collect();
+    let records: Vec<Record> = verified
+        .iter()
+        .map(|o| Record {
+            record_id: &o.record_id,
+            reading: &o.reading,
+        })
+        .collect();
+    let mut observations = fhir::observations(&records, &patient);
+    if let Some(codes) = &codes {
+        observations.retain(|o| has_code(o, codes));
+    }
+    let mut links = vec![self_link];
+    if let Some(next) = answer.next_after {
+        let sep = if applied.is_empty() { "" } else { "&" };
+        links.push(Link {
+            relation: "next",
+            url: api.link("Observation", &format!("{applied}{sep}_page={next}")),
+        });
+    }
+    let mut bundle = fhir::searchset(&api.base, observations, vec![], None, links);
+    if let Some(outcome) = left_out(checked.iter().filter_map(problem).collect()) {
+        fhir::add_outcome(&mut bundle, outcome);
+    }
+    tracing::info!(clinician = %clinician.name, %patient, served = verified.len(), "observations read");
+    Ok(resource(bundle))
+}

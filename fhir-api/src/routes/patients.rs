@@ -1,0 +1,37 @@
+//! `GET [base]/Patient/[id]`: the patient, known by their ledger address
+//! and read on proof from the chain.
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use ehr_ledger::ledger::keys;
+use ehr_ledger::proto::{Participant, ParticipantKind};
+use ehr_transport::Peer;
+
+use super::Shared;
+use crate::outcome::{resource, FhirError};
+use crate::search::patient_id;
+
+pub async fn read(
+    State(api): Shared,
+    peer: ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, FhirError> {
+    api.clinician(&peer, &headers)?;
+    let patient = patient_id(&id)?;
+    let mut view = api.chain.latest().await.map_err(FhirError::chain)?;
+    let p: Option<Participant> = view
+        .get(&keys::participant(&patient))
+        .await
+        .map_err(FhirError::chain)?;
+    match p {
+        Some(p) if p.kind == ParticipantKind::Patient as i32 => {
+            Ok(resource(ehr_client::fhir::people::patient(&patient, None)))
+        }
+        _ => Err(FhirError::not_found(
+            "unknown_patient",
+            format!("{patient} is not a patient registered on the chain"),
+        )),
+    }
+}
