@@ -123,20 +123,21 @@ impl SearchParams {
                     format!("date={value:?}: write a prefix (eq, ge, gt, le, lt) and a date such as ge2026-11-24 or lt2026-11-24T08:00:00Z"),
                 )
             })?;
-            let (lower, upper) =
-                match prefix {
-                    "eq" => (Some(start), Some(end)),
-                    "ge" => (Some(start), None),
-                    "gt" => (Some(end), None),
-                    "le" => (None, Some(end)),
-                    "lt" => (None, Some(start)),
-                    other => return Err(FhirError::invalid(
+            let (lower, upper) = match prefix {
+                "eq" => (Some(start), Some(end)),
+                "ge" => (Some(start), None),
+                "gt" => (Some(end), None),
+                "le" => (None, Some(end)),
+                "lt" => (None, Some(start)),
+                other => {
+                    return Err(FhirError::invalid(
                         "unsupported_date_prefix",
                         format!(
                             "date prefix {other:?} is not supported here: use eq, ge, gt, le or lt"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             from = from.max(lower);
             to = match (to, upper) {
                 (Some(a), Some(b)) => Some(a.min(b)),

@@ -1,7 +1,7 @@
 //! A hospital's system reaches the records through the FHIR API with a FHIR
 //! client nobody here wrote — HAPI FHIR's generic client, over mutual TLS —
 //! on four CometBFT validators: it reads the CapabilityStatement and the
-//! Patient, searches alice's heart rates ten at a time following every
+//! Patient (named from her sealed demographics), searches alice's heart rates ten at a time following every
 //! `next` link, and reads her audit trail, prescriptions and lab orders;
 //! HAPI's validator finds no error in any response. Every read is logged on
 //! chain under the clinician the caller acts for. A record altered in
@@ -106,6 +106,26 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
         ],
     );
 
+    // Her hospital's front desk sealed who she is.
+    s.import_key("admin", &s.cast.admin);
+    ok_tx(
+        &s,
+        "admin",
+        &[
+            "demographics",
+            "--patient",
+            "alice",
+            "--given",
+            "Alice",
+            "--family",
+            "Martin",
+            "--birth-date",
+            "1984-03-07",
+            "--mrn",
+            "general=G-00042",
+        ],
+    );
+
     let mut api = FhirProcess::start(&s, &["ward-system=doctor", "two-doctors=doctor,doctor2"]);
     let (ward, http) = caller("ward-system");
 
@@ -130,6 +150,7 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
     );
     assert_eq!(summary["fhir_version"], "4.0.1");
     assert_eq!(summary["patient"], alice);
+    assert_eq!(summary["patient_name"], "Alice Martin");
     assert_eq!(summary["pages"], 3, "25 readings, 10 a page");
     assert_eq!(summary["observations"], 25);
     let ids: Vec<&str> = summary["observation_ids"]

@@ -13,30 +13,6 @@ use serde_json::Value;
 /// A drug code that appears nowhere else in the test's data.
 const DRUG: &str = "8675309";
 
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for entry in walkdir(dir) {
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        if bytes.windows(needle.len()).any(|w| w == needle) {
-            hits.push(entry.display().to_string());
-        }
-    }
-    hits
-}
-
-fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walkdir(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_prescription_is_sealed_off_chain_and_read_only_by_its_parties() {
     let s = Stack::start();

@@ -138,11 +138,11 @@ fn every_kind() -> Vec<(String, Value)> {
     let author = doctor.to_string();
     out.push((
         "MedicationRequest".into(),
-        requests::request("rx-0a1b", &author, &doc(rx("mg")), &patient),
+        requests::request("rx-0a1b", &author, &doc(rx("mg")), &patient).unwrap(),
     ));
     out.push((
         "MedicationRequest non-UCUM unit".into(),
-        requests::request("rx-0a1c", &author, &doc(rx("spoonful")), &patient),
+        requests::request("rx-0a1c", &author, &doc(rx("spoonful")), &patient).unwrap(),
     ));
     out.push((
         "ServiceRequest".into(),
@@ -154,7 +154,8 @@ fn every_kind() -> Vec<(String, Value)> {
                 lab_org: "general".into(),
             }),
             &patient,
-        ),
+        )
+        .unwrap(),
     ));
 
     let all: Vec<Value> = out.iter().map(|(_, r)| r.clone()).collect();

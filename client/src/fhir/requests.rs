@@ -31,9 +31,9 @@ const UCUM_DOSE_UNITS: &[&str] = &[
     "mg/mL",
 ];
 
-/// The resource for an opened document: `record_id` is its id on chain,
-/// `author` the party who wrote it.
-pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address) -> Value {
+/// The resource for an opened order or prescription: `record_id` is its id
+/// on chain, `author` the party who wrote it; `None` for other documents.
+pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address) -> Option<Value> {
     let common = |kind: &str| {
         json!({
             "resourceType": kind,
@@ -76,7 +76,7 @@ pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address)
                 "numberOfRepeatsAllowed": refills,
                 "quantity": { "value": quantity }
             });
-            r
+            Some(r)
         }
         Content::LabOrder { test_code, lab_org } => {
             let mut r = common("ServiceRequest");
@@ -85,8 +85,9 @@ pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address)
             }]);
             r["code"] = json!({ "coding": [{ "system": LOINC, "code": test_code }], "text": format!("LOINC {test_code}") });
             r["performer"] = json!([{ "display": lab_org }]);
-            r
+            Some(r)
         }
+        Content::Demographics(_) => None,
     }
 }
 
@@ -109,14 +110,14 @@ mod tests {
             },
             written_at: 1_767_225_600,
         };
-        let r = request("rx-01", "ehr1doc", &doc("mg"), &patient);
+        let r = request("rx-01", "ehr1doc", &doc("mg"), &patient).unwrap();
         assert_eq!(r["resourceType"], "MedicationRequest");
         assert_eq!(
             r["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["code"],
             "mg"
         );
         assert_eq!(r["dispenseRequest"]["numberOfRepeatsAllowed"], 1);
-        let odd = request("rx-02", "ehr1doc", &doc("spoonful"), &patient);
+        let odd = request("rx-02", "ehr1doc", &doc("spoonful"), &patient).unwrap();
         assert!(odd["dosageInstruction"][0].get("doseAndRate").is_none());
         assert_eq!(odd["dosageInstruction"][0]["text"], "5 spoonful");
     }

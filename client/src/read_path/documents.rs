@@ -38,6 +38,8 @@ pub enum Content {
         /// The member organisation whose lab performs it.
         lab_org: String,
     },
+    /// Who the patient is.
+    Demographics(super::demographics::Demographics),
 }
 
 impl Content {
@@ -45,6 +47,7 @@ impl Content {
         match self {
             Content::Prescription { .. } => Category::Medications,
             Content::LabOrder { .. } => Category::Labs,
+            Content::Demographics(_) => Category::Demographics,
         }
     }
 
@@ -52,6 +55,7 @@ impl Content {
         match self {
             Content::Prescription { .. } => "rx",
             Content::LabOrder { .. } => "order",
+            Content::Demographics(_) => "pt",
         }
     }
 
@@ -70,6 +74,13 @@ impl Content {
             Content::LabOrder { test_code, lab_org } => {
                 format!("lab order: LOINC {test_code} at {lab_org}")
             }
+            Content::Demographics(d) => format!(
+                "demographics: {}{}",
+                d.full_name(),
+                d.birth_date
+                    .as_ref()
+                    .map_or_else(String::new, |b| format!(", born {b}"))
+            ),
         }
     }
 }

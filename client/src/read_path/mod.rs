@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audit;
 pub mod client;
+pub mod demographics;
 pub mod documents;
 pub mod open;
 pub mod readers;

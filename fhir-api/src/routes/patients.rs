@@ -1,9 +1,13 @@
 //! `GET [base]/Patient/[id]`: the patient, known by their ledger address
-//! and read on proof from the chain.
+//! (read on proof from the chain), named from their sealed demographics as
+//! the clinician opens them through the gateway — a read the gateway refuses
+//! to a clinician with no access to the patient, and logs on chain.
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use ehr_client::read_path::demographics;
+use ehr_client::read_path::open::ChainVerifier;
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{Participant, ParticipantKind};
 use ehr_transport::Peer;
@@ -18,7 +22,7 @@ pub async fn read(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, FhirError> {
-    api.clinician(&peer, &headers)?;
+    let clinician = api.clinician(&peer, &headers)?;
     let patient = patient_id(&id)?;
     let mut view = api.chain.latest().await.map_err(FhirError::chain)?;
     let p: Option<Participant> = view
@@ -27,7 +31,14 @@ pub async fn read(
         .map_err(FhirError::chain)?;
     match p {
         Some(p) if p.kind == ParticipantKind::Patient as i32 => {
-            Ok(resource(ehr_client::fhir::people::patient(&patient, None)))
+            let mut chain = ChainVerifier::over(api.chain.anchor().clone());
+            let demographics =
+                demographics::current(&clinician.gateway, &clinician.key, &patient, &mut chain)
+                    .await?;
+            Ok(resource(ehr_client::fhir::people::patient(
+                &patient,
+                demographics.as_ref(),
+            )))
         }
         _ => Err(FhirError::not_found(
             "unknown_patient",

@@ -46,7 +46,7 @@ async fn search(
                         | (Content::LabOrder { .. }, "ServiceRequest")
                 );
                 if wanted {
-                    matches.push(fhir::requests::request(
+                    matches.extend(fhir::requests::request(
                         &c.item.record_id,
                         &c.item.author,
                         doc,

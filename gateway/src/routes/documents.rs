@@ -129,7 +129,7 @@ pub(super) async fn put_document(
     )]))?;
     if matches!(category, Category::Vitals | Category::All) {
         return Err(bad(format!(
-            "documents are labs, medications, notes or imaging, not {}",
+            "documents are labs, medications, notes, imaging or demographics, not {}",
             upload.category
         )));
     }

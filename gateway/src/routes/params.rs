@@ -23,7 +23,7 @@ pub(super) fn category_param(p: &HashMap<String, String>) -> Result<Category, Fa
     let name = p.get("category").map(String::as_str).ok_or_else(|| {
         Failure::new(
             ErrorCode::BadCategory,
-            "say which category: category=vitals, labs, medications, notes, imaging or all",
+            "say which category: category=vitals, labs, medications, notes, imaging, demographics or all",
         )
     })?;
     category(name)
@@ -36,6 +36,7 @@ pub(super) fn category(name: &str) -> Result<Category, Failure> {
         Category::Medications,
         Category::Notes,
         Category::Imaging,
+        Category::Demographics,
         Category::All,
     ]
     .into_iter()
@@ -43,7 +44,7 @@ pub(super) fn category(name: &str) -> Result<Category, Failure> {
     .ok_or_else(|| {
         Failure::new(
             ErrorCode::BadCategory,
-            format!("{name:?} is not a category: vitals, labs, medications, notes, imaging or all"),
+            format!("{name:?} is not a category: vitals, labs, medications, notes, imaging, demographics or all"),
         )
     })
 }

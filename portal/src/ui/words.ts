@@ -10,6 +10,7 @@ export const CATEGORIES: [Category, string][] = [
   [Category.MEDICATIONS, "medications"],
   [Category.NOTES, "notes"],
   [Category.IMAGING, "imaging"],
+  [Category.DEMOGRAPHICS, "name and details"],
   [Category.ALL, "all categories"],
 ];
 
@@ -32,6 +33,7 @@ const BASES: Record<number, string> = {
   [AccessBasis.GUARDIAN]: "your guardian",
   [AccessBasis.GRANT]: "your grant",
   [AccessBasis.EMERGENCY]: "emergency access",
+  [AccessBasis.HOME_ORGANISATION]: "the hospital that enrolled you",
 };
 export const basisName = (b: AccessBasis) => BASES[b] ?? "unknown";
 

@@ -166,3 +166,29 @@ pub fn run_portal_e2e(script: &str, args: &[&std::ffi::OsStr], ca_file: &Path) {
         "the browser test {script} failed:\n{report}"
     );
 }
+
+/// The files under `dir` that hold `needle` (a scan of a node's data for
+/// health data in clear).
+pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in walkdir(dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            hits.push(entry.display().to_string());
+        }
+    }
+    hits
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

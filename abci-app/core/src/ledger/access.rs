@@ -103,6 +103,31 @@ pub fn organisation_trusted(
     Ok(current_grant(state, patient, &grantee, category, level, now)?.is_some())
 }
 
+/// A grant of any of these lets its holder read the patient's demographics.
+const READABLE_WITH_DEMOGRAPHICS: [Category; 6] = [
+    Category::Demographics,
+    Category::Vitals,
+    Category::Labs,
+    Category::Medications,
+    Category::Notes,
+    Category::Imaging,
+];
+
+/// Whether `staff` is an active admin of the active member organisation
+/// that enrolled `patient`: its front desk, which seals who they are.
+fn home_admin(
+    state: &impl StateRead,
+    staff: &crate::proto::Participant,
+    patient: &crate::proto::Participant,
+) -> Result<bool, Refusal> {
+    Ok(staff.kind == ParticipantKind::Staff as i32
+        && staff.role == Role::Admin as i32
+        && staff.status == crate::proto::ParticipantStatus::Active as i32
+        && !patient.org_id.is_empty()
+        && staff.org_id == patient.org_id
+        && actors::is_active_member(state, &staff.org_id)?)
+}
+
 pub fn decide(
     state: &impl StateRead,
     accessor: &Address,
@@ -138,6 +163,12 @@ pub fn decide(
             format!("{accessor} is another patient, not {patient} or their guardian"),
         );
     }
+    if category == Category::Demographics && home_admin(state, &p, &patient_record)? {
+        return Ok(Decision::Allowed {
+            basis: AccessBasis::HomeOrganisation,
+            until: 0,
+        });
+    }
     if p.kind != ParticipantKind::Staff as i32
         || !CLINICAL_ROLES.iter().any(|r| *r as i32 == p.role)
     {
@@ -167,9 +198,18 @@ pub fn decide(
     let organisational = Grantee {
         kind: Some(grantee::Kind::Organisation(p.org_id.clone())),
     };
+    // Who the patient is may be read by whoever may read anything of theirs.
+    let covering: &[Category] = if category == Category::Demographics && level == AccessLevel::Read
+    {
+        &READABLE_WITH_DEMOGRAPHICS
+    } else {
+        std::slice::from_ref(&category)
+    };
     let mut until = None;
     for g in [&personal, &organisational] {
-        until = until.max(current_grant(state, patient, g, category, level, now)?);
+        for c in covering {
+            until = until.max(current_grant(state, patient, g, *c, level, now)?);
+        }
     }
     if let Some(until) = until {
         return Ok(Decision::Allowed {
@@ -207,6 +247,7 @@ pub fn category_name(c: Category) -> &'static str {
         Category::Notes => "notes",
         Category::Imaging => "imaging",
         Category::All => "all",
+        Category::Demographics => "demographics",
         Category::Unspecified => "unspecified",
     }
 }

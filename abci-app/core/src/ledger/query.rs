@@ -81,7 +81,7 @@ fn arg_category(s: &str) -> Result<Category, String> {
     Category::from_str_name(&upper)
         .filter(|c| *c != Category::Unspecified)
         .ok_or_else(|| {
-            format!("{s:?} is not a category (vitals, labs, medications, notes, imaging, all)")
+            format!("{s:?} is not a category (vitals, labs, medications, notes, imaging, demographics, all)")
         })
 }
 

@@ -29,6 +29,7 @@ pub(crate) enum CategoryArg {
     Medications,
     Notes,
     Imaging,
+    Demographics,
     All,
 }
 
@@ -118,6 +119,7 @@ pub(crate) fn category(c: CategoryArg) -> i32 {
         CategoryArg::Medications => Category::Medications,
         CategoryArg::Notes => Category::Notes,
         CategoryArg::Imaging => Category::Imaging,
+        CategoryArg::Demographics => Category::Demographics,
         CategoryArg::All => Category::All,
     }) as i32
 }
@@ -129,6 +131,7 @@ pub(crate) fn category_path(c: CategoryArg) -> &'static str {
         CategoryArg::Medications => "medications",
         CategoryArg::Notes => "notes",
         CategoryArg::Imaging => "imaging",
+        CategoryArg::Demographics => "demographics",
         CategoryArg::All => "all",
     }
 }

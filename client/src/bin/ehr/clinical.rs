@@ -71,9 +71,11 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
         let resources = checked
             .iter()
             .filter_map(|c| {
-                c.verified().map(|doc| {
-                    fhir::requests::request(&c.item.record_id, &c.item.author, doc, &patient)
-                })
+                let doc = c.verified()?;
+                match &doc.content {
+                    Content::Demographics(d) => Some(fhir::people::patient(&patient, Some(d))),
+                    _ => fhir::requests::request(&c.item.record_id, &c.item.author, doc, &patient),
+                }
             })
             .collect();
         println!(

@@ -8,10 +8,10 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use clap::Args;
 use ehr_client::fhir;
 use ehr_client::read_path::api::{NewWrap, WrapUpload};
-use ehr_client::read_path::audit;
 use ehr_client::read_path::client::{GatewayClient, RecordsQuery};
 use ehr_client::read_path::open::{ChainVerifier, Opened};
 use ehr_client::read_path::verified::check_record;
+use ehr_client::read_path::{audit, demographics};
 use ehr_client::record_encryption::{unwrap_key, wrap_key};
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::proto::{AuditTrail, Participant};
@@ -125,6 +125,15 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
     let all_ok = checked
         .iter()
         .all(|c| c.problem.is_none() && c.anchored_at.is_some());
+    // Who the patient is, when their sealed demographics open for the reader.
+    let who = demographics::current(&gateway, &key, &patient, &mut chain)
+        .await
+        .ok()
+        .flatten();
+    let named = who.as_ref().map_or_else(
+        || patient.to_string(),
+        |d| format!("{} ({patient})", d.full_name()),
+    );
 
     if a.fhir {
         // The Bundle goes to stdout; what its checks rested on, to stderr,
@@ -139,7 +148,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
                 reading: &o.reading,
             })
             .collect();
-        let mut resources = vec![fhir::people::patient(&patient, None)];
+        let mut resources = vec![fhir::people::patient(&patient, who.as_ref())];
         let mut devices: Vec<&str> = verified
             .iter()
             .map(|o| o.reading.device_id.as_str())
@@ -176,6 +185,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             .collect();
         let out = json!({
             "patient": page.patient,
+            "patient_name": who.as_ref().map(|d| d.full_name()),
             "basis": page.basis,
             "height": page.height,
             "verified": all_ok,
@@ -185,7 +195,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "{} record(s) of {patient} ({}), allowed by {} at height {}; this read is logged in the patient's audit trail",
+            "{} record(s) of {named} ({}), allowed by {} at height {}; this read is logged in the patient's audit trail",
             checked.len(),
             page.category,
             page.basis,

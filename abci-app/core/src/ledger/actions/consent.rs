@@ -13,12 +13,13 @@ use super::super::actors::{self, describe, require_patient_or_guardian};
 use super::super::context::Ctx;
 use super::super::keys;
 
-const EVERY_CATEGORY: [Category; 6] = [
+const EVERY_CATEGORY: [Category; 7] = [
     Category::Vitals,
     Category::Labs,
     Category::Medications,
     Category::Notes,
     Category::Imaging,
+    Category::Demographics,
     Category::All,
 ];
 

@@ -48,7 +48,11 @@ fn require_device_authority(
         ctx.time,
     )?;
     let bound_here = match bound_by.and_then(Address::from_slice) {
-        Some(b) => actors::participant(ctx.state, &b)?.is_some_and(|p| p.org_id == admin.org_id),
+        // Bound by that organisation's staff (a patient's `org_id` names the
+        // hospital that enrolled them, which binds nothing of theirs).
+        Some(b) => actors::participant(ctx.state, &b)?.is_some_and(|p| {
+            p.kind == crate::proto::ParticipantKind::Staff as i32 && p.org_id == admin.org_id
+        }),
         None => false,
     };
     if trusted || bound_here {

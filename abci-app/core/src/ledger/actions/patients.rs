@@ -84,11 +84,7 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
         );
     }
     let enrollment = keys::enrollment(&ctx.signer);
-    if ctx
-        .state
-        .get::<Enrollment>(enrollment.as_bytes())?
-        .is_none()
-    {
+    let Some(enrolled) = ctx.state.get::<Enrollment>(enrollment.as_bytes())? else {
         return refuse(
             Code::NotEnrolled,
             format!(
@@ -96,7 +92,7 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
                 ctx.signer
             ),
         );
-    }
+    };
     ctx.state.delete(enrollment);
     let guardian = guardian_key(&r.guardian_public_key, &ctx.signer.0)?;
     let p = Participant {
@@ -106,6 +102,8 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
         status: ParticipantStatus::Active as i32,
         guardian_public_key: guardian,
         registered_at: ctx.time,
+        // Its admins may seal the patient's demographics (`access::decide`).
+        org_id: enrolled.org_id,
         ..Default::default()
     };
     ctx.state.put(keys::participant(&ctx.signer), &p);

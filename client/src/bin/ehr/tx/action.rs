@@ -125,6 +125,9 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
         TxCommand::Dispense { prescription } => Kind::Dispense(Dispense {
             prescription_id: *prescription,
         }),
+        TxCommand::Demographics { .. } => Kind::AnchorRecord(AnchorRecord {
+            record: Some(document.ok_or_else(|| anyhow!("the demographics were not sealed"))?),
+        }),
         TxCommand::AnchorRecord { record: r } => Kind::AnchorRecord(AnchorRecord {
             record: Some(record(ctx, r)?),
         }),

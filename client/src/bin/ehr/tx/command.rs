@@ -151,6 +151,29 @@ pub(crate) enum TxCommand {
         #[command(flatten)]
         stored: StoredContent,
     },
+    /// (the patient, their guardian, or an admin of the hospital that enrolled
+    /// them) Seal who the patient is — name, birth date, each hospital's
+    /// medical record number — for the patient, the guardian and everyone
+    /// they let read their records; only its hash goes on chain. The newest
+    /// one is the current one.
+    Demographics {
+        #[arg(long)]
+        patient: String,
+        /// A given name (repeat for each, in order).
+        #[arg(long = "given")]
+        given: Vec<String>,
+        #[arg(long)]
+        family: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: Option<String>,
+        /// male, female, other or unknown.
+        #[arg(long)]
+        gender: Option<String>,
+        /// A hospital's medical record number: <organisation>=<number> (repeat).
+        #[arg(long = "mrn")]
+        mrns: Vec<String>,
+    },
     /// (pharmacist) Dispense a prescription.
     Dispense { prescription: u64 },
     /// Anchor a record.

@@ -25,6 +25,22 @@ pub(crate) async fn document(
     a: &TxCommand,
 ) -> Result<Option<RecordRef>> {
     use ehr_client::read_path::documents::Content;
+    if let TxCommand::Demographics {
+        patient,
+        given,
+        family,
+        birth_date,
+        gender,
+        mrns,
+    } = a
+    {
+        let demographics = demographics(given, family, birth_date, gender, mrns)?;
+        let patient = ctx.address(patient)?;
+        let content = Content::Demographics(demographics);
+        return clinical::write(ctx, author, &patient, content)
+            .await
+            .map(Some);
+    }
     let (patient, stored, category) = match a {
         TxCommand::OrderLab {
             patient, stored, ..
@@ -104,6 +120,41 @@ pub(crate) async fn document(
     clinical::write(ctx, author, &patient, content)
         .await
         .map(Some)
+}
+
+/// Demographics from the command line, or why they cannot be sealed.
+fn demographics(
+    given: &[String],
+    family: &str,
+    birth_date: &Option<String>,
+    gender: &Option<String>,
+    mrns: &[String],
+) -> Result<ehr_client::read_path::demographics::Demographics> {
+    use ehr_client::read_path::demographics::{Demographics, Mrn};
+    let mrns = mrns
+        .iter()
+        .map(|m| {
+            m.split_once('=')
+                .map(|(org, value)| Mrn {
+                    organisation: org.trim().to_string(),
+                    value: value.trim().to_string(),
+                })
+                .ok_or_else(|| {
+                    anyhow!("--mrn {m:?}: write <organisation>=<number>, such as general=G-00042")
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let d = Demographics {
+        given: given.to_vec(),
+        family: family.to_string(),
+        birth_date: birth_date.clone(),
+        gender: gender.clone(),
+        mrns,
+    };
+    match d.problem() {
+        Some(p) => Err(anyhow!("{p}")),
+        None => Ok(d),
+    }
 }
 
 /// "33 (WrongRole)", as the ledger's `Code` displays itself.
