@@ -3,10 +3,11 @@
 // log in from a demo link, in browser contexts of their own:
 //
 //   1. the patient's readings are verified in the page, charted, and the
-//      record altered in storage is shown as failed, with the reason;
+//      record altered in storage is shown as failed, with the reason; her
+//      details (sealed by her hospital's front desk) open in her page;
 //   2. she grants the doctor her vitals, labs and medications (read and
-//      write) and shares the keys of past readings;
-//   3. the doctor finds her among his patients and sees them verified; he
+//      write) and shares the keys of past readings and her details;
+//   3. the doctor finds her, by name, among his patients and sees them verified; he
 //      prescribes and orders a lab test, sealed in his page; she sees both,
 //      opened in hers and checked against their anchors;
 //   4. she revokes; the doctor is refused with the chain's sentence;
@@ -74,6 +75,11 @@ try {
     (await patient.evaluate(() => localStorage.getItem("ehr-portal-key"))) === null,
     "a key from a log-in link is not stored in the browser",
   );
+  // Her details, as her hospital's front desk sealed them, opened in the page.
+  const details = patient.getByTestId("my-details");
+  await details.waitFor(LONG);
+  const herName = (await details.locator("dd").first().textContent()).trim();
+  check(herName !== "" && !herName.startsWith("ehr1"), `her details open in her page: ${herName}`);
   // What fits on a screen: the tables run to hundreds of rows.
   await patient.locator("#readings").evaluate((e) => e.scrollIntoView());
   await patient.screenshot({ path: `${shots}/patient-readings.png` });
@@ -101,7 +107,12 @@ try {
   const listed = doctor.locator(`#patients li[data-patient="${patientAddress}"]`);
   await listed.waitFor(LONG);
   check(true, "she is among the patients who granted him access");
-  await listed.getByRole("button").click();
+  const named = listed.locator("details.person summary");
+  await named.waitFor(LONG);
+  check((await named.textContent()) === herName, `he sees her name, not her key: ${await named.textContent()}`);
+  await named.click();
+  check((await listed.locator("details.person .address").textContent()) === patientAddress, "her address is one click away");
+  await listed.getByRole("button", { name: /^Open/ }).click();
   const his = doctor.locator("#patient").getByTestId("readings-summary");
   await his.waitFor(LONG);
   const seen = counts(await his.textContent());

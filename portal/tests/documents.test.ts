@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 
 import { toHex, utf8 } from "../src/crypto/bytes";
 import { addressOf, addressText } from "../src/ledger/address";
-import { type Content, type DocumentItem, openDocument, sealDocument } from "../src/records/documents";
+import { type Content, type DocumentItem, describe as describeContent, openDocument, sealDocument } from "../src/records/documents";
 import { Category } from "../src/gen/ehr/v1/types_pb";
 
 const person = (seed: string) => {
@@ -24,6 +24,7 @@ async function sealedFor(content: Content) {
   const sealed = await sealDocument(content, patient.address, [patient, doctor, doctor], 1_796_000_000);
   const item = (reader: string): DocumentItem => ({
     record_id: sealed.recordId,
+    seq: 1,
     category: sealed.upload.category,
     author: doctor.address,
     stored_at_ms: 0,
@@ -58,6 +59,18 @@ describe("clinical documents", () => {
     const order = await sealedFor({ kind: "lab_order", test_code: "2345-7", lab_org: "general" });
     expect(order.sealed.recordId).toMatch(/^order-/);
     expect(order.sealed.anchor.category).toBe(Category.LABS);
+  });
+
+  it("seal who a patient is as the CLI does: kind demographics, its fields beside it, in its own category", async () => {
+    const alice: Content = { kind: "demographics", given: ["Alice"], family: "Martin", birth_date: "1984-03-07", gender: "female", mrns: [{ organisation: "general", value: "G-00042" }] };
+    const { sealed, item } = await sealedFor(alice);
+    expect(sealed.recordId).toMatch(/^pt-[0-9a-f]{24}$/);
+    expect(sealed.anchor.category).toBe(Category.DEMOGRAPHICS);
+    expect(sealed.upload.category).toBe("demographics");
+    expect(new TextDecoder("latin1").decode(base64.decode(sealed.upload.ciphertext))).not.toContain("Martin");
+    const doc = await openDocument(item(doctor.address), doctor.secret, patient.address);
+    expect(doc.content).toEqual(alice);
+    expect(describeContent(doc.content)).toBe("details: Alice Martin, born 1984-03-07");
   });
 
   it("refuse a reader they were not sealed for, an altered ciphertext, and another patient's name", async () => {

@@ -256,6 +256,23 @@ mod tests {
     }
 
     #[test]
+    fn demographics_are_written_as_the_portal_writes_them() {
+        // The portal's Content (portal/src/records/documents.ts): the kind
+        // and the fields beside it.
+        let json = serde_json::to_value(Content::Demographics(
+            crate::read_path::demographics::alice(),
+        ))
+        .unwrap();
+        assert_eq!(json["kind"], "demographics");
+        assert_eq!(json["family"], "Martin");
+        assert_eq!(json["given"][0], "Alice");
+        assert_eq!(json["birth_date"], "1984-03-07");
+        assert_eq!(json["mrns"][0]["organisation"], "general");
+        let back: Content = serde_json::from_value(json).unwrap();
+        assert_eq!(back.category(), Category::Demographics);
+    }
+
+    #[test]
     fn a_sealed_prescription_opens_for_its_readers_only_and_never_shows_its_drug() {
         let (patient_key, patient) = reader("patient");
         let (doctor_key, doctor) = reader("doctor");

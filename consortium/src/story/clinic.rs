@@ -1,6 +1,7 @@
 //! The clinic: a lab order and its result, a prescription dispensed until it
 //! is exhausted, and the refusals the role rules give.
 
+use ehr_client::read_path::demographics::{Demographics, Mrn};
 use ehr_client::read_path::documents::Content;
 use ehr_client::record_encryption::{encrypt_record, DataKey};
 use ehr_ledger::crypto::sha256;
@@ -9,11 +10,62 @@ use ehr_ledger::Code;
 
 use super::*;
 
+/// Given and family names for the story's patients (patient-n is the n-th
+/// pair, the family names shifted so that no two patients share both).
+const GIVEN: [&str; 8] = [
+    "Amara", "Jonas", "Lucía", "Mei", "Tomasz", "Fatima", "Liam", "Anika",
+];
+const FAMILY: [&str; 6] = ["Okafor", "Berg", "Fernández", "Chen", "Nowak", "Haddad"];
+
+/// Patient `i`'s demographics in the story: a name, a birth date and
+/// General's medical record number.
+pub fn demographics_of(i: usize) -> Demographics {
+    Demographics {
+        given: vec![GIVEN[i % GIVEN.len()].to_string()],
+        family: FAMILY[(i + i / GIVEN.len()) % FAMILY.len()].to_string(),
+        birth_date: Some(format!(
+            "{}-{:02}-{:02}",
+            1940 + (i * 7) % 60,
+            1 + (i * 5) % 12,
+            1 + (i * 11) % 28
+        )),
+        gender: Some(["female", "male"][i % 2].to_string()),
+        mrns: vec![Mrn {
+            organisation: "general".into(),
+            value: format!("G-{:05}", 1000 + i),
+        }],
+    }
+}
+
 impl Teller {
+    /// General's front desk seals who each patient it enrolled is (sealed
+    /// off chain, the hash anchored), so readers see names, not keys.
+    fn front_desk(&mut self, c: &Cast) {
+        let general = &c.admins[0];
+        for (i, p) in c.patients.iter().enumerate() {
+            let title = format!(
+                "General's front desk seals patient-{}'s name, birth date and record number",
+                i + 1
+            );
+            let content = Content::Demographics(demographics_of(i));
+            if let Some(record) = self.document(&title, general, p, content) {
+                self.act(
+                    &title,
+                    general,
+                    Kind::AnchorRecord(AnchorRecord {
+                        record: Some(record),
+                    }),
+                    Code::Ok,
+                );
+            }
+        }
+    }
+
     /// Part 2: a lab order and its result, a prescription dispensed, and what
     /// the role rules refuse.
     pub fn clinic(&mut self, c: &Cast) {
         println!("\nThe clinic: a lab order and its result, a prescription, the role rules");
+        self.front_desk(c);
         let p1 = &c.patients[0];
         self.act(
             "patient-1 lets the doctor write lab orders and prescriptions for 30 days",

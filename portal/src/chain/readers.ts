@@ -1,8 +1,9 @@
 // Who a patient's document key is wrapped for, as the chain says now
 // (client/src/read_path/readers.rs): the patient and their guardian, the
 // author, the clinicians holding a current grant for the category
-// (personally or through their organisation), and the break-glass escrow —
-// every active gateway service of a current member.
+// (personally or through their organisation) — for demographics, a grant of
+// any category, as the ledger's access rule reads them — and the
+// break-glass escrow: every active gateway service of a current member.
 
 import { type Grant, GrantListSchema, MemberStatus, type Organisation, OrganisationListSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema, ParticipantStatus } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, Role, ServiceKind } from "../gen/ehr/v1/types_pb";
@@ -32,7 +33,7 @@ export async function documentReaders(patient: string, author: Reader, category:
   const grants = await queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/grants/${patient}`);
   for (const g of grants) {
     const covers =
-      (g.category === category || g.category === Category.ALL) &&
+      (g.category === category || g.category === Category.ALL || category === Category.DEMOGRAPHICS) &&
       (g.access === AccessLevel.READ || g.access === AccessLevel.WRITE) &&
       now < Number(g.expiresAt);
     if (!covers) continue;

@@ -17,7 +17,21 @@ import type { Reader } from "../chain/readers";
 
 export type Content =
   | { kind: "prescription"; drug_code: string; dose: string; unit: string; quantity: number; refills: number }
-  | { kind: "lab_order"; test_code: string; lab_org: string };
+  | { kind: "lab_order"; test_code: string; lab_org: string }
+  | ({ kind: "demographics" } & Demographics);
+
+/** Who a patient is (client/src/read_path/demographics.rs). */
+export interface Demographics {
+  given: string[];
+  family: string;
+  /** YYYY-MM-DD. */
+  birth_date: string | null;
+  gender: string | null;
+  mrns: { organisation: string; value: string }[];
+}
+
+/** "Given Family", as a person says it. */
+export const fullName = (d: Demographics) => [...d.given, d.family].filter((p) => p.trim() !== "").join(" ");
 
 /** The plaintext: the content and whose it is. */
 export interface Document {
@@ -27,12 +41,23 @@ export interface Document {
   written_at: number;
 }
 
-export const categoryOf = (c: Content) => (c.kind === "prescription" ? Category.MEDICATIONS : Category.LABS);
+const KIND: Record<Content["kind"], [Category, string, string]> = {
+  prescription: [Category.MEDICATIONS, "medications", "rx"],
+  lab_order: [Category.LABS, "labs", "order"],
+  demographics: [Category.DEMOGRAPHICS, "demographics", "pt"],
+};
+
+export const categoryOf = (c: Content) => KIND[c.kind][0];
 
 export function describe(c: Content): string {
-  return c.kind === "prescription"
-    ? `prescription: RxNorm ${c.drug_code}, ${c.dose} ${c.unit} × ${c.quantity}, ${c.refills} refill(s)`
-    : `lab order: LOINC ${c.test_code} at ${c.lab_org}`;
+  switch (c.kind) {
+    case "prescription":
+      return `prescription: RxNorm ${c.drug_code}, ${c.dose} ${c.unit} × ${c.quantity}, ${c.refills} refill(s)`;
+    case "lab_order":
+      return `lab order: LOINC ${c.test_code} at ${c.lab_org}`;
+    case "demographics":
+      return `details: ${fullName(c)}${c.birth_date ? `, born ${c.birth_date}` : ""}`;
+  }
 }
 
 /** What the gateway stores (POST /v1/patients/{patient}/documents) and what the transaction anchors. */
@@ -43,7 +68,8 @@ export interface Sealed {
 }
 
 export async function sealDocument(content: Content, patient: string, readers: Reader[], writtenAt: number): Promise<Sealed> {
-  const recordId = `${content.kind === "prescription" ? "rx" : "order"}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
+  const [category, categoryName, prefix] = KIND[content.kind];
+  const recordId = `${prefix}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
   const plain: Document = { patient, content, written_at: writtenAt };
   const dataKey = crypto.getRandomValues(new Uint8Array(32));
   const ciphertext = await sealRecord(dataKey, recordId, utf8(JSON.stringify(plain)));
@@ -53,10 +79,9 @@ export async function sealDocument(content: Content, patient: string, readers: R
     wraps.push({ reader: r.address, wrapped_key: base64.encode(await wrapKey(2, r.publicKey, recordId, dataKey)) });
   }
   dataKey.fill(0);
-  const category = categoryOf(content);
   return {
     recordId,
-    upload: { record_id: recordId, category: content.kind === "prescription" ? "medications" : "labs", ciphertext: base64.encode(ciphertext), wraps },
+    upload: { record_id: recordId, category: categoryName, ciphertext: base64.encode(ciphertext), wraps },
     anchor: {
       recordId,
       patient: parseAddress(patient),
@@ -71,6 +96,7 @@ export async function sealDocument(content: Content, patient: string, readers: R
 /** A document as GET /v1/patients/{patient}/documents serves it. */
 export interface DocumentItem {
   record_id: string;
+  seq: number;
   category: string;
   author: string;
   stored_at_ms: number;

@@ -8,9 +8,11 @@ import { send } from "../chain/send";
 import { type Grant, GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
 import { type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
+import { nameOf } from "../records/demographics";
 import { showDocuments, writeForms } from "./documents";
 import { act, alertBox, el, field, panel, showAlert, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
+import { personLabel } from "./person";
 import { showReadings } from "./readings";
 import { EMERGENCY_REASONS, categoryName, roleName, secondsText } from "./words";
 
@@ -60,7 +62,15 @@ async function showPatients(
         const button = el("button", { type: "button", className: "secondary" }, "Open");
         button.setAttribute("aria-label", `Open ${names.get(p) ?? p}`);
         button.addEventListener("click", () => open(p));
-        return el("li", { dataset: { patient: p } }, el("span", { className: "address" }, names.get(p) ?? p), el("br"), what.join("; "), " ", button);
+        const who = el("span", { className: "who" }, personLabel(p, names.get(p)));
+        // Each name is a read of the patient's sealed details, logged in their trail.
+        void nameOf(u.secret, p).then((name) => {
+          if (!name) return;
+          names.set(p, name);
+          who.replaceChildren(personLabel(p, name));
+          button.setAttribute("aria-label", `Open ${name}`);
+        });
+        return el("li", { dataset: { patient: p } }, who, el("br"), what.join("; "), " ", button);
       }),
     ),
   );
@@ -84,6 +94,12 @@ function openByAddress(open: (patient: string) => void): HTMLElement {
 
 function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLElement, names: Map<string, string>): void {
   const readings = el("div", { dataset: { testid: "patient-readings" } });
+  const who = el("span", { className: "who" }, personLabel(patient, names.get(patient)));
+  if (!names.has(patient)) {
+    void nameOf(u.secret, patient).then((name) => {
+      if (name) who.replaceChildren(personLabel(patient, name));
+    });
+  }
   const glass = el("div");
   const load = async () => {
     glass.replaceChildren();
@@ -100,7 +116,7 @@ function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLEl
     loadDocuments();
   });
   into.replaceChildren(
-    el("div", { className: "heading" }, el("h2", {}, "Vitals of ", el("span", { className: "address" }, names.get(patient) ?? patient)), again),
+    el("div", { className: "heading" }, el("h2", {}, "Vitals of ", who), again),
     readings,
     glass,
     el("h3", {}, "Prescriptions and lab orders"),

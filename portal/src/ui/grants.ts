@@ -8,6 +8,7 @@ import { query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
 import { unwrapKey, wrapKey } from "../crypto/keywrap";
 import { gatewayGet, gatewayPost } from "../gateway/client";
+import { currentDemographics, sealDemographics } from "../records/demographics";
 import { type Grant, GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, type Grantee } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
@@ -201,5 +202,8 @@ async function shareKeys(u: Unlocked, reader: string): Promise<string> {
     if (page.next_after === null || page.keys.length === 0) break;
     after = page.next_after;
   }
-  return `Shared: ${reader} now holds the keys of ${stored} more past reading(s)${present ? ` (${present} already held)` : ""}.`;
+  // Who I am goes with them: my details, sealed again for everyone who may read them now.
+  const details = await currentDemographics(u.secret, u.address);
+  if (details) await sealDemographics(u.secret, u.address, u.address, details);
+  return `Shared: ${reader} now holds the keys of ${stored} more past reading(s)${present ? ` (${present} already held)` : ""}${details ? " and your details" : ""}.`;
 }

@@ -6,6 +6,7 @@ import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
 import { type Device, DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
 import { parseAddress } from "../ledger/address";
+import { showDetails } from "./details";
 import { showDocuments } from "./documents";
 import { act, alertBox, el, field, panel, statusBox } from "./dom";
 import { showGrants } from "./grants";
@@ -21,6 +22,7 @@ export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElem
       { ariaLabel: "Parts of this page" },
       ...[
         ["readings", "My readings"],
+        ["details", "My details"],
         ["grants", "Who may read"],
         ["documents", "Prescriptions"],
         ["trail", "Who read"],
@@ -28,6 +30,7 @@ export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElem
       ].map(([id, text]) => el("a", { href: `#${id}` }, text)),
     ),
     panel("readings", "My readings", (into) => showReadings(u, u.address, into)),
+    panel("details", "My details", (into) => showDetails(u, into)),
     panel("grants", "Who may read my records", (into) => showGrants(u, into)),
     panel("documents", "My prescriptions and lab orders", (into) => showDocuments(u, u.address, into)),
     panel("trail", "Who read my records", (into) => showTrail(u.address, into, names)),

@@ -1,0 +1,57 @@
+// Who a patient is, as the page reads it (client/src/read_path/demographics.rs):
+// their sealed demographics, fetched through the gateway (a read it logs on
+// chain), each opened here and checked against its anchor; the newest that
+// verifies is current. Nothing here is taken on the gateway's word.
+
+import { documentReaders } from "../chain/readers";
+import { send } from "../chain/send";
+import { fromHex } from "../crypto/bytes";
+import { publicKeyOf } from "../crypto/vault";
+import { gatewayGet, gatewayPost } from "../gateway/client";
+import { Category } from "../gen/ehr/v1/types_pb";
+import { parseAddress } from "../ledger/address";
+import { type Demographics, type DocumentItem, fullName, openDocument, sealDocument } from "./documents";
+import { Verifier } from "./verify";
+
+/** The patient's current demographics as `secret` opens them; null when none are readable. */
+export async function currentDemographics(secret: Uint8Array, patient: string): Promise<Demographics | null> {
+  const { documents } = await gatewayGet<{ documents: DocumentItem[] }>(secret, `/v1/patients/${patient}/documents?category=demographics`);
+  const verifier = new Verifier(secret, parseAddress(patient));
+  let newest: { at: [number, number]; d: Demographics } | null = null;
+  for (const item of documents) {
+    try {
+      const doc = await openDocument(item, secret, patient);
+      if (doc.content.kind !== "demographics") continue;
+      await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.DEMOGRAPHICS);
+      const at: [number, number] = [item.stored_at_ms, item.seq];
+      if (!newest || at[0] > newest.at[0] || (at[0] === newest.at[0] && at[1] > newest.at[1])) newest = { at, d: doc.content };
+    } catch {
+      // A version that does not open or verify is not who they are.
+    }
+  }
+  return newest?.d ?? null;
+}
+
+/** The patient's name as `secret` may read it, or null; never throws (a refusal means no name). */
+export async function nameOf(secret: Uint8Array, patient: string): Promise<string | null> {
+  try {
+    const d = await currentDemographics(secret, patient);
+    return d ? fullName(d) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Seals `d` as the patient's current details, written by `secret` (the
+ * patient or guardian), for everyone who may read them now — a new grantee
+ * included — and anchors it; the height it was anchored at.
+ */
+export async function sealDemographics(secret: Uint8Array, author: string, patient: string, d: Demographics): Promise<number> {
+  const me = { address: author, publicKey: publicKeyOf(secret) };
+  const readers = await documentReaders(patient, me, Category.DEMOGRAPHICS);
+  const sealed = await sealDocument({ kind: "demographics", ...d }, patient, readers, Math.floor(Date.now() / 1000));
+  await gatewayPost(secret, `/v1/patients/${patient}/documents`, sealed.upload);
+  const committed = await send(secret, author, { case: "anchorRecord", value: { record: sealed.anchor } });
+  return committed.height;
+}
