@@ -3,7 +3,8 @@
 //! hash reaches the chain. Her doctor (granted her vitals) sees her name where
 //! he saw her address, and her details as a FHIR Patient that passes HAPI's
 //! validator; a nurse she never granted is refused. When alice corrects her
-//! name herself, the newest version is the one shown. Bad details are
+//! name herself, the newest version is the one shown; a doctor she grants
+//! later sees it once she shares her details again (`ehr rewrap`). Bad details are
 //! refused with a sentence before anything is sealed.
 
 use ehr_testkit::stack::*;
@@ -97,6 +98,48 @@ fn a_front_desk_seals_who_a_patient_is_and_her_readers_see_her_name() {
     let out = seal("alice", &["--given", "Alicja", "--family", "Zabłocka"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+    assert!(
+        stdout(&out).contains("of Alicja Zabłocka ("),
+        "{}",
+        stdout(&out)
+    );
+
+    // A doctor she grants later has no key to who she is until she shares
+    // her details again; then he sees her name.
+    let out = s.ehr(&[
+        "tx",
+        "--from",
+        "alice",
+        "grant",
+        "--patient",
+        "alice",
+        "--clinician",
+        "doctor2",
+        "--category",
+        "vitals",
+        "--expires-in",
+        "1d",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = s.ehr(&["fetch", "--as", "doctor2", "--patient", "alice"]);
+    assert!(
+        stdout(&out).contains(&format!("of {alice} (")),
+        "{}",
+        stdout(&out)
+    );
+    let out = s.ehr(&[
+        "rewrap",
+        "--as",
+        "alice",
+        "--patient",
+        "alice",
+        "--reader",
+        "doctor2",
+        "--category",
+        "demographics",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let out = s.ehr(&["fetch", "--as", "doctor2", "--patient", "alice"]);
     assert!(
         stdout(&out).contains("of Alicja Zabłocka ("),
         "{}",

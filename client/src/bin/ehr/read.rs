@@ -13,7 +13,7 @@ use ehr_client::read_path::open::{ChainVerifier, Opened};
 use ehr_client::read_path::verified::check_record;
 use ehr_client::read_path::{audit, demographics};
 use ehr_client::record_encryption::{unwrap_key, wrap_key};
-use ehr_ledger::crypto::{Address, PublicKey};
+use ehr_ledger::crypto::{Address, PublicKey, SecretKey};
 use ehr_ledger::proto::{AuditTrail, Participant};
 use ehr_ledger::time::rfc3339;
 use serde_json::json;
@@ -255,10 +255,31 @@ async fn reader_key(ctx: &Ctx, patient: &Address, reader: &Address) -> Result<Pu
         .ok_or_else(|| anyhow!("{reader} has no usable key on chain"))
 }
 
-/// Wraps the patient's past data keys of a category for a new reader.
+/// Seals the patient's current demographics again, for everyone who may
+/// read them now (a new grantee among them), and anchors them.
+async fn reseal_demographics(ctx: &Ctx, owner: &SecretKey, patient: &Address) -> Result<bool> {
+    let gateway = GatewayClient::new(&ctx.gateway, owner.clone());
+    let (mut chain, _) = ChainVerifier::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
+    let current = demographics::current(&gateway, owner, patient, &mut chain)
+        .await
+        .map_err(|e| anyhow!("the gateway refused: {e}"))?
+        .ok_or_else(|| anyhow!("{patient} has no details you can open to share: seal them first (ehr tx demographics)"))?;
+    let content = ehr_client::read_path::documents::Content::Demographics(current);
+    let record = crate::clinical::write(ctx, owner, patient, content).await?;
+    let kind = ehr_ledger::proto::action::Kind::AnchorRecord(ehr_ledger::proto::AnchorRecord {
+        record: Some(record),
+    });
+    crate::tx::submit(ctx, owner, false, kind).await
+}
+
+/// Wraps the patient's past data keys of a category for a new reader; for
+/// demographics, seals them again for everyone who may read them now.
 pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
     let key = ctx.keys.load(&a.owner)?;
     let patient = ctx.address(&a.patient)?;
+    if matches!(a.category, CategoryArg::Demographics) {
+        return reseal_demographics(ctx, &key, &patient).await;
+    }
     let reader = ctx.address(&a.reader)?;
     let reader_key = reader_key(ctx, &patient, &reader).await?;
     let gateway = GatewayClient::new(&ctx.gateway, key.clone());

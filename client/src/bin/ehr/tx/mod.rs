@@ -199,9 +199,19 @@ pub(crate) async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) ->
     let key: SecretKey = ctx.keys.load(from)?;
     let document = document(ctx, &key, a).await?;
     let kind = action(ctx, a, document)?;
+    submit(ctx, &key, no_wait, kind).await
+}
+
+/// Signs `kind` with `key`, sends it and says what the chain answered.
+pub(crate) async fn submit(
+    ctx: &Ctx,
+    key: &SecretKey,
+    no_wait: bool,
+    kind: ehr_ledger::proto::action::Kind,
+) -> Result<bool> {
     let status = ctx.rpc.status().await?;
     let nonce = ctx.rpc.next_nonce(&key.address()).await?;
-    let tx = sign_tx(&key, &status.node_info.network, nonce, kind);
+    let tx = sign_tx(key, &status.node_info.network, nonce, kind);
     if no_wait {
         let r = ctx.rpc.broadcast_tx_sync(&tx).await?;
         if ctx.json {
