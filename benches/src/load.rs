@@ -198,7 +198,8 @@ async fn register(rpc: &RpcClient, chain: &str, senders: &[SecretKey]) -> Result
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0..=1) of `sorted` latencies.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

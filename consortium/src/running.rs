@@ -8,7 +8,7 @@ use ehr_testkit::kafka::Kafka;
 use ehr_testkit::postgres::Postgres;
 
 use crate::chain::Chain;
-use crate::services::{Gateway, Ingest};
+use crate::services::{Ingest, Service};
 
 /// The thread publishing the fleet's readings.
 pub type FleetThread = std::thread::JoinHandle<Result<(), crate::Error>>;
@@ -19,7 +19,10 @@ pub struct Running {
     pub chain: Option<Chain>,
     pub broker: Option<Kafka>,
     pub ingest: Option<Ingest>,
-    pub gateway: Option<Gateway>,
+    pub gateway: Option<Service>,
+    /// General's FHIR API (not with --insecure-plaintext: it knows its
+    /// callers by their certificates).
+    pub fhir: Option<Service>,
     pub fleet: Option<(Arc<AtomicBool>, FleetThread)>,
     /// The run's own PostgreSQL server, when it runs one (`--chaos`).
     pub postgres: Option<Postgres>,
@@ -34,6 +37,9 @@ pub fn shutdown(r: &mut Running) -> bool {
     }
     if let Some(mut i) = r.ingest.take() {
         clean &= i.proc.stop(Duration::from_secs(20));
+    }
+    if let Some(mut f) = r.fhir.take() {
+        clean &= f.proc.stop(Duration::from_secs(10));
     }
     if let Some(mut g) = r.gateway.take() {
         clean &= g.proc.stop(Duration::from_secs(10));

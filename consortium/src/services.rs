@@ -1,5 +1,6 @@
 //! The consortium's services, run by General Hospital: `ehr-ingest` (Kafka →
-//! verify → encrypt → PostgreSQL → anchors) and `ehr-gateway` (the read path).
+//! verify → encrypt → PostgreSQL → anchors), `ehr-gateway` (the read path)
+//! and `ehr-fhir` (the FHIR API for General's own systems).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -171,7 +172,8 @@ pub fn trust_args(genesis: Option<&Path>) -> Vec<std::ffi::OsString> {
     }
 }
 
-pub struct Gateway {
+/// A service that serves at a URL: the gateway, the FHIR API.
+pub struct Service {
     pub proc: Proc,
     pub url: String,
     pub launch: Launch,
@@ -186,7 +188,7 @@ pub fn start_gateway(
     key: &SecretKey,
     portal: Option<&Path>,
     pki: Option<&Pki>,
-) -> Result<Gateway, crate::Error> {
+) -> Result<Service, crate::Error> {
     let mut args: Vec<OsString> = ["--listen", "127.0.0.1:0", "--node", node]
         .map(OsString::from)
         .to_vec();
@@ -212,7 +214,51 @@ pub fn start_gateway(
     let (proc, url) = launch.spawn()?;
     // Restarted, it serves where the portal's links and the story point.
     launch.pin_port("--listen", &url);
-    Ok(Gateway { proc, url, launch })
+    Ok(Service { proc, url, launch })
+}
+
+/// The certificate General's EHR shows the FHIR API, as the name its
+/// `--caller` rule knows.
+pub const FHIR_CALLER: &str = "general-ehr";
+
+/// `ehr-fhir` for General's own systems, reading through `gateway` as the
+/// story's doctor (his key in the run's keyring, `keys`), callers known by
+/// certificates of the run's authority: `FHIR_CALLER`'s files are issued
+/// into the run's `tls/` folder for the summary's example.
+pub fn start_fhir(
+    dir: &Path,
+    gateway: &str,
+    node: &str,
+    genesis: Option<&Path>,
+    keys: &Path,
+    pki: &Pki,
+) -> Result<(Service, ehr_transport::pki::IdentityFiles), crate::Error> {
+    let mut args: Vec<OsString> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--node",
+        node,
+        "--gateway",
+        gateway,
+    ]
+    .map(OsString::from)
+    .to_vec();
+    args.extend(trust_args(genesis));
+    args.extend(["--keys".into(), keys.into()]);
+    args.extend(["--caller".into(), format!("{FHIR_CALLER}=doctor").into()]);
+    args.extend(pki.service_args("fhir")?);
+    let mut launch = Launch {
+        name: "fhir",
+        program: ehr_testkit::binary("ehr-fhir")?,
+        args,
+        env: vec![],
+        dir: dir.to_path_buf(),
+        announces: "serving FHIR R4 at ",
+    };
+    let (proc, url) = launch.spawn()?;
+    launch.pin_port("--listen", &url);
+    let caller = pki.issue(FHIR_CALLER)?;
+    Ok((Service { proc, url, launch }, caller))
 }
 
 /// `<run>/portal-logins.txt` (readable by its owner only): log-in links of

@@ -25,6 +25,7 @@ const STEADY: Duration = Duration::from_secs(60);
 enum Part {
     Ingest,
     Gateway,
+    Fhir,
     /// A hospital's validator: its `cometbft` and its `ehr-node`.
     Validator(usize),
     Broker(usize),
@@ -66,6 +67,9 @@ fn parts(running: &Running) -> Vec<(Part, String)> {
     if running.gateway.is_some() {
         all.push((Part::Gateway, "gateway".to_string()));
     }
+    if running.fhir.is_some() {
+        all.push((Part::Fhir, "FHIR API".to_string()));
+    }
     if let Some(network) = running.chain.as_ref().and_then(|c| c.network()) {
         for (i, node) in network.nodes.iter().enumerate() {
             all.push((Part::Validator(i), format!("validator of {}", node.name)));
@@ -93,6 +97,7 @@ fn alive(part: Part, running: &mut Running) -> bool {
     match part {
         Part::Ingest => running.ingest.as_mut().is_none_or(|i| i.proc.is_running()),
         Part::Gateway => running.gateway.as_mut().is_none_or(|g| g.proc.is_running()),
+        Part::Fhir => running.fhir.as_mut().is_none_or(|f| f.proc.is_running()),
         Part::Validator(i) => running
             .chain
             .as_mut()
@@ -112,10 +117,14 @@ fn restart(part: Part, running: &mut Running) -> Result<(), String> {
                 i.proc = proc;
             }
         }
-        Part::Gateway => {
-            if let Some(g) = running.gateway.as_mut() {
-                let (proc, _) = g.launch.spawn().map_err(|e| e.to_string())?;
-                g.proc = proc;
+        Part::Gateway | Part::Fhir => {
+            let service = match part {
+                Part::Gateway => running.gateway.as_mut(),
+                _ => running.fhir.as_mut(),
+            };
+            if let Some(s) = service {
+                let (proc, _) = s.launch.spawn().map_err(|e| e.to_string())?;
+                s.proc = proc;
             }
         }
         Part::Validator(i) => {

@@ -94,6 +94,13 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
             .unwrap_or_else(|| panic!("no step {needle:?}"))
             .clone()
     };
+    // General's EHR reads through its FHIR API, over mutual TLS, for the doctor.
+    assert!(step("through its FHIR API")["got"]
+        .as_str()
+        .unwrap()
+        .contains("a searchset Bundle of"));
+    // Each patient's name is sealed by the front desk, none in clear on chain.
+    assert!(step("seals patient-1's name")["ok"] == true);
     assert!(step("the nurse tries to prescribe")["got"]
         .as_str()
         .unwrap()

@@ -131,6 +131,12 @@ fn replayed_stale_and_forged_requests_are_refused() {
         ("", "bad_category"),
         ("category=vitals&from=yesterday", "bad_time"),
         ("category=vitals&limit=0", "bad_parameter"),
+        ("category=vitals&loinc=8867-4,DROP%20TABLE", "bad_parameter"),
+        ("category=vitals&loinc=", "bad_parameter"),
+        (
+            "category=vitals&loinc=1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,10-1,11-1,12-1,13-1,14-1,15-1,16-1,17-1",
+            "bad_parameter",
+        ),
         ("category=vitals&purpose=curiosity", "bad_purpose"),
     ] {
         let p = format!("/v1/patients/{}/records?{query}", s.cast.alice.address());

@@ -240,7 +240,12 @@ impl ChainVerifier {
         let device = match self.devices.get(id) {
             Some(d) => d.clone(),
             None => {
-                let device = self.proven::<Device>(&format!("/device/{id}")).await?;
+                let path = format!("/device/{id}");
+                let mut device = self.proven::<Device>(&path).await?;
+                if device.is_none() {
+                    // Bound after the pinned height: ask at the latest one.
+                    device = self.proven_at::<Device>(&path, 0).await?;
+                }
                 let device = device.ok_or_else(|| VerifyError::UnknownDevice(id.clone()))?;
                 self.devices.insert(id.clone(), device.clone());
                 device
@@ -272,8 +277,7 @@ impl ChainVerifier {
         let mut anchor = self.proven::<StoredRecordAnchor>(&path).await?;
         if anchor.is_none() {
             // Anchored after the pinned height: ask at the latest one.
-            self.pinned = None;
-            anchor = self.proven::<StoredRecordAnchor>(&path).await?;
+            anchor = self.proven_at::<StoredRecordAnchor>(&path, 0).await?;
         }
         let anchor =
             anchor.ok_or_else(|| VerifyError::DocumentNotAnchored(item.record_id.clone()))?;
@@ -293,13 +297,38 @@ impl ChainVerifier {
 
     /// A query answer at the pinned height (the latest the first time),
     /// checked by its state proof against the app hash.
+    /// The height reads start at: the one pinned, or the block before the
+    /// latest — whose app hash the latest header already carries, so proving
+    /// it waits for no new block.
+    async fn start_height(&mut self) -> Result<u64, VerifyError> {
+        if let Some(h) = self.pinned {
+            return Ok(h);
+        }
+        let latest = self.anchor.rpc().latest_height().await?;
+        let h = latest.saturating_sub(1).max(1);
+        self.pinned = Some(h);
+        Ok(h)
+    }
+
+    /// `path` at the pinned height, with its proof checked.
     async fn proven<M: Message + Default>(&mut self, path: &str) -> Result<Option<M>, VerifyError> {
+        let height = self.start_height().await?;
+        self.proven_at(path, height).await
+    }
+
+    /// `path` at `height` (0: the latest, which becomes the pinned height),
+    /// with its proof checked.
+    async fn proven_at<M: Message + Default>(
+        &mut self,
+        path: &str,
+        height: u64,
+    ) -> Result<Option<M>, VerifyError> {
         let answer = self
             .anchor
             .rpc()
-            .query_proven::<M>(path, self.pinned.unwrap_or(0), true)
+            .query_proven::<M>(path, height, true)
             .await?;
-        self.pinned.get_or_insert(answer.height);
+        self.pinned = Some(answer.height);
         let unproven = || VerifyError::StateProof {
             path: path.to_string(),
             height: answer.height,
@@ -319,12 +348,13 @@ impl ChainVerifier {
         let path = format!("/batch/{service}/{batch_id}");
         // At the pinned height first; a batch anchored since is read at the
         // latest height, which becomes the pinned one.
+        let start = self.start_height().await?;
         let mut answer = self
             .anchor
             .rpc()
-            .query_proven::<StoredBatchAnchor>(&path, self.pinned.unwrap_or(0), true)
+            .query_proven::<StoredBatchAnchor>(&path, start, true)
             .await?;
-        if answer.value.is_none() && self.pinned.is_some() {
+        if answer.value.is_none() {
             answer = self
                 .anchor
                 .rpc()

@@ -370,6 +370,10 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
 
     let gateway_url = start_services(args, &parts, &cast, &database, &data, running)?;
     teller.use_gateway(&gateway_url);
+    let fhir = start_fhir(&parts, &gateway_url, &keys_home, &data, running)?;
+    if let Some(f) = &fhir {
+        teller.use_fhir(&f.base, f.client.clone());
+    }
     let counters = start_fleet(args, &parts, &cast, running);
 
     teller.clinic(&cast);
@@ -418,6 +422,13 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         if args.duration == 0 { " until Ctrl-C".to_string() } else { format!(" for {} s (Ctrl-C to stop sooner)", args.duration) },
         analyst_url.display(),
     );
+    if let Some(f) = &fhir {
+        println!(
+            "  {}\n",
+            f.example
+                .replace("<address>", &cast.patients[0].address().to_string())
+        );
+    }
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -546,6 +557,13 @@ fn links(parts: &Parts, database_url: &str) -> Vec<Link> {
         Link::new("browsers, ehr → gateway", tls("server authenticated")),
         Link::new("monitoring → ingest metrics", tls("mutual")),
         Link::new(
+            "a hospital's systems → its FHIR API",
+            match &parts.pki {
+                Some(_) => "TLS, mutual: a caller is known by its certificate and acts only for the clinicians configured for it".to_string(),
+                None => "not started (--insecure-plaintext, or attached)".to_string(),
+            },
+        ),
+        Link::new(
             "validator ↔ validator",
             "CometBFT's authenticated encryption (node keys in the peers' IDs)",
         ),
@@ -572,6 +590,61 @@ fn links(parts: &Parts, database_url: &str) -> Vec<Link> {
 
 /// Ingest and the gateway, each logging in with its own role; the gateway's
 /// address (the consortium's own when attached).
+/// General's FHIR API, what it serves at and how its EHR calls it.
+struct FhirApi {
+    base: String,
+    client: reqwest::Client,
+    /// A command line a person runs to ask it something.
+    example: String,
+}
+
+/// Starts `ehr-fhir` for General (with TLS only: it knows its callers by
+/// their certificates), acting for the doctor; None when attached or in
+/// plaintext.
+fn start_fhir(
+    parts: &Parts,
+    gateway: &str,
+    keys: &Path,
+    data: &Path,
+    running: &mut Running,
+) -> anyhow::Result<Option<FhirApi>> {
+    let Some(pki) = parts.pki.as_deref().filter(|_| parts.gateway.is_none()) else {
+        println!("  FHIR API: not started (it needs TLS and a gateway this run started)");
+        return Ok(None);
+    };
+    let (service, caller) = services::start_fhir(
+        data,
+        gateway,
+        &parts.rpc_url,
+        parts.genesis.as_deref(),
+        keys,
+        pki,
+    )?;
+    let base = service.url.clone();
+    running.fhir = Some(service);
+    let client = ehr_transport::Transport::for_client(&ehr_transport::ClientTlsArgs {
+        ca_file: Some(pki.ca_file.clone()),
+        cert_file: Some(caller.certificate.clone()),
+        key_file: Some(caller.key.clone()),
+    })?
+    .http(Duration::from_secs(60));
+    let example = format!(
+        "curl --cacert {} --cert {} --key {} -H 'accept: application/fhir+json' '{base}/Observation?patient=<address>&_count=5'",
+        pki.ca_file.display(),
+        caller.certificate.display(),
+        caller.key.display()
+    );
+    println!(
+        "  FHIR API: {base} — General's EHR calls it with the certificate {} (acting for the doctor)",
+        caller.certificate.display()
+    );
+    Ok(Some(FhirApi {
+        base,
+        client,
+        example,
+    }))
+}
+
 fn start_services(
     args: &Args,
     parts: &Parts,

@@ -141,6 +141,8 @@ const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
 pub struct Teller {
     rpc: RpcClient,
     gateway: Option<String>,
+    /// General's FHIR API and an HTTPS client showing its EHR's certificate.
+    fhir: Option<(String, reqwest::Client)>,
     /// What the story's reads check the chain's answers against: the
     /// genesis file under CometBFT, the dev sequencer trusted by the main
     /// job's own choice of chain — never what the node says it is.
@@ -176,6 +178,7 @@ impl Teller {
         Ok(Teller {
             rpc,
             gateway: None,
+            fhir: None,
             trust: TrustRoot::None,
             runtime,
             chain_id,
@@ -185,6 +188,11 @@ impl Teller {
 
     pub fn use_gateway(&mut self, url: &str) {
         self.gateway = Some(url.to_string());
+    }
+
+    /// General's FHIR API at `base`, called with `client` (its EHR's certificate).
+    pub fn use_fhir(&mut self, base: &str, client: reqwest::Client) {
+        self.fhir = Some((base.to_string(), client));
     }
 
     /// What the story's reads trust (`TrustRoot::None`: nothing verifies).
@@ -378,6 +386,52 @@ impl Teller {
                 false,
             ),
         }
+    }
+
+    /// General's EHR searches `patient`'s Observations through the FHIR API
+    /// (acting for the doctor): a searchset of verified Observations.
+    fn expect_fhir_search(&mut self, title: &str, patient: &Address) {
+        let Some((base, client)) = self.fhir.clone() else {
+            return;
+        };
+        let url = format!("{base}/Observation?patient={patient}&_count=20");
+        let answer = self.runtime.block_on(async {
+            let r = client
+                .get(&url)
+                .header("accept", "application/fhir+json")
+                .send()
+                .await
+                .map_err(|e| ehr_transport::explain(&e))?;
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((status, body))
+        });
+        let (got, ok) = match answer {
+            Ok((200, b)) => {
+                let entries = b["entry"].as_array().cloned().unwrap_or_default();
+                let matches = entries
+                    .iter()
+                    .filter(|e| e["search"]["mode"] == "match")
+                    .count();
+                let profiled = entries
+                    .iter()
+                    .filter(|e| e["resource"]["meta"]["profile"].is_array())
+                    .count();
+                (
+                    format!("a {} Bundle of {matches} Observations, {profiled} under a vital-signs profile, each verified before it was answered", b["type"].as_str().unwrap_or("?")),
+                    b["type"] == "searchset" && matches > 0,
+                )
+            }
+            Ok((status, b)) => (
+                format!(
+                    "HTTP {status}: {}",
+                    b["issue"][0]["diagnostics"].as_str().unwrap_or("")
+                ),
+                false,
+            ),
+            Err(e) => (format!("no answer: {e}"), false),
+        };
+        self.record(title, "a searchset of verified Observations", got, ok);
     }
 
     /// Waits (10 s at most) for a block after the latest one: its header

@@ -19,6 +19,10 @@ impl Teller {
             &p1,
             "GRANT",
         );
+        self.expect_fhir_search(
+            "General's EHR searches patient-1's vitals through its FHIR API, for the doctor",
+            &p1,
+        );
         self.expect_refusal(
             "North Clinic's doctor, with no grant, asks for patient-1's vitals",
             &c.er_doctor,
