@@ -76,7 +76,10 @@ impl From<GatewayError> for FhirError {
             } => {
                 let (status, issue) = match status {
                     400 => (StatusCode::BAD_REQUEST, "invalid"),
-                    401 | 403 => (StatusCode::FORBIDDEN, "forbidden"),
+                    // The gateway did not take this API's own signature (its
+                    // clock, say): nothing the caller can mend.
+                    401 => (StatusCode::BAD_GATEWAY, "transient"),
+                    403 => (StatusCode::FORBIDDEN, "forbidden"),
                     404 => (StatusCode::NOT_FOUND, "not-found"),
                     429 => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
                     _ => (StatusCode::BAD_GATEWAY, "transient"),

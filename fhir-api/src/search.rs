@@ -15,6 +15,28 @@ pub struct SearchParams {
     pairs: Vec<(String, String)>,
 }
 
+/// A request's search parameters; a query string that does not decode is
+/// refused as an OperationOutcome, like every other refusal.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SearchParams {
+    type Rejection = FhirError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, FhirError> {
+        let axum::extract::Query(pairs) =
+            axum::extract::Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| {
+                    FhirError::invalid(
+                        "bad_query",
+                        format!("the query string does not decode ({e}): write name=value pairs, percent-encoded"),
+                    )
+                })?;
+        Ok(SearchParams::new(pairs))
+    }
+}
+
 impl SearchParams {
     pub fn new(pairs: Vec<(String, String)>) -> Self {
         SearchParams { pairs }
@@ -120,7 +142,7 @@ impl SearchParams {
             let (start, end) = date_range(rest).ok_or_else(|| {
                 FhirError::invalid(
                     "bad_date",
-                    format!("date={value:?}: write a prefix (eq, ge, gt, le, lt) and a date such as ge2026-11-24 or lt2026-11-24T08:00:00Z"),
+                    format!("date={value:?}: write a prefix (eq, ge, gt, le, lt) and a date such as ge2026-11-24 or lt2026-11-24T08:00:00Z (a + in a zone is written %2B in a URL)"),
                 )
             })?;
             let (lower, upper) = match prefix {
@@ -213,7 +235,8 @@ fn date_range(s: &str) -> Option<(i64, i64)> {
             let (local, offset) = if let Some(t) = s.strip_suffix('Z') {
                 (t, 0)
             } else {
-                let (t, zone) = s.split_at(s.len().checked_sub(6)?);
+                let cut = s.len().checked_sub(6)?;
+                let (t, zone) = (s.get(..cut)?, s.get(cut..)?);
                 let sign = match zone.as_bytes().first()? {
                     b'+' => 1,
                     b'-' => -1,
@@ -226,6 +249,15 @@ fn date_range(s: &str) -> Option<(i64, i64)> {
                 }
                 (t, sign * (h * 3600 + m * 60))
             };
+            // YYYY-MM-DDThh:mm:ss, perhaps a fraction, and nothing else.
+            let fraction = local.get(19..)?;
+            let fraction_ok = fraction.is_empty()
+                || fraction
+                    .strip_prefix('.')
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+            if local.len() < 19 || !fraction_ok {
+                return None;
+            }
             let at = ehr_ledger::time::parse_rfc3339(&format!("{local}Z"))? - offset;
             Some((at, at + 1))
         }
@@ -264,6 +296,9 @@ mod tests {
             "ne2026-01-01",
             "ge2026-01-01T00:00:00",
             "ge2026-01-01T00:00:00+99:00",
+            "ge2026-01-01T00:00:00+02:00Z",
+            "gex\u{e9}12345",
+            "ge2026-01-01T00:00:00.Z",
         ] {
             assert!(params(&[("date", bad)]).dates().is_err(), "{bad}");
         }

@@ -277,6 +277,32 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
         Some("doctor"),
     );
     assert_eq!(status, 200);
+    // The audit trail goes only to a clinician who may read the patient's records.
+    let trail = format!("{}/AuditEvent?patient={alice}", api.base);
+    let (status, body) = get(&two, &s, &trail, Some("doctor2"));
+    assert_eq!((status, refusal(&body).0), (403, "access_denied"));
+    let (status, _) = get(&two, &s, &trail, Some("doctor"));
+    assert_eq!(status, 200);
+    // A date that is not one, with bytes a careless parser trips on.
+    let (status, body) = get(
+        &http,
+        &s,
+        &search(&format!("patient={alice}&date=gex%C3%A912345")),
+        None,
+    );
+    assert_eq!((status, refusal(&body).0), (400, "bad_date"));
+    // Writes are not what this API does.
+    let (status, body) = s.block_on(async {
+        let r = http
+            .post(search(""))
+            .header("content-type", FHIR_JSON)
+            .body("{}")
+            .send()
+            .await
+            .expect("the API answers");
+        (r.status().as_u16(), r.json::<Value>().await.expect("JSON"))
+    });
+    assert_eq!((status, refusal(&body).0), (405, "read_only"));
     // A certificate of the authority the configuration does not name.
     let (_, stranger) = caller("somebody-else");
     let (status, body) = get(&stranger, &s, &search(&format!("patient={alice}")), None);

@@ -92,7 +92,6 @@ pub async fn any_basis(
         Category::Medications,
         Category::Notes,
         Category::Imaging,
-        Category::Demographics,
     ] {
         if decide_in(&mut view, patient, reader, category, AccessLevel::Read)
             .await?

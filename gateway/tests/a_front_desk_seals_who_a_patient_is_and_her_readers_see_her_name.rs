@@ -45,6 +45,23 @@ fn a_front_desk_seals_who_a_patient_is_and_her_readers_see_her_name() {
         assert!(leaks.is_empty(), "{secret} is in clear in {leaks:?}");
     }
 
+    // The front desk reads what it sealed (for operations, as its basis allows).
+    let out = s.ehr(&[
+        "documents",
+        "--as",
+        "admin",
+        "--patient",
+        "alice",
+        "--category",
+        "demographics",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Alice Zabłocka, born 1984-03-07"),
+        "{}",
+        stdout(&out)
+    );
+
     // Her doctor sees her name where he saw her address.
     let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
     assert!(out.status.success(), "{}", stdout(&out));

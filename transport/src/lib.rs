@@ -69,6 +69,11 @@ pub struct TlsArgs {
     /// (mutual TLS), for a listener only other services of the consortium reach.
     #[arg(long, requires = "ca_file")]
     pub require_client_cert: bool,
+    /// With --require-client-cert: the authority clients' certificates must chain
+    /// to, when it is not --ca-file (an authority that issues callers' certificates
+    /// only, so that no service's certificate passes for a caller's).
+    #[arg(long, value_name = "PEM", requires = "require_client_cert")]
+    pub client_ca_file: Option<PathBuf>,
     /// Listen in plaintext HTTP, without --tls-cert-file: for a look on one machine only.
     /// Anyone on the path reads and changes what passes.
     #[arg(long, conflicts_with_all = ["tls_cert_file", "require_client_cert"])]
@@ -139,7 +144,11 @@ impl Transport {
         )?;
         let server = match identity {
             Some((chain, key)) if !args.insecure_plaintext => {
-                let client_roots = roots.filter(|_| args.require_client_cert);
+                let client_roots = match (&args.client_ca_file, args.require_client_cert) {
+                    (_, false) => None,
+                    (Some(path), true) => Some(roots_from(path)?),
+                    (None, true) => roots,
+                };
                 Some(server_config(chain, key, client_roots)?)
             }
             _ => None,

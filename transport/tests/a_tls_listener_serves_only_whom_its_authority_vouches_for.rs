@@ -53,7 +53,7 @@ fn transport(ca: &Path, identity: Option<&IdentityFiles>, mutual: bool) -> Trans
             key_file: identity.map(|i| i.key.clone()),
         },
         require_client_cert: mutual,
-        insecure_plaintext: false,
+        ..Default::default()
     })
     .unwrap()
 }
@@ -168,6 +168,44 @@ async fn with_mutual_tls_a_client_needs_a_certificate_its_authority_signed() {
                 chain_of_errors(&e)
             )
         });
+    assert_eq!(answered.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn with_a_client_authority_of_its_own_a_listener_takes_only_its_clients() {
+    // The server trusts "ours" for what it calls, and takes as clients only
+    // those "other" vouches for (--client-ca-file): a certificate of its own
+    // authority does not pass for a client's.
+    let a = Authorities::new();
+    let server_identity = a.identity(&a.ours, "server");
+    let server = Transport::from_args(&TlsArgs {
+        client: ClientTlsArgs {
+            ca_file: Some(a.ca("ours")),
+            cert_file: Some(server_identity.certificate.clone()),
+            key_file: Some(server_identity.key.clone()),
+        },
+        require_client_cert: true,
+        client_ca_file: Some(a.ca("other")),
+        ..Default::default()
+    })
+    .unwrap();
+    let url = serve(&server).await;
+    let service = a.identity(&a.ours, "a-service");
+    let caller = a.identity(&a.other, "a-caller");
+    let ask = |identity: &IdentityFiles| {
+        transport(&a.ca("ours"), Some(identity), false)
+            .http(Duration::from_secs(10))
+            .get(&url)
+            .send()
+    };
+    let refused = async { ask(&service).await?.error_for_status() }.await;
+    assert!(
+        refused.is_err(),
+        "a service's certificate passed for a caller's"
+    );
+    let answered = ask(&caller)
+        .await
+        .unwrap_or_else(|e| panic!("the caller was refused: {}", chain_of_errors(&e)));
     assert_eq!(answered.text().await.unwrap(), "ok");
 }
 

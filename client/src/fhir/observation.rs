@@ -95,8 +95,9 @@ pub fn observation(record: &Record, patient: &Address) -> Option<Value> {
 
 /// A blood-pressure panel from a cuff's systolic and diastolic readings.
 fn panel(systolic: &Record, diastolic: &Record, patient: &Address) -> Value {
+    // An id of its own: the systolic reading alone is another Observation.
     let mut o = base(
-        systolic.record_id,
+        &format!("bp-{}", systolic.record_id),
         &[systolic.record_id, diastolic.record_id],
         "85354-9",
         patient,
@@ -254,6 +255,7 @@ mod tests {
         assert_eq!(bp["component"][1]["valueQuantity"]["value"], 80.0);
         assert!(bp.get("valueQuantity").is_none());
         assert_eq!(bp["identifier"].as_array().unwrap().len(), 2);
+        assert_eq!(bp["id"], "bp-bp-1-1", "not the systolic reading's own id");
         assert_eq!(out[1]["category"][0]["coding"][0]["code"], "laboratory");
         assert!(out[1].get("meta").is_none());
         assert_eq!(out[2]["valueQuantity"]["value"], 118.0, "a lone systolic");

@@ -194,9 +194,24 @@ impl GatewayClient {
         category: &str,
         after: Option<i64>,
     ) -> Result<DocumentsPage, GatewayError> {
+        self.documents_for(patient, category, after, None).await
+    }
+
+    /// The same, read for `purpose` (treatment, operations …; by default the
+    /// one the caller's basis implies), as the audit trail records it.
+    pub async fn documents_for(
+        &self,
+        patient: &Address,
+        category: &str,
+        after: Option<i64>,
+        purpose: Option<&str>,
+    ) -> Result<DocumentsPage, GatewayError> {
         let mut path = format!("/v1/patients/{patient}/documents?category={category}");
         if let Some(a) = after {
             path.push_str(&format!("&after={a}"));
+        }
+        if let Some(p) = purpose {
+            path.push_str(&format!("&purpose={p}"));
         }
         self.send("GET", &path, Vec::new()).await
     }

@@ -90,34 +90,42 @@ fn is_date(d: &str) -> bool {
 }
 
 /// The patient's current demographics as `reader` can open and verify them:
-/// the newest sealed version that verifies; `None` when none was sealed, or
-/// none is readable by them. Reading them is a disclosure, logged on chain.
+/// of the versions that verify, the one anchored last (by the chain's height,
+/// not the gateway's word); `None` when none was sealed, or none is readable
+/// by them. Reading them is a disclosure, logged on chain for `purpose`
+/// (`None`: the one the reader's basis implies).
 pub async fn current(
     gateway: &GatewayClient,
     reader: &SecretKey,
     patient: &Address,
     chain: &mut ChainVerifier,
+    purpose: Option<&str>,
 ) -> Result<Option<Demographics>, super::client::GatewayError> {
-    let mut newest: Option<(i64, i64, Demographics)> = None;
+    let mut newest: Option<((u64, i64), Demographics)> = None;
     let mut after = None;
     loop {
-        let page = gateway.documents(patient, "demographics", after).await?;
+        let page = gateway
+            .documents_for(patient, "demographics", after, purpose)
+            .await?;
         let last = page.documents.last().map(|d| d.seq);
         for item in page.documents {
             let c = check_document(item, reader, patient, chain).await;
-            if let Some(Content::Demographics(d)) = c.verified().map(|doc| &doc.content) {
-                let at = (c.item.stored_at_ms, c.item.seq);
-                if newest.as_ref().is_none_or(|(t, s, _)| (*t, *s) < at) {
-                    newest = Some((at.0, at.1, d.clone()));
+            if let (Some(Content::Demographics(d)), Ok(height)) =
+                (c.verified().map(|doc| &doc.content), &c.anchored_at)
+            {
+                let at = (*height, c.item.seq);
+                if newest.as_ref().is_none_or(|(seen, _)| *seen < at) {
+                    newest = Some((at, d.clone()));
                 }
             }
         }
+        // A page must move forward: a gateway that repeats one is not followed.
         match (page.next_after, last) {
-            (Some(n), Some(_)) => after = Some(n),
+            (Some(n), Some(_)) if after.is_none_or(|a| n > a) => after = Some(n),
             _ => break,
         }
     }
-    Ok(newest.map(|(_, _, d)| d))
+    Ok(newest.map(|(_, d)| d))
 }
 
 /// A patient's demographics for the crate's tests.

@@ -237,6 +237,8 @@ impl ChainVerifier {
         patient: &ehr_ledger::crypto::Address,
     ) -> Result<(), VerifyError> {
         let id = &opened.reading.device_id;
+        // A device id is bound once, to one patient, for ever (ids are never
+        // reused): what the pinned height says of it holds at every later one.
         let device = match self.devices.get(id) {
             Some(d) => d.clone(),
             None => {

@@ -36,8 +36,13 @@ struct Args {
     /// repeat for each caller.
     #[arg(long = "caller", required = true)]
     callers: Vec<CallerRule>,
-    /// TLS: --ca-file is the authority that issues callers' certificates too;
-    /// every caller must show one (mutual TLS).
+    /// The authority that issues callers' certificates (default: --ca-file). A
+    /// hospital gives its callers an authority of their own, so that no
+    /// service's certificate passes for a caller's.
+    #[arg(long, value_name = "PEM")]
+    caller_ca_file: Option<PathBuf>,
+    /// TLS: the authority the gateway's and the node's certificates chain to,
+    /// and this API's own certificate; every caller must show one (mutual TLS).
     #[command(flatten)]
     tls: ehr_transport::ClientTlsArgs,
     #[arg(long)]
@@ -56,7 +61,8 @@ fn main() {
 fn run(args: Args) -> anyhow::Result<()> {
     let transport = ehr_transport::Transport::from_args(&ehr_transport::TlsArgs {
         client: args.tls.clone(),
-        require_client_cert: args.tls.ca_file.is_some(),
+        require_client_cert: args.tls.ca_file.is_some() || args.caller_ca_file.is_some(),
+        client_ca_file: args.caller_ca_file.clone(),
         insecure_plaintext: false,
     })?;
     ehr_transport::install(&transport);

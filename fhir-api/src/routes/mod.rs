@@ -72,7 +72,20 @@ pub fn router(api: Arc<Api>) -> Router {
         )
         .route("/fhir/ServiceRequest", get(requests::service_requests))
         .fallback(unsupported)
+        .method_not_allowed_fallback(read_only)
         .with_state(api)
+}
+
+async fn read_only(method: axum::http::Method, uri: axum::http::Uri) -> FhirError {
+    FhirError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        "read_only",
+        format!(
+            "{method} {} is not supported: this API reads (GET); records are written through the ledger's own clients",
+            uri.path()
+        ),
+    )
 }
 
 async fn unsupported(uri: axum::http::Uri) -> FhirError {

@@ -2,7 +2,7 @@
 //! device readings, fetched through the gateway as the clinician (only the
 //! codes asked for: nothing else is disclosed), opened and verified here.
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ehr_client::fhir::{self, observation::Record, Link};
@@ -30,11 +30,14 @@ fn stored_codes(code: &str) -> Vec<&'static str> {
     }
 }
 
-fn has_code(o: &Value, codes: &[String]) -> bool {
-    o["code"]["coding"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| codes.iter().any(|x| c["code"] == x.as_str()))
-    })
+const SYSTOLIC: &str = "8480-6";
+const DIASTOLIC: &str = "8462-4";
+const BP_PANEL: &str = "85354-9";
+
+fn has_code(o: &Value, codes: &[&str]) -> bool {
+    o["code"]["coding"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| codes.iter().any(|x| c["code"] == *x)))
 }
 
 /// Why records were left out, one issue each, or nothing.
@@ -58,6 +61,13 @@ pub(super) fn left_out(problems: Vec<(String, String, &'static str)>) -> Option<
 
 fn problem(c: &CheckedRecord) -> Option<(String, String, &'static str)> {
     let id = c.item.record_id.clone();
+    if c.item.wrapped_key.is_none() {
+        return Some((
+            id,
+            "no key to it is wrapped for this clinician: the patient shares readings written before a grant with the clinician it names (ehr rewrap, or the portal)".into(),
+            "warning",
+        ));
+    }
     match (&c.problem, c.anchored_at) {
         (Some(p), _) => Some((id, format!("it did not verify ({p})"), "error")),
         (None, None) if c.awaiting_anchor => Some((
@@ -74,10 +84,9 @@ pub async fn search(
     State(api): Shared,
     peer: ConnectInfo<Peer>,
     headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params: SearchParams,
 ) -> Result<Response, FhirError> {
     let clinician = api.clinician(&peer, &headers)?;
-    let params = SearchParams::new(pairs);
     let patient = params.patient()?;
     let codes = params.codes()?;
     let (from, to) = params.dates()?;
@@ -89,12 +98,14 @@ pub async fn search(
         url: api.link("Observation", &applied),
     };
 
-    let stored: Vec<String> = codes
+    let mut stored: Vec<String> = codes
         .iter()
         .flatten()
         .flat_map(|c| stored_codes(c))
         .map(String::from)
         .collect();
+    stored.sort();
+    stored.dedup();
     if codes.is_some() && stored.is_empty() {
         // No reading is stored under any code asked for: nothing to fetch.
         return Ok(resource(fhir::searchset(
@@ -133,9 +144,22 @@ pub async fn search(
             reading: &o.reading,
         })
         .collect();
-    let mut observations = fhir::observations(&records, &patient);
-    if let Some(codes) = &codes {
-        observations.retain(|o| has_code(o, codes));
+    let asked: Vec<&str> = codes.iter().flatten().map(String::as_str).collect();
+    let panels = asked.contains(&BP_PANEL);
+    let halves = asked.contains(&SYSTOLIC) || asked.contains(&DIASTOLIC);
+    // Asked for the readings of a cuff, a client gets them as they are; asked
+    // for panels, it gets the halves that found no partner on this page too.
+    let mut observations = if halves && !panels {
+        records
+            .iter()
+            .filter_map(|r| fhir::observation::observation(r, &patient))
+            .collect()
+    } else {
+        fhir::observations(&records, &patient)
+    };
+    if codes.is_some() {
+        observations
+            .retain(|o| has_code(o, &asked) || (panels && has_code(o, &[SYSTOLIC, DIASTOLIC])));
     }
     let mut links = vec![self_link];
     if let Some(next) = answer.next_after {

@@ -20,8 +20,14 @@ pub async fn read(
     State(api): Shared,
     peer: ConnectInfo<Peer>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, FhirError> {
+    let Path(id) = id.map_err(|e| {
+        FhirError::invalid(
+            "bad_patient",
+            format!("the patient's id does not decode ({e}): it is their address, ehr1…"),
+        )
+    })?;
     let clinician = api.clinician(&peer, &headers)?;
     let patient = patient_id(&id)?;
     let mut view = api.chain.latest().await.map_err(FhirError::chain)?;
@@ -32,9 +38,14 @@ pub async fn read(
     match p {
         Some(p) if p.kind == ParticipantKind::Patient as i32 => {
             let mut chain = ChainVerifier::over(api.chain.anchor().clone());
-            let demographics =
-                demographics::current(&clinician.gateway, &clinician.key, &patient, &mut chain)
-                    .await?;
+            let demographics = demographics::current(
+                &clinician.gateway,
+                &clinician.key,
+                &patient,
+                &mut chain,
+                None,
+            )
+            .await?;
             Ok(resource(ehr_client::fhir::people::patient(
                 &patient,
                 demographics.as_ref(),

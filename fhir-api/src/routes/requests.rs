@@ -2,7 +2,7 @@
 //! the sealed prescriptions and lab orders, fetched through the gateway as
 //! the clinician, opened and checked against their anchors here.
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ehr_client::fhir::{self, Link};
@@ -20,12 +20,11 @@ async fn search(
     api: &super::Api,
     peer: &ConnectInfo<Peer>,
     headers: &HeaderMap,
-    pairs: Vec<(String, String)>,
+    params: SearchParams,
     kind: &str,
     category: &str,
 ) -> Result<Response, FhirError> {
     let clinician = api.clinician(peer, headers)?;
-    let params = SearchParams::new(pairs);
     let patient = params.patient()?;
     let page = params.page()?;
     let applied = params.applied(&["patient"]);
@@ -82,13 +81,13 @@ pub async fn medication_requests(
     State(api): Shared,
     peer: ConnectInfo<Peer>,
     headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params: SearchParams,
 ) -> Result<Response, FhirError> {
     search(
         &api,
         &peer,
         &headers,
-        pairs,
+        params,
         "MedicationRequest",
         "medications",
     )
@@ -99,7 +98,7 @@ pub async fn service_requests(
     State(api): Shared,
     peer: ConnectInfo<Peer>,
     headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params: SearchParams,
 ) -> Result<Response, FhirError> {
-    search(&api, &peer, &headers, pairs, "ServiceRequest", "labs").await
+    search(&api, &peer, &headers, params, "ServiceRequest", "labs").await
 }

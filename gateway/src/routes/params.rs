@@ -122,6 +122,7 @@ pub(super) fn purpose_param(
     let default = match basis {
         AccessBasis::Emergency => Purpose::Emergency,
         AccessBasis::Patient | AccessBasis::Guardian => Purpose::PatientRequest,
+        AccessBasis::HomeOrganisation => Purpose::Operations,
         _ => Purpose::Treatment,
     };
     let purpose = match p.get("purpose").map(String::as_str) {
@@ -146,12 +147,15 @@ pub(super) fn purpose_param(
                 match basis {
                     AccessBasis::Patient | AccessBasis::Guardian => "the patient or their guardian",
                     AccessBasis::Emergency => "under an emergency access",
+                    AccessBasis::HomeOrganisation =>
+                        "the front desk of the hospital that enrolled the patient",
                     _ => "under a grant",
                 },
                 purpose_word(purpose),
                 match basis {
                     AccessBasis::Patient | AccessBasis::Guardian => "use patient_request",
                     AccessBasis::Emergency => "use emergency or treatment",
+                    AccessBasis::HomeOrganisation => "use operations",
                     _ => "use treatment, payment or operations",
                 }
             ),

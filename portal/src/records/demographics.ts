@@ -1,7 +1,8 @@
 // Who a patient is, as the page reads it (client/src/read_path/demographics.rs):
 // their sealed demographics, fetched through the gateway (a read it logs on
-// chain), each opened here and checked against its anchor; the newest that
-// verifies is current. Nothing here is taken on the gateway's word.
+// chain), each opened here and checked against its anchor; of those that
+// verify, the one anchored last (by the chain's height) is current. Nothing
+// here is taken on the gateway's word.
 
 import { documentReaders } from "../chain/readers";
 import { send } from "../chain/send";
@@ -22,8 +23,8 @@ export async function currentDemographics(secret: Uint8Array, patient: string): 
     try {
       const doc = await openDocument(item, secret, patient);
       if (doc.content.kind !== "demographics") continue;
-      await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.DEMOGRAPHICS);
-      const at: [number, number] = [item.stored_at_ms, item.seq];
+      const height = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.DEMOGRAPHICS);
+      const at: [number, number] = [height, item.seq];
       if (!newest || at[0] > newest.at[0] || (at[0] === newest.at[0] && at[1] > newest.at[1])) newest = { at, d: doc.content };
     } catch {
       // A version that does not open or verify is not who they are.

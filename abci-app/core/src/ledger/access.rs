@@ -77,7 +77,14 @@ fn current_grant(
     now: i64,
 ) -> Result<Option<i64>, Refusal> {
     let mut until = None;
-    for c in [category, Category::All] {
+    // Rewriting who a patient is takes a grant for exactly that: an `all`
+    // write grant (a doctor's orders and notes) is not one.
+    let covering: &[Category] = if rewrites_identity(category, level) {
+        &[Category::Demographics]
+    } else {
+        &[category, Category::All]
+    };
+    for &c in covering {
         let g: Option<Grant> = state.get(keys::grant(patient, grantee, c).as_bytes())?;
         if let Some(g) = g.filter(|g| grant_covers(g, level, now)) {
             until = until.max(Some(g.expires_at));
@@ -101,6 +108,11 @@ pub fn organisation_trusted(
         kind: Some(grantee::Kind::Organisation(org.to_string())),
     };
     Ok(current_grant(state, patient, &grantee, category, level, now)?.is_some())
+}
+
+/// Writing demographics: who the patient is, for every reader after.
+fn rewrites_identity(category: Category, level: AccessLevel) -> bool {
+    category == Category::Demographics && level == AccessLevel::Write
 }
 
 /// A grant of any of these lets its holder read the patient's demographics.
@@ -219,6 +231,8 @@ pub fn decide(
     }
     let emergency: Option<EmergencyAccess> =
         state.get(keys::emergency(patient, accessor).as_bytes())?;
+    // Break-glass reads who the patient is; it does not rename them.
+    let emergency = emergency.filter(|_| !rewrites_identity(category, level));
     if let Some(e) = emergency.filter(|e| now < e.expires_at) {
         return Ok(Decision::Allowed {
             basis: AccessBasis::Emergency,

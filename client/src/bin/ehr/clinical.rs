@@ -68,11 +68,25 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
     }
     let all_ok = checked.iter().all(|c| c.problem().is_none());
     if a.fhir {
+        // Of the patient's details, only the version anchored last is who they are.
+        let current = checked
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                matches!(
+                    c.verified().map(|d| &d.content),
+                    Some(Content::Demographics(_))
+                )
+            })
+            .max_by_key(|(_, c)| (c.anchored_at.clone().unwrap_or(0), c.item.seq))
+            .map(|(i, _)| i);
         let resources = checked
             .iter()
-            .filter_map(|c| {
+            .enumerate()
+            .filter_map(|(i, c)| {
                 let doc = c.verified()?;
                 match &doc.content {
+                    Content::Demographics(_) if Some(i) != current => None,
                     Content::Demographics(d) => Some(fhir::people::patient(&patient, Some(d))),
                     _ => fhir::requests::request(&c.item.record_id, &c.item.author, doc, &patient),
                 }

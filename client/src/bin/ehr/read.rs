@@ -126,10 +126,16 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         .iter()
         .all(|c| c.problem.is_none() && c.anchored_at.is_some());
     // Who the patient is, when their sealed demographics open for the reader.
-    let who = demographics::current(&gateway, &key, &patient, &mut chain)
-        .await
-        .ok()
-        .flatten();
+    let who = demographics::current(
+        &gateway,
+        &key,
+        &patient,
+        &mut chain,
+        query.purpose.as_deref(),
+    )
+    .await
+    .ok()
+    .flatten();
     let named = who.as_ref().map_or_else(
         || patient.to_string(),
         |d| format!("{} ({patient})", d.full_name()),
@@ -260,7 +266,7 @@ async fn reader_key(ctx: &Ctx, patient: &Address, reader: &Address) -> Result<Pu
 async fn reseal_demographics(ctx: &Ctx, owner: &SecretKey, patient: &Address) -> Result<bool> {
     let gateway = GatewayClient::new(&ctx.gateway, owner.clone());
     let (mut chain, _) = ChainVerifier::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
-    let current = demographics::current(&gateway, owner, patient, &mut chain)
+    let current = demographics::current(&gateway, owner, patient, &mut chain, None)
         .await
         .map_err(|e| anyhow!("the gateway refused: {e}"))?
         .ok_or_else(|| anyhow!("{patient} has no details you can open to share: seal them first (ehr tx demographics)"))?;

@@ -117,7 +117,8 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
 
 /// Whether a purpose may be declared under a basis: a patient's own request
 /// under the patient's or guardian's; treatment, payment or operations under
-/// a grant; emergency or treatment under an emergency access.
+/// a grant; emergency or treatment under an emergency access; operations for
+/// the front desk of the patient's home organisation (their demographics).
 pub fn fits(purpose: Purpose, basis: AccessBasis) -> bool {
     use AccessBasis as B;
     use Purpose as P;
@@ -126,6 +127,7 @@ pub fn fits(purpose: Purpose, basis: AccessBasis) -> bool {
         (P::PatientRequest, B::Patient | B::Guardian)
             | (P::Treatment | P::Payment | P::Operations, B::Grant)
             | (P::Emergency | P::Treatment, B::Emergency)
+            | (P::Operations, B::HomeOrganisation)
     )
 }
 
@@ -233,10 +235,13 @@ fn requested(
                 purpose_word(purpose)
             )))
         }
-        None if !matches!(
+        // Undeclared, a purpose is the one the basis implies: treatment,
+        // emergency or the patient's own request — or operations, the front
+        // desk's, for the patient's demographics.
+        None if !(matches!(
             purpose,
             Purpose::Treatment | Purpose::Emergency | Purpose::PatientRequest
-        ) =>
+        ) || (purpose == Purpose::Operations && category == "demographics")) =>
         {
             return Err(unrequested(format!(
                 "the request declared no purpose, so {} is not its own",
