@@ -120,6 +120,13 @@ impl Registry {
         self.patients.forget(&address.hex());
     }
 
+    /// Drops the cached readers of a patient's vitals (a grant or revocation
+    /// of theirs committed): the next reading asks the chain again, at a
+    /// height that holds the change.
+    pub fn forget_readers(&self, patient: &Address) {
+        self.readers.forget(&patient.hex());
+    }
+
     /// The value under state key `key`, proven.
     async fn proven<M: prost::Message + Default>(
         &self,

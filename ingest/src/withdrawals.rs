@@ -13,6 +13,12 @@
 //! The follower runs in the worker between polls, and while no readings
 //! come, so nothing written by a poll before the withdrawal was followed
 //! stays behind.
+//!
+//! The same blocks say who gained or lost a grant (`access_granted`,
+//! `access_revoked`): the registry forgets that patient's readers, so the
+//! next reading's key is wrapped for whom the chain says now — from the
+//! block that made the change on, not when a cache entry expires. An event
+//! only makes ingest ask again (on proof): a made-up one adds no reader.
 
 use std::collections::HashSet;
 
@@ -71,12 +77,23 @@ impl Withdrawals {
         let to = latest.min(from + BLOCKS_PER_ROUND - 1);
         for height in from..=to {
             let results = runtime.block_on(rpc.block_results(height))?;
-            let changes = results
+            let events: Vec<_> = results
                 .txs_results
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|r| r.code == 0)
                 .flat_map(|r| r.events)
+                .collect();
+            for e in events
+                .iter()
+                .filter(|e| e.kind == "access_granted" || e.kind == "access_revoked")
+            {
+                if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
+                    registry.forget_readers(&patient);
+                }
+            }
+            let changes = events
+                .into_iter()
                 .filter(|e| e.kind == "research_consent")
                 .filter_map(|e| {
                     Some(Change {
