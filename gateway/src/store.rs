@@ -124,8 +124,18 @@ pub async fn leaves(db: &Client, batch_id: i64) -> Result<Vec<Vec<u8>>, tokio_po
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
+/// One of the caller's wraps of a data key, with the last record under it
+/// (for paging) and how many records it opens.
+pub struct OwnKeyRow {
+    pub last_seq: i64,
+    pub key_id: String,
+    pub category: Category,
+    pub wrapped_key: Vec<u8>,
+    pub records: i64,
+}
+
 /// The caller's own wraps of a patient's data keys that `missing_for` has no
-/// wrap for: one row per key, with the last record under it (for paging).
+/// wrap for: one row per key.
 pub async fn own_keys_missing_for(
     db: &Client,
     patient: &str,
@@ -134,11 +144,12 @@ pub async fn own_keys_missing_for(
     missing_for: &str,
     after: i64,
     limit: i64,
-) -> Result<Vec<(i64, String, Category, Vec<u8>)>, tokio_postgres::Error> {
+) -> Result<Vec<OwnKeyRow>, tokio_postgres::Error> {
     let category = category.map(|c| c as i16);
     let rows = db
         .query(
-            "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, w.wrapped_key
+            "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, w.wrapped_key,
+                    count(*) AS records
              FROM ingest.records r
              JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
              WHERE r.patient = $1
@@ -154,13 +165,13 @@ pub async fn own_keys_missing_for(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
-            (
-                r.get(0),
-                r.get(1),
-                Category::try_from(i32::from(r.get::<_, i16>(2))).unwrap_or(Category::Unspecified),
-                r.get(3),
-            )
+        .map(|r| OwnKeyRow {
+            last_seq: r.get(0),
+            key_id: r.get(1),
+            category: Category::try_from(i32::from(r.get::<_, i16>(2)))
+                .unwrap_or(Category::Unspecified),
+            wrapped_key: r.get(3),
+            records: r.get(4),
         })
         .collect())
 }

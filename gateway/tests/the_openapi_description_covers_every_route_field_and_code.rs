@@ -104,6 +104,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
             keys: vec![OwnKey {
                 key_id: String::new(),
                 seq: 0,
+                records: 1,
                 category: String::new(),
                 wrapped_key: String::new(),
             }],

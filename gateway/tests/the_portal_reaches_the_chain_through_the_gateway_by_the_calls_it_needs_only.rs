@@ -146,7 +146,7 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
     answered(relay.query(bob, &format!("/participant/{}", me(doctor))));
 
     // A patient's entries: to her and her guardian, to nobody else.
-    for path in ["audit", "devices", "enrollment"] {
+    for path in ["audit", "devices", "enrollment", "access-requests"] {
         let path = format!("/{path}/{}", me(alice));
         answered(relay.query(alice, &path));
         answered(relay.query(&guardian, &path));
@@ -161,7 +161,7 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
     }
     // Her key and her grants also to a doctor she granted (he seals what he
     // writes for her and her other readers); not to others.
-    for path in ["participant", "grants"] {
+    for path in ["participant", "grants", "prescriptions", "orders"] {
         let path = format!("/{path}/{}", me(alice));
         for k in [alice, &guardian, doctor] {
             answered(relay.query(k, &path));
@@ -200,6 +200,21 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
             "its own active staff",
         );
     }
+    // A lab's worklist: to its staff. Whom a guardian guards: to the guardian.
+    answered(relay.query(doctor, "/lab-orders/general"));
+    refused(
+        relay.query(alice, "/lab-orders/general"),
+        403,
+        "chain_call_not_allowed",
+        "its own active staff",
+    );
+    answered(relay.query(&guardian, &format!("/guarding/{}", me(&guardian))));
+    refused(
+        relay.query(alice, &format!("/guarding/{}", me(&guardian))),
+        403,
+        "chain_call_not_allowed",
+        "go to them only",
+    );
 
     // A device's binding names its patient: to her, her guardian and staff.
     for k in [alice, &guardian, doctor] {
@@ -272,11 +287,15 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
         &base64::engine::general_purpose::STANDARD,
         ehr_ledger::crypto::sha256(&tx),
     );
+    // Until its block commits, the relay answers null (not an error a
+    // browser would log on every poll).
+    let unknown = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let pending = relay.call(alice, "tx", json!({ "hash": unknown, "prove": false }));
+    assert_eq!(pending.0, 200, "{}", pending.1);
+    assert!(pending.1["result"].is_null(), "{}", pending.1);
     let committed = wait_until(std::time::Duration::from_secs(20), || {
-        relay
-            .call(alice, "tx", json!({ "hash": hash, "prove": false }))
-            .0
-            == 200
+        let (status, body) = relay.call(alice, "tx", json!({ "hash": hash, "prove": false }));
+        status == 200 && !body["result"].is_null()
     });
     assert!(committed, "alice's transaction is shown to her");
     refused(

@@ -92,6 +92,8 @@ codes! {
     UnknownValidator = 57,
     /// No such grant.
     UnknownGrant = 58,
+    /// No such open request for access.
+    UnknownRequest = 59,
     /// The key is already registered.
     AlreadyRegistered = 70,
     /// The organisation id is already taken.

@@ -29,6 +29,17 @@ fn an_order_is_fulfilled_once_by_a_technician_of_the_ordered_lab() {
         .parse()
         .unwrap();
 
+    // The order is on the ordered lab's worklist, and no other lab's.
+    let worklist: LabOrderList = w.query("/lab-orders/north");
+    assert_eq!(
+        worklist.items.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [order_id]
+    );
+    assert!(w
+        .query::<LabOrderList>("/lab-orders/general")
+        .items
+        .is_empty());
+
     // A technician of another lab may not post it.
     let tx = w.lab_tech.tx(result_for(order_id, "lab-1", &w.alice));
     w.refused(tx, Code::WrongOrganisation);
@@ -41,6 +52,11 @@ fn an_order_is_fulfilled_once_by_a_technician_of_the_ordered_lab() {
     let order: LabOrder = w.query(&format!("/order/{order_id}"));
     assert_eq!(order.status, OrderStatus::Fulfilled as i32);
     assert_eq!(order.result_record_id, "lab-1");
+    // Fulfilled, it leaves the worklist.
+    assert!(w
+        .query::<LabOrderList>("/lab-orders/north")
+        .items
+        .is_empty());
     let anchored: StoredRecordAnchor = w.query("/record/lab-1");
     assert_eq!(anchored.author, w.north_lab_tech.addr());
 

@@ -39,6 +39,8 @@ fn every_action_is_documented() {
         Kind::GrantAccess(Default::default()),
         Kind::RevokeAccess(Default::default()),
         Kind::SetResearchConsent(Default::default()),
+        Kind::RequestAccess(Default::default()),
+        Kind::DeclineAccessRequest(Default::default()),
         Kind::OpenEmergencyAccess(Default::default()),
         Kind::OrderLabTest(Default::default()),
         Kind::PostLabResult(Default::default()),

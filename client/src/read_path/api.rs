@@ -77,6 +77,10 @@ pub struct OwnKey {
     pub key_id: String,
     /// The last record under this key, for paging.
     pub seq: i64,
+    /// How many of the patient's records this key opens: what sharing it
+    /// gives the reader, counted as a person counts readings.
+    #[serde(default)]
+    pub records: i64,
     pub category: String,
     /// Base64 of the data key wrapped for the caller.
     pub wrapped_key: String,

@@ -48,14 +48,15 @@ pub(super) async fn own_keys(
     .await?;
     Ok(Json(KeysPage {
         patient: patient.to_string(),
-        next_after: next_after(rows.len(), limit, rows.last().map(|r| r.0)),
+        next_after: next_after(rows.len(), limit, rows.last().map(|r| r.last_seq)),
         keys: rows
             .into_iter()
-            .map(|(seq, key_id, category, wrapped)| OwnKey {
-                key_id,
-                seq,
-                category: category_name(category).to_string(),
-                wrapped_key: B64.encode(wrapped),
+            .map(|r| OwnKey {
+                key_id: r.key_id,
+                seq: r.last_seq,
+                records: r.records,
+                category: category_name(r.category).to_string(),
+                wrapped_key: B64.encode(r.wrapped_key),
             })
             .collect(),
     }))

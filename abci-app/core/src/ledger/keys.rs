@@ -102,6 +102,30 @@ pub fn granted_to_entry(grantee: &Grantee, patient: &Address, category: Category
     )
 }
 
+/// A clinician's open request for access to a patient's records.
+pub fn access_requests(patient: &Address) -> String {
+    format!("access_request/{}/", patient.hex())
+}
+
+pub fn access_request(patient: &Address, requester: &Address) -> String {
+    format!("{}{}", access_requests(patient), requester.hex())
+}
+
+/// Index: the patients a guardian acts for, `guarding/<guardian hex>/<patient hex>`.
+pub fn guarding(guardian: &Address) -> String {
+    format!("guarding/{}/", guardian.hex())
+}
+
+pub fn guarding_entry(guardian: &Address, patient: &Address) -> String {
+    format!("{}{}", guarding(guardian), patient.hex())
+}
+
+/// Index: a lab's open orders, `lab_orders/<org>/<order id>`, removed once
+/// the result is posted.
+pub fn lab_orders(org_id: &str) -> String {
+    format!("lab_orders/{org_id}/")
+}
+
 pub fn emergency(patient: &Address, doctor: &Address) -> String {
     format!("emergency/{}/{}", patient.hex(), doctor.hex())
 }

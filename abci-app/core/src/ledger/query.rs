@@ -9,10 +9,10 @@ use prost::Message;
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, AccessLevel, AuditEntry, AuditTrail, Category, ChainInfo, Device, DeviceList, Grant,
-    GrantList, Grantee, LabOrder, LabOrderList, Organisation, OrganisationList, Participant,
-    ParticipantList, Prescription, PrescriptionList, Proposal, ProposalList, Validator,
-    ValidatorList,
+    grantee, AccessLevel, AccessRequest, AccessRequestList, AuditEntry, AuditTrail, Category,
+    ChainInfo, Device, DeviceList, Grant, GrantList, Grantee, LabOrder, LabOrderList, Organisation,
+    OrganisationList, Participant, ParticipantList, Prescription, PrescriptionList, Proposal,
+    ProposalList, Validator, ValidatorList,
 };
 use crate::storage::{Entries, ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 
@@ -233,6 +233,7 @@ paged! {
     ValidatorList => Validator,
     LabOrderList => LabOrder,
     PrescriptionList => Prescription,
+    AccessRequestList => AccessRequest,
 }
 
 /// A page of the values under `prefix`, decoded.
@@ -327,6 +328,20 @@ fn list(snap: &Snapshot, parts: &[&str], page: &PageAsk) -> Result<Option<Vec<u8
             &keys::patient_orders(&arg_address(patient)?),
             |id| Ok(Some(keys::order(arg_u64(id)?))),
         )?,
+        ["access-requests", patient] => {
+            values::<AccessRequestList>(snap, page, &keys::access_requests(&arg_address(patient)?))?
+        }
+        // The patients a guardian acts for.
+        ["guarding", guardian] => indexed::<ParticipantList>(
+            snap,
+            page,
+            &keys::guarding(&arg_address(guardian)?),
+            participant,
+        )?,
+        // A lab's open orders.
+        ["lab-orders", org] => indexed::<LabOrderList>(snap, page, &keys::lab_orders(org), |id| {
+            Ok(Some(keys::order(arg_u64(id)?)))
+        })?,
         ["prescriptions", patient] => indexed::<PrescriptionList>(
             snap,
             page,

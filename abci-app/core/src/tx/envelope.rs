@@ -194,6 +194,8 @@ pub fn action_name(action: &Kind) -> &'static str {
         Kind::GrantAccess(_) => "grant_access",
         Kind::RevokeAccess(_) => "revoke_access",
         Kind::SetResearchConsent(_) => "set_research_consent",
+        Kind::RequestAccess(_) => "request_access",
+        Kind::DeclineAccessRequest(_) => "decline_access_request",
         Kind::OpenEmergencyAccess(_) => "open_emergency_access",
         Kind::OrderLabTest(_) => "order_lab_test",
         Kind::PostLabResult(_) => "post_lab_result",

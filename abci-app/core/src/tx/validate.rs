@@ -305,6 +305,14 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
             categories(&r.categories, true)
         }
         Kind::SetResearchConsent(s) => address("patient", &s.patient),
+        Kind::RequestAccess(r) => {
+            address("patient", &r.patient)?;
+            categories(&r.categories, false)
+        }
+        Kind::DeclineAccessRequest(d) => {
+            address("patient", &d.patient)?;
+            address("requester", &d.requester)
+        }
         Kind::OpenEmergencyAccess(e) => {
             address("patient", &e.patient)?;
             enum_value::<EmergencyReason>("reason", e.reason, 0)?;

@@ -97,8 +97,14 @@ pub(super) async fn relay(
     tracing::info!(caller = %caller.address, method, "chain call relayed");
     let answer = match g.rpc.call_capped::<Value>(&method, params, MAX_ANSWER_BYTES).await {
         Ok(result) => result,
-        // The node's own refusal (a malformed height, an unknown transaction…)
-        // goes back as the node said it.
+        // A transaction not in a block yet is what a page polling for its
+        // own transaction expects to hear most times it asks: an answer
+        // (null), not a failure its browser logs as an error.
+        Err(RpcError::Rpc { data, .. }) if method == "tx" && data.contains("not found") => {
+            return Ok(Json(json!({ "result": null })))
+        }
+        // The node's own refusal (a malformed height…) goes back as the node
+        // said it.
         Err(RpcError::Rpc { message, data, .. }) => {
             return Err(refused(
                 format!("the chain refused {method}: {message} {data}")

@@ -30,8 +30,10 @@ use crate::error::{ErrorCode, Failure};
 /// The paths the relay answers, as the refusal lists them.
 const PATHS: &str =
     "/organisations, /staff/<org>, /gateways, /batch/<service>/<id>, /participant/<address>, \
-    /account/<you>, /granted-to/<you>, /granted-to/org:<your organisation>, \
-    /audit|/grants|/devices|/enrollment/<you or a patient you are the guardian of>, \
+    /account/<you>, /granted-to/<you>, /granted-to/org:<your organisation>, /guarding/<you>, \
+    /lab-orders/<your organisation>, \
+    /audit|/devices|/enrollment|/access-requests/<you or a patient you are the guardian of>, \
+    /grants|/prescriptions|/orders/<a patient whose records you may read>, \
     /device/<id>, /record/<id>";
 
 /// What is checked once the node has answered.
@@ -48,6 +50,16 @@ pub(super) enum After {
     HeaderOnly,
     /// A transaction: the caller's own.
     OwnTransaction,
+}
+
+/// Whether `caller` is active staff of `org`, on proven state.
+async fn staff_of(chain: &ProvenState, caller: &Address, org: &str) -> Result<bool, Failure> {
+    let me = participant(chain, caller).await?;
+    Ok(me.as_ref().is_some_and(|p| {
+        p.kind == ParticipantKind::Staff as i32
+            && p.status == ParticipantStatus::Active as i32
+            && p.org_id == org
+    }))
 }
 
 fn not_yours(message: impl Into<String>) -> Failure {
@@ -122,39 +134,41 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
             Ok(After::Nothing)
         }
         ["granted-to", org] if org.starts_with("org:") => {
-            let org = &org["org:".len()..];
-            let me = participant(chain, caller).await?;
-            let staff_of_org = me.as_ref().is_some_and(|p| {
-                p.kind == ParticipantKind::Staff as i32
-                    && p.status == ParticipantStatus::Active as i32
-                    && p.org_id == org
-            });
-            if !staff_of_org {
+            if !staff_of(chain, caller, &org["org:".len()..]).await? {
                 return Err(not_yours(format!(
                     "{path}: an organisation's grants go to its own active staff only"
                 )));
             }
             Ok(After::Nothing)
         }
-        ["granted-to", a] => {
-            if address(a)? != *caller {
+        ["lab-orders", org] => {
+            if !staff_of(chain, caller, org).await? {
                 return Err(not_yours(format!(
-                    "{path}: the grants made to someone go to them only"
+                    "{path}: a lab's worklist goes to its own active staff only"
                 )));
             }
             Ok(After::Nothing)
         }
-        ["grants", p] => {
+        ["granted-to" | "guarding", a] => {
+            if address(a)? != *caller {
+                return Err(not_yours(format!(
+                    "{path}: the grants made to someone, and the patients a guardian guards, go to them only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        // A pharmacist the patient chose lists her prescriptions to fill them.
+        ["grants" | "prescriptions" | "orders", p] => {
             let patient = address(p)?;
             if patient != *caller && !access::any_basis(chain, &patient, caller).await? {
                 return Err(not_yours(format!(
-                    "{path}: a patient's grants go to the patient, their guardian and those \
-                     the chain lets read her records now only"
+                    "{path}: a patient's grants, prescriptions and orders go to the patient, \
+                     their guardian and those the chain lets read her records now only"
                 )));
             }
             Ok(After::Nothing)
         }
-        ["audit" | "devices" | "enrollment", p] => {
+        ["audit" | "devices" | "enrollment" | "access-requests", p] => {
             let patient = address(p)?;
             if patient != *caller && !acts_for(chain, &patient, caller).await? {
                 return Err(not_yours(format!(

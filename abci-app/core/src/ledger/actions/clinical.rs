@@ -64,6 +64,11 @@ pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
         keys::indexed(&keys::patient_orders(&patient), id),
         &Counter::default(),
     );
+    // The lab's worklist: its open orders.
+    ctx.state.put(
+        keys::indexed(&keys::lab_orders(&o.lab_org), id),
+        &Counter::default(),
+    );
     ctx.emit(
         "lab_ordered",
         &[
@@ -114,6 +119,8 @@ pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> 
     }
     anchors::store_record(ctx, &record)?;
     order.status = OrderStatus::Fulfilled as i32;
+    ctx.state
+        .delete(keys::indexed(&keys::lab_orders(&order.lab_org), p.order_id));
     order.result_record_id = record.record_id.clone();
     order.fulfilled_by = ctx.signer.0.to_vec();
     ctx.state.put(key, &order);

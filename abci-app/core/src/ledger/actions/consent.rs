@@ -1,15 +1,17 @@
-//! A patient (or guardian) grants and revokes access, and turns research consent on or off.
+//! A patient (or guardian) grants and revokes access, and turns research
+//! consent on or off; a clinician asks a patient for access, and the patient
+//! answers by granting (which closes the request) or declining it.
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, Category, Counter, Grant, GrantAccess, Grantee, ParticipantKind, RevokeAccess,
-    SetResearchConsent,
+    grantee, AccessRequest, Category, Counter, DeclineAccessRequest, Grant, GrantAccess, Grantee,
+    ParticipantKind, RequestAccess, RevokeAccess, SetResearchConsent,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
 
 use super::super::access::{category_name, CLINICAL_ROLES};
-use super::super::actors::{self, describe, require_patient_or_guardian};
+use super::super::actors::{self, describe, require_patient, require_patient_or_guardian};
 use super::super::context::Ctx;
 use super::super::keys;
 
@@ -117,7 +119,89 @@ pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
             ],
         );
     }
+    // A clinician granted has had their answer.
+    if let Some(grantee::Kind::Clinician(a)) = &grantee.kind {
+        let requester = actors::address("grantee clinician", a)?;
+        close_request(ctx, &patient, &requester, "granted")?;
+    }
     Ok(())
+}
+
+/// A clinician asks the patient for access (or for the keys of records
+/// written before their grant): one open request per clinician and patient.
+pub fn request(ctx: &mut Ctx, r: &RequestAccess) -> Result<(), Refusal> {
+    let me = actors::participant(ctx.state, &ctx.signer)?;
+    let clinical = me.as_ref().is_some_and(|p| {
+        p.kind == ParticipantKind::Staff as i32
+            && CLINICAL_ROLES.iter().any(|role| *role as i32 == p.role)
+    });
+    if !clinical {
+        return refuse(
+            Code::WrongRole,
+            "only a clinician (doctor, nurse, pharmacist, lab technician) may ask a patient for access",
+        );
+    }
+    let patient = actors::address("patient", &r.patient)?;
+    require_patient(ctx.state, &patient)?;
+    ctx.state.put(
+        keys::access_request(&patient, &ctx.signer),
+        &AccessRequest {
+            patient: r.patient.clone(),
+            requester: ctx.signer.0.to_vec(),
+            categories: r.categories.clone(),
+            requested_at: ctx.time,
+        },
+    );
+    ctx.emit(
+        "access_requested",
+        &[
+            ("patient", patient.to_string()),
+            ("requester", ctx.signer.to_string()),
+        ],
+    );
+    Ok(())
+}
+
+/// The patient (or guardian) closes a request without granting it.
+pub fn decline(ctx: &mut Ctx, d: &DeclineAccessRequest) -> Result<(), Refusal> {
+    require_patient_or_guardian(
+        ctx.state,
+        &ctx.signer,
+        &d.patient,
+        "decline a request for access",
+    )?;
+    let patient = actors::address("patient", &d.patient)?;
+    let requester = actors::address("requester", &d.requester)?;
+    if !close_request(ctx, &patient, &requester, "declined")? {
+        return refuse(
+            Code::UnknownRequest,
+            format!("{requester} has no open request for access to {patient}'s records"),
+        );
+    }
+    Ok(())
+}
+
+/// Removes `requester`'s open request, if any, saying how it was answered.
+fn close_request(
+    ctx: &mut Ctx,
+    patient: &Address,
+    requester: &Address,
+    answer: &str,
+) -> Result<bool, Refusal> {
+    let key = keys::access_request(patient, requester);
+    if ctx.state.get_raw(key.as_bytes())?.is_none() {
+        return Ok(false);
+    }
+    ctx.state.delete(key);
+    ctx.emit(
+        "access_request_closed",
+        &[
+            ("patient", patient.to_string()),
+            ("requester", requester.to_string()),
+            ("answer", answer.to_string()),
+        ],
+    );
+    Ok(true)
 }
 
 pub fn revoke(ctx: &mut Ctx, r: &RevokeAccess) -> Result<(), Refusal> {

@@ -31,6 +31,8 @@ pub fn dispatch(ctx: &mut Ctx, action: &Kind) -> Result<(), Refusal> {
         Kind::GrantAccess(a) => consent::grant(ctx, a),
         Kind::RevokeAccess(a) => consent::revoke(ctx, a),
         Kind::SetResearchConsent(a) => consent::research_consent(ctx, a),
+        Kind::RequestAccess(a) => consent::request(ctx, a),
+        Kind::DeclineAccessRequest(a) => consent::decline(ctx, a),
         Kind::OpenEmergencyAccess(a) => emergency::open(ctx, a),
         Kind::OrderLabTest(a) => clinical::order_lab_test(ctx, a),
         Kind::PostLabResult(a) => clinical::post_lab_result(ctx, a),

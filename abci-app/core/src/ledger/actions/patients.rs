@@ -3,10 +3,10 @@
 //! guardian who acts for them. Without enrollment, anyone could register fresh
 //! keys without end and grow every validator's state for free.
 
-use crate::crypto::PublicKey;
+use crate::crypto::{Address, PublicKey};
 use crate::proto::{
-    EnrollPatient, Enrollment, Participant, ParticipantKind, ParticipantStatus, RegisterPatient,
-    Role, SetGuardian,
+    Counter, EnrollPatient, Enrollment, Participant, ParticipantKind, ParticipantStatus,
+    RegisterPatient, Role, SetGuardian,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
@@ -29,6 +29,21 @@ fn guardian_key(bytes: &[u8], patient: &[u8]) -> Result<Vec<u8>, Refusal> {
         return refuse(Code::SelfAction, "a patient cannot be their own guardian");
     }
     Ok(key.to_bytes().to_vec())
+}
+
+/// Keeps the index of whom a guardian acts for (`/guarding/<guardian>`) in
+/// step with the patient's entry: `old` out, `new` in.
+fn index_guardian(ctx: &mut Ctx, patient: &Address, old: &[u8], new: &[u8]) {
+    if let Some(old) = PublicKey::from_bytes(old) {
+        ctx.state
+            .delete(keys::guarding_entry(&old.address(), patient));
+    }
+    if let Some(new) = PublicKey::from_bytes(new) {
+        ctx.state.put(
+            keys::guarding_entry(&new.address(), patient),
+            &Counter::default(),
+        );
+    }
 }
 
 pub fn enroll(ctx: &mut Ctx, e: &EnrollPatient) -> Result<(), Refusal> {
@@ -107,6 +122,8 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
         ..Default::default()
     };
     ctx.state.put(keys::participant(&ctx.signer), &p);
+    let me = ctx.signer;
+    index_guardian(ctx, &me, &[], &p.guardian_public_key);
     ctx.emit("patient_registered", &[("address", ctx.signer.to_string())]);
     Ok(())
 }
@@ -114,9 +131,13 @@ pub fn register(ctx: &mut Ctx, r: &RegisterPatient) -> Result<(), Refusal> {
 pub fn set_guardian(ctx: &mut Ctx, s: &SetGuardian) -> Result<(), Refusal> {
     let mut patient =
         require_patient_or_guardian(ctx.state, &ctx.signer, &s.patient, "change the guardian")?;
-    patient.guardian_public_key = guardian_key(&s.guardian_public_key, &s.patient)?;
+    let old = std::mem::replace(
+        &mut patient.guardian_public_key,
+        guardian_key(&s.guardian_public_key, &s.patient)?,
+    );
     let address = actors::address("patient", &s.patient)?;
     ctx.state.put(keys::participant(&address), &patient);
+    index_guardian(ctx, &address, &old, &patient.guardian_public_key);
     ctx.emit("guardian_set", &[("patient", address.to_string())]);
     Ok(())
 }

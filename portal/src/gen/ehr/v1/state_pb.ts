@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/state.proto.
  */
 export const file_ehr_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyKpAgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAyIoCgpEYWlseUNvdW50EgsKA2RheRgBIAEoAxINCgVjb3VudBgCIAEoBCJXCgpFbnJvbGxtZW50Eg8KB2FkZHJlc3MYASABKAwSDgoGb3JnX2lkGAIgASgJEhMKC2Vucm9sbGVkX2J5GAMgASgMEhMKC2Vucm9sbGVkX2F0GAQgASgDIp4BCgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSDwoHcGF0aWVudBgDIAEoDBIkCgZzdGF0dXMYBCABKA4yFC5laHIudjEuRGV2aWNlU3RhdHVzEhAKCGJvdW5kX2J5GAUgASgMEhAKCGJvdW5kX2F0GAYgASgDEhIKCnJldm9rZWRfYXQYByABKAMiqwEKBUdyYW50Eg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiIKCGNhdGVnb3J5GAMgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiMKBmFjY2VzcxgEIAEoDjITLmVoci52MS5BY2Nlc3NMZXZlbBISCgpleHBpcmVzX2F0GAUgASgDEhIKCmdyYW50ZWRfYXQYBiABKAMimQEKD0VtZXJnZW5jeUFjY2VzcxIPCgdwYXRpZW50GAEgASgMEg4KBmRvY3RvchgCIAEoDBInCgZyZWFzb24YAyABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YBCABKAkSEQoJb3BlbmVkX2F0GAUgASgDEhIKCmV4cGlyZXNfYXQYBiABKAMi2wEKCExhYk9yZGVyEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEg8KB2xhYl9vcmcYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZWhyLnYxLk9yZGVyU3RhdHVzEhIKCm9yZGVyZWRfYXQYByABKAMSGAoQcmVzdWx0X3JlY29yZF9pZBgIIAEoCRIUCgxmdWxmaWxsZWRfYnkYCSABKAwSFwoPb3JkZXJfcmVjb3JkX2lkGAogASgJSgQIBBAFUgl0ZXN0X2NvZGUiMAoERmlsbBISCgpwaGFybWFjaXN0GAEgASgMEhQKDGRpc3BlbnNlZF9hdBgCIAEoAyLoAQoMUHJlc2NyaXB0aW9uEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEhUKDWZpbGxzX2FsbG93ZWQYCCABKA0SGwoFZmlsbHMYCSADKAsyDC5laHIudjEuRmlsbBIVCg1wcmVzY3JpYmVkX2F0GAogASgDEhMKC3ZhbGlkX3VudGlsGAsgASgDEhkKEWNvbnRlbnRfcmVjb3JkX2lkGAwgASgJSgQIBBAIUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkibAoSU3RvcmVkUmVjb3JkQW5jaG9yEiEKBnJlY29yZBgBIAEoCzIRLmVoci52MS5SZWNvcmRSZWYSDgoGYXV0aG9yGAIgASgMEg4KBmhlaWdodBgDIAEoAxITCgthbmNob3JlZF9hdBgEIAEoAyKxAQoRU3RvcmVkQmF0Y2hBbmNob3ISDwoHc2VydmljZRgBIAEoDBIQCghiYXRjaF9pZBgCIAEoBBITCgttZXJrbGVfcm9vdBgDIAEoDBIUCgxyZWNvcmRfY291bnQYBCABKA0SFAoMZmlyc3RfcmVjb3JkGAUgASgEEhMKC2xhc3RfcmVjb3JkGAYgASgEEg4KBmhlaWdodBgHIAEoAxITCgthbmNob3JlZF9hdBgIIAEoAyLHAwoKQXVkaXRFbnRyeRILCgNzZXEYASABKAQSDwoHcGF0aWVudBgCIAEoDBIQCghhY2Nlc3NvchgDIAEoDBIfCgRraW5kGAQgASgOMhEuZWhyLnYxLkF1ZGl0S2luZBISCgpyZWNvcmRfaWRzGAUgAygJEiAKB3B1cnBvc2UYBiABKA4yDy5laHIudjEuUHVycG9zZRIiCgViYXNpcxgHIAEoDjITLmVoci52MS5BY2Nlc3NCYXNpcxIRCgllbWVyZ2VuY3kYCCABKAgSEQoJbG9nZ2VkX2J5GAkgASgMEhQKDGRpc2Nsb3NlZF9hdBgKIAEoAxIOCgZoZWlnaHQYCyABKAMSEgoKYmxvY2tfdGltZRgMIAEoAxIxChBlbWVyZ2VuY3lfcmVhc29uGA0gASgOMhcuZWhyLnYxLkVtZXJnZW5jeVJlYXNvbhIVCg1qdXN0aWZpY2F0aW9uGA4gASgJEiIKCGNhdGVnb3J5GA8gASgOMhAuZWhyLnYxLkNhdGVnb3J5EhYKDnJlcXVlc3Rfc2hhMjU2GBAgASgMEhEKCW91dGJveF9pZBgRIAEoBBIVCg1wdXJwb3NlX3VuZml0GBIgASgIIt4BCghQcm9wb3NhbBIKCgJpZBgBIAEoBBIUCgxwcm9wb3Nlcl9vcmcYAiABKAkSKAoGY2hhbmdlGAMgASgLMhguZWhyLnYxLkdvdmVybmFuY2VDaGFuZ2USEQoJYXBwcm92YWxzGAQgAygJEhIKCnJlamVjdGlvbnMYBSADKAkSJgoGc3RhdHVzGAYgASgOMhYuZWhyLnYxLlByb3Bvc2FsU3RhdHVzEhIKCmNyZWF0ZWRfYXQYByABKAMSEgoKZGVjaWRlZF9hdBgIIAEoAxIPCgdmYWlsdXJlGAkgASgJIkEKCVZhbGlkYXRvchIPCgdwdWJfa2V5GAEgASgMEg0KBXBvd2VyGAIgASgDEhQKDG9wZXJhdG9yX29yZxgDIAEoCSJkCg5BY2Nlc3NEZWNpc2lvbhIPCgdhbGxvd2VkGAEgASgIEiIKBWJhc2lzGAIgASgOMhMuZWhyLnYxLkFjY2Vzc0Jhc2lzEg4KBnJlYXNvbhgDIAEoCRINCgV1bnRpbBgEIAEoAyJLChBPcmdhbmlzYXRpb25MaXN0EiMKBWl0ZW1zGAEgAygLMhQuZWhyLnYxLk9yZ2FuaXNhdGlvbhISCgpuZXh0X2FmdGVyGAIgASgJIkkKD1BhcnRpY2lwYW50TGlzdBIiCgVpdGVtcxgBIAMoCzITLmVoci52MS5QYXJ0aWNpcGFudBISCgpuZXh0X2FmdGVyGAIgASgJIj8KCkRldmljZUxpc3QSHQoFaXRlbXMYASADKAsyDi5laHIudjEuRGV2aWNlEhIKCm5leHRfYWZ0ZXIYAiABKAkiPQoJR3JhbnRMaXN0EhwKBWl0ZW1zGAEgAygLMg0uZWhyLnYxLkdyYW50EhIKCm5leHRfYWZ0ZXIYAiABKAkiQwoKQXVkaXRUcmFpbBIhCgVpdGVtcxgBIAMoCzISLmVoci52MS5BdWRpdEVudHJ5EhIKCm5leHRfYWZ0ZXIYAiABKAkiQwoMUHJvcG9zYWxMaXN0Eh8KBWl0ZW1zGAEgAygLMhAuZWhyLnYxLlByb3Bvc2FsEhIKCm5leHRfYWZ0ZXIYAiABKAkiRQoNVmFsaWRhdG9yTGlzdBIgCgVpdGVtcxgBIAMoCzIRLmVoci52MS5WYWxpZGF0b3ISEgoKbmV4dF9hZnRlchgCIAEoCSJDCgxMYWJPcmRlckxpc3QSHwoFaXRlbXMYASADKAsyEC5laHIudjEuTGFiT3JkZXISEgoKbmV4dF9hZnRlchgCIAEoCSJLChBQcmVzY3JpcHRpb25MaXN0EiMKBWl0ZW1zGAEgAygLMhQuZWhyLnYxLlByZXNjcmlwdGlvbhISCgpuZXh0X2FmdGVyGAIgASgJKmIKDE1lbWJlclN0YXR1cxIdChlNRU1CRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUTUVNQkVSX1NUQVRVU19BQ1RJVkUQARIZChVNRU1CRVJfU1RBVFVTX1JFTU9WRUQQAiqLAQoPUGFydGljaXBhbnRLaW5kEiAKHFBBUlRJQ0lQQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQQVJUSUNJUEFOVF9LSU5EX1NUQUZGEAESHAoYUEFSVElDSVBBTlRfS0lORF9TRVJWSUNFEAISHAoYUEFSVElDSVBBTlRfS0lORF9QQVRJRU5UEAMqeAoRUGFydGljaXBhbnRTdGF0dXMSIgoeUEFSVElDSVBBTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZUEFSVElDSVBBTlRfU1RBVFVTX0FDVElWRRABEiAKHFBBUlRJQ0lQQU5UX1NUQVRVU19TVVNQRU5ERUQQAipiCgxEZXZpY2VTdGF0dXMSHQoZREVWSUNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFERFVklDRV9TVEFUVVNfQUNUSVZFEAESGQoVREVWSUNFX1NUQVRVU19SRVZPS0VEEAIqXgoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT1JERVJfU1RBVFVTX09QRU4QARIaChZPUkRFUl9TVEFUVVNfRlVMRklMTEVEEAIqzwEKC0FjY2Vzc0Jhc2lzEhwKGEFDQ0VTU19CQVNJU19VTlNQRUNJRklFRBAAEhUKEUFDQ0VTU19CQVNJU19OT05FEAESGAoUQUNDRVNTX0JBU0lTX1BBVElFTlQQAhIZChVBQ0NFU1NfQkFTSVNfR1VBUkRJQU4QAxIWChJBQ0NFU1NfQkFTSVNfR1JBTlQQBBIaChZBQ0NFU1NfQkFTSVNfRU1FUkdFTkNZEAUSIgoeQUNDRVNTX0JBU0lTX0hPTUVfT1JHQU5JU0FUSU9OEAYqYwoJQXVkaXRLaW5kEhoKFkFVRElUX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9LSU5EX0RJU0NMT1NVUkUQARIfChtBVURJVF9LSU5EX0VNRVJHRU5DWV9PUEVORUQQAiqiAQoOUHJvcG9zYWxTdGF0dXMSHwobUFJPUE9TQUxfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUFJPUE9TQUxfU1RBVFVTX09QRU4QARIbChdQUk9QT1NBTF9TVEFUVVNfQVBQTElFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhoKFlBST1BPU0FMX1NUQVRVU19GQUlMRUQQBGIGcHJvdG8z", [file_ehr_v1_types]);
+  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyKpAgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAyIoCgpEYWlseUNvdW50EgsKA2RheRgBIAEoAxINCgVjb3VudBgCIAEoBCJXCgpFbnJvbGxtZW50Eg8KB2FkZHJlc3MYASABKAwSDgoGb3JnX2lkGAIgASgJEhMKC2Vucm9sbGVkX2J5GAMgASgMEhMKC2Vucm9sbGVkX2F0GAQgASgDIp4BCgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSDwoHcGF0aWVudBgDIAEoDBIkCgZzdGF0dXMYBCABKA4yFC5laHIudjEuRGV2aWNlU3RhdHVzEhAKCGJvdW5kX2J5GAUgASgMEhAKCGJvdW5kX2F0GAYgASgDEhIKCnJldm9rZWRfYXQYByABKAMibwoNQWNjZXNzUmVxdWVzdBIPCgdwYXRpZW50GAEgASgMEhEKCXJlcXVlc3RlchgCIAEoDBIkCgpjYXRlZ29yaWVzGAMgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhQKDHJlcXVlc3RlZF9hdBgEIAEoAyKrAQoFR3JhbnQSDwoHcGF0aWVudBgBIAEoDBIgCgdncmFudGVlGAIgASgLMg8uZWhyLnYxLkdyYW50ZWUSIgoIY2F0ZWdvcnkYAyABKA4yEC5laHIudjEuQ2F0ZWdvcnkSIwoGYWNjZXNzGAQgASgOMhMuZWhyLnYxLkFjY2Vzc0xldmVsEhIKCmV4cGlyZXNfYXQYBSABKAMSEgoKZ3JhbnRlZF9hdBgGIAEoAyKZAQoPRW1lcmdlbmN5QWNjZXNzEg8KB3BhdGllbnQYASABKAwSDgoGZG9jdG9yGAIgASgMEicKBnJlYXNvbhgDIAEoDjIXLmVoci52MS5FbWVyZ2VuY3lSZWFzb24SFQoNanVzdGlmaWNhdGlvbhgEIAEoCRIRCglvcGVuZWRfYXQYBSABKAMSEgoKZXhwaXJlc19hdBgGIAEoAyLbAQoITGFiT3JkZXISCgoCaWQYASABKAQSDwoHcGF0aWVudBgCIAEoDBIOCgZkb2N0b3IYAyABKAwSDwoHbGFiX29yZxgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5laHIudjEuT3JkZXJTdGF0dXMSEgoKb3JkZXJlZF9hdBgHIAEoAxIYChByZXN1bHRfcmVjb3JkX2lkGAggASgJEhQKDGZ1bGZpbGxlZF9ieRgJIAEoDBIXCg9vcmRlcl9yZWNvcmRfaWQYCiABKAlKBAgEEAVSCXRlc3RfY29kZSIwCgRGaWxsEhIKCnBoYXJtYWNpc3QYASABKAwSFAoMZGlzcGVuc2VkX2F0GAIgASgDIugBCgxQcmVzY3JpcHRpb24SCgoCaWQYASABKAQSDwoHcGF0aWVudBgCIAEoDBIOCgZkb2N0b3IYAyABKAwSFQoNZmlsbHNfYWxsb3dlZBgIIAEoDRIbCgVmaWxscxgJIAMoCzIMLmVoci52MS5GaWxsEhUKDXByZXNjcmliZWRfYXQYCiABKAMSEwoLdmFsaWRfdW50aWwYCyABKAMSGQoRY29udGVudF9yZWNvcmRfaWQYDCABKAlKBAgEEAhSCWRydWdfY29kZVIKZG9zZV9taWxsaVIJZG9zZV91bml0UghxdWFudGl0eSJsChJTdG9yZWRSZWNvcmRBbmNob3ISIQoGcmVjb3JkGAEgASgLMhEuZWhyLnYxLlJlY29yZFJlZhIOCgZhdXRob3IYAiABKAwSDgoGaGVpZ2h0GAMgASgDEhMKC2FuY2hvcmVkX2F0GAQgASgDIrEBChFTdG9yZWRCYXRjaEFuY2hvchIPCgdzZXJ2aWNlGAEgASgMEhAKCGJhdGNoX2lkGAIgASgEEhMKC21lcmtsZV9yb290GAMgASgMEhQKDHJlY29yZF9jb3VudBgEIAEoDRIUCgxmaXJzdF9yZWNvcmQYBSABKAQSEwoLbGFzdF9yZWNvcmQYBiABKAQSDgoGaGVpZ2h0GAcgASgDEhMKC2FuY2hvcmVkX2F0GAggASgDIscDCgpBdWRpdEVudHJ5EgsKA3NlcRgBIAEoBBIPCgdwYXRpZW50GAIgASgMEhAKCGFjY2Vzc29yGAMgASgMEh8KBGtpbmQYBCABKA4yES5laHIudjEuQXVkaXRLaW5kEhIKCnJlY29yZF9pZHMYBSADKAkSIAoHcHVycG9zZRgGIAEoDjIPLmVoci52MS5QdXJwb3NlEiIKBWJhc2lzGAcgASgOMhMuZWhyLnYxLkFjY2Vzc0Jhc2lzEhEKCWVtZXJnZW5jeRgIIAEoCBIRCglsb2dnZWRfYnkYCSABKAwSFAoMZGlzY2xvc2VkX2F0GAogASgDEg4KBmhlaWdodBgLIAEoAxISCgpibG9ja190aW1lGAwgASgDEjEKEGVtZXJnZW5jeV9yZWFzb24YDSABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YDiABKAkSIgoIY2F0ZWdvcnkYDyABKA4yEC5laHIudjEuQ2F0ZWdvcnkSFgoOcmVxdWVzdF9zaGEyNTYYECABKAwSEQoJb3V0Ym94X2lkGBEgASgEEhUKDXB1cnBvc2VfdW5maXQYEiABKAgi3gEKCFByb3Bvc2FsEgoKAmlkGAEgASgEEhQKDHByb3Bvc2VyX29yZxgCIAEoCRIoCgZjaGFuZ2UYAyABKAsyGC5laHIudjEuR292ZXJuYW5jZUNoYW5nZRIRCglhcHByb3ZhbHMYBCADKAkSEgoKcmVqZWN0aW9ucxgFIAMoCRImCgZzdGF0dXMYBiABKA4yFi5laHIudjEuUHJvcG9zYWxTdGF0dXMSEgoKY3JlYXRlZF9hdBgHIAEoAxISCgpkZWNpZGVkX2F0GAggASgDEg8KB2ZhaWx1cmUYCSABKAkiQQoJVmFsaWRhdG9yEg8KB3B1Yl9rZXkYASABKAwSDQoFcG93ZXIYAiABKAMSFAoMb3BlcmF0b3Jfb3JnGAMgASgJImQKDkFjY2Vzc0RlY2lzaW9uEg8KB2FsbG93ZWQYASABKAgSIgoFYmFzaXMYAiABKA4yEy5laHIudjEuQWNjZXNzQmFzaXMSDgoGcmVhc29uGAMgASgJEg0KBXVudGlsGAQgASgDIksKEE9yZ2FuaXNhdGlvbkxpc3QSIwoFaXRlbXMYASADKAsyFC5laHIudjEuT3JnYW5pc2F0aW9uEhIKCm5leHRfYWZ0ZXIYAiABKAkiSQoPUGFydGljaXBhbnRMaXN0EiIKBWl0ZW1zGAEgAygLMhMuZWhyLnYxLlBhcnRpY2lwYW50EhIKCm5leHRfYWZ0ZXIYAiABKAkiPwoKRGV2aWNlTGlzdBIdCgVpdGVtcxgBIAMoCzIOLmVoci52MS5EZXZpY2USEgoKbmV4dF9hZnRlchgCIAEoCSI9CglHcmFudExpc3QSHAoFaXRlbXMYASADKAsyDS5laHIudjEuR3JhbnQSEgoKbmV4dF9hZnRlchgCIAEoCSJDCgpBdWRpdFRyYWlsEiEKBWl0ZW1zGAEgAygLMhIuZWhyLnYxLkF1ZGl0RW50cnkSEgoKbmV4dF9hZnRlchgCIAEoCSJDCgxQcm9wb3NhbExpc3QSHwoFaXRlbXMYASADKAsyEC5laHIudjEuUHJvcG9zYWwSEgoKbmV4dF9hZnRlchgCIAEoCSJFCg1WYWxpZGF0b3JMaXN0EiAKBWl0ZW1zGAEgAygLMhEuZWhyLnYxLlZhbGlkYXRvchISCgpuZXh0X2FmdGVyGAIgASgJIkMKDExhYk9yZGVyTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5MYWJPcmRlchISCgpuZXh0X2FmdGVyGAIgASgJIksKEFByZXNjcmlwdGlvbkxpc3QSIwoFaXRlbXMYASADKAsyFC5laHIudjEuUHJlc2NyaXB0aW9uEhIKCm5leHRfYWZ0ZXIYAiABKAkiTQoRQWNjZXNzUmVxdWVzdExpc3QSJAoFaXRlbXMYASADKAsyFS5laHIudjEuQWNjZXNzUmVxdWVzdBISCgpuZXh0X2FmdGVyGAIgASgJKmIKDE1lbWJlclN0YXR1cxIdChlNRU1CRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUTUVNQkVSX1NUQVRVU19BQ1RJVkUQARIZChVNRU1CRVJfU1RBVFVTX1JFTU9WRUQQAiqLAQoPUGFydGljaXBhbnRLaW5kEiAKHFBBUlRJQ0lQQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQQVJUSUNJUEFOVF9LSU5EX1NUQUZGEAESHAoYUEFSVElDSVBBTlRfS0lORF9TRVJWSUNFEAISHAoYUEFSVElDSVBBTlRfS0lORF9QQVRJRU5UEAMqeAoRUGFydGljaXBhbnRTdGF0dXMSIgoeUEFSVElDSVBBTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZUEFSVElDSVBBTlRfU1RBVFVTX0FDVElWRRABEiAKHFBBUlRJQ0lQQU5UX1NUQVRVU19TVVNQRU5ERUQQAipiCgxEZXZpY2VTdGF0dXMSHQoZREVWSUNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFERFVklDRV9TVEFUVVNfQUNUSVZFEAESGQoVREVWSUNFX1NUQVRVU19SRVZPS0VEEAIqXgoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT1JERVJfU1RBVFVTX09QRU4QARIaChZPUkRFUl9TVEFUVVNfRlVMRklMTEVEEAIqzwEKC0FjY2Vzc0Jhc2lzEhwKGEFDQ0VTU19CQVNJU19VTlNQRUNJRklFRBAAEhUKEUFDQ0VTU19CQVNJU19OT05FEAESGAoUQUNDRVNTX0JBU0lTX1BBVElFTlQQAhIZChVBQ0NFU1NfQkFTSVNfR1VBUkRJQU4QAxIWChJBQ0NFU1NfQkFTSVNfR1JBTlQQBBIaChZBQ0NFU1NfQkFTSVNfRU1FUkdFTkNZEAUSIgoeQUNDRVNTX0JBU0lTX0hPTUVfT1JHQU5JU0FUSU9OEAYqYwoJQXVkaXRLaW5kEhoKFkFVRElUX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9LSU5EX0RJU0NMT1NVUkUQARIfChtBVURJVF9LSU5EX0VNRVJHRU5DWV9PUEVORUQQAiqiAQoOUHJvcG9zYWxTdGF0dXMSHwobUFJPUE9TQUxfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUFJPUE9TQUxfU1RBVFVTX09QRU4QARIbChdQUk9QT1NBTF9TVEFUVVNfQVBQTElFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhoKFlBST1BPU0FMX1NUQVRVU19GQUlMRUQQBGIGcHJvdG8z", [file_ehr_v1_types]);
 
 /**
  * @generated from message ehr.v1.Account
@@ -301,6 +301,41 @@ export const DeviceSchema: GenMessage<Device> = /*@__PURE__*/
   messageDesc(file_ehr_v1_state, 7);
 
 /**
+ * A clinician's open request for access (tx RequestAccess), under
+ * /access-requests/<patient> until the patient grants or declines it.
+ *
+ * @generated from message ehr.v1.AccessRequest
+ */
+export type AccessRequest = Message<"ehr.v1.AccessRequest"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: bytes requester = 2;
+   */
+  requester: Uint8Array;
+
+  /**
+   * @generated from field: repeated ehr.v1.Category categories = 3;
+   */
+  categories: Category[];
+
+  /**
+   * @generated from field: int64 requested_at = 4;
+   */
+  requestedAt: bigint;
+};
+
+/**
+ * Describes the message ehr.v1.AccessRequest.
+ * Use `create(AccessRequestSchema)` to create a new message.
+ */
+export const AccessRequestSchema: GenMessage<AccessRequest> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 8);
+
+/**
  * @generated from message ehr.v1.Grant
  */
 export type Grant = Message<"ehr.v1.Grant"> & {
@@ -340,7 +375,7 @@ export type Grant = Message<"ehr.v1.Grant"> & {
  * Use `create(GrantSchema)` to create a new message.
  */
 export const GrantSchema: GenMessage<Grant> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 8);
+  messageDesc(file_ehr_v1_state, 9);
 
 /**
  * @generated from message ehr.v1.EmergencyAccess
@@ -382,7 +417,7 @@ export type EmergencyAccess = Message<"ehr.v1.EmergencyAccess"> & {
  * Use `create(EmergencyAccessSchema)` to create a new message.
  */
 export const EmergencyAccessSchema: GenMessage<EmergencyAccess> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 9);
+  messageDesc(file_ehr_v1_state, 10);
 
 /**
  * @generated from message ehr.v1.LabOrder
@@ -441,7 +476,7 @@ export type LabOrder = Message<"ehr.v1.LabOrder"> & {
  * Use `create(LabOrderSchema)` to create a new message.
  */
 export const LabOrderSchema: GenMessage<LabOrder> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 10);
+  messageDesc(file_ehr_v1_state, 11);
 
 /**
  * @generated from message ehr.v1.Fill
@@ -463,7 +498,7 @@ export type Fill = Message<"ehr.v1.Fill"> & {
  * Use `create(FillSchema)` to create a new message.
  */
 export const FillSchema: GenMessage<Fill> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 11);
+  messageDesc(file_ehr_v1_state, 12);
 
 /**
  * @generated from message ehr.v1.Prescription
@@ -517,7 +552,7 @@ export type Prescription = Message<"ehr.v1.Prescription"> & {
  * Use `create(PrescriptionSchema)` to create a new message.
  */
 export const PrescriptionSchema: GenMessage<Prescription> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 12);
+  messageDesc(file_ehr_v1_state, 13);
 
 /**
  * @generated from message ehr.v1.StoredRecordAnchor
@@ -549,7 +584,7 @@ export type StoredRecordAnchor = Message<"ehr.v1.StoredRecordAnchor"> & {
  * Use `create(StoredRecordAnchorSchema)` to create a new message.
  */
 export const StoredRecordAnchorSchema: GenMessage<StoredRecordAnchor> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 13);
+  messageDesc(file_ehr_v1_state, 14);
 
 /**
  * @generated from message ehr.v1.StoredBatchAnchor
@@ -601,7 +636,7 @@ export type StoredBatchAnchor = Message<"ehr.v1.StoredBatchAnchor"> & {
  * Use `create(StoredBatchAnchorSchema)` to create a new message.
  */
 export const StoredBatchAnchorSchema: GenMessage<StoredBatchAnchor> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 14);
+  messageDesc(file_ehr_v1_state, 15);
 
 /**
  * @generated from message ehr.v1.AuditEntry
@@ -715,7 +750,7 @@ export type AuditEntry = Message<"ehr.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 15);
+  messageDesc(file_ehr_v1_state, 16);
 
 /**
  * @generated from message ehr.v1.Proposal
@@ -774,7 +809,7 @@ export type Proposal = Message<"ehr.v1.Proposal"> & {
  * Use `create(ProposalSchema)` to create a new message.
  */
 export const ProposalSchema: GenMessage<Proposal> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 16);
+  messageDesc(file_ehr_v1_state, 17);
 
 /**
  * @generated from message ehr.v1.Validator
@@ -801,7 +836,7 @@ export type Validator = Message<"ehr.v1.Validator"> & {
  * Use `create(ValidatorSchema)` to create a new message.
  */
 export const ValidatorSchema: GenMessage<Validator> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 17);
+  messageDesc(file_ehr_v1_state, 18);
 
 /**
  * @generated from message ehr.v1.AccessDecision
@@ -837,7 +872,7 @@ export type AccessDecision = Message<"ehr.v1.AccessDecision"> & {
  * Use `create(AccessDecisionSchema)` to create a new message.
  */
 export const AccessDecisionSchema: GenMessage<AccessDecision> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 18);
+  messageDesc(file_ehr_v1_state, 19);
 
 /**
  * List answers of queries, a page at a time (at most 1 000 items). When
@@ -863,7 +898,7 @@ export type OrganisationList = Message<"ehr.v1.OrganisationList"> & {
  * Use `create(OrganisationListSchema)` to create a new message.
  */
 export const OrganisationListSchema: GenMessage<OrganisationList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 19);
+  messageDesc(file_ehr_v1_state, 20);
 
 /**
  * @generated from message ehr.v1.ParticipantList
@@ -885,7 +920,7 @@ export type ParticipantList = Message<"ehr.v1.ParticipantList"> & {
  * Use `create(ParticipantListSchema)` to create a new message.
  */
 export const ParticipantListSchema: GenMessage<ParticipantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 20);
+  messageDesc(file_ehr_v1_state, 21);
 
 /**
  * @generated from message ehr.v1.DeviceList
@@ -907,7 +942,7 @@ export type DeviceList = Message<"ehr.v1.DeviceList"> & {
  * Use `create(DeviceListSchema)` to create a new message.
  */
 export const DeviceListSchema: GenMessage<DeviceList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 21);
+  messageDesc(file_ehr_v1_state, 22);
 
 /**
  * @generated from message ehr.v1.GrantList
@@ -929,7 +964,7 @@ export type GrantList = Message<"ehr.v1.GrantList"> & {
  * Use `create(GrantListSchema)` to create a new message.
  */
 export const GrantListSchema: GenMessage<GrantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 22);
+  messageDesc(file_ehr_v1_state, 23);
 
 /**
  * @generated from message ehr.v1.AuditTrail
@@ -951,7 +986,7 @@ export type AuditTrail = Message<"ehr.v1.AuditTrail"> & {
  * Use `create(AuditTrailSchema)` to create a new message.
  */
 export const AuditTrailSchema: GenMessage<AuditTrail> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 23);
+  messageDesc(file_ehr_v1_state, 24);
 
 /**
  * @generated from message ehr.v1.ProposalList
@@ -973,7 +1008,7 @@ export type ProposalList = Message<"ehr.v1.ProposalList"> & {
  * Use `create(ProposalListSchema)` to create a new message.
  */
 export const ProposalListSchema: GenMessage<ProposalList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 24);
+  messageDesc(file_ehr_v1_state, 25);
 
 /**
  * @generated from message ehr.v1.ValidatorList
@@ -995,7 +1030,7 @@ export type ValidatorList = Message<"ehr.v1.ValidatorList"> & {
  * Use `create(ValidatorListSchema)` to create a new message.
  */
 export const ValidatorListSchema: GenMessage<ValidatorList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 25);
+  messageDesc(file_ehr_v1_state, 26);
 
 /**
  * @generated from message ehr.v1.LabOrderList
@@ -1017,7 +1052,7 @@ export type LabOrderList = Message<"ehr.v1.LabOrderList"> & {
  * Use `create(LabOrderListSchema)` to create a new message.
  */
 export const LabOrderListSchema: GenMessage<LabOrderList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 26);
+  messageDesc(file_ehr_v1_state, 27);
 
 /**
  * @generated from message ehr.v1.PrescriptionList
@@ -1039,7 +1074,29 @@ export type PrescriptionList = Message<"ehr.v1.PrescriptionList"> & {
  * Use `create(PrescriptionListSchema)` to create a new message.
  */
 export const PrescriptionListSchema: GenMessage<PrescriptionList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 27);
+  messageDesc(file_ehr_v1_state, 28);
+
+/**
+ * @generated from message ehr.v1.AccessRequestList
+ */
+export type AccessRequestList = Message<"ehr.v1.AccessRequestList"> & {
+  /**
+   * @generated from field: repeated ehr.v1.AccessRequest items = 1;
+   */
+  items: AccessRequest[];
+
+  /**
+   * @generated from field: string next_after = 2;
+   */
+  nextAfter: string;
+};
+
+/**
+ * Describes the message ehr.v1.AccessRequestList.
+ * Use `create(AccessRequestListSchema)` to create a new message.
+ */
+export const AccessRequestListSchema: GenMessage<AccessRequestList> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 29);
 
 /**
  * @generated from enum ehr.v1.MemberStatus

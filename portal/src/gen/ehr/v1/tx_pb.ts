@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/tx.proto.
  */
 export const file_ehr_v1_tx: GenFile = /*@__PURE__*/
-  fileDesc("Cg9laHIvdjEvdHgucHJvdG8SBmVoci52MSI/CghTaWduZWRUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIkkKBlR4Qm9keRIQCghjaGFpbl9pZBgBIAEoCRINCgVub25jZRgCIAEoBBIeCgZhY3Rpb24YAyABKAsyDi5laHIudjEuQWN0aW9uIpwICgZBY3Rpb24SIgoHcHJvcG9zZRgBIAEoCzIPLmVoci52MS5Qcm9wb3NlSAASHAoEdm90ZRgCIAEoCzIMLmVoci52MS5Wb3RlSAASLwoOcmVnaXN0ZXJfc3RhZmYYCiABKAsyFS5laHIudjEuUmVnaXN0ZXJTdGFmZkgAEjMKEHJlZ2lzdGVyX3NlcnZpY2UYCyABKAsyFy5laHIudjEuUmVnaXN0ZXJTZXJ2aWNlSAASLQoHc3VzcGVuZBgMIAEoCzIaLmVoci52MS5TdXNwZW5kUGFydGljaXBhbnRIABIxCglyZWluc3RhdGUYDSABKAsyHC5laHIudjEuUmVpbnN0YXRlUGFydGljaXBhbnRIABIzChByZWdpc3Rlcl9wYXRpZW50GBQgASgLMhcuZWhyLnYxLlJlZ2lzdGVyUGF0aWVudEgAEisKDHNldF9ndWFyZGlhbhgVIAEoCzITLmVoci52MS5TZXRHdWFyZGlhbkgAEi8KDmVucm9sbF9wYXRpZW50GBYgASgLMhUuZWhyLnYxLkVucm9sbFBhdGllbnRIABIpCgtiaW5kX2RldmljZRgeIAEoCzISLmVoci52MS5CaW5kRGV2aWNlSAASLQoNcmV2b2tlX2RldmljZRgfIAEoCzIULmVoci52MS5SZXZva2VEZXZpY2VIABIrCgxncmFudF9hY2Nlc3MYKCABKAsyEy5laHIudjEuR3JhbnRBY2Nlc3NIABItCg1yZXZva2VfYWNjZXNzGCkgASgLMhQuZWhyLnYxLlJldm9rZUFjY2Vzc0gAEjoKFHNldF9yZXNlYXJjaF9jb25zZW50GCogASgLMhouZWhyLnYxLlNldFJlc2VhcmNoQ29uc2VudEgAEjwKFW9wZW5fZW1lcmdlbmN5X2FjY2VzcxgrIAEoCzIbLmVoci52MS5PcGVuRW1lcmdlbmN5QWNjZXNzSAASLgoOb3JkZXJfbGFiX3Rlc3QYMiABKAsyFC5laHIudjEuT3JkZXJMYWJUZXN0SAASMAoPcG9zdF9sYWJfcmVzdWx0GDMgASgLMhUuZWhyLnYxLlBvc3RMYWJSZXN1bHRIABImCglwcmVzY3JpYmUYNCABKAsyES5laHIudjEuUHJlc2NyaWJlSAASJAoIZGlzcGVuc2UYNSABKAsyEC5laHIudjEuRGlzcGVuc2VIABItCg1hbmNob3JfcmVjb3JkGDwgASgLMhQuZWhyLnYxLkFuY2hvclJlY29yZEgAEisKDGFuY2hvcl9iYXRjaBg9IAEoCzITLmVoci52MS5BbmNob3JCYXRjaEgAEjEKD2xvZ19kaXNjbG9zdXJlcxhGIAEoCzIWLmVoci52MS5Mb2dEaXNjbG9zdXJlc0gAQgYKBGtpbmQiMwoHUHJvcG9zZRIoCgZjaGFuZ2UYASABKAsyGC5laHIudjEuR292ZXJuYW5jZUNoYW5nZSIsCgRWb3RlEhMKC3Byb3Bvc2FsX2lkGAEgASgEEg8KB2FwcHJvdmUYAiABKAgiPwoNUmVnaXN0ZXJTdGFmZhISCgpwdWJsaWNfa2V5GAEgASgMEhoKBHJvbGUYAiABKA4yDC5laHIudjEuUm9sZSJICg9SZWdpc3RlclNlcnZpY2USEgoKcHVibGljX2tleRgBIAEoDBIhCgRraW5kGAIgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kIiUKElN1c3BlbmRQYXJ0aWNpcGFudBIPCgdhZGRyZXNzGAEgASgMIicKFFJlaW5zdGF0ZVBhcnRpY2lwYW50Eg8KB2FkZHJlc3MYASABKAwiLgoPUmVnaXN0ZXJQYXRpZW50EhsKE2d1YXJkaWFuX3B1YmxpY19rZXkYASABKAwiJAoNRW5yb2xsUGF0aWVudBITCgtwdWJsaWNfa2V5cxgBIAMoDCI7CgtTZXRHdWFyZGlhbhIPCgdwYXRpZW50GAEgASgMEhsKE2d1YXJkaWFuX3B1YmxpY19rZXkYAiABKAwiRAoKQmluZERldmljZRIRCglkZXZpY2VfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDBIPCgdwYXRpZW50GAMgASgMIiEKDFJldm9rZURldmljZRIRCglkZXZpY2VfaWQYASABKAkinwEKC0dyYW50QWNjZXNzEg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSIwoGYWNjZXNzGAQgASgOMhMuZWhyLnYxLkFjY2Vzc0xldmVsEhIKCmV4cGlyZXNfYXQYBSABKAMiZwoMUmV2b2tlQWNjZXNzEg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkiNgoSU2V0UmVzZWFyY2hDb25zZW50Eg8KB3BhdGllbnQYASABKAwSDwoHY29uc2VudBgCIAEoCCJmChNPcGVuRW1lcmdlbmN5QWNjZXNzEg8KB3BhdGllbnQYASABKAwSJwoGcmVhc29uGAIgASgOMhcuZWhyLnYxLkVtZXJnZW5jeVJlYXNvbhIVCg1qdXN0aWZpY2F0aW9uGAMgASgJImMKDE9yZGVyTGFiVGVzdBIPCgdwYXRpZW50GAEgASgMEg8KB2xhYl9vcmcYAyABKAkSIAoFb3JkZXIYBCABKAsyES5laHIudjEuUmVjb3JkUmVmSgQIAhADUgl0ZXN0X2NvZGUiRAoNUG9zdExhYlJlc3VsdBIQCghvcmRlcl9pZBgBIAEoBBIhCgZyZWNvcmQYAiABKAsyES5laHIudjEuUmVjb3JkUmVmIpgBCglQcmVzY3JpYmUSDwoHcGF0aWVudBgBIAEoDBIPCgdyZWZpbGxzGAYgASgNEhMKC3ZhbGlkX3VudGlsGAcgASgDEiIKB2NvbnRlbnQYCCABKAsyES5laHIudjEuUmVjb3JkUmVmSgQIAhAGUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiIwoIRGlzcGVuc2USFwoPcHJlc2NyaXB0aW9uX2lkGAEgASgEIjEKDEFuY2hvclJlY29yZBIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmInUKC0FuY2hvckJhdGNoEhAKCGJhdGNoX2lkGAEgASgEEhMKC21lcmtsZV9yb290GAIgASgMEhQKDHJlY29yZF9jb3VudBgDIAEoDRIUCgxmaXJzdF9yZWNvcmQYBCABKAQSEwoLbGFzdF9yZWNvcmQYBSABKAQiOQoOTG9nRGlzY2xvc3VyZXMSJwoLZGlzY2xvc3VyZXMYASADKAsyEi5laHIudjEuRGlzY2xvc3VyZSLaAQoKRGlzY2xvc3VyZRIQCghhY2Nlc3NvchgBIAEoDBIPCgdwYXRpZW50GAIgASgMEhIKCnJlY29yZF9pZHMYAyADKAkSIAoHcHVycG9zZRgEIAEoDjIPLmVoci52MS5QdXJwb3NlEhQKDGRpc2Nsb3NlZF9hdBgFIAEoAxIiCghjYXRlZ29yeRgGIAEoDjIQLmVoci52MS5DYXRlZ29yeRImCgdyZXF1ZXN0GAcgASgLMhUuZWhyLnYxLlNpZ25lZFJlcXVlc3QSEQoJb3V0Ym94X2lkGAggASgEIqcBCg1TaWduZWRSZXF1ZXN0EhAKCGF1ZGllbmNlGAEgASgJEg4KBm1ldGhvZBgCIAEoCRIWCg5wYXRoX2FuZF9xdWVyeRgDIAEoCRIRCgl0aW1lc3RhbXAYBCABKAkSDQoFbm9uY2UYBSABKAkSEwoLYm9keV9zaGEyNTYYBiABKAwSEgoKcHVibGljX2tleRgHIAEoDBIRCglzaWduYXR1cmUYCCABKAxiBnByb3RvMw", [file_ehr_v1_types]);
+  fileDesc("Cg9laHIvdjEvdHgucHJvdG8SBmVoci52MSI/CghTaWduZWRUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIkkKBlR4Qm9keRIQCghjaGFpbl9pZBgBIAEoCRINCgVub25jZRgCIAEoBBIeCgZhY3Rpb24YAyABKAsyDi5laHIudjEuQWN0aW9uIo0JCgZBY3Rpb24SIgoHcHJvcG9zZRgBIAEoCzIPLmVoci52MS5Qcm9wb3NlSAASHAoEdm90ZRgCIAEoCzIMLmVoci52MS5Wb3RlSAASLwoOcmVnaXN0ZXJfc3RhZmYYCiABKAsyFS5laHIudjEuUmVnaXN0ZXJTdGFmZkgAEjMKEHJlZ2lzdGVyX3NlcnZpY2UYCyABKAsyFy5laHIudjEuUmVnaXN0ZXJTZXJ2aWNlSAASLQoHc3VzcGVuZBgMIAEoCzIaLmVoci52MS5TdXNwZW5kUGFydGljaXBhbnRIABIxCglyZWluc3RhdGUYDSABKAsyHC5laHIudjEuUmVpbnN0YXRlUGFydGljaXBhbnRIABIzChByZWdpc3Rlcl9wYXRpZW50GBQgASgLMhcuZWhyLnYxLlJlZ2lzdGVyUGF0aWVudEgAEisKDHNldF9ndWFyZGlhbhgVIAEoCzITLmVoci52MS5TZXRHdWFyZGlhbkgAEi8KDmVucm9sbF9wYXRpZW50GBYgASgLMhUuZWhyLnYxLkVucm9sbFBhdGllbnRIABIpCgtiaW5kX2RldmljZRgeIAEoCzISLmVoci52MS5CaW5kRGV2aWNlSAASLQoNcmV2b2tlX2RldmljZRgfIAEoCzIULmVoci52MS5SZXZva2VEZXZpY2VIABIrCgxncmFudF9hY2Nlc3MYKCABKAsyEy5laHIudjEuR3JhbnRBY2Nlc3NIABItCg1yZXZva2VfYWNjZXNzGCkgASgLMhQuZWhyLnYxLlJldm9rZUFjY2Vzc0gAEjoKFHNldF9yZXNlYXJjaF9jb25zZW50GCogASgLMhouZWhyLnYxLlNldFJlc2VhcmNoQ29uc2VudEgAEjwKFW9wZW5fZW1lcmdlbmN5X2FjY2VzcxgrIAEoCzIbLmVoci52MS5PcGVuRW1lcmdlbmN5QWNjZXNzSAASLwoOcmVxdWVzdF9hY2Nlc3MYLCABKAsyFS5laHIudjEuUmVxdWVzdEFjY2Vzc0gAEj4KFmRlY2xpbmVfYWNjZXNzX3JlcXVlc3QYLSABKAsyHC5laHIudjEuRGVjbGluZUFjY2Vzc1JlcXVlc3RIABIuCg5vcmRlcl9sYWJfdGVzdBgyIAEoCzIULmVoci52MS5PcmRlckxhYlRlc3RIABIwCg9wb3N0X2xhYl9yZXN1bHQYMyABKAsyFS5laHIudjEuUG9zdExhYlJlc3VsdEgAEiYKCXByZXNjcmliZRg0IAEoCzIRLmVoci52MS5QcmVzY3JpYmVIABIkCghkaXNwZW5zZRg1IAEoCzIQLmVoci52MS5EaXNwZW5zZUgAEi0KDWFuY2hvcl9yZWNvcmQYPCABKAsyFC5laHIudjEuQW5jaG9yUmVjb3JkSAASKwoMYW5jaG9yX2JhdGNoGD0gASgLMhMuZWhyLnYxLkFuY2hvckJhdGNoSAASMQoPbG9nX2Rpc2Nsb3N1cmVzGEYgASgLMhYuZWhyLnYxLkxvZ0Rpc2Nsb3N1cmVzSABCBgoEa2luZCIzCgdQcm9wb3NlEigKBmNoYW5nZRgBIAEoCzIYLmVoci52MS5Hb3Zlcm5hbmNlQ2hhbmdlIiwKBFZvdGUSEwoLcHJvcG9zYWxfaWQYASABKAQSDwoHYXBwcm92ZRgCIAEoCCI/Cg1SZWdpc3RlclN0YWZmEhIKCnB1YmxpY19rZXkYASABKAwSGgoEcm9sZRgCIAEoDjIMLmVoci52MS5Sb2xlIkgKD1JlZ2lzdGVyU2VydmljZRISCgpwdWJsaWNfa2V5GAEgASgMEiEKBGtpbmQYAiABKA4yEy5laHIudjEuU2VydmljZUtpbmQiJQoSU3VzcGVuZFBhcnRpY2lwYW50Eg8KB2FkZHJlc3MYASABKAwiJwoUUmVpbnN0YXRlUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDCIuCg9SZWdpc3RlclBhdGllbnQSGwoTZ3VhcmRpYW5fcHVibGljX2tleRgBIAEoDCIkCg1FbnJvbGxQYXRpZW50EhMKC3B1YmxpY19rZXlzGAEgAygMIjsKC1NldEd1YXJkaWFuEg8KB3BhdGllbnQYASABKAwSGwoTZ3VhcmRpYW5fcHVibGljX2tleRgCIAEoDCJECgpCaW5kRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwiIQoMUmV2b2tlRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCSKfAQoLR3JhbnRBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBIgCgdncmFudGVlGAIgASgLMg8uZWhyLnYxLkdyYW50ZWUSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIjCgZhY2Nlc3MYBCABKA4yEy5laHIudjEuQWNjZXNzTGV2ZWwSEgoKZXhwaXJlc19hdBgFIAEoAyJnCgxSZXZva2VBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBIgCgdncmFudGVlGAIgASgLMg8uZWhyLnYxLkdyYW50ZWUSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeSI2ChJTZXRSZXNlYXJjaENvbnNlbnQSDwoHcGF0aWVudBgBIAEoDBIPCgdjb25zZW50GAIgASgIIkYKDVJlcXVlc3RBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBIkCgpjYXRlZ29yaWVzGAIgAygOMhAuZWhyLnYxLkNhdGVnb3J5IjoKFERlY2xpbmVBY2Nlc3NSZXF1ZXN0Eg8KB3BhdGllbnQYASABKAwSEQoJcmVxdWVzdGVyGAIgASgMImYKE09wZW5FbWVyZ2VuY3lBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBInCgZyZWFzb24YAiABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YAyABKAkiYwoMT3JkZXJMYWJUZXN0Eg8KB3BhdGllbnQYASABKAwSDwoHbGFiX29yZxgDIAEoCRIgCgVvcmRlchgEIAEoCzIRLmVoci52MS5SZWNvcmRSZWZKBAgCEANSCXRlc3RfY29kZSJECg1Qb3N0TGFiUmVzdWx0EhAKCG9yZGVyX2lkGAEgASgEEiEKBnJlY29yZBgCIAEoCzIRLmVoci52MS5SZWNvcmRSZWYimAEKCVByZXNjcmliZRIPCgdwYXRpZW50GAEgASgMEg8KB3JlZmlsbHMYBiABKA0SEwoLdmFsaWRfdW50aWwYByABKAMSIgoHY29udGVudBgIIAEoCzIRLmVoci52MS5SZWNvcmRSZWZKBAgCEAZSCWRydWdfY29kZVIKZG9zZV9taWxsaVIJZG9zZV91bml0UghxdWFudGl0eSIjCghEaXNwZW5zZRIXCg9wcmVzY3JpcHRpb25faWQYASABKAQiMQoMQW5jaG9yUmVjb3JkEiEKBnJlY29yZBgBIAEoCzIRLmVoci52MS5SZWNvcmRSZWYidQoLQW5jaG9yQmF0Y2gSEAoIYmF0Y2hfaWQYASABKAQSEwoLbWVya2xlX3Jvb3QYAiABKAwSFAoMcmVjb3JkX2NvdW50GAMgASgNEhQKDGZpcnN0X3JlY29yZBgEIAEoBBITCgtsYXN0X3JlY29yZBgFIAEoBCI5Cg5Mb2dEaXNjbG9zdXJlcxInCgtkaXNjbG9zdXJlcxgBIAMoCzISLmVoci52MS5EaXNjbG9zdXJlItoBCgpEaXNjbG9zdXJlEhAKCGFjY2Vzc29yGAEgASgMEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIgCgdwdXJwb3NlGAQgASgOMg8uZWhyLnYxLlB1cnBvc2USFAoMZGlzY2xvc2VkX2F0GAUgASgDEiIKCGNhdGVnb3J5GAYgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiYKB3JlcXVlc3QYByABKAsyFS5laHIudjEuU2lnbmVkUmVxdWVzdBIRCglvdXRib3hfaWQYCCABKAQipwEKDVNpZ25lZFJlcXVlc3QSEAoIYXVkaWVuY2UYASABKAkSDgoGbWV0aG9kGAIgASgJEhYKDnBhdGhfYW5kX3F1ZXJ5GAMgASgJEhEKCXRpbWVzdGFtcBgEIAEoCRINCgVub25jZRgFIAEoCRITCgtib2R5X3NoYTI1NhgGIAEoDBISCgpwdWJsaWNfa2V5GAcgASgMEhEKCXNpZ25hdHVyZRgIIAEoDGIGcHJvdG8z", [file_ehr_v1_types]);
 
 /**
  * @generated from message ehr.v1.SignedTx
@@ -190,6 +190,18 @@ export type Action = Message<"ehr.v1.Action"> & {
      */
     value: OpenEmergencyAccess;
     case: "openEmergencyAccess";
+  } | {
+    /**
+     * @generated from field: ehr.v1.RequestAccess request_access = 44;
+     */
+    value: RequestAccess;
+    case: "requestAccess";
+  } | {
+    /**
+     * @generated from field: ehr.v1.DeclineAccessRequest decline_access_request = 45;
+     */
+    value: DeclineAccessRequest;
+    case: "declineAccessRequest";
   } | {
     /**
      * Clinical rules.
@@ -565,6 +577,58 @@ export const SetResearchConsentSchema: GenMessage<SetResearchConsent> = /*@__PUR
   messageDesc(file_ehr_v1_tx, 16);
 
 /**
+ * (clinician) Asks a patient for access to categories of her records — or,
+ * holding a grant already, for the keys of the ones written before it. The
+ * patient sees it on chain and answers by granting (which closes it) or
+ * declining. One open request per clinician and patient: asking again
+ * replaces it. It names no reason: the chain is public to the consortium.
+ *
+ * @generated from message ehr.v1.RequestAccess
+ */
+export type RequestAccess = Message<"ehr.v1.RequestAccess"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: repeated ehr.v1.Category categories = 2;
+   */
+  categories: Category[];
+};
+
+/**
+ * Describes the message ehr.v1.RequestAccess.
+ * Use `create(RequestAccessSchema)` to create a new message.
+ */
+export const RequestAccessSchema: GenMessage<RequestAccess> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 17);
+
+/**
+ * (patient or guardian) Closes a clinician's request without granting it.
+ *
+ * @generated from message ehr.v1.DeclineAccessRequest
+ */
+export type DeclineAccessRequest = Message<"ehr.v1.DeclineAccessRequest"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: bytes requester = 2;
+   */
+  requester: Uint8Array;
+};
+
+/**
+ * Describes the message ehr.v1.DeclineAccessRequest.
+ * Use `create(DeclineAccessRequestSchema)` to create a new message.
+ */
+export const DeclineAccessRequestSchema: GenMessage<DeclineAccessRequest> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 18);
+
+/**
  * @generated from message ehr.v1.OpenEmergencyAccess
  */
 export type OpenEmergencyAccess = Message<"ehr.v1.OpenEmergencyAccess"> & {
@@ -592,7 +656,7 @@ export type OpenEmergencyAccess = Message<"ehr.v1.OpenEmergencyAccess"> & {
  * Use `create(OpenEmergencyAccessSchema)` to create a new message.
  */
 export const OpenEmergencyAccessSchema: GenMessage<OpenEmergencyAccess> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 17);
+  messageDesc(file_ehr_v1_tx, 19);
 
 /**
  * The ordered test (its LOINC code, notes) is clinical content: it travels in
@@ -627,7 +691,7 @@ export type OrderLabTest = Message<"ehr.v1.OrderLabTest"> & {
  * Use `create(OrderLabTestSchema)` to create a new message.
  */
 export const OrderLabTestSchema: GenMessage<OrderLabTest> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 18);
+  messageDesc(file_ehr_v1_tx, 20);
 
 /**
  * @generated from message ehr.v1.PostLabResult
@@ -649,7 +713,7 @@ export type PostLabResult = Message<"ehr.v1.PostLabResult"> & {
  * Use `create(PostLabResultSchema)` to create a new message.
  */
 export const PostLabResultSchema: GenMessage<PostLabResult> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 19);
+  messageDesc(file_ehr_v1_tx, 21);
 
 /**
  * The drug, dose and quantity are clinical content: they travel in an
@@ -691,7 +755,7 @@ export type Prescribe = Message<"ehr.v1.Prescribe"> & {
  * Use `create(PrescribeSchema)` to create a new message.
  */
 export const PrescribeSchema: GenMessage<Prescribe> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 20);
+  messageDesc(file_ehr_v1_tx, 22);
 
 /**
  * @generated from message ehr.v1.Dispense
@@ -708,7 +772,7 @@ export type Dispense = Message<"ehr.v1.Dispense"> & {
  * Use `create(DispenseSchema)` to create a new message.
  */
 export const DispenseSchema: GenMessage<Dispense> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 21);
+  messageDesc(file_ehr_v1_tx, 23);
 
 /**
  * @generated from message ehr.v1.AnchorRecord
@@ -725,7 +789,7 @@ export type AnchorRecord = Message<"ehr.v1.AnchorRecord"> & {
  * Use `create(AnchorRecordSchema)` to create a new message.
  */
 export const AnchorRecordSchema: GenMessage<AnchorRecord> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 22);
+  messageDesc(file_ehr_v1_tx, 24);
 
 /**
  * @generated from message ehr.v1.AnchorBatch
@@ -768,7 +832,7 @@ export type AnchorBatch = Message<"ehr.v1.AnchorBatch"> & {
  * Use `create(AnchorBatchSchema)` to create a new message.
  */
 export const AnchorBatchSchema: GenMessage<AnchorBatch> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 23);
+  messageDesc(file_ehr_v1_tx, 25);
 
 /**
  * @generated from message ehr.v1.LogDisclosures
@@ -785,7 +849,7 @@ export type LogDisclosures = Message<"ehr.v1.LogDisclosures"> & {
  * Use `create(LogDisclosuresSchema)` to create a new message.
  */
 export const LogDisclosuresSchema: GenMessage<LogDisclosures> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 24);
+  messageDesc(file_ehr_v1_tx, 26);
 
 /**
  * @generated from message ehr.v1.Disclosure
@@ -846,7 +910,7 @@ export type Disclosure = Message<"ehr.v1.Disclosure"> & {
  * Use `create(DisclosureSchema)` to create a new message.
  */
 export const DisclosureSchema: GenMessage<Disclosure> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 25);
+  messageDesc(file_ehr_v1_tx, 27);
 
 /**
  * A request to a gateway as its caller signed it (docs/gateway.md): ECDSA
@@ -912,5 +976,5 @@ export type SignedRequest = Message<"ehr.v1.SignedRequest"> & {
  * Use `create(SignedRequestSchema)` to create a new message.
  */
 export const SignedRequestSchema: GenMessage<SignedRequest> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_tx, 26);
+  messageDesc(file_ehr_v1_tx, 28);
 
