@@ -262,7 +262,9 @@ pub fn start_fhir(
 }
 
 /// `<run>/portal-logins.txt` (readable by its owner only): log-in links of
-/// the story's first patient, its doctor and its emergency doctor. The key
+/// the story's first patient, its doctor, its emergency doctor, a doctor
+/// nobody granted (to see a refusal), General's pharmacist and lab
+/// technician, and patient-3's guardian. The key
 /// rides in the link's fragment, which a browser never sends to a server;
 /// the page takes it and keeps it in memory only. A demonstration's keys,
 /// made for this run.
@@ -281,6 +283,10 @@ pub fn write_portal_logins(
         ("patient-1", &cast.patients[0]),
         ("doctor", &cast.doctor),
         ("er-doctor", &cast.er_doctor),
+        ("no-grant", &cast.visiting_doctor),
+        ("pharmacist", &cast.pharmacist),
+        ("lab", &cast.lab),
+        ("guardian", &cast.guardian),
     ] {
         text.push_str(&format!(
             "{who:<10} {portal_url}#login={}  (address {})\n",

@@ -8,7 +8,11 @@
 //! (the Rust client opens what the page sealed); she revokes; the doctor is refused with
 //! the chain's sentence, breaks the glass and reads under emergency access;
 //! the patient's trail shows the read, the emergency and the flagged read.
-//! The screenshots of docs/portal.md are taken on the way.
+//! Before her grant he is refused and asks her from his page; her grant
+//! shares her past readings in the same step. A doctor nobody granted is
+//! refused in a sentence to him; General's pharmacist dispenses; its lab
+//! posts the result she reads; her guardian acts for her; axe-core checks
+//! every page. The screenshots of docs/portal.md are taken on the way.
 
 mod common;
 
@@ -76,6 +80,11 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
         hex::encode(patient.to_bytes()),
         hex::encode(doctor.to_bytes()),
     );
+    // A doctor nobody granted, General's pharmacist and lab technician, and
+    // patient-3's guardian.
+    let [stranger_key, pharmacist_key, lab_key, guardian_key] =
+        ["visiting-doctor", "pharmacist", "lab", "guardian"]
+            .map(|who| hex::encode(keys.load(who).unwrap().to_bytes()));
     ehr_testkit::stack::run_portal_e2e(
         "story.e2e.mjs",
         &[
@@ -84,6 +93,10 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
             patient_key.as_ref(),
             doctor_key.as_ref(),
             tampered.as_ref(),
+            stranger_key.as_ref(),
+            pharmacist_key.as_ref(),
+            lab_key.as_ref(),
+            guardian_key.as_ref(),
         ],
         &ca_file,
     );

@@ -206,7 +206,15 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
     let mode = std::fs::metadata(&logins).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "portal-logins.txt is readable by others");
     let logins = std::fs::read_to_string(&logins).unwrap();
-    for who in ["patient-1", "doctor", "er-doctor"] {
+    for who in [
+        "patient-1",
+        "doctor",
+        "er-doctor",
+        "no-grant",
+        "pharmacist",
+        "lab",
+        "guardian",
+    ] {
         let secret = logins
             .lines()
             .find(|l| l.split_whitespace().next() == Some(who))

@@ -14,6 +14,7 @@
 use ehr_client::rpc::proven::{ProvenState, View};
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::{decide, Decision};
+use ehr_ledger::ledger::actions::clinical::order_to_fulfil;
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{AccessBasis, AccessLevel, Category, Participant};
 
@@ -73,6 +74,51 @@ async fn decision(
         Ok(allowed) => Ok(allowed),
         Err((reason, _)) => Err(Failure::new(ErrorCode::AccessDenied, reason)),
     }
+}
+
+/// Whether `author` may store the result of lab order `order_id` for
+/// `patient`: a technician of the ordered lab, the order open and hers (the
+/// ledger's rule for posting the result, on proven state; the newest
+/// block's order is seen once the header after it comes).
+pub async fn may_post_result(
+    chain: &ProvenState,
+    patient: &Address,
+    author: &Address,
+    order_id: u64,
+) -> Result<(), Failure> {
+    let mut view = chain.latest().await?;
+    let mut refusal = match order_in(&mut view, patient, author, order_id).await? {
+        Ok(()) => return Ok(()),
+        Err(reason) => reason,
+    };
+    if let Ok(mut newer) = chain.after(view.height + 1).await {
+        refusal = match order_in(&mut newer, patient, author, order_id).await? {
+            Ok(()) => return Ok(()),
+            Err(reason) => reason,
+        };
+    }
+    Err(Failure::new(ErrorCode::AccessDenied, refusal))
+}
+
+async fn order_in(
+    view: &mut View<'_>,
+    patient: &Address,
+    author: &Address,
+    order_id: u64,
+) -> Result<Result<(), String>, Failure> {
+    view.prove([
+        keys::participant(author).into_bytes(),
+        keys::order(order_id).into_bytes(),
+    ])
+    .await?;
+    let order = view
+        .run(|state| order_to_fulfil(state, author, order_id))
+        .await?;
+    Ok(match order {
+        Ok(o) if o.patient == patient.0 => Ok(()),
+        Ok(_) => Err(format!("order {order_id} is another patient's")),
+        Err(r) => Err(r.message),
+    })
 }
 
 /// The ledger's decision over the proven `view`: allowed, or the reason and

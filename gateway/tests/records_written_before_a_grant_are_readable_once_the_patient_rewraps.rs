@@ -100,8 +100,10 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
         "SELECT count(DISTINCT key_id) FROM ingest.records WHERE patient = '{alice}'"
     ));
     assert!((1..=8).contains(&keys), "{keys} keys for 8 readings");
+    // …and the answer counts the readings they open, as a person does.
     assert!(
-        stdout(&out).contains(&format!("re-wrapped {keys} data key(s)")),
+        stdout(&out).contains(&format!("re-wrapped {keys} data key(s)"))
+            && stdout(&out).contains("opening 8 record(s)"),
         "{}",
         stdout(&out)
     );

@@ -18,7 +18,8 @@
 //! `access_revoked`): the registry forgets that patient's readers, so the
 //! next reading's key is wrapped for whom the chain says now — from the
 //! block that made the change on, not when a cache entry expires. An event
-//! only makes ingest ask again (on proof): a made-up one adds no reader.
+//! only makes ingest ask again (on proof): a made-up one adds no reader. A
+//! new guardian (`guardian_set`) makes it ask for the patient's entry again.
 
 use std::collections::HashSet;
 
@@ -90,6 +91,11 @@ impl Withdrawals {
             {
                 if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
                     registry.forget_readers(&patient);
+                }
+            }
+            for e in events.iter().filter(|e| e.kind == "guardian_set") {
+                if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
+                    registry.forget_patient(&patient);
                 }
             }
             let changes = events

@@ -14,21 +14,34 @@
 //   5. he breaks the glass; the read is marked as emergency;
 //   6. her trail shows his read, the emergency opened and the flagged read;
 //   7. she binds a new device, and binding its id again is refused with the
-//      chain's sentence; she withdraws research consent and it stays so.
+//      chain's sentence; she withdraws research consent and it stays so;
+//   8. a doctor nobody granted is refused in a sentence addressed to him;
+//      General's pharmacist dispenses the prescription; its lab technician
+//      posts the ordered test's result, which she reads; her guardian acts
+//      for her. axe-core finds no serious violation on any page, and her
+//      page logs no error.
 //
-//   node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key hex> <doctor key hex> <altered record id>
+// Before her grant, the doctor is refused and asks her from his page; her
+// grant shares her past readings in the same step, and he reads every one.
+//
+//   node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key hex> <doctor key hex> <altered record id> <no-grant doctor key> <pharmacist key> <lab key> <guardian key>
 //
 // Exit 0 when every check holds; otherwise it says which did not.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bech32m } from "@scure/base";
+import { createRequire } from "node:module";
 import { launchBrowser } from "./browser.mjs";
 
-const [url, shots, patientKey, doctorKey, altered] = process.argv.slice(2);
-if (!altered) {
+// axe-core is evaluated in the page by the browser's debugging protocol: the
+// page's Content-Security-Policy rightly refuses any script tag but its own.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const [url, shots, patientKey, doctorKey, altered, strangerKey, pharmacistKey, labKey, guardianKey] = process.argv.slice(2);
+if (!guardianKey) {
   console.error("usage: node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key> <doctor key> <altered record id>");
   process.exit(2);
 }
@@ -51,6 +64,14 @@ const counts = (text) => {
   return { all: n("readings"), verified: n("verified"), pending: n("pending"), noKey: n("without"), failed: n("failed") };
 };
 
+/** axe-core's serious and critical violations on the page as it is now. */
+const accessible = async (page, what) => {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations);
+  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(serious.length === 0, `axe-core finds no serious violation on ${what}${serious.length ? `: ${serious.map((v) => `${v.id} (${v.nodes.length}: ${v.nodes[0]?.target})`).join(", ")}` : ""}`);
+};
+
 const browser = await launchBrowser();
 const LONG = { timeout: 120_000 };
 try {
@@ -58,6 +79,9 @@ try {
   const patient = await (await browser.newContext({ viewport })).newPage();
   const doctor = await (await browser.newContext({ viewport })).newPage();
   for (const page of [patient, doctor]) page.on("pageerror", (e) => check(false, `no error in the page: ${e.message}`));
+  // Her page asks nothing it is refused, and polls for its own transactions quietly.
+  const consoleErrors = [];
+  patient.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
 
   // 1. Her readings, verified in the page; the altered one failed.
   await patient.goto(`${url}#login=${patientKey}`);
@@ -69,8 +93,11 @@ try {
   check(first.failed === 1, "exactly one reading fails verification: the one altered in storage");
   const alteredRow = patient.locator(`#readings tr[data-record="${altered}"]`);
   check((await alteredRow.getAttribute("data-verdict")) === "failed", `the altered record ${altered} is marked failed`);
-  check(/SHA-256 is not the record's/.test(await alteredRow.textContent()), "with the reason: its hash is not the record's");
+  check(/may have been altered\. Do not rely on it/.test(await alteredRow.textContent()), "it says, to her, what that means and what to do");
+  check(/SHA-256 is not the record's/.test(await alteredRow.textContent()), "with the technical reason one click away: its hash is not the record's");
   check((await patient.locator("#readings svg.chart").count()) > 0, "her readings are charted");
+  check((await patient.locator("#readings svg.chart rect.normal").count()) > 0, "with the usual range shaded");
+  check((await patient.locator("#readings svg.chart text").count()) >= 6, "and a time axis and a value axis labelled");
   check(
     (await patient.evaluate(() => localStorage.getItem("ehr-portal-key"))) === null,
     "a key from a log-in link is not stored in the browser",
@@ -84,25 +111,50 @@ try {
   await patient.locator("#readings").evaluate((e) => e.scrollIntoView());
   await patient.screenshot({ path: `${shots}/patient-readings.png` });
 
-  // 2. She grants the doctor her vitals, labs and medications for 30 days
-  //    (he may write orders and prescriptions), and shares past keys.
+  // 2a. Before any grant, the doctor opens her by address: refused, in a
+  //     sentence to him, and he asks her from his page.
+  await doctor.goto(`${url}#login=${doctorKey}`);
+  await doctor.getByLabel("A patient's address").fill(patientAddress);
+  await doctor.getByRole("button", { name: "Open", exact: true }).click();
+  const before = doctor.locator("#patient [role=alert]").first();
+  await before.waitFor(LONG);
+  check(/^You hold no current grant from .+ to read their vitals/.test(await before.locator("p").first().textContent()), `he is refused in a sentence to him: “${await before.locator("p").first().textContent()}”`);
+  await doctor.getByRole("button", { name: /^Ask .* to share their vitals/ }).first().click();
+  await doctor.locator("#patient .done").filter({ hasText: "Asked" }).first().waitFor(LONG);
+  await patient.getByRole("button", { name: "Refresh who may read my records" }).click();
+  const request = patient.locator(`#grants li[data-requester="${doctorAddress}"]`);
+  await request.waitFor(LONG);
+  check(/a doctor of north .* asks to read your vitals/.test(await request.textContent()), `she sees his request: “${await request.textContent()}”`);
+
+  // 2b. She chooses General's lab and pharmacy (her labs and medications),
+  //     then grants the doctor her vitals, labs and medications for 30 days
+  //     (he may write orders and prescriptions): past readings shared in the same step.
+  const grantsDone = patient.locator("#grants .done");
+  await patient.getByLabel("Grant to").fill("org:general");
+  await patient.locator("#grant-vitals").uncheck();
+  await patient.locator("#grant-labs").check();
+  await patient.locator("#grant-medications").check();
+  await patient.getByRole("button", { name: "Grant", exact: true }).click();
+  await grantsDone.filter({ hasText: "Granted: org:general" }).waitFor(LONG);
   await patient.getByLabel("Grant to").fill(doctorAddress);
-  await patient.getByLabel("labs").check();
-  await patient.getByLabel("medications").check();
+  await patient.locator("#grant-vitals").check();
+  await patient.locator("#grant-labs").check();
+  await patient.locator("#grant-medications").check();
   await patient.getByLabel("Access", { exact: true }).selectOption({ label: "read and write (orders, prescriptions)" });
   await patient.getByRole("button", { name: "Grant", exact: true }).click();
-  const grantsDone = patient.locator("#grants .done");
-  await grantsDone.filter({ hasText: "Granted" }).waitFor(LONG);
+  await grantsDone.filter({ hasText: `Granted: ${doctorAddress}` }).waitFor(LONG);
   const grantRow = patient.locator(`#grants tr[data-grantee="${doctorAddress}"][data-category="vitals"]`);
   await grantRow.waitFor(LONG);
   check(true, "the grant is committed and listed");
-  await patient.getByRole("button", { name: `Share the keys of past readings with ${doctorAddress}` }).click();
-  await grantsDone.filter({ hasText: "Shared" }).waitFor(LONG);
-  const shared = Number(((await grantsDone.textContent()).match(/keys of (\d+) more/) ?? [0, 0])[1]);
-  check(shared > 0, `the keys of past readings are wrapped for him in the page (${shared})`);
+  const shared = Number(((await grantsDone.textContent()).match(/can open (\d+) past reading/) ?? [0, 0])[1]);
+  check(shared > 0, `granting shares her past readings in the same step, counted in readings: “${await grantsDone.textContent()}”`);
+  await request.waitFor({ state: "detached", ...LONG });
+  check(true, "granting him closes his request");
   await patient.locator("#grants").screenshot({ path: `${shots}/patient-grants.png` });
 
-  // 3. He finds her among his patients and sees her vitals verified.
+  // 3. He finds her among his patients and sees her vitals verified (a
+  //    reload would log him out: the link's key lives in the page only).
+  await doctor.goto("about:blank");
   await doctor.goto(`${url}#login=${doctorKey}`);
   const listed = doctor.locator(`#patients li[data-patient="${patientAddress}"]`);
   await listed.waitFor(LONG);
@@ -115,8 +167,16 @@ try {
   await listed.getByRole("button", { name: /^Open/ }).click();
   const his = doctor.locator("#patient").getByTestId("readings-summary");
   await his.waitFor(LONG);
-  const seen = counts(await his.textContent());
+  let seen = counts(await his.textContent());
   check(seen.verified > 0 && seen.failed === 1, `he sees her readings verified, the altered one failed (${await his.textContent()})`);
+  // Every reading, past and new, opens for him: none is left without a key.
+  for (let i = 0; i < 10 && seen.noKey !== 0; i++) {
+    await doctor.waitForTimeout(2_000);
+    await doctor.locator("#patient").getByRole("button", { name: "Refresh" }).click();
+    await his.filter({ hasNotText: "Fetching" }).waitFor(LONG);
+    seen = counts(await his.textContent());
+  }
+  check(seen.noKey === 0, `no reading is left without a key for him after her one step (${await his.textContent()})`);
   await doctor.locator("#patient").evaluate((e) => e.scrollIntoView());
   await doctor.screenshot({ path: `${shots}/clinician-vitals.png` });
 
@@ -159,7 +219,8 @@ try {
   }
   await refusal.waitFor(LONG);
   const sentence = await refusal.textContent();
-  check(/holds no current read grant for vitals/.test(sentence), `he is refused with the chain's sentence: “${sentence}”`);
+  check(/^You hold no current grant from .+ to read their vitals, and no emergency access/.test(sentence), `he is refused in a sentence addressed to him: “${sentence}”`);
+  check(/holds no current read grant for vitals/.test(sentence), "with the chain's own sentence one click away");
   await doctor.screenshot({ path: `${shots}/clinician-refused.png`, fullPage: true });
 
   // 5. Break-glass: reason and justification, recorded; the read is marked.
@@ -222,6 +283,77 @@ try {
   await patient.getByRole("button", { name: "Refresh who may read my records" }).click();
   await patient.waitForTimeout(2_000);
   check(!(await consent.isChecked()), "her research consent is withdrawn on chain and stays so when the page asks again");
+
+  // 8a. A doctor nobody granted: refused, in a sentence to him, with a way to ask.
+  const stranger = await (await browser.newContext({ viewport })).newPage();
+  await stranger.goto(`${url}#login=${strangerKey}`);
+  await stranger.getByLabel("A patient's address").fill(patientAddress);
+  await stranger.getByRole("button", { name: "Open", exact: true }).click();
+  const strangerRefused = stranger.locator("#patient [role=alert]").first();
+  await strangerRefused.waitFor(LONG);
+  check(/^You hold no current grant from/.test(await strangerRefused.locator("p").first().textContent()), "a doctor nobody granted is refused in a sentence to him");
+  const docRefusals = stranger.locator('#patient [data-testid="patient-documents"] [role=alert]');
+  await docRefusals.first().waitFor(LONG);
+  check((await docRefusals.count()) === 1, `one refusal for one cause, not one per category (${await docRefusals.count()})`);
+  check(/prescriptions or lab orders and results/.test(await docRefusals.first().textContent()), "naming every kind it kept from him");
+  await accessible(stranger, "a refused doctor's page");
+  // He asks; she declines; his request is gone from her page.
+  await stranger.getByRole("button", { name: /^Ask .* to share their vitals/ }).first().click();
+  await stranger.locator("#patient .done").filter({ hasText: "Asked" }).first().waitFor(LONG);
+  await patient.getByRole("button", { name: "Refresh who may read my records" }).click();
+  const strangerAsks = patient.locator(`#grants li[data-requester="${addressOf(strangerKey)}"]`);
+  await strangerAsks.waitFor(LONG);
+  await strangerAsks.getByRole("button", { name: "Decline" }).click();
+  await patient.locator("#grants .done").filter({ hasText: "Declined" }).waitFor(LONG);
+  await strangerAsks.waitFor({ state: "detached", ...LONG });
+  check(true, "she declines the request of a doctor she does not know, and it is closed");
+  await stranger.screenshot({ path: `${shots}/clinician-no-grant.png`, fullPage: true });
+
+  // 8b. General's pharmacist: her prescription (she chose General's pharmacy), dispensed.
+  const pharmacist = await (await browser.newContext({ viewport })).newPage();
+  await pharmacist.goto(`${url}#login=${pharmacistKey}`);
+  const toFill = pharmacist.locator('#to-fill tr[data-patient="' + patientAddress + '"]').filter({ hasText: "RxNorm 197361" });
+  await toFill.first().waitFor(LONG);
+  check(true, "the pharmacist sees her prescription, opened and checked in his page");
+  await toFill.first().getByRole("button", { name: /^Dispense/ }).click();
+  await pharmacist.locator("#to-fill .done").filter({ hasText: "Dispensed: fill 1 of 1" }).waitFor(LONG);
+  await toFill.first().filter({ hasText: "all 1 fill(s) dispensed" }).waitFor(LONG);
+  check(true, "he dispenses it; the ledger counts the fill and the page says none is left");
+  await accessible(pharmacist, "the pharmacist's page");
+  await pharmacist.screenshot({ path: `${shots}/pharmacist.png` });
+
+  // 8c. General's lab: the open order, its result posted, sealed; she reads it.
+  const lab = await (await browser.newContext({ viewport })).newPage();
+  await lab.goto(`${url}#login=${labKey}`);
+  const order = lab.locator(`#worklist li[data-patient="${patientAddress}"]`).filter({ hasText: "LOINC 2345-7" });
+  await order.first().waitFor(LONG);
+  check(true, "the lab technician sees the open order and what it asks for");
+  await order.first().getByRole("textbox", { name: "Result", exact: true }).fill("5.4");
+  await order.first().getByLabel("Unit").fill("mmol/L");
+  await order.first().getByRole("button", { name: "Post the result" }).click();
+  await order.first().locator(".done").filter({ hasText: "Posted" }).waitFor(LONG);
+  check(true, "the result is sealed in the lab's page, stored by its order and anchored");
+  await accessible(lab, "the lab's page");
+  await lab.screenshot({ path: `${shots}/lab.png` });
+  await patient.getByRole("button", { name: "Refresh my prescriptions and lab orders" }).click();
+  await patient.locator('#documents tr[data-verdict="verified"]').filter({ hasText: "LOINC 2345-7 5.4 mmol/L" }).waitFor(LONG);
+  check(true, "she reads the lab's result, opened in her page and verified");
+
+  // 8d. Her guardian acts for her.
+  const guardian = await (await browser.newContext({ viewport })).newPage();
+  await guardian.goto(`${url}#login=${guardianKey}`);
+  await guardian.getByRole("button", { name: /^Act for/ }).first().click();
+  const wardReadings = guardian.locator("#ward").getByTestId("readings-summary");
+  await wardReadings.waitFor(LONG);
+  check(counts(await wardReadings.textContent()).verified > 0, `her guardian reads her readings verified (${await wardReadings.textContent()})`);
+  await guardian.locator(`#ward #grants tr[data-grantee="org:general"]`).first().waitFor(LONG);
+  check(true, "and sees whom she granted");
+  await accessible(guardian, "the guardian's page");
+  await guardian.screenshot({ path: `${shots}/guardian.png` });
+
+  await accessible(patient, "her page");
+  await accessible(doctor, "the doctor's page");
+  check(consoleErrors.length === 0, `her page logs no error (${consoleErrors.slice(0, 3).join(" | ")})`);
 
   // At a phone's width nothing runs off the side.
   await patient.setViewportSize({ width: 375, height: 800 });

@@ -87,7 +87,8 @@ pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address)
             r["performer"] = json!([{ "display": lab_org }]);
             Some(r)
         }
-        Content::Demographics(_) => None,
+        // A result is reported, not requested.
+        Content::LabResult { .. } | Content::Demographics(_) => None,
     }
 }
 

@@ -121,6 +121,10 @@ pub struct DocumentUpload {
     pub ciphertext: String,
     /// One wrap per reader; the patient's must be among them.
     pub wraps: Vec<ReaderWrap>,
+    /// A lab's result names the open order it answers: a technician of the
+    /// ordered lab stores it by the order, without a grant of the patient's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -38,6 +38,16 @@ pub enum Content {
         /// The member organisation whose lab performs it.
         lab_org: String,
     },
+    /// A lab's result of an order, written by a technician of the ordered lab.
+    LabResult {
+        order_id: u64,
+        /// LOINC code of what was measured.
+        test_code: String,
+        /// As the lab reports it, e.g. "5.4".
+        value: String,
+        /// UCUM unit, e.g. "mmol/L".
+        unit: String,
+    },
     /// Who the patient is.
     Demographics(super::demographics::Demographics),
 }
@@ -46,7 +56,7 @@ impl Content {
     pub fn category(&self) -> Category {
         match self {
             Content::Prescription { .. } => Category::Medications,
-            Content::LabOrder { .. } => Category::Labs,
+            Content::LabOrder { .. } | Content::LabResult { .. } => Category::Labs,
             Content::Demographics(_) => Category::Demographics,
         }
     }
@@ -55,6 +65,7 @@ impl Content {
         match self {
             Content::Prescription { .. } => "rx",
             Content::LabOrder { .. } => "order",
+            Content::LabResult { .. } => "result",
             Content::Demographics(_) => "pt",
         }
     }
@@ -74,6 +85,12 @@ impl Content {
             Content::LabOrder { test_code, lab_org } => {
                 format!("lab order: LOINC {test_code} at {lab_org}")
             }
+            Content::LabResult {
+                order_id,
+                test_code,
+                value,
+                unit,
+            } => format!("lab result of order {order_id}: LOINC {test_code} {value} {unit}"),
             Content::Demographics(d) => format!(
                 "demographics: {}{}",
                 d.full_name(),
@@ -141,6 +158,7 @@ pub fn seal(content: Content, patient: &Address, readers: &[ReaderKey], written_
             category: category_name(category).to_string(),
             ciphertext: B64.encode(&ciphertext),
             wraps,
+            order_id: None,
         },
     }
 }

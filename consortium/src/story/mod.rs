@@ -32,6 +32,11 @@ pub struct Cast {
     pub lab: SecretKey,
     /// A doctor of North Clinic, with no grant: the emergency.
     pub er_doctor: SecretKey,
+    /// A doctor of South Medical Centre whom no patient granted anything
+    /// and who opens no emergency access: what a refusal looks like.
+    pub visiting_doctor: SecretKey,
+    /// The guardian of patient-3 (a parent, say): acts for her.
+    pub guardian: SecretKey,
     pub ingest: SecretKey,
     pub gateway: SecretKey,
     pub patients: Vec<SecretKey>,
@@ -69,6 +74,8 @@ impl Cast {
             pharmacist: key(),
             lab: key(),
             er_doctor: key(),
+            visiting_doctor: key(),
+            guardian: key(),
             ingest,
             gateway,
             patients: (0..patients).map(|_| key()).collect(),
@@ -93,6 +100,8 @@ impl Cast {
             ("pharmacist", &self.pharmacist),
             ("lab", &self.lab),
             ("er-doctor", &self.er_doctor),
+            ("visiting-doctor", &self.visiting_doctor),
+            ("guardian", &self.guardian),
         ] {
             keyring.save(name, k)?;
         }

@@ -28,15 +28,24 @@ impl Teller {
                 Code::Ok,
             );
         }
-        self.act(
-            "North Clinic registers an emergency doctor",
-            &c.admins[1],
-            Kind::RegisterStaff(RegisterStaff {
-                public_key: pk(&c.er_doctor),
-                role: Role::Doctor as i32,
-            }),
-            Code::Ok,
-        );
+        for (title, admin, doctor) in [
+            ("North Clinic registers an emergency doctor", &c.admins[1], &c.er_doctor),
+            (
+                "South Medical Centre registers a doctor (no patient of the story grants him anything)",
+                &c.admins[2],
+                &c.visiting_doctor,
+            ),
+        ] {
+            self.act(
+                title,
+                admin,
+                Kind::RegisterStaff(RegisterStaff {
+                    public_key: pk(doctor),
+                    role: Role::Doctor as i32,
+                }),
+                Code::Ok,
+            );
+        }
         for (what, k, kind) in [
             ("its ingest service", &c.ingest, ServiceKind::Ingest),
             ("its record gateway", &c.gateway, ServiceKind::Gateway),
@@ -91,10 +100,18 @@ impl Teller {
         );
         for (i, (p, d)) in c.patients.iter().zip(&c.devices).enumerate() {
             let n = i + 1;
+            // Patient-3 registers with a guardian who may act for her.
+            let guardian_public_key = if n == 3 { pk(&c.guardian) } else { vec![] };
             self.act(
-                &format!("patient-{n} registers"),
+                &if guardian_public_key.is_empty() {
+                    format!("patient-{n} registers")
+                } else {
+                    format!("patient-{n} registers, naming her guardian")
+                },
                 p,
-                Kind::RegisterPatient(RegisterPatient::default()),
+                Kind::RegisterPatient(RegisterPatient {
+                    guardian_public_key,
+                }),
                 Code::Ok,
             );
             self.act(

@@ -18,6 +18,7 @@ import type { Reader } from "../chain/readers";
 export type Content =
   | { kind: "prescription"; drug_code: string; dose: string; unit: string; quantity: number; refills: number }
   | { kind: "lab_order"; test_code: string; lab_org: string }
+  | { kind: "lab_result"; order_id: number; test_code: string; value: string; unit: string }
   | ({ kind: "demographics" } & Demographics);
 
 /** Who a patient is (client/src/read_path/demographics.rs). */
@@ -44,6 +45,7 @@ export interface Document {
 const KIND: Record<Content["kind"], [Category, string, string]> = {
   prescription: [Category.MEDICATIONS, "medications", "rx"],
   lab_order: [Category.LABS, "labs", "order"],
+  lab_result: [Category.LABS, "labs", "result"],
   demographics: [Category.DEMOGRAPHICS, "demographics", "pt"],
 };
 
@@ -55,6 +57,8 @@ export function describe(c: Content): string {
       return `prescription: RxNorm ${c.drug_code}, ${c.dose} ${c.unit} × ${c.quantity}, ${c.refills} refill(s)`;
     case "lab_order":
       return `lab order: LOINC ${c.test_code} at ${c.lab_org}`;
+    case "lab_result":
+      return `lab result of order ${c.order_id}: LOINC ${c.test_code} ${c.value} ${c.unit}`;
     case "demographics":
       return `details: ${fullName(c)}${c.birth_date ? `, born ${c.birth_date}` : ""}`;
   }
@@ -63,7 +67,7 @@ export function describe(c: Content): string {
 /** What the gateway stores (POST /v1/patients/{patient}/documents) and what the transaction anchors. */
 export interface Sealed {
   recordId: string;
-  upload: { record_id: string; category: string; ciphertext: string; wraps: { reader: string; wrapped_key: string }[] };
+  upload: { record_id: string; category: string; ciphertext: string; wraps: { reader: string; wrapped_key: string }[]; order_id?: number };
   anchor: { recordId: string; patient: Uint8Array; category: Category; ciphertextSha256: Uint8Array; size: bigint; locator: string };
 }
 

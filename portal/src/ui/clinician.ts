@@ -1,18 +1,22 @@
 // The clinician's page: the patients who granted me access (personally or
-// through my organisation), their vitals verified, and break-glass — an
+// through my organisation), their vitals verified, asking a patient for
+// access (or for the keys of older readings), and break-glass — an
 // emergency access with its reason and justification, opened on chain and
-// flagged in the patient's trail.
+// flagged in the patient's trail. A pharmacist also sees the prescriptions
+// to fill; a lab technician, the lab's open orders.
 
 import { query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
 import { type Grant, GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
-import { type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
+import { Category, type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { nameOf } from "../records/demographics";
 import { showDocuments, writeForms } from "./documents";
 import { act, alertBox, el, field, panel, showAlert, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
+import { showWorklist } from "./lab";
 import { personLabel } from "./person";
+import { showPrescriptionsToFill } from "./pharmacy";
 import { showReadings } from "./readings";
 import { EMERGENCY_REASONS, categoryName, roleName, secondsText } from "./words";
 
@@ -25,6 +29,8 @@ export function clinicianScreen(u: Unlocked, me: Participant, names: Map<string,
   };
   return [
     el("p", {}, `Signed in as a ${roleName(me.role)} of ${me.orgId}.`),
+    ...(me.role === Role.PHARMACIST ? [panel("to-fill", "Prescriptions to fill", (into) => showPrescriptionsToFill(u, me, into, names))] : []),
+    ...(me.role === Role.LAB_TECHNICIAN ? [panel("worklist", `Open orders at ${me.orgId}'s lab`, (into) => showWorklist(u, me, into, names))] : []),
     panel("patients", "Patients who granted me access", (into) => showPatients(u, me, into, open, names)),
     openByAddress(open),
     chart,
@@ -97,19 +103,22 @@ function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLEl
   const who = el("span", { className: "who" }, personLabel(patient, names.get(patient)));
   if (!names.has(patient)) {
     void nameOf(u.secret, patient).then((name) => {
-      if (name) who.replaceChildren(personLabel(patient, name));
+      if (!name) return;
+      names.set(patient, name);
+      who.replaceChildren(personLabel(patient, name));
     });
   }
   const glass = el("div");
+  const ask = () => askButton(u, patient, names.get(patient));
   const load = async () => {
     glass.replaceChildren();
-    const outcome = await showReadings(u, patient, readings);
+    const outcome = await showReadings(u, patient, readings, { name: names.get(patient), ask });
     if (outcome.refusal?.code === "access_denied" && me.role === Role.DOCTOR) {
       glass.replaceChildren(breakGlass(u, patient, load));
     }
   };
   const documents = el("div", { dataset: { testid: "patient-documents" } });
-  const loadDocuments = () => void showDocuments(u, patient, documents);
+  const loadDocuments = () => void showDocuments(u, patient, documents, names.get(patient));
   const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
   again.addEventListener("click", () => {
     void load();
@@ -125,6 +134,21 @@ function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLEl
   );
   void load();
   loadDocuments();
+}
+
+/** Asks the patient, on the ledger, for her vitals — or for their keys, when he holds a grant already. */
+function askButton(u: Unlocked, patient: string, name?: string): HTMLElement {
+  const who = name ?? "the patient";
+  const button = el("button", { type: "button" }, `Ask ${who} to share their vitals with you`);
+  const alert = alertBox();
+  const done = statusBox();
+  button.addEventListener("click", () =>
+    act(button, alert, done, async () => {
+      await send(u.secret, u.address, { case: "requestAccess", value: { patient: parseAddress(patient), categories: [Category.VITALS] } });
+      return `Asked: ${who} sees your request on their page and answers it there; refresh once they have.`;
+    }),
+  );
+  return el("div", { className: "ask-action" }, button, done, alert);
 }
 
 function breakGlass(u: Unlocked, patient: string, reload: () => Promise<void>): HTMLElement {

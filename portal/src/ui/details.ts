@@ -10,8 +10,8 @@ import type { Unlocked } from "./keys";
 
 const DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 
-export async function showDetails(u: Unlocked, into: HTMLElement): Promise<void> {
-  const current = await currentDemographics(u.secret, u.address);
+export async function showDetails(u: Unlocked, patient: string, into: HTMLElement): Promise<void> {
+  const current = await currentDemographics(u.secret, patient);
   const shown = current
     ? el(
         "dl",
@@ -47,8 +47,8 @@ export async function showDetails(u: Unlocked, into: HTMLElement): Promise<void>
         gender: current?.gender ?? null,
         mrns: current?.mrns ?? [],
       };
-      const height = await sealDemographics(u.secret, u.address, u.address, d);
-      await showDetails(u, into);
+      const height = await sealDemographics(u.secret, u.address, patient, d);
+      await showDetails(u, patient, into);
       return `Sealed and anchored at height ${height}; those who read your records now see ${fullName(d)}.`;
     });
   });

@@ -8,33 +8,36 @@ import { ChainError } from "../chain/rpc";
 import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
 import { publicKeyOf } from "../crypto/vault";
-import { gatewayGet, gatewayPost } from "../gateway/client";
+import { GatewayError, gatewayGet, gatewayPost } from "../gateway/client";
 import { Category } from "../gen/ehr/v1/types_pb";
 import { parseAddress } from "../ledger/address";
 import { type Content, type DocumentItem, categoryOf, describe, openDocument, sealDocument } from "../records/documents";
 import { Verifier } from "../records/verify";
-import { act, alertBox, el, field, scrollable, showAlert, statusBox } from "./dom";
+import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
+import { refusalBox, technical } from "./refusals";
 import { timeText } from "./words";
 
-const KINDS: [string, Category][] = [
-  ["medications", Category.MEDICATIONS],
-  ["labs", Category.LABS],
+const KINDS: [string, Category, string][] = [
+  ["medications", Category.MEDICATIONS, "prescriptions"],
+  ["labs", Category.LABS, "lab orders and results"],
 ];
 
 /** The patient's prescriptions and lab orders `u` may read, opened and verified. */
-export async function showDocuments(u: Unlocked, patient: string, into: HTMLElement): Promise<void> {
+export async function showDocuments(u: Unlocked, patient: string, into: HTMLElement, name?: string): Promise<void> {
   const verifier = new Verifier(u.secret, parseAddress(patient));
   const rows: HTMLTableRowElement[] = [];
-  const refusals: HTMLElement[] = [];
-  for (const [name, category] of KINDS) {
+  // One refusal per cause, naming every kind it kept from the reader.
+  const refused = new Map<string, { error: unknown; kinds: string[] }>();
+  for (const [kind, category, words] of KINDS) {
     let items: DocumentItem[];
     try {
-      items = (await gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=${name}`)).documents;
+      items = (await gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=${kind}`)).documents;
     } catch (e) {
-      const alert = alertBox();
-      showAlert(alert, `${name}: ${(e as Error).message}`);
-      refusals.push(alert);
+      const cause = e instanceof GatewayError ? e.code : "error";
+      const seen = refused.get(cause) ?? { error: e, kinds: [] };
+      seen.kinds.push(words);
+      refused.set(cause, seen);
       continue;
     }
     for (const item of items) {
@@ -58,14 +61,18 @@ export async function showDocuments(u: Unlocked, patient: string, into: HTMLElem
           el("td", {}, timeText(item.stored_at_ms)),
           el("td", {}, what),
           el("td", { className: "address" }, item.author),
-          el("td", {}, el("strong", {}, verdict), el("br"), el("small", {}, reason)),
+          el("td", {}, el("strong", {}, verdict), el("br"), verdict === "FAILED" ? el("small", {}, "Not what its author sealed or the ledger anchored: do not rely on it.") : "", technical(reason)),
         ),
       );
     }
   }
+  const mine = patient === u.address;
+  const refusals = [...refused.values()].map(({ error, kinds }) =>
+    refusalBox(error, { name, what: `${mine ? "your" : "their"} ${kinds.join(" or ")}` }),
+  );
   const table =
     rows.length === 0
-      ? el("p", {}, "No prescription or lab order you may read.")
+      ? el("p", {}, refused.size === 0 ? "No prescription or lab order yet." : "")
       : scrollable(
           el(
             "table",

@@ -1,20 +1,22 @@
-// Who may read my records: the grants on chain, granting and revoking by
-// clinician or organisation, category and expiry, giving a new grantee the
-// keys of past records (re-wrap, in this page), and research consent.
+// Who may read my records: clinicians' requests for access (granted or
+// declined here), the grants on chain, granting and revoking by clinician or
+// organisation, category and expiry — granting shares the keys of past
+// readings in the same step (wrapped again in this page) — and research
+// consent. A guardian sees and does the same for the patient they guard.
 
 import { base64 } from "@scure/base";
 
-import { query, queryAll } from "../chain/rpc";
+import { query, queryAll, status } from "../chain/rpc";
 import { send } from "../chain/send";
 import { unwrapKey, wrapKey } from "../crypto/keywrap";
 import { gatewayGet, gatewayPost } from "../gateway/client";
 import { currentDemographics, sealDemographics } from "../records/demographics";
-import { type Grant, GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
+import { type AccessRequest, AccessRequestListSchema, type Grant, GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, type Grantee } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
-import { CATEGORIES, accessName, categoryName, secondsText } from "./words";
+import { CATEGORIES, accessName, categoryName, roleName, secondsText } from "./words";
 
 type GranteeKind = { case: "clinician"; value: Uint8Array } | { case: "organisation"; value: string };
 
@@ -31,24 +33,95 @@ function parseGrantee(text: string): GranteeKind {
 const granteeText = (g: Grantee | undefined) =>
   g?.kind.case === "clinician" ? addressText(g.kind.value) : g?.kind.case === "organisation" ? `org:${g.kind.value}` : "nobody";
 
-export async function showGrants(u: Unlocked, into: HTMLElement): Promise<void> {
+export async function showGrants(u: Unlocked, patient: string, into: HTMLElement): Promise<void> {
   const alert = alertBox();
   const done = statusBox();
+  const requests = el("div");
   const list = el("div");
-  const reload = () => showGrantList(u, list, reload, alert, done);
-  into.replaceChildren(list, grantForm(u, reload, alert, done), await consentForm(u, alert, done), done, alert);
+  const reload = async () => {
+    await showRequests(u, patient, requests, reload, alert, done);
+    await showGrantList(u, patient, list, reload, alert, done);
+  };
+  into.replaceChildren(requests, list, grantForm(u, patient, reload, alert, done), await consentForm(u, patient, alert, done), done, alert);
   await reload();
 }
 
-/** The grants on chain, each with its revoke (and share) button. */
-async function showGrantList(
+/** "a doctor of general (ehr1…)": who a clinician is, as the chain says. */
+async function clinicianText(address: string): Promise<string> {
+  const p = await query(ParticipantSchema, `/participant/${address}`).catch(() => null);
+  return p ? `a ${roleName(p.role)} of ${p.orgId} (${address})` : address;
+}
+
+/** Clinicians' open requests for access, each granted and shared, or declined, in one step. */
+async function showRequests(
   u: Unlocked,
+  patient: string,
   into: HTMLElement,
   reload: () => Promise<void>,
   alert: HTMLElement,
   done: HTMLElement,
 ): Promise<void> {
-  const list = await queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/grants/${u.address}`);
+  const [open, grants] = await Promise.all([
+    queryAll<AccessRequest, typeof AccessRequestListSchema>(AccessRequestListSchema, `/access-requests/${patient}`),
+    queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/grants/${patient}`),
+  ]);
+  if (open.length === 0) {
+    into.replaceChildren();
+    return;
+  }
+  const items = await Promise.all(
+    open.map(async (r) => {
+      const who = addressText(r.requester);
+      const what = r.categories.map(categoryName).join(", ");
+      const grant = el("button", { type: "button" }, "Grant for 30 days and share");
+      grant.setAttribute("aria-label", `Grant ${who} your ${what} for 30 days and share past readings`);
+      grant.addEventListener("click", () =>
+        act(grant, alert, done, async () => {
+          // A clinician who holds a grant already and asks for the keys of
+          // older readings keeps what he holds: the grant is renewed as it
+          // was (its access, and its expiry when later than 30 days).
+          const said = [];
+          for (const category of r.categories) {
+            const held = grants.find((g) => g.grantee?.kind.case === "clinician" && addressText(g.grantee.kind.value) === who && g.category === category);
+            const days = Math.max(30, Math.ceil((Number(held?.expiresAt ?? 0) - Date.now() / 1000) / 86_400));
+            said.push(await grantAndShare(u, patient, { case: "clinician", value: r.requester }, [category], held?.access ?? AccessLevel.READ, days));
+          }
+          await reload();
+          return said.join(" ");
+        }),
+      );
+      const decline = el("button", { type: "button", className: "secondary" }, "Decline");
+      decline.setAttribute("aria-label", `Decline the request of ${who}`);
+      decline.addEventListener("click", () =>
+        act(decline, alert, done, async () => {
+          await send(u.secret, u.address, { case: "declineAccessRequest", value: { patient: parseAddress(patient), requester: r.requester } });
+          await reload();
+          return `Declined: ${who} was not given access, and sees that the request is closed.`;
+        }),
+      );
+      return el(
+        "li",
+        { dataset: { requester: who } },
+        `${await clinicianText(who)} asks to read your ${what} (asked ${secondsText(r.requestedAt)}). `,
+        grant,
+        " ",
+        decline,
+      );
+    }),
+  );
+  into.replaceChildren(el("h3", {}, "Asking for access"), el("ul", { className: "requests" }, ...items));
+}
+
+/** The grants on chain, each with its revoke (and share) button. */
+async function showGrantList(
+  u: Unlocked,
+  patient: string,
+  into: HTMLElement,
+  reload: () => Promise<void>,
+  alert: HTMLElement,
+  done: HTMLElement,
+): Promise<void> {
+  const list = await queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/grants/${patient}`);
   const now = Date.now() / 1000;
   const rows = list.map((g) => {
     const grantee = granteeText(g.grantee);
@@ -58,7 +131,7 @@ async function showGrantList(
       act(revoke, alert, done, async () => {
         await send(u.secret, u.address, {
           case: "revokeAccess",
-          value: { patient: parseAddress(u.address), grantee: g.grantee, categories: [g.category] },
+          value: { patient: parseAddress(patient), grantee: g.grantee, categories: [g.category] },
         });
         await reload();
         return `Revoked: ${grantee} may no longer read your ${categoryName(g.category)}, from the next block on.`;
@@ -73,8 +146,13 @@ async function showGrantList(
     ];
     if (g.grantee?.kind.case === "clinician" && (g.category === Category.VITALS || g.category === Category.ALL)) {
       const rewrap = el("button", { type: "button", className: "secondary" }, "Share past readings");
-      rewrap.setAttribute("aria-label", `Share the keys of past readings with ${grantee}`);
-      rewrap.addEventListener("click", () => act(rewrap, alert, done, () => shareKeys(u, grantee)));
+      rewrap.setAttribute("aria-label", `Share past readings with ${grantee}`);
+      rewrap.addEventListener("click", () =>
+        act(rewrap, alert, done, async () => {
+          const n = await shareKeys(u, patient, grantee);
+          return `Shared: ${grantee} can now open ${readingsText(n)} more${n.details ? ", and your details" : ""}.`;
+        }),
+      );
       cells[4].append(" ", rewrap);
     }
     return el("tr", { dataset: { grantee, category: categoryName(g.category) } }, ...cells);
@@ -94,7 +172,7 @@ async function showGrantList(
   );
 }
 
-function grantForm(u: Unlocked, reload: () => Promise<void>, alert: HTMLElement, done: HTMLElement): HTMLFormElement {
+function grantForm(u: Unlocked, patient: string, reload: () => Promise<void>, alert: HTMLElement, done: HTMLElement): HTMLFormElement {
   const [whoLabel, who] = field("grantee", "Grant to (a clinician's address ehr1…, or org:ID for an organisation)");
   const boxes = CATEGORIES.map(([c, name]) => {
     const box = el("input", { type: "checkbox", id: `grant-${name.split(" ")[0]}`, value: String(c), checked: c === Category.VITALS });
@@ -109,6 +187,8 @@ function grantForm(u: Unlocked, reload: () => Promise<void>, alert: HTMLElement,
     el("option", { value: String(AccessLevel.READ) }, "read"),
     el("option", { value: String(AccessLevel.WRITE) }, "read and write (orders, prescriptions)"),
   );
+  const share = el("input", { type: "checkbox", id: "grant-share", checked: true });
+  const shareLabel = el("label", { htmlFor: share.id, className: "inline" }, share, " Also share my past readings with them now");
   const submit = el("button", { type: "submit" }, "Grant");
   const form = el(
     "form",
@@ -121,6 +201,7 @@ function grantForm(u: Unlocked, reload: () => Promise<void>, alert: HTMLElement,
     access,
     daysLabel,
     days,
+    shareLabel,
     submit,
   );
   form.addEventListener("submit", (event) => {
@@ -131,32 +212,23 @@ function grantForm(u: Unlocked, reload: () => Promise<void>, alert: HTMLElement,
       if (categories.length === 0) throw new Error("choose at least one category");
       const n = Number(days.value);
       if (!Number.isInteger(n) || n < 1) throw new Error("the number of days is a whole number, at least 1");
-      await send(u.secret, u.address, {
-        case: "grantAccess",
-        value: {
-          patient: parseAddress(u.address),
-          grantee: { kind: grantee },
-          categories,
-          access: Number(access.value) as AccessLevel,
-          expiresAt: BigInt(Math.floor(Date.now() / 1000) + n * 86_400),
-        },
-      });
+      const said = await grantAndShare(u, patient, grantee, categories, Number(access.value) as AccessLevel, n, share.checked);
       await reload();
-      return `Granted: ${who.value.trim()} may ${accessName(Number(access.value))} your ${categories.map(categoryName).join(", ")} for ${n} days.`;
+      return said;
     });
   });
   return form;
 }
 
-async function consentForm(u: Unlocked, alert: HTMLElement, done: HTMLElement): Promise<HTMLElement> {
-  const me = await query(ParticipantSchema, `/participant/${u.address}`);
+async function consentForm(u: Unlocked, patient: string, alert: HTMLElement, done: HTMLElement): Promise<HTMLElement> {
+  const me = await query(ParticipantSchema, `/participant/${patient}`);
   const box = el("input", { type: "checkbox", id: "research-consent", checked: me?.researchConsent ?? false });
   const save = el("button", { type: "button", className: "secondary" }, "Save research consent");
   save.addEventListener("click", () =>
     act(save, alert, done, async () => {
       await send(u.secret, u.address, {
         case: "setResearchConsent",
-        value: { patient: parseAddress(u.address), consent: box.checked },
+        value: { patient: parseAddress(patient), consent: box.checked },
       });
       return box.checked
         ? "Research consent given: analysts may see your readings, de-identified."
@@ -172,38 +244,88 @@ async function consentForm(u: Unlocked, alert: HTMLElement, done: HTMLElement): 
   );
 }
 
+const readingsText = (n: Shared) =>
+  `${n.readings} past reading${n.readings === 1 ? "" : "s"}${n.present ? ` (${n.present} key${n.present === 1 ? "" : "s"} already held)` : ""}`;
+
 /**
- * Wraps the keys of my past vitals for a clinician I granted: each data key
- * is opened here with my key and wrapped for theirs; only the new wraps
- * leave the page.
+ * Grants, and — for a clinician, of vitals — shares the keys of past
+ * readings in the same step. Ingest learns of the grant from the chain's
+ * events and wraps what it stores next for him; readings it stored between
+ * the grant's block and learning of it are caught by a second pass once the
+ * chain is two blocks on.
  */
-async function shareKeys(u: Unlocked, reader: string): Promise<string> {
+async function grantAndShare(
+  u: Unlocked,
+  patient: string,
+  grantee: GranteeKind,
+  categories: Category[],
+  access: AccessLevel,
+  days: number,
+  share = true,
+): Promise<string> {
+  const committed = await send(u.secret, u.address, {
+    case: "grantAccess",
+    value: {
+      patient: parseAddress(patient),
+      grantee: { kind: grantee },
+      categories,
+      access,
+      expiresAt: BigInt(Math.floor(Date.now() / 1000) + days * 86_400),
+    },
+  });
+  const who = grantee.case === "clinician" ? addressText(grantee.value) : `org:${grantee.value}`;
+  const granted = `Granted: ${who} may ${accessName(access)} your ${categories.map(categoryName).join(", ")} for ${days} days`;
+  const vitals = categories.includes(Category.VITALS) || categories.includes(Category.ALL);
+  if (!share || !vitals || grantee.case !== "clinician") return `${granted}.`;
+  const n = await shareKeys(u, patient, who, committed.height);
+  return `${granted}, and can open ${readingsText(n)}${n.details ? " and your details" : ""}.`;
+}
+
+interface Shared {
+  readings: number;
+  present: number;
+  details: boolean;
+}
+
+/**
+ * Wraps the keys of the patient's past vitals for a clinician she granted:
+ * each data key is opened here with her (or her guardian's) key and wrapped
+ * for his; only the new wraps leave the page. With `grantHeight`, a second
+ * pass once the chain is two blocks past the grant.
+ */
+async function shareKeys(u: Unlocked, patient: string, reader: string, grantHeight?: number): Promise<Shared> {
   const participant = await query(ParticipantSchema, `/participant/${reader}`);
-  if (!participant) throw new Error(`${reader} is not registered on chain`);
-  let [stored, present, after] = [0, 0, 0];
-  for (;;) {
-    const page = await gatewayGet<{ keys: { key_id: string; wrapped_key: string }[]; next_after: number | null }>(
-      u.secret,
-      `/v1/patients/${u.address}/wrapped-keys?category=vitals&missing_for=${reader}${after ? `&after=${after}` : ""}`,
-    );
-    const wraps = [];
-    for (const k of page.keys) {
-      const dataKey = await unwrapKey(u.secret, k.key_id, base64.decode(k.wrapped_key));
-      wraps.push({ key_id: k.key_id, wrapped_key: base64.encode(await wrapKey(2, participant.publicKey, k.key_id, dataKey)) });
+  if (!participant) throw new Error(`${reader} is not registered on the ledger`);
+  const total: Shared = { readings: 0, present: 0, details: false };
+  const pass = async () => {
+    let after = 0;
+    for (;;) {
+      const page = await gatewayGet<{ keys: { key_id: string; wrapped_key: string; records: number }[]; next_after: number | null }>(
+        u.secret,
+        `/v1/patients/${patient}/wrapped-keys?category=vitals&missing_for=${reader}${after ? `&after=${after}` : ""}`,
+      );
+      const wraps = [];
+      for (const k of page.keys) {
+        const dataKey = await unwrapKey(u.secret, k.key_id, base64.decode(k.wrapped_key));
+        wraps.push({ key_id: k.key_id, wrapped_key: base64.encode(await wrapKey(2, participant.publicKey, k.key_id, dataKey)) });
+      }
+      if (wraps.length > 0) {
+        const r = await gatewayPost<{ stored: number; already_present: number }>(u.secret, `/v1/patients/${patient}/wrapped-keys`, { reader, wraps });
+        total.readings += page.keys.reduce((sum, k) => sum + (k.records ?? 1), 0);
+        total.present += r.already_present;
+      }
+      if (page.next_after === null || page.keys.length === 0) break;
+      after = page.next_after;
     }
-    if (wraps.length > 0) {
-      const r = await gatewayPost<{ stored: number; already_present: number }>(u.secret, `/v1/patients/${u.address}/wrapped-keys`, {
-        reader,
-        wraps,
-      });
-      stored += r.stored;
-      present += r.already_present;
-    }
-    if (page.next_after === null || page.keys.length === 0) break;
-    after = page.next_after;
+  };
+  await pass();
+  if (grantHeight !== undefined) {
+    for (let i = 0; i < 60 && (await status()).height < grantHeight + 2; i++) await new Promise((r) => setTimeout(r, 500));
+    await pass();
   }
-  // Who I am goes with them: my details, sealed again for everyone who may read them now.
-  const details = await currentDemographics(u.secret, u.address);
-  if (details) await sealDemographics(u.secret, u.address, u.address, details);
-  return `Shared: ${reader} now holds the keys of ${stored} more past reading(s)${present ? ` (${present} already held)` : ""}${details ? " and your details" : ""}.`;
+  // Who she is goes with them: her details, sealed again for everyone who may read them now.
+  const details = await currentDemographics(u.secret, patient);
+  if (details) await sealDemographics(u.secret, u.address, patient, details);
+  total.details = details !== null && details !== undefined;
+  return total;
 }

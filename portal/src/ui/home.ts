@@ -1,14 +1,18 @@
 // What an unlocked key opens: the chain says who the key belongs to — a
-// patient, a clinician — and the page shows what that person can do. A key
-// a hospital enrolled but that has not registered yet can register here.
+// patient, a clinician, a guardian — and the page shows what that person
+// can do. A key a hospital enrolled but that has not registered yet can
+// register here.
 
-import { query } from "../chain/rpc";
+import { query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
-import { EnrollmentSchema, ParticipantKind, ParticipantSchema } from "../gen/ehr/v1/state_pb";
+import { EnrollmentSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
+import { addressText } from "../ledger/address";
+import { nameOf } from "../records/demographics";
 import { act, alertBox, el, showAlert, statusBox } from "./dom";
 import { clinicianScreen } from "./clinician";
 import type { Unlocked } from "./keys";
 import { patientScreen } from "./patient";
+import { personLabel } from "./person";
 
 export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLElement[]> {
   const names = new Map([[u.address, "you"]]);
@@ -20,8 +24,11 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
     showAlert(alert, (e as Error).message);
     return [el("section", {}, alert)];
   }
-  if (me?.kind === ParticipantKind.PATIENT) return patientScreen(u, names);
-  if (me?.kind === ParticipantKind.STAFF) return clinicianScreen(u, me, names);
+  const wards = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, `/guarding/${u.address}`);
+  const guardian = wards.length > 0 ? [guardianScreen(u, wards, names)] : [];
+  if (me?.kind === ParticipantKind.PATIENT) return [...guardian, ...patientScreen(u, names)];
+  if (me?.kind === ParticipantKind.STAFF) return [...guardian, ...clinicianScreen(u, me, names)];
+  if (!me && wards.length > 0) return guardian;
   if (me) {
     return [el("section", {}, el("p", {}, "This key belongs to a hospital's service or administrator: the portal is for patients and clinicians."))];
   }
@@ -57,4 +64,33 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
       alert,
     ),
   ];
+}
+
+/**
+ * A guardian's view: the patients they guard, each opened as her own page
+ * would be, where the guardian reads, grants, revokes and shares for her.
+ */
+function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, string>): HTMLElement {
+  const opened = el("div", { id: "ward" });
+  const items = wards.map((w) => {
+    const patient = addressText(w.address);
+    const who = el("span", { className: "who" }, personLabel(patient, names.get(patient)));
+    const open = el("button", { type: "button", className: "secondary" }, "Act for them");
+    void nameOf(u.secret, patient).then((name) => {
+      if (!name) return;
+      names.set(patient, name);
+      who.replaceChildren(personLabel(patient, name));
+      open.textContent = `Act for ${name}`;
+    });
+    open.addEventListener("click", () => {
+      const name = names.get(patient) ?? patient;
+      opened.replaceChildren(
+        el("p", { className: "acting", role: "status" }, `You are acting for ${name} as their guardian: what you do here is signed with your key and recorded as theirs.`),
+        ...patientScreen(u, names, patient),
+      );
+      opened.scrollIntoView();
+    });
+    return el("li", { dataset: { patient } }, who, " ", open);
+  });
+  return el("section", { id: "guarding", ariaLabel: "People you are the guardian of" }, el("h2", {}, "People you are the guardian of"), el("ul", {}, ...items), opened);
 }

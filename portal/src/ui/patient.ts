@@ -1,5 +1,6 @@
 // The patient's page: my readings (verified, charted), who may read them,
-// who did (the audit trail on chain), and my devices.
+// who did (the audit trail on chain), and my devices. A guardian opens the
+// same page for the patient they guard, and acts for her in it.
 
 import { queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
@@ -15,7 +16,7 @@ import { showReadings } from "./readings";
 import { showTrail } from "./trail";
 import { secondsText } from "./words";
 
-export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElement[] {
+export function patientScreen(u: Unlocked, names: Map<string, string>, patient = u.address): HTMLElement[] {
   return [
     el(
       "nav",
@@ -29,21 +30,21 @@ export function patientScreen(u: Unlocked, names: Map<string, string>): HTMLElem
         ["devices", "My devices"],
       ].map(([id, text]) => el("a", { href: `#${id}` }, text)),
     ),
-    panel("readings", "My readings", (into) => showReadings(u, u.address, into)),
-    panel("details", "My details", (into) => showDetails(u, into)),
-    panel("grants", "Who may read my records", (into) => showGrants(u, into)),
-    panel("documents", "My prescriptions and lab orders", (into) => showDocuments(u, u.address, into)),
-    panel("trail", "Who read my records", (into) => showTrail(u.address, into, names)),
-    panel("devices", "My devices", (into) => showDevices(u, into)),
+    panel("readings", "My readings", (into) => showReadings(u, patient, into)),
+    panel("details", "My details", (into) => showDetails(u, patient, into)),
+    panel("grants", "Who may read my records", (into) => showGrants(u, patient, into)),
+    panel("documents", "My prescriptions and lab orders", (into) => showDocuments(u, patient, into)),
+    panel("trail", "Who read my records", (into) => showTrail(patient, into, names)),
+    panel("devices", "My devices", (into) => showDevices(u, patient, into)),
   ];
 }
 
-async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
+async function showDevices(u: Unlocked, patient: string, into: HTMLElement): Promise<void> {
   const alert = alertBox();
   const done = statusBox();
   const list = el("div");
   const reload = async () => {
-    const devices = await queryAll<Device, typeof DeviceListSchema>(DeviceListSchema, `/devices/${u.address}`);
+    const devices = await queryAll<Device, typeof DeviceListSchema>(DeviceListSchema, `/devices/${patient}`);
     list.replaceChildren(
       devices.length === 0
         ? el("p", {}, "No device is bound to you yet.")
@@ -74,7 +75,7 @@ async function showDevices(u: Unlocked, into: HTMLElement): Promise<void> {
       const publicKey = fromHex(key.value);
       await send(u.secret, u.address, {
         case: "bindDevice",
-        value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(u.address) },
+        value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(patient) },
       });
       await reload();
       return `Bound: readings signed by ${id.value.trim()} are now yours.`;

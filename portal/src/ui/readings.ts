@@ -7,11 +7,29 @@ import { GatewayError, type RecordsPage, gatewayGet } from "../gateway/client";
 import { parseAddress } from "../ledger/address";
 import { type Checked, Verifier, checkAll } from "../records/verify";
 import { lineChart } from "./chart";
-import { alertBox, el, scrollable, showAlert } from "./dom";
+import { el, scrollable } from "./dom";
 import type { Unlocked } from "./keys";
-import { measurementName, timeText, unitText } from "./words";
+import { refusalBox, technical } from "./refusals";
+import { measurementName, normalRange, timeText, unitText } from "./words";
 
-const VERDICTS = { verified: "verified", pending: "pending", "no-key": "no key", failed: "FAILED" } as const;
+const VERDICTS = { verified: "verified", pending: "pending", "no-key": "not shared with you", failed: "FAILED" } as const;
+
+/** What each verdict means to the person reading, and what to do. */
+const MEANING = {
+  verified: "As the device signed it, unchanged, anchored on the ledger.",
+  pending: "Stored; its anchor on the ledger comes within seconds.",
+  "no-key": "Stored before it was shared with you.",
+  failed:
+    "This reading is not what the device signed or what the ledger anchored: it may have been altered. Do not rely on it, and tell the hospital that stores these records.",
+} as const;
+
+/** Whose readings the page shows, and what a reader without keys may do. */
+export interface ReadingsView {
+  /** The patient's name, where the page knows it. */
+  name?: string;
+  /** For a clinician: a button asking the patient for access, or for the keys of older readings. */
+  ask?: () => HTMLElement;
+}
 
 /** What a read returned, for the caller to act on (a refusal's code, the basis). */
 export interface ReadOutcome {
@@ -38,17 +56,16 @@ function windowChoice(reload: () => void): HTMLElement {
 }
 
 /** Fills `into` with `patient`'s vitals as `u` may read them now. */
-export async function showReadings(u: Unlocked, patient: string, into: HTMLElement): Promise<ReadOutcome> {
-  const alert = alertBox();
-  const choice = windowChoice(() => void showReadings(u, patient, into));
+export async function showReadings(u: Unlocked, patient: string, into: HTMLElement, view: ReadingsView = {}): Promise<ReadOutcome> {
+  const choice = windowChoice(() => void showReadings(u, patient, into, view));
   into.replaceChildren(choice, el("p", { className: "muted" }, "Fetching and verifying…"));
   const from = new Date(Date.now() - windowHours * 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
   let page: RecordsPage;
   try {
     page = await gatewayGet<RecordsPage>(u.secret, `/v1/patients/${patient}/records?category=vitals&from=${from}&limit=${LIMIT}`);
   } catch (e) {
-    into.replaceChildren(choice, alert);
-    showAlert(alert, (e as Error).message);
+    const denied = e instanceof GatewayError && e.code === "access_denied";
+    into.replaceChildren(choice, refusalBox(e, { name: view.name, what: patient === u.address ? "your vitals" : "their vitals" }, denied && view.ask ? view.ask() : ""));
     return { basis: null, refusal: e instanceof GatewayError ? e : null };
   }
   const verifier = new Verifier(u.secret, parseAddress(patient));
@@ -64,7 +81,12 @@ export async function showReadings(u: Unlocked, patient: string, into: HTMLEleme
     page.basis === "EMERGENCY"
       ? el("p", { className: "emergency", role: "status" }, "Read under emergency access: this read is flagged in the patient's audit trail.")
       : "";
-  into.replaceChildren(choice, summary, banner, ...charts(checked), scrollable(table(checked)));
+  const unshared = count("no-key");
+  const ask =
+    unshared > 0 && view.ask
+      ? el("div", { className: "ask" }, el("p", {}, `${unshared} of these readings were stored before ${view.name ?? "the patient"} shared them with you.`), view.ask())
+      : "";
+  into.replaceChildren(choice, summary, banner, ask, ...charts(checked), scrollable(table(checked)));
   return { basis: page.basis, refusal: null };
 }
 
@@ -80,7 +102,13 @@ function charts(checked: Checked[]): HTMLElement[] {
   }
   return [...series.entries()].map(([loinc, s]) => {
     s.points.sort((a, b) => a.at - b.at);
-    return el("figure", {}, lineChart(measurementName(loinc), s.unit, s.points), el("figcaption", {}, `${measurementName(loinc)} (${s.unit})`));
+    const normal = normalRange(loinc);
+    return el(
+      "figure",
+      {},
+      lineChart(measurementName(loinc), s.unit, s.points, normal),
+      el("figcaption", {}, `${measurementName(loinc)} (${s.unit})${normal ? `; usual range ${normal[0]}–${normal[1]} shaded` : ""}`),
+    );
   });
 }
 
@@ -95,7 +123,7 @@ function table(checked: Checked[]): HTMLTableElement {
       el("td", {}, measurementName(c.item.loinc)),
       el("td", {}, value),
       el("td", {}, c.item.device_id),
-      el("td", { title: c.reason }, el("strong", {}, VERDICTS[c.verdict]), el("br"), el("small", {}, c.reason)),
+      el("td", {}, el("strong", {}, VERDICTS[c.verdict]), el("br"), el("small", {}, MEANING[c.verdict]), technical(c.reason)),
     );
   });
   return el(

@@ -70,6 +70,23 @@ const MEASUREMENTS: Record<string, string> = {
 };
 export const measurementName = (loinc: string) => MEASUREMENTS[loinc] ?? `LOINC ${loinc}`;
 
+/**
+ * The usual range of an adult at rest, shaded on charts as orientation, not
+ * as a diagnosis (fasting glucose; systolic below 120 and diastolic below
+ * 80 mmHg as current guidelines call normal).
+ */
+const NORMAL: Record<string, [number, number]> = {
+  "8867-4": [60, 100],
+  "59408-5": [95, 100],
+  "8480-6": [90, 120],
+  "8462-4": [60, 80],
+  "2339-0": [70, 99],
+  "15074-8": [3.9, 5.5],
+  "8310-5": [36.1, 37.2],
+  "9279-1": [12, 20],
+};
+export const normalRange = (loinc: string): [number, number] | undefined => NORMAL[loinc];
+
 /** UCUM units as a reader writes them. */
 export const unitText = (u: string) => ({ "/min": "/min", Cel: "°C", "mm[Hg]": "mmHg" })[u] ?? u;
 

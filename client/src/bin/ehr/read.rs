@@ -290,7 +290,7 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
     let reader_key = reader_key(ctx, &patient, &reader).await?;
     let gateway = GatewayClient::new(&ctx.gateway, key.clone());
     let category = category_path(a.category);
-    let (mut stored, mut present, mut unreadable) = (0u64, 0u64, 0u64);
+    let (mut stored, mut present, mut unreadable, mut records) = (0u64, 0u64, 0u64, 0i64);
     let mut after = None;
     loop {
         let page = gateway
@@ -306,10 +306,13 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
                 .ok()
                 .and_then(|w| unwrap_key(&key, &k.key_id, &w).ok());
             match data_key {
-                Some(dk) => wraps.push(NewWrap {
-                    key_id: k.key_id.clone(),
-                    wrapped_key: B64.encode(wrap_key(&reader_key, &k.key_id, &dk)),
-                }),
+                Some(dk) => {
+                    records += k.records;
+                    wraps.push(NewWrap {
+                        key_id: k.key_id.clone(),
+                        wrapped_key: B64.encode(wrap_key(&reader_key, &k.key_id, &dk)),
+                    })
+                }
                 None => unreadable += 1,
             }
         }
@@ -335,10 +338,11 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
     if ctx.json {
         println!(
             "{}",
-            json!({ "reader": reader.to_string(), "stored": stored, "already_present": present, "unreadable": unreadable })
+            json!({ "reader": reader.to_string(), "records": records, "stored": stored, "already_present": present, "unreadable": unreadable })
         );
     } else {
-        println!("re-wrapped {stored} data key(s) of {patient} ({category}) for {reader}; {present} already had one");
+        // A person counts records, not the keys they share.
+        println!("re-wrapped {stored} data key(s) of {patient} ({category}) for {reader}, opening {records} record(s); {present} already had one");
         if unreadable > 0 {
             println!("{unreadable} key(s) did not open with your key and were skipped");
         }

@@ -81,35 +81,50 @@ pub fn order_lab_test(ctx: &mut Ctx, o: &OrderLabTest) -> Result<(), Refusal> {
     Ok(())
 }
 
-pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> {
+/// The open order `order_id` that `signer` may post the result of: they
+/// are a lab technician of the ordered lab. The order, not a grant, lets
+/// the lab write the result (the gateway stores the sealed result by the
+/// same rule).
+pub fn order_to_fulfil(
+    state: &impl StateRead,
+    signer: &Address,
+    order_id: u64,
+) -> Result<LabOrder, Refusal> {
     let tech = require_staff(
-        ctx.state,
-        &ctx.signer,
+        state,
+        signer,
         &[Role::LabTechnician],
         "a lab technician of the ordered lab may post a result",
     )?;
-    let key = keys::order(p.order_id);
-    let mut order: LabOrder = ctx.state.get(key.as_bytes())?.ok_or_else(|| {
-        Refusal::new(
-            Code::UnknownOrder,
-            format!("there is no lab order {}", p.order_id),
-        )
-    })?;
+    let order: LabOrder = state
+        .get(keys::order(order_id).as_bytes())?
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::UnknownOrder,
+                format!("there is no lab order {order_id}"),
+            )
+        })?;
     if tech.org_id != order.lab_org {
         return refuse(
             Code::WrongOrganisation,
             format!(
-                "order {} is for the lab of {}, the signer works for {}",
-                p.order_id, order.lab_org, tech.org_id
+                "order {order_id} is for the lab of {}, the signer works for {}",
+                order.lab_org, tech.org_id
             ),
         );
     }
     if order.status != OrderStatus::Open as i32 {
         return refuse(
             Code::OrderNotOpen,
-            format!("order {} already has a result", p.order_id),
+            format!("order {order_id} already has a result"),
         );
     }
+    Ok(order)
+}
+
+pub fn post_lab_result(ctx: &mut Ctx, p: &PostLabResult) -> Result<(), Refusal> {
+    let mut order = order_to_fulfil(ctx.state, &ctx.signer, p.order_id)?;
+    let key = keys::order(p.order_id);
     let record = p.record.clone().unwrap_or_default();
     if record.patient != order.patient || record.category != Category::Labs as i32 {
         return refuse(

@@ -1,0 +1,128 @@
+//! A lab's result is stored by its order: a technician of the ordered lab
+//! stores the sealed result of an open order of that patient though the
+//! patient granted the lab nothing — the ledger's rule for posting results,
+//! checked by the gateway on proven state. Anyone else naming the order, an
+//! order that is not there, and an order named on another category are
+//! refused with the reason.
+
+use ehr_client::read_path::documents::{self, Content};
+use ehr_client::read_path::readers::ReaderKey;
+use ehr_ledger::crypto::SecretKey;
+use ehr_ledger::proto::{action::Kind, RegisterStaff, Role};
+use ehr_testkit::stack::*;
+
+fn result(s: &Stack, order_id: u64, author: &SecretKey) -> documents::Sealed {
+    let alice = &s.cast.alice;
+    let readers = [alice, author].map(|k| ReaderKey {
+        address: k.address(),
+        key: k.public_key(),
+    });
+    documents::seal(
+        Content::LabResult {
+            order_id,
+            test_code: "2345-7".into(),
+            value: "5.4".into(),
+            unit: "mmol/L".into(),
+        },
+        &alice.address(),
+        &readers,
+        0,
+    )
+}
+
+#[test]
+fn a_lab_stores_the_result_of_its_open_order_without_a_grant() {
+    let s = Stack::start();
+    let lab = key("lab@general");
+    s.node.send(
+        &s.cast.admin,
+        Kind::RegisterStaff(RegisterStaff {
+            public_key: pk(&lab),
+            role: Role::LabTechnician as i32,
+        }),
+    );
+    // Alice lets her doctor order labs; she grants the lab nothing.
+    let ok = |args: &[&str]| {
+        let out = s.ehr(args);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    ok(&[
+        "tx",
+        "--from",
+        "alice",
+        "grant",
+        "--patient",
+        "alice",
+        "--clinician",
+        "doctor",
+        "--category",
+        "labs",
+        "--access",
+        "write",
+        "--expires-in",
+        "1d",
+    ]);
+    let ordered = ok(&[
+        "tx",
+        "--from",
+        "doctor",
+        "order-lab",
+        "--patient",
+        "alice",
+        "--test",
+        "2345-7",
+        "--lab",
+        "general",
+    ]);
+    assert!(ordered.contains("order_id=1"), "{ordered}");
+    let alice = s.cast.alice.address();
+
+    // Without naming the order, the lab may not write her labs.
+    let mut plain = result(&s, 1, &lab).upload;
+    let e = s
+        .block_on(s.client(&lab).put_document(&alice, &plain))
+        .expect_err("no grant");
+    assert_eq!(e.code(), Some("access_denied"), "{e}");
+    // An order that is not there, or named by someone not of its lab.
+    plain.order_id = Some(7);
+    let e = s
+        .block_on(s.client(&lab).put_document(&alice, &plain))
+        .expect_err("no such order");
+    assert_eq!(e.code(), Some("access_denied"), "{e}");
+    assert!(e.to_string().contains("no lab order 7"), "{e}");
+    let mut by_nurse = result(&s, 1, &s.nurse).upload;
+    by_nurse.order_id = Some(1);
+    let e = s
+        .block_on(s.client(&s.nurse).put_document(&alice, &by_nurse))
+        .expect_err("not a lab technician");
+    assert_eq!(e.code(), Some("access_denied"), "{e}");
+    assert!(e.to_string().contains("lab technician"), "{e}");
+    // An order named on another category.
+    let mut meds = result(&s, 1, &lab).upload;
+    meds.order_id = Some(1);
+    meds.category = "medications".into();
+    let e = s
+        .block_on(s.client(&lab).put_document(&alice, &meds))
+        .expect_err("not labs");
+    assert_eq!(e.code(), Some("bad_document"), "{e}");
+
+    // By its order, it is stored; alice opens it.
+    let mut sealed = result(&s, 1, &lab).upload;
+    sealed.order_id = Some(1);
+    s.block_on(s.client(&lab).put_document(&alice, &sealed))
+        .expect("a technician of the ordered lab stores its result");
+    let page = s
+        .block_on(s.client(&s.cast.alice).documents(&alice, "labs", None))
+        .unwrap();
+    let opened: Vec<Content> = page
+        .documents
+        .iter()
+        .filter(|d| d.record_id == sealed.record_id)
+        .map(|d| documents::open(d, &s.cast.alice, &alice).unwrap().content)
+        .collect();
+    assert!(
+        matches!(opened.as_slice(), [Content::LabResult { order_id: 1, value, .. }] if value == "5.4"),
+        "{opened:?}"
+    );
+}

@@ -1,0 +1,81 @@
+// A lab technician's work: the lab's open orders (the ledger's worklist),
+// what each asks for where the page may open it, and the result posted —
+// sealed in this page for the patient, her guardian, the ordering doctor,
+// the lab and the emergency escrow, stored with the gateway by the order
+// (no grant of hers needed: the order is the lab's authority) and anchored
+// by a transaction signed here. Only its hash reaches the chain.
+
+import { documentReaders } from "../chain/readers";
+import { query, queryAll } from "../chain/rpc";
+import { send } from "../chain/send";
+import { publicKeyOf } from "../crypto/vault";
+import { gatewayGet, gatewayPost } from "../gateway/client";
+import { type LabOrder, LabOrderListSchema, type Participant, ParticipantSchema } from "../gen/ehr/v1/state_pb";
+import { Category } from "../gen/ehr/v1/types_pb";
+import { addressText } from "../ledger/address";
+import { type DocumentItem, openDocument, sealDocument } from "../records/documents";
+import { act, alertBox, el, field, statusBox } from "./dom";
+import type { Unlocked } from "./keys";
+import { secondsText } from "./words";
+
+/** What an order asks for, when the page may open it (the lab holds her labs grant). */
+async function orderedTest(u: Unlocked, order: LabOrder, patient: string): Promise<string | null> {
+  try {
+    const { documents } = await gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=labs`);
+    const item = documents.find((d) => d.record_id === order.orderRecordId);
+    if (!item) return null;
+    const doc = await openDocument(item, u.secret, patient);
+    return doc.content.kind === "lab_order" ? doc.content.test_code : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function showWorklist(u: Unlocked, me: Participant, into: HTMLElement, names: Map<string, string>): Promise<void> {
+  const orders = await queryAll<LabOrder, typeof LabOrderListSchema>(LabOrderListSchema, `/lab-orders/${me.orgId}`);
+  if (orders.length === 0) {
+    into.replaceChildren(el("p", {}, "No open order: every order to your lab has its result."));
+    return;
+  }
+  const items = await Promise.all(orders.map((o) => orderItem(u, o, names, () => void showWorklist(u, me, into, names))));
+  into.replaceChildren(el("ul", { className: "worklist" }, ...items));
+}
+
+async function orderItem(u: Unlocked, order: LabOrder, names: Map<string, string>, reload: () => void): Promise<HTMLElement> {
+  const patient = addressText(order.patient);
+  const test = await orderedTest(u, order, patient);
+  const id = `order-${order.id}`;
+  const [testLabel, testCode] = field(`${id}-test`, "Test (LOINC code)");
+  testCode.value = test ?? "";
+  const [valueLabel, value] = field(`${id}-value`, "Result");
+  const [unitLabel, unit] = field(`${id}-unit`, "Unit (UCUM, e.g. mmol/L)");
+  const submit = el("button", { type: "submit" }, "Post the result");
+  const alert = alertBox();
+  const done = statusBox();
+  const form = el("form", { ariaLabel: `Result of order ${order.id}` }, testLabel, testCode, valueLabel, value, unitLabel, unit, submit, done, alert);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act(submit, alert, done, async () => {
+      if (!/^\d{1,7}-\d$/.test(testCode.value.trim())) throw new Error("the test is a LOINC code, e.g. 2345-7");
+      if (value.value.trim() === "") throw new Error("write the result's value");
+      const doctor = await query(ParticipantSchema, `/participant/${addressText(order.doctor)}`);
+      const orderer = doctor ? [{ address: addressText(doctor.address), publicKey: doctor.publicKey }] : [];
+      const author = { address: u.address, publicKey: publicKeyOf(u.secret) };
+      const readers = await documentReaders(patient, author, Category.LABS, orderer);
+      const content = { kind: "lab_result" as const, order_id: Number(order.id), test_code: testCode.value.trim(), value: value.value.trim(), unit: unit.value.trim() };
+      const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
+      await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, { ...sealed.upload, order_id: Number(order.id) });
+      const committed = await send(u.secret, u.address, { case: "postLabResult", value: { orderId: order.id, record: sealed.anchor } });
+      setTimeout(reload, 1500);
+      return `Posted: the result of order ${order.id} is sealed for ${sealed.upload.wraps.length} readers and anchored at height ${committed.height}.`;
+    });
+  });
+  return el(
+    "li",
+    { dataset: { order: String(order.id), patient } },
+    el("strong", {}, `Order ${order.id}`),
+    ` for ${names.get(patient) ?? patient}, ordered ${secondsText(order.orderedAt)}: `,
+    test ? `LOINC ${test}` : "what to test is sealed for the patient's readers; the ordering doctor can tell you",
+    form,
+  );
+}
