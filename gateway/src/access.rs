@@ -16,7 +16,9 @@ use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::{decide, Decision};
 use ehr_ledger::ledger::actions::clinical::order_to_fulfil;
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::{AccessBasis, AccessLevel, Category, Participant};
+use ehr_ledger::proto::{
+    AccessBasis, AccessLevel, Category, LabOrderList, Participant, ParticipantKind, Role,
+};
 
 use crate::error::{ErrorCode, Failure};
 
@@ -98,6 +100,35 @@ pub async fn may_post_result(
         };
     }
     Err(Failure::new(ErrorCode::AccessDenied, refusal))
+}
+
+/// Whether `tech` is a lab technician of a lab holding an open order of
+/// `patient`: who may see her key to seal the result. The lab's worklist is
+/// a list, answered without proof, so it only names candidates; each one is
+/// proven and checked by the ledger's rule (a node can hide an order, not
+/// make one up).
+pub async fn lab_with_open_order(
+    chain: &ProvenState,
+    patient: &Address,
+    tech: &Address,
+) -> Result<bool, Failure> {
+    let mut view = chain.latest().await?;
+    let Some(me) = view.get::<Participant>(&keys::participant(tech)).await? else {
+        return Ok(false);
+    };
+    if me.kind != ParticipantKind::Staff as i32 || me.role != Role::LabTechnician as i32 {
+        return Ok(false);
+    }
+    let worklist = chain
+        .rpc()
+        .query_all::<LabOrderList>(&format!("/lab-orders/{}", me.org_id))
+        .await?;
+    for order in worklist.iter().filter(|o| o.patient == patient.0).take(8) {
+        if order_in(&mut view, patient, tech, order.id).await?.is_ok() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 async fn order_in(

@@ -78,7 +78,13 @@ try {
   const viewport = { width: 1024, height: 900 };
   const patient = await (await browser.newContext({ viewport })).newPage();
   const doctor = await (await browser.newContext({ viewport })).newPage();
-  for (const page of [patient, doctor]) page.on("pageerror", (e) => check(false, `no error in the page: ${e.message}`));
+  // Every page the story opens is watched for uncaught errors.
+  const watched = (page) => {
+    page.on("pageerror", (e) => check(false, `no error in the page: ${e.message}`));
+    return page;
+  };
+  const newPage = async () => watched(await (await browser.newContext({ viewport })).newPage());
+  for (const page of [patient, doctor]) watched(page);
   // Her page asks nothing it is refused, and polls for its own transactions quietly.
   const consoleErrors = [];
   patient.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
@@ -126,13 +132,13 @@ try {
   await request.waitFor(LONG);
   check(/a doctor of north .* asks to read your vitals/.test(await request.textContent()), `she sees his request: “${await request.textContent()}”`);
 
-  // 2b. She chooses General's lab and pharmacy (her labs and medications),
-  //     then grants the doctor her vitals, labs and medications for 30 days
-  //     (he may write orders and prescriptions): past readings shared in the same step.
+  // 2b. She chooses General's pharmacy (her medications; General's lab
+  //     works by the order alone), then grants the doctor her vitals, labs
+  //     and medications for 30 days (he may write orders and prescriptions):
+  //     past readings shared in the same step.
   const grantsDone = patient.locator("#grants .done");
   await patient.getByLabel("Grant to").fill("org:general");
   await patient.locator("#grant-vitals").uncheck();
-  await patient.locator("#grant-labs").check();
   await patient.locator("#grant-medications").check();
   await patient.getByRole("button", { name: "Grant", exact: true }).click();
   await grantsDone.filter({ hasText: "Granted: org:general" }).waitFor(LONG);
@@ -285,7 +291,7 @@ try {
   check(!(await consent.isChecked()), "her research consent is withdrawn on chain and stays so when the page asks again");
 
   // 8a. A doctor nobody granted: refused, in a sentence to him, with a way to ask.
-  const stranger = await (await browser.newContext({ viewport })).newPage();
+  const stranger = await newPage();
   await stranger.goto(`${url}#login=${strangerKey}`);
   await stranger.getByLabel("A patient's address").fill(patientAddress);
   await stranger.getByRole("button", { name: "Open", exact: true }).click();
@@ -310,7 +316,7 @@ try {
   await stranger.screenshot({ path: `${shots}/clinician-no-grant.png`, fullPage: true });
 
   // 8b. General's pharmacist: her prescription (she chose General's pharmacy), dispensed.
-  const pharmacist = await (await browser.newContext({ viewport })).newPage();
+  const pharmacist = await newPage();
   await pharmacist.goto(`${url}#login=${pharmacistKey}`);
   const toFill = pharmacist.locator('#to-fill tr[data-patient="' + patientAddress + '"]').filter({ hasText: "RxNorm 197361" });
   await toFill.first().waitFor(LONG);
@@ -322,12 +328,14 @@ try {
   await accessible(pharmacist, "the pharmacist's page");
   await pharmacist.screenshot({ path: `${shots}/pharmacist.png` });
 
-  // 8c. General's lab: the open order, its result posted, sealed; she reads it.
-  const lab = await (await browser.newContext({ viewport })).newPage();
+  // 8c. General's lab, which she granted nothing: the open order, its
+  //     result posted by the order alone, sealed; she reads it.
+  const lab = await newPage();
   await lab.goto(`${url}#login=${labKey}`);
-  const order = lab.locator(`#worklist li[data-patient="${patientAddress}"]`).filter({ hasText: "LOINC 2345-7" });
+  const order = lab.locator(`#worklist li[data-patient="${patientAddress}"]`);
   await order.first().waitFor(LONG);
-  check(true, "the lab technician sees the open order and what it asks for");
+  check(/sealed for the patient's readers/.test(await order.first().textContent()), "the lab sees her open order; what it asks for is sealed from a lab she granted nothing");
+  await order.first().getByLabel("Test (LOINC code)").fill("2345-7");
   await order.first().getByRole("textbox", { name: "Result", exact: true }).fill("5.4");
   await order.first().getByLabel("Unit").fill("mmol/L");
   await order.first().getByRole("button", { name: "Post the result" }).click();
@@ -340,7 +348,7 @@ try {
   check(true, "she reads the lab's result, opened in her page and verified");
 
   // 8d. Her guardian acts for her.
-  const guardian = await (await browser.newContext({ viewport })).newPage();
+  const guardian = await newPage();
   await guardian.goto(`${url}#login=${guardianKey}`);
   await guardian.getByRole("button", { name: /^Act for/ }).first().click();
   const wardReadings = guardian.locator("#ward").getByTestId("readings-summary");

@@ -39,12 +39,21 @@ fn a_request_stays_open_until_the_patient_grants_it() {
         open[0].categories,
         [Category::Vitals as i32, Category::Labs as i32]
     );
-    // The nurse asks too; the patient grants the doctor: his request closes, hers stays.
+    // The nurse asks too. A grant of less than he asked leaves his request
+    // open; granting what he asked closes it, and hers stays.
     let tx = w.nurse.tx(ask(&w.alice, &[Category::Vitals]));
     w.ok(tx);
     let g = w.grant(
         w.doctor.addr(),
-        &[Category::Vitals],
+        &[Category::Labs],
+        AccessLevel::Read,
+        w.now() + DAY,
+    );
+    w.ok(g);
+    assert_eq!(requests(&w).len(), 2);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Vitals, Category::Labs],
         AccessLevel::Read,
         w.now() + DAY,
     );
@@ -95,6 +104,13 @@ fn only_clinicians_ask_and_only_patients_are_asked() {
     }
     let tx = w.doctor.tx(ask(&w.nurse, &[Category::Vitals]));
     w.refused(tx, Code::UnknownPatient);
+    // A suspended clinician asks nobody.
+    let tx = w.admin.tx(Kind::Suspend(SuspendParticipant {
+        address: w.nurse.addr(),
+    }));
+    w.ok(tx);
+    let tx = w.nurse.tx(ask(&w.alice, &[Category::Vitals]));
+    w.refused(tx, Code::Suspended);
     let tx = w.doctor.tx(ask(&w.alice, &[]));
     w.refused(tx, Code::InvalidField);
     assert!(requests(&w).is_empty());

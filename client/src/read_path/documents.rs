@@ -52,6 +52,11 @@ pub enum Content {
     Demographics(super::demographics::Demographics),
 }
 
+/// The record id of the result of lab order `order_id`.
+pub fn result_id(order_id: u64) -> String {
+    format!("result-{order_id}")
+}
+
 impl Content {
     pub fn category(&self) -> Category {
         match self {
@@ -59,6 +64,17 @@ impl Content {
             Content::LabOrder { .. } | Content::LabResult { .. } => Category::Labs,
             Content::Demographics(_) => Category::Demographics,
         }
+    }
+
+    /// A fresh record id; a lab's result is named by its order, so an order
+    /// has one result (the gateway stores it by that name only).
+    pub fn record_id(&self) -> String {
+        if let Content::LabResult { order_id, .. } = self {
+            return result_id(*order_id);
+        }
+        let mut id = [0u8; 12];
+        getrandom::fill(&mut id).expect("the operating system provides randomness");
+        format!("{}-{}", self.id_prefix(), hex::encode(id))
     }
 
     fn id_prefix(&self) -> &'static str {
@@ -122,9 +138,7 @@ pub struct Sealed {
 /// Encrypts `content` for `patient`, its key wrapped for each of `readers`
 /// (the caller includes the patient and the author).
 pub fn seal(content: Content, patient: &Address, readers: &[ReaderKey], written_at: i64) -> Sealed {
-    let mut id = [0u8; 12];
-    getrandom::fill(&mut id).expect("the operating system provides randomness");
-    let record_id = format!("{}-{}", content.id_prefix(), hex::encode(id));
+    let record_id = content.record_id();
     let category = content.category();
     let plain = serde_json::to_vec(&Document {
         patient: patient.to_string(),

@@ -183,6 +183,14 @@ pub(super) async fn put_document(
     }
     match upload.order_id {
         Some(order_id) if category == Category::Labs => {
+            // One result per order: it is stored under the order's name.
+            let expected = ehr_client::read_path::documents::result_id(order_id);
+            if upload.record_id != expected {
+                return Err(bad(format!(
+                    "the result of order {order_id} is stored as {expected}, not {}",
+                    upload.record_id
+                )));
+            }
             access::may_post_result(&g.chain, &patient, &caller.address, order_id).await?
         }
         Some(_) => return Err(bad("only a labs document answers an order".into())),

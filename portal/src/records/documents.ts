@@ -73,7 +73,8 @@ export interface Sealed {
 
 export async function sealDocument(content: Content, patient: string, readers: Reader[], writtenAt: number): Promise<Sealed> {
   const [category, categoryName, prefix] = KIND[content.kind];
-  const recordId = `${prefix}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
+  // A lab's result is named by its order: one result per order (the gateway stores it by that name only).
+  const recordId = content.kind === "lab_result" ? `result-${content.order_id}` : `${prefix}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
   const plain: Document = { patient, content, written_at: writtenAt };
   const dataKey = crypto.getRandomValues(new Uint8Array(32));
   const ciphertext = await sealRecord(dataKey, recordId, utf8(JSON.stringify(plain)));

@@ -39,7 +39,7 @@ export function lineChart(title: string, unit: string, points: Point[], normal?:
     svg(
       "desc",
       { id: `${id}-d` },
-      `${points.length} readings from ${round(lo)} to ${round(hi)} ${unit}` +
+      (points.length ? `${points.length} readings from ${round(lo)} to ${round(hi)} ${unit}` : "no readings") +
         (normal ? `; the normal range, ${normal[0]} to ${normal[1]} ${unit}, is shaded` : "") +
         (points.length ? `; from ${new Date(points[0].at).toLocaleString()} to ${new Date(points[points.length - 1].at).toLocaleString()}` : ""),
     ),

@@ -73,18 +73,26 @@ async function showRequests(
     open.map(async (r) => {
       const who = addressText(r.requester);
       const what = r.categories.map(categoryName).join(", ");
-      const grant = el("button", { type: "button" }, "Grant for 30 days and share");
-      grant.setAttribute("aria-label", `Grant ${who} your ${what} for 30 days and share past readings`);
-      grant.addEventListener("click", () =>
-        act(grant, alert, done, async () => {
+      const accept = el("button", { type: "button" }, "Grant for 30 days and share");
+      accept.setAttribute("aria-label", `Grant ${who} your ${what} for 30 days and share past readings`);
+      accept.addEventListener("click", () =>
+        act(accept, alert, done, async () => {
           // A clinician who holds a grant already and asks for the keys of
           // older readings keeps what he holds: the grant is renewed as it
           // was (its access, and its expiry when later than 30 days).
           const said = [];
+          let height = 0;
           for (const category of r.categories) {
             const held = grants.find((g) => g.grantee?.kind.case === "clinician" && addressText(g.grantee.kind.value) === who && g.category === category);
             const days = Math.max(30, Math.ceil((Number(held?.expiresAt ?? 0) - Date.now() / 1000) / 86_400));
-            said.push(await grantAndShare(u, patient, { case: "clinician", value: r.requester }, [category], held?.access ?? AccessLevel.READ, days));
+            const g = await grant(u, patient, { case: "clinician", value: r.requester }, [category], held?.access ?? AccessLevel.READ, days);
+            said.push(`${g.said}.`);
+            height = g.height;
+          }
+          // Past readings are shared once, after the last grant.
+          if (r.categories.includes(Category.VITALS) || r.categories.includes(Category.ALL)) {
+            const n = await shareKeys(u, patient, who, height);
+            said.push(`They can open ${readingsText(n)}${n.details ? " and your details" : ""}.`);
           }
           await reload();
           return said.join(" ");
@@ -103,7 +111,7 @@ async function showRequests(
         "li",
         { dataset: { requester: who } },
         `${await clinicianText(who)} asks to read your ${what} (asked ${secondsText(r.requestedAt)}). `,
-        grant,
+        accept,
         " ",
         decline,
       );
@@ -263,6 +271,22 @@ async function grantAndShare(
   days: number,
   share = true,
 ): Promise<string> {
+  const { said: granted, height } = await grant(u, patient, grantee, categories, access, days);
+  const vitals = categories.includes(Category.VITALS) || categories.includes(Category.ALL);
+  if (!share || !vitals || grantee.case !== "clinician") return `${granted}.`;
+  const n = await shareKeys(u, patient, addressText(grantee.value), height);
+  return `${granted}, and can open ${readingsText(n)}${n.details ? " and your details" : ""}.`;
+}
+
+/** One grant on chain; what it says, and the height of its block. */
+async function grant(
+  u: Unlocked,
+  patient: string,
+  grantee: GranteeKind,
+  categories: Category[],
+  access: AccessLevel,
+  days: number,
+): Promise<{ said: string; height: number }> {
   const committed = await send(u.secret, u.address, {
     case: "grantAccess",
     value: {
@@ -274,11 +298,7 @@ async function grantAndShare(
     },
   });
   const who = grantee.case === "clinician" ? addressText(grantee.value) : `org:${grantee.value}`;
-  const granted = `Granted: ${who} may ${accessName(access)} your ${categories.map(categoryName).join(", ")} for ${days} days`;
-  const vitals = categories.includes(Category.VITALS) || categories.includes(Category.ALL);
-  if (!share || !vitals || grantee.case !== "clinician") return `${granted}.`;
-  const n = await shareKeys(u, patient, who, committed.height);
-  return `${granted}, and can open ${readingsText(n)}${n.details ? " and your details" : ""}.`;
+  return { said: `Granted: ${who} may ${accessName(access)} your ${categories.map(categoryName).join(", ")} for ${days} days`, height: committed.height };
 }
 
 interface Shared {

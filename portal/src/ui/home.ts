@@ -24,11 +24,12 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
     showAlert(alert, (e as Error).message);
     return [el("section", {}, alert)];
   }
-  const wards = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, `/guarding/${u.address}`);
-  const guardian = wards.length > 0 ? [guardianScreen(u, wards, names)] : [];
-  if (me?.kind === ParticipantKind.PATIENT) return [...guardian, ...patientScreen(u, names)];
-  if (me?.kind === ParticipantKind.STAFF) return [...guardian, ...clinicianScreen(u, me, names)];
-  if (!me && wards.length > 0) return guardian;
+  // Whom this key guards; a list that does not load leaves the rest of the page working.
+  const wards = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, `/guarding/${u.address}`).catch(() => []);
+  const own =
+    me?.kind === ParticipantKind.PATIENT ? patientScreen(u, names) : me?.kind === ParticipantKind.STAFF ? clinicianScreen(u, me, names) : [];
+  if (wards.length > 0) return guardianScreen(u, wards, names, own);
+  if (own.length > 0) return own;
   if (me) {
     return [el("section", {}, el("p", {}, "This key belongs to a hospital's service or administrator: the portal is for patients and clinicians."))];
   }
@@ -69,9 +70,16 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
 /**
  * A guardian's view: the patients they guard, each opened as her own page
  * would be, where the guardian reads, grants, revokes and shares for her.
+ * One page at a time — the guardian's own or one they act in — so no two
+ * forms share an id.
  */
-function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, string>): HTMLElement {
-  const opened = el("div", { id: "ward" });
+function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, string>, own: HTMLElement[]): HTMLElement[] {
+  const view = el("div", { id: "ward" }, ...own);
+  const back = el("button", { type: "button", className: "secondary", hidden: true }, "Back to your own page");
+  back.addEventListener("click", () => {
+    back.hidden = true;
+    view.replaceChildren(...own);
+  });
   const items = wards.map((w) => {
     const patient = addressText(w.address);
     const who = el("span", { className: "who" }, personLabel(patient, names.get(patient)));
@@ -84,13 +92,14 @@ function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, st
     });
     open.addEventListener("click", () => {
       const name = names.get(patient) ?? patient;
-      opened.replaceChildren(
-        el("p", { className: "acting", role: "status" }, `You are acting for ${name} as their guardian: what you do here is signed with your key and recorded as theirs.`),
+      back.hidden = own.length === 0;
+      view.replaceChildren(
+        el("p", { className: "acting", role: "status" }, `You are acting for ${name} as their guardian: what you do here is signed with your key, and the ledger lets a guardian do it for them.`),
         ...patientScreen(u, names, patient),
       );
-      opened.scrollIntoView();
+      view.scrollIntoView();
     });
     return el("li", { dataset: { patient } }, who, " ", open);
   });
-  return el("section", { id: "guarding", ariaLabel: "People you are the guardian of" }, el("h2", {}, "People you are the guardian of"), el("ul", {}, ...items), opened);
+  return [el("section", { id: "guarding", ariaLabel: "People you are the guardian of" }, el("h2", {}, "People you are the guardian of"), el("ul", {}, ...items), back), view];
 }

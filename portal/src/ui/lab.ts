@@ -18,12 +18,24 @@ import { act, alertBox, el, field, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { secondsText } from "./words";
 
-/** What an order asks for, when the page may open it (the lab holds her labs grant). */
-async function orderedTest(u: Unlocked, order: LabOrder, patient: string): Promise<string | null> {
+/**
+ * What an order asks for, when the page may open it (the lab holds her labs
+ * grant). A patient's labs are fetched once per worklist (each fetch is a
+ * read in her audit trail), and a refusal means "not for this page to see".
+ */
+async function orderedTest(u: Unlocked, order: LabOrder, patient: string, fetched: Map<string, Promise<DocumentItem[]>>): Promise<string | null> {
+  if (!fetched.has(patient)) {
+    fetched.set(
+      patient,
+      gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=labs`).then(
+        (page) => page.documents,
+        () => [],
+      ),
+    );
+  }
+  const item = (await fetched.get(patient))?.find((d) => d.record_id === order.orderRecordId);
+  if (!item) return null;
   try {
-    const { documents } = await gatewayGet<{ documents: DocumentItem[] }>(u.secret, `/v1/patients/${patient}/documents?category=labs`);
-    const item = documents.find((d) => d.record_id === order.orderRecordId);
-    if (!item) return null;
     const doc = await openDocument(item, u.secret, patient);
     return doc.content.kind === "lab_order" ? doc.content.test_code : null;
   } catch {
@@ -37,13 +49,20 @@ export async function showWorklist(u: Unlocked, me: Participant, into: HTMLEleme
     into.replaceChildren(el("p", {}, "No open order: every order to your lab has its result."));
     return;
   }
-  const items = await Promise.all(orders.map((o) => orderItem(u, o, names, () => void showWorklist(u, me, into, names))));
+  const fetched = new Map<string, Promise<DocumentItem[]>>();
+  const items = await Promise.all(orders.map((o) => orderItem(u, o, names, fetched, () => void showWorklist(u, me, into, names))));
   into.replaceChildren(el("ul", { className: "worklist" }, ...items));
 }
 
-async function orderItem(u: Unlocked, order: LabOrder, names: Map<string, string>, reload: () => void): Promise<HTMLElement> {
+async function orderItem(
+  u: Unlocked,
+  order: LabOrder,
+  names: Map<string, string>,
+  fetched: Map<string, Promise<DocumentItem[]>>,
+  reload: () => void,
+): Promise<HTMLElement> {
   const patient = addressText(order.patient);
-  const test = await orderedTest(u, order, patient);
+  const test = await orderedTest(u, order, patient, fetched);
   const id = `order-${order.id}`;
   const [testLabel, testCode] = field(`${id}-test`, "Test (LOINC code)");
   testCode.value = test ?? "";

@@ -17,25 +17,27 @@ import { showTrail } from "./trail";
 import { secondsText } from "./words";
 
 export function patientScreen(u: Unlocked, names: Map<string, string>, patient = u.address): HTMLElement[] {
+  // A guardian reads "their", the patient "my".
+  const [my, me] = patient === u.address ? ["My", "my"] : ["Their", "their"];
   return [
     el(
       "nav",
       { ariaLabel: "Parts of this page" },
       ...[
-        ["readings", "My readings"],
-        ["details", "My details"],
+        ["readings", `${my} readings`],
+        ["details", `${my} details`],
         ["grants", "Who may read"],
         ["documents", "Prescriptions"],
         ["trail", "Who read"],
-        ["devices", "My devices"],
+        ["devices", `${my} devices`],
       ].map(([id, text]) => el("a", { href: `#${id}` }, text)),
     ),
-    panel("readings", "My readings", (into) => showReadings(u, patient, into)),
-    panel("details", "My details", (into) => showDetails(u, patient, into)),
-    panel("grants", "Who may read my records", (into) => showGrants(u, patient, into)),
-    panel("documents", "My prescriptions and lab orders", (into) => showDocuments(u, patient, into)),
-    panel("trail", "Who read my records", (into) => showTrail(patient, into, names)),
-    panel("devices", "My devices", (into) => showDevices(u, patient, into)),
+    panel("readings", `${my} readings`, (into) => showReadings(u, patient, into)),
+    panel("details", `${my} details`, (into) => showDetails(u, patient, into)),
+    panel("grants", `Who may read ${me} records`, (into) => showGrants(u, patient, into)),
+    panel("documents", `${my} prescriptions and lab orders`, (into) => showDocuments(u, patient, into)),
+    panel("trail", `Who read ${me} records`, (into) => showTrail(patient, into, names)),
+    panel("devices", `${my} devices`, (into) => showDevices(u, patient, into)),
   ];
 }
 

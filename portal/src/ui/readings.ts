@@ -91,18 +91,18 @@ export async function showReadings(u: Unlocked, patient: string, into: HTMLEleme
 }
 
 function charts(checked: Checked[]): HTMLElement[] {
-  const series = new Map<string, { unit: string; points: { at: number; value: number }[] }>();
+  const series = new Map<string, { unit: string; ucum: string; points: { at: number; value: number }[] }>();
   for (const c of checked) {
     if (c.verdict !== "verified" && c.verdict !== "pending") continue;
     const r = c.reading;
     if (!r) continue;
-    const s = series.get(r.loinc) ?? { unit: unitText(r.unit), points: [] };
+    const s = series.get(r.loinc) ?? { unit: unitText(r.unit), ucum: r.unit, points: [] };
     s.points.push({ at: Number(r.measuredAtMs), value: r.value });
     series.set(r.loinc, s);
   }
   return [...series.entries()].map(([loinc, s]) => {
     s.points.sort((a, b) => a.at - b.at);
-    const normal = normalRange(loinc);
+    const normal = normalRange(loinc, s.ucum);
     return el(
       "figure",
       {},

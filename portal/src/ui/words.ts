@@ -75,17 +75,21 @@ export const measurementName = (loinc: string) => MEASUREMENTS[loinc] ?? `LOINC 
  * as a diagnosis (fasting glucose; systolic below 120 and diastolic below
  * 80 mmHg as current guidelines call normal).
  */
-const NORMAL: Record<string, [number, number]> = {
-  "8867-4": [60, 100],
-  "59408-5": [95, 100],
-  "8480-6": [90, 120],
-  "8462-4": [60, 80],
-  "2339-0": [70, 99],
-  "15074-8": [3.9, 5.5],
-  "8310-5": [36.1, 37.2],
-  "9279-1": [12, 20],
+const NORMAL: Record<string, [string, number, number]> = {
+  "8867-4": ["/min", 60, 100],
+  "59408-5": ["%", 95, 100],
+  "8480-6": ["mm[Hg]", 90, 120],
+  "8462-4": ["mm[Hg]", 60, 80],
+  "2339-0": ["mg/dL", 70, 99],
+  "15074-8": ["mmol/L", 3.9, 5.5],
+  "8310-5": ["Cel", 36.1, 37.2],
+  "9279-1": ["/min", 12, 20],
 };
-export const normalRange = (loinc: string): [number, number] | undefined => NORMAL[loinc];
+/** The usual range of a measurement in its UCUM unit; none for another unit. */
+export function normalRange(loinc: string, ucum: string): [number, number] | undefined {
+  const n = NORMAL[loinc];
+  return n && n[0] === ucum ? [n[1], n[2]] : undefined;
+}
 
 /** UCUM units as a reader writes them. */
 export const unitText = (u: string) => ({ "/min": "/min", Cel: "°C", "mm[Hg]": "mmHg" })[u] ?? u;

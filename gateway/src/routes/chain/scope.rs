@@ -19,7 +19,7 @@ use ehr_client::rpc::proven::ProvenState;
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::{actors, keys};
 use ehr_ledger::proto::{
-    Participant, ParticipantKind, ParticipantStatus, SignedTx, StoredRecordAnchor,
+    Category, Participant, ParticipantKind, ParticipantStatus, SignedTx, StoredRecordAnchor,
 };
 use prost::Message;
 use serde_json::Value;
@@ -157,13 +157,39 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
             }
             Ok(After::Nothing)
         }
-        // A pharmacist the patient chose lists her prescriptions to fill them.
-        ["grants" | "prescriptions" | "orders", p] => {
+        ["grants", p] => {
             let patient = address(p)?;
             if patient != *caller && !access::any_basis(chain, &patient, caller).await? {
                 return Err(not_yours(format!(
-                    "{path}: a patient's grants, prescriptions and orders go to the patient, \
-                     their guardian and those the chain lets read her records now only"
+                    "{path}: a patient's grants go to the patient, their guardian and those \
+                     the chain lets read her records now only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        // Who prescribed, who dispensed, which lab: medications and labs as
+        // the patient's consent is, by category (a pharmacist she chose
+        // lists her prescriptions to fill them).
+        [list @ ("prescriptions" | "orders"), p] => {
+            let patient = address(p)?;
+            let category = if *list == "prescriptions" {
+                Category::Medications
+            } else {
+                Category::Labs
+            };
+            if patient != *caller
+                && access::may_read(chain, &patient, caller, category)
+                    .await
+                    .is_err()
+            {
+                return Err(not_yours(format!(
+                    "{path}: a patient's {list} go to the patient, their guardian and those \
+                     the chain lets read her {} now only",
+                    if *list == "prescriptions" {
+                        "medications"
+                    } else {
+                        "labs"
+                    }
                 )));
             }
             Ok(After::Nothing)
@@ -208,14 +234,21 @@ pub(super) async fn after(
         }
         After::NotAnotherPatient => {
             if let Some(p) = value::<Participant>(&answer) {
+                // Those who read her records, and a lab holding an open order
+                // of hers (it seals the result for her).
                 let cared_for = match Address::from_slice(&p.address) {
-                    Some(patient) => access::any_basis(chain, &patient, caller).await?,
+                    _ if p.kind != ParticipantKind::Patient as i32 => true,
+                    Some(patient) => {
+                        access::any_basis(chain, &patient, caller).await?
+                            || access::lab_with_open_order(chain, &patient, caller).await?
+                    }
                     None => false,
                 };
-                if p.kind == ParticipantKind::Patient as i32 && !cared_for {
+                if !cared_for {
                     return Err(not_yours(
-                        "a patient's participant entry goes to the patient, their guardian and \
-                         those the chain lets read her records now only",
+                        "a patient's participant entry goes to the patient, their guardian, \
+                         those the chain lets read her records now and a lab holding an open \
+                         order of hers only",
                     ));
                 }
             }

@@ -11,7 +11,9 @@ use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
 
 use super::super::access::{category_name, CLINICAL_ROLES};
-use super::super::actors::{self, describe, require_patient, require_patient_or_guardian};
+use super::super::actors::{
+    self, describe, require_patient, require_patient_or_guardian, require_staff,
+};
 use super::super::context::Ctx;
 use super::super::keys;
 
@@ -119,10 +121,22 @@ pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
             ],
         );
     }
-    // A clinician granted has had their answer.
+    // A clinician granted what he asked for has had his answer.
     if let Some(grantee::Kind::Clinician(a)) = &grantee.kind {
         let requester = actors::address("grantee clinician", a)?;
-        close_request(ctx, &patient, &requester, "granted")?;
+        let asked: Option<AccessRequest> = ctx
+            .state
+            .get(keys::access_request(&patient, &requester).as_bytes())?;
+        let granted = categories(&g.categories);
+        let answered = asked.is_some_and(|r| {
+            granted.contains(&Category::All)
+                || categories(&r.categories)
+                    .iter()
+                    .all(|c| granted.contains(c))
+        });
+        if answered {
+            close_request(ctx, &patient, &requester, "granted")?;
+        }
     }
     Ok(())
 }
@@ -130,17 +144,13 @@ pub fn grant(ctx: &mut Ctx, g: &GrantAccess) -> Result<(), Refusal> {
 /// A clinician asks the patient for access (or for the keys of records
 /// written before their grant): one open request per clinician and patient.
 pub fn request(ctx: &mut Ctx, r: &RequestAccess) -> Result<(), Refusal> {
-    let me = actors::participant(ctx.state, &ctx.signer)?;
-    let clinical = me.as_ref().is_some_and(|p| {
-        p.kind == ParticipantKind::Staff as i32
-            && CLINICAL_ROLES.iter().any(|role| *role as i32 == p.role)
-    });
-    if !clinical {
-        return refuse(
-            Code::WrongRole,
-            "only a clinician (doctor, nurse, pharmacist, lab technician) may ask a patient for access",
-        );
-    }
+    // An active clinician of a current member only: a suspended one asks nobody.
+    require_staff(
+        ctx.state,
+        &ctx.signer,
+        &CLINICAL_ROLES,
+        "a clinician (doctor, nurse, pharmacist, lab technician) may ask a patient for access",
+    )?;
     let patient = actors::address("patient", &r.patient)?;
     require_patient(ctx.state, &patient)?;
     ctx.state.put(
