@@ -126,6 +126,17 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
         ],
     );
 
+    // A read of his before (her prescriptions, not the vitals checked
+    // below), on chain by now: the trail the client searches holds at least
+    // that (its own reads are logged in the gateway's next batches, which
+    // may come after its search).
+    s.block_on(
+        s.client(&s.cast.doctor)
+            .documents(&s.cast.alice.address(), "medications", None),
+    )
+    .expect("the doctor reads her prescriptions");
+    s.disclosures_logged();
+
     let mut api = FhirProcess::start(&s, &["ward-system=doctor", "two-doctors=doctor,doctor2"]);
     let (ward, http) = caller("ward-system");
 

@@ -50,6 +50,13 @@ impl<T: Clone> Cache<T> {
         e.remove(key);
     }
 
+    fn forget_all(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     fn put(&self, key: &str, value: T) {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         e.insert(
@@ -125,6 +132,14 @@ impl Registry {
     /// height that holds the change.
     pub fn forget_readers(&self, patient: &Address) {
         self.readers.forget(&patient.hex());
+    }
+
+    /// Drops every patient's cached readers and the escrow (a clinician or
+    /// a gateway was suspended or reinstated, or the consortium changed its
+    /// members: anyone's readers may have changed).
+    pub fn forget_all_readers(&self) {
+        self.readers.forget_all();
+        self.escrow.forget_all();
     }
 
     /// The value under state key `key`, proven.

@@ -19,7 +19,9 @@
 //! next reading's key is wrapped for whom the chain says now — from the
 //! block that made the change on, not when a cache entry expires. An event
 //! only makes ingest ask again (on proof): a made-up one adds no reader. A
-//! new guardian (`guardian_set`) makes it ask for the patient's entry again.
+//! new guardian (`guardian_set`) makes it ask for the patient's entry again;
+//! a suspension or reinstatement (`participant_status`) or a change of
+//! members (`proposal_decided`), for everyone's readers.
 
 use std::collections::HashSet;
 
@@ -92,6 +94,14 @@ impl Withdrawals {
                 if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
                     registry.forget_readers(&patient);
                 }
+            }
+            // A key suspended (a stolen laptop) or reinstated, or a member
+            // leaving: whoever reads anyone may have changed.
+            if events
+                .iter()
+                .any(|e| e.kind == "participant_status" || e.kind == "proposal_decided")
+            {
+                registry.forget_all_readers();
             }
             for e in events.iter().filter(|e| e.kind == "guardian_set") {
                 if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
