@@ -5,9 +5,8 @@
 // flagged in the patient's trail. A pharmacist also sees the prescriptions
 // to fill; a lab technician, the lab's open orders.
 
-import { query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
-import { type Grant, GrantListSchema, type Participant } from "../gen/ehr/v1/state_pb";
+import type { Participant } from "../gen/ehr/v1/state_pb";
 import { Category, type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { nameOf } from "../records/demographics";
@@ -16,7 +15,7 @@ import { act, alertBox, el, field, panel, showAlert, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { showWorklist } from "./lab";
 import { personLabel } from "./person";
-import { showPrescriptionsToFill } from "./pharmacy";
+import { currentGrantsToMe, showPrescriptionsToFill } from "./pharmacy";
 import { showReadings } from "./readings";
 import { EMERGENCY_REASONS, categoryName, roleName, secondsText } from "./words";
 
@@ -44,12 +43,7 @@ async function showPatients(
   open: (patient: string) => void,
   names: Map<string, string>,
 ): Promise<void> {
-  const [mine, org] = await Promise.all([
-    queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/granted-to/${u.address}`),
-    queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/granted-to/org:${me.orgId}`),
-  ]);
-  const now = Date.now() / 1000;
-  const current = [...mine, ...org].filter((g) => Number(g.expiresAt) > now);
+  const current = await currentGrantsToMe(u, me);
   const byPatient = new Map<string, string[]>();
   for (const g of current) {
     const p = addressText(g.patient);

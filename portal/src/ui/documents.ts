@@ -3,7 +3,7 @@
 // by a doctor the patient lets write them — sealed in the page, stored with
 // the gateway, anchored by a transaction signed here.
 
-import { documentReaders } from "../chain/readers";
+import { type Reader, documentReaders } from "../chain/readers";
 import { ChainError } from "../chain/rpc";
 import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
@@ -85,18 +85,37 @@ export async function showDocuments(u: Unlocked, patient: string, into: HTMLElem
   into.replaceChildren(table, ...refusals);
 }
 
+type Anchor = Awaited<ReturnType<typeof sealDocument>>["anchor"];
+
+/**
+ * Seals `content` in the page for the patient's readers as the chain names
+ * them (and `also`), stores it with the gateway (a lab's result by its
+ * `orderId`), and anchors it with the transaction `kind` makes of its anchor.
+ */
+export async function writeDocument(
+  u: Unlocked,
+  patient: string,
+  content: Content,
+  kind: (anchor: Anchor) => Parameters<typeof send>[2],
+  also: Reader[] = [],
+  orderId?: number,
+): Promise<{ height: number; readers: number }> {
+  const author = { address: u.address, publicKey: publicKeyOf(u.secret) };
+  const readers = await documentReaders(patient, author, categoryOf(content), also);
+  const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
+  await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, orderId === undefined ? sealed.upload : { ...sealed.upload, order_id: orderId });
+  const committed = await send(u.secret, u.address, kind(sealed.anchor));
+  return { height: committed.height, readers: sealed.upload.wraps.length };
+}
+
 /** A doctor's forms: prescribe, order a lab test. `done` runs after either is anchored. */
 export function writeForms(u: Unlocked, patient: string, done: () => void): HTMLElement {
   const alert = alertBox();
   const status = statusBox();
-  const write = async (content: Content, kind: (anchor: Awaited<ReturnType<typeof sealDocument>>["anchor"]) => Parameters<typeof send>[2]) => {
-    const author = { address: u.address, publicKey: publicKeyOf(u.secret) };
-    const readers = await documentReaders(patient, author, categoryOf(content));
-    const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
-    await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, sealed.upload);
-    const committed = await send(u.secret, u.address, kind(sealed.anchor));
+  const write = async (content: Content, kind: (anchor: Anchor) => Parameters<typeof send>[2]) => {
+    const written = await writeDocument(u, patient, content, kind);
     done();
-    return `Written and anchored at height ${committed.height}: ${describe(content)}, sealed for ${sealed.upload.wraps.length} readers.`;
+    return `Written and anchored at height ${written.height}: ${describe(content)}, sealed for ${written.readers} readers.`;
   };
 
   const [drugLabel, drug] = field("rx-drug", "Drug (RxNorm code)");

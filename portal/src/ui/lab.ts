@@ -5,15 +5,12 @@
 // (no grant of hers needed: the order is the lab's authority) and anchored
 // by a transaction signed here. Only its hash reaches the chain.
 
-import { documentReaders } from "../chain/readers";
 import { query, queryAll } from "../chain/rpc";
-import { send } from "../chain/send";
-import { publicKeyOf } from "../crypto/vault";
-import { gatewayGet, gatewayPost } from "../gateway/client";
+import { gatewayGet } from "../gateway/client";
 import { type LabOrder, LabOrderListSchema, type Participant, ParticipantSchema } from "../gen/ehr/v1/state_pb";
-import { Category } from "../gen/ehr/v1/types_pb";
 import { addressText } from "../ledger/address";
-import { type DocumentItem, openDocument, sealDocument } from "../records/documents";
+import { type DocumentItem, openDocument } from "../records/documents";
+import { writeDocument } from "./documents";
 import { act, alertBox, el, field, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { secondsText } from "./words";
@@ -79,14 +76,10 @@ async function orderItem(
       if (value.value.trim() === "") throw new Error("write the result's value");
       const doctor = await query(ParticipantSchema, `/participant/${addressText(order.doctor)}`);
       const orderer = doctor ? [{ address: addressText(doctor.address), publicKey: doctor.publicKey }] : [];
-      const author = { address: u.address, publicKey: publicKeyOf(u.secret) };
-      const readers = await documentReaders(patient, author, Category.LABS, orderer);
       const content = { kind: "lab_result" as const, order_id: Number(order.id), test_code: testCode.value.trim(), value: value.value.trim(), unit: unit.value.trim() };
-      const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
-      await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, { ...sealed.upload, order_id: Number(order.id) });
-      const committed = await send(u.secret, u.address, { case: "postLabResult", value: { orderId: order.id, record: sealed.anchor } });
+      const written = await writeDocument(u, patient, content, (anchor) => ({ case: "postLabResult", value: { orderId: order.id, record: anchor } }), orderer, Number(order.id));
       setTimeout(reload, 1500);
-      return `Posted: the result of order ${order.id} is sealed for ${sealed.upload.wraps.length} readers and anchored at height ${committed.height}.`;
+      return `Posted: the result of order ${order.id} is sealed for ${written.readers} readers and anchored at height ${written.height}.`;
     });
   });
   return el(

@@ -18,14 +18,19 @@ import type { Unlocked } from "./keys";
 import { refusalBox } from "./refusals";
 import { secondsText } from "./words";
 
-/** The patients whose current grant to me (or my organisation) covers `category`. */
-export async function patientsGranting(u: Unlocked, me: Participant, category: Category): Promise<string[]> {
+/** The current grants to me, personally or through my organisation. */
+export async function currentGrantsToMe(u: Unlocked, me: Participant): Promise<Grant[]> {
   const [mine, org] = await Promise.all([
     queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/granted-to/${u.address}`),
     queryAll<Grant, typeof GrantListSchema>(GrantListSchema, `/granted-to/org:${me.orgId}`),
   ]);
   const now = Date.now() / 1000;
-  const covering = [...mine, ...org].filter((g) => Number(g.expiresAt) > now && (g.category === category || g.category === Category.ALL));
+  return [...mine, ...org].filter((g) => Number(g.expiresAt) > now);
+}
+
+/** The patients whose current grant to me (or my organisation) covers `category`. */
+async function patientsGranting(u: Unlocked, me: Participant, category: Category): Promise<string[]> {
+  const covering = (await currentGrantsToMe(u, me)).filter((g) => g.category === category || g.category === Category.ALL);
   return [...new Set(covering.map((g) => addressText(g.patient)))];
 }
 
