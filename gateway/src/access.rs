@@ -243,6 +243,25 @@ pub async fn patient_or_guardian(
 
 /// The public key a reader's wraps are made for, proven on chain: the
 /// guardian key the patient registered, or the reader's registered key.
+/// The key `reader` holds now, if the chain names one: a participant's
+/// current key, or the patient's guardian's key.
+pub async fn current_key(
+    chain: &ProvenState,
+    patient: &Address,
+    reader: &Address,
+) -> Result<Option<PublicKey>, Failure> {
+    let mut view = chain.latest().await?;
+    if let Some(p) = view.get::<Participant>(&keys::participant(reader)).await? {
+        return Ok(PublicKey::from_bytes(&p.public_key));
+    }
+    let guardian = view
+        .get::<Participant>(&keys::participant(patient))
+        .await?
+        .and_then(|p| PublicKey::from_bytes(&p.guardian_public_key))
+        .filter(|k| k.address() == *reader);
+    Ok(guardian)
+}
+
 pub async fn reader_key(
     chain: &ProvenState,
     patient: &Address,

@@ -55,7 +55,7 @@ pub async fn authenticate(
     .map_err(refusal)?;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let me = g.key.address().to_string();
-    let caller = request_auth::verify(&h, &me, method.as_str(), path_and_query, body, now_ms())
+    let mut caller = request_auth::verify(&h, &me, method.as_str(), path_and_query, body, now_ms())
         .map_err(refusal)?;
     let db = g.db.get().await?;
     let fresh = db
@@ -70,6 +70,9 @@ pub async fn authenticate(
             "this signed request was already used: each request is accepted once; sign a new one",
         ));
     }
+    // From here the caller is the person the key signs for: a rotated key
+    // reads what its person may, a replaced one nothing.
+    caller.address = crate::identity::signs_for(&g.chain, &caller.public_key).await?;
     Ok(caller)
 }
 

@@ -69,7 +69,12 @@ pub fn loggable(d: &NewDisclosure, gateway: &Address) -> Result<(), crate::error
         // Any id: the row's is given when it is written.
         outbox_id: 1,
     };
-    ehr_ledger::ledger::actions::audit::loggable(&probe, gateway).map_err(|r| {
+    // The request's key was proven to sign for the accessor when the request
+    // was authenticated (`identity::signs_for`); the ledger checks it again
+    // against its state.
+    let key = ehr_ledger::crypto::PublicKey::from_bytes(&d.request.public_key).map(|k| k.address());
+    let identity_of = |k: &Address| Ok(if Some(*k) == key { d.accessor } else { *k });
+    ehr_ledger::ledger::actions::audit::loggable(&probe, gateway, &identity_of).map_err(|r| {
         crate::error::Failure::new(
             crate::error::ErrorCode::BadParameter,
             format!(

@@ -14,6 +14,7 @@ pub mod access;
 pub mod auth;
 pub mod disclosures;
 pub mod error;
+pub mod identity;
 pub mod limits;
 pub mod proofs;
 pub mod routes;

@@ -45,6 +45,7 @@ pub async fn records(
     db: &Client,
     f: &RecordFilter<'_>,
     caller: &str,
+    caller_key: &[u8],
     escrow_reader: Option<&str>,
 ) -> Result<Vec<StoredRecord>, tokio_postgres::Error> {
     let category = f.category.map(|c| c as i16);
@@ -59,6 +60,7 @@ pub async fn records(
              FROM ingest.records r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
+                                          AND w.reader_public_key = $10
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $3
              WHERE r.patient = $1
                AND ($4::smallint IS NULL OR r.category = $4)
@@ -78,6 +80,7 @@ pub async fn records(
                 &f.after,
                 &f.limit,
                 &f.loinc,
+                &caller_key,
             ],
         )
         .await?;
@@ -134,14 +137,20 @@ pub struct OwnKeyRow {
     pub records: i64,
 }
 
+/// A reader, and the key they hold now when the chain names one.
+pub struct Reader<'a> {
+    pub address: &'a str,
+    pub key: Option<&'a [u8]>,
+}
+
 /// The caller's own wraps of a patient's data keys that `missing_for` has no
-/// wrap for: one row per key.
+/// wrap for (for their current key, when known): one row per key.
 pub async fn own_keys_missing_for(
     db: &Client,
     patient: &str,
     category: Option<Category>,
     caller: &str,
-    missing_for: &str,
+    missing_for: &Reader<'_>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<OwnKeyRow>, tokio_postgres::Error> {
@@ -156,11 +165,20 @@ pub async fn own_keys_missing_for(
                AND ($3::smallint IS NULL OR r.category = $3)
                AND r.record_seq > $5
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
-                               WHERE m.key_id = r.key_id AND m.reader = $4)
+                               WHERE m.key_id = r.key_id AND m.reader = $4
+                                 AND ($7::bytea IS NULL OR m.reader_public_key = $7))
              GROUP BY r.key_id, r.category, w.wrapped_key
              ORDER BY last_seq
              LIMIT $6",
-            &[&patient, &caller, &category, &missing_for, &after, &limit],
+            &[
+                &patient,
+                &caller,
+                &category,
+                &missing_for.address,
+                &after,
+                &limit,
+                &missing_for.key,
+            ],
         )
         .await?;
     Ok(rows
@@ -200,24 +218,45 @@ pub async fn categories_of(
         .collect())
 }
 
-/// Stores wraps for `reader`; an existing wrap is kept. Returns how many were new.
+/// Stores wraps for `reader` under `reader_public_key`: an existing wrap for
+/// that key is kept, one made for another key of the reader (a rotated or
+/// lost one) is replaced. Returns how many were stored.
 pub async fn insert_wraps(
     db: &mut Client,
     reader: &str,
     reader_public_key: &[u8],
     wraps: &[(String, Vec<u8>)],
 ) -> Result<u64, tokio_postgres::Error> {
+    upsert_wraps(
+        db,
+        "INSERT INTO ingest.wrapped_keys (key_id, reader, reader_public_key, wrapped_key)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key_id, reader) DO UPDATE
+           SET reader_public_key = EXCLUDED.reader_public_key,
+               wrapped_key = EXCLUDED.wrapped_key
+           WHERE ingest.wrapped_keys.reader_public_key <> EXCLUDED.reader_public_key",
+        reader,
+        reader_public_key,
+        wraps,
+    )
+    .await
+}
+
+/// Runs `upsert` ($1 key or record id, $2 reader, $3 reader's key, $4 the
+/// wrap) for each wrap in one transaction; how many rows it wrote.
+async fn upsert_wraps(
+    db: &mut Client,
+    upsert: &str,
+    reader: &str,
+    reader_public_key: &[u8],
+    wraps: &[(String, Vec<u8>)],
+) -> Result<u64, tokio_postgres::Error> {
     let tx = db.transaction().await?;
-    let insert = tx
-        .prepare(
-            "INSERT INTO ingest.wrapped_keys (key_id, reader, reader_public_key, wrapped_key)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, reader) DO NOTHING",
-        )
-        .await?;
+    let upsert = tx.prepare(upsert).await?;
     let mut stored = 0;
-    for (key_id, wrapped) in wraps {
+    for (id, wrapped) in wraps {
         stored += tx
-            .execute(&insert, &[key_id, &reader, &reader_public_key, wrapped])
+            .execute(&upsert, &[id, &reader, &reader_public_key, wrapped])
             .await?;
     }
     tx.commit().await?;
@@ -329,4 +368,107 @@ pub async fn documents(
             escrow_key: r.get(8),
         })
         .collect())
+}
+
+/// A data key of the patient's as this gateway's escrow holds it.
+pub struct EscrowedKey {
+    /// The last record (or document) under it, for paging.
+    pub seq: i64,
+    pub key_id: String,
+    pub category: Category,
+    pub escrow_key: Vec<u8>,
+    /// The records it opens (a batch's readings share one key).
+    pub record_ids: Vec<String>,
+}
+
+fn escrowed(rows: Vec<tokio_postgres::Row>) -> Vec<EscrowedKey> {
+    rows.into_iter()
+        .map(|r| EscrowedKey {
+            seq: r.get(0),
+            key_id: r.get(1),
+            category: Category::try_from(i32::from(r.get::<_, i16>(2)))
+                .unwrap_or(Category::Unspecified),
+            escrow_key: r.get(3),
+            record_ids: r.get(4),
+        })
+        .collect()
+}
+
+/// The keys of the patient's readings escrowed for `gateway` whose wrap for
+/// the patient is missing or made for another key than `patient_key`.
+pub async fn escrowed_reading_keys(
+    db: &Client,
+    patient: &str,
+    gateway: &str,
+    patient_key: &[u8],
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EscrowedKey>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, e.wrapped_key,
+                    array_agg(r.record_id ORDER BY r.record_seq)
+             FROM ingest.records r
+             JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
+             WHERE r.patient = $1
+               AND r.record_seq > $4
+               AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
+                               WHERE m.key_id = r.key_id AND m.reader = $1
+                                 AND m.reader_public_key = $3)
+             GROUP BY r.key_id, r.category, e.wrapped_key
+             ORDER BY last_seq
+             LIMIT $5",
+            &[&patient, &gateway, &patient_key, &after, &limit],
+        )
+        .await?;
+    Ok(escrowed(rows))
+}
+
+/// The keys of the patient's documents escrowed for `gateway` whose wrap
+/// for the patient was not made for `patient_key` by a recovery.
+pub async fn escrowed_document_keys(
+    db: &Client,
+    patient: &str,
+    gateway: &str,
+    patient_key: &[u8],
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EscrowedKey>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT d.seq, d.record_id, d.category, e.wrapped_key, ARRAY[d.record_id]
+             FROM gateway.documents d
+             JOIN gateway.document_keys e ON e.record_id = d.record_id AND e.reader = $2
+             WHERE d.patient = $1 AND d.seq > $4
+               AND NOT EXISTS (SELECT 1 FROM gateway.document_keys m
+                               WHERE m.record_id = d.record_id AND m.reader = $1
+                                 AND m.reader_public_key = $3)
+             ORDER BY d.seq
+             LIMIT $5",
+            &[&patient, &gateway, &patient_key, &after, &limit],
+        )
+        .await?;
+    Ok(escrowed(rows))
+}
+
+/// Stores the patient's wraps of document keys for `patient_key`, replacing
+/// the ones there.
+pub async fn replace_document_wraps(
+    db: &mut Client,
+    patient: &str,
+    patient_key: &[u8],
+    wraps: &[(String, Vec<u8>)],
+) -> Result<u64, tokio_postgres::Error> {
+    upsert_wraps(
+        db,
+        "INSERT INTO gateway.document_keys (record_id, reader, reader_public_key, wrapped_key)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (record_id, reader) DO UPDATE
+           SET wrapped_key = EXCLUDED.wrapped_key,
+               reader_public_key = EXCLUDED.reader_public_key",
+        patient,
+        patient_key,
+        wraps,
+    )
+    .await
 }

@@ -107,7 +107,7 @@ fn a_read_forged_in_the_outbox_never_reaches_the_trail() {
         .unwrap()
         .get(0);
     assert!(
-        reason.contains("not by the accessor") || reason.contains("not payment"),
+        reason.contains("not by a key of the accessor") || reason.contains("not payment"),
         "{reason}"
     );
 

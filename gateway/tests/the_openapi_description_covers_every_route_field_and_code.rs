@@ -55,6 +55,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         "/v1/patients/{patient}/records:",
         "/v1/patients/{patient}/wrapped-keys:",
         "/v1/patients/{patient}/documents:",
+        "/v1/patients/{patient}/recovered-keys:",
     ] {
         assert!(spec.contains(route), "{route} is not described");
     }
@@ -122,6 +123,13 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         serde_json::to_value(WrapResult {
             stored: 0,
             already_present: 0,
+        })
+        .unwrap(),
+        serde_json::to_value(RecoveredKeys {
+            rewrapped: 0,
+            records: 0,
+            unopened: 0,
+            next_after: Some(1),
         })
         .unwrap(),
         serde_json::to_value(DocumentUpload {

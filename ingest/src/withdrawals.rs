@@ -21,7 +21,8 @@
 //! only makes ingest ask again (on proof): a made-up one adds no reader. A
 //! new guardian (`guardian_set`) makes it ask for the patient's entry again;
 //! a suspension or reinstatement (`participant_status`) or a change of
-//! members (`proposal_decided`), for everyone's readers.
+//! members (`proposal_decided`), for everyone's readers; a key replaced
+//! (`key_rotated`), for both: from that block the new key gets the wraps.
 
 use std::collections::HashSet;
 
@@ -101,6 +102,15 @@ impl Withdrawals {
                 .iter()
                 .any(|e| e.kind == "participant_status" || e.kind == "proposal_decided")
             {
+                registry.forget_all_readers();
+            }
+            // A key replaced (rotated, or a lost one recovered): the next
+            // data keys are wrapped for the new one — the patient's own, or
+            // a reader's or gateway's of anyone's.
+            for e in events.iter().filter(|e| e.kind == "key_rotated") {
+                if let Some(who) = e.attribute("address").and_then(|p| p.parse().ok()) {
+                    registry.forget_patient(&who);
+                }
                 registry.forget_all_readers();
             }
             for e in events.iter().filter(|e| e.kind == "guardian_set") {

@@ -234,3 +234,30 @@ pub fn vote(proposal_id: u64, approve: bool) -> Kind {
         approve,
     })
 }
+
+/// `identity` replaces its key by `new_key` (signed by the current key).
+pub fn rotate_key(identity: &impl Party, new_key: &SecretKey) -> Kind {
+    let who = ehr_ledger::crypto::Address::from_slice(&identity.addr()).expect("an address");
+    Kind::RotateKey(RotateKey {
+        new_public_key: new_key.public_key().to_bytes().to_vec(),
+        new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(new_key, &who),
+    })
+}
+
+pub fn recovery_contacts(patient: &impl Party, contacts: &[&dyn Party], threshold: u32) -> Kind {
+    Kind::SetRecoveryContacts(SetRecoveryContacts {
+        patient: patient.addr(),
+        contacts: contacts.iter().map(|c| c.addr()).collect(),
+        threshold,
+    })
+}
+
+/// Approves binding `new_key` to `patient` (a contact's or a front desk's).
+pub fn approve_recovery(patient: &impl Party, new_key: &SecretKey) -> Kind {
+    let who = ehr_ledger::crypto::Address::from_slice(&patient.addr()).expect("an address");
+    Kind::ApproveRecovery(ApproveRecovery {
+        patient: patient.addr(),
+        new_public_key: new_key.public_key().to_bytes().to_vec(),
+        new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(new_key, &who),
+    })
+}

@@ -74,6 +74,9 @@ codes! {
     /// A disclosure is not backed by the accessor's signed request to this
     /// gateway for this patient, category and purpose.
     UnrequestedDisclosure = 39,
+    /// The key was replaced (rotated or recovered): it no longer signs for
+    /// its participant.
+    KeyReplaced = 40,
     /// No such member organisation.
     UnknownOrganisation = 50,
     /// No such participant.
@@ -94,6 +97,8 @@ codes! {
     UnknownGrant = 58,
     /// No such open request for access.
     UnknownRequest = 59,
+    /// The patient named no recovery contacts.
+    NoRecoveryContacts = 60,
     /// The key is already registered.
     AlreadyRegistered = 70,
     /// The organisation id is already taken.
@@ -108,6 +113,8 @@ codes! {
     ValidatorExists = 75,
     /// This organisation already voted on the proposal.
     AlreadyVoted = 76,
+    /// The key already signs for a participant, or is enrolled.
+    KeyInUse = 77,
     /// The proposal is no longer open.
     ProposalClosed = 90,
     /// The lab order is not open.
@@ -128,6 +135,8 @@ codes! {
     StatusUnchanged = 98,
     /// A limit on what one party may add to the state was reached.
     QuotaExceeded = 99,
+    /// A recovery of the patient's key to another key is under way.
+    RecoveryPending = 100,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,
 }

@@ -107,7 +107,7 @@ fn a_gateway_logs_only_the_reads_their_readers_signed_for() {
                 accessor: w.doctor.addr(),
                 ..read_by(&w, &w.bob, asked(&w, &w.bob, "category=vitals"), 2)
             },
-            "not by the accessor",
+            "not by a key of the accessor",
         ),
         (
             "alice's request for her records logged as a read of bob's",

@@ -303,6 +303,16 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
             allowed: &[Gateway],
         },
         Row {
+            name: "set_recovery_contacts",
+            action: Kind::SetRecoveryContacts(SetRecoveryContacts {
+                patient: w.alice.addr(),
+                contacts: vec![w.bob.addr()],
+                threshold: 1,
+            }),
+            gate: Gate::PatientOnly,
+            allowed: &[Patient, Guardian],
+        },
+        Row {
             name: "enroll_patient",
             action: enroll(actor("enrollee").public_key()),
             gate: Gate::Role,
@@ -317,7 +327,7 @@ fn every_action_refuses_every_sender_that_must_not_send_it() {
         },
     ];
     // Every action of the ledger is in the matrix.
-    assert_eq!(rows.len(), 22);
+    assert_eq!(rows.len(), 23);
 
     let mut refusals = 0;
     for row in &rows {

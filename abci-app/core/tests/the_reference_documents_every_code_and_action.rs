@@ -49,6 +49,9 @@ fn every_action_is_documented() {
         Kind::AnchorRecord(Default::default()),
         Kind::AnchorBatch(Default::default()),
         Kind::LogDisclosures(Default::default()),
+        Kind::RotateKey(Default::default()),
+        Kind::SetRecoveryContacts(Default::default()),
+        Kind::ApproveRecovery(Default::default()),
     ];
     for kind in &all {
         let name = action_name(kind);

@@ -33,6 +33,9 @@ pub fn audit_event(entry: &AuditEntry) -> Value {
         Ok(Purpose::PatientRequest) => ("PATRQT", "patient requested"),
         Ok(Purpose::Payment) => ("HPAYMT", "healthcare payment"),
         Ok(Purpose::Operations) => ("HOPERAT", "healthcare operations"),
+        // The patient's own keys re-wrapped after a recovery: administration
+        // of her access, not care.
+        Ok(Purpose::KeyRecovery) => ("HSYSADMIN", "health system administration"),
         _ => ("HRESCH", "unspecified"),
     };
     let basis =

@@ -108,6 +108,20 @@ pub struct WrapResult {
     pub already_present: u64,
 }
 
+/// `GET /v1/patients/{patient}/recovered-keys`: a page of the patient's
+/// escrowed keys re-wrapped for the key her recovery bound.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecoveredKeys {
+    /// Wraps stored for the recovered key on this page.
+    pub rewrapped: u64,
+    /// The records the re-wrapped keys open (each disclosed in the trail).
+    pub records: u64,
+    /// Escrow wraps this gateway could not open (made for another key).
+    pub unopened: u64,
+    /// Ask again with `after=<next_after>` while present.
+    pub next_after: Option<i64>,
+}
+
 /// `POST /v1/patients/{patient}/documents`: a clinical document (an order,
 /// a prescription) written by a party with write access, encrypted on the
 /// author's machine, its key wrapped for each reader it names.

@@ -4,8 +4,8 @@
 use serde::de::DeserializeOwned;
 
 use super::api::{
-    ApiError, DocumentStored, DocumentUpload, DocumentsPage, KeysPage, RecordsPage, WrapResult,
-    WrapUpload,
+    ApiError, DocumentStored, DocumentUpload, DocumentsPage, KeysPage, RecordsPage, RecoveredKeys,
+    WrapResult, WrapUpload,
 };
 use super::request_auth;
 use crate::service::now_ms;
@@ -174,6 +174,30 @@ impl GatewayClient {
         let path = format!("/v1/patients/{patient}/wrapped-keys");
         let body = serde_json::to_vec(upload).map_err(|e| GatewayError::Decode(e.to_string()))?;
         self.send("POST", &path, body).await
+    }
+
+    /// Has the gateway re-wrap the caller's escrowed keys (`kind`: readings
+    /// or documents) for her recovered key, every page; how many keys, and
+    /// the records they open.
+    pub async fn recover_keys(
+        &self,
+        patient: &Address,
+        kind: &str,
+    ) -> Result<(u64, u64), GatewayError> {
+        let mut after = 0;
+        let mut total = (0, 0);
+        loop {
+            let path = format!(
+                "/v1/patients/{patient}/recovered-keys?purpose=key_recovery&kind={kind}&after={after}"
+            );
+            let page: RecoveredKeys = self.send("GET", &path, Vec::new()).await?;
+            total.0 += page.rewrapped;
+            total.1 += page.records;
+            match page.next_after {
+                Some(next) => after = next,
+                None => return Ok(total),
+            }
+        }
     }
 
     /// Stores a clinical document written by the caller (`documents::seal`).

@@ -35,13 +35,19 @@ pub(super) async fn own_keys(
     let after = int_param(&p, "after", 0)?;
     let limit = limit_param(&p)?;
     access::patient_or_guardian(&g.chain, &patient, &caller.address).await?;
+    // Missing: no wrap for the reader's current key (a rotated key's old
+    // wraps open nothing for it).
+    let current = access::current_key(&g.chain, &patient, &missing_for).await?;
     let db = g.db.get().await?;
     let rows = store::own_keys_missing_for(
         &db,
         &patient.to_string(),
         (category != Category::All).then_some(category),
         &caller.address.to_string(),
-        &missing_for.to_string(),
+        &store::Reader {
+            address: &missing_for.to_string(),
+            key: current.map(|k| k.to_bytes().to_vec()).as_deref(),
+        },
         after,
         limit,
     )
@@ -129,11 +135,16 @@ pub(super) async fn upload_wraps(
                 ),
                 _ => f,
             })?;
-        if !matches!(allowed.basis, AccessBasis::Grant | AccessBasis::Guardian) {
+        // The patient's own wraps too: her client re-wraps her past keys
+        // for her new key after a rotation.
+        if !matches!(
+            allowed.basis,
+            AccessBasis::Grant | AccessBasis::Guardian | AccessBasis::Patient
+        ) {
             return Err(Failure::new(
                 ErrorCode::ReaderNotAllowed,
                 format!(
-                    "wraps are uploaded for a grantee or the guardian; {reader} reads by {}",
+                    "wraps are uploaded for a grantee, the guardian or the patient; {reader} reads by {}",
                     basis_name(allowed.basis)
                 ),
             ));

@@ -18,12 +18,14 @@ mod documents;
 mod keys;
 mod params;
 mod records;
+mod recovery;
 mod signed;
 
 use documents::{documents, put_document};
 use keys::{own_keys, upload_wraps};
 use params::*;
 use records::{disclose, key_for_caller, records};
+use recovery::recovered_keys;
 use signed::{SignedRead, SignedWrite};
 
 pub(crate) type Shared = State<Arc<Gateway>>;
@@ -82,6 +84,7 @@ fn api(gateway: Arc<Gateway>) -> Router {
             "/v1/patients/{patient}/wrapped-keys",
             get(own_keys).post(upload_wraps),
         )
+        .route("/v1/patients/{patient}/recovered-keys", get(recovered_keys))
         .route(
             "/v1/patients/{patient}/documents",
             get(documents).post(put_document),

@@ -83,7 +83,10 @@ pub(super) async fn records(
         after,
         limit,
     };
-    let stored = store::records(&db, &filter, &caller_name, escrow).await?;
+    // Only a wrap for the caller's current key: one made for a key it
+    // replaced opens nothing (the patient's client re-wraps it).
+    let caller_key = caller.public_key.to_bytes();
+    let stored = store::records(&db, &filter, &caller_name, &caller_key, escrow).await?;
 
     let mut items = Vec::with_capacity(stored.len());
     for r in &stored {

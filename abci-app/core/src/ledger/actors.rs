@@ -2,8 +2,8 @@
 
 use crate::crypto::{Address, PublicKey};
 use crate::proto::{
-    AccessBasis, MemberStatus, Organisation, Participant, ParticipantKind, ParticipantStatus, Role,
-    ServiceKind,
+    AccessBasis, KeyBinding, MemberStatus, Organisation, Participant, ParticipantKind,
+    ParticipantStatus, Role, ServiceKind,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
@@ -157,6 +157,37 @@ pub fn require_patient_or_guardian(
         );
     }
     Ok(p)
+}
+
+/// The participant a key signs for: the one a rotation or a recovery bound
+/// it to, else the key's own address.
+pub fn identity_of(state: &impl StateRead, key: &Address) -> Result<Address, Refusal> {
+    Ok(
+        match state.get::<KeyBinding>(keys::key_binding(key).as_bytes())? {
+            Some(b) => Address::from_slice(&b.identity).unwrap_or(*key),
+            None => *key,
+        },
+    )
+}
+
+/// Refuses a key that already signs for someone: a participant's own, or
+/// bound to one — also once replaced, so no key ever signs for two people.
+pub fn require_key_free(state: &impl StateRead, key: &PublicKey) -> Result<(), Refusal> {
+    let address = key.address();
+    if let Some(existing) = participant(state, &address)? {
+        return refuse(
+            Code::AlreadyRegistered,
+            format!("{address} is already registered as {}", describe(&existing)),
+        );
+    }
+    if let Some(b) = state.get::<KeyBinding>(keys::key_binding(&address).as_bytes())? {
+        let identity = Address::from_slice(&b.identity).map_or_else(String::new, |a| a.to_string());
+        return refuse(
+            Code::KeyInUse,
+            format!("the key {address} signs, or signed, for {identity}: a key serves one participant for ever; make a new one"),
+        );
+    }
+    Ok(())
 }
 
 pub fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {

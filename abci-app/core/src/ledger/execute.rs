@@ -5,7 +5,10 @@ use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::{BlockState, StateRead};
 use crate::tx::{action_name, VerifiedTx};
 
+use crate::crypto::Address;
+
 use super::actions;
+use super::actors;
 use super::context::{Ctx, Event, ValidatorUpdate};
 use super::keys;
 
@@ -59,13 +62,33 @@ fn check_nonce(state: &mut BlockState, tx: &VerifiedTx) -> Result<(), Refusal> {
 
 /// Whether the ledger knows the signer: a participant, or a key a member
 /// enrolled (and which may register itself).
-fn known(state: &BlockState, tx: &VerifiedTx) -> Result<bool, Refusal> {
+fn known(state: &BlockState, identity: &Address) -> Result<bool, Refusal> {
     Ok(state
-        .get_raw(keys::participant(&tx.signer).as_bytes())?
+        .get_raw(keys::participant(identity).as_bytes())?
         .is_some()
         || state
-            .get_raw(keys::enrollment(&tx.signer).as_bytes())?
+            .get_raw(keys::enrollment(identity).as_bytes())?
             .is_some())
+}
+
+/// Who the transaction's key signs for: the participant it is bound to (a
+/// rotated or recovered key), else its own address. A participant's key
+/// that was replaced signs for nobody: refused, leaving no trace (it can
+/// never sign again, so nothing of it can be replayed later).
+fn identity(state: &BlockState, tx: &VerifiedTx) -> Result<Address, Refusal> {
+    let identity = actors::identity_of(state, &tx.signer)?;
+    if let Some(p) = actors::participant(state, &identity)? {
+        if p.public_key != tx.public_key.to_bytes() {
+            return refuse(
+                Code::KeyReplaced,
+                format!(
+                    "the key {} of {identity} was replaced at height {}: it signs for nobody now; sign with the current key",
+                    tx.signer, p.key_height
+                ),
+            );
+        }
+    }
+    Ok(identity)
 }
 
 pub fn execute(
@@ -76,16 +99,17 @@ pub fn execute(
     mode: Mode,
 ) -> Result<Applied, Refusal> {
     state.discard_tx();
+    let signer = identity(state, tx)?;
     if let Err(r) = check_nonce(state, tx) {
         state.discard_tx();
         return Err(r);
     }
-    if mode == Mode::Deliver && known(state, tx)? {
+    if mode == Mode::Deliver && known(state, &signer)? {
         state.commit_tx();
     }
     let mut ctx = Ctx {
         state,
-        signer: tx.signer,
+        signer,
         signer_key: tx.public_key.clone(),
         height,
         time,
@@ -96,7 +120,7 @@ pub fn execute(
         "tx",
         &[
             ("action", action_name(&tx.action).to_string()),
-            ("signer", tx.signer.to_string()),
+            ("signer", signer.to_string()),
         ],
     );
     match actions::dispatch(&mut ctx, &tx.action) {

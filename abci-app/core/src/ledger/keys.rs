@@ -47,6 +47,17 @@ pub fn gateway(a: &Address) -> String {
     format!("{GATEWAYS}{}", a.hex())
 }
 
+/// The participant a key signs for when it is not the key of their own
+/// address (bound by a rotation or a recovery).
+pub fn key_binding(key: &Address) -> String {
+    format!("key/{}", key.hex())
+}
+
+/// A patient's recovery contacts, and the recovery under way or last done.
+pub fn recovery(patient: &Address) -> String {
+    format!("recovery/{}", patient.hex())
+}
+
 pub fn enrollment(a: &Address) -> String {
     format!("enrollment/{}", a.hex())
 }

@@ -114,6 +114,8 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["organisation", id] => keys::organisation(id),
         ["participant", a] => keys::participant(&arg_address(a)?),
         ["enrollment", a] => keys::enrollment(&arg_address(a)?),
+        ["key", a] => keys::key_binding(&arg_address(a)?),
+        ["recovery", a] => keys::recovery(&arg_address(a)?),
         ["device", id] => keys::device(id),
         ["record", id] => keys::record(id),
         ["batch", service, id] => keys::batch(&arg_address(service)?, arg_u64(id)?),

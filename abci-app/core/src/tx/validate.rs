@@ -40,6 +40,47 @@ pub fn public_key(field: &str, bytes: &[u8]) -> Result<PublicKey, Refusal> {
     })
 }
 
+fn signature(field: &str, bytes: &[u8]) -> Result<(), Refusal> {
+    if bytes.len() != 64 {
+        return invalid(format!(
+            "{field} must be a 64-byte signature r||s, got {} bytes",
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// 1..=7 distinct contacts other than the patient and a threshold they can
+/// reach; or none (the policy removed) and threshold 0.
+fn recovery_contacts(patient: &[u8], contacts: &[Vec<u8>], threshold: u32) -> Result<(), Refusal> {
+    use crate::ledger::actions::recovery::MAX_CONTACTS;
+    if contacts.len() > MAX_CONTACTS {
+        return invalid(format!(
+            "at most {MAX_CONTACTS} recovery contacts; got {}",
+            contacts.len()
+        ));
+    }
+    for (i, c) in contacts.iter().enumerate() {
+        address("contacts", c)?;
+        if c == patient {
+            return refuse(Code::SelfAction, "a patient cannot be their own recovery contact: name people who can vouch for them when their phone is gone");
+        }
+        if contacts[..i].contains(c) {
+            return invalid("each recovery contact is named once");
+        }
+    }
+    if contacts.is_empty() && threshold != 0
+        || !contacts.is_empty() && !(1..=contacts.len() as u32).contains(&threshold)
+    {
+        return invalid(format!(
+            "threshold {threshold} must be 1..={} for {} contact(s) (0 with none)",
+            contacts.len(),
+            contacts.len()
+        ));
+    }
+    Ok(())
+}
+
 fn id_chars(
     field: &str,
     s: &str,
@@ -312,6 +353,19 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
         Kind::DeclineAccessRequest(d) => {
             address("patient", &d.patient)?;
             address("requester", &d.requester)
+        }
+        Kind::RotateKey(r) => {
+            public_key("new_public_key", &r.new_public_key)?;
+            signature("new_key_proof", &r.new_key_proof)
+        }
+        Kind::SetRecoveryContacts(r) => {
+            address("patient", &r.patient)?;
+            recovery_contacts(&r.patient, &r.contacts, r.threshold)
+        }
+        Kind::ApproveRecovery(r) => {
+            address("patient", &r.patient)?;
+            public_key("new_public_key", &r.new_public_key)?;
+            signature("new_key_proof", &r.new_key_proof)
         }
         Kind::OpenEmergencyAccess(e) => {
             address("patient", &e.patient)?;

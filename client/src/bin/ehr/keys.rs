@@ -18,6 +18,14 @@ pub(crate) enum KeysCommand {
     List,
     /// A key's address and public key.
     Show { name: String },
+    /// The key's proof that it may be bound to a participant (`--for`): what
+    /// a new phone shows its owner's recovery contacts and front desk.
+    ProveBinding {
+        name: String,
+        /// The participant's address (their first key's).
+        #[arg(long = "for")]
+        identity: String,
+    },
 }
 
 pub(crate) fn keys_command(ctx: &Ctx, k: &KeysCommand) -> Result<bool> {
@@ -55,6 +63,23 @@ pub(crate) fn keys_command(ctx: &Ctx, k: &KeysCommand) -> Result<bool> {
                 for (name, address, _) in keys {
                     println!("{name}\t{address}");
                 }
+            }
+        }
+        KeysCommand::ProveBinding { name, identity } => {
+            let key = ctx.keys.load(name)?;
+            let identity = ctx.address(identity)?;
+            let proof = ehr_ledger::ledger::actions::rotation::prove_binding(&key, &identity);
+            let public_key = hex::encode(key.public_key().to_bytes());
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"for": identity.to_string(), "public_key": public_key, "proof": hex::encode(&proof)})
+                );
+            } else {
+                println!(
+                    "for         {identity}\npublic key  {public_key}\nproof       {}",
+                    hex::encode(&proof)
+                );
             }
         }
         KeysCommand::Show { name } => {

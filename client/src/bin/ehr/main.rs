@@ -101,6 +101,9 @@ enum Command {
     Fetch(read::FetchArgs),
     /// (patient or guardian) Wrap past records' keys for a new reader.
     Rewrap(read::RewrapArgs),
+    /// (patient, after a recovery of her lost key) Have the gateway re-wrap
+    /// her escrowed data keys for the key her recovery bound.
+    RecoverKeys(read::RecoverKeysArgs),
     /// A patient's audit trail: who read what, when and why.
     Audit(read::AuditArgs),
     /// A patient's orders or prescriptions from the gateway, decrypted here
@@ -237,6 +240,7 @@ async fn main() -> ExitCode {
         Command::Query(q) => query(&ctx, q).await,
         Command::Fetch(a) => read::fetch(&ctx, a).await,
         Command::Rewrap(a) => read::rewrap(&ctx, a).await,
+        Command::RecoverKeys(a) => read::recover_keys(&ctx, a).await,
         Command::Audit(a) => read::audit(&ctx, a).await,
         Command::Documents(a) => clinical::read(&ctx, a).await,
     };

@@ -56,6 +56,20 @@ pub struct RewrapArgs {
     reader: String,
     #[arg(long, value_enum, default_value = "vitals")]
     category: CategoryArg,
+    /// The key that signs the requests, when the one the keys are wrapped
+    /// for (--as) was replaced by a rotation: the old key opens, the new signs.
+    #[arg(long = "sign-with")]
+    sign_with: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RecoverKeysArgs {
+    /// The key the recovery bound (local name).
+    #[arg(long = "as")]
+    key: String,
+    /// The patient's address (her first key's).
+    #[arg(long)]
+    patient: String,
 }
 
 #[derive(Args)]
@@ -278,6 +292,75 @@ async fn reseal_demographics(ctx: &Ctx, owner: &SecretKey, patient: &Address) ->
     crate::tx::submit(ctx, owner, false, kind).await
 }
 
+/// What a re-wrap did: keys stored and already there, keys that did not
+/// open, and the records the stored keys open.
+#[derive(Default)]
+pub struct Rewrapped {
+    pub stored: u64,
+    pub present: u64,
+    pub unreadable: u64,
+    pub records: i64,
+}
+
+/// Wraps the patient's past data keys of `category` for `reader`'s key:
+/// each opened here with `opener` (the patient's or guardian's key that
+/// they are wrapped for), the requests signed by `signer` (the same key, or
+/// the new one when `opener` was just replaced). Only new wraps leave.
+pub async fn rewrap_keys(
+    ctx: &Ctx,
+    opener: &SecretKey,
+    signer: &SecretKey,
+    patient: &Address,
+    reader: &Address,
+    reader_key: &PublicKey,
+    category: &str,
+) -> Result<Rewrapped> {
+    let gateway = GatewayClient::new(&ctx.gateway, signer.clone());
+    let mut done = Rewrapped::default();
+    let mut after = None;
+    loop {
+        let page = gateway
+            .own_keys(patient, category, reader, after)
+            .await
+            .map_err(|e| anyhow!("the gateway refused: {e}"))?;
+        let mut wraps = Vec::with_capacity(page.keys.len());
+        for k in &page.keys {
+            let data_key = B64
+                .decode(&k.wrapped_key)
+                .ok()
+                .and_then(|w| unwrap_key(opener, &k.key_id, &w).ok());
+            match data_key {
+                Some(dk) => {
+                    done.records += k.records;
+                    wraps.push(NewWrap {
+                        key_id: k.key_id.clone(),
+                        wrapped_key: B64.encode(wrap_key(reader_key, &k.key_id, &dk)),
+                    })
+                }
+                None => done.unreadable += 1,
+            }
+        }
+        if !wraps.is_empty() {
+            let r = gateway
+                .upload_wraps(
+                    patient,
+                    &WrapUpload {
+                        reader: reader.to_string(),
+                        wraps,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow!("the gateway refused the wraps: {e}"))?;
+            done.stored += r.stored;
+            done.present += r.already_present;
+        }
+        match page.next_after {
+            Some(n) if !page.keys.is_empty() => after = Some(n),
+            _ => return Ok(done),
+        }
+    }
+}
+
 /// Wraps the patient's past data keys of a category for a new reader; for
 /// demographics, seals them again for everyone who may read them now.
 pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
@@ -288,53 +371,18 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
     }
     let reader = ctx.address(&a.reader)?;
     let reader_key = reader_key(ctx, &patient, &reader).await?;
-    let gateway = GatewayClient::new(&ctx.gateway, key.clone());
     let category = category_path(a.category);
-    let (mut stored, mut present, mut unreadable, mut records) = (0u64, 0u64, 0u64, 0i64);
-    let mut after = None;
-    loop {
-        let page = gateway
-            .own_keys(&patient, category, &reader, after)
-            .await
-            .map_err(|e| anyhow!("the gateway refused: {e}"))?;
-        let mut wraps = Vec::with_capacity(page.keys.len());
-        for k in &page.keys {
-            // The data key is opened here, on the owner's machine, and only its
-            // new wrap leaves it.
-            let data_key = B64
-                .decode(&k.wrapped_key)
-                .ok()
-                .and_then(|w| unwrap_key(&key, &k.key_id, &w).ok());
-            match data_key {
-                Some(dk) => {
-                    records += k.records;
-                    wraps.push(NewWrap {
-                        key_id: k.key_id.clone(),
-                        wrapped_key: B64.encode(wrap_key(&reader_key, &k.key_id, &dk)),
-                    })
-                }
-                None => unreadable += 1,
-            }
-        }
-        if !wraps.is_empty() {
-            let r = gateway
-                .upload_wraps(
-                    &patient,
-                    &WrapUpload {
-                        reader: reader.to_string(),
-                        wraps,
-                    },
-                )
-                .await
-                .map_err(|e| anyhow!("the gateway refused the wraps: {e}"))?;
-            stored += r.stored;
-            present += r.already_present;
-        }
-        match page.next_after {
-            Some(n) if !page.keys.is_empty() => after = Some(n),
-            _ => break,
-        }
-    }
+    let signer = match &a.sign_with {
+        Some(name) => ctx.keys.load(name)?,
+        None => key.clone(),
+    };
+    let done = rewrap_keys(ctx, &key, &signer, &patient, &reader, &reader_key, category).await?;
+    let Rewrapped {
+        stored,
+        present,
+        unreadable,
+        records,
+    } = done;
     if ctx.json {
         println!(
             "{}",
@@ -348,6 +396,34 @@ pub async fn rewrap(ctx: &Ctx, a: &RewrapArgs) -> Result<bool> {
         }
     }
     Ok(unreadable == 0)
+}
+
+/// Has the gateway re-wrap the patient's escrowed keys, readings and
+/// documents, for the key her recovery bound; each re-wrap is in her trail.
+pub async fn recover_keys(ctx: &Ctx, a: &RecoverKeysArgs) -> Result<bool> {
+    let key = ctx.keys.load(&a.key)?;
+    let patient = ctx.address(&a.patient)?;
+    let gateway = GatewayClient::new(&ctx.gateway, key);
+    let mut counts = Vec::new();
+    for kind in ["readings", "documents"] {
+        let n = gateway
+            .recover_keys(&patient, kind)
+            .await
+            .map_err(|e| anyhow!("the gateway refused: {e}"))?;
+        counts.push(n);
+    }
+    let [(reading_keys, readings), (_, documents)] = [counts[0], counts[1]];
+    if ctx.json {
+        println!(
+            "{}",
+            json!({ "reading_keys": reading_keys, "readings": readings, "documents": documents })
+        );
+    } else {
+        println!(
+            "re-wrapped for your recovered key: the keys of {readings} reading(s) and {documents} document(s); each is in your audit trail"
+        );
+    }
+    Ok(true)
 }
 
 /// The patient's audit trail: who read what, when and why; emergencies marked.

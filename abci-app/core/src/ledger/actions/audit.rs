@@ -59,7 +59,10 @@ pub fn log_disclosures(ctx: &mut Ctx, l: &LogDisclosures) -> Result<(), Refusal>
             Decision::Denied(_) => AccessBasis::None,
         };
         let signer = ctx.signer;
-        let request_sha256 = requested(d, &patient, &accessor, &signer)?;
+        let state = &*ctx.state;
+        let request_sha256 = requested(d, &patient, &accessor, &signer, &|key| {
+            actors::identity_of(state, key)
+        })?;
         let logged = keys::logged_disclosure(&signer, d.outbox_id);
         if let Some(at) = ctx.state.get::<Counter>(logged.as_bytes())? {
             // Sent again (delivery is at least once): already in the trail —
@@ -125,6 +128,7 @@ pub fn fits(purpose: Purpose, basis: AccessBasis) -> bool {
     matches!(
         (purpose, basis),
         (P::PatientRequest, B::Patient | B::Guardian)
+            | (P::KeyRecovery, B::Patient)
             | (P::Treatment | P::Payment | P::Operations, B::Grant)
             | (P::Emergency | P::Treatment, B::Emergency)
             | (P::Operations, B::HomeOrganisation)
@@ -139,6 +143,7 @@ pub fn purpose_word(p: Purpose) -> &'static str {
         Purpose::PatientRequest => "patient_request",
         Purpose::Payment => "payment",
         Purpose::Operations => "operations",
+        Purpose::KeyRecovery => "key_recovery",
         Purpose::Unspecified => "unspecified",
     }
 }
@@ -148,7 +153,14 @@ pub fn purpose_word(p: Purpose) -> &'static str {
 /// it. A gateway runs this before it serves (with any `outbox_id` > 0), so
 /// that what it serves is never refused when it logs it: the gateway and the
 /// ledger cannot read one request two ways.
-pub fn loggable(d: &Disclosure, gateway: &Address) -> Result<(), Refusal> {
+///
+/// `identity_of` says whom a key signs for (a rotated key signs for its
+/// participant's address): the gateway answers it from proven state.
+pub fn loggable(
+    d: &Disclosure,
+    gateway: &Address,
+    identity_of: &dyn Fn(&Address) -> Result<Address, Refusal>,
+) -> Result<(), Refusal> {
     crate::tx::validate::validate_action(&crate::proto::action::Kind::LogDisclosures(
         LogDisclosures {
             disclosures: vec![d.clone()],
@@ -156,7 +168,7 @@ pub fn loggable(d: &Disclosure, gateway: &Address) -> Result<(), Refusal> {
     ))?;
     let patient = actors::address("patient", &d.patient)?;
     let accessor = actors::address("accessor", &d.accessor)?;
-    requested(d, &patient, &accessor, gateway).map(|_| ())
+    requested(d, &patient, &accessor, gateway, identity_of).map(|_| ())
 }
 
 /// How far a request's time may be from the disclosure's, in seconds.
@@ -171,6 +183,7 @@ fn requested(
     patient: &Address,
     accessor: &Address,
     gateway: &Address,
+    identity_of: &dyn Fn(&Address) -> Result<Address, Refusal>,
 ) -> Result<[u8; 32], Refusal> {
     let unrequested = |why: String| {
         Refusal::new(
@@ -184,9 +197,9 @@ fn requested(
         .ok_or_else(|| unrequested("it carries no signed request".into()))?;
     let (signer, digest) =
         request::verify(r).map_err(|e| unrequested(format!("the request: {e}")))?;
-    if signer != *accessor {
+    if identity_of(&signer)? != *accessor {
         return Err(unrequested(format!(
-            "the request was signed by {signer}, not by the accessor"
+            "the request was signed by {signer}, not by a key of the accessor"
         )));
     }
     if r.audience.parse::<Address>().ok() != Some(*gateway) {

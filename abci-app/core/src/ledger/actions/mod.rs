@@ -9,6 +9,8 @@ pub mod emergency;
 pub mod governance;
 pub mod organisations;
 pub mod patients;
+pub mod recovery;
+pub mod rotation;
 
 use crate::proto::action::Kind;
 use crate::refusal::Refusal;
@@ -41,5 +43,8 @@ pub fn dispatch(ctx: &mut Ctx, action: &Kind) -> Result<(), Refusal> {
         Kind::AnchorRecord(a) => anchors::record(ctx, a),
         Kind::AnchorBatch(a) => anchors::batch(ctx, a),
         Kind::LogDisclosures(a) => audit::log_disclosures(ctx, a),
+        Kind::RotateKey(a) => rotation::rotate(ctx, a),
+        Kind::SetRecoveryContacts(a) => recovery::set_contacts(ctx, a),
+        Kind::ApproveRecovery(a) => recovery::approve(ctx, a),
     }
 }

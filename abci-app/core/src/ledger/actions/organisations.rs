@@ -7,7 +7,7 @@ use crate::proto::{
 };
 use crate::refusal::{refuse, Code, Refusal};
 
-use super::super::actors::{self, describe, require_staff};
+use super::super::actors::{self, require_staff};
 use super::super::context::Ctx;
 use super::super::keys;
 use crate::tx::validate;
@@ -54,16 +54,7 @@ pub fn enroll(
 
 fn require_new_key(ctx: &Ctx, bytes: &[u8]) -> Result<PublicKey, Refusal> {
     let key = validate::public_key("public_key", bytes)?;
-    if let Some(existing) = actors::participant(ctx.state, &key.address())? {
-        return refuse(
-            Code::AlreadyRegistered,
-            format!(
-                "{} is already registered as {}",
-                key.address(),
-                describe(&existing)
-            ),
-        );
-    }
+    actors::require_key_free(ctx.state, &key)?;
     Ok(key)
 }
 

@@ -56,12 +56,7 @@ pub fn enroll(ctx: &mut Ctx, e: &EnrollPatient) -> Result<(), Refusal> {
     for bytes in &e.public_keys {
         let key = crate::tx::validate::public_key("public_keys", bytes)?;
         let address = key.address();
-        if let Some(existing) = actors::participant(ctx.state, &address)? {
-            return refuse(
-                Code::AlreadyRegistered,
-                format!("{address} is already registered as {}", describe(&existing)),
-            );
-        }
+        actors::require_key_free(ctx.state, &key)?;
         let key = keys::enrollment(&address);
         // Enrolling again changes nothing: a batch sent twice is harmless.
         if ctx.state.get_raw(key.as_bytes())?.is_some() {

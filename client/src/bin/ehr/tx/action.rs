@@ -88,6 +88,37 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
                 consent: matches!(consent, OnOff::On),
             })
         }
+        TxCommand::RotateKey { .. } => {
+            return Err(anyhow!(
+                "rotate-key is signed with the new key's proof (tx::rotate)"
+            ))
+        }
+        TxCommand::SetRecoveryContacts {
+            patient,
+            contacts,
+            threshold,
+        } => Kind::SetRecoveryContacts(SetRecoveryContacts {
+            patient: ctx.addr(patient)?,
+            contacts: contacts
+                .iter()
+                .map(|c| ctx.addr(c))
+                .collect::<Result<_>>()?,
+            threshold: *threshold,
+        }),
+        TxCommand::ApproveRecovery {
+            patient,
+            key,
+            proof,
+        } => Kind::ApproveRecovery(ApproveRecovery {
+            patient: ctx.addr(patient)?,
+            new_public_key: ctx.public_key(key)?,
+            new_key_proof: hex::decode(proof)
+                .ok()
+                .filter(|p| p.len() == 64)
+                .ok_or_else(|| {
+                    anyhow!("--proof must be 128 hex digits (ehr keys prove-binding)")
+                })?,
+        }),
         TxCommand::Emergency {
             patient,
             reason,

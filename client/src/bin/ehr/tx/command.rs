@@ -97,6 +97,39 @@ pub(crate) enum TxCommand {
         #[arg(value_enum)]
         consent: OnOff,
     },
+    /// Replace the signer's key by a new local key: from the block that
+    /// takes it, the old key signs for nobody; grants, roles and the trail
+    /// stay the signer's. A patient's past data keys are then re-wrapped for
+    /// the new key here (the old one still opens them).
+    RotateKey {
+        /// The new key's local name (`ehr keys generate <name>`).
+        #[arg(long)]
+        new: String,
+    },
+    /// (patient or guardian) Name who may recover the patient's key when it
+    /// is lost, and how many of them must approve; none removes them.
+    SetRecoveryContacts {
+        #[arg(long)]
+        patient: String,
+        /// A contact's address or local key name; repeat for several (at most 7).
+        #[arg(long = "contact")]
+        contacts: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        threshold: u32,
+    },
+    /// (a recovery contact, or an admin who checked the patient in person)
+    /// Approve binding the patient's new key, as her new phone shows it
+    /// (`ehr keys prove-binding`).
+    ApproveRecovery {
+        #[arg(long)]
+        patient: String,
+        /// The new public key (66 hex digits).
+        #[arg(long)]
+        key: String,
+        /// The new key's proof of binding (128 hex digits).
+        #[arg(long)]
+        proof: String,
+    },
     /// (doctor) Break-glass access to a patient's records.
     Emergency {
         #[arg(long)]

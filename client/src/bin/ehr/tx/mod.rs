@@ -3,9 +3,11 @@
 
 mod action;
 mod command;
+mod rotate;
 
 pub(crate) use action::action;
 pub(crate) use command::*;
+use rotate::rotate;
 
 use anyhow::anyhow;
 use ehr_client::rpc::BroadcastTxCommit;
@@ -197,6 +199,9 @@ pub(crate) fn describe_result(r: &BroadcastTxCommit) -> String {
 
 pub(crate) async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) -> Result<bool> {
     let key: SecretKey = ctx.keys.load(from)?;
+    if let TxCommand::RotateKey { new } = a {
+        return rotate(ctx, &key, new).await;
+    }
     let document = document(ctx, &key, a).await?;
     let kind = action(ctx, a, document)?;
     submit(ctx, &key, no_wait, kind).await

@@ -1,0 +1,107 @@
+//! A participant replaces the key that signs for them: a new phone, a
+//! clinician's key renewed, a service's key rotated. Their address — their
+//! first key's — stays who they are: grants, roles, guardianships and the
+//! audit trail are keyed by it, so they follow the person, not the key. The
+//! old key is refused from the next transaction on (`execute`), by every
+//! gateway (which proves the participant's current key for each request)
+//! and by ingest (which wraps new data keys for the current key only).
+
+use crate::crypto::{verify_signature, Address, PublicKey, SecretKey};
+use crate::proto::{KeyBinding, Participant, ParticipantStatus, RotateKey};
+use crate::refusal::{refuse, Code, Refusal};
+use crate::storage::StateRead;
+use crate::tx::validate;
+
+use super::super::actors;
+use super::super::context::Ctx;
+use super::super::keys;
+
+/// What a new key signs to show it is held by whoever binds it.
+pub const BINDING_CONTEXT: &str = "ehr-key-binding-v1\n";
+
+/// The message a new key signs to be bound to `identity`.
+pub fn binding_message(identity: &Address) -> Vec<u8> {
+    format!("{BINDING_CONTEXT}{identity}").into_bytes()
+}
+
+/// The new key's proof that it may be bound to `identity`.
+pub fn prove_binding(new_key: &SecretKey, identity: &Address) -> Vec<u8> {
+    new_key.sign(&binding_message(identity)).to_vec()
+}
+
+/// The new key of `identity`, checked: a key, held by whoever binds it (its
+/// proof), and signing for nobody, now or before.
+pub(super) fn new_key(
+    state: &impl StateRead,
+    identity: &Address,
+    key: &[u8],
+    proof: &[u8],
+) -> Result<PublicKey, Refusal> {
+    let key = validate::public_key("new_public_key", key)?;
+    verify_signature(&key, &binding_message(identity), proof).map_err(|e| {
+        Refusal::new(
+            Code::InvalidField,
+            format!(
+                "new_key_proof is not the new key's signature of its binding to {identity} ({e}): \
+                 sign \"ehr-key-binding-v1\\n{identity}\" with the new key"
+            ),
+        )
+    })?;
+    actors::require_key_free(state, &key)?;
+    Ok(key)
+}
+
+/// Makes `key` the one that signs for `p` from this block on; the key before
+/// it signs for nobody from now. `basis` says why (rotation, recovery).
+pub(super) fn bind(
+    ctx: &mut Ctx,
+    mut p: Participant,
+    key: &PublicKey,
+    basis: &str,
+) -> Result<(), Refusal> {
+    let identity = actors::address("participant", &p.address)?;
+    p.public_key = key.to_bytes().to_vec();
+    p.key_height = ctx.height;
+    ctx.state.put(keys::participant(&identity), &p);
+    ctx.state.put(
+        keys::key_binding(&key.address()),
+        &KeyBinding {
+            identity: identity.0.to_vec(),
+            bound_at_height: ctx.height,
+            bound_at: ctx.time,
+        },
+    );
+    ctx.emit(
+        "key_rotated",
+        &[
+            ("address", identity.to_string()),
+            ("key", key.address().to_string()),
+            ("basis", basis.to_string()),
+        ],
+    );
+    Ok(())
+}
+
+pub fn rotate(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
+    let Some(p) = actors::participant(ctx.state, &ctx.signer)? else {
+        return refuse(
+            Code::NotRegistered,
+            format!(
+                "the signer {} is not a registered participant: only a participant has a key to replace",
+                ctx.signer
+            ),
+        );
+    };
+    if p.status == ParticipantStatus::Suspended as i32 {
+        return refuse(
+            Code::Suspended,
+            format!(
+                "{} is suspended: a suspended key cannot replace itself (a thief would); their organisation's admin registers a new key",
+                ctx.signer
+            ),
+        );
+    }
+    let signer = ctx.signer;
+    let key = new_key(ctx.state, &signer, &r.new_public_key, &r.new_key_proof)?;
+    bind(ctx, p, &key, "rotation")
+}

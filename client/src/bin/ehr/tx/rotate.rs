@@ -1,0 +1,60 @@
+//! `ehr tx rotate-key`: the old key signs the new key's binding; then a
+//! patient's client, which still holds the old key, re-wraps her past data
+//! keys for the new one — nobody else can, and nothing is lost.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use ehr_ledger::crypto::{Address, SecretKey};
+use ehr_ledger::ledger::actions::rotation::prove_binding;
+use ehr_ledger::proto::{action::Kind, KeyBinding, Participant, ParticipantKind, RotateKey};
+
+use crate::{read, Ctx, Result};
+
+/// Whom `key` signs for, as the chain says (the ledger checks it again).
+pub(crate) async fn identity_of(ctx: &Ctx, key: &Address) -> Result<Address> {
+    let bound: Option<KeyBinding> = ctx.rpc.query(&format!("/key/{key}")).await?;
+    Ok(bound
+        .and_then(|b| Address::from_slice(&b.identity))
+        .unwrap_or(*key))
+}
+
+pub(crate) async fn rotate(ctx: &Ctx, old: &SecretKey, new: &str) -> Result<bool> {
+    let new = ctx.keys.load(new)?;
+    let me = identity_of(ctx, &old.address()).await?;
+    let kind = Kind::RotateKey(RotateKey {
+        new_public_key: new.public_key().to_bytes().to_vec(),
+        new_key_proof: prove_binding(&new, &me),
+    });
+    if !super::submit(ctx, old, false, kind).await? {
+        return Ok(false);
+    }
+    let p: Option<Participant> = ctx.rpc.query(&format!("/participant/{me}")).await?;
+    if p.map(|p| p.kind) != Some(ParticipantKind::Patient as i32) {
+        return Ok(true);
+    }
+    // The gateway knows the new key once a header proves the block that
+    // bound it (a block or two).
+    let mut tries = 0;
+    let done = loop {
+        match read::rewrap_keys(ctx, old, &new, &me, &me, &new.public_key(), "all").await {
+            Ok(done) => break done,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                tracing::debug!(error = %e, "the gateway does not know the new key yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    "the key is rotated, but your past data keys were not re-wrapped for it yet: {e} — \
+                     try again with: ehr rewrap --as <old key> --sign-with <new key> --patient {me} --reader {me} --category all"
+                ))
+            }
+        }
+    };
+    println!(
+        "re-wrapped {} data key(s) of your past records for your new key, opening {} record(s)",
+        done.stored, done.records
+    );
+    Ok(done.unreadable == 0)
+}
