@@ -1,13 +1,14 @@
 //! A clinician's laptop is stolen: his hospital's admin suspends the key. The
 //! gateway refuses it from the block after the suspension (the newest state
 //! a header proves), with the reason; ingest wraps nothing more for it; and
-//! the doctor's new key, registered by the same admin, is a stranger to her
-//! grants until she grants it (grants follow the key, here — rotation that
-//! carries them is another story).
+//! the same admin replaces the key (`rotate_key` naming the doctor) and
+//! reinstates him: the thief's key stays dead, and his new key reads under
+//! the grant she gave him — grants follow the person, not the key.
 
 use std::time::Duration;
 
-use ehr_ledger::proto::{action::Kind, RegisterStaff, Role, SuspendParticipant};
+use ehr_ledger::ledger::actions::rotation::prove_binding;
+use ehr_ledger::proto::{action::Kind, ReinstateParticipant, RotateKey, SuspendParticipant};
 use ehr_testkit::stack::*;
 
 #[test]
@@ -48,20 +49,40 @@ fn a_stolen_clinician_key_is_refused_from_the_block_that_suspends_it() {
         "a reading after the suspension is wrapped for the stolen key"
     );
 
-    // His new key: registered, and no reader of hers until she grants it.
+    // His admin replaces the stolen key and reinstates him: the thief's key
+    // stays dead, and his new key reads under the grant she gave him.
     let new_key = key("doctor's new laptop");
     s.node.send(
         &s.cast.admin,
-        Kind::RegisterStaff(RegisterStaff {
-            public_key: pk(&new_key),
-            role: Role::Doctor as i32,
+        Kind::RotateKey(RotateKey {
+            new_public_key: pk(&new_key),
+            new_key_proof: prove_binding(&new_key, &doctor),
+            participant: doctor.0.to_vec(),
         }),
     );
-    let e = s
-        .block_on(s.client(&new_key).records(
-            &s.cast.alice.address(),
-            &ehr_client::read_path::client::RecordsQuery::category("vitals"),
-        ))
-        .expect_err("no grant to the new key");
-    assert_eq!(e.code(), Some("access_denied"), "{e}");
+    s.node.send(
+        &s.cast.admin,
+        Kind::Reinstate(ReinstateParticipant {
+            address: doctor.0.to_vec(),
+        }),
+    );
+    let vitals = ehr_client::read_path::client::RecordsQuery::category("vitals");
+    let reads = wait_until(Duration::from_secs(15), || {
+        s.block_on(s.client(&new_key).records(&s.cast.alice.address(), &vitals))
+            .is_ok()
+    });
+    assert!(reads, "his new key does not read under his grant");
+    let (code, sentence) = s.doctor_reads_alice().unwrap_err();
+    assert_eq!(code, "key_replaced", "{sentence}");
+    // A reading stored now is wrapped for his new key, none for the stolen one.
+    let later = s.alice_heart_rates(1);
+    let page = s
+        .block_on(s.client(&new_key).records(&s.cast.alice.address(), &vitals))
+        .unwrap();
+    let item = page
+        .records
+        .iter()
+        .find(|r| r.record_id == later[0])
+        .expect("the new reading is served");
+    assert!(ehr_client::read_path::open::decrypt(item, &new_key).is_ok());
 }

@@ -241,6 +241,7 @@ pub fn rotate_key(identity: &impl Party, new_key: &SecretKey) -> Kind {
     Kind::RotateKey(RotateKey {
         new_public_key: new_key.public_key().to_bytes().to_vec(),
         new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(new_key, &who),
+        participant: vec![],
     })
 }
 

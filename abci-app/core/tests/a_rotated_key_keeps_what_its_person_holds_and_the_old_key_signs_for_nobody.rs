@@ -129,6 +129,7 @@ fn a_key_serves_one_person_for_ever_and_proves_it_is_held() {
     let tx = w.nurse.tx(Kind::RotateKey(RotateKey {
         new_public_key: vec![2; 33],
         new_key_proof: vec![0; 10],
+        participant: vec![],
     }));
     w.refused(tx, Code::InvalidField);
 }
@@ -145,4 +146,52 @@ fn a_suspended_key_cannot_replace_itself_and_a_stranger_has_no_key_to_replace() 
     assert!(r.log.contains("registers a new key"), "{}", r.log);
     let tx = w.stranger.tx(rotate_key(&w.stranger, &actor("x").key));
     w.refused(tx, Code::NotRegistered);
+}
+
+#[test]
+fn a_stolen_laptops_key_is_replaced_by_his_admin_and_the_doctor_keeps_his_grants() {
+    let mut w = World::new();
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Medications],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
+    w.ok(g);
+    let tx = w.admin.tx(Kind::Suspend(SuspendParticipant {
+        address: w.doctor.addr(),
+    }));
+    w.ok(tx);
+    let mut laptop = actor("the doctor's replacement laptop");
+    let replace = |target: &Actor, new: &Actor| {
+        let mut k = rotate_key(target, &new.key);
+        if let Kind::RotateKey(r) = &mut k {
+            r.participant = target.addr();
+        }
+        k
+    };
+    // Only his own organisation's admin replaces his key; never a patient's.
+    let action = replace(&w.doctor, &laptop);
+    let tx = w.north_admin.tx(action.clone());
+    w.refused(tx, Code::WrongOrganisation);
+    let tx = w.nurse.tx(action.clone());
+    w.refused(tx, Code::WrongRole);
+    let tx = w.admin.tx(replace(&w.alice, &actor("x")));
+    w.refused(tx, Code::WrongOrganisation);
+    let tx = w.admin.tx(action);
+    let r = w.ok(tx);
+    assert_eq!(
+        event_attr(&r, "key_rotated", "basis").as_deref(),
+        Some("admin")
+    );
+    // The thief's key is dead even once the doctor is reinstated …
+    let tx = w.admin.tx(Kind::Reinstate(ReinstateParticipant {
+        address: w.doctor.addr(),
+    }));
+    w.ok(tx);
+    let tx = w.doctor.tx(prescribe(&w.alice, 0, w.now() + DAY));
+    w.refused(tx, Code::KeyReplaced);
+    // … and the doctor prescribes under the grant she gave him.
+    let tx = laptop.tx(prescribe(&w.alice, 0, w.now() + DAY));
+    w.ok(tx);
 }

@@ -355,6 +355,9 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
             address("requester", &d.requester)
         }
         Kind::RotateKey(r) => {
+            if !r.participant.is_empty() {
+                address("participant", &r.participant)?;
+            }
             public_key("new_public_key", &r.new_public_key)?;
             signature("new_key_proof", &r.new_key_proof)
         }

@@ -7,7 +7,7 @@
 //! and by ingest (which wraps new data keys for the current key only).
 
 use crate::crypto::{verify_signature, Address, PublicKey, SecretKey};
-use crate::proto::{KeyBinding, Participant, ParticipantStatus, RotateKey};
+use crate::proto::{KeyBinding, Participant, ParticipantKind, ParticipantStatus, Role, RotateKey};
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
 use crate::tx::validate;
@@ -83,6 +83,9 @@ pub(super) fn bind(
 }
 
 pub fn rotate(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
+    if !r.participant.is_empty() {
+        return replace_for_staff(ctx, r);
+    }
     let Some(p) = actors::participant(ctx.state, &ctx.signer)? else {
         return refuse(
             Code::NotRegistered,
@@ -104,4 +107,41 @@ pub fn rotate(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
     let signer = ctx.signer;
     let key = new_key(ctx.state, &signer, &r.new_public_key, &r.new_key_proof)?;
     bind(ctx, p, &key, "rotation")
+}
+
+/// An admin replaces the key of staff or a service of their organisation
+/// (a stolen laptop's): whatever its status, the person keeps their grants.
+fn replace_for_staff(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
+    let admin = actors::require_staff(
+        ctx.state,
+        &ctx.signer,
+        &[Role::Admin],
+        "an admin replaces another participant's key: staff or a service of their organisation",
+    )?;
+    let target = actors::address("participant", &r.participant)?;
+    let Some(p) = actors::participant(ctx.state, &target)? else {
+        return refuse(
+            Code::UnknownParticipant,
+            format!("{target} is not a registered participant"),
+        );
+    };
+    let staff_or_service =
+        p.kind == ParticipantKind::Staff as i32 || p.kind == ParticipantKind::Service as i32;
+    if !staff_or_service || p.org_id != admin.org_id {
+        return refuse(
+            Code::WrongOrganisation,
+            format!(
+                "{target} is {}: an admin replaces the keys of their own organisation's staff and services only (a patient recovers hers through her recovery contacts)",
+                actors::describe(&p)
+            ),
+        );
+    }
+    if target == ctx.signer {
+        return refuse(
+            Code::SelfAction,
+            "an admin replaces their own key with rotate_key naming no participant",
+        );
+    }
+    let key = new_key(ctx.state, &target, &r.new_public_key, &r.new_key_proof)?;
+    bind(ctx, p, &key, "admin")
 }

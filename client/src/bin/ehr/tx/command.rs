@@ -103,8 +103,18 @@ pub(crate) enum TxCommand {
     /// the new key here (the old one still opens them).
     RotateKey {
         /// The new key's local name (`ehr keys generate <name>`).
+        #[arg(long, required_unless_present = "key")]
+        new: Option<String>,
+        /// (admin) The staff member or service whose key is replaced — a
+        /// stolen laptop's, suspended first; they keep their grants.
         #[arg(long)]
-        new: String,
+        participant: Option<String>,
+        /// The new public key (66 hex digits), as `ehr keys prove-binding`
+        /// shows it on the machine that holds it; with --proof.
+        #[arg(long, requires = "proof", conflicts_with = "new")]
+        key: Option<String>,
+        #[arg(long, requires = "key")]
+        proof: Option<String>,
     },
     /// (patient or guardian) Name who may recover the patient's key when it
     /// is lost, and how many of them must approve; none removes them.

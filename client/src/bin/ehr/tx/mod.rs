@@ -199,8 +199,21 @@ pub(crate) fn describe_result(r: &BroadcastTxCommit) -> String {
 
 pub(crate) async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) -> Result<bool> {
     let key: SecretKey = ctx.keys.load(from)?;
-    if let TxCommand::RotateKey { new } = a {
-        return rotate(ctx, &key, new).await;
+    if let TxCommand::RotateKey {
+        new,
+        participant,
+        key: new_key,
+        proof,
+    } = a
+    {
+        return rotate(
+            ctx,
+            &key,
+            new.as_deref(),
+            participant.as_deref(),
+            new_key.as_deref().zip(proof.as_deref()),
+        )
+        .await;
     }
     let document = document(ctx, &key, a).await?;
     let kind = action(ctx, a, document)?;

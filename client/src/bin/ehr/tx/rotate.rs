@@ -19,16 +19,56 @@ pub(crate) async fn identity_of(ctx: &Ctx, key: &Address) -> Result<Address> {
         .unwrap_or(*key))
 }
 
-pub(crate) async fn rotate(ctx: &Ctx, old: &SecretKey, new: &str) -> Result<bool> {
-    let new = ctx.keys.load(new)?;
-    let me = identity_of(ctx, &old.address()).await?;
+/// Rotates `old`'s key (or, for an admin, `participant`'s) to the local key
+/// `new`, or to a key held elsewhere given with its proof.
+pub(crate) async fn rotate(
+    ctx: &Ctx,
+    old: &SecretKey,
+    new: Option<&str>,
+    participant: Option<&str>,
+    shown: Option<(&str, &str)>,
+) -> Result<bool> {
+    let me = match participant {
+        Some(p) => ctx.address(p)?,
+        None => identity_of(ctx, &old.address()).await?,
+    };
+    let (new_public_key, new_key_proof, new) = match (new, shown) {
+        (Some(name), _) => {
+            let new = ctx.keys.load(name)?;
+            let proof = prove_binding(&new, &me);
+            (new.public_key().to_bytes().to_vec(), proof, Some(new))
+        }
+        (None, Some((key, proof))) => (
+            ctx.public_key(key)?,
+            hex::decode(proof)
+                .ok()
+                .filter(|p| p.len() == 64)
+                .ok_or_else(|| {
+                    anyhow!("--proof must be 128 hex digits (ehr keys prove-binding)")
+                })?,
+            None,
+        ),
+        (None, None) => {
+            return Err(anyhow!(
+                "name the new key: --new <local name>, or --key and --proof"
+            ))
+        }
+    };
     let kind = Kind::RotateKey(RotateKey {
-        new_public_key: new.public_key().to_bytes().to_vec(),
-        new_key_proof: prove_binding(&new, &me),
+        new_public_key,
+        new_key_proof,
+        participant: participant.map(|_| me.0.to_vec()).unwrap_or_default(),
     });
     if !super::submit(ctx, old, false, kind).await? {
         return Ok(false);
     }
+    // Only the patient's own client holds both keys, to re-wrap her past.
+    let Some(new) = new.filter(|_| participant.is_none()) else {
+        if participant.is_none() {
+            println!("the keys of your past records stay wrapped for the old key until re-wrapped where the new one is: ehr rewrap --as <old key> --sign-with <new key> --patient {me} --reader {me} --category all");
+        }
+        return Ok(true);
+    };
     let p: Option<Participant> = ctx.rpc.query(&format!("/participant/{me}")).await?;
     if p.map(|p| p.kind) != Some(ParticipantKind::Patient as i32) {
         return Ok(true);
