@@ -14,6 +14,7 @@
 use ehr_client::rpc::proven::{ProvenState, View};
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::{decide, Decision};
+use ehr_ledger::ledger::actions::amendments::to_decide;
 use ehr_ledger::ledger::actions::clinical::order_to_fulfil;
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{
@@ -100,6 +101,52 @@ pub async fn may_post_result(
         };
     }
     Err(Failure::new(ErrorCode::AccessDenied, refusal))
+}
+
+/// Whether `author` may store a record of amendment `amendment_id` of
+/// `patient` — its correction or a denial's explanation: the amendment is
+/// open and theirs to decide (the ledger's rule, `amendments::to_decide`,
+/// on proven state; the newest block's request is seen once the header
+/// after it comes).
+pub async fn may_decide_amendment(
+    chain: &ProvenState,
+    patient: &Address,
+    author: &Address,
+    amendment_id: u64,
+) -> Result<(), Failure> {
+    let mut view = chain.latest().await?;
+    let mut refusal = match amendment_in(&mut view, patient, author, amendment_id).await? {
+        Ok(()) => return Ok(()),
+        Err(reason) => reason,
+    };
+    if let Ok(mut newer) = chain.after(view.height + 1).await {
+        refusal = match amendment_in(&mut newer, patient, author, amendment_id).await? {
+            Ok(()) => return Ok(()),
+            Err(reason) => reason,
+        };
+    }
+    Err(Failure::new(ErrorCode::AccessDenied, refusal))
+}
+
+async fn amendment_in(
+    view: &mut View<'_>,
+    patient: &Address,
+    author: &Address,
+    amendment_id: u64,
+) -> Result<Result<(), String>, Failure> {
+    view.prove([
+        keys::participant(author).into_bytes(),
+        keys::amendment(amendment_id).into_bytes(),
+    ])
+    .await?;
+    let decided = view
+        .run(|state| to_decide(state, author, amendment_id))
+        .await?;
+    Ok(match decided {
+        Ok(a) if a.patient == patient.0 => Ok(()),
+        Ok(_) => Err(format!("amendment {amendment_id} is another patient's")),
+        Err(r) => Err(r.message),
+    })
 }
 
 /// Whether `tech` is a lab technician of a lab holding an open order of

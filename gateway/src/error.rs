@@ -120,7 +120,7 @@ impl From<ehr_client::rpc::RpcError> for Failure {
         tracing::warn!(error = %e, "the chain did not answer");
         Self::new(
             ErrorCode::ChainUnavailable,
-            "the gateway cannot ask the chain who may read these records; nothing is served until it can — try again shortly",
+            "the gateway cannot reach its chain node to learn who asks and what they may read; nothing is served until it can — try again shortly",
         )
     }
 }

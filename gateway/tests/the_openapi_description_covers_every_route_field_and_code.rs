@@ -141,6 +141,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
                 wrapped_key: String::new(),
             }],
             order_id: Some(1),
+            amendment_id: Some(1),
         })
         .unwrap(),
         serde_json::to_value(DocumentStored {

@@ -262,3 +262,48 @@ pub fn approve_recovery(patient: &impl Party, new_key: &SecretKey) -> Kind {
         new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(new_key, &who),
     })
 }
+
+/// The patient asks for the amendment of `record_id`, why sealed in `request_id`.
+pub fn request_amendment(
+    patient: &impl Party,
+    record_id: &str,
+    request_id: &str,
+    category: Category,
+) -> Kind {
+    Kind::RequestAmendment(RequestAmendment {
+        record_id: record_id.into(),
+        request: Some(record(request_id, patient, category)),
+    })
+}
+
+pub fn accept_amendment(
+    id: u64,
+    patient: &impl Party,
+    correction_id: &str,
+    category: Category,
+) -> Kind {
+    Kind::AcceptAmendment(AcceptAmendment {
+        amendment_id: id,
+        correction: Some(record(correction_id, patient, category)),
+    })
+}
+
+pub fn deny_amendment(id: u64, reason: DenialReason) -> Kind {
+    Kind::DenyAmendment(DenyAmendment {
+        amendment_id: id,
+        reason: reason as i32,
+        explanation: None,
+    })
+}
+
+pub fn file_disagreement(
+    id: u64,
+    patient: &impl Party,
+    statement_id: &str,
+    category: Category,
+) -> Kind {
+    Kind::FileDisagreement(FileDisagreement {
+        amendment_id: id,
+        statement: Some(record(statement_id, patient, category)),
+    })
+}

@@ -9,6 +9,7 @@
 
 use ehr_client::fhir::{self, observation::Record, people, requests, Link};
 use ehr_client::read_path::documents::{Content, Document};
+use ehr_client::read_path::open::AmendmentLinks;
 use ehr_client::vitals::VITALS;
 use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::proto::{AccessBasis, AuditEntry, AuditKind, Purpose, Reading};
@@ -122,6 +123,17 @@ fn every_kind() -> Vec<(String, Value)> {
     };
     out.push(("AuditEvent disclosure".into(), fhir::audit_event(&entry)));
     out.push(("AuditEvent emergency".into(), fhir::audit_event(&emergency)));
+    let recovery = AuditEntry {
+        seq: 5,
+        purpose: Purpose::KeyRecovery as i32,
+        basis: AccessBasis::Patient as i32,
+        accessor: patient.0.to_vec(),
+        ..entry.clone()
+    };
+    out.push((
+        "AuditEvent key recovery".into(),
+        fhir::audit_event(&recovery),
+    ));
 
     let doc = |content| Document {
         patient: patient.to_string(),
@@ -136,13 +148,39 @@ fn every_kind() -> Vec<(String, Value)> {
         refills: 1,
     };
     let author = doctor.to_string();
+    let none = AmendmentLinks::default();
     out.push((
         "MedicationRequest".into(),
-        requests::request("rx-0a1b", &author, &doc(rx("mg")), &patient).unwrap(),
+        requests::request("rx-0a1b", &author, &doc(rx("mg")), &patient, &none).unwrap(),
     ));
     out.push((
         "MedicationRequest non-UCUM unit".into(),
-        requests::request("rx-0a1c", &author, &doc(rx("spoonful")), &patient).unwrap(),
+        requests::request("rx-0a1c", &author, &doc(rx("spoonful")), &patient, &none).unwrap(),
+    ));
+    // An accepted amendment: the superseded request, and its correction.
+    let superseded = AmendmentLinks {
+        superseded_by: "correction-1".into(),
+        ..Default::default()
+    };
+    let correction = AmendmentLinks {
+        amends: "rx-0a1b".into(),
+        amendment_id: 1,
+        ..Default::default()
+    };
+    out.push((
+        "MedicationRequest superseded by an amendment".into(),
+        requests::request("rx-0a1b", &author, &doc(rx("mg")), &patient, &superseded).unwrap(),
+    ));
+    out.push((
+        "MedicationRequest correcting another".into(),
+        requests::request(
+            "correction-1",
+            &author,
+            &doc(rx("mg")),
+            &patient,
+            &correction,
+        )
+        .unwrap(),
     ));
     out.push((
         "ServiceRequest".into(),
@@ -154,6 +192,7 @@ fn every_kind() -> Vec<(String, Value)> {
                 lab_org: "general".into(),
             }),
             &patient,
+            &correction,
         )
         .unwrap(),
     ));

@@ -99,6 +99,10 @@ codes! {
     UnknownRequest = 59,
     /// The patient named no recovery contacts.
     NoRecoveryContacts = 60,
+    /// No such amendment.
+    UnknownAmendment = 61,
+    /// No such record anchored one by one.
+    UnknownRecord = 62,
     /// The key is already registered.
     AlreadyRegistered = 70,
     /// The organisation id is already taken.
@@ -137,6 +141,10 @@ codes! {
     QuotaExceeded = 99,
     /// A recovery of the patient's key to another key is under way.
     RecoveryPending = 100,
+    /// The amendment was already decided (or disputed), or its record superseded.
+    AmendmentClosed = 101,
+    /// An amendment of the record is not decided yet.
+    AmendmentPending = 102,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,
 }

@@ -52,6 +52,10 @@ fn every_action_is_documented() {
         Kind::RotateKey(Default::default()),
         Kind::SetRecoveryContacts(Default::default()),
         Kind::ApproveRecovery(Default::default()),
+        Kind::RequestAmendment(Default::default()),
+        Kind::AcceptAmendment(Default::default()),
+        Kind::DenyAmendment(Default::default()),
+        Kind::FileDisagreement(Default::default()),
     ];
     for kind in &all {
         let name = action_name(kind);

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::{fhir_id, LOINC, RECORD_ID, RXNORM, UCUM};
 use crate::read_path::documents::{Content, Document};
+use crate::read_path::open::AmendmentLinks;
 use ehr_ledger::crypto::Address;
 use ehr_ledger::time::rfc3339;
 
@@ -33,7 +34,34 @@ const UCUM_DOSE_UNITS: &[&str] = &[
 
 /// The resource for an opened order or prescription: `record_id` is its id
 /// on chain, `author` the party who wrote it; `None` for other documents.
-pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address) -> Option<Value> {
+///
+/// An amendment shows (`links`, from the proven anchor): a superseded
+/// request is `entered-in-error`, its correction names it
+/// (`priorPrescription`, `replaces`).
+pub fn request(
+    record_id: &str,
+    author: &str,
+    doc: &Document,
+    patient: &Address,
+    links: &AmendmentLinks,
+) -> Option<Value> {
+    let mut r = unamended(record_id, author, doc, patient)?;
+    if !links.superseded_by.is_empty() {
+        r["status"] = json!("entered-in-error");
+    }
+    if !links.amends.is_empty() {
+        let kind = r["resourceType"].as_str().unwrap_or_default().to_string();
+        let earlier = json!({ "reference": format!("{kind}/{}", fhir_id(&links.amends)) });
+        if kind == "MedicationRequest" {
+            r["priorPrescription"] = earlier;
+        } else {
+            r["replaces"] = json!([earlier]);
+        }
+    }
+    Some(r)
+}
+
+fn unamended(record_id: &str, author: &str, doc: &Document, patient: &Address) -> Option<Value> {
     let common = |kind: &str| {
         json!({
             "resourceType": kind,
@@ -88,7 +116,7 @@ pub fn request(record_id: &str, author: &str, doc: &Document, patient: &Address)
             Some(r)
         }
         // A result is reported, not requested.
-        Content::LabResult { .. } | Content::Demographics(_) => None,
+        Content::LabResult { .. } | Content::Demographics(_) | Content::Statement { .. } => None,
     }
 }
 
@@ -111,14 +139,28 @@ mod tests {
             },
             written_at: 1_767_225_600,
         };
-        let r = request("rx-01", "ehr1doc", &doc("mg"), &patient).unwrap();
+        let r = request(
+            "rx-01",
+            "ehr1doc",
+            &doc("mg"),
+            &patient,
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(r["resourceType"], "MedicationRequest");
         assert_eq!(
             r["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["code"],
             "mg"
         );
         assert_eq!(r["dispenseRequest"]["numberOfRepeatsAllowed"], 1);
-        let odd = request("rx-02", "ehr1doc", &doc("spoonful"), &patient).unwrap();
+        let odd = request(
+            "rx-02",
+            "ehr1doc",
+            &doc("spoonful"),
+            &patient,
+            &Default::default(),
+        )
+        .unwrap();
         assert!(odd["dosageInstruction"][0].get("doseAndRate").is_none());
         assert_eq!(odd["dosageInstruction"][0]["text"], "5 spoonful");
     }

@@ -139,6 +139,11 @@ pub struct DocumentUpload {
     /// ordered lab stores it by the order, without a grant of the patient's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<u64>,
+    /// A record of an amendment written by the organisation that decides
+    /// it — the correction (`correction-<id>`) or the explanation of a
+    /// denial (`denial-<id>`) — stored by the amendment, without a grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amendment_id: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

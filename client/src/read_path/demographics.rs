@@ -110,9 +110,13 @@ pub async fn current(
         let last = page.documents.last().map(|d| d.seq);
         for item in page.documents {
             let c = check_document(item, reader, patient, chain).await;
-            if let (Some(Content::Demographics(d)), Ok(height)) =
-                (c.verified().map(|doc| &doc.content), &c.anchored_at)
-            {
+            // A version an accepted amendment superseded is not who they are.
+            let superseded = !c.links.superseded_by.is_empty();
+            if let (Some(Content::Demographics(d)), Ok(height), false) = (
+                c.verified().map(|doc| &doc.content),
+                &c.anchored_at,
+                superseded,
+            ) {
                 let at = (*height, c.item.seq);
                 if newest.as_ref().is_none_or(|(seen, _)| *seen < at) {
                     newest = Some((at, d.clone()));

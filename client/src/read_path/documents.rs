@@ -50,6 +50,17 @@ pub enum Content {
     },
     /// Who the patient is.
     Demographics(super::demographics::Demographics),
+    /// Words about another record of the amendment of `about`: the
+    /// patient's request, a denial's explanation, her disagreement. In the
+    /// category of the record it is about.
+    Statement {
+        about: String,
+        /// `amendment_request`, `denial_explanation` or `disagreement`.
+        purpose: String,
+        /// The category of the record it is about (`labs`, `notes` …).
+        category: String,
+        text: String,
+    },
 }
 
 /// The record id of the result of lab order `order_id`.
@@ -57,12 +68,32 @@ pub fn result_id(order_id: u64) -> String {
     format!("result-{order_id}")
 }
 
+/// The record id of the correction an accepted amendment anchors.
+pub fn correction_id(amendment_id: u64) -> String {
+    format!("correction-{amendment_id}")
+}
+
+/// The record id of the explanation of a denied amendment.
+pub fn denial_id(amendment_id: u64) -> String {
+    format!("denial-{amendment_id}")
+}
+
+/// The words a statement's purpose is written with, and what a person reads.
+pub const STATEMENT_PURPOSES: [(&str, &str); 3] = [
+    ("amendment_request", "request to amend"),
+    ("denial_explanation", "why the amendment was denied"),
+    ("disagreement", "statement of disagreement"),
+];
+
 impl Content {
     pub fn category(&self) -> Category {
         match self {
             Content::Prescription { .. } => Category::Medications,
             Content::LabOrder { .. } | Content::LabResult { .. } => Category::Labs,
             Content::Demographics(_) => Category::Demographics,
+            Content::Statement { category, .. } => {
+                ehr_ledger::ledger::access::category_named(category).unwrap_or(Category::Notes)
+            }
         }
     }
 
@@ -83,6 +114,7 @@ impl Content {
             Content::LabOrder { .. } => "order",
             Content::LabResult { .. } => "result",
             Content::Demographics(_) => "pt",
+            Content::Statement { .. } => "statement",
         }
     }
 
@@ -114,6 +146,18 @@ impl Content {
                     .as_ref()
                     .map_or_else(String::new, |b| format!(", born {b}"))
             ),
+            Content::Statement {
+                about,
+                purpose,
+                text,
+                ..
+            } => {
+                let what = STATEMENT_PURPOSES
+                    .iter()
+                    .find(|(p, _)| p == purpose)
+                    .map_or(purpose.as_str(), |(_, w)| w);
+                format!("{what} {about}: {text}")
+            }
         }
     }
 }
@@ -139,6 +183,17 @@ pub struct Sealed {
 /// (the caller includes the patient and the author).
 pub fn seal(content: Content, patient: &Address, readers: &[ReaderKey], written_at: i64) -> Sealed {
     let record_id = content.record_id();
+    seal_as(content, record_id, patient, readers, written_at)
+}
+
+/// The same, under a record id the caller names (an amendment's records).
+pub fn seal_as(
+    content: Content,
+    record_id: String,
+    patient: &Address,
+    readers: &[ReaderKey],
+    written_at: i64,
+) -> Sealed {
     let category = content.category();
     let plain = serde_json::to_vec(&Document {
         patient: patient.to_string(),
@@ -173,6 +228,7 @@ pub fn seal(content: Content, patient: &Address, readers: &[ReaderKey], written_
             ciphertext: B64.encode(&ciphertext),
             wraps,
             order_id: None,
+            amendment_id: None,
         },
     }
 }
@@ -229,6 +285,26 @@ pub async fn write(
     content: Content,
     now: i64,
 ) -> Result<RecordRef, WriteError> {
+    write_as(chain, client, author, patient, content, now, None).await
+}
+
+/// A record of amendment `amendment_id` written by the organisation that
+/// decides it, under the id the gateway stores it by.
+pub struct ForAmendment {
+    pub record_id: String,
+    pub amendment_id: u64,
+}
+
+/// `write`, for an amendment's decider when `named` is given.
+pub async fn write_as(
+    chain: &crate::rpc::proven::ProvenState,
+    client: &super::client::GatewayClient,
+    author: &ehr_ledger::crypto::PublicKey,
+    patient: &Address,
+    content: Content,
+    now: i64,
+    named: Option<ForAmendment>,
+) -> Result<RecordRef, WriteError> {
     // The newest state: a grant made a moment ago counts.
     let mut view = chain.newest().await?;
     let p: ehr_ledger::proto::Participant = view
@@ -250,7 +326,14 @@ pub async fn write(
         .collect();
     wrap_for.extend(super::readers::grantees(&mut view, patient, content.category()).await?);
     wrap_for.extend(super::readers::escrow(&mut view).await?);
-    let sealed = seal(content, patient, &wrap_for, now);
+    let sealed = match named {
+        Some(n) => {
+            let mut sealed = seal_as(content, n.record_id, patient, &wrap_for, now);
+            sealed.upload.amendment_id = Some(n.amendment_id);
+            sealed
+        }
+        None => seal(content, patient, &wrap_for, now),
+    };
     client.put_document(patient, &sealed.upload).await?;
     Ok(sealed.record)
 }

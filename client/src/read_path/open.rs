@@ -166,6 +166,38 @@ fn derived_key(path: &str) -> Result<Vec<u8>, VerifyError> {
     }
 }
 
+/// What an amendment made of an anchored document, as its proven anchor
+/// says (docs/ledger.md, amendment): empty strings and 0 when nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AmendmentLinks {
+    /// The correction that supersedes it.
+    pub superseded_by: String,
+    /// For a correction: the record it corrects.
+    pub amends: String,
+    /// For a record of an amendment (request, correction, explanation,
+    /// disagreement): its number.
+    pub amendment_id: u64,
+}
+
+impl AmendmentLinks {
+    /// A line for a person, or `None` when no amendment touched it.
+    pub fn describe(&self) -> Option<String> {
+        if !self.superseded_by.is_empty() {
+            return Some(format!(
+                "SUPERSEDED by {}: read the correction",
+                self.superseded_by
+            ));
+        }
+        if !self.amends.is_empty() {
+            return Some(format!(
+                "corrects {} (amendment {})",
+                self.amends, self.amendment_id
+            ));
+        }
+        (self.amendment_id != 0).then(|| format!("of amendment {}", self.amendment_id))
+    }
+}
+
 /// Verifies records against the chain, remembering what it already asked.
 pub struct ChainVerifier {
     anchor: std::sync::Arc<Anchor>,
@@ -270,11 +302,13 @@ impl ChainVerifier {
     /// A document's ciphertext against its record anchor on chain (read with
     /// a state proof): same hash, same patient, same category. The height it
     /// was anchored at.
+    /// The document's anchor, proven: its height, and what an amendment
+    /// made of it (superseded, a correction, a record of an amendment).
     pub async fn verify_document(
         &mut self,
         item: &DocumentItem,
         patient: &ehr_ledger::crypto::Address,
-    ) -> Result<u64, VerifyError> {
+    ) -> Result<(u64, AmendmentLinks), VerifyError> {
         let path = format!("/record/{}", item.record_id);
         let mut anchor = self.proven::<StoredRecordAnchor>(&path).await?;
         if anchor.is_none() {
@@ -294,7 +328,14 @@ impl ChainVerifier {
         {
             return Err(VerifyError::NotTheAnchored(item.record_id.clone()));
         }
-        Ok(anchor.height as u64)
+        Ok((
+            anchor.height as u64,
+            AmendmentLinks {
+                superseded_by: anchor.superseded_by,
+                amends: anchor.amends,
+                amendment_id: anchor.amendment_id,
+            },
+        ))
     }
 
     /// A query answer at the pinned height (the latest the first time),

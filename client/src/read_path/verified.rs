@@ -66,6 +66,8 @@ pub struct CheckedDocument {
     pub item: DocumentItem,
     pub document: Result<Document, String>,
     pub anchored_at: Result<u64, String>,
+    /// What an amendment made of it, as its proven anchor says.
+    pub links: super::open::AmendmentLinks,
 }
 
 impl CheckedDocument {
@@ -93,13 +95,14 @@ pub async fn check_document(
     chain: &mut ChainVerifier,
 ) -> CheckedDocument {
     let document = documents::open(&item, key, patient).map_err(|e| e.to_string());
-    let anchored_at = chain
-        .verify_document(&item, patient)
-        .await
-        .map_err(|e| e.to_string());
+    let (anchored_at, links) = match chain.verify_document(&item, patient).await {
+        Ok((height, links)) => (Ok(height), links),
+        Err(e) => (Err(e.to_string()), Default::default()),
+    };
     CheckedDocument {
         item,
         document,
         anchored_at,
+        links,
     }
 }

@@ -98,6 +98,11 @@ impl ProvenState {
     /// the latest header, which must be recent.
     pub async fn latest(&self) -> Result<View<'_>, ProvenError> {
         let latest = self.rpc().latest_height().await?;
+        if latest < 2 {
+            // A chain just born: its first block is proven by the second,
+            // a block interval away.
+            return self.after(1).await;
+        }
         let header = self.anchor.header(latest.max(2)).await?;
         let age = crate::service::now_ms()
             .saturating_sub(header.time.unix_timestamp() * 1000)

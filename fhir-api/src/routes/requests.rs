@@ -50,6 +50,7 @@ async fn search(
                         &c.item.author,
                         doc,
                         &patient,
+                        &c.links,
                     ));
                 }
             }

@@ -181,8 +181,28 @@ pub(super) async fn put_document(
             format!("a document of {patient} carries a wrap for {patient}: the patient reads everything written about them"),
         ));
     }
-    match upload.order_id {
-        Some(order_id) if category == Category::Labs => {
+    match (upload.order_id, upload.amendment_id) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "a document answers an order or an amendment, not both".into()
+            ))
+        }
+        (None, Some(id)) => {
+            // Stored under the amendment's names: one correction, one
+            // explanation.
+            let names = [
+                ehr_client::read_path::documents::correction_id(id),
+                ehr_client::read_path::documents::denial_id(id),
+            ];
+            if !names.contains(&upload.record_id) {
+                return Err(bad(format!(
+                    "a record of amendment {id} is stored as {} or {}, not {}",
+                    names[0], names[1], upload.record_id
+                )));
+            }
+            access::may_decide_amendment(&g.chain, &patient, &caller.address, id).await?
+        }
+        (Some(order_id), None) if category == Category::Labs => {
             // One result per order: it is stored under the order's name.
             let expected = ehr_client::read_path::documents::result_id(order_id);
             if upload.record_id != expected {
@@ -193,8 +213,8 @@ pub(super) async fn put_document(
             }
             access::may_post_result(&g.chain, &patient, &caller.address, order_id).await?
         }
-        Some(_) => return Err(bad("only a labs document answers an order".into())),
-        None => {
+        (Some(_), None) => return Err(bad("only a labs document answers an order".into())),
+        (None, None) => {
             access::may_write(&g.chain, &patient, &caller.address, category).await?;
         }
     }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use ehr_client::read_path::api::MAX_PAGE;
 use ehr_ledger::crypto::Address;
-use ehr_ledger::ledger::access::category_name;
 use ehr_ledger::ledger::actions::audit::{fits, purpose_word};
 use ehr_ledger::proto::{AccessBasis, Category, Purpose};
 
@@ -30,18 +29,7 @@ pub(super) fn category_param(p: &HashMap<String, String>) -> Result<Category, Fa
 }
 
 pub(super) fn category(name: &str) -> Result<Category, Failure> {
-    [
-        Category::Vitals,
-        Category::Labs,
-        Category::Medications,
-        Category::Notes,
-        Category::Imaging,
-        Category::Demographics,
-        Category::All,
-    ]
-    .into_iter()
-    .find(|c| category_name(*c) == name)
-    .ok_or_else(|| {
+    ehr_ledger::ledger::access::category_named(name).ok_or_else(|| {
         Failure::new(
             ErrorCode::BadCategory,
             format!("{name:?} is not a category: vitals, labs, medications, notes, imaging, demographics or all"),

@@ -253,6 +253,21 @@ pub fn decide(
     )
 }
 
+/// The category a name (`category_name`) names.
+pub fn category_named(name: &str) -> Option<Category> {
+    [
+        Category::Vitals,
+        Category::Labs,
+        Category::Medications,
+        Category::Notes,
+        Category::Imaging,
+        Category::Demographics,
+        Category::All,
+    ]
+    .into_iter()
+    .find(|c| category_name(*c) == name)
+}
+
 pub fn category_name(c: Category) -> &'static str {
     match c {
         Category::Vitals => "vitals",

@@ -12,6 +12,7 @@ pub const VALIDATORS: &str = "validator/";
 pub const NEXT_ORDER: &str = "next/order";
 pub const NEXT_PRESCRIPTION: &str = "next/prescription";
 pub const NEXT_PROPOSAL: &str = "next/proposal";
+pub const NEXT_AMENDMENT: &str = "next/amendment";
 
 fn num(n: u64) -> String {
     format!("{n:020}")
@@ -160,6 +161,20 @@ pub fn patient_prescriptions(patient: &Address) -> String {
 /// Index entry under a patient for an order or prescription id.
 pub fn indexed(prefix: &str, id: u64) -> String {
     format!("{prefix}{}", num(id))
+}
+
+pub fn amendment(id: u64) -> String {
+    format!("amendment/{}", num(id))
+}
+
+/// Index: a patient's amendments (empty values).
+pub fn patient_amendments(patient: &Address) -> String {
+    format!("patient_amendments/{}/", patient.hex())
+}
+
+/// The latest amendment asked of a record (its id in a `Counter`).
+pub fn amendment_of(record_id: &str) -> String {
+    format!("amendment_of/{record_id}")
 }
 
 pub fn record(record_id: &str) -> String {

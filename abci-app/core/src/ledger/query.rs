@@ -9,10 +9,10 @@ use prost::Message;
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, AccessLevel, AccessRequest, AccessRequestList, AuditEntry, AuditTrail, Category,
-    ChainInfo, Device, DeviceList, Grant, GrantList, Grantee, LabOrder, LabOrderList, Organisation,
-    OrganisationList, Participant, ParticipantList, Prescription, PrescriptionList, Proposal,
-    ProposalList, Validator, ValidatorList,
+    grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry,
+    AuditTrail, Category, ChainInfo, Device, DeviceList, Grant, GrantList, Grantee, LabOrder,
+    LabOrderList, Organisation, OrganisationList, Participant, ParticipantList, Prescription,
+    PrescriptionList, Proposal, ProposalList, Validator, ValidatorList,
 };
 use crate::storage::{Entries, ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 
@@ -122,6 +122,7 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["next-batch", service] => keys::next_batch(&arg_address(service)?),
         ["order", id] => keys::order(arg_u64(id)?),
         ["prescription", id] => keys::prescription(arg_u64(id)?),
+        ["amendment", id] => keys::amendment(arg_u64(id)?),
         ["proposal", id] => keys::proposal(arg_u64(id)?),
         ["validator", hex_key] => {
             keys::validator(&hex::decode(hex_key).map_err(|_| format!("{hex_key:?} is not hex"))?)
@@ -236,6 +237,7 @@ paged! {
     LabOrderList => LabOrder,
     PrescriptionList => Prescription,
     AccessRequestList => AccessRequest,
+    AmendmentList => Amendment,
 }
 
 /// A page of the values under `prefix`, decoded.
@@ -329,6 +331,12 @@ fn list(snap: &Snapshot, parts: &[&str], page: &PageAsk) -> Result<Option<Vec<u8
             page,
             &keys::patient_orders(&arg_address(patient)?),
             |id| Ok(Some(keys::order(arg_u64(id)?))),
+        )?,
+        ["amendments", patient] => indexed::<AmendmentList>(
+            snap,
+            page,
+            &keys::patient_amendments(&arg_address(patient)?),
+            |id| Ok(Some(keys::amendment(arg_u64(id)?))),
         )?,
         ["access-requests", patient] => {
             values::<AccessRequestList>(snap, page, &keys::access_requests(&arg_address(patient)?))?

@@ -2,7 +2,7 @@
 
 use crate::crypto::PublicKey;
 use crate::proto::{
-    action::Kind, governance_change, grantee, AccessLevel, Category, EmergencyReason,
+    action::Kind, governance_change, grantee, AccessLevel, Category, DenialReason, EmergencyReason,
     GovernanceChange, Grantee, Purpose, RecordRef, Role, ServiceKind,
 };
 use crate::refusal::{refuse, Code, Refusal};
@@ -365,6 +365,19 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
             address("patient", &r.patient)?;
             recovery_contacts(&r.patient, &r.contacts, r.threshold)
         }
+        Kind::RequestAmendment(r) => {
+            object_id("record_id", &r.record_id)?;
+            record_ref(&r.request).map(drop)
+        }
+        Kind::AcceptAmendment(a) => record_ref(&a.correction).map(drop),
+        Kind::DenyAmendment(d) => {
+            enum_value::<DenialReason>("reason", d.reason, 0)?;
+            if d.explanation.is_some() {
+                record_ref(&d.explanation)?;
+            }
+            Ok(())
+        }
+        Kind::FileDisagreement(f) => record_ref(&f.statement).map(drop),
         Kind::ApproveRecovery(r) => {
             address("patient", &r.patient)?;
             public_key("new_public_key", &r.new_public_key)?;

@@ -47,6 +47,15 @@ pub(crate) enum ReasonArg {
     Other,
 }
 
+/// The grounds on which an amendment may be denied (HIPAA §164.526(a)(2)).
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum DenialArg {
+    AccurateAndComplete,
+    NotCreatedHere,
+    NotInRecordSet,
+    NotAvailableForInspection,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum PurposeArg {
     Treatment,

@@ -24,15 +24,27 @@ pub async fn write(
     patient: &Address,
     content: Content,
 ) -> Result<RecordRef> {
+    write_as(ctx, author, patient, content, None).await
+}
+
+/// `write`, for the decider of an amendment when `named` is given.
+pub async fn write_as(
+    ctx: &Ctx,
+    author: &SecretKey,
+    patient: &Address,
+    content: Content,
+    named: Option<documents::ForAmendment>,
+) -> Result<RecordRef> {
     let client = GatewayClient::new(&ctx.gateway, author.clone());
     let chain = ProvenState::connect(ctx.rpc.clone(), &ctx.trust_root()?, DEFAULT_MAX_AGE).await?;
-    documents::write(
+    documents::write_as(
         &chain,
         &client,
         &author.public_key(),
         patient,
         content,
         now(),
+        named,
     )
     .await
     .map_err(Into::into)
@@ -88,7 +100,13 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
                 match &doc.content {
                     Content::Demographics(_) if Some(i) != current => None,
                     Content::Demographics(d) => Some(fhir::people::patient(&patient, Some(d))),
-                    _ => fhir::requests::request(&c.item.record_id, &c.item.author, doc, &patient),
+                    _ => fhir::requests::request(
+                        &c.item.record_id,
+                        &c.item.author,
+                        doc,
+                        &patient,
+                        &c.links,
+                    ),
                 }
             })
             .collect();
@@ -109,15 +127,21 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
                 "verified": problem.is_none(),
                 "document": c.document.as_ref().ok(),
                 "anchored_at": c.anchored_at.as_ref().ok(),
+                "superseded_by": Some(&c.links.superseded_by).filter(|s| !s.is_empty()),
+                "amends": Some(&c.links.amends).filter(|s| !s.is_empty()),
+                "amendment_id": Some(c.links.amendment_id).filter(|n| *n != 0),
                 "problem": problem,
             }));
         } else {
             match (c.verified(), problem) {
                 (Some(doc), _) => println!(
-                    "verified  {}  {} (by {})",
+                    "verified  {}  {} (by {}){}",
                     item.record_id,
                     doc.content.describe(),
-                    item.author
+                    item.author,
+                    c.links
+                        .describe()
+                        .map_or_else(String::new, |l| format!("  [{l}]"))
                 ),
                 (None, p) => println!(
                     "NOT VERIFIED  {}  {}",

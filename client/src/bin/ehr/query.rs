@@ -45,6 +45,21 @@ pub(crate) enum QueryCommand {
     Orders {
         patient: String,
     },
+    /// A patient's requests to amend records and what became of them.
+    Amendments {
+        patient: String,
+    },
+    Amendment {
+        id: u64,
+    },
+    /// Whom a rotated or recovered key signs for; whom a patient may be
+    /// recovered by.
+    Key {
+        address: String,
+    },
+    Recovery {
+        patient: String,
+    },
     Order {
         id: u64,
     },
@@ -164,6 +179,16 @@ pub(crate) async fn query(ctx: &Ctx, q: &QueryCommand) -> Result<bool> {
             show_all::<LabOrderList>(ctx, &format!("/orders/{}", ctx.address(patient)?)).await
         }
         Q::Order { id } => show::<LabOrder>(ctx, &format!("/order/{id}")).await,
+        Q::Amendments { patient } => {
+            show_all::<AmendmentList>(ctx, &format!("/amendments/{}", ctx.address(patient)?)).await
+        }
+        Q::Amendment { id } => show::<Amendment>(ctx, &format!("/amendment/{id}")).await,
+        Q::Key { address } => {
+            show::<KeyBinding>(ctx, &format!("/key/{}", ctx.address(address)?)).await
+        }
+        Q::Recovery { patient } => {
+            show::<RecoveryPolicy>(ctx, &format!("/recovery/{}", ctx.address(patient)?)).await
+        }
         Q::Prescriptions { patient } => {
             show_all::<PrescriptionList>(ctx, &format!("/prescriptions/{}", ctx.address(patient)?))
                 .await

@@ -88,7 +88,11 @@ pub(super) async fn relay(
         .map_err(IntoResponse::into_response)?;
     g.relay_limits.key(&caller.address).map_err(too_fast)?;
     let (method, params) = parse(&body).map_err(IntoResponse::into_response)?;
-    let check = scope::before(&g.chain, &caller.address, &method, &params)
+    let who = scope::Who {
+        person: caller.address,
+        key: caller.public_key.address(),
+    };
+    let check = scope::before(&g.chain, &who, &method, &params)
         .await
         .map_err(|f| {
             tracing::info!(caller = %caller.address, method, code = f.code.as_str(), "chain call refused");
@@ -129,7 +133,7 @@ pub(super) async fn relay(
             .into_response());
         }
     };
-    let answer = scope::after(&g.chain, &caller.address, check, answer)
+    let answer = scope::after(&g.chain, &who, check, answer)
         .await
         .map_err(IntoResponse::into_response)?;
     Ok(Json(json!({ "result": answer })))

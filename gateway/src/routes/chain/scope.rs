@@ -30,9 +30,9 @@ use crate::error::{ErrorCode, Failure};
 /// The paths the relay answers, as the refusal lists them.
 const PATHS: &str =
     "/organisations, /staff/<org>, /gateways, /batch/<service>/<id>, /participant/<address>, \
-    /account/<you>, /granted-to/<you>, /granted-to/org:<your organisation>, /guarding/<you>, \
-    /lab-orders/<your organisation>, \
-    /audit|/devices|/enrollment|/access-requests/<you or a patient you are the guardian of>, \
+    /account/<you or your key>, /key/<your key>, /granted-to/<you>, \
+    /granted-to/org:<your organisation>, /guarding/<you>, /lab-orders/<your organisation>, \
+    /audit|/devices|/enrollment|/access-requests|/recovery/<you or a patient you are the guardian of>, \
     /grants|/prescriptions|/orders/<a patient whose records you may read>, \
     /device/<id>, /record/<id>";
 
@@ -70,10 +70,18 @@ fn bad(message: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::BadChainCall, message)
 }
 
-/// Whether `caller` may make this call, and what to check of its answer.
+/// Who calls: the person (the participant their key signs for) and the key
+/// that signed the request — which differ once a key was rotated. Nonces,
+/// and so accounts and transactions, are the key's.
+pub(super) struct Who {
+    pub person: Address,
+    pub key: Address,
+}
+
+/// Whether `who` may make this call, and what to check of its answer.
 pub(super) async fn before(
     chain: &ProvenState,
-    caller: &Address,
+    who: &Who,
     method: &str,
     params: &Value,
 ) -> Result<After, Failure> {
@@ -83,19 +91,20 @@ pub(super) async fn before(
         "tx" => Ok(After::OwnTransaction),
         "broadcast_tx_sync" => {
             let tx = params.get("tx").and_then(Value::as_str).unwrap_or_default();
-            if signer_of_base64(tx)? != *caller {
+            if signer_of_base64(tx)? != who.key {
                 return Err(not_yours(
                     "the relay broadcasts only transactions signed by the key that signs the request",
                 ));
             }
             Ok(After::Nothing)
         }
-        "abci_query" => query(chain, caller, params).await,
+        "abci_query" => query(chain, who, params).await,
         other => Err(bad(format!("the relay does not pass {other:?}"))),
     }
 }
 
-async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<After, Failure> {
+async fn query(chain: &ProvenState, who: &Who, params: &Value) -> Result<After, Failure> {
+    let caller = &who.person;
     let path = params
         .get("path")
         .and_then(Value::as_str)
@@ -126,7 +135,7 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
             After::NotAnotherPatient
         }),
         ["account", a] => {
-            if address(a)? != *caller {
+            if ![who.key, who.person].contains(&address(a)?) {
                 return Err(not_yours(format!(
                     "{path}: an account's entry goes to its owner only"
                 )));
@@ -145,6 +154,15 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
             if !staff_of(chain, caller, org).await? {
                 return Err(not_yours(format!(
                     "{path}: a lab's worklist goes to its own active staff only"
+                )));
+            }
+            Ok(After::Nothing)
+        }
+        // Whom the caller's own key signs for.
+        ["key", a] => {
+            if address(a)? != who.key {
+                return Err(not_yours(format!(
+                    "{path}: whom a key signs for goes to that key only"
                 )));
             }
             Ok(After::Nothing)
@@ -194,7 +212,7 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
             }
             Ok(After::Nothing)
         }
-        ["audit" | "devices" | "enrollment" | "access-requests", p] => {
+        ["audit" | "devices" | "enrollment" | "access-requests" | "recovery", p] => {
             let patient = address(p)?;
             if patient != *caller && !acts_for(chain, &patient, caller).await? {
                 return Err(not_yours(format!(
@@ -213,10 +231,11 @@ async fn query(chain: &ProvenState, caller: &Address, params: &Value) -> Result<
 /// header).
 pub(super) async fn after(
     chain: &ProvenState,
-    caller: &Address,
+    who: &Who,
     check: After,
     mut answer: Value,
 ) -> Result<Value, Failure> {
+    let caller = &who.person;
     match check {
         After::Nothing => {}
         After::HeaderOnly => {
@@ -226,7 +245,8 @@ pub(super) async fn after(
         }
         After::OwnTransaction => {
             let tx = answer.get("tx").and_then(Value::as_str).unwrap_or_default();
-            if signer_of_base64(tx).ok() != Some(*caller) {
+            let signer = signer_of_base64(tx).ok();
+            if signer != Some(who.key) && signer != Some(who.person) {
                 return Err(not_yours(
                     "the relay shows a transaction to its signer only",
                 ));

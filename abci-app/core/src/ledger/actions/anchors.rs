@@ -54,6 +54,7 @@ pub fn store_record(ctx: &mut Ctx, record: &RecordRef) -> Result<(), Refusal> {
             author: ctx.signer.0.to_vec(),
             height: ctx.height as i64,
             anchored_at: ctx.time,
+            ..Default::default()
         },
     );
     ctx.emit(

@@ -1,5 +1,6 @@
 //! One module per family of actions; `dispatch` routes a verified action.
 
+pub mod amendments;
 pub mod anchors;
 pub mod audit;
 pub mod clinical;
@@ -44,6 +45,10 @@ pub fn dispatch(ctx: &mut Ctx, action: &Kind) -> Result<(), Refusal> {
         Kind::AnchorBatch(a) => anchors::batch(ctx, a),
         Kind::LogDisclosures(a) => audit::log_disclosures(ctx, a),
         Kind::RotateKey(a) => rotation::rotate(ctx, a),
+        Kind::RequestAmendment(a) => amendments::request(ctx, a),
+        Kind::AcceptAmendment(a) => amendments::accept(ctx, a),
+        Kind::DenyAmendment(a) => amendments::deny(ctx, a),
+        Kind::FileDisagreement(a) => amendments::disagree(ctx, a),
         Kind::SetRecoveryContacts(a) => recovery::set_contacts(ctx, a),
         Kind::ApproveRecovery(a) => recovery::approve(ctx, a),
     }

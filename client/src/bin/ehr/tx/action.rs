@@ -88,6 +88,14 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
                 consent: matches!(consent, OnOff::On),
             })
         }
+        TxCommand::RequestAmendment { .. }
+        | TxCommand::AcceptAmendment { .. }
+        | TxCommand::DenyAmendment { .. }
+        | TxCommand::FileDisagreement { .. } => {
+            return Err(anyhow!(
+                "an amendment's records are sealed first (tx::amendments)"
+            ))
+        }
         TxCommand::RotateKey { .. } => {
             return Err(anyhow!(
                 "rotate-key is signed with the new key's proof (tx::rotate)"

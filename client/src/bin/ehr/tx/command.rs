@@ -140,6 +140,44 @@ pub(crate) enum TxCommand {
         #[arg(long)]
         proof: String,
     },
+    /// (patient or guardian) Ask the hospital whose staff wrote a record to
+    /// amend it; the reason is sealed, only its hash reaches the chain.
+    RequestAmendment {
+        #[arg(long)]
+        patient: String,
+        /// The record's id (as `ehr documents` shows it).
+        #[arg(long)]
+        record: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// (the record's author, or a doctor or admin of their hospital) Accept
+    /// an amendment: the corrected record, as its content in JSON (as the
+    /// original's, e.g. {"kind":"lab_result",…}), supersedes the old one.
+    AcceptAmendment {
+        #[arg(long)]
+        amendment: u64,
+        #[arg(long)]
+        content: String,
+    },
+    /// (the same) Deny an amendment on a ground the rule allows.
+    DenyAmendment {
+        #[arg(long)]
+        amendment: u64,
+        #[arg(long, value_enum)]
+        reason: DenialArg,
+        /// Why, in words for the patient (sealed).
+        #[arg(long)]
+        explanation: Option<String>,
+    },
+    /// (patient or guardian) Attach a statement of disagreement to a denied
+    /// amendment (sealed).
+    FileDisagreement {
+        #[arg(long)]
+        amendment: u64,
+        #[arg(long)]
+        statement: String,
+    },
     /// (doctor) Break-glass access to a patient's records.
     Emergency {
         #[arg(long)]

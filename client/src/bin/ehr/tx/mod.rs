@@ -2,6 +2,7 @@
 //! sending, and saying what the chain answered.
 
 mod action;
+mod amendments;
 mod command;
 mod rotate;
 
@@ -199,6 +200,9 @@ pub(crate) fn describe_result(r: &BroadcastTxCommit) -> String {
 
 pub(crate) async fn send(ctx: &Ctx, from: &str, no_wait: bool, a: &TxCommand) -> Result<bool> {
     let key: SecretKey = ctx.keys.load(from)?;
+    if let Some(kind) = amendments::action(ctx, &key, a).await? {
+        return submit(ctx, &key, no_wait, kind).await;
+    }
     if let TxCommand::RotateKey {
         new,
         participant,
