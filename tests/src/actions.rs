@@ -307,3 +307,29 @@ pub fn file_disagreement(
         statement: Some(record(statement_id, patient, category)),
     })
 }
+
+/// Erases `categories` of the patient's records (none: `everything`).
+pub fn erase(patient: &impl Party, categories: &[Category], basis: ErasureBasis) -> Kind {
+    Kind::EraseRecords(EraseRecords {
+        patient: patient.addr(),
+        record_ids: vec![],
+        categories: categories.iter().map(|c| *c as i32).collect(),
+        everything: categories.is_empty(),
+        basis: basis as i32,
+        reference: if basis == ErasureBasis::LegalOrder {
+            "order 2026/114 of the district court".into()
+        } else {
+            String::new()
+        },
+    })
+}
+
+pub fn legal_hold(patient: &impl Party, categories: &[Category], until: i64) -> Kind {
+    Kind::SetLegalHold(SetLegalHold {
+        patient: patient.addr(),
+        categories: categories.iter().map(|c| *c as i32).collect(),
+        until,
+        reason: HoldReason::Litigation as i32,
+        reference: "case 2026-CV-0114".into(),
+    })
+}

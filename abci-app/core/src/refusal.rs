@@ -145,6 +145,8 @@ codes! {
     AmendmentClosed = 101,
     /// An amendment of the record is not decided yet.
     AmendmentPending = 102,
+    /// A legal hold covers the records: they are kept until it ends.
+    LegalHold = 103,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,
 }

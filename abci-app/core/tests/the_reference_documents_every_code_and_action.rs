@@ -56,6 +56,8 @@ fn every_action_is_documented() {
         Kind::AcceptAmendment(Default::default()),
         Kind::DenyAmendment(Default::default()),
         Kind::FileDisagreement(Default::default()),
+        Kind::EraseRecords(Default::default()),
+        Kind::SetLegalHold(Default::default()),
     ];
     for kind in &all {
         let name = action_name(kind);

@@ -13,6 +13,7 @@ pub const NEXT_ORDER: &str = "next/order";
 pub const NEXT_PRESCRIPTION: &str = "next/prescription";
 pub const NEXT_PROPOSAL: &str = "next/proposal";
 pub const NEXT_AMENDMENT: &str = "next/amendment";
+pub const NEXT_ERASURE: &str = "next/erasure";
 
 fn num(n: u64) -> String {
     format!("{n:020}")
@@ -175,6 +176,20 @@ pub fn patient_amendments(patient: &Address) -> String {
 /// The latest amendment asked of a record (its id in a `Counter`).
 pub fn amendment_of(record_id: &str) -> String {
     format!("amendment_of/{record_id}")
+}
+
+pub fn erasure(id: u64) -> String {
+    format!("erasure/{}", num(id))
+}
+
+/// Index: a patient's erasures (empty values).
+pub fn patient_erasures(patient: &Address) -> String {
+    format!("patient_erasures/{}/", patient.hex())
+}
+
+/// The legal holds on a patient's records, one per organisation (a list).
+pub fn legal_holds(patient: &Address) -> String {
+    format!("holds/{}", patient.hex())
 }
 
 pub fn record(record_id: &str) -> String {

@@ -9,7 +9,7 @@ use prost::Message;
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry,
+    grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry, Erasure, ErasureList,
     AuditTrail, Category, ChainInfo, Device, DeviceList, Grant, GrantList, Grantee, LabOrder,
     LabOrderList, Organisation, OrganisationList, Participant, ParticipantList, Prescription,
     PrescriptionList, Proposal, ProposalList, Validator, ValidatorList,
@@ -123,6 +123,8 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["order", id] => keys::order(arg_u64(id)?),
         ["prescription", id] => keys::prescription(arg_u64(id)?),
         ["amendment", id] => keys::amendment(arg_u64(id)?),
+        ["erasure", id] => keys::erasure(arg_u64(id)?),
+        ["holds", patient] => keys::legal_holds(&arg_address(patient)?),
         ["proposal", id] => keys::proposal(arg_u64(id)?),
         ["validator", hex_key] => {
             keys::validator(&hex::decode(hex_key).map_err(|_| format!("{hex_key:?} is not hex"))?)
@@ -238,6 +240,7 @@ paged! {
     PrescriptionList => Prescription,
     AccessRequestList => AccessRequest,
     AmendmentList => Amendment,
+    ErasureList => Erasure,
 }
 
 /// A page of the values under `prefix`, decoded.
@@ -337,6 +340,12 @@ fn list(snap: &Snapshot, parts: &[&str], page: &PageAsk) -> Result<Option<Vec<u8
             page,
             &keys::patient_amendments(&arg_address(patient)?),
             |id| Ok(Some(keys::amendment(arg_u64(id)?))),
+        )?,
+        ["erasures", patient] => indexed::<ErasureList>(
+            snap,
+            page,
+            &keys::patient_erasures(&arg_address(patient)?),
+            |id| Ok(Some(keys::erasure(arg_u64(id)?))),
         )?,
         ["access-requests", patient] => {
             values::<AccessRequestList>(snap, page, &keys::access_requests(&arg_address(patient)?))?

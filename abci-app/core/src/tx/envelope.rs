@@ -203,6 +203,8 @@ pub fn action_name(action: &Kind) -> &'static str {
         Kind::AcceptAmendment(_) => "accept_amendment",
         Kind::DenyAmendment(_) => "deny_amendment",
         Kind::FileDisagreement(_) => "file_disagreement",
+        Kind::EraseRecords(_) => "erase_records",
+        Kind::SetLegalHold(_) => "set_legal_hold",
         Kind::OpenEmergencyAccess(_) => "open_emergency_access",
         Kind::OrderLabTest(_) => "order_lab_test",
         Kind::PostLabResult(_) => "post_lab_result",

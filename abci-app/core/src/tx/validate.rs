@@ -3,6 +3,7 @@
 use crate::crypto::PublicKey;
 use crate::proto::{
     action::Kind, governance_change, grantee, AccessLevel, Category, DenialReason, EmergencyReason,
+    ErasureBasis, HoldReason,
     GovernanceChange, Grantee, Purpose, RecordRef, Role, ServiceKind,
 };
 use crate::refusal::{refuse, Code, Refusal};
@@ -378,6 +379,39 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
             Ok(())
         }
         Kind::FileDisagreement(f) => record_ref(&f.statement).map(drop),
+        Kind::EraseRecords(e) => {
+            address("patient", &e.patient)?;
+            let basis: ErasureBasis = enum_value("basis", e.basis, 0)?;
+            if e.record_ids.len() > crate::ledger::actions::erasure::MAX_ERASED_IDS {
+                return invalid(format!(
+                    "at most {} record ids per erasure",
+                    crate::ledger::actions::erasure::MAX_ERASED_IDS
+                ));
+            }
+            for id in &e.record_ids {
+                object_id("record_ids", id)?;
+            }
+            categories(&e.categories, true)?;
+            if e.categories.contains(&(Category::All as i32)) {
+                return invalid("erase everything with everything=true, not category all");
+            }
+            if !e.everything && e.record_ids.is_empty() && e.categories.is_empty() {
+                return invalid("say what to erase: record ids, categories or everything");
+            }
+            if basis == ErasureBasis::LegalOrder || !e.reference.is_empty() {
+                text("reference", &e.reference, MAX_JUSTIFICATION_CHARS)?;
+            }
+            Ok(())
+        }
+        Kind::SetLegalHold(h) => {
+            address("patient", &h.patient)?;
+            categories(&h.categories, true)?;
+            if h.until != 0 {
+                enum_value::<HoldReason>("reason", h.reason, 0)?;
+                text("reference", &h.reference, MAX_JUSTIFICATION_CHARS)?;
+            }
+            Ok(())
+        }
         Kind::ApproveRecovery(r) => {
             address("patient", &r.patient)?;
             public_key("new_public_key", &r.new_public_key)?;

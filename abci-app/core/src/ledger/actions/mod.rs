@@ -7,6 +7,7 @@ pub mod clinical;
 pub mod consent;
 pub mod devices;
 pub mod emergency;
+pub mod erasure;
 pub mod governance;
 pub mod organisations;
 pub mod patients;
@@ -49,6 +50,8 @@ pub fn dispatch(ctx: &mut Ctx, action: &Kind) -> Result<(), Refusal> {
         Kind::AcceptAmendment(a) => amendments::accept(ctx, a),
         Kind::DenyAmendment(a) => amendments::deny(ctx, a),
         Kind::FileDisagreement(a) => amendments::disagree(ctx, a),
+        Kind::EraseRecords(a) => erasure::erase(ctx, a),
+        Kind::SetLegalHold(a) => erasure::hold(ctx, a),
         Kind::SetRecoveryContacts(a) => recovery::set_contacts(ctx, a),
         Kind::ApproveRecovery(a) => recovery::approve(ctx, a),
     }
