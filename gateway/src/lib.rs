@@ -13,6 +13,7 @@
 pub mod access;
 pub mod auth;
 pub mod disclosures;
+pub mod erasures;
 pub mod error;
 pub mod identity;
 pub mod limits;

@@ -183,6 +183,8 @@ impl Application {
         tokio::spawn(async move { logger.run(&g.db, &g.chain, audit_interval).await });
         let g = gateway.clone();
         tokio::spawn(async move { auth::prune_nonces(&g).await });
+        let g = gateway.clone();
+        tokio::spawn(async move { crate::erasures::follow(&g).await });
         // Each request knows its peer's address: the relay limits by it.
         // tap_io: the connect info (the peer's address) of a TLS listener.
         axum::serve(

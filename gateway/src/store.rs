@@ -13,8 +13,10 @@ pub struct StoredRecord {
     pub device_id: String,
     pub loinc: String,
     pub measured_at_ms: i64,
-    pub ciphertext: Vec<u8>,
+    /// `None` once erased.
+    pub ciphertext: Option<Vec<u8>>,
     pub ciphertext_sha256: Vec<u8>,
+    pub erasure_id: Option<i64>,
     pub batch_id: i64,
     pub leaf_index: i32,
     /// The id the record's data key is wrapped under.
@@ -56,7 +58,7 @@ pub async fn records(
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
                     b.status, b.service, b.height, b.merkle_root, b.record_count,
-                    r.merkle_path, r.key_id
+                    r.merkle_path, r.key_id, r.erasure_id
              FROM ingest.records r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
@@ -104,6 +106,7 @@ pub async fn records(
                 measured_at_ms: r.get(5),
                 ciphertext: r.get(6),
                 ciphertext_sha256: r.get(7),
+                erasure_id: r.get(19),
                 batch_id: r.get(8),
                 leaf_index: r.get(9),
                 key_id: r.get(18),
@@ -270,10 +273,12 @@ pub struct StoredDocument {
     pub category: Category,
     pub author: String,
     pub stored_at_ms: i64,
-    pub ciphertext: Vec<u8>,
+    /// `None` once erased.
+    pub ciphertext: Option<Vec<u8>>,
     pub ciphertext_sha256: Vec<u8>,
     pub wrapped_key: Option<Vec<u8>>,
     pub escrow_key: Option<Vec<u8>>,
+    pub erasure_id: Option<i64>,
 }
 
 /// A new document and its wraps (reader address, wrapped key).
@@ -341,7 +346,8 @@ pub async fn documents(
         .query(
             "SELECT d.seq, d.record_id, d.category, d.author,
                     (extract(epoch FROM d.stored_at) * 1000)::bigint,
-                    d.ciphertext, d.ciphertext_sha256, w.wrapped_key, e.wrapped_key
+                    d.ciphertext, d.ciphertext_sha256, w.wrapped_key, e.wrapped_key,
+                    d.erasure_id
              FROM gateway.documents d
              LEFT JOIN gateway.document_keys w ON w.record_id = d.record_id AND w.reader = $2
              LEFT JOIN gateway.document_keys e ON e.record_id = d.record_id AND e.reader = $3
@@ -366,6 +372,7 @@ pub async fn documents(
             ciphertext_sha256: r.get(6),
             wrapped_key: r.get(7),
             escrow_key: r.get(8),
+            erasure_id: r.get(9),
         })
         .collect())
 }
@@ -471,4 +478,70 @@ pub async fn replace_document_wraps(
         wraps,
     )
     .await
+}
+
+/// The last block this gateway followed for erasures.
+pub async fn followed_height(
+    db: &Client,
+    service: &str,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    Ok(db
+        .query_opt(
+            "SELECT height FROM gateway.followed_height WHERE service = $1",
+            &[&service],
+        )
+        .await?
+        .map(|r| r.get::<_, i64>(0) as u64))
+}
+
+pub async fn set_followed_height(
+    db: &Client,
+    service: &str,
+    height: u64,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "INSERT INTO gateway.followed_height (service, height) VALUES ($1, $2)
+         ON CONFLICT (service) DO UPDATE
+           SET height = GREATEST(gateway.followed_height.height, EXCLUDED.height)",
+        &[&service, &(height as i64)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Crypto-shreds the patient's documents erasure `e` covers (stored before
+/// it): ciphertexts set to nothing, every wrap of their keys deleted.
+/// How many; asked again, none.
+pub async fn erase_documents(
+    db: &mut Client,
+    patient: &str,
+    e: &ehr_ledger::proto::Erasure,
+) -> Result<u64, tokio_postgres::Error> {
+    let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
+    let tx = db.transaction().await?;
+    let rows = tx
+        .query(
+            "UPDATE gateway.documents SET ciphertext = NULL, erasure_id = $2
+             WHERE patient = $1 AND erasure_id IS NULL
+               AND stored_at <= to_timestamp($6::bigint)
+               AND ($3 OR record_id = ANY($4) OR category = ANY($5))
+             RETURNING record_id",
+            &[
+                &patient,
+                &(e.id as i64),
+                &e.everything,
+                &e.record_ids,
+                &categories,
+                &e.erased_at,
+            ],
+        )
+        .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    tx.execute(
+        "DELETE FROM gateway.document_keys WHERE record_id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ids.len() as u64)
 }

@@ -88,6 +88,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
             path: vec![],
             height: 1,
         }),
+        erasure_id: Some(1),
     };
     let samples = [
         serde_json::to_value(RecordsPage {
@@ -165,6 +166,7 @@ fn the_openapi_description_covers_every_route_field_and_code() {
                 ciphertext_sha256: String::new(),
                 wrapped_key: None,
                 key_source: None,
+                erasure_id: Some(1),
             }],
             next_after: None,
             disclosure_ids: vec![],

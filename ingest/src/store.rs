@@ -49,6 +49,14 @@ impl StoreError {
 /// Text as PostgreSQL can store it, whatever bytes a device sent: control
 /// characters (a NUL, which a text column refuses, escapes that would drive a
 /// terminal) shown as `\u{…}`, and at most 500 characters.
+/// What an erasure removed here.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub readings: u64,
+    pub wraps: u64,
+    pub analytics: u64,
+}
+
 pub fn storable(text: &str) -> String {
     const MAX: usize = 500;
     let mut out = String::with_capacity(text.len().min(MAX));
@@ -277,6 +285,68 @@ impl Store {
             "DELETE FROM analytics.readings WHERE pseudonym = $1",
             &[&pseudonym],
         )?)
+    }
+
+    /// Crypto-shreds the patient's readings erasure `e` covers (anchored at
+    /// or before its height): ciphertexts set to nothing, every wrap of a
+    /// data key that opens only erased readings deleted, and the patient's
+    /// analytics rows of the erased readings' codes and hours — all of them
+    /// when vitals or everything is erased. Asked again, it erases nothing
+    /// more.
+    pub fn erase(
+        &mut self,
+        e: &ehr_ledger::proto::Erasure,
+        patient: &str,
+        pseudonym: &str,
+    ) -> Result<Erased, StoreError> {
+        let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
+        let mut tx = self.client.transaction()?;
+        let rows = tx.query(
+            "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
+             FROM ingest.batches b
+             WHERE b.batch_id = r.batch_id AND r.patient = $1 AND r.erasure_id IS NULL
+               AND b.height IS NOT NULL AND b.height <= $6
+               AND ($3 OR r.record_id = ANY($4) OR r.category = ANY($5))
+             RETURNING r.key_id, r.loinc, date_trunc('hour', r.measured_at)",
+            &[
+                &patient,
+                &(e.id as i64),
+                &e.everything,
+                &e.record_ids,
+                &categories,
+                &(e.height as i64),
+            ],
+        )?;
+        let mut keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        keys.sort();
+        keys.dedup();
+        let wraps = tx.execute(
+            "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM ingest.records r
+                               WHERE r.key_id = w.key_id AND r.erasure_id IS NULL)",
+            &[&keys],
+        )?;
+        let vitals = ehr_ledger::proto::Category::Vitals as i16;
+        let analytics = if e.everything || categories.contains(&vitals) {
+            tx.execute(
+                "DELETE FROM analytics.readings WHERE pseudonym = $1",
+                &[&pseudonym],
+            )?
+        } else {
+            let loinc: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+            let hour: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(2)).collect();
+            tx.execute(
+                "DELETE FROM analytics.readings WHERE pseudonym = $1
+                   AND (loinc, hour) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))",
+                &[&pseudonym, &loinc, &hour],
+            )?
+        };
+        tx.commit()?;
+        Ok(Erased {
+            readings: rows.len() as u64,
+            wraps,
+            analytics,
+        })
     }
 
     /// Content hashes of the readings already stored under these (device, seq).

@@ -28,7 +28,7 @@ use std::collections::HashSet;
 
 use ehr_ledger::crypto::Address;
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::Participant;
+use ehr_ledger::proto::{Erasure, Participant};
 
 use crate::pipeline::{pseudonym, Transient};
 use crate::registry::Registry;
@@ -80,14 +80,7 @@ impl Withdrawals {
         };
         let to = latest.min(from + BLOCKS_PER_ROUND - 1);
         for height in from..=to {
-            let results = runtime.block_on(rpc.block_results(height))?;
-            let events: Vec<_> = results
-                .txs_results
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.code == 0)
-                .flat_map(|r| r.events)
-                .collect();
+            let events = runtime.block_on(rpc.committed_events(height))?;
             for e in events
                 .iter()
                 .filter(|e| e.kind == "access_granted" || e.kind == "access_revoked")
@@ -118,6 +111,19 @@ impl Withdrawals {
                     registry.forget_patient(&patient);
                 }
             }
+            let erasures: Vec<(Address, u64)> = events
+                .iter()
+                .filter(|e| e.kind == "records_erased")
+                .filter_map(|e| {
+                    Some((
+                        e.attribute("patient")?.parse().ok()?,
+                        e.attribute("erasure_id")?.parse().ok()?,
+                    ))
+                })
+                .collect();
+            for (patient, id) in erasures {
+                self.erase(runtime, registry, store, secret, height, &patient, id)?;
+            }
             let changes = events
                 .into_iter()
                 .filter(|e| e.kind == "research_consent")
@@ -132,6 +138,47 @@ impl Withdrawals {
             }
             store.set_followed_height(height)?;
         }
+        Ok(())
+    }
+
+    /// Crypto-shreds what erasure `id` covers, once its entry is proven (a
+    /// made-up event erases nothing: the entry must name this patient).
+    #[allow(clippy::too_many_arguments)]
+    fn erase(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        registry: &Registry,
+        store: &mut Store,
+        secret: &[u8],
+        height: u64,
+        patient: &Address,
+        id: u64,
+    ) -> Result<(), Transient> {
+        let proven: Option<Erasure> = runtime.block_on(async {
+            let chain = registry.chain();
+            let mut view = match chain.after(height).await {
+                Ok(view) => view,
+                Err(_) => chain.latest().await?,
+            };
+            view.get(&keys::erasure(id)).await
+        })?;
+        let Some(erasure) = proven.filter(|e| e.patient == patient.0) else {
+            tracing::warn!(
+                height,
+                id,
+                "an erasure event the chain's state does not prove: nothing erased"
+            );
+            return Ok(());
+        };
+        let erased = store.erase(&erasure, &patient.to_string(), &pseudonym(secret, patient))?;
+        tracing::info!(
+            height,
+            erasure = id,
+            readings = erased.readings,
+            wraps = erased.wraps,
+            analytics = erased.analytics,
+            "readings erased: their ciphertexts and keys shredded, their analytics rows deleted"
+        );
         Ok(())
     }
 

@@ -16,9 +16,11 @@ fn erasure(w: &World, id: u64) -> Erasure {
 #[test]
 fn she_erases_a_category_and_the_decision_is_on_chain_with_its_scope() {
     let mut w = World::new();
-    let tx = w
-        .alice
-        .tx(erase(&w.alice, &[Category::Vitals], ErasureBasis::PatientRequest));
+    let tx = w.alice.tx(erase(
+        &w.alice,
+        &[Category::Vitals],
+        ErasureBasis::PatientRequest,
+    ));
     let r = w.ok(tx);
     assert_eq!(
         event_attr(&r, "records_erased", "scope").as_deref(),
@@ -35,13 +37,13 @@ fn she_erases_a_category_and_the_decision_is_on_chain_with_its_scope() {
     let list: ErasureList = w.query(&format!("/erasures/{}", w.alice.address()));
     assert_eq!(list.items.len(), 1);
     // Her guardian may; another patient may not.
-    let tx = w
-        .bob
-        .tx(erase(&w.alice, &[], ErasureBasis::PatientRequest));
+    let tx = w.bob.tx(erase(&w.alice, &[], ErasureBasis::PatientRequest));
     w.refused(tx, Code::NotPatientOrGuardian);
-    let tx = w
-        .alice_guardian
-        .tx(erase(&w.alice, &[Category::Notes], ErasureBasis::ConsentWithdrawn));
+    let tx = w.alice_guardian.tx(erase(
+        &w.alice,
+        &[Category::Notes],
+        ErasureBasis::ConsentWithdrawn,
+    ));
     w.ok(tx);
 }
 
@@ -68,7 +70,12 @@ fn a_legal_hold_refuses_erasure_of_what_it_covers_until_released() {
         );
     }
     // A labs record named by id is held too; another category is not.
-    let g = w.grant(w.doctor.addr(), &[Category::Labs], AccessLevel::Write, w.now() + DAY);
+    let g = w.grant(
+        w.doctor.addr(),
+        &[Category::Labs],
+        AccessLevel::Write,
+        w.now() + DAY,
+    );
     w.ok(g);
     let tx = w.doctor.tx(anchor("lab-note-1", &w.alice, Category::Labs));
     w.ok(tx);
@@ -79,22 +86,28 @@ fn a_legal_hold_refuses_erasure_of_what_it_covers_until_released() {
         ..Default::default()
     }));
     w.refused(tx, Code::LegalHold);
-    let tx = w
-        .alice
-        .tx(erase(&w.alice, &[Category::Notes], ErasureBasis::PatientRequest));
+    let tx = w.alice.tx(erase(
+        &w.alice,
+        &[Category::Notes],
+        ErasureBasis::PatientRequest,
+    ));
     w.ok(tx);
     // Only the organisation that set it releases it; then erasure goes.
     let tx = w.admin.tx(legal_hold(&w.alice, &[], 0));
     w.ok(tx);
-    let tx = w
-        .alice
-        .tx(erase(&w.alice, &[Category::Labs], ErasureBasis::PatientRequest));
+    let tx = w.alice.tx(erase(
+        &w.alice,
+        &[Category::Labs],
+        ErasureBasis::PatientRequest,
+    ));
     w.refused(tx, Code::LegalHold);
     let tx = w.north_admin.tx(legal_hold(&w.alice, &[], 0));
     w.ok(tx);
-    let tx = w
-        .alice
-        .tx(erase(&w.alice, &[Category::Labs], ErasureBasis::PatientRequest));
+    let tx = w.alice.tx(erase(
+        &w.alice,
+        &[Category::Labs],
+        ErasureBasis::PatientRequest,
+    ));
     w.ok(tx);
 }
 
@@ -108,7 +121,9 @@ fn a_legal_order_is_an_admins_and_every_erasure_says_what_and_why() {
         .admin
         .tx(erase(&w.alice, &[], ErasureBasis::PatientRequest));
     w.refused(tx, Code::NotPatientOrGuardian);
-    let tx = w.south_admin.tx(erase(&w.alice, &[], ErasureBasis::LegalOrder));
+    let tx = w
+        .south_admin
+        .tx(erase(&w.alice, &[], ErasureBasis::LegalOrder));
     w.ok(tx);
     let e = erasure(&w, 1);
     assert!(e.everything);

@@ -46,6 +46,10 @@ pub struct RecordItem {
     pub key_source: Option<String>,
     /// Absent while the record's batch is not anchored yet.
     pub anchor: Option<AnchorProof>,
+    /// The erasure (`/erasure/<id>` on chain) that shredded it: no
+    /// ciphertext and no key are served, only its hash and this number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_id: Option<u64>,
 }
 
 /// Where a record's batch is anchored and the record's path to its root.
@@ -186,6 +190,9 @@ pub struct DocumentItem {
     pub ciphertext_sha256: String,
     pub wrapped_key: Option<String>,
     pub key_source: Option<String>,
+    /// The erasure that shredded it, as for a record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure_id: Option<u64>,
 }
 
 /// Every refusal: a stable code and a sentence a person can act on.

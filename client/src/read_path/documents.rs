@@ -367,6 +367,7 @@ mod tests {
                 .find(|w| w.reader == wrapped_for.to_string())
                 .map(|w| w.wrapped_key.clone()),
             key_source: None,
+            erasure_id: None,
         }
     }
 

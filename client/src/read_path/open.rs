@@ -148,6 +148,8 @@ pub enum VerifyError {
     DeviceSignature(String),
     #[error("the answer is malformed: {0}")]
     Malformed(String),
+    #[error("the gateway serves {record} as erased by erasure {erasure}, which the chain does not show covering it: the record is withheld without a reason the patient gave — tell the hospital that stores it")]
+    NotErased { record: String, erasure: u64 },
 }
 
 /// A batch anchor as the chain holds it, proven against an app hash.
@@ -228,6 +230,36 @@ impl ChainVerifier {
             app_hashes: HashMap::new(),
             pinned: None,
         }
+    }
+
+    /// The erasure the gateway says shredded record `record_id` (of
+    /// `category`, anchored at `height`), proven, and covering it
+    /// (`erasure::covers`): what a reader is shown instead of the record.
+    pub async fn verify_erasure(
+        &mut self,
+        id: u64,
+        record_id: &str,
+        category: &str,
+        height: u64,
+        patient: &ehr_ledger::crypto::Address,
+    ) -> Result<ehr_ledger::proto::Erasure, VerifyError> {
+        let path = format!("/erasure/{id}");
+        let mut found = self.proven::<ehr_ledger::proto::Erasure>(&path).await?;
+        if found.is_none() {
+            found = self
+                .proven_at::<ehr_ledger::proto::Erasure>(&path, 0)
+                .await?;
+        }
+        let category = ehr_ledger::ledger::access::category_named(category).unwrap_or_default();
+        found
+            .filter(|e| {
+                e.patient == patient.0
+                    && ehr_ledger::ledger::actions::erasure::covers(e, record_id, category, height)
+            })
+            .ok_or(VerifyError::NotErased {
+                record: record_id.to_string(),
+                erasure: id,
+            })
     }
 
     /// The record's leaf, path and root against the anchor on chain; the

@@ -250,6 +250,20 @@ impl RpcClient {
             .await
     }
 
+    /// The events of the transactions block `height` accepted — what a
+    /// service follows to learn of a change, and then proves before acting.
+    pub async fn committed_events(&self, height: u64) -> Result<Vec<types::Event>, RpcError> {
+        Ok(self
+            .block_results(height)
+            .await?
+            .txs_results
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.code == 0)
+            .flat_map(|r| r.events)
+            .collect())
+    }
+
     pub async fn abci_query(
         &self,
         path: &str,

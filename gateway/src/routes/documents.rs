@@ -48,7 +48,11 @@ pub(super) async fn documents(
         limit,
     )
     .await?;
-    let served = stored.iter().map(|d| (d.category, d.record_id.as_str()));
+    // An erased document's tombstone discloses nothing.
+    let served = stored
+        .iter()
+        .filter(|d| d.erasure_id.is_none())
+        .map(|d| (d.category, d.record_id.as_str()));
     let disclosure_ids = disclose(
         &db,
         &g.key.address(),
@@ -77,10 +81,15 @@ pub(super) async fn documents(
                 category: category_name(d.category).to_string(),
                 author: d.author.clone(),
                 stored_at_ms: d.stored_at_ms,
-                ciphertext: B64.encode(&d.ciphertext),
+                ciphertext: d
+                    .ciphertext
+                    .as_ref()
+                    .map(|c| B64.encode(c))
+                    .unwrap_or_default(),
                 ciphertext_sha256: hex::encode(&d.ciphertext_sha256),
-                wrapped_key,
-                key_source,
+                wrapped_key: wrapped_key.filter(|_| d.erasure_id.is_none()),
+                key_source: key_source.filter(|_| d.erasure_id.is_none()),
+                erasure_id: d.erasure_id.map(|e| e as u64),
             }
         })
         .collect();

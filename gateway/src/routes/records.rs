@@ -129,17 +129,26 @@ pub(super) async fn records(
             device_id: r.device_id.clone(),
             loinc: r.loinc.clone(),
             measured_at_ms: r.measured_at_ms,
-            ciphertext: B64.encode(&r.ciphertext),
+            ciphertext: r
+                .ciphertext
+                .as_ref()
+                .map(|c| B64.encode(c))
+                .unwrap_or_default(),
             ciphertext_sha256: hex::encode(&r.ciphertext_sha256),
             key_id: r.key_id.clone(),
-            wrapped_key,
-            key_source,
+            wrapped_key: wrapped_key.filter(|_| r.erasure_id.is_none()),
+            key_source: key_source.filter(|_| r.erasure_id.is_none()),
             anchor,
+            erasure_id: r.erasure_id.map(|e| e as u64),
         });
     }
 
-    // The outbox row is written before anything is served.
-    let served = stored.iter().map(|r| (r.category, r.record_id.as_str()));
+    // The outbox row is written before anything is served; an erased
+    // record's tombstone discloses nothing.
+    let served = stored
+        .iter()
+        .filter(|r| r.erasure_id.is_none())
+        .map(|r| (r.category, r.record_id.as_str()));
     let disclosure_ids = disclose(
         &db,
         &g.key.address(),

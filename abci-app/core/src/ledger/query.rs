@@ -9,10 +9,10 @@ use prost::Message;
 
 use crate::crypto::Address;
 use crate::proto::{
-    grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry, Erasure, ErasureList,
-    AuditTrail, Category, ChainInfo, Device, DeviceList, Grant, GrantList, Grantee, LabOrder,
-    LabOrderList, Organisation, OrganisationList, Participant, ParticipantList, Prescription,
-    PrescriptionList, Proposal, ProposalList, Validator, ValidatorList,
+    grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry,
+    AuditTrail, Category, ChainInfo, Device, DeviceList, Erasure, ErasureList, Grant, GrantList,
+    Grantee, LabOrder, LabOrderList, Organisation, OrganisationList, Participant, ParticipantList,
+    Prescription, PrescriptionList, Proposal, ProposalList, Validator, ValidatorList,
 };
 use crate::storage::{Entries, ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 

@@ -3,8 +3,7 @@
 use crate::crypto::PublicKey;
 use crate::proto::{
     action::Kind, governance_change, grantee, AccessLevel, Category, DenialReason, EmergencyReason,
-    ErasureBasis, HoldReason,
-    GovernanceChange, Grantee, Purpose, RecordRef, Role, ServiceKind,
+    ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose, RecordRef, Role, ServiceKind,
 };
 use crate::refusal::{refuse, Code, Refusal};
 

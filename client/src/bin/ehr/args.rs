@@ -47,6 +47,22 @@ pub(crate) enum ReasonArg {
     Other,
 }
 
+/// Under what records are erased.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ErasureArg {
+    PatientRequest,
+    ConsentWithdrawn,
+    LegalOrder,
+}
+
+/// Why a hospital must keep records.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum HoldArg {
+    Litigation,
+    RegulatoryRetention,
+    Investigation,
+}
+
 /// The grounds on which an amendment may be denied (HIPAA §164.526(a)(2)).
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum DenialArg {

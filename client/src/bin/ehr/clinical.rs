@@ -131,9 +131,18 @@ pub async fn read(ctx: &Ctx, a: &DocumentsArgs) -> Result<bool> {
                 "amends": Some(&c.links.amends).filter(|s| !s.is_empty()),
                 "amendment_id": Some(c.links.amendment_id).filter(|n| *n != 0),
                 "problem": problem,
+                "erased": c.erased.as_ref().map(ehr_client::read_path::verified::erased_sentence),
             }));
         } else {
             match (c.verified(), problem) {
+                (None, None) if c.erased.is_some() => println!(
+                    "ERASED  {}  {}",
+                    item.record_id,
+                    c.erased
+                        .as_ref()
+                        .map(ehr_client::read_path::verified::erased_sentence)
+                        .unwrap_or_default()
+                ),
                 (Some(doc), _) => println!(
                     "verified  {}  {} (by {}){}",
                     item.record_id,

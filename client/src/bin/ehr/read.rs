@@ -187,8 +187,9 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
             .map(|c| {
                 json!({
                     "record_id": c.item.record_id,
-                    "verified": c.problem.is_none() && c.anchored_at.is_some(),
+                    "verified": c.erased.is_none() && c.problem.is_none() && c.anchored_at.is_some(),
                     "awaiting_anchor": c.awaiting_anchor,
+                    "erased": c.erased.as_ref().map(ehr_client::read_path::verified::erased_sentence),
                     "problem": c.problem,
                     "anchored_at": c.anchored_at,
                     "key_source": c.item.key_source,
@@ -223,6 +224,14 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         );
         println!("checks: {trust}");
         for c in &checked {
+            if let Some(e) = &c.erased {
+                println!(
+                    "  ERASED    {}  {}",
+                    c.item.record_id,
+                    ehr_client::read_path::verified::erased_sentence(e)
+                );
+                continue;
+            }
             let what = c.opened.as_ref().map_or_else(String::new, describe);
             match (&c.problem, c.anchored_at) {
                 (None, None) if c.awaiting_anchor => println!(

@@ -127,6 +127,45 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
                     anyhow!("--proof must be 128 hex digits (ehr keys prove-binding)")
                 })?,
         }),
+        TxCommand::Erase {
+            patient,
+            records,
+            categories,
+            everything,
+            basis,
+            reference,
+        } => Kind::EraseRecords(EraseRecords {
+            patient: ctx.addr(patient)?,
+            record_ids: records.clone(),
+            categories: categories.iter().map(|c| category(*c)).collect(),
+            everything: *everything,
+            basis: (match basis {
+                ErasureArg::PatientRequest => ErasureBasis::PatientRequest,
+                ErasureArg::ConsentWithdrawn => ErasureBasis::ConsentWithdrawn,
+                ErasureArg::LegalOrder => ErasureBasis::LegalOrder,
+            }) as i32,
+            reference: reference.clone(),
+        }),
+        TxCommand::LegalHold {
+            patient,
+            categories,
+            duration,
+            reason,
+            reference,
+        } => {
+            let secs = duration_secs(duration)?;
+            Kind::SetLegalHold(SetLegalHold {
+                patient: ctx.addr(patient)?,
+                categories: categories.iter().map(|c| category(*c)).collect(),
+                until: if secs == 0 { 0 } else { now() + secs },
+                reason: (match reason {
+                    HoldArg::Litigation => HoldReason::Litigation,
+                    HoldArg::RegulatoryRetention => HoldReason::RegulatoryRetention,
+                    HoldArg::Investigation => HoldReason::Investigation,
+                }) as i32,
+                reference: reference.clone(),
+            })
+        }
         TxCommand::Emergency {
             patient,
             reason,

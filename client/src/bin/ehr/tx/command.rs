@@ -178,6 +178,39 @@ pub(crate) enum TxCommand {
         #[arg(long)]
         statement: String,
     },
+    /// Erase a patient's records — some by id, categories, or everything —
+    /// off chain, in every service that keeps them; the anchors stay.
+    Erase {
+        #[arg(long)]
+        patient: String,
+        #[arg(long = "record")]
+        records: Vec<String>,
+        #[arg(long = "category", value_enum)]
+        categories: Vec<CategoryArg>,
+        #[arg(long)]
+        everything: bool,
+        #[arg(long, value_enum, default_value = "patient-request")]
+        basis: ErasureArg,
+        /// The legal reference (a court order's number): required with
+        /// --basis legal-order; no health data.
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
+    /// (admin) Hold a patient's records (all, or --category) from erasure
+    /// until --for has passed; --for 0 releases your organisation's hold.
+    LegalHold {
+        #[arg(long)]
+        patient: String,
+        #[arg(long = "category", value_enum)]
+        categories: Vec<CategoryArg>,
+        /// How long, e.g. 365d; 0 releases.
+        #[arg(long = "for")]
+        duration: String,
+        #[arg(long, value_enum, default_value = "litigation")]
+        reason: HoldArg,
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
     /// (doctor) Break-glass access to a patient's records.
     Emergency {
         #[arg(long)]
