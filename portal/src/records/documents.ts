@@ -19,7 +19,16 @@ export type Content =
   | { kind: "prescription"; drug_code: string; dose: string; unit: string; quantity: number; refills: number }
   | { kind: "lab_order"; test_code: string; lab_org: string }
   | { kind: "lab_result"; order_id: number; test_code: string; value: string; unit: string }
-  | ({ kind: "demographics" } & Demographics);
+  | ({ kind: "demographics" } & Demographics)
+  /** Words about a record of an amendment: her request, a denial's explanation, her disagreement. */
+  | { kind: "statement"; about: string; purpose: string; category: string; text: string };
+
+/** What a person reads for a statement's purpose (client/src/read_path/documents.rs). */
+const STATEMENT_PURPOSES: Record<string, string> = {
+  amendment_request: "request to amend",
+  denial_explanation: "why the amendment was denied",
+  disagreement: "statement of disagreement",
+};
 
 /** Who a patient is (client/src/read_path/demographics.rs). */
 export interface Demographics {
@@ -47,9 +56,20 @@ const KIND: Record<Content["kind"], [Category, string, string]> = {
   lab_order: [Category.LABS, "labs", "order"],
   lab_result: [Category.LABS, "labs", "result"],
   demographics: [Category.DEMOGRAPHICS, "demographics", "pt"],
+  // A statement is in the category of the record it is about.
+  statement: [Category.NOTES, "notes", "statement"],
 };
 
-export const categoryOf = (c: Content) => KIND[c.kind][0];
+const CATEGORY_NAMED: Record<string, Category> = {
+  labs: Category.LABS,
+  medications: Category.MEDICATIONS,
+  notes: Category.NOTES,
+  imaging: Category.IMAGING,
+  demographics: Category.DEMOGRAPHICS,
+  vitals: Category.VITALS,
+};
+
+export const categoryOf = (c: Content) => (c.kind === "statement" ? (CATEGORY_NAMED[c.category] ?? Category.NOTES) : KIND[c.kind][0]);
 
 export function describe(c: Content): string {
   switch (c.kind) {
@@ -61,6 +81,8 @@ export function describe(c: Content): string {
       return `lab result of order ${c.order_id}: LOINC ${c.test_code} ${c.value} ${c.unit}`;
     case "demographics":
       return `details: ${fullName(c)}${c.birth_date ? `, born ${c.birth_date}` : ""}`;
+    case "statement":
+      return `${STATEMENT_PURPOSES[c.purpose] ?? c.purpose} ${c.about}: ${c.text}`;
   }
 }
 

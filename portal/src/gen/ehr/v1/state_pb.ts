@@ -10,7 +10,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AccessLevel, Category, EmergencyReason, GovernanceChange, Grantee, Purpose, RecordRef, Role, ServiceKind } from "./types_pb";
+import type { AccessLevel, Category, DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose, RecordRef, Role, ServiceKind } from "./types_pb";
 import { file_ehr_v1_types } from "./types_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/state.proto.
  */
 export const file_ehr_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyKpAgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAyIoCgpEYWlseUNvdW50EgsKA2RheRgBIAEoAxINCgVjb3VudBgCIAEoBCJXCgpFbnJvbGxtZW50Eg8KB2FkZHJlc3MYASABKAwSDgoGb3JnX2lkGAIgASgJEhMKC2Vucm9sbGVkX2J5GAMgASgMEhMKC2Vucm9sbGVkX2F0GAQgASgDIp4BCgZEZXZpY2USEQoJZGV2aWNlX2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSDwoHcGF0aWVudBgDIAEoDBIkCgZzdGF0dXMYBCABKA4yFC5laHIudjEuRGV2aWNlU3RhdHVzEhAKCGJvdW5kX2J5GAUgASgMEhAKCGJvdW5kX2F0GAYgASgDEhIKCnJldm9rZWRfYXQYByABKAMibwoNQWNjZXNzUmVxdWVzdBIPCgdwYXRpZW50GAEgASgMEhEKCXJlcXVlc3RlchgCIAEoDBIkCgpjYXRlZ29yaWVzGAMgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhQKDHJlcXVlc3RlZF9hdBgEIAEoAyKrAQoFR3JhbnQSDwoHcGF0aWVudBgBIAEoDBIgCgdncmFudGVlGAIgASgLMg8uZWhyLnYxLkdyYW50ZWUSIgoIY2F0ZWdvcnkYAyABKA4yEC5laHIudjEuQ2F0ZWdvcnkSIwoGYWNjZXNzGAQgASgOMhMuZWhyLnYxLkFjY2Vzc0xldmVsEhIKCmV4cGlyZXNfYXQYBSABKAMSEgoKZ3JhbnRlZF9hdBgGIAEoAyKZAQoPRW1lcmdlbmN5QWNjZXNzEg8KB3BhdGllbnQYASABKAwSDgoGZG9jdG9yGAIgASgMEicKBnJlYXNvbhgDIAEoDjIXLmVoci52MS5FbWVyZ2VuY3lSZWFzb24SFQoNanVzdGlmaWNhdGlvbhgEIAEoCRIRCglvcGVuZWRfYXQYBSABKAMSEgoKZXhwaXJlc19hdBgGIAEoAyLbAQoITGFiT3JkZXISCgoCaWQYASABKAQSDwoHcGF0aWVudBgCIAEoDBIOCgZkb2N0b3IYAyABKAwSDwoHbGFiX29yZxgFIAEoCRIjCgZzdGF0dXMYBiABKA4yEy5laHIudjEuT3JkZXJTdGF0dXMSEgoKb3JkZXJlZF9hdBgHIAEoAxIYChByZXN1bHRfcmVjb3JkX2lkGAggASgJEhQKDGZ1bGZpbGxlZF9ieRgJIAEoDBIXCg9vcmRlcl9yZWNvcmRfaWQYCiABKAlKBAgEEAVSCXRlc3RfY29kZSIwCgRGaWxsEhIKCnBoYXJtYWNpc3QYASABKAwSFAoMZGlzcGVuc2VkX2F0GAIgASgDIugBCgxQcmVzY3JpcHRpb24SCgoCaWQYASABKAQSDwoHcGF0aWVudBgCIAEoDBIOCgZkb2N0b3IYAyABKAwSFQoNZmlsbHNfYWxsb3dlZBgIIAEoDRIbCgVmaWxscxgJIAMoCzIMLmVoci52MS5GaWxsEhUKDXByZXNjcmliZWRfYXQYCiABKAMSEwoLdmFsaWRfdW50aWwYCyABKAMSGQoRY29udGVudF9yZWNvcmRfaWQYDCABKAlKBAgEEAhSCWRydWdfY29kZVIKZG9zZV9taWxsaVIJZG9zZV91bml0UghxdWFudGl0eSJsChJTdG9yZWRSZWNvcmRBbmNob3ISIQoGcmVjb3JkGAEgASgLMhEuZWhyLnYxLlJlY29yZFJlZhIOCgZhdXRob3IYAiABKAwSDgoGaGVpZ2h0GAMgASgDEhMKC2FuY2hvcmVkX2F0GAQgASgDIrEBChFTdG9yZWRCYXRjaEFuY2hvchIPCgdzZXJ2aWNlGAEgASgMEhAKCGJhdGNoX2lkGAIgASgEEhMKC21lcmtsZV9yb290GAMgASgMEhQKDHJlY29yZF9jb3VudBgEIAEoDRIUCgxmaXJzdF9yZWNvcmQYBSABKAQSEwoLbGFzdF9yZWNvcmQYBiABKAQSDgoGaGVpZ2h0GAcgASgDEhMKC2FuY2hvcmVkX2F0GAggASgDIscDCgpBdWRpdEVudHJ5EgsKA3NlcRgBIAEoBBIPCgdwYXRpZW50GAIgASgMEhAKCGFjY2Vzc29yGAMgASgMEh8KBGtpbmQYBCABKA4yES5laHIudjEuQXVkaXRLaW5kEhIKCnJlY29yZF9pZHMYBSADKAkSIAoHcHVycG9zZRgGIAEoDjIPLmVoci52MS5QdXJwb3NlEiIKBWJhc2lzGAcgASgOMhMuZWhyLnYxLkFjY2Vzc0Jhc2lzEhEKCWVtZXJnZW5jeRgIIAEoCBIRCglsb2dnZWRfYnkYCSABKAwSFAoMZGlzY2xvc2VkX2F0GAogASgDEg4KBmhlaWdodBgLIAEoAxISCgpibG9ja190aW1lGAwgASgDEjEKEGVtZXJnZW5jeV9yZWFzb24YDSABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YDiABKAkSIgoIY2F0ZWdvcnkYDyABKA4yEC5laHIudjEuQ2F0ZWdvcnkSFgoOcmVxdWVzdF9zaGEyNTYYECABKAwSEQoJb3V0Ym94X2lkGBEgASgEEhUKDXB1cnBvc2VfdW5maXQYEiABKAgi3gEKCFByb3Bvc2FsEgoKAmlkGAEgASgEEhQKDHByb3Bvc2VyX29yZxgCIAEoCRIoCgZjaGFuZ2UYAyABKAsyGC5laHIudjEuR292ZXJuYW5jZUNoYW5nZRIRCglhcHByb3ZhbHMYBCADKAkSEgoKcmVqZWN0aW9ucxgFIAMoCRImCgZzdGF0dXMYBiABKA4yFi5laHIudjEuUHJvcG9zYWxTdGF0dXMSEgoKY3JlYXRlZF9hdBgHIAEoAxISCgpkZWNpZGVkX2F0GAggASgDEg8KB2ZhaWx1cmUYCSABKAkiQQoJVmFsaWRhdG9yEg8KB3B1Yl9rZXkYASABKAwSDQoFcG93ZXIYAiABKAMSFAoMb3BlcmF0b3Jfb3JnGAMgASgJImQKDkFjY2Vzc0RlY2lzaW9uEg8KB2FsbG93ZWQYASABKAgSIgoFYmFzaXMYAiABKA4yEy5laHIudjEuQWNjZXNzQmFzaXMSDgoGcmVhc29uGAMgASgJEg0KBXVudGlsGAQgASgDIksKEE9yZ2FuaXNhdGlvbkxpc3QSIwoFaXRlbXMYASADKAsyFC5laHIudjEuT3JnYW5pc2F0aW9uEhIKCm5leHRfYWZ0ZXIYAiABKAkiSQoPUGFydGljaXBhbnRMaXN0EiIKBWl0ZW1zGAEgAygLMhMuZWhyLnYxLlBhcnRpY2lwYW50EhIKCm5leHRfYWZ0ZXIYAiABKAkiPwoKRGV2aWNlTGlzdBIdCgVpdGVtcxgBIAMoCzIOLmVoci52MS5EZXZpY2USEgoKbmV4dF9hZnRlchgCIAEoCSI9CglHcmFudExpc3QSHAoFaXRlbXMYASADKAsyDS5laHIudjEuR3JhbnQSEgoKbmV4dF9hZnRlchgCIAEoCSJDCgpBdWRpdFRyYWlsEiEKBWl0ZW1zGAEgAygLMhIuZWhyLnYxLkF1ZGl0RW50cnkSEgoKbmV4dF9hZnRlchgCIAEoCSJDCgxQcm9wb3NhbExpc3QSHwoFaXRlbXMYASADKAsyEC5laHIudjEuUHJvcG9zYWwSEgoKbmV4dF9hZnRlchgCIAEoCSJFCg1WYWxpZGF0b3JMaXN0EiAKBWl0ZW1zGAEgAygLMhEuZWhyLnYxLlZhbGlkYXRvchISCgpuZXh0X2FmdGVyGAIgASgJIkMKDExhYk9yZGVyTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5MYWJPcmRlchISCgpuZXh0X2FmdGVyGAIgASgJIksKEFByZXNjcmlwdGlvbkxpc3QSIwoFaXRlbXMYASADKAsyFC5laHIudjEuUHJlc2NyaXB0aW9uEhIKCm5leHRfYWZ0ZXIYAiABKAkiTQoRQWNjZXNzUmVxdWVzdExpc3QSJAoFaXRlbXMYASADKAsyFS5laHIudjEuQWNjZXNzUmVxdWVzdBISCgpuZXh0X2FmdGVyGAIgASgJKmIKDE1lbWJlclN0YXR1cxIdChlNRU1CRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUTUVNQkVSX1NUQVRVU19BQ1RJVkUQARIZChVNRU1CRVJfU1RBVFVTX1JFTU9WRUQQAiqLAQoPUGFydGljaXBhbnRLaW5kEiAKHFBBUlRJQ0lQQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQQVJUSUNJUEFOVF9LSU5EX1NUQUZGEAESHAoYUEFSVElDSVBBTlRfS0lORF9TRVJWSUNFEAISHAoYUEFSVElDSVBBTlRfS0lORF9QQVRJRU5UEAMqeAoRUGFydGljaXBhbnRTdGF0dXMSIgoeUEFSVElDSVBBTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZUEFSVElDSVBBTlRfU1RBVFVTX0FDVElWRRABEiAKHFBBUlRJQ0lQQU5UX1NUQVRVU19TVVNQRU5ERUQQAipiCgxEZXZpY2VTdGF0dXMSHQoZREVWSUNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFERFVklDRV9TVEFUVVNfQUNUSVZFEAESGQoVREVWSUNFX1NUQVRVU19SRVZPS0VEEAIqXgoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT1JERVJfU1RBVFVTX09QRU4QARIaChZPUkRFUl9TVEFUVVNfRlVMRklMTEVEEAIqzwEKC0FjY2Vzc0Jhc2lzEhwKGEFDQ0VTU19CQVNJU19VTlNQRUNJRklFRBAAEhUKEUFDQ0VTU19CQVNJU19OT05FEAESGAoUQUNDRVNTX0JBU0lTX1BBVElFTlQQAhIZChVBQ0NFU1NfQkFTSVNfR1VBUkRJQU4QAxIWChJBQ0NFU1NfQkFTSVNfR1JBTlQQBBIaChZBQ0NFU1NfQkFTSVNfRU1FUkdFTkNZEAUSIgoeQUNDRVNTX0JBU0lTX0hPTUVfT1JHQU5JU0FUSU9OEAYqYwoJQXVkaXRLaW5kEhoKFkFVRElUX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9LSU5EX0RJU0NMT1NVUkUQARIfChtBVURJVF9LSU5EX0VNRVJHRU5DWV9PUEVORUQQAiqiAQoOUHJvcG9zYWxTdGF0dXMSHwobUFJPUE9TQUxfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUFJPUE9TQUxfU1RBVFVTX09QRU4QARIbChdQUk9QT1NBTF9TVEFUVVNfQVBQTElFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhoKFlBST1BPU0FMX1NUQVRVU19GQUlMRUQQBGIGcHJvdG8z", [file_ehr_v1_types]);
+  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyK9AgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAxISCgprZXlfaGVpZ2h0GAsgASgEIkkKCktleUJpbmRpbmcSEAoIaWRlbnRpdHkYASABKAwSFwoPYm91bmRfYXRfaGVpZ2h0GAIgASgEEhAKCGJvdW5kX2F0GAMgASgDIogBCg5SZWNvdmVyeVBvbGljeRIQCghjb250YWN0cxgBIAMoDBIRCgl0aHJlc2hvbGQYAiABKA0SKAoHcGVuZGluZxgDIAEoCzIXLmVoci52MS5QZW5kaW5nUmVjb3ZlcnkSJwoEbGFzdBgEIAEoCzIZLmVoci52MS5Db21wbGV0ZWRSZWNvdmVyeSKEAQoPUGVuZGluZ1JlY292ZXJ5EhYKDm5ld19wdWJsaWNfa2V5GAEgASgMEhEKCWFwcHJvdmFscxgCIAMoDBIbChNpZGVudGl0eV9jaGVja2VkX2J5GAMgASgMEhYKDmNoZWNrZWRfYnlfb3JnGAQgASgJEhEKCW9wZW5lZF9hdBgFIAEoAyKRAQoRQ29tcGxldGVkUmVjb3ZlcnkSFgoObmV3X3B1YmxpY19rZXkYASABKAwSDgoGaGVpZ2h0GAIgASgEEgwKBHRpbWUYAyABKAMSEQoJYXBwcm92YWxzGAQgAygMEhsKE2lkZW50aXR5X2NoZWNrZWRfYnkYBSABKAwSFgoOY2hlY2tlZF9ieV9vcmcYBiABKAkiKAoKRGFpbHlDb3VudBILCgNkYXkYASABKAMSDQoFY291bnQYAiABKAQiVwoKRW5yb2xsbWVudBIPCgdhZGRyZXNzGAEgASgMEg4KBm9yZ19pZBgCIAEoCRITCgtlbnJvbGxlZF9ieRgDIAEoDBITCgtlbnJvbGxlZF9hdBgEIAEoAyKeAQoGRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwSJAoGc3RhdHVzGAQgASgOMhQuZWhyLnYxLkRldmljZVN0YXR1cxIQCghib3VuZF9ieRgFIAEoDBIQCghib3VuZF9hdBgGIAEoAxISCgpyZXZva2VkX2F0GAcgASgDIm8KDUFjY2Vzc1JlcXVlc3QSDwoHcGF0aWVudBgBIAEoDBIRCglyZXF1ZXN0ZXIYAiABKAwSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIUCgxyZXF1ZXN0ZWRfYXQYBCABKAMiqwEKBUdyYW50Eg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiIKCGNhdGVnb3J5GAMgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiMKBmFjY2VzcxgEIAEoDjITLmVoci52MS5BY2Nlc3NMZXZlbBISCgpleHBpcmVzX2F0GAUgASgDEhIKCmdyYW50ZWRfYXQYBiABKAMimQEKD0VtZXJnZW5jeUFjY2VzcxIPCgdwYXRpZW50GAEgASgMEg4KBmRvY3RvchgCIAEoDBInCgZyZWFzb24YAyABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YBCABKAkSEQoJb3BlbmVkX2F0GAUgASgDEhIKCmV4cGlyZXNfYXQYBiABKAMi2wEKCExhYk9yZGVyEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEg8KB2xhYl9vcmcYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZWhyLnYxLk9yZGVyU3RhdHVzEhIKCm9yZGVyZWRfYXQYByABKAMSGAoQcmVzdWx0X3JlY29yZF9pZBgIIAEoCRIUCgxmdWxmaWxsZWRfYnkYCSABKAwSFwoPb3JkZXJfcmVjb3JkX2lkGAogASgJSgQIBBAFUgl0ZXN0X2NvZGUiMAoERmlsbBISCgpwaGFybWFjaXN0GAEgASgMEhQKDGRpc3BlbnNlZF9hdBgCIAEoAyLoAQoMUHJlc2NyaXB0aW9uEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEhUKDWZpbGxzX2FsbG93ZWQYCCABKA0SGwoFZmlsbHMYCSADKAsyDC5laHIudjEuRmlsbBIVCg1wcmVzY3JpYmVkX2F0GAogASgDEhMKC3ZhbGlkX3VudGlsGAsgASgDEhkKEWNvbnRlbnRfcmVjb3JkX2lkGAwgASgJSgQIBBAIUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiqQEKElN0b3JlZFJlY29yZEFuY2hvchIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmEg4KBmF1dGhvchgCIAEoDBIOCgZoZWlnaHQYAyABKAMSEwoLYW5jaG9yZWRfYXQYBCABKAMSFQoNc3VwZXJzZWRlZF9ieRgFIAEoCRIOCgZhbWVuZHMYBiABKAkSFAoMYW1lbmRtZW50X2lkGAcgASgEIuIBCgdFcmFzdXJlEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIkCgpjYXRlZ29yaWVzGAQgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhIKCmV2ZXJ5dGhpbmcYBSABKAgSIwoFYmFzaXMYBiABKA4yFC5laHIudjEuRXJhc3VyZUJhc2lzEhEKCXJlZmVyZW5jZRgHIAEoCRIRCgllcmFzZWRfYnkYCCABKAwSEQoJZXJhc2VkX2F0GAkgASgDEg4KBmhlaWdodBgKIAEoBCKoAQoJTGVnYWxIb2xkEg8KB3BhdGllbnQYASABKAwSDgoGb3JnX2lkGAIgASgJEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSDQoFdW50aWwYBCABKAMSIgoGcmVhc29uGAUgASgOMhIuZWhyLnYxLkhvbGRSZWFzb24SEQoJcmVmZXJlbmNlGAYgASgJEg4KBnNldF9ieRgHIAEoDCLvAgoJQW1lbmRtZW50EgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEQoJcmVjb3JkX2lkGAMgASgJEhQKDHJlcXVlc3RlZF9ieRgEIAEoDBISCgpyZXF1ZXN0X2lkGAUgASgJEicKBnN0YXR1cxgGIAEoDjIXLmVoci52MS5BbWVuZG1lbnRTdGF0dXMSFAoMcmVxdWVzdGVkX2F0GAcgASgDEg4KBmR1ZV9hdBgIIAEoAxIOCgZvcmdfaWQYCSABKAkSEgoKZGVjaWRlZF9ieRgKIAEoDBISCgpkZWNpZGVkX2F0GAsgASgDEgwKBGxhdGUYDCABKAgSFQoNY29ycmVjdGlvbl9pZBgNIAEoCRIrCg1kZW5pYWxfcmVhc29uGA4gASgOMhQuZWhyLnYxLkRlbmlhbFJlYXNvbhIWCg5leHBsYW5hdGlvbl9pZBgPIAEoCRIXCg9kaXNhZ3JlZW1lbnRfaWQYECABKAkisQEKEVN0b3JlZEJhdGNoQW5jaG9yEg8KB3NlcnZpY2UYASABKAwSEAoIYmF0Y2hfaWQYAiABKAQSEwoLbWVya2xlX3Jvb3QYAyABKAwSFAoMcmVjb3JkX2NvdW50GAQgASgNEhQKDGZpcnN0X3JlY29yZBgFIAEoBBITCgtsYXN0X3JlY29yZBgGIAEoBBIOCgZoZWlnaHQYByABKAMSEwoLYW5jaG9yZWRfYXQYCCABKAMixwMKCkF1ZGl0RW50cnkSCwoDc2VxGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEAoIYWNjZXNzb3IYAyABKAwSHwoEa2luZBgEIAEoDjIRLmVoci52MS5BdWRpdEtpbmQSEgoKcmVjb3JkX2lkcxgFIAMoCRIgCgdwdXJwb3NlGAYgASgOMg8uZWhyLnYxLlB1cnBvc2USIgoFYmFzaXMYByABKA4yEy5laHIudjEuQWNjZXNzQmFzaXMSEQoJZW1lcmdlbmN5GAggASgIEhEKCWxvZ2dlZF9ieRgJIAEoDBIUCgxkaXNjbG9zZWRfYXQYCiABKAMSDgoGaGVpZ2h0GAsgASgDEhIKCmJsb2NrX3RpbWUYDCABKAMSMQoQZW1lcmdlbmN5X3JlYXNvbhgNIAEoDjIXLmVoci52MS5FbWVyZ2VuY3lSZWFzb24SFQoNanVzdGlmaWNhdGlvbhgOIAEoCRIiCghjYXRlZ29yeRgPIAEoDjIQLmVoci52MS5DYXRlZ29yeRIWCg5yZXF1ZXN0X3NoYTI1NhgQIAEoDBIRCglvdXRib3hfaWQYESABKAQSFQoNcHVycG9zZV91bmZpdBgSIAEoCCLeAQoIUHJvcG9zYWwSCgoCaWQYASABKAQSFAoMcHJvcG9zZXJfb3JnGAIgASgJEigKBmNoYW5nZRgDIAEoCzIYLmVoci52MS5Hb3Zlcm5hbmNlQ2hhbmdlEhEKCWFwcHJvdmFscxgEIAMoCRISCgpyZWplY3Rpb25zGAUgAygJEiYKBnN0YXR1cxgGIAEoDjIWLmVoci52MS5Qcm9wb3NhbFN0YXR1cxISCgpjcmVhdGVkX2F0GAcgASgDEhIKCmRlY2lkZWRfYXQYCCABKAMSDwoHZmFpbHVyZRgJIAEoCSJBCglWYWxpZGF0b3ISDwoHcHViX2tleRgBIAEoDBINCgVwb3dlchgCIAEoAxIUCgxvcGVyYXRvcl9vcmcYAyABKAkiZAoOQWNjZXNzRGVjaXNpb24SDwoHYWxsb3dlZBgBIAEoCBIiCgViYXNpcxgCIAEoDjITLmVoci52MS5BY2Nlc3NCYXNpcxIOCgZyZWFzb24YAyABKAkSDQoFdW50aWwYBCABKAMiSwoQT3JnYW5pc2F0aW9uTGlzdBIjCgVpdGVtcxgBIAMoCzIULmVoci52MS5PcmdhbmlzYXRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJJCg9QYXJ0aWNpcGFudExpc3QSIgoFaXRlbXMYASADKAsyEy5laHIudjEuUGFydGljaXBhbnQSEgoKbmV4dF9hZnRlchgCIAEoCSI/CgpEZXZpY2VMaXN0Eh0KBWl0ZW1zGAEgAygLMg4uZWhyLnYxLkRldmljZRISCgpuZXh0X2FmdGVyGAIgASgJIj0KCUdyYW50TGlzdBIcCgVpdGVtcxgBIAMoCzINLmVoci52MS5HcmFudBISCgpuZXh0X2FmdGVyGAIgASgJIkMKCkF1ZGl0VHJhaWwSIQoFaXRlbXMYASADKAsyEi5laHIudjEuQXVkaXRFbnRyeRISCgpuZXh0X2FmdGVyGAIgASgJIkMKDFByb3Bvc2FsTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5Qcm9wb3NhbBISCgpuZXh0X2FmdGVyGAIgASgJIkUKDVZhbGlkYXRvckxpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuVmFsaWRhdG9yEhIKCm5leHRfYWZ0ZXIYAiABKAkiQwoMTGFiT3JkZXJMaXN0Eh8KBWl0ZW1zGAEgAygLMhAuZWhyLnYxLkxhYk9yZGVyEhIKCm5leHRfYWZ0ZXIYAiABKAkiSwoQUHJlc2NyaXB0aW9uTGlzdBIjCgVpdGVtcxgBIAMoCzIULmVoci52MS5QcmVzY3JpcHRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJNChFBY2Nlc3NSZXF1ZXN0TGlzdBIkCgVpdGVtcxgBIAMoCzIVLmVoci52MS5BY2Nlc3NSZXF1ZXN0EhIKCm5leHRfYWZ0ZXIYAiABKAkiRQoNQW1lbmRtZW50TGlzdBIgCgVpdGVtcxgBIAMoCzIRLmVoci52MS5BbWVuZG1lbnQSEgoKbmV4dF9hZnRlchgCIAEoCSJBCgtFcmFzdXJlTGlzdBIeCgVpdGVtcxgBIAMoCzIPLmVoci52MS5FcmFzdXJlEhIKCm5leHRfYWZ0ZXIYAiABKAkiRQoNTGVnYWxIb2xkTGlzdBIgCgVpdGVtcxgBIAMoCzIRLmVoci52MS5MZWdhbEhvbGQSEgoKbmV4dF9hZnRlchgCIAEoCSpiCgxNZW1iZXJTdGF0dXMSHQoZTUVNQkVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFE1FTUJFUl9TVEFUVVNfQUNUSVZFEAESGQoVTUVNQkVSX1NUQVRVU19SRU1PVkVEEAIqiwEKD1BhcnRpY2lwYW50S2luZBIgChxQQVJUSUNJUEFOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWUEFSVElDSVBBTlRfS0lORF9TVEFGRhABEhwKGFBBUlRJQ0lQQU5UX0tJTkRfU0VSVklDRRACEhwKGFBBUlRJQ0lQQU5UX0tJTkRfUEFUSUVOVBADKngKEVBhcnRpY2lwYW50U3RhdHVzEiIKHlBBUlRJQ0lQQU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGVBBUlRJQ0lQQU5UX1NUQVRVU19BQ1RJVkUQARIgChxQQVJUSUNJUEFOVF9TVEFUVVNfU1VTUEVOREVEEAIqYgoMRGV2aWNlU3RhdHVzEh0KGURFVklDRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRERVZJQ0VfU1RBVFVTX0FDVElWRRABEhkKFURFVklDRV9TVEFUVVNfUkVWT0tFRBACKl4KC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9SREVSX1NUQVRVU19PUEVOEAESGgoWT1JERVJfU1RBVFVTX0ZVTEZJTExFRBACKo8BCg9BbWVuZG1lbnRTdGF0dXMSIAocQU1FTkRNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkFNRU5ETUVOVF9TVEFUVVNfUkVRVUVTVEVEEAESHQoZQU1FTkRNRU5UX1NUQVRVU19BQ0NFUFRFRBACEhsKF0FNRU5ETUVOVF9TVEFUVVNfREVOSUVEEAMqzwEKC0FjY2Vzc0Jhc2lzEhwKGEFDQ0VTU19CQVNJU19VTlNQRUNJRklFRBAAEhUKEUFDQ0VTU19CQVNJU19OT05FEAESGAoUQUNDRVNTX0JBU0lTX1BBVElFTlQQAhIZChVBQ0NFU1NfQkFTSVNfR1VBUkRJQU4QAxIWChJBQ0NFU1NfQkFTSVNfR1JBTlQQBBIaChZBQ0NFU1NfQkFTSVNfRU1FUkdFTkNZEAUSIgoeQUNDRVNTX0JBU0lTX0hPTUVfT1JHQU5JU0FUSU9OEAYqYwoJQXVkaXRLaW5kEhoKFkFVRElUX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9LSU5EX0RJU0NMT1NVUkUQARIfChtBVURJVF9LSU5EX0VNRVJHRU5DWV9PUEVORUQQAiqiAQoOUHJvcG9zYWxTdGF0dXMSHwobUFJPUE9TQUxfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUFJPUE9TQUxfU1RBVFVTX09QRU4QARIbChdQUk9QT1NBTF9TVEFUVVNfQVBQTElFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhoKFlBST1BPU0FMX1NUQVRVU19GQUlMRUQQBGIGcHJvdG8z", [file_ehr_v1_types]);
 
 /**
  * @generated from message ehr.v1.Account
@@ -186,6 +186,15 @@ export type Participant = Message<"ehr.v1.Participant"> & {
    * @generated from field: int64 registered_at = 10;
    */
   registeredAt: bigint;
+
+  /**
+   * The block from which `public_key` signs for this participant (0: since
+   * registering). The address stays the first key's: grants, roles and the
+   * trail follow the person, not the key.
+   *
+   * @generated from field: uint64 key_height = 11;
+   */
+  keyHeight: bigint;
 };
 
 /**
@@ -194,6 +203,159 @@ export type Participant = Message<"ehr.v1.Participant"> & {
  */
 export const ParticipantSchema: GenMessage<Participant> = /*@__PURE__*/
   messageDesc(file_ehr_v1_state, 4);
+
+/**
+ * A key that signs for a participant whose address is another (tx RotateKey,
+ * or a completed recovery), under /key/<key address>. Kept for ever, also
+ * once replaced, so that no key ever signs for two people.
+ *
+ * @generated from message ehr.v1.KeyBinding
+ */
+export type KeyBinding = Message<"ehr.v1.KeyBinding"> & {
+  /**
+   * @generated from field: bytes identity = 1;
+   */
+  identity: Uint8Array;
+
+  /**
+   * @generated from field: uint64 bound_at_height = 2;
+   */
+  boundAtHeight: bigint;
+
+  /**
+   * @generated from field: int64 bound_at = 3;
+   */
+  boundAt: bigint;
+};
+
+/**
+ * Describes the message ehr.v1.KeyBinding.
+ * Use `create(KeyBindingSchema)` to create a new message.
+ */
+export const KeyBindingSchema: GenMessage<KeyBinding> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 5);
+
+/**
+ * Who may recover a patient's lost key (tx SetRecoveryContacts), and the
+ * recovery under way, under /recovery/<patient>.
+ *
+ * @generated from message ehr.v1.RecoveryPolicy
+ */
+export type RecoveryPolicy = Message<"ehr.v1.RecoveryPolicy"> & {
+  /**
+   * @generated from field: repeated bytes contacts = 1;
+   */
+  contacts: Uint8Array[];
+
+  /**
+   * @generated from field: uint32 threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * @generated from field: ehr.v1.PendingRecovery pending = 3;
+   */
+  pending?: PendingRecovery | undefined;
+
+  /**
+   * The last recovery completed: the gateways re-wrap escrowed keys for the
+   * key it bound while that key is the patient's.
+   *
+   * @generated from field: ehr.v1.CompletedRecovery last = 4;
+   */
+  last?: CompletedRecovery | undefined;
+};
+
+/**
+ * Describes the message ehr.v1.RecoveryPolicy.
+ * Use `create(RecoveryPolicySchema)` to create a new message.
+ */
+export const RecoveryPolicySchema: GenMessage<RecoveryPolicy> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 6);
+
+/**
+ * @generated from message ehr.v1.PendingRecovery
+ */
+export type PendingRecovery = Message<"ehr.v1.PendingRecovery"> & {
+  /**
+   * @generated from field: bytes new_public_key = 1;
+   */
+  newPublicKey: Uint8Array;
+
+  /**
+   * Contacts who approved binding `new_public_key`.
+   *
+   * @generated from field: repeated bytes approvals = 2;
+   */
+  approvals: Uint8Array[];
+
+  /**
+   * The admin of a member organisation who checked the patient's identity
+   * in person, and their organisation; empty until one has.
+   *
+   * @generated from field: bytes identity_checked_by = 3;
+   */
+  identityCheckedBy: Uint8Array;
+
+  /**
+   * @generated from field: string checked_by_org = 4;
+   */
+  checkedByOrg: string;
+
+  /**
+   * @generated from field: int64 opened_at = 5;
+   */
+  openedAt: bigint;
+};
+
+/**
+ * Describes the message ehr.v1.PendingRecovery.
+ * Use `create(PendingRecoverySchema)` to create a new message.
+ */
+export const PendingRecoverySchema: GenMessage<PendingRecovery> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 7);
+
+/**
+ * @generated from message ehr.v1.CompletedRecovery
+ */
+export type CompletedRecovery = Message<"ehr.v1.CompletedRecovery"> & {
+  /**
+   * @generated from field: bytes new_public_key = 1;
+   */
+  newPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: uint64 height = 2;
+   */
+  height: bigint;
+
+  /**
+   * @generated from field: int64 time = 3;
+   */
+  time: bigint;
+
+  /**
+   * @generated from field: repeated bytes approvals = 4;
+   */
+  approvals: Uint8Array[];
+
+  /**
+   * @generated from field: bytes identity_checked_by = 5;
+   */
+  identityCheckedBy: Uint8Array;
+
+  /**
+   * @generated from field: string checked_by_org = 6;
+   */
+  checkedByOrg: string;
+};
+
+/**
+ * Describes the message ehr.v1.CompletedRecovery.
+ * Use `create(CompletedRecoverySchema)` to create a new message.
+ */
+export const CompletedRecoverySchema: GenMessage<CompletedRecovery> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 8);
 
 /**
  * A count on one day (block time in whole UTC days since 1970).
@@ -217,7 +379,7 @@ export type DailyCount = Message<"ehr.v1.DailyCount"> & {
  * Use `create(DailyCountSchema)` to create a new message.
  */
 export const DailyCountSchema: GenMessage<DailyCount> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 5);
+  messageDesc(file_ehr_v1_state, 9);
 
 /**
  * A key a member hospital enrolled, waiting for its patient to register.
@@ -251,7 +413,7 @@ export type Enrollment = Message<"ehr.v1.Enrollment"> & {
  * Use `create(EnrollmentSchema)` to create a new message.
  */
 export const EnrollmentSchema: GenMessage<Enrollment> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 6);
+  messageDesc(file_ehr_v1_state, 10);
 
 /**
  * @generated from message ehr.v1.Device
@@ -298,7 +460,7 @@ export type Device = Message<"ehr.v1.Device"> & {
  * Use `create(DeviceSchema)` to create a new message.
  */
 export const DeviceSchema: GenMessage<Device> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 7);
+  messageDesc(file_ehr_v1_state, 11);
 
 /**
  * A clinician's open request for access (tx RequestAccess), under
@@ -333,7 +495,7 @@ export type AccessRequest = Message<"ehr.v1.AccessRequest"> & {
  * Use `create(AccessRequestSchema)` to create a new message.
  */
 export const AccessRequestSchema: GenMessage<AccessRequest> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 8);
+  messageDesc(file_ehr_v1_state, 12);
 
 /**
  * @generated from message ehr.v1.Grant
@@ -375,7 +537,7 @@ export type Grant = Message<"ehr.v1.Grant"> & {
  * Use `create(GrantSchema)` to create a new message.
  */
 export const GrantSchema: GenMessage<Grant> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 9);
+  messageDesc(file_ehr_v1_state, 13);
 
 /**
  * @generated from message ehr.v1.EmergencyAccess
@@ -417,7 +579,7 @@ export type EmergencyAccess = Message<"ehr.v1.EmergencyAccess"> & {
  * Use `create(EmergencyAccessSchema)` to create a new message.
  */
 export const EmergencyAccessSchema: GenMessage<EmergencyAccess> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 10);
+  messageDesc(file_ehr_v1_state, 14);
 
 /**
  * @generated from message ehr.v1.LabOrder
@@ -476,7 +638,7 @@ export type LabOrder = Message<"ehr.v1.LabOrder"> & {
  * Use `create(LabOrderSchema)` to create a new message.
  */
 export const LabOrderSchema: GenMessage<LabOrder> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 11);
+  messageDesc(file_ehr_v1_state, 15);
 
 /**
  * @generated from message ehr.v1.Fill
@@ -498,7 +660,7 @@ export type Fill = Message<"ehr.v1.Fill"> & {
  * Use `create(FillSchema)` to create a new message.
  */
 export const FillSchema: GenMessage<Fill> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 12);
+  messageDesc(file_ehr_v1_state, 16);
 
 /**
  * @generated from message ehr.v1.Prescription
@@ -552,7 +714,7 @@ export type Prescription = Message<"ehr.v1.Prescription"> & {
  * Use `create(PrescriptionSchema)` to create a new message.
  */
 export const PrescriptionSchema: GenMessage<Prescription> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 13);
+  messageDesc(file_ehr_v1_state, 17);
 
 /**
  * @generated from message ehr.v1.StoredRecordAnchor
@@ -577,6 +739,28 @@ export type StoredRecordAnchor = Message<"ehr.v1.StoredRecordAnchor"> & {
    * @generated from field: int64 anchored_at = 4;
    */
   anchoredAt: bigint;
+
+  /**
+   * The correction that replaced this record (an accepted amendment).
+   *
+   * @generated from field: string superseded_by = 5;
+   */
+  supersededBy: string;
+
+  /**
+   * For a correction: the record it corrects.
+   *
+   * @generated from field: string amends = 6;
+   */
+  amends: string;
+
+  /**
+   * For a record of an amendment (request, correction, explanation,
+   * disagreement): which one.
+   *
+   * @generated from field: uint64 amendment_id = 7;
+   */
+  amendmentId: bigint;
 };
 
 /**
@@ -584,7 +768,226 @@ export type StoredRecordAnchor = Message<"ehr.v1.StoredRecordAnchor"> & {
  * Use `create(StoredRecordAnchorSchema)` to create a new message.
  */
 export const StoredRecordAnchorSchema: GenMessage<StoredRecordAnchor> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 14);
+  messageDesc(file_ehr_v1_state, 18);
+
+/**
+ * Records erased (tx EraseRecords), under /erasure/<id> and
+ * /erasures/<patient>: what, when, under what, by whom. A reader shown a
+ * record as erased proves this entry and that it covers the record.
+ *
+ * @generated from message ehr.v1.Erasure
+ */
+export type Erasure = Message<"ehr.v1.Erasure"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: bytes patient = 2;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: repeated string record_ids = 3;
+   */
+  recordIds: string[];
+
+  /**
+   * @generated from field: repeated ehr.v1.Category categories = 4;
+   */
+  categories: Category[];
+
+  /**
+   * @generated from field: bool everything = 5;
+   */
+  everything: boolean;
+
+  /**
+   * @generated from field: ehr.v1.ErasureBasis basis = 6;
+   */
+  basis: ErasureBasis;
+
+  /**
+   * @generated from field: string reference = 7;
+   */
+  reference: string;
+
+  /**
+   * @generated from field: bytes erased_by = 8;
+   */
+  erasedBy: Uint8Array;
+
+  /**
+   * @generated from field: int64 erased_at = 9;
+   */
+  erasedAt: bigint;
+
+  /**
+   * @generated from field: uint64 height = 10;
+   */
+  height: bigint;
+};
+
+/**
+ * Describes the message ehr.v1.Erasure.
+ * Use `create(ErasureSchema)` to create a new message.
+ */
+export const ErasureSchema: GenMessage<Erasure> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 19);
+
+/**
+ * A hospital's duty to keep a patient's records (tx SetLegalHold), under
+ * /hold/<patient>/<org>.
+ *
+ * @generated from message ehr.v1.LegalHold
+ */
+export type LegalHold = Message<"ehr.v1.LegalHold"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: string org_id = 2;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: repeated ehr.v1.Category categories = 3;
+   */
+  categories: Category[];
+
+  /**
+   * @generated from field: int64 until = 4;
+   */
+  until: bigint;
+
+  /**
+   * @generated from field: ehr.v1.HoldReason reason = 5;
+   */
+  reason: HoldReason;
+
+  /**
+   * @generated from field: string reference = 6;
+   */
+  reference: string;
+
+  /**
+   * @generated from field: bytes set_by = 7;
+   */
+  setBy: Uint8Array;
+};
+
+/**
+ * Describes the message ehr.v1.LegalHold.
+ * Use `create(LegalHoldSchema)` to create a new message.
+ */
+export const LegalHoldSchema: GenMessage<LegalHold> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 20);
+
+/**
+ * A patient's request to amend a record (tx RequestAmendment) and what
+ * became of it, under /amendment/<id> and /amendments/<patient>.
+ *
+ * @generated from message ehr.v1.Amendment
+ */
+export type Amendment = Message<"ehr.v1.Amendment"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: bytes patient = 2;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: string record_id = 3;
+   */
+  recordId: string;
+
+  /**
+   * @generated from field: bytes requested_by = 4;
+   */
+  requestedBy: Uint8Array;
+
+  /**
+   * The sealed request (why), a record of the patient.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: ehr.v1.AmendmentStatus status = 6;
+   */
+  status: AmendmentStatus;
+
+  /**
+   * @generated from field: int64 requested_at = 7;
+   */
+  requestedAt: bigint;
+
+  /**
+   * 60 days after the request: when the rule wants it decided.
+   *
+   * @generated from field: int64 due_at = 8;
+   */
+  dueAt: bigint;
+
+  /**
+   * The organisation that decides: the record author's.
+   *
+   * @generated from field: string org_id = 9;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: bytes decided_by = 10;
+   */
+  decidedBy: Uint8Array;
+
+  /**
+   * @generated from field: int64 decided_at = 11;
+   */
+  decidedAt: bigint;
+
+  /**
+   * Decided after `due_at`.
+   *
+   * @generated from field: bool late = 12;
+   */
+  late: boolean;
+
+  /**
+   * @generated from field: string correction_id = 13;
+   */
+  correctionId: string;
+
+  /**
+   * @generated from field: ehr.v1.DenialReason denial_reason = 14;
+   */
+  denialReason: DenialReason;
+
+  /**
+   * @generated from field: string explanation_id = 15;
+   */
+  explanationId: string;
+
+  /**
+   * @generated from field: string disagreement_id = 16;
+   */
+  disagreementId: string;
+};
+
+/**
+ * Describes the message ehr.v1.Amendment.
+ * Use `create(AmendmentSchema)` to create a new message.
+ */
+export const AmendmentSchema: GenMessage<Amendment> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 21);
 
 /**
  * @generated from message ehr.v1.StoredBatchAnchor
@@ -636,7 +1039,7 @@ export type StoredBatchAnchor = Message<"ehr.v1.StoredBatchAnchor"> & {
  * Use `create(StoredBatchAnchorSchema)` to create a new message.
  */
 export const StoredBatchAnchorSchema: GenMessage<StoredBatchAnchor> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 15);
+  messageDesc(file_ehr_v1_state, 22);
 
 /**
  * @generated from message ehr.v1.AuditEntry
@@ -750,7 +1153,7 @@ export type AuditEntry = Message<"ehr.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 16);
+  messageDesc(file_ehr_v1_state, 23);
 
 /**
  * @generated from message ehr.v1.Proposal
@@ -809,7 +1212,7 @@ export type Proposal = Message<"ehr.v1.Proposal"> & {
  * Use `create(ProposalSchema)` to create a new message.
  */
 export const ProposalSchema: GenMessage<Proposal> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 17);
+  messageDesc(file_ehr_v1_state, 24);
 
 /**
  * @generated from message ehr.v1.Validator
@@ -836,7 +1239,7 @@ export type Validator = Message<"ehr.v1.Validator"> & {
  * Use `create(ValidatorSchema)` to create a new message.
  */
 export const ValidatorSchema: GenMessage<Validator> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 18);
+  messageDesc(file_ehr_v1_state, 25);
 
 /**
  * @generated from message ehr.v1.AccessDecision
@@ -872,7 +1275,7 @@ export type AccessDecision = Message<"ehr.v1.AccessDecision"> & {
  * Use `create(AccessDecisionSchema)` to create a new message.
  */
 export const AccessDecisionSchema: GenMessage<AccessDecision> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 19);
+  messageDesc(file_ehr_v1_state, 26);
 
 /**
  * List answers of queries, a page at a time (at most 1 000 items). When
@@ -898,7 +1301,7 @@ export type OrganisationList = Message<"ehr.v1.OrganisationList"> & {
  * Use `create(OrganisationListSchema)` to create a new message.
  */
 export const OrganisationListSchema: GenMessage<OrganisationList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 20);
+  messageDesc(file_ehr_v1_state, 27);
 
 /**
  * @generated from message ehr.v1.ParticipantList
@@ -920,7 +1323,7 @@ export type ParticipantList = Message<"ehr.v1.ParticipantList"> & {
  * Use `create(ParticipantListSchema)` to create a new message.
  */
 export const ParticipantListSchema: GenMessage<ParticipantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 21);
+  messageDesc(file_ehr_v1_state, 28);
 
 /**
  * @generated from message ehr.v1.DeviceList
@@ -942,7 +1345,7 @@ export type DeviceList = Message<"ehr.v1.DeviceList"> & {
  * Use `create(DeviceListSchema)` to create a new message.
  */
 export const DeviceListSchema: GenMessage<DeviceList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 22);
+  messageDesc(file_ehr_v1_state, 29);
 
 /**
  * @generated from message ehr.v1.GrantList
@@ -964,7 +1367,7 @@ export type GrantList = Message<"ehr.v1.GrantList"> & {
  * Use `create(GrantListSchema)` to create a new message.
  */
 export const GrantListSchema: GenMessage<GrantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 23);
+  messageDesc(file_ehr_v1_state, 30);
 
 /**
  * @generated from message ehr.v1.AuditTrail
@@ -986,7 +1389,7 @@ export type AuditTrail = Message<"ehr.v1.AuditTrail"> & {
  * Use `create(AuditTrailSchema)` to create a new message.
  */
 export const AuditTrailSchema: GenMessage<AuditTrail> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 24);
+  messageDesc(file_ehr_v1_state, 31);
 
 /**
  * @generated from message ehr.v1.ProposalList
@@ -1008,7 +1411,7 @@ export type ProposalList = Message<"ehr.v1.ProposalList"> & {
  * Use `create(ProposalListSchema)` to create a new message.
  */
 export const ProposalListSchema: GenMessage<ProposalList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 25);
+  messageDesc(file_ehr_v1_state, 32);
 
 /**
  * @generated from message ehr.v1.ValidatorList
@@ -1030,7 +1433,7 @@ export type ValidatorList = Message<"ehr.v1.ValidatorList"> & {
  * Use `create(ValidatorListSchema)` to create a new message.
  */
 export const ValidatorListSchema: GenMessage<ValidatorList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 26);
+  messageDesc(file_ehr_v1_state, 33);
 
 /**
  * @generated from message ehr.v1.LabOrderList
@@ -1052,7 +1455,7 @@ export type LabOrderList = Message<"ehr.v1.LabOrderList"> & {
  * Use `create(LabOrderListSchema)` to create a new message.
  */
 export const LabOrderListSchema: GenMessage<LabOrderList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 27);
+  messageDesc(file_ehr_v1_state, 34);
 
 /**
  * @generated from message ehr.v1.PrescriptionList
@@ -1074,7 +1477,7 @@ export type PrescriptionList = Message<"ehr.v1.PrescriptionList"> & {
  * Use `create(PrescriptionListSchema)` to create a new message.
  */
 export const PrescriptionListSchema: GenMessage<PrescriptionList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 28);
+  messageDesc(file_ehr_v1_state, 35);
 
 /**
  * @generated from message ehr.v1.AccessRequestList
@@ -1096,7 +1499,73 @@ export type AccessRequestList = Message<"ehr.v1.AccessRequestList"> & {
  * Use `create(AccessRequestListSchema)` to create a new message.
  */
 export const AccessRequestListSchema: GenMessage<AccessRequestList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 29);
+  messageDesc(file_ehr_v1_state, 36);
+
+/**
+ * @generated from message ehr.v1.AmendmentList
+ */
+export type AmendmentList = Message<"ehr.v1.AmendmentList"> & {
+  /**
+   * @generated from field: repeated ehr.v1.Amendment items = 1;
+   */
+  items: Amendment[];
+
+  /**
+   * @generated from field: string next_after = 2;
+   */
+  nextAfter: string;
+};
+
+/**
+ * Describes the message ehr.v1.AmendmentList.
+ * Use `create(AmendmentListSchema)` to create a new message.
+ */
+export const AmendmentListSchema: GenMessage<AmendmentList> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 37);
+
+/**
+ * @generated from message ehr.v1.ErasureList
+ */
+export type ErasureList = Message<"ehr.v1.ErasureList"> & {
+  /**
+   * @generated from field: repeated ehr.v1.Erasure items = 1;
+   */
+  items: Erasure[];
+
+  /**
+   * @generated from field: string next_after = 2;
+   */
+  nextAfter: string;
+};
+
+/**
+ * Describes the message ehr.v1.ErasureList.
+ * Use `create(ErasureListSchema)` to create a new message.
+ */
+export const ErasureListSchema: GenMessage<ErasureList> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 38);
+
+/**
+ * @generated from message ehr.v1.LegalHoldList
+ */
+export type LegalHoldList = Message<"ehr.v1.LegalHoldList"> & {
+  /**
+   * @generated from field: repeated ehr.v1.LegalHold items = 1;
+   */
+  items: LegalHold[];
+
+  /**
+   * @generated from field: string next_after = 2;
+   */
+  nextAfter: string;
+};
+
+/**
+ * Describes the message ehr.v1.LegalHoldList.
+ * Use `create(LegalHoldListSchema)` to create a new message.
+ */
+export const LegalHoldListSchema: GenMessage<LegalHoldList> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 39);
 
 /**
  * @generated from enum ehr.v1.MemberStatus
@@ -1234,6 +1703,37 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
   enumDesc(file_ehr_v1_state, 4);
 
 /**
+ * @generated from enum ehr.v1.AmendmentStatus
+ */
+export enum AmendmentStatus {
+  /**
+   * @generated from enum value: AMENDMENT_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: AMENDMENT_STATUS_REQUESTED = 1;
+   */
+  REQUESTED = 1,
+
+  /**
+   * @generated from enum value: AMENDMENT_STATUS_ACCEPTED = 2;
+   */
+  ACCEPTED = 2,
+
+  /**
+   * @generated from enum value: AMENDMENT_STATUS_DENIED = 3;
+   */
+  DENIED = 3,
+}
+
+/**
+ * Describes the enum ehr.v1.AmendmentStatus.
+ */
+export const AmendmentStatusSchema: GenEnum<AmendmentStatus> = /*@__PURE__*/
+  enumDesc(file_ehr_v1_state, 5);
+
+/**
  * @generated from enum ehr.v1.AccessBasis
  */
 export enum AccessBasis {
@@ -1282,7 +1782,7 @@ export enum AccessBasis {
  * Describes the enum ehr.v1.AccessBasis.
  */
 export const AccessBasisSchema: GenEnum<AccessBasis> = /*@__PURE__*/
-  enumDesc(file_ehr_v1_state, 5);
+  enumDesc(file_ehr_v1_state, 6);
 
 /**
  * @generated from enum ehr.v1.AuditKind
@@ -1308,7 +1808,7 @@ export enum AuditKind {
  * Describes the enum ehr.v1.AuditKind.
  */
 export const AuditKindSchema: GenEnum<AuditKind> = /*@__PURE__*/
-  enumDesc(file_ehr_v1_state, 6);
+  enumDesc(file_ehr_v1_state, 7);
 
 /**
  * @generated from enum ehr.v1.ProposalStatus
@@ -1346,5 +1846,5 @@ export enum ProposalStatus {
  * Describes the enum ehr.v1.ProposalStatus.
  */
 export const ProposalStatusSchema: GenEnum<ProposalStatus> = /*@__PURE__*/
-  enumDesc(file_ehr_v1_state, 7);
+  enumDesc(file_ehr_v1_state, 8);
 

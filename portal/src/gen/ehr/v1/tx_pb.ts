@@ -11,7 +11,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AccessLevel, Category, EmergencyReason, GovernanceChange, Grantee, Purpose, RecordRef, Role, ServiceKind } from "./types_pb";
+import type { AccessLevel, Category, DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose, RecordRef, Role, ServiceKind } from "./types_pb";
 import { file_ehr_v1_types } from "./types_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/tx.proto.
  */
 export const file_ehr_v1_tx: GenFile = /*@__PURE__*/
-  fileDesc("Cg9laHIvdjEvdHgucHJvdG8SBmVoci52MSI/CghTaWduZWRUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIkkKBlR4Qm9keRIQCghjaGFpbl9pZBgBIAEoCRINCgVub25jZRgCIAEoBBIeCgZhY3Rpb24YAyABKAsyDi5laHIudjEuQWN0aW9uIo0JCgZBY3Rpb24SIgoHcHJvcG9zZRgBIAEoCzIPLmVoci52MS5Qcm9wb3NlSAASHAoEdm90ZRgCIAEoCzIMLmVoci52MS5Wb3RlSAASLwoOcmVnaXN0ZXJfc3RhZmYYCiABKAsyFS5laHIudjEuUmVnaXN0ZXJTdGFmZkgAEjMKEHJlZ2lzdGVyX3NlcnZpY2UYCyABKAsyFy5laHIudjEuUmVnaXN0ZXJTZXJ2aWNlSAASLQoHc3VzcGVuZBgMIAEoCzIaLmVoci52MS5TdXNwZW5kUGFydGljaXBhbnRIABIxCglyZWluc3RhdGUYDSABKAsyHC5laHIudjEuUmVpbnN0YXRlUGFydGljaXBhbnRIABIzChByZWdpc3Rlcl9wYXRpZW50GBQgASgLMhcuZWhyLnYxLlJlZ2lzdGVyUGF0aWVudEgAEisKDHNldF9ndWFyZGlhbhgVIAEoCzITLmVoci52MS5TZXRHdWFyZGlhbkgAEi8KDmVucm9sbF9wYXRpZW50GBYgASgLMhUuZWhyLnYxLkVucm9sbFBhdGllbnRIABIpCgtiaW5kX2RldmljZRgeIAEoCzISLmVoci52MS5CaW5kRGV2aWNlSAASLQoNcmV2b2tlX2RldmljZRgfIAEoCzIULmVoci52MS5SZXZva2VEZXZpY2VIABIrCgxncmFudF9hY2Nlc3MYKCABKAsyEy5laHIudjEuR3JhbnRBY2Nlc3NIABItCg1yZXZva2VfYWNjZXNzGCkgASgLMhQuZWhyLnYxLlJldm9rZUFjY2Vzc0gAEjoKFHNldF9yZXNlYXJjaF9jb25zZW50GCogASgLMhouZWhyLnYxLlNldFJlc2VhcmNoQ29uc2VudEgAEjwKFW9wZW5fZW1lcmdlbmN5X2FjY2VzcxgrIAEoCzIbLmVoci52MS5PcGVuRW1lcmdlbmN5QWNjZXNzSAASLwoOcmVxdWVzdF9hY2Nlc3MYLCABKAsyFS5laHIudjEuUmVxdWVzdEFjY2Vzc0gAEj4KFmRlY2xpbmVfYWNjZXNzX3JlcXVlc3QYLSABKAsyHC5laHIudjEuRGVjbGluZUFjY2Vzc1JlcXVlc3RIABIuCg5vcmRlcl9sYWJfdGVzdBgyIAEoCzIULmVoci52MS5PcmRlckxhYlRlc3RIABIwCg9wb3N0X2xhYl9yZXN1bHQYMyABKAsyFS5laHIudjEuUG9zdExhYlJlc3VsdEgAEiYKCXByZXNjcmliZRg0IAEoCzIRLmVoci52MS5QcmVzY3JpYmVIABIkCghkaXNwZW5zZRg1IAEoCzIQLmVoci52MS5EaXNwZW5zZUgAEi0KDWFuY2hvcl9yZWNvcmQYPCABKAsyFC5laHIudjEuQW5jaG9yUmVjb3JkSAASKwoMYW5jaG9yX2JhdGNoGD0gASgLMhMuZWhyLnYxLkFuY2hvckJhdGNoSAASMQoPbG9nX2Rpc2Nsb3N1cmVzGEYgASgLMhYuZWhyLnYxLkxvZ0Rpc2Nsb3N1cmVzSABCBgoEa2luZCIzCgdQcm9wb3NlEigKBmNoYW5nZRgBIAEoCzIYLmVoci52MS5Hb3Zlcm5hbmNlQ2hhbmdlIiwKBFZvdGUSEwoLcHJvcG9zYWxfaWQYASABKAQSDwoHYXBwcm92ZRgCIAEoCCI/Cg1SZWdpc3RlclN0YWZmEhIKCnB1YmxpY19rZXkYASABKAwSGgoEcm9sZRgCIAEoDjIMLmVoci52MS5Sb2xlIkgKD1JlZ2lzdGVyU2VydmljZRISCgpwdWJsaWNfa2V5GAEgASgMEiEKBGtpbmQYAiABKA4yEy5laHIudjEuU2VydmljZUtpbmQiJQoSU3VzcGVuZFBhcnRpY2lwYW50Eg8KB2FkZHJlc3MYASABKAwiJwoUUmVpbnN0YXRlUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDCIuCg9SZWdpc3RlclBhdGllbnQSGwoTZ3VhcmRpYW5fcHVibGljX2tleRgBIAEoDCIkCg1FbnJvbGxQYXRpZW50EhMKC3B1YmxpY19rZXlzGAEgAygMIjsKC1NldEd1YXJkaWFuEg8KB3BhdGllbnQYASABKAwSGwoTZ3VhcmRpYW5fcHVibGljX2tleRgCIAEoDCJECgpCaW5kRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwiIQoMUmV2b2tlRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCSKfAQoLR3JhbnRBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBIgCgdncmFudGVlGAIgASgLMg8uZWhyLnYxLkdyYW50ZWUSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIjCgZhY2Nlc3MYBCABKA4yEy5laHIudjEuQWNjZXNzTGV2ZWwSEgoKZXhwaXJlc19hdBgFIAEoAyJnCgxSZXZva2VBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBIgCgdncmFudGVlGAIgASgLMg8uZWhyLnYxLkdyYW50ZWUSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeSI2ChJTZXRSZXNlYXJjaENvbnNlbnQSDwoHcGF0aWVudBgBIAEoDBIPCgdjb25zZW50GAIgASgIIkYKDVJlcXVlc3RBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBIkCgpjYXRlZ29yaWVzGAIgAygOMhAuZWhyLnYxLkNhdGVnb3J5IjoKFERlY2xpbmVBY2Nlc3NSZXF1ZXN0Eg8KB3BhdGllbnQYASABKAwSEQoJcmVxdWVzdGVyGAIgASgMImYKE09wZW5FbWVyZ2VuY3lBY2Nlc3MSDwoHcGF0aWVudBgBIAEoDBInCgZyZWFzb24YAiABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YAyABKAkiYwoMT3JkZXJMYWJUZXN0Eg8KB3BhdGllbnQYASABKAwSDwoHbGFiX29yZxgDIAEoCRIgCgVvcmRlchgEIAEoCzIRLmVoci52MS5SZWNvcmRSZWZKBAgCEANSCXRlc3RfY29kZSJECg1Qb3N0TGFiUmVzdWx0EhAKCG9yZGVyX2lkGAEgASgEEiEKBnJlY29yZBgCIAEoCzIRLmVoci52MS5SZWNvcmRSZWYimAEKCVByZXNjcmliZRIPCgdwYXRpZW50GAEgASgMEg8KB3JlZmlsbHMYBiABKA0SEwoLdmFsaWRfdW50aWwYByABKAMSIgoHY29udGVudBgIIAEoCzIRLmVoci52MS5SZWNvcmRSZWZKBAgCEAZSCWRydWdfY29kZVIKZG9zZV9taWxsaVIJZG9zZV91bml0UghxdWFudGl0eSIjCghEaXNwZW5zZRIXCg9wcmVzY3JpcHRpb25faWQYASABKAQiMQoMQW5jaG9yUmVjb3JkEiEKBnJlY29yZBgBIAEoCzIRLmVoci52MS5SZWNvcmRSZWYidQoLQW5jaG9yQmF0Y2gSEAoIYmF0Y2hfaWQYASABKAQSEwoLbWVya2xlX3Jvb3QYAiABKAwSFAoMcmVjb3JkX2NvdW50GAMgASgNEhQKDGZpcnN0X3JlY29yZBgEIAEoBBITCgtsYXN0X3JlY29yZBgFIAEoBCI5Cg5Mb2dEaXNjbG9zdXJlcxInCgtkaXNjbG9zdXJlcxgBIAMoCzISLmVoci52MS5EaXNjbG9zdXJlItoBCgpEaXNjbG9zdXJlEhAKCGFjY2Vzc29yGAEgASgMEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIgCgdwdXJwb3NlGAQgASgOMg8uZWhyLnYxLlB1cnBvc2USFAoMZGlzY2xvc2VkX2F0GAUgASgDEiIKCGNhdGVnb3J5GAYgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiYKB3JlcXVlc3QYByABKAsyFS5laHIudjEuU2lnbmVkUmVxdWVzdBIRCglvdXRib3hfaWQYCCABKAQipwEKDVNpZ25lZFJlcXVlc3QSEAoIYXVkaWVuY2UYASABKAkSDgoGbWV0aG9kGAIgASgJEhYKDnBhdGhfYW5kX3F1ZXJ5GAMgASgJEhEKCXRpbWVzdGFtcBgEIAEoCRINCgVub25jZRgFIAEoCRITCgtib2R5X3NoYTI1NhgGIAEoDBISCgpwdWJsaWNfa2V5GAcgASgMEhEKCXNpZ25hdHVyZRgIIAEoDGIGcHJvdG8z", [file_ehr_v1_types]);
+  fileDesc("Cg9laHIvdjEvdHgucHJvdG8SBmVoci52MSI/CghTaWduZWRUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIkkKBlR4Qm9keRIQCghjaGFpbl9pZBgBIAEoCRINCgVub25jZRgCIAEoBBIeCgZhY3Rpb24YAyABKAsyDi5laHIudjEuQWN0aW9uItwMCgZBY3Rpb24SIgoHcHJvcG9zZRgBIAEoCzIPLmVoci52MS5Qcm9wb3NlSAASHAoEdm90ZRgCIAEoCzIMLmVoci52MS5Wb3RlSAASLwoOcmVnaXN0ZXJfc3RhZmYYCiABKAsyFS5laHIudjEuUmVnaXN0ZXJTdGFmZkgAEjMKEHJlZ2lzdGVyX3NlcnZpY2UYCyABKAsyFy5laHIudjEuUmVnaXN0ZXJTZXJ2aWNlSAASLQoHc3VzcGVuZBgMIAEoCzIaLmVoci52MS5TdXNwZW5kUGFydGljaXBhbnRIABIxCglyZWluc3RhdGUYDSABKAsyHC5laHIudjEuUmVpbnN0YXRlUGFydGljaXBhbnRIABIzChByZWdpc3Rlcl9wYXRpZW50GBQgASgLMhcuZWhyLnYxLlJlZ2lzdGVyUGF0aWVudEgAEisKDHNldF9ndWFyZGlhbhgVIAEoCzITLmVoci52MS5TZXRHdWFyZGlhbkgAEi8KDmVucm9sbF9wYXRpZW50GBYgASgLMhUuZWhyLnYxLkVucm9sbFBhdGllbnRIABIpCgtiaW5kX2RldmljZRgeIAEoCzISLmVoci52MS5CaW5kRGV2aWNlSAASLQoNcmV2b2tlX2RldmljZRgfIAEoCzIULmVoci52MS5SZXZva2VEZXZpY2VIABIrCgxncmFudF9hY2Nlc3MYKCABKAsyEy5laHIudjEuR3JhbnRBY2Nlc3NIABItCg1yZXZva2VfYWNjZXNzGCkgASgLMhQuZWhyLnYxLlJldm9rZUFjY2Vzc0gAEjoKFHNldF9yZXNlYXJjaF9jb25zZW50GCogASgLMhouZWhyLnYxLlNldFJlc2VhcmNoQ29uc2VudEgAEjwKFW9wZW5fZW1lcmdlbmN5X2FjY2VzcxgrIAEoCzIbLmVoci52MS5PcGVuRW1lcmdlbmN5QWNjZXNzSAASLwoOcmVxdWVzdF9hY2Nlc3MYLCABKAsyFS5laHIudjEuUmVxdWVzdEFjY2Vzc0gAEj4KFmRlY2xpbmVfYWNjZXNzX3JlcXVlc3QYLSABKAsyHC5laHIudjEuRGVjbGluZUFjY2Vzc1JlcXVlc3RIABIuCg5vcmRlcl9sYWJfdGVzdBgyIAEoCzIULmVoci52MS5PcmRlckxhYlRlc3RIABIwCg9wb3N0X2xhYl9yZXN1bHQYMyABKAsyFS5laHIudjEuUG9zdExhYlJlc3VsdEgAEiYKCXByZXNjcmliZRg0IAEoCzIRLmVoci52MS5QcmVzY3JpYmVIABIkCghkaXNwZW5zZRg1IAEoCzIQLmVoci52MS5EaXNwZW5zZUgAEi0KDWFuY2hvcl9yZWNvcmQYPCABKAsyFC5laHIudjEuQW5jaG9yUmVjb3JkSAASKwoMYW5jaG9yX2JhdGNoGD0gASgLMhMuZWhyLnYxLkFuY2hvckJhdGNoSAASMQoPbG9nX2Rpc2Nsb3N1cmVzGEYgASgLMhYuZWhyLnYxLkxvZ0Rpc2Nsb3N1cmVzSAASJwoKcm90YXRlX2tleRhQIAEoCzIRLmVoci52MS5Sb3RhdGVLZXlIABI8ChVzZXRfcmVjb3ZlcnlfY29udGFjdHMYUSABKAsyGy5laHIudjEuU2V0UmVjb3ZlcnlDb250YWN0c0gAEjMKEGFwcHJvdmVfcmVjb3ZlcnkYUiABKAsyFy5laHIudjEuQXBwcm92ZVJlY292ZXJ5SAASNQoRcmVxdWVzdF9hbWVuZG1lbnQYWiABKAsyGC5laHIudjEuUmVxdWVzdEFtZW5kbWVudEgAEjMKEGFjY2VwdF9hbWVuZG1lbnQYWyABKAsyFy5laHIudjEuQWNjZXB0QW1lbmRtZW50SAASLwoOZGVueV9hbWVuZG1lbnQYXCABKAsyFS5laHIudjEuRGVueUFtZW5kbWVudEgAEjUKEWZpbGVfZGlzYWdyZWVtZW50GF0gASgLMhguZWhyLnYxLkZpbGVEaXNhZ3JlZW1lbnRIABItCg1lcmFzZV9yZWNvcmRzGF4gASgLMhQuZWhyLnYxLkVyYXNlUmVjb3Jkc0gAEi4KDnNldF9sZWdhbF9ob2xkGF8gASgLMhQuZWhyLnYxLlNldExlZ2FsSG9sZEgAQgYKBGtpbmQiMwoHUHJvcG9zZRIoCgZjaGFuZ2UYASABKAsyGC5laHIudjEuR292ZXJuYW5jZUNoYW5nZSIsCgRWb3RlEhMKC3Byb3Bvc2FsX2lkGAEgASgEEg8KB2FwcHJvdmUYAiABKAgiPwoNUmVnaXN0ZXJTdGFmZhISCgpwdWJsaWNfa2V5GAEgASgMEhoKBHJvbGUYAiABKA4yDC5laHIudjEuUm9sZSJICg9SZWdpc3RlclNlcnZpY2USEgoKcHVibGljX2tleRgBIAEoDBIhCgRraW5kGAIgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kIiUKElN1c3BlbmRQYXJ0aWNpcGFudBIPCgdhZGRyZXNzGAEgASgMIicKFFJlaW5zdGF0ZVBhcnRpY2lwYW50Eg8KB2FkZHJlc3MYASABKAwiLgoPUmVnaXN0ZXJQYXRpZW50EhsKE2d1YXJkaWFuX3B1YmxpY19rZXkYASABKAwiJAoNRW5yb2xsUGF0aWVudBITCgtwdWJsaWNfa2V5cxgBIAMoDCI7CgtTZXRHdWFyZGlhbhIPCgdwYXRpZW50GAEgASgMEhsKE2d1YXJkaWFuX3B1YmxpY19rZXkYAiABKAwiRAoKQmluZERldmljZRIRCglkZXZpY2VfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDBIPCgdwYXRpZW50GAMgASgMIiEKDFJldm9rZURldmljZRIRCglkZXZpY2VfaWQYASABKAkinwEKC0dyYW50QWNjZXNzEg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSIwoGYWNjZXNzGAQgASgOMhMuZWhyLnYxLkFjY2Vzc0xldmVsEhIKCmV4cGlyZXNfYXQYBSABKAMiZwoMUmV2b2tlQWNjZXNzEg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkiNgoSU2V0UmVzZWFyY2hDb25zZW50Eg8KB3BhdGllbnQYASABKAwSDwoHY29uc2VudBgCIAEoCCJGCg1SZXF1ZXN0QWNjZXNzEg8KB3BhdGllbnQYASABKAwSJAoKY2F0ZWdvcmllcxgCIAMoDjIQLmVoci52MS5DYXRlZ29yeSI6ChREZWNsaW5lQWNjZXNzUmVxdWVzdBIPCgdwYXRpZW50GAEgASgMEhEKCXJlcXVlc3RlchgCIAEoDCJmChNPcGVuRW1lcmdlbmN5QWNjZXNzEg8KB3BhdGllbnQYASABKAwSJwoGcmVhc29uGAIgASgOMhcuZWhyLnYxLkVtZXJnZW5jeVJlYXNvbhIVCg1qdXN0aWZpY2F0aW9uGAMgASgJImMKDE9yZGVyTGFiVGVzdBIPCgdwYXRpZW50GAEgASgMEg8KB2xhYl9vcmcYAyABKAkSIAoFb3JkZXIYBCABKAsyES5laHIudjEuUmVjb3JkUmVmSgQIAhADUgl0ZXN0X2NvZGUiRAoNUG9zdExhYlJlc3VsdBIQCghvcmRlcl9pZBgBIAEoBBIhCgZyZWNvcmQYAiABKAsyES5laHIudjEuUmVjb3JkUmVmIpgBCglQcmVzY3JpYmUSDwoHcGF0aWVudBgBIAEoDBIPCgdyZWZpbGxzGAYgASgNEhMKC3ZhbGlkX3VudGlsGAcgASgDEiIKB2NvbnRlbnQYCCABKAsyES5laHIudjEuUmVjb3JkUmVmSgQIAhAGUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiIwoIRGlzcGVuc2USFwoPcHJlc2NyaXB0aW9uX2lkGAEgASgEIjEKDEFuY2hvclJlY29yZBIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmInUKC0FuY2hvckJhdGNoEhAKCGJhdGNoX2lkGAEgASgEEhMKC21lcmtsZV9yb290GAIgASgMEhQKDHJlY29yZF9jb3VudBgDIAEoDRIUCgxmaXJzdF9yZWNvcmQYBCABKAQSEwoLbGFzdF9yZWNvcmQYBSABKAQiOQoOTG9nRGlzY2xvc3VyZXMSJwoLZGlzY2xvc3VyZXMYASADKAsyEi5laHIudjEuRGlzY2xvc3VyZSLaAQoKRGlzY2xvc3VyZRIQCghhY2Nlc3NvchgBIAEoDBIPCgdwYXRpZW50GAIgASgMEhIKCnJlY29yZF9pZHMYAyADKAkSIAoHcHVycG9zZRgEIAEoDjIPLmVoci52MS5QdXJwb3NlEhQKDGRpc2Nsb3NlZF9hdBgFIAEoAxIiCghjYXRlZ29yeRgGIAEoDjIQLmVoci52MS5DYXRlZ29yeRImCgdyZXF1ZXN0GAcgASgLMhUuZWhyLnYxLlNpZ25lZFJlcXVlc3QSEQoJb3V0Ym94X2lkGAggASgEIqcBCg1TaWduZWRSZXF1ZXN0EhAKCGF1ZGllbmNlGAEgASgJEg4KBm1ldGhvZBgCIAEoCRIWCg5wYXRoX2FuZF9xdWVyeRgDIAEoCRIRCgl0aW1lc3RhbXAYBCABKAkSDQoFbm9uY2UYBSABKAkSEwoLYm9keV9zaGEyNTYYBiABKAwSEgoKcHVibGljX2tleRgHIAEoDBIRCglzaWduYXR1cmUYCCABKAwiSQoQUmVxdWVzdEFtZW5kbWVudBIRCglyZWNvcmRfaWQYASABKAkSIgoHcmVxdWVzdBgCIAEoCzIRLmVoci52MS5SZWNvcmRSZWYiTgoPQWNjZXB0QW1lbmRtZW50EhQKDGFtZW5kbWVudF9pZBgBIAEoBBIlCgpjb3JyZWN0aW9uGAIgASgLMhEuZWhyLnYxLlJlY29yZFJlZiJzCg1EZW55QW1lbmRtZW50EhQKDGFtZW5kbWVudF9pZBgBIAEoBBIkCgZyZWFzb24YAiABKA4yFC5laHIudjEuRGVuaWFsUmVhc29uEiYKC2V4cGxhbmF0aW9uGAMgASgLMhEuZWhyLnYxLlJlY29yZFJlZiJOChBGaWxlRGlzYWdyZWVtZW50EhQKDGFtZW5kbWVudF9pZBgBIAEoBBIkCglzdGF0ZW1lbnQYAiABKAsyES5laHIudjEuUmVjb3JkUmVmIqUBCgxFcmFzZVJlY29yZHMSDwoHcGF0aWVudBgBIAEoDBISCgpyZWNvcmRfaWRzGAIgAygJEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSEgoKZXZlcnl0aGluZxgEIAEoCBIjCgViYXNpcxgFIAEoDjIULmVoci52MS5FcmFzdXJlQmFzaXMSEQoJcmVmZXJlbmNlGAYgASgJIosBCgxTZXRMZWdhbEhvbGQSDwoHcGF0aWVudBgBIAEoDBIkCgpjYXRlZ29yaWVzGAIgAygOMhAuZWhyLnYxLkNhdGVnb3J5Eg0KBXVudGlsGAMgASgDEiIKBnJlYXNvbhgEIAEoDjISLmVoci52MS5Ib2xkUmVhc29uEhEKCXJlZmVyZW5jZRgFIAEoCSJPCglSb3RhdGVLZXkSFgoObmV3X3B1YmxpY19rZXkYASABKAwSFQoNbmV3X2tleV9wcm9vZhgCIAEoDBITCgtwYXJ0aWNpcGFudBgDIAEoDCJLChNTZXRSZWNvdmVyeUNvbnRhY3RzEg8KB3BhdGllbnQYASABKAwSEAoIY29udGFjdHMYAiADKAwSEQoJdGhyZXNob2xkGAMgASgNIlEKD0FwcHJvdmVSZWNvdmVyeRIPCgdwYXRpZW50GAEgASgMEhYKDm5ld19wdWJsaWNfa2V5GAIgASgMEhUKDW5ld19rZXlfcHJvb2YYAyABKAxiBnByb3RvMw", [file_ehr_v1_types]);
 
 /**
  * @generated from message ehr.v1.SignedTx
@@ -250,6 +250,64 @@ export type Action = Message<"ehr.v1.Action"> & {
      */
     value: LogDisclosures;
     case: "logDisclosures";
+  } | {
+    /**
+     * A key's life.
+     *
+     * @generated from field: ehr.v1.RotateKey rotate_key = 80;
+     */
+    value: RotateKey;
+    case: "rotateKey";
+  } | {
+    /**
+     * @generated from field: ehr.v1.SetRecoveryContacts set_recovery_contacts = 81;
+     */
+    value: SetRecoveryContacts;
+    case: "setRecoveryContacts";
+  } | {
+    /**
+     * @generated from field: ehr.v1.ApproveRecovery approve_recovery = 82;
+     */
+    value: ApproveRecovery;
+    case: "approveRecovery";
+  } | {
+    /**
+     * A patient's rights.
+     *
+     * @generated from field: ehr.v1.RequestAmendment request_amendment = 90;
+     */
+    value: RequestAmendment;
+    case: "requestAmendment";
+  } | {
+    /**
+     * @generated from field: ehr.v1.AcceptAmendment accept_amendment = 91;
+     */
+    value: AcceptAmendment;
+    case: "acceptAmendment";
+  } | {
+    /**
+     * @generated from field: ehr.v1.DenyAmendment deny_amendment = 92;
+     */
+    value: DenyAmendment;
+    case: "denyAmendment";
+  } | {
+    /**
+     * @generated from field: ehr.v1.FileDisagreement file_disagreement = 93;
+     */
+    value: FileDisagreement;
+    case: "fileDisagreement";
+  } | {
+    /**
+     * @generated from field: ehr.v1.EraseRecords erase_records = 94;
+     */
+    value: EraseRecords;
+    case: "eraseRecords";
+  } | {
+    /**
+     * @generated from field: ehr.v1.SetLegalHold set_legal_hold = 95;
+     */
+    value: SetLegalHold;
+    case: "setLegalHold";
   } | { case: undefined; value?: undefined };
 };
 
@@ -977,4 +1035,317 @@ export type SignedRequest = Message<"ehr.v1.SignedRequest"> & {
  */
 export const SignedRequestSchema: GenMessage<SignedRequest> = /*@__PURE__*/
   messageDesc(file_ehr_v1_tx, 28);
+
+/**
+ * (patient or guardian) Asks the organisation of a record's author to amend
+ * it: a record anchored one by one (an order, a prescription, a result, a
+ * note, the patient's details). Why is health content: it travels sealed in
+ * `request`, a record of the patient in the same category, anchored here.
+ *
+ * @generated from message ehr.v1.RequestAmendment
+ */
+export type RequestAmendment = Message<"ehr.v1.RequestAmendment"> & {
+  /**
+   * @generated from field: string record_id = 1;
+   */
+  recordId: string;
+
+  /**
+   * @generated from field: ehr.v1.RecordRef request = 2;
+   */
+  request?: RecordRef | undefined;
+};
+
+/**
+ * Describes the message ehr.v1.RequestAmendment.
+ * Use `create(RequestAmendmentSchema)` to create a new message.
+ */
+export const RequestAmendmentSchema: GenMessage<RequestAmendment> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 29);
+
+/**
+ * (the record's author, or a doctor or admin of the author's organisation)
+ * Accepts: `correction` is the corrected record, sealed off chain like any
+ * (in the gateway: record id correction-<amendment_id>), anchored here; it
+ * supersedes the record, and both are kept, linked.
+ *
+ * @generated from message ehr.v1.AcceptAmendment
+ */
+export type AcceptAmendment = Message<"ehr.v1.AcceptAmendment"> & {
+  /**
+   * @generated from field: uint64 amendment_id = 1;
+   */
+  amendmentId: bigint;
+
+  /**
+   * @generated from field: ehr.v1.RecordRef correction = 2;
+   */
+  correction?: RecordRef | undefined;
+};
+
+/**
+ * Describes the message ehr.v1.AcceptAmendment.
+ * Use `create(AcceptAmendmentSchema)` to create a new message.
+ */
+export const AcceptAmendmentSchema: GenMessage<AcceptAmendment> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 30);
+
+/**
+ * (the same) Denies, on one of the grounds the rule allows; an explanation
+ * in the patient's own words of the decision may travel sealed (optional;
+ * in the gateway: denial-<amendment_id>).
+ *
+ * @generated from message ehr.v1.DenyAmendment
+ */
+export type DenyAmendment = Message<"ehr.v1.DenyAmendment"> & {
+  /**
+   * @generated from field: uint64 amendment_id = 1;
+   */
+  amendmentId: bigint;
+
+  /**
+   * @generated from field: ehr.v1.DenialReason reason = 2;
+   */
+  reason: DenialReason;
+
+  /**
+   * @generated from field: ehr.v1.RecordRef explanation = 3;
+   */
+  explanation?: RecordRef | undefined;
+};
+
+/**
+ * Describes the message ehr.v1.DenyAmendment.
+ * Use `create(DenyAmendmentSchema)` to create a new message.
+ */
+export const DenyAmendmentSchema: GenMessage<DenyAmendment> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 31);
+
+/**
+ * (patient or guardian) Attaches a statement of disagreement to a denied
+ * amendment: sealed, linked to the record, shown with it from then on.
+ *
+ * @generated from message ehr.v1.FileDisagreement
+ */
+export type FileDisagreement = Message<"ehr.v1.FileDisagreement"> & {
+  /**
+   * @generated from field: uint64 amendment_id = 1;
+   */
+  amendmentId: bigint;
+
+  /**
+   * @generated from field: ehr.v1.RecordRef statement = 2;
+   */
+  statement?: RecordRef | undefined;
+};
+
+/**
+ * Describes the message ehr.v1.FileDisagreement.
+ * Use `create(FileDisagreementSchema)` to create a new message.
+ */
+export const FileDisagreementSchema: GenMessage<FileDisagreement> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 32);
+
+/**
+ * Erases a patient's records: the ones named, every one of some categories,
+ * or everything. Off chain, every service that keeps them deletes their
+ * ciphertexts and every wrap of their keys (crypto-shredding) and their
+ * analytics rows; on chain, the anchors stay (hashes only) and this entry
+ * says when and under what. Sent by the patient or the guardian (basis
+ * patient_request or consent_withdrawn), or by an admin of a member under a
+ * legal order (basis legal_order, its reference named). Refused while a
+ * legal hold covers any of it.
+ *
+ * @generated from message ehr.v1.EraseRecords
+ */
+export type EraseRecords = Message<"ehr.v1.EraseRecords"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * 0..=1000 record ids.
+   *
+   * @generated from field: repeated string record_ids = 2;
+   */
+  recordIds: string[];
+
+  /**
+   * @generated from field: repeated ehr.v1.Category categories = 3;
+   */
+  categories: Category[];
+
+  /**
+   * @generated from field: bool everything = 4;
+   */
+  everything: boolean;
+
+  /**
+   * @generated from field: ehr.v1.ErasureBasis basis = 5;
+   */
+  basis: ErasureBasis;
+
+  /**
+   * The legal reference (a court order's number, the article invoked): no
+   * health data; at most 200 characters.
+   *
+   * @generated from field: string reference = 6;
+   */
+  reference: string;
+};
+
+/**
+ * Describes the message ehr.v1.EraseRecords.
+ * Use `create(EraseRecordsSchema)` to create a new message.
+ */
+export const EraseRecordsSchema: GenMessage<EraseRecords> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 33);
+
+/**
+ * (an admin of a member) Records must be kept — litigation, a regulator's
+ * retention, an investigation — until `until` (unix seconds); 0 releases the
+ * hold this organisation set. Erasure of what it covers is refused.
+ *
+ * @generated from message ehr.v1.SetLegalHold
+ */
+export type SetLegalHold = Message<"ehr.v1.SetLegalHold"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * Empty: every category.
+   *
+   * @generated from field: repeated ehr.v1.Category categories = 2;
+   */
+  categories: Category[];
+
+  /**
+   * @generated from field: int64 until = 3;
+   */
+  until: bigint;
+
+  /**
+   * @generated from field: ehr.v1.HoldReason reason = 4;
+   */
+  reason: HoldReason;
+
+  /**
+   * @generated from field: string reference = 5;
+   */
+  reference: string;
+};
+
+/**
+ * Describes the message ehr.v1.SetLegalHold.
+ * Use `create(SetLegalHoldSchema)` to create a new message.
+ */
+export const SetLegalHoldSchema: GenMessage<SetLegalHold> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 34);
+
+/**
+ * (any participant, signed by their current key) Replaces the key that signs
+ * for them: from this block the old key is refused everywhere, and grants,
+ * roles and the trail stay theirs. `new_key_proof` is the new key's signature
+ * (64 bytes r||s, low S) over SHA-256 of "ehr-key-binding-v1\n" followed by the
+ * participant's address as ehr1… text: it proves the new key is held by
+ * whoever binds it, so nobody binds another person's key to themselves.
+ *
+ * @generated from message ehr.v1.RotateKey
+ */
+export type RotateKey = Message<"ehr.v1.RotateKey"> & {
+  /**
+   * @generated from field: bytes new_public_key = 1;
+   */
+  newPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes new_key_proof = 2;
+   */
+  newKeyProof: Uint8Array;
+
+  /**
+   * Empty: the signer's own key. Else an admin replaces the key of staff or
+   * a service of their organisation — a stolen laptop's, after suspending
+   * it (a suspended key cannot replace itself): the person keeps their
+   * grants and role; the admin reinstates them when ready.
+   *
+   * @generated from field: bytes participant = 3;
+   */
+  participant: Uint8Array;
+};
+
+/**
+ * Describes the message ehr.v1.RotateKey.
+ * Use `create(RotateKeySchema)` to create a new message.
+ */
+export const RotateKeySchema: GenMessage<RotateKey> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 35);
+
+/**
+ * (patient or guardian) Names who may recover the patient's key when it is
+ * lost: 1..=7 registered participants other than the patient, and how many of
+ * them must approve (1..=contacts). Empty contacts removes the policy. Refused
+ * while a recovery is under way: a thief holding the lost key cannot stop it.
+ *
+ * @generated from message ehr.v1.SetRecoveryContacts
+ */
+export type SetRecoveryContacts = Message<"ehr.v1.SetRecoveryContacts"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: repeated bytes contacts = 2;
+   */
+  contacts: Uint8Array[];
+
+  /**
+   * @generated from field: uint32 threshold = 3;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message ehr.v1.SetRecoveryContacts.
+ * Use `create(SetRecoveryContactsSchema)` to create a new message.
+ */
+export const SetRecoveryContactsSchema: GenMessage<SetRecoveryContacts> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 36);
+
+/**
+ * (a recovery contact of the patient, or an admin of a member organisation
+ * who checked the patient's identity in person) Approves binding
+ * `new_public_key` to the patient. When `threshold` contacts and one admin
+ * have approved the same key, it is bound and the old key is dead from that
+ * block. `new_key_proof` as in RotateKey, over the patient's address.
+ *
+ * @generated from message ehr.v1.ApproveRecovery
+ */
+export type ApproveRecovery = Message<"ehr.v1.ApproveRecovery"> & {
+  /**
+   * @generated from field: bytes patient = 1;
+   */
+  patient: Uint8Array;
+
+  /**
+   * @generated from field: bytes new_public_key = 2;
+   */
+  newPublicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes new_key_proof = 3;
+   */
+  newKeyProof: Uint8Array;
+};
+
+/**
+ * Describes the message ehr.v1.ApproveRecovery.
+ * Use `create(ApproveRecoverySchema)` to create a new message.
+ */
+export const ApproveRecoverySchema: GenMessage<ApproveRecovery> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_tx, 37);
 
