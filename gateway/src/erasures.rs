@@ -6,12 +6,17 @@
 //! patient's documents by a made-up event. A covered document's ciphertext
 //! is set to nothing and every wrap of its key deleted; the row stays with
 //! its hash and the erasure's number, which readers are shown and prove.
+//! Covered means what readers check (`erasure::covers`): named, of an
+//! erased category or everything, and anchored at or before the erasure —
+//! each document's anchor read on proof. One stored before the erasure and
+//! anchored after it is not erased by it.
 
 use std::time::Duration;
 
 use ehr_ledger::crypto::Address;
+use ehr_ledger::ledger::actions::erasure::covers;
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::Erasure;
+use ehr_ledger::proto::{Erasure, StoredRecordAnchor};
 
 use crate::{store, Gateway};
 
@@ -72,7 +77,21 @@ async fn follow_once(g: &Gateway) -> Result<(), String> {
                 );
                 continue;
             };
-            let erased = store::erase_documents(&mut db, &patient.to_string(), &erasure)
+            // Covered as readers check it: by each document's anchor.
+            let candidates = store::erasure_candidates(&db, &patient.to_string(), &erasure)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut covered = Vec::with_capacity(candidates.len());
+            for (id, category) in candidates {
+                let anchor: Option<StoredRecordAnchor> = view
+                    .get(&keys::record(&id))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if anchor.is_some_and(|a| covers(&erasure, &id, category, a.height as u64)) {
+                    covered.push(id);
+                }
+            }
+            let erased = store::erase_documents(&mut db, &patient.to_string(), id, &covered)
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(

@@ -417,7 +417,7 @@ pub async fn escrowed_reading_keys(
                     array_agg(r.record_id ORDER BY r.record_seq)
              FROM ingest.records r
              JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
-             WHERE r.patient = $1
+             WHERE r.patient = $1 AND r.erasure_id IS NULL
                AND r.record_seq > $4
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $1
@@ -446,7 +446,7 @@ pub async fn escrowed_document_keys(
             "SELECT d.seq, d.record_id, d.category, e.wrapped_key, ARRAY[d.record_id]
              FROM gateway.documents d
              JOIN gateway.document_keys e ON e.record_id = d.record_id AND e.reader = $2
-             WHERE d.patient = $1 AND d.seq > $4
+             WHERE d.patient = $1 AND d.seq > $4 AND d.erasure_id IS NULL
                AND NOT EXISTS (SELECT 1 FROM gateway.document_keys m
                                WHERE m.record_id = d.record_id AND m.reader = $1
                                  AND m.reader_public_key = $3)
@@ -509,39 +509,56 @@ pub async fn set_followed_height(
     Ok(())
 }
 
-/// Crypto-shreds the patient's documents erasure `e` covers (stored before
-/// it): ciphertexts set to nothing, every wrap of their keys deleted.
-/// How many; asked again, none.
+/// The patient's documents not erased yet that erasure `e` names — by id,
+/// category or everything — with their categories: whether it covers each
+/// is decided by its anchor on chain (`erasure::covers`).
+pub async fn erasure_candidates(
+    db: &Client,
+    patient: &str,
+    e: &ehr_ledger::proto::Erasure,
+) -> Result<Vec<(String, Category)>, tokio_postgres::Error> {
+    let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
+    let rows = db
+        .query(
+            "SELECT record_id, category FROM gateway.documents
+             WHERE patient = $1 AND erasure_id IS NULL
+               AND ($2 OR record_id = ANY($3) OR category = ANY($4))",
+            &[&patient, &e.everything, &e.record_ids, &categories],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get(0),
+                Category::try_from(i32::from(r.get::<_, i16>(1))).unwrap_or(Category::Unspecified),
+            )
+        })
+        .collect())
+}
+
+/// Crypto-shreds documents `ids` of the patient under erasure `erasure_id`:
+/// ciphertexts set to nothing, every wrap of their keys deleted. How many;
+/// asked again, none.
 pub async fn erase_documents(
     db: &mut Client,
     patient: &str,
-    e: &ehr_ledger::proto::Erasure,
+    erasure_id: u64,
+    ids: &[String],
 ) -> Result<u64, tokio_postgres::Error> {
-    let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
     let tx = db.transaction().await?;
-    let rows = tx
-        .query(
+    let erased = tx
+        .execute(
             "UPDATE gateway.documents SET ciphertext = NULL, erasure_id = $2
-             WHERE patient = $1 AND erasure_id IS NULL
-               AND stored_at <= to_timestamp($6::bigint)
-               AND ($3 OR record_id = ANY($4) OR category = ANY($5))
-             RETURNING record_id",
-            &[
-                &patient,
-                &(e.id as i64),
-                &e.everything,
-                &e.record_ids,
-                &categories,
-                &e.erased_at,
-            ],
+             WHERE patient = $1 AND erasure_id IS NULL AND record_id = ANY($3)",
+            &[&patient, &(erasure_id as i64), &ids],
         )
         .await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     tx.execute(
         "DELETE FROM gateway.document_keys WHERE record_id = ANY($1)",
         &[&ids],
     )
     .await?;
     tx.commit().await?;
-    Ok(ids.len() as u64)
+    Ok(erased)
 }

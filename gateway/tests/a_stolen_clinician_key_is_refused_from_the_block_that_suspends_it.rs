@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ehr_ledger::ledger::actions::rotation::prove_binding;
+use ehr_ledger::ledger::actions::rotation::{prove_binding, Binding};
 use ehr_ledger::proto::{action::Kind, ReinstateParticipant, RotateKey, SuspendParticipant};
 use ehr_testkit::stack::*;
 
@@ -56,7 +56,7 @@ fn a_stolen_clinician_key_is_refused_from_the_block_that_suspends_it() {
         &s.cast.admin,
         Kind::RotateKey(RotateKey {
             new_public_key: pk(&new_key),
-            new_key_proof: prove_binding(&new_key, &doctor),
+            new_key_proof: prove_binding(&new_key, Binding::Rotation, &doctor),
             participant: doctor.0.to_vec(),
         }),
     );

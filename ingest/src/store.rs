@@ -287,6 +287,19 @@ impl Store {
         )?)
     }
 
+    /// Batches of any writer not marked anchored yet, written before `t`
+    /// (unix seconds).
+    pub fn pending_written_before(&mut self, t: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT count(*) FROM ingest.batches
+                 WHERE status = 'pending' AND created_at <= to_timestamp($1::bigint)",
+                &[&t],
+            )?
+            .get(0))
+    }
+
     /// Crypto-shreds the patient's readings erasure `e` covers (anchored at
     /// or before its height): ciphertexts set to nothing, every wrap of a
     /// data key that opens only erased readings deleted, and the patient's

@@ -122,7 +122,10 @@ impl Withdrawals {
                 })
                 .collect();
             for (patient, id) in erasures {
-                self.erase(runtime, registry, store, secret, height, &patient, id)?;
+                if !self.erase(runtime, registry, store, secret, height, &patient, id)? {
+                    // Asked again at the next call, from this block.
+                    return Ok(());
+                }
             }
             let changes = events
                 .into_iter()
@@ -143,6 +146,9 @@ impl Withdrawals {
 
     /// Crypto-shreds what erasure `id` covers, once its entry is proven (a
     /// made-up event erases nothing: the entry must name this patient).
+    /// `false` while a batch written before the erasure awaits its anchor's
+    /// height here: whether the erasure covers its readings depends on it
+    /// (`erasure::covers`), so the erasure waits for it (seconds).
     #[allow(clippy::too_many_arguments)]
     fn erase(
         &mut self,
@@ -153,7 +159,7 @@ impl Withdrawals {
         height: u64,
         patient: &Address,
         id: u64,
-    ) -> Result<(), Transient> {
+    ) -> Result<bool, Transient> {
         let proven: Option<Erasure> = runtime.block_on(async {
             let chain = registry.chain();
             let mut view = match chain.after(height).await {
@@ -168,8 +174,12 @@ impl Withdrawals {
                 id,
                 "an erasure event the chain's state does not prove: nothing erased"
             );
-            return Ok(());
+            return Ok(true);
         };
+        // A minute's margin for the database's clock against block time.
+        if store.pending_written_before(erasure.erased_at + 60)? > 0 {
+            return Ok(false);
+        }
         let erased = store.erase(&erasure, &patient.to_string(), &pseudonym(secret, patient))?;
         tracing::info!(
             height,
@@ -179,7 +189,7 @@ impl Withdrawals {
             analytics = erased.analytics,
             "readings erased: their ciphertexts and keys shredded, their analytics rows deleted"
         );
-        Ok(())
+        Ok(true)
     }
 
     fn apply(

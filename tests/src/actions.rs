@@ -240,7 +240,11 @@ pub fn rotate_key(identity: &impl Party, new_key: &SecretKey) -> Kind {
     let who = ehr_ledger::crypto::Address::from_slice(&identity.addr()).expect("an address");
     Kind::RotateKey(RotateKey {
         new_public_key: new_key.public_key().to_bytes().to_vec(),
-        new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(new_key, &who),
+        new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(
+            new_key,
+            ehr_ledger::ledger::actions::rotation::Binding::Rotation,
+            &who,
+        ),
         participant: vec![],
     })
 }
@@ -259,7 +263,11 @@ pub fn approve_recovery(patient: &impl Party, new_key: &SecretKey) -> Kind {
     Kind::ApproveRecovery(ApproveRecovery {
         patient: patient.addr(),
         new_public_key: new_key.public_key().to_bytes().to_vec(),
-        new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(new_key, &who),
+        new_key_proof: ehr_ledger::ledger::actions::rotation::prove_binding(
+            new_key,
+            ehr_ledger::ledger::actions::rotation::Binding::Recovery,
+            &who,
+        ),
     })
 }
 

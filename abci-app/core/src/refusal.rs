@@ -117,7 +117,7 @@ codes! {
     ValidatorExists = 75,
     /// This organisation already voted on the proposal.
     AlreadyVoted = 76,
-    /// The key already signs for a participant, or is enrolled.
+    /// The key signs, or signed, for a participant (a rotation or recovery bound it).
     KeyInUse = 77,
     /// The proposal is no longer open.
     ProposalClosed = 90,

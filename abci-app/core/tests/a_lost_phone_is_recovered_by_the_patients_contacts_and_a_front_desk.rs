@@ -184,8 +184,61 @@ fn contacts_are_people_the_ledger_knows_and_the_threshold_is_reachable() {
     let tx = w.alice_guardian.tx(action);
     w.ok(tx);
     assert_eq!(policy(&w).threshold, 1);
-    // None removes the policy.
+    // A change — none, here — waits 14 days; the contacts in force still
+    // recover meanwhile (a thief holding her key cannot remove them at once).
     let tx = w.alice.tx(recovery_contacts(&w.alice, &[], 0));
+    let r = w.ok(tx);
+    let p = policy(&w);
+    assert_eq!(p.contacts, vec![w.bob.addr()]);
+    assert!(p.next_contacts.is_empty());
+    assert_eq!(
+        event_attr(&r, "recovery_contacts_set", "from"),
+        Some(p.next_from.to_string())
+    );
+    assert!(p.next_from >= w.now() + 13 * DAY);
+    let phone = actor("alice's phone after the loss");
+    let tx = w.bob.tx(approve_recovery(&w.alice, &phone.key));
     w.ok(tx);
-    assert!(policy(&w).contacts.is_empty());
+    // Once in force, nobody recovers her key.
+    w.node.advance_time(15 * DAY);
+    let tx = w
+        .bob
+        .tx(approve_recovery(&w.alice, &actor("another phone").key));
+    w.refused(tx, Code::NoRecoveryContacts);
+}
+
+#[test]
+fn a_recovery_keeps_a_guardian_only_if_the_guardian_vouched_and_stale_approvals_lapse() {
+    let mut w = World::new();
+    let tx = w
+        .alice
+        .tx(recovery_contacts(&w.alice, &[&w.bob, &w.nurse], 1));
+    w.ok(tx);
+    // An approval left 15 days ago counts no more.
+    let phone = actor("alice's phone after the loss");
+    let tx = w.bob.tx(approve_recovery(&w.alice, &phone.key));
+    w.ok(tx);
+    w.node.advance_time(15 * DAY);
+    let tx = w.admin.tx(approve_recovery(&w.alice, &phone.key));
+    w.ok(tx);
+    let pending = policy(&w).pending.expect("a fresh recovery");
+    assert!(pending.approvals.is_empty(), "a lapsed approval counted");
+    // Her guardian (named with the lost key) did not vouch: cleared.
+    let tx = w.nurse.tx(approve_recovery(&w.alice, &phone.key));
+    let r = w.ok(tx);
+    assert!(event_attr(&r, "key_recovered", "patient").is_some());
+    assert!(event_attr(&r, "guardian_set", "patient").is_some());
+    let me: Participant = w.query(&format!("/participant/{}", w.alice.address()));
+    assert!(me.guardian_public_key.is_empty());
+    // A proof made for a recovery does not rotate a key.
+    let proof_for_recovery = approve_recovery(&w.bob, &actor("bob's new phone").key);
+    let Kind::ApproveRecovery(a) = proof_for_recovery else {
+        unreachable!()
+    };
+    let tx = w.bob.tx(Kind::RotateKey(RotateKey {
+        new_public_key: a.new_public_key,
+        new_key_proof: a.new_key_proof,
+        participant: vec![],
+    }));
+    w.refused(tx, Code::InvalidField);
 }

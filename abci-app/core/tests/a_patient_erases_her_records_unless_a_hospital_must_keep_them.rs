@@ -121,6 +121,14 @@ fn a_legal_order_is_an_admins_and_every_erasure_says_what_and_why() {
         .admin
         .tx(erase(&w.alice, &[], ErasureBasis::PatientRequest));
     w.refused(tx, Code::NotPatientOrGuardian);
+    // What it names must exist: her anchored records, her devices' readings.
+    let tx = w.alice.tx(Kind::EraseRecords(EraseRecords {
+        patient: w.alice.addr(),
+        record_ids: vec!["rx-not-anchored-yet".into()],
+        basis: ErasureBasis::PatientRequest as i32,
+        ..Default::default()
+    }));
+    w.refused(tx, Code::UnknownRecord);
     let tx = w
         .south_admin
         .tx(erase(&w.alice, &[], ErasureBasis::LegalOrder));
@@ -151,6 +159,10 @@ fn a_legal_order_is_an_admins_and_every_erasure_says_what_and_why() {
         (
             erase(&w.alice, &[Category::All], ErasureBasis::PatientRequest),
             "everything=true",
+        ),
+        (
+            legal_hold(&w.alice, &[Category::All], w.now() + DAY),
+            "names none",
         ),
     ] {
         let tx = w.admin.tx(bad);

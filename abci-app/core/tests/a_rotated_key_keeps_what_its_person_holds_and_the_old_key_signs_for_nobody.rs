@@ -146,6 +146,10 @@ fn a_suspended_key_cannot_replace_itself_and_a_stranger_has_no_key_to_replace() 
     assert!(r.log.contains("registers a new key"), "{}", r.log);
     let tx = w.stranger.tx(rotate_key(&w.stranger, &actor("x").key));
     w.refused(tx, Code::NotRegistered);
+    // A service is replaced by registering a new one: its key is its name.
+    let tx = w.gateway.tx(rotate_key(&w.gateway, &actor("y").key));
+    let r = w.refused(tx, Code::WrongRole);
+    assert!(r.log.contains("registers a service"), "{}", r.log);
 }
 
 #[test]
@@ -170,7 +174,11 @@ fn a_stolen_laptops_key_is_replaced_by_his_admin_and_the_doctor_keeps_his_grants
         }
         k
     };
-    // Only his own organisation's admin replaces his key; never a patient's.
+    // Only his own organisation's admin replaces his key, only once it is
+    // suspended; never a patient's.
+    let tx = w.admin.tx(replace(&w.nurse, &actor("the admin's own key")));
+    let r = w.refused(tx, Code::StatusUnchanged);
+    assert!(r.log.contains("suspend the stolen key first"), "{}", r.log);
     let action = replace(&w.doctor, &laptop);
     let tx = w.north_admin.tx(action.clone());
     w.refused(tx, Code::WrongOrganisation);

@@ -110,6 +110,14 @@ pub(super) async fn upload_wraps(
         wraps.push((w.key_id.clone(), bytes));
     }
     access::patient_or_guardian(&g.chain, &patient, &caller.address).await?;
+    // Her own wraps replace those of a key she replaced: only she uploads
+    // them (the gateway cannot tell a wrap that opens from one that does not).
+    if reader == patient && caller.address != patient {
+        return Err(Failure::new(
+            ErrorCode::ReaderNotAllowed,
+            format!("only {patient} uploads wraps for herself"),
+        ));
+    }
 
     let mut db = g.db.get().await?;
     let ids: Vec<String> = wraps.iter().map(|w| w.0.clone()).collect();

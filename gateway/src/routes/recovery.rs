@@ -15,7 +15,7 @@ use axum::Json;
 use ehr_client::read_path::api::RecoveredKeys;
 use ehr_client::record_encryption::{unwrap_key, wrap_key};
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::{AccessBasis, Category, Purpose, RecoveryPolicy};
+use ehr_ledger::proto::{AccessBasis, Category, KeyBinding, Purpose, RecoveryPolicy};
 
 use crate::error::{ErrorCode, Failure};
 use crate::standing;
@@ -54,19 +54,26 @@ pub(super) async fn recovered_keys(
             ),
         ));
     }
+    // Her current key (authentication proved it) bound to her by a
+    // completed recovery — or by a rotation she signed with her old key,
+    // for what her client cannot re-wrap itself (her documents).
     let mut view = g.chain.latest().await?;
     let policy = view
         .get::<RecoveryPolicy>(&keys::recovery(&patient))
         .await?
         .unwrap_or_default();
-    let bound = policy
+    let recovered = policy
         .last
         .is_some_and(|r| r.new_public_key == caller.public_key.to_bytes());
-    if !bound {
+    let rotated = view
+        .get::<KeyBinding>(&keys::key_binding(&caller.public_key.address()))
+        .await?
+        .is_some_and(|b| b.identity == patient.0);
+    if !recovered && !rotated {
         return Err(Failure::new(
             ErrorCode::NoRecovery,
             format!(
-                "no completed recovery on chain bound this key to {patient}: the gateway re-wraps escrowed keys only under one (contacts and a front desk approve it, docs/ledger.md)"
+                "no recovery or rotation on chain bound this key to {patient}: the gateway re-wraps escrowed keys only for a key bound so (docs/ledger.md)"
             ),
         ));
     }

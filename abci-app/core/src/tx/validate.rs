@@ -405,6 +405,9 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
         Kind::SetLegalHold(h) => {
             address("patient", &h.patient)?;
             categories(&h.categories, true)?;
+            if h.categories.contains(&(Category::All as i32)) {
+                return invalid("a hold on every category names none, not category all");
+            }
             if h.until != 0 {
                 enum_value::<HoldReason>("reason", h.reason, 0)?;
                 text("reference", &h.reference, MAX_JUSTIFICATION_CHARS)?;

@@ -19,12 +19,16 @@ pub(crate) enum KeysCommand {
     /// A key's address and public key.
     Show { name: String },
     /// The key's proof that it may be bound to a participant (`--for`): what
-    /// a new phone shows its owner's recovery contacts and front desk.
+    /// a new phone shows its owner's recovery contacts and front desk (or,
+    /// with --rotation, an admin replacing a stolen key).
     ProveBinding {
         name: String,
         /// The participant's address (their first key's).
         #[arg(long = "for")]
         identity: String,
+        /// For a rotation (`rotate-key --key --proof`) rather than a recovery.
+        #[arg(long)]
+        rotation: bool,
     },
 }
 
@@ -65,10 +69,20 @@ pub(crate) fn keys_command(ctx: &Ctx, k: &KeysCommand) -> Result<bool> {
                 }
             }
         }
-        KeysCommand::ProveBinding { name, identity } => {
+        KeysCommand::ProveBinding {
+            name,
+            identity,
+            rotation,
+        } => {
+            use ehr_ledger::ledger::actions::rotation::{prove_binding, Binding};
             let key = ctx.keys.load(name)?;
             let identity = ctx.address(identity)?;
-            let proof = ehr_ledger::ledger::actions::rotation::prove_binding(&key, &identity);
+            let why = if *rotation {
+                Binding::Rotation
+            } else {
+                Binding::Recovery
+            };
+            let proof = prove_binding(&key, why, &identity);
             let public_key = hex::encode(key.public_key().to_bytes());
             if ctx.json {
                 println!(

@@ -20,7 +20,7 @@ use super::super::keys;
 pub const MAX_RECORDS_PER_PATIENT_PER_DAY: u64 = 1_000;
 
 /// Counts one more anchored record for the patient today, or refuses.
-fn count_record_today(ctx: &mut Ctx, patient: &Address) -> Result<(), Refusal> {
+pub(super) fn count_record_today(ctx: &mut Ctx, patient: &Address) -> Result<(), Refusal> {
     let day = ctx.time.div_euclid(86_400);
     let key = keys::records_today(patient);
     let mut today: DailyCount = ctx.state.get(key.as_bytes())?.unwrap_or_default();

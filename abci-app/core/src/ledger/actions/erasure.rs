@@ -12,8 +12,8 @@
 
 use crate::crypto::Address;
 use crate::proto::{
-    Category, Counter, EraseRecords, Erasure, ErasureBasis, HoldReason, LegalHold, LegalHoldList,
-    Role, SetLegalHold, StoredRecordAnchor,
+    Category, Counter, Device, EraseRecords, Erasure, ErasureBasis, HoldReason, LegalHold,
+    LegalHoldList, Role, SetLegalHold, StoredRecordAnchor,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
@@ -23,8 +23,10 @@ use super::super::actors::{self, require_patient, require_patient_or_guardian, r
 use super::super::context::Ctx;
 use super::super::keys;
 
-/// Record ids one erasure may name.
-pub const MAX_ERASED_IDS: usize = 1000;
+/// Record ids one erasure may name (more go by category, or in more
+/// erasures: each counts against the patient's daily quota of anchored
+/// records, as every validator keeps it).
+pub const MAX_ERASED_IDS: usize = 100;
 
 /// Whether erasure `e` covers a record `record_id` of `category` anchored
 /// at `height` (what was written after an erasure is not erased by it).
@@ -50,23 +52,42 @@ fn holds(state: &impl StateRead, patient: &Address) -> Result<LegalHoldList, Ref
         .unwrap_or_default())
 }
 
-/// The categories an erasure touches: those named, the anchored records'
-/// (a record not anchored one by one is a device reading: vitals), or all.
-fn touched(state: &impl StateRead, e: &EraseRecords) -> Result<Option<Vec<i32>>, Refusal> {
-    if e.everything {
-        return Ok(None);
-    }
+/// The categories an erasure touches: those named, the named records' —
+/// anchored one by one and the patient's, or a reading of a device bound to
+/// her (`<device>:<seq>`, vitals) — or all. Any other id is refused: an
+/// erasure names what exists, so no hold is dodged by a record anchored later.
+fn touched(
+    state: &impl StateRead,
+    patient: &Address,
+    e: &EraseRecords,
+) -> Result<Option<Vec<i32>>, Refusal> {
     let mut cats = e.categories.clone();
     for id in &e.record_ids {
-        let c = state
+        let anchored = state
             .get::<StoredRecordAnchor>(keys::record(id).as_bytes())?
             .and_then(|a| a.record)
-            .map_or(Category::Vitals as i32, |r| r.category);
+            .filter(|r| r.patient == patient.0);
+        let c = match anchored {
+            Some(r) => r.category,
+            None => {
+                let device = id.rsplit_once(':').map(|(d, _)| d).unwrap_or_default();
+                let hers = state
+                    .get::<Device>(keys::device(device).as_bytes())?
+                    .is_some_and(|d| d.patient == patient.0);
+                if !hers {
+                    return refuse(
+                        Code::UnknownRecord,
+                        format!("{id} is neither a record of {patient} anchored on chain nor a reading of a device bound to her"),
+                    );
+                }
+                Category::Vitals as i32
+            }
+        };
         if !cats.contains(&c) {
             cats.push(c);
         }
     }
-    Ok(Some(cats))
+    Ok((!e.everything).then_some(cats))
 }
 
 pub fn erase(ctx: &mut Ctx, e: &EraseRecords) -> Result<(), Refusal> {
@@ -82,7 +103,9 @@ pub fn erase(ctx: &mut Ctx, e: &EraseRecords) -> Result<(), Refusal> {
     } else {
         require_patient_or_guardian(ctx.state, &ctx.signer, &e.patient, "erase their records")?;
     }
-    let touched = touched(ctx.state, e)?;
+    let touched = touched(ctx.state, &patient, e)?;
+    // Every validator keeps the entry: it counts as an anchored record.
+    super::anchors::count_record_today(ctx, &patient)?;
     for h in holds(ctx.state, &patient)?.items {
         let overlaps = match &touched {
             None => true,

@@ -33,7 +33,7 @@ fn guardian_key(bytes: &[u8], patient: &[u8]) -> Result<Vec<u8>, Refusal> {
 
 /// Keeps the index of whom a guardian acts for (`/guarding/<guardian>`) in
 /// step with the patient's entry: `old` out, `new` in.
-fn index_guardian(ctx: &mut Ctx, patient: &Address, old: &[u8], new: &[u8]) {
+pub(super) fn index_guardian(ctx: &mut Ctx, patient: &Address, old: &[u8], new: &[u8]) {
     if let Some(old) = PublicKey::from_bytes(old) {
         ctx.state
             .delete(keys::guarding_entry(&old.address(), patient));

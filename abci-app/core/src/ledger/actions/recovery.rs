@@ -46,10 +46,25 @@ fn policy(state: &impl StateRead, patient: &Address) -> Result<RecoveryPolicy, R
         .unwrap_or_default())
 }
 
+/// How long a change of contacts waits before it takes effect.
+pub const CONTACTS_CHANGE_AFTER_SECS: i64 = 14 * 24 * 3600;
+
+/// The policy as it stands at `now`: contacts named to replace the ones in
+/// force take their place once their time has come.
+pub fn settled(mut p: RecoveryPolicy, now: i64) -> RecoveryPolicy {
+    if p.next_from != 0 && now >= p.next_from {
+        p.contacts = std::mem::take(&mut p.next_contacts);
+        p.threshold = p.next_threshold;
+        p.next_threshold = 0;
+        p.next_from = 0;
+    }
+    p
+}
+
 pub fn set_contacts(ctx: &mut Ctx, s: &SetRecoveryContacts) -> Result<(), Refusal> {
     require_patient_or_guardian(ctx.state, &ctx.signer, &s.patient, "name recovery contacts")?;
     let patient = actors::address("patient", &s.patient)?;
-    let mut policy = policy(ctx.state, &patient)?;
+    let mut policy = settled(policy(ctx.state, &patient)?, ctx.time);
     if let Some(p) = policy.pending.as_ref().filter(|p| !lapsed(p, ctx.time)) {
         return refuse(
             Code::RecoveryPending,
@@ -78,8 +93,21 @@ pub fn set_contacts(ctx: &mut Ctx, s: &SetRecoveryContacts) -> Result<(), Refusa
             }
         }
     }
-    policy.contacts = s.contacts.clone();
-    policy.threshold = s.threshold;
+    // The first contacts are in force at once; a change waits, while the
+    // contacts in force still recover — whoever holds the key now.
+    let from = if policy.contacts.is_empty() {
+        policy.contacts = s.contacts.clone();
+        policy.threshold = s.threshold;
+        policy.next_contacts.clear();
+        policy.next_threshold = 0;
+        policy.next_from = 0;
+        ctx.time
+    } else {
+        policy.next_contacts = s.contacts.clone();
+        policy.next_threshold = s.threshold;
+        policy.next_from = ctx.time.saturating_add(CONTACTS_CHANGE_AFTER_SECS);
+        policy.next_from
+    };
     policy.pending = None;
     ctx.state.put(keys::recovery(&patient), &policy);
     ctx.emit(
@@ -88,6 +116,7 @@ pub fn set_contacts(ctx: &mut Ctx, s: &SetRecoveryContacts) -> Result<(), Refusa
             ("patient", patient.to_string()),
             ("contacts", s.contacts.len().to_string()),
             ("threshold", s.threshold.to_string()),
+            ("from", from.to_string()),
         ],
     );
     Ok(())
@@ -95,8 +124,8 @@ pub fn set_contacts(ctx: &mut Ctx, s: &SetRecoveryContacts) -> Result<(), Refusa
 
 pub fn approve(ctx: &mut Ctx, a: &ApproveRecovery) -> Result<(), Refusal> {
     let patient_address = actors::address("patient", &a.patient)?;
-    let patient = require_patient(ctx.state, &patient_address)?;
-    let mut policy = policy(ctx.state, &patient_address)?;
+    let mut patient = require_patient(ctx.state, &patient_address)?;
+    let mut policy = settled(policy(ctx.state, &patient_address)?, ctx.time);
     if policy.contacts.is_empty() {
         return refuse(
             Code::NoRecoveryContacts,
@@ -129,13 +158,15 @@ pub fn approve(ctx: &mut Ctx, a: &ApproveRecovery) -> Result<(), Refusal> {
     }
     let key = rotation::new_key(
         ctx.state,
+        rotation::Binding::Recovery,
         &patient_address,
         &a.new_public_key,
         &a.new_key_proof,
     )?;
     let key_bytes = key.to_bytes().to_vec();
     let mut pending = match policy.pending.take() {
-        Some(p) if p.new_public_key == key_bytes => p,
+        // Approvals of a recovery that lapsed count no more.
+        Some(p) if p.new_public_key == key_bytes && !lapsed(&p, ctx.time) => p,
         Some(p) if !lapsed(&p, ctx.time) && admin.is_none() => {
             return refuse(
                 Code::RecoveryPending,
@@ -194,5 +225,21 @@ pub fn approve(ctx: &mut Ctx, a: &ApproveRecovery) -> Result<(), Refusal> {
             ("checked_by_org", pending.checked_by_org),
         ],
     );
+    // A guardian stays only if they vouched as a contact: one named with
+    // the lost key (by a thief, perhaps) is not hers to keep; she names
+    // her guardian again with her new key.
+    let guardian = crate::crypto::PublicKey::from_bytes(&patient.guardian_public_key);
+    let vouched = guardian.as_ref().is_some_and(|g| {
+        let approved = |a: &Vec<u8>| *a == g.address().0.to_vec();
+        policy
+            .last
+            .as_ref()
+            .is_some_and(|l| l.approvals.iter().any(approved))
+    });
+    if guardian.is_some() && !vouched {
+        let old = std::mem::take(&mut patient.guardian_public_key);
+        super::patients::index_guardian(ctx, &patient_address, &old, &[]);
+        ctx.emit("guardian_set", &[("patient", patient_address.to_string())]);
+    }
     rotation::bind(ctx, patient, &key, "recovery")
 }

@@ -19,31 +19,52 @@ use super::super::keys;
 /// What a new key signs to show it is held by whoever binds it.
 pub const BINDING_CONTEXT: &str = "ehr-key-binding-v1\n";
 
-/// The message a new key signs to be bound to `identity`.
-pub fn binding_message(identity: &Address) -> Vec<u8> {
-    format!("{BINDING_CONTEXT}{identity}").into_bytes()
+/// Why a key is bound: a rotation, or a recovery. A proof given for one
+/// is no proof for the other, so a thief holding a lost key cannot take the
+/// proof a new phone showed its recovery contacts and rotate to it first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Rotation,
+    Recovery,
 }
 
-/// The new key's proof that it may be bound to `identity`.
-pub fn prove_binding(new_key: &SecretKey, identity: &Address) -> Vec<u8> {
-    new_key.sign(&binding_message(identity)).to_vec()
+impl Binding {
+    pub fn word(self) -> &'static str {
+        match self {
+            Binding::Rotation => "rotation",
+            Binding::Recovery => "recovery",
+        }
+    }
+}
+
+/// The message a new key signs to be bound to `identity` by `why`.
+pub fn binding_message(why: Binding, identity: &Address) -> Vec<u8> {
+    format!("{BINDING_CONTEXT}{}\n{identity}", why.word()).into_bytes()
+}
+
+/// The new key's proof that it may be bound to `identity` by `why`.
+pub fn prove_binding(new_key: &SecretKey, why: Binding, identity: &Address) -> Vec<u8> {
+    new_key.sign(&binding_message(why, identity)).to_vec()
 }
 
 /// The new key of `identity`, checked: a key, held by whoever binds it (its
 /// proof), and signing for nobody, now or before.
 pub(super) fn new_key(
     state: &impl StateRead,
+    why: Binding,
     identity: &Address,
     key: &[u8],
     proof: &[u8],
 ) -> Result<PublicKey, Refusal> {
     let key = validate::public_key("new_public_key", key)?;
-    verify_signature(&key, &binding_message(identity), proof).map_err(|e| {
+    verify_signature(&key, &binding_message(why, identity), proof).map_err(|e| {
         Refusal::new(
             Code::InvalidField,
             format!(
-                "new_key_proof is not the new key's signature of its binding to {identity} ({e}): \
-                 sign \"ehr-key-binding-v1\\n{identity}\" with the new key"
+                "new_key_proof is not the new key's signature of its {} to {identity} ({e}): \
+                 sign \"ehr-key-binding-v1\\n{}\\n{identity}\" with the new key",
+                why.word(),
+                why.word()
             ),
         )
     })?;
@@ -95,6 +116,17 @@ pub fn rotate(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
             ),
         );
     };
+    if p.kind == ParticipantKind::Service as i32 {
+        // A service acts under its key's address in its own records (batches,
+        // the gateway's audience and escrow): a new key is a new service.
+        return refuse(
+            Code::WrongRole,
+            format!(
+                "{} is a service: its organisation's admin registers a service with the new key and suspends this one",
+                ctx.signer
+            ),
+        );
+    }
     if p.status == ParticipantStatus::Suspended as i32 {
         return refuse(
             Code::Suspended,
@@ -105,7 +137,13 @@ pub fn rotate(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
         );
     }
     let signer = ctx.signer;
-    let key = new_key(ctx.state, &signer, &r.new_public_key, &r.new_key_proof)?;
+    let key = new_key(
+        ctx.state,
+        Binding::Rotation,
+        &signer,
+        &r.new_public_key,
+        &r.new_key_proof,
+    )?;
     bind(ctx, p, &key, "rotation")
 }
 
@@ -142,6 +180,20 @@ fn replace_for_staff(ctx: &mut Ctx, r: &RotateKey) -> Result<(), Refusal> {
             "an admin replaces their own key with rotate_key naming no participant",
         );
     }
-    let key = new_key(ctx.state, &target, &r.new_public_key, &r.new_key_proof)?;
+    // Only a key already suspended as stolen: an admin cannot quietly take
+    // over an active clinician's grants with a key of their own.
+    if p.status != ParticipantStatus::Suspended as i32 {
+        return refuse(
+            Code::StatusUnchanged,
+            format!("{target} is active: suspend the stolen key first, then replace it"),
+        );
+    }
+    let key = new_key(
+        ctx.state,
+        Binding::Rotation,
+        &target,
+        &r.new_public_key,
+        &r.new_key_proof,
+    )?;
     bind(ctx, p, &key, "admin")
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use ehr_ledger::crypto::{Address, SecretKey};
-use ehr_ledger::ledger::actions::rotation::prove_binding;
+use ehr_ledger::ledger::actions::rotation::{prove_binding, Binding};
 use ehr_ledger::proto::{action::Kind, KeyBinding, Participant, ParticipantKind, RotateKey};
 
 use crate::{read, Ctx, Result};
@@ -35,7 +35,7 @@ pub(crate) async fn rotate(
     let (new_public_key, new_key_proof, new) = match (new, shown) {
         (Some(name), _) => {
             let new = ctx.keys.load(name)?;
-            let proof = prove_binding(&new, &me);
+            let proof = prove_binding(&new, Binding::Rotation, &me);
             (new.public_key().to_bytes().to_vec(), proof, Some(new))
         }
         (None, Some((key, proof))) => (
@@ -92,8 +92,15 @@ pub(crate) async fn rotate(
             }
         }
     };
+    // Her documents' keys: her client holds no list of them to re-wrap,
+    // so the gateways' escrow does, under the rotation on chain.
+    let gateway = ehr_client::read_path::client::GatewayClient::new(&ctx.gateway, new.clone());
+    let (_, documents) = gateway
+        .recover_keys(&me, "documents")
+        .await
+        .map_err(|e| anyhow!("your readings are re-wrapped, not yet your documents: {e} — run ehr recover-keys --as <new key> --patient {me}"))?;
     println!(
-        "re-wrapped {} data key(s) of your past records for your new key, opening {} record(s)",
+        "re-wrapped {} data key(s) of your past records for your new key, opening {} record(s), and the keys of {documents} document(s)",
         done.stored, done.records
     );
     Ok(done.unreadable == 0)
