@@ -4,7 +4,7 @@
 import { signChainCallsWith } from "./chain/rpc";
 import { homeScreen } from "./ui/home";
 import { alertBox, showAlert } from "./ui/dom";
-import { type Unlocked, keyFromLink, setUpScreen, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
+import { type Unlocked, keyFromLink, setUpScreen, signsFor, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -24,11 +24,15 @@ function start(notice?: string): void {
   }
 }
 
-function unlocked(u: Unlocked): void {
-  signChainCallsWith(u.secret);
-  const key = unlockedScreen(u, start);
-  show(key);
-  void homeScreen(u, () => unlocked(u)).then((parts) => app.append(...parts));
+function unlocked(key: Unlocked): void {
+  signChainCallsWith(key.secret);
+  void signsFor(key)
+    .then((u) => {
+      show(unlockedScreen(u, start));
+      return homeScreen(u, () => unlocked(key));
+    })
+    .then((parts) => app.append(...parts))
+    .catch((e: Error) => start(`The chain could not say whom this key signs for: ${e.message}. Try again shortly.`));
 }
 
 void keyFromLink().then((linked) => {

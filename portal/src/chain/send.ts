@@ -6,6 +6,8 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { base64 } from "@scure/base";
 
 import { AccountSchema } from "../gen/ehr/v1/state_pb";
+import { publicKeyOf } from "../crypto/vault";
+import { addressOf, addressText } from "../ledger/address";
 import { type ActionKind, signTransaction } from "../ledger/tx";
 import { ChainError, call, query, status } from "./rpc";
 
@@ -17,14 +19,16 @@ export interface Committed {
 /** One transaction at a time from this page, so nonces follow each other. */
 let queue: Promise<unknown> = Promise.resolve();
 
-export function send(secret: Uint8Array, address: string, kind: ActionKind): Promise<Committed> {
-  const next = queue.then(() => sendNow(secret, address, kind));
+export function send(secret: Uint8Array, kind: ActionKind): Promise<Committed> {
+  const next = queue.then(() => sendNow(secret, kind));
   queue = next.catch(() => undefined);
   return next;
 }
 
-async function sendNow(secret: Uint8Array, address: string, kind: ActionKind): Promise<Committed> {
-  const [{ chainId }, account] = await Promise.all([status(), query(AccountSchema, `/account/${address}`)]);
+async function sendNow(secret: Uint8Array, kind: ActionKind): Promise<Committed> {
+  // Nonces are the key's, not the person's: a rotated key starts at 1.
+  const key = addressText(addressOf(publicKeyOf(secret)));
+  const [{ chainId }, account] = await Promise.all([status(), query(AccountSchema, `/account/${key}`)]);
   const tx = signTransaction(secret, chainId, (account?.nonce ?? 0n) + 1n, kind);
   const checked = await call("broadcast_tx_sync", { tx: base64.encode(tx) });
   if (checked.code !== 0) {

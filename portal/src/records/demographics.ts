@@ -53,6 +53,6 @@ export async function sealDemographics(secret: Uint8Array, author: string, patie
   const readers = await documentReaders(patient, me, Category.DEMOGRAPHICS);
   const sealed = await sealDocument({ kind: "demographics", ...d }, patient, readers, Math.floor(Date.now() / 1000));
   await gatewayPost(secret, `/v1/patients/${patient}/documents`, sealed.upload);
-  const committed = await send(secret, author, { case: "anchorRecord", value: { record: sealed.anchor } });
+  const committed = await send(secret, { case: "anchorRecord", value: { record: sealed.anchor } });
   return committed.height;
 }

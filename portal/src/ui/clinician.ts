@@ -138,7 +138,7 @@ function askButton(u: Unlocked, patient: string, name?: string): HTMLElement {
   const done = statusBox();
   button.addEventListener("click", () =>
     act(button, alert, done, async () => {
-      await send(u.secret, u.address, { case: "requestAccess", value: { patient: parseAddress(patient), categories: [Category.VITALS] } });
+      await send(u.secret, { case: "requestAccess", value: { patient: parseAddress(patient), categories: [Category.VITALS] } });
       return `Asked: ${who} sees your request on their page and answers it there; refresh once they have.`;
     }),
   );
@@ -176,7 +176,7 @@ function breakGlass(u: Unlocked, patient: string, reload: () => Promise<void>): 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void act(submit, alert, done, async () => {
-      await send(u.secret, u.address, {
+      await send(u.secret, {
         case: "openEmergencyAccess",
         value: { patient: parseAddress(patient), reason: Number(reason.value) as EmergencyReason, justification: why.value.trim() },
       });

@@ -96,7 +96,7 @@ export async function writeDocument(
   u: Unlocked,
   patient: string,
   content: Content,
-  kind: (anchor: Anchor) => Parameters<typeof send>[2],
+  kind: (anchor: Anchor) => Parameters<typeof send>[1],
   also: Reader[] = [],
   orderId?: number,
 ): Promise<{ height: number; readers: number }> {
@@ -104,7 +104,7 @@ export async function writeDocument(
   const readers = await documentReaders(patient, author, categoryOf(content), also);
   const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
   await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, orderId === undefined ? sealed.upload : { ...sealed.upload, order_id: orderId });
-  const committed = await send(u.secret, u.address, kind(sealed.anchor));
+  const committed = await send(u.secret, kind(sealed.anchor));
   return { height: committed.height, readers: sealed.upload.wraps.length };
 }
 
@@ -112,7 +112,7 @@ export async function writeDocument(
 export function writeForms(u: Unlocked, patient: string, done: () => void): HTMLElement {
   const alert = alertBox();
   const status = statusBox();
-  const write = async (content: Content, kind: (anchor: Anchor) => Parameters<typeof send>[2]) => {
+  const write = async (content: Content, kind: (anchor: Anchor) => Parameters<typeof send>[1]) => {
     const written = await writeDocument(u, patient, content, kind);
     done();
     return `Written and anchored at height ${written.height}: ${describe(content)}, sealed for ${written.readers} readers.`;

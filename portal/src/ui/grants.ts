@@ -102,7 +102,7 @@ async function showRequests(
       decline.setAttribute("aria-label", `Decline the request of ${who}`);
       decline.addEventListener("click", () =>
         act(decline, alert, done, async () => {
-          await send(u.secret, u.address, { case: "declineAccessRequest", value: { patient: parseAddress(patient), requester: r.requester } });
+          await send(u.secret, { case: "declineAccessRequest", value: { patient: parseAddress(patient), requester: r.requester } });
           await reload();
           return `Declined: ${who} was not given access, and sees that the request is closed.`;
         }),
@@ -137,7 +137,7 @@ async function showGrantList(
     revoke.setAttribute("aria-label", `Revoke ${categoryName(g.category)} from ${grantee}`);
     revoke.addEventListener("click", () =>
       act(revoke, alert, done, async () => {
-        await send(u.secret, u.address, {
+        await send(u.secret, {
           case: "revokeAccess",
           value: { patient: parseAddress(patient), grantee: g.grantee, categories: [g.category] },
         });
@@ -234,7 +234,7 @@ async function consentForm(u: Unlocked, patient: string, alert: HTMLElement, don
   const save = el("button", { type: "button", className: "secondary" }, "Save research consent");
   save.addEventListener("click", () =>
     act(save, alert, done, async () => {
-      await send(u.secret, u.address, {
+      await send(u.secret, {
         case: "setResearchConsent",
         value: { patient: parseAddress(patient), consent: box.checked },
       });
@@ -287,7 +287,7 @@ async function grant(
   access: AccessLevel,
   days: number,
 ): Promise<{ said: string; height: number }> {
-  const committed = await send(u.secret, u.address, {
+  const committed = await send(u.secret, {
     case: "grantAccess",
     value: {
       patient: parseAddress(patient),

@@ -49,7 +49,7 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
   const done = statusBox();
   register.addEventListener("click", () =>
     act(register, alert, done, async () => {
-      await send(u.secret, u.address, { case: "registerPatient", value: {} });
+      await send(u.secret, { case: "registerPatient", value: {} });
       setTimeout(reopen, 1000);
       return "Registered: your records are yours from now on.";
     }),

@@ -12,6 +12,8 @@ import {
   publicKeyOf,
   sealSecretKey,
 } from "../crypto/vault";
+import { query } from "../chain/rpc";
+import { KeyBindingSchema } from "../gen/ehr/v1/state_pb";
 import { addressOf, addressText } from "../ledger/address";
 import { alertBox, el, field, showAlert } from "./dom";
 
@@ -32,9 +34,22 @@ export function storedKey(): SealedKey | null {
 /** The unlocked key, for the rest of the page. */
 export interface Unlocked {
   secret: Uint8Array;
+  /** The person the key signs for (`signsFor`): its own address, or the one a rotation or recovery bound it to. */
   address: string;
+  /** The key's own address, when it signs for another (a rotated or recovered key). */
+  keyAddress?: string;
   /** Opened from a demo log-in link: kept in this page's memory only. */
   fromLink?: boolean;
+}
+
+/**
+ * The person a key signs for: a key a rotation or a recovery bound to
+ * someone's address acts as them (docs/ledger.md); the chain says so, on
+ * proof. A key bound to nobody is its own address.
+ */
+export async function signsFor(u: Unlocked): Promise<Unlocked> {
+  const bound = await query(KeyBindingSchema, `/key/${u.address}`);
+  return bound ? { ...u, keyAddress: u.address, address: addressText(bound.identity) } : u;
 }
 
 /**
@@ -149,6 +164,9 @@ export function unlockedScreen(u: Unlocked, onLock: () => void): HTMLElement {
     el("h2", {}, "Unlocked"),
     el("p", {}, "Your address: ", el("span", { className: "address", dataset: { testid: "address" } }, u.address)),
     el("p", {}, "Public key: ", el("span", { className: "address" }, toHex(publicKeyOf(u.secret)))),
+    u.keyAddress
+      ? el("p", { className: "muted" }, "This key replaced your first one (a rotation or a recovery); it signs as you. Its own address: ", el("span", { className: "address" }, u.keyAddress))
+      : "",
     u.fromLink ? el("p", { className: "muted" }, "Logged in from a demo link: this key is not kept in this browser.") : "",
     lock,
   );

@@ -75,7 +75,7 @@ async function showDevices(u: Unlocked, patient: string, into: HTMLElement): Pro
         throw new Error("a device public key is 66 hex digits (33 bytes, compressed: starting 02 or 03)");
       }
       const publicKey = fromHex(key.value);
-      await send(u.secret, u.address, {
+      await send(u.secret, {
         case: "bindDevice",
         value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(patient) },
       });

@@ -77,7 +77,7 @@ export async function showPrescriptionsToFill(u: Unlocked, me: Participant, into
       dispense.setAttribute("aria-label", `Dispense prescription ${rx.id} of ${name ?? patient}`);
       dispense.addEventListener("click", () =>
         act(dispense, alert, done, async () => {
-          await send(u.secret, u.address, { case: "dispense", value: { prescriptionId: rx.id } });
+          await send(u.secret, { case: "dispense", value: { prescriptionId: rx.id } });
           void reload();
           return `Dispensed: fill ${used + 1} of ${rx.fillsAllowed} of prescription ${rx.id} is recorded on the ledger.`;
         }),
