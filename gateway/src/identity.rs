@@ -6,13 +6,14 @@
 
 use ehr_client::rpc::proven::ProvenState;
 use ehr_ledger::crypto::{Address, PublicKey};
-use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::{KeyBinding, Participant};
+use ehr_ledger::ledger::{actors, keys};
+use ehr_ledger::Code;
 
 use crate::error::{ErrorCode, Failure};
 
 /// The participant `key` signs for now, or the key's own address when it
-/// signs for nobody the chain knows (the routes then decide, as for anyone).
+/// signs for nobody the chain knows (the routes then decide, as for anyone):
+/// the ledger's rule (`actors::signer`) on proven state.
 pub async fn signs_for(chain: &ProvenState, key: &PublicKey) -> Result<Address, Failure> {
     let own = key.address();
     let mut view = chain.latest().await?;
@@ -22,23 +23,15 @@ pub async fn signs_for(chain: &ProvenState, key: &PublicKey) -> Result<Address, 
         keys::participant(&own).into_bytes(),
     ])
     .await?;
-    let identity = match view.get::<KeyBinding>(&keys::key_binding(&own)).await? {
-        Some(b) => Address::from_slice(&b.identity).ok_or_else(|| {
-            Failure::new(
-                ErrorCode::ChainUnproven,
-                format!("the chain binds {own} to a malformed address"),
-            )
-        })?,
-        None => own,
-    };
-    match view.get::<Participant>(&keys::participant(&identity)).await? {
-        Some(p) if p.public_key != key.to_bytes() => Err(Failure::new(
+    match view.run(|state| actors::signer(state, key)).await? {
+        Ok(person) => Ok(person),
+        Err(r) if r.code == Code::KeyReplaced => Err(Failure::new(
             ErrorCode::KeyReplaced,
             format!(
-                "the key {own} of {identity} was replaced at block {}: it opens nothing now; sign with the current key (a lost key is recovered through your recovery contacts)",
-                p.key_height
+                "{} (a lost key is recovered through your recovery contacts)",
+                r.message
             ),
         )),
-        _ => Ok(identity),
+        Err(r) => Err(Failure::new(ErrorCode::ChainUnproven, r.message)),
     }
 }

@@ -170,6 +170,27 @@ pub fn identity_of(state: &impl StateRead, key: &Address) -> Result<Address, Ref
     )
 }
 
+/// Whom `key` signs for now: its participant (by `identity_of`) — refused
+/// when that participant's key was replaced since (a lost phone, a stolen
+/// laptop): such a key signs for nobody. The ledger runs this for every
+/// transaction; the gateway, on proven state, for every request.
+pub fn signer(state: &impl StateRead, key: &PublicKey) -> Result<Address, Refusal> {
+    let address = key.address();
+    let identity = identity_of(state, &address)?;
+    if let Some(p) = participant(state, &identity)? {
+        if p.public_key != key.to_bytes() {
+            return refuse(
+                Code::KeyReplaced,
+                format!(
+                    "the key {address} of {identity} was replaced at height {}: it signs for nobody now; sign with the current key",
+                    p.key_height
+                ),
+            );
+        }
+    }
+    Ok(identity)
+}
+
 /// Refuses a key that already signs for someone: a participant's own, or
 /// bound to one — also once replaced, so no key ever signs for two people.
 pub fn require_key_free(state: &impl StateRead, key: &PublicKey) -> Result<(), Refusal> {

@@ -71,26 +71,6 @@ fn known(state: &BlockState, identity: &Address) -> Result<bool, Refusal> {
             .is_some())
 }
 
-/// Who the transaction's key signs for: the participant it is bound to (a
-/// rotated or recovered key), else its own address. A participant's key
-/// that was replaced signs for nobody: refused, leaving no trace (it can
-/// never sign again, so nothing of it can be replayed later).
-fn identity(state: &BlockState, tx: &VerifiedTx) -> Result<Address, Refusal> {
-    let identity = actors::identity_of(state, &tx.signer)?;
-    if let Some(p) = actors::participant(state, &identity)? {
-        if p.public_key != tx.public_key.to_bytes() {
-            return refuse(
-                Code::KeyReplaced,
-                format!(
-                    "the key {} of {identity} was replaced at height {}: it signs for nobody now; sign with the current key",
-                    tx.signer, p.key_height
-                ),
-            );
-        }
-    }
-    Ok(identity)
-}
-
 pub fn execute(
     state: &mut BlockState,
     tx: &VerifiedTx,
@@ -99,7 +79,9 @@ pub fn execute(
     mode: Mode,
 ) -> Result<Applied, Refusal> {
     state.discard_tx();
-    let signer = identity(state, tx)?;
+    // A replaced key is refused leaving no trace: it can never sign again,
+    // so nothing of it can be replayed later.
+    let signer = actors::signer(state, &tx.public_key)?;
     if let Err(r) = check_nonce(state, tx) {
         state.discard_tx();
         return Err(r);
