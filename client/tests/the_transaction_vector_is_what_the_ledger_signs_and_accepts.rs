@@ -53,3 +53,39 @@ fn the_transaction_vector_is_what_the_ledger_signs_and_accepts() {
     let body = TxBody::decode(envelope.body.as_slice()).unwrap();
     assert_eq!(body.chain_id, "ehr-vectors");
 }
+
+/// A new key's proof of a binding (`client/tests/vectors/key-binding.json`):
+/// the key SHA-256("alice's new phone") proves it may be bound to alice's
+/// address by a rotation, and by a recovery — two different signatures,
+/// each verifying only over its own purpose. The portal writes the same.
+#[test]
+fn the_key_binding_proofs_are_what_the_ledger_checks() {
+    use ehr_ledger::ledger::actions::rotation::{binding_message, prove_binding, Binding};
+    let alice = SecretKey::from_seed("alice").address();
+    let new = SecretKey::from_seed("alice's new phone");
+    let [rotation, recovery] =
+        [Binding::Rotation, Binding::Recovery].map(|why| prove_binding(&new, why, &alice));
+    let written = serde_json::json!({
+        "identity": alice.to_string(),
+        "new_key_seed": "alice's new phone",
+        "rotation": hex::encode(&rotation),
+        "recovery": hex::encode(&recovery),
+    });
+    let vector: serde_json::Value = serde_json::from_str(&common::vector(
+        "key-binding.json",
+        &(serde_json::to_string_pretty(&written).unwrap() + "\n"),
+    ))
+    .unwrap();
+    assert_eq!(vector, written, "signing is deterministic");
+    assert_ne!(rotation, recovery);
+    let key = new.public_key();
+    let verifies = |why, proof: &[u8]| {
+        ehr_ledger::crypto::verify_signature(&key, &binding_message(why, &alice), proof).is_ok()
+    };
+    assert!(verifies(Binding::Rotation, &rotation));
+    assert!(verifies(Binding::Recovery, &recovery));
+    assert!(
+        !verifies(Binding::Rotation, &recovery),
+        "a recovery's proof is no rotation's"
+    );
+}

@@ -11,8 +11,13 @@
 //! Before her grant he is refused and asks her from his page; her grant
 //! shares her past readings in the same step. A doctor nobody granted is
 //! refused in a sentence to him; General's pharmacist dispenses; its lab
-//! posts the result she reads; her guardian acts for her; axe-core checks
-//! every page. The screenshots of docs/portal.md are taken on the way.
+//! posts the result she reads; her guardian acts for her. Her rights: she
+//! asks to amend the prescription and the doctor accepts with a correction
+//! (the Rust client opens both, the original superseded); she erases her
+//! labs and reads them as erased; a friend who named her as recovery
+//! contact loses her phone, and with her approval and General's front desk
+//! binds a new key that reads her past readings, then replaces it. axe-core
+//! checks every page. The screenshots of docs/portal.md are taken on the way.
 
 mod common;
 
@@ -80,11 +85,17 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
         hex::encode(patient.to_bytes()),
         hex::encode(doctor.to_bytes()),
     );
-    // A doctor nobody granted, General's pharmacist and lab technician, and
-    // patient-3's guardian.
-    let [stranger_key, pharmacist_key, lab_key, guardian_key] =
-        ["visiting-doctor", "pharmacist", "lab", "guardian"]
-            .map(|who| hex::encode(keys.load(who).unwrap().to_bytes()));
+    // A doctor nobody granted, General's pharmacist and lab technician,
+    // patient-3's guardian, her friend patient-2 and General's front desk.
+    let [stranger_key, pharmacist_key, lab_key, guardian_key, friend_key, admin_key] = [
+        "visiting-doctor",
+        "pharmacist",
+        "lab",
+        "guardian",
+        "patient-2",
+        "admin-general",
+    ]
+    .map(|who| hex::encode(keys.load(who).unwrap().to_bytes()));
     ehr_testkit::stack::run_portal_e2e(
         "story.e2e.mjs",
         &[
@@ -97,11 +108,14 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
             pharmacist_key.as_ref(),
             lab_key.as_ref(),
             guardian_key.as_ref(),
+            friend_key.as_ref(),
+            admin_key.as_ref(),
         ],
         &ca_file,
     );
 
-    // What the doctor's page sealed, the Rust client opens as the patient.
+    // What the doctor's page sealed — the prescription and, on her request,
+    // its correction — the Rust client opens as the patient.
     let gateway = portal.trim_end_matches("/portal/").to_string();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let page = runtime
@@ -121,15 +135,16 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
                 .content
         })
         .collect();
+    let prescribed = |dose: &str| Content::Prescription {
+        drug_code: "197361".into(),
+        dose: dose.into(),
+        unit: "mg".into(),
+        quantity: 30,
+        refills: 0,
+    };
     assert_eq!(
         opened,
-        vec![Content::Prescription {
-            drug_code: "197361".into(),
-            dose: "5".into(),
-            unit: "mg".into(),
-            quantity: 30,
-            refills: 0,
-        }],
-        "the page's prescription, as the Rust client opens it"
+        vec![prescribed("5"), prescribed("2.5")],
+        "the page's prescription and its correction, as the Rust client opens them"
     );
 }

@@ -157,7 +157,13 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
             == 200),
         "the guardian is seen once a header proves the block that named them"
     );
-    for path in ["audit", "devices", "enrollment", "access-requests"] {
+    for path in [
+        "audit",
+        "devices",
+        "enrollment",
+        "access-requests",
+        "recovery",
+    ] {
         let path = format!("/{path}/{}", me(alice));
         answered(relay.query(alice, &path));
         answered(relay.query(&guardian, &path));
@@ -171,8 +177,10 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
         }
     }
     // Her key and her grants also to a doctor she granted (he seals what he
-    // writes for her and her other readers); not to others.
-    for path in ["participant", "grants"] {
+    // writes for her and her other readers), and what was amended, erased or
+    // must be kept of her records (he reads them with their history); not to
+    // others.
+    for path in ["participant", "grants", "amendments", "erasures", "holds"] {
         let path = format!("/{path}/{}", me(alice));
         for k in [alice, &guardian, doctor] {
             answered(relay.query(k, &path));

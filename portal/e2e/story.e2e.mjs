@@ -18,13 +18,21 @@
 //   8. a doctor nobody granted is refused in a sentence addressed to him;
 //      General's pharmacist dispenses the prescription; its lab technician
 //      posts the ordered test's result, which she reads; her guardian acts
-//      for her. axe-core finds no serious violation on any page, and her
-//      page logs no error.
+//      for her;
+//   9. she asks to amend the prescription; the doctor accepts in his page
+//      with a correction, and she reads the original marked superseded;
+//  10. she erases her labs, and reads them as erased, on chain's word;
+//  11. her friend, who named her as recovery contact, loses her phone: a
+//      new key on a new phone, approved by her and by General's front desk,
+//      reads the friend's past readings; the lost key is refused; the new
+//      key is then replaced, and the next one reads them too.
+// axe-core finds no serious violation on any page, and her page logs no
+// error.
 //
 // Before her grant, the doctor is refused and asks her from his page; her
 // grant shares her past readings in the same step, and he reads every one.
 //
-//   node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key hex> <doctor key hex> <altered record id> <no-grant doctor key> <pharmacist key> <lab key> <guardian key>
+//   node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key hex> <doctor key hex> <altered record id> <no-grant doctor key> <pharmacist key> <lab key> <guardian key> <friend key> <front-desk admin key>
 //
 // Exit 0 when every check holds; otherwise it says which did not.
 
@@ -40,8 +48,8 @@ import { launchBrowser } from "./browser.mjs";
 // page's Content-Security-Policy rightly refuses any script tag but its own.
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-const [url, shots, patientKey, doctorKey, altered, strangerKey, pharmacistKey, labKey, guardianKey] = process.argv.slice(2);
-if (!guardianKey) {
+const [url, shots, patientKey, doctorKey, altered, strangerKey, pharmacistKey, labKey, guardianKey, friendKey, adminKey] = process.argv.slice(2);
+if (!adminKey) {
   console.error("usage: node e2e/story.e2e.mjs <portal url> <screenshot folder> <patient key> <doctor key> <altered record id>");
   process.exit(2);
 }
@@ -358,6 +366,141 @@ try {
   check(true, "and sees whom she granted");
   await accessible(guardian, "the guardian's page");
   await guardian.screenshot({ path: `${shots}/guardian.png` });
+
+  // 9. She asks to amend the prescription; the doctor, who still holds her
+  //    medications, accepts with a correction sealed in his page.
+  const rxRow = patient.locator('#documents tr[data-verdict="verified"]').filter({ hasText: "RxNorm 197361, 5 mg × 30" });
+  await rxRow.locator("summary").filter({ hasText: "Ask to amend this" }).click();
+  await rxRow.getByLabel(/^What is wrong/).fill("The dose agreed with my doctor is 2.5 mg, not 5 mg.");
+  await rxRow.getByRole("button", { name: "Ask the hospital to amend it" }).click();
+  await rxRow.locator(".done").filter({ hasText: "Asked at height" }).waitFor(LONG);
+  const asked = patient.locator("#amendments li").filter({ hasText: "waiting for the hospital" });
+  for (let i = 0; i < 20 && !(await asked.count()); i++) {
+    await patient.getByRole("button", { name: "Refresh amendments asked for" }).click();
+    await patient.waitForTimeout(1_000);
+  }
+  check(/to be decided by north by/.test(await asked.first().textContent()), `her request is on chain with its due date: “${await asked.first().textContent()}”`);
+  const toDecide = doctor.locator("#patient li[data-amendment]").filter({ hasText: "waiting for the hospital" });
+  for (let i = 0; i < 20 && !(await toDecide.count()); i++) {
+    await doctor.locator("#patient").getByRole("button", { name: "Refresh" }).click();
+    await doctor.waitForTimeout(1_500);
+  }
+  await toDecide.first().locator("summary").filter({ hasText: "Accept" }).click();
+  const correction = toDecide.first().getByLabel(/^The corrected record/);
+  for (let i = 0; i < 40 && !(await correction.inputValue()); i++) await doctor.waitForTimeout(250);
+  const original = await correction.inputValue();
+  check(original.includes('"dose": "5"'), "accepting starts from the original, opened in his page");
+  await correction.fill(original.replace('"dose": "5"', '"dose": "2.5"'));
+  await toDecide.first().getByRole("button", { name: "Accept and write the correction" }).click();
+  await doctor.locator("#patient .done").filter({ hasText: "Accepted at height" }).waitFor(LONG);
+  check(true, "he accepts: the correction is sealed, stored under the amendment and anchored");
+  await patient.getByRole("button", { name: "Refresh my prescriptions and lab orders" }).click();
+  const superseded = patient.locator('#documents tr[data-verdict="superseded"]').filter({ hasText: "5 mg × 30" });
+  await superseded.waitFor(LONG);
+  check(/Superseded by correction-\d+/.test(await superseded.textContent()), "she reads the original marked superseded, with its correction named");
+  await patient.locator('#documents tr[data-verdict="verified"]').filter({ hasText: "2.5 mg × 30" }).filter({ hasText: "Corrects rx-" }).waitFor(LONG);
+  check(true, "and the correction, verified, linked to what it corrects");
+  const accepted = patient.locator("#amendments li").filter({ hasText: "accepted: corrected" });
+  for (let i = 0; i < 20 && !(await accepted.count()); i++) {
+    await patient.getByRole("button", { name: "Refresh amendments asked for" }).click();
+    await patient.waitForTimeout(1_000);
+  }
+  check((await accepted.count()) === 1, "her amendment reads as accepted");
+  await patient.locator("#documents").screenshot({ path: `${shots}/patient-amendment.png` });
+
+  // 10. She erases her labs: the order and its result are shredded in the
+  //     gateway and read as erased, on the erasure's word on chain.
+  const erase = patient.locator("#erase");
+  check(/No hospital must keep your records now/.test(await erase.textContent()), "no legal hold keeps her records");
+  await erase.locator("#erase-labs").check();
+  await erase.getByRole("button", { name: "Erase for good" }).click();
+  await erase.getByRole("alert").filter({ hasText: "cannot be undone" }).waitFor(LONG);
+  check(true, "erasing asks her to say she understands it cannot be undone");
+  await erase.locator("#erase-sure").check();
+  await erase.getByRole("button", { name: "Erase for good" }).click();
+  await erase.locator(".done").filter({ hasText: "Erased at height" }).waitFor(LONG);
+  const erasedRows = patient.locator('#documents tr[data-verdict="erased"]');
+  for (let i = 0; i < 30 && (await erasedRows.count()) < 2; i++) {
+    await patient.waitForTimeout(1_000);
+    await patient.getByRole("button", { name: "Refresh my prescriptions and lab orders" }).click();
+    await patient.waitForTimeout(1_000);
+  }
+  check((await erasedRows.count()) >= 2, `her lab order and its result read as erased (${await erasedRows.count()})`);
+  check(/erased on .* under the patient's request \(GDPR art\. 17\): nothing of it is left to open/.test(await erasedRows.first().textContent()), "each says when and under what, not that it failed");
+  check((await patient.locator('#documents tr[data-verdict="failed"]').count()) === 0, "no erased record reads as altered");
+  await patient.locator("#documents").screenshot({ path: `${shots}/patient-erased.png` });
+
+  // 11. Her friend names her as recovery contact, then loses her phone.
+  const friendAddress = addressOf(friendKey);
+  const friend = await newPage();
+  await friend.goto(`${url}#login=${friendKey}`);
+  const recovery = friend.locator("#recovery");
+  await recovery.getByLabel("Recovery contacts").fill(patientAddress);
+  await recovery.getByRole("button", { name: "Save recovery contacts" }).click();
+  await recovery.locator(".done").filter({ hasText: "Saved" }).waitFor(LONG);
+  await recovery.getByTestId("recovery-policy").waitFor(LONG);
+  check((await recovery.getByTestId("recovery-policy").textContent()).includes(patientAddress), "her friend's recovery contact is on chain");
+  const phone = await newPage();
+  await phone.goto(url);
+  await phone.getByLabel("Choose a passphrase").fill("a new phone, a new passphrase");
+  await phone.getByLabel("The passphrase again").fill("a new phone, a new passphrase");
+  await phone.getByRole("button", { name: "Keep my key in this browser" }).click();
+  await phone.getByLabel(/^Your address \(ehr1/).fill(friendAddress);
+  await phone.getByRole("button", { name: /I lost my phone/ }).click();
+  const newKey = (await phone.getByTestId("recovery-key").textContent()).trim();
+  const proof = (await phone.getByTestId("recovery-proof").textContent()).trim();
+  await phone.screenshot({ path: `${shots}/recovery-new-phone.png` });
+  const approve = async (page, where) => {
+    const form = page.locator(where);
+    await form.getByLabel("Their address").fill(friendAddress);
+    await form.getByLabel("Their new public key").fill(newKey);
+    await form.getByLabel("Its recovery proof").fill(proof);
+    await form.getByRole("button", { name: "Approve binding this key to them" }).click();
+    await form.locator(".done").filter({ hasText: "Approved" }).waitFor(LONG);
+  };
+  await approve(patient, "#help-recover");
+  check(true, "she approves her friend's new key, as shown on the new phone");
+  const desk = await newPage();
+  await desk.goto(`${url}#login=${adminKey}`);
+  await approve(desk, "#front-desk");
+  check(true, "General's front desk checks her identity and approves the same key");
+  await accessible(desk, "the front desk's page");
+  // Unlocked again once a header proves the block that bound the key.
+  const replaced = phone.getByText("This key replaced your first one");
+  for (let i = 0; i < 10 && !(await replaced.count()); i++) {
+    await phone.reload();
+    await phone.getByLabel("Passphrase", { exact: true }).fill("a new phone, a new passphrase");
+    await phone.getByRole("button", { name: "Unlock" }).click();
+    await phone.locator("#readings, section h2").first().waitFor(LONG);
+    await phone.waitForTimeout(1_500);
+  }
+  check((await phone.getByTestId("address").textContent()) === friendAddress, "the new phone's key signs as her friend");
+  await phone.getByRole("button", { name: "Get back the keys of my past records" }).click();
+  const back = phone.locator("#key .done").filter({ hasText: "Done" });
+  await back.waitFor(LONG);
+  const recovered = Number(((await back.textContent()).match(/keys of (\d+) reading/) ?? [0, 0])[1]);
+  check(recovered > 0, `the escrow re-wraps her past readings for the new key: “${await back.textContent()}”`);
+  const friendReadings = phone.locator("#readings").getByTestId("readings-summary");
+  await phone.getByRole("button", { name: "Refresh my readings" }).click();
+  await friendReadings.waitFor(LONG);
+  check(counts(await friendReadings.textContent()).verified > 0, `the new key reads her past readings, verified (${await friendReadings.textContent()})`);
+  await friend.getByRole("button", { name: "Refresh my readings" }).click();
+  const dead = friend.locator("#readings [role=alert]").filter({ hasText: "was replaced" });
+  await dead.waitFor(LONG);
+  check(true, "the lost key is refused, in a sentence saying why");
+  await phone.locator("#key").getByLabel(/^Passphrase to seal the new key/).fill("a rotated key's passphrase");
+  await phone.getByRole("button", { name: "Replace my key" }).click();
+  const rotated = phone.locator("#key .done").filter({ hasText: "Replaced" });
+  await rotated.waitFor(LONG);
+  check(/opens \d+ past reading/.test(await rotated.textContent()), `she replaces the recovered key: “${await rotated.textContent()}”`);
+  // The page starts again as the next key.
+  await rotated.waitFor({ state: "detached", ...LONG });
+  await phone.getByTestId("address").filter({ hasText: friendAddress }).waitFor(LONG);
+  const third = phone.locator("#readings").getByTestId("readings-summary");
+  await third.waitFor(LONG);
+  check(counts(await third.textContent()).verified > 0, `the next key reads them too (${await third.textContent()})`);
+  check((await phone.evaluate(() => JSON.parse(localStorage.getItem("ehr-portal-key")).publicKey)) !== newKey, "and is the key sealed in this browser now");
+  await accessible(phone, "the recovered phone's page");
 
   await accessible(patient, "her page");
   await accessible(doctor, "the doctor's page");

@@ -29,7 +29,7 @@ function unlocked(key: Unlocked): void {
   void signsFor(key)
     .then((u) => {
       show(unlockedScreen(u, start));
-      return homeScreen(u, () => unlocked(key));
+      return homeScreen(u, (next) => unlocked(next ?? key));
     })
     .then((parts) => app.append(...parts))
     .catch((e: Error) => start(`The chain could not say whom this key signs for: ${e.message}. Try again shortly.`));

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 
 import { toHex, utf8 } from "../src/crypto/bytes";
 import { addressOf, addressText } from "../src/ledger/address";
-import { type Content, type DocumentItem, describe as describeContent, openDocument, sealDocument } from "../src/records/documents";
+import { type Content, type DocumentItem, correctionId, describe as describeContent, openDocument, sealDocument } from "../src/records/documents";
 import { Category } from "../src/gen/ehr/v1/types_pb";
 
 const person = (seed: string) => {
@@ -36,6 +36,21 @@ async function sealedFor(content: Content) {
 }
 
 describe("clinical documents", () => {
+  it("seal an amendment's words in the category of the record they are about, and a decider's under the amendment's name", async () => {
+    const request: Content = { kind: "statement", about: "rx-1", purpose: "amendment_request", category: "medications", text: "the dose is 2.5 mg" };
+    const asked = await sealDocument(request, patient.address, [patient], 1_796_000_000);
+    expect(asked.recordId).toMatch(/^statement-[0-9a-f]{24}$/);
+    expect([asked.anchor.category, asked.upload.category]).toEqual([Category.MEDICATIONS, "medications"]);
+    expect(asked.upload.amendment_id).toBeUndefined();
+    const corrected = await sealDocument({ ...amlodipine, dose: "2.5" }, patient.address, [doctor], 1_796_000_000, {
+      recordId: correctionId(7),
+      amendmentId: 7,
+    });
+    expect([corrected.recordId, corrected.upload.record_id, corrected.anchor.recordId]).toEqual(["correction-7", "correction-7", "correction-7"]);
+    expect(corrected.upload.amendment_id).toBe(7);
+    expect(corrected.anchor.category).toBe(Category.MEDICATIONS);
+  });
+
   it("anchor what the gateway stores: its hash, size, patient and category; one wrap per reader", async () => {
     const { sealed } = await sealedFor(amlodipine);
     const ciphertext = base64.decode(sealed.upload.ciphertext);

@@ -65,6 +65,8 @@ export interface RecordItem {
   key_id: string;
   wrapped_key: string | null;
   key_source: string | null;
+  /** Erased: the erasure on chain that shredded it (its ciphertext and keys are gone). */
+  erasure_id?: number | null;
   anchor: {
     service: string;
     batch_id: number;

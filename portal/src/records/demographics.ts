@@ -23,8 +23,10 @@ export async function currentDemographics(secret: Uint8Array, patient: string): 
     try {
       const doc = await openDocument(item, secret, patient);
       if (doc.content.kind !== "demographics") continue;
-      const height = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.DEMOGRAPHICS);
-      const at: [number, number] = [height, item.seq];
+      const anchor = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.DEMOGRAPHICS);
+      // A version an accepted amendment corrected is not who they are.
+      if (anchor.supersededBy) continue;
+      const at: [number, number] = [Number(anchor.height), item.seq];
       if (!newest || at[0] > newest.at[0] || (at[0] === newest.at[0] && at[1] > newest.at[1])) newest = { at, d: doc.content };
     } catch {
       // A version that does not open or verify is not who they are.

@@ -60,7 +60,7 @@ const KIND: Record<Content["kind"], [Category, string, string]> = {
   statement: [Category.NOTES, "notes", "statement"],
 };
 
-const CATEGORY_NAMED: Record<string, Category> = {
+export const CATEGORY_NAMED: Record<string, Category> = {
   labs: Category.LABS,
   medications: Category.MEDICATIONS,
   notes: Category.NOTES,
@@ -89,14 +89,38 @@ export function describe(c: Content): string {
 /** What the gateway stores (POST /v1/patients/{patient}/documents) and what the transaction anchors. */
 export interface Sealed {
   recordId: string;
-  upload: { record_id: string; category: string; ciphertext: string; wraps: { reader: string; wrapped_key: string }[]; order_id?: number };
+  upload: {
+    record_id: string;
+    category: string;
+    ciphertext: string;
+    wraps: { reader: string; wrapped_key: string }[];
+    order_id?: number;
+    amendment_id?: number;
+  };
   anchor: { recordId: string; patient: Uint8Array; category: Category; ciphertextSha256: Uint8Array; size: bigint; locator: string };
 }
 
-export async function sealDocument(content: Content, patient: string, readers: Reader[], writtenAt: number): Promise<Sealed> {
-  const [category, categoryName, prefix] = KIND[content.kind];
+/**
+ * A record an amendment's decider writes: the correction (`correction-<id>`)
+ * or the denial's explanation (`denial-<id>`), stored by the gateway under
+ * that name once it has checked the amendment is theirs to decide.
+ */
+export interface ForAmendment {
+  recordId: string;
+  amendmentId: number;
+}
+
+export const correctionId = (amendment: number) => `correction-${amendment}`;
+export const denialId = (amendment: number) => `denial-${amendment}`;
+
+export async function sealDocument(content: Content, patient: string, readers: Reader[], writtenAt: number, named?: ForAmendment): Promise<Sealed> {
+  const prefix = KIND[content.kind][2];
+  const category = categoryOf(content);
+  const categoryName = Object.entries(CATEGORY_NAMED).find(([, c]) => c === category)?.[0] ?? "notes";
   // A lab's result is named by its order: one result per order (the gateway stores it by that name only).
-  const recordId = content.kind === "lab_result" ? `result-${content.order_id}` : `${prefix}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`;
+  const recordId =
+    named?.recordId ??
+    (content.kind === "lab_result" ? `result-${content.order_id}` : `${prefix}-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`);
   const plain: Document = { patient, content, written_at: writtenAt };
   const dataKey = crypto.getRandomValues(new Uint8Array(32));
   const ciphertext = await sealRecord(dataKey, recordId, utf8(JSON.stringify(plain)));
@@ -108,7 +132,13 @@ export async function sealDocument(content: Content, patient: string, readers: R
   dataKey.fill(0);
   return {
     recordId,
-    upload: { record_id: recordId, category: categoryName, ciphertext: base64.encode(ciphertext), wraps },
+    upload: {
+      record_id: recordId,
+      category: categoryName,
+      ciphertext: base64.encode(ciphertext),
+      wraps,
+      ...(named ? { amendment_id: named.amendmentId } : {}),
+    },
     anchor: {
       recordId,
       patient: parseAddress(patient),
@@ -130,6 +160,8 @@ export interface DocumentItem {
   ciphertext: string;
   ciphertext_sha256: string;
   wrapped_key: string | null;
+  /** Erased: the erasure on chain that shredded it. */
+  erasure_id?: number | null;
 }
 
 /** Checks the ciphertext against its hash, opens it with the reader's key, and checks it names `patient`. */

@@ -21,21 +21,23 @@ import { equal, fromHex, utf8 } from "../crypto/bytes";
 import { unwrapKey } from "../crypto/keywrap";
 import { openRecord } from "../crypto/record";
 import { type Reading, ReadingSchema, SignedReadingSchema } from "../gen/ehr/v1/reading_pb";
-import { DeviceSchema, StoredBatchAnchorSchema, StoredRecordAnchorSchema } from "../gen/ehr/v1/state_pb";
-import type { Category } from "../gen/ehr/v1/types_pb";
+import { DeviceSchema, type Erasure, ErasureSchema, StoredBatchAnchorSchema, type StoredRecordAnchor, StoredRecordAnchorSchema } from "../gen/ehr/v1/state_pb";
+import { Category } from "../gen/ehr/v1/types_pb";
 import { ChainError, appHashAfter, queryRaw } from "../chain/rpc";
 import type { RecordItem } from "../gateway/client";
 import { addressText } from "../ledger/address";
 import { stateKey } from "../ledger/keys";
 import { verifyPath } from "../ledger/merkle";
 import { verifyStateProof } from "../ledger/stateproof";
+import { covers } from "./erasure";
 
 /**
- * verified: every check holds; pending: not checked against the chain yet
+ * verified: every check holds; erased: its anchor holds and an erasure on
+ * chain covers it (nothing of it is left to open); pending: not checked against the chain yet
  * (its batch not anchored, or the chain not answering); no-key: not
  * decryptable by this reader; failed: a check failed.
  */
-export type Verdict = "verified" | "pending" | "no-key" | "failed";
+export type Verdict = "verified" | "erased" | "pending" | "no-key" | "failed";
 
 export interface Checked {
   item: RecordItem;
@@ -43,6 +45,8 @@ export interface Checked {
   /** Why, when not verified. */
   reason: string;
   reading: Reading | null;
+  /** The erasure that covers it, when erased. */
+  erasure?: Erasure;
 }
 
 class Refused extends Error {}
@@ -78,6 +82,7 @@ export class Verifier {
     try {
       const leaf = fromHex(item.ciphertext_sha256);
       const ciphertext = base64.decode(item.ciphertext);
+      if (item.erasure_id != null) return await this.checkErased(item, leaf);
       if (!equal(sha256(ciphertext), leaf)) {
         throw new Refused("the ciphertext's SHA-256 is not the record's: it was altered in storage or on the way");
       }
@@ -99,14 +104,8 @@ export class Verifier {
       if (!item.anchor) {
         return { item, verdict: "pending", reason: "its batch is not anchored on chain yet; look again in a few seconds", reading };
       }
-      const anchor = await this.anchor(item.anchor.service, item.anchor.batch_id);
-      const path = item.anchor.path.map(fromHex);
-      if (!verifyPath(anchor.root, leaf, item.anchor.leaf_index, anchor.count, path)) {
-        throw new Refused(
-          `its Merkle path does not lead to the root anchored on chain at height ${anchor.height}: it is not the record anchored`,
-        );
-      }
-      return { item, verdict: "verified", reason: `anchored at height ${anchor.height}`, reading };
+      const height = await this.batchAnchor(item, leaf);
+      return { item, verdict: "verified", reason: `anchored at height ${height}`, reading };
     } catch (e) {
       // The chain not answering proves nothing either way: not failed, not checked yet.
       if (e instanceof ChainError) {
@@ -117,11 +116,52 @@ export class Verifier {
   }
 
   /**
-   * A document's ciphertext hash against its anchor on chain (/record/<id>,
-   * proven): the same hash, this patient, the category served. The height
-   * it was anchored at; a Refused error saying what differs otherwise.
+   * An erased reading: nothing to open, but its hash must still be the leaf
+   * anchored, and an erasure of this patient on chain must cover it — else
+   * it is a record withheld, not erased.
    */
-  async documentAnchor(recordId: string, ciphertextSha256: Uint8Array, category: Category): Promise<number> {
+  private async checkErased(item: RecordItem, leaf: Uint8Array): Promise<Checked> {
+    if (!item.anchor) throw new Refused("served as erased, but with no anchor to show which record it was");
+    const height = await this.batchAnchor(item, leaf);
+    const erasure = await this.erasure(Number(item.erasure_id), item.record_id, Category.VITALS, height);
+    return { item, verdict: "erased", reason: `anchored at height ${height}`, reading: null, erasure };
+  }
+
+  /** The item's Merkle path against its batch's root on chain; the anchor's height. */
+  private async batchAnchor(item: RecordItem, leaf: Uint8Array): Promise<number> {
+    const a = item.anchor as NonNullable<RecordItem["anchor"]>;
+    const anchor = await this.anchor(a.service, a.batch_id);
+    if (!verifyPath(anchor.root, leaf, a.leaf_index, anchor.count, a.path.map(fromHex))) {
+      throw new Refused(
+        `its Merkle path does not lead to the root anchored on chain at height ${anchor.height}: it is not the record anchored`,
+      );
+    }
+    return anchor.height;
+  }
+
+  /**
+   * Erasure `id` on chain (proven), checked to be this patient's and to
+   * cover the record anchored at `anchorHeight`.
+   */
+  async erasure(id: number, recordId: string, category: Category, anchorHeight: number): Promise<Erasure> {
+    let e = await this.proven(ErasureSchema, `/erasure/${id}`);
+    if (!e) {
+      this.pinned = null;
+      e = await this.proven(ErasureSchema, `/erasure/${id}`);
+    }
+    if (!e || !equal(e.patient, this.patient) || !covers(e, recordId, category, anchorHeight)) {
+      throw new Refused(`record ${recordId} is served as erased, but no erasure of this patient on chain covers it: it is withheld, not erased`);
+    }
+    return e;
+  }
+
+  /**
+   * A document's ciphertext hash against its anchor on chain (/record/<id>,
+   * proven): the same hash, this patient, the category served. The anchor
+   * (its height, and what amends or supersedes it); a Refused error saying
+   * what differs otherwise.
+   */
+  async documentAnchor(recordId: string, ciphertextSha256: Uint8Array, category: Category): Promise<StoredRecordAnchor> {
     let anchor = await this.proven(StoredRecordAnchorSchema, `/record/${recordId}`);
     if (!anchor) {
       // Anchored after the pinned height: ask at the latest.
@@ -133,7 +173,7 @@ export class Verifier {
     if (!equal(r.ciphertextSha256, ciphertextSha256) || !equal(r.patient, this.patient) || r.category !== category) {
       throw new Refused(`record ${recordId} is anchored on chain with another hash, patient or category: the stored document is not the one anchored`);
     }
-    return Number(anchor.height);
+    return anchor;
   }
 
   private async checkDevice(id: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<void> {

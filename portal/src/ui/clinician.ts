@@ -10,6 +10,7 @@ import type { Participant } from "../gen/ehr/v1/state_pb";
 import { Category, type EmergencyReason, Role } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
 import { nameOf } from "../records/demographics";
+import { showAmendments } from "./amendments";
 import { showDocuments, writeForms } from "./documents";
 import { act, alertBox, el, field, panel, showAlert, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
@@ -17,6 +18,7 @@ import { showWorklist } from "./lab";
 import { personLabel } from "./person";
 import { currentGrantsToMe, showPrescriptionsToFill } from "./pharmacy";
 import { showReadings } from "./readings";
+import { helpRecoverForm } from "./rights";
 import { EMERGENCY_REASONS, categoryName, roleName, secondsText } from "./words";
 
 export function clinicianScreen(u: Unlocked, me: Participant, names: Map<string, string>): HTMLElement[] {
@@ -30,6 +32,9 @@ export function clinicianScreen(u: Unlocked, me: Participant, names: Map<string,
     el("p", {}, `Signed in as a ${roleName(me.role)} of ${me.orgId}.`),
     ...(me.role === Role.PHARMACIST ? [panel("to-fill", "Prescriptions to fill", (into) => showPrescriptionsToFill(u, me, into, names))] : []),
     ...(me.role === Role.LAB_TECHNICIAN ? [panel("worklist", `Open orders at ${me.orgId}'s lab`, (into) => showWorklist(u, me, into, names))] : []),
+    ...(me.role === Role.ADMIN
+      ? [panel("front-desk", "Front desk: a patient's lost key", async (into) => into.replaceChildren(helpRecoverForm(u, true)))]
+      : []),
     panel("patients", "Patients who granted me access", (into) => showPatients(u, me, into, open, names)),
     openByAddress(open),
     chart,
@@ -112,7 +117,12 @@ function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLEl
     }
   };
   const documents = el("div", { dataset: { testid: "patient-documents" } });
-  const loadDocuments = () => void showDocuments(u, patient, documents, names.get(patient));
+  const amendments = el("div", { dataset: { testid: "patient-amendments" } });
+  const loadDocuments = () => {
+    void showDocuments(u, patient, documents, { name: names.get(patient) });
+    // Her requests to amend: a doctor of the author's hospital decides them.
+    void showAmendments(u, patient, amendments, true).catch((e: Error) => amendments.replaceChildren(el("p", { className: "muted" }, e.message)));
+  };
   const again = el("button", { type: "button", className: "secondary small" }, "Refresh");
   again.addEventListener("click", () => {
     void load();
@@ -124,6 +134,8 @@ function openPatient(u: Unlocked, me: Participant, patient: string, into: HTMLEl
     glass,
     el("h3", {}, "Prescriptions and lab orders"),
     documents,
+    el("h3", {}, "Amendments asked for"),
+    amendments,
     me.role === Role.DOCTOR ? writeForms(u, patient, loadDocuments) : "",
   );
   void load();

@@ -11,20 +11,31 @@ import { publicKeyOf } from "../crypto/vault";
 import { GatewayError, gatewayGet, gatewayPost } from "../gateway/client";
 import { Category } from "../gen/ehr/v1/types_pb";
 import { parseAddress } from "../ledger/address";
-import { type Content, type DocumentItem, categoryOf, describe, openDocument, sealDocument } from "../records/documents";
+import { type Content, type DocumentItem, type ForAmendment, categoryOf, describe, openDocument, sealDocument } from "../records/documents";
 import { Verifier } from "../records/verify";
 import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { refusalBox, technical } from "./refusals";
-import { timeText } from "./words";
+import { erasedText, timeText } from "./words";
 
 const KINDS: [string, Category, string][] = [
   ["medications", Category.MEDICATIONS, "prescriptions"],
   ["labs", Category.LABS, "lab orders and results"],
 ];
 
-/** The patient's prescriptions and lab orders `u` may read, opened and verified. */
-export async function showDocuments(u: Unlocked, patient: string, into: HTMLElement, name?: string): Promise<void> {
+/**
+ * The patient's prescriptions and lab orders `u` may read, opened and
+ * verified — an erased one said to be erased (when an erasure on chain
+ * covers it), a corrected one marked superseded and linked to its
+ * correction. The patient (or guardian) may ask to amend each (`amend`).
+ */
+export async function showDocuments(
+  u: Unlocked,
+  patient: string,
+  into: HTMLElement,
+  view: { name?: string; amend?: (recordId: string, what: string) => HTMLElement } = {},
+): Promise<void> {
+  const name = view.name;
   const verifier = new Verifier(u.secret, parseAddress(patient));
   const rows: HTMLTableRowElement[] = [];
   // One refusal per cause, naming every kind it kept from the reader.
@@ -44,11 +55,26 @@ export async function showDocuments(u: Unlocked, patient: string, into: HTMLElem
       let what = "—";
       let verdict = "verified";
       let reason = "";
+      const links: (Node | string)[] = [];
       try {
-        const doc = await openDocument(item, u.secret, patient);
-        what = describe(doc.content);
-        const height = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), category);
-        reason = `anchored at height ${height}`;
+        const anchor = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), category);
+        reason = `anchored at height ${anchor.height}`;
+        if (item.erasure_id != null) {
+          // Nothing to open: the erasure on chain must cover what was anchored.
+          const erasure = await verifier.erasure(Number(item.erasure_id), item.record_id, category, Number(anchor.height));
+          verdict = "erased";
+          what = `${erasedText(erasure)}: nothing of it is left to open`;
+        } else {
+          const doc = await openDocument(item, u.secret, patient);
+          what = describe(doc.content);
+          if (anchor.supersededBy) {
+            verdict = "superseded";
+            links.push(el("br"), el("small", { className: "superseded" }, `Superseded by ${anchor.supersededBy} (amendment ${anchor.amendmentId}): read the correction, not this.`));
+          } else if (anchor.amends) {
+            links.push(el("br"), el("small", {}, `Corrects ${anchor.amends} (amendment ${anchor.amendmentId}).`));
+          }
+          if (view.amend && !anchor.supersededBy && doc.content.kind !== "statement") links.push(el("br"), view.amend(item.record_id, what));
+        }
       } catch (e) {
         // The chain not answering proves nothing either way.
         verdict = e instanceof ChainError ? "not checked" : "FAILED";
@@ -59,7 +85,7 @@ export async function showDocuments(u: Unlocked, patient: string, into: HTMLElem
           "tr",
           { dataset: { record: item.record_id, verdict: verdict.toLowerCase() } },
           el("td", {}, timeText(item.stored_at_ms)),
-          el("td", {}, what),
+          el("td", {}, what, ...links),
           el("td", { className: "address" }, item.author),
           el("td", {}, el("strong", {}, verdict), el("br"), verdict === "FAILED" ? el("small", {}, "Not what its author sealed or the ledger anchored: do not rely on it.") : "", technical(reason)),
         ),
@@ -90,7 +116,7 @@ type Anchor = Awaited<ReturnType<typeof sealDocument>>["anchor"];
 /**
  * Seals `content` in the page for the patient's readers as the chain names
  * them (and `also`), stores it with the gateway (a lab's result by its
- * `orderId`), and anchors it with the transaction `kind` makes of its anchor.
+ * `orderId`, an amendment's correction or explanation by its name), and anchors it with the transaction `kind` makes of its anchor.
  */
 export async function writeDocument(
   u: Unlocked,
@@ -99,10 +125,11 @@ export async function writeDocument(
   kind: (anchor: Anchor) => Parameters<typeof send>[1],
   also: Reader[] = [],
   orderId?: number,
+  named?: ForAmendment,
 ): Promise<{ height: number; readers: number }> {
   const author = { address: u.address, publicKey: publicKeyOf(u.secret) };
   const readers = await documentReaders(patient, author, categoryOf(content), also);
-  const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000));
+  const sealed = await sealDocument(content, patient, readers, Math.floor(Date.now() / 1000), named);
   await gatewayPost(u.secret, `/v1/patients/${patient}/documents`, orderId === undefined ? sealed.upload : { ...sealed.upload, order_id: orderId });
   const committed = await send(u.secret, kind(sealed.anchor));
   return { height: committed.height, readers: sealed.upload.wraps.length };

@@ -4,13 +4,10 @@
 // readings in the same step (wrapped again in this page) — and research
 // consent. A guardian sees and does the same for the patient they guard.
 
-import { base64 } from "@scure/base";
-
 import { query, queryAll, status } from "../chain/rpc";
 import { send } from "../chain/send";
-import { unwrapKey, wrapKey } from "../crypto/keywrap";
-import { gatewayGet, gatewayPost } from "../gateway/client";
 import { currentDemographics, sealDemographics } from "../records/demographics";
+import { rewrapKeys } from "../records/rewrap";
 import { type AccessRequest, AccessRequestListSchema, type Grant, GrantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, type Grantee } from "../gen/ehr/v1/types_pb";
 import { addressText, parseAddress } from "../ledger/address";
@@ -318,25 +315,9 @@ async function shareKeys(u: Unlocked, patient: string, reader: string, grantHeig
   if (!participant) throw new Error(`${reader} is not registered on the ledger`);
   const total: Shared = { readings: 0, present: 0, details: false };
   const pass = async () => {
-    let after = 0;
-    for (;;) {
-      const page = await gatewayGet<{ keys: { key_id: string; wrapped_key: string; records: number }[]; next_after: number | null }>(
-        u.secret,
-        `/v1/patients/${patient}/wrapped-keys?category=vitals&missing_for=${reader}${after ? `&after=${after}` : ""}`,
-      );
-      const wraps = [];
-      for (const k of page.keys) {
-        const dataKey = await unwrapKey(u.secret, k.key_id, base64.decode(k.wrapped_key));
-        wraps.push({ key_id: k.key_id, wrapped_key: base64.encode(await wrapKey(2, participant.publicKey, k.key_id, dataKey)) });
-      }
-      if (wraps.length > 0) {
-        const r = await gatewayPost<{ stored: number; already_present: number }>(u.secret, `/v1/patients/${patient}/wrapped-keys`, { reader, wraps });
-        total.readings += page.keys.reduce((sum, k) => sum + (k.records ?? 1), 0);
-        total.present += r.already_present;
-      }
-      if (page.next_after === null || page.keys.length === 0) break;
-      after = page.next_after;
-    }
+    const n = await rewrapKeys({ open: u.secret, sign: u.secret }, patient, reader, participant.publicKey, "vitals");
+    total.readings += n.readings;
+    total.present += n.present;
   };
   await pass();
   if (grantHeight !== undefined) {

@@ -13,8 +13,9 @@ import { clinicianScreen } from "./clinician";
 import type { Unlocked } from "./keys";
 import { patientScreen } from "./patient";
 import { personLabel } from "./person";
+import { lostPhoneForm } from "./rights";
 
-export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLElement[]> {
+export async function homeScreen(u: Unlocked, reopen: (next?: Unlocked) => void): Promise<HTMLElement[]> {
   const names = new Map([[u.address, "you"]]);
   let me;
   try {
@@ -27,8 +28,8 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
   // Whom this key guards; a list that does not load leaves the rest of the page working.
   const wards = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, `/guarding/${u.address}`).catch(() => []);
   const own =
-    me?.kind === ParticipantKind.PATIENT ? patientScreen(u, names) : me?.kind === ParticipantKind.STAFF ? clinicianScreen(u, me, names) : [];
-  if (wards.length > 0) return guardianScreen(u, wards, names, own);
+    me?.kind === ParticipantKind.PATIENT ? patientScreen(u, names, reopen) : me?.kind === ParticipantKind.STAFF ? clinicianScreen(u, me, names) : [];
+  if (wards.length > 0) return guardianScreen(u, wards, names, own, reopen);
   if (own.length > 0) return own;
   if (me) {
     return [el("section", {}, el("p", {}, "This key belongs to a hospital's service or administrator: the portal is for patients and clinicians."))];
@@ -42,6 +43,7 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
         el("h2", {}, "Not registered yet"),
         el("p", {}, "No hospital has enrolled this key. Show your address (above) at a member hospital's front desk; once they enroll it, come back here to register."),
       ),
+      lostPhoneForm(u),
     ];
   }
   const register = el("button", { type: "button" }, "Register as a patient");
@@ -73,7 +75,7 @@ export async function homeScreen(u: Unlocked, reopen: () => void): Promise<HTMLE
  * One page at a time — the guardian's own or one they act in — so no two
  * forms share an id.
  */
-function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, string>, own: HTMLElement[]): HTMLElement[] {
+function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, string>, own: HTMLElement[], reopen: (next?: Unlocked) => void): HTMLElement[] {
   const view = el("div", { id: "ward" }, ...own);
   const back = el("button", { type: "button", className: "secondary", hidden: true }, "Back to your own page");
   back.addEventListener("click", () => {
@@ -95,7 +97,7 @@ function guardianScreen(u: Unlocked, wards: Participant[], names: Map<string, st
       back.hidden = own.length === 0;
       view.replaceChildren(
         el("p", { className: "acting", role: "status" }, `You are acting for ${name} as their guardian: what you do here is signed with your key, and the ledger lets a guardian do it for them.`),
-        ...patientScreen(u, names, patient),
+        ...patientScreen(u, names, reopen, patient),
       );
       view.scrollIntoView();
     });

@@ -31,6 +31,11 @@ export function storedKey(): SealedKey | null {
   }
 }
 
+/** Seals `secret` under `passphrase` as the key this browser keeps, replacing any other. */
+export async function keepKey(secret: Uint8Array, passphrase: string): Promise<void> {
+  localStorage.setItem(STORAGE_KEY, JSON.stringify(await sealSecretKey(secret, passphrase)));
+}
+
 /** The unlocked key, for the rest of the page. */
 export interface Unlocked {
   secret: Uint8Array;
@@ -114,8 +119,7 @@ export function setUpScreen(onUnlocked: (u: Unlocked) => void): HTMLElement {
         throw new VaultError("the two passphrases differ");
       }
       const secret = secretInput.value.trim() ? importSecretKey(secretInput.value) : newSecretKey();
-      const sealed = await sealSecretKey(secret, passInput.value);
-      localStorage.setItem(STORAGE_KEY, JSON.stringify(sealed));
+      await keepKey(secret, passInput.value);
       onUnlocked({ secret, address: addressText(addressOf(publicKeyOf(secret))) });
     } catch (e) {
       showAlert(alert, sentence(e));

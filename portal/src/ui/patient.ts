@@ -7,18 +7,23 @@ import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
 import { type Device, DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
 import { parseAddress } from "../ledger/address";
+import { amendControl, showAmendments } from "./amendments";
 import { showDetails } from "./details";
 import { showDocuments } from "./documents";
 import { act, alertBox, el, field, panel, statusBox } from "./dom";
 import { showGrants } from "./grants";
 import type { Unlocked } from "./keys";
 import { showReadings } from "./readings";
+import { helpRecoverForm, keyPanel, showErasure, showRecovery } from "./rights";
 import { showTrail } from "./trail";
 import { secondsText } from "./words";
 
-export function patientScreen(u: Unlocked, names: Map<string, string>, patient = u.address): HTMLElement[] {
+export function patientScreen(u: Unlocked, names: Map<string, string>, reopen: (next?: Unlocked) => void, patient = u.address): HTMLElement[] {
   // A guardian reads "their", the patient "my".
-  const [my, me] = patient === u.address ? ["My", "my"] : ["Their", "their"];
+  const own = patient === u.address;
+  const [my, me] = own ? ["My", "my"] : ["Their", "their"];
+  const amendments = el("div");
+  const loadAmendments = () => void showAmendments(u, patient, amendments, false).catch(() => undefined);
   return [
     el(
       "nav",
@@ -28,16 +33,27 @@ export function patientScreen(u: Unlocked, names: Map<string, string>, patient =
         ["details", `${my} details`],
         ["grants", "Who may read"],
         ["documents", "Prescriptions"],
+        ["amendments", "Amendments"],
         ["trail", "Who read"],
         ["devices", `${my} devices`],
+        ["recovery", "Recovery"],
+        ["erase", "Erase"],
       ].map(([id, text]) => el("a", { href: `#${id}` }, text)),
     ),
     panel("readings", `${my} readings`, (into) => showReadings(u, patient, into)),
     panel("details", `${my} details`, (into) => showDetails(u, patient, into)),
     panel("grants", `Who may read ${me} records`, (into) => showGrants(u, patient, into)),
-    panel("documents", `${my} prescriptions and lab orders`, (into) => showDocuments(u, patient, into)),
+    panel("documents", `${my} prescriptions and lab orders`, (into) => showDocuments(u, patient, into, { amend: amendControl(u, patient, loadAmendments) })),
+    panel("amendments", "Amendments asked for", async (into) => {
+      into.replaceChildren(amendments);
+      await showAmendments(u, patient, amendments, false);
+    }),
     panel("trail", `Who read ${me} records`, (into) => showTrail(patient, into, names)),
     panel("devices", `${my} devices`, (into) => showDevices(u, patient, into)),
+    panel("recovery", `If ${me} phone is lost`, (into) => showRecovery(u, patient, into)),
+    ...(own ? [panel("key", "My key", async (into) => into.replaceChildren(keyPanel(u, patient, reopen)))] : []),
+    panel("help-recover", "Help someone recover their key", async (into) => into.replaceChildren(helpRecoverForm(u))),
+    panel("erase", `Erase ${me} records`, (into) => showErasure(u, patient, into)),
   ];
 }
 

@@ -10,13 +10,14 @@ import { lineChart } from "./chart";
 import { el, scrollable } from "./dom";
 import type { Unlocked } from "./keys";
 import { refusalBox, technical } from "./refusals";
-import { measurementName, normalRange, timeText, unitText } from "./words";
+import { erasedText, measurementName, normalRange, timeText, unitText } from "./words";
 
-const VERDICTS = { verified: "verified", pending: "pending", "no-key": "not shared with you", failed: "FAILED" } as const;
+const VERDICTS = { verified: "verified", erased: "erased", pending: "pending", "no-key": "not shared with you", failed: "FAILED" } as const;
 
 /** What each verdict means to the person reading, and what to do. */
 const MEANING = {
   verified: "As the device signed it, unchanged, anchored on the ledger.",
+  erased: "Erased for good: nothing of it is left to open. Its anchor on the ledger (a hash) stays, with the erasure.",
   pending: "Stored; its anchor on the ledger comes within seconds.",
   "no-key": "Stored before it was shared with you.",
   failed:
@@ -74,7 +75,7 @@ export async function showReadings(u: Unlocked, patient: string, into: HTMLEleme
   const summary = el(
     "p",
     { dataset: { testid: "readings-summary" } },
-    `${checked.length} readings: ${count("verified")} verified, ${count("pending")} pending, ${count("no-key")} without a key for you, ${count("failed")} failed.`,
+    `${checked.length} readings: ${count("verified")} verified, ${count("pending")} pending,${count("erased") ? ` ${count("erased")} erased,` : ""} ${count("no-key")} without a key for you, ${count("failed")} failed.`,
     page.next_after !== null ? ` These are the first ${LIMIT} of the period; choose a shorter one to see the latest.` : "",
   );
   const banner =
@@ -123,7 +124,14 @@ function table(checked: Checked[]): HTMLTableElement {
       el("td", {}, measurementName(c.item.loinc)),
       el("td", {}, value),
       el("td", {}, c.item.device_id),
-      el("td", {}, el("strong", {}, VERDICTS[c.verdict]), el("br"), el("small", {}, MEANING[c.verdict]), technical(c.reason)),
+      el(
+        "td",
+        {},
+        el("strong", {}, c.erasure ? erasedText(c.erasure) : VERDICTS[c.verdict]),
+        el("br"),
+        el("small", {}, MEANING[c.verdict]),
+        technical(c.reason),
+      ),
     );
   });
   return el(

@@ -21,6 +21,8 @@ export function sayRefusal(e: unknown, about: About): string {
       return `You hold no current grant from ${who} to read ${about.what}, and no emergency access to them is open.`;
     case "unreachable":
       return "The hospital's gateway cannot be reached from here: check your connection and try again.";
+    case "key_replaced":
+      return "This key was replaced — by a rotation or a recovery — and signs for nobody now: unlock your current key.";
     case "rate_limited":
       return "You asked many times in a short while: wait a few seconds and try again.";
     case "chain_unavailable":

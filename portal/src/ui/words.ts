@@ -1,8 +1,8 @@
 // How the page names what the chain stores: categories, roles, bases,
 // purposes, measurements and times, in words a patient reads.
 
-import { AccessBasis, AuditKind } from "../gen/ehr/v1/state_pb";
-import { AccessLevel, Category, EmergencyReason, Purpose, Role } from "../gen/ehr/v1/types_pb";
+import { AccessBasis, AuditKind, type Erasure } from "../gen/ehr/v1/state_pb";
+import { AccessLevel, Category, DenialReason, EmergencyReason, ErasureBasis, HoldReason, Purpose, Role } from "../gen/ehr/v1/types_pb";
 
 export const CATEGORIES: [Category, string][] = [
   [Category.VITALS, "vitals"],
@@ -43,6 +43,7 @@ const PURPOSES: Record<number, string> = {
   [Purpose.PATIENT_REQUEST]: "your own request",
   [Purpose.PAYMENT]: "payment",
   [Purpose.OPERATIONS]: "operations",
+  [Purpose.KEY_RECOVERY]: "your key's recovery (keys re-wrapped from the escrow)",
 };
 export const purposeName = (p: Purpose) => PURPOSES[p] ?? "unstated";
 
@@ -98,3 +99,31 @@ export const timeText = (ms: number) =>
   new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
 export const secondsText = (s: bigint | number) => timeText(Number(s) * 1000);
+
+/** The grounds the rule allows for denying an amendment (HIPAA §164.526(a)(2)), in a patient's words. */
+export const DENIAL_REASONS: [DenialReason, string][] = [
+  [DenialReason.ACCURATE_AND_COMPLETE, "the record is accurate and complete"],
+  [DenialReason.NOT_CREATED_HERE, "the record was not created by this hospital"],
+  [DenialReason.NOT_IN_RECORD_SET, "it is not part of the records the patient may amend"],
+  [DenialReason.NOT_AVAILABLE_FOR_INSPECTION, "it is not available to the patient for inspection"],
+];
+export const denialName = (r: DenialReason) => DENIAL_REASONS.find(([k]) => k === r)?.[1] ?? "an unstated ground";
+
+/** Why records were erased (abci-app/core/src/ledger/actions/erasure.rs, basis_words). */
+const ERASURE_BASES: Record<number, string> = {
+  [ErasureBasis.PATIENT_REQUEST]: "the patient's request (GDPR art. 17)",
+  [ErasureBasis.CONSENT_WITHDRAWN]: "consent withdrawn",
+  [ErasureBasis.LEGAL_ORDER]: "a legal order",
+};
+export const erasureBasisName = (b: ErasureBasis) => ERASURE_BASES[b] ?? "an unstated basis";
+
+const HOLD_REASONS: Record<number, string> = {
+  [HoldReason.LITIGATION]: "litigation",
+  [HoldReason.REGULATORY_RETENTION]: "a regulator's retention period",
+  [HoldReason.INVESTIGATION]: "an investigation",
+};
+export const holdReasonName = (r: HoldReason) => HOLD_REASONS[r] ?? "an unstated reason";
+
+/** "erased on <date> under <basis> (<reference>)": what a reader sees instead of an erased record. */
+export const erasedText = (e: Erasure) =>
+  `erased on ${secondsText(e.erasedAt)} under ${erasureBasisName(e.basis)}${e.reference ? ` (${e.reference})` : ""}`;

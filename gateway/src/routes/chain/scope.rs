@@ -7,7 +7,9 @@
 //! writing a prescription seals it for her and her other readers. A device's
 //! or a record's entry names a patient: it goes to that patient (or
 //! guardian) and to the consortium's staff, who verify what they were
-//! served. Blocks go out as headers only (their transactions carry
+//! served; so does an amendment's or an erasure's entry, and a patient's
+//! lists of them (and of the holds on her records) go to whoever may read
+//! her records now. Blocks go out as headers only (their transactions carry
 //! every disclosure of the block); a transaction goes only to its signer,
 //! and only the caller's own signed transactions are broadcast.
 //!
@@ -19,7 +21,8 @@ use ehr_client::rpc::proven::ProvenState;
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::{actors, keys};
 use ehr_ledger::proto::{
-    Category, Participant, ParticipantKind, ParticipantStatus, SignedTx, StoredRecordAnchor,
+    Amendment, Category, Erasure, Participant, ParticipantKind, ParticipantStatus, SignedTx,
+    StoredRecordAnchor,
 };
 use prost::Message;
 use serde_json::Value;
@@ -33,8 +36,8 @@ const PATHS: &str =
     /account/<you or your key>, /key/<your key>, /granted-to/<you>, \
     /granted-to/org:<your organisation>, /guarding/<you>, /lab-orders/<your organisation>, \
     /audit|/devices|/enrollment|/access-requests|/recovery/<you or a patient you are the guardian of>, \
-    /grants|/prescriptions|/orders/<a patient whose records you may read>, \
-    /device/<id>, /record/<id>";
+    /grants|/amendments|/erasures|/holds|/prescriptions|/orders/<a patient whose records you may \
+    read>, /device/<id>, /record/<id>, /amendment/<id>, /erasure/<id>";
 
 /// What is checked once the node has answered.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub(super) enum After {
     DeviceOfCaller,
     /// A record's anchor: its patient's (or guardian's), or staff's.
     RecordOfCaller,
+    /// An amendment or an erasure: as a record's anchor (it names records
+    /// by id and when they were corrected or shredded, nothing of them).
+    AmendmentOfCaller,
+    ErasureOfCaller,
     /// A block: its header only.
     HeaderOnly,
     /// A transaction: the caller's own.
@@ -175,11 +182,13 @@ async fn query(chain: &ProvenState, who: &Who, params: &Value) -> Result<After, 
             }
             Ok(After::Nothing)
         }
-        ["grants", p] => {
+        // Who reads her, what was corrected, erased or must be kept: a
+        // reader with history sees a record's amendments and erasures.
+        [list @ ("grants" | "amendments" | "erasures" | "holds"), p] => {
             let patient = address(p)?;
             if patient != *caller && !access::any_basis(chain, &patient, caller).await? {
                 return Err(not_yours(format!(
-                    "{path}: a patient's grants go to the patient, their guardian and those \
+                    "{path}: a patient's {list} go to the patient, their guardian and those \
                      the chain lets read her records now only"
                 )));
             }
@@ -223,6 +232,8 @@ async fn query(chain: &ProvenState, who: &Who, params: &Value) -> Result<After, 
         }
         ["device", _] => Ok(After::DeviceOfCaller),
         ["record", _] => Ok(After::RecordOfCaller),
+        ["amendment", _] => Ok(After::AmendmentOfCaller),
+        ["erasure", _] => Ok(After::ErasureOfCaller),
         _ => Err(bad(format!("the relay answers only {PATHS}; not {path}"))),
     }
 }
@@ -282,6 +293,16 @@ pub(super) async fn after(
             if let Some(r) = value::<StoredRecordAnchor>(&answer) {
                 let patient = r.record.map(|r| r.patient).unwrap_or_default();
                 of_caller_or_staff(chain, caller, &patient, "a record's anchor").await?;
+            }
+        }
+        After::AmendmentOfCaller => {
+            if let Some(a) = value::<Amendment>(&answer) {
+                of_caller_or_staff(chain, caller, &a.patient, "an amendment").await?;
+            }
+        }
+        After::ErasureOfCaller => {
+            if let Some(e) = value::<Erasure>(&answer) {
+                of_caller_or_staff(chain, caller, &e.patient, "an erasure").await?;
             }
         }
     }

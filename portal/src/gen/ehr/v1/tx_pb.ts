@@ -1249,8 +1249,8 @@ export const SetLegalHoldSchema: GenMessage<SetLegalHold> = /*@__PURE__*/
  * (any participant, signed by their current key) Replaces the key that signs
  * for them: from this block the old key is refused everywhere, and grants,
  * roles and the trail stay theirs. `new_key_proof` is the new key's signature
- * (64 bytes r||s, low S) over SHA-256 of "ehr-key-binding-v1\n" followed by the
- * participant's address as ehr1… text: it proves the new key is held by
+ * (64 bytes r||s, low S) over SHA-256 of "ehr-key-binding-v1\nrotation\n" followed
+ * by the participant's address as ehr1… text: it proves the new key is held by
  * whoever binds it, so nobody binds another person's key to themselves.
  *
  * @generated from message ehr.v1.RotateKey
@@ -1321,7 +1321,8 @@ export const SetRecoveryContactsSchema: GenMessage<SetRecoveryContacts> = /*@__P
  * who checked the patient's identity in person) Approves binding
  * `new_public_key` to the patient. When `threshold` contacts and one admin
  * have approved the same key, it is bound and the old key is dead from that
- * block. `new_key_proof` as in RotateKey, over the patient's address.
+ * block. `new_key_proof` as in RotateKey, with "recovery" for "rotation": a
+ * proof shown to the contacts cannot be used to rotate the lost key first.
  *
  * @generated from message ehr.v1.ApproveRecovery
  */

@@ -1,0 +1,48 @@
+// Wrapping a patient's past data keys for another key, in the page: each
+// key the gateway lists as missing for `reader` is opened here with the
+// opener's key and wrapped for `readerKey`; only the new wraps leave the
+// page. For a clinician she granted (opener and signer: her key), and for
+// her own new key after a rotation (opener: the old key, which still opens
+// them; signer: the new key, the only one the gateway still accepts).
+
+import { base64 } from "@scure/base";
+
+import { unwrapKey, wrapKey } from "../crypto/keywrap";
+import { gatewayGet, gatewayPost } from "../gateway/client";
+
+export interface Rewrapped {
+  /** Records the wrapped keys open. */
+  readings: number;
+  /** Wraps the gateway held already. */
+  present: number;
+}
+
+export async function rewrapKeys(
+  keys: { open: Uint8Array; sign: Uint8Array },
+  patient: string,
+  reader: string,
+  readerKey: Uint8Array,
+  category: "vitals" | "all",
+): Promise<Rewrapped> {
+  const total: Rewrapped = { readings: 0, present: 0 };
+  let after = 0;
+  for (;;) {
+    const page = await gatewayGet<{ keys: { key_id: string; wrapped_key: string; records: number }[]; next_after: number | null }>(
+      keys.sign,
+      `/v1/patients/${patient}/wrapped-keys?category=${category}&missing_for=${reader}${after ? `&after=${after}` : ""}`,
+    );
+    const wraps = [];
+    for (const k of page.keys) {
+      const dataKey = await unwrapKey(keys.open, k.key_id, base64.decode(k.wrapped_key));
+      wraps.push({ key_id: k.key_id, wrapped_key: base64.encode(await wrapKey(2, readerKey, k.key_id, dataKey)) });
+      dataKey.fill(0);
+    }
+    if (wraps.length > 0) {
+      const r = await gatewayPost<{ stored: number; already_present: number }>(keys.sign, `/v1/patients/${patient}/wrapped-keys`, { reader, wraps });
+      total.readings += page.keys.reduce((sum, k) => sum + (k.records ?? 1), 0);
+      total.present += r.already_present;
+    }
+    if (page.next_after === null || page.keys.length === 0) return total;
+    after = page.next_after;
+  }
+}
