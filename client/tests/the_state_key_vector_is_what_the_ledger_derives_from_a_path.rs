@@ -20,6 +20,7 @@ fn the_state_key_vector_is_what_the_ledger_derives_from_a_path() {
         format!("/batch/{service}/42"),
         format!("/batch/{}/7", service.hex()),
         format!("/batch/{service}/007"),
+        "/erasure/3".to_string(),
     ];
     let keys: Vec<Value> = paths
         .iter()

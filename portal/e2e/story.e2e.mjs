@@ -80,6 +80,15 @@ const accessible = async (page, what) => {
   check(serious.length === 0, `axe-core finds no serious violation on ${what}${serious.length ? `: ${serious.map((v) => `${v.id} (${v.nodes.length}: ${v.nodes[0]?.target})`).join(", ")}` : ""}`);
 };
 
+/** What `scope` says it did (its status box with `text`), or the refusal it shows instead, thrown. */
+const doneOrRefused = async (scope, text) => {
+  const done = scope.locator(".done").filter({ hasText: text });
+  const refused = scope.locator(".alert:not([hidden])");
+  await Promise.race([done.first().waitFor(LONG), refused.first().waitFor(LONG)]);
+  if (await done.count()) return done.first();
+  throw new Error(`refused: ${await refused.first().textContent()}`);
+};
+
 const browser = await launchBrowser();
 const LONG = { timeout: 120_000 };
 try {
@@ -195,7 +204,8 @@ try {
   await doctor.screenshot({ path: `${shots}/clinician-vitals.png` });
 
   // 3b. He prescribes and orders a test; sealed in his page, anchored on chain.
-  const written = doctor.locator("#patient .done");
+  // (His forms' status, not the amendments'.)
+  const written = doctor.locator("#patient .done").filter({ hasText: "Written and anchored" });
   await doctor.getByLabel("Drug (RxNorm code)").fill("197361");
   await doctor.getByLabel("Dose").fill("5");
   await doctor.getByLabel("Unit (UCUM").fill("mg");
@@ -435,7 +445,7 @@ try {
   const friend = await newPage();
   await friend.goto(`${url}#login=${friendKey}`);
   const recovery = friend.locator("#recovery");
-  await recovery.getByLabel("Recovery contacts").fill(patientAddress);
+  await recovery.getByRole("textbox", { name: /^Recovery contacts/ }).fill(patientAddress);
   await recovery.getByRole("button", { name: "Save recovery contacts" }).click();
   await recovery.locator(".done").filter({ hasText: "Saved" }).waitFor(LONG);
   await recovery.getByTestId("recovery-policy").waitFor(LONG);
@@ -456,7 +466,7 @@ try {
     await form.getByLabel("Their new public key").fill(newKey);
     await form.getByLabel("Its recovery proof").fill(proof);
     await form.getByRole("button", { name: "Approve binding this key to them" }).click();
-    await form.locator(".done").filter({ hasText: "Approved" }).waitFor(LONG);
+    await doneOrRefused(form, "Approved");
   };
   await approve(patient, "#help-recover");
   check(true, "she approves her friend's new key, as shown on the new phone");
@@ -476,8 +486,7 @@ try {
   }
   check((await phone.getByTestId("address").textContent()) === friendAddress, "the new phone's key signs as her friend");
   await phone.getByRole("button", { name: "Get back the keys of my past records" }).click();
-  const back = phone.locator("#key .done").filter({ hasText: "Done" });
-  await back.waitFor(LONG);
+  const back = await doneOrRefused(phone.locator("#key"), "Done");
   const recovered = Number(((await back.textContent()).match(/keys of (\d+) reading/) ?? [0, 0])[1]);
   check(recovered > 0, `the escrow re-wraps her past readings for the new key: “${await back.textContent()}”`);
   const friendReadings = phone.locator("#readings").getByTestId("readings-summary");
@@ -490,8 +499,7 @@ try {
   check(true, "the lost key is refused, in a sentence saying why");
   await phone.locator("#key").getByLabel(/^Passphrase to seal the new key/).fill("a rotated key's passphrase");
   await phone.getByRole("button", { name: "Replace my key" }).click();
-  const rotated = phone.locator("#key .done").filter({ hasText: "Replaced" });
-  await rotated.waitFor(LONG);
+  const rotated = await doneOrRefused(phone.locator("#key"), "Replaced");
   check(/opens \d+ past reading/.test(await rotated.textContent()), `she replaces the recovered key: “${await rotated.textContent()}”`);
   // The page starts again as the next key.
   await rotated.waitFor({ state: "detached", ...LONG });

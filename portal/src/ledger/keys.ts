@@ -25,6 +25,7 @@ export function stateKey(path: string): string {
   const [kind] = parts;
   if (kind === "device" && parts.length === 2) return `device/${parts[1]}`;
   if (kind === "record" && parts.length === 2) return `record/${parts[1]}`;
+  if (kind === "erasure" && parts.length === 2) return `erasure/${number(parts[1])}`;
   if (kind === "batch" && parts.length === 3) {
     return `batch/${toHex(addressBytes(parts[1]))}/${number(parts[2])}`;
   }

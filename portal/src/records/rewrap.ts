@@ -15,6 +15,8 @@ export interface Rewrapped {
   readings: number;
   /** Wraps the gateway held already. */
   present: number;
+  /** Keys the opener could not open (wrapped for another key): left as they are. */
+  unopened: number;
 }
 
 export async function rewrapKeys(
@@ -24,7 +26,7 @@ export async function rewrapKeys(
   readerKey: Uint8Array,
   category: "vitals" | "all",
 ): Promise<Rewrapped> {
-  const total: Rewrapped = { readings: 0, present: 0 };
+  const total: Rewrapped = { readings: 0, present: 0, unopened: 0 };
   let after = 0;
   for (;;) {
     const page = await gatewayGet<{ keys: { key_id: string; wrapped_key: string; records: number }[]; next_after: number | null }>(
@@ -32,14 +34,24 @@ export async function rewrapKeys(
       `/v1/patients/${patient}/wrapped-keys?category=${category}&missing_for=${reader}${after ? `&after=${after}` : ""}`,
     );
     const wraps = [];
+    let records = 0;
     for (const k of page.keys) {
-      const dataKey = await unwrapKey(keys.open, k.key_id, base64.decode(k.wrapped_key));
+      let dataKey: Uint8Array;
+      try {
+        dataKey = await unwrapKey(keys.open, k.key_id, base64.decode(k.wrapped_key));
+      } catch {
+        // Wrapped for a key this opener does not hold (a lost one): the
+        // escrow's re-wrap after a recovery is what opens it.
+        total.unopened += 1;
+        continue;
+      }
       wraps.push({ key_id: k.key_id, wrapped_key: base64.encode(await wrapKey(2, readerKey, k.key_id, dataKey)) });
+      records += k.records ?? 1;
       dataKey.fill(0);
     }
     if (wraps.length > 0) {
       const r = await gatewayPost<{ stored: number; already_present: number }>(keys.sign, `/v1/patients/${patient}/wrapped-keys`, { reader, wraps });
-      total.readings += page.keys.reduce((sum, k) => sum + (k.records ?? 1), 0);
+      total.readings += records;
       total.present += r.already_present;
     }
     if (page.next_after === null || page.keys.length === 0) return total;

@@ -69,7 +69,7 @@ export async function showDocuments(
           what = describe(doc.content);
           if (anchor.supersededBy) {
             verdict = "superseded";
-            links.push(el("br"), el("small", { className: "superseded" }, `Superseded by ${anchor.supersededBy} (amendment ${anchor.amendmentId}): read the correction, not this.`));
+            links.push(el("br"), el("small", { className: "superseded" }, `Superseded by ${anchor.supersededBy}: read the correction, not this.`));
           } else if (anchor.amends) {
             links.push(el("br"), el("small", {}, `Corrects ${anchor.amends} (amendment ${anchor.amendmentId}).`));
           }

@@ -5,7 +5,7 @@
 // escrow under the rotation on chain — helping someone else recover theirs,
 // and erasing records, with the legal holds that refuse it shown first.
 
-import { query, queryAll } from "../chain/rpc";
+import { query, queryAll, signChainCallsWith, status } from "../chain/rpc";
 import { send } from "../chain/send";
 import { fromHex, toHex } from "../crypto/bytes";
 import { newSecretKey, publicKeyOf } from "../crypto/vault";
@@ -178,8 +178,25 @@ export function lostPhoneForm(u: Unlocked): HTMLElement {
   return el("section", {}, form);
 }
 
-/** The escrow's re-wrap of her past keys for this key (after a recovery or a rotation): both kinds, every page. */
+/** Waits until the chain is two blocks past where it is now: what ingest stored meanwhile follows the new key. */
+async function twoBlocksOn(): Promise<void> {
+  const start = (await status()).height;
+  for (let i = 0; i < 60 && (await status()).height < start + 2; i++) await new Promise((r) => setTimeout(r, 500));
+}
+
+/**
+ * The escrow's re-wrap of her past keys for this key (after a recovery or a
+ * rotation): both kinds, every page — and again two blocks on, for what
+ * ingest wrapped for the old key before it learned of the new one.
+ */
 async function recoveredKeys(u: Unlocked, patient: string): Promise<{ readings: number; documents: number }> {
+  const first = await recoveredPass(u, patient);
+  await twoBlocksOn();
+  const second = await recoveredPass(u, patient);
+  return { readings: first.readings + second.readings, documents: first.documents + second.documents };
+}
+
+async function recoveredPass(u: Unlocked, patient: string): Promise<{ readings: number; documents: number }> {
   const total = { readings: 0, documents: 0 };
   for (const kind of ["readings", "documents"] as const) {
     let after = 0;
@@ -234,22 +251,29 @@ export function keyPanel(u: Unlocked, patient: string, reopen: (u: Unlocked) => 
       const secret = newSecretKey();
       const newPublicKey = publicKeyOf(secret);
       await send(u.secret, { case: "rotateKey", value: { newPublicKey, newKeyProof: proveBinding(secret, "rotation", patient) } });
-      // Kept before anything else can fail: the old key signs for nobody now.
+      // Kept before anything else can fail: the old key signs for nobody
+      // now, the page's calls to the chain included.
+      signChainCallsWith(secret);
       if (!u.fromLink) await keepKey(secret, pass.value);
-      const next: Unlocked = { secret, address: patient, keyAddress: addressText(addressOf(newPublicKey)), fromLink: u.fromLink };
+      // As unlocked afresh: the page asks the chain whom it signs for.
+      const next: Unlocked = { secret, address: addressText(addressOf(newPublicKey)), fromLink: u.fromLink };
       // The gateway accepts the new key once a header proves its block.
-      let readings = { readings: 0, present: 0 };
+      const rewrap = () => rewrapKeys({ open: u.secret, sign: secret }, patient, patient, newPublicKey, "all");
+      let readings = 0;
       for (let tries = 0; ; tries++) {
         try {
-          readings = await rewrapKeys({ open: u.secret, sign: secret }, patient, patient, newPublicKey, "all");
+          readings += (await rewrap()).readings;
           break;
         } catch (e) {
           if (tries >= 20) throw new Error(`your key is replaced, but the keys of your past readings are not re-wrapped yet (${(e as Error).message}): press "Get back the keys of my past records" once unlocked`);
           await new Promise((r) => setTimeout(r, 500));
         }
       }
-      const documents = (await recoveredKeys(next, patient)).documents;
-      const said = `Replaced: your new key opens ${readings.readings} past reading(s) and ${documents} document(s).${u.fromLink ? ` This page keeps no key from a demo link: your new key is ${toHex(secret)}.` : ""}`;
+      // The escrow wraps her documents' keys (and two blocks on, what
+      // ingest wrapped for the old key meanwhile is wrapped again here).
+      const documents = (await recoveredKeys({ ...next, address: patient }, patient)).documents;
+      readings += (await rewrap()).readings;
+      const said = `Replaced: your new key opens ${readings} past reading(s) and ${documents} document(s).${u.fromLink ? ` This page keeps no key from a demo link: your new key is ${toHex(secret)}.` : ""}`;
       setTimeout(() => reopen(next), u.fromLink ? 8000 : 1500);
       return said;
     });
