@@ -147,6 +147,8 @@ codes! {
     AmendmentPending = 102,
     /// A legal hold covers the records: they are kept until it ends.
     LegalHold = 103,
+    /// The prescription was corrected by an accepted amendment.
+    PrescriptionCorrected = 104,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,
 }

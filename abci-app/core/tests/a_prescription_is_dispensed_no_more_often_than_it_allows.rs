@@ -189,3 +189,44 @@ fn what_is_prescribed_stays_off_chain_and_the_state_holds_its_hash() {
         w.refused(tx, Code::InvalidField);
     }
 }
+
+#[test]
+fn a_prescription_corrected_by_an_accepted_amendment_is_dispensed_no_more() {
+    let mut w = World::new();
+    doctor_may_prescribe(&mut w, 90 * DAY);
+    let tx = w.doctor.tx(prescribe(&w.alice, 2, w.now() + 30 * DAY));
+    let r = w.ok(tx);
+    let id: u64 = event_attr(&r, "prescribed", "prescription_id")
+        .unwrap()
+        .parse()
+        .unwrap();
+    alice_chooses_general_pharmacy(&mut w);
+    let tx = w.pharmacist.tx(dispense(id));
+    w.ok(tx);
+    // She asks to amend it (the dose is wrong); the doctor accepts.
+    let rx: Prescription = w.query(&format!("/prescription/{id}"));
+    let tx = w.alice.tx(ehr_testkit::actions::request_amendment(
+        &w.alice,
+        &rx.content_record_id,
+        "why-rx",
+        Category::Medications,
+    ));
+    w.ok(tx);
+    let tx = w.doctor.tx(ehr_testkit::actions::accept_amendment(
+        1,
+        &w.alice,
+        "correction-1",
+        Category::Medications,
+    ));
+    w.ok(tx);
+    // Two fills were left: none is dispensed of what the prescriber corrected.
+    let tx = w.pharmacist.tx(dispense(id));
+    let r = w.refused(tx, Code::PrescriptionCorrected);
+    assert!(
+        r.log.contains("correction-1") && r.log.contains("new prescription"),
+        "{}",
+        r.log
+    );
+    let rx: Prescription = w.query(&format!("/prescription/{id}"));
+    assert_eq!(rx.fills.len(), 1);
+}

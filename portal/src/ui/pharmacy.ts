@@ -57,22 +57,26 @@ export async function showPrescriptionsToFill(u: Unlocked, me: Participant, into
     for (const rx of prescriptions) {
       const item = documents.find((d) => d.record_id === rx.contentRecordId);
       let what = "sealed: not opened";
+      let corrected: string | null = null;
       if (item) {
         try {
           const doc = await openDocument(item, u.secret, patient);
-          await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.MEDICATIONS);
+          const anchor = await verifier.documentAnchor(item.record_id, fromHex(item.ciphertext_sha256), Category.MEDICATIONS);
           what = describe(doc.content);
+          // The ledger refuses its fills (PrescriptionCorrected): said here first.
+          if (anchor.supersededBy) corrected = `corrected by ${anchor.supersededBy}: do not dispense; ask the prescriber for a new prescription`;
         } catch (e) {
           what = `not opened: ${(e as Error).message}`;
         }
       }
       const used = rx.fills.length;
       const why =
-        used >= rx.fillsAllowed
+        corrected ??
+        (used >= rx.fillsAllowed
           ? `all ${rx.fillsAllowed} fill(s) dispensed`
           : Number(rx.validUntil) < now
             ? `expired ${secondsText(rx.validUntil)}`
-            : null;
+            : null);
       const dispense = el("button", { type: "button", disabled: why !== null }, "Dispense");
       dispense.setAttribute("aria-label", `Dispense prescription ${rx.id} of ${name ?? patient}`);
       dispense.addEventListener("click", () =>

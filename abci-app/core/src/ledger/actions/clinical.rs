@@ -9,7 +9,7 @@
 use crate::crypto::Address;
 use crate::proto::{
     AccessLevel, Category, Counter, Dispense, Fill, LabOrder, OrderLabTest, OrderStatus,
-    PostLabResult, Prescribe, Prescription, RecordRef, Role,
+    PostLabResult, Prescribe, Prescription, RecordRef, Role, StoredRecordAnchor,
 };
 use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
@@ -235,6 +235,22 @@ pub fn dispense(ctx: &mut Ctx, d: &Dispense) -> Result<(), Refusal> {
             format!(
                 "prescription {} was valid until {}",
                 d.prescription_id, rx.valid_until
+            ),
+        );
+    }
+    // A prescription an accepted amendment corrected is not what the
+    // prescriber means any more: its fills stop, and the pharmacist is told
+    // to ask for a new prescription (the correction is a record, not one).
+    let anchored: Option<StoredRecordAnchor> = ctx
+        .state
+        .get(keys::record(&rx.content_record_id).as_bytes())?;
+    if let Some(corrected) = anchored.filter(|a| !a.superseded_by.is_empty()) {
+        return refuse(
+            Code::PrescriptionCorrected,
+            format!(
+                "prescription {} was corrected by {} (amendment {}): do not dispense it; \
+                 ask the prescriber for a new prescription",
+                d.prescription_id, corrected.superseded_by, corrected.amendment_id
             ),
         );
     }
