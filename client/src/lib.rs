@@ -14,6 +14,7 @@
 //! - `service`: logging, the stop signal and key files of long-running processes.
 
 pub mod enrollment;
+pub mod erasures;
 pub mod fhir;
 pub mod keyring;
 pub mod read_path;

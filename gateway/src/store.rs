@@ -480,30 +480,27 @@ pub async fn replace_document_wraps(
     .await
 }
 
-/// The last block this gateway followed for erasures.
-pub async fn followed_height(
-    db: &Client,
-    service: &str,
-) -> Result<Option<u64>, tokio_postgres::Error> {
+/// The last erasure this gateway carried out (0 for none).
+pub async fn followed_erasure(db: &Client, service: &str) -> Result<u64, tokio_postgres::Error> {
     Ok(db
         .query_opt(
-            "SELECT height FROM gateway.followed_height WHERE service = $1",
+            "SELECT erasure_id FROM gateway.followed_erasure WHERE service = $1",
             &[&service],
         )
         .await?
-        .map(|r| r.get::<_, i64>(0) as u64))
+        .map_or(0, |r| r.get::<_, i64>(0) as u64))
 }
 
-pub async fn set_followed_height(
+pub async fn set_followed_erasure(
     db: &Client,
     service: &str,
-    height: u64,
+    id: u64,
 ) -> Result<(), tokio_postgres::Error> {
     db.execute(
-        "INSERT INTO gateway.followed_height (service, height) VALUES ($1, $2)
+        "INSERT INTO gateway.followed_erasure (service, erasure_id) VALUES ($1, $2)
          ON CONFLICT (service) DO UPDATE
-           SET height = GREATEST(gateway.followed_height.height, EXCLUDED.height)",
-        &[&service, &(height as i64)],
+           SET erasure_id = GREATEST(gateway.followed_erasure.erasure_id, EXCLUDED.erasure_id)",
+        &[&service, &(id as i64)],
     )
     .await?;
     Ok(())

@@ -279,6 +279,25 @@ impl Store {
         Ok(())
     }
 
+    /// The last erasure carried out here (0 for none).
+    pub fn followed_erasure(&mut self) -> Result<u64, StoreError> {
+        let row = self.client.query_opt(
+            "SELECT erasure_id FROM ingest.followed_erasure WHERE service = $1",
+            &[&self.service],
+        )?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
+    pub fn set_followed_erasure(&mut self, id: u64) -> Result<(), StoreError> {
+        self.client.execute(
+            "INSERT INTO ingest.followed_erasure (service, erasure_id) VALUES ($1, $2)
+             ON CONFLICT (service) DO UPDATE
+               SET erasure_id = GREATEST(ingest.followed_erasure.erasure_id, EXCLUDED.erasure_id)",
+            &[&self.service, &(id as i64)],
+        )?;
+        Ok(())
+    }
+
     /// Deletes every analytics row of `pseudonym`; how many there were.
     pub fn forget_analytics(&mut self, pseudonym: &str) -> Result<u64, StoreError> {
         Ok(self.client.execute(

@@ -23,12 +23,16 @@
 //! a suspension or reinstatement (`participant_status`) or a change of
 //! members (`proposal_decided`), for everyone's readers; a key replaced
 //! (`key_rotated`), for both: from that block the new key gets the wraps.
+//!
+//! Between the same polls ingest carries out the chain's erasures, by their
+//! numbers rather than by events (`ehr_client::erasures`).
 
 use std::collections::HashSet;
 
+use ehr_client::erasures::next_after;
 use ehr_ledger::crypto::Address;
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::{Erasure, Participant};
+use ehr_ledger::proto::Participant;
 
 use crate::pipeline::{pseudonym, Transient};
 use crate::registry::Registry;
@@ -37,6 +41,9 @@ use crate::store::Store;
 /// Blocks read per call at most, so that a long way behind does not stop
 /// the readings for long: the rest follows at the next calls.
 const BLOCKS_PER_ROUND: u64 = 200;
+
+/// Erasures carried out per call at most.
+const ERASURES_PER_ROUND: usize = 50;
 
 #[derive(Default)]
 pub struct Withdrawals {
@@ -78,6 +85,7 @@ impl Withdrawals {
                 return Ok(());
             }
         };
+        Self::erase(runtime, registry, store, secret)?;
         let to = latest.min(from + BLOCKS_PER_ROUND - 1);
         for height in from..=to {
             let events = runtime.block_on(rpc.committed_events(height))?;
@@ -111,22 +119,6 @@ impl Withdrawals {
                     registry.forget_patient(&patient);
                 }
             }
-            let erasures: Vec<(Address, u64)> = events
-                .iter()
-                .filter(|e| e.kind == "records_erased")
-                .filter_map(|e| {
-                    Some((
-                        e.attribute("patient")?.parse().ok()?,
-                        e.attribute("erasure_id")?.parse().ok()?,
-                    ))
-                })
-                .collect();
-            for (patient, id) in erasures {
-                if !self.erase(runtime, registry, store, secret, height, &patient, id)? {
-                    // Asked again at the next call, from this block.
-                    return Ok(());
-                }
-            }
             let changes = events
                 .into_iter()
                 .filter(|e| e.kind == "research_consent")
@@ -144,52 +136,45 @@ impl Withdrawals {
         Ok(())
     }
 
-    /// Crypto-shreds what erasure `id` covers, once its entry is proven (a
-    /// made-up event erases nothing: the entry must name this patient).
-    /// `false` while a batch written before the erasure awaits its anchor's
-    /// height here: whether the erasure covers its readings depends on it
-    /// (`erasure::covers`), so the erasure waits for it (seconds).
-    #[allow(clippy::too_many_arguments)]
+    /// Carries out the chain's erasures after the last one done here, in
+    /// order, each proven by its number (`ehr_client::erasures`: no event
+    /// needed, none can be hidden): the readings each covers are
+    /// crypto-shredded and their analytics rows deleted. An erasure waits
+    /// (seconds) while a batch written before it awaits its anchor's height
+    /// here: whether it covers its readings depends on it
+    /// (`erasure::covers`).
     fn erase(
-        &mut self,
         runtime: &tokio::runtime::Runtime,
         registry: &Registry,
         store: &mut Store,
         secret: &[u8],
-        height: u64,
-        patient: &Address,
-        id: u64,
-    ) -> Result<bool, Transient> {
-        let proven: Option<Erasure> = runtime.block_on(async {
-            let chain = registry.chain();
-            let mut view = match chain.after(height).await {
-                Ok(view) => view,
-                Err(_) => chain.latest().await?,
+    ) -> Result<(), Transient> {
+        for _ in 0..ERASURES_PER_ROUND {
+            let done = store.followed_erasure()?;
+            let Some(erasure) = runtime.block_on(next_after(registry.chain(), done))? else {
+                return Ok(());
             };
-            view.get(&keys::erasure(id)).await
-        })?;
-        let Some(erasure) = proven.filter(|e| e.patient == patient.0) else {
-            tracing::warn!(
-                height,
-                id,
-                "an erasure event the chain's state does not prove: nothing erased"
+            // A minute's margin for the database's clock against block time.
+            if store.pending_written_before(erasure.erased_at + 60)? > 0 {
+                return Ok(());
+            }
+            let Some(patient) = Address::from_slice(&erasure.patient) else {
+                // The ledger never writes one; nothing to erase by it.
+                store.set_followed_erasure(erasure.id)?;
+                continue;
+            };
+            let erased =
+                store.erase(&erasure, &patient.to_string(), &pseudonym(secret, &patient))?;
+            store.set_followed_erasure(erasure.id)?;
+            tracing::info!(
+                erasure = erasure.id,
+                readings = erased.readings,
+                wraps = erased.wraps,
+                analytics = erased.analytics,
+                "readings erased: their ciphertexts and keys shredded, their analytics rows deleted"
             );
-            return Ok(true);
-        };
-        // A minute's margin for the database's clock against block time.
-        if store.pending_written_before(erasure.erased_at + 60)? > 0 {
-            return Ok(false);
         }
-        let erased = store.erase(&erasure, &patient.to_string(), &pseudonym(secret, patient))?;
-        tracing::info!(
-            height,
-            erasure = id,
-            readings = erased.readings,
-            wraps = erased.wraps,
-            analytics = erased.analytics,
-            "readings erased: their ciphertexts and keys shredded, their analytics rows deleted"
-        );
-        Ok(true)
+        Ok(())
     }
 
     fn apply(
