@@ -11,6 +11,7 @@
 //! node is taken: a node that forged "emergency access open" would otherwise
 //! make this gateway open its escrow wrap and hand a patient's keys away.
 
+use ehr_client::read_path::readers;
 use ehr_client::rpc::proven::{ProvenState, View};
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::access::{decide, Decision};
@@ -322,12 +323,14 @@ pub async fn reader_key(
     };
     let mut view = chain.latest().await?;
     let p: Option<Participant> = view.get(&keys::participant(who)).await?;
-    let bytes = match (basis, p) {
-        (AccessBasis::Guardian, Some(p)) => p.guardian_public_key,
-        (_, Some(p)) => p.public_key,
-        (_, None) => Vec::new(),
+    let key = match (basis, p) {
+        // The key the guardian holds now (a registered guardian may have
+        // replaced the one the patient named).
+        (AccessBasis::Guardian, Some(p)) => readers::guardian(&mut view, &p).await?.map(|g| g.key),
+        (_, Some(p)) => PublicKey::from_bytes(&p.public_key),
+        (_, None) => None,
     };
-    PublicKey::from_bytes(&bytes).ok_or_else(|| {
+    key.ok_or_else(|| {
         Failure::new(
             ErrorCode::UnknownReader,
             format!("{reader} has no key registered on chain"),

@@ -3,7 +3,8 @@
 //! new key; the old one is refused by the gateway; alice's client re-wraps her
 //! past keys for him (his old wraps open nothing for the new key, so none is
 //! served) and, when she rotates, for herself — her old key still opens them.
-//! Readings stored after a rotation are wrapped for the new key by ingest.
+//! Readings stored after a rotation are wrapped for the new key by ingest —
+//! a guardian's too, though the patient named his first key.
 
 use std::time::Duration;
 
@@ -122,4 +123,25 @@ fn a_doctor_and_a_patient_rotate_their_keys_and_keep_their_grants_and_records() 
     // The old key cannot rotate again, nor sign anything.
     let out = s.ehr(&["tx", "--from", "alice", "rotate-key", "--new", "doctor"]);
     assert!(!out.status.success());
+
+    // Bob, her guardian, replaces his key: what is stored for her from then
+    // on is wrapped for the key he holds now, not the one she named.
+    ok(s.ehr(&[
+        "tx",
+        "--from",
+        "alice-phone",
+        "set-guardian",
+        "--patient",
+        &alice,
+        "--guardian",
+        "bob",
+    ]));
+    let bobs_phone = key("bob's new phone");
+    s.import_key("bob-phone", &bobs_phone);
+    ok(s.ehr(&["tx", "--from", "bob", "rotate-key", "--new", "bob-phone"]));
+    let after_bobs = s.alice_heart_rates(2);
+    // (What was stored before he was her guardian is not his to open: the
+    // fetch says so, and fails for those.)
+    let fetched = s.ehr(&["fetch", "--as", "bob-phone", "--patient", &alice]);
+    verified(&stdout(&fetched), &after_bobs);
 }

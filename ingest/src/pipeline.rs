@@ -353,9 +353,10 @@ fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Tr
         return Ok(None);
     };
     let mut readers = vec![(patient, patient_key)];
-    // Her guardian reads what she reads (the ledger lets them act for her).
-    if let Some(guardian) = PublicKey::from_bytes(&p.guardian_public_key) {
-        readers.push((guardian.address(), guardian));
+    // Her guardian reads what she reads (the ledger lets them act for her),
+    // with the key they hold now.
+    if let Some(g) = rt.block_on(ctx.registry.guardian(&p))? {
+        readers.push((g.address, g.key));
     }
     let escrow = rt.block_on(ctx.registry.escrow_keys())?;
     if escrow.is_empty() {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use ehr_client::read_path::readers;
 use ehr_client::rpc::proven::{ProvenError, ProvenState};
 use ehr_client::rpc::RpcClient;
-use ehr_ledger::crypto::Address;
+use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{Category, Device, Participant, ParticipantKind};
 
@@ -212,6 +212,26 @@ impl Registry {
             )
             .await?;
         Ok(p.filter(|p| p.kind == ParticipantKind::Patient as i32))
+    }
+
+    /// The patient's guardian and the key they read with now (proven;
+    /// cached by the guardian's address with the readers, which a key's
+    /// rotation forgets — so a guardian's new key counts from its block).
+    pub async fn guardian(&self, p: &Participant) -> Result<Option<ReaderKey>, ProvenError> {
+        let Some(named) = PublicKey::from_bytes(&p.guardian_public_key) else {
+            return Ok(None);
+        };
+        let found = self
+            .cached(
+                &self.readers,
+                &format!("guardian:{}", named.address().hex()),
+                async {
+                    let mut view = self.chain.latest().await?;
+                    Ok(readers::guardian(&mut view, p).await?.into_iter().collect())
+                },
+            )
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     /// Clinicians who hold, at the chain's time, a current read grant for

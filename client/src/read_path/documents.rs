@@ -311,11 +311,7 @@ pub async fn write_as(
         .get(&ehr_ledger::ledger::keys::participant(patient))
         .await?
         .ok_or(WriteError::UnknownPatient(*patient))?;
-    let guardian =
-        ehr_ledger::crypto::PublicKey::from_bytes(&p.guardian_public_key).map(|key| ReaderKey {
-            address: key.address(),
-            key,
-        });
+    let guardian = super::readers::guardian(&mut view, &p).await?;
     let author = ReaderKey {
         address: author.address(),
         key: author.clone(),

@@ -31,6 +31,25 @@ impl ReaderKey {
     }
 }
 
+/// The patient's guardian, with the key that reads for them now: the
+/// patient names the guardian by their first key (`guardian_public_key`, the
+/// address the ledger's rules compare), and a registered guardian who
+/// replaced that key (a rotation, a recovery) reads with their current one.
+pub async fn guardian(
+    view: &mut View<'_>,
+    patient: &Participant,
+) -> Result<Option<ReaderKey>, ProvenError> {
+    let Some(named) = PublicKey::from_bytes(&patient.guardian_public_key) else {
+        return Ok(None);
+    };
+    let address = named.address();
+    let registered: Option<Participant> = view.get(&keys::participant(&address)).await?;
+    let key = registered
+        .and_then(|g| PublicKey::from_bytes(&g.public_key))
+        .unwrap_or(named);
+    Ok(Some(ReaderKey { address, key }))
+}
+
 fn push_new(out: &mut Vec<ReaderKey>, r: Option<ReaderKey>) {
     if let Some(r) = r {
         if !out.iter().any(|o| o.address == r.address) {

@@ -27,7 +27,11 @@ export async function documentReaders(patient: string, author: Reader, category:
   if (!p) throw new Error(`${patient} is not registered on chain`);
   const out: Reader[] = [readerOf(p), author];
   if (p.guardianPublicKey.length === 33) {
-    out.push({ address: addressText(addressOf(p.guardianPublicKey)), publicKey: p.guardianPublicKey });
+    // A registered guardian reads with the key they hold now (they may have
+    // replaced the one she named); an unregistered one with the named key.
+    const address = addressText(addressOf(p.guardianPublicKey));
+    const registered = await query(ParticipantSchema, `/participant/${address}`).catch(() => null);
+    out.push({ address, publicKey: registered?.publicKey.length === 33 ? registered.publicKey : p.guardianPublicKey });
   }
   const now = Date.now() / 1000;
   // A lab posting a result by its order may hold no grant of hers, and so

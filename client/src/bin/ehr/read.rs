@@ -270,16 +270,15 @@ async fn reader_key(ctx: &Ctx, patient: &Address, reader: &Address) -> Result<Pu
         .query(&format!("/participant/{patient}"))
         .await?
         .ok_or_else(|| anyhow!("{patient} is not registered"))?;
-    if let Some(g) = PublicKey::from_bytes(&p.guardian_public_key) {
-        if g.address() == *reader {
-            return Ok(g);
-        }
-    }
-    let r: Participant = ctx
-        .rpc
-        .query(&format!("/participant/{reader}"))
-        .await?
-        .ok_or_else(|| anyhow!("{reader} is not registered on chain"))?;
+    let r: Option<Participant> = ctx.rpc.query(&format!("/participant/{reader}")).await?;
+    // An unregistered guardian reads with the key the patient named; a
+    // registered one (and anyone else) with their current key.
+    let named = PublicKey::from_bytes(&p.guardian_public_key).filter(|g| g.address() == *reader);
+    let r = match (r, named) {
+        (Some(r), _) => r,
+        (None, Some(g)) => return Ok(g),
+        (None, None) => return Err(anyhow!("{reader} is not registered on chain")),
+    };
     PublicKey::from_bytes(&r.public_key)
         .ok_or_else(|| anyhow!("{reader} has no usable key on chain"))
 }
