@@ -163,6 +163,8 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
         "enrollment",
         "access-requests",
         "recovery",
+        "erasures",
+        "holds",
     ] {
         let path = format!("/{path}/{}", me(alice));
         answered(relay.query(alice, &path));
@@ -177,10 +179,9 @@ fn the_portal_reaches_the_chain_through_the_gateway_by_the_calls_it_needs_only()
         }
     }
     // Her key and her grants also to a doctor she granted (he seals what he
-    // writes for her and her other readers), and what was amended, erased or
-    // must be kept of her records (he reads them with their history); not to
-    // others.
-    for path in ["participant", "grants", "amendments", "erasures", "holds"] {
+    // writes for her and her other readers), and the amendments of her
+    // records (he reads them with their history); not to others.
+    for path in ["participant", "grants", "amendments"] {
         let path = format!("/{path}/{}", me(alice));
         for k in [alice, &guardian, doctor] {
             answered(relay.query(k, &path));

@@ -306,15 +306,17 @@ impl Store {
         )?)
     }
 
-    /// Batches of any writer not marked anchored yet, written before `t`
-    /// (unix seconds).
-    pub fn pending_written_before(&mut self, t: i64) -> Result<i64, StoreError> {
+    /// Batches of any writer holding readings of `patient`, not marked
+    /// anchored yet, written before `t` (unix seconds).
+    pub fn pending_written_before(&mut self, patient: &str, t: i64) -> Result<i64, StoreError> {
         Ok(self
             .client
             .query_one(
-                "SELECT count(*) FROM ingest.batches
-                 WHERE status = 'pending' AND created_at <= to_timestamp($1::bigint)",
-                &[&t],
+                "SELECT count(*) FROM ingest.batches b
+                 WHERE b.status = 'pending' AND b.created_at <= to_timestamp($1::bigint)
+                   AND EXISTS (SELECT 1 FROM ingest.records r
+                               WHERE r.batch_id = b.batch_id AND r.patient = $2)",
+                &[&t, &patient],
             )?
             .get(0))
     }
@@ -323,8 +325,10 @@ impl Store {
     /// or before its height): ciphertexts set to nothing, every wrap of a
     /// data key that opens only erased readings deleted, and the patient's
     /// analytics rows of the erased readings' codes and hours — all of them
-    /// when vitals or everything is erased. Asked again, it erases nothing
-    /// more.
+    /// up to the erasure's hour when vitals or everything is erased (what she
+    /// measured later, consenting, stays: an erasure carried out again, by
+    /// a new or restored service, deletes nothing written after it). Asked
+    /// again, it erases nothing more.
     pub fn erase(
         &mut self,
         e: &ehr_ledger::proto::Erasure,
@@ -361,8 +365,9 @@ impl Store {
         let vitals = ehr_ledger::proto::Category::Vitals as i16;
         let analytics = if e.everything || categories.contains(&vitals) {
             tx.execute(
-                "DELETE FROM analytics.readings WHERE pseudonym = $1",
-                &[&pseudonym],
+                "DELETE FROM analytics.readings WHERE pseudonym = $1
+                   AND hour <= date_trunc('hour', to_timestamp($2::bigint))",
+                &[&pseudonym, &e.erased_at],
             )?
         } else {
             let loinc: Vec<String> = rows.iter().map(|r| r.get(1)).collect();

@@ -85,7 +85,12 @@ impl Withdrawals {
                 return Ok(());
             }
         };
-        Self::erase(runtime, registry, store, secret)?;
+        // An erasure that cannot be carried out now (the chain or the
+        // database failing) is tried again at the next call; it holds up
+        // neither the readings nor the rest of what the blocks say.
+        if let Err(e) = Self::erase(runtime, registry, store, secret) {
+            tracing::warn!(error = %e, "could not carry out the chain's erasures yet; trying again");
+        }
         let to = latest.min(from + BLOCKS_PER_ROUND - 1);
         for height in from..=to {
             let events = runtime.block_on(rpc.committed_events(height))?;
@@ -154,15 +159,27 @@ impl Withdrawals {
             let Some(erasure) = runtime.block_on(next_after(registry.chain(), done))? else {
                 return Ok(());
             };
-            // A minute's margin for the database's clock against block time.
-            if store.pending_written_before(erasure.erased_at + 60)? > 0 {
-                return Ok(());
-            }
             let Some(patient) = Address::from_slice(&erasure.patient) else {
                 // The ledger never writes one; nothing to erase by it.
                 store.set_followed_erasure(erasure.id)?;
                 continue;
             };
+            // A minute's margin for the database's clock against block time.
+            if store.pending_written_before(&patient.to_string(), erasure.erased_at + 60)? > 0 {
+                let waited = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+                    - erasure.erased_at;
+                if waited > 300 {
+                    tracing::warn!(
+                        erasure = erasure.id,
+                        waited_secs = waited,
+                        "an erasure waits for a batch of the patient's, written before it, to be \
+                         anchored: an ingest instance that wrote it must anchor it"
+                    );
+                }
+                return Ok(());
+            }
             let erased =
                 store.erase(&erasure, &patient.to_string(), &pseudonym(secret, &patient))?;
             store.set_followed_erasure(erasure.id)?;

@@ -20,7 +20,8 @@
 //      posts the ordered test's result, which she reads; her guardian acts
 //      for her;
 //   9. she asks to amend the prescription; the doctor accepts in his page
-//      with a correction, and she reads the original marked superseded;
+//      with a correction, and she reads the original marked superseded; he
+//      denies her request about the lab order, and she disagrees;
 //  10. she erases her labs, and reads them as erased, on chain's word;
 //  11. her friend, who named her as recovery contact, loses her phone: a
 //      new key on a new phone, approved by her and by General's front desk,
@@ -417,6 +418,42 @@ try {
   }
   check((await accepted.count()) === 1, "her amendment reads as accepted");
   await patient.locator("#documents").screenshot({ path: `${shots}/patient-amendment.png` });
+
+  // 9b. She asks to amend the lab order too; the doctor denies it on one of
+  //     the rule's grounds, with an explanation; she attaches her disagreement.
+  const orderRow = patient.locator('#documents tr[data-verdict="verified"]').filter({ hasText: "lab order: LOINC 2345-7" });
+  await orderRow.locator("summary").filter({ hasText: "Ask to amend this" }).click();
+  await orderRow.getByLabel(/^What is wrong/).fill("I did not agree to this test.");
+  await orderRow.getByRole("button", { name: "Ask the hospital to amend it" }).click();
+  await orderRow.locator(".done").filter({ hasText: "Asked at height" }).waitFor(LONG);
+  const toDeny = doctor.locator("#patient li[data-amendment]").filter({ hasText: "waiting for the hospital" });
+  for (let i = 0; i < 20 && !(await toDeny.count()); i++) {
+    await doctor.locator("#patient").getByRole("button", { name: "Refresh" }).click();
+    await doctor.waitForTimeout(1_500);
+  }
+  await toDeny.first().locator("summary").filter({ hasText: "Deny" }).click();
+  await toDeny.first().getByLabel("Ground").selectOption({ label: "the record is accurate and complete" });
+  await toDeny.first().getByLabel(/^Explanation to the patient/).fill("The test was agreed at your visit on 2 December.");
+  await toDeny.first().getByRole("button", { name: "Deny", exact: true }).click();
+  await doctor.locator("#patient .done").filter({ hasText: "Denied at height" }).waitFor(LONG);
+  check(true, "he denies the other on one of the rule's grounds, his explanation sealed");
+  const denied = patient.locator("#amendments li").filter({ hasText: "denied" });
+  for (let i = 0; i < 20 && !(await denied.count()); i++) {
+    await patient.getByRole("button", { name: "Refresh amendments asked for" }).click();
+    await patient.waitForTimeout(1_000);
+  }
+  check(/the record is accurate and complete/.test(await denied.first().textContent()), `she reads the denial and its ground: “${await denied.first().textContent()}”`);
+  await denied.first().locator("summary").filter({ hasText: "Disagree with this denial" }).click();
+  await denied.first().getByLabel(/^Your statement of disagreement/).fill("I was never asked about this test.");
+  await denied.first().getByRole("button", { name: "Attach my statement" }).click();
+  await patient.locator("#amendments .done").filter({ hasText: "Attached at height" }).waitFor(LONG);
+  const disputed = patient.locator("#amendments li").filter({ hasText: "statement of disagreement" });
+  for (let i = 0; i < 20 && !(await disputed.count()); i++) {
+    await patient.getByRole("button", { name: "Refresh amendments asked for" }).click();
+    await patient.waitForTimeout(1_000);
+  }
+  check((await disputed.count()) === 1, "her statement of disagreement is attached, on chain");
+  await patient.locator("#amendments").screenshot({ path: `${shots}/patient-amendments.png` });
 
   // 10. She erases her labs: the order and its result are shredded in the
   //     gateway and read as erased, on the erasure's word on chain.

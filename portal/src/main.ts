@@ -4,7 +4,7 @@
 import { signChainCallsWith } from "./chain/rpc";
 import { homeScreen } from "./ui/home";
 import { alertBox, showAlert } from "./ui/dom";
-import { type Unlocked, keyFromLink, setUpScreen, signsFor, storedKey, unlockScreen, unlockedScreen } from "./ui/keys";
+import { type Unlocked, keyFromLink, pendingScreen, setUpScreen, signsFor, storedKey, storedPendingKey, unlockScreen, unlockedScreen } from "./ui/keys";
 
 const app = document.getElementById("app") as HTMLElement;
 
@@ -16,7 +16,8 @@ function show(...screens: HTMLElement[]): void {
 function start(notice?: string): void {
   signChainCallsWith(null);
   const sealed = storedKey();
-  show(sealed ? unlockScreen(sealed, unlocked) : setUpScreen(unlocked));
+  const pending = storedPendingKey();
+  show(...(pending ? [pendingScreen(pending, unlocked)] : []), sealed ? unlockScreen(sealed, unlocked) : setUpScreen(unlocked));
   if (notice) {
     const box = alertBox();
     app.prepend(box);

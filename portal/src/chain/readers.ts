@@ -8,7 +8,7 @@
 import { type Grant, GrantListSchema, MemberStatus, type Organisation, OrganisationListSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema, ParticipantStatus } from "../gen/ehr/v1/state_pb";
 import { AccessLevel, Category, Role, ServiceKind } from "../gen/ehr/v1/types_pb";
 import { addressOf, addressText } from "../ledger/address";
-import { query, queryAll } from "./rpc";
+import { ChainError, query, queryAll } from "./rpc";
 
 export interface Reader {
   address: string;
@@ -30,7 +30,13 @@ export async function documentReaders(patient: string, author: Reader, category:
     // A registered guardian reads with the key they hold now (they may have
     // replaced the one she named); an unregistered one with the named key.
     const address = addressText(addressOf(p.guardianPublicKey));
-    const registered = await query(ParticipantSchema, `/participant/${address}`).catch(() => null);
+    // Only a refusal to show his entry (a guardian who is a patient, to a
+    // writer who may not read him) leaves the named key; any other failure
+    // is not taken for "not registered".
+    const registered = await query(ParticipantSchema, `/participant/${address}`).catch((e: unknown) => {
+      if (e instanceof ChainError && e.code === "chain_call_not_allowed") return null;
+      throw e;
+    });
     out.push({ address, publicKey: registered?.publicKey.length === 33 ? registered.publicKey : p.guardianPublicKey });
   }
   const now = Date.now() / 1000;

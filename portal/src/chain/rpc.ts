@@ -11,8 +11,15 @@ import { base64 } from "@scure/base";
 import { fromHex } from "../crypto/bytes";
 import { GatewayError, gatewayPost } from "../gateway/client";
 
-/** A call the chain (or the relay) refused, with the sentence it gave. */
-export class ChainError extends Error {}
+/** A call the chain (or the relay) refused, with the sentence it gave (and the relay's code). */
+export class ChainError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Where the relay answers: on the page's own origin. */
 const RELAY = "/chain";
@@ -39,7 +46,7 @@ export async function call(method: string, params: Record<string, unknown>): Pro
       return body?.result;
     } catch (e) {
       if (!(e instanceof GatewayError)) throw e;
-      if (e.code !== "rate_limited" || attempt >= RATE_RETRIES) throw new ChainError(e.message);
+      if (e.code !== "rate_limited" || attempt >= RATE_RETRIES) throw new ChainError(e.message, e.code);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

@@ -55,6 +55,8 @@ export async function rewrapKeys(
       total.present += r.already_present;
     }
     if (page.next_after === null || page.keys.length === 0) return total;
+    // A page that does not move on is the gateway's fault, not a loop's.
+    if (page.next_after <= after) throw new Error("the gateway's pages of keys do not move forward: try again later");
     after = page.next_after;
   }
 }

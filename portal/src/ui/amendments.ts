@@ -11,7 +11,7 @@ import { send } from "../chain/send";
 import { gatewayGet } from "../gateway/client";
 import { type Amendment, AmendmentListSchema, AmendmentStatus, StoredRecordAnchorSchema } from "../gen/ehr/v1/state_pb";
 import type { DenialReason } from "../gen/ehr/v1/types_pb";
-import { type Content, type DocumentItem, type ForAmendment, CATEGORY_NAMED, correctionId, denialId, openDocument } from "../records/documents";
+import { type Content, type DocumentItem, type ForAmendment, CATEGORY_NAMED, categoryOf, correctionId, denialId, openDocument } from "../records/documents";
 import { writeDocument } from "./documents";
 import { act, alertBox, el, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
@@ -187,6 +187,13 @@ function decideForms(u: Unlocked, patient: string, a: Amendment, reload: () => v
         content = JSON.parse(correction.value) as Content;
       } catch {
         throw new Error("the corrected record is not the record's content as written (JSON); open Accept again to start from the original");
+      }
+      // Checked before anything is stored: the correction is of the same
+      // kind and category (the ledger refuses another, and its name,
+      // correction-<id>, would be spent on what it refused).
+      const was = await original(u, patient, a.recordId);
+      if (content?.kind !== was.kind || categoryOf(content) !== categoryOf(was)) {
+        throw new Error(`the correction is a ${was.kind.replace("_", " ")}, as the record it corrects is: change what is wrong in it, not its kind`);
       }
       const named = { recordId: correctionId(Number(a.id)), amendmentId: Number(a.id) };
       const written = await writeDocument(u, patient, content, (anchor) => ({ case: "acceptAmendment", value: { amendmentId: a.id, correction: anchor } }), [], undefined, named);

@@ -19,9 +19,39 @@ import { alertBox, el, field, showAlert } from "./dom";
 
 const STORAGE_KEY = "ehr-portal-key";
 
+/**
+ * A key replacing the one kept here, sealed before its rotation is sent: if
+ * the page cannot see the rotation through (the tab closed, the chain slow),
+ * the new key is not lost while the old one may already sign for nobody.
+ */
+const PENDING_KEY = "ehr-portal-key-pending";
+
+export async function keepPendingKey(secret: Uint8Array, passphrase: string): Promise<void> {
+  localStorage.setItem(PENDING_KEY, JSON.stringify(await sealSecretKey(secret, passphrase)));
+}
+
+/** The pending key becomes the key kept here. */
+export function promotePendingKey(): void {
+  const pending = localStorage.getItem(PENDING_KEY);
+  if (pending) localStorage.setItem(STORAGE_KEY, pending);
+  localStorage.removeItem(PENDING_KEY);
+}
+
+export function dropPendingKey(): void {
+  localStorage.removeItem(PENDING_KEY);
+}
+
+export function storedPendingKey(): SealedKey | null {
+  return sealedIn(PENDING_KEY);
+}
+
 /** The key sealed in this browser; null when there is none, or only what is not one. */
 export function storedKey(): SealedKey | null {
-  const text = localStorage.getItem(STORAGE_KEY);
+  return sealedIn(STORAGE_KEY);
+}
+
+function sealedIn(slot: string): SealedKey | null {
+  const text = localStorage.getItem(slot);
   if (!text) return null;
   try {
     const sealed = JSON.parse(text) as SealedKey;
@@ -121,6 +151,43 @@ export function setUpScreen(onUnlocked: (u: Unlocked) => void): HTMLElement {
       const secret = secretInput.value.trim() ? importSecretKey(secretInput.value) : newSecretKey();
       await keepKey(secret, passInput.value);
       onUnlocked({ secret, address: addressText(addressOf(publicKeyOf(secret))) });
+    } catch (e) {
+      showAlert(alert, sentence(e));
+    }
+  });
+  return el("section", {}, form);
+}
+
+/**
+ * A replacement this browser began and did not see through: unlocked with
+ * the passphrase chosen for it, it is kept if the chain bound it (the page
+ * asks, on proof) and dropped if not.
+ */
+export function pendingScreen(sealed: SealedKey, onUnlocked: (u: Unlocked) => void): HTMLElement {
+  const [passLabel, passInput] = field("pending-passphrase", "The passphrase you chose for the new key", "password", "current-password");
+  const alert = alertBox();
+  const address = addressText(addressOf(fromHex(sealed.publicKey)));
+  const form = el(
+    "form",
+    { ariaLabel: "Finish replacing your key" },
+    el("h2", {}, "Finish replacing your key"),
+    el("p", {}, "A replacement of your key began in this browser and was not seen through. Its new key is ", el("span", { className: "address" }, address), "."),
+    passLabel,
+    passInput,
+    el("button", { type: "submit" }, "Unlock the new key"),
+    alert,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const secret = await openSecretKey(sealed, passInput.value);
+      const u = await signsFor({ secret, address });
+      if (!u.keyAddress) {
+        dropPendingKey();
+        throw new Error("the chain never bound this key to you: the replacement did not take effect, and your key below is still yours");
+      }
+      promotePendingKey();
+      onUnlocked({ secret, address });
     } catch (e) {
       showAlert(alert, sentence(e));
     }

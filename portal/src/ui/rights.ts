@@ -16,7 +16,7 @@ import { addressOf, addressText, parseAddress } from "../ledger/address";
 import { proveBinding } from "../ledger/binding";
 import { rewrapKeys } from "../records/rewrap";
 import { act, alertBox, el, field, statusBox } from "./dom";
-import { type Unlocked, keepKey } from "./keys";
+import { type Unlocked, dropPendingKey, keepPendingKey, promotePendingKey, signsFor } from "./keys";
 import { CATEGORIES, categoryName, erasedText, holdReasonName, secondsText } from "./words";
 
 const addresses = (list: Uint8Array[]) => list.map(addressText).join(", ");
@@ -207,6 +207,7 @@ async function recoveredPass(u: Unlocked, patient: string): Promise<{ readings: 
       );
       total[kind] += page.records;
       if (page.next_after === null || page.next_after === undefined) break;
+      if (page.next_after <= after) throw new Error("the gateway's pages of keys do not move forward: try again later");
       after = page.next_after;
     }
   }
@@ -250,32 +251,65 @@ export function keyPanel(u: Unlocked, patient: string, reopen: (u: Unlocked) => 
       if (pass.value.length < 8) throw new Error("the passphrase has at least 8 characters");
       const secret = newSecretKey();
       const newPublicKey = publicKeyOf(secret);
-      await send(u.secret, { case: "rotateKey", value: { newPublicKey, newKeyProof: proveBinding(secret, "rotation", patient) } });
-      // Kept before anything else can fail: the old key signs for nobody
-      // now, the page's calls to the chain included.
-      signChainCallsWith(secret);
-      if (!u.fromLink) await keepKey(secret, pass.value);
       // As unlocked afresh: the page asks the chain whom it signs for.
       const next: Unlocked = { secret, address: addressText(addressOf(newPublicKey)), fromLink: u.fromLink };
-      // The gateway accepts the new key once a header proves its block.
-      const rewrap = () => rewrapKeys({ open: u.secret, sign: secret }, patient, patient, newPublicKey, "all");
-      let readings = 0;
-      for (let tries = 0; ; tries++) {
-        try {
-          readings += (await rewrap()).readings;
-          break;
-        } catch (e) {
-          if (tries >= 20) throw new Error(`your key is replaced, but the keys of your past readings are not re-wrapped yet (${(e as Error).message}): press "Get back the keys of my past records" once unlocked`);
-          await new Promise((r) => setTimeout(r, 500));
+      // A demo link's key is kept nowhere: its successor is shown in every outcome.
+      const shown = u.fromLink ? ` This page keeps no key from a demo link: your new key is ${toHex(secret)}.` : "";
+      // Sealed here before the rotation is sent: whatever happens next, the
+      // new key is not lost while the old one may sign for nobody.
+      if (!u.fromLink) await keepPendingKey(secret, pass.value);
+      try {
+        await send(u.secret, { case: "rotateKey", value: { newPublicKey, newKeyProof: proveBinding(secret, "rotation", patient) } });
+      } catch (e) {
+        // Refused, or not seen committed: the chain says, on proof, whether
+        // the new key is bound (asked with it: the old may be dead).
+        signChainCallsWith(secret);
+        const bound = await signsFor(next).then(
+          (n) => n.keyAddress !== undefined,
+          () => null,
+        );
+        if (bound !== true) {
+          signChainCallsWith(u.secret);
+          if (bound === false) dropPendingKey();
+          throw new Error(
+            bound === false
+              ? `your key was not replaced: ${(e as Error).message}`
+              : `it could not be seen whether your key was replaced (${(e as Error).message}): reload the page; the new key is kept in this browser until then.${shown}`,
+          );
         }
       }
-      // The escrow wraps her documents' keys (and two blocks on, what
-      // ingest wrapped for the old key meanwhile is wrapped again here).
-      const documents = (await recoveredKeys({ ...next, address: patient }, patient)).documents;
-      readings += (await rewrap()).readings;
-      const said = `Replaced: your new key opens ${readings} past reading(s) and ${documents} document(s).${u.fromLink ? ` This page keeps no key from a demo link: your new key is ${toHex(secret)}.` : ""}`;
-      setTimeout(() => reopen(next), u.fromLink ? 8000 : 1500);
-      return said;
+      // The old key signs for nobody now, the page's calls to the chain included.
+      signChainCallsWith(secret);
+      if (!u.fromLink) promotePendingKey();
+      // From here the page is the new key's, whatever fails next: it starts
+      // again as the new key once what was done (or not) could be read.
+      let seenThrough = false;
+      try {
+        // The gateway accepts the new key once a header proves its block.
+        const rewrap = () => rewrapKeys({ open: u.secret, sign: secret }, patient, patient, newPublicKey, "all");
+        let readings = 0;
+        for (let tries = 0; ; tries++) {
+          try {
+            readings += (await rewrap()).readings;
+            break;
+          } catch (e) {
+            if (tries >= 20) throw e;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+        // The escrow wraps her documents' keys (and two blocks on, what
+        // ingest wrapped for the old key meanwhile is wrapped again here).
+        const documents = (await recoveredKeys({ ...next, address: patient }, patient)).documents;
+        readings += (await rewrap()).readings;
+        seenThrough = true;
+        return `Replaced: your new key opens ${readings} past reading(s) and ${documents} document(s).${shown}`;
+      } catch (e) {
+        throw new Error(
+          `your key is replaced, but the keys of your past records are not all wrapped for it yet (${(e as Error).message}): press "Get back the keys of my past records" once the page reopens.${shown}`,
+        );
+      } finally {
+        setTimeout(() => reopen(next), seenThrough && !u.fromLink ? 1500 : 8000);
+      }
     });
   });
   parts.push(form, done, alert);

@@ -7,9 +7,9 @@
 //! writing a prescription seals it for her and her other readers. A device's
 //! or a record's entry names a patient: it goes to that patient (or
 //! guardian) and to the consortium's staff, who verify what they were
-//! served; so does an amendment's or an erasure's entry, and a patient's
-//! lists of them (and of the holds on her records) go to whoever may read
-//! her records now. Blocks go out as headers only (their transactions carry
+//! served; so does an amendment's or an erasure's entry. Her list of
+//! amendments goes to whoever may read her records now; her erasures and the
+//! holds on her records, to her and her guardian. Blocks go out as headers only (their transactions carry
 //! every disclosure of the block); a transaction goes only to its signer,
 //! and only the caller's own signed transactions are broadcast.
 //!
@@ -35,9 +35,9 @@ const PATHS: &str =
     "/organisations, /staff/<org>, /gateways, /batch/<service>/<id>, /participant/<address>, \
     /account/<you or your key>, /key/<your key>, /granted-to/<you>, \
     /granted-to/org:<your organisation>, /guarding/<you>, /lab-orders/<your organisation>, \
-    /audit|/devices|/enrollment|/access-requests|/recovery/<you or a patient you are the guardian of>, \
-    /grants|/amendments|/erasures|/holds|/prescriptions|/orders/<a patient whose records you may \
-    read>, /device/<id>, /record/<id>, /amendment/<id>, /erasure/<id>";
+    /audit|/devices|/enrollment|/access-requests|/recovery|/erasures|/holds/<you or a patient you \
+    are the guardian of>, /grants|/amendments|/prescriptions|/orders/<a patient whose records you \
+    may read>, /device/<id>, /record/<id>, /amendment/<id>, /erasure/<id>";
 
 /// What is checked once the node has answered.
 #[derive(Debug, PartialEq, Eq)]
@@ -182,9 +182,10 @@ async fn query(chain: &ProvenState, who: &Who, params: &Value) -> Result<After, 
             }
             Ok(After::Nothing)
         }
-        // Who reads her, what was corrected, erased or must be kept: a
-        // reader with history sees a record's amendments and erasures.
-        [list @ ("grants" | "amendments" | "erasures" | "holds"), p] => {
+        // Who reads her, and what was asked to be corrected: a reader with
+        // history sees a record's amendments (ids, dates, the deciding
+        // hospital — never their words, which are sealed).
+        [list @ ("grants" | "amendments"), p] => {
             let patient = address(p)?;
             if patient != *caller && !access::any_basis(chain, &patient, caller).await? {
                 return Err(not_yours(format!(
@@ -221,7 +222,10 @@ async fn query(chain: &ProvenState, who: &Who, params: &Value) -> Result<After, 
             }
             Ok(After::Nothing)
         }
-        ["audit" | "devices" | "enrollment" | "access-requests" | "recovery", p] => {
+        // What she erased and who must keep her records (a hold's reason
+        // and reference are hers and the holding hospital's business).
+        ["audit" | "devices" | "enrollment" | "access-requests" | "recovery" | "erasures"
+        | "holds", p] => {
             let patient = address(p)?;
             if patient != *caller && !acts_for(chain, &patient, caller).await? {
                 return Err(not_yours(format!(
