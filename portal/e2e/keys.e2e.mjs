@@ -109,6 +109,22 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `nothing overflows a 375-pixel-wide screen (${overflow} px)`);
   await page.screenshot({ path: `${shots}/unlocked-phone.png` });
+
+  // A key replacement left unfinished in this browser (its new key sealed,
+  // the rotation not seen through): offered after a reload, and dropped when
+  // the chain says it never bound the key.
+  await page.setViewportSize({ width: 1024, height: 900 });
+  await page.evaluate((sealed) => localStorage.setItem("ehr-portal-key-pending", sealed), stored);
+  await page.getByRole("button", { name: "Lock" }).click();
+  await page.reload();
+  await page.getByRole("heading", { name: "Finish replacing your key" }).waitFor();
+  await page.getByLabel("The passphrase you chose for the new key").fill("correct horse battery");
+  await page.getByRole("button", { name: "Unlock the new key" }).click();
+  const unbound = page.getByRole("alert").filter({ hasText: "never bound this key" });
+  await unbound.waitFor({ timeout: 30_000 });
+  check(true, "an unfinished replacement the chain never bound is said so");
+  check((await page.evaluate(() => localStorage.getItem("ehr-portal-key-pending"))) === null, "and its key is dropped, the kept key untouched");
+  check((await page.evaluate(() => localStorage.getItem("ehr-portal-key"))) === stored, "the key kept here is still the one sealed");
 } finally {
   await browser.close();
 }

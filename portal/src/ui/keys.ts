@@ -12,7 +12,7 @@ import {
   publicKeyOf,
   sealSecretKey,
 } from "../crypto/vault";
-import { query } from "../chain/rpc";
+import { query, signChainCallsWith } from "../chain/rpc";
 import { KeyBindingSchema } from "../gen/ehr/v1/state_pb";
 import { addressOf, addressText } from "../ledger/address";
 import { alertBox, el, field, showAlert } from "./dom";
@@ -159,35 +159,31 @@ export function setUpScreen(onUnlocked: (u: Unlocked) => void): HTMLElement {
 }
 
 /**
- * A replacement this browser began and did not see through: unlocked with
- * the passphrase chosen for it, it is kept if the chain bound it (the page
- * asks, on proof) and dropped if not.
+ * A sealed key's passphrase form: `open` gets the secret the passphrase
+ * opened (and the key's address), and any refusal is shown as its sentence.
  */
-export function pendingScreen(sealed: SealedKey, onUnlocked: (u: Unlocked) => void): HTMLElement {
-  const [passLabel, passInput] = field("pending-passphrase", "The passphrase you chose for the new key", "password", "current-password");
+function passphraseForm(
+  sealed: SealedKey,
+  text: { id: string; label: string; title: string; intro: string; button: string },
+  open: (secret: Uint8Array, address: string) => Promise<void>,
+): HTMLElement {
+  const [passLabel, passInput] = field(text.id, text.label, "password", "current-password");
   const alert = alertBox();
   const address = addressText(addressOf(fromHex(sealed.publicKey)));
   const form = el(
     "form",
-    { ariaLabel: "Finish replacing your key" },
-    el("h2", {}, "Finish replacing your key"),
-    el("p", {}, "A replacement of your key began in this browser and was not seen through. Its new key is ", el("span", { className: "address" }, address), "."),
+    { ariaLabel: text.title },
+    el("h2", {}, text.title),
+    el("p", {}, text.intro, el("span", { className: "address" }, address), "."),
     passLabel,
     passInput,
-    el("button", { type: "submit" }, "Unlock the new key"),
+    el("button", { type: "submit" }, text.button),
     alert,
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const secret = await openSecretKey(sealed, passInput.value);
-      const u = await signsFor({ secret, address });
-      if (!u.keyAddress) {
-        dropPendingKey();
-        throw new Error("the chain never bound this key to you: the replacement did not take effect, and your key below is still yours");
-      }
-      promotePendingKey();
-      onUnlocked({ secret, address });
+      await open(await openSecretKey(sealed, passInput.value), address);
     } catch (e) {
       showAlert(alert, sentence(e));
     }
@@ -195,31 +191,36 @@ export function pendingScreen(sealed: SealedKey, onUnlocked: (u: Unlocked) => vo
   return el("section", {}, form);
 }
 
+/**
+ * A replacement this browser began and did not see through: unlocked with
+ * the passphrase chosen for it, it is kept if the chain bound it (the page
+ * asks, on proof) and dropped if not.
+ */
+export function pendingScreen(sealed: SealedKey, onUnlocked: (u: Unlocked) => void): HTMLElement {
+  const text = {
+    id: "pending-passphrase",
+    label: "The passphrase you chose for the new key",
+    title: "Finish replacing your key",
+    intro: "A replacement of your key began in this browser and was not seen through. Its new key is ",
+    button: "Unlock the new key",
+  };
+  return passphraseForm(sealed, text, async (secret, address) => {
+    signChainCallsWith(secret);
+    const u = await signsFor({ secret, address });
+    if (!u.keyAddress) {
+      signChainCallsWith(null);
+      dropPendingKey();
+      throw new Error("the chain never bound this key to you: the replacement did not take effect, and your key below is still yours");
+    }
+    promotePendingKey();
+    onUnlocked({ secret, address });
+  });
+}
+
 /** Unlock the key sealed in this browser. */
 export function unlockScreen(sealed: SealedKey, onUnlocked: (u: Unlocked) => void): HTMLElement {
-  const [passLabel, passInput] = field("passphrase", "Passphrase", "password", "current-password");
-  const alert = alertBox();
-  const address = addressText(addressOf(fromHex(sealed.publicKey)));
-  const form = el(
-    "form",
-    { ariaLabel: "Unlock your key" },
-    el("h2", {}, "Unlock your key"),
-    el("p", {}, "This browser keeps the key of ", el("span", { className: "address" }, address), "."),
-    passLabel,
-    passInput,
-    el("button", { type: "submit" }, "Unlock"),
-    alert,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const secret = await openSecretKey(sealed, passInput.value);
-      onUnlocked({ secret, address });
-    } catch (e) {
-      showAlert(alert, sentence(e));
-    }
-  });
-  return el("section", {}, form);
+  const text = { id: "passphrase", label: "Passphrase", title: "Unlock your key", intro: "This browser keeps the key of ", button: "Unlock" };
+  return passphraseForm(sealed, text, async (secret, address) => onUnlocked({ secret, address }));
 }
 
 /** What an unlocked key shows: whose it is, and how to lock it again. */
