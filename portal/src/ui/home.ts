@@ -3,7 +3,7 @@
 // can do. A key a hospital enrolled but that has not registered yet can
 // register here.
 
-import { query, queryAll } from "../chain/rpc";
+import { ChainError, query, queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
 import { EnrollmentSchema, type Participant, ParticipantKind, ParticipantListSchema, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { addressText } from "../ledger/address";
@@ -18,12 +18,21 @@ import { lostPhoneForm } from "./rights";
 export async function homeScreen(u: Unlocked, reopen: (next?: Unlocked) => void): Promise<HTMLElement[]> {
   const names = new Map([[u.address, "you"]]);
   let me;
-  try {
-    me = await query(ParticipantSchema, `/participant/${u.address}`);
-  } catch (e) {
-    const alert = alertBox();
-    showAlert(alert, (e as Error).message);
-    return [el("section", {}, alert)];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      me = await query(ParticipantSchema, `/participant/${u.address}`);
+      break;
+    } catch (e) {
+      // A key bound a moment ago: the gateway decides on the state a signed
+      // header proves, a block behind the page's first look; it catches up.
+      if (u.keyAddress && e instanceof ChainError && e.code === "chain_call_not_allowed" && attempt < 10) {
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      const alert = alertBox();
+      showAlert(alert, (e as Error).message);
+      return [el("section", {}, alert)];
+    }
   }
   // Whom this key guards; a list that does not load leaves the rest of the page working.
   const wards = await queryAll<Participant, typeof ParticipantListSchema>(ParticipantListSchema, `/guarding/${u.address}`).catch(() => []);
