@@ -67,6 +67,14 @@ pub fn proofs<T: AsRef<[u8]>>(items: &[T]) -> Vec<Vec<Hash>> {
     paths
 }
 
+/// The root over nodes already hashed (the roots of subtrees), and each
+/// one's path to it: for a tree kept as blocks (`block_tree`).
+pub(crate) fn over_nodes(nodes: &[Hash]) -> (Hash, Vec<Vec<Hash>>) {
+    let mut paths = vec![Vec::new(); nodes.len()];
+    let root = fill_paths(nodes, &mut paths);
+    (root, paths)
+}
+
 /// Pushes each subtree's sibling onto the paths below it (deepest first) and
 /// returns the subtree's root.
 fn fill_paths(leaves: &[Hash], paths: &mut [Vec<Hash>]) -> Hash {

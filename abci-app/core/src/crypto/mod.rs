@@ -1,5 +1,6 @@
 //! Keys, addresses and signatures (secp256k1, k256).
 
+pub mod block_tree;
 mod keys;
 pub mod merkle;
 pub mod request;
