@@ -5,6 +5,7 @@
 // here is taken on the gateway's word.
 
 import { documentReaders } from "../chain/readers";
+import { ChainError } from "../chain/rpc";
 import { send } from "../chain/send";
 import { fromHex } from "../crypto/bytes";
 import { publicKeyOf } from "../crypto/vault";
@@ -19,6 +20,9 @@ export async function currentDemographics(secret: Uint8Array, patient: string): 
   const { documents } = await gatewayGet<{ documents: DocumentItem[] }>(secret, `/v1/patients/${patient}/documents?category=demographics`);
   const verifier = new Verifier(secret, parseAddress(patient));
   let newest: { at: [number, number]; d: Demographics } | null = null;
+  // The chain not answering (or its next header not there yet) proves
+  // nothing: when no version could be checked for that reason, say so.
+  let unchecked: unknown = null;
   for (const item of documents) {
     try {
       const doc = await openDocument(item, secret, patient);
@@ -28,20 +32,27 @@ export async function currentDemographics(secret: Uint8Array, patient: string): 
       if (anchor.supersededBy) continue;
       const at: [number, number] = [Number(anchor.height), item.seq];
       if (!newest || at[0] > newest.at[0] || (at[0] === newest.at[0] && at[1] > newest.at[1])) newest = { at, d: doc.content };
-    } catch {
+    } catch (e) {
       // A version that does not open or verify is not who they are.
+      if (e instanceof ChainError) unchecked = e;
     }
   }
+  if (!newest && unchecked) throw unchecked;
   return newest?.d ?? null;
 }
 
 /** The patient's name as `secret` may read it, or null; never throws (a refusal means no name). */
 export async function nameOf(secret: Uint8Array, patient: string): Promise<string | null> {
-  try {
-    const d = await currentDemographics(secret, patient);
-    return d ? fullName(d) : null;
-  } catch {
-    return null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const d = await currentDemographics(secret, patient);
+      return d ? fullName(d) : null;
+    } catch (e) {
+      // Asked again, a little later, only when the chain could not check
+      // (each ask is a read in her trail).
+      if (!(e instanceof ChainError) || attempt >= 2) return null;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   }
 }
 

@@ -325,7 +325,7 @@ async function shareKeys(u: Unlocked, patient: string, reader: string, grantHeig
     await pass();
   }
   // Who she is goes with them: her details, sealed again for everyone who may read them now.
-  const details = await currentDemographics(u.secret, patient);
+  const details = await currentDemographics(u.secret, patient).catch(() => null);
   if (details) await sealDemographics(u.secret, u.address, patient, details);
   total.details = details !== null && details !== undefined;
   return total;
