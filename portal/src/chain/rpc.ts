@@ -117,6 +117,11 @@ export async function status(): Promise<{ chainId: string; height: number }> {
   return { chainId: s.node_info.network, height: Number(s.sync_info.latest_block_height) };
 }
 
+/** Waits (30 s at most) until the chain is at `height` or beyond. */
+export async function untilHeight(height: number): Promise<void> {
+  for (let i = 0; i < 60 && (await status()).height < height; i++) await new Promise((r) => setTimeout(r, 500));
+}
+
 /** The app hash after block `height`: in the header of block `height + 1`. */
 export async function appHashAfter(height: number): Promise<Uint8Array> {
   for (let i = 0; i < 100; i++) {

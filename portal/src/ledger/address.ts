@@ -5,6 +5,8 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bech32m } from "@scure/base";
 
+import { fromHex } from "../crypto/bytes";
+
 export const ADDRESS_PREFIX = "ehr";
 
 export function addressOf(publicKey: Uint8Array): Uint8Array {
@@ -17,6 +19,13 @@ export function addressOf(publicKey: Uint8Array): Uint8Array {
 /** The written form, `ehr1…`. */
 export function addressText(address: Uint8Array): string {
   return bech32m.encode(ADDRESS_PREFIX, bech32m.toWords(address));
+}
+
+/** The 33 bytes of a written compressed secp256k1 public key, or why `what` is not one. */
+export function parsePublicKey(text: string, what: string): Uint8Array {
+  const hex = text.trim();
+  if (!/^(02|03)[0-9a-fA-F]{64}$/.test(hex)) throw new Error(`${what} is 66 hex digits (33 bytes, compressed: starting 02 or 03)`);
+  return fromHex(hex);
 }
 
 /** The 20 bytes of a written address, or why it is not one. */

@@ -69,6 +69,9 @@ export const CATEGORY_NAMED: Record<string, Category> = {
   vitals: Category.VITALS,
 };
 
+/** The name a category goes by in the gateway's API ("labs", "notes" …). */
+export const categoryNameOf = (category: Category) => Object.entries(CATEGORY_NAMED).find(([, c]) => c === category)?.[0] ?? "notes";
+
 export const categoryOf = (c: Content) => (c.kind === "statement" ? (CATEGORY_NAMED[c.category] ?? Category.NOTES) : KIND[c.kind][0]);
 
 export function describe(c: Content): string {
@@ -116,7 +119,7 @@ export const denialId = (amendment: number) => `denial-${amendment}`;
 export async function sealDocument(content: Content, patient: string, readers: Reader[], writtenAt: number, named?: ForAmendment): Promise<Sealed> {
   const prefix = KIND[content.kind][2];
   const category = categoryOf(content);
-  const categoryName = Object.entries(CATEGORY_NAMED).find(([, c]) => c === category)?.[0] ?? "notes";
+  const categoryName = categoryNameOf(category);
   // A lab's result is named by its order: one result per order (the gateway stores it by that name only).
   const recordId =
     named?.recordId ??

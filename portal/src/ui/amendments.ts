@@ -11,7 +11,7 @@ import { send } from "../chain/send";
 import { gatewayGet } from "../gateway/client";
 import { type Amendment, AmendmentListSchema, AmendmentStatus, StoredRecordAnchorSchema } from "../gen/ehr/v1/state_pb";
 import type { DenialReason } from "../gen/ehr/v1/types_pb";
-import { type Content, type DocumentItem, type ForAmendment, CATEGORY_NAMED, categoryOf, correctionId, denialId, openDocument } from "../records/documents";
+import { type Content, type DocumentItem, type ForAmendment, categoryNameOf, categoryOf, correctionId, denialId, openDocument } from "../records/documents";
 import { writeDocument } from "./documents";
 import { act, alertBox, el, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
@@ -28,8 +28,7 @@ function words(text: string): string {
 async function anchoredCategory(recordId: string): Promise<string> {
   const a = await query(StoredRecordAnchorSchema, `/record/${recordId}`);
   if (!a?.record) throw new Error(`no record ${recordId} is anchored on chain`);
-  const category = a.record.category;
-  return Object.entries(CATEGORY_NAMED).find(([, c]) => c === category)?.[0] ?? "notes";
+  return categoryNameOf(a.record.category);
 }
 
 function textArea(id: string, label: string): [HTMLLabelElement, HTMLTextAreaElement] {

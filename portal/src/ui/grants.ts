@@ -4,7 +4,7 @@
 // readings in the same step (wrapped again in this page) — and research
 // consent. A guardian sees and does the same for the patient they guard.
 
-import { query, queryAll, status } from "../chain/rpc";
+import { query, queryAll, untilHeight } from "../chain/rpc";
 import { send } from "../chain/send";
 import { currentDemographics, sealDemographics } from "../records/demographics";
 import { rewrapKeys } from "../records/rewrap";
@@ -321,7 +321,7 @@ async function shareKeys(u: Unlocked, patient: string, reader: string, grantHeig
   };
   await pass();
   if (grantHeight !== undefined) {
-    for (let i = 0; i < 60 && (await status()).height < grantHeight + 2; i++) await new Promise((r) => setTimeout(r, 500));
+    await untilHeight(grantHeight + 2);
     await pass();
   }
   // Who she is goes with them: her details, sealed again for everyone who may read them now.

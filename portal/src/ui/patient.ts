@@ -4,9 +4,8 @@
 
 import { queryAll } from "../chain/rpc";
 import { send } from "../chain/send";
-import { fromHex } from "../crypto/bytes";
 import { type Device, DeviceListSchema, DeviceStatus } from "../gen/ehr/v1/state_pb";
-import { parseAddress } from "../ledger/address";
+import { parseAddress, parsePublicKey } from "../ledger/address";
 import { amendControl, showAmendments } from "./amendments";
 import { showDetails } from "./details";
 import { showDocuments } from "./documents";
@@ -87,10 +86,7 @@ async function showDevices(u: Unlocked, patient: string, into: HTMLElement): Pro
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void act(submit, alert, done, async () => {
-      if (!/^(02|03)[0-9a-fA-F]{64}$/.test(key.value.trim())) {
-        throw new Error("a device public key is 66 hex digits (33 bytes, compressed: starting 02 or 03)");
-      }
-      const publicKey = fromHex(key.value);
+      const publicKey = parsePublicKey(key.value, "a device public key");
       await send(u.secret, {
         case: "bindDevice",
         value: { deviceId: id.value.trim(), publicKey, patient: parseAddress(patient) },

@@ -5,14 +5,14 @@
 // escrow under the rotation on chain — helping someone else recover theirs,
 // and erasing records, with the legal holds that refuse it shown first.
 
-import { query, queryAll, signChainCallsWith, status } from "../chain/rpc";
+import { query, queryAll, signChainCallsWith, status, untilHeight } from "../chain/rpc";
 import { send } from "../chain/send";
 import { fromHex, toHex } from "../crypto/bytes";
 import { newSecretKey, publicKeyOf } from "../crypto/vault";
 import { gatewayGet } from "../gateway/client";
 import { type Erasure, ErasureListSchema, type LegalHold, LegalHoldListSchema, type RecoveryPolicy, RecoveryPolicySchema } from "../gen/ehr/v1/state_pb";
 import { Category, ErasureBasis } from "../gen/ehr/v1/types_pb";
-import { addressOf, addressText, parseAddress } from "../ledger/address";
+import { addressOf, addressText, parseAddress, parsePublicKey } from "../ledger/address";
 import { proveBinding } from "../ledger/binding";
 import { rewrapKeys } from "../records/rewrap";
 import { act, alertBox, el, field, statusBox } from "./dom";
@@ -129,11 +129,10 @@ export function helpRecoverForm(u: Unlocked, frontDesk = false): HTMLElement {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void act(submit, alert, done, async () => {
-      if (!/^(02|03)[0-9a-fA-F]{64}$/.test(key.value.trim())) throw new Error("a public key is 66 hex digits, starting 02 or 03");
       if (!/^[0-9a-fA-F]{128}$/.test(proof.value.trim())) throw new Error("the recovery proof is 128 hex digits");
       await send(u.secret, {
         case: "approveRecovery",
-        value: { patient: parseAddress(patient.value.trim()), newPublicKey: fromHex(key.value.trim()), newKeyProof: fromHex(proof.value.trim()) },
+        value: { patient: parseAddress(patient.value.trim()), newPublicKey: parsePublicKey(key.value, "their new public key"), newKeyProof: fromHex(proof.value.trim()) },
       });
       return "Approved. The key is bound once enough contacts and a hospital's front desk have approved it.";
     });
@@ -180,8 +179,7 @@ export function lostPhoneForm(u: Unlocked): HTMLElement {
 
 /** Waits until the chain is two blocks past where it is now: what ingest stored meanwhile follows the new key. */
 async function twoBlocksOn(): Promise<void> {
-  const start = (await status()).height;
-  for (let i = 0; i < 60 && (await status()).height < start + 2; i++) await new Promise((r) => setTimeout(r, 500));
+  await untilHeight((await status()).height + 2);
 }
 
 /**
