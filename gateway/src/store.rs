@@ -27,8 +27,11 @@ pub struct StoredRecord {
     pub escrow_key: Option<Vec<u8>>,
     /// Set once the batch is anchored: (service, height, root, leaf count).
     pub anchored: Option<(String, i64, Vec<u8>, i32)>,
-    /// The Merkle path stored with the record (32-byte hashes, leaf to root).
+    /// The Merkle path stored with the record (32-byte hashes, leaf to root),
+    /// for records stored before batches kept their trees.
     pub merkle_path: Option<Vec<u8>>,
+    /// The width of its batch tree's blocks, when the batch keeps one.
+    pub block_bits: Option<i16>,
 }
 
 pub struct RecordFilter<'a> {
@@ -58,9 +61,10 @@ pub async fn records(
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
                     b.status, b.service, b.height, b.merkle_root, b.record_count,
-                    r.merkle_path, r.key_id, r.erasure_id
+                    r.merkle_path, r.key_id, r.erasure_id, t.block_bits
              FROM ingest.records r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
+             LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
                                           AND w.reader_public_key = $10
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $3
@@ -114,8 +118,33 @@ pub async fn records(
                 escrow_key: r.get(11),
                 anchored,
                 merkle_path: r.get(17),
+                block_bits: r.get(20),
             }
         })
+        .collect())
+}
+
+/// Slices of batch trees, each `(batch_id, start, length)` (bytes, from 0),
+/// in one round trip: only the TOAST chunks they lie in are read. A slice
+/// beyond a stored tree comes back shorter (and derives no path).
+pub async fn tree_slices(
+    db: &Client,
+    wanted: &[(i64, i32, i32)],
+) -> Result<Vec<((i64, i32), Vec<u8>)>, tokio_postgres::Error> {
+    let batch: Vec<i64> = wanted.iter().map(|w| w.0).collect();
+    let start: Vec<i32> = wanted.iter().map(|w| w.1).collect();
+    let length: Vec<i32> = wanted.iter().map(|w| w.2).collect();
+    let rows = db
+        .query(
+            "SELECT k.batch_id, k.start, substring(t.tree FROM k.start + 1 FOR k.length)
+             FROM unnest($1::bigint[], $2::int[], $3::int[]) AS k(batch_id, start, length)
+             JOIN ingest.batch_trees t ON t.batch_id = k.batch_id",
+            &[&batch, &start, &length],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
         .collect())
 }
 

@@ -1,7 +1,9 @@
 //! Someone with write access to PostgreSQL alters stored records. The reader
 //! catches each kind of tampering with a message that says what is wrong, and
-//! the CLI exits 1. The other records — of the same batch too, since each
-//! record carries its own Merkle path — still verify.
+//! the CLI exits 1. The other records — of the same batch too, since their
+//! paths come from the batch's tree, not from the altered rows — still
+//! verify. An altered tree makes its records unverifiable, never verifies
+//! one that is not the anchored record.
 
 use ehr_ledger::crypto::sha256;
 use ehr_testkit::stack::*;
@@ -70,36 +72,40 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         "{text}"
     );
 
-    // An untouched record of an altered batch whose stored path is removed
-    // gets one rebuilt from the batch's leaves — which no longer reach the root.
-    let neighbour: Option<String> = db
-        .query_opt(
+    // An untouched record of an altered batch that keeps no tree (as batches
+    // stored before trees were) gets a path rebuilt from the batch's leaves —
+    // which no longer reach the root.
+    let neighbours: Vec<String> = db
+        .query(
             "SELECT record_id FROM ingest.records WHERE record_id IN ('hr-1:4', 'hr-1:5', 'hr-1:6')
-               AND batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id IN ('hr-1:2', 'hr-1:3'))
-             LIMIT 1",
+               AND batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id IN ('hr-1:2', 'hr-1:3'))",
             &[],
         )
         .unwrap()
-        .map(|r| r.get(0));
-    let rebuilt = i64::from(neighbour.is_some());
-    match neighbour {
-        Some(id) => {
-            db.execute(
-                "UPDATE ingest.records SET merkle_path = NULL WHERE record_id = $1",
-                &[&id],
-            )
-            .unwrap();
-            let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
-            let text = stdout(&out);
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    let rebuilt = neighbours.len() as i64;
+    if neighbours.is_empty() {
+        eprintln!(
+            "skipped the rebuilt-path check: ingest put the altered records in batches of their own"
+        );
+    } else {
+        db.execute(
+            "DELETE FROM ingest.batch_trees
+             WHERE batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id = ANY($1))",
+            &[&neighbours],
+        )
+        .unwrap();
+        let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+        let text = stdout(&out);
+        for id in &neighbours {
             assert!(
                 text.lines().any(|l| l.contains(&format!(" {id} "))
                     && l.contains("does not lead to the root anchored on chain")),
-                "{text}"
+                "{id}\n{text}"
             );
         }
-        None => eprintln!(
-            "skipped the rebuilt-path check: ingest put the altered records in batches of their own"
-        ),
     }
 
     // Readings of a later batch are untouched and verify.
@@ -117,7 +123,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     // A FHIR export holds only what verified.
     let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice", "--fhir"]);
     let bundle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The three untouched of the first six (less one with a rebuilt path) and the three later.
+    // The three untouched of the first six (less those given rebuilt paths) and the three later.
     let observations = bundle["entry"]
         .as_array()
         .unwrap()
@@ -159,4 +165,27 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         .find(|r| r.record_id == later[0])
         .unwrap();
     assert!(s.block_on(chain.verify_anchor(genuine)).is_ok());
+
+    // The later batch's tree overwritten: none of its records verifies
+    // (each path derived from it misses the anchored root), and the CLI
+    // says which and why.
+    let zeroed = db
+        .execute(
+            "UPDATE ingest.batch_trees SET tree = decode(repeat('00', length(tree)), 'hex')
+             WHERE batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id = ANY($1))",
+            &[&later],
+        )
+        .unwrap();
+    assert!(zeroed >= 1, "the later readings' batch keeps a tree");
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for id in &later {
+        assert!(
+            text.lines().any(|l| l.contains(&format!(" {id} "))
+                && l.contains("NOT VERIFIED")
+                && l.contains("does not lead to the root anchored on chain")),
+            "{id}\n{text}"
+        );
+    }
 }

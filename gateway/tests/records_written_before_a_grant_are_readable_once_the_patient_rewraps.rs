@@ -95,7 +95,8 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
         "doctor2",
     ]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    // One wrap per data key: Alice's readings share a key per ingest batch.
+    // One wrap per data key: Alice's readings share a key while her readers
+    // stay the same.
     let keys = s.db.count(&format!(
         "SELECT count(DISTINCT key_id) FROM ingest.records WHERE patient = '{alice}'"
     ));

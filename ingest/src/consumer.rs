@@ -28,6 +28,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
+use crate::keyring::{KeyRing, KeySpan};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Message, Outcome};
 use crate::registry::Registry;
@@ -55,6 +56,9 @@ pub struct Config {
     pub batch_size: usize,
     pub batch_ms: u64,
     pub cache_ttl: Duration,
+    /// How long, and for how many readings, a patient's data key serves her
+    /// next readings while her readers stay the same (`keyring`).
+    pub key_span: KeySpan,
     /// How long after it was fetched a chain answer may stand in for the
     /// chain while the chain cannot be reached.
     pub stale_limit: Duration,
@@ -266,6 +270,7 @@ struct Worker<'a> {
     metrics: &'a Metrics,
     stop: &'a AtomicBool,
     withdrawals: Withdrawals,
+    keys: KeyRing,
 }
 
 impl Worker<'_> {
@@ -302,6 +307,7 @@ impl Worker<'_> {
             &self.registry,
             &mut self.store,
             &self.cfg.pseudonym_secret,
+            &self.keys,
         ) {
             tracing::warn!(%error, "consent withdrawals not followed yet; trying again");
         }
@@ -316,6 +322,7 @@ impl Worker<'_> {
             now_ms: now_ms(),
             withdrawals: &self.withdrawals,
             metrics: self.metrics,
+            keys: &self.keys,
         };
         let outcome = pipeline::process(&ctx, &mut self.store, messages)?;
         dead_letter(&self.producer, self.cfg, &outcome);
@@ -446,6 +453,7 @@ pub fn run(cfg: Config, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<
         metrics: &metrics,
         stop: &stop,
         withdrawals: Withdrawals::default(),
+        keys: KeyRing::new(cfg.key_span),
     };
     let consumer = consumer(&cfg)?;
     // The next poll fills while this one is checked and written, so a batch

@@ -6,6 +6,7 @@
 
 pub mod anchor;
 pub mod consumer;
+pub mod keyring;
 pub mod metrics;
 pub mod pipeline;
 pub mod reading;

@@ -16,6 +16,7 @@ use ehr_ledger::proto::{Category, DeviceStatus};
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
 
+use crate::keyring::{KeyRing, OpenKey};
 use crate::reading::{self, Decoded, Reason, Reject};
 use crate::registry::Registry;
 use crate::store::{DeIdentified, NewKey, NewRecord, NewReject, Source, Store, StoreError, Wrap};
@@ -127,6 +128,8 @@ pub struct Context<'a> {
     /// Research consent withdrawals followed on chain: no analytics rows.
     pub withdrawals: &'a crate::withdrawals::Withdrawals,
     pub metrics: &'a crate::metrics::Metrics,
+    /// The patients' keys open for writing.
+    pub keys: &'a KeyRing,
 }
 
 fn refused(message: &Message, reject: Reject, d: Option<&Decoded>) -> Refused {
@@ -145,17 +148,24 @@ struct Candidate {
     patient: Address,
 }
 
-/// One patient's share of a poll: one data key for all their readings in it,
-/// wrapped once for each of the patient's readers.
+/// One patient's share of a poll: one data key for all their readings in it
+/// — the patient's open key (`keyring`) when it is wrapped for the readers
+/// the chain names now, else a new one wrapped for each of them.
 struct KeyGroup {
     patient: Address,
-    key_id: String,
-    data_key: DataKey,
-    /// The readers' addresses and keys, the patient first.
-    readers: Vec<(Address, PublicKey)>,
     /// The patient's analytics pseudonym, when they consent to research:
     /// one HMAC per group rather than per reading.
     pseudonym: Option<String>,
+}
+
+enum GroupKey {
+    Open(Arc<OpenKey>),
+    /// To be wrapped for the readers (addresses and keys, the patient first).
+    New {
+        key_id: String,
+        data_key: DataKey,
+        readers: Vec<(Address, PublicKey)>,
+    },
 }
 
 /// Checks, verifies, encrypts: a poll's messages become records (in the
@@ -187,11 +197,18 @@ pub fn process(
 
     let fresh = drop_duplicates(store, verified, &mut out)?;
     let (groups, grouped) = key_groups(ctx, fresh, &mut out)?;
-    let keys = wrap_keys(&groups);
+    let keys = open_keys(groups);
     out.records = grouped
         .par_iter()
-        .map(|(c, g)| seal(c, &groups[*g], &keys[*g]))
+        .map(|(c, g)| seal(c, &keys[*g]))
         .collect();
+    let mut counts = vec![0u64; keys.len()];
+    for (_, g) in &grouped {
+        counts[*g] += 1;
+    }
+    for ((group, key), n) in keys.iter().zip(counts) {
+        ctx.keys.used(group.patient, key, n);
+    }
     Ok(out)
 }
 
@@ -312,8 +329,8 @@ fn key_groups(
     ctx: &Context<'_>,
     fresh: Vec<Candidate>,
     out: &mut Outcome,
-) -> Result<(Vec<KeyGroup>, Vec<(Candidate, usize)>), Transient> {
-    let mut groups: Vec<KeyGroup> = Vec::new();
+) -> Result<(Vec<(KeyGroup, GroupKey)>, Vec<(Candidate, usize)>), Transient> {
+    let mut groups: Vec<(KeyGroup, GroupKey)> = Vec::new();
     let mut index: HashMap<Address, Option<usize>> = HashMap::new();
     let mut grouped = Vec::with_capacity(fresh.len());
     for c in fresh {
@@ -344,7 +361,10 @@ fn key_groups(
 
 /// A fresh key for `patient` with the readers the chain names now; none when
 /// the patient is not registered with a usable key.
-fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Transient> {
+fn key_group(
+    ctx: &Context<'_>,
+    patient: Address,
+) -> Result<Option<(KeyGroup, GroupKey)>, Transient> {
     let rt = ctx.runtime;
     let Some(p) = rt.block_on(ctx.registry.patient(&patient))? else {
         return Ok(None);
@@ -377,46 +397,63 @@ fn key_group(ctx: &Context<'_>, patient: Address) -> Result<Option<KeyGroup>, Tr
             readers.push((r.address, r.key));
         }
     }
-    Ok(Some(KeyGroup {
+    let key = match ctx.keys.reusable(&patient, &readers, 0) {
+        Some(open) => GroupKey::Open(open),
+        None => GroupKey::New {
+            key_id: fresh_key_id(),
+            data_key: DataKey::generate(),
+            readers,
+        },
+    };
+    let group = KeyGroup {
         patient,
-        key_id: fresh_key_id(),
-        data_key: DataKey::generate(),
-        readers,
         pseudonym: (p.research_consent && !ctx.withdrawals.is_withdrawn(&patient))
             .then(|| pseudonym(ctx.pseudonym_secret, &patient)),
-    }))
+    };
+    Ok(Some((group, key)))
 }
 
-/// Each group's data key wrapped for each of its readers (ECIES, one
-/// ephemeral key per wrap), groups spread over the cores.
-fn wrap_keys(groups: &[KeyGroup]) -> Vec<Arc<NewKey>> {
+/// Each group's key: its open one, or a new one wrapped for each of its
+/// readers (ECIES, one ephemeral key per wrap), groups spread over the cores.
+fn open_keys(groups: Vec<(KeyGroup, GroupKey)>) -> Vec<(KeyGroup, Arc<OpenKey>)> {
     groups
-        .par_iter()
-        .map(|g| {
-            Arc::new(NewKey {
-                key_id: g.key_id.clone(),
-                wraps: g
-                    .readers
-                    .iter()
-                    .map(|(address, key)| Wrap {
-                        reader: address.to_string(),
-                        reader_public_key: key.to_bytes().to_vec(),
-                        wrapped_key: wrap_key(key, &g.key_id, &g.data_key),
-                    })
-                    .collect(),
-            })
+        .into_par_iter()
+        .map(|(g, key)| {
+            let key = match key {
+                GroupKey::Open(open) => open,
+                GroupKey::New {
+                    key_id,
+                    data_key,
+                    readers,
+                } => {
+                    let wraps = readers
+                        .iter()
+                        .map(|(address, key)| Wrap {
+                            reader: address.to_string(),
+                            reader_public_key: key.to_bytes().to_vec(),
+                            wrapped_key: wrap_key(key, &key_id, &data_key),
+                        })
+                        .collect();
+                    Arc::new(OpenKey::new(
+                        data_key,
+                        Arc::new(NewKey { key_id, wraps }),
+                        readers,
+                    ))
+                }
+            };
+            (g, key)
         })
         .collect()
 }
 
 /// A reading encrypted under its group's key: its own nonce, its record id
 /// in the associated data.
-fn seal(c: &Candidate, group: &KeyGroup, key: &Arc<NewKey>) -> NewRecord {
+fn seal(c: &Candidate, (group, key): &(KeyGroup, Arc<OpenKey>)) -> NewRecord {
     let (m, d) = (&c.message, &c.decoded);
     let record_id = record_id(&d.reading.device_id, d.reading.seq);
     // The signed reading is what is encrypted: a reader can check the
     // device's signature after decrypting.
-    let ciphertext = encrypt_record(&group.data_key, &record_id, &d.canonical());
+    let ciphertext = encrypt_record(&key.data_key, &record_id, &d.canonical());
     let analytics = group.pseudonym.as_ref().map(|pseudonym| DeIdentified {
         pseudonym: pseudonym.clone(),
         value: d.reading.value,
@@ -440,7 +477,7 @@ fn seal(c: &Candidate, group: &KeyGroup, key: &Arc<NewKey>) -> NewRecord {
         loinc: d.reading.loinc.clone(),
         measured_at_ms: d.reading.measured_at_ms,
         ciphertext,
-        key: Arc::clone(key),
+        key: Arc::clone(&key.stored),
         analytics,
     }
 }

@@ -34,6 +34,7 @@ use ehr_ledger::crypto::Address;
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::Participant;
 
+use crate::keyring::KeyRing;
 use crate::pipeline::{pseudonym, Transient};
 use crate::registry::Registry;
 use crate::store::Store;
@@ -72,6 +73,7 @@ impl Withdrawals {
         registry: &Registry,
         store: &mut Store,
         secret: &[u8],
+        ring: &KeyRing,
     ) -> Result<(), Transient> {
         let rpc = registry.rpc();
         // Up to the newest block a fresh, signed header proves: a change in a
@@ -88,7 +90,7 @@ impl Withdrawals {
         // An erasure that cannot be carried out now (the chain or the
         // database failing) is tried again at the next call; it holds up
         // neither the readings nor the rest of what the blocks say.
-        if let Err(e) = Self::erase(runtime, registry, store, secret) {
+        if let Err(e) = Self::erase(runtime, registry, store, secret, ring) {
             tracing::warn!(error = %e, "could not carry out the chain's erasures yet; trying again");
         }
         let to = latest.min(from + BLOCKS_PER_ROUND - 1);
@@ -153,6 +155,7 @@ impl Withdrawals {
         registry: &Registry,
         store: &mut Store,
         secret: &[u8],
+        ring: &KeyRing,
     ) -> Result<(), Transient> {
         for _ in 0..ERASURES_PER_ROUND {
             let done = store.followed_erasure()?;
@@ -180,6 +183,10 @@ impl Withdrawals {
                 }
                 return Ok(());
             }
+            // What she measures from now on is under a key of its own: the
+            // key of what is erased is shredded unless it also opens a
+            // reading the erasure does not cover.
+            ring.close(&patient);
             let erased =
                 store.erase(&erasure, &patient.to_string(), &pseudonym(secret, &patient))?;
             store.set_followed_erasure(erasure.id)?;

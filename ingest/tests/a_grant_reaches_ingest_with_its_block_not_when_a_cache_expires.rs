@@ -2,7 +2,9 @@
 //! grant reaches it with the block that commits it: readings stored a
 //! couple of blocks after a grant are wrapped for the new reader, and those
 //! after a revocation are not — ingest follows the chain's grant events and
-//! asks again, on proof, instead of waiting for its cache to expire.
+//! asks again, on proof, instead of waiting for its cache to expire. While
+//! her readers stay the same, her readings of successive batches share one
+//! data key; each change of readers gives a new one.
 
 use std::time::Duration;
 
@@ -33,8 +35,20 @@ fn a_grant_reaches_ingest_with_its_block_not_when_a_cache_expires() {
             db.count("SELECT count(*) FROM ingest.records") == n
         })
     };
-    publish(1..=5);
+    publish(1..=3);
+    stored(3);
+    publish(4..=5);
     stored(5);
+    let keys = |from: u64, to: u64| {
+        db.count(&format!(
+            "SELECT count(DISTINCT key_id) FROM ingest.records WHERE device_seq BETWEEN {from} AND {to}"
+        ))
+    };
+    let batches = db.count(
+        "SELECT count(DISTINCT batch_id) FROM ingest.records WHERE device_seq BETWEEN 1 AND 5",
+    );
+    assert!(batches >= 2, "{batches} batch(es)");
+    assert_eq!(keys(1, 5), 1, "one key across her batches");
 
     let nurse = key("nurse@general");
     chain.send(
@@ -72,6 +86,7 @@ fn a_grant_reaches_ingest_with_its_block_not_when_a_cache_expires() {
     };
     assert_eq!(wrapped_for_nurse(1, 5), 0, "none before the grant");
     assert_eq!(wrapped_for_nurse(6, 10), 5, "every reading after it");
+    assert_eq!(keys(1, 10), 2, "a new key for the new reader");
 
     chain.send(
         &cast.bob,
@@ -85,4 +100,5 @@ fn a_grant_reaches_ingest_with_its_block_not_when_a_cache_expires() {
     publish(11..=15);
     stored(15);
     assert_eq!(wrapped_for_nurse(11, 15), 0, "none after the revocation");
+    assert_eq!(keys(1, 15), 3, "a new key without the revoked reader");
 }

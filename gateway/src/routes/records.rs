@@ -88,20 +88,12 @@ pub(super) async fn records(
     let caller_key = caller.public_key.to_bytes();
     let stored = store::records(&db, &filter, &caller_name, &caller_key, escrow).await?;
 
+    let paths = g.proofs.paths(&db, &stored).await?;
     let mut items = Vec::with_capacity(stored.len());
-    for r in &stored {
+    for (r, path) in stored.iter().zip(paths) {
         let anchor = match &r.anchored {
             Some((service, height, root, count)) => {
-                // The path stored with the record; rebuilt from the batch's
-                // leaves for records stored before paths were.
-                let path = match r.merkle_path.as_deref().filter(|p| p.len() % 32 == 0) {
-                    Some(p) => Some(p.chunks(32).map(hex::encode).collect()),
-                    None => g
-                        .proofs
-                        .path(&db, r.batch_id, r.leaf_index as usize)
-                        .await?
-                        .map(|p| p.iter().map(hex::encode).collect()),
-                };
+                let path = path.map(|p| p.iter().map(hex::encode).collect());
                 path.map(|path| AnchorProof {
                     service: service.clone(),
                     batch_id: r.batch_id as u64,

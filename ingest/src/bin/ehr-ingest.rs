@@ -60,6 +60,11 @@ struct Args {
     /// stops being accepted within this time).
     #[arg(long, default_value_t = 10)]
     cache_seconds: u64,
+    /// How long a patient's data key serves her next readings while the same
+    /// readers read her vitals (any change of readers gives a new key): the
+    /// longer, the fewer wraps stored per reading.
+    #[arg(long, default_value_t = 60)]
+    key_minutes: u64,
     /// While the chain cannot be reached, its last answers stand in for it
     /// for at most this long after they were fetched; then readings wait
     /// (a device revoked meanwhile is not accepted for ever).
@@ -116,6 +121,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             batch_size: args.batch_size.max(1),
             batch_ms: args.batch_ms.max(10),
             cache_ttl: Duration::from_secs(args.cache_seconds),
+            key_span: ehr_ingest::keyring::KeySpan {
+                time: Duration::from_secs(args.key_minutes.max(1) * 60),
+                ..Default::default()
+            },
             stale_limit: Duration::from_secs(args.stale_limit_seconds),
             session_timeout_ms: args.session_timeout_ms,
         },

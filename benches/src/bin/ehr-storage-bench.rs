@@ -1,0 +1,224 @@
+//! What a stored reading costs in PostgreSQL, all in: a fresh database
+//! migrated like any other, filled through ingest's own write path
+//! (`ehr_ingest::store::Store::write`, a batch per transaction) with the
+//! readings of a hospital's monitored beds — real ciphertext sizes, data keys
+//! wrapped with ECIES for the patient, one doctor and the break-glass escrow,
+//! half the patients consenting to research — then every table, TOAST table
+//! and index measured and divided by the readings stored. Prints one line per
+//! relation and the total (docs/BENCHMARKS.md, "Bytes per stored reading").
+//!
+//!     cargo build --release --locked -p ehr-benches --bin ehr-storage-bench
+//!     source scripts/database-url.sh
+//!     target/release/ehr-storage-bench --readings 1000000
+//!
+//! The batch and key shape follow ingest's rules at a given arrival rate: a
+//! batch is what arrives in `--batch-ms` (ingest's default 250 ms), and a
+//! patient's readings of one batch share a data key.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use ehr_client::record_encryption::{encrypt_record, fresh_key_id, wrap_key, DataKey};
+use ehr_ingest::pipeline::record_id;
+use ehr_ingest::store::{DeIdentified, NewKey, NewRecord, Source, Store, Wrap};
+use ehr_ledger::crypto::{sha256, SecretKey};
+use ehr_migrations::TestDatabase;
+
+#[derive(Parser)]
+struct Args {
+    /// Readings to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    readings: u64,
+    /// Monitored beds, one patient and one device each.
+    #[arg(long, default_value_t = 2_000)]
+    patients: u64,
+    /// Readings arriving per second over all beds (2 000 beds at one reading
+    /// every 5 s: 400).
+    #[arg(long, default_value_t = 400)]
+    rate: u64,
+    /// How long a batch waits to fill (ingest's --batch-ms).
+    #[arg(long, default_value_t = 250)]
+    batch_ms: u64,
+    /// Readings per batch at most (ingest's --batch-size).
+    #[arg(long, default_value_t = 4_000)]
+    batch_size: u64,
+    /// Bytes of a signed reading before encryption (a heart rate with its
+    /// device signature, as `ehr-devices` sends it, encrypts to ≈ 145 B).
+    #[arg(long, default_value_t = 117)]
+    plaintext: usize,
+    /// How long a patient's data key serves her next readings (ingest's
+    /// --key-minutes); 0: a key per patient and batch, ingest's rule before
+    /// keys were kept open.
+    #[arg(long, default_value_t = 60)]
+    key_minutes: i64,
+}
+
+/// A patient's bed: her address, her device, her key's wrap and whether she
+/// consents to research.
+struct Bed {
+    patient: String,
+    device: String,
+    seq: i64,
+    readers: Vec<(String, ehr_ledger::crypto::PublicKey)>,
+    pseudonym: Option<String>,
+    /// Her open key and when it was opened (measurement time, ms).
+    key: Option<(Arc<NewKey>, Arc<DataKey>, i64)>,
+}
+
+fn beds(n: u64, doctor: &SecretKey, escrow: &SecretKey) -> Vec<Bed> {
+    (0..n)
+        .map(|i| {
+            let key = SecretKey::generate();
+            let patient = key.address().to_string();
+            Bed {
+                readers: vec![
+                    (patient.clone(), key.public_key()),
+                    (doctor.address().to_string(), doctor.public_key()),
+                    (escrow.address().to_string(), escrow.public_key()),
+                ],
+                patient,
+                device: format!("bedside-monitor-{i:05}"),
+                seq: 0,
+                key: None,
+                pseudonym: (i % 2 == 0)
+                    .then(|| format!("p-{}", hex::encode(&sha256(&i.to_be_bytes())[..16]))),
+            }
+        })
+        .collect()
+}
+
+/// One batch: what arrives from `beds` (round robin from `next`) in one
+/// batch window, each patient's readings under her open key, or a new one
+/// once it is `--key-minutes` old (or at each batch, with 0).
+fn batch(beds: &mut [Bed], next: &mut usize, size: u64, t0_ms: i64, args: &Args) -> Vec<NewRecord> {
+    let mut this_batch = HashSet::new();
+    let plaintext = vec![0x5a; args.plaintext];
+    (0..size)
+        .map(|k| {
+            let i = *next % beds.len();
+            *next += 1;
+            let bed = &mut beds[i];
+            bed.seq += 1;
+            let expired = match &bed.key {
+                Some((_, _, opened)) if args.key_minutes > 0 => {
+                    t0_ms - opened >= args.key_minutes * 60_000
+                }
+                Some(_) => !this_batch.contains(&i),
+                None => true,
+            };
+            if expired {
+                let key_id = fresh_key_id();
+                let data_key = DataKey::generate();
+                let wraps = bed
+                    .readers
+                    .iter()
+                    .map(|(reader, public)| Wrap {
+                        reader: reader.clone(),
+                        reader_public_key: public.to_bytes().to_vec(),
+                        wrapped_key: wrap_key(public, &key_id, &data_key),
+                    })
+                    .collect();
+                bed.key = Some((
+                    Arc::new(NewKey { key_id, wraps }),
+                    Arc::new(data_key),
+                    t0_ms,
+                ));
+            }
+            this_batch.insert(i);
+            let (key, data_key, _) = bed.key.as_ref().expect("a key was just opened");
+            let record_id = record_id(&bed.device, bed.seq as u64);
+            let ciphertext = encrypt_record(data_key, &record_id, &plaintext);
+            NewRecord {
+                source: Source {
+                    topic: "readings".into(),
+                    partition: 0,
+                    offset: 0,
+                    payload_sha256: [0; 32],
+                    payload_size: 0,
+                },
+                ciphertext_sha256: sha256(&ciphertext),
+                content_sha256: sha256(record_id.as_bytes()),
+                record_id,
+                device_id: bed.device.clone(),
+                device_seq: bed.seq,
+                patient: bed.patient.clone(),
+                category: 1,
+                loinc: "8867-4".into(),
+                measured_at_ms: t0_ms + (k as i64 * 1000) / args.rate as i64,
+                ciphertext,
+                key: Arc::clone(key),
+                analytics: bed.pseudonym.as_ref().map(|p| DeIdentified {
+                    pseudonym: p.clone(),
+                    value: 72.0,
+                    unit: "/min".into(),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let db = TestDatabase::create().context("a fresh database (is DATABASE_URL set?)")?;
+    let (doctor, escrow) = (SecretKey::generate(), SecretKey::generate());
+    let mut beds = beds(args.patients.max(1), &doctor, &escrow);
+    let mut store = Store::connect(&db.url, &escrow.address().to_string())?;
+    let per_batch = (args.rate * args.batch_ms / 1000).clamp(1, args.batch_size);
+    let start_ms = 1_767_225_600_000_i64; // 2026-01-01
+    let (mut written, mut next, mut batches) = (0u64, 0usize, 0u64);
+    let started = Instant::now();
+    let mut writing = std::time::Duration::ZERO;
+    while written < args.readings {
+        let size = per_batch.min(args.readings - written);
+        let t0 = start_ms + (written as i64 * 1000) / args.rate as i64;
+        let records = batch(&mut beds, &mut next, size, t0, &args);
+        let at = Instant::now();
+        store.write(&records, &[])?;
+        writing += at.elapsed();
+        written += size;
+        batches += 1;
+        if batches % 1000 == 0 {
+            eprintln!("{written} readings stored");
+        }
+    }
+    eprintln!(
+        "stored {written} readings in {batches} batches of ≤ {per_batch} in {:.1} s ({:.0} readings/s in Store::write)",
+        started.elapsed().as_secs_f64(),
+        written as f64 / writing.as_secs_f64()
+    );
+    let mut c = db.client()?;
+    c.batch_execute("VACUUM ANALYZE")?;
+    let rows = c.query(
+        "SELECT n.nspname || '.' || c.relname, c.relkind::text,
+                pg_relation_size(c.oid) + coalesce(pg_relation_size(c.reltoastrelid), 0)
+                  + coalesce((SELECT sum(pg_relation_size(i.indexrelid)) FROM pg_index i
+                              WHERE i.indrelid = c.reltoastrelid), 0)::bigint
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname IN ('ingest', 'analytics') AND c.relkind IN ('r', 'i', 'p')
+         ORDER BY 3 DESC",
+        &[],
+    )?;
+    let ciphertext: f64 = c
+        .query_one(
+            "SELECT avg(length(ciphertext))::float8 FROM ingest.records",
+            &[],
+        )?
+        .get(0);
+    println!("ciphertext: {ciphertext:.0} bytes a reading on average");
+    let mut total = 0i64;
+    println!("relation\tkind\tbytes\tbytes per reading");
+    for r in &rows {
+        let (name, kind, bytes): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+        total += bytes;
+        let kind = if kind == "i" { "index" } else { "table" };
+        println!(
+            "{name}\t{kind}\t{bytes}\t{:.1}",
+            bytes as f64 / written as f64
+        );
+    }
+    println!("total\t\t{total}\t{:.1}", total as f64 / written as f64);
+    Ok(())
+}
