@@ -152,7 +152,9 @@ pub async fn tree_slices(
 pub async fn leaves(db: &Client, batch_id: i64) -> Result<Vec<Vec<u8>>, tokio_postgres::Error> {
     let rows = db
         .query(
-            "SELECT ciphertext_sha256 FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index",
+            "SELECT r.ciphertext_sha256 FROM ingest.batches b
+             JOIN ingest.records r ON r.record_seq BETWEEN b.first_record AND b.last_record
+             WHERE b.batch_id = $1 ORDER BY r.record_seq",
             &[&batch_id],
         )
         .await?;

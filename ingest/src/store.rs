@@ -320,7 +320,8 @@ impl Store {
                 "SELECT count(*) FROM ingest.batches b
                  WHERE b.status = 'pending' AND b.created_at <= to_timestamp($1::bigint)
                    AND EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.batch_id = b.batch_id AND r.patient = $2)",
+                               WHERE r.record_seq BETWEEN b.first_record AND b.last_record
+                                 AND r.patient = $2)",
                 &[&t, &patient],
             )?
             .get(0))
@@ -364,8 +365,8 @@ impl Store {
         let wraps = tx.execute(
             "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.key_id = w.key_id AND r.erasure_id IS NULL)",
-            &[&keys],
+                               WHERE r.patient = $2 AND r.key_id = w.key_id AND r.erasure_id IS NULL)",
+            &[&keys, &patient],
         )?;
         let vitals = ehr_ledger::proto::Category::Vitals as i16;
         let analytics = if e.everything || categories.contains(&vitals) {
@@ -608,7 +609,9 @@ impl Store {
     /// The ciphertext hashes of a batch in leaf order, to rebuild a record's Merkle path.
     pub fn leaves(&mut self, batch_id: i64) -> Result<Vec<[u8; 32]>, StoreError> {
         let rows = self.client.query(
-            "SELECT ciphertext_sha256 FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index",
+            "SELECT r.ciphertext_sha256 FROM ingest.batches b
+             JOIN ingest.records r ON r.record_seq BETWEEN b.first_record AND b.last_record
+             WHERE b.batch_id = $1 ORDER BY r.record_seq",
             &[&batch_id],
         )?;
         Ok(rows.into_iter().map(|r| hash32(r.get(0))).collect())
