@@ -26,7 +26,7 @@ use ehr_ledger::proto::{
     SignedRequest,
 };
 use ehr_ledger::tx::sign_tx;
-use ehr_ledger::tx::validate::MAX_DISCLOSURES_PER_TX;
+use ehr_ledger::tx::validate::{MAX_DISCLOSURES_PER_TX, MAX_RECORD_IDS_PER_DISCLOSURE};
 use ehr_ledger::tx::MAX_TX_BYTES;
 use prost::Message;
 use tokio_postgres::Client;
@@ -85,13 +85,14 @@ pub fn loggable(d: &NewDisclosure, gateway: &Address) -> Result<(), crate::error
     })
 }
 
-/// Splits record ids into runs of at most `ROW_BUDGET` bytes.
-fn chunks(ids: &[String]) -> Vec<&[String]> {
+/// Splits record ids into runs the ledger logs as one disclosure each: at
+/// most `ROW_BUDGET` bytes and `MAX_RECORD_IDS_PER_DISCLOSURE` ids.
+pub fn chunks(ids: &[String]) -> Vec<&[String]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, id) in ids.iter().enumerate() {
         let size = id.len() + 2;
-        if i > start && bytes + size > ROW_BUDGET {
+        if i > start && (bytes + size > ROW_BUDGET || i - start == MAX_RECORD_IDS_PER_DISCLOSURE) {
             out.push(&ids[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -530,6 +531,14 @@ mod tests {
         }
         let few = vec!["hr-1:1".to_string()];
         assert_eq!(chunks(&few), vec![&few[..]]);
+        // Short ids: the ledger's count bounds a disclosure before its bytes do.
+        let short: Vec<String> = (0..2_500).map(|i| format!("hr-1:{i}")).collect();
+        let parts = chunks(&short);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![1_000, 1_000, 500]
+        );
+        assert_eq!(parts.concat(), short);
         assert!(chunks(&[]).is_empty());
     }
 }

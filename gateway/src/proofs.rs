@@ -72,8 +72,11 @@ impl Proofs {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let slices: HashMap<(i64, i32), Vec<u8>> =
-            store::tree_slices(db, &wanted).await?.into_iter().collect();
+        let slices: HashMap<(i64, i32), Vec<u8>> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            store::tree_slices(db, &wanted).await?.into_iter().collect()
+        };
         for (i, batch, layout, range) in from_trees {
             let Ok(start) = i32::try_from(range.start) else {
                 continue;

@@ -178,7 +178,10 @@ pub struct Reader<'a> {
 }
 
 /// The caller's own wraps of a patient's data keys that `missing_for` has no
-/// wrap for (for their current key, when known): one row per key.
+/// wrap for (for their current key, when known): one row per key, with all
+/// its records — keys paged by their last record, so that a key whose
+/// records interleave with another's (two ingest instances) is counted
+/// whole on one page.
 pub async fn own_keys_missing_for(
     db: &Client,
     patient: &str,
@@ -197,11 +200,11 @@ pub async fn own_keys_missing_for(
              JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
              WHERE r.patient = $1
                AND ($3::smallint IS NULL OR r.category = $3)
-               AND r.record_seq > $5
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $4
                                  AND ($7::bytea IS NULL OR m.reader_public_key = $7))
              GROUP BY r.key_id, r.category, w.wrapped_key
+             HAVING max(r.record_seq) > $5
              ORDER BY last_seq
              LIMIT $6",
             &[
@@ -433,7 +436,8 @@ fn escrowed(rows: Vec<tokio_postgres::Row>) -> Vec<EscrowedKey> {
 }
 
 /// The keys of the patient's readings escrowed for `gateway` whose wrap for
-/// the patient is missing or made for another key than `patient_key`.
+/// the patient is missing or made for another key than `patient_key`, each
+/// with all its records (paged by their last record, as above).
 pub async fn escrowed_reading_keys(
     db: &Client,
     patient: &str,
@@ -449,11 +453,11 @@ pub async fn escrowed_reading_keys(
              FROM ingest.records r
              JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
              WHERE r.patient = $1 AND r.erasure_id IS NULL
-               AND r.record_seq > $4
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $1
                                  AND m.reader_public_key = $3)
              GROUP BY r.key_id, r.category, e.wrapped_key
+             HAVING max(r.record_seq) > $4
              ORDER BY last_seq
              LIMIT $5",
             &[&patient, &gateway, &patient_key, &after, &limit],

@@ -49,7 +49,8 @@ impl OpenKey {
 /// Bounds on one key's use.
 #[derive(Clone, Copy, Debug)]
 pub struct KeySpan {
-    /// How long a key is used for new readings at most.
+    /// How long a key is used for new readings at most (zero: a key per
+    /// patient and poll).
     pub time: Duration,
     /// How many readings it encrypts at most (AES-GCM with random 96-bit
     /// nonces stays far below its 2^32 bound).
@@ -98,7 +99,8 @@ impl KeyRing {
         readers: &[(Address, PublicKey)],
         readings: u64,
     ) -> Option<Arc<OpenKey>> {
-        let open = self.open();
+        let mut open = self.open();
+        self.sweep(&mut open);
         let (key, used) = open.keys.get(patient)?;
         let same_readers = key.readers.len() == readers.len()
             && key
@@ -124,8 +126,13 @@ impl KeyRing {
             *entry = (Arc::clone(key), 0);
         }
         entry.1 += readings;
-        // Keys past their time are dropped now and then: the ring holds the
-        // patients measured within one span.
+        self.sweep(&mut open);
+    }
+
+    /// Drops the keys past their time, now and then: the ring holds the
+    /// patients measured within one span, and a key (zeroed on drop) is not
+    /// kept in memory much past it.
+    fn sweep(&self, open: &mut Open) {
         let span = self.span.time;
         if open.swept.is_none_or(|t| t.elapsed() >= span / 4) {
             open.keys.retain(|_, (k, _)| k.opened.elapsed() < span);

@@ -17,10 +17,18 @@ pub enum StoreError {
 
 /// The width of a batch tree's blocks (`ingest.batch_trees`): 2^4 leaves.
 /// A record's path is derived from a slice of 1 + 32·(⌈log2 blocks⌉ + 16)
-/// bytes (≈ 0.8 KB in a batch of 4 000) with 15 hashes; the tree costs 32 B
+/// bytes (≈ 0.8 KB in a batch of 4 000) with 31 hashes; the tree costs 32 B
 /// and ≈ 1 + 32·⌈log2 blocks⌉ / 16 B a record (≈ 48 B in a batch of 4 000,
 /// where a stored path took 388 B).
 pub const TREE_BLOCK_BITS: u32 = 4;
+
+/// The class of the advisory locks (two-key form: a space of its own) that
+/// serialise, per patient, an erasure with the writes of her readings
+/// across ingest instances: a write holds her lock shared, an erasure
+/// exclusive. Without it, an erasure deciding which keys open only erased
+/// readings could miss a batch another instance is committing under the same
+/// open key, and delete the wraps its readings need.
+const PATIENT_LOCK_CLASS: i32 = 0x4548_5201;
 
 /// SQLSTATE of a unique key already taken. Within one poll the same reading
 /// is caught before the write, so only another writer can cause it.
@@ -343,6 +351,11 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
         let mut tx = self.client.transaction()?;
+        // Every write of her readings committed before, none meanwhile.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&PATIENT_LOCK_CLASS, &patient],
+        )?;
         let rows = tx.query(
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
              FROM ingest.batches b
@@ -444,6 +457,16 @@ impl Store {
             tx.commit()?;
             return Ok(None);
         }
+        // Each patient's lock, shared (in one order: no two writes wait on
+        // each other): an erasure of hers waits for this write, or it waits.
+        let mut patients: Vec<&str> = records.iter().map(|r| r.patient.as_str()).collect();
+        patients.sort_unstable();
+        patients.dedup();
+        tx.execute(
+            "SELECT count(pg_advisory_xact_lock_shared($1, h))
+             FROM (SELECT hashtext(p) AS h FROM unnest($2::text[]) AS p ORDER BY 1) AS locks",
+            &[&PATIENT_LOCK_CLASS, &patients],
+        )?;
         let n = records.len() as i64;
         let first: i64 = tx
             .query_one("UPDATE ingest.counters SET next = next + $1 WHERE name = 'record_seq' RETURNING next - $1", &[&n])?

@@ -102,6 +102,18 @@ impl Withdrawals {
             {
                 if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
                     registry.forget_readers(&patient);
+                    // Her next readings under a new key, even when her
+                    // readers come back the same (a grant and its revocation
+                    // within one cache's life): a key she re-wrapped for the
+                    // grantee meanwhile opens nothing stored after.
+                    ring.close(&patient);
+                }
+            }
+            // A doctor who broke the glass was given her open key for his
+            // request: what she measures next is under a new one.
+            for e in events.iter().filter(|e| e.kind == "emergency_access") {
+                if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {
+                    ring.close(&patient);
                 }
             }
             // A key suspended (a stolen laptop) or reinstated, or a member
@@ -167,6 +179,11 @@ impl Withdrawals {
                 store.set_followed_erasure(erasure.id)?;
                 continue;
             };
+            // What she measures from now on is under a key of its own, even
+            // while the erasure waits for a batch below: the key of what is
+            // erased is shredded unless it also opens a reading the erasure
+            // does not cover.
+            ring.close(&patient);
             // A minute's margin for the database's clock against block time.
             if store.pending_written_before(&patient.to_string(), erasure.erased_at + 60)? > 0 {
                 let waited = std::time::SystemTime::now()
@@ -183,10 +200,6 @@ impl Withdrawals {
                 }
                 return Ok(());
             }
-            // What she measures from now on is under a key of its own: the
-            // key of what is erased is shredded unless it also opens a
-            // reading the erasure does not cover.
-            ring.close(&patient);
             let erased =
                 store.erase(&erasure, &patient.to_string(), &pseudonym(secret, &patient))?;
             store.set_followed_erasure(erasure.id)?;

@@ -13,7 +13,8 @@
 //!
 //! The batch and key shape follow ingest's rules at a given arrival rate: a
 //! batch is what arrives in `--batch-ms` (ingest's default 250 ms), and a
-//! patient's readings of one batch share a data key.
+//! patient's readings share her data key for `--key-minutes` (ingest's
+//! default 60; her readers do not change here).
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -163,7 +163,8 @@ pub(super) async fn records(
 }
 
 /// Writes the disclosure of `served` (category, record id) to the outbox, one
-/// row per category, before anything is answered; the rows' ids.
+/// row per category (or per part of a large one), before anything is
+/// answered; the rows' ids.
 pub(super) async fn disclose<'a>(
     db: &deadpool_postgres::Object,
     gateway: &Address,
@@ -183,16 +184,22 @@ pub(super) async fn disclose<'a>(
         }
     }
     let now = now_ms() / 1000;
+    // A large answer (a key re-wrapped opens up to an hour of readings) is
+    // logged as several disclosures, each one the ledger takes.
     let new: Vec<NewDisclosure> = by_category
-        .into_iter()
-        .map(|(category, record_ids)| NewDisclosure {
-            accessor: caller.address,
-            patient: *patient,
-            category,
-            purpose,
-            record_ids,
-            disclosed_at: now,
-            request: caller.request.clone(),
+        .iter()
+        .flat_map(|(category, ids)| {
+            disclosures::chunks(ids)
+                .into_iter()
+                .map(|record_ids| NewDisclosure {
+                    accessor: caller.address,
+                    patient: *patient,
+                    category: *category,
+                    purpose,
+                    record_ids: record_ids.to_vec(),
+                    disclosed_at: now,
+                    request: caller.request.clone(),
+                })
         })
         .collect();
     // What the ledger would refuse to log is not served: the gateway and the

@@ -62,7 +62,8 @@ struct Args {
     cache_seconds: u64,
     /// How long a patient's data key serves her next readings while the same
     /// readers read her vitals (any change of readers gives a new key): the
-    /// longer, the fewer wraps stored per reading.
+    /// longer, the fewer wraps stored per reading; 0: a key per patient and
+    /// poll.
     #[arg(long, default_value_t = 60)]
     key_minutes: u64,
     /// While the chain cannot be reached, its last answers stand in for it
@@ -122,7 +123,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             batch_ms: args.batch_ms.max(10),
             cache_ttl: Duration::from_secs(args.cache_seconds),
             key_span: ehr_ingest::keyring::KeySpan {
-                time: Duration::from_secs(args.key_minutes.max(1) * 60),
+                time: Duration::from_secs(args.key_minutes * 60),
                 ..Default::default()
             },
             stale_limit: Duration::from_secs(args.stale_limit_seconds),
