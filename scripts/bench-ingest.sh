@@ -25,43 +25,8 @@ DATA=${DATA:-target/bench-ingest}
 DATABASE=ehr_ingest_bench
 BIN=${BIN:-target/release}
 
-bash scripts/setup.sh
-source scripts/database-url.sh
-cargo build --release --locked --bins
-mkdir -p "$DATA"
-LOG="$DATA.log"
-
-# shellcheck disable=SC2086
-"$BIN/ehr-consortium" --duration 0 --rate 10 --devices 2 \
-  --database "$DATABASE" --data "$DATA" ${CONSORTIUM_ARGS:-} >"$LOG" 2>&1 &
-CONSORTIUM=$!
-trap 'kill -INT $CONSORTIUM 2>/dev/null; wait $CONSORTIUM 2>/dev/null || true' EXIT
-
-for _ in $(seq 600); do
-  grep -q "The story is told" "$LOG" && break
-  kill -0 $CONSORTIUM 2>/dev/null || { cat "$LOG"; echo "bench-ingest: the consortium stopped" >&2; exit 1; }
-  sleep 1
-done
-grep -q "The story is told" "$LOG" || { echo "bench-ingest: the consortium did not start within 10 minutes" >&2; exit 1; }
-
-RPC=$(grep -o "RPC of General's at [^ ;]*" "$LOG" | head -1 | awk '{print $NF}')
-KAFKA=$(grep -o "broker: Apache Kafka (KRaft, one node) at [^ ,]*" "$LOG" | head -1 | awk '{print $NF}')
-if [ -f "$DATA/tls/ca.pem" ]; then
-  # The run's certificate authority, which the devices' clients check the node's
-  # RPC and the broker against; they log in as the run's device gateway.
-  export EHR_CA_FILE="$DATA/tls/ca.pem" EHR_KAFKA_USER=device-gateway
-  EHR_KAFKA_PASSWORD_FILE=$(ls "$DATA"/kafka-*/users/device-gateway.password | head -1)
-  export EHR_KAFKA_PASSWORD_FILE
-  KAFKA_LOGIN=()
-else
-  KAFKA_LOGIN=(--kafka-insecure-plaintext)
-fi
-INGEST_PID=$(pgrep -n -f "ehr-ingest .*--brokers $KAFKA")
-# The run's database on the same server, the URL's options (sslmode, sslrootcert) kept.
-DB_MAIN=${DATABASE_URL%%\?*}
-BENCH_DB="${DB_MAIN%/*}/$DATABASE${DATABASE_URL#"$DB_MAIN"}"
-DEVICES_CMD=(target/release/ehr-devices --node "$RPC" --brokers "$KAFKA" "${KAFKA_LOGIN[@]}")
-echo "bench-ingest: chain $RPC, Kafka $KAFKA, ehr-ingest pid $INGEST_PID, database $DATABASE"
+BENCH=bench-ingest
+source scripts/bench-consortium.sh
 
 "${DEVICES_CMD[@]}" setup --fleet f1 --devices "$DEVICES" --admin-key-file "$DATA/ehr/keys/admin-general.json"
 target/release/ehr-devices bound --seconds 5

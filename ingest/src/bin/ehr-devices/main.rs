@@ -4,6 +4,10 @@
 //!   ehr-devices setup   --fleet F --devices N                 patients registered, devices bound on chain
 //!   ehr-devices publish --device-key-file F --device-id D --seq S …  one signed reading (the worked example)
 //!   ehr-devices run     --fleet F --devices N --rate R --seconds S [--database-url URL]
+//!   ehr-devices run     --fleet F --devices N --backlog C --ingest-pid P --database-url URL
+//!                                                              C readings while ingest is paused, then its drain
+//!   ehr-devices run     --fleet F --devices N --backlog C --connect-json --partitions 4 --topic T
+//!                                                              the same readings for Kafka Connect (scripts/bench-peer.sh)
 //!   ehr-devices bound   --seconds S                            signature verifications per second, one core
 
 mod load;
@@ -112,9 +116,23 @@ enum Cmd {
         #[arg(long)]
         database_url: Option<String>,
         /// The ingest service's process id: its peak memory (RSS) and CPU
-        /// time per reading are reported too.
+        /// time per reading are reported too; with --backlog it is paused
+        /// (SIGSTOP) while the backlog is published.
         #[arg(long)]
         ingest_pid: Option<u32>,
+        /// Publish this many readings at once, as fast as Kafka takes them
+        /// (measurement times still `--rate` apart), instead of at `--rate`
+        /// for `--seconds`; reported as the drain: readings over the span
+        /// from the first stored to the last.
+        #[arg(long)]
+        backlog: Option<u64>,
+        /// Publish each reading as Kafka Connect's JSON with its schema (the
+        /// reading's fields and the device's signature), for a JDBC sink.
+        #[arg(long, requires = "backlog")]
+        connect_json: bool,
+        /// Create the topic first with this many partitions (as an admin).
+        #[arg(long)]
+        partitions: Option<i32>,
     },
     /// The machine's bound: secp256k1 verifications of readings per second on one core.
     Bound {
@@ -315,8 +333,14 @@ fn main() {
             seconds,
             database_url,
             ingest_pid,
+            backlog,
+            connect_json,
+            partitions,
         } => (|| {
             let kafka = args.kafka.security(args.tls.ca_file.as_deref())?;
+            if let Some(partitions) = partitions {
+                load::create_topic(&args.brokers, &kafka, &args.topic, *partitions)?;
+            }
             load::run(
                 &load::Load {
                     brokers: &args.brokers,
@@ -326,6 +350,8 @@ fn main() {
                     devices: (*devices).max(1),
                     rate: (*rate).max(1),
                     seconds: *seconds,
+                    backlog: *backlog,
+                    connect_json: *connect_json,
                 },
                 database_url.as_deref(),
                 *ingest_pid,
