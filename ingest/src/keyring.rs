@@ -154,3 +154,85 @@ impl KeyRing {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehr_ledger::crypto::SecretKey;
+
+    fn readers(keys: &[&SecretKey]) -> Vec<(Address, PublicKey)> {
+        keys.iter().map(|k| (k.address(), k.public_key())).collect()
+    }
+
+    fn open(readers: Vec<(Address, PublicKey)>) -> Arc<OpenKey> {
+        let stored = Arc::new(NewKey {
+            key_id: "k".into(),
+            wraps: vec![],
+        });
+        Arc::new(OpenKey::new(DataKey::generate(), stored, readers))
+    }
+
+    #[test]
+    fn a_key_serves_the_same_readers_only_within_its_span() {
+        let (patient, doctor, other) = (
+            SecretKey::from_seed("patient"),
+            SecretKey::from_seed("doctor"),
+            SecretKey::from_seed("other"),
+        );
+        let ring = KeyRing::new(KeySpan {
+            time: Duration::from_secs(3600),
+            readings: 10,
+        });
+        let both = readers(&[&patient, &doctor]);
+        assert!(ring.reusable(&patient.address(), &both, 0).is_none());
+        let key = open(both.clone());
+        ring.used(patient.address(), &key, 4);
+        let again = ring.reusable(&patient.address(), &both, 0).expect("reused");
+        assert!(Arc::ptr_eq(&again, &key));
+        // A reader more, fewer, or the same address with another key: none.
+        assert!(ring
+            .reusable(
+                &patient.address(),
+                &readers(&[&patient, &doctor, &other]),
+                0
+            )
+            .is_none());
+        assert!(ring
+            .reusable(&patient.address(), &readers(&[&patient]), 0)
+            .is_none());
+        let mut replaced = both.clone();
+        replaced[1].1 = other.public_key();
+        assert!(ring.reusable(&patient.address(), &replaced, 0).is_none());
+        // Another patient's readers never reach her key.
+        assert!(ring.reusable(&doctor.address(), &both, 0).is_none());
+        // Its reading bound.
+        ring.used(patient.address(), &key, 6);
+        assert!(ring.reusable(&patient.address(), &both, 1).is_none());
+        assert!(ring.reusable(&patient.address(), &both, 0).is_some());
+        // A new key in its place starts its count again; a closed one is gone.
+        let next = open(both.clone());
+        ring.used(patient.address(), &next, 1);
+        assert!(Arc::ptr_eq(
+            &ring
+                .reusable(&patient.address(), &both, 5)
+                .expect("the new one"),
+            &next
+        ));
+        ring.close(&patient.address());
+        assert!(ring.reusable(&patient.address(), &both, 0).is_none());
+        assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn with_no_span_every_poll_has_a_key_of_its_own() {
+        let patient = SecretKey::from_seed("patient");
+        let ring = KeyRing::new(KeySpan {
+            time: Duration::ZERO,
+            readings: 1_000_000,
+        });
+        let mine = readers(&[&patient]);
+        ring.used(patient.address(), &open(mine.clone()), 1);
+        assert!(ring.reusable(&patient.address(), &mine, 0).is_none());
+        assert!(ring.is_empty());
+    }
+}
