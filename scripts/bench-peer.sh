@@ -89,7 +89,7 @@ peer() { # tasks, batch size
     echo "offset.storage.file.filename=$dir/connect.offsets"
     echo "plugin.path=$CONNECT/plugins"
     echo "plugin.discovery=service_load"
-    echo "listeners=http://127.0.0.1:0"
+    echo "listeners=http://127.0.0.1:$((18000 + RANDOM % 2000))"
     echo "consumer.max.poll.records=$2"
     echo "consumer.max.partition.fetch.bytes=10485760"
     echo "consumer.fetch.max.bytes=52428800"
