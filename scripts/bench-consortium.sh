@@ -27,7 +27,9 @@ done
 grep -q "The story is told" "$LOG" || { echo "$BENCH: the consortium did not start within 10 minutes" >&2; exit 1; }
 
 RPC=$(grep -o "RPC of General's at [^ ;]*" "$LOG" | head -1 | awk '{print $NF}')
-KAFKA=$(grep -o "broker: Apache Kafka (KRaft, one node) at [^ ,]*" "$LOG" | head -1 | awk '{print $NF}')
+# One broker or a cluster: the addresses after "at" (comma-separated).
+KAFKA=$(sed -n 's/^  broker: Apache Kafka.* at \([0-9.:,]*[0-9]\).*/\1/p' "$LOG" | head -1)
+[ -n "$KAFKA" ] || { echo "$BENCH: no broker address in $LOG" >&2; exit 1; }
 if [ -f "$DATA/tls/ca.pem" ]; then
   # The run's certificate authority, which the devices' clients check the node's
   # RPC and the broker against; they log in as the run's device gateway.

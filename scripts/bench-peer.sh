@@ -64,7 +64,7 @@ EHR_KAFKA_USER=admin EHR_KAFKA_PASSWORD_FILE="$KAFKA_USERS/admin.password" \
   target/release/ehr-devices --node "$RPC" --brokers "$KAFKA" --topic "$PEER_TOPIC" \
   run --fleet p1 --devices "$DEVICES" --rate 8000 --backlog "$READINGS" --connect-json --partitions 4
 
-sql() { psql "$BENCH_DB" -v ON_ERROR_STOP=1 -qtA -c "$1"; }
+sql() { PGOPTIONS="-c client_min_messages=warning" psql "$BENCH_DB" -v ON_ERROR_STOP=1 -qtA -c "$1"; }
 
 peer() { # tasks, batch size
   local name="peer-t$1-b$2-$RANDOM" dir="$CONNECT_RUN/t$1-b$2"

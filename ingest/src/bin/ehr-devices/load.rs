@@ -88,11 +88,19 @@ pub fn create_topic(
         config.set(k, v);
     });
     let admin: AdminClient<DefaultClientContext> = config.create()?;
+    // Replicated as the readings topic is: on up to three brokers, two in
+    // sync, so that both sides of a comparison write alike.
+    let brokers = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))?
+        .brokers()
+        .len()
+        .clamp(1, 3) as i32;
+    let insync = brokers.min(2).to_string();
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(brokers))
+        .set("min.insync.replicas", &insync);
     let rt = tokio::runtime::Runtime::new()?;
-    let results = rt.block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-        &AdminOptions::new(),
-    ))?;
+    let results = rt.block_on(admin.create_topics(&[new], &AdminOptions::new()))?;
     for r in results {
         match r {
             Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
