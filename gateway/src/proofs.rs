@@ -52,24 +52,24 @@ impl Proofs {
                         .collect(),
                 );
             } else if let Some(bits) = r.block_bits {
-                let layout = u32::try_from(bits).ok().and_then(|b| Layout::new(size, b));
-                if let Some((layout, range)) = layout.and_then(|l| Some((l, l.slice_of(index)?))) {
-                    from_trees.push((i, r.batch_id, layout, range));
+                // The slice of its block: where it starts and how long, as
+                // the query takes them.
+                let slice = u32::try_from(bits)
+                    .ok()
+                    .and_then(|b| Layout::new(size, b))
+                    .and_then(|l| {
+                        let range = l.slice_of(index)?;
+                        let start = i32::try_from(range.start).ok()?;
+                        Some((l, (r.batch_id, start, i32::try_from(range.len()).ok()?)))
+                    });
+                if let Some((layout, wanted)) = slice {
+                    from_trees.push((i, index, layout, wanted));
                 }
             } else {
                 paths[i] = self.rebuilt(db, r.batch_id, index).await?;
             }
         }
-        let mut wanted: Vec<(i64, i32, i32)> = from_trees
-            .iter()
-            .filter_map(|(_, batch, _, range)| {
-                Some((
-                    *batch,
-                    i32::try_from(range.start).ok()?,
-                    i32::try_from(range.len()).ok()?,
-                ))
-            })
-            .collect();
+        let mut wanted: Vec<(i64, i32, i32)> = from_trees.iter().map(|t| t.3).collect();
         wanted.sort_unstable();
         wanted.dedup();
         let slices: HashMap<(i64, i32), Vec<u8>> = if wanted.is_empty() {
@@ -77,11 +77,7 @@ impl Proofs {
         } else {
             store::tree_slices(db, &wanted).await?.into_iter().collect()
         };
-        for (i, batch, layout, range) in from_trees {
-            let Ok(start) = i32::try_from(range.start) else {
-                continue;
-            };
-            let index = records[i].leaf_index as usize;
+        for (i, index, layout, (batch, start, _)) in from_trees {
             paths[i] = slices
                 .get(&(batch, start))
                 .and_then(|slice| block_tree::path_from(slice, &layout, index))

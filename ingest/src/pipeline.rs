@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ehr_client::record_encryption::{encrypt_record, fresh_key_id, wrap_key, DataKey};
+use ehr_client::record_encryption::{encrypt_record, fresh_key_id, DataKey};
 use ehr_client::rpc::RpcError;
 use ehr_ledger::crypto::{sha256, Address, PublicKey};
 use ehr_ledger::proto::{Category, DeviceStatus};
@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::keyring::{KeyRing, OpenKey};
 use crate::reading::{self, Decoded, Reason, Reject};
 use crate::registry::Registry;
-use crate::store::{DeIdentified, NewKey, NewRecord, NewReject, Source, Store, StoreError, Wrap};
+use crate::store::{DeIdentified, NewKey, NewRecord, NewReject, Source, Store, StoreError};
 
 /// A message as consumed.
 #[derive(Clone, Debug)]
@@ -426,19 +426,8 @@ fn open_keys(groups: Vec<(KeyGroup, GroupKey)>) -> Vec<(KeyGroup, Arc<OpenKey>)>
                     data_key,
                     readers,
                 } => {
-                    let wraps = readers
-                        .iter()
-                        .map(|(address, key)| Wrap {
-                            reader: address.to_string(),
-                            reader_public_key: key.to_bytes().to_vec(),
-                            wrapped_key: wrap_key(key, &key_id, &data_key),
-                        })
-                        .collect();
-                    Arc::new(OpenKey::new(
-                        data_key,
-                        Arc::new(NewKey { key_id, wraps }),
-                        readers,
-                    ))
+                    let stored = NewKey::wrapped_for(key_id, &data_key, &readers);
+                    Arc::new(OpenKey::new(data_key, Arc::new(stored), readers))
                 }
             };
             (g, key)

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use ehr_ledger::crypto::{block_tree, merkle};
+use ehr_client::record_encryption::{wrap_key, DataKey};
+use ehr_ledger::crypto::{block_tree, merkle, Address, PublicKey};
 use ehr_migrations::db_message;
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +125,26 @@ pub struct NewRecord {
 pub struct NewKey {
     pub key_id: String,
     pub wraps: Vec<Wrap>,
+}
+
+impl NewKey {
+    /// `data_key`, under the id `key_id`, wrapped (ECIES, an ephemeral key
+    /// each) for each of `readers`.
+    pub fn wrapped_for(
+        key_id: String,
+        data_key: &DataKey,
+        readers: &[(Address, PublicKey)],
+    ) -> NewKey {
+        let wraps = readers
+            .iter()
+            .map(|(address, key)| Wrap {
+                reader: address.to_string(),
+                reader_public_key: key.to_bytes().to_vec(),
+                wrapped_key: wrap_key(key, &key_id, data_key),
+            })
+            .collect();
+        NewKey { key_id, wraps }
+    }
 }
 
 /// Where a message was in Kafka, and what it was.

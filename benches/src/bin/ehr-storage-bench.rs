@@ -22,10 +22,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use ehr_client::record_encryption::{encrypt_record, fresh_key_id, wrap_key, DataKey};
+use ehr_client::record_encryption::{encrypt_record, fresh_key_id, DataKey};
 use ehr_ingest::pipeline::record_id;
-use ehr_ingest::store::{DeIdentified, NewKey, NewRecord, Source, Store, Wrap};
-use ehr_ledger::crypto::{sha256, SecretKey};
+use ehr_ingest::store::{DeIdentified, NewKey, NewRecord, Source, Store};
+use ehr_ledger::crypto::{sha256, Address, PublicKey, SecretKey};
 use ehr_migrations::TestDatabase;
 
 #[derive(Parser)]
@@ -63,7 +63,7 @@ struct Bed {
     patient: String,
     device: String,
     seq: i64,
-    readers: Vec<(String, ehr_ledger::crypto::PublicKey)>,
+    readers: Vec<(Address, PublicKey)>,
     pseudonym: Option<String>,
     /// Her open key and when it was opened (measurement time, ms).
     key: Option<(Arc<NewKey>, Arc<DataKey>, i64)>,
@@ -76,9 +76,9 @@ fn beds(n: u64, doctor: &SecretKey, escrow: &SecretKey) -> Vec<Bed> {
             let patient = key.address().to_string();
             Bed {
                 readers: vec![
-                    (patient.clone(), key.public_key()),
-                    (doctor.address().to_string(), doctor.public_key()),
-                    (escrow.address().to_string(), escrow.public_key()),
+                    (key.address(), key.public_key()),
+                    (doctor.address(), doctor.public_key()),
+                    (escrow.address(), escrow.public_key()),
                 ],
                 patient,
                 device: format!("bedside-monitor-{i:05}"),
@@ -111,22 +111,9 @@ fn batch(beds: &mut [Bed], next: &mut usize, size: u64, t0_ms: i64, args: &Args)
                 None => true,
             };
             if expired {
-                let key_id = fresh_key_id();
                 let data_key = DataKey::generate();
-                let wraps = bed
-                    .readers
-                    .iter()
-                    .map(|(reader, public)| Wrap {
-                        reader: reader.clone(),
-                        reader_public_key: public.to_bytes().to_vec(),
-                        wrapped_key: wrap_key(public, &key_id, &data_key),
-                    })
-                    .collect();
-                bed.key = Some((
-                    Arc::new(NewKey { key_id, wraps }),
-                    Arc::new(data_key),
-                    t0_ms,
-                ));
+                let stored = NewKey::wrapped_for(fresh_key_id(), &data_key, &bed.readers);
+                bed.key = Some((Arc::new(stored), Arc::new(data_key), t0_ms));
             }
             this_batch.insert(i);
             let (key, data_key, _) = bed.key.as_ref().expect("a key was just opened");
