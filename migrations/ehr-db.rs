@@ -54,13 +54,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let url = match (&args.database_url, &args.database_url_file) {
-        (_, Some(file)) => std::fs::read_to_string(file)
-            .map(|u| u.trim().to_string())
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
-        (Some(url), None) => url.clone(),
-        (None, None) => return Err("give DATABASE_URL or --database-url-file".into()),
-    };
+    let url = ehr_migrations::owner_url(
+        args.database_url.as_deref(),
+        args.database_url_file.as_deref(),
+    )?;
     ehr_migrations::migrate(&url).map_err(|e| e.to_string())?;
     if let Command::Setup { out } = &args.command {
         let services = ["ingest", "gateway", "analyst"];

@@ -56,6 +56,18 @@ pub fn connect(url: &str) -> Result<postgres::Client, SchemaError> {
     })
 }
 
+/// The owner's URL as an operator's tool is given it: on the command line
+/// (or `DATABASE_URL`), or in a file (a password stays off the command line).
+pub fn owner_url(url: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {
+    match (url, file) {
+        (_, Some(file)) => std::fs::read_to_string(file)
+            .map(|u| u.trim().to_string())
+            .map_err(|e| format!("cannot read {}: {e}", file.display())),
+        (Some(url), None) => Ok(url.to_string()),
+        (None, None) => Err("give DATABASE_URL or --database-url-file".into()),
+    }
+}
+
 /// `DATABASE_URL`, else the local default.
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into())
@@ -206,6 +218,17 @@ pub fn migrate(database_url: &str) -> Result<(), SchemaError> {
     let mut conn = diesel::PgConnection::establish(database_url)
         .map_err(|e| SchemaError::Invalid(e.to_string()))?;
     conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
+/// Reverts the newest applied migration (its `down.sql`): an operator's
+/// way back from a release, and how tests build a database of the layout
+/// before it.
+pub fn revert_last(database_url: &str) -> Result<(), SchemaError> {
+    let mut conn = diesel::PgConnection::establish(database_url)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    conn.revert_last_migration(MIGRATIONS)
         .map_err(|e| SchemaError::Invalid(e.to_string()))?;
     Ok(())
 }

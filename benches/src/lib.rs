@@ -4,3 +4,4 @@
 //!   the timed window), used by `ehr-loadgen` and `ehr-consensus-bench`.
 
 pub mod load;
+pub mod prefill;

@@ -70,8 +70,10 @@ pub async fn records(
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $3
              WHERE r.patient = $1
                AND ($4::smallint IS NULL OR r.category = $4)
-               AND ($5::bigint IS NULL OR r.measured_at >= to_timestamp($5::bigint))
-               AND ($6::bigint IS NULL OR r.measured_at < to_timestamp($6::bigint))
+               -- Bounds as values (never `$5 IS NULL OR …`), so that only the
+               -- days' partitions of the window are read.
+               AND r.measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
+               AND r.measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
                AND r.record_seq > $7
                AND ($9::text[] IS NULL OR r.loinc = ANY($9))
              ORDER BY r.record_seq

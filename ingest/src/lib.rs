@@ -5,6 +5,7 @@
 //! `startup` builds the service from its settings.
 
 pub mod anchor;
+pub mod archive;
 pub mod consumer;
 pub mod keyring;
 pub mod metrics;

@@ -287,18 +287,17 @@ fn drop_duplicates(
     verified: Vec<Candidate>,
     out: &mut Outcome,
 ) -> Result<Vec<Candidate>, Transient> {
-    let keys: Vec<(String, i64)> = verified
+    let keys: Vec<(String, i64, i64)> = verified
         .iter()
         .map(|c| {
-            (
-                c.decoded.reading.device_id.clone(),
-                c.decoded.reading.seq as i64,
-            )
+            let r = &c.decoded.reading;
+            (r.device_id.clone(), r.seq as i64, r.measured_at_ms)
         })
         .collect();
     let mut seen: HashMap<(String, i64), [u8; 32]> = store.stored(&keys)?;
     let mut fresh = Vec::with_capacity(verified.len());
-    for (c, k) in verified.into_iter().zip(keys) {
+    for (c, (device, seq, _)) in verified.into_iter().zip(keys) {
+        let k = (device, seq);
         let hash = c.decoded.content_hash();
         match seen.get(&k) {
             Some(stored) if *stored == hash => out.duplicates += 1,

@@ -14,6 +14,10 @@ pub enum StoreError {
     Db(#[from] postgres::Error),
     #[error(transparent)]
     Schema(#[from] ehr_migrations::SchemaError),
+    /// Another writer stored one of these devices' sequences since they
+    /// were looked for: the poll is checked again.
+    #[error("another ingest instance stored one of these readings' sequences meanwhile")]
+    Raced,
 }
 
 /// The width of a batch tree's blocks (`ingest.batch_trees`): 2^4 leaves.
@@ -35,6 +39,10 @@ const PATIENT_LOCK_CLASS: i32 = 0x4548_5201;
 /// is caught before the write, so only another writer can cause it.
 const UNIQUE_VIOLATION: &str = "23505";
 
+/// SQLSTATE of a lock not had within `lock_timeout` (making a day's
+/// partition waits at most 10 s for the readings' table).
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
 impl StoreError {
     /// Whether trying the same write again later may succeed: another ingest
     /// instance storing the same reading at the same moment (a unique key
@@ -53,11 +61,11 @@ impl StoreError {
                     matches!(
                         &db.code().code()[..2],
                         "08" | "40" | "42" | "53" | "57" | "58"
-                    ) || db.code().code() == UNIQUE_VIOLATION
+                    ) || [UNIQUE_VIOLATION, LOCK_NOT_AVAILABLE].contains(&db.code().code())
                 }
                 None => true,
             },
-            StoreError::Schema(_) => true,
+            StoreError::Schema(_) | StoreError::Raced => true,
         }
     }
 }
@@ -204,7 +212,15 @@ pub struct Store {
     /// The ingest service's address: the writer of its batches, and the one
     /// that anchors them.
     service: String,
+    /// UTC days (since 1970-01-01) whose readings have a partition to go to
+    /// (`ingest.make_record_days` asked for them, or the history holds them).
+    days_ready: HashSet<i64>,
 }
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How many days ahead the readings' partitions are made.
+const DAYS_AHEAD: i64 = 7;
 
 /// A write's records, column by column, for one multi-row insert.
 #[derive(Default)]
@@ -242,6 +258,66 @@ impl<'a> RecordColumns<'a> {
     }
 }
 
+/// Locks the rows of the devices of `records` (made if new; in one
+/// order), so that no other writer stores their sequences until this
+/// write commits, then checks that none of the sequences at or below a
+/// device's highest was stored by another writer since `stored` looked
+/// (on any day: the per-day unique key would not see a sequence reused
+/// at another time).
+fn lock_devices(tx: &mut postgres::Transaction, records: &[NewRecord]) -> Result<(), StoreError> {
+    let mut devices: Vec<&str> = records.iter().map(|r| r.device_id.as_str()).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    tx.execute(
+        "INSERT INTO ingest.device_seqs (device_id, max_seq)
+         SELECT d, 0 FROM unnest($1::text[]) AS d ORDER BY d ON CONFLICT (device_id) DO NOTHING",
+        &[&devices],
+    )?;
+    let highest: HashMap<String, i64> = tx
+        .query(
+            "SELECT device_id, max_seq FROM ingest.device_seqs WHERE device_id = ANY($1)
+             ORDER BY device_id FOR UPDATE",
+            &[&devices],
+        )?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let (d, q): (Vec<&str>, Vec<i64>) = records
+        .iter()
+        .filter(|r| {
+            highest
+                .get(&r.device_id)
+                .is_some_and(|m| r.device_seq <= *m)
+        })
+        .map(|r| (r.device_id.as_str(), r.device_seq))
+        .unzip();
+    if !d.is_empty() {
+        let taken: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM ingest.records r
+                 JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
+                   ON r.device_id = k.device_id AND r.device_seq = k.device_seq",
+                &[&d, &q],
+            )?
+            .get(0);
+        if taken > 0 {
+            return Err(StoreError::Raced);
+        }
+    }
+    Ok(())
+}
+
+/// (device, seq, ms) keys as three columns.
+fn unzip3<'a>(keys: &[&'a (String, i64, i64)]) -> (Vec<&'a str>, Vec<i64>, Vec<i64>) {
+    let mut out = (vec![], vec![], vec![]);
+    for (d, q, t) in keys.iter().copied() {
+        out.0.push(d.as_str());
+        out.1.push(*q);
+        out.2.push(*t);
+    }
+    out
+}
+
 fn hash32(v: Vec<u8>) -> [u8; 32] {
     let mut out = [0u8; 32];
     if v.len() == 32 {
@@ -257,6 +333,7 @@ impl Store {
             client: ehr_migrations::connect(database_url)?,
             database_url: database_url.to_string(),
             service: service.to_string(),
+            days_ready: HashSet::new(),
         })
     }
 
@@ -394,13 +471,31 @@ impl Store {
             ],
         )?;
         let mut keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        // Keys of her archived readings (ehr-archive) that open only what
+        // this erasure covers — of its categories, anchored at or before
+        // it: their wraps go too. (An erasure naming records one by one
+        // does not reach archived ones: their ids are in the archive only.)
+        let height = e.height as i64;
+        keys.extend(
+            tx.query(
+                "SELECT DISTINCT a.key_id FROM ingest.archived_keys a
+                 WHERE a.patient = $1 AND ($2 OR a.category = ANY($3)) AND a.height <= $4
+                   AND NOT EXISTS (SELECT 1 FROM ingest.archived_keys o WHERE o.key_id = a.key_id
+                                     AND NOT (($2 OR o.category = ANY($3)) AND o.height <= $4))",
+                &[&patient, &e.everything, &categories, &height],
+            )?
+            .into_iter()
+            .map(|r| r.get::<_, String>(0)),
+        );
         keys.sort();
         keys.dedup();
         let wraps = tx.execute(
             "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.patient = $2 AND r.key_id = w.key_id AND r.erasure_id IS NULL)",
-            &[&keys, &patient],
+                               WHERE r.patient = $2 AND r.key_id = w.key_id AND r.erasure_id IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM ingest.archived_keys a WHERE a.key_id = w.key_id
+                                 AND NOT (($3 OR a.category = ANY($4)) AND a.height <= $5))",
+            &[&keys, &patient, &e.everything, &categories, &height],
         )?;
         let vitals = ehr_ledger::proto::Category::Vitals as i16;
         let analytics = if e.everything || categories.contains(&vitals) {
@@ -426,26 +521,89 @@ impl Store {
         })
     }
 
-    /// Content hashes of the readings already stored under these (device, seq).
+    /// Content hashes of the readings already stored under these (device,
+    /// seq), each given with the time it claims (ms). A sequence above its
+    /// device's highest stored one is new, found without a look at the
+    /// readings; the others are looked for on the day they claim (a reading
+    /// sent again), then on every day (a sequence reused for another time).
     pub fn stored(
         &mut self,
-        keys: &[(String, i64)],
+        keys: &[(String, i64, i64)],
     ) -> Result<HashMap<(String, i64), [u8; 32]>, StoreError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let devices: Vec<&str> = keys.iter().map(|(d, _)| d.as_str()).collect();
-        let seqs: Vec<i64> = keys.iter().map(|(_, s)| *s).collect();
-        let rows = self.client.query(
-            "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
-             JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
-               ON r.device_id = k.device_id AND r.device_seq = k.device_seq",
-            &[&devices, &seqs],
-        )?;
-        Ok(rows
+        let devices: Vec<&str> = keys.iter().map(|(d, _, _)| d.as_str()).collect();
+        let highest: HashMap<String, i64> = self
+            .client
+            .query(
+                "SELECT device_id, max_seq FROM ingest.device_seqs WHERE device_id = ANY($1)",
+                &[&devices],
+            )?
             .into_iter()
-            .map(|r| ((r.get(0), r.get(1)), hash32(r.get(2))))
-            .collect())
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut seen: Vec<&(String, i64, i64)> = keys
+            .iter()
+            .filter(|(d, seq, _)| highest.get(d).is_some_and(|max| seq <= max))
+            .collect();
+        let mut found = HashMap::new();
+        if seen.is_empty() {
+            return Ok(found);
+        }
+        // The days' bounds as values of the statement: PostgreSQL then reads
+        // only those days' partitions.
+        let first = seen.iter().map(|k| k.2).min().unwrap_or(0);
+        let last = seen.iter().map(|k| k.2).max().unwrap_or(0);
+        let (d, q, t): (Vec<&str>, Vec<i64>, Vec<i64>) = unzip3(&seen);
+        for r in self.client.query(
+            "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
+             JOIN unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(device_id, device_seq, ms)
+               ON r.device_id = k.device_id AND r.device_seq = k.device_seq
+              AND r.measured_at = to_timestamp(k.ms / 1000.0)
+             WHERE r.measured_at BETWEEN to_timestamp($4::bigint / 1000.0) AND to_timestamp($5::bigint / 1000.0)",
+            &[&d, &q, &t, &first, &last],
+        )? {
+            found.insert((r.get(0), r.get(1)), hash32(r.get(2)));
+        }
+        seen.retain(|(d, seq, _)| !found.contains_key(&(d.clone(), *seq)));
+        if !seen.is_empty() {
+            let (d, q, _) = unzip3(&seen);
+            for r in self.client.query(
+                "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
+                 JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
+                   ON r.device_id = k.device_id AND r.device_seq = k.device_seq",
+                &[&d, &q],
+            )? {
+                found.insert((r.get(0), r.get(1)), hash32(r.get(2)));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Makes sure each day `records` were measured on has its partition
+    /// (`ingest.make_record_days`, in a transaction of its own: making one
+    /// locks the table a moment, which a write must not hold on to).
+    fn prepare_days(&mut self, records: &[NewRecord]) -> Result<(), StoreError> {
+        let mut missing: Vec<i64> = records
+            .iter()
+            .map(|r| r.measured_at_ms.div_euclid(DAY_MS))
+            .filter(|d| !self.days_ready.contains(d))
+            .collect();
+        // The week ahead, with the first write and each new day.
+        let today = ehr_client::service::now_ms().div_euclid(DAY_MS);
+        if !self.days_ready.contains(&(today + DAYS_AHEAD)) {
+            missing.extend([today, today + DAYS_AHEAD]);
+        }
+        let (Some(&from), Some(&through)) = (missing.iter().min(), missing.iter().max()) else {
+            return Ok(());
+        };
+        self.client.execute(
+            "SELECT ingest.make_record_days(date '1970-01-01' + $1::int, date '1970-01-01' + $2::int)",
+            &[&(from as i32), &(through as i32)],
+        )?;
+        self.days_ready.extend(from..=through);
+        Ok(())
     }
 
     /// Writes `records` as one new batch (Merkle root over their ciphertext
@@ -456,6 +614,7 @@ impl Store {
         records: &[NewRecord],
         rejects: &[NewReject],
     ) -> Result<Option<Batch>, StoreError> {
+        self.prepare_days(records)?;
         let mut tx = self.client.transaction()?;
         for r in rejects {
             tx.execute(
@@ -488,6 +647,7 @@ impl Store {
              FROM (SELECT hashtext(p) AS h FROM unnest($2::text[]) AS p ORDER BY 1) AS locks",
             &[&PATIENT_LOCK_CLASS, &patients],
         )?;
+        lock_devices(&mut tx, records)?;
         let n = records.len() as i64;
         let first: i64 = tx
             .query_one("UPDATE ingest.counters SET next = next + $1 WHERE name = 'record_seq' RETURNING next - $1", &[&n])?
@@ -540,6 +700,15 @@ impl Store {
                 &batch_id,
                 &rows.leaf_index,
             ],
+        )?;
+        // Their rows are this write's (lock_devices).
+        tx.execute(
+            "INSERT INTO ingest.device_seqs AS s (device_id, max_seq)
+             SELECT device_id, max(device_seq) FROM unnest($1::text[], $2::bigint[]) AS t(device_id, device_seq)
+             GROUP BY device_id ORDER BY device_id
+             ON CONFLICT (device_id) DO UPDATE SET max_seq = EXCLUDED.max_seq
+             WHERE s.max_seq < EXCLUDED.max_seq",
+            &[&rows.device_id, &rows.device_seq],
         )?;
         // Each key once, whatever number of its records this write holds; a
         // key already stored (its records written one by one) keeps its wraps.

@@ -64,6 +64,11 @@ struct Args {
     /// their time from measurement to their batch's anchor is reported.
     #[arg(long, default_value_t = 0)]
     reading_rate: u64,
+    /// Readings of other patients stored before alice's (`ehr_benches::
+    /// prefill`: 2 000 beds at 400 a second, ending now, in today's and
+    /// yesterday's partitions): the reads against tables of that size.
+    #[arg(long, default_value_t = 0)]
+    prefill: i64,
 }
 
 /// Latencies of the reads: what was served, and what failed.
@@ -101,6 +106,18 @@ fn main() -> anyhow::Result<()> {
         (false, Some(_)) => anyhow::bail!("--latency-ms needs --cometbft"),
         (false, None) => Stack::start(),
     };
+    if args.prefill > 0 {
+        let at = std::time::Instant::now();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        ehr_benches::prefill::prefill(&mut s.db.client()?, args.prefill, 2_000, 400, now_ms)?;
+        eprintln!(
+            "prefilled {} readings of other patients in {:.0} s",
+            args.prefill,
+            at.elapsed().as_secs_f64()
+        );
+    }
     let n = 1000;
     s.alice_heart_rates(n);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -55,6 +55,13 @@ struct Args {
     /// keys were kept open.
     #[arg(long, default_value_t = 60)]
     key_minutes: i64,
+    /// Readings stored before the measured ones (`ehr_benches::prefill`, of
+    /// other beds, at the same rate, ending where the measured ones start,
+    /// in the same day's partition): the write rate with that many stored.
+    /// The bytes per reading are then not printed (prefilled rows carry no
+    /// wraps, trees or analytics).
+    #[arg(long, default_value_t = 0)]
+    prefill: i64,
 }
 
 /// A patient's bed: her address, her device, her key's wrap and whether she
@@ -155,7 +162,24 @@ fn main() -> anyhow::Result<()> {
     let mut beds = beds(args.patients.max(1), &doctor, &escrow);
     let mut store = Store::connect(&db.url, &escrow.address().to_string())?;
     let per_batch = (args.rate * args.batch_ms / 1000).clamp(1, args.batch_size);
-    let start_ms = 1_767_225_600_000_i64; // 2026-01-01
+    // 2026-01-01 21:00 UTC: up to 75 600 s of readings before it on the same day.
+    let start_ms = 1_767_301_200_000_i64;
+    if args.prefill > 0 {
+        let at = Instant::now();
+        let mut c = db.client()?;
+        ehr_benches::prefill::prefill(
+            &mut c,
+            args.prefill,
+            args.patients as i64,
+            args.rate as i64,
+            start_ms,
+        )?;
+        eprintln!(
+            "prefilled {} readings in {:.0} s",
+            args.prefill,
+            at.elapsed().as_secs_f64()
+        );
+    }
     let (mut written, mut next, mut batches) = (0u64, 0usize, 0u64);
     let started = Instant::now();
     let mut writing = std::time::Duration::ZERO;
@@ -177,6 +201,9 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         written as f64 / writing.as_secs_f64()
     );
+    if args.prefill > 0 {
+        return Ok(());
+    }
     let mut c = db.client()?;
     c.batch_execute("VACUUM ANALYZE")?;
     let rows = c.query(

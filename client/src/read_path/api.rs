@@ -52,6 +52,17 @@ pub struct RecordItem {
     pub erasure_id: Option<u64>,
 }
 
+/// A line of a day's archive of readings (`ehr-archive`, docs/ingest.md
+/// "Partitions and retention"): the record as the gateway would serve it —
+/// ciphertext, leaf, and its anchor with the full path — with no key wrapped
+/// for anyone, and the patient it belongs to. `ehr verify-archive` checks
+/// each against the chain as `ehr fetch` checks what the gateway serves.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArchivedRecord {
+    pub patient: String,
+    pub record: RecordItem,
+}
+
 /// Where a record's batch is anchored and the record's path to its root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnchorProof {

@@ -4,6 +4,7 @@
 //! Where an address or a public key is asked for, the name of a local key
 //! works too (`--patient alice`).
 
+mod archive;
 mod args;
 mod clinical;
 mod keys;
@@ -109,6 +110,9 @@ enum Command {
     /// A patient's orders or prescriptions from the gateway, decrypted here
     /// and checked against their anchors on chain.
     Documents(clinical::DocumentsArgs),
+    /// Prove a day of readings archived out of the database (ehr-archive)
+    /// against the chain, line by line.
+    VerifyArchive(archive::VerifyArchiveArgs),
 }
 
 type Result<T> = anyhow::Result<T>;
@@ -243,6 +247,7 @@ async fn main() -> ExitCode {
         Command::RecoverKeys(a) => read::recover_keys(&ctx, a).await,
         Command::Audit(a) => read::audit(&ctx, a).await,
         Command::Documents(a) => clinical::read(&ctx, a).await,
+        Command::VerifyArchive(a) => archive::verify_archive(&ctx, a).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

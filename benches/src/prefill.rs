@@ -1,0 +1,71 @@
+//! Millions of stored readings in the final layout, made quickly: rows
+//! generated inside PostgreSQL (`INSERT … SELECT generate_series`) as the
+//! owner, shaped as ingest stores them — addresses and key ids of their real
+//! lengths, 146-byte ciphertexts, committed batches of 100 — so that a
+//! benchmark measures writes and reads against tables of that size
+//! (docs/BENCHMARKS.md, "Flat as it grows"). The rows are for their size and
+//! place in the indexes only: their ciphertexts open for no one and their
+//! batches anchor nothing.
+
+/// Readings per statement: progress shows, and no transaction is huge.
+const CHUNK: i64 = 1_000_000;
+
+/// Readings of each prefilled batch.
+const PER_BATCH: i64 = 100;
+
+/// Stores `readings` of `beds` devices (one patient each) arriving at `rate`
+/// a second and ending at `end_ms`, as the first records and batches of an
+/// empty database; the counters are moved past them, so ingest's writes
+/// follow. Returns the time of the first reading (ms).
+pub fn prefill(
+    db: &mut postgres::Client,
+    readings: i64,
+    beds: i64,
+    rate: i64,
+    end_ms: i64,
+) -> Result<i64, postgres::Error> {
+    let first_ms = end_ms - readings * 1000 / rate.max(1);
+    db.execute(
+        "SELECT ingest.make_record_days((to_timestamp($1::bigint / 1000.0) AT TIME ZONE 'UTC')::date,
+                                        (to_timestamp($2::bigint / 1000.0) AT TIME ZONE 'UTC')::date)",
+        &[&first_ms, &end_ms],
+    )?;
+    let mut done = 0i64;
+    while done < readings {
+        let (lo, hi) = (done + 1, (done + CHUNK).min(readings));
+        db.execute(
+            "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record,
+                                         status, writer, service, height, anchor_tx, committed_at)
+             SELECT b, sha256(int8send(b)), $3::int, (b - 1) * $3 + 1, b * $3,
+                    'committed', 'prefill', 'prefill', b, 'prefill', now()
+             FROM generate_series(($1::bigint - 1) / $3 + 1, ($2::bigint - 1) / $3 + 1) AS b
+             ON CONFLICT DO NOTHING",
+            &[&lo, &hi, &PER_BATCH],
+        )?;
+        db.execute(
+            "INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256,
+                                         patient, category, loinc, measured_at, ciphertext, ciphertext_sha256,
+                                         batch_id, leaf_index)
+             SELECT i, 'pf-' || bed || ':' || seq, 'k-' || md5(bed || '/' || (seq / 720)), 'pf-' || bed, seq,
+                    sha256(int8send(i)), 'ehr1' || left(md5(bed::text) || md5(bed::text), 39), 1, '8867-4',
+                    to_timestamp(($4::bigint + (i - 1) * 1000 / $5::bigint) / 1000.0),
+                    c || c || c || c || substr(c, 1, 18), sha256(c), (i - 1) / $6 + 1, ((i - 1) % $6)::int
+             FROM generate_series($1::bigint, $2::bigint) AS i,
+                  LATERAL (SELECT (i - 1) % $3::bigint AS bed, (i - 1) / $3::bigint + 1 AS seq,
+                                  sha256(int8send(-i)) AS c) AS g",
+            &[&lo, &hi, &beds, &first_ms, &rate, &PER_BATCH],
+        )?;
+        done = hi;
+        eprintln!("prefill: {done} readings stored");
+    }
+    db.batch_execute(&format!(
+        "INSERT INTO ingest.device_seqs (device_id, max_seq)
+           SELECT 'pf-' || bed, ({readings} - 1 - bed) / {beds} + 1
+           FROM generate_series(0, least({beds}, {readings}) - 1) AS bed
+         ON CONFLICT (device_id) DO UPDATE SET max_seq = EXCLUDED.max_seq;
+         UPDATE ingest.counters SET next = {readings} + 1 WHERE name = 'record_seq';
+         UPDATE ingest.counters SET next = ({readings} - 1) / {PER_BATCH} + 2 WHERE name = 'batch_id';"
+    ))?;
+    db.batch_execute("VACUUM ANALYZE ingest.records")?;
+    Ok(first_ms)
+}

@@ -1,0 +1,441 @@
+//! Retention: a day of stored readings leaves the database whole. Its
+//! partition (`ingest.records_YYYYMMDD`, migration 015) is written out as
+//! JSON lines — each record as the gateway would serve it, ciphertext, leaf
+//! and anchor with its full Merkle path (`ArchivedRecord`) — every line
+//! checked against its batch's root before anything is dropped; the file's
+//! SHA-256 is kept in `ingest.record_days`; then the partition is detached
+//! and dropped, in the same transaction. An archived record stays provable
+//! against its anchor on chain (`ehr verify-archive`), and its data key's
+//! wraps stay in the database, so the patient still opens it — or an
+//! erasure of hers still shreds it (`ingest.archived_keys`).
+//!
+//! Run by the database's owner (ingest cannot drop tables), on days no
+//! reading can arrive for any more (readings are refused 30 days late).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use ehr_client::read_path::api::{AnchorProof, ArchivedRecord, RecordItem};
+use ehr_ledger::crypto::block_tree::{self, Layout};
+use ehr_ledger::crypto::merkle::{self, Hash};
+use ehr_ledger::ledger::access::category_name;
+use ehr_ledger::proto::Category;
+use ehr_migrations::db_message;
+use sha2::{Digest, Sha256};
+
+use crate::reading::MAX_AGE_MS;
+
+/// Rows fetched at a time: a day of a large hospital is tens of millions.
+const ROWS_PER_FETCH: i32 = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("PostgreSQL: {}", db_message(.0))]
+    Db(#[from] postgres::Error),
+    #[error("{0}: {1}")]
+    File(PathBuf, std::io::Error),
+    #[error("{0} has no partition of readings (never made, or archived already — see ingest.record_days)")]
+    NoPartition(String),
+    #[error("readings measured on {day} may still arrive (up to 30 days late): archive days before {first_open}")]
+    StillOpen { day: String, first_open: String },
+    #[error("{batches} batch(es) holding readings of {day} are not anchored on chain yet: archive it once they are")]
+    NotAnchored { day: String, batches: i64 },
+    #[error(
+        "the readings of {0} changed while being written out (an erasure): run ehr-archive again"
+    )]
+    Changed(String),
+    #[error("record {seq} of {day} does not prove against its batch's root ({why}): nothing of {day} was archived")]
+    Unproven {
+        day: String,
+        seq: i64,
+        why: &'static str,
+    },
+}
+
+/// What archiving one day did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayArchive {
+    pub day: String,
+    pub records: i64,
+    pub sha256: [u8; 32],
+    pub file: PathBuf,
+}
+
+/// The days (YYYY-MM-DD) with a partition of readings, not archived,
+/// measured before `before` and no longer open to late readings.
+pub fn archivable_days(
+    db: &mut postgres::Client,
+    before: &str,
+) -> Result<Vec<String>, ArchiveError> {
+    let first_open = first_open_day(db)?;
+    Ok(db
+        .query(
+            "SELECT to_char(day, 'YYYY-MM-DD') FROM ingest.record_days
+             WHERE archived_at IS NULL AND day < $1::text::date AND day < $2::text::date ORDER BY day",
+            &[&before, &first_open],
+        )?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// The first day a reading may still arrive for, by the database's clock.
+fn first_open_day(db: &mut postgres::Client) -> Result<String, ArchiveError> {
+    Ok(db
+        .query_one(
+            "SELECT to_char((now() AT TIME ZONE 'UTC')::date - ($1::bigint / 86400000)::int - 1, 'YYYY-MM-DD')",
+            &[&MAX_AGE_MS],
+        )?
+        .get(0))
+}
+
+/// Archives the readings measured on `day` (YYYY-MM-DD) into
+/// `<out>/records-<day>.jsonl`, then detaches and drops their partition.
+/// Nothing is dropped unless every line was written, synced and proven.
+///
+/// The day is written out from a snapshot, taking no lock (ingest and the
+/// gateway go on); then, in a short transaction holding the readings' table
+/// (at most 10 s waited for it), the day is checked unchanged — an erasure
+/// meanwhile means it is written out again — recorded, detached and dropped.
+pub fn archive_day(
+    db: &mut postgres::Client,
+    day: &str,
+    out: &Path,
+) -> Result<DayArchive, ArchiveError> {
+    let first_open = first_open_day(db)?;
+    let made = db.query_opt(
+        "SELECT to_char(day, 'YYYYMMDD'), day < $2::text::date FROM ingest.record_days
+         WHERE day = $1::text::date AND archived_at IS NULL",
+        &[&day, &first_open],
+    )?;
+    let Some(made) = made else {
+        return Err(ArchiveError::NoPartition(day.to_string()));
+    };
+    if !made.get::<_, bool>(1) {
+        return Err(ArchiveError::StillOpen {
+            day: day.to_string(),
+            first_open,
+        });
+    }
+    let partition = format!("ingest.records_{}", made.get::<_, String>(0));
+    let file = out.join(format!("records-{day}.jsonl"));
+    // A name of this run's own: two runs on one day never share a file.
+    let partial = out.join(format!(
+        ".records-{day}.jsonl.{}.partial",
+        std::process::id()
+    ));
+    let (records, sha256, fingerprint) = {
+        let mut snapshot = db
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let pending: i64 = snapshot
+            .query_one(
+                &format!(
+                    "SELECT count(DISTINCT r.batch_id) FROM {partition} r
+                     JOIN ingest.batches b ON b.batch_id = r.batch_id
+                     WHERE b.status <> 'committed' OR b.height IS NULL OR b.service IS NULL"
+                ),
+                &[],
+            )?
+            .get(0);
+        if pending > 0 {
+            return Err(ArchiveError::NotAnchored {
+                day: day.to_string(),
+                batches: pending,
+            });
+        }
+        let fingerprint = day_fingerprint(&mut snapshot, &partition)?;
+        let written = write_day(&mut snapshot, &partition, day, &partial);
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        let (records, sha256) = written?;
+        (records, sha256, fingerprint)
+    };
+    let dropped = drop_day(
+        db,
+        day,
+        &partition,
+        fingerprint,
+        records,
+        &sha256,
+        &partial,
+        &file,
+    );
+    if dropped.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    dropped?;
+    Ok(DayArchive {
+        day: day.to_string(),
+        records,
+        sha256,
+        file,
+    })
+}
+
+/// What an erasure changes in a day: its rows, and how many are erased.
+fn day_fingerprint(
+    tx: &mut postgres::Transaction,
+    partition: &str,
+) -> Result<(i64, i64), postgres::Error> {
+    let r = tx.query_one(
+        &format!("SELECT count(*), count(erasure_id) FROM {partition}"),
+        &[],
+    )?;
+    Ok((r.get(0), r.get(1)))
+}
+
+/// The short transaction that ends a day: its table held, the day checked
+/// as written out, its keys kept for erasures, the archive put in place and
+/// recorded, the partition detached and dropped.
+#[allow(clippy::too_many_arguments)]
+fn drop_day(
+    db: &mut postgres::Client,
+    day: &str,
+    partition: &str,
+    fingerprint: (i64, i64),
+    records: i64,
+    sha256: &[u8; 32],
+    partial: &Path,
+    file: &Path,
+) -> Result<(), ArchiveError> {
+    let mut tx = db.transaction()?;
+    tx.batch_execute(
+        "SET LOCAL lock_timeout = '10s'; LOCK TABLE ingest.records IN ACCESS EXCLUSIVE MODE",
+    )?;
+    let still = tx
+        .query_opt(
+            "SELECT 1 FROM ingest.record_days WHERE day = $1::text::date AND archived_at IS NULL FOR UPDATE",
+            &[&day],
+        )?
+        .is_some();
+    if !still {
+        return Err(ArchiveError::NoPartition(day.to_string()));
+    }
+    if day_fingerprint(&mut tx, partition)? != fingerprint {
+        return Err(ArchiveError::Changed(day.to_string()));
+    }
+    // An erasure after today still finds the keys of the archived readings,
+    // with the highest anchor of what each opens.
+    tx.execute(
+        &format!(
+            "INSERT INTO ingest.archived_keys (key_id, category, patient, height)
+             SELECT r.key_id, r.category, min(r.patient), max(b.height) FROM {partition} r
+             JOIN ingest.batches b ON b.batch_id = r.batch_id
+             WHERE r.erasure_id IS NULL GROUP BY r.key_id, r.category
+             ON CONFLICT (key_id, category) DO UPDATE
+               SET height = greatest(ingest.archived_keys.height, EXCLUDED.height)"
+        ),
+        &[],
+    )?;
+    tx.execute(
+        "UPDATE ingest.record_days SET archived_at = now(), archived_records = $2, archive_sha256 = $3
+         WHERE day = $1::text::date",
+        &[&day, &records, &sha256.as_slice()],
+    )?;
+    tx.batch_execute(&format!(
+        "ALTER TABLE ingest.records DETACH PARTITION {partition}; DROP TABLE {partition};"
+    ))?;
+    let out = file.parent().unwrap_or(Path::new("."));
+    std::fs::rename(partial, file).map_err(io(file))?;
+    File::open(out)
+        .and_then(|d| d.sync_all())
+        .map_err(io(out))?;
+    if let Err(e) = tx.commit() {
+        // Not archived after all: no file claims it was.
+        let _ = std::fs::remove_file(file);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// An I/O error's mapping, naming the file.
+fn io(p: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError {
+    let p = p.to_path_buf();
+    move |e| ArchiveError::File(p, e)
+}
+
+/// Writes the day's records, each proven, as JSON lines to `partial`,
+/// synced; how many, and the file's SHA-256.
+fn write_day(
+    tx: &mut postgres::Transaction,
+    partition: &str,
+    day: &str,
+    partial: &Path,
+) -> Result<(i64, [u8; 32]), ArchiveError> {
+    let mut writer = BufWriter::new(File::create(partial).map_err(io(partial))?);
+    let mut hasher = Sha256::new();
+    let mut paths = BatchPaths::default();
+    let mut records = 0i64;
+    let portal = tx.bind(
+        &format!(
+            "SELECT r.record_seq, r.record_id, r.patient, r.category, r.device_id, r.loinc,
+                    (extract(epoch FROM r.measured_at) * 1000)::bigint, r.ciphertext, r.ciphertext_sha256,
+                    r.key_id, r.erasure_id, r.batch_id, r.leaf_index, r.merkle_path,
+                    b.record_count, b.merkle_root, b.height, b.service, b.first_record, b.last_record
+             FROM {partition} r JOIN ingest.batches b ON b.batch_id = r.batch_id
+             ORDER BY r.batch_id, r.leaf_index"
+        ),
+        &[],
+    )?;
+    loop {
+        let rows = tx.query_portal(&portal, ROWS_PER_FETCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let unproven = |why| ArchiveError::Unproven {
+                day: day.to_string(),
+                seq,
+                why,
+            };
+            let ciphertext: Option<Vec<u8>> = r.get(7);
+            let leaf: Vec<u8> = r.get(8);
+            if ciphertext
+                .as_ref()
+                .is_some_and(|c| Sha256::digest(c).as_slice() != leaf)
+            {
+                return Err(unproven("its ciphertext does not hash to its leaf"));
+            }
+            let batch = StoredBatch {
+                id: r.get(11),
+                count: r.get(14),
+                first: r.get(18),
+                last: r.get(19),
+            };
+            let index: i32 = r.get(12);
+            let stored_path: Option<Vec<u8>> = r.get(13);
+            let path = paths
+                .path(tx, &batch, index, stored_path.as_deref())?
+                .ok_or_else(|| unproven("its batch keeps no path for it"))?;
+            let root: Vec<u8> = r.get(15);
+            let root: Hash = root
+                .try_into()
+                .map_err(|_| unproven("its batch's root is not 32 bytes"))?;
+            let fits = usize::try_from(index)
+                .ok()
+                .zip(usize::try_from(batch.count).ok())
+                .is_some_and(|(i, n)| merkle::verify(&root, &leaf, i, n, &path));
+            if !fits {
+                return Err(unproven("its path does not lead to the root"));
+            }
+            let category =
+                Category::try_from(i32::from(r.get::<_, i16>(3))).unwrap_or(Category::Unspecified);
+            let line = ArchivedRecord {
+                patient: r.get(2),
+                record: RecordItem {
+                    record_id: r.get(1),
+                    seq,
+                    category: category_name(category).to_string(),
+                    device_id: r.get(4),
+                    loinc: r.get(5),
+                    measured_at_ms: r.get(6),
+                    ciphertext: ciphertext.map(|c| B64.encode(c)).unwrap_or_default(),
+                    ciphertext_sha256: hex::encode(&leaf),
+                    key_id: r.get(9),
+                    wrapped_key: None,
+                    key_source: None,
+                    anchor: Some(AnchorProof {
+                        service: r.get(17),
+                        batch_id: batch.id as u64,
+                        leaf_index: index as u64,
+                        leaf_count: batch.count as u64,
+                        merkle_root: hex::encode(root),
+                        path: path.iter().map(hex::encode).collect(),
+                        height: r.get::<_, i64>(16) as u64,
+                    }),
+                    erasure_id: r.get::<_, Option<i64>>(10).map(|e| e as u64),
+                },
+            };
+            let mut bytes = serde_json::to_vec(&line).expect("a record serialises");
+            bytes.push(b'\n');
+            hasher.update(&bytes);
+            writer.write_all(&bytes).map_err(io(partial))?;
+            records += 1;
+        }
+    }
+    let f = writer
+        .into_inner()
+        .map_err(|e| ArchiveError::File(partial.to_path_buf(), e.into_error()))?;
+    f.sync_all().map_err(io(partial))?;
+    Ok((records, hasher.finalize().into()))
+}
+
+struct StoredBatch {
+    id: i64,
+    count: i32,
+    first: i64,
+    last: i64,
+}
+
+/// The paths of the batch being read out, from wherever it keeps them (the
+/// gateway's rules, `gateway/src/proofs.rs`): its block tree, a path stored
+/// with the record, or rebuilt from the batch's leaves. One batch at a time:
+/// the rows come ordered by batch.
+#[derive(Default)]
+struct BatchPaths {
+    batch: Option<i64>,
+    tree: Option<(Layout, Vec<u8>)>,
+    rebuilt: Option<Vec<Vec<Hash>>>,
+}
+
+impl BatchPaths {
+    fn path(
+        &mut self,
+        tx: &mut postgres::Transaction,
+        batch: &StoredBatch,
+        index: i32,
+        stored: Option<&[u8]>,
+    ) -> Result<Option<Vec<Hash>>, postgres::Error> {
+        if let Some(p) = stored.filter(|p| p.len() % 32 == 0) {
+            return Ok(Some(
+                p.chunks(32)
+                    .map(|h| h.try_into().expect("32-byte chunks"))
+                    .collect(),
+            ));
+        }
+        if self.batch != Some(batch.id) {
+            self.batch = Some(batch.id);
+            self.rebuilt = None;
+            self.tree = tx
+                .query_opt(
+                    "SELECT block_bits, tree FROM ingest.batch_trees WHERE batch_id = $1",
+                    &[&batch.id],
+                )?
+                .and_then(|r| {
+                    let bits = u32::try_from(r.get::<_, i16>(0)).ok()?;
+                    let layout = Layout::new(usize::try_from(batch.count).ok()?, bits)?;
+                    Some((layout, r.get(1)))
+                });
+        }
+        let Ok(index) = usize::try_from(index) else {
+            return Ok(None);
+        };
+        if let Some((layout, blob)) = &self.tree {
+            return Ok(layout
+                .slice_of(index)
+                .and_then(|range| blob.get(range))
+                .and_then(|slice| block_tree::path_from(slice, layout, index))
+                .map(|(_, path)| path));
+        }
+        if self.rebuilt.is_none() {
+            let leaves: Vec<Vec<u8>> = tx
+                .query(
+                    "SELECT ciphertext_sha256 FROM ingest.records
+                     WHERE record_seq BETWEEN $1 AND $2 ORDER BY record_seq",
+                    &[&batch.first, &batch.last],
+                )?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            self.rebuilt = Some(merkle::proofs(&leaves));
+        }
+        Ok(self.rebuilt.as_ref().and_then(|p| p.get(index).cloned()))
+    }
+}

@@ -1,0 +1,193 @@
+//! Migration 015 on a database of the layout before it (one `ingest.records`
+//! table, readings in it): the stored readings stay where they are, as the
+//! partition `ingest.records_history`; each device's highest sequence is
+//! taken from them, so a sequence reused at another time is still found; a
+//! new reading goes to its day's partition. Reverted, every reading is back
+//! in one table; migrated again, the same.
+
+use std::sync::Arc;
+
+use ehr_ingest::store::{NewKey, NewRecord, Source, Store};
+use ehr_ledger::crypto::sha256;
+use ehr_migrations::{migrate, revert_last};
+use ehr_testkit::stack::database;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn record(seq: i64, at_ms: i64) -> NewRecord {
+    let ciphertext = format!("ciphertext of reading {seq} at {at_ms}").into_bytes();
+    NewRecord {
+        source: Source {
+            topic: "ehr.readings".into(),
+            partition: 0,
+            offset: seq,
+            payload_sha256: sha256(&ciphertext),
+            payload_size: 100,
+        },
+        record_id: format!("d-1:{seq}"),
+        device_id: "d-1".into(),
+        device_seq: seq,
+        content_sha256: sha256(format!("reading {seq} at {at_ms}").as_bytes()),
+        patient: "ehr1patient".into(),
+        category: 1,
+        loinc: "8867-4".into(),
+        measured_at_ms: at_ms,
+        ciphertext_sha256: sha256(&ciphertext),
+        ciphertext,
+        key: Arc::new(NewKey {
+            key_id: "k-1".into(),
+            wraps: vec![],
+        }),
+        analytics: None,
+    }
+}
+
+/// Where each of d-1's readings sits, by sequence.
+fn partitions(db: &mut postgres::Client) -> Vec<(i64, String)> {
+    db.query(
+        "SELECT device_seq, tableoid::regclass::text FROM ingest.records WHERE device_id = 'd-1' ORDER BY 1",
+        &[],
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+#[test]
+fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading() {
+    let db = database();
+    let mut owner = db.client().unwrap();
+    // The layout before: migration 015 reverted (its down.sql, on an empty
+    // database), then three readings of five days ago stored the old way.
+    revert_last(&db.url).expect("migration 015 reverts");
+    let kind: i8 = owner
+        .query_one(
+            "SELECT relkind::\"char\" FROM pg_class WHERE oid = 'ingest.records'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i8>(0);
+    assert_eq!(kind as u8, b'r', "one plain table before 015");
+    let old_ms = now_ms() - 5 * DAY_MS;
+    owner
+        .batch_execute(
+            "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
+               VALUES (1, '\\x00', 3, 1, 3, 'committed');",
+        )
+        .unwrap();
+    for seq in 1..=3i64 {
+        let r = record(seq, old_ms + seq);
+        owner
+            .execute(
+                "INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256,
+                                             patient, category, loinc, measured_at, ciphertext, ciphertext_sha256,
+                                             batch_id, leaf_index)
+                 VALUES ($1::bigint, $2, 'k-1', 'd-1', $1::bigint, $3, 'ehr1patient', 1, '8867-4',
+                         to_timestamp($4::bigint / 1000.0), $5, $6, 1, $1::bigint - 1)",
+                &[&seq, &r.record_id, &r.content_sha256.as_slice(), &r.measured_at_ms,
+                  &r.ciphertext, &r.ciphertext_sha256.as_slice()],
+            )
+            .unwrap();
+    }
+    owner
+        .execute(
+            "UPDATE ingest.counters SET next = 4 WHERE name = 'record_seq'",
+            &[],
+        )
+        .unwrap();
+    owner
+        .execute(
+            "UPDATE ingest.counters SET next = 2 WHERE name = 'batch_id'",
+            &[],
+        )
+        .unwrap();
+
+    // Migrated: the readings stay, as the history partition.
+    migrate(&db.url).expect("migration 015 applies to a database with readings");
+    let history = partitions(&mut owner);
+    assert_eq!(history.len(), 3);
+    assert!(
+        history.iter().all(|(_, p)| p == "ingest.records_history"),
+        "{history:?}"
+    );
+    let highest: i64 = owner
+        .query_one(
+            "SELECT max_seq FROM ingest.device_seqs WHERE device_id = 'd-1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(highest, 3);
+
+    // The ingest service: a reading sent again (same time) and a sequence
+    // reused at another time are both found; a new one is not.
+    let mut store = Store::connect(&db.logins.ingest, "ehr1ingest").expect("ingest logs in");
+    let found = store
+        .stored(&[
+            ("d-1".into(), 1, old_ms + 1),
+            ("d-1".into(), 2, now_ms()),
+            ("d-1".into(), 4, now_ms()),
+        ])
+        .unwrap();
+    assert_eq!(
+        found.get(&("d-1".into(), 1)),
+        Some(&record(1, old_ms + 1).content_sha256)
+    );
+    assert_eq!(
+        found.get(&("d-1".into(), 2)),
+        Some(&record(2, old_ms + 2).content_sha256)
+    );
+    assert!(!found.contains_key(&("d-1".into(), 4)));
+
+    // A new reading goes to its day's partition, and is found sent again.
+    let at = now_ms();
+    store
+        .write(&[record(4, at)], &[])
+        .unwrap()
+        .expect("a batch");
+    let today = format!(
+        "ingest.records_{}",
+        owner
+            .query_one(
+                "SELECT to_char(to_timestamp($1::bigint / 1000.0) AT TIME ZONE 'UTC', 'YYYYMMDD')",
+                &[&at]
+            )
+            .unwrap()
+            .get::<_, String>(0)
+    );
+    assert_eq!(partitions(&mut owner).last(), Some(&(4, today)));
+    let again = store.stored(&[("d-1".into(), 4, at)]).unwrap();
+    assert_eq!(
+        again.get(&("d-1".into(), 4)),
+        Some(&record(4, at).content_sha256)
+    );
+    // Two services writing the same reading at once: the day's unique key
+    // refuses the second.
+    let twice = store.write(&[record(4, at)], &[]);
+    assert!(
+        twice.is_err_and(|e| e.is_transient()),
+        "the same reading stored twice"
+    );
+
+    // Reverted: the four readings in one table; migrated again: all there.
+    drop(store);
+    revert_last(&db.url).expect("migration 015 reverts with readings in daily partitions");
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'd-1'"),
+        4
+    );
+    migrate(&db.url).expect("and applies again");
+    let again = partitions(&mut owner);
+    assert_eq!(
+        again.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+}
