@@ -105,20 +105,26 @@ pub fn archive_day(
     out: &Path,
 ) -> Result<DayArchive, ArchiveError> {
     let first_open = first_open_day(db)?;
-    let made = db.query_opt(
-        "SELECT to_char(day, 'YYYYMMDD'), day < $2::text::date FROM ingest.record_days
-         WHERE day = $1::text::date AND archived_at IS NULL",
-        &[&day, &first_open],
-    )?;
-    let Some(made) = made else {
-        return Err(ArchiveError::NoPartition(day.to_string()));
-    };
-    if !made.get::<_, bool>(1) {
+    let open: bool = db
+        .query_one(
+            "SELECT $1::text::date >= $2::text::date",
+            &[&day, &first_open],
+        )?
+        .get(0);
+    if open {
         return Err(ArchiveError::StillOpen {
             day: day.to_string(),
             first_open,
         });
     }
+    let made = db.query_opt(
+        "SELECT to_char(day, 'YYYYMMDD') FROM ingest.record_days
+         WHERE day = $1::text::date AND archived_at IS NULL",
+        &[&day],
+    )?;
+    let Some(made) = made else {
+        return Err(ArchiveError::NoPartition(day.to_string()));
+    };
     let partition = format!("ingest.records_{}", made.get::<_, String>(0));
     let file = out.join(format!("records-{day}.jsonl"));
     // A name of this run's own: two runs on one day never share a file.

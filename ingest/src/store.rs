@@ -219,8 +219,9 @@ pub struct Store {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// How many days ahead the readings' partitions are made.
-const DAYS_AHEAD: i64 = 7;
+/// How many days ahead the readings' partitions are made (each new day's is
+/// made a day or two before it, never in the first write after midnight).
+const DAYS_AHEAD: i64 = 2;
 
 /// A write's records, column by column, for one multi-row insert.
 #[derive(Default)]
@@ -585,19 +586,24 @@ impl Store {
     /// (`ingest.make_record_days`, in a transaction of its own: making one
     /// locks the table a moment, which a write must not hold on to).
     fn prepare_days(&mut self, records: &[NewRecord]) -> Result<(), StoreError> {
-        let mut missing: Vec<i64> = records
+        let missing: Vec<i64> = records
             .iter()
             .map(|r| r.measured_at_ms.div_euclid(DAY_MS))
             .filter(|d| !self.days_ready.contains(d))
             .collect();
-        // The week ahead, with the first write and each new day.
+        if let (Some(&from), Some(&through)) = (missing.iter().min(), missing.iter().max()) {
+            self.make_days(from, through)?;
+        }
+        // The days ahead, with the first write and each new day.
         let today = ehr_client::service::now_ms().div_euclid(DAY_MS);
         if !self.days_ready.contains(&(today + DAYS_AHEAD)) {
-            missing.extend([today, today + DAYS_AHEAD]);
+            self.make_days(today, today + DAYS_AHEAD)?;
         }
-        let (Some(&from), Some(&through)) = (missing.iter().min(), missing.iter().max()) else {
-            return Ok(());
-        };
+        Ok(())
+    }
+
+    /// `ingest.make_record_days` for days `from ..= through` (since 1970).
+    fn make_days(&mut self, from: i64, through: i64) -> Result<(), StoreError> {
         self.client.execute(
             "SELECT ingest.make_record_days(date '1970-01-01' + $1::int, date '1970-01-01' + $2::int)",
             &[&(from as i32), &(through as i32)],

@@ -52,7 +52,7 @@ CREATE TABLE ingest.record_days (
 -- Makes the daily partitions of days from .. through that are missing (never
 -- before the history's end, never more than 62 days ahead, and — but for the
 -- owner — never more than 32 days back, where no reading is accepted). Ingest
--- calls it with its first write and each new day, for the week ahead, and
+-- calls it with its first write and each new day, for two days ahead, and
 -- before writing a reading of a day not made; it runs as the tables' owner,
 -- so ingest needs no right to create tables. A partition is made as a table
 -- and then attached, which locks the readings' table only against other
@@ -134,5 +134,7 @@ GRANT SELECT ON ingest.records TO ehr_gateway;
 GRANT SELECT ON ingest.record_days TO ehr_ingest, ehr_gateway;
 GRANT SELECT, INSERT, UPDATE ON ingest.device_seqs TO ehr_ingest;
 
--- The days a service may be asked for from now on.
-SELECT ingest.make_record_days((now() AT TIME ZONE 'UTC')::date - 31, (now() AT TIME ZONE 'UTC')::date + 7);
+-- Yesterday to the day after tomorrow; the days of late readings are made
+-- when one comes (every partition, even empty, is one more for a query
+-- without a time window to look into).
+SELECT ingest.make_record_days((now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + 2);

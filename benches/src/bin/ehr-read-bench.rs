@@ -69,6 +69,11 @@ struct Args {
     /// yesterday's partitions): the reads against tables of that size.
     #[arg(long, default_value_t = 0)]
     prefill: i64,
+    /// Ask for the last day of alice's readings (a time window, as a
+    /// clinician's view of a day asks), not all of them: only that day's
+    /// partitions are read.
+    #[arg(long)]
+    day: bool,
 }
 
 /// Latencies of the reads: what was served, and what failed.
@@ -233,6 +238,11 @@ async fn read(client: &GatewayClient, s: &Stack, args: &Args, n: i64) -> Reads {
     // Each client's requests start at fixed times, whatever the answers took.
     let every = (args.read_rate > 0)
         .then(|| Duration::from_secs_f64(args.clients as f64 / args.read_rate as f64));
+    let day = args.day.then(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
     let mut tasks = Vec::new();
     for c in 0..args.clients {
         let client = client.clone();
@@ -251,6 +261,8 @@ async fn read(client: &GatewayClient, s: &Stack, args: &Args, n: i64) -> Reads {
                 let q = RecordsQuery {
                     after: Some(after),
                     limit: Some(page),
+                    from: day.map(|now| now - 86_400),
+                    to: day.map(|now| now + 3_600),
                     ..RecordsQuery::category("vitals")
                 };
                 let t = Instant::now();
