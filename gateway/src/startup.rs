@@ -85,7 +85,14 @@ pub enum PoolError {
 
 /// A connection pool for `database_url`, with the TLS its `sslmode` asks for.
 pub fn pool(database_url: &str, size: usize) -> Result<deadpool_postgres::Pool, PoolError> {
-    let connect = ehr_transport::postgres::parse(database_url)?;
+    let mut connect = ehr_transport::postgres::parse(database_url)?;
+    // A request's query reads one patient's rows: on tables of millions,
+    // PostgreSQL would otherwise start parallel workers for it, whose
+    // start-up (≈ 5 ms) is most of the query's time and takes the cores the
+    // other requests need (docs/BENCHMARKS.md, "Flat as it grows").
+    connect
+        .config
+        .options("-c max_parallel_workers_per_gather=0");
     let manager = deadpool_postgres::Manager::from_config(
         connect.config,
         connect.tls,

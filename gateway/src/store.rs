@@ -62,22 +62,25 @@ pub async fn records(
                     w.wrapped_key, e.wrapped_key,
                     b.status, b.service, b.height, b.merkle_root, b.record_count,
                     r.merkle_path, r.key_id, r.erasure_id, t.block_bits
-             FROM ingest.records r
+             -- The page first, then what it joins: joined before the limit,
+             -- every record of the patient would be (a hash of every batch).
+             FROM (SELECT * FROM ingest.records
+                   WHERE patient = $1
+                     AND ($4::smallint IS NULL OR category = $4)
+                     -- Bounds as values (never `$5 IS NULL OR …`), so that
+                     -- only the days' partitions of the window are read.
+                     AND measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
+                     AND measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
+                     AND record_seq > $7
+                     AND ($9::text[] IS NULL OR loinc = ANY($9))
+                   ORDER BY record_seq
+                   LIMIT $8) r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
                                           AND w.reader_public_key = $10
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $3
-             WHERE r.patient = $1
-               AND ($4::smallint IS NULL OR r.category = $4)
-               -- Bounds as values (never `$5 IS NULL OR …`), so that only the
-               -- days' partitions of the window are read.
-               AND r.measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
-               AND r.measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
-               AND r.record_seq > $7
-               AND ($9::text[] IS NULL OR r.loinc = ANY($9))
-             ORDER BY r.record_seq
-             LIMIT $8",
+             ORDER BY r.record_seq",
             &[
                 &f.patient,
                 &caller,
