@@ -219,6 +219,13 @@ pub struct Store {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The readings stored under (device, seq) pairs ($1, $2), whatever day
+/// they claim: every day's partition is looked into.
+const STORED_ON_ANY_DAY: &str =
+    "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
+     JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
+       ON r.device_id = k.device_id AND r.device_seq = k.device_seq";
+
 /// How many days ahead the readings' partitions are made (each new day's is
 /// made a day or two before it, never in the first write after midnight).
 const DAYS_AHEAD: i64 = 2;
@@ -292,18 +299,8 @@ fn lock_devices(tx: &mut postgres::Transaction, records: &[NewRecord]) -> Result
         })
         .map(|r| (r.device_id.as_str(), r.device_seq))
         .unzip();
-    if !d.is_empty() {
-        let taken: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM ingest.records r
-                 JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
-                   ON r.device_id = k.device_id AND r.device_seq = k.device_seq",
-                &[&d, &q],
-            )?
-            .get(0);
-        if taken > 0 {
-            return Err(StoreError::Raced);
-        }
+    if !d.is_empty() && !tx.query(STORED_ON_ANY_DAY, &[&d, &q])?.is_empty() {
+        return Err(StoreError::Raced);
     }
     Ok(())
 }
@@ -570,12 +567,7 @@ impl Store {
         seen.retain(|(d, seq, _)| !found.contains_key(&(d.clone(), *seq)));
         if !seen.is_empty() {
             let (d, q, _) = unzip3(&seen);
-            for r in self.client.query(
-                "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
-                 JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
-                   ON r.device_id = k.device_id AND r.device_seq = k.device_seq",
-                &[&d, &q],
-            )? {
+            for r in self.client.query(STORED_ON_ANY_DAY, &[&d, &q])? {
                 found.insert((r.get(0), r.get(1)), hash32(r.get(2)));
             }
         }
