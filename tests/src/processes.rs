@@ -12,6 +12,24 @@ use std::time::{Duration, Instant};
 
 use crate::Error;
 
+/// A process's resident memory, in KiB.
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    pub resident_kib: u64,
+    pub peak_kib: u64,
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "resident {:.0} MiB, at most {:.0} MiB",
+            self.resident_kib as f64 / 1024.0,
+            self.peak_kib as f64 / 1024.0
+        )
+    }
+}
+
 pub struct Proc {
     pub name: String,
     child: Child,
@@ -161,6 +179,26 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its resident memory now and the highest it has been (Linux's
+    /// /proc/<pid>/status); `None` once it has exited.
+    pub fn memory(&self) -> Option<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let kib = |field: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Memory {
+            resident_kib: kib("VmRSS:")?,
+            peak_kib: kib("VmHWM:")?,
+        })
     }
 
     pub fn is_running(&mut self) -> bool {

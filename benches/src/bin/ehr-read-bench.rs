@@ -226,6 +226,16 @@ fn main() -> anyhow::Result<()> {
         report_writes(&w, &args);
     }
     report_disclosures(&s);
+    // Whether either grows with the tables (docs/BENCHMARKS.md, "Memory").
+    for (name, memory) in [
+        ("ehr-ingest", s.ingest.memory()),
+        ("ehr-gateway", s.gateway.memory()),
+    ] {
+        match memory {
+            Some(m) => println!("memory: {name} {m}"),
+            None => println!("memory: {name} has exited"),
+        }
+    }
     Ok(())
 }
 

@@ -86,6 +86,10 @@ impl GatewayProcess {
         GatewayProcess { proc, url }
     }
 
+    pub fn memory(&self) -> Option<crate::processes::Memory> {
+        self.proc.memory()
+    }
+
     pub fn kill_9(&mut self) {
         self.proc.kill_9();
     }

@@ -119,6 +119,10 @@ impl Ingest {
         self.proc.pid()
     }
 
+    pub fn memory(&self) -> Option<crate::processes::Memory> {
+        self.proc.memory()
+    }
+
     pub fn kill_9(&mut self) {
         self.proc.kill_9();
     }
