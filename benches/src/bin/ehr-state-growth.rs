@@ -144,7 +144,38 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    report_tables(&node, done)?;
     snapshot_and_restore(&node, dir.path())
+}
+
+/// Where the bytes went, table by table: keys and values as stored, redb's
+/// page and entry headers, and the free space inside the tables' pages.
+fn report_tables(node: &TestNode, transactions: u64) -> anyhow::Result<()> {
+    let per_tx = |b: u64| b as f64 / transactions as f64;
+    println!("| table | entries | stored bytes per transaction | metadata | free inside its pages | pages |");
+    println!("|---|---|---|---|---|---|");
+    let (mut stored, mut metadata, mut fragmented) = (0, 0, 0);
+    for t in node.ledger.storage().table_bytes()? {
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {} |",
+            t.table,
+            t.entries,
+            per_tx(t.stored),
+            per_tx(t.metadata),
+            per_tx(t.fragmented),
+            t.pages
+        );
+        stored += t.stored;
+        metadata += t.metadata;
+        fragmented += t.fragmented;
+    }
+    println!(
+        "| all tables | | {:.0} | {:.0} | {:.0} | |",
+        per_tx(stored),
+        per_tx(metadata),
+        per_tx(fragmented)
+    );
+    Ok(())
 }
 
 /// Resident memory of this process, in bytes (Linux's /proc/self/statm).

@@ -104,6 +104,18 @@ pub struct TreeRows {
     pub stale: u64,
 }
 
+/// Where one table's bytes go (redb's own count): its keys and values, its
+/// page and entry headers, and the free space inside its pages.
+#[derive(Debug, Clone, Copy)]
+pub struct TableBytes {
+    pub table: &'static str,
+    pub entries: u64,
+    pub stored: u64,
+    pub metadata: u64,
+    pub fragmented: u64,
+    pub pages: u64,
+}
+
 /// Changes of one block, with the root they lead to, ready to be written.
 pub struct PreparedCommit {
     pub height: u64,
@@ -150,6 +162,7 @@ impl Storage {
             storage.clear()?;
         }
         storage.index_preimages()?;
+        tree::rekey_legacy_nodes(&storage.db)?;
         Ok(storage)
     }
 
@@ -195,6 +208,8 @@ impl Storage {
         txn.delete_table(VALUES).map_err(db_err)?;
         txn.delete_table(STALE).map_err(db_err)?;
         txn.delete_table(PREIMAGES).map_err(db_err)?;
+        txn.delete_table(tree::LEGACY_NODES).map_err(db_err)?;
+        txn.delete_table(tree::LEGACY_STALE).map_err(db_err)?;
         {
             txn.open_table(PREIMAGES).map_err(db_err)?;
             txn.open_table(LATEST).map_err(db_err)?;
@@ -347,6 +362,35 @@ impl Storage {
             values: count(VALUES)?,
             stale: count(STALE)?,
         })
+    }
+
+    /// Every table's bytes: which of the state's structures a transaction's
+    /// bytes go to (docs/BENCHMARKS.md, "State growth").
+    pub fn table_bytes(&self) -> Result<Vec<TableBytes>, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let of = |table: &'static str, t: &dyn ReadableTableMetadata| {
+            let s = t.stats().map_err(db_err)?;
+            Ok::<_, StorageError>(TableBytes {
+                table,
+                entries: t.len().map_err(db_err)?,
+                stored: s.stored_bytes(),
+                metadata: s.metadata_bytes(),
+                fragmented: s.fragmented_bytes(),
+                pages: s.leaf_pages() + s.branch_pages(),
+            })
+        };
+        let mut all = Vec::new();
+        for (name, t) in [
+            ("latest", LATEST),
+            ("key_preimages", PREIMAGES),
+            ("jmt_values", VALUES),
+            ("jmt_nodes", NODES),
+            ("jmt_stale", STALE),
+        ] {
+            all.push(of(name, &txn.open_table(t).map_err(db_err)?)?);
+        }
+        all.push(of("meta", &txn.open_table(META).map_err(db_err)?)?);
+        Ok(all)
     }
 
     /// Bytes the store's pages hold (data, metadata and free space inside

@@ -9,14 +9,41 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 
 use super::{db_err, StorageError};
 
-/// borsh(NodeKey) → borsh(Node).
-pub(super) const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+/// node_key(NodeKey) → borsh(Node).
+pub(super) const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes_v2");
 /// key hash (32) ‖ version (8, big-endian) → 0x00 (deleted) | 0x01 ‖ value.
 pub(super) const VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
 /// What a version made stale: stale-since version (8, big-endian) ‖ 0x00 ‖
-/// borsh(NodeKey) for a node, or ‖ 0x01 ‖ VALUES key for a superseded value
-/// → empty. Entries stale since `v` belong only to versions before `v`.
-pub(super) const STALE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_stale");
+/// node_key(NodeKey) for a node, or ‖ 0x01 ‖ VALUES key for a superseded
+/// value → empty. Entries stale since `v` belong only to versions before `v`.
+pub(super) const STALE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_stale_v2");
+
+/// The same two tables as stores written before `node_key` keep them: a
+/// node under borsh(NodeKey), whose version comes first but little-endian.
+/// `rekey_legacy_nodes` moves them once.
+pub(super) const LEGACY_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+pub(super) const LEGACY_STALE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_stale");
+
+/// A node's key: its version (8, big-endian), its number of nibbles (1, at
+/// most 64) and its nibbles, two a byte — ordered as `NodeKey` is. A block's
+/// nodes thus come after every earlier block's, and a block writes them in
+/// that order: redb appends them to full pages. Keyed little-endian, from
+/// version 256 on each block's nodes were put among older ones, splitting
+/// pages that then stayed about 60 % full (docs/BENCHMARKS.md, "State
+/// growth").
+pub(super) fn node_key(key: &NodeKey) -> Vec<u8> {
+    let path = key.nibble_path();
+    let nibbles: Vec<u8> = path.nibbles().map(u8::from).collect();
+    let mut k = Vec::with_capacity(9 + nibbles.len().div_ceil(2));
+    k.extend_from_slice(&key.version().to_be_bytes());
+    k.push(nibbles.len() as u8);
+    k.extend(
+        nibbles
+            .chunks(2)
+            .map(|pair| pair[0] << 4 | pair.get(1).copied().unwrap_or(0)),
+    );
+    k
+}
 
 const STALE_NODE: u8 = 0;
 const STALE_VALUE: u8 = 1;
@@ -56,9 +83,8 @@ impl TreeSnapshot {
 }
 
 impl TreeReader for TreeSnapshot {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = borsh::to_vec(node_key)?;
-        match self.nodes.get(key.as_slice())? {
+    fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self.nodes.get(node_key(key).as_slice())? {
             Some(bytes) => Ok(Some(Node::try_from_slice(bytes.value())?)),
             None => Ok(None),
         }
@@ -106,14 +132,18 @@ pub(super) fn write_node_batch(
 ) -> Result<(), StorageError> {
     let mut nodes = txn.open_table(NODES).map_err(db_err)?;
     for (key, node) in batch.nodes() {
-        let k = borsh::to_vec(key).map_err(db_err)?;
         let v = borsh::to_vec(node).map_err(db_err)?;
-        nodes.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
+        nodes
+            .insert(node_key(key).as_slice(), v.as_slice())
+            .map_err(db_err)?;
     }
     let mut stale = txn.open_table(STALE).map_err(db_err)?;
     for index in stale_nodes.into_iter().flatten() {
-        let node = borsh::to_vec(&index.node_key).map_err(db_err)?;
-        let k = stale_key(index.stale_since_version, STALE_NODE, &node);
+        let k = stale_key(
+            index.stale_since_version,
+            STALE_NODE,
+            &node_key(&index.node_key),
+        );
         stale.insert(k.as_slice(), [].as_slice()).map_err(db_err)?;
     }
     let mut values = txn.open_table(VALUES).map_err(db_err)?;
@@ -144,6 +174,55 @@ pub(super) fn write_node_batch(
         values.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
     }
     Ok(())
+}
+
+/// A store written before `node_key` gets its nodes, and the stale index's
+/// entries for nodes, under their new keys (in new tables, the old ones
+/// then deleted), in one transaction; whether there was anything to move.
+/// Nothing else changes: node contents, and so every hash, are the same.
+pub(super) fn rekey_legacy_nodes(db: &Database) -> Result<bool, StorageError> {
+    match db.begin_read().map_err(db_err)?.open_table(LEGACY_NODES) {
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(db_err(e)),
+        Ok(_) => {}
+    }
+    let txn = db.begin_write().map_err(db_err)?;
+    {
+        let legacy = txn.open_table(LEGACY_NODES).map_err(db_err)?;
+        let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+        for entry in legacy.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            let key = NodeKey::try_from_slice(k.value()).map_err(db_err)?;
+            nodes
+                .insert(node_key(&key).as_slice(), v.value())
+                .map_err(db_err)?;
+        }
+        let legacy = txn.open_table(LEGACY_STALE).map_err(db_err)?;
+        let mut stale = txn.open_table(STALE).map_err(db_err)?;
+        for entry in legacy.iter().map_err(db_err)? {
+            let (k, _) = entry.map_err(db_err)?;
+            let k = k.value();
+            let (since, kind, rest) = match (k.get(..8), k.get(8), k.get(9..)) {
+                (Some(since), Some(&kind), Some(rest)) => (since, kind, rest),
+                _ => return Err(db_err("a stale index entry shorter than its prefix")),
+            };
+            let since = u64::from_be_bytes(since.try_into().map_err(db_err)?);
+            let new = match kind {
+                STALE_NODE => {
+                    let key = NodeKey::try_from_slice(rest).map_err(db_err)?;
+                    stale_key(since, kind, &node_key(&key))
+                }
+                _ => k.to_vec(),
+            };
+            stale
+                .insert(new.as_slice(), [].as_slice())
+                .map_err(db_err)?;
+        }
+    }
+    txn.delete_table(LEGACY_NODES).map_err(db_err)?;
+    txn.delete_table(LEGACY_STALE).map_err(db_err)?;
+    txn.commit().map_err(db_err)?;
+    Ok(true)
 }
 
 /// Deletes the nodes and values that no version from `earliest` on needs
