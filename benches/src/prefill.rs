@@ -63,6 +63,10 @@ pub fn prefill(
            SELECT 'pf-' || bed, ({readings} - 1 - bed) / {beds} + 1
            FROM generate_series(0, least({beds}, {readings}) - 1) AS bed
          ON CONFLICT (device_id) DO UPDATE SET max_seq = EXCLUDED.max_seq;
+         INSERT INTO ingest.patient_devices (patient, device_id)
+           SELECT 'ehr1' || left(md5(bed::text) || md5(bed::text), 39), 'pf-' || bed
+           FROM generate_series(0, least({beds}, {readings}) - 1) AS bed
+         ON CONFLICT DO NOTHING;
          UPDATE ingest.counters SET next = {readings} + 1 WHERE name = 'record_seq';
          UPDATE ingest.counters SET next = ({readings} - 1) / {PER_BATCH} + 2 WHERE name = 'batch_id';"
     ))?;

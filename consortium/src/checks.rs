@@ -251,7 +251,9 @@ impl Gap {
 /// copy has no key of its own, so a reading written twice shows here).
 pub fn analytics_once(db: &mut postgres::Client, consenting: &[String]) -> Check {
     let counts = db.query_one(
-        "SELECT (SELECT count(*) FROM ingest.records WHERE patient = ANY($1)),
+        "SELECT (SELECT count(*) FROM ingest.records
+                 WHERE device_id IN (SELECT device_id FROM ingest.patient_devices WHERE patient = ANY($1))
+                   AND patient = ANY($1)),
                 (SELECT count(*) FROM analytics.readings)",
         &[&consenting],
     );

@@ -65,7 +65,9 @@ pub async fn records(
              -- The page first, then what it joins: joined before the limit,
              -- every record of the patient would be (a hash of every batch).
              FROM (SELECT * FROM ingest.records
-                   WHERE patient = $1
+                   -- Her devices' readings (their unique key is the
+                   -- index), each hers by its own column too.
+                   WHERE device_id = ANY(ingest.devices_of($1)) AND patient = $1
                      AND ($4::smallint IS NULL OR category = $4)
                      -- Bounds as values (never `$5 IS NULL OR …`), so that
                      -- only the days' partitions of the window are read.
@@ -203,7 +205,7 @@ pub async fn own_keys_missing_for(
                     count(*) AS records
              FROM ingest.records r
              JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
-             WHERE r.patient = $1
+             WHERE r.device_id = ANY(ingest.devices_of($1)) AND r.patient = $1
                AND ($3::smallint IS NULL OR r.category = $3)
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $4
@@ -245,7 +247,8 @@ pub async fn categories_of(
 ) -> Result<Vec<(String, Category)>, tokio_postgres::Error> {
     let rows = db
         .query(
-            "SELECT DISTINCT key_id, category FROM ingest.records WHERE patient = $1 AND key_id = ANY($2)",
+            "SELECT DISTINCT key_id, category FROM ingest.records
+             WHERE device_id = ANY(ingest.devices_of($1)) AND patient = $1 AND key_id = ANY($2)",
             &[&patient, &key_ids],
         )
         .await?;
@@ -457,7 +460,8 @@ pub async fn escrowed_reading_keys(
                     array_agg(r.record_id ORDER BY r.record_seq)
              FROM ingest.records r
              JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
-             WHERE r.patient = $1 AND r.erasure_id IS NULL
+             WHERE r.device_id = ANY(ingest.devices_of($1)) AND r.patient = $1
+               AND r.erasure_id IS NULL
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $1
                                  AND m.reader_public_key = $3)

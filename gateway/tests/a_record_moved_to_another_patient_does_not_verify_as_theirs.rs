@@ -1,5 +1,5 @@
 //! An insider with write access to PostgreSQL moves one of alice's readings
-//! under bob. The doctor, whom both granted their vitals, reads bob's
+//! under bob (its row, and its device into the list of bob's). The doctor, whom both granted their vitals, reads bob's
 //! records: the moved one decrypts and its device signature is good, but its
 //! device is bound on chain to alice, so the reader refuses it as bob's.
 
@@ -23,15 +23,21 @@ fn a_record_moved_to_another_patient_does_not_verify_as_theirs() {
     );
     let ids = s.alice_heart_rates(3);
     let moved = &ids[0];
-    let changed =
-        s.db.client()
-            .expect("the test database answers")
-            .execute(
-                "UPDATE ingest.records SET patient = $1 WHERE record_id = $2",
-                &[&s.cast.bob.address().to_string(), moved],
-            )
-            .unwrap();
+    let mut db = s.db.client().expect("the test database answers");
+    let bob = s.cast.bob.address().to_string();
+    let changed = db
+        .execute(
+            "UPDATE ingest.records SET patient = $1 WHERE record_id = $2",
+            &[&bob, moved],
+        )
+        .unwrap();
     assert_eq!(changed, 1);
+    db.execute(
+        "INSERT INTO ingest.patient_devices (patient, device_id)
+         SELECT $1, device_id FROM ingest.records WHERE record_id = $2",
+        &[&bob, moved],
+    )
+    .unwrap();
 
     let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "bob"]);
     let text = stdout(&out);

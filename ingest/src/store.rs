@@ -425,7 +425,7 @@ impl Store {
                  WHERE b.status = 'pending' AND b.created_at <= to_timestamp($1::bigint)
                    AND EXISTS (SELECT 1 FROM ingest.records r
                                WHERE r.record_seq BETWEEN b.first_record AND b.last_record
-                                 AND r.patient = $2)",
+                                 AND r.device_id = ANY(ingest.devices_of($2)) AND r.patient = $2)",
                 &[&t, &patient],
             )?
             .get(0))
@@ -455,7 +455,8 @@ impl Store {
         let rows = tx.query(
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
              FROM ingest.batches b
-             WHERE b.batch_id = r.batch_id AND r.patient = $1 AND r.erasure_id IS NULL
+             WHERE b.batch_id = r.batch_id AND r.erasure_id IS NULL
+               AND r.device_id = ANY(ingest.devices_of($1)) AND r.patient = $1
                AND b.height IS NOT NULL AND b.height <= $6
                AND ($3 OR r.record_id = ANY($4) OR r.category = ANY($5))
              RETURNING r.key_id, r.loinc, date_trunc('hour', r.measured_at)",
@@ -490,7 +491,8 @@ impl Store {
         let wraps = tx.execute(
             "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.patient = $2 AND r.key_id = w.key_id AND r.erasure_id IS NULL)
+                               WHERE r.device_id = ANY(ingest.devices_of($2)) AND r.patient = $2
+                                 AND r.key_id = w.key_id AND r.erasure_id IS NULL)
                AND NOT EXISTS (SELECT 1 FROM ingest.archived_keys a WHERE a.key_id = w.key_id
                                  AND NOT (($3 OR a.category = ANY($4)) AND a.height <= $5))",
             &[&keys, &patient, &e.everything, &categories, &height],
@@ -699,14 +701,21 @@ impl Store {
                 &rows.leaf_index,
             ],
         )?;
-        // Their rows are this write's (lock_devices).
+        // Their rows are this write's (lock_devices); so are their pairs
+        // with their patients, through which her readings are found
+        // (`ingest.devices_of`).
         tx.execute(
-            "INSERT INTO ingest.device_seqs AS s (device_id, max_seq)
+            "WITH pairs AS (
+                 INSERT INTO ingest.patient_devices (patient, device_id)
+                 SELECT DISTINCT patient, device_id FROM unnest($3::text[], $1::text[]) AS t(patient, device_id)
+                 ORDER BY patient, device_id
+                 ON CONFLICT DO NOTHING)
+             INSERT INTO ingest.device_seqs AS s (device_id, max_seq)
              SELECT device_id, max(device_seq) FROM unnest($1::text[], $2::bigint[]) AS t(device_id, device_seq)
              GROUP BY device_id ORDER BY device_id
              ON CONFLICT (device_id) DO UPDATE SET max_seq = EXCLUDED.max_seq
              WHERE s.max_seq < EXCLUDED.max_seq",
-            &[&rows.device_id, &rows.device_seq],
+            &[&rows.device_id, &rows.device_seq, &rows.patient],
         )?;
         // Each key once, whatever number of its records this write holds; a
         // key already stored (its records written one by one) keeps its wraps.

@@ -65,8 +65,10 @@ fn partitions(db: &mut postgres::Client) -> Vec<(i64, String)> {
 fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading() {
     let db = database();
     let mut owner = db.client().unwrap();
-    // The layout before: migration 015 reverted (its down.sql, on an empty
-    // database), then three readings of five days ago stored the old way.
+    // The layout before: migrations 016 and 015 reverted (their down.sql,
+    // on an empty database), then three readings of five days ago stored
+    // the old way.
+    revert_last(&db.url).expect("migration 016 reverts");
     revert_last(&db.url).expect("migration 015 reverts");
     let kind: i8 = owner
         .query_one(
@@ -126,6 +128,18 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         .unwrap()
         .get(0);
     assert_eq!(highest, 3);
+    // Found through her devices (migration 016), the index by patient gone.
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM ingest.records
+             WHERE device_id = ANY(ingest.devices_of('ehr1patient')) AND patient = 'ehr1patient'"
+        ),
+        3
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%(patient, category, measured_at)%'"),
+        0
+    );
 
     // The ingest service: a reading sent again (same time) and a sequence
     // reused at another time are both found; a new one is not.
@@ -179,12 +193,20 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
 
     // Reverted: the four readings in one table; migrated again: all there.
     drop(store);
+    revert_last(&db.url).expect("migration 016 reverts with readings in daily partitions");
     revert_last(&db.url).expect("migration 015 reverts with readings in daily partitions");
     assert_eq!(
         db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'd-1'"),
         4
     );
     migrate(&db.url).expect("and applies again");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM ingest.records
+             WHERE device_id = ANY(ingest.devices_of('ehr1patient')) AND patient = 'ehr1patient'"
+        ),
+        4
+    );
     let again = partitions(&mut owner);
     assert_eq!(
         again.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
