@@ -162,15 +162,31 @@ fn an_old_store_is_moved_when_opened_and_proves_every_key_at_every_height() {
 #[test]
 fn an_old_store_with_a_key_that_is_no_node_key_is_refused_with_the_reason() {
     let stream = blocks(&mut World::new(), 5);
-    let mut old = World::new();
-    apply(&mut old.node, &stream);
-    let (path, _dir) = close(old);
-    rewrite_as_before(&path, Some(b"not a node key"));
-    let err = TestNode::reopen(&path)
-        .err()
-        .expect("an unreadable old node is refused");
-    assert!(err.to_string().contains("state database"), "{err}");
-    // Nothing moved: the old tables are as they were.
-    assert!(rows(&path, LEGACY_NODES).unwrap() > 0);
-    assert_eq!(rows(&path, NODES), None);
+    // Of no version; of version 1 with more nibbles than a path has; of
+    // version 1 with fewer bytes than its nibbles need.
+    let key = |nibbles: u64, path: &[u8]| {
+        let length = (path.len() as u32).to_le_bytes();
+        [
+            &1u64.to_le_bytes()[..],
+            &nibbles.to_le_bytes(),
+            &length,
+            path,
+        ]
+        .concat()
+    };
+    let lying_count = key(200, &[0xab]);
+    let short_path = key(4, &[0xab]);
+    for bad in [&b"not a node key"[..], &lying_count, &short_path] {
+        let mut old = World::new();
+        apply(&mut old.node, &stream);
+        let (path, _dir) = close(old);
+        rewrite_as_before(&path, Some(bad));
+        let err = TestNode::reopen(&path)
+            .err()
+            .expect("an unreadable old node is refused");
+        assert!(err.to_string().contains("state database"), "{err}");
+        // Nothing moved: the old tables are as they were.
+        assert!(rows(&path, LEGACY_NODES).unwrap() > 0);
+        assert_eq!(rows(&path, NODES), None);
+    }
 }

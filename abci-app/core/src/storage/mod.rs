@@ -162,7 +162,14 @@ impl Storage {
             storage.clear()?;
         }
         storage.index_preimages()?;
-        tree::rekey_legacy_nodes(&storage.db)?;
+        if let Some(c) = storage.committed()? {
+            if tree::rekey_legacy_nodes(&storage.db, c.height)? {
+                tracing::info!(
+                    height = c.height,
+                    "state store: tree nodes moved to keys by version first"
+                );
+            }
+        }
         Ok(storage)
     }
 
@@ -384,8 +391,8 @@ impl Storage {
             ("latest", LATEST),
             ("key_preimages", PREIMAGES),
             ("jmt_values", VALUES),
-            ("jmt_nodes", NODES),
-            ("jmt_stale", STALE),
+            ("jmt_nodes_v2", NODES),
+            ("jmt_stale_v2", STALE),
         ] {
             all.push(of(name, &txn.open_table(t).map_err(db_err)?)?);
         }

@@ -5,7 +5,10 @@
 use borsh::BorshDeserialize;
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, StaleNodeIndexBatch, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 
 use super::{db_err, StorageError};
 
@@ -176,11 +179,40 @@ pub(super) fn write_node_batch(
     Ok(())
 }
 
+/// A node's key as `node_key` makes it, from the key an old store kept it
+/// under, borsh(NodeKey): version (u64 LE) ‖ nibbles (u64 LE) ‖ length of
+/// the path (u32 LE) ‖ the path, two nibbles a byte. Checked as jmt does not
+/// (a path of at most 64 nibbles, as long as they need, an odd one's last
+/// half zero): a key that is none is refused, never decoded into a panic.
+fn rekeyed(legacy: &[u8]) -> Result<Vec<u8>, StorageError> {
+    let bad = || db_err("an old tree node's key is not a node key (borsh(NodeKey))");
+    let (version, rest) = legacy.split_first_chunk::<8>().ok_or_else(bad)?;
+    let (nibbles, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+    let (length, path) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+    let nibbles = u64::from_le_bytes(*nibbles);
+    let odd_tail = nibbles % 2 == 1 && path.last().is_some_and(|b| b & 0x0f != 0);
+    if nibbles > 64
+        || u32::from_le_bytes(*length) as usize != path.len()
+        || path.len() as u64 != nibbles.div_ceil(2)
+        || odd_tail
+    {
+        return Err(bad());
+    }
+    let mut k = Vec::with_capacity(9 + path.len());
+    k.extend_from_slice(&u64::from_le_bytes(*version).to_be_bytes());
+    k.push(nibbles as u8);
+    k.extend_from_slice(path);
+    Ok(k)
+}
+
 /// A store written before `node_key` gets its nodes, and the stale index's
 /// entries for nodes, under their new keys (in new tables, the old ones
 /// then deleted), in one transaction; whether there was anything to move.
 /// Nothing else changes: node contents, and so every hash, are the same.
-pub(super) fn rekey_legacy_nodes(db: &Database) -> Result<bool, StorageError> {
+/// Nodes are moved a version at a time, from the first to `latest`, so that
+/// the new table is written in its order and its pages are full (in the old
+/// keys' order — the version's lowest byte first — they would be split).
+pub(super) fn rekey_legacy_nodes(db: &Database, latest: Version) -> Result<bool, StorageError> {
     match db.begin_read().map_err(db_err)?.open_table(LEGACY_NODES) {
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
         Err(e) => return Err(db_err(e)),
@@ -190,29 +222,34 @@ pub(super) fn rekey_legacy_nodes(db: &Database) -> Result<bool, StorageError> {
     {
         let legacy = txn.open_table(LEGACY_NODES).map_err(db_err)?;
         let mut nodes = txn.open_table(NODES).map_err(db_err)?;
-        for entry in legacy.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            let key = NodeKey::try_from_slice(k.value()).map_err(db_err)?;
-            nodes
-                .insert(node_key(&key).as_slice(), v.value())
-                .map_err(db_err)?;
+        let mut moved = 0u64;
+        for version in 0..=latest {
+            let prefix = version.to_le_bytes();
+            for entry in legacy.range::<&[u8]>(prefix.as_slice()..).map_err(db_err)? {
+                let (k, v) = entry.map_err(db_err)?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                nodes
+                    .insert(rekeyed(k.value())?.as_slice(), v.value())
+                    .map_err(db_err)?;
+                moved += 1;
+            }
+        }
+        if moved != legacy.len().map_err(db_err)? {
+            return Err(db_err(format!(
+                "the old tree holds nodes of no version up to height {latest}, or keys that are none"
+            )));
         }
         let legacy = txn.open_table(LEGACY_STALE).map_err(db_err)?;
         let mut stale = txn.open_table(STALE).map_err(db_err)?;
         for entry in legacy.iter().map_err(db_err)? {
             let (k, _) = entry.map_err(db_err)?;
             let k = k.value();
-            let (since, kind, rest) = match (k.get(..8), k.get(8), k.get(9..)) {
-                (Some(since), Some(&kind), Some(rest)) => (since, kind, rest),
+            let new = match (k.get(..9), k.get(8), k.get(9..)) {
+                (Some(head), Some(&STALE_NODE), Some(node)) => [head, &rekeyed(node)?].concat(),
+                (Some(_), Some(_), Some(_)) => k.to_vec(),
                 _ => return Err(db_err("a stale index entry shorter than its prefix")),
-            };
-            let since = u64::from_be_bytes(since.try_into().map_err(db_err)?);
-            let new = match kind {
-                STALE_NODE => {
-                    let key = NodeKey::try_from_slice(rest).map_err(db_err)?;
-                    stale_key(since, kind, &node_key(&key))
-                }
-                _ => k.to_vec(),
             };
             stale
                 .insert(new.as_slice(), [].as_slice())
