@@ -67,7 +67,7 @@ pub async fn records(
              FROM (SELECT * FROM ingest.records
                    -- Her devices' readings (their unique key is the
                    -- index), each hers by its own column too.
-                   WHERE device_id = ANY(ingest.devices_of($1)) AND patient = $1
+                   WHERE device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND patient = $1
                      AND ($4::smallint IS NULL OR category = $4)
                      -- Bounds as values (never `$5 IS NULL OR …`), so that
                      -- only the days' partitions of the window are read.
@@ -205,7 +205,7 @@ pub async fn own_keys_missing_for(
                     count(*) AS records
              FROM ingest.records r
              JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
-             WHERE r.device_id = ANY(ingest.devices_of($1)) AND r.patient = $1
+             WHERE r.device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND r.patient = $1
                AND ($3::smallint IS NULL OR r.category = $3)
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $4
@@ -248,7 +248,7 @@ pub async fn categories_of(
     let rows = db
         .query(
             "SELECT DISTINCT key_id, category FROM ingest.records
-             WHERE device_id = ANY(ingest.devices_of($1)) AND patient = $1 AND key_id = ANY($2)",
+             WHERE device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND patient = $1 AND key_id = ANY($2)",
             &[&patient, &key_ids],
         )
         .await?;
@@ -460,7 +460,7 @@ pub async fn escrowed_reading_keys(
                     array_agg(r.record_id ORDER BY r.record_seq)
              FROM ingest.records r
              JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
-             WHERE r.device_id = ANY(ingest.devices_of($1)) AND r.patient = $1
+             WHERE r.device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND r.patient = $1
                AND r.erasure_id IS NULL
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $1

@@ -425,7 +425,7 @@ impl Store {
                  WHERE b.status = 'pending' AND b.created_at <= to_timestamp($1::bigint)
                    AND EXISTS (SELECT 1 FROM ingest.records r
                                WHERE r.record_seq BETWEEN b.first_record AND b.last_record
-                                 AND r.device_id = ANY(ingest.devices_of($2)) AND r.patient = $2)",
+                                 AND r.patient = $2)",
                 &[&t, &patient],
             )?
             .get(0))
@@ -456,7 +456,7 @@ impl Store {
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
              FROM ingest.batches b
              WHERE b.batch_id = r.batch_id AND r.erasure_id IS NULL
-               AND r.device_id = ANY(ingest.devices_of($1)) AND r.patient = $1
+               AND r.device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND r.patient = $1
                AND b.height IS NOT NULL AND b.height <= $6
                AND ($3 OR r.record_id = ANY($4) OR r.category = ANY($5))
              RETURNING r.key_id, r.loinc, date_trunc('hour', r.measured_at)",
@@ -491,7 +491,7 @@ impl Store {
         let wraps = tx.execute(
             "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.device_id = ANY(ingest.devices_of($2)) AND r.patient = $2
+                               WHERE r.device_id = ANY((SELECT ingest.devices_of($2))::text[]) AND r.patient = $2
                                  AND r.key_id = w.key_id AND r.erasure_id IS NULL)
                AND NOT EXISTS (SELECT 1 FROM ingest.archived_keys a WHERE a.key_id = w.key_id
                                  AND NOT (($3 OR a.category = ANY($4)) AND a.height <= $5))",

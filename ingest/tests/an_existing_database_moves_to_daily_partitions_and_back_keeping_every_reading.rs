@@ -132,7 +132,7 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     assert_eq!(
         db.count(
             "SELECT count(*) FROM ingest.records
-             WHERE device_id = ANY(ingest.devices_of('ehr1patient')) AND patient = 'ehr1patient'"
+             WHERE device_id = ANY((SELECT ingest.devices_of('ehr1patient'))::text[]) AND patient = 'ehr1patient'"
         ),
         3
     );
@@ -203,7 +203,7 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     assert_eq!(
         db.count(
             "SELECT count(*) FROM ingest.records
-             WHERE device_id = ANY(ingest.devices_of('ehr1patient')) AND patient = 'ehr1patient'"
+             WHERE device_id = ANY((SELECT ingest.devices_of('ehr1patient'))::text[]) AND patient = 'ehr1patient'"
         ),
         4
     );

@@ -14,19 +14,24 @@ CREATE TABLE ingest.patient_devices (
     PRIMARY KEY (patient, device_id)
 );
 -- Reads every stored reading once (at the rate PostgreSQL scans a table:
--- minutes per hundred million).
+-- minutes per hundred million), with no reading written meanwhile: one
+-- written by an ingest of before after this read would have no pair.
+LOCK TABLE ingest.records IN SHARE MODE;
 INSERT INTO ingest.patient_devices (patient, device_id)
     SELECT DISTINCT patient, device_id FROM ingest.records;
 
 -- The devices whose readings a query for `patient` looks among: every query
--- of a patient's readings says `device_id = ANY(ingest.devices_of($1)) AND
--- patient = $1` (the second, so that a reading is hers by its own column).
+-- of a patient's readings says `device_id = ANY((SELECT ingest.devices_of($1))::text[])
+-- AND patient = $1` — the function in a subquery of its own, so that it runs
+-- once per query, not per row; the second condition so that a reading is
+-- hers by its own column too.
 CREATE FUNCTION ingest.devices_of(patient text) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT coalesce(array_agg(d.device_id), '{}') FROM ingest.patient_devices d
     WHERE d.patient = devices_of.patient
 $$;
+REVOKE ALL ON FUNCTION ingest.devices_of(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ingest.devices_of(text) TO ehr_ingest, ehr_gateway;
 
 GRANT SELECT, INSERT ON ingest.patient_devices TO ehr_ingest;
 GRANT SELECT ON ingest.patient_devices TO ehr_gateway;
