@@ -3,32 +3,25 @@
 //! its window against the archive's app hashes, refuses older heights with
 //! the reason, and holds far fewer tree rows — across a restart too.
 
-use ehr_ledger::ledger::{LedgerOptions, QueryCode};
-use ehr_ledger::storage::{verify_proof, Retention};
-use ehr_testkit::world::workload::{apply, blocks};
+use ehr_ledger::ledger::QueryCode;
+use ehr_ledger::storage::verify_proof;
+use ehr_testkit::world::workload::{apply, blocks, prove_every_key, pruning};
 use ehr_testkit::world::*;
 
 const WINDOW: u64 = 10;
-
-fn pruning() -> LedgerOptions {
-    LedgerOptions {
-        retention: Retention::LastHeights(WINDOW),
-        ..Default::default()
-    }
-}
 
 #[test]
 fn a_pruning_node_agrees_with_an_archive_node_and_proves_its_window() {
     let stream = blocks(&mut World::new(), 80);
     let mut archive = World::new();
     let mut pruned = World::new();
-    pruned.node = pruned.node.reopen_with(pruning()).unwrap();
+    pruned.node = pruned.node.reopen_with(pruning(WINDOW)).unwrap();
 
     let a = apply(&mut archive.node, &stream[..40]);
     let p = apply(&mut pruned.node, &stream[..40]);
     assert_eq!(a, p, "pruning changes no app hash");
     // Restarted with the same flag, it goes on pruning.
-    pruned.node = pruned.node.reopen_with(pruning()).unwrap();
+    pruned.node = pruned.node.reopen_with(pruning(WINDOW)).unwrap();
     let a = [a, apply(&mut archive.node, &stream[40..])].concat();
     let p = [p, apply(&mut pruned.node, &stream[40..])].concat();
     assert_eq!(a, p);
@@ -40,29 +33,8 @@ fn a_pruning_node_agrees_with_an_archive_node_and_proves_its_window() {
 
     // Every key the state has, proven at every height of the window against
     // the archive's app hash of that height (hashes[i] is height i + 2).
-    let keys: Vec<Vec<u8>> = {
-        use ehr_ledger::storage::StateRead;
-        let snap = pruned.node.ledger.storage().snapshot().unwrap();
-        snap.scan_raw(b"", usize::MAX)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect()
-    };
-    assert!(keys.len() > 100, "a state of some size: {}", keys.len());
-    for height in earliest..=latest {
-        let root = a[(height - 2) as usize];
-        for key in &keys {
-            let (value, proof) = pruned
-                .node
-                .ledger
-                .storage()
-                .get_with_proof(key, height)
-                .unwrap_or_else(|e| panic!("height {height}: {e}"));
-            verify_proof(root, key, value.as_deref(), &proof)
-                .unwrap_or_else(|e| panic!("{} at {height}: {e}", String::from_utf8_lossy(key)));
-        }
-    }
+    let keys = prove_every_key(&pruned.node, earliest..=latest, |h| a[(h - 2) as usize]);
+    assert!(keys > 100, "a state of some size: {keys}");
 
     let refused = pruned
         .node
@@ -100,7 +72,7 @@ fn pruning_turned_on_for_a_long_history_catches_up_and_keeps_agreeing() {
     let a = apply(&mut archive.node, &stream[..40]);
     assert_eq!(apply(&mut node.node, &stream[..40]), a);
     let before = node.node.ledger.storage().tree_rows().unwrap();
-    node.node = node.node.reopen_with(pruning()).unwrap();
+    node.node = node.node.reopen_with(pruning(WINDOW)).unwrap();
     assert_eq!(
         apply(&mut node.node, &stream[40..]),
         apply(&mut archive.node, &stream[40..])

@@ -88,3 +88,42 @@ pub fn apply(node: &mut TestNode, blocks: &[Block]) -> Vec<[u8; 32]> {
         })
         .collect()
 }
+
+/// A node that keeps the tree of its last `window` heights only.
+pub fn pruning(window: u64) -> ehr_ledger::ledger::LedgerOptions {
+    ehr_ledger::ledger::LedgerOptions {
+        retention: ehr_ledger::storage::Retention::LastHeights(window),
+        ..Default::default()
+    }
+}
+
+/// Proves every key the node's state holds now at each of `heights`
+/// against `app_hash(height)` (panicking with the key and height that do
+/// not prove); how many keys there were.
+pub fn prove_every_key(
+    node: &TestNode,
+    heights: impl IntoIterator<Item = u64>,
+    app_hash: impl Fn(u64) -> [u8; 32],
+) -> usize {
+    use ehr_ledger::storage::{verify_proof, StateRead};
+    let storage = node.ledger.storage();
+    let keys: Vec<Vec<u8>> = storage
+        .snapshot()
+        .expect("a snapshot of the state")
+        .scan_raw(b"", usize::MAX)
+        .expect("the state's keys")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for height in heights {
+        let root = app_hash(height);
+        for key in &keys {
+            let (value, proof) = storage
+                .get_with_proof(key, height)
+                .unwrap_or_else(|e| panic!("height {height}: {e}"));
+            verify_proof(root, key, value.as_deref(), &proof)
+                .unwrap_or_else(|e| panic!("{} at {height}: {e}", String::from_utf8_lossy(key)));
+        }
+    }
+    keys.len()
+}
