@@ -30,6 +30,22 @@ pub fn prefill(
                                         (to_timestamp($2::bigint / 1000.0) AT TIME ZONE 'UTC')::date)",
         &[&first_ms, &end_ms],
     )?;
+    // Each bed's (patient, device) pair, numbered first: a row names it.
+    let bed_count = beds.min(readings);
+    db.execute(
+        "INSERT INTO ingest.patient_devices (patient, device_id)
+         SELECT 'ehr1' || left(md5(bed::text) || md5(bed::text), 39), 'pf-' || bed
+         FROM generate_series(0, $1::bigint - 1) AS bed ORDER BY bed
+         ON CONFLICT DO NOTHING",
+        &[&bed_count],
+    )?;
+    let pairs: Vec<i32> = db
+        .query_one(
+            "SELECT array_agg(pair_no ORDER BY substr(device_id, 4)::bigint) FROM ingest.patient_devices
+             WHERE device_id LIKE 'pf-%'",
+            &[],
+        )?
+        .get(0);
     let mut done = 0i64;
     while done < readings {
         let (lo, hi) = (done + 1, (done + CHUNK).min(readings));
@@ -43,17 +59,17 @@ pub fn prefill(
             &[&lo, &hi, &PER_BATCH],
         )?;
         db.execute(
-            "INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256,
-                                         patient, category, loinc, measured_at, ciphertext, ciphertext_sha256,
+            "INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
+                                         category, loinc, measured_at, ciphertext, ciphertext_sha256,
                                          batch_id, leaf_index)
-             SELECT i, 'pf-' || bed || ':' || seq, 'k-' || md5(bed || '/' || (seq / 720)), 'pf-' || bed, seq,
-                    sha256(int8send(i)), 'ehr1' || left(md5(bed::text) || md5(bed::text), 39), 1, '8867-4',
+             SELECT i, 'k-' || md5(bed || '/' || (seq / 720)), ($7::int[])[bed + 1], seq,
+                    sha256(int8send(i)), 1, '8867-4',
                     to_timestamp(($4::bigint + (i - 1) * 1000 / $5::bigint) / 1000.0),
                     c || c || c || c || substr(c, 1, 18), sha256(c), (i - 1) / $6 + 1, ((i - 1) % $6)::int
              FROM generate_series($1::bigint, $2::bigint) AS i,
                   LATERAL (SELECT (i - 1) % $3::bigint AS bed, (i - 1) / $3::bigint + 1 AS seq,
                                   sha256(int8send(-i)) AS c) AS g",
-            &[&lo, &hi, &beds, &first_ms, &rate, &PER_BATCH],
+            &[&lo, &hi, &beds, &first_ms, &rate, &PER_BATCH, &pairs],
         )?;
         done = hi;
         eprintln!("prefill: {done} readings stored");
@@ -63,10 +79,6 @@ pub fn prefill(
            SELECT 'pf-' || bed, ({readings} - 1 - bed) / {beds} + 1
            FROM generate_series(0, least({beds}, {readings}) - 1) AS bed
          ON CONFLICT (device_id) DO UPDATE SET max_seq = EXCLUDED.max_seq;
-         INSERT INTO ingest.patient_devices (patient, device_id)
-           SELECT 'ehr1' || left(md5(bed::text) || md5(bed::text), 39), 'pf-' || bed
-           FROM generate_series(0, least({beds}, {readings}) - 1) AS bed
-         ON CONFLICT DO NOTHING;
          UPDATE ingest.counters SET next = {readings} + 1 WHERE name = 'record_seq';
          UPDATE ingest.counters SET next = ({readings} - 1) / {PER_BATCH} + 2 WHERE name = 'batch_id';"
     ))?;

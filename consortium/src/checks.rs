@@ -51,7 +51,11 @@ pub struct ReadingsAccount {
 
 /// Stored (device id, sequence number) pairs, and how many rows hold them.
 fn stored(db: &mut postgres::Client) -> Result<(BTreeSet<(String, u64)>, u64), Error> {
-    let rows = db.query("SELECT device_id, device_seq FROM ingest.records", &[])?;
+    let rows = db.query(
+        "SELECT d.device_id, r.device_seq FROM ingest.records r
+         JOIN ingest.patient_devices d ON d.pair_no = r.pair_no",
+        &[],
+    )?;
     let count = rows.len() as u64;
     let set = rows
         .into_iter()
@@ -252,8 +256,7 @@ impl Gap {
 pub fn analytics_once(db: &mut postgres::Client, consenting: &[String]) -> Check {
     let counts = db.query_one(
         "SELECT (SELECT count(*) FROM ingest.records
-                 WHERE device_id IN (SELECT device_id FROM ingest.patient_devices WHERE patient = ANY($1))
-                   AND patient = ANY($1)),
+                 WHERE pair_no IN (SELECT pair_no FROM ingest.patient_devices WHERE patient = ANY($1))),
                 (SELECT count(*) FROM analytics.readings)",
         &[&consenting],
     );

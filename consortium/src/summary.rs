@@ -237,7 +237,7 @@ pub fn print_summary(
         "  as the analyst           psql \"$(cat {})\"  (a password made for this run)",
         data.join("analyst.url").display()
     );
-    println!("  the stored ciphertext    psql \"{}\" -c 'SELECT record_id, loinc, batch_id, length(ciphertext) FROM ingest.records LIMIT 5'  (the owner's password: the one in DATABASE_URL)", s.database_url);
+    println!("  the stored ciphertext    psql \"{}\" -c 'SELECT record_id, loinc, batch_id, length(ciphertext) FROM ingest.stored_records LIMIT 5'  (the owner's password: the one in DATABASE_URL)", s.database_url);
     println!("  fetch and verify         run `scripts/run.sh --duration 0` and, while it runs, in another terminal:");
     println!("                             target/release/ehr --home {} --node <rpc> --gateway <gateway> fetch --as doctor --patient patient-1", data.join("ehr").display());
     println!(

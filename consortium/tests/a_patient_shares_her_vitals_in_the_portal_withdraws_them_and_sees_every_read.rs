@@ -64,11 +64,14 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
     for _ in 0..120 {
         tampered = db
             .query_opt(
-                "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
-                 WHERE record_id = (SELECT r.record_id FROM ingest.records r JOIN ingest.batches b USING (batch_id)
-                                    WHERE r.patient = $1 AND b.status = 'committed'
-                                    ORDER BY r.record_seq DESC LIMIT 1 OFFSET 2)
-                 RETURNING record_id",
+                "WITH t AS (SELECT r.record_seq, r.record_id FROM ingest.stored_records r
+                            JOIN ingest.batches b USING (batch_id)
+                            WHERE r.patient = $1 AND b.status = 'committed'
+                            ORDER BY r.record_seq DESC LIMIT 1 OFFSET 2),
+                      altered AS (UPDATE ingest.records r
+                                  SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+                                  FROM t WHERE r.record_seq = t.record_seq RETURNING r.record_seq)
+                 SELECT t.record_id FROM t JOIN altered USING (record_seq)",
                 &[&patient_address],
             )
             .unwrap()

@@ -200,7 +200,7 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
     let mut db = s.db.client().expect("the test database answers");
     db.execute(
         "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
-         WHERE record_id = 'hr-1:7'",
+         WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE record_id = 'hr-1:7')",
         &[],
     )
     .unwrap();

@@ -56,7 +56,7 @@ pub async fn records(
     let category = f.category.map(|c| c as i16);
     let rows = db
         .query(
-            "SELECT r.record_seq, r.record_id, r.category, r.device_id, r.loinc,
+            "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint,
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
@@ -65,9 +65,9 @@ pub async fn records(
              -- The page first, then what it joins: joined before the limit,
              -- every record of the patient would be (a hash of every batch).
              FROM (SELECT * FROM ingest.records
-                   -- Her devices' readings (their unique key is the
-                   -- index), each hers by its own column too.
-                   WHERE device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND patient = $1
+                   -- Her pairs' readings (their unique key is the
+                   -- index): each row names its pair, a pair its patient.
+                   WHERE pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                      AND ($4::smallint IS NULL OR category = $4)
                      -- Bounds as values (never `$5 IS NULL OR …`), so that
                      -- only the days' partitions of the window are read.
@@ -77,6 +77,7 @@ pub async fn records(
                      AND ($9::text[] IS NULL OR loinc = ANY($9))
                    ORDER BY record_seq
                    LIMIT $8) r
+             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
@@ -205,7 +206,7 @@ pub async fn own_keys_missing_for(
                     count(*) AS records
              FROM ingest.records r
              JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
-             WHERE r.device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND r.patient = $1
+             WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND ($3::smallint IS NULL OR r.category = $3)
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $4
@@ -248,7 +249,7 @@ pub async fn categories_of(
     let rows = db
         .query(
             "SELECT DISTINCT key_id, category FROM ingest.records
-             WHERE device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND patient = $1 AND key_id = ANY($2)",
+             WHERE pair_no = ANY((SELECT ingest.pairs_of($1))::int[]) AND key_id = ANY($2)",
             &[&patient, &key_ids],
         )
         .await?;
@@ -457,10 +458,11 @@ pub async fn escrowed_reading_keys(
     let rows = db
         .query(
             "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, e.wrapped_key,
-                    array_agg(r.record_id ORDER BY r.record_seq)
+                    array_agg(ingest.record_id(d.device_id, r.device_seq) ORDER BY r.record_seq)
              FROM ingest.records r
+             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
-             WHERE r.device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND r.patient = $1
+             WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND r.erasure_id IS NULL
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
                                WHERE m.key_id = r.key_id AND m.reader = $1

@@ -126,13 +126,13 @@ fn a_patient_erases_her_records_and_nothing_of_them_is_left_to_open() {
     // Ingest follows the erasure: no ciphertext, no wrap, no analytics row.
     let shredded = wait_until(Duration::from_secs(30), || {
         s.db.count(&format!(
-            "SELECT count(*) FROM ingest.records WHERE patient = '{alice}' AND ciphertext IS NOT NULL"
+            "SELECT count(*) FROM ingest.stored_records WHERE patient = '{alice}' AND ciphertext IS NOT NULL"
         )) == 0
     });
     assert!(shredded, "readings still hold their ciphertext");
     assert_eq!(
         s.db.count(&format!(
-            "SELECT count(*) FROM ingest.wrapped_keys w JOIN ingest.records r ON r.key_id = w.key_id
+            "SELECT count(*) FROM ingest.wrapped_keys w JOIN ingest.stored_records r ON r.key_id = w.key_id
              WHERE r.patient = '{alice}'"
         )),
         0,

@@ -1,5 +1,6 @@
 //! An insider with write access to PostgreSQL moves one of alice's readings
-//! under bob (its row, and its device into the list of bob's). The doctor, whom both granted their vitals, reads bob's
+//! under bob (a pair of bob's with its device, and its row pointed at that
+//! pair). The doctor, whom both granted their vitals, reads bob's
 //! records: the moved one decrypts and its device signature is good, but its
 //! device is bound on chain to alice, so the reader refuses it as bob's.
 
@@ -25,19 +26,24 @@ fn a_record_moved_to_another_patient_does_not_verify_as_theirs() {
     let moved = &ids[0];
     let mut db = s.db.client().expect("the test database answers");
     let bob = s.cast.bob.address().to_string();
+    // Bob's pair with the record's device, as an insider would add it, and
+    // the record's row pointed at it.
+    db.execute(
+        "INSERT INTO ingest.patient_devices (patient, device_id)
+         SELECT $1, device_id FROM ingest.stored_records WHERE record_id = $2",
+        &[&bob, moved],
+    )
+    .unwrap();
     let changed = db
         .execute(
-            "UPDATE ingest.records SET patient = $1 WHERE record_id = $2",
+            "UPDATE ingest.records r SET pair_no = p.pair_no
+             FROM ingest.stored_records s, ingest.patient_devices p
+             WHERE s.record_id = $2 AND r.record_seq = s.record_seq
+               AND p.patient = $1 AND p.device_id = s.device_id",
             &[&bob, moved],
         )
         .unwrap();
     assert_eq!(changed, 1);
-    db.execute(
-        "INSERT INTO ingest.patient_devices (patient, device_id)
-         SELECT $1, device_id FROM ingest.records WHERE record_id = $2",
-        &[&bob, moved],
-    )
-    .unwrap();
 
     let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "bob"]);
     let text = stdout(&out);

@@ -35,7 +35,7 @@ fn a_stolen_clinician_key_is_refused_from_the_block_that_suspends_it() {
     // Readings stored from then on get no key for the stolen one.
     let after = s.alice_heart_rates(3);
     let wrapped = s.db.count(&format!(
-        "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+        "SELECT count(*) FROM ingest.stored_records r JOIN ingest.wrapped_keys w
            ON w.key_id = r.key_id AND w.reader = '{doctor}'
          WHERE r.record_id IN ({})",
         after

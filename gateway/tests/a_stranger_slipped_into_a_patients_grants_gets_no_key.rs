@@ -85,7 +85,7 @@ fn a_stranger_slipped_into_a_patients_grants_gets_no_key() {
 
     let wrapped_for = |reader: &ehr_ledger::crypto::Address| {
         s.db.count(&format!(
-            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w USING (key_id)
+            "SELECT count(*) FROM ingest.stored_records r JOIN ingest.wrapped_keys w USING (key_id)
              WHERE r.record_id IN ({}) AND w.reader = '{reader}'",
             ids.iter()
                 .map(|i| format!("'{i}'"))

@@ -17,7 +17,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     // 1. A byte of the ciphertext flipped: it no longer hashes to its leaf.
     db.execute(
         "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
-         WHERE record_id = 'hr-1:1'",
+         WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE record_id = 'hr-1:1')",
         &[],
     )
     .unwrap();
@@ -25,7 +25,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     //    the root anchored on chain, and AES-GCM refuses the bytes.
     let row = db
         .query_one(
-            "SELECT ciphertext FROM ingest.records WHERE record_id = 'hr-1:2'",
+            "SELECT ciphertext FROM ingest.stored_records WHERE record_id = 'hr-1:2'",
             &[],
         )
         .unwrap();
@@ -33,7 +33,8 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     let last = forged.len() - 1;
     forged[last] ^= 1;
     db.execute(
-        "UPDATE ingest.records SET ciphertext = $1, ciphertext_sha256 = $2 WHERE record_id = 'hr-1:2'",
+        "UPDATE ingest.records SET ciphertext = $1, ciphertext_sha256 = $2
+         WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE record_id = 'hr-1:2')",
         &[&forged, &sha256(&forged).as_slice()],
     )
     .unwrap();
@@ -41,7 +42,9 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     //    another record, with its hash): the record id bound in it refuses it.
     db.execute(
         "UPDATE ingest.records r SET ciphertext = o.ciphertext, ciphertext_sha256 = o.ciphertext_sha256
-         FROM ingest.records o WHERE r.record_id = 'hr-1:3' AND o.record_id = 'hr-1:4'",
+         FROM ingest.stored_records o
+         WHERE r.record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE record_id = 'hr-1:3')
+           AND o.record_id = 'hr-1:4'",
         &[],
     )
     .unwrap();
@@ -77,8 +80,8 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     // which no longer reach the root.
     let neighbours: Vec<String> = db
         .query(
-            "SELECT record_id FROM ingest.records WHERE record_id IN ('hr-1:4', 'hr-1:5', 'hr-1:6')
-               AND batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id IN ('hr-1:2', 'hr-1:3'))",
+            "SELECT record_id FROM ingest.stored_records WHERE record_id IN ('hr-1:4', 'hr-1:5', 'hr-1:6')
+               AND batch_id IN (SELECT batch_id FROM ingest.stored_records WHERE record_id IN ('hr-1:2', 'hr-1:3'))",
             &[],
         )
         .unwrap()
@@ -93,7 +96,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     } else {
         db.execute(
             "DELETE FROM ingest.batch_trees
-             WHERE batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id = ANY($1))",
+             WHERE batch_id IN (SELECT batch_id FROM ingest.stored_records WHERE record_id = ANY($1))",
             &[&neighbours],
         )
         .unwrap();
@@ -172,7 +175,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     let zeroed = db
         .execute(
             "UPDATE ingest.batch_trees SET tree = decode(repeat('00', length(tree)), 'hex')
-             WHERE batch_id IN (SELECT batch_id FROM ingest.records WHERE record_id = ANY($1))",
+             WHERE batch_id IN (SELECT batch_id FROM ingest.stored_records WHERE record_id = ANY($1))",
             &[&later],
         )
         .unwrap();

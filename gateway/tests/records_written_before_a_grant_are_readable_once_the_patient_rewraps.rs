@@ -98,7 +98,7 @@ fn records_written_before_a_grant_are_readable_once_the_patient_rewraps() {
     // One wrap per data key: Alice's readings share a key while her readers
     // stay the same.
     let keys = s.db.count(&format!(
-        "SELECT count(DISTINCT key_id) FROM ingest.records WHERE patient = '{alice}'"
+        "SELECT count(DISTINCT key_id) FROM ingest.stored_records WHERE patient = '{alice}'"
     ));
     assert!((1..=8).contains(&keys), "{keys} keys for 8 readings");
     // …and the answer counts the readings they open, as a person does.

@@ -231,8 +231,9 @@ fn drop_day(
     tx.execute(
         &format!(
             "INSERT INTO ingest.archived_keys (key_id, category, patient, height)
-             SELECT r.key_id, r.category, min(r.patient), max(b.height) FROM {partition} r
+             SELECT r.key_id, r.category, min(d.patient), max(b.height) FROM {partition} r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
+             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              WHERE r.erasure_id IS NULL GROUP BY r.key_id, r.category
              ON CONFLICT (key_id, category) DO UPDATE
                SET height = greatest(ingest.archived_keys.height, EXCLUDED.height)"
@@ -280,11 +281,12 @@ fn write_day(
     let mut records = 0i64;
     let portal = tx.bind(
         &format!(
-            "SELECT r.record_seq, r.record_id, r.patient, r.category, r.device_id, r.loinc,
+            "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), d.patient, r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint, r.ciphertext, r.ciphertext_sha256,
                     r.key_id, r.erasure_id, r.batch_id, r.leaf_index, r.merkle_path,
                     b.record_count, b.merkle_root, b.height, b.service, b.first_record, b.last_record
              FROM {partition} r JOIN ingest.batches b ON b.batch_id = r.batch_id
+             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              ORDER BY r.batch_id, r.leaf_index"
         ),
         &[],

@@ -221,10 +221,10 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The readings stored under (device, seq) pairs ($1, $2), whatever day
 /// they claim: every day's partition is looked into.
-const STORED_ON_ANY_DAY: &str =
-    "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
-     JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
-       ON r.device_id = k.device_id AND r.device_seq = k.device_seq";
+const STORED_ON_ANY_DAY: &str = "SELECT p.device_id, r.device_seq, r.content_sha256
+     FROM unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
+     JOIN ingest.patient_devices p ON p.device_id = k.device_id
+     JOIN ingest.records r ON r.pair_no = p.pair_no AND r.device_seq = k.device_seq";
 
 /// How many days ahead the readings' partitions are made (each new day's is
 /// made a day or two before it, never in the first write after midnight).
@@ -234,12 +234,10 @@ const DAYS_AHEAD: i64 = 2;
 #[derive(Default)]
 struct RecordColumns<'a> {
     seq: Vec<i64>,
-    record_id: Vec<&'a str>,
     key_id: Vec<&'a str>,
-    device_id: Vec<&'a str>,
+    pair_no: Vec<i32>,
     device_seq: Vec<i64>,
     content_sha256: Vec<&'a [u8]>,
-    patient: Vec<&'a str>,
     category: Vec<i16>,
     loinc: Vec<&'a str>,
     measured_at_ms: Vec<i64>,
@@ -249,14 +247,12 @@ struct RecordColumns<'a> {
 }
 
 impl<'a> RecordColumns<'a> {
-    fn push(&mut self, seq: i64, r: &'a NewRecord, leaf_index: i32) {
+    fn push(&mut self, seq: i64, r: &'a NewRecord, pair_no: i32, leaf_index: i32) {
         self.seq.push(seq);
-        self.record_id.push(&r.record_id);
         self.key_id.push(&r.key.key_id);
-        self.device_id.push(&r.device_id);
+        self.pair_no.push(pair_no);
         self.device_seq.push(r.device_seq);
         self.content_sha256.push(&r.content_sha256);
-        self.patient.push(&r.patient);
         self.category.push(r.category);
         self.loinc.push(&r.loinc);
         self.measured_at_ms.push(r.measured_at_ms);
@@ -303,6 +299,51 @@ fn lock_devices(tx: &mut postgres::Transaction, records: &[NewRecord]) -> Result
         return Err(StoreError::Raced);
     }
     Ok(())
+}
+
+/// The number of each (patient, device) pair of `records`
+/// (`ingest.patient_devices`), made for a pair seen for the first time —
+/// under the devices' locks (`lock_devices`), so no other write makes the
+/// same pair meanwhile. A reading's row names its pair by number; a
+/// patient's readings are found through her pairs (`ingest.pairs_of`).
+fn pair_numbers<'a>(
+    tx: &mut postgres::Transaction,
+    records: &'a [NewRecord],
+) -> Result<HashMap<(&'a str, &'a str), i32>, StoreError> {
+    let mut pairs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.patient.as_str(), r.device_id.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (patients, devices): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    // Made ones come back from the insert, known ones from the select (it
+    // sees the table as it was before the insert).
+    let numbers: HashMap<(String, String), i32> = tx
+        .query(
+            "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(patient, device_id)),
+                  made AS (INSERT INTO ingest.patient_devices (patient, device_id)
+                           SELECT patient, device_id FROM t ORDER BY patient, device_id
+                           ON CONFLICT DO NOTHING
+                           RETURNING patient, device_id, pair_no)
+             SELECT patient, device_id, pair_no FROM made
+             UNION ALL
+             SELECT p.patient, p.device_id, p.pair_no FROM ingest.patient_devices p
+             JOIN t ON t.patient = p.patient AND t.device_id = p.device_id",
+            &[&patients, &devices],
+        )?
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    pairs
+        .into_iter()
+        .map(|(p, d)| {
+            numbers
+                .get(&(p.to_string(), d.to_string()))
+                .map(|n| ((p, d), *n))
+                .ok_or(StoreError::Raced)
+        })
+        .collect()
 }
 
 /// (device, seq, ms) keys as three columns.
@@ -425,7 +466,7 @@ impl Store {
                  WHERE b.status = 'pending' AND b.created_at <= to_timestamp($1::bigint)
                    AND EXISTS (SELECT 1 FROM ingest.records r
                                WHERE r.record_seq BETWEEN b.first_record AND b.last_record
-                                 AND r.patient = $2)",
+                                 AND r.pair_no = ANY((SELECT ingest.pairs_of($2))::int[]))",
                 &[&t, &patient],
             )?
             .get(0))
@@ -454,11 +495,11 @@ impl Store {
         )?;
         let rows = tx.query(
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
-             FROM ingest.batches b
-             WHERE b.batch_id = r.batch_id AND r.erasure_id IS NULL
-               AND r.device_id = ANY((SELECT ingest.devices_of($1))::text[]) AND r.patient = $1
+             FROM ingest.batches b, ingest.patient_devices d
+             WHERE b.batch_id = r.batch_id AND d.pair_no = r.pair_no AND r.erasure_id IS NULL
+               AND r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND b.height IS NOT NULL AND b.height <= $6
-               AND ($3 OR r.record_id = ANY($4) OR r.category = ANY($5))
+               AND ($3 OR ingest.record_id(d.device_id, r.device_seq) = ANY($4) OR r.category = ANY($5))
              RETURNING r.key_id, r.loinc, date_trunc('hour', r.measured_at)",
             &[
                 &patient,
@@ -491,7 +532,7 @@ impl Store {
         let wraps = tx.execute(
             "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.device_id = ANY((SELECT ingest.devices_of($2))::text[]) AND r.patient = $2
+                               WHERE r.pair_no = ANY((SELECT ingest.pairs_of($2))::int[])
                                  AND r.key_id = w.key_id AND r.erasure_id IS NULL)
                AND NOT EXISTS (SELECT 1 FROM ingest.archived_keys a WHERE a.key_id = w.key_id
                                  AND NOT (($3 OR a.category = ANY($4)) AND a.height <= $5))",
@@ -557,9 +598,10 @@ impl Store {
         let last = seen.iter().map(|k| k.2).max().unwrap_or(0);
         let (d, q, t): (Vec<&str>, Vec<i64>, Vec<i64>) = unzip3(&seen);
         for r in self.client.query(
-            "SELECT r.device_id, r.device_seq, r.content_sha256 FROM ingest.records r
-             JOIN unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(device_id, device_seq, ms)
-               ON r.device_id = k.device_id AND r.device_seq = k.device_seq
+            "SELECT p.device_id, r.device_seq, r.content_sha256
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(device_id, device_seq, ms)
+             JOIN ingest.patient_devices p ON p.device_id = k.device_id
+             JOIN ingest.records r ON r.pair_no = p.pair_no AND r.device_seq = k.device_seq
               AND r.measured_at = to_timestamp(k.ms / 1000.0)
              WHERE r.measured_at BETWEEN to_timestamp($4::bigint / 1000.0) AND to_timestamp($5::bigint / 1000.0)",
             &[&d, &q, &t, &first, &last],
@@ -648,6 +690,7 @@ impl Store {
             &[&PATIENT_LOCK_CLASS, &patients],
         )?;
         lock_devices(&mut tx, records)?;
+        let pairs = pair_numbers(&mut tx, records)?;
         let n = records.len() as i64;
         let first: i64 = tx
             .query_one("UPDATE ingest.counters SET next = next + $1 WHERE name = 'record_seq' RETURNING next - $1", &[&n])?
@@ -669,29 +712,28 @@ impl Store {
         // trip per table rather than per row.
         let mut rows = RecordColumns::default();
         for (i, r) in records.iter().enumerate() {
-            rows.push(first + i as i64, r, i as i32);
+            let pair_no = pairs[&(r.patient.as_str(), r.device_id.as_str())];
+            rows.push(first + i as i64, r, pair_no, i as i32);
         }
         tx.execute(
             "INSERT INTO ingest.batch_trees (batch_id, block_bits, tree) VALUES ($1, $2, $3)",
             &[&batch_id, &(TREE_BLOCK_BITS as i16), &tree],
         )?;
         tx.execute(
-            "INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256, patient,
+            "INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
                                          category, loinc, measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index)
-             SELECT seq, record_id, key_id, device_id, device_seq, content_sha256, patient, category, loinc,
-                    to_timestamp(measured_at_ms / 1000.0), ciphertext, ciphertext_sha256, $13, leaf_index
-             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::text[],
-                         $8::smallint[], $9::text[], $10::bigint[], $11::bytea[], $12::bytea[], $14::int[])
-                  AS t(seq, record_id, key_id, device_id, device_seq, content_sha256, patient, category, loinc,
+             SELECT seq, key_id, pair_no, device_seq, content_sha256, category, loinc,
+                    to_timestamp(measured_at_ms / 1000.0), ciphertext, ciphertext_sha256, $11, leaf_index
+             FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bytea[],
+                         $6::smallint[], $7::text[], $8::bigint[], $9::bytea[], $10::bytea[], $12::int[])
+                  AS t(seq, key_id, pair_no, device_seq, content_sha256, category, loinc,
                        measured_at_ms, ciphertext, ciphertext_sha256, leaf_index)",
             &[
                 &rows.seq,
-                &rows.record_id,
                 &rows.key_id,
-                &rows.device_id,
+                &rows.pair_no,
                 &rows.device_seq,
                 &rows.content_sha256,
-                &rows.patient,
                 &rows.category,
                 &rows.loinc,
                 &rows.measured_at_ms,
@@ -701,21 +743,19 @@ impl Store {
                 &rows.leaf_index,
             ],
         )?;
-        // Their rows are this write's (lock_devices); so are their pairs
-        // with their patients, through which her readings are found
-        // (`ingest.devices_of`).
+        // Each device's highest sequence: its row is this write's
+        // (lock_devices).
+        let (devices, seqs): (Vec<&str>, Vec<i64>) = records
+            .iter()
+            .map(|r| (r.device_id.as_str(), r.device_seq))
+            .unzip();
         tx.execute(
-            "WITH pairs AS (
-                 INSERT INTO ingest.patient_devices (patient, device_id)
-                 SELECT DISTINCT patient, device_id FROM unnest($3::text[], $1::text[]) AS t(patient, device_id)
-                 ORDER BY patient, device_id
-                 ON CONFLICT DO NOTHING)
-             INSERT INTO ingest.device_seqs AS s (device_id, max_seq)
+            "INSERT INTO ingest.device_seqs AS s (device_id, max_seq)
              SELECT device_id, max(device_seq) FROM unnest($1::text[], $2::bigint[]) AS t(device_id, device_seq)
              GROUP BY device_id ORDER BY device_id
              ON CONFLICT (device_id) DO UPDATE SET max_seq = EXCLUDED.max_seq
              WHERE s.max_seq < EXCLUDED.max_seq",
-            &[&rows.device_id, &rows.device_seq, &rows.patient],
+            &[&devices, &seqs],
         )?;
         // Each key once, whatever number of its records this write holds; a
         // key already stored (its records written one by one) keeps its wraps.

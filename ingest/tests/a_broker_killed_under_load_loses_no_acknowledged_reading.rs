@@ -129,19 +129,19 @@ fn a_broker_killed_under_load_loses_no_acknowledged_reading() {
     );
     assert_eq!(acknowledged.len() as u64, READINGS);
     let all = wait_until(Duration::from_secs(120), || {
-        db.count("SELECT count(*) FROM ingest.records") >= READINGS as i64
+        db.count("SELECT count(*) FROM ingest.stored_records") >= READINGS as i64
     });
     assert!(
         all,
         "{} of {READINGS} acknowledged readings stored; ingest's log ends:\n{}",
-        db.count("SELECT count(*) FROM ingest.records"),
+        db.count("SELECT count(*) FROM ingest.stored_records"),
         log_tail(dir.path(), 30)
     );
     let stored: BTreeSet<u64> = db
         .client()
         .unwrap()
         .query(
-            "SELECT device_seq FROM ingest.records WHERE device_id = 'hr-1'",
+            "SELECT device_seq FROM ingest.stored_records WHERE device_id = 'hr-1'",
             &[],
         )
         .unwrap()
@@ -150,7 +150,7 @@ fn a_broker_killed_under_load_loses_no_acknowledged_reading() {
         .collect();
     assert_eq!(stored, acknowledged, "every acknowledged reading stored");
     assert_eq!(
-        db.count("SELECT count(*) FROM ingest.records"),
+        db.count("SELECT count(*) FROM ingest.stored_records"),
         READINGS as i64,
         "each once"
     );

@@ -49,7 +49,8 @@ fn move_to(db: &mut postgres::Client, seqs: &str, day: &str) {
         &format!(
             "UPDATE ingest.records SET measured_at = ($1::text::date + time '12:00') AT TIME ZONE 'UTC'
                                                     + device_seq * interval '1 second'
-             WHERE device_id = 'hr-1' AND device_seq IN ({seqs})"
+             WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records
+                                  WHERE device_id = 'hr-1' AND device_seq IN ({seqs}))"
         ),
         &[&day],
     )
@@ -84,15 +85,16 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     db.batch_execute(
         "INSERT INTO ingest.wrapped_keys (key_id, reader, reader_public_key, wrapped_key)
            SELECT 'k-archived', reader, reader_public_key, wrapped_key FROM ingest.wrapped_keys
-           WHERE key_id = (SELECT key_id FROM ingest.records WHERE device_id = 'hr-1' AND device_seq = 1);
-         UPDATE ingest.records SET key_id = 'k-archived' WHERE device_id = 'hr-1' AND device_seq <= 4;",
+           WHERE key_id = (SELECT key_id FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 1);
+         UPDATE ingest.records SET key_id = 'k-archived' WHERE record_seq IN
+           (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq <= 4);",
     )
     .unwrap();
     // Reading 5 on the next day, its ciphertext altered.
     move_to(&mut db, "5", &tampered);
     db.execute(
         "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
-         WHERE device_id = 'hr-1' AND device_seq = 5",
+         WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 5)",
         &[],
     )
     .unwrap();
@@ -101,7 +103,7 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     move_to(&mut db, "6", &pending);
     let real_batch: i64 = db
         .query_one(
-            "SELECT batch_id FROM ingest.records WHERE device_id = 'hr-1' AND device_seq = 6",
+            "SELECT batch_id FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 6",
             &[],
         )
         .unwrap()
@@ -109,8 +111,9 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     db.batch_execute(
         "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
            SELECT 1000000, merkle_root, record_count, first_record, last_record, 'pending', 'another-ingest'
-           FROM ingest.batches WHERE batch_id = (SELECT batch_id FROM ingest.records WHERE device_id = 'hr-1' AND device_seq = 6);
-         UPDATE ingest.records SET batch_id = 1000000 WHERE device_id = 'hr-1' AND device_seq = 6;",
+           FROM ingest.batches WHERE batch_id = (SELECT batch_id FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 6);
+         UPDATE ingest.records SET batch_id = 1000000 WHERE record_seq IN
+           (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 6);",
     )
     .unwrap();
 
@@ -136,13 +139,14 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
         assert!(!out.join(format!("records-{d}.jsonl")).exists());
     }
     assert_eq!(
-        s.db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'hr-1'"),
+        s.db.count("SELECT count(*) FROM ingest.stored_records WHERE device_id = 'hr-1'"),
         8
     );
     // Reading 6 back in its anchored batch (an erasure of alice's would
     // wait for the pending one).
     db.execute(
-        "UPDATE ingest.records SET batch_id = $1 WHERE device_id = 'hr-1' AND device_seq = 6",
+        "UPDATE ingest.records SET batch_id = $1 WHERE record_seq IN
+           (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 6)",
         &[&real_batch],
     )
     .unwrap();
@@ -170,7 +174,7 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     assert_eq!(kept, sha256(&bytes).to_vec());
     assert!(!partition_exists(&mut db, &old));
     assert_eq!(
-        s.db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'hr-1'"),
+        s.db.count("SELECT count(*) FROM ingest.stored_records WHERE device_id = 'hr-1'"),
         4
     );
     // An archived day is not made again, and is not archived twice.
@@ -184,7 +188,8 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     assert_eq!(remade, 0);
     refused(&["--day", &old], "has no partition of readings");
     // The archive's hash and keys live in tables migration 015 made: it is
-    // not reverted any more (016, after it, is).
+    // not reverted any more (017 and 016, after it, are).
+    ehr_migrations::revert_last(&s.db.url).expect("migration 017 reverts");
     ehr_migrations::revert_last(&s.db.url).expect("migration 016 reverts");
     let reverted = ehr_migrations::revert_last(&s.db.url);
     assert!(
@@ -193,7 +198,7 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
             .is_err_and(|e| e.to_string().contains("cannot be reverted")),
         "{reverted:?}"
     );
-    ehr_migrations::migrate(&s.db.url).expect("migration 016 applies again");
+    ehr_migrations::migrate(&s.db.url).expect("migrations 016 and 017 apply again");
 
     // Proven against the chain, and the file is the one kept.
     let file_arg = file.to_str().unwrap();

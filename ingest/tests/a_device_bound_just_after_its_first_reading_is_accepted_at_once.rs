@@ -41,12 +41,12 @@ fn a_device_bound_just_after_its_first_reading_is_accepted_at_once() {
     // Bound: the next reading is stored, not refused from a remembered answer.
     broker.publish(&[sign(&reading(2), &early)]);
     let handled = wait_until(Duration::from_secs(30), || {
-        db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'early-1'") == 1
+        db.count("SELECT count(*) FROM ingest.stored_records WHERE device_id = 'early-1'") == 1
             || db.count("SELECT count(*) FROM ingest.rejects") > 1
     });
     assert!(handled, "{}", log_tail(dir.path(), 40));
     assert_eq!(
-        db.count("SELECT count(*) FROM ingest.records WHERE device_id = 'early-1'"),
+        db.count("SELECT count(*) FROM ingest.stored_records WHERE device_id = 'early-1'"),
         1,
         "refused: {}",
         log_tail(dir.path(), 10)

@@ -32,7 +32,7 @@ fn a_grant_reaches_ingest_with_its_block_not_when_a_cache_expires() {
     };
     let stored = |n: i64| {
         wait_for("the readings stored", Duration::from_secs(120), || {
-            db.count("SELECT count(*) FROM ingest.records") == n
+            db.count("SELECT count(*) FROM ingest.stored_records") == n
         })
     };
     publish(1..=3);
@@ -41,11 +41,11 @@ fn a_grant_reaches_ingest_with_its_block_not_when_a_cache_expires() {
     stored(5);
     let keys = |from: u64, to: u64| {
         db.count(&format!(
-            "SELECT count(DISTINCT key_id) FROM ingest.records WHERE device_seq BETWEEN {from} AND {to}"
+            "SELECT count(DISTINCT key_id) FROM ingest.stored_records WHERE device_seq BETWEEN {from} AND {to}"
         ))
     };
     let batches = db.count(
-        "SELECT count(DISTINCT batch_id) FROM ingest.records WHERE device_seq BETWEEN 1 AND 5",
+        "SELECT count(DISTINCT batch_id) FROM ingest.stored_records WHERE device_seq BETWEEN 1 AND 5",
     );
     assert!(batches >= 2, "{batches} batch(es)");
     assert_eq!(keys(1, 5), 1, "one key across her batches");
@@ -78,7 +78,7 @@ fn a_grant_reaches_ingest_with_its_block_not_when_a_cache_expires() {
     stored(10);
     let wrapped_for_nurse = |from: u64, to: u64| {
         db.count(&format!(
-            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+            "SELECT count(*) FROM ingest.stored_records r JOIN ingest.wrapped_keys w
                ON w.key_id = r.key_id AND w.reader = '{}'
              WHERE r.device_seq BETWEEN {from} AND {to}",
             nurse.address()

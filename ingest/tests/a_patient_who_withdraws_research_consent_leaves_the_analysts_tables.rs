@@ -38,7 +38,7 @@ fn a_patient_who_withdraws_research_consent_leaves_the_analysts_tables() {
     };
     let stored = |n: i64| {
         wait_for(&format!("{n} records"), Duration::from_secs(120), || {
-            db.count("SELECT count(*) FROM ingest.records") == n
+            db.count("SELECT count(*) FROM ingest.stored_records") == n
         })
     };
 

@@ -45,13 +45,13 @@ fn a_poisoned_reading_is_refused_and_never_blocks_the_others() {
     let poisoned = poison.len() as i64;
     let handled = wait_until(Duration::from_secs(60), || {
         db.count("SELECT count(*) FROM ingest.rejects") == poisoned
-            && db.count("SELECT count(*) FROM ingest.records") == 2
+            && db.count("SELECT count(*) FROM ingest.stored_records") == 2
     });
     assert!(
         handled,
         "stuck: {} rejects, {} records\n{}",
         db.count("SELECT count(*) FROM ingest.rejects"),
-        db.count("SELECT count(*) FROM ingest.records"),
+        db.count("SELECT count(*) FROM ingest.stored_records"),
         log_tail(dir.path(), 15)
     );
     // Each refusal says why, with the control characters made visible.
@@ -85,7 +85,7 @@ fn a_poisoned_reading_is_refused_and_never_blocks_the_others() {
     assert!(ingest.is_running());
     broker.publish(&[sign(&heart_rate(3, 72.0), hr)]);
     wait_for("a later good reading", Duration::from_secs(60), || {
-        db.count("SELECT count(*) FROM ingest.records") == 3
+        db.count("SELECT count(*) FROM ingest.stored_records") == 3
     });
 }
 
@@ -112,7 +112,7 @@ fn a_reading_postgresql_refuses_is_refused_alone() {
         .collect();
     broker.publish(&payloads);
     let handled = wait_until(Duration::from_secs(60), || {
-        db.count("SELECT count(*) FROM ingest.records") == 8
+        db.count("SELECT count(*) FROM ingest.stored_records") == 8
             && db.count("SELECT count(*) FROM ingest.rejects") == 1
     });
     assert!(handled, "stuck:\n{}", log_tail(dir.path(), 15));

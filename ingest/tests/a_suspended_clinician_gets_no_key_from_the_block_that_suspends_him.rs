@@ -49,12 +49,12 @@ fn a_suspended_clinician_gets_no_key_from_the_block_that_suspends_him() {
     };
     let stored = |n: i64| {
         wait_for("the readings stored", Duration::from_secs(120), || {
-            db.count("SELECT count(*) FROM ingest.records") == n
+            db.count("SELECT count(*) FROM ingest.stored_records") == n
         })
     };
     let wrapped_for_nurse = |from: u64, to: u64| {
         db.count(&format!(
-            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+            "SELECT count(*) FROM ingest.stored_records r JOIN ingest.wrapped_keys w
                ON w.key_id = r.key_id AND w.reader = '{}'
              WHERE r.device_seq BETWEEN {from} AND {to}",
             nurse.address()

@@ -26,7 +26,7 @@ fn after_a_restore_from_an_old_backup_new_batches_are_anchored() {
         )
     };
     let all_anchored = |n: i64| {
-        db.count("SELECT count(*) FROM ingest.records") == n
+        db.count("SELECT count(*) FROM ingest.stored_records") == n
             && db.count("SELECT count(*) FROM ingest.batches WHERE status <> 'committed'") == 0
     };
 

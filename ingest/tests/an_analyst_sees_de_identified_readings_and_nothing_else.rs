@@ -21,7 +21,7 @@ fn the_analyst_role_reads_analytics_only() {
     broker.publish(&payloads);
     let _ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
     wait_for("40 records", Duration::from_secs(120), || {
-        db.count("SELECT count(*) FROM ingest.records") == 40
+        db.count("SELECT count(*) FROM ingest.stored_records") == 40
     });
 
     // The test database's log-in user in the analyst role.

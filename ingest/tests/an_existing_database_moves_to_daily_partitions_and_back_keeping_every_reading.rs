@@ -3,7 +3,9 @@
 //! partition `ingest.records_history`; each device's highest sequence is
 //! taken from them, so a sequence reused at another time is still found; a
 //! new reading goes to its day's partition. Reverted, every reading is back
-//! in one table; migrated again, the same.
+//! in one table; migrated again, the same. Migration 017 then names each
+//! reading's patient and device by one number and derives its record id: a
+//! row whose record id is not derivable stops it, with the day named.
 
 use std::sync::Arc;
 
@@ -52,7 +54,8 @@ fn record(seq: i64, at_ms: i64) -> NewRecord {
 /// Where each of d-1's readings sits, by sequence.
 fn partitions(db: &mut postgres::Client) -> Vec<(i64, String)> {
     db.query(
-        "SELECT device_seq, tableoid::regclass::text FROM ingest.records WHERE device_id = 'd-1' ORDER BY 1",
+        "SELECT r.device_seq, r.tableoid::regclass::text FROM ingest.records r
+         JOIN ingest.patient_devices d ON d.pair_no = r.pair_no WHERE d.device_id = 'd-1' ORDER BY 1",
         &[],
     )
     .unwrap()
@@ -65,9 +68,10 @@ fn partitions(db: &mut postgres::Client) -> Vec<(i64, String)> {
 fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading() {
     let db = database();
     let mut owner = db.client().unwrap();
-    // The layout before: migrations 016 and 015 reverted (their down.sql,
-    // on an empty database), then three readings of five days ago stored
-    // the old way.
+    // The layout before: migrations 017, 016 and 015 reverted (their
+    // down.sql, on an empty database), then three readings of five days ago
+    // stored the old way.
+    revert_last(&db.url).expect("migration 017 reverts");
     revert_last(&db.url).expect("migration 016 reverts");
     revert_last(&db.url).expect("migration 015 reverts");
     let kind: i8 = owner
@@ -112,6 +116,33 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         )
         .unwrap();
 
+    // A row whose record id its device and sequence do not make: 015 and
+    // 016 apply, 017 refuses and names the day; the row put right, it applies.
+    owner
+        .execute(
+            "UPDATE ingest.records SET record_id = 'made-up' WHERE device_seq = 2",
+            &[],
+        )
+        .unwrap();
+    let refused = migrate(&db.url)
+        .expect_err("migration 017 would lose a record id")
+        .to_string();
+    assert!(
+        refused.contains("record id") && refused.contains("records_history"),
+        "{refused}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingest.records WHERE record_id = 'made-up'"),
+        1,
+        "the row is left as it was"
+    );
+    owner
+        .execute(
+            "UPDATE ingest.records SET record_id = 'd-1:2' WHERE device_seq = 2",
+            &[],
+        )
+        .unwrap();
+
     // Migrated: the readings stay, as the history partition.
     migrate(&db.url).expect("migration 015 applies to a database with readings");
     let history = partitions(&mut owner);
@@ -128,11 +159,19 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         .unwrap()
         .get(0);
     assert_eq!(highest, 3);
-    // Found through her devices (migration 016), the index by patient gone.
+    // Found through her pairs (migrations 016, 017), the index by patient
+    // gone; each record's id derived as it was stored.
     assert_eq!(
         db.count(
             "SELECT count(*) FROM ingest.records
-             WHERE device_id = ANY((SELECT ingest.devices_of('ehr1patient'))::text[]) AND patient = 'ehr1patient'"
+             WHERE pair_no = ANY((SELECT ingest.pairs_of('ehr1patient'))::int[])"
+        ),
+        3
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM ingest.stored_records
+             WHERE record_id = 'd-1:' || device_seq AND patient = 'ehr1patient' AND key_id = 'k-1'"
         ),
         3
     );
@@ -193,6 +232,12 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
 
     // Reverted: the four readings in one table; migrated again: all there.
     drop(store);
+    revert_last(&db.url).expect("migration 017 reverts with readings in daily partitions");
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingest.records WHERE record_id = 'd-1:' || device_seq AND patient = 'ehr1patient'"),
+        4,
+        "record ids and patients spelled out again"
+    );
     revert_last(&db.url).expect("migration 016 reverts with readings in daily partitions");
     revert_last(&db.url).expect("migration 015 reverts with readings in daily partitions");
     assert_eq!(
@@ -203,7 +248,7 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     assert_eq!(
         db.count(
             "SELECT count(*) FROM ingest.records
-             WHERE device_id = ANY((SELECT ingest.devices_of('ehr1patient'))::text[]) AND patient = 'ehr1patient'"
+             WHERE pair_no = ANY((SELECT ingest.pairs_of('ehr1patient'))::int[])"
         ),
         4
     );

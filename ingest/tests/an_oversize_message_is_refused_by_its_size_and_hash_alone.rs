@@ -31,7 +31,7 @@ fn an_oversize_message_is_refused_by_its_size_and_hash_alone() {
         "the three messages handled",
         Duration::from_secs(60),
         || {
-            db.count("SELECT count(*) FROM ingest.records") == 2
+            db.count("SELECT count(*) FROM ingest.stored_records") == 2
                 && db.count("SELECT count(*) FROM ingest.rejects") == 1
         },
     );

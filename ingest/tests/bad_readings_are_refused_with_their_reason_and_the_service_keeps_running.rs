@@ -120,7 +120,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
     let expected_rejects = corpus.len() as i64;
     wait_for("every message handled", Duration::from_secs(120), || {
         db.count("SELECT count(*) FROM ingest.rejects") == expected_rejects
-            && db.count("SELECT count(*) FROM ingest.records") == 2
+            && db.count("SELECT count(*) FROM ingest.stored_records") == 2
     });
     let mut c = db.client().expect("the test database answers");
     for (i, (reason, _)) in corpus.iter().enumerate() {
@@ -175,7 +175,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
     assert!(ingest.is_running());
     broker.publish(&[sign(&heart_rate(101, 81.0), hr)]);
     wait_for("a later good reading", Duration::from_secs(60), || {
-        db.count("SELECT count(*) FROM ingest.records") == 3
+        db.count("SELECT count(*) FROM ingest.stored_records") == 3
     });
     let metrics = ingest.metrics_text();
     assert!(

@@ -26,11 +26,11 @@ fn revocations_and_new_grants_take_effect_while_running() {
             .collect::<Vec<_>>(),
     );
     wait_for("bob's first readings", Duration::from_secs(120), || {
-        db.count("SELECT count(*) FROM ingest.records") == 5
+        db.count("SELECT count(*) FROM ingest.stored_records") == 5
     });
     assert_eq!(
         db.count(&format!(
-            "SELECT count(*) FROM ingest.records r
+            "SELECT count(*) FROM ingest.stored_records r
              WHERE (SELECT array_agg(w.reader) FROM ingest.wrapped_keys w WHERE w.key_id = r.key_id) <> ARRAY['{}']",
             cast.bob.address()
         )),
@@ -66,13 +66,13 @@ fn revocations_and_new_grants_take_effect_while_running() {
             .collect::<Vec<_>>(),
     );
     wait_for("the next readings", Duration::from_secs(120), || {
-        db.count("SELECT count(*) FROM ingest.records") == 10
+        db.count("SELECT count(*) FROM ingest.stored_records") == 10
     });
     let nurse_address = nurse.address().to_string();
     let mut c = db.client().expect("the test database answers");
     let for_nurse: i64 = c
         .query_one(
-            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+            "SELECT count(*) FROM ingest.stored_records r JOIN ingest.wrapped_keys w
                ON w.key_id = r.key_id AND w.reader = $1 WHERE r.device_seq > 5",
             &[&nurse_address],
         )
@@ -80,7 +80,7 @@ fn revocations_and_new_grants_take_effect_while_running() {
         .get(0);
     let readable_by_nurse: i64 = c
         .query_one(
-            "SELECT count(*) FROM ingest.records r JOIN ingest.wrapped_keys w
+            "SELECT count(*) FROM ingest.stored_records r JOIN ingest.wrapped_keys w
                ON w.key_id = r.key_id AND w.reader = $1",
             &[&nurse_address],
         )
@@ -108,5 +108,5 @@ fn revocations_and_new_grants_take_effect_while_running() {
     wait_for("the refusals", Duration::from_secs(120), || {
         db.count("SELECT count(*) FROM ingest.rejects WHERE reason = 'revoked_device'") == 3
     });
-    assert_eq!(db.count("SELECT count(*) FROM ingest.records"), 10);
+    assert_eq!(db.count("SELECT count(*) FROM ingest.stored_records"), 10);
 }

@@ -34,9 +34,11 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
         .batch_execute(
             "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
                  VALUES (1, '\\x00', 1, 1, 1, 'committed');
-             INSERT INTO ingest.records (record_seq, record_id, key_id, device_id, device_seq, content_sha256, patient,
+             INSERT INTO ingest.patient_devices (patient, device_id) VALUES ('p', 'hr-1');
+             INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
                  category, loinc, measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index)
-                 VALUES (1, 'hr-1:1', 'hr-1:1', 'hr-1', 1, '\\x00', 'p', 1, '8867-4', now(), '\\x01', '\\x02', 1, 0);",
+                 SELECT 1, 'hr-1:1', pair_no, 1, '\\x00', 1, '8867-4', now(), '\\x01', '\\x02', 1, 0
+                 FROM ingest.patient_devices WHERE device_id = 'hr-1';",
         )
         .unwrap();
 
@@ -60,13 +62,26 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
     )
     .unwrap();
     refused(&l.ingest, "DELETE FROM ingest.records");
-    refused(&l.ingest, "UPDATE ingest.records SET patient = 'q'");
+    refused(&l.ingest, "UPDATE ingest.records SET pair_no = 2");
+    // It adds a (patient, device) pair with a reading, never changes one.
+    as_user(&l.ingest, "SELECT ingest.pairs_of('p')").unwrap();
+    refused(&l.ingest, "UPDATE ingest.patient_devices SET patient = 'q'");
+    refused(&l.ingest, "DELETE FROM ingest.patient_devices");
     refused(&l.ingest, "SELECT * FROM gateway.disclosures");
     refused(&l.ingest, "SELECT * FROM gateway.documents");
 
     // The gateway reads records and cannot alter them, nor its audit trail's past.
     as_user(&l.gateway, "SELECT count(*) FROM ingest.records").unwrap();
-    refused(&l.gateway, "UPDATE ingest.records SET patient = 'q'");
+    refused(&l.gateway, "UPDATE ingest.records SET pair_no = 2");
+    as_user(&l.gateway, "SELECT ingest.pairs_of('p')").unwrap();
+    refused(
+        &l.gateway,
+        "INSERT INTO ingest.patient_devices (patient, device_id) VALUES ('q', 'hr-1')",
+    );
+    refused(
+        &l.gateway,
+        "UPDATE ingest.patient_devices SET patient = 'q'",
+    );
     refused(&l.gateway, "DELETE FROM ingest.records");
     refused(
         &l.gateway,
@@ -79,6 +94,12 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
 
     // The analyst reads analytics only.
     as_user(&l.analyst, "SELECT count(*) FROM analytics.readings").unwrap();
+    refused(&l.analyst, "SELECT * FROM ingest.patient_devices");
+    refused(&l.analyst, "SELECT ingest.pairs_of('p')");
+    // The readings with their names spelled out are the owner's view.
+    for url in [&l.ingest, &l.gateway, &l.analyst] {
+        refused(url, "SELECT * FROM ingest.stored_records");
+    }
     refused(&l.analyst, "SELECT * FROM ingest.records");
     refused(&l.analyst, "SELECT * FROM gateway.documents");
 }

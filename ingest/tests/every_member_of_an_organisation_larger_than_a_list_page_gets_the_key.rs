@@ -62,7 +62,7 @@ fn every_member_of_an_organisation_larger_than_a_list_page_gets_the_key() {
     // one is wrapped for the last nurse.
     let wrapped_for = |reader: &str| {
         s.db.count(&format!(
-            "SELECT count(*) FROM ingest.wrapped_keys w JOIN ingest.records r USING (key_id)
+            "SELECT count(*) FROM ingest.wrapped_keys w JOIN ingest.stored_records r USING (key_id)
              WHERE r.device_id = 'hr-1' AND w.reader = '{reader}'"
         ))
     };

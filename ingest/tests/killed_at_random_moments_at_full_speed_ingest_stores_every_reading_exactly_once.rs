@@ -49,7 +49,9 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     let mut kills = 0;
     for round in 0..5u64 {
         // (-1 before the first start has created the tables)
-        let before = db.count("SELECT count(*) FROM ingest.records").max(0);
+        let before = db
+            .count("SELECT count(*) FROM ingest.stored_records")
+            .max(0);
         // Every round has work to be killed in the middle of.
         if 2 * published as i64 - before < ROUND_OF_WORK {
             publish(published + 1, published + ROUND_OF_WORK as u64 / 2);
@@ -60,7 +62,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
         // to a second, a few batches): in the middle of polling, checking,
         // writing or committing.
         wait_for("ingest to make progress", Duration::from_secs(60), || {
-            db.count("SELECT count(*) FROM ingest.records") > before
+            db.count("SELECT count(*) FROM ingest.stored_records") > before
         });
         let jitter = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -72,19 +74,19 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
         kills += 1;
         eprintln!(
             "round {round}: killed with {} records stored",
-            db.count("SELECT count(*) FROM ingest.records")
+            db.count("SELECT count(*) FROM ingest.stored_records")
         );
     }
     let _ingest = start();
     let all = wait_until(Duration::from_secs(180), || {
-        db.count("SELECT count(*) FROM ingest.records") == 2 * published as i64
+        db.count("SELECT count(*) FROM ingest.stored_records") == 2 * published as i64
     });
     if !all {
         let stored: Vec<i64> = db
             .client()
             .expect("the test database answers")
             .query(
-                "SELECT device_seq FROM ingest.records WHERE device_id = 'hr-1' ORDER BY 1",
+                "SELECT device_seq FROM ingest.stored_records WHERE device_id = 'hr-1' ORDER BY 1",
                 &[],
             )
             .unwrap()
@@ -105,19 +107,19 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     for device in ["hr-1", "spo2-1"] {
         assert_eq!(
             db.count(&format!(
-                "SELECT count(DISTINCT device_seq) FROM ingest.records WHERE device_id = '{device}'"
+                "SELECT count(DISTINCT device_seq) FROM ingest.stored_records WHERE device_id = '{device}'"
             )),
             published as i64
         );
         assert_eq!(
             db.count(&format!(
-                "SELECT min(device_seq) FROM ingest.records WHERE device_id = '{device}'"
+                "SELECT min(device_seq) FROM ingest.stored_records WHERE device_id = '{device}'"
             )),
             1
         );
         assert_eq!(
             db.count(&format!(
-                "SELECT max(device_seq) FROM ingest.records WHERE device_id = '{device}'"
+                "SELECT max(device_seq) FROM ingest.stored_records WHERE device_id = '{device}'"
             )),
             published as i64
         );
@@ -132,7 +134,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     for row in c.query("SELECT batch_id, merkle_root, record_count, first_record, last_record FROM ingest.batches", &[]).unwrap() {
         let (id, root, count, first, last): (i64, Vec<u8>, i32, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         let leaves: Vec<[u8; 32]> = c
-            .query("SELECT ciphertext_sha256, record_seq FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index", &[&id])
+            .query("SELECT ciphertext_sha256, record_seq FROM ingest.stored_records WHERE batch_id = $1 ORDER BY leaf_index", &[&id])
             .unwrap()
             .into_iter()
             .enumerate()
@@ -149,7 +151,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     // wrapped for its patient, and opens the record.
     assert_eq!(
         db.count(
-            "SELECT count(*) FROM ingest.records r WHERE NOT EXISTS
+            "SELECT count(*) FROM ingest.stored_records r WHERE NOT EXISTS
                (SELECT 1 FROM ingest.wrapped_keys w WHERE w.key_id = r.key_id AND w.reader = r.patient)"
         ),
         0
@@ -157,7 +159,7 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
     let one_per_batch = c
         .query(
             "SELECT DISTINCT ON (r.batch_id, r.patient) r.record_id, r.key_id, r.ciphertext, w.wrapped_key, r.device_id
-             FROM ingest.records r JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = r.patient",
+             FROM ingest.stored_records r JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = r.patient",
             &[],
         )
         .unwrap();

@@ -38,14 +38,14 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     let mut ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
 
     wait_for("200 records", Duration::from_secs(120), || {
-        db.count("SELECT count(*) FROM ingest.records") == 200
+        db.count("SELECT count(*) FROM ingest.stored_records") == 200
     });
     wait_for("every batch committed", Duration::from_secs(120), || {
         db.count("SELECT count(*) FROM ingest.batches WHERE status = 'pending'") == 0
     });
     assert_eq!(db.count("SELECT count(*) FROM ingest.rejects"), 0);
     assert_eq!(
-        db.count("SELECT count(DISTINCT (device_id, device_seq)) FROM ingest.records"),
+        db.count("SELECT count(DISTINCT (device_id, device_seq)) FROM ingest.stored_records"),
         200
     );
     let mut c = db.client().expect("the test database answers");
@@ -64,7 +64,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
         let (batch_id, root, count, height): (i64, Vec<u8>, i32, i64) =
             (b.get(0), b.get(1), b.get(2), b.get(5));
         let leaves: Vec<[u8; 32]> = c
-            .query("SELECT ciphertext, ciphertext_sha256 FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index", &[&batch_id])
+            .query("SELECT ciphertext, ciphertext_sha256 FROM ingest.stored_records WHERE batch_id = $1 ORDER BY leaf_index", &[&batch_id])
             .unwrap()
             .into_iter()
             .map(|r| {
@@ -118,7 +118,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     // decrypted bytes are the device-signed reading.
     let rows = c
         .query(
-            "SELECT r.record_id, r.ciphertext, w.reader, w.wrapped_key, r.key_id FROM ingest.records r JOIN ingest.wrapped_keys w USING (key_id)
+            "SELECT r.record_id, r.ciphertext, w.reader, w.wrapped_key, r.key_id FROM ingest.stored_records r JOIN ingest.wrapped_keys w USING (key_id)
              WHERE r.device_id = 'hr-1' AND r.device_seq = 7",
             &[],
         )
@@ -172,7 +172,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     let bob = cast.bob.address();
     assert_eq!(
         db.count(&format!(
-            "SELECT count(*) FROM ingest.records r WHERE r.device_id = 'spo2-1'
+            "SELECT count(*) FROM ingest.stored_records r WHERE r.device_id = 'spo2-1'
                AND (SELECT array_agg(w.reader) FROM ingest.wrapped_keys w WHERE w.key_id = r.key_id) <> ARRAY['{bob}']"
         )),
         0
@@ -182,17 +182,19 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     // in several batches, under one key.
     assert_eq!(
         db.count(
-            "SELECT count(*) FROM (SELECT key_id FROM ingest.records GROUP BY key_id
+            "SELECT count(*) FROM (SELECT key_id FROM ingest.stored_records GROUP BY key_id
                                    HAVING count(DISTINCT patient) > 1) k"
         ),
         0
     );
     assert!(
-        db.count("SELECT count(DISTINCT batch_id) FROM ingest.records WHERE device_id = 'spo2-1'")
-            > 1
+        db.count(
+            "SELECT count(DISTINCT batch_id) FROM ingest.stored_records WHERE device_id = 'spo2-1'"
+        ) > 1
     );
-    let bobs_keys =
-        db.count("SELECT count(DISTINCT key_id) FROM ingest.records WHERE device_id = 'spo2-1'");
+    let bobs_keys = db.count(
+        "SELECT count(DISTINCT key_id) FROM ingest.stored_records WHERE device_id = 'spo2-1'",
+    );
     assert_eq!(bobs_keys, 1, "{bobs_keys} keys");
     assert_eq!(
         db.count(&format!(
@@ -204,7 +206,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
     // No plaintext anywhere in the tables: the JSON form's field names never appear.
     assert_eq!(
         db.count(
-            "SELECT count(*) FROM ingest.records WHERE position('8867-4'::bytea in ciphertext) > 0"
+            "SELECT count(*) FROM ingest.stored_records WHERE position('8867-4'::bytea in ciphertext) > 0"
         ),
         0
     );
@@ -243,7 +245,7 @@ fn readings_are_stored_once_encrypted_for_their_readers_and_anchored() {
             .metrics_text()
             .contains("ehr_ingest_readings_duplicate_total 30")
     });
-    assert_eq!(db.count("SELECT count(*) FROM ingest.records"), 200);
+    assert_eq!(db.count("SELECT count(*) FROM ingest.stored_records"), 200);
 
     // SIGTERM: a clean stop.
     assert!(ingest.terminate().success());

@@ -43,13 +43,13 @@ fn two_instances_in_one_group_share_the_partitions_and_anchor_only_their_own_bat
         std::thread::sleep(Duration::from_millis(500));
     }
     wait_for("every reading stored", Duration::from_secs(180), || {
-        db.count("SELECT count(*) FROM ingest.records") == 2 * READINGS as i64
+        db.count("SELECT count(*) FROM ingest.stored_records") == 2 * READINGS as i64
     });
     wait_for("every batch anchored", Duration::from_secs(120), || {
         db.count("SELECT count(*) FROM ingest.batches WHERE status = 'pending'") == 0
     });
     assert_eq!(
-        db.count("SELECT count(DISTINCT (device_id, device_seq)) FROM ingest.records"),
+        db.count("SELECT count(DISTINCT (device_id, device_seq)) FROM ingest.stored_records"),
         2 * READINGS as i64
     );
     let rejects: Vec<String> = db

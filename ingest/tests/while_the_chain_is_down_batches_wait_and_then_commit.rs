@@ -28,7 +28,7 @@ fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
         "the first readings anchored",
         Duration::from_secs(120),
         || {
-            db.count("SELECT count(*) FROM ingest.records") == 20
+            db.count("SELECT count(*) FROM ingest.stored_records") == 20
                 && db.count("SELECT count(*) FROM ingest.batches WHERE status = 'pending'") == 0
         },
     );
@@ -42,7 +42,7 @@ fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
     wait_for(
         "readings stored while the chain is down",
         Duration::from_secs(120),
-        || db.count("SELECT count(*) FROM ingest.records") == 60,
+        || db.count("SELECT count(*) FROM ingest.stored_records") == 60,
     );
     assert!(db.count("SELECT count(*) FROM ingest.batches WHERE status = 'pending'") >= 1);
     wait_for(
@@ -70,6 +70,6 @@ fn batches_pend_while_the_chain_is_down_and_commit_when_it_returns() {
             .expect("anchored");
         assert_eq!(anchor.merkle_root, root);
     }
-    assert_eq!(db.count("SELECT count(*) FROM ingest.records"), 60);
+    assert_eq!(db.count("SELECT count(*) FROM ingest.stored_records"), 60);
     drop(ingest);
 }

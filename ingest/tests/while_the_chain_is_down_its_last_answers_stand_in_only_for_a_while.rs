@@ -28,7 +28,7 @@ fn past_the_stale_limit_readings_wait_for_the_chain() {
     );
     broker.publish(&[sign(&heart_rate(1, 70.0), &cast.hr)]);
     wait_for("the first reading stored", Duration::from_secs(60), || {
-        db.count("SELECT count(*) FROM ingest.records") == 1
+        db.count("SELECT count(*) FROM ingest.stored_records") == 1
     });
 
     chain.stop();
@@ -42,13 +42,13 @@ fn past_the_stale_limit_readings_wait_for_the_chain() {
     );
     // Several polls later, still not stored (nor refused): it waits.
     std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(db.count("SELECT count(*) FROM ingest.records"), 1);
+    assert_eq!(db.count("SELECT count(*) FROM ingest.stored_records"), 1);
     assert_eq!(db.count("SELECT count(*) FROM ingest.rejects"), 0);
 
     let _chain = Chain::start(&home, port);
     wait_for(
         "the waiting reading stored once the chain answers",
         Duration::from_secs(120),
-        || db.count("SELECT count(*) FROM ingest.records") == 2,
+        || db.count("SELECT count(*) FROM ingest.stored_records") == 2,
     );
 }

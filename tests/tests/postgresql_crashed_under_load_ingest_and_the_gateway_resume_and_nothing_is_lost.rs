@@ -50,7 +50,7 @@ fn postgresql_crashed_under_load_ingest_and_the_gateway_resume_and_nothing_is_lo
     wait_for(
         "readings stored before the crash",
         Duration::from_secs(60),
-        || s.db.count("SELECT count(*) FROM ingest.records") > 100,
+        || s.db.count("SELECT count(*) FROM ingest.stored_records") > 100,
     );
     assert!(
         s.doctor_reads_alice().is_ok_and(|n| n > 0),
@@ -89,21 +89,21 @@ fn postgresql_crashed_under_load_ingest_and_the_gateway_resume_and_nothing_is_lo
     device.join().expect("the device's thread");
 
     let all = wait_until(Duration::from_secs(120), || {
-        s.db.count("SELECT count(*) FROM ingest.records") >= READINGS as i64
+        s.db.count("SELECT count(*) FROM ingest.stored_records") >= READINGS as i64
     });
     assert!(
         all,
         "{} of {READINGS} readings stored; ingest's log ends:\n{}",
-        s.db.count("SELECT count(*) FROM ingest.records"),
+        s.db.count("SELECT count(*) FROM ingest.stored_records"),
         log_tail(s.dir.path(), 30)
     );
     assert_eq!(
-        s.db.count("SELECT count(*) FROM ingest.records"),
+        s.db.count("SELECT count(*) FROM ingest.stored_records"),
         READINGS as i64
     );
     assert_eq!(
         s.db.count(
-            "SELECT count(DISTINCT device_seq) FROM ingest.records WHERE device_id = 'hr-1'"
+            "SELECT count(DISTINCT device_seq) FROM ingest.stored_records WHERE device_id = 'hr-1'"
         ),
         READINGS as i64,
         "every reading once"

@@ -364,7 +364,7 @@ fn publish_readings(
 fn report_anchoring(s: &Stack, rate: u64, seconds: u64) {
     let published = rate * seconds;
     let timed = format!(
-        "FROM ingest.records r JOIN ingest.batches b USING (batch_id)
+        "FROM ingest.stored_records r JOIN ingest.batches b USING (batch_id)
          WHERE r.device_id = 'hr-1' AND r.device_seq >= {FIRST_TIMED} AND b.status = 'committed'"
     );
     let all = wait_until(Duration::from_secs(120), || {

@@ -62,6 +62,11 @@ struct Args {
     /// wraps, trees or analytics).
     #[arg(long, default_value_t = 0)]
     prefill: i64,
+    /// After measuring, time the last migration reverted and applied again
+    /// over the readings stored (an upgrade's window: migration 017 rewrites
+    /// every reading), then measure again.
+    #[arg(long)]
+    time_last_migration: bool,
 }
 
 /// A patient's bed: her address, her device, her key's wrap and whether she
@@ -205,6 +210,27 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut c = db.client()?;
+    print_bytes(&mut c, written)?;
+    if args.time_last_migration {
+        drop(store);
+        let at = Instant::now();
+        ehr_migrations::revert_last(&db.url)?;
+        let down = at.elapsed().as_secs_f64();
+        let at = Instant::now();
+        ehr_migrations::migrate(&db.url)?;
+        let up = at.elapsed().as_secs_f64();
+        println!(
+            "last migration over {written} readings: reverted in {down:.1} s, applied in {up:.1} s ({:.1} s a million)",
+            up * 1e6 / written as f64
+        );
+        print_bytes(&mut c, written)?;
+    }
+    Ok(())
+}
+
+/// Every table (with its TOAST) and index of `ingest` and `analytics`, in
+/// bytes and bytes a reading, after `VACUUM ANALYZE`.
+fn print_bytes(c: &mut postgres::Client, written: u64) -> anyhow::Result<()> {
     c.batch_execute("VACUUM ANALYZE")?;
     let rows = c.query(
         "SELECT n.nspname || '.' || c.relname, c.relkind::text,

@@ -175,7 +175,7 @@ impl Stack {
         self.broker.publish(&payloads);
         let last = first + n - 1;
         let anchored = format!(
-            "SELECT count(*) FROM ingest.records r JOIN ingest.batches b USING (batch_id)
+            "SELECT count(*) FROM ingest.stored_records r JOIN ingest.batches b USING (batch_id)
              WHERE r.device_id = 'hr-1' AND r.device_seq BETWEEN {first} AND {last} AND b.status = 'committed'"
         );
         wait_for(

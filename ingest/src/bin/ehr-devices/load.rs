@@ -311,7 +311,8 @@ fn wait_and_measure(
     loop {
         let row = db.query_one(
             "SELECT count(*), count(b.committed_at) FROM ingest.records r JOIN ingest.batches b USING (batch_id)
-             WHERE r.device_id LIKE $1 AND r.device_seq >= $2",
+             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
+             WHERE d.device_id LIKE $1 AND r.device_seq >= $2",
             &[&pattern, &base],
         )?;
         let (stored, anchored): (i64, i64) = (row.get(0), row.get(1));
@@ -326,9 +327,11 @@ fn wait_and_measure(
         std::thread::sleep(Duration::from_millis(200));
     }
     let rows = db.query(
-        "SELECT extract(epoch FROM r.stored_at)::float8 * 1000, extract(epoch FROM b.committed_at)::float8 * 1000,
+        "SELECT extract(epoch FROM b.created_at)::float8 * 1000, extract(epoch FROM b.committed_at)::float8 * 1000,
                 extract(epoch FROM r.measured_at)::float8 * 1000
-         FROM ingest.records r JOIN ingest.batches b USING (batch_id) WHERE r.device_id LIKE $1 AND r.device_seq >= $2",
+         FROM ingest.records r JOIN ingest.batches b USING (batch_id)
+         JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
+         WHERE d.device_id LIKE $1 AND r.device_seq >= $2",
         &[&pattern, &base],
     )?;
     let mut report = Report {
