@@ -1,6 +1,7 @@
 //! Merkle paths of records to their batch roots, from wherever the batch
 //! keeps them: derived from one slice of the batch's block tree
-//! (`ingest.batch_trees`, every batch written since it existed); the path
+//! (`ingest.batch_trees`, every batch written since it existed — which holds
+//! the record's leaf too, kept in no row since migration 017); the path
 //! stored with the record (batches written before); or rebuilt from the
 //! batch's leaves (the oldest records, stored before paths were) — computed
 //! once per batch, all at once, and kept, since a batch never changes.
@@ -19,33 +20,45 @@ use crate::store::{self, StoredRecord};
 /// How many batches' rebuilt paths are kept before the cache starts over.
 const MAX_BATCHES: usize = 20_000;
 
+/// What a record's batch proves of it.
+#[derive(Clone, Default)]
+pub struct Proven {
+    /// Its leaf, from its batch's tree (`None`: the batch keeps none, the
+    /// row's own is used).
+    pub leaf: Option<Hash>,
+    /// Its path, leaf to root, once its batch is anchored.
+    pub path: Option<Vec<Hash>>,
+}
+
 #[derive(Default)]
 pub struct Proofs {
     batches: Mutex<HashMap<i64, Arc<Vec<Vec<Hash>>>>>,
 }
 
 impl Proofs {
-    /// Each anchored record's path (leaf to root), in the order of
-    /// `records`; `None` for a record not anchored yet, or whose stored path
-    /// or tree slice is not one of its batch (the reader is told it could not
-    /// be proven). Every tree slice of the page in one query.
+    /// Each record's leaf from its batch's tree, and each anchored record's
+    /// path (leaf to root), in the order of `records`; no path for a record
+    /// not anchored yet, or whose stored path or tree slice is not one of
+    /// its batch (the reader is told it could not be proven). Every tree
+    /// slice of the page in one query.
     pub async fn paths(
         &self,
         db: &Client,
         records: &[StoredRecord],
-    ) -> Result<Vec<Option<Vec<Hash>>>, tokio_postgres::Error> {
-        let mut paths = vec![None; records.len()];
+    ) -> Result<Vec<Proven>, tokio_postgres::Error> {
+        let mut proven = vec![Proven::default(); records.len()];
         let mut from_trees = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            let Some((_, _, _, count)) = &r.anchored else {
-                continue;
-            };
-            let (size, index) = (usize::try_from(*count), usize::try_from(r.leaf_index));
+            let (size, index) = (usize::try_from(r.leaf_count), usize::try_from(r.leaf_index));
             let (Ok(size), Ok(index)) = (size, index) else {
                 continue;
             };
+            let anchored = r.anchored.is_some();
             if let Some(stored) = r.merkle_path.as_deref().filter(|p| p.len() % 32 == 0) {
-                paths[i] = Some(
+                if !anchored {
+                    continue;
+                }
+                proven[i].path = Some(
                     stored
                         .chunks(32)
                         .map(|h| h.try_into().expect("32-byte chunks"))
@@ -63,10 +76,10 @@ impl Proofs {
                         Some((l, (r.batch_id, start, i32::try_from(range.len()).ok()?)))
                     });
                 if let Some((layout, wanted)) = slice {
-                    from_trees.push((i, index, layout, wanted));
+                    from_trees.push((i, index, layout, wanted, anchored));
                 }
-            } else {
-                paths[i] = self.rebuilt(db, r.batch_id, index).await?;
+            } else if anchored {
+                proven[i].path = self.rebuilt(db, r.batch_id, index).await?;
             }
         }
         let mut wanted: Vec<(i64, i32, i32)> = from_trees.iter().map(|t| t.3).collect();
@@ -77,13 +90,16 @@ impl Proofs {
         } else {
             store::tree_slices(db, &wanted).await?.into_iter().collect()
         };
-        for (i, index, layout, (batch, start, _)) in from_trees {
-            paths[i] = slices
+        for (i, index, layout, (batch, start, _), anchored) in from_trees {
+            if let Some((leaf, path)) = slices
                 .get(&(batch, start))
                 .and_then(|slice| block_tree::path_from(slice, &layout, index))
-                .map(|(_, path)| path);
+            {
+                proven[i].leaf = Some(leaf);
+                proven[i].path = anchored.then_some(path);
+            }
         }
-        Ok(paths)
+        Ok(proven)
     }
 
     /// The path of leaf `index` of `batch_id`, rebuilt from its leaves.
@@ -102,8 +118,10 @@ impl Proofs {
         let paths = match known {
             Some(p) => p,
             None => {
+                // A batch with a row that keeps no leaf cannot be rebuilt
+                // (its tree was lost): no path for any of its records.
                 let leaves = store::leaves(db, batch_id).await?;
-                let paths = Arc::new(merkle::proofs(&leaves));
+                let paths = Arc::new(leaves.map(|l| merkle::proofs(&l)).unwrap_or_default());
                 let mut cache = self.batches.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() >= MAX_BATCHES {
                     cache.clear();

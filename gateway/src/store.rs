@@ -15,10 +15,14 @@ pub struct StoredRecord {
     pub measured_at_ms: i64,
     /// `None` once erased.
     pub ciphertext: Option<Vec<u8>>,
-    pub ciphertext_sha256: Vec<u8>,
+    /// Its leaf, as the row keeps it: only records of batches written
+    /// before batches kept their trees (since, the leaf is the tree's).
+    pub ciphertext_sha256: Option<Vec<u8>>,
     pub erasure_id: Option<i64>,
     pub batch_id: i64,
     pub leaf_index: i32,
+    /// How many records its batch holds.
+    pub leaf_count: i32,
     /// The id the record's data key is wrapped under.
     pub key_id: String,
     /// The data key wrapped for the caller, if any.
@@ -121,6 +125,7 @@ pub async fn records(
                 erasure_id: r.get(19),
                 batch_id: r.get(8),
                 leaf_index: r.get(9),
+                leaf_count: r.get(16),
                 key_id: r.get(18),
                 wrapped_key: r.get(10),
                 escrow_key: r.get(11),
@@ -156,8 +161,12 @@ pub async fn tree_slices(
         .collect())
 }
 
-/// The leaf hashes of a batch, in order.
-pub async fn leaves(db: &Client, batch_id: i64) -> Result<Vec<Vec<u8>>, tokio_postgres::Error> {
+/// The leaf hashes of a batch, in order, as its rows keep them (batches
+/// written before trees; a row of a later batch keeps none: `None`).
+pub async fn leaves(
+    db: &Client,
+    batch_id: i64,
+) -> Result<Option<Vec<Vec<u8>>>, tokio_postgres::Error> {
     let rows = db
         .query(
             "SELECT r.ciphertext_sha256 FROM ingest.batches b

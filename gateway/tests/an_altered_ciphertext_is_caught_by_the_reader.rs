@@ -1,9 +1,11 @@
 //! Someone with write access to PostgreSQL alters stored records. The reader
 //! catches each kind of tampering with a message that says what is wrong, and
 //! the CLI exits 1. The other records — of the same batch too, since their
-//! paths come from the batch's tree, not from the altered rows — still
-//! verify. An altered tree makes its records unverifiable, never verifies
-//! one that is not the anchored record.
+//! leaves and paths come from the batch's tree, not from the altered rows —
+//! still verify. Rows that keep their own leaves (as batches from before
+//! trees did) have what they claim checked against the anchored root. An
+//! altered tree makes its records unverifiable, never verifies one that is
+//! not the anchored record.
 
 use ehr_ledger::crypto::sha256;
 use ehr_testkit::stack::*;
@@ -21,8 +23,8 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         &[],
     )
     .unwrap();
-    // 2. Ciphertext and its hash both replaced: the hash no longer leads to
-    //    the root anchored on chain, and AES-GCM refuses the bytes.
+    // 2. Ciphertext replaced and the row given its hash as a leaf of its own:
+    //    the leaf served is the tree's, which it does not hash to.
     let row = db
         .query_one(
             "SELECT ciphertext FROM ingest.stored_records WHERE record_id = 'hr-1:2'",
@@ -39,7 +41,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     )
     .unwrap();
     // 3. Record 4's ciphertext swapped in for record 3 (a valid ciphertext of
-    //    another record, with its hash): the record id bound in it refuses it.
+    //    another record, with its hash): not the tree's leaf either.
     db.execute(
         "UPDATE ingest.records r SET ciphertext = o.ciphertext, ciphertext_sha256 = o.ciphertext_sha256
          FROM ingest.stored_records o
@@ -63,10 +65,10 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         line("hr-1:1").contains("SHA-256 is not the record's"),
         "{text}"
     );
-    assert!(line("hr-1:2").contains("NOT VERIFIED"), "{text}");
-    assert!(line("hr-1:2").contains("was altered"), "{text}");
-    assert!(line("hr-1:3").contains("NOT VERIFIED"), "{text}");
-    assert!(line("hr-1:3").contains("does not decrypt"), "{text}");
+    for id in ["hr-1:2", "hr-1:3"] {
+        assert!(line(id).contains("NOT VERIFIED"), "{text}");
+        assert!(line(id).contains("SHA-256 is not the record's"), "{text}");
+    }
     for id in ["hr-1:4", "hr-1:5", "hr-1:6"] {
         assert!(line(id).trim_start().starts_with("verified"), "{text}");
     }
@@ -75,9 +77,32 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         "{text}"
     );
 
-    // An untouched record of an altered batch that keeps no tree (as batches
-    // stored before trees were) gets a path rebuilt from the batch's leaves —
-    // which no longer reach the root.
+    // The altered records' batches as batches from before trees: each row
+    // keeps the hash of the ciphertext it holds as its leaf, and the tree is
+    // gone. The swapped ciphertext now hashes to its row's leaf, and the
+    // record id bound in it refuses it.
+    let altered = vec!["hr-1:1".to_string(), "hr-1:2".into(), "hr-1:3".into()];
+    db.execute(
+        "UPDATE ingest.records SET ciphertext_sha256 = sha256(ciphertext)
+         WHERE batch_id IN (SELECT batch_id FROM ingest.stored_records WHERE record_id = ANY($1))",
+        &[&altered],
+    )
+    .unwrap();
+    db.execute(
+        "DELETE FROM ingest.batch_trees
+         WHERE batch_id IN (SELECT batch_id FROM ingest.stored_records WHERE record_id = ANY($1))",
+        &[&altered],
+    )
+    .unwrap();
+    let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" hr-1:3 ") && l.contains("does not decrypt")),
+        "{text}"
+    );
+    // An untouched record of such a batch gets a path rebuilt from the
+    // rows' leaves — which no longer reach the root.
     let neighbours: Vec<String> = db
         .query(
             "SELECT record_id FROM ingest.stored_records WHERE record_id IN ('hr-1:4', 'hr-1:5', 'hr-1:6')
@@ -94,14 +119,6 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
             "skipped the rebuilt-path check: ingest put the altered records in batches of their own"
         );
     } else {
-        db.execute(
-            "DELETE FROM ingest.batch_trees
-             WHERE batch_id IN (SELECT batch_id FROM ingest.stored_records WHERE record_id = ANY($1))",
-            &[&neighbours],
-        )
-        .unwrap();
-        let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
-        let text = stdout(&out);
         for id in &neighbours {
             assert!(
                 text.lines().any(|l| l.contains(&format!(" {id} "))
@@ -135,8 +152,8 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         .count();
     assert_eq!(observations as i64, 6 - rebuilt);
 
-    // Even a reader who skips decryption learns that hr-1:2's new hash is not
-    // the one anchored on chain.
+    // Even a reader who skips decryption learns that hr-1:2's leaf, its row's
+    // now, is not the one anchored on chain.
     let page = s
         .block_on(s.client(&s.cast.doctor).records(
             &s.cast.alice.address(),
@@ -170,8 +187,8 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
     assert!(s.block_on(chain.verify_anchor(genuine)).is_ok());
 
     // The later batch's tree overwritten: none of its records verifies
-    // (each path derived from it misses the anchored root), and the CLI
-    // says which and why.
+    // (the leaves served are the tree's, which their ciphertexts no longer
+    // hash to), and the CLI says which and why.
     let zeroed = db
         .execute(
             "UPDATE ingest.batch_trees SET tree = decode(repeat('00', length(tree)), 'hex')
@@ -187,7 +204,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
         assert!(
             text.lines().any(|l| l.contains(&format!(" {id} "))
                 && l.contains("NOT VERIFIED")
-                && l.contains("does not lead to the root anchored on chain")),
+                && l.contains("SHA-256 is not the record's")),
             "{id}\n{text}"
         );
     }

@@ -304,13 +304,6 @@ fn write_day(
                 why,
             };
             let ciphertext: Option<Vec<u8>> = r.get(7);
-            let leaf: Vec<u8> = r.get(8);
-            if ciphertext
-                .as_ref()
-                .is_some_and(|c| Sha256::digest(c).as_slice() != leaf)
-            {
-                return Err(unproven("its ciphertext does not hash to its leaf"));
-            }
             let batch = StoredBatch {
                 id: r.get(11),
                 count: r.get(14),
@@ -319,9 +312,21 @@ fn write_day(
             };
             let index: i32 = r.get(12);
             let stored_path: Option<Vec<u8>> = r.get(13);
-            let path = paths
+            let (tree_leaf, path) = paths
                 .path(tx, &batch, index, stored_path.as_deref())?
                 .ok_or_else(|| unproven("its batch keeps no path for it"))?;
+            // The leaf its batch's tree holds, or (batches from before
+            // trees) its row's.
+            let leaf: Vec<u8> = tree_leaf
+                .map(Vec::from)
+                .or_else(|| r.get(8))
+                .ok_or_else(|| unproven("neither its batch's tree nor its row holds its leaf"))?;
+            if ciphertext
+                .as_ref()
+                .is_some_and(|c| Sha256::digest(c).as_slice() != leaf)
+            {
+                return Err(unproven("its ciphertext does not hash to its leaf"));
+            }
             let root: Vec<u8> = r.get(15);
             let root: Hash = root
                 .try_into()
@@ -383,9 +388,13 @@ struct StoredBatch {
 }
 
 /// The paths of the batch being read out, from wherever it keeps them (the
-/// gateway's rules, `gateway/src/proofs.rs`): its block tree, a path stored
-/// with the record, or rebuilt from the batch's leaves. One batch at a time:
-/// the rows come ordered by batch.
+/// gateway's rules, `gateway/src/proofs.rs`): its block tree (with the
+/// record's leaf), a path stored with the record, or rebuilt from the
+/// batch's leaves. One batch at a time: the rows come ordered by batch.
+/// A record's leaf as its batch's tree holds it (`None`: the batch keeps no
+/// tree, the row holds the leaf), and its path.
+type LeafAndPath = (Option<Hash>, Vec<Hash>);
+
 #[derive(Default)]
 struct BatchPaths {
     batch: Option<i64>,
@@ -400,13 +409,14 @@ impl BatchPaths {
         batch: &StoredBatch,
         index: i32,
         stored: Option<&[u8]>,
-    ) -> Result<Option<Vec<Hash>>, postgres::Error> {
+    ) -> Result<Option<LeafAndPath>, postgres::Error> {
         if let Some(p) = stored.filter(|p| p.len() % 32 == 0) {
-            return Ok(Some(
+            return Ok(Some((
+                None,
                 p.chunks(32)
                     .map(|h| h.try_into().expect("32-byte chunks"))
                     .collect(),
-            ));
+            )));
         }
         if self.batch != Some(batch.id) {
             self.batch = Some(batch.id);
@@ -430,10 +440,12 @@ impl BatchPaths {
                 .slice_of(index)
                 .and_then(|range| blob.get(range))
                 .and_then(|slice| block_tree::path_from(slice, layout, index))
-                .map(|(_, path)| path));
+                .map(|(leaf, path)| (Some(leaf), path)));
         }
         if self.rebuilt.is_none() {
-            let leaves: Vec<Vec<u8>> = tx
+            // Rows of batches from before trees keep their leaves; a batch
+            // with a row that keeps none has lost its tree: no path.
+            let leaves: Option<Vec<Vec<u8>>> = tx
                 .query(
                     "SELECT ciphertext_sha256 FROM ingest.records
                      WHERE record_seq BETWEEN $1 AND $2 ORDER BY record_seq",
@@ -442,8 +454,12 @@ impl BatchPaths {
                 .into_iter()
                 .map(|r| r.get(0))
                 .collect();
-            self.rebuilt = Some(merkle::proofs(&leaves));
+            self.rebuilt = Some(leaves.map(|l| merkle::proofs(&l)).unwrap_or_default());
         }
-        Ok(self.rebuilt.as_ref().and_then(|p| p.get(index).cloned()))
+        Ok(self
+            .rebuilt
+            .as_ref()
+            .and_then(|p| p.get(index).cloned())
+            .map(|path| (None, path)))
     }
 }

@@ -242,7 +242,6 @@ struct RecordColumns<'a> {
     loinc: Vec<&'a str>,
     measured_at_ms: Vec<i64>,
     ciphertext: Vec<&'a [u8]>,
-    ciphertext_sha256: Vec<&'a [u8]>,
     leaf_index: Vec<i32>,
 }
 
@@ -257,35 +256,67 @@ impl<'a> RecordColumns<'a> {
         self.loinc.push(&r.loinc);
         self.measured_at_ms.push(r.measured_at_ms);
         self.ciphertext.push(&r.ciphertext);
-        self.ciphertext_sha256.push(&r.ciphertext_sha256);
         self.leaf_index.push(leaf_index);
     }
 }
+
+/// The number of each (patient, device) pair of a write's readings
+/// (`ingest.patient_devices`): a reading's row names its pair, and a
+/// patient's readings are found through her pairs (`ingest.pairs_of`).
+type PairNumbers<'a> = HashMap<(&'a str, &'a str), i32>;
 
 /// Locks the rows of the devices of `records` (made if new; in one
 /// order), so that no other writer stores their sequences until this
 /// write commits, then checks that none of the sequences at or below a
 /// device's highest was stored by another writer since `stored` looked
 /// (on any day: the per-day unique key would not see a sequence reused
-/// at another time).
-fn lock_devices(tx: &mut postgres::Transaction, records: &[NewRecord]) -> Result<(), StoreError> {
-    let mut devices: Vec<&str> = records.iter().map(|r| r.device_id.as_str()).collect();
-    devices.sort_unstable();
+/// at another time). Their (patient, device) pairs are made in the same
+/// statements and their numbers returned.
+fn lock_devices<'a>(
+    tx: &mut postgres::Transaction,
+    records: &'a [NewRecord],
+) -> Result<PairNumbers<'a>, StoreError> {
+    let mut pairs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.device_id.as_str(), r.patient.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (pair_devices, pair_patients): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let mut devices = pair_devices.clone();
     devices.dedup();
     tx.execute(
         "INSERT INTO ingest.device_seqs (device_id, max_seq)
          SELECT d, 0 FROM unnest($1::text[]) AS d ORDER BY d ON CONFLICT (device_id) DO NOTHING",
         &[&devices],
     )?;
-    let highest: HashMap<String, i64> = tx
-        .query(
-            "SELECT device_id, max_seq FROM ingest.device_seqs WHERE device_id = ANY($1)
-             ORDER BY device_id FOR UPDATE",
-            &[&devices],
-        )?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    // The pairs are made once their devices are locked (the insert reads
+    // `locked`): no other write makes the same pair meanwhile. Made ones
+    // come back from the insert, known ones from the table as the
+    // statement found it.
+    let mut highest: HashMap<String, i64> = HashMap::new();
+    let mut numbers: HashMap<(String, String), i32> = HashMap::new();
+    for r in tx.query(
+        "WITH locked AS (SELECT device_id, max_seq FROM ingest.device_seqs WHERE device_id = ANY($1)
+                         ORDER BY device_id FOR UPDATE),
+              t AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(device_id, patient)),
+              made AS (INSERT INTO ingest.patient_devices (patient, device_id)
+                       SELECT t.patient, t.device_id FROM t JOIN locked l ON l.device_id = t.device_id
+                       ORDER BY 1, 2
+                       ON CONFLICT DO NOTHING
+                       RETURNING patient, device_id, pair_no)
+         SELECT l.device_id, l.max_seq, t.patient, coalesce(m.pair_no, p.pair_no)
+         FROM locked l JOIN t ON t.device_id = l.device_id
+         LEFT JOIN made m ON m.device_id = t.device_id AND m.patient = t.patient
+         LEFT JOIN ingest.patient_devices p ON p.device_id = t.device_id AND p.patient = t.patient",
+        &[&devices, &pair_devices, &pair_patients],
+    )? {
+        let device: String = r.get(0);
+        if let Some(pair) = r.get::<_, Option<i32>>(3) {
+            numbers.insert((r.get(2), device.clone()), pair);
+        }
+        highest.insert(device, r.get(1));
+    }
     let (d, q): (Vec<&str>, Vec<i64>) = records
         .iter()
         .filter(|r| {
@@ -298,46 +329,11 @@ fn lock_devices(tx: &mut postgres::Transaction, records: &[NewRecord]) -> Result
     if !d.is_empty() && !tx.query(STORED_ON_ANY_DAY, &[&d, &q])?.is_empty() {
         return Err(StoreError::Raced);
     }
-    Ok(())
-}
-
-/// The number of each (patient, device) pair of `records`
-/// (`ingest.patient_devices`), made for a pair seen for the first time —
-/// under the devices' locks (`lock_devices`), so no other write makes the
-/// same pair meanwhile. A reading's row names its pair by number; a
-/// patient's readings are found through her pairs (`ingest.pairs_of`).
-fn pair_numbers<'a>(
-    tx: &mut postgres::Transaction,
-    records: &'a [NewRecord],
-) -> Result<HashMap<(&'a str, &'a str), i32>, StoreError> {
-    let mut pairs: Vec<(&str, &str)> = records
-        .iter()
-        .map(|r| (r.patient.as_str(), r.device_id.as_str()))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let (patients, devices): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-    // Made ones come back from the insert, known ones from the select (it
-    // sees the table as it was before the insert).
-    let numbers: HashMap<(String, String), i32> = tx
-        .query(
-            "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(patient, device_id)),
-                  made AS (INSERT INTO ingest.patient_devices (patient, device_id)
-                           SELECT patient, device_id FROM t ORDER BY patient, device_id
-                           ON CONFLICT DO NOTHING
-                           RETURNING patient, device_id, pair_no)
-             SELECT patient, device_id, pair_no FROM made
-             UNION ALL
-             SELECT p.patient, p.device_id, p.pair_no FROM ingest.patient_devices p
-             JOIN t ON t.patient = p.patient AND t.device_id = p.device_id",
-            &[&patients, &devices],
-        )?
-        .into_iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect();
+    // Every pair was made or found above; one missing would be a row
+    // deleted meanwhile by hand: the write is tried again.
     pairs
         .into_iter()
-        .map(|(p, d)| {
+        .map(|(d, p)| {
             numbers
                 .get(&(p.to_string(), d.to_string()))
                 .map(|n| ((p, d), *n))
@@ -689,8 +685,7 @@ impl Store {
              FROM (SELECT hashtext(p) AS h FROM unnest($2::text[]) AS p ORDER BY 1) AS locks",
             &[&PATIENT_LOCK_CLASS, &patients],
         )?;
-        lock_devices(&mut tx, records)?;
-        let pairs = pair_numbers(&mut tx, records)?;
+        let pairs = lock_devices(&mut tx, records)?;
         let n = records.len() as i64;
         let first: i64 = tx
             .query_one("UPDATE ingest.counters SET next = next + $1 WHERE name = 'record_seq' RETURNING next - $1", &[&n])?
@@ -721,13 +716,13 @@ impl Store {
         )?;
         tx.execute(
             "INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
-                                         category, loinc, measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index)
+                                         category, loinc, measured_at, ciphertext, batch_id, leaf_index)
              SELECT seq, key_id, pair_no, device_seq, content_sha256, category, loinc,
-                    to_timestamp(measured_at_ms / 1000.0), ciphertext, ciphertext_sha256, $11, leaf_index
+                    to_timestamp(measured_at_ms / 1000.0), ciphertext, $10, leaf_index
              FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bytea[],
-                         $6::smallint[], $7::text[], $8::bigint[], $9::bytea[], $10::bytea[], $12::int[])
+                         $6::smallint[], $7::text[], $8::bigint[], $9::bytea[], $11::int[])
                   AS t(seq, key_id, pair_no, device_seq, content_sha256, category, loinc,
-                       measured_at_ms, ciphertext, ciphertext_sha256, leaf_index)",
+                       measured_at_ms, ciphertext, leaf_index)",
             &[
                 &rows.seq,
                 &rows.key_id,
@@ -738,7 +733,6 @@ impl Store {
                 &rows.loinc,
                 &rows.measured_at_ms,
                 &rows.ciphertext,
-                &rows.ciphertext_sha256,
                 &batch_id,
                 &rows.leaf_index,
             ],
@@ -864,16 +858,5 @@ impl Store {
             &[&batch_id, &error],
         )?;
         Ok(())
-    }
-
-    /// The ciphertext hashes of a batch in leaf order, to rebuild a record's Merkle path.
-    pub fn leaves(&mut self, batch_id: i64) -> Result<Vec<[u8; 32]>, StoreError> {
-        let rows = self.client.query(
-            "SELECT r.ciphertext_sha256 FROM ingest.batches b
-             JOIN ingest.records r ON r.record_seq BETWEEN b.first_record AND b.last_record
-             WHERE b.batch_id = $1 ORDER BY r.record_seq",
-            &[&batch_id],
-        )?;
-        Ok(rows.into_iter().map(|r| hash32(r.get(0))).collect())
     }
 }

@@ -238,6 +238,14 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         4,
         "record ids and patients spelled out again"
     );
+    // Each row holds its leaf again: the one its row kept (readings of
+    // before trees), or its batch tree's (reading 4).
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM ingest.records WHERE ciphertext_sha256 = sha256(ciphertext)"
+        ),
+        4
+    );
     revert_last(&db.url).expect("migration 016 reverts with readings in daily partitions");
     revert_last(&db.url).expect("migration 015 reverts with readings in daily partitions");
     assert_eq!(

@@ -129,12 +129,13 @@ fn every_reading_is_stored_once_despite_kill_9_at_full_speed() {
         0,
         "a redelivery must never look like a reused sequence"
     );
-    // Every batch is whole: its count, its range and its root match its records.
+    // Every batch is whole: its count, its range and its root match its
+    // records' ciphertexts.
     let mut c = db.client().expect("the test database answers");
     for row in c.query("SELECT batch_id, merkle_root, record_count, first_record, last_record FROM ingest.batches", &[]).unwrap() {
         let (id, root, count, first, last): (i64, Vec<u8>, i32, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         let leaves: Vec<[u8; 32]> = c
-            .query("SELECT ciphertext_sha256, record_seq FROM ingest.stored_records WHERE batch_id = $1 ORDER BY leaf_index", &[&id])
+            .query("SELECT sha256(ciphertext), record_seq FROM ingest.records WHERE batch_id = $1 ORDER BY leaf_index", &[&id])
             .unwrap()
             .into_iter()
             .enumerate()

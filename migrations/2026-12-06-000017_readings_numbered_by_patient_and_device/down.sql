@@ -1,6 +1,7 @@
 -- Back to rows that spell out their patient, device and record id (and the
--- time they were stored: their batch's, to the second it was made), in the
--- column order migration 015 left, day by day.
+-- time they were stored: their batch's, to the second it was made) and hold
+-- their leaf (their batch tree's), in the column order migration 015 left,
+-- day by day.
 LOCK TABLE ingest.records IN ACCESS EXCLUSIVE MODE;
 DROP VIEW ingest.stored_records;
 
@@ -37,11 +38,14 @@ BEGIN
             'INSERT INTO ingest.%I
              SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), d.device_id, r.device_seq,
                     r.content_sha256, d.patient, r.category, r.loinc, r.measured_at, r.ciphertext,
-                    r.ciphertext_sha256, r.batch_id, r.leaf_index, b.created_at, r.merkle_path,
+                    coalesce(r.ciphertext_sha256,
+                             ingest.tree_leaf(t.tree, t.block_bits, b.record_count, r.leaf_index)),
+                    r.batch_id, r.leaf_index, b.created_at, r.merkle_path,
                     r.key_id, r.erasure_id
              FROM ingest.%I r
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.batches b ON b.batch_id = r.batch_id
+             LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
              ORDER BY r.record_seq',
             p.name, p.name || '_from_017');
         EXECUTE format('ALTER TABLE ingest.records_named ATTACH PARTITION ingest.%I %s', p.name, p.bound);
@@ -60,6 +64,7 @@ GRANT SELECT ON ingest.records TO ehr_gateway;
 
 DROP FUNCTION ingest.pairs_of(text);
 DROP FUNCTION ingest.record_id(text, bigint);
+DROP FUNCTION ingest.tree_leaf(bytea, integer, integer, integer);
 DROP INDEX ingest.patient_devices_by_device;
 ALTER TABLE ingest.patient_devices DROP COLUMN pair_no;
 CREATE FUNCTION ingest.devices_of(patient text) RETURNS text[]

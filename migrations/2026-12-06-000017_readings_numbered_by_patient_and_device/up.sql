@@ -2,9 +2,11 @@
 -- device) pair in ingest.patient_devices — not the patient's address
 -- (43 bytes), the device's id and a record id made of the two (≈ 28 bytes)
 -- in every row. The record id is derived (ingest.record_id, the rule ingest
--- makes them by), the time a reading was stored is its batch's. The day's
+-- makes them by), the time a reading was stored is its batch's, and its leaf
+-- (the SHA-256 of its ciphertext) is its batch tree's (ingest.batch_trees,
+-- migration 013): rows of batches from before trees keep theirs. The day's
 -- unique key, which is also the read index, holds the number instead of the
--- device's id. Together ≈ 130 bytes of every stored reading
+-- device's id. Together ≈ 180 bytes of every stored reading
 -- (docs/BENCHMARKS.md, "Bytes per stored reading").
 --
 -- Every stored reading is rewritten, day by day, with the readings locked
@@ -34,6 +36,20 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     FROM (SELECT device_id || ':' || device_seq::text AS plain) p
 $$;
 
+-- Leaf `leaf_index` of a batch of `size` records from its tree (`tree`, in
+-- blocks of 2^`block_bits`), as ehr_ledger::crypto::block_tree lays it out:
+-- block after block at a fixed stride, each the length of its root's path
+-- (a byte), that path in ⌈log2 blocks⌉ 32-byte slots, then its leaves.
+-- For people and tools (ingest.stored_records) and the way back (down.sql);
+-- the services take the leaf from the slice they read for its path.
+CREATE FUNCTION ingest.tree_leaf(tree bytea, block_bits integer, size integer, leaf_index integer)
+RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT substring(tree FROM 1 + (leaf_index >> block_bits) * (1 + 32 * top + 32 * (1 << block_bits))
+                              + 1 + 32 * top + 32 * (leaf_index & ((1 << block_bits) - 1))
+                     FOR 32)
+    FROM (SELECT length(ltrim(((((size - 1) >> block_bits))::bit(32))::text, '0')) AS top) t
+$$;
+
 -- Fixed-width columns first, widest first: no byte of alignment padding.
 CREATE TABLE ingest.records_numbered (
     record_seq         bigint NOT NULL,
@@ -47,7 +63,8 @@ CREATE TABLE ingest.records_numbered (
     loinc              text NOT NULL,
     key_id             text NOT NULL,
     content_sha256     bytea NOT NULL,
-    ciphertext_sha256  bytea NOT NULL,
+    -- Only in rows of batches without a tree.
+    ciphertext_sha256  bytea,
     ciphertext         bytea,
     merkle_path        bytea
 ) PARTITION BY RANGE (measured_at);
@@ -68,7 +85,9 @@ BEGIN
                                     leaf_index, category, loinc, key_id, content_sha256, ciphertext_sha256,
                                     ciphertext, merkle_path)
              SELECT r.record_seq, r.measured_at, r.device_seq, r.batch_id, r.erasure_id, d.pair_no,
-                    r.leaf_index, r.category, r.loinc, r.key_id, r.content_sha256, r.ciphertext_sha256,
+                    r.leaf_index, r.category, r.loinc, r.key_id, r.content_sha256,
+                    CASE WHEN NOT EXISTS (SELECT 1 FROM ingest.batch_trees t WHERE t.batch_id = r.batch_id)
+                         THEN r.ciphertext_sha256 END,
                     r.ciphertext, r.merkle_path
              FROM ingest.%I r
              JOIN ingest.patient_devices d ON d.patient = r.patient AND d.device_id = r.device_id
@@ -118,8 +137,11 @@ GRANT EXECUTE ON FUNCTION ingest.pairs_of(text) TO ehr_ingest, ehr_gateway;
 CREATE VIEW ingest.stored_records AS
 SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq) AS record_id, d.device_id,
        r.device_seq, d.patient, r.category, r.loinc, r.measured_at, r.ciphertext,
-       r.ciphertext_sha256, r.content_sha256, r.batch_id, r.leaf_index, r.key_id,
+       coalesce(r.ciphertext_sha256, ingest.tree_leaf(t.tree, t.block_bits, b.record_count, r.leaf_index))
+         AS ciphertext_sha256,
+       r.content_sha256, r.batch_id, r.leaf_index, r.key_id,
        r.erasure_id, b.created_at AS stored_at, r.pair_no
 FROM ingest.records r
 JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
-JOIN ingest.batches b ON b.batch_id = r.batch_id;
+JOIN ingest.batches b ON b.batch_id = r.batch_id
+LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id;

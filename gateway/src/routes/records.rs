@@ -88,12 +88,19 @@ pub(super) async fn records(
     let caller_key = caller.public_key.to_bytes();
     let stored = store::records(&db, &filter, &caller_name, &caller_key, escrow).await?;
 
-    let paths = g.proofs.paths(&db, &stored).await?;
+    let proven = g.proofs.paths(&db, &stored).await?;
     let mut items = Vec::with_capacity(stored.len());
-    for (r, path) in stored.iter().zip(paths) {
+    for (r, proven) in stored.iter().zip(proven) {
+        // The leaf its batch's tree holds, or (batches from before trees)
+        // its row's; none found, the reader finds the ciphertext altered.
+        let leaf = proven
+            .leaf
+            .map(hex::encode)
+            .or_else(|| r.ciphertext_sha256.as_ref().map(hex::encode))
+            .unwrap_or_default();
         let anchor = match &r.anchored {
             Some((service, height, root, count)) => {
-                let path = path.map(|p| p.iter().map(hex::encode).collect());
+                let path = proven.path.map(|p| p.iter().map(hex::encode).collect());
                 path.map(|path| AnchorProof {
                     service: service.clone(),
                     batch_id: r.batch_id as u64,
@@ -126,7 +133,7 @@ pub(super) async fn records(
                 .as_ref()
                 .map(|c| B64.encode(c))
                 .unwrap_or_default(),
-            ciphertext_sha256: hex::encode(&r.ciphertext_sha256),
+            ciphertext_sha256: leaf,
             key_id: r.key_id.clone(),
             wrapped_key: wrapped_key.filter(|_| r.erasure_id.is_none()),
             key_source: key_source.filter(|_| r.erasure_id.is_none()),
