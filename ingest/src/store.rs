@@ -291,9 +291,10 @@ fn lock_devices<'a>(
         &[&devices],
     )?;
     // The pairs are made once their devices are locked (the insert reads
-    // `locked`): no other write makes the same pair meanwhile. Made ones
-    // come back from the insert, known ones from the table as the
-    // statement found it.
+    // `locked`): no other write makes the same pair meanwhile. Only missing
+    // ones are inserted — an insert that meets a conflict still draws a
+    // number, and `pair_no` is an int4. Made ones come back from the
+    // insert, known ones from the table as the statement found it.
     let mut highest: HashMap<String, i64> = HashMap::new();
     let mut numbers: HashMap<(String, String), i32> = HashMap::new();
     for r in tx.query(
@@ -302,6 +303,8 @@ fn lock_devices<'a>(
               t AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(device_id, patient)),
               made AS (INSERT INTO ingest.patient_devices (patient, device_id)
                        SELECT t.patient, t.device_id FROM t JOIN locked l ON l.device_id = t.device_id
+                       WHERE NOT EXISTS (SELECT 1 FROM ingest.patient_devices p
+                                         WHERE p.patient = t.patient AND p.device_id = t.device_id)
                        ORDER BY 1, 2
                        ON CONFLICT DO NOTHING
                        RETURNING patient, device_id, pair_no)
@@ -329,8 +332,10 @@ fn lock_devices<'a>(
     if !d.is_empty() && !tx.query(STORED_ON_ANY_DAY, &[&d, &q])?.is_empty() {
         return Err(StoreError::Raced);
     }
-    // Every pair was made or found above; one missing would be a row
-    // deleted meanwhile by hand: the write is tried again.
+    // Every pair was made or found above, but for one another write made
+    // while this statement waited for its device (the statement sees the
+    // table as it was when it began): the write is tried again, and then
+    // finds it.
     pairs
         .into_iter()
         .map(|(d, p)| {

@@ -21,6 +21,8 @@ fn what_the_database_derives_of_a_reading_is_what_ingest_wrote() {
     let cases = [
         ("hr-1", 1i64),
         ("spo2-1", 9_007_199_254_740_993),
+        ("hr-2", -1), // u64::MAX as the bigint it is stored as
+        ("hr-3", i64::MIN),
         ("капнограф-7", 42), // a device id of several bytes a character
         (edge.as_str(), 9),  // 64 bytes: still spelled out
         (edge.as_str(), 10), // 65 bytes: hashed
@@ -31,6 +33,7 @@ fn what_the_database_derives_of_a_reading_is_what_ingest_wrote() {
             .query_one("SELECT ingest.record_id($1, $2)", &[&device, &seq])
             .unwrap()
             .get(0);
+        // Stored as ingest stores it (`seq as i64`), read back as sent.
         assert_eq!(derived, record_id(device, seq as u64), "{device}:{seq}");
     }
     assert!(record_id(&edge, 10).starts_with("h:"));

@@ -28,6 +28,8 @@ CREATE TABLE ingest.records_named (
 DO $$
 DECLARE
     p record;
+    moved bigint;
+    held bigint;
 BEGIN
     FOR p IN SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -48,6 +50,13 @@ BEGIN
              LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
              ORDER BY r.record_seq',
             p.name, p.name || '_from_017');
+        GET DIAGNOSTICS moved = ROW_COUNT;
+        EXECUTE format('SELECT count(*) FROM ingest.%I', p.name || '_from_017') INTO held;
+        IF moved <> held THEN
+            RAISE EXCEPTION '% readings in ingest.% name a pair ingest.patient_devices does not hold: migration 017 cannot be reverted without losing them',
+                held - moved, p.name
+                USING ERRCODE = '23503';
+        END IF;
         EXECUTE format('ALTER TABLE ingest.records_named ATTACH PARTITION ingest.%I %s', p.name, p.bound);
     END LOOP;
 END

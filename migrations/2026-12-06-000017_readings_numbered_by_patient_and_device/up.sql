@@ -4,7 +4,8 @@
 -- in every row. The record id is derived (ingest.record_id, the rule ingest
 -- makes them by), the time a reading was stored is its batch's, and its leaf
 -- (the SHA-256 of its ciphertext) is its batch tree's (ingest.batch_trees,
--- migration 013): rows of batches from before trees keep theirs. The day's
+-- migration 013): rows of batches from before trees keep theirs, and so
+-- does a row whose leaf is not the one its tree holds. The day's
 -- unique key, which is also the read index, holds the number instead of the
 -- device's id. Together ≈ 180 bytes of every stored reading
 -- (docs/BENCHMARKS.md, "Bytes per stored reading").
@@ -28,12 +29,16 @@ CREATE INDEX patient_devices_by_device ON ingest.patient_devices (device_id) INC
 
 -- The record id of a device's reading, as ingest makes it
 -- (ehr_ingest::pipeline::record_id): `<device>:<seq>`, or `h:` and 40 hex
--- digits of the SHA-256 of that when it is longer than 64 bytes.
+-- digits of the SHA-256 of that when it is longer than 64 bytes. The
+-- sequence is the device's, unsigned 64 bits: stored as bigint, one above
+-- 2^63 - 1 reads negative, and is spelled out as the device sent it.
 CREATE FUNCTION ingest.record_id(device_id text, device_seq bigint) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE WHEN octet_length(plain) <= 64 THEN plain
                 ELSE 'h:' || left(encode(sha256(convert_to(plain, 'UTF8')), 'hex'), 40) END
-    FROM (SELECT device_id || ':' || device_seq::text AS plain) p
+    FROM (SELECT device_id || ':' || CASE WHEN device_seq < 0
+                                          THEN (device_seq::numeric + 18446744073709551616)::text
+                                          ELSE device_seq::text END AS plain) p
 $$;
 
 -- Leaf `leaf_index` of a batch of `size` records from its tree (`tree`, in
@@ -80,13 +85,18 @@ BEGIN
              WHERE i.inhparent = 'ingest.records'::regclass ORDER BY c.relname LOOP
         EXECUTE format('ALTER TABLE ingest.%I RENAME TO %I', p.name, p.name || '_before_017');
         EXECUTE format('CREATE TABLE ingest.%I (LIKE ingest.records_numbered INCLUDING DEFAULTS)', p.name);
+        -- A row's leaf goes where its batch's tree holds the same one; a row
+        -- that disagrees with its tree keeps its own.
         EXECUTE format(
             'INSERT INTO ingest.%I (record_seq, measured_at, device_seq, batch_id, erasure_id, pair_no,
                                     leaf_index, category, loinc, key_id, content_sha256, ciphertext_sha256,
                                     ciphertext, merkle_path)
              SELECT r.record_seq, r.measured_at, r.device_seq, r.batch_id, r.erasure_id, d.pair_no,
                     r.leaf_index, r.category, r.loinc, r.key_id, r.content_sha256,
-                    CASE WHEN NOT EXISTS (SELECT 1 FROM ingest.batch_trees t WHERE t.batch_id = r.batch_id)
+                    CASE WHEN r.ciphertext_sha256 IS DISTINCT FROM
+                              (SELECT ingest.tree_leaf(t.tree, t.block_bits, b.record_count, r.leaf_index)
+                               FROM ingest.batch_trees t JOIN ingest.batches b ON b.batch_id = t.batch_id
+                               WHERE t.batch_id = r.batch_id)
                          THEN r.ciphertext_sha256 END,
                     r.ciphertext, r.merkle_path
              FROM ingest.%I r
