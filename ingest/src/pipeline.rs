@@ -456,7 +456,6 @@ fn seal(c: &Candidate, (group, key): &(KeyGroup, Arc<OpenKey>)) -> NewRecord {
             payload_size: m.size.min(i32::MAX as usize) as i32,
         },
         ciphertext_sha256: sha256(&ciphertext),
-        record_id,
         device_id: d.reading.device_id.clone(),
         device_seq: d.reading.seq as i64,
         content_sha256: d.content_hash(),

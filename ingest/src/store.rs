@@ -113,7 +113,8 @@ pub struct DeIdentified {
 pub struct NewRecord {
     /// The Kafka message it came from.
     pub source: Source,
-    pub record_id: String,
+    /// Its record id is not kept: it is made of these two
+    /// (`pipeline::record_id`, `ingest.record_id` in SQL).
     pub device_id: String,
     pub device_seq: i64,
     pub content_sha256: [u8; 32],

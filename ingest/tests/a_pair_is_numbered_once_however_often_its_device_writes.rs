@@ -25,7 +25,6 @@ fn reading(device: &str, patient: &str, seq: i64) -> NewRecord {
             payload_sha256: sha256(&ciphertext),
             payload_size: 100,
         },
-        record_id: format!("{device}:{seq}"),
         device_id: device.into(),
         device_seq: seq,
         content_sha256: sha256(format!("{device} {seq}").as_bytes()),

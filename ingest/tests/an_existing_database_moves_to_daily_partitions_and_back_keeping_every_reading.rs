@@ -33,7 +33,6 @@ fn record(seq: i64, at_ms: i64) -> NewRecord {
             payload_sha256: sha256(&ciphertext),
             payload_size: 100,
         },
-        record_id: format!("d-1:{seq}"),
         device_id: "d-1".into(),
         device_seq: seq,
         content_sha256: sha256(format!("reading {seq} at {at_ms}").as_bytes()),
@@ -98,7 +97,7 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
                                              batch_id, leaf_index)
                  VALUES ($1::bigint, $2, 'k-1', 'd-1', $1::bigint, $3, 'ehr1patient', 1, '8867-4',
                          to_timestamp($4::bigint / 1000.0), $5, $6, 1, $1::bigint - 1)",
-                &[&seq, &r.record_id, &r.content_sha256.as_slice(), &r.measured_at_ms,
+                &[&seq, &format!("d-1:{seq}"), &r.content_sha256.as_slice(), &r.measured_at_ms,
                   &r.ciphertext, &r.ciphertext_sha256.as_slice()],
             )
             .unwrap();

@@ -141,7 +141,6 @@ fn batch(beds: &mut [Bed], next: &mut usize, size: u64, t0_ms: i64, args: &Args)
                 },
                 ciphertext_sha256: sha256(&ciphertext),
                 content_sha256: sha256(record_id.as_bytes()),
-                record_id,
                 device_id: bed.device.clone(),
                 device_seq: bed.seq,
                 patient: bed.patient.clone(),
