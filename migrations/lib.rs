@@ -222,6 +222,16 @@ pub fn migrate(database_url: &str) -> Result<(), SchemaError> {
     Ok(())
 }
 
+/// Applies the oldest pending migration only: what times one migration's
+/// upgrade window (`ehr-storage-bench --time-migrations`).
+pub fn apply_next(database_url: &str) -> Result<(), SchemaError> {
+    let mut conn = diesel::PgConnection::establish(database_url)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    conn.run_next_migration(MIGRATIONS)
+        .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
 /// Reverts the newest applied migration (its `down.sql`): an operator's
 /// way back from a release, and how tests build a database of the layout
 /// before it.

@@ -58,12 +58,23 @@ pub fn prefill(
              ON CONFLICT DO NOTHING",
             &[&lo, &hi, &PER_BATCH],
         )?;
+        // A key a bed and 720 readings (an hour), numbered below zero where
+        // ingest's numbers never reach: a row's key number is arithmetic
+        // (one per bed and hour, ≈ readings / 720 of them in all).
         db.execute(
-            "INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
+            "INSERT INTO ingest.data_keys (key_no, key_id) OVERRIDING SYSTEM VALUE
+             SELECT DISTINCT -1 - ((seq / 720) * $3 + bed), 'k-' || md5(bed || '/' || (seq / 720))
+             FROM generate_series($1::bigint, $2::bigint) AS i,
+                  LATERAL (SELECT (i - 1) % $3::bigint AS bed, (i - 1) / $3::bigint + 1 AS seq) AS g
+             ON CONFLICT DO NOTHING",
+            &[&lo, &hi, &beds],
+        )?;
+        db.execute(
+            "INSERT INTO ingest.records (record_seq, key_no, pair_no, device_seq, content_hash,
                                          category, loinc, measured_at, ciphertext, ciphertext_sha256,
                                          batch_id, leaf_index)
-             SELECT i, 'k-' || md5(bed || '/' || (seq / 720)), ($7::int[])[bed + 1], seq,
-                    sha256(int8send(i)), 1, '8867-4',
+             SELECT i, -1 - ((seq / 720) * $3 + bed), ($7::int[])[bed + 1], seq,
+                    substring(sha256(int8send(i)) FOR 16), 1, '8867-4',
                     to_timestamp(($4::bigint + (i - 1) * 1000 / $5::bigint) / 1000.0),
                     c || c || c || c || substr(c, 1, 18), sha256(c), (i - 1) / $6 + 1, ((i - 1) % $6)::int
              FROM generate_series($1::bigint, $2::bigint) AS i,

@@ -65,7 +65,7 @@ pub async fn records(
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
                     b.status, b.service, b.height, b.merkle_root, b.record_count,
-                    r.merkle_path, r.key_id, r.erasure_id, t.block_bits
+                    r.merkle_path, k.key_id, r.erasure_id, t.block_bits
              -- The page first, then what it joins: joined before the limit,
              -- every record of the patient would be (a hash of every batch).
              FROM (SELECT * FROM ingest.records
@@ -82,11 +82,12 @@ pub async fn records(
                    ORDER BY record_seq
                    LIMIT $8) r
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
+             JOIN ingest.data_keys k ON k.key_no = r.key_no
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
-             LEFT JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
+             LEFT JOIN ingest.wrapped_keys w ON w.key_id = k.key_id AND w.reader = $2
                                           AND w.reader_public_key = $10
-             LEFT JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $3
+             LEFT JOIN ingest.wrapped_keys e ON e.key_id = k.key_id AND e.reader = $3
              ORDER BY r.record_seq",
             &[
                 &f.patient,
@@ -211,18 +212,20 @@ pub async fn own_keys_missing_for(
     let category = category.map(|c| c as i16);
     let rows = db
         .query(
-            "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, w.wrapped_key,
-                    count(*) AS records
-             FROM ingest.records r
-             JOIN ingest.wrapped_keys w ON w.key_id = r.key_id AND w.reader = $2
-             WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
-               AND ($3::smallint IS NULL OR r.category = $3)
-               AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
-                               WHERE m.key_id = r.key_id AND m.reader = $4
+            "SELECT g.last_seq, k.key_id, g.category, w.wrapped_key, g.records
+             -- Her readings by key first, then each key's id and wraps.
+             FROM (SELECT max(r.record_seq) AS last_seq, r.key_no, r.category, count(*) AS records
+                   FROM ingest.records r
+                   WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
+                     AND ($3::smallint IS NULL OR r.category = $3)
+                   GROUP BY r.key_no, r.category
+                   HAVING max(r.record_seq) > $5) g
+             JOIN ingest.data_keys k ON k.key_no = g.key_no
+             JOIN ingest.wrapped_keys w ON w.key_id = k.key_id AND w.reader = $2
+             WHERE NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
+                               WHERE m.key_id = k.key_id AND m.reader = $4
                                  AND ($7::bytea IS NULL OR m.reader_public_key = $7))
-             GROUP BY r.key_id, r.category, w.wrapped_key
-             HAVING max(r.record_seq) > $5
-             ORDER BY last_seq
+             ORDER BY g.last_seq
              LIMIT $6",
             &[
                 &patient,
@@ -257,8 +260,9 @@ pub async fn categories_of(
 ) -> Result<Vec<(String, Category)>, tokio_postgres::Error> {
     let rows = db
         .query(
-            "SELECT DISTINCT key_id, category FROM ingest.records
-             WHERE pair_no = ANY((SELECT ingest.pairs_of($1))::int[]) AND key_id = ANY($2)",
+            "SELECT DISTINCT k.key_id, r.category FROM ingest.records r
+             JOIN ingest.data_keys k ON k.key_no = r.key_no
+             WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[]) AND k.key_id = ANY($2)",
             &[&patient, &key_ids],
         )
         .await?;
@@ -466,17 +470,18 @@ pub async fn escrowed_reading_keys(
 ) -> Result<Vec<EscrowedKey>, tokio_postgres::Error> {
     let rows = db
         .query(
-            "SELECT max(r.record_seq) AS last_seq, r.key_id, r.category, e.wrapped_key,
+            "SELECT max(r.record_seq) AS last_seq, k.key_id, r.category, e.wrapped_key,
                     array_agg(ingest.record_id(d.device_id, r.device_seq) ORDER BY r.record_seq)
              FROM ingest.records r
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
-             JOIN ingest.wrapped_keys e ON e.key_id = r.key_id AND e.reader = $2
+             JOIN ingest.data_keys k ON k.key_no = r.key_no
+             JOIN ingest.wrapped_keys e ON e.key_id = k.key_id AND e.reader = $2
              WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND r.erasure_id IS NULL
                AND NOT EXISTS (SELECT 1 FROM ingest.wrapped_keys m
-                               WHERE m.key_id = r.key_id AND m.reader = $1
+                               WHERE m.key_id = k.key_id AND m.reader = $1
                                  AND m.reader_public_key = $3)
-             GROUP BY r.key_id, r.category, e.wrapped_key
+             GROUP BY k.key_id, r.category, e.wrapped_key
              HAVING max(r.record_seq) > $4
              ORDER BY last_seq
              LIMIT $5",

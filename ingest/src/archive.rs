@@ -46,6 +46,12 @@ pub enum ArchiveError {
         "the readings of {0} changed while being written out (an erasure): run ehr-archive again"
     )]
     Changed(String),
+    #[error("{written} of the {held} readings of {day} were written out (a row names a pair or a data key number PostgreSQL does not hold): nothing of {day} was archived")]
+    Incomplete {
+        day: String,
+        written: i64,
+        held: i64,
+    },
     #[error("record {seq} of {day} does not prove against its batch's root ({why}): nothing of {day} was archived")]
     Unproven {
         day: String,
@@ -160,6 +166,16 @@ pub fn archive_day(
             let _ = std::fs::remove_file(&partial);
         }
         let (records, sha256) = written?;
+        // Every row of the day is in the file, or the day stays: a row the
+        // export's joins drop would be lost with the partition.
+        if records != fingerprint.0 {
+            let _ = std::fs::remove_file(&partial);
+            return Err(ArchiveError::Incomplete {
+                day: day.to_string(),
+                written: records,
+                held: fingerprint.0,
+            });
+        }
         (records, sha256, fingerprint)
     };
     let dropped = drop_day(
@@ -231,10 +247,11 @@ fn drop_day(
     tx.execute(
         &format!(
             "INSERT INTO ingest.archived_keys (key_id, category, patient, height)
-             SELECT r.key_id, r.category, min(d.patient), max(b.height) FROM {partition} r
+             SELECT k.key_id, r.category, min(d.patient), max(b.height) FROM {partition} r
              JOIN ingest.batches b ON b.batch_id = r.batch_id
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
-             WHERE r.erasure_id IS NULL GROUP BY r.key_id, r.category
+             JOIN ingest.data_keys k ON k.key_no = r.key_no
+             WHERE r.erasure_id IS NULL GROUP BY k.key_id, r.category
              ON CONFLICT (key_id, category) DO UPDATE
                SET height = greatest(ingest.archived_keys.height, EXCLUDED.height)"
         ),
@@ -283,10 +300,11 @@ fn write_day(
         &format!(
             "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), d.patient, r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint, r.ciphertext, r.ciphertext_sha256,
-                    r.key_id, r.erasure_id, r.batch_id, r.leaf_index, r.merkle_path,
+                    k.key_id, r.erasure_id, r.batch_id, r.leaf_index, r.merkle_path,
                     b.record_count, b.merkle_root, b.height, b.service, b.first_record, b.last_record
              FROM {partition} r JOIN ingest.batches b ON b.batch_id = r.batch_id
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
+             JOIN ingest.data_keys k ON k.key_no = r.key_no
              ORDER BY r.batch_id, r.leaf_index"
         ),
         &[],

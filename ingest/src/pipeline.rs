@@ -17,7 +17,7 @@ use hmac::{Hmac, Mac};
 use rayon::prelude::*;
 
 use crate::keyring::{KeyRing, OpenKey};
-use crate::reading::{self, Decoded, Reason, Reject};
+use crate::reading::{self, ContentHash, Decoded, Reason, Reject};
 use crate::registry::Registry;
 use crate::store::{DeIdentified, NewKey, NewRecord, NewReject, Source, Store, StoreError};
 
@@ -294,7 +294,7 @@ fn drop_duplicates(
             (r.device_id.clone(), r.seq as i64, r.measured_at_ms)
         })
         .collect();
-    let mut seen: HashMap<(String, i64), [u8; 32]> = store.stored(&keys)?;
+    let mut seen: HashMap<(String, i64), ContentHash> = store.stored(&keys)?;
     let mut fresh = Vec::with_capacity(verified.len());
     for (c, (device, seq, _)) in verified.into_iter().zip(keys) {
         let k = (device, seq);
@@ -458,7 +458,7 @@ fn seal(c: &Candidate, (group, key): &(KeyGroup, Arc<OpenKey>)) -> NewRecord {
         ciphertext_sha256: sha256(&ciphertext),
         device_id: d.reading.device_id.clone(),
         device_seq: d.reading.seq as i64,
-        content_sha256: d.content_hash(),
+        content_hash: d.content_hash(),
         patient: group.patient.to_string(),
         category: Category::Vitals as i16,
         loinc: d.reading.loinc.clone(),

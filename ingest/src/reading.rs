@@ -106,10 +106,25 @@ impl Decoded {
         .encode_to_vec()
     }
 
-    /// Identifies the reading's content: the same reading sent twice has the same hash.
-    pub fn content_hash(&self) -> [u8; 32] {
-        sha256(&self.signed_bytes)
+    /// Identifies the reading's content: the same reading sent twice has
+    /// the same hash, another one under the same sequence another.
+    pub fn content_hash(&self) -> ContentHash {
+        content_hash(&self.signed_bytes)
     }
+}
+
+/// What tells two readings under one sequence apart: the first 16 bytes of
+/// the SHA-256 of the signed reading, as stored with it
+/// (`ingest.records.content_hash`). 128 bits tell a reading sent again from
+/// another as surely as 256: a device that wanted one of its readings
+/// dropped could simply not send it.
+pub type ContentHash = [u8; 16];
+
+/// The [`ContentHash`] of a signed reading's bytes.
+pub fn content_hash(signed_bytes: &[u8]) -> ContentHash {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&sha256(signed_bytes)[..16]);
+    out
 }
 
 /// The refusal of a message of `size` bytes, if a reading cannot be that large.

@@ -8,6 +8,11 @@ use ehr_client::record_encryption::{wrap_key, DataKey};
 use ehr_ledger::crypto::{block_tree, merkle, Address, PublicKey};
 use ehr_migrations::db_message;
 
+use crate::reading::ContentHash;
+use numbers::{joined, Numbers, CODES, DATA_KEYS, PSEUDONYMS};
+
+mod numbers;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("PostgreSQL: {}", db_message(.0))]
@@ -18,6 +23,17 @@ pub enum StoreError {
     /// were looked for: the poll is checked again.
     #[error("another ingest instance stored one of these readings' sequences meanwhile")]
     Raced,
+    /// A name the write's numbering statement returned no number for: only
+    /// a row deleted meanwhile by hand leaves one so. Tried again, the
+    /// write numbers it anew.
+    #[error(
+        "PostgreSQL gave no number to a {0} of these readings (was a row of its table deleted?)"
+    )]
+    Unnumbered(&'static str),
+}
+
+fn unnumbered(what: &'static str) -> StoreError {
+    StoreError::Unnumbered(what)
 }
 
 /// The width of a batch tree's blocks (`ingest.batch_trees`): 2^4 leaves.
@@ -43,6 +59,11 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// partition waits at most 10 s for the readings' table).
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
+/// SQLSTATE of an identity that has given its last number (a data key's,
+/// `int4`: 2^31 keys, 122 years of hourly keys for 2 000 beds). Not the
+/// readings' fault: ingest waits, saying so, rather than refuse them.
+const NUMBERS_EXHAUSTED: &str = "2200H";
+
 impl StoreError {
     /// Whether trying the same write again later may succeed: another ingest
     /// instance storing the same reading at the same moment (a unique key
@@ -61,11 +82,12 @@ impl StoreError {
                     matches!(
                         &db.code().code()[..2],
                         "08" | "40" | "42" | "53" | "57" | "58"
-                    ) || [UNIQUE_VIOLATION, LOCK_NOT_AVAILABLE].contains(&db.code().code())
+                    ) || [UNIQUE_VIOLATION, LOCK_NOT_AVAILABLE, NUMBERS_EXHAUSTED]
+                        .contains(&db.code().code())
                 }
                 None => true,
             },
-            StoreError::Schema(_) | StoreError::Raced => true,
+            StoreError::Schema(_) | StoreError::Raced | StoreError::Unnumbered(_) => true,
         }
     }
 }
@@ -117,7 +139,7 @@ pub struct NewRecord {
     /// (`pipeline::record_id`, `ingest.record_id` in SQL).
     pub device_id: String,
     pub device_seq: i64,
-    pub content_sha256: [u8; 32],
+    pub content_hash: ContentHash,
     pub patient: String,
     pub category: i16,
     pub loinc: String,
@@ -216,13 +238,17 @@ pub struct Store {
     /// UTC days (since 1970-01-01) whose readings have a partition to go to
     /// (`ingest.make_record_days` asked for them, or the history holds them).
     days_ready: HashSet<i64>,
+    /// The numbers rows name data keys, pseudonyms and codes by.
+    keys: Numbers,
+    pseudonyms: Numbers,
+    codes: Numbers,
 }
 
 const DAY_MS: i64 = 86_400_000;
 
 /// The readings stored under (device, seq) pairs ($1, $2), whatever day
 /// they claim: every day's partition is looked into.
-const STORED_ON_ANY_DAY: &str = "SELECT p.device_id, r.device_seq, r.content_sha256
+const STORED_ON_ANY_DAY: &str = "SELECT p.device_id, r.device_seq, r.content_hash
      FROM unnest($1::text[], $2::bigint[]) AS k(device_id, device_seq)
      JOIN ingest.patient_devices p ON p.device_id = k.device_id
      JOIN ingest.records r ON r.pair_no = p.pair_no AND r.device_seq = k.device_seq";
@@ -235,10 +261,10 @@ const DAYS_AHEAD: i64 = 2;
 #[derive(Default)]
 struct RecordColumns<'a> {
     seq: Vec<i64>,
-    key_id: Vec<&'a str>,
+    key_no: Vec<i32>,
     pair_no: Vec<i32>,
     device_seq: Vec<i64>,
-    content_sha256: Vec<&'a [u8]>,
+    content_hash: Vec<&'a [u8]>,
     category: Vec<i16>,
     loinc: Vec<&'a str>,
     measured_at_ms: Vec<i64>,
@@ -247,12 +273,12 @@ struct RecordColumns<'a> {
 }
 
 impl<'a> RecordColumns<'a> {
-    fn push(&mut self, seq: i64, r: &'a NewRecord, pair_no: i32, leaf_index: i32) {
+    fn push(&mut self, seq: i64, r: &'a NewRecord, pair_no: i32, key_no: i32, leaf_index: i32) {
         self.seq.push(seq);
-        self.key_id.push(&r.key.key_id);
+        self.key_no.push(key_no);
         self.pair_no.push(pair_no);
         self.device_seq.push(r.device_seq);
-        self.content_sha256.push(&r.content_sha256);
+        self.content_hash.push(&r.content_hash);
         self.category.push(r.category);
         self.loinc.push(&r.loinc);
         self.measured_at_ms.push(r.measured_at_ms);
@@ -367,6 +393,16 @@ fn hash32(v: Vec<u8>) -> [u8; 32] {
     out
 }
 
+/// A stored content hash; one of another length (a row written before
+/// migration 018 kept 32 bytes, and was cut to 16 by it) matches nothing.
+fn stored_hash(v: Vec<u8>) -> ContentHash {
+    let mut out = [0u8; 16];
+    if v.len() == 16 {
+        out.copy_from_slice(&v);
+    }
+    out
+}
+
 impl Store {
     /// Connects as the ingest service `service` (its address).
     pub fn connect(database_url: &str, service: &str) -> Result<Self, StoreError> {
@@ -375,6 +411,9 @@ impl Store {
             database_url: database_url.to_string(),
             service: service.to_string(),
             days_ready: HashSet::new(),
+            keys: Numbers::new(&DATA_KEYS),
+            pseudonyms: Numbers::new(&PSEUDONYMS),
+            codes: Numbers::new(&CODES),
         })
     }
 
@@ -384,6 +423,9 @@ impl Store {
     pub fn reconnect_if_lost(&mut self) -> Result<(), StoreError> {
         if self.client.is_closed() {
             self.client = ehr_migrations::connect(&self.database_url)?;
+            for n in [&mut self.keys, &mut self.pseudonyms, &mut self.codes] {
+                n.forget();
+            }
             tracing::info!("connected to the database again");
         }
         Ok(())
@@ -453,7 +495,8 @@ impl Store {
     /// Deletes every analytics row of `pseudonym`; how many there were.
     pub fn forget_analytics(&mut self, pseudonym: &str) -> Result<u64, StoreError> {
         Ok(self.client.execute(
-            "DELETE FROM analytics.readings WHERE pseudonym = $1",
+            "DELETE FROM analytics.values
+             WHERE pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)",
             &[&pseudonym],
         )?)
     }
@@ -502,7 +545,7 @@ impl Store {
                AND r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND b.height IS NOT NULL AND b.height <= $6
                AND ($3 OR ingest.record_id(d.device_id, r.device_seq) = ANY($4) OR r.category = ANY($5))
-             RETURNING r.key_id, r.loinc, date_trunc('hour', r.measured_at)",
+             RETURNING r.key_no, r.loinc, date_trunc('hour', r.measured_at)",
             &[
                 &patient,
                 &(e.id as i64),
@@ -512,7 +555,17 @@ impl Store {
                 &(e.height as i64),
             ],
         )?;
-        let mut keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        // Their keys' ids, looked up after the update: a join there would
+        // leave a reading whose key number is missing unerased.
+        let key_nos: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        let mut keys: Vec<String> = tx
+            .query(
+                "SELECT key_id FROM ingest.data_keys WHERE key_no = ANY($1)",
+                &[&key_nos],
+            )?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
         // Keys of her archived readings (ehr-archive) that open only what
         // this erasure covers — of its categories, anchored at or before
         // it: their wraps go too. (An erasure naming records one by one
@@ -533,9 +586,9 @@ impl Store {
         keys.dedup();
         let wraps = tx.execute(
             "DELETE FROM ingest.wrapped_keys w WHERE w.key_id = ANY($1)
-               AND NOT EXISTS (SELECT 1 FROM ingest.records r
-                               WHERE r.pair_no = ANY((SELECT ingest.pairs_of($2))::int[])
-                                 AND r.key_id = w.key_id AND r.erasure_id IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM ingest.data_keys k JOIN ingest.records r ON r.key_no = k.key_no
+                               WHERE k.key_id = w.key_id AND r.erasure_id IS NULL
+                                 AND r.pair_no = ANY((SELECT ingest.pairs_of($2))::int[]))
                AND NOT EXISTS (SELECT 1 FROM ingest.archived_keys a WHERE a.key_id = w.key_id
                                  AND NOT (($3 OR a.category = ANY($4)) AND a.height <= $5))",
             &[&keys, &patient, &e.everything, &categories, &height],
@@ -543,7 +596,8 @@ impl Store {
         let vitals = ehr_ledger::proto::Category::Vitals as i16;
         let analytics = if e.everything || categories.contains(&vitals) {
             tx.execute(
-                "DELETE FROM analytics.readings WHERE pseudonym = $1
+                "DELETE FROM analytics.values
+                 WHERE pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
                    AND hour <= date_trunc('hour', to_timestamp($2::bigint))",
                 &[&pseudonym, &e.erased_at],
             )?
@@ -551,8 +605,11 @@ impl Store {
             let loinc: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
             let hour: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(2)).collect();
             tx.execute(
-                "DELETE FROM analytics.readings WHERE pseudonym = $1
-                   AND (loinc, hour) IN (SELECT * FROM unnest($2::text[], $3::timestamptz[]))",
+                "DELETE FROM analytics.values
+                 WHERE pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
+                   AND (code_no, hour) IN (SELECT c.code_no, t.hour
+                                           FROM unnest($2::text[], $3::timestamptz[]) AS t(loinc, hour)
+                                           JOIN analytics.codes c ON c.loinc = t.loinc)",
                 &[&pseudonym, &loinc, &hour],
             )?
         };
@@ -572,7 +629,7 @@ impl Store {
     pub fn stored(
         &mut self,
         keys: &[(String, i64, i64)],
-    ) -> Result<HashMap<(String, i64), [u8; 32]>, StoreError> {
+    ) -> Result<HashMap<(String, i64), ContentHash>, StoreError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
@@ -600,7 +657,7 @@ impl Store {
         let last = seen.iter().map(|k| k.2).max().unwrap_or(0);
         let (d, q, t): (Vec<&str>, Vec<i64>, Vec<i64>) = unzip3(&seen);
         for r in self.client.query(
-            "SELECT p.device_id, r.device_seq, r.content_sha256
+            "SELECT p.device_id, r.device_seq, r.content_hash
              FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(device_id, device_seq, ms)
              JOIN ingest.patient_devices p ON p.device_id = k.device_id
              JOIN ingest.records r ON r.pair_no = p.pair_no AND r.device_seq = k.device_seq
@@ -608,13 +665,13 @@ impl Store {
              WHERE r.measured_at BETWEEN to_timestamp($4::bigint / 1000.0) AND to_timestamp($5::bigint / 1000.0)",
             &[&d, &q, &t, &first, &last],
         )? {
-            found.insert((r.get(0), r.get(1)), hash32(r.get(2)));
+            found.insert((r.get(0), r.get(1)), stored_hash(r.get(2)));
         }
         seen.retain(|(d, seq, _)| !found.contains_key(&(d.clone(), *seq)));
         if !seen.is_empty() {
             let (d, q, _) = unzip3(&seen);
             for r in self.client.query(STORED_ON_ANY_DAY, &[&d, &q])? {
-                found.insert((r.get(0), r.get(1)), hash32(r.get(2)));
+                found.insert((r.get(0), r.get(1)), stored_hash(r.get(2)));
             }
         }
         Ok(found)
@@ -654,6 +711,23 @@ impl Store {
     /// hashes, in order) and `rejects`, in one transaction. `None` when there
     /// were no records.
     pub fn write(
+        &mut self,
+        records: &[NewRecord],
+        rejects: &[NewReject],
+    ) -> Result<Option<Batch>, StoreError> {
+        let written = self.write_batch(records, rejects);
+        for n in [&mut self.keys, &mut self.pseudonyms, &mut self.codes] {
+            match written {
+                Ok(_) => n.committed(),
+                // Whatever failed (a migration under way, a restore), the
+                // numbers are asked for again.
+                Err(_) => n.forget(),
+            }
+        }
+        written
+    }
+
+    fn write_batch(
         &mut self,
         records: &[NewRecord],
         rejects: &[NewReject],
@@ -710,31 +784,38 @@ impl Store {
             )?
             .get(0);
         // One statement per table, each row a column of arrays: a round
-        // trip per table rather than per row.
+        // trip per table rather than per row. A row names its data key by
+        // number, numbered here when new.
+        self.keys
+            .number(&mut tx, records.iter().map(|r| r.key.key_id.as_str()))?;
         let mut rows = RecordColumns::default();
         for (i, r) in records.iter().enumerate() {
             let pair_no = pairs[&(r.patient.as_str(), r.device_id.as_str())];
-            rows.push(first + i as i64, r, pair_no, i as i32);
+            let key_no = self
+                .keys
+                .get(&r.key.key_id)
+                .ok_or_else(|| unnumbered("data key"))?;
+            rows.push(first + i as i64, r, pair_no, key_no, i as i32);
         }
         tx.execute(
             "INSERT INTO ingest.batch_trees (batch_id, block_bits, tree) VALUES ($1, $2, $3)",
             &[&batch_id, &(TREE_BLOCK_BITS as i16), &tree],
         )?;
         tx.execute(
-            "INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
+            "INSERT INTO ingest.records (record_seq, key_no, pair_no, device_seq, content_hash,
                                          category, loinc, measured_at, ciphertext, batch_id, leaf_index)
-             SELECT seq, key_id, pair_no, device_seq, content_sha256, category, loinc,
+             SELECT seq, key_no, pair_no, device_seq, content_hash, category, loinc,
                     to_timestamp(measured_at_ms / 1000.0), ciphertext, $10, leaf_index
-             FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bytea[],
+             FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::bytea[],
                          $6::smallint[], $7::text[], $8::bigint[], $9::bytea[], $11::int[])
-                  AS t(seq, key_id, pair_no, device_seq, content_sha256, category, loinc,
+                  AS t(seq, key_no, pair_no, device_seq, content_hash, category, loinc,
                        measured_at_ms, ciphertext, leaf_index)",
             &[
                 &rows.seq,
-                &rows.key_id,
+                &rows.key_no,
                 &rows.pair_no,
                 &rows.device_seq,
-                &rows.content_sha256,
+                &rows.content_hash,
                 &rows.category,
                 &rows.loinc,
                 &rows.measured_at_ms,
@@ -778,23 +859,40 @@ impl Store {
              ON CONFLICT (key_id, reader) DO NOTHING",
             &[&key_id, &reader, &reader_key, &wrapped],
         )?;
-        let (mut pseudonym, mut loinc, mut value, mut unit, mut at) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        for r in records {
-            if let Some(a) = &r.analytics {
-                pseudonym.push(a.pseudonym.as_str());
-                loinc.push(r.loinc.as_str());
+        // The analysts' rows: a pseudonym and a code (with its unit) by
+        // number, numbered here when new.
+        let consenting: Vec<(&DeIdentified, &NewRecord)> = records
+            .iter()
+            .filter_map(|r| r.analytics.as_ref().map(|a| (a, r)))
+            .collect();
+        if !consenting.is_empty() {
+            let codes: Vec<String> = consenting
+                .iter()
+                .map(|(a, r)| joined(&[&r.loinc, &a.unit]))
+                .collect();
+            self.pseudonyms.number(
+                &mut tx,
+                consenting.iter().map(|(a, _)| a.pseudonym.as_str()),
+            )?;
+            self.codes
+                .number(&mut tx, codes.iter().map(String::as_str))?;
+            let (mut hour_ms, mut value, mut pseudonym_no, mut code_no) =
+                (vec![], vec![], vec![], vec![]);
+            for ((a, r), code) in consenting.iter().zip(&codes) {
+                hour_ms.push(r.measured_at_ms);
                 value.push(a.value);
-                unit.push(a.unit.as_str());
-                at.push(r.measured_at_ms);
+                pseudonym_no.push(
+                    self.pseudonyms
+                        .get(&a.pseudonym)
+                        .ok_or_else(|| unnumbered("pseudonym"))?,
+                );
+                code_no.push(self.codes.get(code).ok_or_else(|| unnumbered("code"))?);
             }
-        }
-        if !pseudonym.is_empty() {
             tx.execute(
-                "INSERT INTO analytics.readings (pseudonym, loinc, value, unit, hour)
-                 SELECT p, l, v, u, date_trunc('hour', to_timestamp(at / 1000.0))
-                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::bigint[]) AS t(p, l, v, u, at)",
-                &[&pseudonym, &loinc, &value, &unit, &at],
+                "INSERT INTO analytics.values (hour, value, pseudonym_no, code_no)
+                 SELECT date_trunc('hour', to_timestamp(at / 1000.0)), v, p, c
+                 FROM unnest($1::bigint[], $2::float8[], $3::int[], $4::int[]) AS t(at, v, p, c)",
+                &[&hour_ms, &value, &pseudonym_no, &code_no],
             )?;
         }
         tx.commit()?;

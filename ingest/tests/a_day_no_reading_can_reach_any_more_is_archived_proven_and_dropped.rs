@@ -86,7 +86,9 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
         "INSERT INTO ingest.wrapped_keys (key_id, reader, reader_public_key, wrapped_key)
            SELECT 'k-archived', reader, reader_public_key, wrapped_key FROM ingest.wrapped_keys
            WHERE key_id = (SELECT key_id FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 1);
-         UPDATE ingest.records SET key_id = 'k-archived' WHERE record_seq IN
+         INSERT INTO ingest.data_keys (key_id) VALUES ('k-archived');
+         UPDATE ingest.records SET key_no = (SELECT key_no FROM ingest.data_keys WHERE key_id = 'k-archived')
+           WHERE record_seq IN
            (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq <= 4);",
     )
     .unwrap();
@@ -134,6 +136,22 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
         "does not prove against its batch's root",
     );
     refused(&["--day", "2026-13-01"], "is not a day (YYYY-MM-DD)");
+    // Readings whose key number ingest.data_keys no longer holds (a row
+    // deleted by hand) cannot be written out: the day stays whole.
+    let key_no: i32 = db
+        .query_one(
+            "DELETE FROM ingest.data_keys WHERE key_id = 'k-archived' RETURNING key_no",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    refused(&["--day", &old], "0 of the 4 readings");
+    assert!(partition_exists(&mut db, &old), "{old} dropped incomplete");
+    db.execute(
+        "INSERT INTO ingest.data_keys (key_no, key_id) OVERRIDING SYSTEM VALUE VALUES ($1, 'k-archived')",
+        &[&key_no],
+    )
+    .unwrap();
     for d in [&tampered, &pending] {
         assert!(partition_exists(&mut db, d), "{d} dropped after a refusal");
         assert!(!out.join(format!("records-{d}.jsonl")).exists());
@@ -188,7 +206,9 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     assert_eq!(remade, 0);
     refused(&["--day", &old], "has no partition of readings");
     // The archive's hash and keys live in tables migration 015 made: it is
-    // not reverted any more (017 and 016, after it, are).
+    // not reverted any more (019 to 016, after it, are).
+    ehr_migrations::revert_last(&s.db.url).expect("migration 019 reverts");
+    ehr_migrations::revert_last(&s.db.url).expect("migration 018 reverts");
     ehr_migrations::revert_last(&s.db.url).expect("migration 017 reverts");
     ehr_migrations::revert_last(&s.db.url).expect("migration 016 reverts");
     let reverted = ehr_migrations::revert_last(&s.db.url);

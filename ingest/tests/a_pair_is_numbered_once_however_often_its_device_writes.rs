@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use ehr_ingest::reading::content_hash;
 use ehr_ingest::store::{NewKey, NewRecord, Source, Store};
 use ehr_ledger::crypto::sha256;
 use ehr_testkit::stack::database;
@@ -27,7 +28,7 @@ fn reading(device: &str, patient: &str, seq: i64) -> NewRecord {
         },
         device_id: device.into(),
         device_seq: seq,
-        content_sha256: sha256(format!("{device} {seq}").as_bytes()),
+        content_hash: content_hash(format!("{device} {seq}").as_bytes()),
         patient: patient.into(),
         category: 1,
         loinc: "8867-4".into(),

@@ -48,7 +48,8 @@ fn after_a_restore_from_an_old_backup_new_batches_are_anchored() {
     let mut owner = db.client().unwrap();
     owner
         .batch_execute(
-            "TRUNCATE ingest.wrapped_keys, ingest.records, ingest.batch_trees, ingest.batches, analytics.readings;
+            "TRUNCATE ingest.wrapped_keys, ingest.records, ingest.batch_trees, ingest.batches, ingest.data_keys,
+                      analytics.values, analytics.pseudonyms, analytics.codes;
              UPDATE ingest.counters SET next = 1;",
         )
         .unwrap();

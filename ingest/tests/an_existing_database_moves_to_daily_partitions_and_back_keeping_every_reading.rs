@@ -6,9 +6,14 @@
 //! in one table; migrated again, the same. Migration 017 then names each
 //! reading's patient and device by one number and derives its record id: a
 //! row whose record id is not derivable stops it, with the day named.
+//! Migration 018 names each reading's data key by a number and keeps 16
+//! bytes of its content hash: a reading sent again is still found.
+//! Migration 019 numbers the analysts' pseudonyms and codes behind a view
+//! of the same columns.
 
 use std::sync::Arc;
 
+use ehr_ingest::reading::content_hash;
 use ehr_ingest::store::{NewKey, NewRecord, Source, Store};
 use ehr_ledger::crypto::sha256;
 use ehr_migrations::{migrate, revert_last};
@@ -23,6 +28,11 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// What the device signed for reading `seq` measured at `at_ms`.
+fn signed(seq: i64, at_ms: i64) -> Vec<u8> {
+    format!("reading {seq} at {at_ms}").into_bytes()
+}
+
 fn record(seq: i64, at_ms: i64) -> NewRecord {
     let ciphertext = format!("ciphertext of reading {seq} at {at_ms}").into_bytes();
     NewRecord {
@@ -35,7 +45,7 @@ fn record(seq: i64, at_ms: i64) -> NewRecord {
         },
         device_id: "d-1".into(),
         device_seq: seq,
-        content_sha256: sha256(format!("reading {seq} at {at_ms}").as_bytes()),
+        content_hash: content_hash(&signed(seq, at_ms)),
         patient: "ehr1patient".into(),
         category: 1,
         loinc: "8867-4".into(),
@@ -67,9 +77,11 @@ fn partitions(db: &mut postgres::Client) -> Vec<(i64, String)> {
 fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading() {
     let db = database();
     let mut owner = db.client().unwrap();
-    // The layout before: migrations 017, 016 and 015 reverted (their
+    // The layout before: migrations 018, 017, 016 and 015 reverted (their
     // down.sql, on an empty database), then three readings of five days ago
-    // stored the old way.
+    // stored the old way, each with the whole SHA-256 of its content.
+    revert_last(&db.url).expect("migration 019 reverts");
+    revert_last(&db.url).expect("migration 018 reverts");
     revert_last(&db.url).expect("migration 017 reverts");
     revert_last(&db.url).expect("migration 016 reverts");
     revert_last(&db.url).expect("migration 015 reverts");
@@ -97,7 +109,7 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
                                              batch_id, leaf_index)
                  VALUES ($1::bigint, $2, 'k-1', 'd-1', $1::bigint, $3, 'ehr1patient', 1, '8867-4',
                          to_timestamp($4::bigint / 1000.0), $5, $6, 1, $1::bigint - 1)",
-                &[&seq, &format!("d-1:{seq}"), &r.content_sha256.as_slice(), &r.measured_at_ms,
+                &[&seq, &format!("d-1:{seq}"), &sha256(&signed(seq, old_ms + seq)).as_slice(), &r.measured_at_ms,
                   &r.ciphertext, &r.ciphertext_sha256.as_slice()],
             )
             .unwrap();
@@ -114,6 +126,39 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
             &[],
         )
         .unwrap();
+
+    // Analysts' readings of two pseudonyms, in two codes.
+    owner
+        .batch_execute(
+            "INSERT INTO analytics.readings (pseudonym, loinc, value, unit, hour) VALUES
+               ('p-old', '8867-4', 61, '/min', date_trunc('hour', now() - interval '5 days')),
+               ('p-old', '8867-4', 62, '/min', date_trunc('hour', now() - interval '5 days')),
+               ('p-other', '59408-5', 97, '%', date_trunc('hour', now() - interval '4 days'))",
+        )
+        .unwrap();
+    // What analysts see, from here on.
+    let rows_of = |owner: &mut postgres::Client| -> Vec<(String, String, f64, String)> {
+        owner
+            .query(
+                "SELECT pseudonym, loinc, value, unit FROM analytics.readings ORDER BY value",
+                &[],
+            )
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    };
+    let expected = vec![
+        (
+            "p-old".to_string(),
+            "8867-4".to_string(),
+            61.0,
+            "/min".to_string(),
+        ),
+        ("p-old".into(), "8867-4".into(), 62.0, "/min".into()),
+        ("p-other".into(), "59408-5".into(), 97.0, "%".into()),
+    ];
+    assert_eq!(rows_of(&mut owner), expected);
 
     // A row whose record id its device and sequence do not make: 015 and
     // 016 apply, 017 refuses and names the day; the row put right, it applies.
@@ -191,11 +236,11 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         .unwrap();
     assert_eq!(
         found.get(&("d-1".into(), 1)),
-        Some(&record(1, old_ms + 1).content_sha256)
+        Some(&record(1, old_ms + 1).content_hash)
     );
     assert_eq!(
         found.get(&("d-1".into(), 2)),
-        Some(&record(2, old_ms + 2).content_sha256)
+        Some(&record(2, old_ms + 2).content_hash)
     );
     assert!(!found.contains_key(&("d-1".into(), 4)));
 
@@ -219,7 +264,7 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     let again = store.stored(&[("d-1".into(), 4, at)]).unwrap();
     assert_eq!(
         again.get(&("d-1".into(), 4)),
-        Some(&record(4, at).content_sha256)
+        Some(&record(4, at).content_hash)
     );
     // Two services writing the same reading at once: the day's unique key
     // refuses the second.
@@ -229,8 +274,53 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         "the same reading stored twice"
     );
 
+    // Each names its data key by the number migration 018 gave it (the
+    // three old ones) or the write found (the new one).
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM ingest.records r JOIN ingest.data_keys k USING (key_no)
+             WHERE k.key_id = 'k-1' AND octet_length(r.content_hash) = 16"
+        ),
+        4
+    );
+    assert_eq!(db.count("SELECT count(*) FROM ingest.data_keys"), 1);
+
+    // Analysts see what they saw, through numbered rows.
+    assert_eq!(rows_of(&mut owner), expected);
+    assert_eq!(db.count("SELECT count(*) FROM analytics.pseudonyms"), 2);
+    assert_eq!(db.count("SELECT count(*) FROM analytics.codes"), 2);
+
+    // A value whose pseudonym is not numbered stops the revert of 019; gone,
+    // the revert spells every row out again.
+    owner
+        .execute(
+            "INSERT INTO analytics.values (hour, value, pseudonym_no, code_no) VALUES (now(), 1, 999, 1)",
+            &[],
+        )
+        .unwrap();
+    let refused = revert_last(&db.url)
+        .expect_err("migration 019 would lose a value")
+        .to_string();
+    assert!(refused.contains("cannot be reverted"), "{refused}");
+    owner
+        .execute("DELETE FROM analytics.values WHERE pseudonym_no = 999", &[])
+        .unwrap();
+
     // Reverted: the four readings in one table; migrated again: all there.
     drop(store);
+    revert_last(&db.url).expect("migration 019 reverts with analysts' readings");
+    assert_eq!(rows_of(&mut owner), expected);
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'analytics' AND tablename = 'readings'"),
+        1,
+        "a table again"
+    );
+    revert_last(&db.url).expect("migration 018 reverts with readings in daily partitions");
+    assert_eq!(
+        db.count("SELECT count(*) FROM ingest.records WHERE key_id = 'k-1'"),
+        4,
+        "key ids spelled out again"
+    );
     revert_last(&db.url).expect("migration 017 reverts with readings in daily partitions");
     assert_eq!(
         db.count("SELECT count(*) FROM ingest.records WHERE record_id = 'd-1:' || device_seq AND patient = 'ehr1patient'"),
@@ -264,4 +354,5 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         again.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         vec![1, 2, 3, 4]
     );
+    assert_eq!(rows_of(&mut owner), expected);
 }

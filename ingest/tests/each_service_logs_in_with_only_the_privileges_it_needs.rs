@@ -35,9 +35,11 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
             "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status)
                  VALUES (1, '\\x00', 1, 1, 1, 'committed');
              INSERT INTO ingest.patient_devices (patient, device_id) VALUES ('p', 'hr-1');
-             INSERT INTO ingest.records (record_seq, key_id, pair_no, device_seq, content_sha256,
+             INSERT INTO ingest.data_keys (key_id) VALUES ('hr-1:1');
+             INSERT INTO ingest.records (record_seq, key_no, pair_no, device_seq, content_hash,
                  category, loinc, measured_at, ciphertext, ciphertext_sha256, batch_id, leaf_index)
-                 SELECT 1, 'hr-1:1', pair_no, 1, '\\x00', 1, '8867-4', now(), '\\x01', '\\x02', 1, 0
+                 SELECT 1, (SELECT key_no FROM ingest.data_keys), pair_no, 1, '\\x00', 1, '8867-4',
+                        now(), '\\x01', '\\x02', 1, 0
                  FROM ingest.patient_devices WHERE device_id = 'hr-1';",
         )
         .unwrap();
@@ -56,23 +58,58 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
         "UPDATE ingest.counters SET next = next WHERE name = 'record_seq'",
     )
     .unwrap();
+    // It adds analysts' readings (numbering their pseudonym and code) and
+    // deletes them by pseudonym, code and hour; it never reads a value.
     as_user(
         &l.ingest,
-        "INSERT INTO analytics.readings VALUES ('x', '8867-4', 1, '/min', now())",
+        "INSERT INTO analytics.pseudonyms (pseudonym) VALUES ('x');
+         INSERT INTO analytics.codes (loinc, unit) VALUES ('8867-4', '/min');
+         INSERT INTO analytics.values (hour, value, pseudonym_no, code_no)
+         SELECT date_trunc('hour', now()), 1, p.pseudonym_no, c.code_no
+         FROM analytics.pseudonyms p, analytics.codes c",
     )
     .unwrap();
+    as_user(
+        &l.ingest,
+        "DELETE FROM analytics.values WHERE pseudonym_no = 0 AND code_no = 0 AND hour < now()",
+    )
+    .unwrap();
+    refused(&l.ingest, "SELECT value FROM analytics.values");
+    // A number, once given, is never changed or taken back: the service
+    // remembers those it has seen.
+    refused(&l.ingest, "UPDATE analytics.pseudonyms SET pseudonym = 'y'");
+    refused(&l.ingest, "DELETE FROM analytics.pseudonyms");
+    refused(&l.ingest, "UPDATE analytics.codes SET unit = 'y'");
+    refused(&l.ingest, "DELETE FROM analytics.codes");
+    refused(&l.ingest, "UPDATE analytics.values SET code_no = 0");
     refused(&l.ingest, "DELETE FROM ingest.records");
     refused(&l.ingest, "UPDATE ingest.records SET pair_no = 2");
     // It adds a (patient, device) pair with a reading, never changes one.
     as_user(&l.ingest, "SELECT ingest.pairs_of('p')").unwrap();
     refused(&l.ingest, "UPDATE ingest.patient_devices SET patient = 'q'");
     refused(&l.ingest, "DELETE FROM ingest.patient_devices");
+    // It numbers a data key with its first reading, never renumbers one
+    // (a reading would then name another key's wraps).
+    as_user(
+        &l.ingest,
+        "INSERT INTO ingest.data_keys (key_id) VALUES ('k-new')",
+    )
+    .unwrap();
+    refused(&l.ingest, "UPDATE ingest.data_keys SET key_id = 'k-other'");
+    refused(&l.ingest, "DELETE FROM ingest.data_keys");
     refused(&l.ingest, "SELECT * FROM gateway.disclosures");
     refused(&l.ingest, "SELECT * FROM gateway.documents");
 
     // The gateway reads records and cannot alter them, nor its audit trail's past.
     as_user(&l.gateway, "SELECT count(*) FROM ingest.records").unwrap();
     refused(&l.gateway, "UPDATE ingest.records SET pair_no = 2");
+    as_user(&l.gateway, "SELECT count(*) FROM ingest.data_keys").unwrap();
+    refused(&l.gateway, "UPDATE ingest.data_keys SET key_id = 'k-other'");
+    refused(&l.gateway, "DELETE FROM ingest.data_keys");
+    refused(
+        &l.gateway,
+        "INSERT INTO ingest.data_keys (key_id) VALUES ('k-new')",
+    );
     as_user(&l.gateway, "SELECT ingest.pairs_of('p')").unwrap();
     refused(
         &l.gateway,
@@ -96,6 +133,10 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
     as_user(&l.analyst, "SELECT count(*) FROM analytics.readings").unwrap();
     refused(&l.analyst, "SELECT * FROM ingest.patient_devices");
     refused(&l.analyst, "SELECT ingest.pairs_of('p')");
+    refused(&l.analyst, "SELECT * FROM ingest.data_keys");
+    // She reads the view of the analysts' rows, not the numbered tables.
+    refused(&l.analyst, "SELECT * FROM analytics.values");
+    refused(&l.analyst, "SELECT * FROM analytics.pseudonyms");
     // The readings with their names spelled out are the owner's view.
     for url in [&l.ingest, &l.gateway, &l.analyst] {
         refused(url, "SELECT * FROM ingest.stored_records");

@@ -24,6 +24,7 @@ use anyhow::Context;
 use clap::Parser;
 use ehr_client::record_encryption::{encrypt_record, fresh_key_id, DataKey};
 use ehr_ingest::pipeline::record_id;
+use ehr_ingest::reading::content_hash;
 use ehr_ingest::store::{DeIdentified, NewKey, NewRecord, Source, Store};
 use ehr_ledger::crypto::{sha256, Address, PublicKey, SecretKey};
 use ehr_migrations::TestDatabase;
@@ -62,11 +63,12 @@ struct Args {
     /// wraps, trees or analytics).
     #[arg(long, default_value_t = 0)]
     prefill: i64,
-    /// After measuring, time the last migration reverted and applied again
-    /// over the readings stored (an upgrade's window: migration 017 rewrites
-    /// every reading), then measure again.
-    #[arg(long)]
-    time_last_migration: bool,
+    /// After measuring, time the last N migrations reverted one by one and
+    /// applied again one by one over the readings stored (an upgrade's
+    /// window: migrations 017 and 018 rewrite every reading), then measure
+    /// again.
+    #[arg(long, default_value_t = 0)]
+    time_migrations: usize,
 }
 
 /// A patient's bed: her address, her device, her key's wrap and whether she
@@ -140,7 +142,7 @@ fn batch(beds: &mut [Bed], next: &mut usize, size: u64, t0_ms: i64, args: &Args)
                     payload_size: 0,
                 },
                 ciphertext_sha256: sha256(&ciphertext),
-                content_sha256: sha256(record_id.as_bytes()),
+                content_hash: content_hash(record_id.as_bytes()),
                 device_id: bed.device.clone(),
                 device_seq: bed.seq,
                 patient: bed.patient.clone(),
@@ -210,18 +212,33 @@ fn main() -> anyhow::Result<()> {
     }
     let mut c = db.client()?;
     print_bytes(&mut c, written)?;
-    if args.time_last_migration {
+    if args.time_migrations > 0 {
         drop(store);
-        let at = Instant::now();
-        ehr_migrations::revert_last(&db.url)?;
-        let down = at.elapsed().as_secs_f64();
-        let at = Instant::now();
-        ehr_migrations::migrate(&db.url)?;
-        let up = at.elapsed().as_secs_f64();
-        println!(
-            "last migration over {written} readings: reverted in {down:.1} s, applied in {up:.1} s ({:.1} s a million)",
-            up * 1e6 / written as f64
-        );
+        let names: Vec<String> = c
+            .query(
+                "SELECT version FROM __diesel_schema_migrations ORDER BY version DESC LIMIT $1",
+                &[&(args.time_migrations as i64)],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for name in &names {
+            let at = Instant::now();
+            ehr_migrations::revert_last(&db.url)?;
+            println!(
+                "migration {name} over {written} readings: reverted in {:.1} s",
+                at.elapsed().as_secs_f64()
+            );
+        }
+        for name in names.iter().rev() {
+            let at = Instant::now();
+            ehr_migrations::apply_next(&db.url)?;
+            let up = at.elapsed().as_secs_f64();
+            println!(
+                "migration {name} over {written} readings: applied in {up:.1} s ({:.1} s a million)",
+                up * 1e6 / written as f64
+            );
+        }
         print_bytes(&mut c, written)?;
     }
     Ok(())
