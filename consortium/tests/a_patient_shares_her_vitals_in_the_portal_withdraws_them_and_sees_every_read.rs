@@ -69,7 +69,7 @@ fn a_patient_shares_her_vitals_in_the_portal_withdraws_them_and_sees_every_read(
                             WHERE r.patient = $1 AND b.status = 'committed'
                             ORDER BY r.record_seq DESC LIMIT 1 OFFSET 2),
                       altered AS (UPDATE ingest.records r
-                                  SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+                                  SET ciphertext = set_byte(ciphertext, 19, get_byte(ciphertext, 19) # 255)
                                   FROM t WHERE r.record_seq = t.record_seq RETURNING r.record_seq)
                  SELECT t.record_id FROM t JOIN altered USING (record_seq)",
                 &[&patient_address],

@@ -199,7 +199,7 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
     // A record altered in storage is left out, and said why.
     let mut db = s.db.client().expect("the test database answers");
     db.execute(
-        "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+        "UPDATE ingest.records SET ciphertext = set_byte(ciphertext, 19, get_byte(ciphertext, 19) # 255)
          WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE record_id = 'hr-1:7')",
         &[],
     )

@@ -18,7 +18,7 @@ fn an_altered_ciphertext_is_caught_by_the_reader() {
 
     // 1. A byte of the ciphertext flipped: it no longer hashes to its leaf.
     db.execute(
-        "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+        "UPDATE ingest.records SET ciphertext = set_byte(ciphertext, 19, get_byte(ciphertext, 19) # 255)
          WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE record_id = 'hr-1:1')",
         &[],
     )

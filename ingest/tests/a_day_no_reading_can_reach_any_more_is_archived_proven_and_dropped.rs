@@ -95,7 +95,7 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     // Reading 5 on the next day, its ciphertext altered.
     move_to(&mut db, "5", &tampered);
     db.execute(
-        "UPDATE ingest.records SET ciphertext = overlay(ciphertext placing '\\xff'::bytea from 20 for 1)
+        "UPDATE ingest.records SET ciphertext = set_byte(ciphertext, 19, get_byte(ciphertext, 19) # 255)
          WHERE record_seq IN (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 5)",
         &[],
     )
