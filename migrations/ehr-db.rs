@@ -6,6 +6,7 @@
 //!
 //!   DATABASE_URL=postgres://owner@db/ehr?sslmode=verify-full&sslrootcert=ca.pem ehr-db setup --out /secrets
 //!   ehr-db setup --database-url-file /secrets/owner.url --out /secrets
+//!   ehr-db close-days --database-url-file /secrets/owner.url   # daily
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Close every day of readings more than 31 days old (run it daily, after
+    /// midnight UTC): each is rewritten sorted by patient and device, its two
+    /// B-trees replaced by one BRIN, and it refuses new readings.
+    CloseDays,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,16 @@ fn run(args: &Args) -> Result<(), String> {
         args.database_url.as_deref(),
         args.database_url_file.as_deref(),
     )?;
+    if let Command::CloseDays = &args.command {
+        let closed = ehr_migrations::close_days(&url, |d| {
+            println!("ehr-db: closed {} ({} readings)", d.day, d.readings)
+        })
+        .map_err(|e| format!("{e} (the days listed before it are closed; run it again)"))?;
+        if closed == 0 {
+            println!("ehr-db: no day to close");
+        }
+        return Ok(());
+    }
     ehr_migrations::migrate(&url).map_err(|e| e.to_string())?;
     if let Command::Setup { out } = &args.command {
         let services = ["ingest", "gateway", "analyst"];

@@ -56,6 +56,53 @@ pub fn connect(url: &str) -> Result<postgres::Client, SchemaError> {
     })
 }
 
+/// The advisory lock `ingest.close_record_day` holds while it rewrites a
+/// day: whatever changes readings in place (an erasure, shared; the archive
+/// of a day, alone) takes it too, so that nothing written to a day while it
+/// is copied is left behind.
+pub const CLOSING_LOCK: i64 = 0x4548_5203;
+
+/// A day of readings closed by [`close_days`], with the readings it holds.
+#[derive(Debug)]
+pub struct ClosedDay {
+    pub day: String,
+    pub readings: i64,
+}
+
+/// Closes, as the database's owner, every day of readings more than 31 days
+/// old that is neither closed nor archived (`ingest.close_record_day`:
+/// rewritten sorted, a BRIN in place of its keys, refusing new readings),
+/// oldest first, each in a transaction of its own; a day that fails stops
+/// the run, and the days closed before it (each passed to `closed` as it is)
+/// stay closed. Returns how many were closed.
+pub fn close_days(
+    database_url: &str,
+    mut closed: impl FnMut(&ClosedDay),
+) -> Result<usize, SchemaError> {
+    let mut c = connect(database_url)?;
+    let days: Vec<String> = c
+        .query(
+            "SELECT day::text FROM ingest.record_days
+             WHERE closed_at IS NULL AND archived_at IS NULL
+               AND day <= (now() AT TIME ZONE 'UTC')::date - 32
+             ORDER BY day",
+            &[],
+        )?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    for day in &days {
+        let readings = c
+            .query_one("SELECT ingest.close_record_day($1::text::date)", &[day])?
+            .get(0);
+        closed(&ClosedDay {
+            day: day.clone(),
+            readings,
+        });
+    }
+    Ok(days.len())
+}
+
 /// The owner's URL as an operator's tool is given it: on the command line
 /// (or `DATABASE_URL`), or in a file (a password stays off the command line).
 pub fn owner_url(url: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {

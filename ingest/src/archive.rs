@@ -227,6 +227,11 @@ fn drop_day(
     file: &Path,
 ) -> Result<(), ArchiveError> {
     let mut tx = db.transaction()?;
+    // Not while the day is being closed (its partition is swapped).
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&ehr_migrations::CLOSING_LOCK],
+    )?;
     tx.batch_execute(
         "SET LOCAL lock_timeout = '10s'; LOCK TABLE ingest.records IN ACCESS EXCLUSIVE MODE",
     )?;

@@ -538,6 +538,12 @@ impl Store {
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&PATIENT_LOCK_CLASS, &patient],
         )?;
+        // No day is being closed meanwhile: a closing copies the day's rows
+        // and would leave this update behind.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&ehr_migrations::CLOSING_LOCK],
+        )?;
         let rows = tx.query(
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
              FROM ingest.batches b, ingest.patient_devices d

@@ -69,6 +69,10 @@ struct Args {
     /// again.
     #[arg(long, default_value_t = 0)]
     time_migrations: usize,
+    /// At the end, close the readings' days (`ehr-db close-days`: sorted, a
+    /// BRIN in place of their keys), timed, then measure again.
+    #[arg(long)]
+    close: bool,
 }
 
 /// A patient's bed: her address, her device, her key's wrap and whether she
@@ -239,6 +243,18 @@ fn main() -> anyhow::Result<()> {
                 up * 1e6 / written as f64
             );
         }
+        print_bytes(&mut c, written)?;
+    }
+    if args.close {
+        let at = Instant::now();
+        ehr_migrations::close_days(&db.url, |d| {
+            println!("closed {} ({} readings)", d.day, d.readings)
+        })?;
+        println!(
+            "days closed in {:.1} s ({:.1} s a million readings)",
+            at.elapsed().as_secs_f64(),
+            at.elapsed().as_secs_f64() * 1e6 / written as f64
+        );
         print_bytes(&mut c, written)?;
     }
     Ok(())
