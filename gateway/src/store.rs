@@ -58,6 +58,16 @@ pub async fn records(
     escrow_reader: Option<&str>,
 ) -> Result<Vec<StoredRecord>, tokio_postgres::Error> {
     let category = f.category.map(|c| c as i16);
+    // Her pairs' numbers first, given to the page's query as values: planned
+    // with them, PostgreSQL reads her pairs' run of the day's unique key. Left
+    // to a subquery, it cannot tell how many rows are hers, and for a page
+    // after a low record number it walked the day's primary key in order,
+    // filtering every other patient's readings out (51 ms against 2 ms at
+    // 200 000 readings a day, worse as the day grows).
+    let pairs: Vec<i32> = db
+        .query_one("SELECT ingest.pairs_of($1)", &[&f.patient])
+        .await?
+        .get(0);
     let rows = db
         .query(
             "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), r.category, d.device_id, r.loinc,
@@ -71,7 +81,7 @@ pub async fn records(
              FROM (SELECT * FROM ingest.records
                    -- Her pairs' readings (their unique key is the
                    -- index): each row names its pair, a pair its patient.
-                   WHERE pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
+                   WHERE pair_no = ANY($1::int[])
                      AND ($4::smallint IS NULL OR category = $4)
                      -- Bounds as values (never `$5 IS NULL OR …`), so that
                      -- only the days' partitions of the window are read.
@@ -90,7 +100,7 @@ pub async fn records(
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = k.key_id AND e.reader = $3
              ORDER BY r.record_seq",
             &[
-                &f.patient,
+                &pairs,
                 &caller,
                 &escrow_reader,
                 &category,

@@ -12,6 +12,7 @@
 //!     target/release/ehr-read-bench --clients 8 --seconds 20 --page 50
 //!     target/release/ehr-read-bench --cometbft --write-rate 500
 //!     target/release/ehr-read-bench --cometbft --read-rate 50 --tls-and-plaintext
+//!     target/release/ehr-read-bench --read-rate 50 --clients 4 --day --prefill 30000000 --days-back 40
 
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,13 @@ struct Args {
     /// partitions are read.
     #[arg(long)]
     day: bool,
+    /// Everything stored this many days back: the prefill ends then, and
+    /// alice's readings are moved there once stored (as the owner); past 31,
+    /// the days are closed (`ehr-db close-days`: sorted, a BRIN in place of
+    /// their keys) and the reads measure a closed day. With --day, her day
+    /// that far back is asked for.
+    #[arg(long, default_value_t = 0)]
+    days_back: i64,
 }
 
 /// Latencies of the reads: what was served, and what failed.
@@ -116,7 +124,8 @@ fn main() -> anyhow::Result<()> {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
-        ehr_benches::prefill::prefill(&mut s.db.client()?, args.prefill, 2_000, 400, now_ms)?;
+        let end_ms = now_ms - args.days_back * 86_400_000;
+        ehr_benches::prefill::prefill(&mut s.db.client()?, args.prefill, 2_000, 400, end_ms)?;
         eprintln!(
             "prefilled {} readings of other patients in {:.0} s",
             args.prefill,
@@ -125,6 +134,15 @@ fn main() -> anyhow::Result<()> {
     }
     let n = 1000;
     s.alice_heart_rates(n);
+    if args.days_back > 0 {
+        let at = std::time::Instant::now();
+        move_back(&s, args.days_back)?;
+        eprintln!(
+            "moved every reading {} days back and closed the days it could in {:.0} s",
+            args.days_back,
+            at.elapsed().as_secs_f64()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -239,6 +257,34 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Alice's readings (those of pairs the prefill did not make) moved `days`
+/// back, their day's partition made, then the days more than 31 days old
+/// closed.
+fn move_back(s: &Stack, days: i64) -> anyhow::Result<()> {
+    let mut db = s.db.client()?;
+    let hers =
+        "pair_no IN (SELECT pair_no FROM ingest.patient_devices WHERE device_id NOT LIKE 'pf-%')";
+    db.execute(
+        &format!(
+            "SELECT ingest.make_record_days(min(measured_at AT TIME ZONE 'UTC')::date - $1::int,
+                                            max(measured_at AT TIME ZONE 'UTC')::date - $1::int)
+             FROM ingest.records WHERE {hers}"
+        ),
+        &[&(days as i32)],
+    )?;
+    db.execute(
+        &format!(
+            "UPDATE ingest.records SET measured_at = measured_at - $1::int * interval '1 day' WHERE {hers}"
+        ),
+        &[&(days as i32)],
+    )?;
+    db.batch_execute("VACUUM ANALYZE ingest.records")?;
+    ehr_migrations::close_days(&s.db.url, |d| {
+        eprintln!("closed {} ({} readings)", d.day, d.readings)
+    })?;
+    Ok(())
+}
+
 /// `clients` readers fetching pages of alice's vitals until the time is up.
 async fn read(client: &GatewayClient, s: &Stack, args: &Args, n: i64) -> Reads {
     let alice = s.cast.alice.address();
@@ -252,6 +298,7 @@ async fn read(client: &GatewayClient, s: &Stack, args: &Args, n: i64) -> Reads {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
+            - args.days_back * 86_400
     });
     let mut tasks = Vec::new();
     for c in 0..args.clients {
