@@ -72,7 +72,7 @@ pub struct ClosedDay {
 /// Closes, as the database's owner, every day of readings more than 31 days
 /// old that is neither closed nor archived (`ingest.close_record_day`:
 /// rewritten sorted, a BRIN in place of its keys, refusing new readings),
-/// oldest first, each in a transaction of its own; a day that fails stops
+/// oldest first, each in transactions of its own; a day that fails stops
 /// the run, and the days closed before it (each passed to `closed` as it is)
 /// stay closed. Returns how many were closed.
 pub fn close_days(
@@ -93,7 +93,7 @@ pub fn close_days(
         .collect();
     for day in &days {
         let readings = c
-            .query_one("SELECT ingest.close_record_day($1::text::date)", &[day])?
+            .query_one("CALL ingest.close_record_day($1::text::date, NULL)", &[day])?
             .get(0);
         closed(&ClosedDay {
             day: day.clone(),

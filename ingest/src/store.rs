@@ -533,16 +533,17 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
         let mut tx = self.client.transaction()?;
+        // No day is being closed meanwhile: a closing copies the day's rows
+        // and would leave this update behind. Taken first: waiting for it
+        // while holding her lock would hold up every write of hers.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&ehr_migrations::CLOSING_LOCK],
+        )?;
         // Every write of her readings committed before, none meanwhile.
         tx.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&PATIENT_LOCK_CLASS, &patient],
-        )?;
-        // No day is being closed meanwhile: a closing copies the day's rows
-        // and would leave this update behind.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock_shared($1)",
-            &[&ehr_migrations::CLOSING_LOCK],
         )?;
         let rows = tx.query(
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2

@@ -6,10 +6,13 @@
 //! hash (no reading sent again can reach the day); the gateway still serves
 //! and proves them; a reading sent again under one of their sequences is
 //! still refused as reused; an erasure still reaches them. A day still open
-//! is refused with a sentence. Reverting migration 020 opens closed days.
+//! is refused with a sentence. A later migration's rewrite of every day
+//! (`ingest.rewrite_readings`) keeps a closed day closed. Reverting
+//! migration 020 opens closed days.
 //!
-//! The readings are made old by moving stored rows to a day 40 days back, as
-//! the owner, as the archive's test does.
+//! The readings (alice's and bob's, interleaved) are made old by moving
+//! stored rows to a day 40 days back, as the owner, as the archive's test
+//! does.
 
 use std::time::Duration;
 
@@ -42,10 +45,24 @@ fn stored_on(db: &mut postgres::Client, day: &str) -> String {
     .get(0)
 }
 
-/// The day's rows' record numbers in the order they lie in its table.
-fn physical_order(db: &mut postgres::Client, partition: &str) -> Vec<i64> {
+/// The day's rows' record numbers in the order `order` gives them (`ctid`:
+/// as they lie in its table).
+fn in_order(db: &mut postgres::Client, partition: &str, order: &str) -> Vec<i64> {
     db.query(
-        &format!("SELECT record_seq FROM ingest.{partition} ORDER BY ctid"),
+        &format!("SELECT record_seq FROM ingest.{partition} ORDER BY {order}"),
+        &[],
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+fn constraints_of(db: &mut postgres::Client, partition: &str) -> Vec<String> {
+    db.query(
+        &format!(
+            "SELECT contype::text FROM pg_constraint WHERE conrelid = 'ingest.{partition}'::regclass ORDER BY 1"
+        ),
         &[],
     )
     .unwrap()
@@ -78,81 +95,123 @@ fn close_days(s: &Stack) -> String {
 #[test]
 fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     let s = Stack::start();
-    s.alice_heart_rates(6);
+    // Alice's heart rates and bob's saturations, one after the other: their
+    // record numbers interleave.
+    let payloads: Vec<Vec<u8>> = (1..=6)
+        .flat_map(|seq| {
+            [
+                sign(&heart_rate(seq, 60.0 + seq as f64), &s.cast.hr),
+                sign(&spo2(seq, 90.0 + seq as f64), &s.cast.spo2),
+            ]
+        })
+        .collect();
+    s.broker.publish(&payloads);
+    wait_for("12 readings anchored", Duration::from_secs(60), || {
+        s.db.count(
+            "SELECT count(*) FROM ingest.records r JOIN ingest.batches b USING (batch_id)
+             WHERE b.status = 'committed'",
+        ) == 12
+    });
     let mut db = s.db.client().expect("the test database answers");
     let (old, open) = (day(&mut db, 40), day(&mut db, 10));
     let partition = format!("records_{}", old.replace('-', ""));
 
-    // Her six readings moved to noon of a day 40 back, the last first: they
-    // lie in its table in the reverse of their order.
+    // Moved to noon of a day 40 back, the last first: they lie in its table
+    // in the reverse of their order.
     db.execute(
         "SELECT ingest.make_record_days($1::text::date, $1::text::date)",
         &[&old],
     )
     .unwrap();
-    for seq in (1..=6i64).rev() {
+    let seqs: Vec<i64> = in_order(&mut db, "records", "record_seq DESC");
+    for seq in &seqs {
         db.execute(
             "UPDATE ingest.records SET measured_at = ($1::text::date + time '12:00') AT TIME ZONE 'UTC'
                                                     + device_seq * interval '1 second'
-             WHERE record_seq = (SELECT record_seq FROM ingest.stored_records
-                                 WHERE device_id = 'hr-1' AND device_seq = $2)",
-            &[&old, &seq],
+             WHERE record_seq = $2",
+            &[&old, seq],
         )
         .unwrap();
     }
-    let written = physical_order(&mut db, &partition);
-    assert_eq!(written.len(), 6);
-    assert!(written.windows(2).all(|w| w[0] > w[1]), "{written:?}");
+    let written = in_order(&mut db, &partition, "ctid");
+    assert_eq!(written, seqs);
+    let sorted_by_pair = in_order(&mut db, &partition, "pair_no, record_seq");
+    let sorted_by_record = in_order(&mut db, &partition, "record_seq");
+    assert_ne!(sorted_by_pair, sorted_by_record, "the two pairs interleave");
     let before = stored_on(&mut db, &old);
-    assert_eq!(before.lines().count(), 6);
+    assert_eq!(before.lines().count(), 12);
 
     // A day readings may still reach is not closed.
     let refused = db
-        .query_one("SELECT ingest.close_record_day($1::text::date)", &[&open])
+        .query_one(
+            "CALL ingest.close_record_day($1::text::date, NULL)",
+            &[&open],
+        )
         .expect_err("a day 10 back closed");
     let said = ehr_migrations::db_message(&refused);
     assert!(said.contains("may still receive readings"), "{said}");
 
-    // Closed: sorted, one BRIN, no key, the batches' foreign key adopted
-    // (one, not a second one), every reading as it was.
+    // Closed: sorted by pair and record, one BRIN, no key (no foreign key:
+    // nothing is written to it), every reading as it was.
     let out = close_days(&s);
-    assert!(out.contains(&format!("closed {old} (6 readings)")), "{out}");
-    let sorted = physical_order(&mut db, &partition);
-    assert!(sorted.windows(2).all(|w| w[0] < w[1]), "{sorted:?}");
+    assert!(
+        out.contains(&format!("closed {old} (12 readings)")),
+        "{out}"
+    );
+    assert_eq!(in_order(&mut db, &partition, "ctid"), sorted_by_pair);
     let indexes = indexes_of(&mut db, &partition);
     assert_eq!(indexes.len(), 1, "{indexes:?}");
     assert!(indexes[0].contains("USING brin"), "{indexes:?}");
-    assert_eq!(
-        s.db.count(&format!(
-            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'ingest.{partition}'::regclass"
-        )),
-        1,
-        "the closed day keeps exactly its foreign key to its batches"
-    );
+    assert!(constraints_of(&mut db, &partition).is_empty());
     assert_eq!(stored_on(&mut db, &old), before);
     assert_eq!(
         s.db.count(&format!(
             "SELECT count(*) FROM ingest.{partition} WHERE content_hash = ''"
         )),
-        6
+        12
     );
     assert!(
         s.db.count(&format!(
             "SELECT count(*) FROM ingest.record_days WHERE day = '{old}' AND closed_at IS NOT NULL"
         )) == 1
     );
-    // Open days keep their keys.
-    let today = day(&mut db, 0).replace('-', "");
-    assert_eq!(indexes_of(&mut db, &format!("records_{today}")).len(), 2);
+    // Open days keep their keys, each its own.
+    let today = format!("records_{}", day(&mut db, 0).replace('-', ""));
+    assert_eq!(indexes_of(&mut db, &today).len(), 2);
+    assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
     // Nothing more to close, and a closed day is not closed twice.
     assert!(close_days(&s).contains("no day to close"));
     let again: i64 = db
-        .query_one("SELECT ingest.close_record_day($1::text::date)", &[&old])
+        .query_one(
+            "CALL ingest.close_record_day($1::text::date, NULL)",
+            &[&old],
+        )
         .unwrap()
         .get(0);
     assert_eq!(again, 0);
 
-    // The day refuses a reading, even the owner's.
+    // A later migration's rewrite of every day (here into the same layout)
+    // keeps the closed day closed and sorted, and keys the open ones.
+    let view: String = db
+        .query_one("SELECT pg_get_viewdef('ingest.stored_records')", &[])
+        .unwrap()
+        .get(0);
+    db.batch_execute(
+        "DROP VIEW ingest.stored_records;
+         CREATE TABLE ingest.records_same (LIKE ingest.records INCLUDING DEFAULTS) PARTITION BY RANGE (measured_at);
+         SELECT ingest.rewrite_readings('records_same', 'SELECT * FROM ingest.%I', 'would be lost');",
+    )
+    .expect("the days rewritten");
+    db.batch_execute(&format!("CREATE VIEW ingest.stored_records AS {view}"))
+        .unwrap();
+    assert_eq!(stored_on(&mut db, &old), before);
+    assert_eq!(in_order(&mut db, &partition, "ctid"), sorted_by_pair);
+    assert_eq!(indexes_of(&mut db, &partition).len(), 1);
+    assert!(constraints_of(&mut db, &partition).is_empty());
+    assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
+
+    // The day refuses a reading, even the owner's (it may still be changed:
+    // an erasure empties its ciphertexts).
     let copy = db
         .execute(
             &format!(
@@ -173,6 +232,7 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     let out = s.ehr(&["fetch", "--as", "doctor", "--patient", "alice"]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(!text.contains("spo2-1:"), "{text}");
     for seq in 1..=6 {
         assert!(
             text.lines()
@@ -184,8 +244,13 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
 
     // A reading sent again under a closed day's sequence, claiming today, is
     // refused as reused; the next one is stored.
-    s.broker.publish(&[sign(&heart_rate(2, 99.0), &s.cast.hr)]);
-    s.alice_heart_rates(1);
+    s.broker.publish(&[
+        sign(&heart_rate(2, 99.0), &s.cast.hr),
+        sign(&heart_rate(7, 70.0), &s.cast.hr),
+    ]);
+    wait_for("the next reading stored", Duration::from_secs(30), || {
+        s.db.count("SELECT count(*) FROM ingest.stored_records WHERE record_id = 'hr-1:7'") == 1
+    });
     wait_for(
         "the reused sequence refused",
         Duration::from_secs(30),
@@ -208,9 +273,17 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     wait_for("the closed day erased", Duration::from_secs(30), || {
         s.db.count(&format!(
-            "SELECT count(*) FROM ingest.{partition} WHERE erasure_id IS NOT NULL AND ciphertext IS NULL"
+            "SELECT count(*) FROM ingest.{partition} r JOIN ingest.patient_devices d USING (pair_no)
+             WHERE d.device_id = 'hr-1' AND r.erasure_id IS NOT NULL AND r.ciphertext IS NULL"
         )) == 6
     });
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.{partition} WHERE erasure_id IS NULL AND ciphertext IS NOT NULL"
+        )),
+        6,
+        "bob's readings are not erased"
+    );
 
     // Reverted, the day is open again (its keys back); applied again, every
     // day is keyed as open, and the day is closed again by the next run.
@@ -219,10 +292,18 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     assert_eq!(
         s.db.count("SELECT count(*) FROM pg_trigger WHERE tgname = 'refuse_readings'"),
         0,
-        "the closed day's trigger stays after the revert"
+        "no day refuses readings after the revert"
+    );
+    assert_eq!(
+        constraints_of(&mut db, "records")
+            .iter()
+            .filter(|c| *c != "c")
+            .count(),
+        3,
+        "the keys back on the readings' table"
     );
     ehr_migrations::migrate(&s.db.url).expect("migration 020 applies again");
     assert_eq!(indexes_of(&mut db, &partition).len(), 2);
-    assert!(close_days(&s).contains(&format!("closed {old} (6 readings)")));
+    assert!(close_days(&s).contains(&format!("closed {old} (12 readings)")));
     assert_eq!(indexes_of(&mut db, &partition).len(), 1);
 }

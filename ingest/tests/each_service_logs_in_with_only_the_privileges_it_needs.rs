@@ -50,7 +50,7 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
         refused(url, "CREATE TABLE ingest.t (x int)");
         refused(url, "DROP TABLE ingest.records");
         // Closing a day rewrites it: the owner's (ehr-db close-days).
-        refused(url, "SELECT ingest.close_record_day('2000-01-01')");
+        refused(url, "CALL ingest.close_record_day('2000-01-01')");
         refused(
             url,
             "SELECT ingest.index_record_partition('records_history', true)",

@@ -1,7 +1,9 @@
 -- Back to the readings' keys on ingest.records: closed days are opened again
 -- (their BRIN and trigger dropped; the keys are then built on every day,
 -- closed ones included), and the functions as migrations 015 and 018 left
--- them.
+-- them. The content hashes a closing emptied stay empty (they are gone): a
+-- reading of a day once closed is more than 30 days old, so none sent again
+-- reaches it, and a sequence found there is refused as reused either way.
 LOCK TABLE ingest.records IN ACCESS EXCLUSIVE MODE;
 DO $$
 DECLARE
@@ -13,12 +15,14 @@ BEGIN
         EXECUTE format('DROP INDEX IF EXISTS ingest.%I', p.name || '_brin');
         EXECUTE format('ALTER TABLE ingest.%I DROP CONSTRAINT IF EXISTS %I', p.name, p.name || '_pkey');
         EXECUTE format('ALTER TABLE ingest.%I DROP CONSTRAINT IF EXISTS %I', p.name, p.name || '_pair_seq_key');
+        EXECUTE format('ALTER TABLE ingest.%I DROP CONSTRAINT IF EXISTS %I', p.name, p.name || '_batch_id_fkey');
     END LOOP;
 END
 $$;
 ALTER TABLE ingest.records ADD CONSTRAINT records_pkey PRIMARY KEY (record_seq, measured_at);
 ALTER TABLE ingest.records ADD CONSTRAINT records_pair_seq_key UNIQUE (pair_no, device_seq, measured_at);
-DROP FUNCTION ingest.close_record_day(date);
+ALTER TABLE ingest.records ADD FOREIGN KEY (batch_id) REFERENCES ingest.batches (batch_id);
+DROP PROCEDURE ingest.close_record_day(date, bigint);
 DROP FUNCTION ingest.index_record_partition(text, boolean, text);
 DROP FUNCTION ingest.refuse_reading_on_closed_day();
 ALTER TABLE ingest.record_days DROP COLUMN closed_at;

@@ -5,13 +5,24 @@
 -- database itself keeps the day as it was proven and stored
 -- (docs/ingest.md, "Partitions and retention").
 --
--- PostgreSQL keeps a partitioned table's constraint index on every one of
--- its partitions, so the readings' primary key and unique key move from
--- ingest.records to each day: every partition is keyed here, and each new
--- day is keyed when it is made (ingest.make_record_days).
+-- PostgreSQL keeps a partitioned table's constraints on every one of its
+-- partitions, so the readings' primary key, unique key and foreign key to
+-- their batches move from ingest.records to each day: every partition is
+-- keyed here (each day's keys rebuilt, under the lock below: seconds a
+-- million readings), and each new day is keyed when it is made
+-- (ingest.make_record_days). A closed day keeps no foreign key: nothing is
+-- written to it, and checking one while it is swapped in would hold the
+-- batches, and so every write, for the whole closing.
 LOCK TABLE ingest.records IN ACCESS EXCLUSIVE MODE;
 ALTER TABLE ingest.records DROP CONSTRAINT records_pkey;
 ALTER TABLE ingest.records DROP CONSTRAINT records_pair_seq_key;
+DO $$
+BEGIN
+    EXECUTE format('ALTER TABLE ingest.records DROP CONSTRAINT %I',
+                   (SELECT conname FROM pg_constraint
+                    WHERE conrelid = 'ingest.records'::regclass AND contype = 'f'));
+END
+$$;
 ALTER TABLE ingest.record_days ADD COLUMN closed_at timestamptz;
 
 -- Refuses a reading routed to a closed day.
@@ -24,26 +35,31 @@ BEGIN
 END
 $$;
 
--- A day's partition keyed as an open day (the primary key, and the unique
--- key that is ingest's idempotency per day and the read index) or indexed as
--- a closed one (one BRIN over its sorted rows: a pair's readings are a run
--- of pages, and its sequences, times and record numbers rise along the run,
--- so each range's bounds are narrow; 16 pages a range, about 500 readings).
--- `named`: the day's partition name, when `part` is a table that will take
--- its place (indexes are named after the day's partition).
+-- A day's partition keyed as an open day (the primary key, the unique key
+-- that is ingest's idempotency per day and the read index, the foreign key
+-- to its batches) or indexed as a closed one: one BRIN over its rows sorted
+-- by (pair, record) — a pair's readings are a run of pages, along which its
+-- device sequences and times rise too — and a trigger refusing readings.
+-- 128 pages a range (PostgreSQL's default): at 30 million readings a day, a
+-- query reads a 0.6 MB index and its pair's run plus at most a range more,
+-- where 16 pages a range made the index read on every query 6 MB (p99 56 ms
+-- for a patient's day, docs/BENCHMARKS.md). `named`: the day's partition
+-- name, when `part` is a table that will take its place.
 CREATE FUNCTION ingest.index_record_partition(part text, closed boolean, named text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF closed THEN
-        EXECUTE format('CREATE INDEX %I ON ingest.%I USING brin (pair_no, device_seq, record_seq, measured_at)
-                          WITH (pages_per_range = 16)', coalesce(named, part) || '_brin', part);
-        EXECUTE format('CREATE TRIGGER refuse_readings BEFORE INSERT ON ingest.%I
+        EXECUTE format('CREATE INDEX %I ON ingest.%I USING brin (pair_no, device_seq, record_seq, measured_at)',
+                       coalesce(named, part) || '_brin', part);
+        EXECUTE format('CREATE OR REPLACE TRIGGER refuse_readings BEFORE INSERT ON ingest.%I
                           FOR EACH ROW EXECUTE FUNCTION ingest.refuse_reading_on_closed_day()', part);
     ELSE
         EXECUTE format('ALTER TABLE ingest.%I ADD CONSTRAINT %I PRIMARY KEY (record_seq, measured_at)',
                        part, part || '_pkey');
         EXECUTE format('ALTER TABLE ingest.%I ADD CONSTRAINT %I UNIQUE (pair_no, device_seq, measured_at)',
                        part, part || '_pair_seq_key');
+        EXECUTE format('ALTER TABLE ingest.%I ADD CONSTRAINT %I FOREIGN KEY (batch_id)
+                          REFERENCES ingest.batches (batch_id)', part, part || '_batch_id_fkey');
     END IF;
 END
 $$;
@@ -102,46 +118,55 @@ BEGIN
 END
 $$;
 
--- Closes day `d` (the owner's: `ehr-db close-days`), returning its readings;
--- a day already closed returns 0. The day's rows are copied sorted into a
--- new table, indexed as closed, which takes the partition's place: the
--- readings' table is held only for the swap (at most 10 s of waiting for
--- running queries, then milliseconds), and reads of the day go on meanwhile.
--- Writes cannot: the day refuses readings first, and an erasure waits for
--- the closing (it takes the same advisory lock, shared), so nothing written
--- to the day during the copy can be left behind.
-CREATE FUNCTION ingest.close_record_day(d date) RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-SET TimeZone = 'UTC' AS $$
+-- Closes day `d` (the owner's: `ehr-db close-days`), its readings counted in
+-- `readings`; a day already closed counts 0. In two transactions (a
+-- procedure, CALLed on its own), each holding the closing's advisory lock
+-- (ehr_migrations::CLOSING_LOCK), which an erasure takes shared and the
+-- archive alone, so that nothing changes the day while it is copied:
+-- 1. short: the day refuses readings from now on (this waits for writes of it
+--    under way, at most 10 s) and drops its foreign key to the batches;
+-- 2. its rows copied sorted into a new table, indexed as closed, which then
+--    takes the partition's place: the readings' table is held only for the
+--    swap (at most 10 s of waiting for running queries, then milliseconds),
+--    and the batches not at all. Reads of the day go on during the copy.
+-- A failure in 2 leaves the day open, refusing readings; run again, it
+-- closes. No SET clause: a procedure with one may not commit.
+CREATE PROCEDURE ingest.close_record_day(d date, INOUT readings bigint DEFAULT NULL)
+LANGUAGE plpgsql AS $$
 DECLARE
     part text := 'records_' || to_char(d, 'YYYYMMDD');
     sorted text := 'records_' || to_char(d, 'YYYYMMDD') || '_closing';
     lo timestamptz := d::timestamp AT TIME ZONE 'UTC';
     hi timestamptz := (d + 1)::timestamp AT TIME ZONE 'UTC';
+    owner text := (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+                   WHERE c.oid = 'ingest.records'::regclass);
     day_row ingest.record_days%ROWTYPE;
     columns text;
-    moved bigint;
     held bigint;
 BEGIN
     IF d > (now() AT TIME ZONE 'UTC')::date - 32 THEN
         RAISE EXCEPTION 'day % may still receive readings: a day is closed once it is more than 31 days old', d
             USING ERRCODE = '22023';
     END IF;
-    PERFORM pg_advisory_xact_lock(1162367491);  -- ehr_migrations::CLOSING_LOCK
-    SELECT * INTO day_row FROM ingest.record_days WHERE day = d;
-    IF NOT FOUND OR day_row.archived_at IS NOT NULL THEN
-        RAISE EXCEPTION 'day % has no partition of readings (never made, or archived)', d
-            USING ERRCODE = '22023';
-    END IF;
-    IF day_row.closed_at IS NOT NULL THEN
-        RETURN 0;
-    END IF;
-    -- From here on, no reading reaches the day (this waits for writes of it
-    -- under way).
-    EXECUTE format('CREATE TRIGGER refuse_readings BEFORE INSERT ON ingest.%I
-                      FOR EACH ROW EXECUTE FUNCTION ingest.refuse_reading_on_closed_day()', part);
-    EXECUTE format('CREATE TABLE ingest.%I (LIKE ingest.records INCLUDING DEFAULTS)', sorted);
+    FOR phase IN 1..2 LOOP
+        PERFORM pg_catalog.pg_advisory_xact_lock(1162367491);  -- ehr_migrations::CLOSING_LOCK
+        SELECT * INTO day_row FROM ingest.record_days WHERE day = d;
+        IF NOT FOUND OR day_row.archived_at IS NOT NULL THEN
+            RAISE EXCEPTION 'day % has no partition of readings (never made, or archived)', d
+                USING ERRCODE = '22023';
+        END IF;
+        IF day_row.closed_at IS NOT NULL THEN
+            readings := 0;
+            RETURN;
+        END IF;
+        SET LOCAL lock_timeout = '10s';
+        IF phase = 1 THEN
+            EXECUTE format('CREATE OR REPLACE TRIGGER refuse_readings BEFORE INSERT ON ingest.%I
+                              FOR EACH ROW EXECUTE FUNCTION ingest.refuse_reading_on_closed_day()', part);
+            EXECUTE format('ALTER TABLE ingest.%I DROP CONSTRAINT IF EXISTS %I', part, part || '_batch_id_fkey');
+            COMMIT;
+        END IF;
+    END LOOP;
     -- Every column but the content hash, which tells a reading sent again
     -- from another under the same sequence: none can reach a closed day (it
     -- would be more than 30 days old), and a sequence found here with an
@@ -149,24 +174,22 @@ BEGIN
     SELECT string_agg(CASE a.attname WHEN 'content_hash' THEN '''''::bytea' ELSE quote_ident(a.attname) END,
                       ', ' ORDER BY a.attnum)
       INTO columns
-      FROM pg_attribute a
+      FROM pg_catalog.pg_attribute a
       WHERE a.attrelid = 'ingest.records'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE format('CREATE TABLE ingest.%I (LIKE ingest.records INCLUDING DEFAULTS)', sorted);
+    EXECUTE format('ALTER TABLE ingest.%I OWNER TO %I', sorted, owner);
     EXECUTE format('INSERT INTO ingest.%I SELECT %s FROM ingest.%I ORDER BY pair_no, record_seq',
                    sorted, columns, part);
-    GET DIAGNOSTICS moved = ROW_COUNT;
+    GET DIAGNOSTICS readings = ROW_COUNT;
     EXECUTE format('SELECT count(*) FROM ingest.%I', part) INTO held;
-    IF moved <> held THEN
-        RAISE EXCEPTION 'day %: % readings held, % copied', d, held, moved USING ERRCODE = '40001';
+    IF readings <> held THEN
+        RAISE EXCEPTION 'day %: % readings held, % copied', d, held, readings USING ERRCODE = '40001';
     END IF;
-    -- Checked now rather than while the table is held: the bound (so the
-    -- attach need not scan) and the batches' foreign key (which the attach
-    -- then adopts).
+    -- Its bound checked now, so that the attach need not scan.
     EXECUTE format('ALTER TABLE ingest.%I ADD CONSTRAINT %I CHECK (measured_at >= %L AND measured_at < %L)',
                    sorted, part || '_bound', lo, hi);
-    EXECUTE format('ALTER TABLE ingest.%I ADD FOREIGN KEY (batch_id) REFERENCES ingest.batches (batch_id)', sorted);
     PERFORM ingest.index_record_partition(sorted, true, part);
     EXECUTE format('ANALYZE ingest.%I', sorted);
-    SET LOCAL lock_timeout = '10s';
     EXECUTE format('ALTER TABLE ingest.records DETACH PARTITION ingest.%I', part);
     EXECUTE format('DROP TABLE ingest.%I', part);
     EXECUTE format('ALTER TABLE ingest.%I RENAME TO %I', sorted, part);
@@ -174,20 +197,25 @@ BEGIN
                    part, lo, hi);
     EXECUTE format('ALTER TABLE ingest.%I DROP CONSTRAINT %I', part, part || '_bound');
     UPDATE ingest.record_days SET closed_at = now() WHERE day = d;
-    RETURN moved;
+    COMMIT;
 END
 $$;
-REVOKE ALL ON FUNCTION ingest.close_record_day(date) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE ingest.close_record_day(date, bigint) FROM PUBLIC;
 
 -- Migration 018's rewrite of every day (for later migrations that change the
 -- readings' columns), keying each day as above instead of the readings'
--- table: a closed day is written sorted and indexed as closed again.
+-- table: a closed day is written sorted and indexed as closed again, so
+-- `rows_sql` must return `pair_no` and `record_seq` under those names. The
+-- days are keyed once the old ones are dropped (their indexes keep the
+-- days' names until then).
 CREATE OR REPLACE FUNCTION ingest.rewrite_readings(layout text, rows_sql text, lost text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     p record;
     moved bigint;
     held bigint;
+    days text[] := '{}';
+    closed boolean[] := '{}';
 BEGIN
     FOR p IN SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
                     EXISTS (SELECT 1 FROM ingest.record_days d WHERE d.closed_at IS NOT NULL
@@ -205,12 +233,15 @@ BEGIN
                 USING ERRCODE = '23503';
         END IF;
         EXECUTE format('ALTER TABLE ingest.%I ATTACH PARTITION ingest.%I %s', layout, p.name, p.bound);
-        PERFORM ingest.index_record_partition(p.name, p.closed);
+        days := days || p.name::text;
+        closed := closed || p.closed;
     END LOOP;
     -- The readings as they were, with their days' partitions (renamed above).
     DROP TABLE ingest.records;
     EXECUTE format('ALTER TABLE ingest.%I RENAME TO records', layout);
-    ALTER TABLE ingest.records ADD FOREIGN KEY (batch_id) REFERENCES ingest.batches (batch_id);
+    FOR i IN 1..coalesce(array_length(days, 1), 0) LOOP
+        PERFORM ingest.index_record_partition(days[i], closed[i]);
+    END LOOP;
     GRANT SELECT, INSERT ON ingest.records TO ehr_ingest;
     GRANT UPDATE (ciphertext, erasure_id) ON ingest.records TO ehr_ingest;
     GRANT SELECT ON ingest.records TO ehr_gateway;
