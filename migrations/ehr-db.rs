@@ -41,9 +41,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Close every day of readings more than 31 days old (run it daily, after
-    /// midnight UTC): each is rewritten sorted by patient and device, its two
-    /// B-trees replaced by one BRIN, and it refuses new readings.
+    /// Close every day more than 31 days old (run it daily, after midnight
+    /// UTC): its readings are rewritten sorted by patient and device, packed,
+    /// their two B-trees replaced by one BRIN, and the day refuses new
+    /// readings; its analysts' values are packed by pseudonym, code and hour.
     CloseDays,
 }
 
@@ -65,7 +66,10 @@ fn run(args: &Args) -> Result<(), String> {
     )?;
     if let Command::CloseDays = &args.command {
         let closed = ehr_migrations::close_days(&url, |d| {
-            println!("ehr-db: closed {} ({} readings)", d.day, d.readings)
+            println!(
+                "ehr-db: closed {} ({} readings, {} analysts' values)",
+                d.day, d.readings, d.values
+            )
         })
         .map_err(|e| format!("{e} (the days listed before it are closed; run it again)"))?;
         if closed == 0 {

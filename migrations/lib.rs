@@ -62,42 +62,56 @@ pub fn connect(url: &str) -> Result<postgres::Client, SchemaError> {
 /// is copied is left behind.
 pub const CLOSING_LOCK: i64 = 0x4548_5203;
 
-/// A day of readings closed by [`close_days`], with the readings it holds.
+/// A day closed by [`close_days`], with the readings and the analysts'
+/// values it held (0 for a part closed before).
 #[derive(Debug)]
 pub struct ClosedDay {
     pub day: String,
     pub readings: i64,
+    pub values: i64,
 }
 
-/// Closes, as the database's owner, every day of readings more than 31 days
-/// old that is neither closed nor archived (`ingest.close_record_day`:
-/// rewritten sorted, a BRIN in place of its keys, refusing new readings),
-/// oldest first, each in transactions of its own; a day that fails stops
-/// the run, and the days closed before it (each passed to `closed` as it is)
-/// stay closed. Returns how many were closed.
+/// Closes, as the database's owner, every day more than 31 days old whose
+/// readings or analysts' values are not closed yet, oldest first: its
+/// readings (unless archived; `ingest.close_record_day`: rewritten sorted
+/// and packed, a BRIN in place of its keys, refusing new readings), then its
+/// values (`analytics.close_value_day`: packed by pseudonym, code and hour),
+/// each in transactions of its own. A day that fails stops the run, and the
+/// days closed before it (each passed to `closed` as it is) stay closed.
+/// Returns how many were closed.
 pub fn close_days(
     database_url: &str,
     mut closed: impl FnMut(&ClosedDay),
 ) -> Result<usize, SchemaError> {
     let mut c = connect(database_url)?;
-    let days: Vec<String> = c
+    let days: Vec<(String, bool)> = c
         .query(
-            "SELECT day::text FROM ingest.record_days
-             WHERE closed_at IS NULL AND archived_at IS NULL
+            "SELECT day::text, closed_at IS NULL AND archived_at IS NULL FROM ingest.record_days
+             WHERE (closed_at IS NULL AND archived_at IS NULL OR values_closed_at IS NULL)
                AND day <= (now() AT TIME ZONE 'UTC')::date - 32
              ORDER BY day",
             &[],
         )?
         .into_iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
-    for day in &days {
-        let readings = c
-            .query_one("CALL ingest.close_record_day($1::text::date, NULL)", &[day])?
+    for (day, readings_open) in &days {
+        let readings = if *readings_open {
+            c.query_one("CALL ingest.close_record_day($1::text::date, NULL)", &[day])?
+                .get(0)
+        } else {
+            0
+        };
+        let values = c
+            .query_one(
+                "CALL analytics.close_value_day($1::text::date, NULL)",
+                &[day],
+            )?
             .get(0);
         closed(&ClosedDay {
             day: day.clone(),
             readings,
+            values,
         });
     }
     Ok(days.len())

@@ -292,6 +292,33 @@ impl<'a> RecordColumns<'a> {
 /// patient's readings are found through her pairs (`ingest.pairs_of`).
 type PairNumbers<'a> = HashMap<(&'a str, &'a str), i32>;
 
+/// Deletes the analysts' values `filter` picks (a condition on
+/// `pseudonym_no`, `code_no` and `hour`), open and closed; how many. The
+/// open ones first, each in a statement of its own: a day's values being
+/// closed meanwhile (`analytics.close_value_day`) hold the first until they
+/// are packed, and the second, with a later snapshot, finds them packed.
+fn delete_analytics(
+    tx: &mut postgres::Transaction,
+    filter: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let open = tx.execute(
+        &format!("DELETE FROM analytics.values WHERE {filter}"),
+        params,
+    )?;
+    let closed: i64 = tx
+        .query_one(
+            &format!(
+                "WITH d AS (DELETE FROM analytics.closed_hours WHERE {filter}
+                            RETURNING value_count AS n)
+                 SELECT coalesce(sum(n), 0)::bigint FROM d"
+            ),
+            params,
+        )?
+        .get(0);
+    Ok(open + closed as u64)
+}
+
 /// Locks the rows of the devices of `records` (made if new; in one
 /// order), so that no other writer stores their sequences until this
 /// write commits, then checks that none of the sequences at or below a
@@ -492,13 +519,17 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes every analytics row of `pseudonym`; how many there were.
+    /// Deletes every analytics value of `pseudonym`, open and closed; how
+    /// many there were.
     pub fn forget_analytics(&mut self, pseudonym: &str) -> Result<u64, StoreError> {
-        Ok(self.client.execute(
-            "DELETE FROM analytics.values
-             WHERE pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)",
+        let mut tx = self.client.transaction()?;
+        let deleted = delete_analytics(
+            &mut tx,
+            "pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)",
             &[&pseudonym],
-        )?)
+        )?;
+        tx.commit()?;
+        Ok(deleted)
     }
 
     /// Batches of any writer holding readings of `patient`, not marked
@@ -602,21 +633,21 @@ impl Store {
         )?;
         let vitals = ehr_ledger::proto::Category::Vitals as i16;
         let analytics = if e.everything || categories.contains(&vitals) {
-            tx.execute(
-                "DELETE FROM analytics.values
-                 WHERE pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
-                   AND hour <= date_trunc('hour', to_timestamp($2::bigint))",
+            delete_analytics(
+                &mut tx,
+                "pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
+                 AND hour <= date_trunc('hour', to_timestamp($2::bigint))",
                 &[&pseudonym, &e.erased_at],
             )?
         } else {
             let loinc: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
             let hour: Vec<std::time::SystemTime> = rows.iter().map(|r| r.get(2)).collect();
-            tx.execute(
-                "DELETE FROM analytics.values
-                 WHERE pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
-                   AND (code_no, hour) IN (SELECT c.code_no, t.hour
-                                           FROM unnest($2::text[], $3::timestamptz[]) AS t(loinc, hour)
-                                           JOIN analytics.codes c ON c.loinc = t.loinc)",
+            delete_analytics(
+                &mut tx,
+                "pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
+                 AND (code_no, hour) IN (SELECT c.code_no, t.hour
+                                         FROM unnest($2::text[], $3::timestamptz[]) AS t(loinc, hour)
+                                         JOIN analytics.codes c ON c.loinc = t.loinc)",
                 &[&pseudonym, &loinc, &hour],
             )?
         };

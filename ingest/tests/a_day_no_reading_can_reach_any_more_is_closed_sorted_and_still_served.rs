@@ -1,14 +1,17 @@
 //! Closing a day (docs/ingest.md, "Partitions and retention"). A day no
 //! reading can reach any more (more than 31 days old) is closed by the
 //! database's owner with `ehr-db close-days`: its readings rewritten sorted by
-//! pair and record, its two B-trees replaced by one BRIN, and the day made to
-//! refuse readings. Every stored reading stays as it was, but for its content
-//! hash (no reading sent again can reach the day); the gateway still serves
-//! and proves them; a reading sent again under one of their sequences is
-//! still refused as reused; an erasure still reaches them. A day still open
-//! is refused with a sentence. A later migration's rewrite of every day
-//! (`ingest.rewrite_readings`) keeps a closed day closed. Reverting
-//! migration 020 opens closed days.
+//! pair and record and packed (the rarely set columns and the content hash
+//! added after the rows, so that no row stores them), its two B-trees
+//! replaced by one BRIN, and the day made to refuse readings; its analysts'
+//! values packed by pseudonym, code and hour. Every stored reading stays as
+//! it was, but for its content hash (no reading sent again can reach the
+//! day), and analysts see the same rows; the gateway still serves and proves
+//! the readings; a reading sent again under one of their sequences is still
+//! refused as reused; an erasure still reaches readings and values. A day
+//! still open is refused with a sentence. A later migration's rewrite of
+//! every day (`ingest.rewrite_readings`) keeps a closed day closed. Reverting
+//! migrations 021 and 020 opens closed days and spells the values out.
 //!
 //! The readings (alice's and bob's, interleaved) are made old by moving
 //! stored rows to a day 40 days back, as the owner, as the archive's test
@@ -82,6 +85,32 @@ fn indexes_of(db: &mut postgres::Client, partition: &str) -> Vec<String> {
     .collect()
 }
 
+/// The columns of `table` in the order its rows store them.
+fn columns_of(db: &mut postgres::Client, table: &str) -> Vec<String> {
+    db.query(
+        "SELECT attname::text FROM pg_attribute
+         WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        &[&table],
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// What analysts see of the hours of `day`, one line a value.
+fn analysed_on(db: &mut postgres::Client, day: &str) -> Vec<String> {
+    db.query(
+        "SELECT concat_ws('|', pseudonym, loinc, value, unit, hour) FROM analytics.readings
+         WHERE (hour AT TIME ZONE 'UTC')::date = $1::text::date ORDER BY 1",
+        &[&day],
+    )
+    .unwrap()
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
 fn close_days(s: &Stack) -> String {
     let o = std::process::Command::new(binary("ehr-db"))
         .arg("close-days")
@@ -140,6 +169,14 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     assert_ne!(sorted_by_pair, sorted_by_record, "the two pairs interleave");
     let before = stored_on(&mut db, &old);
     assert_eq!(before.lines().count(), 12);
+    // Alice's analysts' values (she consents, bob does not) moved with them.
+    db.execute(
+        "UPDATE analytics.values SET hour = ($1::text::date + time '12:00') AT TIME ZONE 'UTC'",
+        &[&old],
+    )
+    .unwrap();
+    let analysed = analysed_on(&mut db, &old);
+    assert_eq!(analysed.len(), 6, "{analysed:?}");
 
     // A day readings may still reach is not closed.
     let refused = db
@@ -150,15 +187,70 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         .expect_err("a day 10 back closed");
     let said = ehr_migrations::db_message(&refused);
     assert!(said.contains("may still receive readings"), "{said}");
+    let refused = db
+        .query_one(
+            "CALL analytics.close_value_day($1::text::date, NULL)",
+            &[&open],
+        )
+        .expect_err("a day's values 10 back closed");
+    let said = ehr_migrations::db_message(&refused);
+    assert!(said.contains("may still receive readings"), "{said}");
+    // Nor are a day's values closed before its readings.
+    let refused = db
+        .query_one(
+            "CALL analytics.close_value_day($1::text::date, NULL)",
+            &[&old],
+        )
+        .expect_err("values closed before their day's readings");
+    let said = ehr_migrations::db_message(&refused);
+    assert!(
+        said.contains("readings are not closed") && said.contains("SQLSTATE 22023"),
+        "{said}"
+    );
 
     // Closed: sorted by pair and record, one BRIN, no key (no foreign key:
     // nothing is written to it), every reading as it was.
     let out = close_days(&s);
     assert!(
-        out.contains(&format!("closed {old} (12 readings)")),
+        out.contains(&format!("closed {old} (12 readings, 6 analysts' values)")),
         "{out}"
     );
     assert_eq!(in_order(&mut db, &partition, "ctid"), sorted_by_pair);
+    // Packed: the columns set in every row first, widest first, the rarely
+    // set ones and the emptied hash added after the rows were written.
+    assert_eq!(
+        columns_of(&mut db, &format!("ingest.{partition}")),
+        [
+            "record_seq",
+            "measured_at",
+            "device_seq",
+            "batch_id",
+            "pair_no",
+            "leaf_index",
+            "key_no",
+            "ciphertext",
+            "category",
+            "loinc",
+            "erasure_id",
+            "ciphertext_sha256",
+            "merkle_path",
+            "content_hash"
+        ]
+    );
+    // Analysts see the same values, packed into one closed hour; the day's
+    // partition of values is empty.
+    assert_eq!(analysed_on(&mut db, &old), analysed);
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM analytics.values_{}",
+            old.replace('-', "")
+        )),
+        0
+    );
+    assert_eq!(
+        s.db.count("SELECT count(*) FROM analytics.closed_hours WHERE value_count = 6 AND cardinality(hour_values) = 6"),
+        1
+    );
     let indexes = indexes_of(&mut db, &partition);
     assert_eq!(indexes.len(), 1, "{indexes:?}");
     assert!(indexes[0].contains("USING brin"), "{indexes:?}");
@@ -199,13 +291,23 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     db.batch_execute(
         "DROP VIEW ingest.stored_records;
          CREATE TABLE ingest.records_same (LIKE ingest.records INCLUDING DEFAULTS) PARTITION BY RANGE (measured_at);
-         SELECT ingest.rewrite_readings('records_same', 'SELECT * FROM ingest.%I', 'would be lost');",
+         SELECT ingest.rewrite_readings('records_same',
+                    (SELECT 'SELECT ' || string_agg(quote_ident(attname), ', ' ORDER BY attnum) || ' FROM ingest.%I'
+                     FROM pg_attribute WHERE attrelid = 'ingest.records'::regclass AND attnum > 0 AND NOT attisdropped),
+                    'would be lost');",
     )
     .expect("the days rewritten");
     db.batch_execute(&format!("CREATE VIEW ingest.stored_records AS {view}"))
         .unwrap();
     assert_eq!(stored_on(&mut db, &old), before);
     assert_eq!(in_order(&mut db, &partition, "ctid"), sorted_by_pair);
+    assert_eq!(
+        columns_of(&mut db, &format!("ingest.{partition}"))
+            .last()
+            .map(String::as_str),
+        Some("content_hash"),
+        "packed again"
+    );
     assert_eq!(indexes_of(&mut db, &partition).len(), 1);
     assert!(constraints_of(&mut db, &partition).is_empty());
     assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
@@ -215,7 +317,8 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     let copy = db
         .execute(
             &format!(
-                "INSERT INTO ingest.records SELECT * FROM ingest.{partition} ORDER BY record_seq LIMIT 1"
+                "INSERT INTO ingest.records SELECT * FROM ingest.records
+                 WHERE tableoid = 'ingest.{partition}'::regclass ORDER BY record_seq LIMIT 1"
             ),
             &[],
         )
@@ -284,9 +387,33 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         6,
         "bob's readings are not erased"
     );
+    assert_eq!(
+        analysed_on(&mut db, &old),
+        Vec::<String>::new(),
+        "her closed values gone"
+    );
+    assert_eq!(s.db.count("SELECT count(*) FROM analytics.closed_hours"), 0);
 
-    // Reverted, the day is open again (its keys back); applied again, every
-    // day is keyed as open, and the day is closed again by the next run.
+    // Reverted, the values are spelled out again and the day is open again
+    // (its keys back); applied again, every day is keyed as open, and the
+    // day is closed again by the next run.
+    db.execute(
+        "INSERT INTO analytics.closed_hours (hour, pseudonym_no, code_no, value_count, hour_values)
+         SELECT ($1::text::date + time '13:00') AT TIME ZONE 'UTC', pseudonym_no, code_no, 2, '{1.5, 2.5}'
+         FROM analytics.pseudonyms, analytics.codes LIMIT 1",
+        &[&old],
+    )
+    .unwrap();
+    ehr_migrations::revert_last(&s.db.url).expect("migration 021 reverts");
+    assert_eq!(
+        analysed_on(&mut db, &old).len(),
+        2,
+        "the closed hour spelled out"
+    );
+    assert_eq!(
+        s.db.count("SELECT count(*) FROM pg_class WHERE relname = 'closed_hours'"),
+        0
+    );
     ehr_migrations::revert_last(&s.db.url).expect("migration 020 reverts");
     assert_eq!(indexes_of(&mut db, &partition).len(), 2);
     assert_eq!(
@@ -304,6 +431,11 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     );
     ehr_migrations::migrate(&s.db.url).expect("migration 020 applies again");
     assert_eq!(indexes_of(&mut db, &partition).len(), 2);
-    assert!(close_days(&s).contains(&format!("closed {old} (12 readings)")));
+    let out = close_days(&s);
+    assert!(
+        out.contains(&format!("closed {old} (12 readings, 2 analysts' values)")),
+        "{out}"
+    );
+    assert_eq!(analysed_on(&mut db, &old).len(), 2);
     assert_eq!(indexes_of(&mut db, &partition).len(), 1);
 }

@@ -51,6 +51,11 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
         refused(url, "DROP TABLE ingest.records");
         // Closing a day rewrites it: the owner's (ehr-db close-days).
         refused(url, "CALL ingest.close_record_day('2000-01-01')");
+        refused(url, "CALL analytics.close_value_day('2000-01-01')");
+        refused(
+            url,
+            "SELECT ingest.write_closed_day('records_history', 'records_copy')",
+        );
         refused(
             url,
             "SELECT ingest.index_record_partition('records_history', true)",
@@ -81,6 +86,18 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
     )
     .unwrap();
     refused(&l.ingest, "SELECT value FROM analytics.values");
+    // Closed hours too, whose values it cannot read either.
+    as_user(
+        &l.ingest,
+        "DELETE FROM analytics.closed_hours WHERE pseudonym_no = 0 AND code_no = 0 AND hour < now()",
+    )
+    .unwrap();
+    refused(&l.ingest, "SELECT hour_values FROM analytics.closed_hours");
+    refused(
+        &l.ingest,
+        "INSERT INTO analytics.closed_hours (hour, pseudonym_no, code_no, value_count, hour_values)
+         VALUES (now(), 1, 1, 1, '{1}')",
+    );
     // A number, once given, is never changed or taken back: the service
     // remembers those it has seen.
     refused(&l.ingest, "UPDATE analytics.pseudonyms SET pseudonym = 'y'");
@@ -142,6 +159,7 @@ fn each_service_logs_in_with_only_the_privileges_it_needs() {
     refused(&l.analyst, "SELECT * FROM ingest.data_keys");
     // She reads the view of the analysts' rows, not the numbered tables.
     refused(&l.analyst, "SELECT * FROM analytics.values");
+    refused(&l.analyst, "SELECT * FROM analytics.closed_hours");
     refused(&l.analyst, "SELECT * FROM analytics.pseudonyms");
     // The readings with their names spelled out are the owner's view.
     for url in [&l.ingest, &l.gateway, &l.analyst] {
