@@ -58,12 +58,11 @@ pub async fn records(
     escrow_reader: Option<&str>,
 ) -> Result<Vec<StoredRecord>, tokio_postgres::Error> {
     let category = f.category.map(|c| c as i16);
-    // Her pairs' numbers first, given to the page's query as values: planned
-    // with them, PostgreSQL reads her pairs' run of the day's unique key. Left
-    // to a subquery, it cannot tell how many rows are hers, and for a page
-    // after a low record number it walked the day's primary key in order,
-    // filtering every other patient's readings out (51 ms against 2 ms at
-    // 200 000 readings a day, worse as the day grows).
+    // Her pairs' numbers first, given to the page's query as values. Left to
+    // a subquery, PostgreSQL cannot tell how many rows are hers, and for a
+    // page after a low record number it walked the day's primary key in
+    // order, filtering every other patient's readings out (51 ms against
+    // 2 ms at 200 000 readings a day, worse as the day grows).
     let pairs: Vec<i32> = db
         .query_one("SELECT ingest.pairs_of($1)", &[&f.patient])
         .await?
@@ -78,18 +77,23 @@ pub async fn records(
                     r.merkle_path, k.key_id, r.erasure_id, t.block_bits
              -- The page first, then what it joins: joined before the limit,
              -- every record of the patient would be (a hash of every batch).
-             FROM (SELECT * FROM ingest.records
-                   -- Her pairs' readings (their unique key is the
-                   -- index): each row names its pair, a pair its patient.
-                   WHERE pair_no = ANY($1::int[])
-                     AND ($4::smallint IS NULL OR category = $4)
-                     -- Bounds as values (never `$5 IS NULL OR …`), so that
-                     -- only the days' partitions of the window are read.
-                     AND measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
-                     AND measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
-                     AND record_seq > $7
-                     AND ($9::text[] IS NULL OR loinc = ANY($9))
-                   ORDER BY record_seq
+             FROM (SELECT x.* FROM unnest($1::int[]) AS p(pair_no),
+                   -- Each of her pairs' next readings in record order, a
+                   -- page's worth (an open day's primary key leads with the
+                   -- pair and the record; a closed day is sorted so): each
+                   -- row names its pair, a pair its patient.
+                   LATERAL (SELECT * FROM ingest.records
+                            WHERE pair_no = p.pair_no
+                              AND ($4::smallint IS NULL OR category = $4)
+                              -- Bounds as values (never `$5 IS NULL OR …`),
+                              -- so that only the window's days are read.
+                              AND measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
+                              AND measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
+                              AND record_seq > $7
+                              AND ($9::text[] IS NULL OR loinc = ANY($9))
+                            ORDER BY record_seq
+                            LIMIT $8) x
+                   ORDER BY x.record_seq
                    LIMIT $8) r
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.data_keys k ON k.key_no = r.key_no
@@ -173,7 +177,10 @@ pub async fn tree_slices(
 }
 
 /// The leaf hashes of a batch, in order, as its rows keep them (batches
-/// written before trees; a row of a later batch keeps none: `None`).
+/// written before trees; a row of a later batch keeps none: `None`). A
+/// batch's readings were measured in the 30 days (and 5 minutes) before it
+/// was written: only those days are read, by record number (the history's
+/// primary key; a day's leads with the pair, and such a day is read whole).
 pub async fn leaves(
     db: &Client,
     batch_id: i64,
@@ -182,6 +189,8 @@ pub async fn leaves(
         .query(
             "SELECT r.ciphertext_sha256 FROM ingest.batches b
              JOIN ingest.records r ON r.record_seq BETWEEN b.first_record AND b.last_record
+                                    AND r.measured_at >= b.created_at - interval '31 days'
+                                    AND r.measured_at < b.created_at + interval '1 day'
              WHERE b.batch_id = $1 ORDER BY r.record_seq",
             &[&batch_id],
         )

@@ -306,7 +306,7 @@ fn write_day(
             "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), d.patient, r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint, r.ciphertext, r.ciphertext_sha256,
                     k.key_id, r.erasure_id, r.batch_id, r.leaf_index, r.merkle_path,
-                    b.record_count, b.merkle_root, b.height, b.service, b.first_record, b.last_record
+                    b.record_count, b.merkle_root, b.height, b.service
              FROM {partition} r JOIN ingest.batches b ON b.batch_id = r.batch_id
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.data_keys k ON k.key_no = r.key_no
@@ -330,8 +330,6 @@ fn write_day(
             let batch = StoredBatch {
                 id: r.get(11),
                 count: r.get(14),
-                first: r.get(18),
-                last: r.get(19),
             };
             let index: i32 = r.get(12);
             let stored_path: Option<Vec<u8>> = r.get(13);
@@ -406,8 +404,6 @@ fn write_day(
 struct StoredBatch {
     id: i64,
     count: i32,
-    first: i64,
-    last: i64,
 }
 
 /// The paths of the batch being read out, from wherever it keeps them (the
@@ -467,12 +463,17 @@ impl BatchPaths {
         }
         if self.rebuilt.is_none() {
             // Rows of batches from before trees keep their leaves; a batch
-            // with a row that keeps none has lost its tree: no path.
+            // with a row that keeps none has lost its tree: no path. Read
+            // as the gateway reads them (its `store::leaves`): the days of
+            // the 30 before the batch was written.
             let leaves: Option<Vec<Vec<u8>>> = tx
                 .query(
-                    "SELECT ciphertext_sha256 FROM ingest.records
-                     WHERE record_seq BETWEEN $1 AND $2 ORDER BY record_seq",
-                    &[&batch.first, &batch.last],
+                    "SELECT r.ciphertext_sha256 FROM ingest.batches b
+                     JOIN ingest.records r ON r.record_seq BETWEEN b.first_record AND b.last_record
+                                          AND r.measured_at >= b.created_at - interval '31 days'
+                                          AND r.measured_at < b.created_at + interval '1 day'
+                     WHERE b.batch_id = $1 ORDER BY r.record_seq",
+                    &[&batch.id],
                 )?
                 .into_iter()
                 .map(|r| r.get(0))

@@ -11,7 +11,9 @@
 //! refused as reused; an erasure still reaches readings and values. A day
 //! still open is refused with a sentence. A later migration's rewrite of
 //! every day (`ingest.rewrite_readings`) keeps a closed day closed. Reverting
-//! migrations 021 and 020 opens closed days and spells the values out.
+//! migrations 021 and 020 opens closed days and spells the values out. An
+//! open day's primary key leads with the pair (migration 022), the
+//! history's does not.
 //!
 //! The readings (alice's and bob's, interleaved) are made old by moving
 //! stored rows to a day 40 days back, as the owner, as the archive's test
@@ -72,6 +74,19 @@ fn constraints_of(db: &mut postgres::Client, partition: &str) -> Vec<String> {
     .into_iter()
     .map(|r| r.get(0))
     .collect()
+}
+
+/// The primary key of `partition`, as PostgreSQL spells it.
+fn primary_key_of(db: &mut postgres::Client, partition: &str) -> String {
+    db.query_one(
+        &format!(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = 'ingest.{partition}'::regclass AND contype = 'p'"
+        ),
+        &[],
+    )
+    .unwrap()
+    .get(0)
 }
 
 fn indexes_of(db: &mut postgres::Client, partition: &str) -> Vec<String> {
@@ -271,6 +286,17 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     let today = format!("records_{}", day(&mut db, 0).replace('-', ""));
     assert_eq!(indexes_of(&mut db, &today).len(), 2);
     assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
+    // An open day's primary key leads with the pair (a page of her day is
+    // read in record order, pair by pair); the history's stays by record
+    // (batches from before trees are read by record number).
+    assert_eq!(
+        primary_key_of(&mut db, &today),
+        "PRIMARY KEY (pair_no, record_seq, measured_at)"
+    );
+    assert_eq!(
+        primary_key_of(&mut db, "records_history"),
+        "PRIMARY KEY (record_seq, measured_at)"
+    );
     // Nothing more to close, and a closed day is not closed twice.
     assert!(close_days(&s).contains("no day to close"));
     let again: i64 = db
@@ -311,6 +337,14 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     assert_eq!(indexes_of(&mut db, &partition).len(), 1);
     assert!(constraints_of(&mut db, &partition).is_empty());
     assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
+    assert_eq!(
+        primary_key_of(&mut db, &today),
+        "PRIMARY KEY (pair_no, record_seq, measured_at)"
+    );
+    assert_eq!(
+        primary_key_of(&mut db, "records_history"),
+        "PRIMARY KEY (record_seq, measured_at)"
+    );
 
     // The day refuses a reading, even the owner's (it may still be changed:
     // an erasure empties its ciphertexts).
@@ -404,6 +438,11 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         &[&old],
     )
     .unwrap();
+    ehr_migrations::revert_last(&s.db.url).expect("migration 022 reverts");
+    assert_eq!(
+        primary_key_of(&mut db, &today),
+        "PRIMARY KEY (record_seq, measured_at)"
+    );
     ehr_migrations::revert_last(&s.db.url).expect("migration 021 reverts");
     assert_eq!(
         analysed_on(&mut db, &old).len(),

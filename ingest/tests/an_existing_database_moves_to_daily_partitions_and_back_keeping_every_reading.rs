@@ -77,9 +77,10 @@ fn partitions(db: &mut postgres::Client) -> Vec<(i64, String)> {
 fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading() {
     let db = database();
     let mut owner = db.client().unwrap();
-    // The layout before: migrations 021 to 015 reverted (their down.sql, on
+    // The layout before: migrations 022 to 015 reverted (their down.sql, on
     // an empty database), then three readings of five days ago stored the
     // old way, each with the whole SHA-256 of its content.
+    revert_last(&db.url).expect("migration 022 reverts");
     revert_last(&db.url).expect("migration 021 reverts");
     revert_last(&db.url).expect("migration 020 reverts");
     revert_last(&db.url).expect("migration 019 reverts");
@@ -292,9 +293,11 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     assert_eq!(db.count("SELECT count(*) FROM analytics.pseudonyms"), 2);
     assert_eq!(db.count("SELECT count(*) FROM analytics.codes"), 2);
 
-    // A value whose pseudonym is not numbered stops the revert of 019 (021,
-    // the analysts' values by day, and 020, the days' own keys, first);
+    // A value whose pseudonym is not numbered stops the revert of 019 (022
+    // and 020, the days' own keys, and 021, the analysts' values by day,
+    // first);
     // gone, the revert spells every row out again.
+    revert_last(&db.url).expect("migration 022 reverts");
     revert_last(&db.url).expect("migration 021 reverts");
     revert_last(&db.url).expect("migration 020 reverts");
     assert_eq!(
