@@ -50,6 +50,16 @@ pub struct RecordFilter<'a> {
     pub limit: i64,
 }
 
+/// Where the days no reading can reach any more end (unix seconds): a day
+/// more than 31 days old, closed by the owner's daily `ehr-db close-days`.
+fn closed_days_end() -> i64 {
+    const DAY: i64 = 86_400;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    (now / DAY - 31) * DAY
+}
+
 pub async fn records(
     db: &Client,
     f: &RecordFilter<'_>,
@@ -67,9 +77,25 @@ pub async fn records(
         .query_one("SELECT ingest.pairs_of($1)", &[&f.patient])
         .await?
         .get(0);
+    // Her readings of the window after the page's record number: on an open
+    // day, each of her pairs' next ones in record order through its primary
+    // key (pair, record, time), a page's worth each; on a closed day (sorted
+    // by pair and record, one BRIN), her pairs' runs in one scan.
+    let (her_rows, per_pair_end) = if f.to.is_some_and(|to| to <= closed_days_end()) {
+        (
+            "SELECT * FROM ingest.records WHERE pair_no = ANY($1::int[]) AND",
+            "",
+        )
+    } else {
+        (
+            "SELECT x.* FROM unnest($1::int[]) AS p(pair_no),
+             LATERAL (SELECT * FROM ingest.records WHERE pair_no = p.pair_no AND",
+            "ORDER BY record_seq LIMIT $8) x",
+        )
+    };
     let rows = db
         .query(
-            "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), r.category, d.device_id, r.loinc,
+            &format!("SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint,
                     r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
                     w.wrapped_key, e.wrapped_key,
@@ -77,23 +103,17 @@ pub async fn records(
                     r.merkle_path, k.key_id, r.erasure_id, t.block_bits
              -- The page first, then what it joins: joined before the limit,
              -- every record of the patient would be (a hash of every batch).
-             FROM (SELECT x.* FROM unnest($1::int[]) AS p(pair_no),
-                   -- Each of her pairs' next readings in record order, a
-                   -- page's worth (an open day's primary key leads with the
-                   -- pair and the record; a closed day is sorted so): each
-                   -- row names its pair, a pair its patient.
-                   LATERAL (SELECT * FROM ingest.records
-                            WHERE pair_no = p.pair_no
-                              AND ($4::smallint IS NULL OR category = $4)
-                              -- Bounds as values (never `$5 IS NULL OR …`),
-                              -- so that only the window's days are read.
-                              AND measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
-                              AND measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
-                              AND record_seq > $7
-                              AND ($9::text[] IS NULL OR loinc = ANY($9))
-                            ORDER BY record_seq
-                            LIMIT $8) x
-                   ORDER BY x.record_seq
+             -- Each row names its pair, a pair its patient.
+             FROM ({her_rows}
+                       ($4::smallint IS NULL OR category = $4)
+                       -- Bounds as values (never `$5 IS NULL OR …`), so
+                       -- that only the window's days are read.
+                       AND measured_at >= coalesce(to_timestamp($5::bigint), '-infinity')
+                       AND measured_at < coalesce(to_timestamp($6::bigint), 'infinity')
+                       AND record_seq > $7
+                       AND ($9::text[] IS NULL OR loinc = ANY($9))
+                   {per_pair_end}
+                   ORDER BY record_seq
                    LIMIT $8) r
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.data_keys k ON k.key_no = r.key_no
@@ -102,7 +122,7 @@ pub async fn records(
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = k.key_id AND w.reader = $2
                                           AND w.reader_public_key = $10
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = k.key_id AND e.reader = $3
-             ORDER BY r.record_seq",
+             ORDER BY r.record_seq"),
             &[
                 &pairs,
                 &caller,

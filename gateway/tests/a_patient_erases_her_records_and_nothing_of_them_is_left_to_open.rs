@@ -109,19 +109,7 @@ fn a_patient_erases_her_records_and_nothing_of_them_is_left_to_open() {
             "0",
         ],
     );
-    ok(
-        &s,
-        &[
-            "tx",
-            "--from",
-            "alice",
-            "erase",
-            "--patient",
-            "alice",
-            "--category",
-            "vitals",
-        ],
-    );
+    s.erase_vitals("alice");
 
     // Ingest follows the erasure: no ciphertext, no wrap, no analytics row.
     let shredded = wait_until(Duration::from_secs(30), || {

@@ -261,17 +261,7 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     assert!(stdout(&o).contains("NOT the SHA-256 kept for it"));
 
     // Her erasure of her vitals shreds the archived readings' key too.
-    let o = s.ehr(&[
-        "tx",
-        "--from",
-        "alice",
-        "erase",
-        "--patient",
-        "alice",
-        "--category",
-        "vitals",
-    ]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    s.erase_vitals("alice");
     let shredded = wait_until(Duration::from_secs(30), || {
         s.db.count("SELECT count(*) FROM ingest.wrapped_keys WHERE key_id = 'k-archived'") == 0
     });

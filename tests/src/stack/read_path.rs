@@ -159,6 +159,22 @@ impl Stack {
         self.ehr_command(args).output().expect("ehr runs")
     }
 
+    /// `patient` erases her vitals (`ehr tx --from PATIENT erase --patient
+    /// PATIENT --category vitals`), the transaction accepted.
+    pub fn erase_vitals(&self, patient: &str) {
+        let o = self.ehr(&[
+            "tx",
+            "--from",
+            patient,
+            "erase",
+            "--patient",
+            patient,
+            "--category",
+            "vitals",
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+
     /// Runs the `ehr` CLI against the chain's RPC at `node`.
     pub fn ehr_via(&self, node: &str, args: &[&str]) -> Output {
         self.ehr_command_via(node, args).output().expect("ehr runs")
