@@ -67,8 +67,10 @@ fn run(args: &Args) -> Result<(), String> {
     if let Command::CloseDays = &args.command {
         let closed = ehr_migrations::close_days(&url, |d| {
             println!(
-                "ehr-db: closed {} ({} readings, {} analysts' values)",
-                d.day, d.readings, d.values
+                "ehr-db: closed {} ({} readings, {})",
+                d.day,
+                d.readings,
+                ehr_migrations::values_closed(d)
             )
         })
         .map_err(|e| format!("{e} (the days listed before it are closed; run it again)"))?;

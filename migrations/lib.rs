@@ -63,12 +63,14 @@ pub fn connect(url: &str) -> Result<postgres::Client, SchemaError> {
 pub const CLOSING_LOCK: i64 = 0x4548_5203;
 
 /// A day closed by [`close_days`], with the readings and the analysts'
-/// values it held (0 for a part closed before).
+/// values it held (0 for a part closed before). `values` is `None` when
+/// analysts' queries held the day's values for longer than the closing
+/// waits (10 s): they are left for the next run.
 #[derive(Debug)]
 pub struct ClosedDay {
     pub day: String,
     pub readings: i64,
-    pub values: i64,
+    pub values: Option<i64>,
 }
 
 /// Closes, as the database's owner, every day more than 31 days old whose
@@ -76,9 +78,11 @@ pub struct ClosedDay {
 /// readings (unless archived; `ingest.close_record_day`: rewritten sorted
 /// and packed, a BRIN in place of its keys, refusing new readings), then its
 /// values (`analytics.close_value_day`: packed by pseudonym, code and hour),
-/// each in transactions of its own. A day that fails stops the run, and the
-/// days closed before it (each passed to `closed` as it is) stay closed.
-/// Returns how many were closed.
+/// each in transactions of its own. A day's values held by analysts' queries
+/// beyond the closing's wait are left for the next run, and the run goes on.
+/// A day that fails otherwise stops the run, and the days closed before it
+/// (each passed to `closed` as it is) stay closed. Returns how many were
+/// closed.
 pub fn close_days(
     database_url: &str,
     mut closed: impl FnMut(&ClosedDay),
@@ -102,12 +106,19 @@ pub fn close_days(
         } else {
             0
         };
-        let values = c
-            .query_one(
-                "CALL analytics.close_value_day($1::text::date, NULL)",
-                &[day],
-            )?
-            .get(0);
+        let values = match c.query_one(
+            "CALL analytics.close_value_day($1::text::date, NULL)",
+            &[day],
+        ) {
+            Ok(row) => Some(row.get(0)),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => None,
+            Err(e) => {
+                return Err(SchemaError::Invalid(format!(
+                    "{day}: its {readings} readings are closed, its analysts' values not: {}",
+                    db_message(&e)
+                )))
+            }
+        };
         closed(&ClosedDay {
             day: day.clone(),
             readings,
@@ -115,6 +126,14 @@ pub fn close_days(
         });
     }
     Ok(days.len())
+}
+
+/// How many of a [`ClosedDay`]'s analysts' values were closed, in words.
+pub fn values_closed(d: &ClosedDay) -> String {
+    match d.values {
+        Some(n) => format!("{n} analysts' values"),
+        None => "its analysts' values left for the next run: analysts' queries held them".into(),
+    }
 }
 
 /// The owner's URL as an operator's tool is given it: on the command line

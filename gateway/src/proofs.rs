@@ -78,7 +78,10 @@ impl Proofs {
                 if let Some((layout, wanted)) = slice {
                     from_trees.push((i, index, layout, wanted, anchored));
                 }
-            } else if anchored {
+            } else if anchored && r.ciphertext_sha256.is_some() {
+                // A row of a batch from before trees keeps its leaf: the
+                // path is rebuilt from its batch's rows. A later batch's row
+                // keeps none, and without its tree has no path.
                 proven[i].path = self.rebuilt(db, r.batch_id, index).await?;
             }
         }

@@ -522,7 +522,13 @@ impl Store {
     /// Deletes every analytics value of `pseudonym`, open and closed; how
     /// many there were.
     pub fn forget_analytics(&mut self, pseudonym: &str) -> Result<u64, StoreError> {
-        let mut tx = self.client.transaction()?;
+        // Read committed whatever the database's default: the second delete
+        // must see the values a closing packed while the first waited.
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::ReadCommitted)
+            .start()?;
         let deleted = delete_analytics(
             &mut tx,
             "pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)",
@@ -563,7 +569,13 @@ impl Store {
         pseudonym: &str,
     ) -> Result<Erased, StoreError> {
         let categories: Vec<i16> = e.categories.iter().map(|c| *c as i16).collect();
-        let mut tx = self.client.transaction()?;
+        // Read committed whatever the database's default: the statements
+        // after the closing's lock must see what a closing wrote.
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::ReadCommitted)
+            .start()?;
         // No day is being closed meanwhile: a closing copies the day's rows
         // and would leave this update behind. Taken first: waiting for it
         // while holding her lock would hold up every write of hers.
@@ -583,7 +595,7 @@ impl Store {
                AND r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND b.height IS NOT NULL AND b.height <= $6
                AND ($3 OR ingest.record_id(d.device_id, r.device_seq) = ANY($4) OR r.category = ANY($5))
-             RETURNING r.key_no, r.loinc, date_trunc('hour', r.measured_at)",
+             RETURNING r.key_no, r.loinc, date_trunc('hour', r.measured_at, 'UTC')",
             &[
                 &patient,
                 &(e.id as i64),
@@ -636,7 +648,7 @@ impl Store {
             delete_analytics(
                 &mut tx,
                 "pseudonym_no = (SELECT pseudonym_no FROM analytics.pseudonyms WHERE pseudonym = $1)
-                 AND hour <= date_trunc('hour', to_timestamp($2::bigint))",
+                 AND hour <= date_trunc('hour', to_timestamp($2::bigint), 'UTC')",
                 &[&pseudonym, &e.erased_at],
             )?
         } else {
@@ -928,7 +940,7 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO analytics.values (hour, value, pseudonym_no, code_no)
-                 SELECT date_trunc('hour', to_timestamp(at / 1000.0)), v, p, c
+                 SELECT date_trunc('hour', to_timestamp(at / 1000.0), 'UTC'), v, p, c
                  FROM unnest($1::bigint[], $2::float8[], $3::int[], $4::int[]) AS t(at, v, p, c)",
                 &[&hour_ms, &value, &pseudonym_no, &code_no],
             )?;

@@ -89,6 +89,20 @@ fn primary_key_of(db: &mut postgres::Client, partition: &str) -> String {
     .get(0)
 }
 
+/// An open day's primary key leads with the pair (a page of her day is read
+/// in record order, pair by pair); the history's stays by record (batches
+/// from before trees are read by record number).
+fn keyed_by_pair_but_the_history(db: &mut postgres::Client, open_day: &str) {
+    assert_eq!(
+        primary_key_of(db, open_day),
+        "PRIMARY KEY (pair_no, record_seq, measured_at)"
+    );
+    assert_eq!(
+        primary_key_of(db, "records_history"),
+        "PRIMARY KEY (record_seq, measured_at)"
+    );
+}
+
 fn indexes_of(db: &mut postgres::Client, partition: &str) -> Vec<String> {
     db.query(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'ingest' AND tablename = $1 ORDER BY 1",
@@ -124,6 +138,14 @@ fn analysed_on(db: &mut postgres::Client, day: &str) -> Vec<String> {
     .into_iter()
     .map(|r| r.get(0))
     .collect()
+}
+
+/// What PostgreSQL says refusing `call` of `day`.
+fn refusal(db: &mut postgres::Client, call: &str, day: &str) -> String {
+    let refused = db
+        .query_one(&format!("CALL {call}($1::text::date, NULL)"), &[&day])
+        .expect_err("the call refused");
+    ehr_migrations::db_message(&refused)
 }
 
 fn close_days(s: &Stack) -> String {
@@ -194,30 +216,12 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     assert_eq!(analysed.len(), 6, "{analysed:?}");
 
     // A day readings may still reach is not closed.
-    let refused = db
-        .query_one(
-            "CALL ingest.close_record_day($1::text::date, NULL)",
-            &[&open],
-        )
-        .expect_err("a day 10 back closed");
-    let said = ehr_migrations::db_message(&refused);
-    assert!(said.contains("may still receive readings"), "{said}");
-    let refused = db
-        .query_one(
-            "CALL analytics.close_value_day($1::text::date, NULL)",
-            &[&open],
-        )
-        .expect_err("a day's values 10 back closed");
-    let said = ehr_migrations::db_message(&refused);
-    assert!(said.contains("may still receive readings"), "{said}");
+    for call in ["ingest.close_record_day", "analytics.close_value_day"] {
+        let said = refusal(&mut db, call, &open);
+        assert!(said.contains("may still receive readings"), "{said}");
+    }
     // Nor are a day's values closed before its readings.
-    let refused = db
-        .query_one(
-            "CALL analytics.close_value_day($1::text::date, NULL)",
-            &[&old],
-        )
-        .expect_err("values closed before their day's readings");
-    let said = ehr_migrations::db_message(&refused);
+    let said = refusal(&mut db, "analytics.close_value_day", &old);
     assert!(
         said.contains("readings are not closed") && said.contains("SQLSTATE 22023"),
         "{said}"
@@ -286,17 +290,7 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     let today = format!("records_{}", day(&mut db, 0).replace('-', ""));
     assert_eq!(indexes_of(&mut db, &today).len(), 2);
     assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
-    // An open day's primary key leads with the pair (a page of her day is
-    // read in record order, pair by pair); the history's stays by record
-    // (batches from before trees are read by record number).
-    assert_eq!(
-        primary_key_of(&mut db, &today),
-        "PRIMARY KEY (pair_no, record_seq, measured_at)"
-    );
-    assert_eq!(
-        primary_key_of(&mut db, "records_history"),
-        "PRIMARY KEY (record_seq, measured_at)"
-    );
+    keyed_by_pair_but_the_history(&mut db, &today);
     // Nothing more to close, and a closed day is not closed twice.
     assert!(close_days(&s).contains("no day to close"));
     let again: i64 = db
@@ -337,14 +331,7 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     assert_eq!(indexes_of(&mut db, &partition).len(), 1);
     assert!(constraints_of(&mut db, &partition).is_empty());
     assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
-    assert_eq!(
-        primary_key_of(&mut db, &today),
-        "PRIMARY KEY (pair_no, record_seq, measured_at)"
-    );
-    assert_eq!(
-        primary_key_of(&mut db, "records_history"),
-        "PRIMARY KEY (record_seq, measured_at)"
-    );
+    keyed_by_pair_but_the_history(&mut db, &today);
 
     // The day refuses a reading, even the owner's (it may still be changed:
     // an erasure empties its ciphertexts).

@@ -141,4 +141,5 @@ END
 $$;
 
 DROP FUNCTION ingest.write_closed_day(text, text, text);
+DROP FUNCTION ingest.column_declared(oid, smallint);
 DROP FUNCTION ingest.refuse_open_day(date);

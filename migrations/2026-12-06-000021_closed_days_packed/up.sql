@@ -22,6 +22,21 @@
 -- one array (8 bytes a value, from 52 a row and two index entries), and
 -- `analytics.readings` reads both.
 
+-- A column of a table as a table of the same columns declares it: name,
+-- type, collation where not its type's own, NOT NULL.
+CREATE FUNCTION ingest.column_declared(rel oid, num smallint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
+           || CASE WHEN a.attcollation <> t.typcollation
+                   THEN ' COLLATE ' || quote_ident(n.nspname) || '.' || quote_ident(c.collname) ELSE '' END
+           || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_collation c ON c.oid = a.attcollation
+    LEFT JOIN pg_namespace n ON n.oid = c.collnamespace
+    WHERE a.attrelid = rel AND a.attnum = num
+$$;
+REVOKE ALL ON FUNCTION ingest.column_declared(oid, smallint) FROM PUBLIC;
+
 -- Writes the rows of ingest.`source` (in the columns of ingest.`layout`)
 -- into a new table ingest.`target` as a closed day keeps them, sorted by
 -- (pair, record); returns how many. The content hash is emptied: it tells a
@@ -37,42 +52,54 @@ DECLARE
     rare text;
     rare_columns text;
     rare_unset text;
+    hashed boolean := EXISTS (SELECT 1 FROM pg_attribute a
+                              WHERE a.attrelid = format('ingest.%I', layout)::regclass
+                                AND a.attname = 'content_hash' AND NOT a.attisdropped);
     written bigint;
     more bigint;
 BEGIN
     -- Kept in every row: the columns that may not be null (but the hash) and
-    -- the ciphertext, in the order that needs no padding.
+    -- the ciphertext, in the order that needs no padding. Each declared as
+    -- the layout declares it (type, collation, NOT NULL), so that the table
+    -- can take a day's place.
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.rank, a.attnum),
-           string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-                             CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY k.rank, a.attnum)
+           string_agg(d.declared, ', ' ORDER BY k.rank, a.attnum)
       INTO kept, kept_columns
       FROM pg_attribute a,
            LATERAL (SELECT CASE WHEN a.attlen = 8 THEN 1
                                 WHEN a.attlen = 4 THEN 2
                                 WHEN a.attname = 'ciphertext' THEN 3
                                 WHEN a.attlen > 0 THEN 4
-                                ELSE 5 END AS rank) k
+                                ELSE 5 END AS rank) k,
+           LATERAL ingest.column_declared(a.attrelid, a.attnum) d(declared)
       WHERE a.attrelid = format('ingest.%I', layout)::regclass AND a.attnum > 0 AND NOT a.attisdropped
         AND a.attname <> 'content_hash' AND (a.attnotnull OR a.attname = 'ciphertext');
+    -- Added after the rows: the columns rarely set.
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
-           string_agg(format('ADD COLUMN %I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
-                      ORDER BY a.attnum),
+           string_agg('ADD COLUMN ' || d.declared, ', ' ORDER BY a.attnum),
            string_agg(format('%I IS NULL', a.attname), ' AND ' ORDER BY a.attnum)
       INTO rare, rare_columns, rare_unset
-      FROM pg_attribute a
+      FROM pg_attribute a,
+           LATERAL ingest.column_declared(a.attrelid, a.attnum) d(declared)
       WHERE a.attrelid = format('ingest.%I', layout)::regclass AND a.attnum > 0 AND NOT a.attisdropped
-        AND NOT a.attnotnull AND a.attname <> 'ciphertext';
+        AND NOT a.attnotnull AND a.attname NOT IN ('ciphertext', 'content_hash');
     EXECUTE format('CREATE TABLE ingest.%I (%s)', target, kept_columns);
     EXECUTE format('INSERT INTO ingest.%I (%s) SELECT %s FROM ingest.%I WHERE %s ORDER BY pair_no, record_seq',
                    target, kept, kept, source, coalesce(rare_unset, 'true'));
     GET DIAGNOSTICS written = ROW_COUNT;
-    EXECUTE format('ALTER TABLE ingest.%I %s ADD COLUMN content_hash bytea NOT NULL DEFAULT ''''',
-                   target, coalesce(rare_columns || ', ', ''));
-    EXECUTE format('ALTER TABLE ingest.%I ALTER COLUMN content_hash DROP DEFAULT', target);
+    IF rare IS NOT NULL OR hashed THEN
+        EXECUTE format('ALTER TABLE ingest.%I %s', target,
+                       concat_ws(', ', rare_columns,
+                                 CASE WHEN hashed THEN 'ADD COLUMN content_hash bytea NOT NULL DEFAULT ''''' END));
+    END IF;
+    IF hashed THEN
+        EXECUTE format('ALTER TABLE ingest.%I ALTER COLUMN content_hash DROP DEFAULT', target);
+    END IF;
     IF rare IS NOT NULL THEN
-        EXECUTE format('INSERT INTO ingest.%I (%s, %s, content_hash) SELECT %s, %s, ''''::bytea FROM ingest.%I
+        EXECUTE format('INSERT INTO ingest.%I (%s, %s%s) SELECT %s, %s%s FROM ingest.%I
                           WHERE NOT (%s) ORDER BY pair_no, record_seq',
-                       target, kept, rare, kept, rare, source, rare_unset);
+                       target, kept, rare, CASE WHEN hashed THEN ', content_hash' ELSE '' END,
+                       kept, rare, CASE WHEN hashed THEN ', ''''::bytea' ELSE '' END, source, rare_unset);
         GET DIAGNOSTICS more = ROW_COUNT;
         written := written + more;
     END IF;
@@ -149,7 +176,9 @@ END
 $$;
 
 -- Migration 020's rewrite of every day, a closed day's rows written by
--- ingest.write_closed_day from the rewritten rows.
+-- ingest.write_closed_day from the rewritten rows. `rows_sql` names the
+-- columns it reads from the day (`%I`): a closed day's table orders them
+-- otherwise than the readings' table, so `SELECT *` of it would not match.
 CREATE OR REPLACE FUNCTION ingest.rewrite_readings(layout text, rows_sql text, lost text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -281,8 +281,10 @@ fn move_back(s: &Stack, days: i64) -> anyhow::Result<()> {
     db.batch_execute("VACUUM ANALYZE ingest.records")?;
     ehr_migrations::close_days(&s.db.url, |d| {
         eprintln!(
-            "closed {} ({} readings, {} analysts' values)",
-            d.day, d.readings, d.values
+            "closed {} ({} readings, {})",
+            d.day,
+            d.readings,
+            ehr_migrations::values_closed(d)
         )
     })?;
     Ok(())

@@ -253,8 +253,10 @@ fn main() -> anyhow::Result<()> {
         let at = Instant::now();
         ehr_migrations::close_days(&db.url, |d| {
             println!(
-                "closed {} ({} readings, {} analysts' values)",
-                d.day, d.readings, d.values
+                "closed {} ({} readings, {})",
+                d.day,
+                d.readings,
+                ehr_migrations::values_closed(d)
             )
         })?;
         println!(
