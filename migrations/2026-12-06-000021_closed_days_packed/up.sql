@@ -300,9 +300,10 @@ ALTER TABLE ingest.record_days ADD COLUMN values_closed_at timestamptz;
 
 -- Closes the analysts' values of day `d` (the owner's: `ehr-db close-days`,
 -- once the day's readings are closed), how many counted in `closed`; a day
--- already closed counts 0. In one transaction holding the closing's lock:
--- the day's partition is held alone (waiting at most 10 s for a
--- withdrawal's or an erasure's delete under way), its values packed into
+-- already closed counts 0. In one transaction holding the closing's lock
+-- (an erasure holds it shared, so none is under way): the day's partition
+-- is held alone (waiting at most 10 s for the queries reading it, analysts'
+-- or a withdrawal's delete), its values packed into
 -- analytics.closed_hours and the partition emptied. A withdrawal or an
 -- erasure deletes from analytics.values before analytics.closed_hours, each
 -- in a statement of its own, so that one waiting here finds the values
