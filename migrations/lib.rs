@@ -62,6 +62,12 @@ pub fn connect(url: &str) -> Result<postgres::Client, SchemaError> {
 /// is copied is left behind.
 pub const CLOSING_LOCK: i64 = 0x4548_5203;
 
+/// How many days old a day of readings must be, at least, to be closed: a
+/// reading up to 30 days late is accepted, so the 31 days before today may
+/// still receive one. `ingest.close_record_day` and
+/// `analytics.close_value_day` hold to the same rule.
+pub const CLOSED_AFTER_DAYS: i32 = 32;
+
 /// A day closed by [`close_days`], with the readings and the analysts'
 /// values it held (0 for a part closed before). `values` is `None` when
 /// analysts' queries held the day's values for longer than the closing
@@ -92,9 +98,9 @@ pub fn close_days(
         .query(
             "SELECT day::text, closed_at IS NULL AND archived_at IS NULL FROM ingest.record_days
              WHERE (closed_at IS NULL AND archived_at IS NULL OR values_closed_at IS NULL)
-               AND day <= (now() AT TIME ZONE 'UTC')::date - 32
+               AND day <= (now() AT TIME ZONE 'UTC')::date - $1::int
              ORDER BY day",
-            &[],
+            &[&CLOSED_AFTER_DAYS],
         )?
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))

@@ -50,14 +50,14 @@ pub struct RecordFilter<'a> {
     pub limit: i64,
 }
 
-/// Where the days no reading can reach any more end (unix seconds): a day
-/// more than 31 days old, closed by the owner's daily `ehr-db close-days`.
+/// Where the days no reading can reach any more end (unix seconds): the
+/// days `ehr-db close-days` closes (`ehr_migrations::CLOSED_AFTER_DAYS`).
 fn closed_days_end() -> i64 {
     const DAY: i64 = 86_400;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    (now / DAY - 31) * DAY
+    (now / DAY - i64::from(ehr_migrations::CLOSED_AFTER_DAYS) + 1) * DAY
 }
 
 pub async fn records(
