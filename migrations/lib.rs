@@ -134,6 +134,88 @@ pub fn close_days(
     Ok(days.len())
 }
 
+/// A finished day whose keys [`rebuild_finished_days`] rebuilt, with their
+/// bytes before and after.
+#[derive(Debug)]
+pub struct RebuiltDay {
+    pub day: String,
+    pub before: i64,
+    pub after: i64,
+}
+
+/// Rebuilds, as the database's owner, the keys of every day that is over
+/// but not yet closed (from yesterday back to the oldest day still open),
+/// once each, oldest first: [`rebuild_day_keys`]. Each is passed to
+/// `rebuilt`; returns how many. A day that fails stops the run (the days
+/// rebuilt before it stay so; the next run takes it again).
+pub fn rebuild_finished_days(
+    database_url: &str,
+    mut rebuilt: impl FnMut(&RebuiltDay),
+) -> Result<usize, SchemaError> {
+    let mut c = connect(database_url)?;
+    let days: Vec<String> = c
+        .query(
+            "SELECT day::text FROM ingest.record_days
+             WHERE closed_at IS NULL AND archived_at IS NULL AND keys_rebuilt_at IS NULL
+               AND day < (now() AT TIME ZONE 'UTC')::date
+               AND day > (now() AT TIME ZONE 'UTC')::date - $1::int
+             ORDER BY day",
+            &[&CLOSED_AFTER_DAYS],
+        )?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    for day in &days {
+        rebuilt(&rebuild_day_keys(&mut c, day)?);
+    }
+    Ok(days.len())
+}
+
+/// Rebuilds the keys of day `day`'s readings (`REINDEX CONCURRENTLY`: ingest
+/// writes on meanwhile, late readings included) and marks the day rebuilt.
+/// Written a pair's run at a time, a day's two B-trees split their pages
+/// half full; rebuilt, they are full but for the tenth PostgreSQL leaves
+/// free (docs/BENCHMARKS.md). What an earlier rebuild left half done (an
+/// invalid index, when it failed or was stopped) is dropped first.
+pub fn rebuild_day_keys(c: &mut postgres::Client, day: &str) -> Result<RebuiltDay, SchemaError> {
+    let partition: String = c
+        .query_one(
+            "SELECT 'records_' || to_char($1::text::date, 'YYYYMMDD')",
+            &[&day],
+        )?
+        .get(0);
+    let size = |c: &mut postgres::Client| -> Result<i64, postgres::Error> {
+        c.query_one(
+            "SELECT pg_indexes_size(format('ingest.%I', $1::text)::regclass)",
+            &[&partition],
+        )
+        .map(|r| r.get(0))
+    };
+    let before = size(c)?;
+    let left: Vec<String> = c
+        .query(
+            "SELECT format('ingest.%I', x.relname) FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+             WHERE i.indrelid = format('ingest.%I', $1::text)::regclass AND NOT i.indisvalid",
+            &[&partition],
+        )?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    for index in left {
+        c.batch_execute(&format!("DROP INDEX CONCURRENTLY {index}"))?;
+    }
+    c.batch_execute(&format!("REINDEX TABLE CONCURRENTLY ingest.{partition}"))?;
+    c.execute(
+        "UPDATE ingest.record_days SET keys_rebuilt_at = now() WHERE day = $1::text::date",
+        &[&day],
+    )?;
+    Ok(RebuiltDay {
+        day: day.to_string(),
+        before,
+        after: size(c)?,
+    })
+}
+
 /// How many of a [`ClosedDay`]'s analysts' values were closed, in words.
 pub fn values_closed(d: &ClosedDay) -> String {
     match d.values {

@@ -49,6 +49,20 @@ impl TestDatabase {
             .and_then(|mut c| c.query_one(sql, &[]).ok())
             .map_or(-1, |r| r.get::<_, i64>(0))
     }
+
+    /// The UTC day `back` days before today by the database's clock, as
+    /// YYYY-MM-DD; panics when the database does not answer (a test's).
+    pub fn utc_day(&self, back: i32) -> String {
+        self.client()
+            .and_then(|mut c| {
+                Ok(c.query_one(
+                    "SELECT to_char((now() AT TIME ZONE 'UTC')::date - $1::int, 'YYYY-MM-DD')",
+                    &[&back],
+                )?)
+            })
+            .expect("the test database answers")
+            .get(0)
+    }
 }
 
 impl Drop for TestDatabase {

@@ -51,7 +51,7 @@ pub fn line(now: &Snapshot, before: &Snapshot, seconds: f64) -> String {
 /// Readings of `patient` in batches the chain has confirmed.
 pub fn anchored_readings(db: &mut postgres::Client, patient: &str) -> i64 {
     db.query_one(
-        "SELECT count(*) FROM ingest.records r JOIN ingest.batches b USING (batch_id) WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[]) AND b.status = 'committed'",
+        "SELECT count(*) FROM ingest.records r JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq)) WHERE r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[]) AND b.status = 'committed'",
         &[&patient],
     )
     .map(|r| r.get(0))

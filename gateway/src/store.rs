@@ -97,13 +97,16 @@ pub async fn records(
         .query(
             &format!("SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint,
-                    r.ciphertext, r.ciphertext_sha256, r.batch_id, r.leaf_index,
+                    r.ciphertext, r.ciphertext_sha256, b.batch_id,
+                    coalesce(r.leaf_index, (r.record_seq - b.first_record)::integer),
                     w.wrapped_key, e.wrapped_key,
                     b.status, b.service, b.height, b.merkle_root, b.record_count,
                     r.merkle_path, k.key_id, r.erasure_id, t.block_bits
              -- The page first, then what it joins: joined before the limit,
              -- every record of the patient would be (a hash of every batch).
-             -- Each row names its pair, a pair its patient.
+             -- Each row names its pair, a pair its patient; a closed row
+             -- its batch only where its number does not say it
+             -- (ingest.batch_of).
              FROM ({her_rows}
                        ($4::smallint IS NULL OR category = $4)
                        -- Bounds as values (never `$5 IS NULL OR …`), so
@@ -117,8 +120,8 @@ pub async fn records(
                    LIMIT $8) r
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.data_keys k ON k.key_no = r.key_no
-             JOIN ingest.batches b ON b.batch_id = r.batch_id
-             LEFT JOIN ingest.batch_trees t ON t.batch_id = r.batch_id
+             JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
+             LEFT JOIN ingest.batch_trees t ON t.batch_id = b.batch_id
              LEFT JOIN ingest.wrapped_keys w ON w.key_id = k.key_id AND w.reader = $2
                                           AND w.reader_public_key = $10
              LEFT JOIN ingest.wrapped_keys e ON e.key_id = k.key_id AND e.reader = $3

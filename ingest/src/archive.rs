@@ -147,8 +147,8 @@ pub fn archive_day(
         let pending: i64 = snapshot
             .query_one(
                 &format!(
-                    "SELECT count(DISTINCT r.batch_id) FROM {partition} r
-                     JOIN ingest.batches b ON b.batch_id = r.batch_id
+                    "SELECT count(DISTINCT b.batch_id) FROM {partition} r
+                     JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
                      WHERE b.status <> 'committed' OR b.height IS NULL OR b.service IS NULL"
                 ),
                 &[],
@@ -253,7 +253,7 @@ fn drop_day(
         &format!(
             "INSERT INTO ingest.archived_keys (key_id, category, patient, height)
              SELECT k.key_id, r.category, min(d.patient), max(b.height) FROM {partition} r
-             JOIN ingest.batches b ON b.batch_id = r.batch_id
+             JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.data_keys k ON k.key_no = r.key_no
              WHERE r.erasure_id IS NULL GROUP BY k.key_id, r.category
@@ -305,12 +305,14 @@ fn write_day(
         &format!(
             "SELECT r.record_seq, ingest.record_id(d.device_id, r.device_seq), d.patient, r.category, d.device_id, r.loinc,
                     (extract(epoch FROM r.measured_at) * 1000)::bigint, r.ciphertext, r.ciphertext_sha256,
-                    k.key_id, r.erasure_id, r.batch_id, r.leaf_index, r.merkle_path,
+                    k.key_id, r.erasure_id, b.batch_id, l.leaf_index, r.merkle_path,
                     b.record_count, b.merkle_root, b.height, b.service
-             FROM {partition} r JOIN ingest.batches b ON b.batch_id = r.batch_id
+             FROM {partition} r
+             JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
+             CROSS JOIN LATERAL (SELECT coalesce(r.leaf_index, (r.record_seq - b.first_record)::integer)) l(leaf_index)
              JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
              JOIN ingest.data_keys k ON k.key_no = r.key_no
-             ORDER BY r.batch_id, r.leaf_index"
+             ORDER BY b.batch_id, l.leaf_index"
         ),
         &[],
     )?;

@@ -591,7 +591,8 @@ impl Store {
         let rows = tx.query(
             "UPDATE ingest.records r SET ciphertext = NULL, erasure_id = $2
              FROM ingest.batches b, ingest.patient_devices d
-             WHERE b.batch_id = r.batch_id AND d.pair_no = r.pair_no AND r.erasure_id IS NULL
+             WHERE b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
+               AND d.pair_no = r.pair_no AND r.erasure_id IS NULL
                AND r.pair_no = ANY((SELECT ingest.pairs_of($1))::int[])
                AND b.height IS NOT NULL AND b.height <= $6
                AND ($3 OR ingest.record_id(d.device_id, r.device_seq) = ANY($4) OR r.category = ANY($5))

@@ -28,16 +28,6 @@ fn archive(s: &Stack, out: &std::path::Path, args: &[&str]) -> Output {
         .expect("ehr-archive runs")
 }
 
-/// The UTC day `back` days before today, as YYYY-MM-DD.
-fn day(db: &mut postgres::Client, back: i32) -> String {
-    db.query_one(
-        "SELECT to_char((now() AT TIME ZONE 'UTC')::date - $1::int, 'YYYY-MM-DD')",
-        &[&back],
-    )
-    .unwrap()
-    .get(0)
-}
-
 /// Moves alice's readings `seqs` to noon of `day` (UTC), its partition made.
 fn move_to(db: &mut postgres::Client, seqs: &str, day: &str) {
     db.execute(
@@ -73,10 +63,10 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     let mut db = s.db.client().expect("the test database answers");
     let out = s.dir.path().join("archive");
     let (old, tampered, pending, open) = (
-        day(&mut db, 40),
-        day(&mut db, 39),
-        day(&mut db, 38),
-        day(&mut db, 10),
+        s.db.utc_day(40),
+        s.db.utc_day(39),
+        s.db.utc_day(38),
+        s.db.utc_day(10),
     );
 
     // Readings 1–4 on a day 40 back, under a key of their own (so that only
@@ -127,7 +117,7 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     };
     refused(&["--day", &open], "may still arrive (up to 30 days late)");
     refused(
-        &["--day", &day(&mut db, 45)],
+        &["--day", &s.db.utc_day(45)],
         "has no partition of readings",
     );
     refused(&["--day", &pending], "not anchored on chain yet");
@@ -207,6 +197,8 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     refused(&["--day", &old], "has no partition of readings");
     // The archive's hash and keys live in tables migration 015 made: it is
     // not reverted any more (020 to 016, after it, are).
+    ehr_migrations::revert_last(&s.db.url).expect("migration 024 reverts");
+    ehr_migrations::revert_last(&s.db.url).expect("migration 023 reverts");
     ehr_migrations::revert_last(&s.db.url).expect("migration 022 reverts");
     ehr_migrations::revert_last(&s.db.url).expect("migration 021 reverts");
     ehr_migrations::revert_last(&s.db.url).expect("migration 020 reverts");

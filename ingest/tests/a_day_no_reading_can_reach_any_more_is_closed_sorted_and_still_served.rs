@@ -13,7 +13,8 @@
 //! every day (`ingest.rewrite_readings`) keeps a closed day closed. Reverting
 //! migrations 021 and 020 opens closed days and spells the values out. An
 //! open day's primary key leads with the pair (migration 022), the
-//! history's does not.
+//! history's does not. A closed row stores its batch and leaf index only
+//! where they differ from what its record number says (migration 023).
 //!
 //! The readings (alice's and bob's, interleaved) are made old by moving
 //! stored rows to a day 40 days back, as the owner, as the archive's test
@@ -23,16 +24,6 @@ use std::time::Duration;
 
 use ehr_client::readings::sign;
 use ehr_testkit::stack::*;
-
-/// The UTC day `back` days before today, as YYYY-MM-DD.
-fn day(db: &mut postgres::Client, back: i32) -> String {
-    db.query_one(
-        "SELECT to_char((now() AT TIME ZONE 'UTC')::date - $1::int, 'YYYY-MM-DD')",
-        &[&back],
-    )
-    .unwrap()
-    .get(0)
-}
 
 /// Every column of the readings stored on `day`, as the owner's view names
 /// them (content hash aside), one line a reading in record order.
@@ -148,16 +139,6 @@ fn refusal(db: &mut postgres::Client, call: &str, day: &str) -> String {
     ehr_migrations::db_message(&refused)
 }
 
-fn close_days(s: &Stack) -> String {
-    let o = std::process::Command::new(binary("ehr-db"))
-        .arg("close-days")
-        .env("DATABASE_URL", &s.db.url)
-        .output()
-        .expect("ehr-db runs");
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o)
-}
-
 #[test]
 fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     let s = Stack::start();
@@ -179,7 +160,7 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         ) == 12
     });
     let mut db = s.db.client().expect("the test database answers");
-    let (old, open) = (day(&mut db, 40), day(&mut db, 10));
+    let (old, open) = (s.db.utc_day(40), s.db.utc_day(10));
     let partition = format!("records_{}", old.replace('-', ""));
 
     // Moved to noon of a day 40 back, the last first: they lie in its table
@@ -227,14 +208,36 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         "{said}"
     );
 
+    // One of bob's readings with a leaf index unlike its number's (as a
+    // batch from before ingest numbered leaves so could have): it alone
+    // keeps its batch and index once closed; the others' follow from their
+    // numbers.
+    let odd_seq: i64 = db
+        .query_one(
+            "UPDATE ingest.records SET leaf_index = leaf_index + 1000
+             WHERE record_seq = (SELECT max(record_seq) FROM ingest.stored_records WHERE device_id = 'spo2-1')
+             RETURNING record_seq",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let before = stored_on(&mut db, &old);
+    // Written after the others, whole, as every row keeping a rare column.
+    let packed: Vec<i64> = sorted_by_pair
+        .iter()
+        .copied()
+        .filter(|seq| *seq != odd_seq)
+        .chain([odd_seq])
+        .collect();
+
     // Closed: sorted by pair and record, one BRIN, no key (no foreign key:
     // nothing is written to it), every reading as it was.
-    let out = close_days(&s);
+    let out = s.close_days();
     assert!(
         out.contains(&format!("closed {old} (12 readings, 6 analysts' values)")),
         "{out}"
     );
-    assert_eq!(in_order(&mut db, &partition, "ctid"), sorted_by_pair);
+    assert_eq!(in_order(&mut db, &partition, "ctid"), packed);
     // Packed: the columns set in every row first, widest first, the rarely
     // set ones and the emptied hash added after the rows were written.
     assert_eq!(
@@ -243,18 +246,32 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
             "record_seq",
             "measured_at",
             "device_seq",
-            "batch_id",
             "pair_no",
-            "leaf_index",
             "key_no",
             "ciphertext",
             "category",
             "loinc",
+            "batch_id",
             "erasure_id",
+            "leaf_index",
             "ciphertext_sha256",
             "merkle_path",
             "content_hash"
         ]
+    );
+    // A row's batch and leaf index stored only where its number does not
+    // say them: bob's odd one (kept odd: only alice's are fetched below).
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.{partition} WHERE batch_id IS NOT NULL OR leaf_index IS NOT NULL"
+        )),
+        1
+    );
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.{partition} WHERE record_seq = {odd_seq} AND leaf_index IS NOT NULL"
+        )),
+        1
     );
     // Analysts see the same values, packed into one closed hour; the day's
     // partition of values is empty.
@@ -287,12 +304,12 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         )) == 1
     );
     // Open days keep their keys, each its own.
-    let today = format!("records_{}", day(&mut db, 0).replace('-', ""));
+    let today = format!("records_{}", s.db.utc_day(0).replace('-', ""));
     assert_eq!(indexes_of(&mut db, &today).len(), 2);
     assert_eq!(constraints_of(&mut db, &today), ["f", "p", "u"]);
     keyed_by_pair_but_the_history(&mut db, &today);
     // Nothing more to close, and a closed day is not closed twice.
-    assert!(close_days(&s).contains("no day to close"));
+    assert!(s.close_days().contains("no day to close"));
     let again: i64 = db
         .query_one(
             "CALL ingest.close_record_day($1::text::date, NULL)",
@@ -320,7 +337,14 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     db.batch_execute(&format!("CREATE VIEW ingest.stored_records AS {view}"))
         .unwrap();
     assert_eq!(stored_on(&mut db, &old), before);
-    assert_eq!(in_order(&mut db, &partition, "ctid"), sorted_by_pair);
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.{partition} WHERE batch_id IS NOT NULL OR leaf_index IS NOT NULL"
+        )),
+        1,
+        "bob's odd reading alone keeps its batch and index after a rewrite"
+    );
+    assert_eq!(in_order(&mut db, &partition, "ctid"), packed);
     assert_eq!(
         columns_of(&mut db, &format!("ingest.{partition}"))
             .last()
@@ -369,7 +393,7 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     // Her closed day alone (a window the gateway reads in one scan of her
     // pairs' runs rather than pair by pair): the same six, verified.
     let since = format!("{old}T00:00:00Z");
-    let until = format!("{}T00:00:00Z", day(&mut db, 39));
+    let until = format!("{}T00:00:00Z", s.db.utc_day(39));
     let out = s.ehr(&[
         "fetch",
         "--as",
@@ -450,6 +474,15 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
         &[&old],
     )
     .unwrap();
+    ehr_migrations::revert_last(&s.db.url).expect("migration 024 reverts");
+    ehr_migrations::revert_last(&s.db.url).expect("migration 023 reverts");
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.{partition} WHERE batch_id IS NULL OR leaf_index IS NULL"
+        )),
+        0,
+        "every closed row's batch and leaf index written back"
+    );
     ehr_migrations::revert_last(&s.db.url).expect("migration 022 reverts");
     assert_eq!(
         primary_key_of(&mut db, &today),
@@ -482,7 +515,7 @@ fn a_day_no_reading_can_reach_any_more_is_closed_sorted_and_still_served() {
     );
     ehr_migrations::migrate(&s.db.url).expect("migration 020 applies again");
     assert_eq!(indexes_of(&mut db, &partition).len(), 2);
-    let out = close_days(&s);
+    let out = s.close_days();
     assert!(
         out.contains(&format!("closed {old} (12 readings, 2 analysts' values)")),
         "{out}"

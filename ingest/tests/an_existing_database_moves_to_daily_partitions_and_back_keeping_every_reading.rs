@@ -80,6 +80,8 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     // The layout before: migrations 022 to 015 reverted (their down.sql, on
     // an empty database), then three readings of five days ago stored the
     // old way, each with the whole SHA-256 of its content.
+    revert_last(&db.url).expect("migration 024 reverts");
+    revert_last(&db.url).expect("migration 023 reverts");
     revert_last(&db.url).expect("migration 022 reverts");
     revert_last(&db.url).expect("migration 021 reverts");
     revert_last(&db.url).expect("migration 020 reverts");
@@ -297,6 +299,28 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
     // and 020, the days' own keys, and 021, the analysts' values by day,
     // first);
     // gone, the revert spells every row out again.
+    revert_last(&db.url).expect("migration 024 reverts");
+    revert_last(&db.url).expect("migration 023 reverts");
+    // Two batches numbering the same records stop migration 023 (a closed
+    // row's batch follows from its number), naming both.
+    owner
+        .execute(
+            "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
+             SELECT 999, merkle_root, record_count, first_record, last_record, 'pending', 'another-ingest'
+             FROM ingest.batches ORDER BY batch_id LIMIT 1",
+            &[],
+        )
+        .unwrap();
+    let refused = ehr_migrations::apply_next(&db.url)
+        .expect_err("migration 023 over overlapping batches")
+        .to_string();
+    assert!(
+        refused.contains("number some of the same records") && refused.contains(" and 999"),
+        "{refused}"
+    );
+    owner
+        .execute("DELETE FROM ingest.batches WHERE batch_id = 999", &[])
+        .unwrap();
     revert_last(&db.url).expect("migration 022 reverts");
     revert_last(&db.url).expect("migration 021 reverts");
     revert_last(&db.url).expect("migration 020 reverts");

@@ -69,6 +69,17 @@ struct Args {
     /// again.
     #[arg(long, default_value_t = 0)]
     time_migrations: usize,
+    /// With --prefill: after measuring, revert the last N migrations, measure
+    /// the same number of writes again, apply them again and measure a third
+    /// time — an A/B/A of what those migrations cost a write, over the same
+    /// stored readings in one run.
+    #[arg(long, default_value_t = 0)]
+    revert_between: usize,
+    /// After measuring, rebuild the keys of the readings' days as
+    /// `ehr-db close-days` does once a day is over
+    /// (`ehr_migrations::rebuild_day_keys`), timed, then measure again.
+    #[arg(long)]
+    rebuild: bool,
     /// At the end, close the readings' days (`ehr-db close-days`: sorted, a
     /// BRIN in place of their keys), timed, then measure again.
     #[arg(long)]
@@ -194,27 +205,53 @@ fn main() -> anyhow::Result<()> {
             at.elapsed().as_secs_f64()
         );
     }
-    let (mut written, mut next, mut batches) = (0u64, 0usize, 0u64);
-    let started = Instant::now();
-    let mut writing = std::time::Duration::ZERO;
-    while written < args.readings {
-        let size = per_batch.min(args.readings - written);
-        let t0 = start_ms + (written as i64 * 1000) / args.rate as i64;
-        let records = batch(&mut beds, &mut next, size, t0, &args);
-        let at = Instant::now();
-        store.write(&records, &[])?;
-        writing += at.elapsed();
-        written += size;
-        batches += 1;
-        if batches % 1000 == 0 {
-            eprintln!("{written} readings stored");
+    let (mut written, mut next) = (0u64, 0usize);
+    let mut measure = |store: &mut Store, what: &str| -> anyhow::Result<()> {
+        let (mut batches, goal) = (0u64, written + args.readings);
+        let (started, mut writing) = (Instant::now(), std::time::Duration::ZERO);
+        while written < goal {
+            let size = per_batch.min(goal - written);
+            let t0 = start_ms + (written as i64 * 1000) / args.rate as i64;
+            let records = batch(&mut beds, &mut next, size, t0, &args);
+            let at = Instant::now();
+            store.write(&records, &[])?;
+            writing += at.elapsed();
+            written += size;
+            batches += 1;
+            if batches % 1000 == 0 {
+                eprintln!("{written} readings stored");
+            }
         }
+        println!(
+            "{what}: stored {} readings in {batches} batches of ≤ {per_batch} in {:.1} s ({:.0} readings/s in Store::write)",
+            args.readings,
+            started.elapsed().as_secs_f64(),
+            args.readings as f64 / writing.as_secs_f64()
+        );
+        Ok(())
+    };
+    measure(&mut store, "all migrations")?;
+    if args.prefill > 0 && args.revert_between > 0 {
+        drop(store);
+        for _ in 0..args.revert_between {
+            let at = Instant::now();
+            ehr_migrations::revert_last(&db.url)?;
+            println!("reverted one in {:.1} s", at.elapsed().as_secs_f64());
+        }
+        let mut reverted = Store::connect(&db.url, &escrow.address().to_string())?;
+        measure(
+            &mut reverted,
+            &format!("last {} reverted", args.revert_between),
+        )?;
+        drop(reverted);
+        for _ in 0..args.revert_between {
+            let at = Instant::now();
+            ehr_migrations::apply_next(&db.url)?;
+            println!("applied again in {:.1} s", at.elapsed().as_secs_f64());
+        }
+        store = Store::connect(&db.url, &escrow.address().to_string())?;
+        measure(&mut store, "all migrations again")?;
     }
-    eprintln!(
-        "stored {written} readings in {batches} batches of ≤ {per_batch} in {:.1} s ({:.0} readings/s in Store::write)",
-        started.elapsed().as_secs_f64(),
-        written as f64 / writing.as_secs_f64()
-    );
     if args.prefill > 0 {
         return Ok(());
     }
@@ -245,6 +282,27 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "migration {name} over {written} readings: applied in {up:.1} s ({:.1} s a million)",
                 up * 1e6 / written as f64
+            );
+        }
+        print_bytes(&mut c, written)?;
+    }
+    if args.rebuild {
+        let days: Vec<String> = c
+            .query(
+                "SELECT DISTINCT (measured_at AT TIME ZONE 'UTC')::date::text FROM ingest.records",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        for day in &days {
+            let at = Instant::now();
+            let d = ehr_migrations::rebuild_day_keys(&mut c, day)?;
+            println!(
+                "rebuilt the keys of {day} in {:.1} s: {} → {} bytes",
+                at.elapsed().as_secs_f64(),
+                d.before,
+                d.after
             );
         }
         print_bytes(&mut c, written)?;

@@ -175,6 +175,18 @@ impl Stack {
         assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     }
 
+    /// Runs `ehr-db close-days` as the database's owner, which succeeds; what
+    /// it printed.
+    pub fn close_days(&self) -> String {
+        let o = std::process::Command::new(binary("ehr-db"))
+            .arg("close-days")
+            .env("DATABASE_URL", &self.db.url)
+            .output()
+            .expect("ehr-db runs");
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    }
+
     /// Runs the `ehr` CLI against the chain's RPC at `node`.
     pub fn ehr_via(&self, node: &str, args: &[&str]) -> Output {
         self.ehr_command_via(node, args).output().expect("ehr runs")

@@ -1,0 +1,1 @@
+ALTER TABLE ingest.record_days DROP COLUMN keys_rebuilt_at;
