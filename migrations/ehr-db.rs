@@ -45,7 +45,7 @@ enum Command {
     /// UTC): its readings are rewritten sorted by patient and device, packed,
     /// their two B-trees replaced by one BRIN, and the day refuses new
     /// readings; its analysts' values are packed by pseudonym, code and hour.
-    /// First, the keys of each day that is over but still open are rebuilt
+    /// Then the keys of each day that is over but still open are rebuilt,
     /// once, their pages full rather than half.
     CloseDays,
 }
@@ -67,18 +67,6 @@ fn run(args: &Args) -> Result<(), String> {
         args.database_url_file.as_deref(),
     )?;
     if let Command::CloseDays = &args.command {
-        // A rebuild that fails holds up no closing: reported after them.
-        let rebuilt = ehr_migrations::rebuild_finished_days(&url, |d| {
-            println!(
-                "ehr-db: rebuilt the keys of {} ({} → {} MiB)",
-                d.day,
-                d.before >> 20,
-                d.after >> 20
-            )
-        })
-        .map_err(|e| {
-            format!("rebuilding a finished day's keys: {e} (the days listed before it are rebuilt; run it again)")
-        });
         let closed = ehr_migrations::close_days(&url, |d| {
             println!(
                 "ehr-db: closed {} ({} readings, {})",
@@ -86,12 +74,36 @@ fn run(args: &Args) -> Result<(), String> {
                 d.readings,
                 ehr_migrations::values_closed(d)
             )
-        })
-        .map_err(|e| format!("{e} (the days listed before it are closed; run it again)"))?;
-        if closed == 0 {
+        });
+        if closed.as_ref().is_ok_and(|n| *n == 0) {
             println!("ehr-db: no day to close");
         }
-        return rebuilt.map(|_| ());
+        // Then the finished days' keys, whether or not a closing failed: a
+        // rebuild holds up no closing, and a closing none.
+        let rebuilt = ehr_migrations::rebuild_finished_days(&url, |d| {
+            println!(
+                "ehr-db: rebuilt the keys of {} ({:.1} → {:.1} MiB)",
+                d.day,
+                d.before as f64 / 1048576.0,
+                d.after as f64 / 1048576.0
+            )
+        });
+        let mut failed = vec![];
+        if let Err(e) = closed {
+            failed.push(format!(
+                "{e} (the days listed before it are closed; run it again)"
+            ));
+        }
+        if let Err(e) = rebuilt {
+            failed.push(format!(
+                "rebuilding a finished day's keys: {e} (the days listed before it are rebuilt; run it again)"
+            ));
+        }
+        return if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("\nehr-db: "))
+        };
     }
     ehr_migrations::migrate(&url).map_err(|e| e.to_string())?;
     if let Command::Setup { out } = &args.command {

@@ -68,6 +68,10 @@ pub const CLOSING_LOCK: i64 = 0x4548_5203;
 /// `analytics.close_value_day` hold to the same rule.
 pub const CLOSED_AFTER_DAYS: i32 = 32;
 
+/// The advisory lock (session-wide) a run of [`rebuild_finished_days`]
+/// holds: one run at a time.
+pub const REBUILDING_LOCK: i64 = 0x4548_5204;
+
 /// A day closed by [`close_days`], with the readings and the analysts'
 /// values it held (0 for a part closed before). `values` is `None` when
 /// analysts' queries held the day's values for longer than the closing
@@ -153,6 +157,19 @@ pub fn rebuild_finished_days(
     mut rebuilt: impl FnMut(&RebuiltDay),
 ) -> Result<usize, SchemaError> {
     let mut c = connect(database_url)?;
+    // One run at a time: a second would take the first's index in the
+    // making for one left half done. A rebuild waits at most a minute for
+    // each lock or older transaction it must wait for (a long analysts'
+    // query, a backup), then fails, and the next run takes the day again.
+    let alone: bool = c
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&REBUILDING_LOCK])?
+        .get(0);
+    if !alone {
+        return Err(SchemaError::Invalid(
+            "another run is rebuilding days' keys; none rebuilt by this one".into(),
+        ));
+    }
+    c.batch_execute("SET lock_timeout = '60s'")?;
     let days: Vec<String> = c
         .query(
             "SELECT day::text FROM ingest.record_days
@@ -166,7 +183,9 @@ pub fn rebuild_finished_days(
         .map(|r| r.get(0))
         .collect();
     for day in &days {
-        rebuilt(&rebuild_day_keys(&mut c, day)?);
+        let done = rebuild_day_keys(&mut c, day)
+            .map_err(|e| SchemaError::Invalid(format!("the keys of {day}: {e}")))?;
+        rebuilt(&done);
     }
     Ok(days.len())
 }

@@ -52,11 +52,13 @@ pub fn prefill(
         db.execute(
             "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record,
                                          status, writer, service, height, anchor_tx, committed_at)
-             SELECT b, sha256(int8send(b)), $3::int, (b - 1) * $3 + 1, b * $3,
-                    'committed', 'prefill', 'prefill', b, 'prefill', now()
+             SELECT b, sha256(int8send(b)), (least(b * $3, $4) - (b - 1) * $3)::int, (b - 1) * $3 + 1,
+                    least(b * $3, $4), 'committed', 'prefill', 'prefill', b, 'prefill', now()
              FROM generate_series(($1::bigint - 1) / $3 + 1, ($2::bigint - 1) / $3 + 1) AS b
              ON CONFLICT DO NOTHING",
-            &[&lo, &hi, &PER_BATCH],
+            // The last batch ends with the last reading: no two batches
+            // number the same records (ingest.batches refuses it).
+            &[&lo, &hi, &PER_BATCH, &readings],
         )?;
         // A key a bed and 720 readings (an hour), numbered below zero where
         // ingest's numbers never reach: a row's key number is arithmetic

@@ -138,7 +138,7 @@ pub fn archive_day(
         ".records-{day}.jsonl.{}.partial",
         std::process::id()
     ));
-    let (records, sha256, fingerprint) = {
+    let (records, sha256, fingerprint, keys) = {
         let mut snapshot = db
             .build_transaction()
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
@@ -161,6 +161,7 @@ pub fn archive_day(
             });
         }
         let fingerprint = day_fingerprint(&mut snapshot, &partition)?;
+        let keys = keys_of_day(&mut snapshot, &partition)?;
         let written = write_day(&mut snapshot, &partition, day, &partial);
         if written.is_err() {
             let _ = std::fs::remove_file(&partial);
@@ -176,13 +177,14 @@ pub fn archive_day(
                 held: fingerprint.0,
             });
         }
-        (records, sha256, fingerprint)
+        (records, sha256, fingerprint, keys)
     };
     let dropped = drop_day(
         db,
         day,
         &partition,
         fingerprint,
+        &keys,
         records,
         &sha256,
         &partial,
@@ -212,6 +214,42 @@ fn day_fingerprint(
     Ok((r.get(0), r.get(1)))
 }
 
+/// The data keys of a day's readings not erased, each with its category,
+/// its patient and the highest anchor of what it opens: what
+/// `ingest.archived_keys` keeps of them for erasures after the archive.
+struct DayKeys {
+    key_id: Vec<String>,
+    category: Vec<i16>,
+    patient: Vec<String>,
+    height: Vec<Option<i64>>,
+}
+
+/// A day's [`DayKeys`], read in the export's snapshot: the day's short
+/// transaction only inserts them (its fingerprint proves the day the same),
+/// where reading them would hold the readings' table for the whole day's
+/// rows, each closed one's batch found by its number.
+fn keys_of_day(
+    tx: &mut postgres::Transaction,
+    partition: &str,
+) -> Result<DayKeys, postgres::Error> {
+    let rows = tx.query(
+        &format!(
+            "SELECT k.key_id, r.category, min(d.patient), max(b.height) FROM {partition} r
+             JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
+             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
+             JOIN ingest.data_keys k ON k.key_no = r.key_no
+             WHERE r.erasure_id IS NULL GROUP BY k.key_id, r.category"
+        ),
+        &[],
+    )?;
+    Ok(DayKeys {
+        key_id: rows.iter().map(|r| r.get(0)).collect(),
+        category: rows.iter().map(|r| r.get(1)).collect(),
+        patient: rows.iter().map(|r| r.get(2)).collect(),
+        height: rows.iter().map(|r| r.get(3)).collect(),
+    })
+}
+
 /// The short transaction that ends a day: its table held, the day checked
 /// as written out, its keys kept for erasures, the archive put in place and
 /// recorded, the partition detached and dropped.
@@ -221,6 +259,7 @@ fn drop_day(
     day: &str,
     partition: &str,
     fingerprint: (i64, i64),
+    keys: &DayKeys,
     records: i64,
     sha256: &[u8; 32],
     partial: &Path,
@@ -250,17 +289,11 @@ fn drop_day(
     // An erasure after today still finds the keys of the archived readings,
     // with the highest anchor of what each opens.
     tx.execute(
-        &format!(
-            "INSERT INTO ingest.archived_keys (key_id, category, patient, height)
-             SELECT k.key_id, r.category, min(d.patient), max(b.height) FROM {partition} r
-             JOIN ingest.batches b ON b.batch_id = coalesce(r.batch_id, ingest.batch_of(r.record_seq))
-             JOIN ingest.patient_devices d ON d.pair_no = r.pair_no
-             JOIN ingest.data_keys k ON k.key_no = r.key_no
-             WHERE r.erasure_id IS NULL GROUP BY k.key_id, r.category
-             ON CONFLICT (key_id, category) DO UPDATE
-               SET height = greatest(ingest.archived_keys.height, EXCLUDED.height)"
-        ),
-        &[],
+        "INSERT INTO ingest.archived_keys (key_id, category, patient, height)
+         SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::bigint[])
+         ON CONFLICT (key_id, category) DO UPDATE
+           SET height = greatest(ingest.archived_keys.height, EXCLUDED.height)",
+        &[&keys.key_id, &keys.category, &keys.patient, &keys.height],
     )?;
     tx.execute(
         "UPDATE ingest.record_days SET archived_at = now(), archived_records = $2, archive_sha256 = $3

@@ -7,6 +7,8 @@
 //! the archived readings' key. A day still open, a day with a record that
 //! does not prove, a day whose batches are not anchored, and a day with no
 //! partition are refused with a sentence, and nothing of them is dropped.
+//! The days are closed before they are archived (`ehr-db close-days`), as
+//! they would be: a closed row's batch is found by its record number.
 //!
 //! The readings are made old by moving stored rows to a day 40 days back, as
 //! the owner: what the archive proves (leaf, path, anchor) does not depend on
@@ -91,7 +93,8 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
     )
     .unwrap();
     // Reading 6 two days later, its batch (as if) not anchored yet: a copy of
-    // its batch, pending, of another ingest service (this one leaves it be).
+    // its batch, pending, of another ingest service (this one leaves it be),
+    // numbering records no batch numbers (no two batches number the same).
     move_to(&mut db, "6", &pending);
     let real_batch: i64 = db
         .query_one(
@@ -102,12 +105,27 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
         .get(0);
     db.batch_execute(
         "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
-           SELECT 1000000, merkle_root, record_count, first_record, last_record, 'pending', 'another-ingest'
+           SELECT 1000000, merkle_root, record_count, 1000000000, 1000000000 + record_count - 1, 'pending', 'another-ingest'
            FROM ingest.batches WHERE batch_id = (SELECT batch_id FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 6);
          UPDATE ingest.records SET batch_id = 1000000 WHERE record_seq IN
            (SELECT record_seq FROM ingest.stored_records WHERE device_id = 'hr-1' AND device_seq = 6);",
     )
     .unwrap();
+
+    // Closed first, as days are long before they are archived: their rows
+    // find their batches by their numbers, but reading 6's, whose batch
+    // does not number it, and which keeps it.
+    let closing = s.close_days();
+    for d in [&old, &tampered, &pending] {
+        assert!(closing.contains(&format!("closed {d} (")), "{closing}");
+    }
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.records_{} WHERE batch_id = 1000000",
+            pending.replace('-', "")
+        )),
+        1
+    );
 
     // Refused, each with its reason; nothing dropped.
     let refused = |args: &[&str], says: &str| {

@@ -392,4 +392,19 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
         vec![1, 2, 3, 4]
     );
     assert_eq!(rows_of(&mut owner), expected);
+    // From 023 on, no batch may number a record another numbers.
+    let refused = owner
+        .execute(
+            "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
+             SELECT 999, merkle_root, 2, last_record, last_record + 1, 'pending', 'another-ingest'
+             FROM ingest.batches ORDER BY batch_id LIMIT 1",
+            &[],
+        )
+        .expect_err("a batch numbering another's last record");
+    let said = ehr_migrations::db_message(&refused);
+    assert!(
+        said.contains("no two batches may number the same record")
+            && said.contains("SQLSTATE 23P01"),
+        "{said}"
+    );
 }

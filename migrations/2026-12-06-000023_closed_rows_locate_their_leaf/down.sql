@@ -89,4 +89,6 @@ $$;
 REVOKE ALL ON FUNCTION ingest.write_closed_day(text, text, text) FROM PUBLIC;
 
 DROP FUNCTION ingest.batch_of(bigint);
+DROP TRIGGER refuse_overlapping_batch ON ingest.batches;
+DROP FUNCTION ingest.refuse_overlapping_batch();
 DROP INDEX ingest.batches_by_first_record;
