@@ -91,12 +91,12 @@ fn run(args: &Args) -> Result<(), String> {
         let mut failed = vec![];
         if let Err(e) = closed {
             failed.push(format!(
-                "{e} (the days listed before it are closed; run it again)"
+                "closing: {e} (the days listed as closed stay so; run it again)"
             ));
         }
         if let Err(e) = rebuilt {
             failed.push(format!(
-                "rebuilding a finished day's keys: {e} (the days listed before it are rebuilt; run it again)"
+                "rebuilding a finished day's keys: {e} (the days listed as rebuilt stay so; run it again)"
             ));
         }
         return if failed.is_empty() {

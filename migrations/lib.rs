@@ -111,7 +111,13 @@ pub fn close_days(
         .collect();
     for (day, readings_open) in &days {
         let readings = if *readings_open {
-            c.query_one("CALL ingest.close_record_day($1::text::date, NULL)", &[day])?
+            c.query_one("CALL ingest.close_record_day($1::text::date, NULL)", &[day])
+                .map_err(|e| {
+                    SchemaError::Invalid(format!(
+                        "{day}: its readings are not closed: {}",
+                        db_message(&e)
+                    ))
+                })?
                 .get(0)
         } else {
             0
@@ -150,8 +156,9 @@ pub struct RebuiltDay {
 /// Rebuilds, as the database's owner, the keys of every day that is over
 /// but not yet closed (from yesterday back to the oldest day still open),
 /// once each, oldest first: [`rebuild_day_keys`]. Each is passed to
-/// `rebuilt`; returns how many. A day that fails stops the run (the days
-/// rebuilt before it stay so; the next run takes it again).
+/// `rebuilt`; returns how many. A day that fails is named in the error
+/// returned once every day was tried (the next run takes it again); a day
+/// whose partition is gone is not tried.
 pub fn rebuild_finished_days(
     database_url: &str,
     mut rebuilt: impl FnMut(&RebuiltDay),
@@ -174,6 +181,7 @@ pub fn rebuild_finished_days(
         .query(
             "SELECT day::text FROM ingest.record_days
              WHERE closed_at IS NULL AND archived_at IS NULL AND keys_rebuilt_at IS NULL
+               AND to_regclass(format('ingest.%I', 'records_' || to_char(day, 'YYYYMMDD'))) IS NOT NULL
                AND day < (now() AT TIME ZONE 'UTC')::date
                AND day > (now() AT TIME ZONE 'UTC')::date - $1::int
              ORDER BY day",
@@ -182,12 +190,20 @@ pub fn rebuild_finished_days(
         .into_iter()
         .map(|r| r.get(0))
         .collect();
+    // A day that fails holds up none after it: each is tried, and every
+    // failure reported.
+    let mut failed = vec![];
     for day in &days {
-        let done = rebuild_day_keys(&mut c, day)
-            .map_err(|e| SchemaError::Invalid(format!("the keys of {day}: {e}")))?;
-        rebuilt(&done);
+        match rebuild_day_keys(&mut c, day) {
+            Ok(done) => rebuilt(&done),
+            Err(e) => failed.push(format!("the keys of {day}: {e}")),
+        }
     }
-    Ok(days.len())
+    if failed.is_empty() {
+        Ok(days.len())
+    } else {
+        Err(SchemaError::Invalid(failed.join("; ")))
+    }
 }
 
 /// Rebuilds the keys of day `day`'s readings (`REINDEX CONCURRENTLY`: ingest

@@ -126,6 +126,14 @@ fn a_day_no_reading_can_reach_any_more_is_archived_proven_and_dropped() {
         )),
         1
     );
+    assert_eq!(
+        s.db.count(&format!(
+            "SELECT count(*) FROM ingest.records_{} WHERE batch_id IS NULL AND leaf_index IS NULL",
+            old.replace('-', "")
+        )),
+        4,
+        "the old day's rows find their batches by their numbers"
+    );
 
     // Refused, each with its reason; nothing dropped.
     let refused = |args: &[&str], says: &str| {

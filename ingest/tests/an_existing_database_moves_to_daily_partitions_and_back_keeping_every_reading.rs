@@ -407,4 +407,40 @@ fn an_existing_database_moves_to_daily_partitions_and_back_keeping_every_reading
             && said.contains("SQLSTATE 23P01"),
         "{said}"
     );
+    // Nor an empty batch, nor one whose range is not its count: the one
+    // probe that refuses overlaps sees every batch only so.
+    for (count, first, last) in [(0, 1_000_000i64, 999_999i64), (2, 1_000_000, 1_000_005)] {
+        let refused = owner
+            .execute(
+                "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
+                 VALUES (998, '\\x00', $1, $2, $3, 'pending', 'another-ingest')",
+                &[&count, &first, &last],
+            )
+            .expect_err("a batch whose range is not its count");
+        let said = ehr_migrations::db_message(&refused);
+        assert!(
+            said.contains("batches_number_their_records") && said.contains("SQLSTATE 23514"),
+            "{said}"
+        );
+    }
+    // A batch of its own records, then moved onto another's: refused too.
+    owner
+        .execute(
+            "INSERT INTO ingest.batches (batch_id, merkle_root, record_count, first_record, last_record, status, writer)
+             VALUES (997, '\\x00', 1, 2000000, 2000000, 'pending', 'another-ingest')",
+            &[],
+        )
+        .expect("a batch of records no other numbers");
+    let refused = owner
+        .execute(
+            "UPDATE ingest.batches SET first_record = b.first_record, last_record = b.first_record
+             FROM (SELECT min(first_record) AS first_record FROM ingest.batches) b WHERE batch_id = 997",
+            &[],
+        )
+        .expect_err("a batch moved onto another's records");
+    let said = ehr_migrations::db_message(&refused);
+    assert!(
+        said.contains("no two batches may number the same record"),
+        "{said}"
+    );
 }

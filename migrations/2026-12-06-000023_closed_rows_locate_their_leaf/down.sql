@@ -1,6 +1,9 @@
 -- Back to every row storing its batch and its leaf's index (migration 021's
 -- closed days). The closed rows that left them out get them by UPDATE: their
 -- days' tables hold a dead copy of each such row until vacuumed.
+-- The batches first, as ingest's writes take them (a write holding a batch
+-- row waits for the readings; the other order would deadlock with it).
+LOCK TABLE ingest.batches IN ACCESS EXCLUSIVE MODE;
 LOCK TABLE ingest.records IN ACCESS EXCLUSIVE MODE;
 
 CREATE OR REPLACE VIEW ingest.stored_records AS
@@ -92,3 +95,4 @@ DROP FUNCTION ingest.batch_of(bigint);
 DROP TRIGGER refuse_overlapping_batch ON ingest.batches;
 DROP FUNCTION ingest.refuse_overlapping_batch();
 DROP INDEX ingest.batches_by_first_record;
+ALTER TABLE ingest.batches DROP CONSTRAINT batches_number_their_records;

@@ -30,6 +30,12 @@ BEGIN
 END
 $$;
 
+-- A batch numbers one record at least, first_record … first_record +
+-- record_count - 1 (the chain anchors no empty batch): with no empty or
+-- reversed range, the one probe below and ingest.batch_of see every batch.
+ALTER TABLE ingest.batches ADD CONSTRAINT batches_number_their_records
+    CHECK (record_count > 0 AND last_record = first_record + record_count - 1);
+
 CREATE INDEX batches_by_first_record ON ingest.batches (first_record);
 
 -- And none will: a batch numbering a record another batch numbers is
