@@ -84,6 +84,11 @@ struct Args {
     /// BRIN in place of their keys), timed, then measure again.
     #[arg(long)]
     close: bool,
+    /// Each statement's share of the measured writes: time, buffers read
+    /// and dirtied, WAL (needs `shared_preload_libraries =
+    /// 'pg_stat_statements'`; `track_io_timing = on` adds read time).
+    #[arg(long)]
+    statements: bool,
 }
 
 /// A patient's bed: her address, her device, her key's wrap and whether she
@@ -211,7 +216,16 @@ fn main() -> anyhow::Result<()> {
     // measured writes.
     settle(&db)?;
     let (mut written, mut next) = (0u64, 0usize);
+    if args.statements {
+        db.client()?
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .context("pg_stat_statements (is it in shared_preload_libraries?)")?;
+    }
     let mut measure = |store: &mut Store, what: &str| -> anyhow::Result<()> {
+        if args.statements {
+            db.client()?
+                .batch_execute("SELECT pg_stat_statements_reset(), pg_stat_reset()")?;
+        }
         let (mut batches, goal) = (0u64, written + args.readings);
         let (started, mut writing) = (Instant::now(), std::time::Duration::ZERO);
         while written < goal {
@@ -233,6 +247,9 @@ fn main() -> anyhow::Result<()> {
             started.elapsed().as_secs_f64(),
             args.readings as f64 / writing.as_secs_f64()
         );
+        if args.statements {
+            print_statements(&mut db.client()?, args.readings)?;
+        }
         Ok(())
     };
     measure(&mut store, "all migrations")?;
@@ -328,6 +345,53 @@ fn main() -> anyhow::Result<()> {
             at.elapsed().as_secs_f64() * 1e6 / written as f64
         );
         print_bytes(&mut c, written)?;
+    }
+    Ok(())
+}
+
+/// The statements of this database since the last reset, costliest first:
+/// µs, buffers read from outside PostgreSQL's cache, buffers dirtied and
+/// WAL bytes, each per reading written.
+fn print_statements(c: &mut postgres::Client, readings: u64) -> anyhow::Result<()> {
+    let rows = c.query(
+        "SELECT s.calls, s.total_exec_time, s.shared_blks_read, s.shared_blks_dirtied,
+                s.wal_bytes::float8, s.blk_read_time, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+         WHERE d.datname = current_database() ORDER BY s.total_exec_time DESC LIMIT 12",
+        &[],
+    )?;
+    let per = |x: f64| x / readings as f64;
+    println!("  µs/reading  reads  dirtied  WAL B  read ms  calls  statement");
+    for r in rows {
+        let (calls, ms, read, dirtied): (i64, f64, i64, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (wal, read_ms, query): (f64, f64, String) = (r.get(4), r.get(5), r.get(6));
+        println!(
+            "  {:>10.2}  {:>5.3}  {:>7.3}  {:>5.0}  {:>7.0}  {calls:>5}  {query}",
+            per(ms * 1000.0),
+            per(read as f64),
+            per(dirtied as f64),
+            per(wal),
+            read_ms
+        );
+    }
+    // Where the blocks read from outside PostgreSQL's cache came from.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let rows = c.query(
+        "SELECT relname, heap_blks_read + coalesce(toast_blks_read, 0), heap_blks_hit, 'table' FROM pg_statio_user_tables
+         UNION ALL SELECT indexrelname, idx_blks_read, idx_blks_hit, 'index' FROM pg_statio_user_indexes
+         ORDER BY 2 DESC LIMIT 6",
+        &[],
+    )?;
+    println!("  reads/reading  hits/reading  relation");
+    for r in rows {
+        let (name, read, hit, kind): (String, i64, i64, &str) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        println!(
+            "  {:>13.3}  {:>12.3}  {name} ({kind})",
+            per(read as f64),
+            per(hit as f64)
+        );
     }
     Ok(())
 }
