@@ -71,9 +71,9 @@ pub fn prefill(
              ON CONFLICT DO NOTHING",
             &[&lo, &hi, &beds],
         )?;
-        // Rows of ingest's length to the byte that matters: no stored
-        // ciphertext hash (ingest stores one only where it differs from its
-        // tree's leaf). Rows 33 bytes longer left each page a gap that one
+        // Rows of ingest's length: no stored ciphertext hash (a row keeps
+        // one only where its batch has no tree or its leaf differs; ingest
+        // writes none). Rows 32 bytes longer left each page a gap that one
         // of ingest's rows fits, and once VACUUM had recorded the gaps every
         // measured write went to an old page of its own: a read and an 8 KB
         // full-page image a reading, 0.74–0.82 of the empty tables' rate.

@@ -16,7 +16,7 @@
 //! patient's readings share her data key for `--key-minutes` (ingest's
 //! default 60; her readers do not change here).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -85,8 +85,10 @@ struct Args {
     #[arg(long)]
     close: bool,
     /// Each statement's share of the measured writes: time, buffers read
-    /// and dirtied, WAL (needs `shared_preload_libraries =
-    /// 'pg_stat_statements'`; `track_io_timing = on` adds read time).
+    /// and dirtied, WAL; and the blocks each relation read. Needs
+    /// `shared_preload_libraries = 'pg_stat_statements'` (PostgreSQL 15's
+    /// version 1.10) and a superuser's DATABASE_URL (the extension is made
+    /// and its figures reset); `track_io_timing = on` fills the read time.
     #[arg(long)]
     statements: bool,
 }
@@ -188,6 +190,23 @@ fn batch(beds: &mut [Bed], next: &mut usize, size: u64, t0_ms: i64, args: &Args)
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let db = TestDatabase::create().context("a fresh database (is DATABASE_URL set?)")?;
+    if args.prefill > 0 && args.revert_between > 0 {
+        let oldest: String = db
+            .client()?
+            .query_one(
+                "SELECT min(version) FROM (SELECT version FROM __diesel_schema_migrations
+                 ORDER BY version DESC LIMIT $1) AS last",
+                &[&(args.revert_between as i64)],
+            )?
+            .get(0);
+        // 017's revert writes every row's ciphertext hash back from its
+        // batch's tree, and prefilled batches have none.
+        anyhow::ensure!(
+            oldest.as_str() > "20261206000017",
+            "--revert-between {} would revert {oldest}, and migration 017's revert needs trees the prefilled batches do not have: revert fewer",
+            args.revert_between
+        );
+    }
     let (doctor, escrow) = (SecretKey::generate(), SecretKey::generate());
     let mut beds = beds(args.patients.max(1), &doctor, &escrow);
     let mut store = Store::connect(&db.url, &escrow.address().to_string())?;
@@ -219,13 +238,19 @@ fn main() -> anyhow::Result<()> {
     if args.statements {
         db.client()?
             .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            .context("pg_stat_statements (is it in shared_preload_libraries?)")?;
+            .context("pg_stat_statements made (as a superuser)")?;
     }
     let mut measure = |store: &mut Store, what: &str| -> anyhow::Result<()> {
-        if args.statements {
-            db.client()?
-                .batch_execute("SELECT pg_stat_statements_reset(), pg_stat_reset()")?;
-        }
+        // Each relation's blocks before, to subtract: resetting them would
+        // also reset what autovacuum decides by.
+        let before = if args.statements {
+            let mut c = db.client()?;
+            c.batch_execute("SELECT pg_stat_statements_reset()")
+                .context("pg_stat_statements reset (is it in shared_preload_libraries?)")?;
+            relation_blocks(&mut c)?
+        } else {
+            HashMap::new()
+        };
         let (mut batches, goal) = (0u64, written + args.readings);
         let (started, mut writing) = (Instant::now(), std::time::Duration::ZERO);
         while written < goal {
@@ -248,7 +273,7 @@ fn main() -> anyhow::Result<()> {
             args.readings as f64 / writing.as_secs_f64()
         );
         if args.statements {
-            print_statements(&mut db.client()?, args.readings)?;
+            print_statements(&mut db.client()?, args.readings, &before)?;
         }
         Ok(())
     };
@@ -352,7 +377,11 @@ fn main() -> anyhow::Result<()> {
 /// The statements of this database since the last reset, costliest first:
 /// µs, buffers read from outside PostgreSQL's cache, buffers dirtied and
 /// WAL bytes, each per reading written.
-fn print_statements(c: &mut postgres::Client, readings: u64) -> anyhow::Result<()> {
+fn print_statements(
+    c: &mut postgres::Client,
+    readings: u64,
+    before: &HashMap<String, (i64, i64)>,
+) -> anyhow::Result<()> {
     let rows = c.query(
         "SELECT s.calls, s.total_exec_time, s.shared_blks_read, s.shared_blks_dirtied,
                 s.wal_bytes::float8, s.blk_read_time, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
@@ -375,25 +404,39 @@ fn print_statements(c: &mut postgres::Client, readings: u64) -> anyhow::Result<(
             read_ms
         );
     }
-    // Where the blocks read from outside PostgreSQL's cache came from.
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let rows = c.query(
-        "SELECT relname, heap_blks_read + coalesce(toast_blks_read, 0), heap_blks_hit, 'table' FROM pg_statio_user_tables
-         UNION ALL SELECT indexrelname, idx_blks_read, idx_blks_hit, 'index' FROM pg_statio_user_indexes
-         ORDER BY 2 DESC LIMIT 6",
-        &[],
-    )?;
+    // Where the blocks read from outside PostgreSQL's cache came from,
+    // once the writer's last figures are out (a backend sends them within
+    // PostgreSQL 15's 10 s idle interval).
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let mut read: Vec<(String, i64, i64)> = relation_blocks(c)?
+        .into_iter()
+        .map(|(name, (r, h))| {
+            let (r0, h0) = before.get(&name).copied().unwrap_or_default();
+            (name, r - r0, h - h0)
+        })
+        .collect();
+    read.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
     println!("  reads/reading  hits/reading  relation");
-    for r in rows {
-        let (name, read, hit, kind): (String, i64, i64, &str) =
-            (r.get(0), r.get(1), r.get(2), r.get(3));
-        println!(
-            "  {:>13.3}  {:>12.3}  {name} ({kind})",
-            per(read as f64),
-            per(hit as f64)
-        );
+    for (name, r, h) in read.into_iter().take(6) {
+        println!("  {:>13.3}  {:>12.3}  {name}", per(r as f64), per(h as f64));
     }
     Ok(())
+}
+
+/// Blocks read from outside PostgreSQL's cache and found in it, by table
+/// (with its TOAST) and index.
+fn relation_blocks(c: &mut postgres::Client) -> anyhow::Result<HashMap<String, (i64, i64)>> {
+    Ok(c.query(
+        "SELECT schemaname || '.' || relname || ' (table)',
+                heap_blks_read + coalesce(toast_blks_read, 0), heap_blks_hit + coalesce(toast_blks_hit, 0)
+         FROM pg_statio_user_tables
+         UNION ALL SELECT schemaname || '.' || indexrelname || ' (index)', idx_blks_read, idx_blks_hit
+         FROM pg_statio_user_indexes",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| (r.get(0), (r.get(1), r.get(2))))
+    .collect())
 }
 
 /// A checkpoint, then the kernel's dirty pages written (`sync`).
