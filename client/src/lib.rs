@@ -13,6 +13,7 @@
 //! - `vitals`: the LOINC measurements and their plausible ranges.
 //! - `service`: logging, the stop signal and key files of long-running processes.
 
+pub mod codes;
 pub mod enrollment;
 pub mod erasures;
 pub mod fhir;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use ehr_client::record_encryption::{encrypt_record, fresh_key_id, DataKey};
 use ehr_client::rpc::RpcError;
 use ehr_ledger::crypto::{sha256, Address, PublicKey};
-use ehr_ledger::proto::{Category, DeviceStatus};
+use ehr_ledger::proto::{Category, CodeSystem, DeviceStatus};
+use ehr_ledger::tx::validate;
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
 
@@ -232,7 +233,7 @@ fn admit(
                 continue;
             }
         };
-        if let Err(r) = reading::check(&d.reading, ctx.now_ms) {
+        if let Err(r) = reading::shape(&d.reading, ctx.now_ms) {
             out.refused.push(refused(m, r, Some(&d)));
             continue;
         }
@@ -266,6 +267,19 @@ fn admit(
                     "the device is bound to no usable patient address".into(),
                 )),
             }
+        };
+        // The code, once the message names a device in good standing: a
+        // message naming none costs no look-up in the directory.
+        let standing = match standing {
+            Ok(_) if validate::loinc("loinc", &d.reading.loinc).is_err() => Err(refuse(
+                Reason::UnsupportedCode,
+                format!("{:?} is not a LOINC code", d.reading.loinc),
+            )),
+            Ok(s) => {
+                let code = rt.block_on(ctx.registry.code(CodeSystem::Loinc, &d.reading.loinc))?;
+                reading::against(&d.reading, code.as_ref()).map(|()| s)
+            }
+            Err(r) => Err(r),
         };
         match standing {
             Ok((device_key, patient)) => candidates.push(Candidate {

@@ -46,6 +46,7 @@ reasons! {
     BadDeviceId = "bad_device_id",
     BadSequence = "bad_sequence",
     UnsupportedCode = "unsupported_code",
+    RetiredCode = "retired_code",
     WrongUnit = "wrong_unit",
     NotFinite = "not_finite",
     Implausible = "implausible_value",
@@ -71,7 +72,7 @@ fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Reject> {
     })
 }
 
-pub use ehr_client::vitals::{vital, Vital, VITALS};
+use ehr_ledger::proto::{Concept, ConceptStatus};
 
 /// The JSON form of a signed reading (docs/ingest.md). The signature covers
 /// the protobuf encoding of the same reading, so both forms verify alike.
@@ -186,8 +187,9 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, Reject> {
     })
 }
 
-/// Shape and plausibility, against the service's clock `now_ms`.
-pub fn check(r: &Reading, now_ms: i64) -> Result<&'static Vital, Reject> {
+/// Shape and time, against the service's clock `now_ms`: all that needs
+/// neither the chain nor the code directory.
+pub fn shape(r: &Reading, now_ms: i64) -> Result<(), Reject> {
     if r.device_id.is_empty() {
         return reject(Reason::MissingField, "device_id is missing");
     }
@@ -211,24 +213,8 @@ pub fn check(r: &Reading, now_ms: i64) -> Result<&'static Vital, Reject> {
             "loinc, unit and measured_at_ms are required",
         );
     }
-    let v = vital(&r.loinc).ok_or_else(|| Reject {
-        reason: Reason::UnsupportedCode,
-        detail: format!("LOINC {} is not a measurement this service takes", r.loinc),
-    })?;
-    if r.unit != v.unit {
-        return reject(
-            Reason::WrongUnit,
-            format!("{} is measured in {}, not {}", v.name, v.unit, r.unit),
-        );
-    }
     if !r.value.is_finite() {
         return reject(Reason::NotFinite, "the value is not a finite number");
-    }
-    if r.value < v.min || r.value > v.max {
-        return reject(
-            Reason::Implausible,
-            format!("{} outside {}..={} {}", v.name, v.min, v.max, v.unit),
-        );
     }
     if r.measured_at_ms > now_ms + MAX_FUTURE_MS {
         return reject(
@@ -239,7 +225,65 @@ pub fn check(r: &Reading, now_ms: i64) -> Result<&'static Vital, Reject> {
     if r.measured_at_ms < now_ms - MAX_AGE_MS {
         return reject(Reason::StaleTime, "measured more than 30 days ago");
     }
-    Ok(v)
+    Ok(())
+}
+
+/// The reading against its code in the consortium's directory (`None`: the
+/// directory has no such code): a measurement, not retired when measured
+/// (a reading taken before the retirement and sent late is still taken),
+/// in its unit and plausible range.
+pub fn against(r: &Reading, concept: Option<&Concept>) -> Result<(), Reject> {
+    let entry = match concept.and_then(|c| c.entry.as_ref()) {
+        Some(e) => e,
+        None => {
+            return reject(
+                Reason::UnsupportedCode,
+                format!(
+                    "LOINC {} is not in the consortium's code directory",
+                    r.loinc
+                ),
+            )
+        }
+    };
+    let name = &entry.display;
+    if entry.unit.is_empty() {
+        return reject(
+            Reason::UnsupportedCode,
+            format!("LOINC {} ({name}) is not a measurement", r.loinc),
+        );
+    }
+    if let Some(c) = concept.filter(|c| c.status == ConceptStatus::Retired as i32) {
+        if r.measured_at_ms >= c.retired_at.saturating_mul(1000) {
+            let instead = if c.replaced_by.is_empty() {
+                String::new()
+            } else {
+                format!("; use {}", c.replaced_by)
+            };
+            return reject(
+                Reason::RetiredCode,
+                format!(
+                    "LOINC {} ({name}) was retired by proposal {} ({}){instead}",
+                    r.loinc, c.retired_by, c.reason
+                ),
+            );
+        }
+    }
+    if r.unit != entry.unit {
+        return reject(
+            Reason::WrongUnit,
+            format!("{name} is measured in {}, not {}", entry.unit, r.unit),
+        );
+    }
+    if r.value < entry.min || r.value > entry.max {
+        return reject(
+            Reason::Implausible,
+            format!(
+                "{name} outside {}..={} {}",
+                entry.min, entry.max, entry.unit
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The device's signature over the signed bytes.
@@ -257,6 +301,21 @@ mod tests {
     use ehr_ledger::crypto::SecretKey;
 
     const NOW: i64 = 1_767_225_600_000;
+
+    /// The reading checked against the directory a consortium starts with.
+    fn check(r: &Reading, now_ms: i64) -> Result<(), Reject> {
+        shape(r, now_ms)?;
+        let seed = ehr_ledger::ledger::genesis::seed_codes();
+        let concept = seed
+            .iter()
+            .find(|c| c.system == "loinc" && c.code == r.loinc)
+            .map(|c| Concept {
+                entry: Some(c.entry().expect("a seed code")),
+                status: ConceptStatus::Active as i32,
+                ..Default::default()
+            });
+        against(r, concept.as_ref())
+    }
 
     fn hr(value: f64) -> Reading {
         Reading {
@@ -336,6 +395,52 @@ mod tests {
         for (r, reason) in cases {
             assert_eq!(check(&r, NOW).unwrap_err().reason, reason, "{r:?}");
         }
+    }
+
+    #[test]
+    fn a_retired_code_is_refused_for_readings_measured_since_with_the_reason_and_replacement() {
+        let glucose = Concept {
+            entry: Some(ehr_ledger::proto::CodeEntry {
+                system: ehr_ledger::proto::CodeSystem::Loinc as i32,
+                code: "2339-0".into(),
+                display: "glucose (mass/volume)".into(),
+                unit: "mg/dL".into(),
+                min: 10.0,
+                max: 1000.0,
+            }),
+            status: ConceptStatus::Retired as i32,
+            retired_at: NOW / 1000,
+            retired_by: 7,
+            reason: "reported in mmol/L".into(),
+            replaced_by: "15074-8".into(),
+            ..Default::default()
+        };
+        let r = |measured_at_ms| Reading {
+            loinc: "2339-0".into(),
+            unit: "mg/dL".into(),
+            measured_at_ms,
+            ..hr(95.0)
+        };
+        let refused = against(&r(NOW), Some(&glucose)).unwrap_err();
+        assert_eq!(refused.reason, Reason::RetiredCode);
+        assert_eq!(
+            refused.detail,
+            "LOINC 2339-0 (glucose (mass/volume)) was retired by proposal 7 (reported in mmol/L); use 15074-8"
+        );
+        // Measured before the decision, sent late: still taken.
+        against(&r(NOW - 1), Some(&glucose)).unwrap();
+        // A code that is no measurement.
+        let diagnosis = Concept {
+            entry: Some(ehr_ledger::proto::CodeEntry {
+                display: "a panel".into(),
+                ..Default::default()
+            }),
+            status: ConceptStatus::Active as i32,
+            ..Default::default()
+        };
+        let refused = against(&hr(70.0), Some(&diagnosis)).unwrap_err();
+        assert_eq!(refused.reason, Reason::UnsupportedCode);
+        assert!(refused.detail.contains("not a measurement"));
     }
 
     #[test]

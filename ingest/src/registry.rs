@@ -6,7 +6,9 @@
 //! — but a device revoked or a grant expired during a long one is not honoured
 //! for ever: past the limit, readings wait for the chain.
 //! "No such device" and "no such patient" are never remembered: a device bound
-//! a moment ago is found at its next reading.
+//! a moment ago is found at its next reading. A code of the directory is
+//! remembered either way (a device sending a code the directory lacks costs
+//! one proof, not one a reading), and forgotten when governance changes it.
 //!
 //! Every answer is proven against a header the validators signed
 //! (`rpc::proven`): the patient's key and the readers' keys decide who gets a
@@ -22,7 +24,10 @@ use ehr_client::rpc::proven::{ProvenError, ProvenState};
 use ehr_client::rpc::RpcClient;
 use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::keys;
-use ehr_ledger::proto::{Category, Device, Participant, ParticipantKind};
+use ehr_ledger::proto::{Category, CodeSystem, Concept, Device, Participant, ParticipantKind};
+
+/// Answers each cache keeps at most.
+const MAX_CACHED: usize = 100_000;
 
 struct Entry<T> {
     value: T,
@@ -59,6 +64,11 @@ impl<T: Clone> Cache<T> {
 
     fn put(&self, key: &str, value: T) {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded whatever keys senders make up (codes the directory lacks):
+        // past the bound everything is asked again.
+        if e.len() >= MAX_CACHED && !e.contains_key(key) {
+            e.clear();
+        }
         e.insert(
             key.to_string(),
             Entry {
@@ -80,6 +90,16 @@ impl<T> Absent for Option<T> {
     }
 }
 
+/// The directory's answer for a code: "no such code" is an answer too.
+#[derive(Clone)]
+struct CodeAnswer(Option<Concept>);
+
+impl Absent for CodeAnswer {
+    fn absent(&self) -> bool {
+        false
+    }
+}
+
 impl<T> Absent for Vec<T> {
     /// No readers is an answer like any other (a grant is looked for again
     /// after the time to live).
@@ -98,6 +118,7 @@ pub struct Registry {
     patients: Cache<Option<Participant>>,
     readers: Cache<Vec<ReaderKey>>,
     escrow: Cache<Vec<ReaderKey>>,
+    codes: Cache<CodeAnswer>,
 }
 
 impl Registry {
@@ -110,6 +131,7 @@ impl Registry {
             patients: Cache::new(),
             readers: Cache::new(),
             escrow: Cache::new(),
+            codes: Cache::new(),
         }
     }
 
@@ -140,6 +162,28 @@ impl Registry {
     pub fn forget_all_readers(&self) {
         self.readers.forget_all();
         self.escrow.forget_all();
+    }
+
+    /// Drops the cached answer for a code (governance added or retired it).
+    pub fn forget_code(&self, system: CodeSystem, code: &str) {
+        self.codes.forget(&keys::code(system, code));
+    }
+
+    /// The directory's entry for a code, proven (present or absent) at the
+    /// newest height a header proves; `None`: no such code.
+    pub async fn code(
+        &self,
+        system: CodeSystem,
+        code: &str,
+    ) -> Result<Option<Concept>, ProvenError> {
+        let key = keys::code(system, code);
+        let answer = self
+            .cached(&self.codes, &key, async {
+                let mut view = self.chain.latest().await?;
+                Ok(CodeAnswer(view.get::<Concept>(&key).await?))
+            })
+            .await?;
+        Ok(answer.0)
     }
 
     /// The value under state key `key`, proven.

@@ -23,6 +23,8 @@
 //! a suspension or reinstatement (`participant_status`) or a change of
 //! members (`proposal_decided`), for everyone's readers; a key replaced
 //! (`key_rotated`), for both: from that block the new key gets the wraps.
+//! A code the consortium added or retired (`code_changed`) is asked for
+//! again: a retired code is refused from the block that retired it.
 //!
 //! Between the same polls ingest carries out the chain's erasures, by their
 //! numbers rather than by events (`ehr_client::erasures`).
@@ -132,6 +134,14 @@ impl Withdrawals {
                     registry.forget_patient(&who);
                 }
                 registry.forget_all_readers();
+            }
+            for e in events.iter().filter(|e| e.kind == "code_changed") {
+                let system = e
+                    .attribute("system")
+                    .and_then(ehr_ledger::ledger::codes::system_of);
+                if let (Some(system), Some(code)) = (system, e.attribute("code")) {
+                    registry.forget_code(system, code);
+                }
             }
             for e in events.iter().filter(|e| e.kind == "guardian_set") {
                 if let Some(patient) = e.attribute("patient").and_then(|p| p.parse().ok()) {

@@ -178,5 +178,6 @@ pub fn consortium_genesis(orgs: &[&str]) -> Genesis {
                 operator_org: o.to_string(),
             })
             .collect(),
+        codes: crate::ledger::genesis::seed_codes(),
     }
 }

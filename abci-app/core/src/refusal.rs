@@ -103,6 +103,8 @@ codes! {
     UnknownAmendment = 61,
     /// No such record anchored one by one.
     UnknownRecord = 62,
+    /// The code system has no such code.
+    UnknownCode = 63,
     /// The key is already registered.
     AlreadyRegistered = 70,
     /// The organisation id is already taken.
@@ -119,6 +121,8 @@ codes! {
     AlreadyVoted = 76,
     /// The key signs, or signed, for a participant (a rotation or recovery bound it).
     KeyInUse = 77,
+    /// The code is already in the directory.
+    CodeExists = 78,
     /// The proposal is no longer open.
     ProposalClosed = 90,
     /// The lab order is not open.
@@ -149,6 +153,8 @@ codes! {
     LegalHold = 103,
     /// The prescription was corrected by an accepted amendment.
     PrescriptionCorrected = 104,
+    /// The code is retired: refused for new records.
+    CodeRetired = 105,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,
 }

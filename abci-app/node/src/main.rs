@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use clap::{Parser, Subcommand};
 use ehr_ledger::crypto::PublicKey;
-use ehr_ledger::ledger::genesis::{CometGenesis, GenesisMember, GenesisValidator};
+use ehr_ledger::ledger::genesis::{seed_codes, CometGenesis, GenesisMember, GenesisValidator};
 use ehr_ledger::ledger::{Genesis, Ledger, LedgerOptions, SnapshotPolicy};
 use ehr_ledger::storage::{snapshot, Retention};
 use ehr_node::abci::server::{serve, ListenAddress, Listener};
@@ -82,6 +82,10 @@ enum Command {
         /// it, the validators of --cometbft-genesis are assigned to the members in turn.
         #[arg(long = "validator")]
         validators: Vec<String>,
+        /// The code directory's first codes: a JSON list as
+        /// abci-app/core/codes/seed.json (the default) writes them.
+        #[arg(long)]
+        codes: Option<PathBuf>,
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
@@ -158,8 +162,16 @@ async fn main() {
             chain_id,
             members,
             validators,
+            codes,
             out,
-        } => genesis(cometbft_genesis, chain_id, &members, &validators, &out),
+        } => genesis(
+            cometbft_genesis,
+            chain_id,
+            &members,
+            &validators,
+            codes.as_deref(),
+            &out,
+        ),
     };
     if let Err(message) = result {
         eprintln!("ehr-node: {message:#}");
@@ -251,6 +263,7 @@ fn genesis(
     chain_id: Option<String>,
     members: &[String],
     validators: &[String],
+    codes: Option<&std::path::Path>,
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     let mut doc = match &cometbft {
@@ -268,7 +281,22 @@ fn genesis(
     if let Some(id) = chain_id {
         doc.chain_id = id;
     }
-    let mut ledger = Genesis::default();
+    let mut ledger = Genesis {
+        codes: match codes {
+            None => seed_codes(),
+            Some(path) => {
+                let text = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                serde_json::from_slice(&text).with_context(|| {
+                    format!(
+                        "{} is not a JSON list of codes as seed.json",
+                        path.display()
+                    )
+                })?
+            }
+        },
+        ..Genesis::default()
+    };
     for m in members {
         let parts: Vec<&str> = m.splitn(3, '=').collect();
         let [org_id, name, key] = parts[..] else {

@@ -1,10 +1,13 @@
 //! The ledger's part of a CometBFT genesis (`app_state`): the founding member
-//! organisations, their admin keys, and the validators each operates.
+//! organisations, their admin keys, the validators each operates, and the
+//! code directory's first codes.
 
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::PublicKey;
-use crate::proto::{governance_change, AddMember, AddValidator, GovernanceChange};
+use crate::proto::{
+    governance_change, AddCodes, AddMember, AddValidator, CodeEntry, GovernanceChange,
+};
 use crate::refusal::Refusal;
 use crate::tx::validate_action;
 
@@ -13,6 +16,60 @@ use crate::tx::validate_action;
 pub struct Genesis {
     pub members: Vec<GenesisMember>,
     pub validators: Vec<GenesisValidator>,
+    /// The code directory's first codes (a genesis without them hashes as
+    /// before; `seed_codes()` is what `ehr-node genesis` writes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<GenesisCode>,
+}
+
+/// A code of the directory as a genesis lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisCode {
+    /// "loinc", "icd10" or "snomed".
+    pub system: String,
+    pub code: String,
+    pub display: String,
+    /// A measurement's UCUM unit and plausible range.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+impl Eq for GenesisCode {}
+
+/// The directory the consortium starts with (`abci-app/core/codes/seed.json`,
+/// docs/ledger.md "The code directory": what each code is and its licence).
+pub fn seed_codes() -> Vec<GenesisCode> {
+    serde_json::from_str(include_str!("../../codes/seed.json"))
+        .expect("the seed directory is valid JSON (tested)")
+}
+
+impl GenesisCode {
+    /// The entry a proposal would carry, or why this is none.
+    pub fn entry(&self) -> Result<CodeEntry, GenesisError> {
+        let system = super::codes::system_of(&self.system).ok_or_else(|| {
+            GenesisError(format!(
+                "code {}: system {:?} is not loinc, icd10 or snomed",
+                self.code, self.system
+            ))
+        })?;
+        Ok(CodeEntry {
+            system: system as i32,
+            code: self.code.clone(),
+            display: self.display.clone(),
+            unit: self.unit.clone(),
+            min: self.min,
+            max: self.max,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +109,7 @@ fn check(what: &str, change: governance_change::Kind) -> Result<(), GenesisError
 pub struct CheckedGenesis {
     pub members: Vec<(GenesisMember, PublicKey)>,
     pub validators: Vec<(GenesisValidator, Vec<u8>)>,
+    pub codes: Vec<CodeEntry>,
 }
 
 impl Genesis {
@@ -121,9 +179,30 @@ impl Genesis {
             }
             validators.push((v.clone(), key));
         }
+        let mut codes: Vec<CodeEntry> = Vec::new();
+        for c in &self.codes {
+            let entry = c.entry()?;
+            check(
+                &format!("code {}", c.code),
+                governance_change::Kind::AddCodes(AddCodes {
+                    codes: vec![entry.clone()],
+                }),
+            )?;
+            if codes
+                .iter()
+                .any(|o| o.system == entry.system && o.code == entry.code)
+            {
+                return Err(GenesisError(format!(
+                    "code {} {} is listed twice",
+                    c.system, c.code
+                )));
+            }
+            codes.push(entry);
+        }
         Ok(CheckedGenesis {
             members,
             validators,
+            codes,
         })
     }
 }

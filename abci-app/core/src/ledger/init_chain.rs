@@ -1,5 +1,6 @@
 //! InitChain: the genesis state — founding members, their admins, the
-//! validators — written and committed before the first block.
+//! validators, the code directory's first codes — written and committed
+//! before the first block.
 
 use super::*;
 
@@ -71,6 +72,20 @@ impl Ledger {
                 Role::Admin as i32,
                 0,
             );
+        }
+        if let Some((_, founder)) = checked.members.first() {
+            let mut ctx = context::Ctx {
+                state: &mut state,
+                signer: founder.address(),
+                signer_key: founder.clone(),
+                height: initial_height.saturating_sub(1),
+                time: genesis_time,
+                events: vec![],
+                validator_updates: vec![],
+            };
+            for e in &checked.codes {
+                codes::put_new(&mut ctx, 0, e);
+            }
         }
         for (v, key) in &checked.validators {
             state.put(

@@ -3,12 +3,13 @@
 //! zero-padded digits so that key order is numeric order.
 
 use crate::crypto::Address;
-use crate::proto::{grantee, Category, Grantee};
+use crate::proto::{grantee, Category, CodeSystem, Grantee};
 
 pub const CHAIN: &str = "chain";
 pub const ORGANISATIONS: &str = "org/";
 pub const PROPOSALS: &str = "proposal/";
 pub const VALIDATORS: &str = "validator/";
+pub const CODES: &str = "code/";
 pub const NEXT_ORDER: &str = "next/order";
 pub const NEXT_PRESCRIPTION: &str = "next/prescription";
 pub const NEXT_PROPOSAL: &str = "next/proposal";
@@ -232,4 +233,14 @@ pub fn proposal(id: u64) -> String {
 
 pub fn validator(pub_key: &[u8]) -> String {
     format!("{VALIDATORS}{}", hex::encode(pub_key))
+}
+
+/// The directory's codes of one system (`code/loinc/`, `code/icd10/`,
+/// `code/snomed/`).
+pub fn codes_of(system: CodeSystem) -> String {
+    format!("{CODES}{}/", super::codes::slug(system))
+}
+
+pub fn code(system: CodeSystem, code: &str) -> String {
+    format!("{}{code}", codes_of(system))
 }

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod actions;
 pub mod actors;
+pub mod codes;
 pub mod context;
 pub mod execute;
 pub mod genesis;

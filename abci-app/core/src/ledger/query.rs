@@ -10,14 +10,15 @@ use prost::Message;
 use crate::crypto::Address;
 use crate::proto::{
     grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry,
-    AuditTrail, Category, ChainInfo, Device, DeviceList, Erasure, ErasureList, Grant, GrantList,
-    Grantee, LabOrder, LabOrderList, Organisation, OrganisationList, Participant, ParticipantList,
-    Prescription, PrescriptionList, Proposal, ProposalList, Validator, ValidatorList,
+    AuditTrail, Category, ChainInfo, CodeSystem, Concept, ConceptList, Device, DeviceList, Erasure,
+    ErasureList, Grant, GrantList, Grantee, LabOrder, LabOrderList, Organisation, OrganisationList,
+    Participant, ParticipantList, Prescription, PrescriptionList, Proposal, ProposalList,
+    Validator, ValidatorList,
 };
 use crate::storage::{Entries, ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 
 use super::access::decide;
-use super::keys;
+use super::{codes, keys};
 
 /// Answer codes of queries (distinct from transaction codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +86,10 @@ fn arg_category(s: &str) -> Result<Category, String> {
         })
 }
 
+fn arg_code_system(s: &str) -> Result<CodeSystem, String> {
+    codes::system_of(s).ok_or_else(|| format!("{s:?} is not a code system (loinc, icd10, snomed)"))
+}
+
 fn arg_grantee(s: &str) -> Result<Grantee, String> {
     match s.strip_prefix("org:") {
         Some(org) => Ok(Grantee {
@@ -126,6 +131,7 @@ fn single_key(parts: &[&str]) -> Result<Option<String>, String> {
         ["erasure", id] => keys::erasure(arg_u64(id)?),
         ["holds", patient] => keys::legal_holds(&arg_address(patient)?),
         ["proposal", id] => keys::proposal(arg_u64(id)?),
+        ["code", system, code] => keys::code(arg_code_system(system)?, code),
         ["validator", hex_key] => {
             keys::validator(&hex::decode(hex_key).map_err(|_| format!("{hex_key:?} is not hex"))?)
         }
@@ -236,6 +242,7 @@ paged! {
     AuditTrail => AuditEntry,
     ProposalList => Proposal,
     ValidatorList => Validator,
+    ConceptList => Concept,
     LabOrderList => LabOrder,
     PrescriptionList => Prescription,
     AccessRequestList => AccessRequest,
@@ -288,6 +295,9 @@ fn list(snap: &Snapshot, parts: &[&str], page: &PageAsk) -> Result<Option<Vec<u8
         ["organisations"] => values::<OrganisationList>(snap, page, keys::ORGANISATIONS)?,
         ["proposals"] => values::<ProposalList>(snap, page, keys::PROPOSALS)?,
         ["validators"] => values::<ValidatorList>(snap, page, keys::VALIDATORS)?,
+        ["codes", system] => {
+            values::<ConceptList>(snap, page, &keys::codes_of(arg_code_system(system)?))?
+        }
         ["grants", patient] => {
             values::<GrantList>(snap, page, &keys::grants_of(&arg_address(patient)?))?
         }

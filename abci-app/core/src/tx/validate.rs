@@ -2,8 +2,9 @@
 
 use crate::crypto::PublicKey;
 use crate::proto::{
-    action::Kind, governance_change, grantee, AccessLevel, Category, DenialReason, EmergencyReason,
-    ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose, RecordRef, Role, ServiceKind,
+    action::Kind, governance_change, grantee, AccessLevel, Category, CodeEntry, CodeSystem,
+    DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose,
+    RecordRef, Role, ServiceKind,
 };
 use crate::refusal::{refuse, Code, Refusal};
 
@@ -16,6 +17,9 @@ const MAX_RECORD_BYTES: u64 = 1 << 40;
 /// Keys one `enroll_patient` may carry (a front desk's batch).
 pub const MAX_ENROLLMENTS_PER_TX: usize = 500;
 const MAX_BATCH_RECORDS: u32 = 1_000_000;
+/// Codes one proposal may add.
+pub const MAX_CODES_PER_PROPOSAL: usize = 100;
+const MAX_DISPLAY_CHARS: usize = 200;
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, Refusal> {
     refuse(Code::InvalidField, message)
@@ -212,6 +216,87 @@ fn ed25519_key(field: &str, bytes: &[u8]) -> Result<(), Refusal> {
     }
 }
 
+/// An ICD-10-CM code: a letter, two characters (digits, or a digit and a
+/// letter), then optionally a dot and 1–4 letters or digits ("E11.9", "I10").
+fn icd10(field: &str, s: &str) -> Result<(), Refusal> {
+    let b = s.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_digit() || c.is_ascii_uppercase();
+    let ok = b.len() >= 3
+        && b[0].is_ascii_uppercase()
+        && b[1].is_ascii_digit()
+        && alnum(&b[2])
+        && match &b[3..] {
+            [] => true,
+            [b'.', rest @ ..] => (1..=4).contains(&rest.len()) && rest.iter().all(alnum),
+            _ => false,
+        };
+    if !ok {
+        return invalid(format!(
+            "{field} {s:?} is not an ICD-10-CM code such as \"E11.9\""
+        ));
+    }
+    Ok(())
+}
+
+/// A SNOMED CT identifier: 6–18 digits, not starting with 0.
+fn snomed(field: &str, s: &str) -> Result<(), Refusal> {
+    if !(6..=18).contains(&s.len()) || !s.bytes().all(|c| c.is_ascii_digit()) || s.starts_with('0')
+    {
+        return invalid(format!(
+            "{field} {s:?} is not a SNOMED CT identifier (6 to 18 digits)"
+        ));
+    }
+    Ok(())
+}
+
+/// A code of `system` in the shape that system writes it.
+pub fn directory_code(field: &str, system: i32, code: &str) -> Result<CodeSystem, Refusal> {
+    let system = enum_value::<CodeSystem>("system", system, 0)?;
+    match system {
+        CodeSystem::Loinc => loinc(field, code)?,
+        CodeSystem::Icd10 => icd10(field, code)?,
+        CodeSystem::Snomed => snomed(field, code)?,
+        CodeSystem::Unspecified => return invalid("system must be set"),
+    }
+    Ok(system)
+}
+
+/// A code as the directory keeps it: a unit and a plausible range for a
+/// measurement (LOINC only), neither for anything else.
+fn code_entry(e: &CodeEntry) -> Result<(), Refusal> {
+    let system = directory_code("code", e.system, &e.code)?;
+    text("display", &e.display, MAX_DISPLAY_CHARS)?;
+    if e.unit.is_empty() {
+        if e.min != 0.0 || e.max != 0.0 {
+            return invalid(format!(
+                "{} has a range but no unit: a measurement names its UCUM unit",
+                e.code
+            ));
+        }
+        return Ok(());
+    }
+    if system != CodeSystem::Loinc {
+        return invalid(format!(
+            "{} carries a unit, but only a LOINC code is a measurement",
+            e.code
+        ));
+    }
+    // UCUM's printable ASCII, no spaces: "/min", "mm[Hg]", "10*3/uL".
+    if e.unit.len() > 32 || !e.unit.bytes().all(|c| c.is_ascii_graphic()) {
+        return invalid(format!(
+            "unit {:?} of {} is not a UCUM unit (1..=32 printable characters, no spaces)",
+            e.unit, e.code
+        ));
+    }
+    if !(e.min.is_finite() && e.max.is_finite() && e.min < e.max) {
+        return invalid(format!(
+            "{}'s plausible range must be two finite numbers, min < max",
+            e.code
+        ));
+    }
+    Ok(())
+}
+
 fn power(field: &str, p: i64) -> Result<(), Refusal> {
     if !(1..=MAX_VALIDATOR_POWER).contains(&p) {
         return invalid(format!(
@@ -282,6 +367,35 @@ fn governance_change(change: &Option<GovernanceChange>) -> Result<(), Refusal> {
         Some(G::SetValidatorPower(v)) => {
             ed25519_key("pub_key", &v.pub_key)?;
             power("power", v.power)
+        }
+        Some(G::AddCodes(a)) => {
+            if a.codes.is_empty() || a.codes.len() > MAX_CODES_PER_PROPOSAL {
+                return invalid(format!(
+                    "a proposal adds 1..={MAX_CODES_PER_PROPOSAL} codes, got {}",
+                    a.codes.len()
+                ));
+            }
+            for (i, e) in a.codes.iter().enumerate() {
+                code_entry(e)?;
+                if a.codes[..i]
+                    .iter()
+                    .any(|o| o.system == e.system && o.code == e.code)
+                {
+                    return invalid(format!("{} is listed twice", e.code));
+                }
+            }
+            Ok(())
+        }
+        Some(G::RetireCode(r)) => {
+            directory_code("code", r.system, &r.code)?;
+            text("reason", &r.reason, MAX_DISPLAY_CHARS)?;
+            if !r.replaced_by.is_empty() {
+                directory_code("replaced_by", r.system, &r.replaced_by)?;
+                if r.replaced_by == r.code {
+                    return invalid("a code cannot replace itself");
+                }
+            }
+            Ok(())
         }
     }
 }

@@ -7,6 +7,7 @@
 mod archive;
 mod args;
 mod clinical;
+mod codes;
 mod keys;
 mod query;
 mod read;
@@ -113,6 +114,10 @@ enum Command {
     /// Prove a day of readings archived out of the database (ehr-archive)
     /// against the chain, line by line.
     VerifyArchive(archive::VerifyArchiveArgs),
+    /// The consortium's code directory (LOINC, ICD-10-CM, SNOMED CT): search
+    /// it or show a code, proven; no key needed.
+    #[command(subcommand)]
+    Codes(codes::CodesCommand),
 }
 
 type Result<T> = anyhow::Result<T>;
@@ -248,6 +253,7 @@ async fn main() -> ExitCode {
         Command::Audit(a) => read::audit(&ctx, a).await,
         Command::Documents(a) => clinical::read(&ctx, a).await,
         Command::VerifyArchive(a) => archive::verify_archive(&ctx, a).await,
+        Command::Codes(c) => codes::codes(&ctx, c).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ use crate::refusal::{refuse, Code, Refusal};
 use crate::storage::StateRead;
 
 use super::super::actors::{self, require_staff};
+use super::super::codes;
 use super::super::context::{Ctx, ValidatorUpdate};
 use super::super::keys;
 use super::organisations;
@@ -114,7 +115,7 @@ fn decide(ctx: &mut Ctx, proposal: &mut Proposal) -> Result<(), Refusal> {
         let change = proposal.change.clone().unwrap_or_default();
         match check_applicable(ctx.state, &change) {
             Ok(()) => {
-                apply(ctx, &change)?;
+                apply(ctx, proposal.id, &change)?;
                 ProposalStatus::Applied
             }
             // The vote itself succeeds; the proposal records why the change could not apply.
@@ -231,10 +232,11 @@ fn check_applicable(state: &impl StateRead, change: &GovernanceChange) -> Result
             Ok(())
         }
         Some(Change::SetValidatorPower(v)) => validator(state, &v.pub_key).map(drop),
+        Some(Change::AddCodes(_) | Change::RetireCode(_)) => codes::check_applicable(state, change),
     }
 }
 
-fn apply(ctx: &mut Ctx, change: &GovernanceChange) -> Result<(), Refusal> {
+fn apply(ctx: &mut Ctx, proposal: u64, change: &GovernanceChange) -> Result<(), Refusal> {
     match change.kind.as_ref() {
         None => Ok(()),
         Some(Change::AddMember(m)) => {
@@ -294,6 +296,11 @@ fn apply(ctx: &mut Ctx, change: &GovernanceChange) -> Result<(), Refusal> {
             set_validator(ctx, current);
             Ok(())
         }
+        Some(Change::AddCodes(a)) => {
+            codes::add(ctx, proposal, a);
+            Ok(())
+        }
+        Some(Change::RetireCode(r)) => codes::retire(ctx, proposal, r),
     }
 }
 

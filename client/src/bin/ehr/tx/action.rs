@@ -253,6 +253,34 @@ pub(crate) fn action(ctx: &Ctx, a: &TxCommand, document: Option<RecordRef>) -> R
                             pub_key: validator_key(key)?,
                         })
                     }
+                    ProposeCommand::AddCode {
+                        system,
+                        code,
+                        display,
+                        unit,
+                        min,
+                        max,
+                    } => governance_change::Kind::AddCodes(AddCodes {
+                        codes: vec![CodeEntry {
+                            system: system.system() as i32,
+                            code: code.clone(),
+                            display: display.clone(),
+                            unit: unit.clone().unwrap_or_default(),
+                            min: min.unwrap_or_default(),
+                            max: max.unwrap_or_default(),
+                        }],
+                    }),
+                    ProposeCommand::RetireCode {
+                        system,
+                        code,
+                        reason,
+                        replaced_by,
+                    } => governance_change::Kind::RetireCode(RetireCode {
+                        system: system.system() as i32,
+                        code: code.clone(),
+                        reason: reason.clone(),
+                        replaced_by: replaced_by.clone().unwrap_or_default(),
+                    }),
                     ProposeCommand::SetValidatorPower { key, power } => {
                         governance_change::Kind::SetValidatorPower(SetValidatorPower {
                             pub_key: validator_key(key)?,

@@ -352,4 +352,32 @@ pub(crate) enum ProposeCommand {
         #[arg(long)]
         power: i64,
     },
+    /// A code for the directory; a measurement with its UCUM unit and
+    /// plausible range.
+    AddCode {
+        #[arg(long, value_enum)]
+        system: crate::codes::SystemArg,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        display: String,
+        #[arg(long, requires_all = ["min", "max"])]
+        unit: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        min: Option<f64>,
+        #[arg(long, allow_negative_numbers = true)]
+        max: Option<f64>,
+    },
+    /// Retire a code: refused for new records, still shown for old ones.
+    RetireCode {
+        #[arg(long, value_enum)]
+        system: crate::codes::SystemArg,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        reason: String,
+        /// An active code of the same system to use instead.
+        #[arg(long)]
+        replaced_by: Option<String>,
+    },
 }

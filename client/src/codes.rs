@@ -1,0 +1,89 @@
+//! The consortium's code directory, read from the chain (docs/ledger.md,
+//! "The code directory"). A code is read by its key with a state proof; a
+//! search lists a system's codes (lists carry no proof), keeps those that
+//! match, and proves each one it answers: what it shows is what the
+//! validators signed. That nothing was left out cannot be proven this way —
+//! a node could omit a code — so a search says how many it proved, and a
+//! code asked for by name is always proven present or absent.
+
+use ehr_ledger::ledger::{codes::slug, keys};
+use ehr_ledger::proto::{CodeSystem, Concept, ConceptList, ConceptStatus};
+
+use crate::rpc::proven::{ProvenError, ProvenState};
+
+/// A code's entry, proven present (`Some`) or absent (`None`).
+pub async fn show(
+    chain: &ProvenState,
+    system: CodeSystem,
+    code: &str,
+) -> Result<Option<Concept>, ProvenError> {
+    chain.latest().await?.get(&keys::code(system, code)).await
+}
+
+/// The codes of `system` whose code or display holds `text` (any case),
+/// retired ones only with `retired`; each proven at one height.
+pub async fn search(
+    chain: &ProvenState,
+    system: CodeSystem,
+    text: &str,
+    retired: bool,
+) -> Result<Vec<Concept>, ProvenError> {
+    let listed = chain
+        .rpc()
+        .query_all::<ConceptList>(&format!("/codes/{}", slug(system)))
+        .await?;
+    let needle = text.to_lowercase();
+    let holds = |e: &ehr_ledger::proto::CodeEntry| {
+        e.code.to_lowercase().contains(&needle) || e.display.to_lowercase().contains(&needle)
+    };
+    let wanted: Vec<String> = listed
+        .iter()
+        .filter_map(|c| c.entry.as_ref())
+        .filter(|e| holds(e))
+        .map(|e| keys::code(system, &e.code))
+        .collect();
+    let mut view = chain.latest().await?;
+    view.prove(wanted.iter().map(|k| k.as_bytes().to_vec()))
+        .await?;
+    let mut found = Vec::new();
+    for key in &wanted {
+        // What the list said is only a candidate: the proven value counts,
+        // and a listed code proven absent is dropped.
+        if let Some(c) = view.get::<Concept>(key).await? {
+            let matches = c.entry.as_ref().is_some_and(holds);
+            if matches && (retired || c.status == ConceptStatus::Active as i32) {
+                found.push(c);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One line a person reads: system, code, display, unit and range, status.
+pub fn describe(c: &Concept) -> String {
+    let e = c.entry.clone().unwrap_or_default();
+    let system = CodeSystem::try_from(e.system).unwrap_or(CodeSystem::Unspecified);
+    let measured = if e.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}, {}..={}]", e.unit, e.min, e.max)
+    };
+    let status = if c.status == ConceptStatus::Retired as i32 {
+        let instead = match c.replaced_by.as_str() {
+            "" => String::new(),
+            by => format!("; use {by}"),
+        };
+        format!(
+            " — RETIRED by proposal {} ({}){instead}",
+            c.retired_by, c.reason
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {}  {}{measured}{status}",
+        slug(system),
+        e.code,
+        e.display
+    )
+}
