@@ -11,6 +11,9 @@ use ehr_ledger::proto::{CodeSystem, Concept, ConceptList, ConceptStatus};
 
 use crate::rpc::proven::{ProvenError, ProvenState};
 
+/// Codes one search proves and answers at most.
+pub const MAX_FOUND: usize = 200;
+
 /// A code's entry, proven present (`Some`) or absent (`None`).
 pub async fn show(
     chain: &ProvenState,
@@ -21,7 +24,8 @@ pub async fn show(
 }
 
 /// The codes of `system` whose code or display holds `text` (any case),
-/// retired ones only with `retired`; each proven at one height.
+/// retired ones only with `retired`; each proven at one height; the first
+/// `MAX_FOUND` in code order.
 pub async fn search(
     chain: &ProvenState,
     system: CodeSystem,
@@ -36,11 +40,16 @@ pub async fn search(
     let holds = |e: &ehr_ledger::proto::CodeEntry| {
         e.code.to_lowercase().contains(&needle) || e.display.to_lowercase().contains(&needle)
     };
+    // Each candidate once, and no more than a search answers: a node may
+    // list a code many times, or list more than anyone asked for.
     let wanted: Vec<String> = listed
         .iter()
         .filter_map(|c| c.entry.as_ref())
         .filter(|e| holds(e))
         .map(|e| keys::code(system, &e.code))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .take(MAX_FOUND)
         .collect();
     let mut view = chain.latest().await?;
     view.prove(wanted.iter().map(|k| k.as_bytes().to_vec()))

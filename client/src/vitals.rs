@@ -1,7 +1,8 @@
 //! The measurements IoMT devices send: LOINC code, name, UCUM unit, and the
-//! physiologically possible range (wide on purpose: it catches broken sensors
-//! and unit mix-ups, not illness). Ingest checks readings against it; the FHIR
-//! export names them from it.
+//! physiologically possible range. The FHIR export names them from it and
+//! the simulated devices draw from it; ingest checks readings against the
+//! consortium's code directory on chain, seeded with the same codes
+//! (`abci-app/core/codes/seed.json`; a test keeps the two equal).
 
 /// What a LOINC code is, its unit and the plausible range of its values.
 #[derive(Debug)]
@@ -94,4 +95,23 @@ pub const VITALS: &[Vital] = &[
 
 pub fn vital(loinc: &str) -> Option<&'static Vital> {
     VITALS.iter().find(|v| v.loinc == loinc)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The directory's seeded measurements are this table's: what ingest
+    /// accepts, the FHIR export can name.
+    #[test]
+    fn the_seeded_directory_measures_what_this_table_does() {
+        let seeded: Vec<(String, String, f64, f64)> = ehr_ledger::ledger::genesis::seed_codes()
+            .into_iter()
+            .filter(|c| c.system == "loinc" && !c.unit.is_empty())
+            .map(|c| (c.code, c.unit, c.min, c.max))
+            .collect();
+        let here: Vec<(String, String, f64, f64)> = super::VITALS
+            .iter()
+            .map(|v| (v.loinc.to_string(), v.unit.to_string(), v.min, v.max))
+            .collect();
+        assert_eq!(seeded, here);
+    }
 }

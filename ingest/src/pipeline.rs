@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ehr_client::record_encryption::{encrypt_record, fresh_key_id, DataKey};
 use ehr_client::rpc::RpcError;
 use ehr_ledger::crypto::{sha256, Address, PublicKey};
-use ehr_ledger::proto::{Category, CodeSystem, DeviceStatus};
+use ehr_ledger::proto::{Category, CodeSystem, Concept, DeviceStatus};
 use ehr_ledger::tx::validate;
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
@@ -196,6 +196,7 @@ pub fn process(
         }
     }
 
+    let verified = check_codes(ctx, verified, &mut out)?;
     let fresh = drop_duplicates(store, verified, &mut out)?;
     let (groups, grouped) = key_groups(ctx, fresh, &mut out)?;
     let keys = open_keys(groups);
@@ -268,18 +269,14 @@ fn admit(
                 )),
             }
         };
-        // The code, once the message names a device in good standing: a
-        // message naming none costs no look-up in the directory.
+        // The code's shape here; the code itself once the signature holds
+        // (`check_codes`).
         let standing = match standing {
             Ok(_) if validate::loinc("loinc", &d.reading.loinc).is_err() => Err(refuse(
                 Reason::UnsupportedCode,
                 format!("{:?} is not a LOINC code", d.reading.loinc),
             )),
-            Ok(s) => {
-                let code = rt.block_on(ctx.registry.code(CodeSystem::Loinc, &d.reading.loinc))?;
-                reading::against(&d.reading, code.as_ref()).map(|()| s)
-            }
-            Err(r) => Err(r),
+            other => other,
         };
         match standing {
             Ok((device_key, patient)) => candidates.push(Candidate {
@@ -292,6 +289,32 @@ fn admit(
         }
     }
     Ok(candidates)
+}
+
+/// Each signed reading against its code in the consortium's directory
+/// (proven, cached; each distinct code of the poll asked once): only
+/// messages a registered device signed cost a look-up.
+fn check_codes(
+    ctx: &Context<'_>,
+    verified: Vec<Candidate>,
+    out: &mut Outcome,
+) -> Result<Vec<Candidate>, Transient> {
+    let mut concepts: HashMap<String, Option<Concept>> = HashMap::new();
+    let mut kept = Vec::with_capacity(verified.len());
+    for c in verified {
+        let code = &c.decoded.reading.loinc;
+        if !concepts.contains_key(code) {
+            let found = ctx
+                .runtime
+                .block_on(ctx.registry.code(CodeSystem::Loinc, code))?;
+            concepts.insert(code.clone(), found);
+        }
+        match reading::against(&c.decoded.reading, concepts[code].as_ref()) {
+            Ok(()) => kept.push(c),
+            Err(r) => out.refused.push(refused(&c.message, r, Some(&c.decoded))),
+        }
+    }
+    Ok(kept)
 }
 
 /// The idempotency key (device, seq): the same reading again is skipped; a

@@ -26,8 +26,9 @@ use ehr_ledger::crypto::{Address, PublicKey};
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::{Category, CodeSystem, Concept, Device, Participant, ParticipantKind};
 
-/// Answers each cache keeps at most.
-const MAX_CACHED: usize = 100_000;
+/// Codes' answers kept at most: senders choose the codes they send, and a
+/// code the directory lacks is remembered too.
+const MAX_CODES_CACHED: usize = 10_000;
 
 struct Entry<T> {
     value: T,
@@ -36,12 +37,19 @@ struct Entry<T> {
 
 struct Cache<T> {
     entries: Mutex<HashMap<String, Entry<T>>>,
+    /// Past this many entries everything is asked again.
+    limit: usize,
 }
 
 impl<T: Clone> Cache<T> {
     fn new() -> Self {
+        Self::bounded(usize::MAX)
+    }
+
+    fn bounded(limit: usize) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            limit,
         }
     }
 
@@ -64,9 +72,7 @@ impl<T: Clone> Cache<T> {
 
     fn put(&self, key: &str, value: T) {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded whatever keys senders make up (codes the directory lacks):
-        // past the bound everything is asked again.
-        if e.len() >= MAX_CACHED && !e.contains_key(key) {
+        if e.len() >= self.limit && !e.contains_key(key) {
             e.clear();
         }
         e.insert(
@@ -131,7 +137,7 @@ impl Registry {
             patients: Cache::new(),
             readers: Cache::new(),
             escrow: Cache::new(),
-            codes: Cache::new(),
+            codes: Cache::bounded(MAX_CODES_CACHED),
         }
     }
 

@@ -53,7 +53,9 @@ fn a_retired_code_is_refused_from_its_block_and_an_added_one_taken() {
     let cast = Cast::register(&chain);
     let broker = Broker::start();
     let db = database();
-    let _ingest = Ingest::start(dir.path(), &broker, &db, &chain, &cast.ingest);
+    // Chain answers kept for an hour: the decisions reach ingest by their
+    // events (`code_changed`), not by a cache expiring.
+    let _ingest = Ingest::start_caching(dir.path(), &broker, &db, &chain, &cast.ingest, 3600);
 
     // Arterial oxygen saturation is not in the directory yet.
     let arterial = |seq, measured_at_ms| ehr_ledger::proto::Reading {
