@@ -10,7 +10,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AccessLevel, Category, DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose, RecordRef, Role, ServiceKind } from "./types_pb";
+import type { AccessLevel, Category, CodeEntry, DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose, RecordRef, Role, ServiceKind } from "./types_pb";
 import { file_ehr_v1_types } from "./types_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/state.proto.
  */
 export const file_ehr_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyK9AgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAxISCgprZXlfaGVpZ2h0GAsgASgEIkkKCktleUJpbmRpbmcSEAoIaWRlbnRpdHkYASABKAwSFwoPYm91bmRfYXRfaGVpZ2h0GAIgASgEEhAKCGJvdW5kX2F0GAMgASgDIsoBCg5SZWNvdmVyeVBvbGljeRIQCghjb250YWN0cxgBIAMoDBIRCgl0aHJlc2hvbGQYAiABKA0SKAoHcGVuZGluZxgDIAEoCzIXLmVoci52MS5QZW5kaW5nUmVjb3ZlcnkSJwoEbGFzdBgEIAEoCzIZLmVoci52MS5Db21wbGV0ZWRSZWNvdmVyeRIVCg1uZXh0X2NvbnRhY3RzGAUgAygMEhYKDm5leHRfdGhyZXNob2xkGAYgASgNEhEKCW5leHRfZnJvbRgHIAEoAyKEAQoPUGVuZGluZ1JlY292ZXJ5EhYKDm5ld19wdWJsaWNfa2V5GAEgASgMEhEKCWFwcHJvdmFscxgCIAMoDBIbChNpZGVudGl0eV9jaGVja2VkX2J5GAMgASgMEhYKDmNoZWNrZWRfYnlfb3JnGAQgASgJEhEKCW9wZW5lZF9hdBgFIAEoAyKRAQoRQ29tcGxldGVkUmVjb3ZlcnkSFgoObmV3X3B1YmxpY19rZXkYASABKAwSDgoGaGVpZ2h0GAIgASgEEgwKBHRpbWUYAyABKAMSEQoJYXBwcm92YWxzGAQgAygMEhsKE2lkZW50aXR5X2NoZWNrZWRfYnkYBSABKAwSFgoOY2hlY2tlZF9ieV9vcmcYBiABKAkiKAoKRGFpbHlDb3VudBILCgNkYXkYASABKAMSDQoFY291bnQYAiABKAQiVwoKRW5yb2xsbWVudBIPCgdhZGRyZXNzGAEgASgMEg4KBm9yZ19pZBgCIAEoCRITCgtlbnJvbGxlZF9ieRgDIAEoDBITCgtlbnJvbGxlZF9hdBgEIAEoAyKeAQoGRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwSJAoGc3RhdHVzGAQgASgOMhQuZWhyLnYxLkRldmljZVN0YXR1cxIQCghib3VuZF9ieRgFIAEoDBIQCghib3VuZF9hdBgGIAEoAxISCgpyZXZva2VkX2F0GAcgASgDIm8KDUFjY2Vzc1JlcXVlc3QSDwoHcGF0aWVudBgBIAEoDBIRCglyZXF1ZXN0ZXIYAiABKAwSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIUCgxyZXF1ZXN0ZWRfYXQYBCABKAMiqwEKBUdyYW50Eg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiIKCGNhdGVnb3J5GAMgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiMKBmFjY2VzcxgEIAEoDjITLmVoci52MS5BY2Nlc3NMZXZlbBISCgpleHBpcmVzX2F0GAUgASgDEhIKCmdyYW50ZWRfYXQYBiABKAMimQEKD0VtZXJnZW5jeUFjY2VzcxIPCgdwYXRpZW50GAEgASgMEg4KBmRvY3RvchgCIAEoDBInCgZyZWFzb24YAyABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YBCABKAkSEQoJb3BlbmVkX2F0GAUgASgDEhIKCmV4cGlyZXNfYXQYBiABKAMi2wEKCExhYk9yZGVyEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEg8KB2xhYl9vcmcYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZWhyLnYxLk9yZGVyU3RhdHVzEhIKCm9yZGVyZWRfYXQYByABKAMSGAoQcmVzdWx0X3JlY29yZF9pZBgIIAEoCRIUCgxmdWxmaWxsZWRfYnkYCSABKAwSFwoPb3JkZXJfcmVjb3JkX2lkGAogASgJSgQIBBAFUgl0ZXN0X2NvZGUiMAoERmlsbBISCgpwaGFybWFjaXN0GAEgASgMEhQKDGRpc3BlbnNlZF9hdBgCIAEoAyLoAQoMUHJlc2NyaXB0aW9uEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEhUKDWZpbGxzX2FsbG93ZWQYCCABKA0SGwoFZmlsbHMYCSADKAsyDC5laHIudjEuRmlsbBIVCg1wcmVzY3JpYmVkX2F0GAogASgDEhMKC3ZhbGlkX3VudGlsGAsgASgDEhkKEWNvbnRlbnRfcmVjb3JkX2lkGAwgASgJSgQIBBAIUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiqQEKElN0b3JlZFJlY29yZEFuY2hvchIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmEg4KBmF1dGhvchgCIAEoDBIOCgZoZWlnaHQYAyABKAMSEwoLYW5jaG9yZWRfYXQYBCABKAMSFQoNc3VwZXJzZWRlZF9ieRgFIAEoCRIOCgZhbWVuZHMYBiABKAkSFAoMYW1lbmRtZW50X2lkGAcgASgEIuIBCgdFcmFzdXJlEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIkCgpjYXRlZ29yaWVzGAQgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhIKCmV2ZXJ5dGhpbmcYBSABKAgSIwoFYmFzaXMYBiABKA4yFC5laHIudjEuRXJhc3VyZUJhc2lzEhEKCXJlZmVyZW5jZRgHIAEoCRIRCgllcmFzZWRfYnkYCCABKAwSEQoJZXJhc2VkX2F0GAkgASgDEg4KBmhlaWdodBgKIAEoBCKoAQoJTGVnYWxIb2xkEg8KB3BhdGllbnQYASABKAwSDgoGb3JnX2lkGAIgASgJEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSDQoFdW50aWwYBCABKAMSIgoGcmVhc29uGAUgASgOMhIuZWhyLnYxLkhvbGRSZWFzb24SEQoJcmVmZXJlbmNlGAYgASgJEg4KBnNldF9ieRgHIAEoDCLvAgoJQW1lbmRtZW50EgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEQoJcmVjb3JkX2lkGAMgASgJEhQKDHJlcXVlc3RlZF9ieRgEIAEoDBISCgpyZXF1ZXN0X2lkGAUgASgJEicKBnN0YXR1cxgGIAEoDjIXLmVoci52MS5BbWVuZG1lbnRTdGF0dXMSFAoMcmVxdWVzdGVkX2F0GAcgASgDEg4KBmR1ZV9hdBgIIAEoAxIOCgZvcmdfaWQYCSABKAkSEgoKZGVjaWRlZF9ieRgKIAEoDBISCgpkZWNpZGVkX2F0GAsgASgDEgwKBGxhdGUYDCABKAgSFQoNY29ycmVjdGlvbl9pZBgNIAEoCRIrCg1kZW5pYWxfcmVhc29uGA4gASgOMhQuZWhyLnYxLkRlbmlhbFJlYXNvbhIWCg5leHBsYW5hdGlvbl9pZBgPIAEoCRIXCg9kaXNhZ3JlZW1lbnRfaWQYECABKAkisQEKEVN0b3JlZEJhdGNoQW5jaG9yEg8KB3NlcnZpY2UYASABKAwSEAoIYmF0Y2hfaWQYAiABKAQSEwoLbWVya2xlX3Jvb3QYAyABKAwSFAoMcmVjb3JkX2NvdW50GAQgASgNEhQKDGZpcnN0X3JlY29yZBgFIAEoBBITCgtsYXN0X3JlY29yZBgGIAEoBBIOCgZoZWlnaHQYByABKAMSEwoLYW5jaG9yZWRfYXQYCCABKAMixwMKCkF1ZGl0RW50cnkSCwoDc2VxGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEAoIYWNjZXNzb3IYAyABKAwSHwoEa2luZBgEIAEoDjIRLmVoci52MS5BdWRpdEtpbmQSEgoKcmVjb3JkX2lkcxgFIAMoCRIgCgdwdXJwb3NlGAYgASgOMg8uZWhyLnYxLlB1cnBvc2USIgoFYmFzaXMYByABKA4yEy5laHIudjEuQWNjZXNzQmFzaXMSEQoJZW1lcmdlbmN5GAggASgIEhEKCWxvZ2dlZF9ieRgJIAEoDBIUCgxkaXNjbG9zZWRfYXQYCiABKAMSDgoGaGVpZ2h0GAsgASgDEhIKCmJsb2NrX3RpbWUYDCABKAMSMQoQZW1lcmdlbmN5X3JlYXNvbhgNIAEoDjIXLmVoci52MS5FbWVyZ2VuY3lSZWFzb24SFQoNanVzdGlmaWNhdGlvbhgOIAEoCRIiCghjYXRlZ29yeRgPIAEoDjIQLmVoci52MS5DYXRlZ29yeRIWCg5yZXF1ZXN0X3NoYTI1NhgQIAEoDBIRCglvdXRib3hfaWQYESABKAQSFQoNcHVycG9zZV91bmZpdBgSIAEoCCLeAQoIUHJvcG9zYWwSCgoCaWQYASABKAQSFAoMcHJvcG9zZXJfb3JnGAIgASgJEigKBmNoYW5nZRgDIAEoCzIYLmVoci52MS5Hb3Zlcm5hbmNlQ2hhbmdlEhEKCWFwcHJvdmFscxgEIAMoCRISCgpyZWplY3Rpb25zGAUgAygJEiYKBnN0YXR1cxgGIAEoDjIWLmVoci52MS5Qcm9wb3NhbFN0YXR1cxISCgpjcmVhdGVkX2F0GAcgASgDEhIKCmRlY2lkZWRfYXQYCCABKAMSDwoHZmFpbHVyZRgJIAEoCSJBCglWYWxpZGF0b3ISDwoHcHViX2tleRgBIAEoDBINCgVwb3dlchgCIAEoAxIUCgxvcGVyYXRvcl9vcmcYAyABKAkiZAoOQWNjZXNzRGVjaXNpb24SDwoHYWxsb3dlZBgBIAEoCBIiCgViYXNpcxgCIAEoDjITLmVoci52MS5BY2Nlc3NCYXNpcxIOCgZyZWFzb24YAyABKAkSDQoFdW50aWwYBCABKAMiSwoQT3JnYW5pc2F0aW9uTGlzdBIjCgVpdGVtcxgBIAMoCzIULmVoci52MS5PcmdhbmlzYXRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJJCg9QYXJ0aWNpcGFudExpc3QSIgoFaXRlbXMYASADKAsyEy5laHIudjEuUGFydGljaXBhbnQSEgoKbmV4dF9hZnRlchgCIAEoCSI/CgpEZXZpY2VMaXN0Eh0KBWl0ZW1zGAEgAygLMg4uZWhyLnYxLkRldmljZRISCgpuZXh0X2FmdGVyGAIgASgJIj0KCUdyYW50TGlzdBIcCgVpdGVtcxgBIAMoCzINLmVoci52MS5HcmFudBISCgpuZXh0X2FmdGVyGAIgASgJIkMKCkF1ZGl0VHJhaWwSIQoFaXRlbXMYASADKAsyEi5laHIudjEuQXVkaXRFbnRyeRISCgpuZXh0X2FmdGVyGAIgASgJIkMKDFByb3Bvc2FsTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5Qcm9wb3NhbBISCgpuZXh0X2FmdGVyGAIgASgJIkUKDVZhbGlkYXRvckxpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuVmFsaWRhdG9yEhIKCm5leHRfYWZ0ZXIYAiABKAkiQwoMTGFiT3JkZXJMaXN0Eh8KBWl0ZW1zGAEgAygLMhAuZWhyLnYxLkxhYk9yZGVyEhIKCm5leHRfYWZ0ZXIYAiABKAkiSwoQUHJlc2NyaXB0aW9uTGlzdBIjCgVpdGVtcxgBIAMoCzIULmVoci52MS5QcmVzY3JpcHRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJNChFBY2Nlc3NSZXF1ZXN0TGlzdBIkCgVpdGVtcxgBIAMoCzIVLmVoci52MS5BY2Nlc3NSZXF1ZXN0EhIKCm5leHRfYWZ0ZXIYAiABKAkiRQoNQW1lbmRtZW50TGlzdBIgCgVpdGVtcxgBIAMoCzIRLmVoci52MS5BbWVuZG1lbnQSEgoKbmV4dF9hZnRlchgCIAEoCSJBCgtFcmFzdXJlTGlzdBIeCgVpdGVtcxgBIAMoCzIPLmVoci52MS5FcmFzdXJlEhIKCm5leHRfYWZ0ZXIYAiABKAkiRQoNTGVnYWxIb2xkTGlzdBIgCgVpdGVtcxgBIAMoCzIRLmVoci52MS5MZWdhbEhvbGQSEgoKbmV4dF9hZnRlchgCIAEoCSpiCgxNZW1iZXJTdGF0dXMSHQoZTUVNQkVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFE1FTUJFUl9TVEFUVVNfQUNUSVZFEAESGQoVTUVNQkVSX1NUQVRVU19SRU1PVkVEEAIqiwEKD1BhcnRpY2lwYW50S2luZBIgChxQQVJUSUNJUEFOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWUEFSVElDSVBBTlRfS0lORF9TVEFGRhABEhwKGFBBUlRJQ0lQQU5UX0tJTkRfU0VSVklDRRACEhwKGFBBUlRJQ0lQQU5UX0tJTkRfUEFUSUVOVBADKngKEVBhcnRpY2lwYW50U3RhdHVzEiIKHlBBUlRJQ0lQQU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGVBBUlRJQ0lQQU5UX1NUQVRVU19BQ1RJVkUQARIgChxQQVJUSUNJUEFOVF9TVEFUVVNfU1VTUEVOREVEEAIqYgoMRGV2aWNlU3RhdHVzEh0KGURFVklDRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRERVZJQ0VfU1RBVFVTX0FDVElWRRABEhkKFURFVklDRV9TVEFUVVNfUkVWT0tFRBACKl4KC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9SREVSX1NUQVRVU19PUEVOEAESGgoWT1JERVJfU1RBVFVTX0ZVTEZJTExFRBACKo8BCg9BbWVuZG1lbnRTdGF0dXMSIAocQU1FTkRNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGkFNRU5ETUVOVF9TVEFUVVNfUkVRVUVTVEVEEAESHQoZQU1FTkRNRU5UX1NUQVRVU19BQ0NFUFRFRBACEhsKF0FNRU5ETUVOVF9TVEFUVVNfREVOSUVEEAMqzwEKC0FjY2Vzc0Jhc2lzEhwKGEFDQ0VTU19CQVNJU19VTlNQRUNJRklFRBAAEhUKEUFDQ0VTU19CQVNJU19OT05FEAESGAoUQUNDRVNTX0JBU0lTX1BBVElFTlQQAhIZChVBQ0NFU1NfQkFTSVNfR1VBUkRJQU4QAxIWChJBQ0NFU1NfQkFTSVNfR1JBTlQQBBIaChZBQ0NFU1NfQkFTSVNfRU1FUkdFTkNZEAUSIgoeQUNDRVNTX0JBU0lTX0hPTUVfT1JHQU5JU0FUSU9OEAYqYwoJQXVkaXRLaW5kEhoKFkFVRElUX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9LSU5EX0RJU0NMT1NVUkUQARIfChtBVURJVF9LSU5EX0VNRVJHRU5DWV9PUEVORUQQAiqiAQoOUHJvcG9zYWxTdGF0dXMSHwobUFJPUE9TQUxfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUUFJPUE9TQUxfU1RBVFVTX09QRU4QARIbChdQUk9QT1NBTF9TVEFUVVNfQVBQTElFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhoKFlBST1BPU0FMX1NUQVRVU19GQUlMRUQQBGIGcHJvdG8z", [file_ehr_v1_types]);
+  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyK9AgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAxISCgprZXlfaGVpZ2h0GAsgASgEIkkKCktleUJpbmRpbmcSEAoIaWRlbnRpdHkYASABKAwSFwoPYm91bmRfYXRfaGVpZ2h0GAIgASgEEhAKCGJvdW5kX2F0GAMgASgDIsoBCg5SZWNvdmVyeVBvbGljeRIQCghjb250YWN0cxgBIAMoDBIRCgl0aHJlc2hvbGQYAiABKA0SKAoHcGVuZGluZxgDIAEoCzIXLmVoci52MS5QZW5kaW5nUmVjb3ZlcnkSJwoEbGFzdBgEIAEoCzIZLmVoci52MS5Db21wbGV0ZWRSZWNvdmVyeRIVCg1uZXh0X2NvbnRhY3RzGAUgAygMEhYKDm5leHRfdGhyZXNob2xkGAYgASgNEhEKCW5leHRfZnJvbRgHIAEoAyKEAQoPUGVuZGluZ1JlY292ZXJ5EhYKDm5ld19wdWJsaWNfa2V5GAEgASgMEhEKCWFwcHJvdmFscxgCIAMoDBIbChNpZGVudGl0eV9jaGVja2VkX2J5GAMgASgMEhYKDmNoZWNrZWRfYnlfb3JnGAQgASgJEhEKCW9wZW5lZF9hdBgFIAEoAyKRAQoRQ29tcGxldGVkUmVjb3ZlcnkSFgoObmV3X3B1YmxpY19rZXkYASABKAwSDgoGaGVpZ2h0GAIgASgEEgwKBHRpbWUYAyABKAMSEQoJYXBwcm92YWxzGAQgAygMEhsKE2lkZW50aXR5X2NoZWNrZWRfYnkYBSABKAwSFgoOY2hlY2tlZF9ieV9vcmcYBiABKAkiKAoKRGFpbHlDb3VudBILCgNkYXkYASABKAMSDQoFY291bnQYAiABKAQiVwoKRW5yb2xsbWVudBIPCgdhZGRyZXNzGAEgASgMEg4KBm9yZ19pZBgCIAEoCRITCgtlbnJvbGxlZF9ieRgDIAEoDBITCgtlbnJvbGxlZF9hdBgEIAEoAyKeAQoGRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwSJAoGc3RhdHVzGAQgASgOMhQuZWhyLnYxLkRldmljZVN0YXR1cxIQCghib3VuZF9ieRgFIAEoDBIQCghib3VuZF9hdBgGIAEoAxISCgpyZXZva2VkX2F0GAcgASgDIm8KDUFjY2Vzc1JlcXVlc3QSDwoHcGF0aWVudBgBIAEoDBIRCglyZXF1ZXN0ZXIYAiABKAwSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIUCgxyZXF1ZXN0ZWRfYXQYBCABKAMiqwEKBUdyYW50Eg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiIKCGNhdGVnb3J5GAMgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiMKBmFjY2VzcxgEIAEoDjITLmVoci52MS5BY2Nlc3NMZXZlbBISCgpleHBpcmVzX2F0GAUgASgDEhIKCmdyYW50ZWRfYXQYBiABKAMimQEKD0VtZXJnZW5jeUFjY2VzcxIPCgdwYXRpZW50GAEgASgMEg4KBmRvY3RvchgCIAEoDBInCgZyZWFzb24YAyABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YBCABKAkSEQoJb3BlbmVkX2F0GAUgASgDEhIKCmV4cGlyZXNfYXQYBiABKAMi2wEKCExhYk9yZGVyEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEg8KB2xhYl9vcmcYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZWhyLnYxLk9yZGVyU3RhdHVzEhIKCm9yZGVyZWRfYXQYByABKAMSGAoQcmVzdWx0X3JlY29yZF9pZBgIIAEoCRIUCgxmdWxmaWxsZWRfYnkYCSABKAwSFwoPb3JkZXJfcmVjb3JkX2lkGAogASgJSgQIBBAFUgl0ZXN0X2NvZGUiMAoERmlsbBISCgpwaGFybWFjaXN0GAEgASgMEhQKDGRpc3BlbnNlZF9hdBgCIAEoAyLoAQoMUHJlc2NyaXB0aW9uEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEhUKDWZpbGxzX2FsbG93ZWQYCCABKA0SGwoFZmlsbHMYCSADKAsyDC5laHIudjEuRmlsbBIVCg1wcmVzY3JpYmVkX2F0GAogASgDEhMKC3ZhbGlkX3VudGlsGAsgASgDEhkKEWNvbnRlbnRfcmVjb3JkX2lkGAwgASgJSgQIBBAIUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiqQEKElN0b3JlZFJlY29yZEFuY2hvchIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmEg4KBmF1dGhvchgCIAEoDBIOCgZoZWlnaHQYAyABKAMSEwoLYW5jaG9yZWRfYXQYBCABKAMSFQoNc3VwZXJzZWRlZF9ieRgFIAEoCRIOCgZhbWVuZHMYBiABKAkSFAoMYW1lbmRtZW50X2lkGAcgASgEIuIBCgdFcmFzdXJlEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIkCgpjYXRlZ29yaWVzGAQgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhIKCmV2ZXJ5dGhpbmcYBSABKAgSIwoFYmFzaXMYBiABKA4yFC5laHIudjEuRXJhc3VyZUJhc2lzEhEKCXJlZmVyZW5jZRgHIAEoCRIRCgllcmFzZWRfYnkYCCABKAwSEQoJZXJhc2VkX2F0GAkgASgDEg4KBmhlaWdodBgKIAEoBCKoAQoJTGVnYWxIb2xkEg8KB3BhdGllbnQYASABKAwSDgoGb3JnX2lkGAIgASgJEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSDQoFdW50aWwYBCABKAMSIgoGcmVhc29uGAUgASgOMhIuZWhyLnYxLkhvbGRSZWFzb24SEQoJcmVmZXJlbmNlGAYgASgJEg4KBnNldF9ieRgHIAEoDCLvAgoJQW1lbmRtZW50EgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEQoJcmVjb3JkX2lkGAMgASgJEhQKDHJlcXVlc3RlZF9ieRgEIAEoDBISCgpyZXF1ZXN0X2lkGAUgASgJEicKBnN0YXR1cxgGIAEoDjIXLmVoci52MS5BbWVuZG1lbnRTdGF0dXMSFAoMcmVxdWVzdGVkX2F0GAcgASgDEg4KBmR1ZV9hdBgIIAEoAxIOCgZvcmdfaWQYCSABKAkSEgoKZGVjaWRlZF9ieRgKIAEoDBISCgpkZWNpZGVkX2F0GAsgASgDEgwKBGxhdGUYDCABKAgSFQoNY29ycmVjdGlvbl9pZBgNIAEoCRIrCg1kZW5pYWxfcmVhc29uGA4gASgOMhQuZWhyLnYxLkRlbmlhbFJlYXNvbhIWCg5leHBsYW5hdGlvbl9pZBgPIAEoCRIXCg9kaXNhZ3JlZW1lbnRfaWQYECABKAkisQEKEVN0b3JlZEJhdGNoQW5jaG9yEg8KB3NlcnZpY2UYASABKAwSEAoIYmF0Y2hfaWQYAiABKAQSEwoLbWVya2xlX3Jvb3QYAyABKAwSFAoMcmVjb3JkX2NvdW50GAQgASgNEhQKDGZpcnN0X3JlY29yZBgFIAEoBBITCgtsYXN0X3JlY29yZBgGIAEoBBIOCgZoZWlnaHQYByABKAMSEwoLYW5jaG9yZWRfYXQYCCABKAMixwMKCkF1ZGl0RW50cnkSCwoDc2VxGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEAoIYWNjZXNzb3IYAyABKAwSHwoEa2luZBgEIAEoDjIRLmVoci52MS5BdWRpdEtpbmQSEgoKcmVjb3JkX2lkcxgFIAMoCRIgCgdwdXJwb3NlGAYgASgOMg8uZWhyLnYxLlB1cnBvc2USIgoFYmFzaXMYByABKA4yEy5laHIudjEuQWNjZXNzQmFzaXMSEQoJZW1lcmdlbmN5GAggASgIEhEKCWxvZ2dlZF9ieRgJIAEoDBIUCgxkaXNjbG9zZWRfYXQYCiABKAMSDgoGaGVpZ2h0GAsgASgDEhIKCmJsb2NrX3RpbWUYDCABKAMSMQoQZW1lcmdlbmN5X3JlYXNvbhgNIAEoDjIXLmVoci52MS5FbWVyZ2VuY3lSZWFzb24SFQoNanVzdGlmaWNhdGlvbhgOIAEoCRIiCghjYXRlZ29yeRgPIAEoDjIQLmVoci52MS5DYXRlZ29yeRIWCg5yZXF1ZXN0X3NoYTI1NhgQIAEoDBIRCglvdXRib3hfaWQYESABKAQSFQoNcHVycG9zZV91bmZpdBgSIAEoCCLeAQoIUHJvcG9zYWwSCgoCaWQYASABKAQSFAoMcHJvcG9zZXJfb3JnGAIgASgJEigKBmNoYW5nZRgDIAEoCzIYLmVoci52MS5Hb3Zlcm5hbmNlQ2hhbmdlEhEKCWFwcHJvdmFscxgEIAMoCRISCgpyZWplY3Rpb25zGAUgAygJEiYKBnN0YXR1cxgGIAEoDjIWLmVoci52MS5Qcm9wb3NhbFN0YXR1cxISCgpjcmVhdGVkX2F0GAcgASgDEhIKCmRlY2lkZWRfYXQYCCABKAMSDwoHZmFpbHVyZRgJIAEoCSLDAQoHQ29uY2VwdBIgCgVlbnRyeRgBIAEoCzIRLmVoci52MS5Db2RlRW50cnkSJQoGc3RhdHVzGAIgASgOMhUuZWhyLnYxLkNvbmNlcHRTdGF0dXMSEAoIYWRkZWRfYXQYAyABKAMSEgoKcmV0aXJlZF9hdBgEIAEoAxIQCghhZGRlZF9ieRgFIAEoBBISCgpyZXRpcmVkX2J5GAYgASgEEg4KBnJlYXNvbhgHIAEoCRITCgtyZXBsYWNlZF9ieRgIIAEoCSJBCglWYWxpZGF0b3ISDwoHcHViX2tleRgBIAEoDBINCgVwb3dlchgCIAEoAxIUCgxvcGVyYXRvcl9vcmcYAyABKAkiZAoOQWNjZXNzRGVjaXNpb24SDwoHYWxsb3dlZBgBIAEoCBIiCgViYXNpcxgCIAEoDjITLmVoci52MS5BY2Nlc3NCYXNpcxIOCgZyZWFzb24YAyABKAkSDQoFdW50aWwYBCABKAMiSwoQT3JnYW5pc2F0aW9uTGlzdBIjCgVpdGVtcxgBIAMoCzIULmVoci52MS5PcmdhbmlzYXRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJJCg9QYXJ0aWNpcGFudExpc3QSIgoFaXRlbXMYASADKAsyEy5laHIudjEuUGFydGljaXBhbnQSEgoKbmV4dF9hZnRlchgCIAEoCSI/CgpEZXZpY2VMaXN0Eh0KBWl0ZW1zGAEgAygLMg4uZWhyLnYxLkRldmljZRISCgpuZXh0X2FmdGVyGAIgASgJIj0KCUdyYW50TGlzdBIcCgVpdGVtcxgBIAMoCzINLmVoci52MS5HcmFudBISCgpuZXh0X2FmdGVyGAIgASgJIkMKCkF1ZGl0VHJhaWwSIQoFaXRlbXMYASADKAsyEi5laHIudjEuQXVkaXRFbnRyeRISCgpuZXh0X2FmdGVyGAIgASgJIkMKDFByb3Bvc2FsTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5Qcm9wb3NhbBISCgpuZXh0X2FmdGVyGAIgASgJIkUKDVZhbGlkYXRvckxpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuVmFsaWRhdG9yEhIKCm5leHRfYWZ0ZXIYAiABKAkiQQoLQ29uY2VwdExpc3QSHgoFaXRlbXMYASADKAsyDy5laHIudjEuQ29uY2VwdBISCgpuZXh0X2FmdGVyGAIgASgJIkMKDExhYk9yZGVyTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5MYWJPcmRlchISCgpuZXh0X2FmdGVyGAIgASgJIksKEFByZXNjcmlwdGlvbkxpc3QSIwoFaXRlbXMYASADKAsyFC5laHIudjEuUHJlc2NyaXB0aW9uEhIKCm5leHRfYWZ0ZXIYAiABKAkiTQoRQWNjZXNzUmVxdWVzdExpc3QSJAoFaXRlbXMYASADKAsyFS5laHIudjEuQWNjZXNzUmVxdWVzdBISCgpuZXh0X2FmdGVyGAIgASgJIkUKDUFtZW5kbWVudExpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuQW1lbmRtZW50EhIKCm5leHRfYWZ0ZXIYAiABKAkiQQoLRXJhc3VyZUxpc3QSHgoFaXRlbXMYASADKAsyDy5laHIudjEuRXJhc3VyZRISCgpuZXh0X2FmdGVyGAIgASgJIkUKDUxlZ2FsSG9sZExpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuTGVnYWxIb2xkEhIKCm5leHRfYWZ0ZXIYAiABKAkqYgoMTWVtYmVyU3RhdHVzEh0KGU1FTUJFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRNRU1CRVJfU1RBVFVTX0FDVElWRRABEhkKFU1FTUJFUl9TVEFUVVNfUkVNT1ZFRBACKosBCg9QYXJ0aWNpcGFudEtpbmQSIAocUEFSVElDSVBBTlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBBUlRJQ0lQQU5UX0tJTkRfU1RBRkYQARIcChhQQVJUSUNJUEFOVF9LSU5EX1NFUlZJQ0UQAhIcChhQQVJUSUNJUEFOVF9LSU5EX1BBVElFTlQQAyp4ChFQYXJ0aWNpcGFudFN0YXR1cxIiCh5QQVJUSUNJUEFOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlQQVJUSUNJUEFOVF9TVEFUVVNfQUNUSVZFEAESIAocUEFSVElDSVBBTlRfU1RBVFVTX1NVU1BFTkRFRBACKmIKDERldmljZVN0YXR1cxIdChlERVZJQ0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUREVWSUNFX1NUQVRVU19BQ1RJVkUQARIZChVERVZJQ0VfU1RBVFVTX1JFVk9LRUQQAipeCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFPUkRFUl9TVEFUVVNfT1BFThABEhoKFk9SREVSX1NUQVRVU19GVUxGSUxMRUQQAiqPAQoPQW1lbmRtZW50U3RhdHVzEiAKHEFNRU5ETUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpBTUVORE1FTlRfU1RBVFVTX1JFUVVFU1RFRBABEh0KGUFNRU5ETUVOVF9TVEFUVVNfQUNDRVBURUQQAhIbChdBTUVORE1FTlRfU1RBVFVTX0RFTklFRBADKs8BCgtBY2Nlc3NCYXNpcxIcChhBQ0NFU1NfQkFTSVNfVU5TUEVDSUZJRUQQABIVChFBQ0NFU1NfQkFTSVNfTk9ORRABEhgKFEFDQ0VTU19CQVNJU19QQVRJRU5UEAISGQoVQUNDRVNTX0JBU0lTX0dVQVJESUFOEAMSFgoSQUNDRVNTX0JBU0lTX0dSQU5UEAQSGgoWQUNDRVNTX0JBU0lTX0VNRVJHRU5DWRAFEiIKHkFDQ0VTU19CQVNJU19IT01FX09SR0FOSVNBVElPThAGKmMKCUF1ZGl0S2luZBIaChZBVURJVF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVQVVESVRfS0lORF9ESVNDTE9TVVJFEAESHwobQVVESVRfS0lORF9FTUVSR0VOQ1lfT1BFTkVEEAIqogEKDlByb3Bvc2FsU3RhdHVzEh8KG1BST1BPU0FMX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1BPU0FMX1NUQVRVU19PUEVOEAESGwoXUFJPUE9TQUxfU1RBVFVTX0FQUExJRUQQAhIcChhQUk9QT1NBTF9TVEFUVVNfUkVKRUNURUQQAxIaChZQUk9QT1NBTF9TVEFUVVNfRkFJTEVEEAQqZgoNQ29uY2VwdFN0YXR1cxIeChpDT05DRVBUX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUNPTkNFUFRfU1RBVFVTX0FDVElWRRABEhoKFkNPTkNFUFRfU1RBVFVTX1JFVElSRUQQAmIGcHJvdG8z", [file_ehr_v1_types]);
 
 /**
  * @generated from message ehr.v1.Account
@@ -1234,6 +1234,66 @@ export const ProposalSchema: GenMessage<Proposal> = /*@__PURE__*/
   messageDesc(file_ehr_v1_state, 24);
 
 /**
+ * A code of the directory, under code/<system>/<code>.
+ *
+ * @generated from message ehr.v1.Concept
+ */
+export type Concept = Message<"ehr.v1.Concept"> & {
+  /**
+   * @generated from field: ehr.v1.CodeEntry entry = 1;
+   */
+  entry?: CodeEntry | undefined;
+
+  /**
+   * @generated from field: ehr.v1.ConceptStatus status = 2;
+   */
+  status: ConceptStatus;
+
+  /**
+   * Block time of the decision that added it (genesis time for the seed).
+   *
+   * @generated from field: int64 added_at = 3;
+   */
+  addedAt: bigint;
+
+  /**
+   * Block time of the decision that retired it; 0 while active.
+   *
+   * @generated from field: int64 retired_at = 4;
+   */
+  retiredAt: bigint;
+
+  /**
+   * The proposal that added it (0: the genesis), then the one that retired it.
+   *
+   * @generated from field: uint64 added_by = 5;
+   */
+  addedBy: bigint;
+
+  /**
+   * @generated from field: uint64 retired_by = 6;
+   */
+  retiredBy: bigint;
+
+  /**
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string replaced_by = 8;
+   */
+  replacedBy: string;
+};
+
+/**
+ * Describes the message ehr.v1.Concept.
+ * Use `create(ConceptSchema)` to create a new message.
+ */
+export const ConceptSchema: GenMessage<Concept> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 25);
+
+/**
  * @generated from message ehr.v1.Validator
  */
 export type Validator = Message<"ehr.v1.Validator"> & {
@@ -1258,7 +1318,7 @@ export type Validator = Message<"ehr.v1.Validator"> & {
  * Use `create(ValidatorSchema)` to create a new message.
  */
 export const ValidatorSchema: GenMessage<Validator> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 25);
+  messageDesc(file_ehr_v1_state, 26);
 
 /**
  * @generated from message ehr.v1.AccessDecision
@@ -1294,7 +1354,7 @@ export type AccessDecision = Message<"ehr.v1.AccessDecision"> & {
  * Use `create(AccessDecisionSchema)` to create a new message.
  */
 export const AccessDecisionSchema: GenMessage<AccessDecision> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 26);
+  messageDesc(file_ehr_v1_state, 27);
 
 /**
  * List answers of queries, a page at a time (at most 1 000 items). When
@@ -1320,7 +1380,7 @@ export type OrganisationList = Message<"ehr.v1.OrganisationList"> & {
  * Use `create(OrganisationListSchema)` to create a new message.
  */
 export const OrganisationListSchema: GenMessage<OrganisationList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 27);
+  messageDesc(file_ehr_v1_state, 28);
 
 /**
  * @generated from message ehr.v1.ParticipantList
@@ -1342,7 +1402,7 @@ export type ParticipantList = Message<"ehr.v1.ParticipantList"> & {
  * Use `create(ParticipantListSchema)` to create a new message.
  */
 export const ParticipantListSchema: GenMessage<ParticipantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 28);
+  messageDesc(file_ehr_v1_state, 29);
 
 /**
  * @generated from message ehr.v1.DeviceList
@@ -1364,7 +1424,7 @@ export type DeviceList = Message<"ehr.v1.DeviceList"> & {
  * Use `create(DeviceListSchema)` to create a new message.
  */
 export const DeviceListSchema: GenMessage<DeviceList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 29);
+  messageDesc(file_ehr_v1_state, 30);
 
 /**
  * @generated from message ehr.v1.GrantList
@@ -1386,7 +1446,7 @@ export type GrantList = Message<"ehr.v1.GrantList"> & {
  * Use `create(GrantListSchema)` to create a new message.
  */
 export const GrantListSchema: GenMessage<GrantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 30);
+  messageDesc(file_ehr_v1_state, 31);
 
 /**
  * @generated from message ehr.v1.AuditTrail
@@ -1408,7 +1468,7 @@ export type AuditTrail = Message<"ehr.v1.AuditTrail"> & {
  * Use `create(AuditTrailSchema)` to create a new message.
  */
 export const AuditTrailSchema: GenMessage<AuditTrail> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 31);
+  messageDesc(file_ehr_v1_state, 32);
 
 /**
  * @generated from message ehr.v1.ProposalList
@@ -1430,7 +1490,7 @@ export type ProposalList = Message<"ehr.v1.ProposalList"> & {
  * Use `create(ProposalListSchema)` to create a new message.
  */
 export const ProposalListSchema: GenMessage<ProposalList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 32);
+  messageDesc(file_ehr_v1_state, 33);
 
 /**
  * @generated from message ehr.v1.ValidatorList
@@ -1452,7 +1512,29 @@ export type ValidatorList = Message<"ehr.v1.ValidatorList"> & {
  * Use `create(ValidatorListSchema)` to create a new message.
  */
 export const ValidatorListSchema: GenMessage<ValidatorList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 33);
+  messageDesc(file_ehr_v1_state, 34);
+
+/**
+ * @generated from message ehr.v1.ConceptList
+ */
+export type ConceptList = Message<"ehr.v1.ConceptList"> & {
+  /**
+   * @generated from field: repeated ehr.v1.Concept items = 1;
+   */
+  items: Concept[];
+
+  /**
+   * @generated from field: string next_after = 2;
+   */
+  nextAfter: string;
+};
+
+/**
+ * Describes the message ehr.v1.ConceptList.
+ * Use `create(ConceptListSchema)` to create a new message.
+ */
+export const ConceptListSchema: GenMessage<ConceptList> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 35);
 
 /**
  * @generated from message ehr.v1.LabOrderList
@@ -1474,7 +1556,7 @@ export type LabOrderList = Message<"ehr.v1.LabOrderList"> & {
  * Use `create(LabOrderListSchema)` to create a new message.
  */
 export const LabOrderListSchema: GenMessage<LabOrderList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 34);
+  messageDesc(file_ehr_v1_state, 36);
 
 /**
  * @generated from message ehr.v1.PrescriptionList
@@ -1496,7 +1578,7 @@ export type PrescriptionList = Message<"ehr.v1.PrescriptionList"> & {
  * Use `create(PrescriptionListSchema)` to create a new message.
  */
 export const PrescriptionListSchema: GenMessage<PrescriptionList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 35);
+  messageDesc(file_ehr_v1_state, 37);
 
 /**
  * @generated from message ehr.v1.AccessRequestList
@@ -1518,7 +1600,7 @@ export type AccessRequestList = Message<"ehr.v1.AccessRequestList"> & {
  * Use `create(AccessRequestListSchema)` to create a new message.
  */
 export const AccessRequestListSchema: GenMessage<AccessRequestList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 36);
+  messageDesc(file_ehr_v1_state, 38);
 
 /**
  * @generated from message ehr.v1.AmendmentList
@@ -1540,7 +1622,7 @@ export type AmendmentList = Message<"ehr.v1.AmendmentList"> & {
  * Use `create(AmendmentListSchema)` to create a new message.
  */
 export const AmendmentListSchema: GenMessage<AmendmentList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 37);
+  messageDesc(file_ehr_v1_state, 39);
 
 /**
  * @generated from message ehr.v1.ErasureList
@@ -1562,7 +1644,7 @@ export type ErasureList = Message<"ehr.v1.ErasureList"> & {
  * Use `create(ErasureListSchema)` to create a new message.
  */
 export const ErasureListSchema: GenMessage<ErasureList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 38);
+  messageDesc(file_ehr_v1_state, 40);
 
 /**
  * @generated from message ehr.v1.LegalHoldList
@@ -1584,7 +1666,7 @@ export type LegalHoldList = Message<"ehr.v1.LegalHoldList"> & {
  * Use `create(LegalHoldListSchema)` to create a new message.
  */
 export const LegalHoldListSchema: GenMessage<LegalHoldList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 39);
+  messageDesc(file_ehr_v1_state, 41);
 
 /**
  * @generated from enum ehr.v1.MemberStatus
@@ -1866,4 +1948,30 @@ export enum ProposalStatus {
  */
 export const ProposalStatusSchema: GenEnum<ProposalStatus> = /*@__PURE__*/
   enumDesc(file_ehr_v1_state, 8);
+
+/**
+ * @generated from enum ehr.v1.ConceptStatus
+ */
+export enum ConceptStatus {
+  /**
+   * @generated from enum value: CONCEPT_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CONCEPT_STATUS_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * @generated from enum value: CONCEPT_STATUS_RETIRED = 2;
+   */
+  RETIRED = 2,
+}
+
+/**
+ * Describes the enum ehr.v1.ConceptStatus.
+ */
+export const ConceptStatusSchema: GenEnum<ConceptStatus> = /*@__PURE__*/
+  enumDesc(file_ehr_v1_state, 9);
 

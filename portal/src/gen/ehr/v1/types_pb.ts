@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/types.proto.
  */
 export const file_ehr_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChJlaHIvdjEvdHlwZXMucHJvdG8SBmVoci52MSI+CgdHcmFudGVlEhMKCWNsaW5pY2lhbhgBIAEoDEgAEhYKDG9yZ2FuaXNhdGlvbhgCIAEoCUgAQgYKBGtpbmQijQEKCVJlY29yZFJlZhIRCglyZWNvcmRfaWQYASABKAkSDwoHcGF0aWVudBgCIAEoDBIiCghjYXRlZ29yeRgDIAEoDjIQLmVoci52MS5DYXRlZ29yeRIZChFjaXBoZXJ0ZXh0X3NoYTI1NhgEIAEoDBIMCgRzaXplGAUgASgEEg8KB2xvY2F0b3IYBiABKAkikAIKEEdvdmVybmFuY2VDaGFuZ2USJwoKYWRkX21lbWJlchgBIAEoCzIRLmVoci52MS5BZGRNZW1iZXJIABItCg1yZW1vdmVfbWVtYmVyGAIgASgLMhQuZWhyLnYxLlJlbW92ZU1lbWJlckgAEi0KDWFkZF92YWxpZGF0b3IYAyABKAsyFC5laHIudjEuQWRkVmFsaWRhdG9ySAASMwoQcmVtb3ZlX3ZhbGlkYXRvchgEIAEoCzIXLmVoci52MS5SZW1vdmVWYWxpZGF0b3JIABI4ChNzZXRfdmFsaWRhdG9yX3Bvd2VyGAUgASgLMhkuZWhyLnYxLlNldFZhbGlkYXRvclBvd2VySABCBgoEa2luZCJDCglBZGRNZW1iZXISDgoGb3JnX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSGAoQYWRtaW5fcHVibGljX2tleRgDIAEoDCIeCgxSZW1vdmVNZW1iZXISDgoGb3JnX2lkGAEgASgJIkQKDEFkZFZhbGlkYXRvchIPCgdwdWJfa2V5GAEgASgMEg0KBXBvd2VyGAIgASgDEhQKDG9wZXJhdG9yX29yZxgDIAEoCSIiCg9SZW1vdmVWYWxpZGF0b3ISDwoHcHViX2tleRgBIAEoDCIzChFTZXRWYWxpZGF0b3JQb3dlchIPCgdwdWJfa2V5GAEgASgMEg0KBXBvd2VyGAIgASgDKnsKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfRE9DVE9SEAESDgoKUk9MRV9OVVJTRRACEhMKD1JPTEVfUEhBUk1BQ0lTVBADEhcKE1JPTEVfTEFCX1RFQ0hOSUNJQU4QBBIOCgpST0xFX0FETUlOEAUqXgoLU2VydmljZUtpbmQSHAoYU0VSVklDRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTU0VSVklDRV9LSU5EX0lOR0VTVBABEhgKFFNFUlZJQ0VfS0lORF9HQVRFV0FZEAIqvQEKCENhdGVnb3J5EhgKFENBVEVHT1JZX1VOU1BFQ0lGSUVEEAASEwoPQ0FURUdPUllfVklUQUxTEAESEQoNQ0FURUdPUllfTEFCUxACEhgKFENBVEVHT1JZX01FRElDQVRJT05TEAMSEgoOQ0FURUdPUllfTk9URVMQBBIUChBDQVRFR09SWV9JTUFHSU5HEAUSEAoMQ0FURUdPUllfQUxMEAYSGQoVQ0FURUdPUllfREVNT0dSQVBISUNTEAcqWgoLQWNjZXNzTGV2ZWwSHAoYQUNDRVNTX0xFVkVMX1VOU1BFQ0lGSUVEEAASFQoRQUNDRVNTX0xFVkVMX1JFQUQQARIWChJBQ0NFU1NfTEVWRUxfV1JJVEUQAirAAQoPRW1lcmdlbmN5UmVhc29uEiAKHEVNRVJHRU5DWV9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxFTUVSR0VOQ1lfUkVBU09OX1VOQ09OU0NJT1VTEAESJQohRU1FUkdFTkNZX1JFQVNPTl9MSUZFX1RIUkVBVEVOSU5HEAISJgoiRU1FUkdFTkNZX1JFQVNPTl9VTkFCTEVfVE9fQ09OU0VOVBADEhoKFkVNRVJHRU5DWV9SRUFTT05fT1RIRVIQBCq0AQoHUHVycG9zZRIXChNQVVJQT1NFX1VOU1BFQ0lGSUVEEAASFQoRUFVSUE9TRV9UUkVBVE1FTlQQARIVChFQVVJQT1NFX0VNRVJHRU5DWRACEhsKF1BVUlBPU0VfUEFUSUVOVF9SRVFVRVNUEAMSEwoPUFVSUE9TRV9QQVlNRU5UEAQSFgoSUFVSUE9TRV9PUEVSQVRJT05TEAUSGAoUUFVSUE9TRV9LRVlfUkVDT1ZFUlkQBirPAQoMRGVuaWFsUmVhc29uEh0KGURFTklBTF9SRUFTT05fVU5TUEVDSUZJRUQQABInCiNERU5JQUxfUkVBU09OX0FDQ1VSQVRFX0FORF9DT01QTEVURRABEiIKHkRFTklBTF9SRUFTT05fTk9UX0NSRUFURURfSEVSRRACEiMKH0RFTklBTF9SRUFTT05fTk9UX0lOX1JFQ09SRF9TRVQQAxIuCipERU5JQUxfUkVBU09OX05PVF9BVkFJTEFCTEVfRk9SX0lOU1BFQ1RJT04QBCqUAQoMRXJhc3VyZUJhc2lzEh0KGUVSQVNVUkVfQkFTSVNfVU5TUEVDSUZJRUQQABIhCh1FUkFTVVJFX0JBU0lTX1BBVElFTlRfUkVRVUVTVBABEiMKH0VSQVNVUkVfQkFTSVNfQ09OU0VOVF9XSVRIRFJBV04QAhIdChlFUkFTVVJFX0JBU0lTX0xFR0FMX09SREVSEAMqigEKCkhvbGRSZWFzb24SGwoXSE9MRF9SRUFTT05fVU5TUEVDSUZJRUQQABIaChZIT0xEX1JFQVNPTl9MSVRJR0FUSU9OEAESJAogSE9MRF9SRUFTT05fUkVHVUxBVE9SWV9SRVRFTlRJT04QAhIdChlIT0xEX1JFQVNPTl9JTlZFU1RJR0FUSU9OEANiBnByb3RvMw");
+  fileDesc("ChJlaHIvdjEvdHlwZXMucHJvdG8SBmVoci52MSI+CgdHcmFudGVlEhMKCWNsaW5pY2lhbhgBIAEoDEgAEhYKDG9yZ2FuaXNhdGlvbhgCIAEoCUgAQgYKBGtpbmQijQEKCVJlY29yZFJlZhIRCglyZWNvcmRfaWQYASABKAkSDwoHcGF0aWVudBgCIAEoDBIiCghjYXRlZ29yeRgDIAEoDjIQLmVoci52MS5DYXRlZ29yeRIZChFjaXBoZXJ0ZXh0X3NoYTI1NhgEIAEoDBIMCgRzaXplGAUgASgEEg8KB2xvY2F0b3IYBiABKAki4gIKEEdvdmVybmFuY2VDaGFuZ2USJwoKYWRkX21lbWJlchgBIAEoCzIRLmVoci52MS5BZGRNZW1iZXJIABItCg1yZW1vdmVfbWVtYmVyGAIgASgLMhQuZWhyLnYxLlJlbW92ZU1lbWJlckgAEi0KDWFkZF92YWxpZGF0b3IYAyABKAsyFC5laHIudjEuQWRkVmFsaWRhdG9ySAASMwoQcmVtb3ZlX3ZhbGlkYXRvchgEIAEoCzIXLmVoci52MS5SZW1vdmVWYWxpZGF0b3JIABI4ChNzZXRfdmFsaWRhdG9yX3Bvd2VyGAUgASgLMhkuZWhyLnYxLlNldFZhbGlkYXRvclBvd2VySAASJQoJYWRkX2NvZGVzGAYgASgLMhAuZWhyLnYxLkFkZENvZGVzSAASKQoLcmV0aXJlX2NvZGUYByABKAsyEi5laHIudjEuUmV0aXJlQ29kZUgAQgYKBGtpbmQiQwoJQWRkTWVtYmVyEg4KBm9yZ19pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhgKEGFkbWluX3B1YmxpY19rZXkYAyABKAwiHgoMUmVtb3ZlTWVtYmVyEg4KBm9yZ19pZBgBIAEoCSJECgxBZGRWYWxpZGF0b3ISDwoHcHViX2tleRgBIAEoDBINCgVwb3dlchgCIAEoAxIUCgxvcGVyYXRvcl9vcmcYAyABKAkiIgoPUmVtb3ZlVmFsaWRhdG9yEg8KB3B1Yl9rZXkYASABKAwiMwoRU2V0VmFsaWRhdG9yUG93ZXISDwoHcHViX2tleRgBIAEoDBINCgVwb3dlchgCIAEoAyJ2CglDb2RlRW50cnkSIgoGc3lzdGVtGAEgASgOMhIuZWhyLnYxLkNvZGVTeXN0ZW0SDAoEY29kZRgCIAEoCRIPCgdkaXNwbGF5GAMgASgJEgwKBHVuaXQYBCABKAkSCwoDbWluGAUgASgBEgsKA21heBgGIAEoASIsCghBZGRDb2RlcxIgCgVjb2RlcxgBIAMoCzIRLmVoci52MS5Db2RlRW50cnkiYwoKUmV0aXJlQ29kZRIiCgZzeXN0ZW0YASABKA4yEi5laHIudjEuQ29kZVN5c3RlbRIMCgRjb2RlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRITCgtyZXBsYWNlZF9ieRgEIAEoCSp7CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX0RPQ1RPUhABEg4KClJPTEVfTlVSU0UQAhITCg9ST0xFX1BIQVJNQUNJU1QQAxIXChNST0xFX0xBQl9URUNITklDSUFOEAQSDgoKUk9MRV9BRE1JThAFKl4KC1NlcnZpY2VLaW5kEhwKGFNFUlZJQ0VfS0lORF9VTlNQRUNJRklFRBAAEhcKE1NFUlZJQ0VfS0lORF9JTkdFU1QQARIYChRTRVJWSUNFX0tJTkRfR0FURVdBWRACKr0BCghDYXRlZ29yeRIYChRDQVRFR09SWV9VTlNQRUNJRklFRBAAEhMKD0NBVEVHT1JZX1ZJVEFMUxABEhEKDUNBVEVHT1JZX0xBQlMQAhIYChRDQVRFR09SWV9NRURJQ0FUSU9OUxADEhIKDkNBVEVHT1JZX05PVEVTEAQSFAoQQ0FURUdPUllfSU1BR0lORxAFEhAKDENBVEVHT1JZX0FMTBAGEhkKFUNBVEVHT1JZX0RFTU9HUkFQSElDUxAHKloKC0FjY2Vzc0xldmVsEhwKGEFDQ0VTU19MRVZFTF9VTlNQRUNJRklFRBAAEhUKEUFDQ0VTU19MRVZFTF9SRUFEEAESFgoSQUNDRVNTX0xFVkVMX1dSSVRFEAIqwAEKD0VtZXJnZW5jeVJlYXNvbhIgChxFTUVSR0VOQ1lfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocRU1FUkdFTkNZX1JFQVNPTl9VTkNPTlNDSU9VUxABEiUKIUVNRVJHRU5DWV9SRUFTT05fTElGRV9USFJFQVRFTklORxACEiYKIkVNRVJHRU5DWV9SRUFTT05fVU5BQkxFX1RPX0NPTlNFTlQQAxIaChZFTUVSR0VOQ1lfUkVBU09OX09USEVSEAQqtAEKB1B1cnBvc2USFwoTUFVSUE9TRV9VTlNQRUNJRklFRBAAEhUKEVBVUlBPU0VfVFJFQVRNRU5UEAESFQoRUFVSUE9TRV9FTUVSR0VOQ1kQAhIbChdQVVJQT1NFX1BBVElFTlRfUkVRVUVTVBADEhMKD1BVUlBPU0VfUEFZTUVOVBAEEhYKElBVUlBPU0VfT1BFUkFUSU9OUxAFEhgKFFBVUlBPU0VfS0VZX1JFQ09WRVJZEAYqzwEKDERlbmlhbFJlYXNvbhIdChlERU5JQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASJwojREVOSUFMX1JFQVNPTl9BQ0NVUkFURV9BTkRfQ09NUExFVEUQARIiCh5ERU5JQUxfUkVBU09OX05PVF9DUkVBVEVEX0hFUkUQAhIjCh9ERU5JQUxfUkVBU09OX05PVF9JTl9SRUNPUkRfU0VUEAMSLgoqREVOSUFMX1JFQVNPTl9OT1RfQVZBSUxBQkxFX0ZPUl9JTlNQRUNUSU9OEAQqlAEKDEVyYXN1cmVCYXNpcxIdChlFUkFTVVJFX0JBU0lTX1VOU1BFQ0lGSUVEEAASIQodRVJBU1VSRV9CQVNJU19QQVRJRU5UX1JFUVVFU1QQARIjCh9FUkFTVVJFX0JBU0lTX0NPTlNFTlRfV0lUSERSQVdOEAISHQoZRVJBU1VSRV9CQVNJU19MRUdBTF9PUkRFUhADKooBCgpIb2xkUmVhc29uEhsKF0hPTERfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWSE9MRF9SRUFTT05fTElUSUdBVElPThABEiQKIEhPTERfUkVBU09OX1JFR1VMQVRPUllfUkVURU5USU9OEAISHQoZSE9MRF9SRUFTT05fSU5WRVNUSUdBVElPThADKm8KCkNvZGVTeXN0ZW0SGwoXQ09ERV9TWVNURU1fVU5TUEVDSUZJRUQQABIVChFDT0RFX1NZU1RFTV9MT0lOQxABEhUKEUNPREVfU1lTVEVNX0lDRDEwEAISFgoSQ09ERV9TWVNURU1fU05PTUVEEANiBnByb3RvMw");
 
 /**
  * Who a grant is for: one clinician, or every clinician of an organisation.
@@ -132,6 +132,18 @@ export type GovernanceChange = Message<"ehr.v1.GovernanceChange"> & {
      */
     value: SetValidatorPower;
     case: "setValidatorPower";
+  } | {
+    /**
+     * @generated from field: ehr.v1.AddCodes add_codes = 6;
+     */
+    value: AddCodes;
+    case: "addCodes";
+  } | {
+    /**
+     * @generated from field: ehr.v1.RetireCode retire_code = 7;
+     */
+    value: RetireCode;
+    case: "retireCode";
   } | { case: undefined; value?: undefined };
 };
 
@@ -257,6 +269,118 @@ export type SetValidatorPower = Message<"ehr.v1.SetValidatorPower"> & {
  */
 export const SetValidatorPowerSchema: GenMessage<SetValidatorPower> = /*@__PURE__*/
   messageDesc(file_ehr_v1_types, 7);
+
+/**
+ * One code of the directory as a proposal adds it.
+ *
+ * @generated from message ehr.v1.CodeEntry
+ */
+export type CodeEntry = Message<"ehr.v1.CodeEntry"> & {
+  /**
+   * @generated from field: ehr.v1.CodeSystem system = 1;
+   */
+  system: CodeSystem;
+
+  /**
+   * LOINC "8867-4"; ICD-10-CM "E11.9"; SNOMED CT 6–18 digits.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * 1..=200 characters.
+   *
+   * @generated from field: string display = 3;
+   */
+  display: string;
+
+  /**
+   * A measurement's UCUM unit ("/min", "mm[Hg]"); empty for what is not
+   * measured. Only a LOINC code may carry one.
+   *
+   * @generated from field: string unit = 4;
+   */
+  unit: string;
+
+  /**
+   * A measurement's plausible values, min < max (wide on purpose: they catch
+   * broken sensors and unit mix-ups, not illness); both 0 without a unit.
+   *
+   * @generated from field: double min = 5;
+   */
+  min: number;
+
+  /**
+   * @generated from field: double max = 6;
+   */
+  max: number;
+};
+
+/**
+ * Describes the message ehr.v1.CodeEntry.
+ * Use `create(CodeEntrySchema)` to create a new message.
+ */
+export const CodeEntrySchema: GenMessage<CodeEntry> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_types, 8);
+
+/**
+ * Codes added to the directory (1..=100, none already in it).
+ *
+ * @generated from message ehr.v1.AddCodes
+ */
+export type AddCodes = Message<"ehr.v1.AddCodes"> & {
+  /**
+   * @generated from field: repeated ehr.v1.CodeEntry codes = 1;
+   */
+  codes: CodeEntry[];
+};
+
+/**
+ * Describes the message ehr.v1.AddCodes.
+ * Use `create(AddCodesSchema)` to create a new message.
+ */
+export const AddCodesSchema: GenMessage<AddCodes> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_types, 9);
+
+/**
+ * A code retired: refused for new records from the decision on, still
+ * displayed for records made before.
+ *
+ * @generated from message ehr.v1.RetireCode
+ */
+export type RetireCode = Message<"ehr.v1.RetireCode"> & {
+  /**
+   * @generated from field: ehr.v1.CodeSystem system = 1;
+   */
+  system: CodeSystem;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * Why, 1..=200 characters.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * An active code of the same system to use instead, or empty.
+   *
+   * @generated from field: string replaced_by = 4;
+   */
+  replacedBy: string;
+};
+
+/**
+ * Describes the message ehr.v1.RetireCode.
+ * Use `create(RetireCodeSchema)` to create a new message.
+ */
+export const RetireCodeSchema: GenMessage<RetireCode> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_types, 10);
 
 /**
  * @generated from enum ehr.v1.Role
@@ -614,4 +738,45 @@ export enum HoldReason {
  */
 export const HoldReasonSchema: GenEnum<HoldReason> = /*@__PURE__*/
   enumDesc(file_ehr_v1_types, 8);
+
+/**
+ * The code systems of the consortium's public directory (docs/ledger.md,
+ * "The code directory").
+ *
+ * @generated from enum ehr.v1.CodeSystem
+ */
+export enum CodeSystem {
+  /**
+   * @generated from enum value: CODE_SYSTEM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Measurements and tests (http://loinc.org).
+   *
+   * @generated from enum value: CODE_SYSTEM_LOINC = 1;
+   */
+  LOINC = 1,
+
+  /**
+   * Diagnoses, ICD-10-CM (http://hl7.org/fhir/sid/icd-10-cm).
+   *
+   * @generated from enum value: CODE_SYSTEM_ICD10 = 2;
+   */
+  ICD10 = 2,
+
+  /**
+   * Symptoms, SNOMED CT (http://snomed.info/sct), only codes whose licence
+   * allows them to be published.
+   *
+   * @generated from enum value: CODE_SYSTEM_SNOMED = 3;
+   */
+  SNOMED = 3,
+}
+
+/**
+ * Describes the enum ehr.v1.CodeSystem.
+ */
+export const CodeSystemSchema: GenEnum<CodeSystem> = /*@__PURE__*/
+  enumDesc(file_ehr_v1_types, 9);
 
