@@ -3,8 +3,8 @@
 # machine with Rust, Go and Java 17 (with Maven): Debian packages that are
 # missing, Node.js with the portal's npm packages, the rustfmt/clippy
 # components, PostgreSQL when none answers, and the
-# engines into target/engines — CometBFT and Toxiproxy (go install from the Go
-# module proxy) and Apache Kafka (its jars from Maven Central).
+# engines into target/engines — CometBFT, Toxiproxy and go-ethereum's geth (go
+# install from the Go module proxy) and Apache Kafka (its jars from Maven Central).
 # Safe to run again: it only installs what is not there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 COMETBFT_VERSION=v0.38.26
 KAFKA_VERSION=4.4.0
 TOXIPROXY_VERSION=v2.5.0
+GETH_VERSION=v1.17.10
 HAPI_FHIR_VERSION=8.8.1
 ENGINES=${EHR_ENGINES:-$PWD/target/engines}
 
@@ -46,6 +47,12 @@ fi
 if [ ! -d portal/node_modules ] || [ portal/package-lock.json -nt portal/node_modules ]; then
   echo "setup: installing the portal's npm packages (npm ci)"
   (cd portal && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# solc (solc-js, pinned in contracts/package.json) compiles the Ethereum
+# checkpoint contract; the test command checks contracts/out against it.
+if [ ! -d contracts/node_modules ] || [ contracts/package-lock.json -nt contracts/node_modules ]; then
+  echo "setup: installing solc for the contracts (npm ci)"
+  (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v cargo >/dev/null; then
@@ -128,6 +135,13 @@ fi
 # the consensus benchmark.
 if [ ! -x "$ENGINES/bin/abci-cli" ]; then
   GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/cometbft/cometbft/abci/cmd/abci-cli@$COMETBFT_VERSION"
+fi
+
+# go-ethereum's geth: `geth --dev`, a one-process Ethereum, is the public chain
+# the consortium checkpoints to in the tests and the main job.
+if ! "$ENGINES/bin/geth" version 2>/dev/null | grep -q "^Version: ${GETH_VERSION#v}"; then
+  echo "setup: installing go-ethereum's geth $GETH_VERSION into $ENGINES/bin (go install, a few minutes)"
+  GOBIN="$ENGINES/bin" GOFLAGS=-buildvcs=false go install "github.com/ethereum/go-ethereum/cmd/geth@$GETH_VERSION"
 fi
 
 # Toxiproxy (Shopify's), the wide-area links between the sites of the fault

@@ -29,6 +29,11 @@ if ! git diff --quiet -- portal/src/gen 2>/dev/null; then
   echo "portal/src/gen is not in step with abci-app/core/proto: run 'npm run gen' in portal/ and commit it"
   portal_status=1
 fi
+# The Ethereum contract: contracts/out must be what its source compiles to
+# (the Rust client deploys those bytes).
+if ! (cd contracts && npm run --silent check) 2>&1 | tee -a "$log"; then
+  portal_status=1
+fi
 cargo test --workspace --locked 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 [ "$status" -ne 0 ] || status=$portal_status

@@ -10,12 +10,15 @@
 //! - `readings`: a device's signed reading, as protobuf or JSON.
 //! - `enrollment`: a member's admin enrolling patients' keys.
 //! - `keyring`: local key files by name.
+//! - `ethereum`: the consortium's state checkpointed on Ethereum: signing,
+//!   writing and verifying checkpoints (contracts/ConsortiumCheckpoints.sol).
 //! - `vitals`: the LOINC measurements and their plausible ranges.
 //! - `service`: logging, the stop signal and key files of long-running processes.
 
 pub mod codes;
 pub mod enrollment;
 pub mod erasures;
+pub mod ethereum;
 pub mod fhir;
 pub mod keyring;
 pub mod read_path;

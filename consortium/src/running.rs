@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ehr_testkit::ethereum::Geth;
 use ehr_testkit::kafka::Kafka;
 use ehr_testkit::postgres::Postgres;
 
@@ -26,6 +27,8 @@ pub struct Running {
     pub fleet: Option<(Arc<AtomicBool>, FleetThread)>,
     /// The run's own PostgreSQL server, when it runs one (`--chaos`).
     pub postgres: Option<Postgres>,
+    /// The public chain the consortium checkpoints to (`geth --dev`).
+    pub ethereum: Option<Geth>,
 }
 
 /// Stops what runs, in order; true if every process stopped by itself.
@@ -50,6 +53,7 @@ pub fn shutdown(r: &mut Running) -> bool {
     if let Some(mut b) = r.broker.take() {
         b.stop(Duration::from_secs(15));
     }
+    drop(r.ethereum.take());
     // Last: the services above were its clients.
     drop(r.postgres.take());
     clean

@@ -8,7 +8,8 @@
 //!   `ehr-node` (`cometbft`), and the child processes they are (`processes`).
 //!   Both engines are installed by `scripts/setup.sh` into `target/engines`.
 //!   `fhir`: HAPI FHIR's validator and generic client, the judges of the
-//!   FHIR the project emits. `pki`: the certificates every link's TLS uses. `postgres`: a private
+//!   FHIR the project emits. `ethereum`: go-ethereum's development chain,
+//!   the public chain the consortium checkpoints to. `pki`: the certificates every link's TLS uses. `postgres`: a private
 //!   PostgreSQL server, for tests (and runs) that restart it.
 //!   `sites`: hospitals as separate hosts — a network namespace each, the
 //!   wide-area links between them through Toxiproxy, to slow and cut.
@@ -21,6 +22,8 @@
 pub mod actions;
 #[cfg(feature = "engines")]
 pub mod cometbft;
+#[cfg(feature = "engines")]
+pub mod ethereum;
 #[cfg(feature = "engines")]
 pub mod fhir;
 #[cfg(feature = "engines")]

@@ -134,12 +134,7 @@ impl ProvenState {
     }
 
     async fn at(&self, height: u64, app_hash: [u8; 32]) -> Result<View<'_>, ProvenError> {
-        let mut view = View {
-            rpc: self.rpc(),
-            height,
-            app_hash,
-            values: BTreeMap::new(),
-        };
+        let mut view = View::trusting(self.rpc(), height, app_hash);
         view.prove([keys::CHAIN.as_bytes().to_vec()]).await?;
         Ok(view)
     }
@@ -154,6 +149,18 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
+    /// A view of the state after block `height` with an app hash the caller
+    /// trusts from elsewhere (a checkpoint on Ethereum), not from headers:
+    /// every value is still proven, against that hash.
+    pub fn trusting(rpc: &'a RpcClient, height: u64, app_hash: [u8; 32]) -> View<'a> {
+        View {
+            rpc,
+            height,
+            app_hash,
+            values: BTreeMap::new(),
+        }
+    }
+
     /// The node asked (for lists, which name candidates only).
     pub fn rpc(&self) -> &'a RpcClient {
         self.rpc

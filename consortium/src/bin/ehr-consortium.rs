@@ -29,6 +29,7 @@ use ehr_consortium::story::{Cast, Teller};
 use ehr_consortium::summary::ChaosAccount;
 use ehr_consortium::summary::{self, Link, Summary};
 use ehr_consortium::supervisor::Supervisor;
+use ehr_testkit::ethereum::Geth;
 use ehr_testkit::kafka::{BrokerSecurity, DEVICE_GATEWAY, INGEST};
 use ehr_testkit::pki::Pki;
 use ehr_testkit::postgres::Postgres;
@@ -179,6 +180,8 @@ struct Parts {
     ingest_kafka: Vec<std::ffi::OsString>,
     /// The authority `ehr` is told to trust.
     ca_file: Option<PathBuf>,
+    /// The Ethereum node's JSON-RPC (`geth --dev`, started here only).
+    ethereum: Option<String>,
 }
 
 /// Starts the chain and the broker here, with a fresh database and fresh keys.
@@ -244,6 +247,18 @@ fn start_all(
         broker.address,
         broker::PARTITIONS
     );
+    // The public chain the consortium checkpoints to: under CometBFT only
+    // (a dev sequencer's app hashes are its own word, nothing to checkpoint).
+    let ethereum = if chain.dev {
+        None
+    } else {
+        let geth = running.ethereum.insert(Geth::start(data)?);
+        println!(
+            "  Ethereum: geth --dev at {}, the public chain the consortium checkpoints to",
+            geth.url
+        );
+        Some(geth.url.clone())
+    };
     let parts = Parts {
         rpc_url,
         brokers: broker.address.clone(),
@@ -260,6 +275,7 @@ fn start_all(
         ingest_kafka: broker.login_args(INGEST),
         ca_file: pki.as_ref().map(|p| p.ca_file.clone()),
         pki,
+        ethereum,
     };
     Ok((parts, cast, db))
 }
@@ -292,6 +308,7 @@ fn attach(args: &Args, a: &Attach) -> anyhow::Result<(Parts, Cast, Database)> {
         device_gateway: a.kafka.security(args.tls.ca_file.as_deref())?,
         ingest_kafka: vec![],
         ca_file: args.tls.ca_file.clone(),
+        ethereum: None,
     };
     Ok((parts, cast, db))
 }
@@ -398,6 +415,9 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         progress::disclosures_waiting(&mut db) == 0
     });
     teller.audit(&cast);
+    if let Some(url) = &parts.ethereum {
+        teller.public_chain(&cast, url);
+    }
 
     let ehr = format!(
         "target/release/ehr --home {} --node {} --gateway {gateway_url}{}{}",

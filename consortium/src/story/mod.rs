@@ -20,6 +20,7 @@ use crate::fleet::{Device, KINDS};
 
 mod clinic;
 mod onboarding;
+mod public_chain;
 mod reads;
 
 /// Everyone in the story, with fresh keys.

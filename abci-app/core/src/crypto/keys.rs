@@ -231,6 +231,22 @@ impl SecretKey {
         self.public_key().address()
     }
 
+    /// Signs a 32-byte digest the caller made (Ethereum's keccak-256 for a
+    /// checkpoint) with its recovery id: r‖s‖v, low S, v = 0 or 1 (the
+    /// parity of R's y), so a verifier can recover the key from the digest.
+    pub fn sign_recoverable(&self, digest: &[u8; 32]) -> [u8; 65] {
+        let (sig, id) = self.0.sign_prehash_recoverable(digest);
+        // Low S is the negated s, which flips the parity of the point R.
+        let (sig, parity) = match sig.normalize_s() {
+            low if low == sig => (sig, id.is_y_odd()),
+            low => (low, !id.is_y_odd()),
+        };
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&sig.to_bytes());
+        out[64] = u8::from(parity);
+        out
+    }
+
     /// Signs SHA-256(`message`); the result is 64 bytes r||s with low S.
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         let sig: Signature = self

@@ -8,6 +8,7 @@ mod archive;
 mod args;
 mod clinical;
 mod codes;
+mod ethereum;
 mod keys;
 mod query;
 mod read;
@@ -118,6 +119,10 @@ enum Command {
     /// it or show a code, proven; no key needed.
     #[command(subcommand)]
     Codes(codes::CodesCommand),
+    /// The consortium's state checkpointed on Ethereum: deploy the contract,
+    /// sign and write checkpoints, prove a record or audit a node's history
+    /// against them.
+    Ethereum(ethereum::EthereumArgs),
 }
 
 type Result<T> = anyhow::Result<T>;
@@ -254,6 +259,7 @@ async fn main() -> ExitCode {
         Command::Documents(a) => clinical::read(&ctx, a).await,
         Command::VerifyArchive(a) => archive::verify_archive(&ctx, a).await,
         Command::Codes(c) => codes::codes(&ctx, c).await,
+        Command::Ethereum(a) => ethereum::ethereum(&ctx, a).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,0 +1,318 @@
+//! `ehr ethereum`: the consortium's state checkpointed on Ethereum. A member
+//! signs the app hash after a block its light client checked; any member
+//! writes a checkpoint more than two thirds of the signers signed; anyone
+//! who trusts only Ethereum proves a record against the newest checkpoint or
+//! audits a node's history against the checkpoints.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use ehr_client::ethereum::checkpoints::{self, Attestation, CheckpointContract};
+use ehr_client::ethereum::{EthAddress, EthClient, Receipt};
+use ehr_client::rpc::trust::Anchor;
+use ehr_ledger::crypto::PublicKey;
+
+use crate::{Ctx, Result};
+
+#[derive(Args)]
+pub struct EthereumArgs {
+    /// The Ethereum node's JSON-RPC.
+    #[arg(long, env = "EHR_ETHEREUM", default_value = "http://127.0.0.1:8545")]
+    pub eth: String,
+    #[command(subcommand)]
+    pub command: EthereumCommand,
+}
+
+#[derive(Subcommand)]
+pub enum EthereumCommand {
+    /// A key's Ethereum account and its balance (the account that pays for
+    /// the checkpoints a member writes).
+    Account {
+        #[arg(long)]
+        key: String,
+    },
+    /// Deploy the checkpoint contract for this node's chain, with its
+    /// signers (each a key name or a public key, `=POWER`, 1 unless given).
+    Deploy {
+        /// The key that pays.
+        #[arg(long)]
+        key: String,
+        #[arg(long = "signer", required = true)]
+        signers: Vec<String>,
+    },
+    /// Sign the app hash after block HEIGHT (the newest block when omitted),
+    /// once the light client checked the header that carries it; prints the
+    /// attestation (JSON) for the member that writes the checkpoint.
+    Sign {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// Write the checkpoint the attestation files sign.
+    Submit {
+        #[arg(long)]
+        contract: EthAddress,
+        /// The key that pays.
+        #[arg(long)]
+        key: String,
+        #[arg(required = true)]
+        attestations: Vec<PathBuf>,
+    },
+    /// Sign a new signer set for the contract (each a key name or public
+    /// key, `=POWER`), at the contract's current nonce; prints the
+    /// signature (JSON) for the member that makes the change.
+    SignSigners {
+        #[arg(long)]
+        contract: EthAddress,
+        #[arg(long)]
+        key: String,
+        #[arg(long = "signer", required = true)]
+        signers: Vec<String>,
+    },
+    /// Replace the contract's signer set, with the signatures (files of
+    /// `sign-signers`) of more than two thirds of the current one.
+    ChangeSigners {
+        #[arg(long)]
+        contract: EthAddress,
+        /// The key that pays.
+        #[arg(long)]
+        key: String,
+        #[arg(long = "signer", required = true)]
+        signers: Vec<String>,
+        #[arg(required = true)]
+        signatures: Vec<PathBuf>,
+    },
+    /// The newest checkpoint and the signer set.
+    Latest {
+        #[arg(long)]
+        contract: EthAddress,
+    },
+    /// Prove a record's anchor against Ethereum's newest checkpoint only
+    /// (this node's answer is proven, the validators' keys not relied on).
+    VerifyRecord {
+        #[arg(long)]
+        contract: EthAddress,
+        record_id: String,
+        /// The SHA-256 of the ciphertext at hand, which the anchor must hold.
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+    /// Look for a rewritten history: two app hashes signed for one height,
+    /// or this node's headers against the checkpoints (the newest unless
+    /// --height). Exit status 1 when one is found.
+    Audit {
+        #[arg(long)]
+        contract: EthAddress,
+        #[arg(long = "height")]
+        heights: Vec<u64>,
+    },
+}
+
+fn paid(what: &str, r: &Receipt) -> String {
+    format!(
+        "{what}: transaction {} in block {}, {} gas at {} wei",
+        r.tx_hash, r.block_number, r.gas_used, r.effective_gas_price
+    )
+}
+
+/// True when all is well (an audit finds nothing).
+pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
+    let eth = EthClient::new(&a.eth);
+    let contract = |address: &EthAddress| CheckpointContract {
+        eth: eth.clone(),
+        address: *address,
+    };
+    match &a.command {
+        EthereumCommand::Account { key } => {
+            let key = ctx.keys.load(key)?;
+            let account = EthAddress::of(&key.public_key());
+            let balance = eth.balance(&account).await?;
+            println!("account {account}, balance {balance} wei");
+        }
+        EthereumCommand::Deploy { key, signers } => {
+            let key = ctx.keys.load(key)?;
+            let signers = signer_set(ctx, signers)?;
+            let chain_id = ctx.rpc.chain_id().await?;
+            let (c, receipt) = CheckpointContract::deploy(eth, &key, &chain_id, &signers).await?;
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"contract": c.address.to_string(), "chain_id": chain_id, "gas_used": receipt.gas_used})
+                );
+            } else {
+                println!("contract {} checkpoints chain {chain_id}", c.address);
+                println!("{}", paid("deployed", &receipt));
+            }
+        }
+        EthereumCommand::Sign { key, height } => {
+            let key = ctx.keys.load(key)?;
+            let anchor = Anchor::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
+            let height = match height {
+                Some(h) => *h,
+                // The app hash after the newest block is in the next header.
+                None => ctx.rpc.latest_height().await?.saturating_sub(1).max(1),
+            };
+            let a = Attestation::sign_verified(&anchor, &key, height).await?;
+            println!("{}", serde_json::to_string(&a)?);
+        }
+        EthereumCommand::Submit {
+            contract: address,
+            key,
+            attestations,
+        } => {
+            let key = ctx.keys.load(key)?;
+            let list = attestations
+                .iter()
+                .map(|p| {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    serde_json::from_str::<Attestation>(&text).with_context(|| {
+                        format!("{} is not an attestation (ehr ethereum sign)", p.display())
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let receipt = contract(address).submit(&key, &list).await?;
+            println!(
+                "{}",
+                paid(
+                    &format!("checkpoint of height {} written", list[0].height),
+                    &receipt
+                )
+            );
+        }
+        EthereumCommand::SignSigners {
+            contract: address,
+            key,
+            signers,
+        } => {
+            let key = ctx.keys.load(key)?;
+            let signers = signer_set(ctx, signers)?;
+            let chain_id = ctx.rpc.chain_id().await?;
+            let nonce = contract(address).signer_set_nonce().await?;
+            let sig = checkpoints::sign_signers(&key, &chain_id, nonce, &signers);
+            println!(
+                "{}",
+                serde_json::json!({"signer": EthAddress::of(&key.public_key()).to_string(), "nonce": nonce, "signature": hex::encode(sig)})
+            );
+        }
+        EthereumCommand::ChangeSigners {
+            contract: address,
+            key,
+            signers,
+            signatures,
+        } => {
+            let key = ctx.keys.load(key)?;
+            let signers = signer_set(ctx, signers)?;
+            let chain_id = ctx.rpc.chain_id().await?;
+            let sigs = signatures
+                .iter()
+                .map(|p| {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                        format!("{} is not JSON (ehr ethereum sign-signers)", p.display())
+                    })?;
+                    v.get("signature")
+                        .and_then(|s| s.as_str())
+                        .and_then(|s| hex::decode(s).ok())
+                        .and_then(|b| <[u8; 65]>::try_from(b).ok())
+                        .ok_or_else(|| anyhow!("{} holds no 65-byte signature", p.display()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let receipt = contract(address)
+                .change_signers(&key, &chain_id, &signers, &sigs)
+                .await?;
+            println!("{}", paid("signer set changed", &receipt));
+        }
+        EthereumCommand::Latest { contract: address } => {
+            let c = contract(address);
+            let latest = c.latest().await?;
+            let signers = c.signers().await?;
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"height": latest.height, "app_hash": hex::encode(latest.app_hash),
+                        "signers": signers.iter().map(|(a, p)| serde_json::json!({"account": a.to_string(), "power": p})).collect::<Vec<_>>()})
+                );
+            } else {
+                println!(
+                    "checkpoint: app hash {} after block {}",
+                    hex::encode(latest.app_hash),
+                    latest.height
+                );
+                for (account, power) in signers {
+                    println!("signer {account} power {power}");
+                }
+            }
+        }
+        EthereumCommand::VerifyRecord {
+            contract: address,
+            record_id,
+            sha256,
+        } => {
+            let given = sha256
+                .as_deref()
+                .map(|h| hex::decode(h).map_err(|_| anyhow!("--sha256 {h} is not hex")))
+                .transpose()?;
+            let v = checkpoints::verify_record(
+                &contract(address),
+                &ctx.rpc,
+                record_id,
+                given.as_deref(),
+            )
+            .await?;
+            let record = v.anchor.record.unwrap_or_default();
+            println!(
+                "record {record_id}: ciphertext SHA-256 {}, anchored in block {}, proven against the app hash Ethereum's checkpoint holds after block {} (contract {address})",
+                hex::encode(&record.ciphertext_sha256),
+                v.anchor.height,
+                v.checkpoint.height
+            );
+        }
+        EthereumCommand::Audit {
+            contract: address,
+            heights,
+        } => {
+            let findings = checkpoints::audit(&contract(address), &ctx.rpc, heights).await?;
+            if findings.is_empty() {
+                println!(
+                    "no rewritten history: one app hash signed for each height, and {} serves the checkpointed ones",
+                    ctx.rpc.url()
+                );
+            }
+            for f in &findings {
+                println!("{f}");
+            }
+            return Ok(findings.is_empty());
+        }
+    }
+    Ok(true)
+}
+
+fn signer_set(ctx: &Ctx, specs: &[String]) -> Result<Vec<(EthAddress, u64)>> {
+    specs.iter().map(|s| signer(ctx, s)).collect()
+}
+
+/// `NAME_OR_PUBLIC_KEY[=POWER]` as a signer's account and power.
+fn signer(ctx: &Ctx, spec: &str) -> Result<(EthAddress, u64)> {
+    let (who, power) = match spec.split_once('=') {
+        Some((who, p)) => (
+            who,
+            p.parse::<u64>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                anyhow!("signer {spec}: the power after = must be a positive integer")
+            })?,
+        ),
+        None => (spec, 1),
+    };
+    let key = PublicKey::from_bytes(&ctx.public_key(who)?)
+        .ok_or_else(|| anyhow!("signer {who}: not a public key"))?;
+    if power > u64::from(u32::MAX) {
+        bail!(
+            "signer {spec}: a power above {} could overflow the contract's sum",
+            u32::MAX
+        );
+    }
+    Ok((EthAddress::of(&key), power))
+}

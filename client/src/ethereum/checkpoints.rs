@@ -1,0 +1,613 @@
+//! The consortium's state checkpointed on Ethereum (contracts/
+//! ConsortiumCheckpoints.sol): members sign the app hash after a block, once
+//! their own light client has checked the header that carries it; any member
+//! writes a checkpoint signed by more than two thirds of the signing power;
+//! and a verifier who trusts only Ethereum proves a record against it or
+//! finds a consortium that rewrote its history.
+
+use ehr_ledger::crypto::{PublicKey, SecretKey};
+use ehr_ledger::ledger::keys;
+use ehr_ledger::proto::StoredRecordAnchor;
+use serde::{Deserialize, Serialize};
+
+use super::abi::{self, Answer, Token};
+use super::client::{EthClient, EthError, Receipt};
+use super::{keccak256, EthAddress};
+use crate::rpc::proven::{ProvenError, View};
+use crate::rpc::trust::{Anchor, TrustError};
+use crate::rpc::{RpcClient, RpcError};
+
+/// The contract's creation code, compiled from contracts/ (checked in step
+/// with its source by the test command).
+pub const BYTECODE_HEX: &str = include_str!("../../../contracts/out/ConsortiumCheckpoints.bin");
+
+const CHECKPOINT_DOMAIN: &str = "ehr-ledger checkpoint v1";
+const SIGNERS_DOMAIN: &str = "ehr-ledger checkpoint signers v1";
+
+/// The contract's errors, by signature: a revert is told by name.
+const ERRORS: &[(&str, &str)] = &[
+    (
+        "NoSigners()",
+        "the signer set is empty or its powers do not match its signers",
+    ),
+    (
+        "BadSignerSet(uint256)",
+        "a signer is zero, has no power, or appears twice",
+    ),
+    (
+        "BadSignatureLength(uint256)",
+        "the signatures are not 65 bytes each",
+    ),
+    (
+        "BadSignature(uint256)",
+        "a signature does not recover a key (or has a high s)",
+    ),
+    (
+        "SignersNotAscending(uint256)",
+        "the signatures are not in ascending order of their signers, or one signer signed twice",
+    ),
+    (
+        "NotASigner(address)",
+        "a signature is by a key outside the contract's signer set",
+    ),
+    (
+        "NotEnoughPower(uint64,uint64)",
+        "the signers hold two thirds of the power or less",
+    ),
+    ("ZeroAppHash()", "the app hash is zero"),
+    (
+        "AlreadyCheckpointed(uint64)",
+        "that height is already checkpointed with this app hash (or already holds two)",
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Eth(#[from] EthError),
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error(transparent)]
+    Proven(#[from] ProvenError),
+    #[error("the contract at {0} answered something that is not the checkpoint contract's answer; is --contract right?")]
+    NotTheContract(EthAddress),
+    #[error("no checkpoint is written in the contract at {0} yet")]
+    NoCheckpoint(EthAddress),
+    #[error("the signatures are for different checkpoints: {0}")]
+    Mixed(String),
+    #[error("a signature by {signer} does not recover to its signer: the attestation is forged or corrupt")]
+    Forged { signer: EthAddress },
+    #[error("record {record} is not anchored in the state Ethereum's checkpoint at height {height} vouches for (proven absent): anchored later, or never")]
+    NotAnchored { record: String, height: u64 },
+    #[error("record {record}'s anchor holds ciphertext SHA-256 {anchored}, not the {given} given: the copy at hand is not the one anchored")]
+    OtherCiphertext {
+        record: String,
+        anchored: String,
+        given: String,
+    },
+}
+
+/// keccak-256 of the CometBFT chain id: how the contract names the chain.
+pub fn chain_key(chain_id: &str) -> [u8; 32] {
+    keccak256(chain_id.as_bytes())
+}
+
+/// What a signer signs for "after block `height` of `chain_id` the app hash
+/// was `app_hash`" (the contract's `checkpointDigest`).
+pub fn digest(chain_id: &str, height: u64, app_hash: &[u8; 32]) -> [u8; 32] {
+    keccak256(&abi::encode(&[
+        Token::Word(keccak256(CHECKPOINT_DOMAIN.as_bytes())),
+        Token::Word(chain_key(chain_id)),
+        Token::Word(abi::uint(height)),
+        Token::Word(*app_hash),
+    ]))
+}
+
+/// What a signer signs to move the contract's signer set on from `nonce`
+/// to `signers` (the contract's `signersDigest`).
+pub fn signers_digest(chain_id: &str, nonce: u64, signers: &[(EthAddress, u64)]) -> [u8; 32] {
+    keccak256(&abi::encode(&[
+        Token::Word(keccak256(SIGNERS_DOMAIN.as_bytes())),
+        Token::Word(chain_key(chain_id)),
+        Token::Word(abi::uint(nonce)),
+        Token::Words(signers.iter().map(|(a, _)| abi::address(a)).collect()),
+        Token::Words(signers.iter().map(|(_, p)| abi::uint(*p)).collect()),
+    ]))
+}
+
+/// A member's signature on a new signer set: r‖s‖v, v = 27 or 28.
+pub fn sign_signers(
+    key: &SecretKey,
+    chain_id: &str,
+    nonce: u64,
+    signers: &[(EthAddress, u64)],
+) -> [u8; 65] {
+    let mut sig = key.sign_recoverable(&signers_digest(chain_id, nonce, signers));
+    sig[64] += 27;
+    sig
+}
+
+/// One member's signature on a checkpoint, as members hand it to each other.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Attestation {
+    pub chain_id: String,
+    pub height: u64,
+    /// Hex.
+    pub app_hash: String,
+    /// The signer's Ethereum account.
+    pub signer: String,
+    /// r‖s‖v, hex, v = 27 or 28 as `ecrecover` takes it.
+    pub signature: String,
+}
+
+impl Attestation {
+    /// Signs the checkpoint with `key`.
+    pub fn sign(key: &SecretKey, chain_id: &str, height: u64, app_hash: &[u8; 32]) -> Self {
+        let mut sig = key.sign_recoverable(&digest(chain_id, height, app_hash));
+        sig[64] += 27;
+        Attestation {
+            chain_id: chain_id.into(),
+            height,
+            app_hash: hex::encode(app_hash),
+            signer: EthAddress::of(&key.public_key()).to_string(),
+            signature: hex::encode(sig),
+        }
+    }
+
+    /// Signs the app hash after block `height` once `anchor`'s light client
+    /// has checked the header that carries it: a member vouches only for a
+    /// header more than two thirds of the validators signed.
+    pub async fn sign_verified(
+        anchor: &Anchor,
+        key: &SecretKey,
+        height: u64,
+    ) -> Result<Self, CheckpointError> {
+        let chain_id = anchor.rpc().chain_id().await?;
+        let app_hash = anchor.app_hash_after(height).await?;
+        Ok(Self::sign(key, &chain_id, height, &app_hash))
+    }
+
+    fn app_hash(&self) -> Option<[u8; 32]> {
+        hex::decode(&self.app_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+    }
+
+    /// The signer's account and the 65 signature bytes, once the signature
+    /// is checked to recover that account from the checkpoint's digest.
+    fn checked(&self) -> Result<(EthAddress, [u8; 65]), CheckpointError> {
+        let signer: EthAddress = self
+            .signer
+            .parse()
+            .map_err(|e: String| CheckpointError::Mixed(e))?;
+        let forged = || CheckpointError::Forged { signer };
+        let sig: [u8; 65] = hex::decode(&self.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(forged)?;
+        let app_hash = self.app_hash().ok_or_else(forged)?;
+        let recovered =
+            recover(&digest(&self.chain_id, self.height, &app_hash), &sig).ok_or_else(forged)?;
+        if recovered != signer {
+            return Err(forged());
+        }
+        Ok((signer, sig))
+    }
+}
+
+/// The account whose key made `sig` (r‖s‖v, v = 27 or 28) over `digest`.
+pub fn recover(digest: &[u8; 32], sig: &[u8; 65]) -> Option<EthAddress> {
+    let signature = k256::ecdsa::Signature::from_slice(&sig[..64]).ok()?;
+    let id = k256::ecdsa::RecoveryId::from_byte(sig[64].checked_sub(27)?)?;
+    let key = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &signature, id).ok()?;
+    let compressed = key.to_sec1_point(true);
+    Some(EthAddress::of(&PublicKey::from_bytes(
+        compressed.as_bytes(),
+    )?))
+}
+
+/// Attestations of one checkpoint, each checked, in ascending order of
+/// their signers (as the contract takes them); a signer's second copy is
+/// dropped.
+pub fn gather(
+    attestations: &[Attestation],
+) -> Result<(String, u64, [u8; 32], Vec<u8>), CheckpointError> {
+    let first = attestations
+        .first()
+        .ok_or_else(|| CheckpointError::Mixed("none given".into()))?;
+    let mut signed = std::collections::BTreeMap::new();
+    for a in attestations {
+        if (&a.chain_id, a.height, &a.app_hash) != (&first.chain_id, first.height, &first.app_hash)
+        {
+            return Err(CheckpointError::Mixed(format!(
+                "{} signed height {} app hash {} of {}, {} signed height {} app hash {} of {}",
+                first.signer,
+                first.height,
+                first.app_hash,
+                first.chain_id,
+                a.signer,
+                a.height,
+                a.app_hash,
+                a.chain_id
+            )));
+        }
+        let (signer, sig) = a.checked()?;
+        signed.insert(signer, sig);
+    }
+    let app_hash = first.app_hash().ok_or(CheckpointError::Forged {
+        signer: EthAddress::default(),
+    })?;
+    let bytes = signed.values().flat_map(|s| s.iter().copied()).collect();
+    Ok((first.chain_id.clone(), first.height, app_hash, bytes))
+}
+
+/// The checkpoint contract at an address on an Ethereum node.
+pub struct CheckpointContract {
+    pub eth: EthClient,
+    pub address: EthAddress,
+}
+
+/// A checkpoint as the contract holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub height: u64,
+    pub app_hash: [u8; 32],
+}
+
+impl CheckpointContract {
+    /// Deploys the contract for `chain_id` with its signers and their power,
+    /// paid by `key`.
+    pub async fn deploy(
+        eth: EthClient,
+        key: &SecretKey,
+        chain_id: &str,
+        signers: &[(EthAddress, u64)],
+    ) -> Result<(CheckpointContract, Receipt), CheckpointError> {
+        let mut code = hex::decode(BYTECODE_HEX.trim()).expect("contracts/out holds hex");
+        code.extend_from_slice(&abi::encode(&[
+            Token::Word(chain_key(chain_id)),
+            Token::Words(signers.iter().map(|(a, _)| abi::address(a)).collect()),
+            Token::Words(signers.iter().map(|(_, p)| abi::uint(*p)).collect()),
+        ]));
+        let receipt = eth
+            .transact(key, None, &code, "deploying the checkpoint contract")
+            .await
+            .map_err(told)?;
+        let address = receipt
+            .contract_address
+            .ok_or_else(|| EthError::Malformed {
+                method: "eth_getTransactionReceipt".into(),
+                reason: "a contract creation's receipt names no contract".into(),
+            })?;
+        Ok((CheckpointContract { eth, address }, receipt))
+    }
+
+    async fn view(&self, signature: &str, args: &[Token]) -> Result<Vec<u8>, CheckpointError> {
+        let out = self
+            .eth
+            .call(&self.address, &abi::call(signature, args))
+            .await
+            .map_err(told)?;
+        if out.is_empty() {
+            // No code there, or a contract without this function.
+            return Err(CheckpointError::NotTheContract(self.address));
+        }
+        Ok(out)
+    }
+
+    fn word_of(&self, out: &[u8], i: usize) -> Result<[u8; 32], CheckpointError> {
+        Answer(out)
+            .word(i)
+            .ok_or(CheckpointError::NotTheContract(self.address))
+    }
+
+    fn u64_of(&self, out: &[u8], i: usize) -> Result<u64, CheckpointError> {
+        Answer(out)
+            .u64(i)
+            .ok_or(CheckpointError::NotTheContract(self.address))
+    }
+
+    /// The chain the contract checkpoints (keccak-256 of its chain id).
+    pub async fn chain_key(&self) -> Result<[u8; 32], CheckpointError> {
+        let out = self.view("chainId()", &[]).await?;
+        self.word_of(&out, 0)
+    }
+
+    /// The newest checkpoint, or `NoCheckpoint`.
+    pub async fn latest(&self) -> Result<Checkpoint, CheckpointError> {
+        let out = self.view("latest()", &[]).await?;
+        let height = self.u64_of(&out, 0)?;
+        let app_hash = self.word_of(&out, 1)?;
+        if height == 0 {
+            return Err(CheckpointError::NoCheckpoint(self.address));
+        }
+        Ok(Checkpoint { height, app_hash })
+    }
+
+    /// The app hash checkpointed after block `height`, if any.
+    pub async fn app_hash_at(&self, height: u64) -> Result<Option<[u8; 32]>, CheckpointError> {
+        let out = self
+            .view("appHashAt(uint64)", &[Token::Word(abi::uint(height))])
+            .await?;
+        let w = self.word_of(&out, 0)?;
+        Ok((w != [0; 32]).then_some(w))
+    }
+
+    /// A second app hash signed for `height`, if the signers signed two.
+    pub async fn conflict_at(&self, height: u64) -> Result<Option<[u8; 32]>, CheckpointError> {
+        let out = self
+            .view("conflictAt(uint64)", &[Token::Word(abi::uint(height))])
+            .await?;
+        let w = self.word_of(&out, 0)?;
+        Ok((w != [0; 32]).then_some(w))
+    }
+
+    /// The lowest height at which two histories were signed, if any.
+    pub async fn first_conflict(&self) -> Result<Option<u64>, CheckpointError> {
+        let out = self.view("firstConflict()", &[]).await?;
+        let h = self.u64_of(&out, 0)?;
+        Ok((h != 0).then_some(h))
+    }
+
+    /// The signer set and each signer's power.
+    pub async fn signers(&self) -> Result<Vec<(EthAddress, u64)>, CheckpointError> {
+        let out = self.view("signers()", &[]).await?;
+        let a = Answer(&out);
+        let bad = || CheckpointError::NotTheContract(self.address);
+        let accounts = a.words(0).ok_or_else(bad)?;
+        let powers = a.words(1).ok_or_else(bad)?;
+        accounts
+            .iter()
+            .zip(&powers)
+            .map(|(acc, p)| {
+                let acc = Answer(acc).address(0).ok_or_else(bad)?;
+                let p = Answer(p).u64(0).ok_or_else(bad)?;
+                Ok((acc, p))
+            })
+            .collect()
+    }
+
+    /// The number of signer-set changes so far (what the next change signs).
+    pub async fn signer_set_nonce(&self) -> Result<u64, CheckpointError> {
+        let out = self.view("signerSetNonce()", &[]).await?;
+        self.u64_of(&out, 0)
+    }
+
+    /// Replaces the signer set with `signers`, with the current signers'
+    /// signatures over it (`sign_signers` at the current nonce), paid by
+    /// `key`. The signatures are put in the order the contract takes.
+    pub async fn change_signers(
+        &self,
+        key: &SecretKey,
+        chain_id: &str,
+        signers: &[(EthAddress, u64)],
+        signatures: &[[u8; 65]],
+    ) -> Result<Receipt, CheckpointError> {
+        let digest = signers_digest(chain_id, self.signer_set_nonce().await?, signers);
+        let mut by_signer = std::collections::BTreeMap::new();
+        for sig in signatures {
+            // One that recovers no key is left for the contract to name.
+            let signer = recover(&digest, sig).unwrap_or_default();
+            by_signer.insert(signer, *sig);
+        }
+        let data = abi::call(
+            "changeSigners(address[],uint64[],bytes)",
+            &[
+                Token::Words(signers.iter().map(|(a, _)| abi::address(a)).collect()),
+                Token::Words(signers.iter().map(|(_, p)| abi::uint(*p)).collect()),
+                Token::Bytes(by_signer.values().flat_map(|s| s.iter().copied()).collect()),
+            ],
+        );
+        Ok(self
+            .eth
+            .transact(key, Some(&self.address), &data, "changing the signer set")
+            .await
+            .map_err(told)?)
+    }
+
+    /// Writes the checkpoint the attestations sign, paid by `key`.
+    pub async fn submit(
+        &self,
+        key: &SecretKey,
+        attestations: &[Attestation],
+    ) -> Result<Receipt, CheckpointError> {
+        let (chain_id, height, app_hash, signatures) = gather(attestations)?;
+        if chain_key(&chain_id) != self.chain_key().await? {
+            return Err(CheckpointError::Mixed(format!(
+                "the attestations are for chain {chain_id}, the contract at {} checkpoints another",
+                self.address
+            )));
+        }
+        let data = abi::call(
+            "submit(uint64,bytes32,bytes)",
+            &[
+                Token::Word(abi::uint(height)),
+                Token::Word(app_hash),
+                Token::Bytes(signatures),
+            ],
+        );
+        Ok(self
+            .eth
+            .transact(
+                key,
+                Some(&self.address),
+                &data,
+                &format!("checkpoint {height}"),
+            )
+            .await
+            .map_err(told)?)
+    }
+}
+
+/// A revert told by the contract's error name and a sentence.
+fn told(e: EthError) -> EthError {
+    match e {
+        EthError::Reverted { call, reason, data } if data.len() >= 4 => {
+            let reason = ERRORS
+                .iter()
+                .find(|(sig, _)| abi::selector(sig) == data[..4])
+                .map_or(reason, |(sig, sentence)| {
+                    format!("{} — {sentence}", sig.split('(').next().unwrap_or(sig))
+                });
+            EthError::Reverted { call, reason, data }
+        }
+        other => other,
+    }
+}
+
+/// A record's anchor, proven against the app hash of Ethereum's newest
+/// checkpoint and nothing else: the node that answers is not trusted, and
+/// neither are the validators' keys.
+pub struct VerifiedRecord {
+    pub checkpoint: Checkpoint,
+    pub anchor: StoredRecordAnchor,
+}
+
+pub async fn verify_record(
+    contract: &CheckpointContract,
+    node: &RpcClient,
+    record_id: &str,
+    ciphertext_sha256: Option<&[u8]>,
+) -> Result<VerifiedRecord, CheckpointError> {
+    let checkpoint = contract.latest().await?;
+    let mut view = View::trusting(node, checkpoint.height, checkpoint.app_hash);
+    let anchor: Option<StoredRecordAnchor> = view.get(&keys::record(record_id)).await?;
+    let anchor = anchor.ok_or_else(|| CheckpointError::NotAnchored {
+        record: record_id.into(),
+        height: checkpoint.height,
+    })?;
+    let anchored = anchor
+        .record
+        .as_ref()
+        .map(|r| r.ciphertext_sha256.clone())
+        .unwrap_or_default();
+    if let Some(given) = ciphertext_sha256 {
+        if given != anchored.as_slice() {
+            return Err(CheckpointError::OtherCiphertext {
+                record: record_id.into(),
+                anchored: hex::encode(&anchored),
+                given: hex::encode(given),
+            });
+        }
+    }
+    Ok(VerifiedRecord { checkpoint, anchor })
+}
+
+/// What an audit of the contract against a node found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// The signers signed a second app hash for a checkpointed height.
+    TwoHistories {
+        height: u64,
+        first: [u8; 32],
+        second: [u8; 32],
+    },
+    /// The node's header after a checkpointed height carries another app
+    /// hash: it serves a history other than the one checkpointed.
+    Contradicted {
+        height: u64,
+        checkpointed: [u8; 32],
+        served: [u8; 32],
+    },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::TwoHistories { height, first, second } => write!(
+                f,
+                "history rewritten: more than two thirds of the signers signed two app hashes after block {height}, {} and then {}",
+                hex::encode(first),
+                hex::encode(second)
+            ),
+            Finding::Contradicted { height, checkpointed, served } => write!(
+                f,
+                "history rewritten: the node's block {} carries app hash {} after block {height}, Ethereum's checkpoint says {}",
+                height + 1,
+                hex::encode(served),
+                hex::encode(checkpointed)
+            ),
+        }
+    }
+}
+
+/// Checks the contract for two histories, and `heights` (the newest
+/// checkpoint when empty) against the headers the node serves.
+pub async fn audit(
+    contract: &CheckpointContract,
+    node: &RpcClient,
+    heights: &[u64],
+) -> Result<Vec<Finding>, CheckpointError> {
+    let mut findings = Vec::new();
+    if let Some(height) = contract.first_conflict().await? {
+        let first = contract.app_hash_at(height).await?.unwrap_or_default();
+        let second = contract.conflict_at(height).await?.unwrap_or_default();
+        findings.push(Finding::TwoHistories {
+            height,
+            first,
+            second,
+        });
+    }
+    let heights = if heights.is_empty() {
+        vec![contract.latest().await?.height]
+    } else {
+        heights.to_vec()
+    };
+    for height in heights {
+        let Some(checkpointed) = contract.app_hash_at(height).await? else {
+            continue;
+        };
+        let block = node.block(Some(height + 1)).await?;
+        let served: [u8; 32] = hex::decode(&block.block.header.app_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default();
+        if served != checkpointed {
+            findings.push(Finding::Contradicted {
+                height,
+                checkpointed,
+                served,
+            });
+        }
+    }
+    Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attestations_are_checked_and_ordered_by_signer() {
+        let keys: Vec<SecretKey> = (0..3)
+            .map(|i| SecretKey::from_seed(&format!("member {i}")))
+            .collect();
+        let app_hash = [7u8; 32];
+        let mut signed: Vec<Attestation> = keys
+            .iter()
+            .map(|k| Attestation::sign(k, "ehr-test", 10, &app_hash))
+            .collect();
+        signed.push(signed[0].clone());
+        let (_, height, hash, bytes) = gather(&signed).unwrap();
+        assert_eq!((height, hash), (10, app_hash));
+        assert_eq!(bytes.len(), 3 * 65, "a signer's second copy is dropped");
+        let signers: Vec<EthAddress> = bytes
+            .chunks(65)
+            .map(|s| recover(&digest("ehr-test", 10, &app_hash), s.try_into().unwrap()).unwrap())
+            .collect();
+        assert!(signers.windows(2).all(|w| w[0] < w[1]), "ascending");
+
+        let mut other = signed.clone();
+        other[1] = Attestation::sign(&keys[1], "ehr-test", 11, &app_hash);
+        assert!(matches!(gather(&other), Err(CheckpointError::Mixed(_))));
+
+        let mut forged = signed.clone();
+        forged[2].signer = signed[0].signer.clone();
+        assert!(matches!(
+            gather(&forged),
+            Err(CheckpointError::Forged { .. })
+        ));
+    }
+}

@@ -1,0 +1,145 @@
+//! The consortium's state checkpointed on Ethereum (a `geth --dev` the run
+//! started): three of the four hospitals each sign the app hash their own
+//! light client checked, North writes the checkpoint, and a verifier who
+//! trusts only Ethereum proves a patient's record through a node it does not
+//! trust, and finds no rewritten history.
+
+use ehr_client::ethereum::checkpoints::{self, Attestation, CheckpointContract};
+use ehr_client::ethereum::{EthAddress, EthClient};
+use ehr_client::rpc::trust::Anchor;
+use ehr_ledger::crypto::sha256;
+
+use super::*;
+
+/// What each member's account is funded with from the dev chain's account.
+const FUNDS_WEI: u128 = 1_000_000_000_000_000_000;
+
+impl Teller {
+    /// Part 5: a checkpoint on Ethereum, and a record proven from it alone.
+    pub fn public_chain(&mut self, c: &Cast, ethereum_url: &str) {
+        println!("\nThe consortium's state checkpointed on Ethereum ({ethereum_url}, geth --dev)");
+        let p1 = &c.patients[0];
+        let record_id = format!("note-{}", hex::encode(&p1.address().0[..4]));
+        let note = RecordRef {
+            record_id: record_id.clone(),
+            patient: addr(p1),
+            category: Category::Notes as i32,
+            ciphertext_sha256: sha256(record_id.as_bytes()).to_vec(),
+            size: 512,
+            locator: format!("pg://records/{record_id}"),
+        };
+        let Some(_) = self.act(
+            "patient-1 anchors a note of hers",
+            p1,
+            Kind::AnchorRecord(AnchorRecord {
+                record: Some(note.clone()),
+            }),
+            Code::Ok,
+        ) else {
+            return;
+        };
+        let eth = EthClient::new(ethereum_url);
+        let signers: Vec<(EthAddress, u64)> = c
+            .admins
+            .iter()
+            .map(|k| (EthAddress::of(&k.public_key()), 1))
+            .collect();
+        let (general, north) = (&c.admins[0], &c.admins[1]);
+        let trust = self.trust.clone();
+        let rpc = self.rpc.clone();
+        let chain_id = self.chain_id.clone();
+        let written = self.runtime.block_on(async {
+            for k in [general, north] {
+                eth.fund_from_dev_account(&EthAddress::of(&k.public_key()), FUNDS_WEI)
+                    .await?;
+            }
+            let (contract, deployed) =
+                CheckpointContract::deploy(eth.clone(), general, &chain_id, &signers).await?;
+            // The note's block is committed: the newest block holds it, or follows it.
+            let height = rpc.latest_height().await?;
+            let anchor = Anchor::connect(rpc.clone(), &trust).await?;
+            let mut signed = Vec::new();
+            for k in &c.admins[..3] {
+                signed.push(Attestation::sign_verified(&anchor, k, height).await?);
+            }
+            let receipt = contract.submit(north, &signed).await?;
+            Ok::<_, checkpoints::CheckpointError>((contract, deployed, receipt, height))
+        });
+        let contract = match written {
+            Ok((contract, deployed, receipt, height)) => {
+                self.record(
+                    "General deploys the checkpoint contract, the four hospitals its signers",
+                    "deployed",
+                    format!("contract {} ({} gas)", contract.address, deployed.gas_used),
+                    true,
+                );
+                self.record(
+                    "three hospitals sign the app hash after the note's block, each checked by its own light client; North writes the checkpoint",
+                    "written",
+                    format!(
+                        "checkpoint of height {height} in Ethereum block {} ({} gas)",
+                        receipt.block_number, receipt.gas_used
+                    ),
+                    true,
+                );
+                contract
+            }
+            Err(e) => {
+                self.record(
+                    "a checkpoint on Ethereum",
+                    "written",
+                    format!("not written: {e}"),
+                    false,
+                );
+                return;
+            }
+        };
+        let verified = self.runtime.block_on(checkpoints::verify_record(
+            &contract,
+            &rpc,
+            &record_id,
+            Some(&note.ciphertext_sha256),
+        ));
+        match verified {
+            Ok(v) => self.record(
+                "a verifier who trusts only Ethereum proves the note through a node it does not trust",
+                "proven",
+                format!(
+                    "anchored in block {}, proven against the app hash checkpointed after block {}",
+                    v.anchor.height, v.checkpoint.height
+                ),
+                true,
+            ),
+            Err(e) => self.record(
+                "a verifier who trusts only Ethereum proves the note",
+                "proven",
+                format!("not proven: {e}"),
+                false,
+            ),
+        }
+        let audited = self
+            .runtime
+            .block_on(checkpoints::audit(&contract, &rpc, &[]));
+        let (got, ok) = match audited {
+            Ok(found) if found.is_empty() => (
+                "one app hash for each checkpointed height, and the node serves it".to_string(),
+                true,
+            ),
+            Ok(found) => (
+                found
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                false,
+            ),
+            Err(e) => (format!("not audited: {e}"), false),
+        };
+        self.record(
+            "the node's history audited against Ethereum's checkpoints",
+            "no rewritten history",
+            got,
+            ok,
+        );
+    }
+}
