@@ -78,6 +78,49 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// A producer logged in as the device gateway (it may write readings,
+/// nothing else), durable as a device gateway must be.
+fn producer<C: ProducerContext>(
+    brokers: &str,
+    kafka: &KafkaSecurity,
+    context: C,
+) -> Result<BaseProducer<C>, crate::Error> {
+    let mut config = ClientConfig::new();
+    kafka.configure(brokers, |k, v| {
+        config.set(k, v);
+    });
+    for (k, v) in ehr_client::readings::DURABLE_PRODUCER {
+        config.set(k, v);
+    }
+    // A reading the brokers cannot take is retried for two minutes, through
+    // a broker's failover, before it counts unacknowledged.
+    Ok(config
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create_with_context(context)?)
+}
+
+/// Publishes one signed reading (the story's, outside the fleet's pace) and
+/// waits until the brokers have it.
+pub fn publish_one(
+    brokers: &str,
+    kafka: &KafkaSecurity,
+    topic: &str,
+    reading: &Reading,
+    key: &SecretKey,
+) -> Result<(), crate::Error> {
+    let producer = producer(brokers, kafka, rdkafka::producer::DefaultProducerContext)?;
+    let payload = sign(reading, key);
+    producer
+        .send(
+            BaseRecord::to(topic)
+                .key(&reading.device_id)
+                .payload(&payload),
+        )
+        .map_err(|(e, _)| e)?;
+    Ok(producer.flush(Duration::from_secs(130))?)
+}
+
 /// Publishes round-robin from `devices` at `rate` readings per second until `stop`.
 pub fn run(
     brokers: &str,
@@ -88,21 +131,7 @@ pub fn run(
     stop: &AtomicBool,
     counters: &Arc<Counters>,
 ) -> Result<(), crate::Error> {
-    // Batches as a device gateway sends them: a few milliseconds' worth.
-    // Logged in as the device gateway: it may write readings, nothing else.
-    let mut config = ClientConfig::new();
-    kafka.configure(brokers, |k, v| {
-        config.set(k, v);
-    });
-    for (k, v) in ehr_client::readings::DURABLE_PRODUCER {
-        config.set(k, v);
-    }
-    // A reading the brokers cannot take is retried for two minutes, through
-    // a broker's failover, before the fleet counts it unacknowledged.
-    let producer: BaseProducer<Deliveries> = config
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "120000")
-        .create_with_context(Deliveries(counters.clone()))?;
+    let producer = producer(brokers, kafka, Deliveries(counters.clone()))?;
     let start = Instant::now();
     let mut seqs = vec![0u64; devices.len()];
     let mut n = 0u64;

@@ -415,6 +415,20 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
         progress::disclosures_waiting(&mut db) == 0
     });
     teller.audit(&cast);
+    let (brokers, kafka) = (parts.brokers.clone(), parts.device_gateway.clone());
+    teller.code_directory(
+        &cast,
+        |reading, key| fleet::publish_one(&brokers, &kafka, READINGS, reading, key),
+        |device| {
+            db.query_opt(
+                "SELECT detail FROM ingest.rejects WHERE reason = 'retired_code' AND device_id = $1 LIMIT 1",
+                &[&device],
+            )
+            .ok()
+            .flatten()
+            .map(|row| row.get(0))
+        },
+    );
     if let Some(url) = &parts.ethereum {
         teller.public_chain(&cast, url);
     }

@@ -19,6 +19,7 @@ use crate::chain::HOSPITALS;
 use crate::fleet::{Device, KINDS};
 
 mod clinic;
+mod directory;
 mod onboarding;
 mod public_chain;
 mod reads;

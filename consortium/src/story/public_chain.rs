@@ -15,7 +15,7 @@ use super::*;
 const FUNDS_WEI: u128 = 1_000_000_000_000_000_000;
 
 impl Teller {
-    /// Part 5: a checkpoint on Ethereum, and a record proven from it alone.
+    /// A checkpoint on Ethereum, and a record proven from it alone.
     pub fn public_chain(&mut self, c: &Cast, ethereum_url: &str) {
         println!("\nThe consortium's state checkpointed on Ethereum ({ethereum_url}, geth --dev)");
         let p1 = &c.patients[0];
