@@ -64,6 +64,27 @@ fn a_lab_stores_the_result_of_its_open_order_without_a_grant() {
         "--expires-in",
         "1d",
     ]);
+    // A test the consortium's directory does not hold is not ordered (the
+    // order is encrypted: the ordering client checks the code, proven).
+    let unknown = s.ehr(&[
+        "tx",
+        "--from",
+        "doctor",
+        "order-lab",
+        "--patient",
+        "alice",
+        "--test",
+        "1234-5",
+        "--lab",
+        "general",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown)
+            .contains("LOINC 1234-5 is not in the consortium's code directory (proven absent)"),
+        "{}",
+        stderr(&unknown)
+    );
     let ordered = ok(&[
         "tx",
         "--from",

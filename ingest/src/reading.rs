@@ -72,7 +72,7 @@ fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Reject> {
     })
 }
 
-use ehr_ledger::proto::{Concept, ConceptStatus};
+use ehr_ledger::proto::Concept;
 
 /// The JSON form of a signed reading (docs/ingest.md). The signature covers
 /// the protobuf encoding of the same reading, so both forms verify alike.
@@ -252,20 +252,11 @@ pub fn against(r: &Reading, concept: Option<&Concept>) -> Result<(), Reject> {
             format!("LOINC {} ({name}) is not a measurement", r.loinc),
         );
     }
-    if let Some(c) = concept.filter(|c| c.status == ConceptStatus::Retired as i32) {
-        if r.measured_at_ms >= c.retired_at.saturating_mul(1000) {
-            let instead = if c.replaced_by.is_empty() {
-                String::new()
-            } else {
-                format!("; use {}", c.replaced_by)
-            };
-            return reject(
-                Reason::RetiredCode,
-                format!(
-                    "LOINC {} ({name}) was retired by proposal {} ({}){instead}",
-                    r.loinc, c.retired_by, c.reason
-                ),
-            );
+    if let Some(c) = concept {
+        if let Some(why) = ehr_ledger::ledger::codes::retirement(c) {
+            if r.measured_at_ms >= c.retired_at.saturating_mul(1000) {
+                return reject(Reason::RetiredCode, why);
+            }
         }
     }
     if r.unit != entry.unit {
@@ -299,6 +290,7 @@ mod tests {
     use super::*;
     use ehr_client::readings::{sign, sign_json};
     use ehr_ledger::crypto::SecretKey;
+    use ehr_ledger::proto::ConceptStatus;
 
     const NOW: i64 = 1_767_225_600_000;
 

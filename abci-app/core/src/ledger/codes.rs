@@ -31,6 +31,38 @@ pub fn system_of(slug: &str) -> Option<CodeSystem> {
         .find(|s| self::slug(*s) == slug)
 }
 
+/// A system's name for people.
+pub fn name(system: CodeSystem) -> &'static str {
+    match system {
+        CodeSystem::Loinc => "LOINC",
+        CodeSystem::Icd10 => "ICD-10-CM",
+        CodeSystem::Snomed => "SNOMED CT",
+        CodeSystem::Unspecified => "an unspecified system",
+    }
+}
+
+/// Why a retired code may not be used for a new record, in a sentence:
+/// "LOINC 2339-0 (glucose) was retired by proposal 4 (reason); use
+/// 15074-8". None while the code is active.
+pub fn retirement(c: &Concept) -> Option<String> {
+    if c.status != ConceptStatus::Retired as i32 {
+        return None;
+    }
+    let e = c.entry.clone().unwrap_or_default();
+    let instead = match c.replaced_by.as_str() {
+        "" => String::new(),
+        by => format!("; use {by}"),
+    };
+    Some(format!(
+        "{} {} ({}) was retired by proposal {} ({}){instead}",
+        name(system(e.system)),
+        e.code,
+        e.display,
+        c.retired_by,
+        c.reason
+    ))
+}
+
 fn system(n: i32) -> CodeSystem {
     CodeSystem::try_from(n).unwrap_or(CodeSystem::Unspecified)
 }

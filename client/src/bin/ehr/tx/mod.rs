@@ -81,6 +81,7 @@ pub(crate) async fn document(
             ..
         } => {
             ehr_ledger::tx::validate::loinc("test", test).map_err(|r| anyhow!(r.message))?;
+            ordered_test_is_in_the_directory(ctx, test).await?;
             Content::LabOrder {
                 test_code: test.clone(),
                 lab_org: lab.clone(),
@@ -123,6 +124,24 @@ pub(crate) async fn document(
     clinical::write(ctx, author, &patient, content)
         .await
         .map(Some)
+}
+
+/// The test a doctor orders must be in the consortium's code directory and
+/// not retired, proven from the chain: the order itself is encrypted, so
+/// the ledger never sees the code, and the ordering client is where the
+/// directory's rule is kept.
+async fn ordered_test_is_in_the_directory(ctx: &Ctx, test: &str) -> Result<()> {
+    use ehr_client::rpc::proven::{ProvenState, DEFAULT_MAX_AGE};
+    let chain = ProvenState::connect(ctx.rpc.clone(), &ctx.trust_root()?, DEFAULT_MAX_AGE).await?;
+    match ehr_client::codes::show(&chain, CodeSystem::Loinc, test).await? {
+        None => Err(anyhow!(
+            "LOINC {test} is not in the consortium's code directory (proven absent): find the test with `ehr codes search <name> --system loinc`, or have the consortium add it"
+        )),
+        Some(c) => match ehr_ledger::ledger::codes::retirement(&c) {
+            Some(why) => Err(anyhow!("{why}: order the test by a code in use")),
+            None => Ok(()),
+        },
+    }
 }
 
 /// Demographics from the command line, or why they cannot be sealed.
