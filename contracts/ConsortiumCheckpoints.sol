@@ -46,6 +46,7 @@ contract ConsortiumCheckpoints {
     error NotASigner(address signer);
     error NotEnoughPower(uint64 signed, uint64 total);
     error ZeroAppHash();
+    error ZeroHeight();
     error AlreadyCheckpointed(uint64 height);
 
     constructor(bytes32 chainId_, address[] memory initialSigners, uint64[] memory initialPowers) {
@@ -66,13 +67,17 @@ contract ConsortiumCheckpoints {
         return keccak256(abi.encode(CHECKPOINT_DOMAIN, chainId, height, appHash));
     }
 
-    /// The digest a signer signs to move the signer set on from `nonce`.
+    /// The digest a signer signs to move this contract's signer set on from
+    /// `nonce`: bound to this contract on this chain, so a change signed for
+    /// one copy of the contract cannot be replayed on another.
     function signersDigest(uint64 nonce, address[] memory newSigners, uint64[] memory powers)
         public
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(SIGNERS_DOMAIN, chainId, nonce, newSigners, powers));
+        return keccak256(
+            abi.encode(SIGNERS_DOMAIN, block.chainid, address(this), chainId, nonce, newSigners, powers)
+        );
     }
 
     /// Writes the app hash after block `height`, with 65-byte signatures
@@ -81,6 +86,8 @@ contract ConsortiumCheckpoints {
     /// (HistoryRewritten) and does not replace the first.
     function submit(uint64 height, bytes32 appHash, bytes calldata signatures) external {
         if (appHash == bytes32(0)) revert ZeroAppHash();
+        // Zero means "none" in what the contract answers.
+        if (height == 0) revert ZeroHeight();
         bytes32 existing = appHashAt[height];
         if (existing == appHash || (existing != bytes32(0) && conflictAt[height] != bytes32(0))) {
             revert AlreadyCheckpointed(height);

@@ -4,9 +4,10 @@
 // change to a contract cannot land without the bytecode it deploys.
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import solc from "solc";
 
-const here = path.dirname(new URL(import.meta.url).pathname);
+const here = path.dirname(fileURLToPath(import.meta.url));
 const sources = ["ConsortiumCheckpoints.sol"];
 const input = {
   language: "Solidity",
@@ -23,7 +24,7 @@ const input = {
 const output = JSON.parse(solc.compile(JSON.stringify(input)));
 // Warnings fail the build too: the contract holds the consortium's word.
 const errors = output.errors || [];
-for (const e of output.errors || []) console.error(e.formattedMessage);
+for (const e of errors) console.error(e.formattedMessage);
 if (errors.length) process.exit(1);
 
 const check = process.argv.includes("--check");

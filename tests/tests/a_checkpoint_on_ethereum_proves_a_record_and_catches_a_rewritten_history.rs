@@ -86,7 +86,10 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         CheckpointContract::deploy(eth.clone(), &admin("general"), CHAIN_ID, &signers)
             .await
             .unwrap();
-    assert!(deployed.gas_used > 0);
+    println!(
+        "deploying the contract with four signers: {} gas",
+        deployed.gas_used
+    );
     let mut listed = contract.signers().await.unwrap();
     listed.sort();
     let mut expected = signers.clone();
@@ -178,15 +181,26 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         vec![]
     );
 
+    // A later checkpoint, on demand: one more app hash stored.
+    let later = general.latest_height().await.unwrap();
+    let signed = attest(&first, &["general", "north", "south"], later).await;
+    let written = contract.submit(&admin("south"), &signed).await.unwrap();
+    println!(
+        "a later checkpoint signed by three of four: {} gas",
+        written.gas_used
+    );
+    assert_eq!(contract.latest().await.unwrap().height, later);
+
     // East renews its key: three of the four sign the new set, and the
     // same signatures cannot move the set again (they signed its nonce).
     let renewed = SecretKey::from_seed("admin@east renewed");
     let mut new_set = signers.clone();
     new_set[3] = (EthAddress::of(&renewed.public_key()), 1);
     let nonce = contract.signer_set_nonce().await.unwrap();
+    let here = contract.deployment().await.unwrap();
     let approvals: Vec<[u8; 65]> = ["general", "north", "south"]
         .iter()
-        .map(|org| checkpoints::sign_signers(&admin(org), CHAIN_ID, nonce, &new_set))
+        .map(|org| checkpoints::sign_signers(&admin(org), here, CHAIN_ID, nonce, &new_set))
         .collect();
     let too_few = contract
         .change_signers(&admin("north"), CHAIN_ID, &new_set, &approvals[..2])
@@ -253,6 +267,11 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         .unwrap();
     assert_eq!(contract.first_conflict().await.unwrap(), Some(height));
     assert_eq!(contract.app_hash_at(height).await.unwrap(), Some(app_hash));
+    // A contract whose signers signed two histories proves nothing more.
+    assert!(matches!(
+        checkpoints::verify_record(&contract, &rewritten, "note-checkpointed", None).await,
+        Err(CheckpointError::InDispute { .. })
+    ));
     let found = checkpoints::audit(&contract, &rewritten, &[height])
         .await
         .unwrap();

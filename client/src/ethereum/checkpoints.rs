@@ -55,6 +55,7 @@ const ERRORS: &[(&str, &str)] = &[
         "the signers hold two thirds of the power or less",
     ),
     ("ZeroAppHash()", "the app hash is zero"),
+    ("ZeroHeight()", "height 0 is no block"),
     (
         "AlreadyCheckpointed(uint64)",
         "that height is already checkpointed with this app hash (or already holds two)",
@@ -77,6 +78,12 @@ pub enum CheckpointError {
     NoCheckpoint(EthAddress),
     #[error("the signatures are for different checkpoints: {0}")]
     Mixed(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("a member signs only app hashes the validators signed: give the consortium's genesis file (--genesis), not a trusted sequencer")]
+    Unverified,
+    #[error("the contract at {contract} holds two app hashes after block {height}: its signers signed two histories, and no checkpoint of it proves anything until the consortium explains (ehr ethereum audit)")]
+    InDispute { contract: EthAddress, height: u64 },
     #[error("a signature by {signer} does not recover to its signer: the attestation is forged or corrupt")]
     Forged { signer: EthAddress },
     #[error("record {record} is not anchored in the state Ethereum's checkpoint at height {height} vouches for (proven absent): anchored later, or never")]
@@ -105,11 +112,26 @@ pub fn digest(chain_id: &str, height: u64, app_hash: &[u8; 32]) -> [u8; 32] {
     ]))
 }
 
+/// Where a signer-set change applies: the Ethereum chain's id and the
+/// contract's address, which its digest binds.
+#[derive(Clone, Copy, Debug)]
+pub struct Deployment {
+    pub eth_chain_id: u64,
+    pub contract: EthAddress,
+}
+
 /// What a signer signs to move the contract's signer set on from `nonce`
 /// to `signers` (the contract's `signersDigest`).
-pub fn signers_digest(chain_id: &str, nonce: u64, signers: &[(EthAddress, u64)]) -> [u8; 32] {
+pub fn signers_digest(
+    at: Deployment,
+    chain_id: &str,
+    nonce: u64,
+    signers: &[(EthAddress, u64)],
+) -> [u8; 32] {
     keccak256(&abi::encode(&[
         Token::Word(keccak256(SIGNERS_DOMAIN.as_bytes())),
+        Token::Word(abi::uint(at.eth_chain_id)),
+        Token::Word(abi::address(&at.contract)),
         Token::Word(chain_key(chain_id)),
         Token::Word(abi::uint(nonce)),
         Token::Words(signers.iter().map(|(a, _)| abi::address(a)).collect()),
@@ -120,11 +142,12 @@ pub fn signers_digest(chain_id: &str, nonce: u64, signers: &[(EthAddress, u64)])
 /// A member's signature on a new signer set: r‖s‖v, v = 27 or 28.
 pub fn sign_signers(
     key: &SecretKey,
+    at: Deployment,
     chain_id: &str,
     nonce: u64,
     signers: &[(EthAddress, u64)],
 ) -> [u8; 65] {
-    let mut sig = key.sign_recoverable(&signers_digest(chain_id, nonce, signers));
+    let mut sig = key.sign_recoverable(&signers_digest(at, chain_id, nonce, signers));
     sig[64] += 27;
     sig
 }
@@ -164,7 +187,12 @@ impl Attestation {
         key: &SecretKey,
         height: u64,
     ) -> Result<Self, CheckpointError> {
-        let chain_id = anchor.rpc().chain_id().await?;
+        // The genesis file's chain id, not the node's: a node cannot make a
+        // member vouch for another chain's app hash.
+        let chain_id = anchor
+            .verified_chain_id()
+            .await
+            .ok_or(CheckpointError::Unverified)?;
         let app_hash = anchor.app_hash_after(height).await?;
         Ok(Self::sign(key, &chain_id, height, &app_hash))
     }
@@ -178,15 +206,21 @@ impl Attestation {
     /// The signer's account and the 65 signature bytes, once the signature
     /// is checked to recover that account from the checkpoint's digest.
     fn checked(&self) -> Result<(EthAddress, [u8; 65]), CheckpointError> {
-        let signer: EthAddress = self
-            .signer
-            .parse()
-            .map_err(|e: String| CheckpointError::Mixed(e))?;
+        let signer: EthAddress = self.signer.parse().map_err(CheckpointError::Malformed)?;
         let forged = || CheckpointError::Forged { signer };
         let sig: [u8; 65] = hex::decode(&self.signature)
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(forged)?;
+        // The contract takes only a low s (one signature per signer and
+        // message): a high one is refused here rather than by a revert.
+        let low =
+            k256::ecdsa::Signature::from_slice(&sig[..64]).is_ok_and(|s| s.normalize_s() == s);
+        if !low {
+            return Err(CheckpointError::Malformed(format!(
+                "{signer}'s signature has a high s, which the contract refuses: sign again with ehr ethereum sign"
+            )));
+        }
         let app_hash = self.app_hash().ok_or_else(forged)?;
         let recovered =
             recover(&digest(&self.chain_id, self.height, &app_hash), &sig).ok_or_else(forged)?;
@@ -217,9 +251,12 @@ pub fn gather(
     let first = attestations
         .first()
         .ok_or_else(|| CheckpointError::Mixed("none given".into()))?;
+    let app_hash = first.app_hash().ok_or_else(|| {
+        CheckpointError::Malformed(format!("{}'s app hash is not 32 hex bytes", first.signer))
+    })?;
     let mut signed = std::collections::BTreeMap::new();
     for a in attestations {
-        if (&a.chain_id, a.height, &a.app_hash) != (&first.chain_id, first.height, &first.app_hash)
+        if (&a.chain_id, a.height, a.app_hash()) != (&first.chain_id, first.height, Some(app_hash))
         {
             return Err(CheckpointError::Mixed(format!(
                 "{} signed height {} app hash {} of {}, {} signed height {} app hash {} of {}",
@@ -236,9 +273,6 @@ pub fn gather(
         let (signer, sig) = a.checked()?;
         signed.insert(signer, sig);
     }
-    let app_hash = first.app_hash().ok_or(CheckpointError::Forged {
-        signer: EthAddress::default(),
-    })?;
     let bytes = signed.values().flat_map(|s| s.iter().copied()).collect();
     Ok((first.chain_id.clone(), first.height, app_hash, bytes))
 }
@@ -358,6 +392,9 @@ impl CheckpointContract {
         let bad = || CheckpointError::NotTheContract(self.address);
         let accounts = a.words(0).ok_or_else(bad)?;
         let powers = a.words(1).ok_or_else(bad)?;
+        if accounts.len() != powers.len() {
+            return Err(bad());
+        }
         accounts
             .iter()
             .zip(&powers)
@@ -367,6 +404,26 @@ impl CheckpointContract {
                 Ok((acc, p))
             })
             .collect()
+    }
+
+    /// The Ethereum chain and address a signer-set change is signed for.
+    pub async fn deployment(&self) -> Result<Deployment, CheckpointError> {
+        Ok(Deployment {
+            eth_chain_id: self.eth.chain_id().await?,
+            contract: self.address,
+        })
+    }
+
+    /// Refuses unless the contract checkpoints `chain_id`.
+    pub async fn same_chain(&self, chain_id: &str) -> Result<(), CheckpointError> {
+        if chain_key(chain_id) == self.chain_key().await? {
+            Ok(())
+        } else {
+            Err(CheckpointError::Mixed(format!(
+                "the contract at {} checkpoints another chain than {chain_id}",
+                self.address
+            )))
+        }
     }
 
     /// The number of signer-set changes so far (what the next change signs).
@@ -385,7 +442,13 @@ impl CheckpointContract {
         signers: &[(EthAddress, u64)],
         signatures: &[[u8; 65]],
     ) -> Result<Receipt, CheckpointError> {
-        let digest = signers_digest(chain_id, self.signer_set_nonce().await?, signers);
+        self.same_chain(chain_id).await?;
+        let digest = signers_digest(
+            self.deployment().await?,
+            chain_id,
+            self.signer_set_nonce().await?,
+            signers,
+        );
         let mut by_signer = std::collections::BTreeMap::new();
         for sig in signatures {
             // One that recovers no key is left for the contract to name.
@@ -414,12 +477,7 @@ impl CheckpointContract {
         attestations: &[Attestation],
     ) -> Result<Receipt, CheckpointError> {
         let (chain_id, height, app_hash, signatures) = gather(attestations)?;
-        if chain_key(&chain_id) != self.chain_key().await? {
-            return Err(CheckpointError::Mixed(format!(
-                "the attestations are for chain {chain_id}, the contract at {} checkpoints another",
-                self.address
-            )));
-        }
+        self.same_chain(&chain_id).await?;
         let data = abi::call(
             "submit(uint64,bytes32,bytes)",
             &[
@@ -471,6 +529,12 @@ pub async fn verify_record(
     record_id: &str,
     ciphertext_sha256: Option<&[u8]>,
 ) -> Result<VerifiedRecord, CheckpointError> {
+    if let Some(height) = contract.first_conflict().await? {
+        return Err(CheckpointError::InDispute {
+            contract: contract.address,
+            height,
+        });
+    }
     let checkpoint = contract.latest().await?;
     let mut view = View::trusting(node, checkpoint.height, checkpoint.app_hash);
     let anchor: Option<StoredRecordAnchor> = view.get(&keys::record(record_id)).await?;
@@ -511,6 +575,15 @@ pub enum Finding {
         checkpointed: [u8; 32],
         served: [u8; 32],
     },
+    /// A checkpointed height the node did not answer for: not checked.
+    Unchecked { height: u64, reason: String },
+}
+
+impl Finding {
+    /// Whether the finding shows a history other than the checkpointed one.
+    pub fn is_rewrite(&self) -> bool {
+        !matches!(self, Finding::Unchecked { .. })
+    }
 }
 
 impl std::fmt::Display for Finding {
@@ -518,17 +591,19 @@ impl std::fmt::Display for Finding {
         match self {
             Finding::TwoHistories { height, first, second } => write!(
                 f,
-                "history rewritten: more than two thirds of the signers signed two app hashes after block {height}, {} and then {}",
+                "history rewritten: the contract holds two app hashes after block {height}, {} and then {}, each signed by more than two thirds of its signers of the day",
                 hex::encode(first),
                 hex::encode(second)
             ),
             Finding::Contradicted { height, checkpointed, served } => write!(
                 f,
-                "history rewritten: the node's block {} carries app hash {} after block {height}, Ethereum's checkpoint says {}",
-                height + 1,
+                "another history: the node's header of the block after {height} carries app hash {}, Ethereum's checkpoint says {} (the node lies, or the consortium rewrote its history: ask another member's node)",
                 hex::encode(served),
                 hex::encode(checkpointed)
             ),
+            Finding::Unchecked { height, reason } => {
+                write!(f, "checkpoint of block {height} not checked: {reason}")
+            }
         }
     }
 }
@@ -555,15 +630,35 @@ pub async fn audit(
     } else {
         heights.to_vec()
     };
+    let chain_id = node.chain_id().await?;
+    contract.same_chain(&chain_id).await?;
     for height in heights {
         let Some(checkpointed) = contract.app_hash_at(height).await? else {
             continue;
         };
-        let block = node.block(Some(height + 1)).await?;
-        let served: [u8; 32] = hex::decode(&block.block.header.app_hash)
+        let Some(next) = height.checked_add(1) else {
+            continue;
+        };
+        let block = match node.block(Some(next)).await {
+            Ok(b) => b,
+            Err(e) => {
+                findings.push(Finding::Unchecked {
+                    height,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let Some(served) = hex::decode(&block.block.header.app_hash)
             .ok()
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or_default();
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
+            findings.push(Finding::Unchecked {
+                height,
+                reason: format!("the node served block {next} without a 32-byte app hash"),
+            });
+            continue;
+        };
         if served != checkpointed {
             findings.push(Finding::Contradicted {
                 height,
@@ -602,6 +697,20 @@ mod tests {
         let mut other = signed.clone();
         other[1] = Attestation::sign(&keys[1], "ehr-test", 11, &app_hash);
         assert!(matches!(gather(&other), Err(CheckpointError::Mixed(_))));
+
+        // The same signature with the high s (and the other parity): the
+        // contract would refuse it, so it is refused here.
+        let mut high = signed.clone();
+        let sig = hex::decode(&high[0].signature).unwrap();
+        let s = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+        let negated =
+            k256::ecdsa::Signature::from_scalars(s.r().to_bytes(), (-*s.s()).to_bytes()).unwrap();
+        let mut bytes = negated.to_bytes().to_vec();
+        bytes.push(if sig[64] == 27 { 28 } else { 27 });
+        high[0].signature = hex::encode(bytes);
+        assert!(
+            matches!(gather(&high), Err(CheckpointError::Malformed(why)) if why.contains("high s"))
+        );
 
         let mut forged = signed.clone();
         forged[2].signer = signed[0].signer.clone();

@@ -121,7 +121,7 @@ impl EthClient {
         let gas = quantity(&gas).ok_or_else(|| malformed("eth_estimateGas", gas.clone()))?;
         // A margin over the estimate: storage refunds and warm slots make
         // the estimate exact only for the state it ran against.
-        let gas = gas + gas / 5;
+        let gas = gas.saturating_add(gas / 5);
         let gas_price = self.number("eth_gasPrice", json!([])).await?;
         let nonce = self
             .number(
@@ -206,17 +206,20 @@ impl EthClient {
     }
 }
 
-/// A refusal that carries the contract's revert data becomes `Reverted`;
-/// any other error stays what it was.
+/// A refusal of the contract (the node says the execution reverted, or
+/// sends the revert's data) becomes `Reverted`; any other error — funds,
+/// nonce, price — stays the node's.
 fn reverted(call: &str, e: RpcError) -> EthError {
     match e {
         RpcError::Rpc {
             message, data: d, ..
-        } => EthError::Reverted {
-            call: call.into(),
-            data: data(&d).unwrap_or_default(),
-            reason: message,
-        },
+        } if message.contains("execution reverted") || data(&d).is_some_and(|b| b.len() >= 4) => {
+            EthError::Reverted {
+                call: call.into(),
+                data: data(&d).unwrap_or_default(),
+                reason: message,
+            }
+        }
         other => EthError::Rpc(other),
     }
 }

@@ -243,6 +243,11 @@ impl LightClient {
         Ok(client)
     }
 
+    /// The chain id of the trust root (the genesis file), never the node's word.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
     pub fn url(&self) -> &str {
         self.rpc.url()
     }

@@ -207,6 +207,15 @@ impl Anchor {
         &self.rpc
     }
 
+    /// The chain id the validators' headers are checked for (the genesis
+    /// file's); None under a trusted sequencer, whose word is all there is.
+    pub async fn verified_chain_id(&self) -> Option<String> {
+        match &self.light {
+            Some(light) => Some(light.lock().await.chain_id().to_string()),
+            None => None,
+        }
+    }
+
     /// The header of block `height`: verified by the validators'
     /// signatures, or as the trusted sequencer serves it.
     pub async fn header(&self, height: u64) -> Result<VerifiedHeader, TrustError> {

@@ -236,14 +236,12 @@ impl SecretKey {
     /// parity of R's y), so a verifier can recover the key from the digest.
     pub fn sign_recoverable(&self, digest: &[u8; 32]) -> [u8; 65] {
         let (sig, id) = self.0.sign_prehash_recoverable(digest);
-        // Low S is the negated s, which flips the parity of the point R.
-        let (sig, parity) = match sig.normalize_s() {
-            low if low == sig => (sig, id.is_y_odd()),
-            low => (low, !id.is_y_odd()),
-        };
+        // The ecdsa crate already returns the low s, the recovery id
+        // flipped with it; an x reduced mod n (odds about 2^-127) has no v.
+        debug_assert!(sig.normalize_s() == sig && !id.is_x_reduced());
         let mut out = [0u8; 65];
         out[..64].copy_from_slice(&sig.to_bytes());
-        out[64] = u8::from(parity);
+        out[64] = u8::from(id.is_y_odd());
         out
     }
 
