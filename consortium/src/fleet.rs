@@ -100,8 +100,23 @@ fn producer<C: ProducerContext>(
         .create_with_context(context)?)
 }
 
+/// What the brokers answered for the one reading of `publish_one`.
+#[derive(Default)]
+struct Answer(Mutex<Option<Result<(), String>>>);
+
+impl ClientContext for Answer {}
+
+impl ProducerContext for Answer {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let answer = result.as_ref().map(|_| ()).map_err(|(e, _)| e.to_string());
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+    }
+}
+
 /// Publishes one signed reading (the story's, outside the fleet's pace) and
-/// waits until the brokers have it.
+/// waits until the brokers acknowledge it, or says why not.
 pub fn publish_one(
     brokers: &str,
     kafka: &KafkaSecurity,
@@ -109,7 +124,7 @@ pub fn publish_one(
     reading: &Reading,
     key: &SecretKey,
 ) -> Result<(), crate::Error> {
-    let producer = producer(brokers, kafka, rdkafka::producer::DefaultProducerContext)?;
+    let producer = producer(brokers, kafka, Answer::default())?;
     let payload = sign(reading, key);
     producer
         .send(
@@ -118,7 +133,22 @@ pub fn publish_one(
                 .payload(&payload),
         )
         .map_err(|(e, _)| e)?;
-    Ok(producer.flush(Duration::from_secs(130))?)
+    producer.flush(Duration::from_secs(130))?;
+    let answer = producer
+        .context()
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    match answer {
+        Some(Ok(())) => Ok(()),
+        Some(Err(why)) => Err(crate::Error::Invalid(format!(
+            "the brokers refused the reading: {why}"
+        ))),
+        None => Err(crate::Error::Invalid(
+            "the brokers never answered for the reading".into(),
+        )),
+    }
 }
 
 /// Publishes round-robin from `devices` at `rate` readings per second until `stop`.

@@ -418,7 +418,14 @@ fn run(args: &Args, stop: &Arc<AtomicBool>, running: &mut Running) -> anyhow::Re
     let (brokers, kafka) = (parts.brokers.clone(), parts.device_gateway.clone());
     teller.code_directory(
         &cast,
-        |reading, key| fleet::publish_one(&brokers, &kafka, READINGS, reading, key),
+        |reading, key| {
+            fleet::publish_one(&brokers, &kafka, READINGS, reading, key)?;
+            // Counted with the fleet's misbehaving readings: refused on purpose.
+            for n in [&counters.published, &counters.acknowledged, &counters.bad] {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        },
         |device| {
             db.query_opt(
                 "SELECT detail FROM ingest.rejects WHERE reason = 'retired_code' AND device_id = $1 LIMIT 1",
