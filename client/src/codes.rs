@@ -7,9 +7,61 @@
 //! code asked for by name is always proven present or absent.
 
 use ehr_ledger::ledger::{codes::slug, keys};
-use ehr_ledger::proto::{CodeSystem, Concept, ConceptList, ConceptStatus};
+use ehr_ledger::proto::{CodeEntry, CodeSystem, Concept, ConceptList, ConceptStatus};
 
 use crate::rpc::proven::{ProvenError, ProvenState};
+
+/// What the directory says of the LOINC codes some readings carry: each
+/// code's display and unit, proven (a retired code stays in the directory,
+/// so an old reading still displays). What the FHIR export names a reading
+/// by, never a table in the code.
+#[derive(Clone, Debug, Default)]
+pub struct Measurements(std::collections::BTreeMap<String, CodeEntry>);
+
+impl Measurements {
+    /// The entries of `codes`, each proven at one height; a code the
+    /// directory lacks, or that is no measurement, is left out.
+    pub async fn proven<'a>(
+        chain: &ProvenState,
+        codes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Measurements, ProvenError> {
+        let codes: std::collections::BTreeSet<&str> = codes.into_iter().collect();
+        let mut view = chain.latest().await?;
+        let mut found = std::collections::BTreeMap::new();
+        for code in codes {
+            let concept: Option<Concept> = view.get(&keys::code(CodeSystem::Loinc, code)).await?;
+            if let Some(e) = concept.and_then(|c| c.entry) {
+                found.insert(code.to_string(), e);
+            }
+        }
+        Ok(Measurements::from_entries(found.into_values()))
+    }
+
+    /// From entries at hand (tests, and the seed).
+    pub fn from_entries(entries: impl IntoIterator<Item = CodeEntry>) -> Measurements {
+        Measurements(
+            entries
+                .into_iter()
+                .filter(|e| e.system == CodeSystem::Loinc as i32 && !e.unit.is_empty())
+                .map(|e| (e.code.clone(), e))
+                .collect(),
+        )
+    }
+
+    /// The genesis seed's measurements.
+    pub fn seed() -> Measurements {
+        Measurements::from_entries(
+            ehr_ledger::ledger::genesis::seed_codes()
+                .iter()
+                .filter_map(|c| c.entry().ok()),
+        )
+    }
+
+    /// A measurement's entry: its display and UCUM unit.
+    pub fn get(&self, loinc: &str) -> Option<&CodeEntry> {
+        self.0.get(loinc)
+    }
+}
 
 /// Codes one search proves and answers at most.
 pub const MAX_FOUND: usize = 200;

@@ -1,7 +1,7 @@
-//! The measurements IoMT devices send: LOINC code, name, UCUM unit, and the
-//! physiologically possible range. The FHIR export names them from it and
-//! the simulated devices draw from it; ingest checks readings against the
-//! consortium's code directory on chain, seeded with the same codes
+//! The measurements the simulated devices send: LOINC code, name, UCUM unit,
+//! the physiologically possible range, and the typical range they draw
+//! from. Ingest, the FHIR export and the CLI read codes from the consortium's
+//! code directory on chain, seeded with the same codes
 //! (`abci-app/core/codes/seed.json`; a test keeps the two equal).
 
 /// What a LOINC code is, its unit and the plausible range of its values.

@@ -7,6 +7,7 @@
 //! the validator is a real judge: resources broken the ways the old export
 //! was broken are refused.
 
+use ehr_client::codes::Measurements;
 use ehr_client::fhir::{self, observation::Record, people, requests, Link};
 use ehr_client::read_path::documents::{Content, Document};
 use ehr_client::read_path::open::AmendmentLinks;
@@ -52,7 +53,7 @@ fn every_kind() -> Vec<(String, Value)> {
             reading: r,
         })
         .collect();
-    let observations = fhir::observations(&records, &patient);
+    let observations = fhir::observations(&records, &patient, &Measurements::seed());
     // The table's systolic and diastolic from one device would pair; here
     // they come from two devices (dev-2, dev-3), and a cuff's pair is added.
     let cuff = [
@@ -71,6 +72,7 @@ fn every_kind() -> Vec<(String, Value)> {
             },
         ],
         &patient,
+        &Measurements::seed(),
     );
     assert_eq!(panel.len(), 1, "one panel of the cuff's pair");
 
@@ -245,7 +247,7 @@ fn every_kind() -> Vec<(String, Value)> {
         "Bundle searchset of 100".into(),
         fhir::searchset(
             base,
-            fhir::observations(&page, &patient),
+            fhir::observations(&page, &patient, &Measurements::seed()),
             vec![],
             None,
             vec![],
@@ -297,6 +299,7 @@ fn the_validator_refuses_what_the_old_export_got_wrong() {
             reading: &reading("ox-1", 1, "59408-5", 97.0, 1_767_225_600_000),
         }],
         &patient,
+        &Measurements::seed(),
     )
     .remove(0);
     // Oxygen saturation coded only as pulse oximetry, under the oxygensat profile.

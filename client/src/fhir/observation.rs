@@ -6,14 +6,16 @@
 //! sends), and a UCUM quantity whose code is the profile's. A cuff's systolic
 //! and diastolic readings of one instant become one blood-pressure panel
 //! (85354-9) with two components. Glucose is a laboratory result, not a vital
-//! sign. The unit comes from the code's table (`vitals`), never from the
-//! device's string: ingest refused any reading whose unit differed.
+//! sign. The display and unit come from the consortium's code directory
+//! (`codes::Measurements`, proven from the chain), never from the device's
+//! string: ingest refused any reading whose unit differed.
 
 use serde_json::{json, Value};
 
 use super::{fhir_id, instant_ms, LOINC, RECORD_ID, UCUM};
-use crate::vitals::{vital, Vital};
+use crate::codes::Measurements;
 use ehr_ledger::crypto::Address;
+use ehr_ledger::proto::CodeEntry;
 use ehr_ledger::proto::Reading;
 
 const CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
@@ -47,18 +49,21 @@ fn coding(code: &str, display: &str) -> Value {
     json!({ "system": LOINC, "code": code, "display": display })
 }
 
-fn quantity(value: f64, v: &Vital) -> Value {
-    json!({ "value": value, "unit": v.unit, "system": UCUM, "code": v.unit })
+fn quantity(value: f64, e: &CodeEntry) -> Value {
+    json!({ "value": value, "unit": e.unit, "system": UCUM, "code": e.unit })
 }
 
-fn display(loinc: &str) -> &'static str {
-    vital(loinc).map_or("measurement", |v| v.name)
-}
-
-/// The elements every Observation here shares.
-fn base(id: &str, record_ids: &[&str], code: &str, patient: &Address, r: &Reading) -> Value {
+/// The elements every Observation here shares; `name` is the code's display.
+fn base(
+    id: &str,
+    record_ids: &[&str],
+    code: &str,
+    name: &str,
+    patient: &Address,
+    r: &Reading,
+) -> Value {
     let (category, category_display, profile) = filing(code);
-    let mut codings = vec![coding(code, display(code))];
+    let mut codings = vec![coding(code, name)];
     if code == "59408-5" {
         codings.insert(
             0,
@@ -71,7 +76,7 @@ fn base(id: &str, record_ids: &[&str], code: &str, patient: &Address, r: &Readin
         "identifier": record_ids.iter().map(|r| json!({ "system": RECORD_ID, "value": r })).collect::<Vec<_>>(),
         "status": "final",
         "category": [{ "coding": [{ "system": CATEGORY, "code": category, "display": category_display }] }],
-        "code": { "coding": codings, "text": display(code) },
+        "code": { "coding": codings, "text": name },
         "subject": { "reference": format!("Patient/{patient}") },
         "effectiveDateTime": instant_ms(r.measured_at_ms),
         "device": { "reference": format!("Device/{}", fhir_id(&r.device_id)), "display": r.device_id }
@@ -82,24 +87,42 @@ fn base(id: &str, record_ids: &[&str], code: &str, patient: &Address, r: &Readin
     o
 }
 
-/// One Observation for a reading; `None` when its code is not one the
-/// system takes (ingest refused those; a record that says otherwise is not
-/// exported under a code nobody checked).
-pub fn observation(record: &Record, patient: &Address) -> Option<Value> {
+/// One Observation for a reading; `None` when its code is no measurement
+/// of the directory (ingest refused those; a record that says otherwise is
+/// not exported under a code nobody checked).
+pub fn observation(record: &Record, patient: &Address, codes: &Measurements) -> Option<Value> {
     let r = record.reading;
-    let v = vital(&r.loinc)?;
-    let mut o = base(record.record_id, &[record.record_id], &r.loinc, patient, r);
-    o["valueQuantity"] = quantity(r.value, v);
+    let e = codes.get(&r.loinc)?;
+    let mut o = base(
+        record.record_id,
+        &[record.record_id],
+        &r.loinc,
+        &e.display,
+        patient,
+        r,
+    );
+    o["valueQuantity"] = quantity(r.value, e);
     Some(o)
 }
 
-/// A blood-pressure panel from a cuff's systolic and diastolic readings.
-fn panel(systolic: &Record, diastolic: &Record, patient: &Address) -> Value {
+/// A blood-pressure panel from a cuff's systolic and diastolic readings;
+/// `None` unless the directory holds both codes.
+fn panel(
+    systolic: &Record,
+    diastolic: &Record,
+    patient: &Address,
+    codes: &Measurements,
+) -> Option<Value> {
+    let (s, d) = (
+        codes.get(&systolic.reading.loinc)?,
+        codes.get(&diastolic.reading.loinc)?,
+    );
     // An id of its own: the systolic reading alone is another Observation.
     let mut o = base(
         &format!("bp-{}", systolic.record_id),
         &[systolic.record_id, diastolic.record_id],
         "85354-9",
+        "blood pressure",
         patient,
         systolic.reading,
     );
@@ -107,20 +130,19 @@ fn panel(systolic: &Record, diastolic: &Record, patient: &Address) -> Value {
         "coding": [coding("85354-9", "Blood pressure panel with all children optional")],
         "text": "blood pressure"
     });
-    let component = |r: &Record| {
-        let v = vital(&r.reading.loinc).expect("a blood-pressure code of the table");
+    let component = |r: &Record, e: &CodeEntry| {
         json!({
-            "code": { "coding": [coding(&r.reading.loinc, v.name)], "text": v.name },
-            "valueQuantity": quantity(r.reading.value, v)
+            "code": { "coding": [coding(&r.reading.loinc, &e.display)], "text": e.display },
+            "valueQuantity": quantity(r.reading.value, e)
         })
     };
-    o["component"] = json!([component(systolic), component(diastolic)]);
-    o
+    o["component"] = json!([component(systolic, s), component(diastolic, d)]);
+    Some(o)
 }
 
 /// Observations for a patient's readings, in their order: a systolic and a
 /// diastolic reading of one device at one instant become one panel.
-pub fn observations(records: &[Record], patient: &Address) -> Vec<Value> {
+pub fn observations(records: &[Record], patient: &Address, codes: &Measurements) -> Vec<Value> {
     let mut used = vec![false; records.len()];
     let mut out = Vec::with_capacity(records.len());
     for i in 0..records.len() {
@@ -150,9 +172,16 @@ pub fn observations(records: &[Record], patient: &Address) -> Vec<Value> {
                 } else {
                     (&records[j], &records[i])
                 };
-                out.push(panel(s, d, patient));
+                match panel(s, d, patient, codes) {
+                    Some(p) => out.push(p),
+                    None => out.extend(
+                        [s, d]
+                            .into_iter()
+                            .filter_map(|r| observation(r, patient, codes)),
+                    ),
+                }
             }
-            None => out.extend(observation(&records[i], patient)),
+            None => out.extend(observation(&records[i], patient, codes)),
         }
     }
     out
@@ -161,6 +190,7 @@ pub fn observations(records: &[Record], patient: &Address) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vitals::vital;
     use ehr_ledger::crypto::SecretKey;
 
     fn reading(device: &str, seq: u64, loinc: &str, value: f64) -> Reading {
@@ -184,6 +214,7 @@ mod tests {
                 reading: &r,
             },
             &patient,
+            &Measurements::seed(),
         )
         .unwrap();
         assert_eq!(
@@ -207,6 +238,7 @@ mod tests {
                 reading: &r,
             },
             &patient,
+            &Measurements::seed(),
         )
         .unwrap();
         let codes: Vec<_> = o["code"]["coding"]
@@ -246,7 +278,7 @@ mod tests {
                 reading: &lone,
             },
         ];
-        let out = observations(&recs, &patient);
+        let out = observations(&recs, &patient, &Measurements::seed());
         assert_eq!(out.len(), 3, "{out:#?}");
         let bp = &out[0];
         assert_eq!(bp["code"]["coding"][0]["code"], "85354-9");
@@ -262,17 +294,40 @@ mod tests {
     }
 
     #[test]
-    fn a_code_outside_the_table_is_not_exported() {
+    fn a_code_outside_the_directory_is_not_exported() {
         let patient = SecretKey::from_seed("alice").address();
         let mut r = reading("hr-1", 7, "8867-4", 72.0);
         r.loinc = "1234-5".into();
-        assert!(observation(
-            &Record {
-                record_id: "hr-1:7",
-                reading: &r
-            },
-            &patient
-        )
-        .is_none());
+        let record = Record {
+            record_id: "hr-1:7",
+            reading: &r,
+        };
+        assert!(observation(&record, &patient, &Measurements::seed()).is_none());
+    }
+
+    #[test]
+    fn a_measurement_governance_added_is_named_as_the_directory_names_it() {
+        let patient = SecretKey::from_seed("alice").address();
+        let added = CodeEntry {
+            system: ehr_ledger::proto::CodeSystem::Loinc as i32,
+            code: "2708-6".into(),
+            display: "oxygen saturation in arterial blood".into(),
+            unit: "%".into(),
+            min: 50.0,
+            max: 100.0,
+        };
+        let r = Reading {
+            loinc: "2708-6".into(),
+            unit: "%".into(),
+            ..reading("ox-9", 1, "59408-5", 96.0)
+        };
+        let record = Record {
+            record_id: "ox-9:1",
+            reading: &r,
+        };
+        assert!(observation(&record, &patient, &Measurements::seed()).is_none());
+        let o = observation(&record, &patient, &Measurements::from_entries([added])).unwrap();
+        assert_eq!(o["code"]["text"], "oxygen saturation in arterial blood");
+        assert_eq!(o["valueQuantity"]["code"], "%");
     }
 }

@@ -220,6 +220,11 @@ impl ChainVerifier {
         Ok((Self::over(anchor), trust))
     }
 
+    /// The headers' source, to read more proven state over the same checks.
+    pub fn headers(&self) -> &std::sync::Arc<Anchor> {
+        &self.anchor
+    }
+
     /// A verifier over headers a long-lived service already checks (its
     /// light client shared by every request).
     pub fn over(anchor: std::sync::Arc<Anchor>) -> Self {

@@ -5,11 +5,12 @@
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use ehr_client::codes::Measurements;
 use ehr_client::fhir::{self, observation::Record, Link};
 use ehr_client::read_path::client::RecordsQuery;
 use ehr_client::read_path::open::{ChainVerifier, Opened};
 use ehr_client::read_path::verified::{check_record, CheckedRecord};
-use ehr_client::vitals::vital;
+
 use ehr_transport::Peer;
 use serde_json::Value;
 
@@ -21,13 +22,17 @@ const APPLIED: &[&str] = &["patient", "code", "date", "_count"];
 
 /// The LOINC codes readings are stored under for a code a client asks for:
 /// a blood-pressure panel is its two readings; oxygen saturation is
-/// measured by pulse oximetry. Unknown codes match nothing.
-fn stored_codes(code: &str) -> Vec<&'static str> {
-    match code {
-        "85354-9" => vec!["8480-6", "8462-4"],
-        "2708-6" => vec!["59408-5"],
-        other => vital(other).map(|v| v.loinc).into_iter().collect(),
-    }
+/// measured by pulse oximetry (or under its own code, should the consortium
+/// add it); any other code as it is — a code in no directory matches no
+/// reading. What is not a LOINC code matches nothing.
+fn stored_codes(code: &str) -> Vec<String> {
+    let codes: &[&str] = match code {
+        "85354-9" => &["8480-6", "8462-4"],
+        "2708-6" => &["59408-5", "2708-6"],
+        other if ehr_ledger::tx::validate::loinc("code", other).is_ok() => &[other],
+        _ => &[],
+    };
+    codes.iter().map(|c| c.to_string()).collect()
 }
 
 const SYSTOLIC: &str = "8480-6";
@@ -102,7 +107,6 @@ pub async fn search(
         .iter()
         .flatten()
         .flat_map(|c| stored_codes(c))
-        .map(String::from)
         .collect();
     stored.sort();
     stored.dedup();
@@ -144,6 +148,10 @@ pub async fn search(
             reading: &o.reading,
         })
         .collect();
+    // What each code is called, from the consortium's directory (proven).
+    let names = Measurements::proven(&api.chain, records.iter().map(|r| r.reading.loinc.as_str()))
+        .await
+        .map_err(FhirError::chain)?;
     let asked: Vec<&str> = codes.iter().flatten().map(String::as_str).collect();
     let panels = asked.contains(&BP_PANEL);
     let halves = asked.contains(&SYSTOLIC) || asked.contains(&DIASTOLIC);
@@ -152,10 +160,10 @@ pub async fn search(
     let mut observations = if halves && !panels {
         records
             .iter()
-            .filter_map(|r| fhir::observation::observation(r, &patient))
+            .filter_map(|r| fhir::observation::observation(r, &patient, &names))
             .collect()
     } else {
-        fhir::observations(&records, &patient)
+        fhir::observations(&records, &patient, &names)
     };
     if codes.is_some() {
         observations

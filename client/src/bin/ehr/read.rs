@@ -6,6 +6,7 @@
 use anyhow::anyhow;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use clap::Args;
+use ehr_client::codes::Measurements;
 use ehr_client::fhir;
 use ehr_client::read_path::api::{NewWrap, WrapUpload};
 use ehr_client::read_path::client::{GatewayClient, RecordsQuery};
@@ -13,6 +14,7 @@ use ehr_client::read_path::open::{ChainVerifier, Opened};
 use ehr_client::read_path::verified::check_record;
 use ehr_client::read_path::{audit, demographics};
 use ehr_client::record_encryption::{unwrap_key, wrap_key};
+use ehr_client::rpc::proven::{ProvenState, DEFAULT_MAX_AGE};
 use ehr_ledger::crypto::{Address, PublicKey, SecretKey};
 use ehr_ledger::proto::{AuditTrail, Participant};
 use ehr_ledger::time::rfc3339;
@@ -103,9 +105,11 @@ fn time(s: &Option<String>, flag: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
-fn describe(o: &Opened) -> String {
+fn describe(o: &Opened, names: &Measurements) -> String {
     let r = &o.reading;
-    let name = ehr_client::vitals::vital(&r.loinc).map_or("measurement", |v| v.name);
+    let name = names
+        .get(&r.loinc)
+        .map_or("measurement", |e| e.display.as_str());
     format!(
         "{} {name} {} {} (LOINC {})",
         rfc3339(r.measured_at_ms.div_euclid(1000)),
@@ -139,6 +143,15 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
     let all_ok = checked
         .iter()
         .all(|c| c.problem.is_none() && c.anchored_at.is_some());
+    // What each reading's code is called: the consortium's directory, proven.
+    let names = Measurements::proven(
+        &ProvenState::over(chain.headers().clone(), DEFAULT_MAX_AGE),
+        checked
+            .iter()
+            .filter_map(|c| c.opened.as_ref())
+            .map(|o| o.reading.loinc.as_str()),
+    )
+    .await?;
     // Who the patient is, when their sealed demographics open for the reader.
     let who = demographics::current(
         &gateway,
@@ -176,7 +189,7 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         devices.sort_unstable();
         devices.dedup();
         resources.extend(devices.iter().map(|d| fhir::people::device(d, &patient)));
-        resources.extend(fhir::observations(&records, &patient));
+        resources.extend(fhir::observations(&records, &patient, &names));
         println!(
             "{}",
             serde_json::to_string_pretty(&fhir::collection(resources))?
@@ -232,7 +245,10 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
                 );
                 continue;
             }
-            let what = c.opened.as_ref().map_or_else(String::new, describe);
+            let what = c
+                .opened
+                .as_ref()
+                .map_or_else(String::new, |o| describe(o, &names));
             match (&c.problem, c.anchored_at) {
                 (None, None) if c.awaiting_anchor => println!(
                     "  PENDING   {}  {what}  (device signature ok; its batch is not anchored yet — fetch again in a few seconds to verify it)",
