@@ -250,6 +250,30 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
     );
     assert!(none.get("entry").is_none(), "{none:#}");
 
+    // The code directory, looked up as FHIR asks (proven; no clinician named).
+    let lookup = |q: &str| format!("{}/CodeSystem/$lookup?{q}", api.base);
+    let (status, body) = get(
+        &http,
+        &s,
+        &lookup("system=http://loinc.org&code=8867-4"),
+        None,
+    );
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["resourceType"], "Parameters");
+    assert_eq!(body["parameter"][1]["valueString"], "heart rate");
+    let (status, body) = get(
+        &http,
+        &s,
+        &lookup("system=http://loinc.org&code=1234-5"),
+        None,
+    );
+    assert_eq!((status, refusal(&body).0), (404, "unknown_code"));
+    assert!(refusal(&body).1.contains("proven absent"), "{body:#}");
+    let (status, body) = get(&http, &s, &lookup("system=http://example.org&code=1"), None);
+    assert_eq!((status, refusal(&body).0), (400, "unknown_system"));
+    let (status, body) = get(&http, &s, &lookup("code=8867-4"), None);
+    assert_eq!((status, refusal(&body).0), (400, "bad_lookup"));
+
     // Refusals, as OperationOutcomes a person can act on.
     let (status, body) = get(&http, &s, &search("code=8867-4"), None);
     assert_eq!((status, refusal(&body).0), (400, "patient_required"));

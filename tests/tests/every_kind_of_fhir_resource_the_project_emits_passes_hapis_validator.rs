@@ -93,6 +93,35 @@ fn every_kind() -> Vec<(String, Value)> {
             value: "G-00042".into(),
         }],
     };
+    // A code of the directory as $lookup answers it: active, and retired.
+    let seed = ehr_ledger::ledger::genesis::seed_codes();
+    let heart_rate = ehr_ledger::proto::Concept {
+        entry: seed
+            .iter()
+            .find(|c| c.code == "8867-4")
+            .and_then(|c| c.entry().ok()),
+        status: ehr_ledger::proto::ConceptStatus::Active as i32,
+        ..Default::default()
+    };
+    let glucose = ehr_ledger::proto::Concept {
+        entry: seed
+            .iter()
+            .find(|c| c.code == "2339-0")
+            .and_then(|c| c.entry().ok()),
+        status: ehr_ledger::proto::ConceptStatus::Retired as i32,
+        retired_by: 4,
+        reason: "reported in mmol/L".into(),
+        replaced_by: "15074-8".into(),
+        ..Default::default()
+    };
+    out.push((
+        "Parameters $lookup active".into(),
+        fhir::lookup::lookup(&heart_rate),
+    ));
+    out.push((
+        "Parameters $lookup retired".into(),
+        fhir::lookup::lookup(&glucose),
+    ));
     out.push(("Patient bare".into(), people::patient(&patient, None)));
     out.push((
         "Patient named".into(),

@@ -3,7 +3,9 @@
 //! profiles it claims (the tests run it on each kind): vital signs under the
 //! R4 vital-signs profiles, blood pressure as the 85354-9 panel, glucose as a
 //! laboratory result, prescriptions and lab orders as `MedicationRequest` and
-//! `ServiceRequest`, the audit trail as `AuditEvent`s. docs/fhir.md lists them.
+//! `ServiceRequest`, the audit trail as `AuditEvent`s, a code of the
+//! consortium's directory as `CodeSystem/$lookup`'s `Parameters`. docs/fhir.md
+//! lists them.
 //!
 //! Patients and practitioners are identified by their ledger address
 //! (`Patient/ehr1…`, 42 characters of FHIR's id alphabet); records by their
@@ -11,6 +13,7 @@
 
 pub mod audit_event;
 pub mod bundle;
+pub mod lookup;
 pub mod observation;
 pub mod people;
 pub mod requests;

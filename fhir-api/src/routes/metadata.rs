@@ -47,7 +47,11 @@ pub async fn capability_statement(State(api): Shared) -> Response {
                 ])),
                 search("AuditEvent", json!([by_patient])),
                 search("MedicationRequest", json!([by_patient])),
-                search("ServiceRequest", json!([by_patient]))
+                search("ServiceRequest", json!([by_patient])),
+                {
+                    "type": "CodeSystem",
+                    "operation": [{ "name": "lookup", "definition": "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup" }]
+                }
             ]
         }]
     }))

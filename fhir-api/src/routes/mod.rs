@@ -2,6 +2,7 @@
 //! else is an OperationOutcome saying what is supported.
 
 mod audit_events;
+mod codes;
 mod metadata;
 mod observations;
 mod patients;
@@ -71,6 +72,7 @@ pub fn router(api: Arc<Api>) -> Router {
             get(requests::medication_requests),
         )
         .route("/fhir/ServiceRequest", get(requests::service_requests))
+        .route("/fhir/CodeSystem/$lookup", get(codes::lookup_code))
         .fallback(unsupported)
         .method_not_allowed_fallback(read_only)
         .with_state(api)
@@ -94,7 +96,7 @@ async fn unsupported(uri: axum::http::Uri) -> FhirError {
         "not-supported",
         "not_supported",
         format!(
-            "{} is not an interaction this API supports: GET [base]/metadata lists them (Patient read; Observation, AuditEvent, MedicationRequest and ServiceRequest search by patient)",
+            "{} is not an interaction this API supports: GET [base]/metadata lists them (Patient read; Observation, AuditEvent, MedicationRequest and ServiceRequest search by patient; CodeSystem/$lookup)",
             uri.path()
         ),
     )
