@@ -19,22 +19,32 @@ use crate::rpc::proven::{ProvenError, ProvenState};
 pub struct Measurements(std::collections::BTreeMap<String, CodeEntry>);
 
 impl Measurements {
-    /// The entries of `codes`, each proven at one height; a code the
-    /// directory lacks, or that is no measurement, is left out.
+    /// The entries of `codes`, all proven at once at one height; a code the
+    /// directory lacks, or that is no measurement, is left out. An entry
+    /// never changes once added (retiring keeps it), so the newest state a
+    /// header proves serves, however old.
     pub async fn proven<'a>(
         chain: &ProvenState,
         codes: impl IntoIterator<Item = &'a str>,
     ) -> Result<Measurements, ProvenError> {
         let codes: std::collections::BTreeSet<&str> = codes.into_iter().collect();
-        let mut view = chain.latest().await?;
-        let mut found = std::collections::BTreeMap::new();
-        for code in codes {
-            let concept: Option<Concept> = view.get(&keys::code(CodeSystem::Loinc, code)).await?;
-            if let Some(e) = concept.and_then(|c| c.entry) {
-                found.insert(code.to_string(), e);
+        if codes.is_empty() {
+            return Ok(Measurements::default());
+        }
+        let mut view = chain.settled().await?;
+        let keys: Vec<String> = codes
+            .iter()
+            .map(|c| keys::code(CodeSystem::Loinc, c))
+            .collect();
+        view.prove(keys.iter().map(|k| k.as_bytes().to_vec()))
+            .await?;
+        let mut found = Vec::new();
+        for key in &keys {
+            if let Some(e) = view.get::<Concept>(key).await?.and_then(|c| c.entry) {
+                found.push(e);
             }
         }
-        Ok(Measurements::from_entries(found.into_values()))
+        Ok(Measurements::from_entries(found))
     }
 
     /// From entries at hand (tests, and the seed).

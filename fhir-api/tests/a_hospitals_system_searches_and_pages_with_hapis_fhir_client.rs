@@ -273,6 +273,13 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
     assert_eq!((status, refusal(&body).0), (400, "unknown_system"));
     let (status, body) = get(&http, &s, &lookup("code=8867-4"), None);
     assert_eq!((status, refusal(&body).0), (400, "bad_lookup"));
+    let (status, body) = get(
+        &http,
+        &s,
+        &lookup("system=http://loinc.org&code=heart%20rate"),
+        None,
+    );
+    assert_eq!((status, refusal(&body).0), (400, "bad_code"));
 
     // Refusals, as OperationOutcomes a person can act on.
     let (status, body) = get(&http, &s, &search("code=8867-4"), None);

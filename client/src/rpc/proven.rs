@@ -117,6 +117,14 @@ impl ProvenState {
         self.at(header.height - 1, header.app_hash).await
     }
 
+    /// A view of the newest state a signed header proves, whatever its age:
+    /// for what never changes once written (a code's entry in the
+    /// directory), where a node behind serves it as well as any.
+    pub async fn settled(&self) -> Result<View<'_>, ProvenError> {
+        let latest = self.rpc().latest_height().await?;
+        self.after(latest.saturating_sub(1).max(1)).await
+    }
+
     /// A view of the state after the newest block, waiting for the header
     /// that proves it (a block interval at most): for a decision that must
     /// see what was just committed (a document sealed for the readers of a

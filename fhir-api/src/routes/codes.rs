@@ -24,17 +24,15 @@ pub async fn lookup_code(
         ));
     };
     let system = system_of_uri(uri).ok_or_else(|| {
+        let shown: String = uri.chars().take(100).collect();
         FhirError::invalid(
             "unknown_system",
-            format!("{uri} is not a code system of the directory: http://loinc.org, http://hl7.org/fhir/sid/icd-10-cm or http://snomed.info/sct"),
+            format!("{shown} is not a code system of the directory: http://loinc.org, http://hl7.org/fhir/sid/icd-10-cm or http://snomed.info/sct"),
         )
     })?;
-    if code.is_empty() || code.len() > 32 {
-        return Err(FhirError::invalid(
-            "bad_code",
-            "code must be 1 to 32 characters",
-        ));
-    }
+    // The code's shape for its system, before the chain is asked anything.
+    ehr_ledger::tx::validate::directory_code("code", system as i32, code)
+        .map_err(|r| FhirError::invalid("bad_code", r.message))?;
     match codes::show(&api.chain, system, code)
         .await
         .map_err(FhirError::chain)?

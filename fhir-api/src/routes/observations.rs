@@ -20,11 +20,11 @@ use crate::search::SearchParams;
 
 const APPLIED: &[&str] = &["patient", "code", "date", "_count"];
 
-/// The LOINC codes readings are stored under for a code a client asks for:
-/// a blood-pressure panel is its two readings; oxygen saturation is
+/// The LOINC codes readings may be stored under for a code a client asks
+/// for: a blood-pressure panel is its two readings; oxygen saturation is
 /// measured by pulse oximetry (or under its own code, should the consortium
-/// add it); any other code as it is — a code in no directory matches no
-/// reading. What is not a LOINC code matches nothing.
+/// add it); any other code as it is. Which of them are measurements is the
+/// directory's to say (`search`). What is not a LOINC code matches nothing.
 fn stored_codes(code: &str) -> Vec<String> {
     let codes: &[&str] = match code {
         "85354-9" => &["8480-6", "8462-4"],
@@ -34,6 +34,9 @@ fn stored_codes(code: &str) -> Vec<String> {
     };
     codes.iter().map(|c| c.to_string()).collect()
 }
+
+/// The most codes one search asks the gateway for (the gateway's own limit).
+const MAX_CODES: usize = 16;
 
 const SYSTOLIC: &str = "8480-6";
 const DIASTOLIC: &str = "8462-4";
@@ -110,6 +113,22 @@ pub async fn search(
         .collect();
     stored.sort();
     stored.dedup();
+    // Only codes the directory proves are measurements are asked for: a
+    // code of no reading costs the gateway no read, and the audit trail no
+    // disclosure of nothing.
+    let known = Measurements::proven(&api.chain, stored.iter().map(String::as_str))
+        .await
+        .map_err(FhirError::chain)?;
+    stored.retain(|c| known.get(c).is_some());
+    if stored.len() > MAX_CODES {
+        return Err(FhirError::invalid(
+            "too_many_codes",
+            format!(
+                "a search asks for at most {MAX_CODES} measurement codes; this one names {}: search in parts",
+                stored.len()
+            ),
+        ));
+    }
     if codes.is_some() && stored.is_empty() {
         // No reading is stored under any code asked for: nothing to fetch.
         return Ok(resource(fhir::searchset(
@@ -151,7 +170,25 @@ pub async fn search(
     // What each code is called, from the consortium's directory (proven).
     let names = Measurements::proven(&api.chain, records.iter().map(|r| r.reading.loinc.as_str()))
         .await
-        .map_err(FhirError::chain)?;
+        .map_err(|e| {
+            FhirError::chain(format!("naming the readings from the code directory: {e}"))
+        })?;
+    // A reading whose code the directory does not hold as a measurement is
+    // not exported; the client is told which.
+    let unnamed: Vec<(String, String, &'static str)> = records
+        .iter()
+        .filter(|r| names.get(&r.reading.loinc).is_none())
+        .map(|r| {
+            (
+                r.record_id.to_string(),
+                format!(
+                    "LOINC {} is no measurement of the consortium's code directory",
+                    r.reading.loinc
+                ),
+                "warning",
+            )
+        })
+        .collect();
     let asked: Vec<&str> = codes.iter().flatten().map(String::as_str).collect();
     let panels = asked.contains(&BP_PANEL);
     let halves = asked.contains(&SYSTOLIC) || asked.contains(&DIASTOLIC);
@@ -178,7 +215,9 @@ pub async fn search(
         });
     }
     let mut bundle = fhir::searchset(&api.base, observations, vec![], None, links);
-    if let Some(outcome) = left_out(checked.iter().filter_map(problem).collect()) {
+    let mut problems: Vec<_> = checked.iter().filter_map(problem).collect();
+    problems.extend(unnamed);
+    if let Some(outcome) = left_out(problems) {
         fhir::add_outcome(&mut bundle, outcome);
     }
     tracing::info!(clinician = %clinician.name, %patient, served = verified.len(), "observations read");

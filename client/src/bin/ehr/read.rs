@@ -144,14 +144,25 @@ pub async fn fetch(ctx: &Ctx, a: &FetchArgs) -> Result<bool> {
         .iter()
         .all(|c| c.problem.is_none() && c.anchored_at.is_some());
     // What each reading's code is called: the consortium's directory, proven.
-    let names = Measurements::proven(
+    // Lines of text can do without names; FHIR cannot (no unit, no code).
+    let names = match Measurements::proven(
         &ProvenState::over(chain.headers().clone(), DEFAULT_MAX_AGE),
         checked
             .iter()
             .filter_map(|c| c.opened.as_ref())
             .map(|o| o.reading.loinc.as_str()),
     )
-    .await?;
+    .await
+    {
+        Ok(names) => names,
+        Err(e) if !a.fhir => {
+            eprintln!(
+                "warning: the readings are not named: the code directory could not be read ({e})"
+            );
+            Measurements::default()
+        }
+        Err(e) => return Err(anyhow!("naming the readings from the code directory: {e}")),
+    };
     // Who the patient is, when their sealed demographics open for the reader.
     let who = demographics::current(
         &gateway,
