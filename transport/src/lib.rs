@@ -222,6 +222,11 @@ impl Transport {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         reqwest::Client::builder()
             .timeout(timeout)
+            // CometBFT's RPC server closes a connection idle for 10 s (its
+            // read timeout); a pooled connection kept longer can be closed
+            // under a request sent on it ("connection closed before message
+            // completed"). Idle connections are dropped well before that.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tls_backend_preconfigured(config)
             .build()
             .expect("a client from a valid rustls configuration builds")
