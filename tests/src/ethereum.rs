@@ -13,15 +13,7 @@ use crate::Error;
 
 /// The geth the kit installs, or what to do to get one.
 pub fn binary() -> Result<PathBuf, Error> {
-    let installed = crate::engines_dir().join("bin/geth");
-    if installed.is_file() {
-        Ok(installed)
-    } else {
-        Err(Error(format!(
-            "no {}: run scripts/setup.sh (it installs go-ethereum's geth with go install)",
-            installed.display()
-        )))
-    }
+    crate::installed_engine("geth", "go-ethereum's geth, with go install")
 }
 
 /// A running `geth --dev`, its JSON-RPC over HTTP on 127.0.0.1.

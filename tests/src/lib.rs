@@ -94,6 +94,20 @@ pub fn engines_dir() -> PathBuf {
         })
 }
 
+/// An engine `scripts/setup.sh` installs into `target/engines/bin`
+/// (`file`), or what to do to get it (`what`: the engine, as setup names it).
+pub fn installed_engine(file: &str, what: &str) -> Result<PathBuf, Error> {
+    let installed = engines_dir().join("bin").join(file);
+    if installed.is_file() {
+        Ok(installed)
+    } else {
+        Err(Error(format!(
+            "no {}: run scripts/setup.sh (it installs {what} there)",
+            installed.display()
+        )))
+    }
+}
+
 /// A free TCP port on 127.0.0.1, for a process that must be told its port
 /// up front (Kafka's listeners, CometBFT's peers).
 ///

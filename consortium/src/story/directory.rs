@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ehr_ledger::proto::governance_change::Kind as Change;
+use ehr_testkit::actions;
 
 use super::*;
 
@@ -33,9 +34,7 @@ impl Teller {
         let proposed = self.act(
             &format!("North's admin proposes retiring LOINC {RETIRED} (systolic blood pressure)"),
             &c.admins[1],
-            Kind::Propose(Propose {
-                change: Some(GovernanceChange { kind: Some(change) }),
-            }),
+            actions::propose(change),
             Code::Ok,
         );
         let Some(id) = proposed
@@ -50,10 +49,7 @@ impl Teller {
             decided = self.act(
                 &format!("{who}'s admin approves proposal {id}: three of four members, and the code is retired"),
                 &c.admins[i],
-                Kind::Vote(Vote {
-                    proposal_id: id,
-                    approve: true,
-                }),
+                actions::vote(id, true),
                 Code::Ok,
             );
         }

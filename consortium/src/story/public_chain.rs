@@ -7,7 +7,7 @@
 use ehr_client::ethereum::checkpoints::{self, Attestation, CheckpointContract};
 use ehr_client::ethereum::{EthAddress, EthClient};
 use ehr_client::rpc::trust::Anchor;
-use ehr_ledger::crypto::sha256;
+use ehr_testkit::actions;
 
 use super::*;
 
@@ -20,20 +20,11 @@ impl Teller {
         println!("\nThe consortium's state checkpointed on Ethereum ({ethereum_url}, geth --dev)");
         let p1 = &c.patients[0];
         let record_id = format!("note-{}", hex::encode(&p1.address().0[..4]));
-        let note = RecordRef {
-            record_id: record_id.clone(),
-            patient: addr(p1),
-            category: Category::Notes as i32,
-            ciphertext_sha256: sha256(record_id.as_bytes()).to_vec(),
-            size: 512,
-            locator: format!("pg://records/{record_id}"),
-        };
+        let note = actions::record(&record_id, p1, Category::Notes);
         let Some(_) = self.act(
             "patient-1 anchors a note of hers",
             p1,
-            Kind::AnchorRecord(AnchorRecord {
-                record: Some(note.clone()),
-            }),
+            actions::anchor(&record_id, p1, Category::Notes),
             Code::Ok,
         ) else {
             return;

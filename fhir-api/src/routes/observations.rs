@@ -167,12 +167,17 @@ pub async fn search(
             reading: &o.reading,
         })
         .collect();
-    // What each code is called, from the consortium's directory (proven).
-    let names = Measurements::proven(&api.chain, records.iter().map(|r| r.reading.loinc.as_str()))
-        .await
-        .map_err(|e| {
-            FhirError::chain(format!("naming the readings from the code directory: {e}"))
-        })?;
+    // What each code is called, from the consortium's directory (proven):
+    // asked for by code, the page holds only codes proven above.
+    let names = if codes.is_some() {
+        known
+    } else {
+        Measurements::proven(&api.chain, records.iter().map(|r| r.reading.loinc.as_str()))
+            .await
+            .map_err(|e| {
+                FhirError::chain(format!("naming the readings from the code directory: {e}"))
+            })?
+    };
     // A reading whose code the directory does not hold as a measurement is
     // not exported; the client is told which.
     let unnamed: Vec<(String, String, &'static str)> = records

@@ -157,15 +157,7 @@ impl App {
 /// CometBFT's `abci-cli` (its example applications), which `scripts/setup.sh`
 /// installs beside `cometbft`.
 pub fn abci_cli() -> Result<PathBuf, Error> {
-    let installed = crate::engines_dir().join("bin/abci-cli");
-    if installed.is_file() {
-        Ok(installed)
-    } else {
-        Err(Error(format!(
-            "no {}: run scripts/setup.sh (it installs CometBFT's abci-cli {VERSION} there)",
-            installed.display()
-        )))
-    }
+    crate::installed_engine("abci-cli", &format!("CometBFT's abci-cli {VERSION}"))
 }
 
 /// A network of validators (and full nodes), configured and started.

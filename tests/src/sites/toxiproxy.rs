@@ -14,15 +14,7 @@ use crate::Error;
 
 /// The Toxiproxy the kit installs, or what to do to get one.
 pub fn binary() -> Result<PathBuf, Error> {
-    let installed = crate::engines_dir().join("bin/toxiproxy-server");
-    if installed.is_file() {
-        Ok(installed)
-    } else {
-        Err(Error(format!(
-            "no {}: run scripts/setup.sh (it installs Toxiproxy with go install)",
-            installed.display()
-        )))
-    }
+    crate::installed_engine("toxiproxy-server", "Toxiproxy, with go install")
 }
 
 /// A running `toxiproxy-server`, its API on 127.0.0.1.
