@@ -341,3 +341,16 @@ pub fn legal_hold(patient: &impl Party, categories: &[Category], until: i64) -> 
         reference: "case 2026-CV-0114".into(),
     })
 }
+
+/// `signer`'s attestation of the app hash after block `height` of `chain_id`
+/// (r‖s‖v, v = 27 or 28, as the checkpoint contract takes it).
+pub fn attest(signer: &impl Party, chain_id: &str, height: u64, app_hash: [u8; 32]) -> Kind {
+    let digest = ehr_ledger::crypto::checkpoint::checkpoint_digest(chain_id, height, &app_hash);
+    let mut signature = signer.secret().sign_recoverable(&digest);
+    signature[64] += 27;
+    Kind::AttestCheckpoint(AttestCheckpoint {
+        height,
+        app_hash: app_hash.to_vec(),
+        signature: signature.to_vec(),
+    })
+}

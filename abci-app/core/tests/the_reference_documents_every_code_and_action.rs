@@ -58,6 +58,7 @@ fn every_action_is_documented() {
         Kind::FileDisagreement(Default::default()),
         Kind::EraseRecords(Default::default()),
         Kind::SetLegalHold(Default::default()),
+        Kind::AttestCheckpoint(Default::default()),
     ];
     for kind in &all {
         let name = action_name(kind);

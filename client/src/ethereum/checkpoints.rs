@@ -21,7 +21,6 @@ use crate::rpc::{RpcClient, RpcError};
 /// with its source by the test command).
 pub const BYTECODE_HEX: &str = include_str!("../../../contracts/out/ConsortiumCheckpoints.bin");
 
-const CHECKPOINT_DOMAIN: &str = "ehr-ledger checkpoint v1";
 const SIGNERS_DOMAIN: &str = "ehr-ledger checkpoint signers v1";
 
 /// The contract's errors, by signature: a revert is told by name.
@@ -101,16 +100,7 @@ pub fn chain_key(chain_id: &str) -> [u8; 32] {
     keccak256(chain_id.as_bytes())
 }
 
-/// What a signer signs for "after block `height` of `chain_id` the app hash
-/// was `app_hash`" (the contract's `checkpointDigest`).
-pub fn digest(chain_id: &str, height: u64, app_hash: &[u8; 32]) -> [u8; 32] {
-    keccak256(&abi::encode(&[
-        Token::Word(keccak256(CHECKPOINT_DOMAIN.as_bytes())),
-        Token::Word(chain_key(chain_id)),
-        Token::Word(abi::uint(height)),
-        Token::Word(*app_hash),
-    ]))
-}
+pub use ehr_ledger::crypto::checkpoint::checkpoint_digest as digest;
 
 /// Where a signer-set change applies: the Ethereum chain's id and the
 /// contract's address, which its digest binds.
@@ -231,15 +221,12 @@ impl Attestation {
     }
 }
 
-/// The account whose key made `sig` (r‖s‖v, v = 27 or 28) over `digest`.
+/// The account whose key made `sig` (r‖s‖v, v = 27 or 28, s low) over
+/// `digest`.
 pub fn recover(digest: &[u8; 32], sig: &[u8; 65]) -> Option<EthAddress> {
-    let signature = k256::ecdsa::Signature::from_slice(&sig[..64]).ok()?;
-    let id = k256::ecdsa::RecoveryId::from_byte(sig[64].checked_sub(27)?)?;
-    let key = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &signature, id).ok()?;
-    let compressed = key.to_sec1_point(true);
-    Some(EthAddress::of(&PublicKey::from_bytes(
-        compressed.as_bytes(),
-    )?))
+    ehr_ledger::crypto::checkpoint::recover(digest, sig)
+        .ok()
+        .map(|k| EthAddress::of(&k))
 }
 
 /// Attestations of one checkpoint, each checked, in ascending order of

@@ -15,13 +15,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use ehr_ledger::crypto::PublicKey;
-use sha3::{Digest, Keccak256};
 
 pub use client::{EthClient, EthError, Receipt};
 
-pub fn keccak256(bytes: &[u8]) -> [u8; 32] {
-    Keccak256::digest(bytes).into()
-}
+pub use ehr_ledger::crypto::checkpoint::keccak256;
 
 /// An Ethereum account: the last 20 bytes of keccak-256 over the key's
 /// uncompressed point (without its 0x04 prefix).

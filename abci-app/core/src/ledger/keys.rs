@@ -10,6 +10,7 @@ pub const ORGANISATIONS: &str = "org/";
 pub const PROPOSALS: &str = "proposal/";
 pub const VALIDATORS: &str = "validator/";
 pub const CODES: &str = "code/";
+pub const ATTESTATIONS: &str = "attestation/";
 pub const NEXT_ORDER: &str = "next/order";
 pub const NEXT_PRESCRIPTION: &str = "next/prescription";
 pub const NEXT_PROPOSAL: &str = "next/proposal";
@@ -233,6 +234,11 @@ pub fn proposal(id: u64) -> String {
 
 pub fn validator(pub_key: &[u8]) -> String {
     format!("{VALIDATORS}{}", hex::encode(pub_key))
+}
+
+/// A member's newest checkpoint attestation.
+pub fn attestation(org_id: &str) -> String {
+    format!("{ATTESTATIONS}{org_id}")
 }
 
 /// The directory's codes of one system (`code/loinc/`, `code/icd10/`,

@@ -10,10 +10,10 @@ use prost::Message;
 use crate::crypto::Address;
 use crate::proto::{
     grantee, AccessLevel, AccessRequest, AccessRequestList, Amendment, AmendmentList, AuditEntry,
-    AuditTrail, Category, ChainInfo, CodeSystem, Concept, ConceptList, Device, DeviceList, Erasure,
-    ErasureList, Grant, GrantList, Grantee, LabOrder, LabOrderList, Organisation, OrganisationList,
-    Participant, ParticipantList, Prescription, PrescriptionList, Proposal, ProposalList,
-    Validator, ValidatorList,
+    AuditTrail, Category, ChainInfo, CheckpointAttestation, CheckpointAttestationList, CodeSystem,
+    Concept, ConceptList, Device, DeviceList, Erasure, ErasureList, Grant, GrantList, Grantee,
+    LabOrder, LabOrderList, Organisation, OrganisationList, Participant, ParticipantList,
+    Prescription, PrescriptionList, Proposal, ProposalList, Validator, ValidatorList,
 };
 use crate::storage::{Entries, ProofError, Snapshot, StateProof, StateRead, Storage, StorageError};
 
@@ -243,6 +243,7 @@ paged! {
     ProposalList => Proposal,
     ValidatorList => Validator,
     ConceptList => Concept,
+    CheckpointAttestationList => CheckpointAttestation,
     LabOrderList => LabOrder,
     PrescriptionList => Prescription,
     AccessRequestList => AccessRequest,
@@ -295,6 +296,7 @@ fn list(snap: &Snapshot, parts: &[&str], page: &PageAsk) -> Result<Option<Vec<u8
         ["organisations"] => values::<OrganisationList>(snap, page, keys::ORGANISATIONS)?,
         ["proposals"] => values::<ProposalList>(snap, page, keys::PROPOSALS)?,
         ["validators"] => values::<ValidatorList>(snap, page, keys::VALIDATORS)?,
+        ["attestations"] => values::<CheckpointAttestationList>(snap, page, keys::ATTESTATIONS)?,
         ["codes", system] => {
             values::<ConceptList>(snap, page, &keys::codes_of(arg_code_system(system)?))?
         }

@@ -8,7 +8,7 @@ use crate::proto::{action::Kind, Action, SignedTx, TxBody};
 use crate::refusal::{refuse, Code, Refusal};
 
 use super::cache::SignatureCache;
-use super::validate::validate_action;
+use super::validate::{checkpoint_signature, validate_action};
 
 /// The largest transaction the ledger accepts, in bytes.
 pub const MAX_TX_BYTES: usize = 64 * 1024;
@@ -151,6 +151,9 @@ fn decode_and_check_known(
         .and_then(|a| a.kind)
         .ok_or_else(|| Refusal::new(Code::NoAction, "the transaction body carries no action"))?;
     validate_action(&action)?;
+    if let Kind::AttestCheckpoint(a) = &action {
+        checkpoint_signature(a, &body.chain_id, &public_key)?;
+    }
     Ok(VerifiedTx {
         hash,
         signer: public_key.address(),
@@ -205,6 +208,7 @@ pub fn action_name(action: &Kind) -> &'static str {
         Kind::FileDisagreement(_) => "file_disagreement",
         Kind::EraseRecords(_) => "erase_records",
         Kind::SetLegalHold(_) => "set_legal_hold",
+        Kind::AttestCheckpoint(_) => "attest_checkpoint",
         Kind::OpenEmergencyAccess(_) => "open_emergency_access",
         Kind::OrderLabTest(_) => "order_lab_test",
         Kind::PostLabResult(_) => "post_lab_result",

@@ -2,9 +2,9 @@
 
 use crate::crypto::PublicKey;
 use crate::proto::{
-    action::Kind, governance_change, grantee, AccessLevel, Category, CodeEntry, CodeSystem,
-    DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason, Purpose,
-    RecordRef, Role, ServiceKind,
+    action::Kind, governance_change, grantee, AccessLevel, AttestCheckpoint, Category, CodeEntry,
+    CodeSystem, DenialReason, EmergencyReason, ErasureBasis, GovernanceChange, Grantee, HoldReason,
+    Purpose, RecordRef, Role, ServiceKind,
 };
 use crate::refusal::{refuse, Code, Refusal};
 
@@ -603,5 +603,54 @@ pub fn validate_action(action: &Kind) -> Result<(), Refusal> {
             }
             Ok(())
         }
+        Kind::AttestCheckpoint(a) => {
+            if a.height == 0 {
+                return invalid("height must be a block's height (> 0)");
+            }
+            checkpoint_parts(a).map(drop)
+        }
+    }
+}
+
+/// The attestation's app hash and signature at their lengths.
+fn checkpoint_parts(a: &AttestCheckpoint) -> Result<([u8; 32], [u8; 65]), Refusal> {
+    let app_hash = <[u8; 32]>::try_from(a.app_hash.as_slice()).or_else(|_| {
+        invalid(format!(
+            "app_hash must be 32 bytes, got {}",
+            a.app_hash.len()
+        ))
+    })?;
+    let sig = <[u8; 65]>::try_from(a.signature.as_slice()).or_else(|_| {
+        invalid(format!(
+            "signature must be 65 bytes r||s||v, got {}",
+            a.signature.len()
+        ))
+    })?;
+    Ok((app_hash, sig))
+}
+
+/// The attestation is signed, over the checkpoint digest of this chain, by
+/// the key that signs the transaction: a member cannot post another's
+/// signature, nor one the contract would refuse.
+pub fn checkpoint_signature(
+    a: &AttestCheckpoint,
+    chain_id: &str,
+    signer: &PublicKey,
+) -> Result<(), Refusal> {
+    let (app_hash, sig) = checkpoint_parts(a)?;
+    let digest = crate::crypto::checkpoint::checkpoint_digest(chain_id, a.height, &app_hash);
+    match crate::crypto::checkpoint::recover(&digest, &sig) {
+        Ok(key) if key == *signer => Ok(()),
+        Ok(_) => refuse(
+            Code::BadSignature,
+            format!(
+                "the attestation's signature is not by the transaction's key over the checkpoint of {chain_id} at height {}: sign it with the same key (ehr ethereum sign)",
+                a.height
+            ),
+        ),
+        Err(e) => refuse(
+            Code::BadSignature,
+            format!("the attestation's signature cannot be checked: {e}"),
+        ),
     }
 }

@@ -3,6 +3,7 @@
 pub mod amendments;
 pub mod anchors;
 pub mod audit;
+pub mod checkpoints;
 pub mod clinical;
 pub mod consent;
 pub mod devices;
@@ -54,5 +55,6 @@ pub fn dispatch(ctx: &mut Ctx, action: &Kind) -> Result<(), Refusal> {
         Kind::SetLegalHold(a) => erasure::hold(ctx, a),
         Kind::SetRecoveryContacts(a) => recovery::set_contacts(ctx, a),
         Kind::ApproveRecovery(a) => recovery::approve(ctx, a),
+        Kind::AttestCheckpoint(a) => checkpoints::attest(ctx, a),
     }
 }

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ehr/v1/state.proto.
  */
 export const file_ehr_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyK9AgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAxISCgprZXlfaGVpZ2h0GAsgASgEIkkKCktleUJpbmRpbmcSEAoIaWRlbnRpdHkYASABKAwSFwoPYm91bmRfYXRfaGVpZ2h0GAIgASgEEhAKCGJvdW5kX2F0GAMgASgDIsoBCg5SZWNvdmVyeVBvbGljeRIQCghjb250YWN0cxgBIAMoDBIRCgl0aHJlc2hvbGQYAiABKA0SKAoHcGVuZGluZxgDIAEoCzIXLmVoci52MS5QZW5kaW5nUmVjb3ZlcnkSJwoEbGFzdBgEIAEoCzIZLmVoci52MS5Db21wbGV0ZWRSZWNvdmVyeRIVCg1uZXh0X2NvbnRhY3RzGAUgAygMEhYKDm5leHRfdGhyZXNob2xkGAYgASgNEhEKCW5leHRfZnJvbRgHIAEoAyKEAQoPUGVuZGluZ1JlY292ZXJ5EhYKDm5ld19wdWJsaWNfa2V5GAEgASgMEhEKCWFwcHJvdmFscxgCIAMoDBIbChNpZGVudGl0eV9jaGVja2VkX2J5GAMgASgMEhYKDmNoZWNrZWRfYnlfb3JnGAQgASgJEhEKCW9wZW5lZF9hdBgFIAEoAyKRAQoRQ29tcGxldGVkUmVjb3ZlcnkSFgoObmV3X3B1YmxpY19rZXkYASABKAwSDgoGaGVpZ2h0GAIgASgEEgwKBHRpbWUYAyABKAMSEQoJYXBwcm92YWxzGAQgAygMEhsKE2lkZW50aXR5X2NoZWNrZWRfYnkYBSABKAwSFgoOY2hlY2tlZF9ieV9vcmcYBiABKAkiKAoKRGFpbHlDb3VudBILCgNkYXkYASABKAMSDQoFY291bnQYAiABKAQiVwoKRW5yb2xsbWVudBIPCgdhZGRyZXNzGAEgASgMEg4KBm9yZ19pZBgCIAEoCRITCgtlbnJvbGxlZF9ieRgDIAEoDBITCgtlbnJvbGxlZF9hdBgEIAEoAyKeAQoGRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwSJAoGc3RhdHVzGAQgASgOMhQuZWhyLnYxLkRldmljZVN0YXR1cxIQCghib3VuZF9ieRgFIAEoDBIQCghib3VuZF9hdBgGIAEoAxISCgpyZXZva2VkX2F0GAcgASgDIm8KDUFjY2Vzc1JlcXVlc3QSDwoHcGF0aWVudBgBIAEoDBIRCglyZXF1ZXN0ZXIYAiABKAwSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIUCgxyZXF1ZXN0ZWRfYXQYBCABKAMiqwEKBUdyYW50Eg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiIKCGNhdGVnb3J5GAMgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiMKBmFjY2VzcxgEIAEoDjITLmVoci52MS5BY2Nlc3NMZXZlbBISCgpleHBpcmVzX2F0GAUgASgDEhIKCmdyYW50ZWRfYXQYBiABKAMimQEKD0VtZXJnZW5jeUFjY2VzcxIPCgdwYXRpZW50GAEgASgMEg4KBmRvY3RvchgCIAEoDBInCgZyZWFzb24YAyABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YBCABKAkSEQoJb3BlbmVkX2F0GAUgASgDEhIKCmV4cGlyZXNfYXQYBiABKAMi2wEKCExhYk9yZGVyEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEg8KB2xhYl9vcmcYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZWhyLnYxLk9yZGVyU3RhdHVzEhIKCm9yZGVyZWRfYXQYByABKAMSGAoQcmVzdWx0X3JlY29yZF9pZBgIIAEoCRIUCgxmdWxmaWxsZWRfYnkYCSABKAwSFwoPb3JkZXJfcmVjb3JkX2lkGAogASgJSgQIBBAFUgl0ZXN0X2NvZGUiMAoERmlsbBISCgpwaGFybWFjaXN0GAEgASgMEhQKDGRpc3BlbnNlZF9hdBgCIAEoAyLoAQoMUHJlc2NyaXB0aW9uEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEhUKDWZpbGxzX2FsbG93ZWQYCCABKA0SGwoFZmlsbHMYCSADKAsyDC5laHIudjEuRmlsbBIVCg1wcmVzY3JpYmVkX2F0GAogASgDEhMKC3ZhbGlkX3VudGlsGAsgASgDEhkKEWNvbnRlbnRfcmVjb3JkX2lkGAwgASgJSgQIBBAIUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiqQEKElN0b3JlZFJlY29yZEFuY2hvchIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmEg4KBmF1dGhvchgCIAEoDBIOCgZoZWlnaHQYAyABKAMSEwoLYW5jaG9yZWRfYXQYBCABKAMSFQoNc3VwZXJzZWRlZF9ieRgFIAEoCRIOCgZhbWVuZHMYBiABKAkSFAoMYW1lbmRtZW50X2lkGAcgASgEIuIBCgdFcmFzdXJlEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIkCgpjYXRlZ29yaWVzGAQgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhIKCmV2ZXJ5dGhpbmcYBSABKAgSIwoFYmFzaXMYBiABKA4yFC5laHIudjEuRXJhc3VyZUJhc2lzEhEKCXJlZmVyZW5jZRgHIAEoCRIRCgllcmFzZWRfYnkYCCABKAwSEQoJZXJhc2VkX2F0GAkgASgDEg4KBmhlaWdodBgKIAEoBCKoAQoJTGVnYWxIb2xkEg8KB3BhdGllbnQYASABKAwSDgoGb3JnX2lkGAIgASgJEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSDQoFdW50aWwYBCABKAMSIgoGcmVhc29uGAUgASgOMhIuZWhyLnYxLkhvbGRSZWFzb24SEQoJcmVmZXJlbmNlGAYgASgJEg4KBnNldF9ieRgHIAEoDCLvAgoJQW1lbmRtZW50EgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEQoJcmVjb3JkX2lkGAMgASgJEhQKDHJlcXVlc3RlZF9ieRgEIAEoDBISCgpyZXF1ZXN0X2lkGAUgASgJEicKBnN0YXR1cxgGIAEoDjIXLmVoci52MS5BbWVuZG1lbnRTdGF0dXMSFAoMcmVxdWVzdGVkX2F0GAcgASgDEg4KBmR1ZV9hdBgIIAEoAxIOCgZvcmdfaWQYCSABKAkSEgoKZGVjaWRlZF9ieRgKIAEoDBISCgpkZWNpZGVkX2F0GAsgASgDEgwKBGxhdGUYDCABKAgSFQoNY29ycmVjdGlvbl9pZBgNIAEoCRIrCg1kZW5pYWxfcmVhc29uGA4gASgOMhQuZWhyLnYxLkRlbmlhbFJlYXNvbhIWCg5leHBsYW5hdGlvbl9pZBgPIAEoCRIXCg9kaXNhZ3JlZW1lbnRfaWQYECABKAkisQEKEVN0b3JlZEJhdGNoQW5jaG9yEg8KB3NlcnZpY2UYASABKAwSEAoIYmF0Y2hfaWQYAiABKAQSEwoLbWVya2xlX3Jvb3QYAyABKAwSFAoMcmVjb3JkX2NvdW50GAQgASgNEhQKDGZpcnN0X3JlY29yZBgFIAEoBBITCgtsYXN0X3JlY29yZBgGIAEoBBIOCgZoZWlnaHQYByABKAMSEwoLYW5jaG9yZWRfYXQYCCABKAMixwMKCkF1ZGl0RW50cnkSCwoDc2VxGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEAoIYWNjZXNzb3IYAyABKAwSHwoEa2luZBgEIAEoDjIRLmVoci52MS5BdWRpdEtpbmQSEgoKcmVjb3JkX2lkcxgFIAMoCRIgCgdwdXJwb3NlGAYgASgOMg8uZWhyLnYxLlB1cnBvc2USIgoFYmFzaXMYByABKA4yEy5laHIudjEuQWNjZXNzQmFzaXMSEQoJZW1lcmdlbmN5GAggASgIEhEKCWxvZ2dlZF9ieRgJIAEoDBIUCgxkaXNjbG9zZWRfYXQYCiABKAMSDgoGaGVpZ2h0GAsgASgDEhIKCmJsb2NrX3RpbWUYDCABKAMSMQoQZW1lcmdlbmN5X3JlYXNvbhgNIAEoDjIXLmVoci52MS5FbWVyZ2VuY3lSZWFzb24SFQoNanVzdGlmaWNhdGlvbhgOIAEoCRIiCghjYXRlZ29yeRgPIAEoDjIQLmVoci52MS5DYXRlZ29yeRIWCg5yZXF1ZXN0X3NoYTI1NhgQIAEoDBIRCglvdXRib3hfaWQYESABKAQSFQoNcHVycG9zZV91bmZpdBgSIAEoCCLeAQoIUHJvcG9zYWwSCgoCaWQYASABKAQSFAoMcHJvcG9zZXJfb3JnGAIgASgJEigKBmNoYW5nZRgDIAEoCzIYLmVoci52MS5Hb3Zlcm5hbmNlQ2hhbmdlEhEKCWFwcHJvdmFscxgEIAMoCRISCgpyZWplY3Rpb25zGAUgAygJEiYKBnN0YXR1cxgGIAEoDjIWLmVoci52MS5Qcm9wb3NhbFN0YXR1cxISCgpjcmVhdGVkX2F0GAcgASgDEhIKCmRlY2lkZWRfYXQYCCABKAMSDwoHZmFpbHVyZRgJIAEoCSLDAQoHQ29uY2VwdBIgCgVlbnRyeRgBIAEoCzIRLmVoci52MS5Db2RlRW50cnkSJQoGc3RhdHVzGAIgASgOMhUuZWhyLnYxLkNvbmNlcHRTdGF0dXMSEAoIYWRkZWRfYXQYAyABKAMSEgoKcmV0aXJlZF9hdBgEIAEoAxIQCghhZGRlZF9ieRgFIAEoBBISCgpyZXRpcmVkX2J5GAYgASgEEg4KBnJlYXNvbhgHIAEoCRITCgtyZXBsYWNlZF9ieRgIIAEoCSJBCglWYWxpZGF0b3ISDwoHcHViX2tleRgBIAEoDBINCgVwb3dlchgCIAEoAxIUCgxvcGVyYXRvcl9vcmcYAyABKAkiZAoOQWNjZXNzRGVjaXNpb24SDwoHYWxsb3dlZBgBIAEoCBIiCgViYXNpcxgCIAEoDjITLmVoci52MS5BY2Nlc3NCYXNpcxIOCgZyZWFzb24YAyABKAkSDQoFdW50aWwYBCABKAMiSwoQT3JnYW5pc2F0aW9uTGlzdBIjCgVpdGVtcxgBIAMoCzIULmVoci52MS5PcmdhbmlzYXRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJJCg9QYXJ0aWNpcGFudExpc3QSIgoFaXRlbXMYASADKAsyEy5laHIudjEuUGFydGljaXBhbnQSEgoKbmV4dF9hZnRlchgCIAEoCSI/CgpEZXZpY2VMaXN0Eh0KBWl0ZW1zGAEgAygLMg4uZWhyLnYxLkRldmljZRISCgpuZXh0X2FmdGVyGAIgASgJIj0KCUdyYW50TGlzdBIcCgVpdGVtcxgBIAMoCzINLmVoci52MS5HcmFudBISCgpuZXh0X2FmdGVyGAIgASgJIkMKCkF1ZGl0VHJhaWwSIQoFaXRlbXMYASADKAsyEi5laHIudjEuQXVkaXRFbnRyeRISCgpuZXh0X2FmdGVyGAIgASgJIkMKDFByb3Bvc2FsTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5Qcm9wb3NhbBISCgpuZXh0X2FmdGVyGAIgASgJIkUKDVZhbGlkYXRvckxpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuVmFsaWRhdG9yEhIKCm5leHRfYWZ0ZXIYAiABKAkiQQoLQ29uY2VwdExpc3QSHgoFaXRlbXMYASADKAsyDy5laHIudjEuQ29uY2VwdBISCgpuZXh0X2FmdGVyGAIgASgJIkMKDExhYk9yZGVyTGlzdBIfCgVpdGVtcxgBIAMoCzIQLmVoci52MS5MYWJPcmRlchISCgpuZXh0X2FmdGVyGAIgASgJIksKEFByZXNjcmlwdGlvbkxpc3QSIwoFaXRlbXMYASADKAsyFC5laHIudjEuUHJlc2NyaXB0aW9uEhIKCm5leHRfYWZ0ZXIYAiABKAkiTQoRQWNjZXNzUmVxdWVzdExpc3QSJAoFaXRlbXMYASADKAsyFS5laHIudjEuQWNjZXNzUmVxdWVzdBISCgpuZXh0X2FmdGVyGAIgASgJIkUKDUFtZW5kbWVudExpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuQW1lbmRtZW50EhIKCm5leHRfYWZ0ZXIYAiABKAkiQQoLRXJhc3VyZUxpc3QSHgoFaXRlbXMYASADKAsyDy5laHIudjEuRXJhc3VyZRISCgpuZXh0X2FmdGVyGAIgASgJIkUKDUxlZ2FsSG9sZExpc3QSIAoFaXRlbXMYASADKAsyES5laHIudjEuTGVnYWxIb2xkEhIKCm5leHRfYWZ0ZXIYAiABKAkqYgoMTWVtYmVyU3RhdHVzEh0KGU1FTUJFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRNRU1CRVJfU1RBVFVTX0FDVElWRRABEhkKFU1FTUJFUl9TVEFUVVNfUkVNT1ZFRBACKosBCg9QYXJ0aWNpcGFudEtpbmQSIAocUEFSVElDSVBBTlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBBUlRJQ0lQQU5UX0tJTkRfU1RBRkYQARIcChhQQVJUSUNJUEFOVF9LSU5EX1NFUlZJQ0UQAhIcChhQQVJUSUNJUEFOVF9LSU5EX1BBVElFTlQQAyp4ChFQYXJ0aWNpcGFudFN0YXR1cxIiCh5QQVJUSUNJUEFOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlQQVJUSUNJUEFOVF9TVEFUVVNfQUNUSVZFEAESIAocUEFSVElDSVBBTlRfU1RBVFVTX1NVU1BFTkRFRBACKmIKDERldmljZVN0YXR1cxIdChlERVZJQ0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUREVWSUNFX1NUQVRVU19BQ1RJVkUQARIZChVERVZJQ0VfU1RBVFVTX1JFVk9LRUQQAipeCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFPUkRFUl9TVEFUVVNfT1BFThABEhoKFk9SREVSX1NUQVRVU19GVUxGSUxMRUQQAiqPAQoPQW1lbmRtZW50U3RhdHVzEiAKHEFNRU5ETUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpBTUVORE1FTlRfU1RBVFVTX1JFUVVFU1RFRBABEh0KGUFNRU5ETUVOVF9TVEFUVVNfQUNDRVBURUQQAhIbChdBTUVORE1FTlRfU1RBVFVTX0RFTklFRBADKs8BCgtBY2Nlc3NCYXNpcxIcChhBQ0NFU1NfQkFTSVNfVU5TUEVDSUZJRUQQABIVChFBQ0NFU1NfQkFTSVNfTk9ORRABEhgKFEFDQ0VTU19CQVNJU19QQVRJRU5UEAISGQoVQUNDRVNTX0JBU0lTX0dVQVJESUFOEAMSFgoSQUNDRVNTX0JBU0lTX0dSQU5UEAQSGgoWQUNDRVNTX0JBU0lTX0VNRVJHRU5DWRAFEiIKHkFDQ0VTU19CQVNJU19IT01FX09SR0FOSVNBVElPThAGKmMKCUF1ZGl0S2luZBIaChZBVURJVF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVQVVESVRfS0lORF9ESVNDTE9TVVJFEAESHwobQVVESVRfS0lORF9FTUVSR0VOQ1lfT1BFTkVEEAIqogEKDlByb3Bvc2FsU3RhdHVzEh8KG1BST1BPU0FMX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1BPU0FMX1NUQVRVU19PUEVOEAESGwoXUFJPUE9TQUxfU1RBVFVTX0FQUExJRUQQAhIcChhQUk9QT1NBTF9TVEFUVVNfUkVKRUNURUQQAxIaChZQUk9QT1NBTF9TVEFUVVNfRkFJTEVEEAQqZgoNQ29uY2VwdFN0YXR1cxIeChpDT05DRVBUX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUNPTkNFUFRfU1RBVFVTX0FDVElWRRABEhoKFkNPTkNFUFRfU1RBVFVTX1JFVElSRUQQAmIGcHJvdG8z", [file_ehr_v1_types]);
+  fileDesc("ChJlaHIvdjEvc3RhdGUucHJvdG8SBmVoci52MSIYCgdBY2NvdW50Eg0KBW5vbmNlGAEgASgEIhcKB0NvdW50ZXISDAoEbmV4dBgBIAEoBCJdCglDaGFpbkluZm8SEAoIY2hhaW5faWQYASABKAkSFAoMYmxvY2tfaGVpZ2h0GAIgASgDEhIKCmJsb2NrX3RpbWUYAyABKAMSFAoMZ2VuZXNpc19oYXNoGAQgASgMImUKDE9yZ2FuaXNhdGlvbhIOCgZvcmdfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIkCgZzdGF0dXMYAyABKA4yFC5laHIudjEuTWVtYmVyU3RhdHVzEhEKCWpvaW5lZF9hdBgEIAEoAyK9AgoLUGFydGljaXBhbnQSDwoHYWRkcmVzcxgBIAEoDBISCgpwdWJsaWNfa2V5GAIgASgMEiUKBGtpbmQYAyABKA4yFy5laHIudjEuUGFydGljaXBhbnRLaW5kEikKBnN0YXR1cxgEIAEoDjIZLmVoci52MS5QYXJ0aWNpcGFudFN0YXR1cxIaCgRyb2xlGAUgASgOMgwuZWhyLnYxLlJvbGUSKQoMc2VydmljZV9raW5kGAYgASgOMhMuZWhyLnYxLlNlcnZpY2VLaW5kEg4KBm9yZ19pZBgHIAEoCRIbChNndWFyZGlhbl9wdWJsaWNfa2V5GAggASgMEhgKEHJlc2VhcmNoX2NvbnNlbnQYCSABKAgSFQoNcmVnaXN0ZXJlZF9hdBgKIAEoAxISCgprZXlfaGVpZ2h0GAsgASgEIkkKCktleUJpbmRpbmcSEAoIaWRlbnRpdHkYASABKAwSFwoPYm91bmRfYXRfaGVpZ2h0GAIgASgEEhAKCGJvdW5kX2F0GAMgASgDIsoBCg5SZWNvdmVyeVBvbGljeRIQCghjb250YWN0cxgBIAMoDBIRCgl0aHJlc2hvbGQYAiABKA0SKAoHcGVuZGluZxgDIAEoCzIXLmVoci52MS5QZW5kaW5nUmVjb3ZlcnkSJwoEbGFzdBgEIAEoCzIZLmVoci52MS5Db21wbGV0ZWRSZWNvdmVyeRIVCg1uZXh0X2NvbnRhY3RzGAUgAygMEhYKDm5leHRfdGhyZXNob2xkGAYgASgNEhEKCW5leHRfZnJvbRgHIAEoAyKEAQoPUGVuZGluZ1JlY292ZXJ5EhYKDm5ld19wdWJsaWNfa2V5GAEgASgMEhEKCWFwcHJvdmFscxgCIAMoDBIbChNpZGVudGl0eV9jaGVja2VkX2J5GAMgASgMEhYKDmNoZWNrZWRfYnlfb3JnGAQgASgJEhEKCW9wZW5lZF9hdBgFIAEoAyKRAQoRQ29tcGxldGVkUmVjb3ZlcnkSFgoObmV3X3B1YmxpY19rZXkYASABKAwSDgoGaGVpZ2h0GAIgASgEEgwKBHRpbWUYAyABKAMSEQoJYXBwcm92YWxzGAQgAygMEhsKE2lkZW50aXR5X2NoZWNrZWRfYnkYBSABKAwSFgoOY2hlY2tlZF9ieV9vcmcYBiABKAkiKAoKRGFpbHlDb3VudBILCgNkYXkYASABKAMSDQoFY291bnQYAiABKAQiVwoKRW5yb2xsbWVudBIPCgdhZGRyZXNzGAEgASgMEg4KBm9yZ19pZBgCIAEoCRITCgtlbnJvbGxlZF9ieRgDIAEoDBITCgtlbnJvbGxlZF9hdBgEIAEoAyKeAQoGRGV2aWNlEhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB3BhdGllbnQYAyABKAwSJAoGc3RhdHVzGAQgASgOMhQuZWhyLnYxLkRldmljZVN0YXR1cxIQCghib3VuZF9ieRgFIAEoDBIQCghib3VuZF9hdBgGIAEoAxISCgpyZXZva2VkX2F0GAcgASgDIm8KDUFjY2Vzc1JlcXVlc3QSDwoHcGF0aWVudBgBIAEoDBIRCglyZXF1ZXN0ZXIYAiABKAwSJAoKY2F0ZWdvcmllcxgDIAMoDjIQLmVoci52MS5DYXRlZ29yeRIUCgxyZXF1ZXN0ZWRfYXQYBCABKAMiqwEKBUdyYW50Eg8KB3BhdGllbnQYASABKAwSIAoHZ3JhbnRlZRgCIAEoCzIPLmVoci52MS5HcmFudGVlEiIKCGNhdGVnb3J5GAMgASgOMhAuZWhyLnYxLkNhdGVnb3J5EiMKBmFjY2VzcxgEIAEoDjITLmVoci52MS5BY2Nlc3NMZXZlbBISCgpleHBpcmVzX2F0GAUgASgDEhIKCmdyYW50ZWRfYXQYBiABKAMimQEKD0VtZXJnZW5jeUFjY2VzcxIPCgdwYXRpZW50GAEgASgMEg4KBmRvY3RvchgCIAEoDBInCgZyZWFzb24YAyABKA4yFy5laHIudjEuRW1lcmdlbmN5UmVhc29uEhUKDWp1c3RpZmljYXRpb24YBCABKAkSEQoJb3BlbmVkX2F0GAUgASgDEhIKCmV4cGlyZXNfYXQYBiABKAMi2wEKCExhYk9yZGVyEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEg8KB2xhYl9vcmcYBSABKAkSIwoGc3RhdHVzGAYgASgOMhMuZWhyLnYxLk9yZGVyU3RhdHVzEhIKCm9yZGVyZWRfYXQYByABKAMSGAoQcmVzdWx0X3JlY29yZF9pZBgIIAEoCRIUCgxmdWxmaWxsZWRfYnkYCSABKAwSFwoPb3JkZXJfcmVjb3JkX2lkGAogASgJSgQIBBAFUgl0ZXN0X2NvZGUiMAoERmlsbBISCgpwaGFybWFjaXN0GAEgASgMEhQKDGRpc3BlbnNlZF9hdBgCIAEoAyLoAQoMUHJlc2NyaXB0aW9uEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSDgoGZG9jdG9yGAMgASgMEhUKDWZpbGxzX2FsbG93ZWQYCCABKA0SGwoFZmlsbHMYCSADKAsyDC5laHIudjEuRmlsbBIVCg1wcmVzY3JpYmVkX2F0GAogASgDEhMKC3ZhbGlkX3VudGlsGAsgASgDEhkKEWNvbnRlbnRfcmVjb3JkX2lkGAwgASgJSgQIBBAIUglkcnVnX2NvZGVSCmRvc2VfbWlsbGlSCWRvc2VfdW5pdFIIcXVhbnRpdHkiqQEKElN0b3JlZFJlY29yZEFuY2hvchIhCgZyZWNvcmQYASABKAsyES5laHIudjEuUmVjb3JkUmVmEg4KBmF1dGhvchgCIAEoDBIOCgZoZWlnaHQYAyABKAMSEwoLYW5jaG9yZWRfYXQYBCABKAMSFQoNc3VwZXJzZWRlZF9ieRgFIAEoCRIOCgZhbWVuZHMYBiABKAkSFAoMYW1lbmRtZW50X2lkGAcgASgEIuIBCgdFcmFzdXJlEgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEgoKcmVjb3JkX2lkcxgDIAMoCRIkCgpjYXRlZ29yaWVzGAQgAygOMhAuZWhyLnYxLkNhdGVnb3J5EhIKCmV2ZXJ5dGhpbmcYBSABKAgSIwoFYmFzaXMYBiABKA4yFC5laHIudjEuRXJhc3VyZUJhc2lzEhEKCXJlZmVyZW5jZRgHIAEoCRIRCgllcmFzZWRfYnkYCCABKAwSEQoJZXJhc2VkX2F0GAkgASgDEg4KBmhlaWdodBgKIAEoBCKoAQoJTGVnYWxIb2xkEg8KB3BhdGllbnQYASABKAwSDgoGb3JnX2lkGAIgASgJEiQKCmNhdGVnb3JpZXMYAyADKA4yEC5laHIudjEuQ2F0ZWdvcnkSDQoFdW50aWwYBCABKAMSIgoGcmVhc29uGAUgASgOMhIuZWhyLnYxLkhvbGRSZWFzb24SEQoJcmVmZXJlbmNlGAYgASgJEg4KBnNldF9ieRgHIAEoDCLvAgoJQW1lbmRtZW50EgoKAmlkGAEgASgEEg8KB3BhdGllbnQYAiABKAwSEQoJcmVjb3JkX2lkGAMgASgJEhQKDHJlcXVlc3RlZF9ieRgEIAEoDBISCgpyZXF1ZXN0X2lkGAUgASgJEicKBnN0YXR1cxgGIAEoDjIXLmVoci52MS5BbWVuZG1lbnRTdGF0dXMSFAoMcmVxdWVzdGVkX2F0GAcgASgDEg4KBmR1ZV9hdBgIIAEoAxIOCgZvcmdfaWQYCSABKAkSEgoKZGVjaWRlZF9ieRgKIAEoDBISCgpkZWNpZGVkX2F0GAsgASgDEgwKBGxhdGUYDCABKAgSFQoNY29ycmVjdGlvbl9pZBgNIAEoCRIrCg1kZW5pYWxfcmVhc29uGA4gASgOMhQuZWhyLnYxLkRlbmlhbFJlYXNvbhIWCg5leHBsYW5hdGlvbl9pZBgPIAEoCRIXCg9kaXNhZ3JlZW1lbnRfaWQYECABKAkilQEKFUNoZWNrcG9pbnRBdHRlc3RhdGlvbhIOCgZvcmdfaWQYASABKAkSDgoGc2lnbmVyGAIgASgMEhIKCnB1YmxpY19rZXkYAyABKAwSDgoGaGVpZ2h0GAQgASgEEhAKCGFwcF9oYXNoGAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBITCgthdHRlc3RlZF9pbhgHIAEoAyKxAQoRU3RvcmVkQmF0Y2hBbmNob3ISDwoHc2VydmljZRgBIAEoDBIQCghiYXRjaF9pZBgCIAEoBBITCgttZXJrbGVfcm9vdBgDIAEoDBIUCgxyZWNvcmRfY291bnQYBCABKA0SFAoMZmlyc3RfcmVjb3JkGAUgASgEEhMKC2xhc3RfcmVjb3JkGAYgASgEEg4KBmhlaWdodBgHIAEoAxITCgthbmNob3JlZF9hdBgIIAEoAyLHAwoKQXVkaXRFbnRyeRILCgNzZXEYASABKAQSDwoHcGF0aWVudBgCIAEoDBIQCghhY2Nlc3NvchgDIAEoDBIfCgRraW5kGAQgASgOMhEuZWhyLnYxLkF1ZGl0S2luZBISCgpyZWNvcmRfaWRzGAUgAygJEiAKB3B1cnBvc2UYBiABKA4yDy5laHIudjEuUHVycG9zZRIiCgViYXNpcxgHIAEoDjITLmVoci52MS5BY2Nlc3NCYXNpcxIRCgllbWVyZ2VuY3kYCCABKAgSEQoJbG9nZ2VkX2J5GAkgASgMEhQKDGRpc2Nsb3NlZF9hdBgKIAEoAxIOCgZoZWlnaHQYCyABKAMSEgoKYmxvY2tfdGltZRgMIAEoAxIxChBlbWVyZ2VuY3lfcmVhc29uGA0gASgOMhcuZWhyLnYxLkVtZXJnZW5jeVJlYXNvbhIVCg1qdXN0aWZpY2F0aW9uGA4gASgJEiIKCGNhdGVnb3J5GA8gASgOMhAuZWhyLnYxLkNhdGVnb3J5EhYKDnJlcXVlc3Rfc2hhMjU2GBAgASgMEhEKCW91dGJveF9pZBgRIAEoBBIVCg1wdXJwb3NlX3VuZml0GBIgASgIIt4BCghQcm9wb3NhbBIKCgJpZBgBIAEoBBIUCgxwcm9wb3Nlcl9vcmcYAiABKAkSKAoGY2hhbmdlGAMgASgLMhguZWhyLnYxLkdvdmVybmFuY2VDaGFuZ2USEQoJYXBwcm92YWxzGAQgAygJEhIKCnJlamVjdGlvbnMYBSADKAkSJgoGc3RhdHVzGAYgASgOMhYuZWhyLnYxLlByb3Bvc2FsU3RhdHVzEhIKCmNyZWF0ZWRfYXQYByABKAMSEgoKZGVjaWRlZF9hdBgIIAEoAxIPCgdmYWlsdXJlGAkgASgJIsMBCgdDb25jZXB0EiAKBWVudHJ5GAEgASgLMhEuZWhyLnYxLkNvZGVFbnRyeRIlCgZzdGF0dXMYAiABKA4yFS5laHIudjEuQ29uY2VwdFN0YXR1cxIQCghhZGRlZF9hdBgDIAEoAxISCgpyZXRpcmVkX2F0GAQgASgDEhAKCGFkZGVkX2J5GAUgASgEEhIKCnJldGlyZWRfYnkYBiABKAQSDgoGcmVhc29uGAcgASgJEhMKC3JlcGxhY2VkX2J5GAggASgJIkEKCVZhbGlkYXRvchIPCgdwdWJfa2V5GAEgASgMEg0KBXBvd2VyGAIgASgDEhQKDG9wZXJhdG9yX29yZxgDIAEoCSJkCg5BY2Nlc3NEZWNpc2lvbhIPCgdhbGxvd2VkGAEgASgIEiIKBWJhc2lzGAIgASgOMhMuZWhyLnYxLkFjY2Vzc0Jhc2lzEg4KBnJlYXNvbhgDIAEoCRINCgV1bnRpbBgEIAEoAyJLChBPcmdhbmlzYXRpb25MaXN0EiMKBWl0ZW1zGAEgAygLMhQuZWhyLnYxLk9yZ2FuaXNhdGlvbhISCgpuZXh0X2FmdGVyGAIgASgJIkkKD1BhcnRpY2lwYW50TGlzdBIiCgVpdGVtcxgBIAMoCzITLmVoci52MS5QYXJ0aWNpcGFudBISCgpuZXh0X2FmdGVyGAIgASgJIj8KCkRldmljZUxpc3QSHQoFaXRlbXMYASADKAsyDi5laHIudjEuRGV2aWNlEhIKCm5leHRfYWZ0ZXIYAiABKAkiPQoJR3JhbnRMaXN0EhwKBWl0ZW1zGAEgAygLMg0uZWhyLnYxLkdyYW50EhIKCm5leHRfYWZ0ZXIYAiABKAkiQwoKQXVkaXRUcmFpbBIhCgVpdGVtcxgBIAMoCzISLmVoci52MS5BdWRpdEVudHJ5EhIKCm5leHRfYWZ0ZXIYAiABKAkiQwoMUHJvcG9zYWxMaXN0Eh8KBWl0ZW1zGAEgAygLMhAuZWhyLnYxLlByb3Bvc2FsEhIKCm5leHRfYWZ0ZXIYAiABKAkiRQoNVmFsaWRhdG9yTGlzdBIgCgVpdGVtcxgBIAMoCzIRLmVoci52MS5WYWxpZGF0b3ISEgoKbmV4dF9hZnRlchgCIAEoCSJBCgtDb25jZXB0TGlzdBIeCgVpdGVtcxgBIAMoCzIPLmVoci52MS5Db25jZXB0EhIKCm5leHRfYWZ0ZXIYAiABKAkiXQoZQ2hlY2twb2ludEF0dGVzdGF0aW9uTGlzdBIsCgVpdGVtcxgBIAMoCzIdLmVoci52MS5DaGVja3BvaW50QXR0ZXN0YXRpb24SEgoKbmV4dF9hZnRlchgCIAEoCSJDCgxMYWJPcmRlckxpc3QSHwoFaXRlbXMYASADKAsyEC5laHIudjEuTGFiT3JkZXISEgoKbmV4dF9hZnRlchgCIAEoCSJLChBQcmVzY3JpcHRpb25MaXN0EiMKBWl0ZW1zGAEgAygLMhQuZWhyLnYxLlByZXNjcmlwdGlvbhISCgpuZXh0X2FmdGVyGAIgASgJIk0KEUFjY2Vzc1JlcXVlc3RMaXN0EiQKBWl0ZW1zGAEgAygLMhUuZWhyLnYxLkFjY2Vzc1JlcXVlc3QSEgoKbmV4dF9hZnRlchgCIAEoCSJFCg1BbWVuZG1lbnRMaXN0EiAKBWl0ZW1zGAEgAygLMhEuZWhyLnYxLkFtZW5kbWVudBISCgpuZXh0X2FmdGVyGAIgASgJIkEKC0VyYXN1cmVMaXN0Eh4KBWl0ZW1zGAEgAygLMg8uZWhyLnYxLkVyYXN1cmUSEgoKbmV4dF9hZnRlchgCIAEoCSJFCg1MZWdhbEhvbGRMaXN0EiAKBWl0ZW1zGAEgAygLMhEuZWhyLnYxLkxlZ2FsSG9sZBISCgpuZXh0X2FmdGVyGAIgASgJKmIKDE1lbWJlclN0YXR1cxIdChlNRU1CRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUTUVNQkVSX1NUQVRVU19BQ1RJVkUQARIZChVNRU1CRVJfU1RBVFVTX1JFTU9WRUQQAiqLAQoPUGFydGljaXBhbnRLaW5kEiAKHFBBUlRJQ0lQQU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQQVJUSUNJUEFOVF9LSU5EX1NUQUZGEAESHAoYUEFSVElDSVBBTlRfS0lORF9TRVJWSUNFEAISHAoYUEFSVElDSVBBTlRfS0lORF9QQVRJRU5UEAMqeAoRUGFydGljaXBhbnRTdGF0dXMSIgoeUEFSVElDSVBBTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZUEFSVElDSVBBTlRfU1RBVFVTX0FDVElWRRABEiAKHFBBUlRJQ0lQQU5UX1NUQVRVU19TVVNQRU5ERUQQAipiCgxEZXZpY2VTdGF0dXMSHQoZREVWSUNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFERFVklDRV9TVEFUVVNfQUNUSVZFEAESGQoVREVWSUNFX1NUQVRVU19SRVZPS0VEEAIqXgoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT1JERVJfU1RBVFVTX09QRU4QARIaChZPUkRFUl9TVEFUVVNfRlVMRklMTEVEEAIqjwEKD0FtZW5kbWVudFN0YXR1cxIgChxBTUVORE1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHgoaQU1FTkRNRU5UX1NUQVRVU19SRVFVRVNURUQQARIdChlBTUVORE1FTlRfU1RBVFVTX0FDQ0VQVEVEEAISGwoXQU1FTkRNRU5UX1NUQVRVU19ERU5JRUQQAyrPAQoLQWNjZXNzQmFzaXMSHAoYQUNDRVNTX0JBU0lTX1VOU1BFQ0lGSUVEEAASFQoRQUNDRVNTX0JBU0lTX05PTkUQARIYChRBQ0NFU1NfQkFTSVNfUEFUSUVOVBACEhkKFUFDQ0VTU19CQVNJU19HVUFSRElBThADEhYKEkFDQ0VTU19CQVNJU19HUkFOVBAEEhoKFkFDQ0VTU19CQVNJU19FTUVSR0VOQ1kQBRIiCh5BQ0NFU1NfQkFTSVNfSE9NRV9PUkdBTklTQVRJT04QBipjCglBdWRpdEtpbmQSGgoWQVVESVRfS0lORF9VTlNQRUNJRklFRBAAEhkKFUFVRElUX0tJTkRfRElTQ0xPU1VSRRABEh8KG0FVRElUX0tJTkRfRU1FUkdFTkNZX09QRU5FRBACKqIBCg5Qcm9wb3NhbFN0YXR1cxIfChtQUk9QT1NBTF9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRQUk9QT1NBTF9TVEFUVVNfT1BFThABEhsKF1BST1BPU0FMX1NUQVRVU19BUFBMSUVEEAISHAoYUFJPUE9TQUxfU1RBVFVTX1JFSkVDVEVEEAMSGgoWUFJPUE9TQUxfU1RBVFVTX0ZBSUxFRBAEKmYKDUNvbmNlcHRTdGF0dXMSHgoaQ09OQ0VQVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVDT05DRVBUX1NUQVRVU19BQ1RJVkUQARIaChZDT05DRVBUX1NUQVRVU19SRVRJUkVEEAJiBnByb3RvMw", [file_ehr_v1_types]);
 
 /**
  * @generated from message ehr.v1.Account
@@ -1009,6 +1009,60 @@ export const AmendmentSchema: GenMessage<Amendment> = /*@__PURE__*/
   messageDesc(file_ehr_v1_state, 21);
 
 /**
+ * A member's newest signature on a checkpoint (AttestCheckpoint).
+ *
+ * @generated from message ehr.v1.CheckpointAttestation
+ */
+export type CheckpointAttestation = Message<"ehr.v1.CheckpointAttestation"> & {
+  /**
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * The admin whose key signed, and that key: its Ethereum account is what
+   * the contract counts.
+   *
+   * @generated from field: bytes signer = 2;
+   */
+  signer: Uint8Array;
+
+  /**
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: uint64 height = 4;
+   */
+  height: bigint;
+
+  /**
+   * @generated from field: bytes app_hash = 5;
+   */
+  appHash: Uint8Array;
+
+  /**
+   * @generated from field: bytes signature = 6;
+   */
+  signature: Uint8Array;
+
+  /**
+   * The block that took it.
+   *
+   * @generated from field: int64 attested_in = 7;
+   */
+  attestedIn: bigint;
+};
+
+/**
+ * Describes the message ehr.v1.CheckpointAttestation.
+ * Use `create(CheckpointAttestationSchema)` to create a new message.
+ */
+export const CheckpointAttestationSchema: GenMessage<CheckpointAttestation> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 22);
+
+/**
  * @generated from message ehr.v1.StoredBatchAnchor
  */
 export type StoredBatchAnchor = Message<"ehr.v1.StoredBatchAnchor"> & {
@@ -1058,7 +1112,7 @@ export type StoredBatchAnchor = Message<"ehr.v1.StoredBatchAnchor"> & {
  * Use `create(StoredBatchAnchorSchema)` to create a new message.
  */
 export const StoredBatchAnchorSchema: GenMessage<StoredBatchAnchor> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 22);
+  messageDesc(file_ehr_v1_state, 23);
 
 /**
  * @generated from message ehr.v1.AuditEntry
@@ -1172,7 +1226,7 @@ export type AuditEntry = Message<"ehr.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 23);
+  messageDesc(file_ehr_v1_state, 24);
 
 /**
  * @generated from message ehr.v1.Proposal
@@ -1231,7 +1285,7 @@ export type Proposal = Message<"ehr.v1.Proposal"> & {
  * Use `create(ProposalSchema)` to create a new message.
  */
 export const ProposalSchema: GenMessage<Proposal> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 24);
+  messageDesc(file_ehr_v1_state, 25);
 
 /**
  * A code of the directory, under code/<system>/<code>.
@@ -1291,7 +1345,7 @@ export type Concept = Message<"ehr.v1.Concept"> & {
  * Use `create(ConceptSchema)` to create a new message.
  */
 export const ConceptSchema: GenMessage<Concept> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 25);
+  messageDesc(file_ehr_v1_state, 26);
 
 /**
  * @generated from message ehr.v1.Validator
@@ -1318,7 +1372,7 @@ export type Validator = Message<"ehr.v1.Validator"> & {
  * Use `create(ValidatorSchema)` to create a new message.
  */
 export const ValidatorSchema: GenMessage<Validator> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 26);
+  messageDesc(file_ehr_v1_state, 27);
 
 /**
  * @generated from message ehr.v1.AccessDecision
@@ -1354,7 +1408,7 @@ export type AccessDecision = Message<"ehr.v1.AccessDecision"> & {
  * Use `create(AccessDecisionSchema)` to create a new message.
  */
 export const AccessDecisionSchema: GenMessage<AccessDecision> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 27);
+  messageDesc(file_ehr_v1_state, 28);
 
 /**
  * List answers of queries, a page at a time (at most 1 000 items). When
@@ -1380,7 +1434,7 @@ export type OrganisationList = Message<"ehr.v1.OrganisationList"> & {
  * Use `create(OrganisationListSchema)` to create a new message.
  */
 export const OrganisationListSchema: GenMessage<OrganisationList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 28);
+  messageDesc(file_ehr_v1_state, 29);
 
 /**
  * @generated from message ehr.v1.ParticipantList
@@ -1402,7 +1456,7 @@ export type ParticipantList = Message<"ehr.v1.ParticipantList"> & {
  * Use `create(ParticipantListSchema)` to create a new message.
  */
 export const ParticipantListSchema: GenMessage<ParticipantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 29);
+  messageDesc(file_ehr_v1_state, 30);
 
 /**
  * @generated from message ehr.v1.DeviceList
@@ -1424,7 +1478,7 @@ export type DeviceList = Message<"ehr.v1.DeviceList"> & {
  * Use `create(DeviceListSchema)` to create a new message.
  */
 export const DeviceListSchema: GenMessage<DeviceList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 30);
+  messageDesc(file_ehr_v1_state, 31);
 
 /**
  * @generated from message ehr.v1.GrantList
@@ -1446,7 +1500,7 @@ export type GrantList = Message<"ehr.v1.GrantList"> & {
  * Use `create(GrantListSchema)` to create a new message.
  */
 export const GrantListSchema: GenMessage<GrantList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 31);
+  messageDesc(file_ehr_v1_state, 32);
 
 /**
  * @generated from message ehr.v1.AuditTrail
@@ -1468,7 +1522,7 @@ export type AuditTrail = Message<"ehr.v1.AuditTrail"> & {
  * Use `create(AuditTrailSchema)` to create a new message.
  */
 export const AuditTrailSchema: GenMessage<AuditTrail> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 32);
+  messageDesc(file_ehr_v1_state, 33);
 
 /**
  * @generated from message ehr.v1.ProposalList
@@ -1490,7 +1544,7 @@ export type ProposalList = Message<"ehr.v1.ProposalList"> & {
  * Use `create(ProposalListSchema)` to create a new message.
  */
 export const ProposalListSchema: GenMessage<ProposalList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 33);
+  messageDesc(file_ehr_v1_state, 34);
 
 /**
  * @generated from message ehr.v1.ValidatorList
@@ -1512,7 +1566,7 @@ export type ValidatorList = Message<"ehr.v1.ValidatorList"> & {
  * Use `create(ValidatorListSchema)` to create a new message.
  */
 export const ValidatorListSchema: GenMessage<ValidatorList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 34);
+  messageDesc(file_ehr_v1_state, 35);
 
 /**
  * @generated from message ehr.v1.ConceptList
@@ -1534,7 +1588,29 @@ export type ConceptList = Message<"ehr.v1.ConceptList"> & {
  * Use `create(ConceptListSchema)` to create a new message.
  */
 export const ConceptListSchema: GenMessage<ConceptList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 35);
+  messageDesc(file_ehr_v1_state, 36);
+
+/**
+ * @generated from message ehr.v1.CheckpointAttestationList
+ */
+export type CheckpointAttestationList = Message<"ehr.v1.CheckpointAttestationList"> & {
+  /**
+   * @generated from field: repeated ehr.v1.CheckpointAttestation items = 1;
+   */
+  items: CheckpointAttestation[];
+
+  /**
+   * @generated from field: string next_after = 2;
+   */
+  nextAfter: string;
+};
+
+/**
+ * Describes the message ehr.v1.CheckpointAttestationList.
+ * Use `create(CheckpointAttestationListSchema)` to create a new message.
+ */
+export const CheckpointAttestationListSchema: GenMessage<CheckpointAttestationList> = /*@__PURE__*/
+  messageDesc(file_ehr_v1_state, 37);
 
 /**
  * @generated from message ehr.v1.LabOrderList
@@ -1556,7 +1632,7 @@ export type LabOrderList = Message<"ehr.v1.LabOrderList"> & {
  * Use `create(LabOrderListSchema)` to create a new message.
  */
 export const LabOrderListSchema: GenMessage<LabOrderList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 36);
+  messageDesc(file_ehr_v1_state, 38);
 
 /**
  * @generated from message ehr.v1.PrescriptionList
@@ -1578,7 +1654,7 @@ export type PrescriptionList = Message<"ehr.v1.PrescriptionList"> & {
  * Use `create(PrescriptionListSchema)` to create a new message.
  */
 export const PrescriptionListSchema: GenMessage<PrescriptionList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 37);
+  messageDesc(file_ehr_v1_state, 39);
 
 /**
  * @generated from message ehr.v1.AccessRequestList
@@ -1600,7 +1676,7 @@ export type AccessRequestList = Message<"ehr.v1.AccessRequestList"> & {
  * Use `create(AccessRequestListSchema)` to create a new message.
  */
 export const AccessRequestListSchema: GenMessage<AccessRequestList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 38);
+  messageDesc(file_ehr_v1_state, 40);
 
 /**
  * @generated from message ehr.v1.AmendmentList
@@ -1622,7 +1698,7 @@ export type AmendmentList = Message<"ehr.v1.AmendmentList"> & {
  * Use `create(AmendmentListSchema)` to create a new message.
  */
 export const AmendmentListSchema: GenMessage<AmendmentList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 39);
+  messageDesc(file_ehr_v1_state, 41);
 
 /**
  * @generated from message ehr.v1.ErasureList
@@ -1644,7 +1720,7 @@ export type ErasureList = Message<"ehr.v1.ErasureList"> & {
  * Use `create(ErasureListSchema)` to create a new message.
  */
 export const ErasureListSchema: GenMessage<ErasureList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 40);
+  messageDesc(file_ehr_v1_state, 42);
 
 /**
  * @generated from message ehr.v1.LegalHoldList
@@ -1666,7 +1742,7 @@ export type LegalHoldList = Message<"ehr.v1.LegalHoldList"> & {
  * Use `create(LegalHoldListSchema)` to create a new message.
  */
 export const LegalHoldListSchema: GenMessage<LegalHoldList> = /*@__PURE__*/
-  messageDesc(file_ehr_v1_state, 41);
+  messageDesc(file_ehr_v1_state, 43);
 
 /**
  * @generated from enum ehr.v1.MemberStatus
