@@ -5,7 +5,7 @@
 //! and a verifier who trusts only Ethereum proves a record against it or
 //! finds a consortium that rewrote its history.
 
-use ehr_ledger::crypto::{PublicKey, SecretKey};
+use ehr_ledger::crypto::SecretKey;
 use ehr_ledger::ledger::keys;
 use ehr_ledger::proto::StoredRecordAnchor;
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,11 @@ pub enum CheckpointError {
     NotTheContract(EthAddress),
     #[error("no checkpoint is written in the contract at {0} yet")]
     NoCheckpoint(EthAddress),
+    #[error("the contract at {contract} checkpoints another chain than {chain_id}: is --contract right?")]
+    OtherChain {
+        contract: EthAddress,
+        chain_id: String,
+    },
     #[error("the signatures are for different checkpoints: {0}")]
     Mixed(String),
     #[error("{0}")]
@@ -406,10 +411,10 @@ impl CheckpointContract {
         if chain_key(chain_id) == self.chain_key().await? {
             Ok(())
         } else {
-            Err(CheckpointError::Mixed(format!(
-                "the contract at {} checkpoints another chain than {chain_id}",
-                self.address
-            )))
+            Err(CheckpointError::OtherChain {
+                contract: self.address,
+                chain_id: chain_id.to_string(),
+            })
         }
     }
 

@@ -10,6 +10,7 @@ pub mod abi;
 pub mod checkpoints;
 pub mod client;
 mod rlp;
+pub mod watch;
 
 use std::fmt;
 use std::str::FromStr;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use ehr_client::ethereum::checkpoints::{self, Attestation, CheckpointContract};
+use ehr_client::ethereum::watch::Checkpointer;
 use ehr_client::ethereum::{EthAddress, EthClient, Receipt};
 use ehr_client::rpc::trust::Anchor;
 use ehr_ledger::crypto::PublicKey;
@@ -49,6 +50,28 @@ pub enum EthereumCommand {
         key: String,
         #[arg(long)]
         height: Option<u64>,
+    },
+    /// Checkpoint the chain every N blocks, as this member: sign each
+    /// multiple of N the light client checked, post the signature on the
+    /// consortium's chain, and write the checkpoint to Ethereum once more
+    /// than two thirds of the signing power signed the same app hash (on
+    /// this member's turn, or GRACE blocks a member later if it is still
+    /// missing). Runs until stopped; says what it does, a line a step.
+    Watch {
+        #[arg(long)]
+        contract: EthAddress,
+        /// The member admin's key: it signs, and pays for what it writes.
+        #[arg(long)]
+        key: String,
+        /// Checkpoint heights that are multiples of this (the same for every member).
+        #[arg(long, default_value_t = 100)]
+        every: u64,
+        /// Blocks each member waits after the one before it in the round.
+        #[arg(long, default_value_t = 3)]
+        grace: u64,
+        /// Seconds between looks at the chain.
+        #[arg(long, default_value_t = 1.0)]
+        poll: f64,
     },
     /// Write the checkpoint the attestation files sign.
     Submit {
@@ -156,6 +179,44 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
             };
             let a = Attestation::sign_verified(&anchor, &key, height).await?;
             println!("{}", serde_json::to_string(&a)?);
+        }
+        EthereumCommand::Watch {
+            contract: address,
+            key,
+            every,
+            grace,
+            poll,
+        } => {
+            let key = ctx.keys.load(key)?;
+            let anchor = Anchor::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
+            let poll = std::time::Duration::try_from_secs_f64(*poll)
+                .ok()
+                .filter(|p| !p.is_zero())
+                .ok_or_else(|| anyhow!("--poll must be a positive number of seconds"))?;
+            let mut watch =
+                Checkpointer::new(anchor, key, contract(address), *every, *grace).await?;
+            println!(
+                "checkpointing every {every} blocks into contract {address} as {}",
+                EthAddress::of(&watch.key.public_key())
+            );
+            let mut said = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = ehr_client::service::shutdown_signal() => break,
+                    _ = tokio::time::sleep(poll) => {}
+                }
+                // A failed look is said and tried again: a node or Ethereum
+                // down for a while stops no checkpoint for good.
+                let now = match watch.step().await {
+                    Ok(did) => did.iter().map(ToString::to_string).collect(),
+                    Err(e) => vec![format!("not this time: {e}")],
+                };
+                // Each line once while it stays true.
+                for line in now.iter().filter(|l| !said.contains(*l)) {
+                    println!("{line}");
+                }
+                said = now;
+            }
         }
         EthereumCommand::Submit {
             contract: address,
