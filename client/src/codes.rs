@@ -158,3 +158,25 @@ pub fn describe(c: &Concept) -> String {
         e.display
     )
 }
+
+/// A code as the gateway's public look-up answers it.
+pub fn item(c: &Concept) -> crate::read_path::api::CodeItem {
+    let e = c.entry.clone().unwrap_or_default();
+    let system = CodeSystem::try_from(e.system).unwrap_or(CodeSystem::Unspecified);
+    let measured = !e.unit.is_empty();
+    let retired = c.status == ConceptStatus::Retired as i32;
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    crate::read_path::api::CodeItem {
+        system: slug(system).into(),
+        code: e.code,
+        display: e.display,
+        unit: measured.then(|| e.unit.clone()),
+        min: measured.then_some(e.min),
+        max: measured.then_some(e.max),
+        status: if retired { "retired" } else { "active" }.into(),
+        added_by: c.added_by,
+        retired_by: retired.then_some(c.retired_by),
+        reason: some(&c.reason).filter(|_| retired),
+        replaced_by: some(&c.replaced_by).filter(|_| retired),
+    }
+}

@@ -55,6 +55,7 @@ error_codes! {
     BadWrap = ("bad_wrap", BAD_REQUEST),
     UnknownReader = ("unknown_reader", BAD_REQUEST),
     UnknownRecord = ("unknown_record", NOT_FOUND),
+    UnknownCode = ("unknown_code", NOT_FOUND),
     BadDocument = ("bad_document", BAD_REQUEST),
     DocumentExists = ("document_exists", CONFLICT),
     BadChainCall = ("bad_chain_call", BAD_REQUEST),

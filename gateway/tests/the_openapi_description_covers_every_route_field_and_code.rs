@@ -56,6 +56,8 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         "/v1/patients/{patient}/wrapped-keys:",
         "/v1/patients/{patient}/documents:",
         "/v1/patients/{patient}/recovered-keys:",
+        "/v1/codes:",
+        "/v1/codes/{system}/{code}:",
     ] {
         assert!(spec.contains(route), "{route} is not described");
     }
@@ -175,6 +177,22 @@ fn the_openapi_description_covers_every_route_field_and_code() {
         serde_json::to_value(ApiError {
             code: String::new(),
             message: String::new(),
+        })
+        .unwrap(),
+        serde_json::to_value(CodeSearch {
+            codes: vec![CodeItem {
+                system: "loinc".into(),
+                code: String::new(),
+                display: String::new(),
+                unit: Some(String::new()),
+                min: Some(0.0),
+                max: Some(1.0),
+                status: "retired".into(),
+                added_by: 0,
+                retired_by: Some(1),
+                reason: Some(String::new()),
+                replaced_by: Some(String::new()),
+            }],
         })
         .unwrap(),
     ];

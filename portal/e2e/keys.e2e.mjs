@@ -4,7 +4,8 @@
 // holds no secret; locked, the key opens only with the passphrase, and a
 // refusal is shown as its sentence; the page works by keyboard and at a
 // phone's width; a log-in link is refused (this gateway is not a
-// demonstration's). Screenshots go to the folder given.
+// demonstration's); anyone looks up a code of the directory without a key.
+// Screenshots go to the folder given.
 //
 //   node e2e/keys.e2e.mjs <portal url> <screenshot folder>
 //
@@ -59,6 +60,16 @@ try {
     "the first field has the keyboard's focus",
   );
   await page.screenshot({ path: `${shots}/set-up-key.png` });
+
+  // Anyone looks up a code, before holding any key: the consortium's
+  // directory, each code proven by the gateway.
+  await page.getByLabel("A code or words of its name").fill("heart");
+  await page.getByRole("button", { name: "Look up" }).click();
+  const heart = page.locator('tr[data-code="8867-4"]');
+  await heart.waitFor({ timeout: 30_000 });
+  const heartRow = await heart.textContent();
+  check(heartRow.includes("heart rate") && heartRow.includes("/min, 20–300") && heartRow.includes("active"), `anyone looks up a code without a key, with its unit and range (${heartRow})`);
+  await page.screenshot({ path: `${shots}/code-lookup.png` });
 
   // Passphrases that differ are refused with the sentence.
   await page.getByLabel("Your secret key").fill(secretHex);

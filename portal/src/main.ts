@@ -2,6 +2,7 @@
 // the chain says its owner may do.
 
 import { signChainCallsWith } from "./chain/rpc";
+import { codeLookup } from "./ui/codes";
 import { homeScreen } from "./ui/home";
 import { alertBox, showAlert } from "./ui/dom";
 import { type Unlocked, keyFromLink, pendingScreen, setUpScreen, signsFor, storedKey, storedPendingKey, unlockScreen, unlockedScreen } from "./ui/keys";
@@ -17,7 +18,7 @@ function start(notice?: string): void {
   signChainCallsWith(null);
   const sealed = storedKey();
   const pending = storedPendingKey();
-  show(...(pending ? [pendingScreen(pending, unlocked)] : []), sealed ? unlockScreen(sealed, unlocked) : setUpScreen(unlocked));
+  show(...(pending ? [pendingScreen(pending, unlocked)] : []), sealed ? unlockScreen(sealed, unlocked) : setUpScreen(unlocked), codeLookup());
   if (notice) {
     const box = alertBox();
     app.prepend(box);
@@ -32,7 +33,7 @@ function unlocked(key: Unlocked): void {
       show(unlockedScreen(u, start));
       return homeScreen(u, (next) => unlocked(next ?? key));
     })
-    .then((parts) => app.append(...parts))
+    .then((parts) => app.append(...parts, codeLookup()))
     .catch((e: Error) => start(`The chain could not say whom this key signs for: ${e.message}. Try again shortly.`));
 }
 

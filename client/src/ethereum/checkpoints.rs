@@ -270,6 +270,7 @@ pub fn gather(
 }
 
 /// The checkpoint contract at an address on an Ethereum node.
+#[derive(Clone)]
 pub struct CheckpointContract {
     pub eth: EthClient,
     pub address: EthAddress,

@@ -221,3 +221,38 @@ pub const MAX_DOCUMENT_WRAPS: usize = 64;
 
 /// Most records in one answer.
 pub const MAX_PAGE: i64 = 1000;
+
+/// A code of the consortium's directory, as the gateway's public look-up
+/// answers it (`GET /v1/codes`, `/v1/codes/{system}/{code}`): proven from
+/// the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CodeItem {
+    /// `loinc`, `icd10` or `snomed`.
+    pub system: String,
+    pub code: String,
+    pub display: String,
+    /// A measurement's UCUM unit and plausible range; absent for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// `active` or `retired`.
+    pub status: String,
+    /// The proposal that added it (0: the genesis).
+    pub added_by: u64,
+    /// When retired: by which proposal, why, and what replaces it (if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+}
+
+/// The codes a search found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CodeSearch {
+    pub codes: Vec<CodeItem>,
+}

@@ -5,6 +5,7 @@
 //! trust, and finds no rewritten history.
 
 use ehr_client::ethereum::checkpoints::{self, Attestation, CheckpointContract};
+use ehr_client::ethereum::watch::{Checkpointer, Did};
 use ehr_client::ethereum::{EthAddress, EthClient};
 use ehr_client::rpc::trust::Anchor;
 use ehr_testkit::actions;
@@ -132,5 +133,62 @@ impl Teller {
             got,
             ok,
         );
+        self.automatic_checkpoints(c, &contract);
+    }
+
+    /// Three hospitals' checkpointers (what `ehr ethereum watch` runs) take
+    /// turns until one writes the next multiple of `AUTO_EVERY` on its own.
+    fn automatic_checkpoints(&mut self, c: &Cast, contract: &CheckpointContract) {
+        let (rpc, trust) = (self.rpc.clone(), self.trust.clone());
+        let names = ["General", "North", "South"];
+        let watched = self.runtime.block_on(async {
+            let before = contract.latest().await?.height;
+            let mut watchers = Vec::new();
+            for k in &c.admins[..3] {
+                let anchor = Anchor::connect(rpc.clone(), &trust).await?;
+                watchers.push(
+                    Checkpointer::new(anchor, k.clone(), contract.clone(), AUTO_EVERY, 2).await?,
+                );
+            }
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+            loop {
+                for (i, w) in watchers.iter_mut().enumerate() {
+                    for did in w.step().await? {
+                        if let Did::Written {
+                            height, gas_used, ..
+                        } = did
+                        {
+                            return Ok((before, names[i], height, gas_used));
+                        }
+                    }
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(checkpoints::CheckpointError::Malformed(format!(
+                        "no checkpoint after {before} was written in 90 s"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        });
+        let (got, ok) = match watched {
+            Ok((before, who, height, gas)) => (
+                format!(
+                    "after the checkpoint of {before}, {who} wrote the one of height {height} ({gas} gas), attested on chain by three hospitals"
+                ),
+                height > before && height % AUTO_EVERY == 0,
+            ),
+            Err(e) => (format!("none written: {e}"), false),
+        };
+        self.record(
+            &format!(
+                "three hospitals' checkpointers sign every {AUTO_EVERY}th height, meet on chain, and the one whose turn it is writes it"
+            ),
+            "written",
+            got,
+            ok,
+        );
     }
 }
+
+/// The interval of the story's automatic checkpoints.
+const AUTO_EVERY: u64 = 10;

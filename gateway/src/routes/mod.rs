@@ -14,6 +14,7 @@ use crate::error::Failure;
 use crate::Gateway;
 
 mod chain;
+mod codes;
 mod documents;
 mod keys;
 mod params;
@@ -79,6 +80,8 @@ fn api(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/chain", post(chain::relay))
+        .route("/v1/codes", get(codes::search))
+        .route("/v1/codes/{system}/{code}", get(codes::lookup))
         .route("/v1/patients/{patient}/records", get(records))
         .route(
             "/v1/patients/{patient}/wrapped-keys",

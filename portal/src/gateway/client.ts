@@ -34,9 +34,14 @@ async function signed<T>(secret: Uint8Array, method: string, pathAndQuery: strin
     ...signRequest(secret, { audience: await gatewayAddress(), method, pathAndQuery, body: bytes }),
   };
   if (bytes) headers["content-type"] = "application/json";
+  return answered<T>(() => fetch(pathAndQuery, { method, headers, body: bytes as BodyInit | undefined }));
+}
+
+/** The gateway's answer, or its refusal thrown as its sentence. */
+async function answered<T>(send: () => Promise<Response>): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(pathAndQuery, { method, headers, body: bytes as BodyInit | undefined });
+    response = await send();
   } catch {
     throw new GatewayError("the gateway cannot be reached: check your connection and try again", "unreachable");
   }
@@ -49,8 +54,26 @@ async function signed<T>(secret: Uint8Array, method: string, pathAndQuery: strin
 
 export const gatewayGet = <T>(secret: Uint8Array, pathAndQuery: string) => signed<T>(secret, "GET", pathAndQuery);
 
+/** What anyone may ask without a key (the code directory). */
+export const publicGet = <T>(pathAndQuery: string) => answered<T>(() => fetch(pathAndQuery));
+
 export const gatewayPost = <T>(secret: Uint8Array, pathAndQuery: string, body: unknown) =>
   signed<T>(secret, "POST", pathAndQuery, body);
+
+/** A code of the consortium's directory (GET /v1/codes…), proven from the chain. */
+export interface CodeItem {
+  system: "loinc" | "icd10" | "snomed";
+  code: string;
+  display: string;
+  unit?: string;
+  min?: number;
+  max?: number;
+  status: "active" | "retired";
+  added_by: number;
+  retired_by?: number;
+  reason?: string;
+  replaced_by?: string;
+}
 
 /** A record as GET /v1/patients/{patient}/records serves it. */
 export interface RecordItem {

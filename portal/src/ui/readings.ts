@@ -10,7 +10,8 @@ import { lineChart } from "./chart";
 import { el, scrollable } from "./dom";
 import type { Unlocked } from "./keys";
 import { refusalBox, technical } from "./refusals";
-import { erasedText, measurementName, normalRange, timeText, unitText } from "./words";
+import { measurementName, measurementNames } from "./codes";
+import { erasedText, normalRange, timeText, unitText } from "./words";
 
 const VERDICTS = { verified: "verified", erased: "erased", pending: "pending", "no-key": "not shared with you", failed: "FAILED" } as const;
 
@@ -71,6 +72,8 @@ export async function showReadings(u: Unlocked, patient: string, into: HTMLEleme
   }
   const verifier = new Verifier(u.secret, parseAddress(patient));
   const checked = await checkAll(verifier, page.records);
+  // Named by the consortium's directory, not by a list in this page.
+  const names = await measurementNames(page.records.map((r) => r.loinc));
   const count = (v: string) => checked.filter((c) => c.verdict === v).length;
   const summary = el(
     "p",
@@ -87,11 +90,11 @@ export async function showReadings(u: Unlocked, patient: string, into: HTMLEleme
     unshared > 0 && view.ask
       ? el("div", { className: "ask" }, el("p", {}, `${unshared} of these readings were stored before ${view.name ?? "the patient"} shared them with you.`), view.ask())
       : "";
-  into.replaceChildren(choice, summary, banner, ask, ...charts(checked), scrollable(table(checked)));
+  into.replaceChildren(choice, summary, banner, ask, ...charts(checked, names), scrollable(table(checked, names)));
   return { basis: page.basis, refusal: null };
 }
 
-function charts(checked: Checked[]): HTMLElement[] {
+function charts(checked: Checked[], names: Map<string, string>): HTMLElement[] {
   const series = new Map<string, { unit: string; ucum: string; points: { at: number; value: number }[] }>();
   for (const c of checked) {
     if (c.verdict !== "verified" && c.verdict !== "pending") continue;
@@ -107,13 +110,13 @@ function charts(checked: Checked[]): HTMLElement[] {
     return el(
       "figure",
       {},
-      lineChart(measurementName(loinc), s.unit, s.points, normal),
-      el("figcaption", {}, `${measurementName(loinc)} (${s.unit})${normal ? `; usual range ${normal[0]}–${normal[1]} shaded` : ""}`),
+      lineChart(measurementName(names, loinc), s.unit, s.points, normal),
+      el("figcaption", {}, `${measurementName(names, loinc)} (${s.unit})${normal ? `; usual range ${normal[0]}–${normal[1]} shaded` : ""}`),
     );
   });
 }
 
-function table(checked: Checked[]): HTMLTableElement {
+function table(checked: Checked[], names: Map<string, string>): HTMLTableElement {
   const rows = checked.map((c) => {
     const r = c.reading;
     const value = r ? `${Math.round(r.value * 10) / 10} ${unitText(r.unit)}` : "—";
@@ -121,7 +124,7 @@ function table(checked: Checked[]): HTMLTableElement {
       "tr",
       { className: `verdict-${c.verdict}`, dataset: { record: c.item.record_id, verdict: c.verdict } },
       el("td", {}, timeText(c.item.measured_at_ms)),
-      el("td", {}, measurementName(c.item.loinc)),
+      el("td", {}, measurementName(names, c.item.loinc)),
       el("td", {}, value),
       el("td", {}, c.item.device_id),
       el(

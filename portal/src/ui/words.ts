@@ -57,20 +57,6 @@ export const reasonName = (r: EmergencyReason) => EMERGENCY_REASONS.find(([k]) =
 
 export const isEmergencyOpened = (k: AuditKind) => k === AuditKind.EMERGENCY_OPENED;
 
-/** The measurements devices send (client/src/vitals.rs), by LOINC code. */
-const MEASUREMENTS: Record<string, string> = {
-  "8867-4": "Heart rate",
-  "59408-5": "Oxygen saturation",
-  "8480-6": "Systolic blood pressure",
-  "8462-4": "Diastolic blood pressure",
-  "2339-0": "Glucose (mg/dL)",
-  "15074-8": "Glucose (mmol/L)",
-  "8310-5": "Body temperature",
-  "9279-1": "Respiratory rate",
-  "29463-7": "Body weight",
-};
-export const measurementName = (loinc: string) => MEASUREMENTS[loinc] ?? `LOINC ${loinc}`;
-
 /**
  * The usual range of an adult at rest, shaded on charts as orientation, not
  * as a diagnosis (fasting glucose; systolic below 120 and diastolic below

@@ -44,7 +44,7 @@ fn refused(message: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::BadChainCall, message)
 }
 
-fn too_fast(slow: Slow) -> Response {
+pub(in crate::routes) fn too_fast(slow: Slow) -> Response {
     let secs = slow.retry_after.as_secs() + 1;
     let whose = if slow.by_key {
         "this key"
