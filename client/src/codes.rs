@@ -104,8 +104,11 @@ pub async fn search(
     };
     // Each candidate once, and no more than a search answers: a node may
     // list a code many times, or list more than anyone asked for.
+    // Retired ones left out before the count (by what the list says; the
+    // proof below decides), so that they crowd out no active match.
     let wanted: Vec<String> = listed
         .iter()
+        .filter(|c| retired || c.status == ConceptStatus::Active as i32)
         .filter_map(|c| c.entry.as_ref())
         .filter(|e| holds(e))
         .map(|e| keys::code(system, &e.code))

@@ -96,5 +96,6 @@ pub async fn prune_nonces(g: &Gateway) {
             tracing::warn!(error = %e, "could not prune old request nonces");
         }
         g.relay_limits.forget_quiet();
+        g.lookup_limits.forget_quiet();
     }
 }

@@ -46,4 +46,6 @@ pub struct Gateway {
     pub demo_logins: bool,
     /// How often one key, or one network address, may use the chain relay.
     pub relay_limits: limits::RelayLimits,
+    /// How often one network address may look up the code directory.
+    pub lookup_limits: limits::RelayLimits,
 }

@@ -49,6 +49,8 @@ pub struct Settings {
     /// How often one key, and one network address, may use the chain relay.
     pub relay_per_key: Rate,
     pub relay_per_address: Rate,
+    /// How often one network address may look up the code directory.
+    pub lookups_per_address: Rate,
     /// TLS: the listener's certificate (or plaintext by explicit choice), and
     /// the authorities the node's certificate must chain to.
     pub transport: Transport,
@@ -153,6 +155,11 @@ impl Application {
                 standing: Default::default(),
                 demo_logins: settings.demo_logins,
                 relay_limits: RelayLimits::new(settings.relay_per_key, settings.relay_per_address),
+                // Unsigned: only the per-address limit applies.
+                lookup_limits: RelayLimits::new(
+                    settings.lookups_per_address,
+                    settings.lookups_per_address,
+                ),
             }),
             listener,
             audit_interval: settings.audit_interval.max(Duration::from_millis(10)),

@@ -110,7 +110,12 @@ fn too_many_look_ups_from_one_address_wait() {
         &db,
         &node,
         &key("gateway@general"),
-        &["--relay-per-address", "1", "--relay-burst-per-address", "3"],
+        &[
+            "--lookups-per-address",
+            "1",
+            "--lookup-burst-per-address",
+            "3",
+        ],
     );
     let answers: Vec<(u16, Value)> = (0..6)
         .map(|_| get(&gateway.url, &runtime, "/v1/codes/loinc/8867-4"))

@@ -155,7 +155,7 @@ codes! {
     PrescriptionCorrected = 104,
     /// The code is retired: refused for new records.
     CodeRetired = 105,
-    /// The member already attested a checkpoint at this height or a later one.
+    /// This admin already attested a checkpoint at this height or a later one.
     StaleAttestation = 106,
     /// The ledger failed internally; the transaction was not applied.
     Internal = 255,

@@ -1,6 +1,6 @@
 //! Where members' signatures for an Ethereum checkpoint meet: an admin posts
 //! the signature of the app hash after a past block, made with the key that
-//! signs the transaction; the ledger keeps each member's newest one, and
+//! signs the transaction; the ledger keeps each admin's newest one, and
 //! refuses a signature by another key, of another chain, a high s, a height
 //! without an app hash yet, or one no newer than the member's last.
 
@@ -59,6 +59,17 @@ fn each_member_keeps_its_newest_attestation_and_anyone_lists_them() {
     assert_eq!(list.len(), 2);
     let general = list.iter().find(|a| a.org_id == "general").unwrap();
     assert_eq!(general.height, later);
+
+    // A second admin of General keeps an attestation of its own: the first's
+    // newer one refuses nothing of it.
+    let mut second = actor("second admin of general");
+    let tx = w.admin.tx(register_staff(second.public_key(), Role::Admin));
+    w.ok(tx);
+    let tx = second.tx(attest(&second, CHAIN, h, hash));
+    w.ok(tx);
+    let list = attested(&w);
+    assert_eq!(list.len(), 3);
+    assert_eq!(list.iter().filter(|a| a.org_id == "general").count(), 2);
 }
 
 #[test]

@@ -200,7 +200,7 @@ impl Attestation {
 
     /// The signer's account and the 65 signature bytes, once the signature
     /// is checked to recover that account from the checkpoint's digest.
-    fn checked(&self) -> Result<(EthAddress, [u8; 65]), CheckpointError> {
+    pub(super) fn checked(&self) -> Result<(EthAddress, [u8; 65]), CheckpointError> {
         let signer: EthAddress = self.signer.parse().map_err(CheckpointError::Malformed)?;
         let forged = || CheckpointError::Forged { signer };
         let sig: [u8; 65] = hex::decode(&self.signature)

@@ -112,10 +112,12 @@ impl EthClient {
             estimate["to"] = json!(to.to_string());
         }
         // The estimate runs the call: a transaction that would revert is
-        // refused here, with the contract's reason, before any gas is spent.
+        // refused here, with the contract's reason, before any gas is spent —
+        // against the pending state, so that one another member already sent
+        // (the same checkpoint) counts.
         let gas: String = self
             .rpc
-            .call("eth_estimateGas", json!([estimate]))
+            .call("eth_estimateGas", json!([estimate, "pending"]))
             .await
             .map_err(|e| reverted(what, e))?;
         let gas = quantity(&gas).ok_or_else(|| malformed("eth_estimateGas", gas.clone()))?;

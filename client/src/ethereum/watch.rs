@@ -5,14 +5,17 @@
 //! checkpoint to Ethereum once the members who signed that same app hash hold
 //! more than two thirds of the contract's signing power. The member whose
 //! turn it is writes first (turns go round the signers by height); each of
-//! the others writes `grace` blocks after the one before it, if the
-//! checkpoint is still missing: one transaction a checkpoint when all is
-//! well, and no member's absence stops them.
+//! the others writes `grace` after the one before it, if the checkpoint is
+//! still missing: one transaction a checkpoint when all is well, and no
+//! member's absence stops them. Members wait in time, not in blocks, since
+//! Ethereum sets how long a write takes to be seen; a target the round does
+//! not reach before the next multiple of N comes is left for that one.
 //!
 //! The list of attestations comes unproven from the member's own node: a
 //! node that hides some can delay a checkpoint (the member sees fewer
-//! signatures than there are), never forge one — the contract checks each
-//! signature, and the member counts only those of the app hash it checked.
+//! signatures than there are), never forge one — the member checks each
+//! signature itself and counts only those of the app hash it checked, and
+//! the contract checks them again.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,7 +24,7 @@ use ehr_ledger::crypto::{PublicKey, SecretKey};
 use ehr_ledger::proto::{action::Kind, AttestCheckpoint, CheckpointAttestationList};
 
 use super::checkpoints::{Attestation, CheckpointContract, CheckpointError};
-use super::EthAddress;
+use super::{EthAddress, EthError};
 use crate::rpc::trust::Anchor;
 use crate::rpc::RpcError;
 
@@ -35,9 +38,12 @@ pub struct Checkpointer {
     pub contract: CheckpointContract,
     /// Checkpoint the heights that are multiples of this.
     pub every: u64,
-    /// Blocks each member after the one whose turn it is waits before it
-    /// writes a checkpoint still missing.
-    pub grace: u64,
+    /// How long each member after the one whose turn it is waits before
+    /// it writes a checkpoint still missing (from when it saw enough
+    /// signatures).
+    pub grace: Duration,
+    /// The target this member saw enough signatures for, and when.
+    ready: Option<(u64, Instant)>,
     /// The newest attestation posted: its height, nonce and when.
     posted: Option<(u64, u64, Instant)>,
 }
@@ -59,8 +65,8 @@ pub enum Did {
         signed: u64,
         total: u64,
     },
-    /// Enough signed; another member's turn to write, for `blocks` more.
-    NotMyTurn { height: u64, blocks: u64 },
+    /// Enough signed; another member's turn to write, for `secs` more.
+    NotMyTurn { height: u64, secs: u64 },
     /// Wrote the checkpoint.
     Written {
         height: u64,
@@ -90,9 +96,9 @@ impl std::fmt::Display for Did {
                 f,
                 "height {height}: members holding {signed} of {total} signing power signed this app hash; more than two thirds are needed"
             ),
-            Did::NotMyTurn { height, blocks } => write!(
+            Did::NotMyTurn { height, secs } => write!(
                 f,
-                "height {height} is signed by more than two thirds; another member writes it (this one in {blocks} blocks if it is still missing)"
+                "height {height} is signed by more than two thirds; another member writes it (this one in {secs} s if it is still missing)"
             ),
             Did::Written { height, block, gas_used } => write!(
                 f,
@@ -117,7 +123,7 @@ impl Checkpointer {
         key: SecretKey,
         contract: CheckpointContract,
         every: u64,
-        grace: u64,
+        grace: Duration,
     ) -> Result<Self, CheckpointError> {
         let chain_id = anchor
             .verified_chain_id()
@@ -135,6 +141,7 @@ impl Checkpointer {
             contract,
             every,
             grace,
+            ready: None,
             posted: None,
         })
     }
@@ -184,35 +191,51 @@ impl Checkpointer {
             let Some(key) = PublicKey::from_bytes(&a.public_key) else {
                 continue;
             };
-            agreeing.push(Attestation {
+            let listed = Attestation {
                 signer: EthAddress::of(&key).to_string(),
                 signature: hex::encode(&a.signature),
                 ..signed.clone()
-            });
+            };
+            // Checked here, not taken on the node's word: one forged entry
+            // would otherwise make every write of this member fail.
+            if listed.checked().is_ok() {
+                agreeing.push(listed);
+            }
         }
         let signers: BTreeMap<EthAddress, u64> =
             self.contract.signers().await?.into_iter().collect();
         // Only the contract's signers: another's signature would revert.
         agreeing.retain(|a| a.signer.parse().is_ok_and(|s| signers.contains_key(&s)));
-        let total: u64 = signers.values().sum();
-        let power: u64 = agreeing
+        let total = signers.values().fold(0u128, |t, p| t + u128::from(*p));
+        let signed_by: std::collections::BTreeSet<EthAddress> = agreeing
             .iter()
-            .filter_map(|a| a.signer.parse().ok().and_then(|s| signers.get(&s)))
-            .sum();
-        if 3 * u128::from(power) <= 2 * u128::from(total) {
+            .filter_map(|a| a.signer.parse().ok())
+            .collect();
+        let power = signed_by
+            .iter()
+            .filter_map(|s| signers.get(s))
+            .fold(0u128, |t, p| t + u128::from(*p));
+        if 3 * power <= 2 * total {
+            self.ready = None;
             did.push(Did::Gathering {
                 height: target,
-                signed: power,
-                total,
+                signed: u64::try_from(power).unwrap_or(u64::MAX),
+                total: u64::try_from(total).unwrap_or(u64::MAX),
             });
             return Ok(did);
         }
+        // Turns are counted from when this member saw enough signatures, in
+        // time: Ethereum, not the consortium, sets how long a write takes.
+        let since = match self.ready {
+            Some((height, at)) if height == target => at,
+            _ => self.ready.insert((target, Instant::now())).1,
+        };
         let wait = self.wait_for_turn(&signers, target);
-        let due = target + 1 + wait;
-        if latest < due {
+        let waited = since.elapsed();
+        if waited < wait {
             did.push(Did::NotMyTurn {
                 height: target,
-                blocks: due - latest,
+                secs: (wait - waited).as_secs() + 1,
             });
             return Ok(did);
         }
@@ -222,8 +245,14 @@ impl Checkpointer {
                 block: r.block_number,
                 gas_used: r.gas_used,
             },
-            // Another member's transaction came first: refused up front
-            // (AlreadyCheckpointed), or mined first and this one reverted.
+            // Another member's transaction came first: refused up front (the
+            // estimate runs against pending transactions), or mined first
+            // and this one reverted.
+            Err(CheckpointError::Eth(EthError::Reverted { reason, .. }))
+                if reason.starts_with("AlreadyCheckpointed") =>
+            {
+                Did::WrittenByAnother { height: target }
+            }
             Err(e) => match self.contract.app_hash_at(target).await? {
                 Some(held) if hex::encode(held) == signed.app_hash => {
                     Did::WrittenByAnother { height: target }
@@ -284,19 +313,20 @@ impl Checkpointer {
         Ok(vec![Did::Attested { height: target }])
     }
 
-    /// Blocks past `target + 1` this member waits before writing: 0 on its
-    /// turn, `grace` for the next member in the round, and so on; a key
-    /// that is no signer comes after all of them.
-    fn wait_for_turn(&self, signers: &BTreeMap<EthAddress, u64>, target: u64) -> u64 {
+    /// How long this member waits before writing: nothing on its turn,
+    /// `grace` for the next member in the round, and so on; a key that is
+    /// no signer comes after all of them.
+    fn wait_for_turn(&self, signers: &BTreeMap<EthAddress, u64>, target: u64) -> Duration {
         let n = signers.len() as u64;
         if n == 0 {
-            return 0;
+            return Duration::ZERO;
         }
         let me = EthAddress::of(&self.key.public_key());
         let rank = match signers.keys().position(|s| *s == me) {
             Some(p) => (p as u64 + n - (target / self.every) % n) % n,
             None => n,
         };
-        rank * self.grace
+        self.grace
+            .saturating_mul(u32::try_from(rank).unwrap_or(u32::MAX))
     }
 }

@@ -69,6 +69,13 @@ struct Args {
     /// … and how many of them at once.
     #[arg(long, default_value_t = 400)]
     relay_burst_per_address: u32,
+    /// Code directory look-ups (unsigned, GET /v1/codes) a second from one
+    /// network address: a search proves many codes, so fewer than relay calls.
+    #[arg(long, default_value_t = 10)]
+    lookups_per_address: u32,
+    /// … and how many of them at once.
+    #[arg(long, default_value_t = 30)]
+    lookup_burst_per_address: u32,
     #[command(flatten)]
     tls: ehr_transport::TlsArgs,
     #[arg(long)]
@@ -108,6 +115,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         relay_per_address: Rate {
             per_second: args.relay_per_address,
             burst: args.relay_burst_per_address,
+        },
+        lookups_per_address: Rate {
+            per_second: args.lookups_per_address,
+            burst: args.lookup_burst_per_address,
         },
     };
     let runtime = tokio::runtime::Runtime::new()?;

@@ -2,7 +2,8 @@
 //! directory for anyone — the portal's look-up before anyone logs in, a
 //! patient reading what a code on her record means. Nothing is asked of the
 //! caller: the directory is public (it holds no one's data), so the requests
-//! are not signed, and are limited in rate per network address only. Each
+//! are not signed, and are limited in rate per network address only
+//! (`--lookups-per-address`, apart from the chain relay's limit). Each
 //! code answered is proven against the app hash the validators signed;
 //! a search cannot prove that no code was left out (docs/gateway.md).
 
@@ -35,7 +36,8 @@ fn system(slug: &str) -> Result<CodeSystem, Box<Response>> {
     })
 }
 
-/// The caller's network address, limited in rate as the chain relay's.
+/// The caller's network address, limited in rate: a search proves many
+/// codes, so look-ups have a limit of their own, apart from the relay's.
 fn limited(
     g: &crate::Gateway,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -43,7 +45,7 @@ fn limited(
     let ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |Extension(ConnectInfo(a))| {
         a.ip()
     });
-    g.relay_limits
+    g.lookup_limits
         .address(ip)
         .map_err(|slow| Box::new(super::chain::too_fast(slow)))
 }
@@ -57,8 +59,10 @@ pub(super) async fn search(
     axum::extract::Query(params): Params,
 ) -> Result<Json<CodeSearch>, Response> {
     limited(&g, peer).map_err(|r| *r)?;
-    let text = params.get("text").map(|t| t.trim()).unwrap_or_default();
-    if !TEXT_CHARS.contains(&text.chars().count()) {
+    // Counted as sent (the description's limit), then searched trimmed.
+    let sent = params.get("text").map(String::as_str).unwrap_or_default();
+    let text = sent.trim();
+    if !TEXT_CHARS.contains(&sent.chars().count()) || !TEXT_CHARS.contains(&text.chars().count()) {
         return Err(bad(format!(
             "give text= of {} to {} characters to search the codes and their names for",
             TEXT_CHARS.start(),

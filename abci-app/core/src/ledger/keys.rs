@@ -236,9 +236,9 @@ pub fn validator(pub_key: &[u8]) -> String {
     format!("{VALIDATORS}{}", hex::encode(pub_key))
 }
 
-/// A member's newest checkpoint attestation.
-pub fn attestation(org_id: &str) -> String {
-    format!("{ATTESTATIONS}{org_id}")
+/// An admin's newest checkpoint attestation, under its organisation.
+pub fn attestation(org_id: &str, signer: &Address) -> String {
+    format!("{ATTESTATIONS}{org_id}/{}", hex::encode(signer.0))
 }
 
 /// The directory's codes of one system (`code/loinc/`, `code/icd10/`,

@@ -55,7 +55,7 @@ pub enum EthereumCommand {
     /// multiple of N the light client checked, post the signature on the
     /// consortium's chain, and write the checkpoint to Ethereum once more
     /// than two thirds of the signing power signed the same app hash (on
-    /// this member's turn, or GRACE blocks a member later if it is still
+    /// this member's turn, or GRACE seconds a member later if it is still
     /// missing). Runs until stopped; says what it does, a line a step.
     Watch {
         #[arg(long)]
@@ -66,9 +66,10 @@ pub enum EthereumCommand {
         /// Checkpoint heights that are multiples of this (the same for every member).
         #[arg(long, default_value_t = 100)]
         every: u64,
-        /// Blocks each member waits after the one before it in the round.
-        #[arg(long, default_value_t = 3)]
-        grace: u64,
+        /// Seconds each member waits after the one before it in the round
+        /// (about two Ethereum blocks; longer where its transactions wait).
+        #[arg(long, default_value_t = 30.0)]
+        grace: f64,
         /// Seconds between looks at the chain.
         #[arg(long, default_value_t = 1.0)]
         poll: f64,
@@ -189,33 +190,42 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
         } => {
             let key = ctx.keys.load(key)?;
             let anchor = Anchor::connect(ctx.rpc.clone(), &ctx.trust_root()?).await?;
-            let poll = std::time::Duration::try_from_secs_f64(*poll)
-                .ok()
-                .filter(|p| !p.is_zero())
-                .ok_or_else(|| anyhow!("--poll must be a positive number of seconds"))?;
+            let seconds = |what: &str, s: f64| {
+                std::time::Duration::try_from_secs_f64(s)
+                    .map_err(|_| anyhow!("--{what} must be a number of seconds, 0 or more"))
+            };
+            let poll = seconds("poll", *poll)?.max(std::time::Duration::from_millis(100));
+            let grace = seconds("grace", *grace)?;
             let mut watch =
-                Checkpointer::new(anchor, key, contract(address), *every, *grace).await?;
+                Checkpointer::new(anchor, key, contract(address), *every, grace).await?;
             println!(
                 "checkpointing every {every} blocks into contract {address} as {}",
                 EthAddress::of(&watch.key.public_key())
             );
+            // One listener for the whole run: a signal that comes during a
+            // step (a write waits for its receipt) stops the watcher too.
+            let stop = ehr_client::service::shutdown_signal();
+            tokio::pin!(stop);
             let mut said = Vec::new();
             loop {
-                tokio::select! {
-                    _ = ehr_client::service::shutdown_signal() => break,
-                    _ = tokio::time::sleep(poll) => {}
-                }
                 // A failed look is said and tried again: a node or Ethereum
                 // down for a while stops no checkpoint for good.
-                let now = match watch.step().await {
-                    Ok(did) => did.iter().map(ToString::to_string).collect(),
-                    Err(e) => vec![format!("not this time: {e}")],
+                let now = tokio::select! {
+                    _ = &mut stop => break,
+                    done = watch.step() => match done {
+                        Ok(did) => did.iter().map(ToString::to_string).collect(),
+                        Err(e) => vec![format!("not this time: {e}")],
+                    },
                 };
                 // Each line once while it stays true.
                 for line in now.iter().filter(|l| !said.contains(*l)) {
                     println!("{line}");
                 }
                 said = now;
+                tokio::select! {
+                    _ = &mut stop => break,
+                    _ = tokio::time::sleep(poll) => {}
+                }
             }
         }
         EthereumCommand::Submit {

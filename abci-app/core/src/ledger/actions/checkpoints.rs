@@ -1,8 +1,11 @@
 //! Checkpoints on Ethereum: where members' signatures on an app hash meet.
-//! The contract counts the signatures; the ledger only keeps each member's
+//! The contract counts the signatures; the ledger only keeps each admin's
 //! newest one (its signature already checked against the signing key with
 //! the transaction, `tx::validate::checkpoint_signature`), so the state holds
-//! one attestation per member however long the chain runs.
+//! one attestation per admin who attests, however long the chain runs. Per
+//! admin, not per member: a member with two admins (one running the
+//! checkpointer, one at a keyboard) does not have one's attestation refuse
+//! the other's.
 
 use crate::proto::{AttestCheckpoint, CheckpointAttestation, Role};
 use crate::refusal::{refuse, Code, Refusal};
@@ -29,13 +32,13 @@ pub fn attest(ctx: &mut Ctx, a: &AttestCheckpoint) -> Result<(), Refusal> {
             ),
         );
     }
-    let key = keys::attestation(&admin.org_id);
+    let key = keys::attestation(&admin.org_id, &ctx.signer);
     if let Some(last) = ctx.state.get::<CheckpointAttestation>(key.as_bytes())? {
         if a.height <= last.height {
             return refuse(
                 Code::StaleAttestation,
                 format!(
-                    "{} already attested height {}: a member's attestations go up",
+                    "this admin of {} already attested height {}: an admin's attestations go up",
                     admin.org_id, last.height
                 ),
             );
