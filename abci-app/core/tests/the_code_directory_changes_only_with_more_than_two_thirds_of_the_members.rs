@@ -228,6 +228,18 @@ fn a_malformed_code_change_is_refused_with_the_field_that_is_wrong() {
             }),
             "twice",
         ),
+        (
+            Change::AddCodes(AddCodes {
+                codes: vec![loinc("2708-6", "o2", "mmHg", 50.0, 100.0)],
+            }),
+            "\"mmHg\" is not a UCUM unit",
+        ),
+        (
+            Change::AddCodes(AddCodes {
+                codes: vec![loinc("2708-6", "o2", "mg/", 50.0, 100.0)],
+            }),
+            "not a UCUM unit",
+        ),
         (retire("2339-0\u{e9}", ""), "not a LOINC code"),
         (retire("2339-0", "2339-0"), "itself"),
         (

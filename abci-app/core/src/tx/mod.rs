@@ -6,6 +6,7 @@
 
 mod cache;
 mod envelope;
+mod ucum;
 pub mod validate;
 
 pub use cache::SignatureCache;

@@ -288,6 +288,12 @@ fn code_entry(e: &CodeEntry) -> Result<(), Refusal> {
             e.unit, e.code
         ));
     }
+    if let Some(p) = super::ucum::problem(&e.unit) {
+        return invalid(format!(
+            "unit {:?} of {} is not a UCUM unit: {p}",
+            e.unit, e.code
+        ));
+    }
     if !(e.min.is_finite() && e.max.is_finite() && e.min < e.max) {
         return invalid(format!(
             "{}'s plausible range must be two finite numbers, min < max",
