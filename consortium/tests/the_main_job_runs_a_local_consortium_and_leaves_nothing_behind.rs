@@ -101,6 +101,11 @@ fn the_main_job_runs_a_local_consortium_and_leaves_nothing_behind() {
         .contains("a searchset Bundle of"));
     // Each patient's name is sealed by the front desk, none in clear on chain.
     assert!(step("seals patient-1's name")["ok"] == true);
+    // The members' checkpointers wrote a checkpoint to Ethereum by themselves.
+    assert!(step("checkpointers sign every")["got"]
+        .as_str()
+        .unwrap()
+        .contains("attested on chain by three hospitals"));
     assert!(step("the nurse tries to prescribe")["got"]
         .as_str()
         .unwrap()
