@@ -65,8 +65,9 @@ pub enum Did {
         signed: u64,
         total: u64,
     },
-    /// Enough signed; another member's turn to write, for `secs` more.
-    NotMyTurn { height: u64, secs: u64 },
+    /// Enough signed; another member's turn to write. This one writes
+    /// `after_secs` after it saw enough signatures, if it is still missing.
+    NotMyTurn { height: u64, after_secs: u64 },
     /// Wrote the checkpoint.
     Written {
         height: u64,
@@ -96,9 +97,9 @@ impl std::fmt::Display for Did {
                 f,
                 "height {height}: members holding {signed} of {total} signing power signed this app hash; more than two thirds are needed"
             ),
-            Did::NotMyTurn { height, secs } => write!(
+            Did::NotMyTurn { height, after_secs } => write!(
                 f,
-                "height {height} is signed by more than two thirds; another member writes it (this one in {secs} s if it is still missing)"
+                "height {height} is signed by more than two thirds; another member writes it (this one {after_secs} s after it saw so, if it is still missing)"
             ),
             Did::Written { height, block, gas_used } => write!(
                 f,
@@ -235,7 +236,7 @@ impl Checkpointer {
         if waited < wait {
             did.push(Did::NotMyTurn {
                 height: target,
-                secs: (wait - waited).as_secs() + 1,
+                after_secs: wait.as_secs_f64().ceil() as u64,
             });
             return Ok(did);
         }

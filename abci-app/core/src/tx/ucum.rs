@@ -11,15 +11,60 @@
 const METRIC: &[&str] = &[
     "m", "g", "s", "L", "l", "mol", "K", "A", "cd", "Hz", "N", "Pa", "J", "W", "C", "V", "F",
     "Ohm", "S", "Wb", "T", "H", "lm", "lx", "Bq", "Gy", "Sv", "kat", "U", "eq", "osm", "bar",
-    "cal", "t", "m[Hg]", "m[H2O]", "[iU]", "[IU]", "Cel", "sr", "rad",
+    "cal", "t", "m[Hg]", "m[H2O]", "[iU]", "[IU]", "Cel", "sr", "rad", "Ci", "B",
 ];
 
 /// Atoms that take no prefix.
 const PLAIN: &[&str] = &[
-    "min", "h", "d", "wk", "mo", "a", "%", "[degF]", "[lb_av]", "[oz_av]", "[in_i]", "[ft_i]",
-    "[ppm]", "[ppb]", "[pH]", "[drp]", "[mi_i]", "[gal_us]", "[foz_us]", "[Btu]", "10*", "10^",
-    "[arb'U]", "[HPF]", "[LPF]", "[CFU]", "[PFU]", "[beth'U]", "[MET]", "[S]", "[todd'U]",
-    "[car_m]", "[cal]", "[kcal]", "deg", "gon", "[hp'_X]", "[mesh_i]",
+    "min",
+    "h",
+    "d",
+    "wk",
+    "mo",
+    "a",
+    "%",
+    "[degF]",
+    "[lb_av]",
+    "[oz_av]",
+    "[in_i]",
+    "[ft_i]",
+    "[ppm]",
+    "[ppb]",
+    "[pH]",
+    "[drp]",
+    "[mi_i]",
+    "[gal_us]",
+    "[foz_us]",
+    "[Btu]",
+    "10*",
+    "10^",
+    "[arb'U]",
+    "[HPF]",
+    "[LPF]",
+    "[CFU]",
+    "[PFU]",
+    "[beth'U]",
+    "[MET]",
+    "[S]",
+    "[todd'U]",
+    "[car_m]",
+    "[Cal]",
+    "deg",
+    "gon",
+    "[hp'_X]",
+    "[mesh_i]",
+    "[APL'U]",
+    "[GPL'U]",
+    "[MPL'U]",
+    "[USP'U]",
+    "[AU]",
+    "[BAU]",
+    "[ppth]",
+    "[Ch]",
+    "[diop]",
+    "[in_i'Hg]",
+    "[psi]",
+    "atm",
 ];
 
 /// SI prefixes, longest first so that `da` is tried before `d`.
@@ -87,11 +132,11 @@ impl Parser<'_> {
             }
             Some(b'{') => self.annotation(),
             Some(c) if c.is_ascii_digit() && !self.at_ten_power() => {
-                // A factor: digits alone.
+                // A factor: digits, perhaps annotated (`/100{WBCs}`).
                 while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                     self.i += 1;
                 }
-                Ok(())
+                self.annotation()
             }
             Some(_) => {
                 self.simple_unit()?;
@@ -232,6 +277,18 @@ mod tests {
             "pg",
             "[lb_av]",
             "dag",
+            "/100{WBCs}",
+            "umol/L",
+            "ng/mL",
+            "mm/h",
+            "L/min",
+            "/[HPF]",
+            "{cells}/uL",
+            "%{saturation}",
+            "mCi",
+            "dB",
+            "[psi]",
+            "[APL'U]/mL",
         ] {
             assert_eq!(problem(unit), None, "{unit}");
         }
