@@ -11,9 +11,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::Env;
 use common::*;
 use ehr_client::ethereum::checkpoints::CheckpointContract;
 use ehr_client::ethereum::{EthAddress, EthClient};
@@ -28,32 +28,17 @@ const CHAIN_ID: &str = "ehr-watched";
 const EVERY: u64 = 5;
 const ONE_ETHER: u128 = 1_000_000_000_000_000_000;
 
-/// `ehr` with a key folder holding `key` as `name`.
-fn keyring(dir: &Path, name: &str, key: &SecretKey) -> std::path::PathBuf {
-    let home = dir.join(format!("home-{name}"));
-    std::fs::create_dir_all(&home).unwrap();
-    let secret = home.join("secret");
+/// A key folder holding `key` as `name`.
+fn keyring(dir: &Path, name: &str, key: &SecretKey) {
+    let env = Env {
+        keys: dir.join(format!("home-{name}")),
+        node: String::new(),
+    };
+    std::fs::create_dir_all(&env.keys).unwrap();
+    let secret = env.keys.join("secret");
     std::fs::write(&secret, hex::encode(key.to_bytes())).unwrap();
-    let out = ehr(&home, "http://127.0.0.1:1")
-        .args(["keys", "import", name])
-        .arg(&secret)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ok(&["keys", "import", name, secret.to_str().unwrap()]);
     std::fs::remove_file(secret).unwrap();
-    home
-}
-
-fn ehr(home: &Path, node: &str) -> Command {
-    let mut cmd = Command::new(ehr_testkit::binary("ehr").unwrap_or_else(|e| panic!("{e}")));
-    cmd.env("EHR_HOME", home)
-        .env("EHR_NODE", node)
-        .env("EHR_CA_FILE", &ehr_testkit::pki::for_tests().ca_file);
-    cmd
 }
 
 /// `ehr ethereum watch` as the member `name`, against `node`.
@@ -65,8 +50,11 @@ fn watch(
     geth: &Geth,
     contract: &EthAddress,
 ) -> Proc {
-    let home = dir.join(format!("home-{name}"));
-    let mut cmd = ehr(&home, &network.nodes[node].rpc_url());
+    let env = Env {
+        keys: dir.join(format!("home-{name}")),
+        node: network.nodes[node].rpc_url(),
+    };
+    let mut cmd = env.command();
     cmd.arg("--genesis")
         .arg(&network.genesis)
         .args(["ethereum", "--eth", &geth.url, "watch", "--key", name])

@@ -7,7 +7,7 @@
 //! code answered is proven against the app hash the validators signed;
 //! a search cannot prove that no code was left out (docs/gateway.md).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use ehr_client::read_path::api::{CodeItem, CodeSearch};
 use ehr_ledger::ledger::codes::{name, system_of};
 use ehr_ledger::proto::CodeSystem;
 
+use super::chain::{caller_ip, too_fast};
 use super::{Params, Shared};
 use crate::error::{ErrorCode, Failure};
 
@@ -27,27 +28,14 @@ fn bad(message: impl Into<String>) -> Response {
     Failure::new(ErrorCode::BadParameter, message).into_response()
 }
 
-fn system(slug: &str) -> Result<CodeSystem, Box<Response>> {
+fn system(slug: &str) -> Result<CodeSystem, Failure> {
     system_of(slug).ok_or_else(|| {
         let shown: String = slug.chars().take(40).collect();
-        Box::new(bad(format!(
-            "{shown:?} is not a code system of the directory: loinc, icd10 or snomed"
-        )))
+        Failure::new(
+            ErrorCode::BadParameter,
+            format!("{shown:?} is not a code system of the directory: loinc, icd10 or snomed"),
+        )
     })
-}
-
-/// The caller's network address, limited in rate: a search proves many
-/// codes, so look-ups have a limit of their own, apart from the relay's.
-fn limited(
-    g: &crate::Gateway,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-) -> Result<(), Box<Response>> {
-    let ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |Extension(ConnectInfo(a))| {
-        a.ip()
-    });
-    g.lookup_limits
-        .address(ip)
-        .map_err(|slow| Box::new(super::chain::too_fast(slow)))
 }
 
 /// `?text=…` (2 to 100 characters, in the code or its display, any case),
@@ -58,7 +46,9 @@ pub(super) async fn search(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     axum::extract::Query(params): Params,
 ) -> Result<Json<CodeSearch>, Response> {
-    limited(&g, peer).map_err(|r| *r)?;
+    // A search proves many codes: look-ups have a limit of their own,
+    // apart from the relay's.
+    g.lookup_limits.address(caller_ip(peer)).map_err(too_fast)?;
     // Counted as sent (the description's limit), then searched trimmed.
     let sent = params.get("text").map(String::as_str).unwrap_or_default();
     let text = sent.trim();
@@ -75,7 +65,7 @@ pub(super) async fn search(
         Some(_) => return Err(bad("retired= is true or false")),
     };
     let systems = match params.get("system") {
-        Some(s) => vec![system(s).map_err(|r| *r)?],
+        Some(s) => vec![system(s).map_err(IntoResponse::into_response)?],
         None => vec![CodeSystem::Loinc, CodeSystem::Icd10, CodeSystem::Snomed],
     };
     let mut found = Vec::new();
@@ -94,8 +84,10 @@ pub(super) async fn lookup(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path((system_slug, code)): Path<(String, String)>,
 ) -> Result<Json<CodeItem>, Response> {
-    limited(&g, peer).map_err(|r| *r)?;
-    let system = system(&system_slug).map_err(|r| *r)?;
+    // A search proves many codes: look-ups have a limit of their own,
+    // apart from the relay's.
+    g.lookup_limits.address(caller_ip(peer)).map_err(too_fast)?;
+    let system = system(&system_slug).map_err(IntoResponse::into_response)?;
     ehr_ledger::tx::validate::directory_code("code", system as i32, &code)
         .map_err(|r| bad(r.message))?;
     match codes::show(&g.chain, system, &code)

@@ -22,14 +22,18 @@ pub struct Out {
 }
 
 impl Env {
-    pub fn ehr(&self, args: &[&str]) -> Out {
-        let out = Command::new(binary("ehr"))
-            .args(args)
-            .env("EHR_HOME", &self.keys)
+    /// `ehr` with this key folder, node and the tests' authority, to be
+    /// given its arguments (and run, or spawned as a long-lived process).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binary("ehr"));
+        cmd.env("EHR_HOME", &self.keys)
             .env("EHR_NODE", &self.node)
-            .env("EHR_CA_FILE", &ehr_testkit::pki::for_tests().ca_file)
-            .output()
-            .expect("ehr runs");
+            .env("EHR_CA_FILE", &ehr_testkit::pki::for_tests().ca_file);
+        cmd
+    }
+
+    pub fn ehr(&self, args: &[&str]) -> Out {
+        let out = self.command().args(args).output().expect("ehr runs");
         Out {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into(),

@@ -64,6 +64,13 @@ pub(in crate::routes) fn too_fast(slow: Slow) -> Response {
     response
 }
 
+/// The caller's network address (loopback when the listener gives none).
+pub(in crate::routes) fn caller_ip(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
+    peer.map_or(IpAddr::from([127, 0, 0, 1]), |Extension(ConnectInfo(a))| {
+        a.ip()
+    })
+}
+
 pub(super) async fn relay(
     State(g): Shared,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -72,10 +79,7 @@ pub(super) async fn relay(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, Response> {
-    let ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |Extension(ConnectInfo(a))| {
-        a.ip()
-    });
-    g.relay_limits.address(ip).map_err(too_fast)?;
+    g.relay_limits.address(caller_ip(peer)).map_err(too_fast)?;
     if body.len() > MAX_CALL_BYTES {
         return Err(refused(format!(
             "a chain call is at most {MAX_CALL_BYTES} bytes; this one has {}",
