@@ -8,13 +8,20 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 source scripts/database-url.sh
+# No incremental caches: a whole-workspace build gains nothing from them, and
+# they took 3.1 GB of the 11 GB the test build left on disk
+# (docs/BENCHMARKS.md, "The test build's disk").
+export CARGO_INCREMENTAL=0
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The tests run the workspace's binaries as real processes (ehr, ehr-node,
 # ehr-ingest, ehr-gateway, ehr-consortium); cargo test builds only the binaries
-# of packages that have integration tests of their own, so build them all first.
-cargo build --workspace --bins --locked
+# of packages that have integration tests of their own, so build them all first
+# — with the tests (--tests), so that the features the tests' dependencies add
+# are the same in both builds and cargo test finds every binary already built
+# instead of building each one a second time.
+cargo build --workspace --bins --tests --locked
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
