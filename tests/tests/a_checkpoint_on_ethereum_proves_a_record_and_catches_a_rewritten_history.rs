@@ -176,9 +176,31 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         checkpoints::verify_record(&contract, &east, "never-anchored", None).await,
         Err(CheckpointError::NotAnchored { .. })
     ));
-    assert_eq!(
-        checkpoints::audit(&contract, &east, &[]).await.unwrap(),
-        vec![]
+    // Every checkpoint the contract wrote (one so far), found through its
+    // events, agrees with East's headers.
+    let audit = checkpoints::audit(&contract, &east, &[], 0).await.unwrap();
+    assert_eq!((audit.checked, audit.findings), (1, vec![]));
+    // A height the contract never checkpointed is said to be unchecked, not
+    // passed over in silence.
+    let audit = checkpoints::audit(&contract, &east, &[height + 1], 0)
+        .await
+        .unwrap();
+    assert!(
+        matches!(audit.findings.as_slice(), [Finding::Unchecked { height: h, reason }] if *h == height + 1 && reason.contains("no checkpoint")),
+        "{:?}",
+        audit.findings
+    );
+    // Events read from after the contract's last one cannot hold its newest
+    // checkpoint: the audit refuses to call that list complete.
+    let after = eth.block_number().await.unwrap() + 1;
+    let partial = checkpoints::audit(&contract, &east, &[], after)
+        .await
+        .unwrap_err();
+    assert!(
+        partial
+            .to_string()
+            .contains("do not hold its newest checkpoint"),
+        "{partial}"
     );
 
     // A later checkpoint, on demand: one more app hash stored.
@@ -236,9 +258,10 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
     ehr_testkit::cometbft::wait_height(&rewritten, height + 2, PATIENCE)
         .await
         .unwrap();
-    let found = checkpoints::audit(&contract, &rewritten, &[height])
+    let found = checkpoints::audit(&contract, &rewritten, &[height], 0)
         .await
-        .unwrap();
+        .unwrap()
+        .findings;
     let new_hash = match found.as_slice() {
         [Finding::Contradicted {
             height: h,
@@ -250,6 +273,25 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         }
         other => panic!("the node's other history is not caught: {other:?}"),
     };
+    // Audited whole, both checkpoints are compared: the first contradicted,
+    // the later one contradicted too or not yet reached by the new chain.
+    let whole = checkpoints::audit(&contract, &rewritten, &[], 0)
+        .await
+        .unwrap();
+    assert_eq!(whole.checked, 2);
+    assert!(whole.rewritten());
+    assert!(
+        whole.findings.iter().all(|f| match f {
+            Finding::Contradicted { height: h, .. } => *h == height || *h == later,
+            Finding::Unchecked { height: h, .. } => *h == later,
+            Finding::TwoHistories { .. } => false,
+        }) && whole
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::Contradicted { height: h, .. } if *h == height)),
+        "{:?}",
+        whole.findings
+    );
     assert!(
         checkpoints::verify_record(&contract, &rewritten, "note-checkpointed", None)
             .await
@@ -272,9 +314,10 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         checkpoints::verify_record(&contract, &rewritten, "note-checkpointed", None).await,
         Err(CheckpointError::InDispute { .. })
     ));
-    let found = checkpoints::audit(&contract, &rewritten, &[height])
+    let found = checkpoints::audit(&contract, &rewritten, &[height], 0)
         .await
-        .unwrap();
+        .unwrap()
+        .findings;
     assert!(
         found.contains(&Finding::TwoHistories {
             height,

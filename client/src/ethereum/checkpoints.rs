@@ -23,6 +23,13 @@ pub const BYTECODE_HEX: &str = include_str!("../../../contracts/out/ConsortiumCh
 
 const SIGNERS_DOMAIN: &str = "ehr-ledger checkpoint signers v1";
 
+/// The event each first checkpoint of a height emits.
+const CHECKPOINTED: &str = "Checkpointed(uint64,bytes32,uint64,address)";
+
+/// How many Ethereum blocks one `eth_getLogs` covers: public nodes refuse
+/// wide ranges, and a window keeps each answer far under the RPC's cap.
+const LOG_WINDOW: u64 = 10_000;
+
 /// The contract's errors, by signature: a revert is told by name.
 const ERRORS: &[(&str, &str)] = &[
     (
@@ -378,6 +385,30 @@ impl CheckpointContract {
         Ok((h != 0).then_some(h))
     }
 
+    /// Every checkpoint written since Ethereum block `from_block` (the
+    /// contract's deployment block, or 0), lowest height first, from the
+    /// contract's `Checkpointed` events.
+    pub async fn checkpoints(&self, from_block: u64) -> Result<Vec<Checkpoint>, CheckpointError> {
+        let topic = keccak256(CHECKPOINTED.as_bytes());
+        let newest = self.eth.block_number().await?;
+        let mut found = Vec::new();
+        let mut start = from_block;
+        while start <= newest {
+            let end = newest.min(start.saturating_add(LOG_WINDOW - 1));
+            for log in self.eth.logs(&self.address, &topic, start, end).await? {
+                let height = log.topics.get(1).and_then(|t| Answer(t).u64(0));
+                let app_hash = Answer(&log.data).word(0);
+                let (Some(height), Some(app_hash)) = (height, app_hash) else {
+                    return Err(CheckpointError::NotTheContract(self.address));
+                };
+                found.push(Checkpoint { height, app_hash });
+            }
+            start = end + 1;
+        }
+        found.sort_by_key(|c| c.height);
+        Ok(found)
+    }
+
     /// The signer set and each signer's power.
     pub async fn signers(&self) -> Result<Vec<(EthAddress, u64)>, CheckpointError> {
         let out = self.view("signers()", &[]).await?;
@@ -568,8 +599,24 @@ pub enum Finding {
         checkpointed: [u8; 32],
         served: [u8; 32],
     },
-    /// A checkpointed height the node did not answer for: not checked.
+    /// A height that could not be checked: the node did not answer for
+    /// it, or the contract holds no checkpoint of it.
     Unchecked { height: u64, reason: String },
+}
+
+/// What `audit` checked and found.
+#[derive(Debug)]
+pub struct Audit {
+    /// The checkpointed heights compared with the node's headers.
+    pub checked: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Audit {
+    /// Whether any finding shows a history other than the checkpointed one.
+    pub fn rewritten(&self) -> bool {
+        self.findings.iter().any(Finding::is_rewrite)
+    }
 }
 
 impl Finding {
@@ -601,13 +648,16 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Checks the contract for two histories, and `heights` (the newest
-/// checkpoint when empty) against the headers the node serves.
+/// Checks the contract for two histories, then compares checkpoints with
+/// the headers the node serves: those of `heights`, or — when `heights` is
+/// empty — every checkpoint the contract wrote since Ethereum block
+/// `from_block` (its deployment block, or 0).
 pub async fn audit(
     contract: &CheckpointContract,
     node: &RpcClient,
     heights: &[u64],
-) -> Result<Vec<Finding>, CheckpointError> {
+    from_block: u64,
+) -> Result<Audit, CheckpointError> {
     let mut findings = Vec::new();
     if let Some(height) = contract.first_conflict().await? {
         let first = contract.app_hash_at(height).await?.unwrap_or_default();
@@ -618,49 +668,74 @@ pub async fn audit(
             second,
         });
     }
-    let heights = if heights.is_empty() {
-        vec![contract.latest().await?.height]
-    } else {
-        heights.to_vec()
-    };
     let chain_id = node.chain_id().await?;
     contract.same_chain(&chain_id).await?;
-    for height in heights {
-        let Some(checkpointed) = contract.app_hash_at(height).await? else {
-            continue;
-        };
-        let Some(next) = height.checked_add(1) else {
-            continue;
-        };
-        let block = match node.block(Some(next)).await {
-            Ok(b) => b,
-            Err(e) => {
-                findings.push(Finding::Unchecked {
+    let checkpoints = if heights.is_empty() {
+        let newest = contract.latest().await?;
+        let all = contract.checkpoints(from_block).await?;
+        // The events and the state come from one Ethereum node: events that
+        // leave out the newest checkpoint are not the whole list.
+        if !all.contains(&newest) {
+            return Err(CheckpointError::Malformed(format!(
+                "the contract's events since Ethereum block {from_block} do not hold its newest checkpoint (block {}): is the block given after the contract's deployment, or does the Ethereum node leave events out?",
+                newest.height
+            )));
+        }
+        all
+    } else {
+        let mut listed = Vec::new();
+        for &height in heights {
+            match contract.app_hash_at(height).await? {
+                Some(app_hash) => listed.push(Checkpoint { height, app_hash }),
+                None => findings.push(Finding::Unchecked {
                     height,
-                    reason: e.to_string(),
-                });
-                continue;
+                    reason: "the contract holds no checkpoint of it".into(),
+                }),
             }
-        };
-        let Some(served) = hex::decode(&block.block.header.app_hash)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        else {
-            findings.push(Finding::Unchecked {
-                height,
-                reason: format!("the node served block {next} without a 32-byte app hash"),
-            });
-            continue;
-        };
-        if served != checkpointed {
-            findings.push(Finding::Contradicted {
-                height,
-                checkpointed,
-                served,
-            });
+        }
+        listed
+    };
+    for checkpoint in &checkpoints {
+        if let Some(finding) = compare(node, checkpoint).await {
+            findings.push(finding);
         }
     }
-    Ok(findings)
+    Ok(Audit {
+        checked: checkpoints.len(),
+        findings,
+    })
+}
+
+/// The node's header after a checkpointed height against the checkpoint.
+async fn compare(node: &RpcClient, checkpoint: &Checkpoint) -> Option<Finding> {
+    let Checkpoint {
+        height,
+        app_hash: checkpointed,
+    } = *checkpoint;
+    let next = height.checked_add(1)?;
+    let block = match node.block(Some(next)).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Some(Finding::Unchecked {
+                height,
+                reason: e.to_string(),
+            })
+        }
+    };
+    let Some(served) = hex::decode(&block.block.header.app_hash)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    else {
+        return Some(Finding::Unchecked {
+            height,
+            reason: format!("the node served block {next} without a 32-byte app hash"),
+        });
+    };
+    (served != checkpointed).then_some(Finding::Contradicted {
+        height,
+        checkpointed,
+        served,
+    })
 }
 
 #[cfg(test)]

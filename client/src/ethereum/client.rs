@@ -44,6 +44,15 @@ pub struct Receipt {
     pub contract_address: Option<EthAddress>,
 }
 
+/// An event a contract emitted, as far as it matters here.
+#[derive(Clone, Debug)]
+pub struct Log {
+    pub address: EthAddress,
+    pub block_number: u64,
+    pub topics: Vec<[u8; 32]>,
+    pub data: Vec<u8>,
+}
+
 #[derive(Clone)]
 pub struct EthClient {
     rpc: RpcClient,
@@ -84,6 +93,33 @@ impl EthClient {
     pub async fn balance(&self, account: &EthAddress) -> Result<u128, EthError> {
         self.number("eth_getBalance", json!([account.to_string(), "latest"]))
             .await
+    }
+
+    /// The newest block's number.
+    pub async fn block_number(&self) -> Result<u64, EthError> {
+        let n = self.number("eth_blockNumber", json!([])).await?;
+        u64::try_from(n).map_err(|_| malformed("eth_blockNumber", "out of range"))
+    }
+
+    /// The events `address` emitted in blocks `from..=to` whose first topic
+    /// is `topic0`. A log the node marks removed (a reorganisation undid
+    /// it) is left out.
+    pub async fn logs(
+        &self,
+        address: &EthAddress,
+        topic0: &[u8; 32],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, EthError> {
+        const METHOD: &str = "eth_getLogs";
+        let filter = json!({
+            "address": address.to_string(),
+            "topics": [hex_data(topic0)],
+            "fromBlock": format!("{from:#x}"),
+            "toBlock": format!("{to:#x}"),
+        });
+        let answer: Vec<Value> = self.rpc.call(METHOD, json!([filter])).await?;
+        logs_of(&answer, address, topic0)
     }
 
     /// Runs `data` against the contract at `to` without a transaction.
@@ -208,6 +244,65 @@ impl EthClient {
     }
 }
 
+/// `eth_getLogs`' answer to a filter on `address` and `topic0`: a log of
+/// anything else is the node's error, not a thing to count.
+fn logs_of(
+    answer: &[Value],
+    address: &EthAddress,
+    topic0: &[u8; 32],
+) -> Result<Vec<Log>, EthError> {
+    let mut logs = Vec::with_capacity(answer.len());
+    for log in answer {
+        let Some(log) = log_of(log)? else { continue };
+        if log.address != *address || log.topics.first() != Some(topic0) {
+            return Err(malformed(
+                "eth_getLogs",
+                "a log of another contract or event than the one asked for",
+            ));
+        }
+        logs.push(log);
+    }
+    Ok(logs)
+}
+
+/// One entry of `eth_getLogs`' answer; `None` for a log the node marks
+/// removed (a reorganisation undid it).
+fn log_of(log: &Value) -> Result<Option<Log>, EthError> {
+    const METHOD: &str = "eth_getLogs";
+    if log.get("removed").and_then(Value::as_bool) == Some(true) {
+        return Ok(None);
+    }
+    let text = |k: &str| log.get(k).and_then(Value::as_str);
+    let address = text("address")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| malformed(METHOD, "a log without the address of its contract"))?;
+    let block_number = text("blockNumber")
+        .and_then(quantity)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| malformed(METHOD, "a log without its block number"))?;
+    let topics = log
+        .get("topics")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed(METHOD, "a log without topics"))?
+        .iter()
+        .map(|t| {
+            t.as_str()
+                .and_then(data)
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| malformed(METHOD, "a topic is not 32 bytes of hex"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = text("data")
+        .and_then(data)
+        .ok_or_else(|| malformed(METHOD, "a log's data is not hex"))?;
+    Ok(Some(Log {
+        address,
+        block_number,
+        topics,
+        data: bytes,
+    }))
+}
+
 /// A refusal of the contract (the node says the execution reverted, or
 /// sends the revert's data) becomes `Reverted`; any other error — funds,
 /// nonce, price — stays the node's.
@@ -271,6 +366,76 @@ fn sign_legacy(key: &SecretKey, tx: &LegacyTx, chain_id: u128) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_is_read_or_refused_with_what_is_wrong() {
+        let topic = format!("0x{}", "11".repeat(32));
+        let at = format!("0x{}", "22".repeat(20));
+        let good =
+            json!({ "address": at, "blockNumber": "0x2a", "topics": [topic], "data": "0x0102" });
+        let log = log_of(&good).unwrap().unwrap();
+        assert_eq!(
+            (log.block_number, log.topics, log.data),
+            (42, vec![[0x11; 32]], vec![1, 2])
+        );
+        let removed = json!({ "removed": true, "blockNumber": "0x2a", "topics": [], "data": "0x" });
+        assert!(
+            log_of(&removed).unwrap().is_none(),
+            "a removed log is left out"
+        );
+        let asked: EthAddress = at.parse().unwrap();
+        assert_eq!(
+            logs_of(&[good.clone(), removed], &asked, &[0x11; 32])
+                .unwrap()
+                .len(),
+            1
+        );
+        let other: EthAddress = format!("0x{}", "33".repeat(20)).parse().unwrap();
+        for (address, topic0) in [(&other, [0x11; 32]), (&asked, [0x44; 32])] {
+            let e = logs_of(std::slice::from_ref(&good), address, &topic0).unwrap_err();
+            assert!(e.to_string().contains("another contract or event"), "{e}");
+        }
+
+        // What a lying or broken node might send: each refused, none a panic.
+        for (bad, why) in [
+            (
+                json!({ "blockNumber": "0x2a", "topics": [topic], "data": "0x" }),
+                "address",
+            ),
+            (
+                json!({ "address": "0x22", "blockNumber": "0x2a", "topics": [topic], "data": "0x" }),
+                "address",
+            ),
+            (
+                json!({ "address": at, "topics": [topic], "data": "0x" }),
+                "block number",
+            ),
+            (
+                json!({ "address": at, "blockNumber": "42", "topics": [topic], "data": "0x" }),
+                "block number",
+            ),
+            (
+                json!({ "address": at, "blockNumber": "0x2a", "data": "0x" }),
+                "without topics",
+            ),
+            (
+                json!({ "address": at, "blockNumber": "0x2a", "topics": ["0x11"], "data": "0x" }),
+                "32 bytes",
+            ),
+            (
+                json!({ "address": at, "blockNumber": "0x2a", "topics": [7], "data": "0x" }),
+                "32 bytes",
+            ),
+            (
+                json!({ "address": at, "blockNumber": "0x2a", "topics": [topic], "data": "zz" }),
+                "not hex",
+            ),
+            (json!("a log"), "address"),
+        ] {
+            let e = log_of(&bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn a_transaction_signs_as_eip_155_shows() {

@@ -112,14 +112,18 @@ impl Teller {
         }
         let audited = self
             .runtime
-            .block_on(checkpoints::audit(&contract, &rpc, &[]));
+            .block_on(checkpoints::audit(&contract, &rpc, &[], 0));
         let (got, ok) = match audited {
-            Ok(found) if found.is_empty() => (
-                "one app hash for each checkpointed height, and the node serves it".to_string(),
+            Ok(audit) if audit.findings.is_empty() => (
+                format!(
+                    "one app hash for each checkpointed height, and the node serves it ({} checkpoint(s) compared)",
+                    audit.checked
+                ),
                 true,
             ),
-            Ok(found) => (
-                found
+            Ok(audit) => (
+                audit
+                    .findings
                     .iter()
                     .map(|f| f.to_string())
                     .collect::<Vec<_>>()
