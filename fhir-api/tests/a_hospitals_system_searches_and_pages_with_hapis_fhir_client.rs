@@ -264,7 +264,7 @@ fn a_hospitals_system_searches_and_pages_with_hapis_fhir_client() {
     let (status, body) = get(
         &http,
         &s,
-        &lookup("system=http://loinc.org&code=1234-5"),
+        &lookup("system=http://loinc.org&code=1234-4"),
         None,
     );
     assert_eq!((status, refusal(&body).0), (404, "unknown_code"));

@@ -74,14 +74,14 @@ fn a_lab_stores_the_result_of_its_open_order_without_a_grant() {
         "--patient",
         "alice",
         "--test",
-        "1234-5",
+        "1234-4",
         "--lab",
         "general",
     ]);
     assert!(!unknown.status.success());
     assert!(
         stderr(&unknown)
-            .contains("LOINC 1234-5 is not in the consortium's code directory (proven absent)"),
+            .contains("LOINC 1234-4 is not in the consortium's code directory (proven absent)"),
         "{}",
         stderr(&unknown)
     );

@@ -66,7 +66,7 @@ fn anyone_looks_up_a_code_or_searches_the_directory_without_an_account() {
     );
 
     // Absent, proven so; and what is not a code or a system.
-    let (status, body) = get("/v1/codes/loinc/1234-5");
+    let (status, body) = get("/v1/codes/loinc/1234-4");
     assert_eq!(
         (status, body["code"].as_str()),
         (404, Some("unknown_code")),

@@ -356,7 +356,7 @@ mod tests {
             ),
             (
                 Reading {
-                    loinc: "1234-5".into(),
+                    loinc: "1234-4".into(),
                     ..hr(70.0)
                 },
                 Reason::UnsupportedCode,

@@ -80,7 +80,7 @@ fn each_kind_of_bad_reading_is_refused_with_its_reason() {
         ("bad_sequence", sign(&heart_rate(0, 70.0), hr)),
         ("missing_field", sign(&Reading { loinc: String::new(), ..heart_rate(7, 70.0) }, hr)),
         ("missing_field", sign(&Reading { measured_at_ms: 0, ..heart_rate(7, 70.0) }, hr)),
-        ("unsupported_code", sign(&Reading { loinc: "1234-5".into(), ..heart_rate(8, 70.0) }, hr)),
+        ("unsupported_code", sign(&Reading { loinc: "1234-4".into(), ..heart_rate(8, 70.0) }, hr)),
         ("wrong_unit", sign(&Reading { unit: "bpm".into(), ..heart_rate(9, 70.0) }, hr)),
         ("not_finite", sign(&heart_rate(10, f64::NAN), hr)),
         ("not_finite", sign(&heart_rate(11, f64::INFINITY), hr)),

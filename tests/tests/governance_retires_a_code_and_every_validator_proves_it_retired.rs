@@ -34,7 +34,7 @@ async fn governance_retires_a_code_and_every_validator_proves_it_retired() {
         .unwrap()
         .expect("the genesis seeds glucose (mass/volume)");
     assert_eq!(glucose.status, ConceptStatus::Active as i32);
-    assert!(codes::show(&general, CodeSystem::Loinc, "1234-5")
+    assert!(codes::show(&general, CodeSystem::Loinc, "1234-4")
         .await
         .unwrap()
         .is_none());

@@ -44,7 +44,7 @@ fn the_genesis_seeds_the_directory_and_anyone_reads_it() {
         .items
         .iter()
         .all(|c| c.entry.as_ref().unwrap().unit.is_empty()));
-    let a = w.node.query("/code/loinc/1234-5");
+    let a = w.node.query("/code/loinc/1234-4");
     assert_eq!(a.code, ehr_ledger::ledger::QueryCode::NotFound);
     let a = w.node.query("/codes/cpt");
     assert_eq!(a.code, ehr_ledger::ledger::QueryCode::BadPath);
@@ -132,7 +132,7 @@ fn a_retired_code_stays_with_its_reason_and_replacement() {
     let tx = w.admin.tx(propose(retire("8867-4", "2339-0")));
     let r = w.refused(tx, Code::CodeRetired);
     assert!(r.log.contains("replacement"), "{}", r.log);
-    let tx = w.admin.tx(propose(retire("1234-5", "")));
+    let tx = w.admin.tx(propose(retire("1234-4", "")));
     w.refused(tx, Code::UnknownCode);
 }
 
@@ -149,6 +149,13 @@ fn a_malformed_code_change_is_refused_with_the_field_that_is_wrong() {
                 codes: vec![loinc("88674", "heart rate", "/min", 20.0, 300.0)],
             }),
             "not a LOINC code",
+        ),
+        (
+            // 8867-4 with one digit mistyped: the check digit catches it.
+            Change::AddCodes(AddCodes {
+                codes: vec![loinc("8687-4", "heart rate", "/min", 20.0, 300.0)],
+            }),
+            "the check digit of 8687 is 6, not 4",
         ),
         (
             Change::AddCodes(AddCodes {

@@ -297,7 +297,7 @@ mod tests {
     fn a_code_outside_the_directory_is_not_exported() {
         let patient = SecretKey::from_seed("alice").address();
         let mut r = reading("hr-1", 7, "8867-4", 72.0);
-        r.loinc = "1234-5".into();
+        r.loinc = "1234-4".into();
         let record = Record {
             record_id: "hr-1:7",
             reading: &r,

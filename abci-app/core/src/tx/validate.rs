@@ -149,23 +149,53 @@ pub fn object_id(field: &str, s: &str) -> Result<(), Refusal> {
     )
 }
 
-/// A LOINC code: 1–7 digits, a dash, a check digit (e.g. "8867-4").
+/// A LOINC code: 1–7 digits, a dash and the check digit LOINC computes over
+/// them (e.g. "8867-4"), so that a mistyped digit is caught where it is typed.
 pub fn loinc(field: &str, s: &str) -> Result<(), Refusal> {
-    let ok = match s.split_once('-') {
-        Some((num, check)) => {
-            (1..=7).contains(&num.len())
+    let shaped = match s.split_once('-') {
+        Some((num, check))
+            if (1..=7).contains(&num.len())
                 && num.bytes().all(|b| b.is_ascii_digit())
                 && check.len() == 1
-                && check.bytes().all(|b| b.is_ascii_digit())
+                && check.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some((num, check.as_bytes()[0] - b'0'))
         }
-        None => false,
+        _ => None,
     };
-    if !ok {
+    let Some((num, check)) = shaped else {
         return invalid(format!(
             "{field} {s:?} is not a LOINC code such as \"8867-4\""
         ));
+    };
+    let expected = loinc_check_digit(num);
+    if check != expected {
+        return invalid(format!(
+            "{field} {s:?} is not a LOINC code: the check digit of {num} is {expected}, not {check} (a digit mistyped?)"
+        ));
     }
     Ok(())
+}
+
+/// LOINC's mod-10 check digit (Luhn's): counting from the right, the first,
+/// third, fifth… digits doubled, the digits of all summed, and what brings
+/// the sum to the next multiple of ten.
+fn loinc_check_digit(num: &str) -> u8 {
+    let sum: u32 = num
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let twice = 2 * d;
+                twice / 10 + twice % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
 }
 
 fn text(field: &str, s: &str, max_chars: usize) -> Result<(), Refusal> {
@@ -658,5 +688,60 @@ pub fn checkpoint_signature(
             Code::BadSignature,
             format!("the attestation's signature cannot be checked: {e}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loinc;
+
+    #[test]
+    fn loinc_codes_carry_their_check_digit() {
+        // Codes of the directory's seed, one whose digit is 0, and the worked
+        // example of LOINC's users' guide (12345 → 5).
+        for code in [
+            "8867-4", "59408-5", "85354-9", "2339-0", "15074-8", "12345-5", "0-0",
+        ] {
+            assert!(loinc("code", code).is_ok(), "{code}");
+        }
+        // Luhn's digit catches every single mistyped digit: each one of
+        // 8867-4's digits replaced by each other digit is refused.
+        let good = "88674";
+        for at in 0..good.len() {
+            for d in b'0'..=b'9' {
+                let mut typed = good.as_bytes().to_vec();
+                if typed[at] == d {
+                    continue;
+                }
+                typed[at] = d;
+                let body = String::from_utf8(typed).unwrap();
+                let code = format!("{}-{}", &body[..4], &body[4..]);
+                let refused = loinc("code", &code).unwrap_err();
+                assert!(
+                    refused.message.contains("check digit"),
+                    "{code}: {}",
+                    refused.message
+                );
+            }
+        }
+        let r = loinc("test", "8876-4").unwrap_err();
+        assert!(
+            r.message.contains("the check digit of 8876 is 5, not 4"),
+            "{}",
+            r.message
+        );
+        for shape in [
+            "8867",
+            "8867-",
+            "-4",
+            "8867-44",
+            "12345678-9",
+            "8867-x",
+            "88a7-4",
+            "",
+        ] {
+            let r = loinc("code", shape).unwrap_err();
+            assert!(r.message.contains("such as"), "{shape}: {}", r.message);
+        }
     }
 }
