@@ -13,6 +13,9 @@ pragma solidity 0.8.37;
 contract ConsortiumCheckpoints {
     /// keccak256 of the consortium's CometBFT chain id.
     bytes32 public immutable chainId;
+    /// The Ethereum block the contract was created in: an audit reads its
+    /// events from there, so that none is left out and none before it read.
+    uint64 public immutable deployedAt;
 
     /// What each signer signs, domain-separated from anything else its key signs.
     bytes32 private constant CHECKPOINT_DOMAIN = keccak256("ehr-ledger checkpoint v1");
@@ -51,6 +54,7 @@ contract ConsortiumCheckpoints {
 
     constructor(bytes32 chainId_, address[] memory initialSigners, uint64[] memory initialPowers) {
         chainId = chainId_;
+        deployedAt = uint64(block.number);
         _setSigners(initialSigners, initialPowers);
     }
 

@@ -130,8 +130,10 @@ fi
 go_scratch=""
 go_install() {
   if [ -z "$go_scratch" ]; then
-    go_scratch=$(mktemp -d)
-    trap 'rm -rf "$go_scratch"' EXIT
+    mkdir -p "$ENGINES"
+    go_scratch=$(mktemp -d "$ENGINES/.go-scratch.XXXXXX")
+    # Never the reason setup fails: what it installed stays installed.
+    trap 'rm -rf "$go_scratch" || true' EXIT
   fi
   GOBIN="$ENGINES/bin" GOFLAGS="-buildvcs=false -modcacherw" \
     GOMODCACHE="$go_scratch/mod" GOCACHE="$go_scratch/build" go install "$1"

@@ -23,8 +23,10 @@ pub const BYTECODE_HEX: &str = include_str!("../../../contracts/out/ConsortiumCh
 
 const SIGNERS_DOMAIN: &str = "ehr-ledger checkpoint signers v1";
 
-/// The event each first checkpoint of a height emits.
+/// The event each first checkpoint of a height emits, and the one a second
+/// app hash for a checkpointed height emits.
 const CHECKPOINTED: &str = "Checkpointed(uint64,bytes32,uint64,address)";
+const HISTORY_REWRITTEN: &str = "HistoryRewritten(uint64,bytes32,bytes32,address)";
 
 /// How many Ethereum blocks one `eth_getLogs` covers: public nodes refuse
 /// wide ranges, and a window keeps each answer far under the RPC's cap.
@@ -105,6 +107,14 @@ pub enum CheckpointError {
         anchored: String,
         given: String,
     },
+}
+
+/// What a contract's events say it wrote.
+#[derive(Debug, Default)]
+pub struct History {
+    pub checkpoints: Vec<Checkpoint>,
+    /// `Finding::TwoHistories`, one for each second app hash signed.
+    pub rewrites: Vec<Finding>,
 }
 
 /// keccak-256 of the CometBFT chain id: how the contract names the chain.
@@ -385,28 +395,54 @@ impl CheckpointContract {
         Ok((h != 0).then_some(h))
     }
 
-    /// Every checkpoint written since Ethereum block `from_block` (the
-    /// contract's deployment block, or 0), lowest height first, from the
-    /// contract's `Checkpointed` events.
-    pub async fn checkpoints(&self, from_block: u64) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let topic = keccak256(CHECKPOINTED.as_bytes());
+    /// The Ethereum block the contract was created in.
+    pub async fn deployed_at(&self) -> Result<u64, CheckpointError> {
+        let out = self.view("deployedAt()", &[]).await?;
+        self.u64_of(&out, 0)
+    }
+
+    /// What the contract ever wrote, from its events since its deployment:
+    /// each checkpoint (lowest height first) and each second history.
+    pub async fn history(&self) -> Result<History, CheckpointError> {
+        let checkpointed = keccak256(CHECKPOINTED.as_bytes());
+        let rewritten = keccak256(HISTORY_REWRITTEN.as_bytes());
+        let mut history = History::default();
+        let bad = || CheckpointError::NotTheContract(self.address);
         let newest = self.eth.block_number().await?;
-        let mut found = Vec::new();
-        let mut start = from_block;
+        let mut start = self.deployed_at().await?;
         while start <= newest {
             let end = newest.min(start.saturating_add(LOG_WINDOW - 1));
-            for log in self.eth.logs(&self.address, &topic, start, end).await? {
+            let logs = self
+                .eth
+                .logs(&self.address, &[checkpointed, rewritten], start, end)
+                .await?;
+            for log in logs {
                 let height = log.topics.get(1).and_then(|t| Answer(t).u64(0));
-                let app_hash = Answer(&log.data).word(0);
-                let (Some(height), Some(app_hash)) = (height, app_hash) else {
-                    return Err(CheckpointError::NotTheContract(self.address));
-                };
-                found.push(Checkpoint { height, app_hash });
+                let first = Answer(&log.data).word(0);
+                if log.topics[0] == checkpointed {
+                    let (Some(height), Some(app_hash)) = (height, first) else {
+                        return Err(bad());
+                    };
+                    history.checkpoints.push(Checkpoint { height, app_hash });
+                } else {
+                    let second = Answer(&log.data).word(1);
+                    let (Some(height), Some(first), Some(second)) = (height, first, second) else {
+                        return Err(bad());
+                    };
+                    history.rewrites.push(Finding::TwoHistories {
+                        height,
+                        first,
+                        second,
+                    });
+                }
+            }
+            if end == newest {
+                break;
             }
             start = end + 1;
         }
-        found.sort_by_key(|c| c.height);
-        Ok(found)
+        history.checkpoints.sort_by_key(|c| c.height);
+        Ok(history)
     }
 
     /// The signer set and each signer's power.
@@ -604,11 +640,11 @@ pub enum Finding {
     Unchecked { height: u64, reason: String },
 }
 
-/// What `audit` checked and found.
+/// What `audit` compared and found.
 #[derive(Debug)]
 pub struct Audit {
-    /// The checkpointed heights compared with the node's headers.
-    pub checked: usize,
+    /// The checkpoints compared with a header the node served.
+    pub compared: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -648,94 +684,116 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Checks the contract for two histories, then compares checkpoints with
-/// the headers the node serves: those of `heights`, or — when `heights` is
-/// empty — every checkpoint the contract wrote since Ethereum block
-/// `from_block` (its deployment block, or 0).
+/// Checks the contract for two histories and compares checkpoints with the
+/// headers the node serves: those of `heights`, or — when `heights` is
+/// empty — every checkpoint the contract wrote, from its events.
 pub async fn audit(
     contract: &CheckpointContract,
     node: &RpcClient,
     heights: &[u64],
-    from_block: u64,
 ) -> Result<Audit, CheckpointError> {
-    let mut findings = Vec::new();
-    if let Some(height) = contract.first_conflict().await? {
-        let first = contract.app_hash_at(height).await?.unwrap_or_default();
-        let second = contract.conflict_at(height).await?.unwrap_or_default();
-        findings.push(Finding::TwoHistories {
-            height,
-            first,
-            second,
-        });
-    }
     let chain_id = node.chain_id().await?;
     contract.same_chain(&chain_id).await?;
-    let checkpoints = if heights.is_empty() {
+    let first_conflict = match contract.first_conflict().await? {
+        Some(height) => Some(two_histories(contract, height).await?),
+        None => None,
+    };
+    let (checkpoints, mut findings) = if heights.is_empty() {
         let newest = contract.latest().await?;
-        let all = contract.checkpoints(from_block).await?;
-        // The events and the state come from one Ethereum node: events that
-        // leave out the newest checkpoint are not the whole list.
-        if !all.contains(&newest) {
+        let History {
+            checkpoints,
+            rewrites,
+        } = contract.history().await?;
+        // The events and the state come from one Ethereum node: events
+        // that leave out what the state holds are not the whole list.
+        let holds_conflict = first_conflict.as_ref().is_none_or(|f| rewrites.contains(f));
+        if !checkpoints.contains(&newest) || !holds_conflict {
             return Err(CheckpointError::Malformed(format!(
-                "the contract's events since Ethereum block {from_block} do not hold its newest checkpoint (block {}): is the block given after the contract's deployment, or does the Ethereum node leave events out?",
-                newest.height
+                "the Ethereum node's events of the contract at {} leave out what its state holds (the newest checkpoint, after consortium block {}, or the first second history): ask another Ethereum node",
+                contract.address, newest.height
             )));
         }
-        all
+        (checkpoints, rewrites)
     } else {
         let mut listed = Vec::new();
+        let mut findings = Vec::new();
         for &height in heights {
-            match contract.app_hash_at(height).await? {
-                Some(app_hash) => listed.push(Checkpoint { height, app_hash }),
-                None => findings.push(Finding::Unchecked {
+            let Some(app_hash) = contract.app_hash_at(height).await? else {
+                findings.push(Finding::Unchecked {
                     height,
                     reason: "the contract holds no checkpoint of it".into(),
-                }),
+                });
+                continue;
+            };
+            if contract.conflict_at(height).await?.is_some() {
+                findings.push(two_histories(contract, height).await?);
             }
+            listed.push(Checkpoint { height, app_hash });
         }
-        listed
+        (listed, findings)
     };
-    for checkpoint in &checkpoints {
-        if let Some(finding) = compare(node, checkpoint).await {
-            findings.push(finding);
+    if let Some(f) = first_conflict {
+        if !findings.contains(&f) {
+            findings.insert(0, f);
         }
     }
-    Ok(Audit {
-        checked: checkpoints.len(),
-        findings,
+    let mut compared = 0;
+    for checkpoint in &checkpoints {
+        match compare(node, checkpoint).await {
+            Ok(()) => compared += 1,
+            Err(f @ Finding::Contradicted { .. }) => {
+                compared += 1;
+                findings.push(f);
+            }
+            Err(f) => findings.push(f),
+        }
+    }
+    Ok(Audit { compared, findings })
+}
+
+/// The two app hashes the contract holds after block `height`.
+async fn two_histories(
+    contract: &CheckpointContract,
+    height: u64,
+) -> Result<Finding, CheckpointError> {
+    Ok(Finding::TwoHistories {
+        height,
+        first: contract.app_hash_at(height).await?.unwrap_or_default(),
+        second: contract.conflict_at(height).await?.unwrap_or_default(),
     })
 }
 
-/// The node's header after a checkpointed height against the checkpoint.
-async fn compare(node: &RpcClient, checkpoint: &Checkpoint) -> Option<Finding> {
+/// The node's header after a checkpointed height against the checkpoint:
+/// `Contradicted`, or `Unchecked` when the node cannot show it.
+async fn compare(node: &RpcClient, checkpoint: &Checkpoint) -> Result<(), Finding> {
     let Checkpoint {
         height,
         app_hash: checkpointed,
     } = *checkpoint;
-    let next = height.checked_add(1)?;
-    let block = match node.block(Some(next)).await {
-        Ok(b) => b,
-        Err(e) => {
-            return Some(Finding::Unchecked {
-                height,
-                reason: e.to_string(),
-            })
-        }
-    };
-    let Some(served) = hex::decode(&block.block.header.app_hash)
+    let unchecked = |reason: String| Finding::Unchecked { height, reason };
+    let next = height
+        .checked_add(1)
+        .ok_or_else(|| unchecked("no block follows it".into()))?;
+    let block = node
+        .block(Some(next))
+        .await
+        .map_err(|e| unchecked(e.to_string()))?;
+    let served = hex::decode(&block.block.header.app_hash)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-    else {
-        return Some(Finding::Unchecked {
+        .ok_or_else(|| {
+            unchecked(format!(
+                "the node served block {next} without a 32-byte app hash"
+            ))
+        })?;
+    if served != checkpointed {
+        return Err(Finding::Contradicted {
             height,
-            reason: format!("the node served block {next} without a 32-byte app hash"),
+            checkpointed,
+            served,
         });
-    };
-    (served != checkpointed).then_some(Finding::Contradicted {
-        height,
-        checkpointed,
-        served,
-    })
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -102,19 +102,19 @@ impl EthClient {
     }
 
     /// The events `address` emitted in blocks `from..=to` whose first topic
-    /// is `topic0`. A log the node marks removed (a reorganisation undid
-    /// it) is left out.
+    /// is one of `topic0` (which event). A log the node marks removed (a
+    /// reorganisation undid it) is left out.
     pub async fn logs(
         &self,
         address: &EthAddress,
-        topic0: &[u8; 32],
+        topic0: &[[u8; 32]],
         from: u64,
         to: u64,
     ) -> Result<Vec<Log>, EthError> {
         const METHOD: &str = "eth_getLogs";
         let filter = json!({
             "address": address.to_string(),
-            "topics": [hex_data(topic0)],
+            "topics": [topic0.iter().map(|t| hex_data(t)).collect::<Vec<_>>()],
             "fromBlock": format!("{from:#x}"),
             "toBlock": format!("{to:#x}"),
         });
@@ -249,12 +249,12 @@ impl EthClient {
 fn logs_of(
     answer: &[Value],
     address: &EthAddress,
-    topic0: &[u8; 32],
+    topic0: &[[u8; 32]],
 ) -> Result<Vec<Log>, EthError> {
     let mut logs = Vec::with_capacity(answer.len());
     for log in answer {
         let Some(log) = log_of(log)? else { continue };
-        if log.address != *address || log.topics.first() != Some(topic0) {
+        if log.address != *address || !log.topics.first().is_some_and(|t| topic0.contains(t)) {
             return Err(malformed(
                 "eth_getLogs",
                 "a log of another contract or event than the one asked for",
@@ -385,14 +385,14 @@ mod tests {
         );
         let asked: EthAddress = at.parse().unwrap();
         assert_eq!(
-            logs_of(&[good.clone(), removed], &asked, &[0x11; 32])
+            logs_of(&[good.clone(), removed], &asked, &[[0x11; 32]])
                 .unwrap()
                 .len(),
             1
         );
         let other: EthAddress = format!("0x{}", "33".repeat(20)).parse().unwrap();
         for (address, topic0) in [(&other, [0x11; 32]), (&asked, [0x44; 32])] {
-            let e = logs_of(std::slice::from_ref(&good), address, &topic0).unwrap_err();
+            let e = logs_of(std::slice::from_ref(&good), address, &[topic0]).unwrap_err();
             assert!(e.to_string().contains("another contract or event"), "{e}");
         }
 

@@ -131,10 +131,6 @@ pub enum EthereumCommand {
         contract: EthAddress,
         #[arg(long = "height")]
         heights: Vec<u64>,
-        /// The Ethereum block the contract was deployed in (`deploy` says
-        /// it): the events before it are not read.
-        #[arg(long, default_value_t = 0)]
-        from_block: u64,
     },
 }
 
@@ -353,15 +349,13 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
         EthereumCommand::Audit {
             contract: address,
             heights,
-            from_block,
         } => {
-            let audit =
-                checkpoints::audit(&contract(address), &ctx.rpc, heights, *from_block).await?;
+            let audit = checkpoints::audit(&contract(address), &ctx.rpc, heights).await?;
             if !audit.rewritten() {
                 println!(
                     "no rewritten history: one app hash signed for each height, and {} serves the checkpointed ones ({} checkpoint(s) compared)",
                     ctx.rpc.url(),
-                    audit.checked
+                    audit.compared
                 );
             }
             for f in &audit.findings {
