@@ -15,7 +15,7 @@ use common::*;
 use ehr_client::ethereum::checkpoints::{
     self, Attestation, CheckpointContract, CheckpointError, Finding,
 };
-use ehr_client::ethereum::{EthAddress, EthClient, EthError};
+use ehr_client::ethereum::{BlockTag, EthAddress, EthClient, EthError};
 use ehr_client::rpc::trust::{Anchor, TrustRoot};
 use ehr_ledger::crypto::{sha256, SecretKey};
 use ehr_ledger::proto::action::Kind;
@@ -211,6 +211,42 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         checkpoints::verify_record(&contract, &east, "never-anchored", None).await,
         Err(CheckpointError::NotAnchored { .. })
     ));
+
+    // A verifier who must not be shown what a reorganisation could undo
+    // reads Ethereum's finalized state: there the checkpoint counts once
+    // the block that wrote it is final (geth --dev finalizes every 32
+    // blocks, a block a second here).
+    let finalized = CheckpointContract::at(eth.clone(), contract.address, BlockTag::Finalized);
+    let early = finalized.latest().await;
+    // Finality only moves forward: final below the checkpoint's block now,
+    // it was when the read ran.
+    if eth.block_number(BlockTag::Finalized).await.unwrap() < written.block_number {
+        assert!(
+            matches!(
+                early,
+                Err(CheckpointError::NoCheckpoint(_) | CheckpointError::NotThereYet { .. })
+            ),
+            "{early:?}"
+        );
+    }
+    let waiting = std::time::Instant::now();
+    let deadline = waiting + std::time::Duration::from_secs(150);
+    while eth.block_number(BlockTag::Finalized).await.unwrap() < written.block_number {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "geth --dev finalizes no block\n{}",
+            geth.log_tail(20)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let v = checkpoints::verify_record(&finalized, &east, "note-checkpointed", Some(&ciphertext))
+        .await
+        .unwrap();
+    assert_eq!(v.checkpoint.height, height);
+    println!(
+        "the checkpoint proves the record in Ethereum's finalized state {:.0} s after it was written",
+        waiting.elapsed().as_secs_f64()
+    );
     // Every checkpoint the contract wrote (one so far), found through its
     // events, agrees with East's headers.
     let audit = checkpoints::audit(&contract, &east, &[]).await.unwrap();
@@ -227,10 +263,11 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
     );
     // An Ethereum node that leaves the events out cannot pass its list off
     // as complete: its own state names a checkpoint the events lack.
-    let forgetful = CheckpointContract {
-        eth: EthClient::new(&forgetful_ethereum_node(&geth.url).await),
-        address: contract.address,
-    };
+    let forgetful = CheckpointContract::at(
+        EthClient::new(&forgetful_ethereum_node(&geth.url).await),
+        contract.address,
+        BlockTag::Latest,
+    );
     assert_eq!(
         forgetful.latest().await.unwrap(),
         contract.latest().await.unwrap(),

@@ -11,7 +11,7 @@ use ehr_ledger::proto::StoredRecordAnchor;
 use serde::{Deserialize, Serialize};
 
 use super::abi::{self, Answer, Token};
-use super::client::{EthClient, EthError, Receipt};
+use super::client::{BlockTag, EthClient, EthError, Receipt};
 use super::{keccak256, EthAddress};
 use crate::rpc::proven::{ProvenError, View};
 use crate::rpc::trust::{Anchor, TrustError};
@@ -84,6 +84,8 @@ pub enum CheckpointError {
     NotTheContract(EthAddress),
     #[error("no checkpoint is written in the contract at {0} yet")]
     NoCheckpoint(EthAddress),
+    #[error("no contract at {contract} in Ethereum's {at} state: not deployed there, or deployed too recently to be {at} yet")]
+    NotThereYet { contract: EthAddress, at: BlockTag },
     #[error("the contract at {contract} checkpoints another chain than {chain_id}: is --contract right?")]
     OtherChain {
         contract: EthAddress,
@@ -291,6 +293,10 @@ pub fn gather(
 pub struct CheckpointContract {
     pub eth: EthClient,
     pub address: EthAddress,
+    /// The state its reads see: `Latest` for a member that writes (it acts
+    /// on the newest state), `Finalized` for a verifier who must not be
+    /// shown a checkpoint a reorganisation could undo.
+    pub reads: BlockTag,
 }
 
 /// A checkpoint as the contract holds it.
@@ -301,6 +307,15 @@ pub struct Checkpoint {
 }
 
 impl CheckpointContract {
+    /// The contract at `address`, read in state `reads`.
+    pub fn at(eth: EthClient, address: EthAddress, reads: BlockTag) -> Self {
+        Self {
+            eth,
+            address,
+            reads,
+        }
+    }
+
     /// Deploys the contract for `chain_id` with its signers and their power,
     /// paid by `key`.
     pub async fn deploy(
@@ -325,17 +340,30 @@ impl CheckpointContract {
                 method: "eth_getTransactionReceipt".into(),
                 reason: "a contract creation's receipt names no contract".into(),
             })?;
-        Ok((CheckpointContract { eth, address }, receipt))
+        Ok((
+            CheckpointContract {
+                eth,
+                address,
+                reads: BlockTag::Latest,
+            },
+            receipt,
+        ))
     }
 
     async fn view(&self, signature: &str, args: &[Token]) -> Result<Vec<u8>, CheckpointError> {
         let out = self
             .eth
-            .call(&self.address, &abi::call(signature, args))
+            .call(&self.address, &abi::call(signature, args), self.reads)
             .await
             .map_err(told)?;
         if out.is_empty() {
             // No code there, or a contract without this function.
+            if self.reads != BlockTag::Latest {
+                return Err(CheckpointError::NotThereYet {
+                    contract: self.address,
+                    at: self.reads,
+                });
+            }
             return Err(CheckpointError::NotTheContract(self.address));
         }
         Ok(out)
@@ -408,7 +436,7 @@ impl CheckpointContract {
         let rewritten = keccak256(HISTORY_REWRITTEN.as_bytes());
         let mut history = History::default();
         let bad = || CheckpointError::NotTheContract(self.address);
-        let newest = self.eth.block_number().await?;
+        let newest = self.eth.block_number(self.reads).await?;
         let mut start = self.deployed_at().await?;
         while start <= newest {
             let end = newest.min(start.saturating_add(LOG_WINDOW - 1));

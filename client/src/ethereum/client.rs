@@ -44,6 +44,49 @@ pub struct Receipt {
     pub contract_address: Option<EthAddress>,
 }
 
+/// Which of Ethereum's states a read sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockTag {
+    /// The newest block: what a writer acts on, and what a reorganisation
+    /// may still undo.
+    Latest,
+    /// A block the chain's attestations make unlikely to be undone.
+    Safe,
+    /// A finalized block: undoing it would cost a third of all stake
+    /// (about 13 minutes behind the newest on mainnet; on `geth --dev`,
+    /// the last multiple of 32 blocks).
+    Finalized,
+}
+
+impl BlockTag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockTag::Latest => "latest",
+            BlockTag::Safe => "safe",
+            BlockTag::Finalized => "finalized",
+        }
+    }
+}
+
+impl std::fmt::Display for BlockTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BlockTag {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "latest" => Ok(BlockTag::Latest),
+            "safe" => Ok(BlockTag::Safe),
+            "finalized" => Ok(BlockTag::Finalized),
+            _ => Err(format!("{s:?} is not one of finalized, safe, latest")),
+        }
+    }
+}
+
 /// An event a contract emitted, as far as it matters here.
 #[derive(Clone, Debug)]
 pub struct Log {
@@ -95,10 +138,28 @@ impl EthClient {
             .await
     }
 
-    /// The newest block's number.
-    pub async fn block_number(&self) -> Result<u64, EthError> {
-        let n = self.number("eth_blockNumber", json!([])).await?;
-        u64::try_from(n).map_err(|_| malformed("eth_blockNumber", "out of range"))
+    /// The number of the newest block of state `at`.
+    pub async fn block_number(&self, at: BlockTag) -> Result<u64, EthError> {
+        const METHOD: &str = "eth_getBlockByNumber";
+        let n = if at == BlockTag::Latest {
+            self.number("eth_blockNumber", json!([])).await?
+        } else {
+            let block: Value = self.rpc.call(METHOD, json!([at.as_str(), false])).await?;
+            if block.is_null() {
+                return Err(malformed(
+                    METHOD,
+                    format!(
+                        "the node has no {at} block (a chain without finality? then read latest)"
+                    ),
+                ));
+            }
+            block
+                .get("number")
+                .and_then(Value::as_str)
+                .and_then(quantity)
+                .ok_or_else(|| malformed(METHOD, "a block without its number"))?
+        };
+        u64::try_from(n).map_err(|_| malformed(METHOD, "out of range"))
     }
 
     /// The events `address` emitted in blocks `from..=to` whose first topic
@@ -122,9 +183,15 @@ impl EthClient {
         logs_of(&answer, address, topic0)
     }
 
-    /// Runs `data` against the contract at `to` without a transaction.
-    pub async fn call(&self, to: &EthAddress, data_in: &[u8]) -> Result<Vec<u8>, EthError> {
-        let params = json!([{ "to": to.to_string(), "data": hex_data(data_in) }, "latest"]);
+    /// Runs `data` against the contract at `to` in state `at`, without a
+    /// transaction.
+    pub async fn call(
+        &self,
+        to: &EthAddress,
+        data_in: &[u8],
+        at: BlockTag,
+    ) -> Result<Vec<u8>, EthError> {
+        let params = json!([{ "to": to.to_string(), "data": hex_data(data_in) }, at.as_str()]);
         let out: String = self
             .rpc
             .call("eth_call", params)

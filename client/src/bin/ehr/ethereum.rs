@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use ehr_client::ethereum::checkpoints::{self, Attestation, CheckpointContract};
 use ehr_client::ethereum::watch::Checkpointer;
-use ehr_client::ethereum::{EthAddress, EthClient, Receipt};
+use ehr_client::ethereum::{BlockTag, EthAddress, EthClient, Receipt};
 use ehr_client::rpc::trust::Anchor;
 use ehr_ledger::crypto::PublicKey;
 
@@ -23,6 +23,16 @@ pub struct EthereumArgs {
     pub eth: String,
     #[command(subcommand)]
     pub command: EthereumCommand,
+}
+
+/// The Ethereum state a verifier reads.
+#[derive(Args)]
+pub struct Reading {
+    /// finalized (no reorganisation undoes it: on mainnet about 13 minutes
+    /// behind, on `geth --dev` up to 32 blocks), safe, or latest (what a
+    /// reorganisation may still undo).
+    #[arg(long, default_value_t = BlockTag::Finalized)]
+    at: BlockTag,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +122,8 @@ pub enum EthereumCommand {
     Latest {
         #[arg(long)]
         contract: EthAddress,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Prove a record's anchor against Ethereum's newest checkpoint only
     /// (this node's answer is proven, the validators' keys not relied on).
@@ -122,6 +134,8 @@ pub enum EthereumCommand {
         /// The SHA-256 of the ciphertext at hand, which the anchor must hold.
         #[arg(long)]
         sha256: Option<String>,
+        #[command(flatten)]
+        reading: Reading,
     },
     /// Look for a rewritten history: two app hashes signed for one height,
     /// or this node's headers against the checkpoints (every one the
@@ -131,6 +145,8 @@ pub enum EthereumCommand {
         contract: EthAddress,
         #[arg(long = "height")]
         heights: Vec<u64>,
+        #[command(flatten)]
+        reading: Reading,
     },
 }
 
@@ -144,10 +160,12 @@ fn paid(what: &str, r: &Receipt) -> String {
 /// True when all is well (an audit finds nothing).
 pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
     let eth = EthClient::new(&a.eth);
-    let contract = |address: &EthAddress| CheckpointContract {
-        eth: eth.clone(),
-        address: *address,
-    };
+    // What a member writes, it decides on the newest state; what a
+    // verifier reads, it reads where `--at` says.
+    let contract =
+        |address: &EthAddress| CheckpointContract::at(eth.clone(), *address, BlockTag::Latest);
+    let read =
+        |address: &EthAddress, r: &Reading| CheckpointContract::at(eth.clone(), *address, r.at);
     match &a.command {
         EthereumCommand::Account { key } => {
             let key = ctx.keys.load(key)?;
@@ -300,8 +318,11 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
                 .await?;
             println!("{}", paid("signer set changed", &receipt));
         }
-        EthereumCommand::Latest { contract: address } => {
-            let c = contract(address);
+        EthereumCommand::Latest {
+            contract: address,
+            reading,
+        } => {
+            let c = read(address, reading);
             let latest = c.latest().await?;
             let signers = c.signers().await?;
             if ctx.json {
@@ -325,13 +346,14 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
             contract: address,
             record_id,
             sha256,
+            reading,
         } => {
             let given = sha256
                 .as_deref()
                 .map(|h| hex::decode(h).map_err(|_| anyhow!("--sha256 {h} is not hex")))
                 .transpose()?;
             let v = checkpoints::verify_record(
-                &contract(address),
+                &read(address, reading),
                 &ctx.rpc,
                 record_id,
                 given.as_deref(),
@@ -339,18 +361,20 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
             .await?;
             let record = v.anchor.record.unwrap_or_default();
             println!(
-                "record {record_id}: ciphertext SHA-256 {}, anchored in block {}, proven against the app hash Ethereum's checkpoint holds after block {} (contract {address}; trusted: the Ethereum node at {} and the contract's signer set, `ehr ethereum latest`)",
+                "record {record_id}: ciphertext SHA-256 {}, anchored in block {}, proven against the app hash Ethereum's checkpoint holds after block {} in its {} state (contract {address}; trusted: the Ethereum node at {} and the contract's signer set, `ehr ethereum latest`)",
                 hex::encode(&record.ciphertext_sha256),
                 v.anchor.height,
                 v.checkpoint.height,
+                reading.at,
                 a.eth
             );
         }
         EthereumCommand::Audit {
             contract: address,
             heights,
+            reading,
         } => {
-            let audit = checkpoints::audit(&contract(address), &ctx.rpc, heights).await?;
+            let audit = checkpoints::audit(&read(address, reading), &ctx.rpc, heights).await?;
             if !audit.rewritten() {
                 println!(
                     "no rewritten history: one app hash signed for each height, and {} serves the checkpointed ones ({} checkpoint(s) compared)",
