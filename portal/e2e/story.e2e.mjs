@@ -214,8 +214,14 @@ try {
   await doctor.getByRole("button", { name: "Prescribe" }).click();
   await written.filter({ hasText: "prescription: RxNorm 197361" }).waitFor(LONG);
   check(true, `his prescription is sealed, stored and anchored (${await written.textContent()})`);
-  await doctor.getByLabel("Test (LOINC code)").fill("2345-7");
+  // A digit mistyped is refused in his page, before anything is sealed.
+  await doctor.getByLabel("Test (LOINC code)").fill("2345-6");
   await doctor.getByLabel("Lab (member organisation").fill("general");
+  await doctor.getByRole("button", { name: "Order the test" }).click();
+  const mistyped = doctor.locator("#patient [role=alert]").filter({ hasText: "the check digit of 2345 is 7, not 6" });
+  await mistyped.waitFor(LONG);
+  check(true, `a mistyped test code is refused in his page (${await mistyped.textContent()})`);
+  await doctor.getByLabel("Test (LOINC code)").fill("2345-7");
   await doctor.getByRole("button", { name: "Order the test" }).click();
   await written.filter({ hasText: "lab order: LOINC 2345-7" }).waitFor(LONG);
   check(true, "his lab order is sealed, stored and anchored");

@@ -132,7 +132,7 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
     assert_eq!(listed, expected);
     assert!(matches!(
         contract.latest().await,
-        Err(CheckpointError::NoCheckpoint(_))
+        Err(CheckpointError::NoCheckpoint { .. })
     ));
 
     // A patient's record, anchored on the consortium's chain.
@@ -224,7 +224,7 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         assert!(
             matches!(
                 early,
-                Err(CheckpointError::NoCheckpoint(_) | CheckpointError::NotThereYet { .. })
+                Err(CheckpointError::NoCheckpoint { .. } | CheckpointError::NotThereYet { .. })
             ),
             "{early:?}"
         );
@@ -248,9 +248,17 @@ async fn a_checkpoint_on_ethereum_proves_a_record_and_catches_a_rewritten_histor
         waiting.elapsed().as_secs_f64()
     );
     // Every checkpoint the contract wrote (one so far), found through its
-    // events, agrees with East's headers.
-    let audit = checkpoints::audit(&contract, &east, &[]).await.unwrap();
-    assert_eq!((audit.compared, audit.findings), (1, vec![]));
+    // events, agrees with East's headers: in the latest state and in the
+    // finalized one, the verifier's default.
+    for reader in [&contract, &finalized] {
+        let audit = checkpoints::audit(reader, &east, &[]).await.unwrap();
+        assert_eq!(
+            (audit.compared, audit.findings),
+            (1, vec![]),
+            "{:?}",
+            reader.reads
+        );
+    }
     // A height the contract never checkpointed is said to be unchecked, not
     // passed over in silence.
     let audit = checkpoints::audit(&contract, &east, &[height + 1])

@@ -11,7 +11,7 @@ use ehr_ledger::proto::StoredRecordAnchor;
 use serde::{Deserialize, Serialize};
 
 use super::abi::{self, Answer, Token};
-use super::client::{BlockTag, EthClient, EthError, Receipt};
+use super::client::{BlockRef, BlockTag, EthClient, EthError, Receipt};
 use super::{keccak256, EthAddress};
 use crate::rpc::proven::{ProvenError, View};
 use crate::rpc::trust::{Anchor, TrustError};
@@ -82,8 +82,8 @@ pub enum CheckpointError {
     Proven(#[from] ProvenError),
     #[error("the contract at {0} answered something that is not the checkpoint contract's answer; is --contract right?")]
     NotTheContract(EthAddress),
-    #[error("no checkpoint is written in the contract at {0} yet")]
-    NoCheckpoint(EthAddress),
+    #[error("{}", no_checkpoint(contract, *at))]
+    NoCheckpoint { contract: EthAddress, at: BlockTag },
     #[error("no contract at {contract} in Ethereum's {at} state: not deployed there, or deployed too recently to be {at} yet")]
     NotThereYet { contract: EthAddress, at: BlockTag },
     #[error("the contract at {contract} checkpoints another chain than {chain_id}: is --contract right?")]
@@ -109,6 +109,15 @@ pub enum CheckpointError {
         anchored: String,
         given: String,
     },
+}
+
+fn no_checkpoint(contract: &EthAddress, at: BlockTag) -> String {
+    match at {
+        BlockTag::Latest => format!("no checkpoint is written in the contract at {contract} yet"),
+        _ => format!(
+            "no checkpoint in the contract at {contract} in Ethereum's {at} state: none written, or none {at} yet"
+        ),
+    }
 }
 
 /// What a contract's events say it wrote.
@@ -295,8 +304,9 @@ pub struct CheckpointContract {
     pub address: EthAddress,
     /// The state its reads see: `Latest` for a member that writes (it acts
     /// on the newest state), `Finalized` for a verifier who must not be
-    /// shown a checkpoint a reorganisation could undo.
-    pub reads: BlockTag,
+    /// shown a checkpoint a reorganisation could undo; pinned to one block
+    /// where several reads must agree (`pinned`).
+    pub reads: BlockRef,
 }
 
 /// A checkpoint as the contract holds it.
@@ -312,8 +322,23 @@ impl CheckpointContract {
         Self {
             eth,
             address,
-            reads,
+            reads: BlockRef::Tag(reads),
         }
+    }
+
+    /// The same contract, every read at the block its tag names now: what
+    /// is read in several calls then comes from one state, however the
+    /// chain or its finality moves in between.
+    pub async fn pinned(&self) -> Result<Self, CheckpointError> {
+        let reads = match self.reads {
+            BlockRef::Tag(tag) => self.eth.pin(tag).await?,
+            pinned => pinned,
+        };
+        Ok(Self {
+            eth: self.eth.clone(),
+            address: self.address,
+            reads,
+        })
     }
 
     /// Deploys the contract for `chain_id` with its signers and their power,
@@ -344,7 +369,7 @@ impl CheckpointContract {
             CheckpointContract {
                 eth,
                 address,
-                reads: BlockTag::Latest,
+                reads: BlockRef::Tag(BlockTag::Latest),
             },
             receipt,
         ))
@@ -358,10 +383,10 @@ impl CheckpointContract {
             .map_err(told)?;
         if out.is_empty() {
             // No code there, or a contract without this function.
-            if self.reads != BlockTag::Latest {
+            if self.reads.tag() != BlockTag::Latest {
                 return Err(CheckpointError::NotThereYet {
                     contract: self.address,
-                    at: self.reads,
+                    at: self.reads.tag(),
                 });
             }
             return Err(CheckpointError::NotTheContract(self.address));
@@ -393,7 +418,10 @@ impl CheckpointContract {
         let height = self.u64_of(&out, 0)?;
         let app_hash = self.word_of(&out, 1)?;
         if height == 0 {
-            return Err(CheckpointError::NoCheckpoint(self.address));
+            return Err(CheckpointError::NoCheckpoint {
+                contract: self.address,
+                at: self.reads.tag(),
+            });
         }
         Ok(Checkpoint { height, app_hash })
     }
@@ -436,8 +464,19 @@ impl CheckpointContract {
         let rewritten = keccak256(HISTORY_REWRITTEN.as_bytes());
         let mut history = History::default();
         let bad = || CheckpointError::NotTheContract(self.address);
-        let newest = self.eth.block_number(self.reads).await?;
-        let mut start = self.deployed_at().await?;
+        let newest = match self.reads {
+            BlockRef::Pinned { number, .. } => number,
+            BlockRef::Tag(tag) => self.eth.block_number(tag).await?,
+        };
+        let mut start = match self.deployed_at().await {
+            Err(CheckpointError::Eth(EthError::Reverted { .. })) => {
+                return Err(CheckpointError::Malformed(format!(
+                    "the contract at {} records no deployment block (deployed before `deployedAt`): redeploy it, or audit given heights (--height)",
+                    self.address
+                )))
+            }
+            other => other?,
+        };
         while start <= newest {
             let end = newest.min(start.saturating_add(LOG_WINDOW - 1));
             let logs = self
@@ -617,6 +656,8 @@ pub async fn verify_record(
     record_id: &str,
     ciphertext_sha256: Option<&[u8]>,
 ) -> Result<VerifiedRecord, CheckpointError> {
+    // Both reads from one state: a conflict cannot slip in between.
+    let contract = &contract.pinned().await?;
     if let Some(height) = contract.first_conflict().await? {
         return Err(CheckpointError::InDispute {
             contract: contract.address,
@@ -720,6 +761,9 @@ pub async fn audit(
     node: &RpcClient,
     heights: &[u64],
 ) -> Result<Audit, CheckpointError> {
+    // One state for every read below: its events end at the block its
+    // views are read at, so "the events hold what the state holds" is exact.
+    let contract = &contract.pinned().await?;
     let chain_id = node.chain_id().await?;
     contract.same_chain(&chain_id).await?;
     let first_conflict = match contract.first_conflict().await? {
@@ -749,7 +793,10 @@ pub async fn audit(
             let Some(app_hash) = contract.app_hash_at(height).await? else {
                 findings.push(Finding::Unchecked {
                     height,
-                    reason: "the contract holds no checkpoint of it".into(),
+                    reason: match contract.reads.tag() {
+                        BlockTag::Latest => "the contract holds no checkpoint of it".into(),
+                        at => format!("the contract holds no checkpoint of it in Ethereum's {at} state (none written, or none {at} yet)"),
+                    },
                 });
                 continue;
             };

@@ -87,6 +87,31 @@ impl std::str::FromStr for BlockTag {
     }
 }
 
+/// A state of Ethereum to read: named by a tag, which the node resolves at
+/// each read, or pinned to the block a tag named once, so that several reads
+/// see one state however the chain moves between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockRef {
+    Tag(BlockTag),
+    Pinned { tag: BlockTag, number: u64 },
+}
+
+impl BlockRef {
+    /// The tag it was named by.
+    pub fn tag(self) -> BlockTag {
+        match self {
+            BlockRef::Tag(tag) | BlockRef::Pinned { tag, .. } => tag,
+        }
+    }
+
+    fn param(self) -> String {
+        match self {
+            BlockRef::Tag(tag) => tag.as_str().into(),
+            BlockRef::Pinned { number, .. } => format!("{number:#x}"),
+        }
+    }
+}
+
 /// An event a contract emitted, as far as it matters here.
 #[derive(Clone, Debug)]
 pub struct Log {
@@ -141,25 +166,39 @@ impl EthClient {
     /// The number of the newest block of state `at`.
     pub async fn block_number(&self, at: BlockTag) -> Result<u64, EthError> {
         const METHOD: &str = "eth_getBlockByNumber";
-        let n = if at == BlockTag::Latest {
-            self.number("eth_blockNumber", json!([])).await?
-        } else {
-            let block: Value = self.rpc.call(METHOD, json!([at.as_str(), false])).await?;
-            if block.is_null() {
-                return Err(malformed(
-                    METHOD,
-                    format!(
-                        "the node has no {at} block (a chain without finality? then read latest)"
-                    ),
-                ));
-            }
-            block
-                .get("number")
-                .and_then(Value::as_str)
-                .and_then(quantity)
-                .ok_or_else(|| malformed(METHOD, "a block without its number"))?
+        if at == BlockTag::Latest {
+            let n = self.number("eth_blockNumber", json!([])).await?;
+            return u64::try_from(n).map_err(|_| malformed("eth_blockNumber", "out of range"));
+        }
+        let none = |why: String| {
+            malformed(
+                METHOD,
+                format!("the node has no {at} block ({why}): a chain without finality? then read latest"),
+            )
         };
-        u64::try_from(n).map_err(|_| malformed(METHOD, "out of range"))
+        let block: Value = match self.rpc.call(METHOD, json!([at.as_str(), false])).await {
+            Ok(block) => block,
+            // geth answers an error, not null, while it has none.
+            Err(RpcError::Rpc { message, .. }) => return Err(none(message)),
+            Err(e) => return Err(e.into()),
+        };
+        if block.is_null() {
+            return Err(none("it answered none".into()));
+        }
+        block
+            .get("number")
+            .and_then(Value::as_str)
+            .and_then(quantity)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| malformed(METHOD, "a block without its number"))
+    }
+
+    /// `at` pinned to the number of its newest block now.
+    pub async fn pin(&self, at: BlockTag) -> Result<BlockRef, EthError> {
+        Ok(BlockRef::Pinned {
+            tag: at,
+            number: self.block_number(at).await?,
+        })
     }
 
     /// The events `address` emitted in blocks `from..=to` whose first topic
@@ -189,9 +228,9 @@ impl EthClient {
         &self,
         to: &EthAddress,
         data_in: &[u8],
-        at: BlockTag,
+        at: BlockRef,
     ) -> Result<Vec<u8>, EthError> {
-        let params = json!([{ "to": to.to_string(), "data": hex_data(data_in) }, at.as_str()]);
+        let params = json!([{ "to": to.to_string(), "data": hex_data(data_in) }, at.param()]);
         let out: String = self
             .rpc
             .call("eth_call", params)

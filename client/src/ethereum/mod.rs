@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use ehr_ledger::crypto::PublicKey;
 
-pub use client::{BlockTag, EthClient, EthError, Receipt};
+pub use client::{BlockRef, BlockTag, EthClient, EthError, Receipt};
 
 pub use ehr_ledger::crypto::checkpoint::keccak256;
 

@@ -172,7 +172,7 @@ impl Checkpointer {
             .unwrap_or(0);
         let written = match self.contract.latest().await {
             Ok(c) => c.height,
-            Err(CheckpointError::NoCheckpoint(_)) => 0,
+            Err(CheckpointError::NoCheckpoint { .. }) => 0,
             Err(e) => return Err(e),
         };
         if mine < target {

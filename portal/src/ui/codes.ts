@@ -4,7 +4,8 @@
 // code answered is proven on chain by the gateway; a retired one still
 // displays, with why and what replaces it.
 
-import { type CodeItem, publicGet } from "../gateway/client";
+import { type CodeItem, GatewayError, publicGet } from "../gateway/client";
+import { loincProblem } from "../records/loinc";
 import { alertBox, el, scrollable, showAlert } from "./dom";
 import { unitText } from "./words";
 
@@ -60,6 +61,29 @@ function table(codes: CodeItem[]): HTMLTableElement {
       ),
     ),
   );
+}
+
+/**
+ * A test a clinician orders or a lab posts: a LOINC code, well formed, in the
+ * directory and not retired; refused with the sentence `ehr tx order-lab`
+ * says. The ledger cannot check it: the order travels sealed.
+ */
+export async function activeTest(typed: string): Promise<CodeItem> {
+  const problem = loincProblem(typed);
+  if (problem) throw new Error(problem);
+  let c: CodeItem;
+  try {
+    c = await publicGet<CodeItem>(`/v1/codes/loinc/${encodeURIComponent(typed)}`);
+  } catch (e) {
+    if (e instanceof GatewayError && e.code === "unknown_code") {
+      throw new Error(
+        `LOINC ${typed} is not in the consortium's code directory (proven absent): find the test with "Look up a code", or have the consortium add it`,
+      );
+    }
+    throw e;
+  }
+  if (c.status === "retired") throw new Error(`LOINC ${typed} (${c.display}) was ${status(c)}`);
+  return c;
 }
 
 /** The search form and its results: for anyone, logged in or not. */

@@ -13,6 +13,7 @@ import { Category } from "../gen/ehr/v1/types_pb";
 import { parseAddress } from "../ledger/address";
 import { type Content, type DocumentItem, type ForAmendment, categoryOf, describe, openDocument, sealDocument } from "../records/documents";
 import { Verifier } from "../records/verify";
+import { activeTest } from "./codes";
 import { act, alertBox, el, field, scrollable, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
 import { refusalBox, technical } from "./refusals";
@@ -176,7 +177,8 @@ export function writeForms(u: Unlocked, patient: string, done: () => void): HTML
   const lo = el("form", { ariaLabel: "Order a lab test" }, el("h3", {}, "Order a lab test"), testLabel, test, labLabel, lab, order);
   lo.addEventListener("submit", (event) => {
     event.preventDefault();
-    void act(order, alert, status, () => {
+    void act(order, alert, status, async () => {
+      await activeTest(test.value.trim());
       const content: Content = { kind: "lab_order", test_code: test.value.trim(), lab_org: lab.value.trim() };
       return write(content, (anchor) => ({ case: "orderLabTest", value: { patient: parseAddress(patient), labOrg: content.lab_org, order: anchor } }));
     });

@@ -10,6 +10,7 @@ import { gatewayGet } from "../gateway/client";
 import { type LabOrder, LabOrderListSchema, type Participant, ParticipantSchema } from "../gen/ehr/v1/state_pb";
 import { addressText } from "../ledger/address";
 import { type DocumentItem, openDocument } from "../records/documents";
+import { activeTest } from "./codes";
 import { writeDocument } from "./documents";
 import { act, alertBox, el, field, statusBox } from "./dom";
 import type { Unlocked } from "./keys";
@@ -72,7 +73,7 @@ async function orderItem(
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void act(submit, alert, done, async () => {
-      if (!/^\d{1,7}-\d$/.test(testCode.value.trim())) throw new Error("the test is a LOINC code, e.g. 2345-7");
+      await activeTest(testCode.value.trim());
       if (value.value.trim() === "") throw new Error("write the result's value");
       const doctor = await query(ParticipantSchema, `/participant/${addressText(order.doctor)}`);
       const orderer = doctor ? [{ address: addressText(doctor.address), publicKey: doctor.publicKey }] : [];
