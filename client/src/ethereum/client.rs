@@ -179,7 +179,9 @@ impl EthClient {
         let block: Value = match self.rpc.call(METHOD, json!([at.as_str(), false])).await {
             Ok(block) => block,
             // geth answers an error, not null, while it has none.
-            Err(RpcError::Rpc { message, .. }) => return Err(none(message)),
+            Err(RpcError::Rpc { message, .. }) if message.contains("not found") => {
+                return Err(none(message))
+            }
             Err(e) => return Err(e.into()),
         };
         if block.is_null() {

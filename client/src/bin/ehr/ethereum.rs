@@ -322,7 +322,7 @@ pub async fn ethereum(ctx: &Ctx, a: &EthereumArgs) -> Result<bool> {
             contract: address,
             reading,
         } => {
-            let c = read(address, reading);
+            let c = read(address, reading).pinned().await?;
             let latest = c.latest().await?;
             let signers = c.signers().await?;
             if ctx.json {
