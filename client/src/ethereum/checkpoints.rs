@@ -800,8 +800,12 @@ pub async fn audit(
                 });
                 continue;
             };
-            if contract.conflict_at(height).await?.is_some() {
-                findings.push(two_histories(contract, height).await?);
+            if let Some(second) = contract.conflict_at(height).await? {
+                findings.push(Finding::TwoHistories {
+                    height,
+                    first: app_hash,
+                    second,
+                });
             }
             listed.push(Checkpoint { height, app_hash });
         }
